@@ -1,0 +1,55 @@
+"""The ``galmorph`` command: one sub-command per job.
+
+Each sub-command lives in its own module of this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to the function
+that runs it. Errors caused by user input (:class:`galmorph.GalmorphError`) are
+printed as one clear message with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from galmorph import __version__
+from galmorph.exceptions import GalmorphError
+
+#: Sub-command modules, in the order ``galmorph --help`` lists them.
+COMMANDS: tuple[str, ...] = ("validate",)
+
+err_console = Console(stderr=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="galmorph",
+        description="Galaxy morphology tools from deep supervised representations.",
+    )
+    parser.add_argument("--version", action="version", version=f"galmorph {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"galmorph.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``galmorph`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.func(args)
+    except GalmorphError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Error types raised by galmorph for bad user input.
+
+Every error a user can cause (a bad catalog, a corrupt image, an unknown schema)
+is a :class:`GalmorphError`; the command line prints its message and exits with
+status 2 instead of showing a traceback.
+"""
+
+
+class GalmorphError(Exception):
+    """Base class for errors caused by user input (files, options, data)."""
+
+
+class SchemaError(GalmorphError):
+    """A decision-tree schema is invalid or unknown."""
+
+
+class CatalogError(GalmorphError):
+    """A catalog cannot be read or does not match what the job needs."""
+
+
+class ImageError(GalmorphError):
+    """An image file is missing, corrupt or has an unsupported format."""
+
+
+class ModelError(GalmorphError):
+    """A model checkpoint cannot be found, downloaded or loaded."""
