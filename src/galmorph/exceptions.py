@@ -24,3 +24,7 @@ class ImageError(GalmorphError):
 
 class ModelError(GalmorphError):
     """A model checkpoint cannot be found, downloaded or loaded."""
+
+
+class GalmorphWarning(UserWarning):
+    """Something in the input was fixed up or skipped; the job goes on (e.g. dropped rows)."""

@@ -247,10 +247,10 @@ class Schema:
             answers: list[Answer] = []
             for raw_answer in raw_answers:
                 if isinstance(raw_answer, Mapping):
-                    a_name = str(raw_answer.get("name", "")).strip()
+                    a_name = _answer_name(raw_answer.get("name", ""))
                     column = str(raw_answer.get("column") or f"{q_name}_{a_name}")
                 else:
-                    a_name = str(raw_answer).strip()
+                    a_name = _answer_name(raw_answer)
                     column = f"{q_name}_{a_name}"
                 if not _NAME.match(a_name):
                     raise SchemaError(f"{label}: answer name {a_name!r} is not valid")
@@ -287,6 +287,13 @@ class Schema:
             return cls.from_dict(spec)
         except SchemaError as err:
             raise SchemaError(f"{path}: {err}") from None
+
+
+def _answer_name(raw: Any) -> str:
+    # YAML reads bare yes/no as booleans; answer names mean the words.
+    if isinstance(raw, bool):
+        return "yes" if raw else "no"
+    return str(raw).strip()
 
 
 def _resolve_parent(

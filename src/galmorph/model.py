@@ -1,0 +1,190 @@
+"""Networks: a timm encoder with a task head, and the Lightning module that trains it.
+
+:class:`GalaxyModel` is a plain ``torch.nn.Module`` (encoder + head) used for
+inference everywhere; :class:`VoteModule` wraps it for training on Galaxy Zoo
+vote counts with the Dirichlet-multinomial loss.
+
+Examples
+--------
+>>> import torch
+>>> from galmorph.model import GalaxyModel
+>>> model = GalaxyModel.for_votes("resnet18", n_answers=5, channels=1).eval()
+>>> model(torch.zeros(2, 1, 64, 64)).shape
+torch.Size([2, 5])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import timm
+import torch
+from torch import nn
+
+from galmorph.losses import dirichlet_multinomial_nll
+from galmorph.schemas import Schema
+
+#: Concentrations lie in (MIN_CONCENTRATION, MIN_CONCENTRATION + CONCENTRATION_RANGE).
+MIN_CONCENTRATION = 1.0
+CONCENTRATION_RANGE = 100.0
+
+
+def create_encoder(name: str, channels: int = 3, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """A timm encoder by name returning pooled features ``(batch, encoder.num_features)``.
+
+    The feature dimension is read from the encoder (``num_features``), so any
+    image size works. ``pretrained=True`` asks timm for its own (ImageNet) weights.
+    """
+    return timm.create_model(name, pretrained=pretrained, in_chans=channels, num_classes=0, **kwargs)
+
+
+class ConcentrationHead(nn.Module):
+    """Dropout → linear → Dirichlet concentrations in (1, 101), one per answer."""
+
+    def __init__(self, in_features: int, n_answers: int, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_features, n_answers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.linear(self.dropout(features))
+        return MIN_CONCENTRATION + CONCENTRATION_RANGE * torch.sigmoid(logits)
+
+
+class GalaxyModel(nn.Module):
+    """An encoder producing a representation and a head producing the task output.
+
+    Args:
+        encoder: a module mapping ``(batch, channels, H, W)`` images to pooled
+            ``(batch, feature_dim)`` features, with a ``num_features`` attribute.
+        head: a module mapping features to outputs.
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    @classmethod
+    def for_votes(
+        cls, encoder_name: str, n_answers: int, channels: int = 3, dropout: float = 0.2
+    ) -> GalaxyModel:
+        """A vote-count model: timm encoder + :class:`ConcentrationHead`."""
+        encoder = create_encoder(encoder_name, channels)
+        return cls(encoder, ConcentrationHead(encoder.num_features, n_answers, dropout))
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of the pooled representation."""
+        return int(self.encoder.num_features)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Pooled representation, ``(batch, feature_dim)``."""
+        return self.encoder(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(images))
+
+
+def enable_mc_dropout(model: nn.Module) -> None:
+    """Put the model in eval mode but keep its dropout layers sampling (MC dropout)."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.train()
+
+
+class VoteModule(L.LightningModule):
+    """Trains a :class:`GalaxyModel` on vote counts with the Dirichlet-multinomial loss.
+
+    Args:
+        schema: the decision tree whose answers the head predicts.
+        encoder_name: any timm model name (e.g. ``convnext_atto``).
+        channels: image channels (1 or 3).
+        dropout: head dropout probability (also used for MC dropout).
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        scheduler: ``"cosine"`` (per-step cosine decay after a linear warm-up) or
+            ``"plateau"`` (divide by 5 when validation loss stalls).
+        warmup_epochs: linear warm-up length for the cosine schedule.
+        metadata: self-description written into every checkpoint (see
+            :mod:`galmorph.checkpoint`).
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        encoder_name: str = "convnext_atto",
+        channels: int = 3,
+        dropout: float = 0.2,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.05,
+        scheduler: str = "cosine",
+        warmup_epochs: float = 1.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if scheduler not in ("cosine", "plateau"):
+            raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {scheduler!r}")
+        self.schema = schema
+        self.model = GalaxyModel.for_votes(encoder_name, schema.n_answers, channels, dropout)
+        self.groups = schema.question_index_groups
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.scheduler = scheduler
+        self.warmup_epochs = warmup_epochs
+        self.metadata = dict(metadata or {})
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def _per_question_nll(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        concentrations = self.model(batch["image"])
+        return dirichlet_multinomial_nll(batch["counts"], concentrations.float(), self.groups)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self._per_question_nll(batch).sum(dim=1).mean()
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True,
+                 batch_size=len(batch["image"]))
+        return loss
+
+    def _evaluation_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        nll = self._per_question_nll(batch)
+        size = len(batch["image"])
+        self.log(f"{stage}_loss", nll.sum(dim=1).mean(), prog_bar=True, batch_size=size,
+                 sync_dist=True)
+        for question, value in zip(self.schema.questions, nll.mean(dim=0), strict=True):
+            self.log(f"{stage}_nll/{question.name}", value, batch_size=size, sync_dist=True)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, "test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+        if self.scheduler == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.2, patience=2)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"},
+            }
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        steps_per_epoch = max(total // max(self.trainer.max_epochs or 1, 1), 1)
+        warmup = min(int(self.warmup_epochs * steps_per_epoch), total - 1)
+        schedule = torch.optim.lr_scheduler.SequentialLR(
+            optimizer,
+            [
+                torch.optim.lr_scheduler.LinearLR(optimizer, 0.01, 1.0, max(warmup, 1)),
+                torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(total - warmup, 1)),
+            ],
+            milestones=[max(warmup, 1)],
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["galmorph"] = self.metadata
