@@ -2,7 +2,14 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from galmorph.exceptions import CatalogError, GalmorphError, ImageError, ModelError, SchemaError
+from galmorph.exceptions import (
+    CatalogError,
+    GalmorphError,
+    GalmorphWarning,
+    ImageError,
+    ModelError,
+    SchemaError,
+)
 
 try:
     __version__ = version("galmorph")
@@ -12,6 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "CatalogError",
     "GalmorphError",
+    "GalmorphWarning",
     "ImageError",
     "ModelError",
     "SchemaError",

@@ -192,6 +192,7 @@ def save_model(
     os.close(handle)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -30,13 +30,17 @@ MIN_CONCENTRATION = 1.0
 CONCENTRATION_RANGE = 100.0
 
 
-def create_encoder(name: str, channels: int = 3, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def create_encoder(
+    name: str, channels: int = 3, pretrained: bool = False, **kwargs: Any
+) -> nn.Module:
     """A timm encoder by name returning pooled features ``(batch, encoder.num_features)``.
 
     The feature dimension is read from the encoder (``num_features``), so any
     image size works. ``pretrained=True`` asks timm for its own (ImageNet) weights.
     """
-    return timm.create_model(name, pretrained=pretrained, in_chans=channels, num_classes=0, **kwargs)
+    return timm.create_model(
+        name, pretrained=pretrained, in_chans=channels, num_classes=0, **kwargs
+    )
 
 
 class ConcentrationHead(nn.Module):

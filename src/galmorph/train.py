@@ -1,0 +1,217 @@
+"""Train a vote-count model on a Galaxy Zoo catalog.
+
+Examples
+--------
+>>> from galmorph.train import train  # doctest: +SKIP
+>>> result = train("catalog.csv", schema="gz2-no-odd", output_dir="runs/gz2", epochs=20)
+>>> result.model_path  # compact self-describing model, for predict/embed/finetune
+PosixPath('runs/gz2/model.pt')
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+
+from galmorph import __version__
+from galmorph.checkpoint import save_model
+from galmorph.data import CatalogSource, GalaxyDataModule
+from galmorph.evaluate import fit_vote_baseline
+from galmorph.exceptions import GalmorphError
+from galmorph.images import ImageConfig
+from galmorph.model import VoteModule
+from galmorph.schemas import Schema, get_schema
+
+BEST_NAME = "best"
+LAST_NAME = "last"
+MODEL_FILE = "model.pt"
+
+
+@dataclass
+class TrainResult:
+    """Where a training run left its files, and its best validation loss."""
+
+    output_dir: Path
+    model_path: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val_loss: float | None
+    epochs_completed: int
+    seconds: float
+    metadata: dict[str, Any] = field(repr=False)
+
+
+def _loggers(output_dir: Path) -> list[Logger]:
+    """CSV always; TensorBoard and Weights & Biases too when they are installed."""
+    loggers: list[Logger] = [CSVLogger(output_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(output_dir, name="tensorboard"))
+    except ImportError:
+        pass
+    return loggers
+
+
+def model_metadata(
+    schema: Schema,
+    image_config: ImageConfig,
+    encoder: str,
+    dropout: float,
+    training: dict[str, Any],
+    vote_baseline: np.ndarray,
+    name: str | None,
+) -> dict[str, Any]:
+    """The self-description stored in every checkpoint of a vote-count model."""
+    return {
+        "task": "votes",
+        "name": name,
+        "encoder": encoder,
+        "channels": image_config.channels,
+        "dropout": dropout,
+        "schema": schema.to_dict(),
+        "image": image_config.to_dict(),
+        "training": training,
+        "vote_baseline": [float(v) for v in vote_baseline],
+        "galmorph_version": __version__,
+    }
+
+
+def train(
+    catalog: CatalogSource,
+    schema: Schema | str = "gz2",
+    output_dir: str | Path = "runs/galmorph",
+    *,
+    encoder: str = "convnext_atto",
+    image_size: int = 96,
+    channels: int = 3,
+    epochs: int = 20,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 0.05,
+    scheduler: str = "cosine",
+    dropout: float = 0.2,
+    seed: int = 0,
+    split_seed: int = 0,
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    patience: int | None = None,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    strategy: str = "auto",
+    precision: str | None = None,
+    num_workers: int | None = None,
+    cache_images: bool = True,
+    gradient_clip: float = 1.0,
+    resume: bool = False,
+    name: str | None = None,
+    progress: bool = True,
+    image_config: ImageConfig | None = None,
+) -> TrainResult:
+    """Train a timm encoder on vote counts; write best/last checkpoints and ``model.pt``.
+
+    Args:
+        catalog: catalog file or DataFrame with ``id_str``, ``file_loc`` and vote columns.
+        schema: decision tree (built-in name, YAML path, or Schema).
+        output_dir: folder for ``best.ckpt``, ``last.ckpt``, ``model.pt`` and logs.
+        encoder: any timm model name.
+        image_size: input side in pixels; channels: 1 or 3.
+        epochs: maximum epochs; patience: stop after this many epochs without a
+            better validation loss (None: run all epochs).
+        split_seed, split_fractions: the seeded train/val/test split by ``id_str``.
+        accelerator, devices, strategy, precision: passed to ``lightning.Trainer``
+            (e.g. ``devices=4, strategy="ddp", precision="bf16-mixed"``).
+        resume: continue from ``last.ckpt`` in ``output_dir`` when it exists.
+        name: model name recorded in its metadata.
+    """
+    output_dir = Path(output_dir)
+    schema = get_schema(schema)
+    L.seed_everything(seed, workers=True, verbose=False)
+    config = image_config or ImageConfig.for_sdss_gz2(size=image_size, channels=channels)
+    datamodule = GalaxyDataModule(
+        catalog,
+        schema,
+        config,
+        fractions=split_fractions,
+        seed=split_seed,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        cache=cache_images,
+    )
+    train_counts = datamodule.catalogs["train"][schema.label_cols].to_numpy()
+    if len(train_counts) == 0 or len(datamodule.catalogs["val"]) == 0:
+        raise GalmorphError(
+            f"the split {datamodule.split_summary['sizes']} leaves no training or validation "
+            "galaxies: use a larger catalog or different split fractions"
+        )
+    training = {
+        "split": datamodule.split_summary,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay,
+        "scheduler": scheduler,
+        "seed": seed,
+        "votes_per_galaxy_median": float(
+            np.median(train_counts[:, slice(*schema.question_index_groups[0])].sum(axis=1))
+        ),
+    }
+    metadata = model_metadata(
+        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema), name
+    )
+    module = VoteModule(
+        schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
+        metadata=metadata,
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir, filename=BEST_NAME, monitor="val_loss", mode="min", save_last=True,
+        enable_version_counter=False,
+    )
+    checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
+    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch")]
+    if patience is not None:
+        callbacks.append(EarlyStopping("val_loss", patience=patience, mode="min"))
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        precision=precision,
+        gradient_clip_val=gradient_clip,
+        callbacks=callbacks,
+        logger=_loggers(output_dir),
+        default_root_dir=output_dir,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        log_every_n_steps=10,
+    )
+    last = output_dir / f"{LAST_NAME}.ckpt"
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
+    seconds = time.perf_counter() - start
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    best_loss = checkpoint.best_model_score
+    metadata["training"].update(
+        epochs_completed=trainer.current_epoch,
+        seconds_this_run=round(seconds, 1),
+        best_val_loss=float(best_loss) if best_loss is not None else None,
+    )
+    model_path = output_dir / MODEL_FILE
+    if trainer.is_global_zero:
+        best_module = VoteModule.load_from_checkpoint(
+            best, schema=schema, encoder_name=encoder, channels=config.channels, dropout=dropout,
+            metadata=metadata, map_location="cpu", weights_only=False,
+        )
+        save_model(best_module.model, metadata, model_path)
+    return TrainResult(
+        output_dir, model_path, best, last, metadata["training"]["best_val_loss"],
+        trainer.current_epoch, seconds, metadata,
+    )

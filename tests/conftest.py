@@ -1,0 +1,73 @@
+"""Shared fixtures: small real catalogs built from the bundled GZ2 demo data.
+
+- ``demo_dir``: the bundled ``galmorph/data/gz2_demo`` folder (630 galaxies).
+- ``demo_catalog``: its catalog as a DataFrame (session-wide: copy before editing).
+- ``make_catalog(n=8, name="catalog.csv", edit=None)``: writes the first ``n``
+  demo galaxies to ``tmp_path/name`` (CSV) with their real jpgs copied to
+  ``tmp_path/images``; ``edit`` may change the DataFrame before it is written.
+- ``small_catalog``: ``make_catalog()``, the path of an 8-galaxy catalog.
+- ``shared_data``: ``../shared/data`` next to the repository; skips the test if absent.
+
+Example::
+
+    def test_something(make_catalog):
+        path = make_catalog(4, edit=lambda df: df.assign(ring=1))
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+MakeCatalog = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def demo_dir() -> Path:
+    return Path(str(files("galmorph") / "data" / "gz2_demo"))
+
+
+@pytest.fixture(scope="session")
+def demo_catalog(demo_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(demo_dir / "catalog.csv", dtype={"id_str": str, "file_loc": str})
+
+
+@pytest.fixture
+def make_catalog(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> MakeCatalog:
+    def make(
+        n: int = 8,
+        name: str = "catalog.csv",
+        edit: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    ) -> Path:
+        frame = demo_catalog.head(n).copy()
+        (tmp_path / "images").mkdir(exist_ok=True)
+        for loc in frame["file_loc"]:
+            target = tmp_path / loc
+            if not target.exists():
+                shutil.copyfile(demo_dir / loc, target)
+        if edit is not None:
+            frame = edit(frame)
+        path = tmp_path / name
+        frame.to_csv(path, index=False)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def small_catalog(make_catalog: MakeCatalog) -> Path:
+    return make_catalog()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "gz2_sdss" / "catalog.csv").is_file():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
