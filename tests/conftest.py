@@ -1,6 +1,6 @@
 """Shared fixtures: small real catalogs built from the bundled GZ2 demo data.
 
-- ``demo_dir``: the bundled ``galmorph/data/gz2_demo`` folder (630 galaxies).
+- ``demo_dir``: the bundled ``galmorph/demo_data/gz2_demo`` folder (630 galaxies).
 - ``demo_catalog``: its catalog as a DataFrame (session-wide: copy before editing).
 - ``make_catalog(n=8, name="catalog.csv", edit=None)``: writes the first ``n``
   demo galaxies to ``tmp_path/name`` (CSV) with their real jpgs copied to
@@ -31,7 +31,7 @@ MakeCatalog = Callable[..., Path]
 
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
-    return Path(str(files("galmorph") / "data" / "gz2_demo"))
+    return Path(str(files("galmorph") / "demo_data" / "gz2_demo"))
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from galmorph.images import (
     train_transform,
 )
 
-DEMO_IMAGES = Path(str(files("galmorph") / "data" / "gz2_demo" / "images"))
+DEMO_IMAGES = Path(str(files("galmorph") / "demo_data" / "gz2_demo" / "images"))
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def _make(kind: str, tmp_path: Path, demo_jpg: Path) -> Path:
         ("truncated", "truncated"),
         ("text", "not an image"),
         ("garbage", "corrupt"),
-        ("folder", "cannot read"),
+        ("folder", "not a file"),
         ("bad_fits", "corrupt"),
         ("table_fits", "no 2-D or 3-D"),
         ("five_bands", "5 planes"),

@@ -13,7 +13,7 @@ Examples
 >>> import warnings
 >>> from importlib.resources import files
 >>> from galmorph.catalog import load_catalog
->>> demo = files("galmorph") / "data" / "gz2_demo" / "catalog.csv"
+>>> demo = files("galmorph") / "demo_data" / "gz2_demo" / "catalog.csv"
 >>> with warnings.catch_warnings(record=True) as caught:
 ...     cat = load_catalog(demo, "gz2")
 >>> print(caught[0].message)  # doctest: +ELLIPSIS

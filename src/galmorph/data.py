@@ -16,7 +16,7 @@ Examples
 --------
 >>> from importlib.resources import files
 >>> from galmorph.data import GalaxyDataModule
->>> demo = files("galmorph") / "data" / "gz2_demo" / "catalog.csv"
+>>> demo = files("galmorph") / "demo_data" / "gz2_demo" / "catalog.csv"
 >>> dm = GalaxyDataModule(demo, "gz2-no-odd", batch_size=8, num_workers=0)
 >>> dm.split_summary["sizes"]
 {'train': 0, 'val': 0, 'test': 630}
@@ -129,7 +129,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
                     + ", ".join(missing[:5])
                     + (" ..." if len(missing) > 5 else "")
                 )
-            self.counts = catalog[schema.label_cols].to_numpy(dtype=np.float32)
+            self.counts = np.array(catalog[schema.label_cols].to_numpy(dtype=np.float32))
         self.cache: np.ndarray | None = None
         if isinstance(cache, np.ndarray):
             shape_ok = cache.ndim == 4 and cache.shape[0] == len(self.paths)
@@ -175,7 +175,7 @@ class GalaxyDataModule(L.LightningDataModule):
     """Train/validation/test/predict loaders over a galaxy catalog.
 
     Give ``catalog`` to split it by :func:`galmorph.splits.assign_splits` on
-    ``id_str`` with ``fractions`` and ``seed`` (the defaults reproduce the split
+    ``id_str`` with ``fractions`` and ``seed`` (``seed=1`` reproduces the split
     of the ``gz2-starter`` model), or ``train_catalog`` (and optionally
     ``val_catalog``, ``test_catalog``) to use your own split. Catalogs are read
     and checked once, here, by :func:`galmorph.catalog.load_catalog`.
@@ -212,7 +212,7 @@ class GalaxyDataModule(L.LightningDataModule):
         test_catalog: CatalogSource | None = None,
         predict_catalog: CatalogSource | None = None,
         fractions: Sequence[float] = (0.8, 0.1, 0.1),
-        seed: int = 1,
+        seed: int = 0,
         batch_size: int = 64,
         num_workers: int | None = None,
         cache: bool = False,
@@ -300,14 +300,12 @@ class GalaxyDataModule(L.LightningDataModule):
             )
         return self._datasets[name]
 
-    def setup(self, stage: str | None = None) -> None:
+    def setup(self, stage: str) -> None:
         """Build (and cache, if asked) the datasets a Lightning stage needs."""
-        needs = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"],
-                 "predict": ["predict"]}
-        names = needs.get(stage, []) if stage else list(self.catalogs)
-        for name in names:
-            if name in self.catalogs:
-                self.dataset(name)
+        needs = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                 "predict": ("predict",)}
+        for name in needs[stage]:
+            self.dataset(name)
 
     def _loader(self, name: str) -> DataLoader:
         dataset = self.dataset(name)

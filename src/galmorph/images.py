@@ -24,6 +24,7 @@ torch.Size([1, 96, 96])
 from __future__ import annotations
 
 import math
+import stat
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -68,18 +69,24 @@ def load_image(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        if path.stat().st_size == 0:
-            raise ImageError(f"image file {path} is empty")
+        info = path.stat()
     except OSError as err:
         raise ImageError(f"cannot read image file {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(f"image path {path} is not a file")
+    if info.st_size == 0:
+        raise ImageError(f"image file {path} is empty")
     if _is_fits(path):
         return _load_fits(path)
     return _load_pillow(path)
 
 
 def _is_fits(path: Path) -> bool:
-    if path.name.lower().endswith(FITS_SUFFIXES):
+    name = path.name.lower()
+    if name.endswith(FITS_SUFFIXES):
         return True
+    if name.endswith((".jpg", ".jpeg", ".png")):
+        return False
     try:
         with open(path, "rb") as handle:
             return handle.read(9) == b"SIMPLE  ="

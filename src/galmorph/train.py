@@ -106,6 +106,7 @@ def train(
     accelerator: str = "auto",
     devices: int | str = "auto",
     strategy: str = "auto",
+    num_nodes: int = 1,
     precision: str | None = None,
     num_workers: int | None = None,
     cache_images: bool = True,
@@ -126,8 +127,9 @@ def train(
         epochs: maximum epochs; patience: stop after this many epochs without a
             better validation loss (None: run all epochs).
         split_seed, split_fractions: the seeded train/val/test split by ``id_str``.
-        accelerator, devices, strategy, precision: passed to ``lightning.Trainer``
-            (e.g. ``devices=4, strategy="ddp", precision="bf16-mixed"``).
+        accelerator, devices, strategy, num_nodes, precision: passed to
+            ``lightning.Trainer`` (e.g. ``devices=4, strategy="ddp",
+            precision="bf16-mixed"``).
         resume: continue from ``last.ckpt`` in ``output_dir`` when it exists.
         name: model name recorded in its metadata.
     """
@@ -184,6 +186,7 @@ def train(
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
+        num_nodes=num_nodes,
         precision=precision,
         gradient_clip_val=gradient_clip,
         callbacks=callbacks,

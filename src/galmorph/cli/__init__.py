@@ -19,7 +19,7 @@ from galmorph import __version__
 from galmorph.exceptions import GalmorphError
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
-COMMANDS: tuple[str, ...] = ("validate",)
+COMMANDS: tuple[str, ...] = ("validate", "train", "predict", "evaluate")
 
 err_console = Console(stderr=True)
 

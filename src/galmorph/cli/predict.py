@@ -1,0 +1,136 @@
+"""``galmorph predict``: per-galaxy predictions of a model, written to a table file.
+
+For a vote-count model, each galaxy gets per answer the expected vote fraction,
+the Dirichlet concentration and a 90% interval of the fraction, and per question
+the probability it was asked. The output format follows the file's extension
+(.parquet, .csv, .fits); the file records the model's name, version and checksum.
+
+Example::
+
+    galmorph predict catalog.csv --model runs/gz2/model.pt -o predictions.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from rich.console import Console
+
+from galmorph.cli._common import positive_int
+
+#: How the metadata of each output format is read back (shown in ``--help``).
+READING_METADATA = (
+    "Output metadata (galmorph_model, galmorph_model_version, galmorph_model_sha256, ...): "
+    "parquet: pyarrow.parquet.read_schema(path).metadata; FITS: header keywords of HDU 1; "
+    "CSV: leading '# key: value' lines (read the table with pandas.read_csv(path, "
+    "comment='#')). galmorph.outputs.read_metadata(path) reads any of them."
+)
+
+
+def add_inference_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run a model over a catalog."""
+    from galmorph.checkpoint import DEFAULT_MODEL
+
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=DEFAULT_MODEL,
+        help=(
+            "model: a shipped name, a model file (.pt/.ckpt) or training folder, or "
+            f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL})"
+        ),
+    )
+    parser.add_argument(
+        "--mc-samples",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="MC-dropout samples per galaxy; 1 turns dropout off (default: 1)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=128, help="galaxies per batch (default: 128)"
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="image-decoding processes; 0 decodes in the main process "
+        "(default: one fewer than the cores, at most 4)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the MC-dropout samples (default: 0)"
+    )
+    parser.add_argument(
+        "--skip-missing-images",
+        action="store_true",
+        help="skip rows whose image file is missing instead of stopping",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of predict_catalog/evaluate_catalog from the shared options."""
+    return {
+        "mc_samples": args.mc_samples,
+        "batch_size": args.batch_size,
+        "num_workers": args.num_workers,
+        "device": args.device,
+        "seed": args.seed,
+        "drop_missing_images": args.skip_missing_images,
+        "progress": not args.no_progress,
+    }
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` sub-command."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict every galaxy of a catalog and write a table",
+        description=(
+            "Run a model over every galaxy of a catalog (id_str and file_loc columns; vote "
+            "columns not needed). For vote-count models, each galaxy gets per answer "
+            "<answer>_fraction (expected vote fraction), <answer>_concentration, "
+            "<answer>_lower90 and <answer>_upper90 (90% interval of the fraction), and per "
+            "question <question>_asked (probability it was asked)."
+        ),
+        epilog=READING_METADATA,
+    )
+    parser.add_argument("catalog", metavar="CATALOG", help="table of galaxies, one per row")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output table: .parquet, .csv or .fits (written atomically)",
+    )
+    add_inference_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict and write the table; 0 on success."""
+    from galmorph.checkpoint import load_model
+    from galmorph.exceptions import GalmorphError
+    from galmorph.outputs import output_format, write_table
+    from galmorph.predict import predict_catalog, resolve_device
+
+    output_format(args.output)  # an unusable file name fails before any work
+    if os.path.exists(args.catalog) and os.path.exists(args.output) and os.path.samefile(
+        args.catalog, args.output
+    ):
+        raise GalmorphError(f"the output {args.output} would overwrite the catalog")
+    loaded = load_model(args.model, resolve_device(args.device))
+    table = predict_catalog(args.catalog, loaded, **inference_kwargs(args))
+    path = write_table(table, args.output, table.attrs["galmorph"])
+    Console(highlight=False).print(
+        f"Wrote {len(table)} galax{'y' if len(table) == 1 else 'ies'} x "
+        f"{table.shape[1] - 1} columns to {path} (model {loaded.name}, "
+        f"sha256 {loaded.checksum[:12]})"
+    )
+    return 0

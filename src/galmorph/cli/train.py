@@ -1,0 +1,92 @@
+"""``galmorph train``: train a vote-count model on a Galaxy Zoo catalog."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from galmorph.cli._common import positive_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on Galaxy Zoo vote counts",
+        description=(
+            "Train a CNN to predict every answer of a Galaxy Zoo decision tree from volunteer "
+            "vote counts (Dirichlet-multinomial loss). Writes best.ckpt, last.ckpt, model.pt "
+            "and CSV logs in the output folder."
+        ),
+    )
+    parser.add_argument("catalog", help="catalog with id_str, file_loc and vote-count columns")
+    parser.add_argument("--schema", default="gz2", help="decision tree: built-in name or YAML")
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument("--encoder", default="convnext_atto", help="timm model name")
+    parser.add_argument("--image-size", type=positive_int, default=96, help="input side (px)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    parser.add_argument("--epochs", type=positive_int, default=20)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--scheduler", choices=("cosine", "plateau"), default="cosine")
+    parser.add_argument("--dropout", type=float, default=0.2, help="head dropout")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and augmentation")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the id-hash split")
+    parser.add_argument(
+        "--split", type=float, nargs=3, default=(0.8, 0.1, 0.1),
+        metavar=("TRAIN", "VAL", "TEST"), help="split fractions (sum to 1)",
+    )
+    parser.add_argument("--patience", type=positive_int, default=None,
+                        help="stop after this many epochs without a better validation loss")
+    parser.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
+    parser.add_argument("--devices", default="auto", help="number of devices, or auto")
+    parser.add_argument("--strategy", default="auto", help="e.g. ddp for several GPUs")
+    parser.add_argument("--num-nodes", type=positive_int, default=1, help="machines for DDP")
+    parser.add_argument("--precision", default=None, help="e.g. bf16-mixed or 16-mixed")
+    parser.add_argument("--num-workers", type=int, default=None, help="data loader workers")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="decode images every epoch instead of once into memory")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.ckpt")
+    parser.add_argument("--name", default=None, help="model name stored in its metadata")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from galmorph.train import train
+
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    result = train(
+        args.catalog,
+        args.schema,
+        args.output,
+        encoder=args.encoder,
+        image_size=args.image_size,
+        channels=args.channels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        scheduler=args.scheduler,
+        dropout=args.dropout,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        split_fractions=tuple(args.split),
+        patience=args.patience,
+        accelerator=args.accelerator,
+        devices=devices,
+        strategy=args.strategy,
+        num_nodes=args.num_nodes,
+        precision=args.precision,
+        num_workers=args.num_workers,
+        cache_images=not args.no_cache,
+        resume=args.resume,
+        name=args.name,
+    )
+    console = Console()
+    console.print(
+        f"trained {result.epochs_completed} epochs in {result.seconds / 60:.1f} min; "
+        f"best validation loss {result.best_val_loss:.3f} (summed NLL per galaxy)"
+    )
+    console.print(f"model: [bold]{result.model_path}[/]  (use it with --model)")
+    return 0

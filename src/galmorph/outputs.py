@@ -1,0 +1,164 @@
+"""Write result tables atomically, in the format their file name asks for, with metadata.
+
+:func:`write_table` writes a DataFrame as parquet (``.parquet``), CSV (``.csv``)
+or a FITS binary table (``.fits``). The table goes to a temporary file in the
+same folder, which then replaces the target in one step: readers never see a
+half-written file, and a failure or Ctrl-C leaves any earlier file untouched
+and no temporary file behind.
+
+The ``metadata`` (e.g. the model's name, version and checksum) is stored as:
+
+* parquet: key/value pairs of the file's schema metadata;
+* FITS: header keywords of the table HDU (``HIERARCH`` cards for long names);
+* CSV: leading comment lines ``# key: value`` before the header row.
+
+To read it back use :func:`read_metadata`, or the format's own tools::
+
+    pyarrow.parquet.read_schema("out.parquet").metadata     # bytes keys and values
+    astropy.io.fits.getheader("out.fits", 1)["galmorph_model"]
+    pandas.read_csv("out.csv", comment="#")  # the table; skips the metadata lines
+
+(With ``comment="#"`` pandas also cuts any value at a ``#``; galaxy ids with a
+``#`` need ``skiprows=`` the number of metadata lines instead.)
+
+Example
+-------
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"id_str": ["J1"], "ring_fraction": [0.25]})
+>>> write_table(frame, "out.csv", {"galmorph_model": "gz2-starter"})  # doctest: +SKIP
+PosixPath('out.csv')
+>>> read_metadata("out.csv")  # doctest: +SKIP
+{'galmorph_model': 'gz2-starter'}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from galmorph.exceptions import GalmorphError
+
+#: Output table formats by file-name extension (lower case).
+OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".fits": "fits"}
+
+#: FITS binary-table header keywords that describe the table itself, not metadata.
+_FITS_STRUCTURE = re.compile(
+    r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTNAME|T[A-Z]+\d+)$"
+)
+
+
+def output_format(path: str | Path) -> str:
+    """The format (``parquet``, ``csv`` or ``fits``) of an output file name.
+
+    Raises:
+        GalmorphError: naming the supported extensions when ``path`` has another.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        what = f"extension {suffix!r}" if suffix else "no extension"
+        raise GalmorphError(
+            f"cannot write {path}: {what}; name the output file .parquet, .csv or .fits"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    merged = {**(table.schema.metadata or {})}
+    merged.update({k.encode(): v.encode() for k, v in metadata.items()})
+    pq.write_table(table.replace_schema_metadata(merged), path)
+
+
+def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+    from astropy.io.fits.verify import VerifyWarning
+    from astropy.table import Table
+
+    table = Table.from_pandas(frame)
+    table.meta.update(metadata)
+    with warnings.catch_warnings():  # long keys become HIERARCH cards, as intended
+        warnings.simplefilter("ignore", VerifyWarning)
+        table.write(path, format="fits", overwrite=True)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+    with open(path, "w", newline="") as handle:
+        for key, value in metadata.items():
+            handle.write(f"# {key}: {value}\n")
+        frame.to_csv(handle, index=False)
+
+
+_WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
+    "parquet": _write_parquet,
+    "fits": _write_fits,
+    "csv": _write_csv,
+}
+
+
+def write_table(
+    frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, object] | None = None
+) -> Path:
+    """Write ``frame`` atomically in the format of ``path``'s extension, with ``metadata``.
+
+    Args:
+        frame: the table; its index is not written.
+        path: ``.parquet``, ``.csv`` or ``.fits`` file; missing folders are created.
+        metadata: key/value pairs stored in the file (values become one-line
+            strings; keys should be letters, digits and ``_``).
+
+    Raises:
+        GalmorphError: for an unknown extension, before anything is written.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    meta = {str(k): " ".join(str(v).split()) for k, v in (metadata or {}).items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        _WRITERS[fmt](frame, tmp, meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600)
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata :func:`write_table` stored in a file, as strings.
+
+    For FITS this is every header keyword of the table HDU that does not
+    describe the table's columns.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        stored = pq.read_schema(path).metadata or {}
+        return {k.decode(): v.decode() for k, v in stored.items() if k != b"pandas"}
+    if fmt == "fits":
+        from astropy.io import fits
+
+        header = fits.getheader(path, 1)
+        return {k: str(v) for k, v in header.items() if not _FITS_STRUCTURE.match(k)}
+    meta: dict[str, str] = {}
+    with open(path) as handle:
+        for line in handle:
+            if not line.startswith("# "):
+                break
+            key, _, value = line[2:].rstrip("\n").partition(": ")
+            meta[key] = value
+    return meta

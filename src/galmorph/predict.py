@@ -1,0 +1,538 @@
+"""Run a trained model over a catalog: per-galaxy predictions and evaluation.
+
+:func:`predict_catalog` returns one row per galaxy (``id_str`` first). What the
+other columns are depends on the model's task (``metadata["task"]``), through
+:data:`TASK_OUTPUTS`. For vote-count models (:func:`vote_columns`), per answer
+``<answer>_fraction`` (expected vote fraction), ``<answer>_concentration``
+(Dirichlet concentration), ``<answer>_lower90`` and ``<answer>_upper90`` (90%
+interval of the vote fraction), and per question ``<question>_asked`` (the
+probability it was asked, from the fractions along its branch of the tree);
+``<answer>`` is :attr:`galmorph.schemas.Answer.full_name`.
+
+:func:`evaluate_catalog` compares a vote-count model with the volunteers' votes
+(:func:`galmorph.evaluate.evaluate_votes`). Both stream the catalog through
+:meth:`GalaxyDataModule.predict_dataloader`, whose worker processes decode
+images while the model computes, and share one loop, :func:`infer`.
+
+With ``mc_samples > 1`` the model's dropout stays on (MC dropout) and every
+galaxy is predicted that many times: fractions and concentrations are means over
+the samples, and intervals come from the mixture of the samples' distributions.
+
+Examples
+--------
+>>> from galmorph.predict import predict_catalog
+>>> table = predict_catalog("catalog.csv", "runs/gz2/model.pt")  # doctest: +SKIP
+>>> table["t01_smooth_or_features_a01_smooth_fraction"].head(2)  # doctest: +SKIP
+0    0.712
+1    0.104
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from scipy.special import betainc, betaincinv, betaln
+from torch import nn
+from torch.utils.data import DataLoader
+
+from galmorph import __version__
+from galmorph.catalog import load_catalog
+from galmorph.checkpoint import LoadedModel, load_model
+from galmorph.data import CatalogSource, GalaxyDataModule
+from galmorph.evaluate import evaluate_votes
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.images import ImageConfig, load_image
+from galmorph.model import GalaxyModel, enable_mc_dropout
+from galmorph.schemas import Schema
+
+#: Galaxies per batch when predicting.
+DEFAULT_BATCH_SIZE = 128
+#: Central probability of the ``lower90``/``upper90`` interval.
+INTERVAL = 0.90
+#: Images at the top of a catalog checked against the model's conventions.
+CONVENTION_CHECKS = 3
+#: Galaxies whose intervals are computed at once (bounds temporary memory).
+_CHUNK = 4096
+
+ModelSpec = LoadedModel | str | Path | None
+
+
+# ------------------------------------------------------------ small helpers
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device; ``"auto"`` picks CUDA, then Apple MPS, then the CPU.
+
+    Raises:
+        GalmorphError: for an unknown device or a GPU that is not available.
+    """
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise GalmorphError(
+            f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GalmorphError(f"device {device!r} was asked for, but no CUDA GPU is available")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise GalmorphError(f"device {device!r} was asked for, but MPS is not available")
+    return resolved
+
+
+def _as_loaded(model: ModelSpec, device: torch.device) -> LoadedModel:
+    """Load ``model`` unless it is already loaded; either way, on ``device``."""
+    if isinstance(model, LoadedModel):
+        model.model.to(device)
+        return model
+    return load_model(model, device)
+
+
+def output_metadata(loaded: LoadedModel, mc_samples: int) -> dict[str, str]:
+    """What output files record: the model's provenance, galmorph version and MC samples."""
+    return {
+        **loaded.provenance(),
+        "galmorph_version": __version__,
+        "galmorph_mc_samples": str(mc_samples),
+    }
+
+
+def _source_channels(config: ImageConfig) -> int:
+    """Channels of the images a model was trained on (a grey model may read colour files)."""
+    if config.channels == 3 or len(config.bands) == 3:
+        return 3
+    return 1
+
+
+def check_image_conventions(
+    paths: Sequence[str | Path], config: ImageConfig, model_name: str = "the model"
+) -> list[str]:
+    """Differences between the first images and the images a model was trained on.
+
+    Compares the size of the first :data:`CONVENTION_CHECKS` images with
+    ``field_of_view / pixel_scale`` (when the model records both) and their
+    channel count with the model's source images.
+
+    Returns:
+        One message per kind of difference (empty when all agree).
+    """
+    expected_side = (
+        round(config.field_of_view / config.pixel_scale)
+        if config.field_of_view and config.pixel_scale
+        else None
+    )
+    trained_on = f"{config.survey} {config.bands}".strip() or "its training"
+    channels = _source_channels(config)
+    messages: dict[str, str] = {}
+    for path in paths[:CONVENTION_CHECKS]:
+        height, width, have = load_image(path).shape
+        if expected_side is not None and (height, width) != (expected_side, expected_side):
+            messages.setdefault(
+                "size",
+                f"{path} is {width}x{height} px, but {model_name} was trained on "
+                f"{expected_side}x{expected_side} px {trained_on} images "
+                f"({config.field_of_view:g} arcsec across at {config.pixel_scale:g} "
+                "arcsec/px): cut images to the same field of view and pixel scale, or "
+                "predictions may be unreliable",
+            )
+        if have != channels:
+            messages.setdefault(
+                "channels",
+                f"{path} has {have} channel{'s' if have > 1 else ''}, but {model_name} was "
+                f"trained on {channels}-channel {trained_on} images: it is converted "
+                f"({'luminance' if channels == 1 else 'grey repeated in 3 channels'}), "
+                "but predictions may be unreliable",
+            )
+    return list(messages.values())
+
+
+# ------------------------------------------------------------------ inference
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("galaxies"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def infer(
+    loader: DataLoader,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+    progress: bool = True,
+    description: str = "Predicting",
+) -> np.ndarray:
+    """Apply ``forward`` to the images of every batch; rows come back in catalog order.
+
+    Runs under :func:`torch.inference_mode`. The model's mode (eval, MC dropout)
+    is the caller's business.
+
+    Args:
+        loader: batches of ``image`` and ``index`` (row in the catalog), e.g.
+            :meth:`GalaxyDataModule.predict_dataloader`.
+        forward: maps a batch of images on ``device`` to a tensor ``(batch, ...)``.
+        device: where the images go.
+        channels_last: give images in channels-last memory format (fast convolutions
+            on GPUs, with a model converted to it).
+        progress: show a progress bar on stderr.
+        description: label of the progress bar.
+
+    Returns:
+        ``float32`` array ``(len(loader.dataset), ...)``; row ``i`` is catalog row ``i``.
+    """
+    n_rows = len(loader.dataset)  # type: ignore[arg-type]
+    out: np.ndarray | None = None
+    with _progress(progress) as bar, torch.inference_mode():
+        task = bar.add_task(description, total=n_rows)
+        for batch in loader:
+            images = batch["image"].to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            values = forward(images).float().cpu().numpy()
+            if out is None:
+                out = np.empty((n_rows, *values.shape[1:]), dtype=np.float32)
+            out[batch["index"].numpy()] = values
+            bar.advance(task, len(values))
+    if out is None:
+        raise GalmorphError("there are no galaxies to run the model on")
+    return out
+
+
+def _has_dropout(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Dropout) and m.p > 0 for m in module.modules())
+
+
+def sample_outputs(model: GalaxyModel, mc_samples: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A batch function giving ``mc_samples`` model outputs: ``(batch, n_outputs, S)``.
+
+    When only the head has dropout, the encoder runs once per batch and the
+    head ``mc_samples`` times (the same result, much faster).
+    """
+    stochastic_encoder = mc_samples > 1 and _has_dropout(model.encoder)
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        if stochastic_encoder:
+            return torch.stack([model(images) for _ in range(mc_samples)], dim=-1)
+        features = model.encoder(images)
+        return torch.stack([model.head(features) for _ in range(mc_samples)], dim=-1)
+
+    return forward
+
+
+def model_outputs(
+    loaded: LoadedModel,
+    loader: DataLoader,
+    *,
+    mc_samples: int = 1,
+    device: torch.device,
+    progress: bool = True,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """Raw outputs ``(N, n_outputs, mc_samples)`` of a model for a predict loader.
+
+    With ``mc_samples > 1`` dropout samples (MC dropout); ``seed`` makes the
+    samples reproducible without touching the global random state. The model is
+    left in eval mode.
+    """
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    model = loaded.model
+    if mc_samples > 1 and not _has_dropout(model):
+        warnings.warn(
+            f"{loaded.name} has no dropout, so its {mc_samples} MC samples are identical",
+            GalmorphWarning,
+            stacklevel=3,
+        )
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    forks = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=forks):
+            if seed is not None:
+                torch.manual_seed(seed)
+            if mc_samples > 1:
+                enable_mc_dropout(model)
+            else:
+                model.eval()
+            return infer(
+                loader,
+                sample_outputs(model, mc_samples),
+                device,
+                channels_last=channels_last,
+                progress=progress,
+            )
+    finally:
+        model.eval()
+
+
+# ------------------------------------------------------------- vote outputs
+def beta_mixture_quantile(
+    a: np.ndarray, b: np.ndarray, q: float, *, tol: float = 1e-7, max_iter: int = 100
+) -> np.ndarray:
+    """Quantile ``q`` of equal-weight mixtures of Beta distributions, vectorised.
+
+    Solves ``mean_s I(x; a_s, b_s) = q`` (``I``: the regularised incomplete beta
+    function) for every mixture by Newton's method, safeguarded by bisection of
+    the bracket known so far, to within ``tol``. It starts from the quantile of
+    the Beta distribution with the mixture's mean and variance, and iterates
+    only on mixtures not yet converged. A single component is solved exactly
+    (``betaincinv``). Needs ``a, b >= 1`` (as Dirichlet concentrations of vote
+    models are) so that the densities are finite.
+
+    Args:
+        a, b: ``(..., S)`` Beta parameters; the last axis holds the components.
+        q: probability in (0, 1).
+
+    Returns:
+        ``(...)`` quantiles in [0, 1].
+    """
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    shape, n_components = a.shape[:-1], a.shape[-1]
+    if n_components == 1:
+        return betaincinv(a[..., 0], b[..., 0], q)
+    a, b = a.reshape(-1, n_components), b.reshape(-1, n_components)
+    total = a + b
+    means = a / total
+    mean = means.mean(axis=1)
+    variance = (a * b / (total**2 * (total + 1)) + means**2).mean(axis=1) - mean**2
+    size = np.maximum(mean * (1 - mean) / np.maximum(variance, 1e-300) - 1, 1e-6)
+    x = betaincinv(mean * size, (1 - mean) * size, q)
+    lo, hi = np.zeros_like(x), np.ones_like(x)
+    log_norm = betaln(a, b)
+    active = np.arange(len(x))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(max_iter):
+            xa, aa, ba = x[active], a[active], b[active]
+            gap = betainc(aa, ba, xa[:, None]).mean(axis=1) - q
+            lo[active] = np.where(gap <= 0, xa, lo[active])
+            hi[active] = np.where(gap >= 0, xa, hi[active])
+            density = np.exp(
+                (aa - 1) * np.log(xa[:, None])
+                + (ba - 1) * np.log1p(-xa[:, None])
+                - log_norm[active]
+            ).mean(axis=1)
+            newton = xa - gap / density
+            la, ha = lo[active], hi[active]
+            step = np.where((newton >= la) & (newton <= ha), newton, 0.5 * (la + ha))
+            x[active] = step
+            active = active[np.abs(step - xa) > tol]
+            if not len(active):
+                break
+    return x.reshape(shape)
+
+
+def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
+    """Output columns of a vote-count model from concentrations ``(N, n_answers, S)``.
+
+    Per question ``<question>_asked``, then per answer ``_fraction`` (mean over
+    samples of ``α_a / A_q``, ``A_q`` the question's total concentration),
+    ``_concentration`` (mean ``α_a``), ``_lower90`` and ``_upper90`` (5% and 95%
+    quantiles of the mixture over samples of the Beta marginals
+    ``Beta(α_a, A_q − α_a)``), all ``float32``.
+    """
+    schema = loaded.schema
+    if schema is None:
+        raise GalmorphError(f"{loaded.name} is a vote-count model without a schema")
+    alpha = raw.astype(np.float64)
+    totals = np.add.reduceat(alpha, [q.start for q in schema.questions], axis=1)
+    per_answer_total = np.repeat(totals, [len(q.answers) for q in schema.questions], axis=1)
+    fractions = (alpha / per_answer_total).mean(axis=-1)
+    concentrations = alpha.mean(axis=-1)
+    tail = (1 - INTERVAL) / 2
+    lower, upper = np.empty_like(fractions), np.empty_like(fractions)
+    for start in range(0, len(alpha), _CHUNK):
+        rows = slice(start, start + _CHUNK)
+        a, b = alpha[rows], per_answer_total[rows] - alpha[rows]
+        lower[rows] = beta_mixture_quantile(a, b, tail)
+        upper[rows] = beta_mixture_quantile(a, b, 1 - tail)
+    asked = schema.prob_asked(fractions)
+    columns: dict[str, np.ndarray] = {}
+    for i, question in enumerate(schema.questions):
+        columns[f"{question.name}_asked"] = asked[:, i]
+        for answer in question.answers:
+            j, stem = answer.index, answer.full_name
+            columns[f"{stem}_fraction"] = fractions[:, j]
+            columns[f"{stem}_concentration"] = concentrations[:, j]
+            columns[f"{stem}_lower90"] = lower[:, j]
+            columns[f"{stem}_upper90"] = upper[:, j]
+    return {name: values.astype(np.float32) for name, values in columns.items()}
+
+
+#: Per model task: raw outputs ``(N, n_outputs, S)`` and the model → output columns.
+TASK_OUTPUTS: dict[str, Callable[[np.ndarray, LoadedModel], dict[str, np.ndarray]]] = {
+    "votes": vote_columns,
+}
+
+
+# ------------------------------------------------------------------ the jobs
+def _run(
+    catalog: CatalogSource,
+    loaded: LoadedModel,
+    *,
+    mc_samples: int,
+    batch_size: int,
+    num_workers: int | None,
+    device: torch.device,
+    progress: bool,
+    seed: int | None,
+    drop_missing_images: bool,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The catalog as read and the model's raw outputs for its rows, in order."""
+    datamodule = GalaxyDataModule(
+        predict_catalog=catalog,
+        image_config=loaded.image_config,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        drop_missing_images=drop_missing_images,
+    )
+    frame = datamodule.catalogs["predict"]
+    for message in check_image_conventions(
+        frame["file_loc"].tolist(), loaded.image_config, loaded.name
+    ):
+        warnings.warn(message, GalmorphWarning, stacklevel=3)
+    raw = model_outputs(
+        loaded,
+        datamodule.predict_dataloader(),
+        mc_samples=mc_samples,
+        device=device,
+        progress=progress,
+        seed=seed,
+    )
+    return frame, raw
+
+
+def predict_catalog(
+    catalog: CatalogSource,
+    model: ModelSpec = None,
+    *,
+    mc_samples: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    seed: int | None = 0,
+    drop_missing_images: bool = False,
+) -> pd.DataFrame:
+    """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
+
+    Args:
+        catalog: table file or DataFrame with ``id_str`` and ``file_loc`` (vote
+            columns are not needed).
+        model: a :class:`LoadedModel`, or a model name, path or ``hf_hub:ORG/NAME``
+            for :func:`galmorph.checkpoint.load_model`; None: the shipped default.
+        mc_samples: dropout samples per galaxy (1: dropout off).
+        batch_size: galaxies per batch.
+        num_workers: image-decoding worker processes (None: one fewer than the cores,
+            at most 4; 0: decode in this process).
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        progress: show a progress bar on stderr.
+        seed: seed of the MC-dropout samples (None: not reproducible).
+        drop_missing_images: skip rows whose image file is missing, with a warning.
+
+    Returns:
+        ``id_str`` and the task's columns (see the module docs); ``attrs["galmorph"]``
+        holds :func:`output_metadata`, for
+        ``write_table(table, path, table.attrs["galmorph"])``.
+
+    Warns:
+        GalmorphWarning: when the first images differ in size or channels from
+        the images the model was trained on.
+    """
+    torch_device = resolve_device(device)
+    loaded = _as_loaded(model, torch_device)
+    if loaded.task not in TASK_OUTPUTS:
+        raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
+    frame, raw = _run(
+        catalog,
+        loaded,
+        mc_samples=mc_samples,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=torch_device,
+        progress=progress,
+        seed=seed,
+        drop_missing_images=drop_missing_images,
+    )
+    columns = TASK_OUTPUTS[loaded.task](raw, loaded)
+    table = pd.DataFrame({"id_str": frame["id_str"].to_numpy(), **columns})
+    table.attrs["galmorph"] = output_metadata(loaded, mc_samples)
+    return table
+
+
+def evaluate_catalog(
+    catalog: CatalogSource,
+    model: ModelSpec = None,
+    *,
+    mc_samples: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    seed: int | None = 0,
+    drop_missing_images: bool = False,
+) -> dict[str, Any]:
+    """Compare a vote-count model's predictions with a catalog's volunteer votes.
+
+    The catalog is read with the model's schema, so it needs that schema's vote
+    columns (see :func:`galmorph.catalog.load_catalog`); arguments as
+    :func:`predict_catalog`.
+
+    Returns:
+        :func:`galmorph.evaluate.evaluate_votes` (against the model's no-image
+        baseline when it records one), plus ``model`` (its provenance).
+    """
+    torch_device = resolve_device(device)
+    loaded = _as_loaded(model, torch_device)
+    schema: Schema | None = loaded.schema
+    if loaded.task != "votes" or schema is None:
+        raise GalmorphError(
+            f"{loaded.name} is a {loaded.task!r} model; evaluation compares vote-count "
+            "models with volunteer votes"
+        )
+    labelled = load_catalog(catalog, schema, drop_missing_images=drop_missing_images)
+    _, raw = _run(
+        labelled,
+        loaded,
+        mc_samples=mc_samples,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=torch_device,
+        progress=progress,
+        seed=seed,
+        drop_missing_images=False,
+    )
+    baseline = loaded.metadata.get("vote_baseline")
+    result = evaluate_votes(
+        labelled[schema.label_cols].to_numpy(),
+        raw,
+        schema,
+        baseline=np.asarray(baseline) if baseline is not None else None,
+    )
+    result["model"] = output_metadata(loaded, mc_samples)
+    return result
