@@ -7,6 +7,9 @@
   ``tmp_path/images``; ``edit`` may change the DataFrame before it is written.
 - ``small_catalog``: ``make_catalog()``, the path of an 8-galaxy catalog.
 - ``shared_data``: ``../shared/data`` next to the repository; skips the test if absent.
+- ``tiny_model``: a vote-count model (convnext_atto, 32 px, gz2-no-odd) trained for
+  one epoch on 120 bundled galaxies, once per session; a ``TrainResult`` whose
+  ``model_path`` loads with :func:`galmorph.checkpoint.load_model`.
 
 Example::
 
@@ -18,11 +21,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from galmorph import datasets
+from galmorph.train import TrainResult, train
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -31,7 +36,7 @@ MakeCatalog = Callable[..., Path]
 
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
-    return Path(str(files("galmorph") / "demo_data" / "gz2_demo"))
+    return datasets.demo_dir()
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +76,14 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "gz2_sdss" / "catalog.csv").is_file():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFrame) -> TrainResult:
+    folder = tmp_path_factory.mktemp("tiny_model")
+    frame = demo_catalog.head(120).copy()
+    frame["file_loc"] = [str(datasets.demo_dir() / loc) for loc in frame["file_loc"]]
+    return train(
+        frame, "gz2-no-odd", folder, encoder="convnext_atto", image_size=32, epochs=1,
+        batch_size=16, split_seed=0, num_workers=0, progress=False, name="tiny",
+    )

@@ -122,3 +122,13 @@ def test_shape_errors(counts_shape: tuple, alpha_shape: tuple, groups: list) -> 
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(losses).failed == 0
+
+
+def test_loss_works_in_training_after_inference_mode():
+    groups = [(0, 2), (2, 5)]
+    counts = torch.tensor([[3.0, 1.0, 0.0, 2.0, 2.0]])
+    with torch.inference_mode():
+        vote_loss(counts, torch.ones(1, 5) * 2, groups)
+    alpha = torch.full((1, 5), 2.0, requires_grad=True)
+    vote_loss(counts, alpha, groups).backward()
+    assert alpha.grad is not None and torch.isfinite(alpha.grad).all()

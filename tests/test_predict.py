@@ -7,7 +7,6 @@ the checks here are about the bookkeeping around the model, not its skill.
 from __future__ import annotations
 
 import warnings
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,10 @@ from scipy.special import betainc
 from torch import nn
 
 from galmorph import outputs
+from galmorph.catalog import read_table
 from galmorph.checkpoint import LoadedModel, load_model, save_model
 from galmorph.data import GalaxyDataModule
+from galmorph.datasets import demo_dir
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.images import ImageConfig, eval_transform, load_image, to_channels
 from galmorph.model import GalaxyModel
@@ -40,7 +41,7 @@ from galmorph.predict import (
 from galmorph.schemas import Schema, get_schema
 from galmorph.train import model_metadata
 
-DEMO = Path(str(files("galmorph") / "data" / "gz2_demo"))
+DEMO = demo_dir()
 SCHEMA = get_schema("gz2")
 N_GALAXIES = 12
 
@@ -86,12 +87,8 @@ def _columns(table: pd.DataFrame, suffix: str) -> np.ndarray:
 
 def _images(paths: list[str], config: ImageConfig) -> torch.Tensor:
     transform = eval_transform(config)
-    return torch.stack(
-        [
-            transform(torch.from_numpy(to_channels(load_image(p), config.channels)).permute(2, 0, 1))
-            for p in paths
-        ]
-    )
+    arrays = [to_channels(load_image(p), config.channels) for p in paths]
+    return torch.stack([transform(torch.from_numpy(a).permute(2, 0, 1)) for a in arrays])
 
 
 # ------------------------------------------------------------ the table
@@ -391,13 +388,15 @@ def frame() -> pd.DataFrame:
     )
 
 
-META = {"galmorph_model": "gz2-starter", "galmorph_model_sha256": "ab" * 32, "note": "a\nb"}
+META = {
+    "galmorph_model": "gz2-starter", "galmorph_model_sha256": "ab" * 32, "galmorph_note": "a\nb"
+}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".fits"])
 def test_write_table_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
     path = write_table(frame, tmp_path / "sub" / f"out{suffix}", META)
-    assert read_metadata(path) == {**META, "note": "a b"}
+    assert read_metadata(path) == {**META, "galmorph_note": "a b"}
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]
     if suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -409,10 +408,9 @@ def test_write_table_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str
         back = pd.read_csv(path, comment="#", dtype={"id_str": str})
     else:
         from astropy.io import fits
-        from astropy.table import Table
 
         assert fits.getheader(path, 1)["galmorph_model_sha256"] == "ab" * 32
-        back = Table.read(path).to_pandas()
+        back = read_table(path)  # decodes FITS text columns
     assert back["id_str"].tolist() == ["J1", "J2", "007"]
     np.testing.assert_allclose(back["x_fraction"], frame["x_fraction"])
 

@@ -38,7 +38,7 @@ from torch import nn
 
 from galmorph.exceptions import ModelError
 from galmorph.images import ImageConfig
-from galmorph.model import ConcentrationHead, GalaxyModel, create_encoder
+from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead, create_encoder
 from galmorph.schemas import Schema
 
 #: The model every command uses when ``--model`` is not given.
@@ -51,6 +51,12 @@ FORMAT_VERSION = 1
 HEAD_BUILDERS: dict[str, Callable[[dict[str, Any], int], nn.Module]] = {
     "votes": lambda meta, n_features: ConcentrationHead(
         n_features, Schema.from_dict(meta["schema"]).n_answers, meta.get("dropout", 0.2)
+    ),
+    "classification": lambda meta, n_features: LinearHead(
+        n_features, len(meta["classes"]), meta.get("dropout", 0.2)
+    ),
+    "regression": lambda meta, n_features: LinearHead(
+        n_features, 1, meta.get("dropout", 0.2), squash=meta.get("squash", False)
     ),
 }
 

@@ -52,6 +52,7 @@ ASINH_STRETCH = (
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")
 #: ITU-R BT.601 luma weights, as used by Pillow's "L" mode and torchvision.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+ROTATIONS = ("any", "right-angles")
 
 
 # ------------------------------------------------------------------- reading
@@ -211,6 +212,8 @@ class ImageConfig:
             centre crop of their mean.
         centre_jitter: largest shift of the training crop centre, per axis, as a
             fraction of the image side.
+        rotation: training rotations: ``"any"`` angle in [0, 360) degrees, or
+            ``"right-angles"`` (0, 90, 180, 270: exact, no interpolation).
         greyscale_p: probability that a 3-channel training image is made grey.
         survey: survey and data release of the source images.
         bands: filters of the source images, in channel order.
@@ -226,6 +229,7 @@ class ImageConfig:
     std: tuple[float, ...] = (1.0,)
     crop_fraction: tuple[float, float] = (0.8, 0.95)
     centre_jitter: float = 0.04
+    rotation: str = "any"
     greyscale_p: float = 0.0
     survey: str = ""
     bands: str = ""
@@ -252,6 +256,8 @@ class ImageConfig:
             )
         if not 0 <= self.centre_jitter < 0.5:
             raise ValueError(f"centre_jitter must be in [0, 0.5), got {self.centre_jitter}")
+        if self.rotation not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, got {self.rotation!r}")
         if not 0 <= self.greyscale_p <= 1:
             raise ValueError(f"greyscale_p must be in [0, 1], got {self.greyscale_p}")
         for name in ("pixel_scale", "field_of_view"):
@@ -354,7 +360,8 @@ class RandomCentredView(torch.nn.Module):
     Works on float ``(C, H, W)`` images. A non-square image is first cut to a
     centred square. When the mean crop would be downsampled, the image is first
     resized (antialiased) so that the mean crop spans ``size`` pixels. Then one
-    bilinear ``grid_sample`` applies a rotation through U(0, 360) degrees,
+    bilinear ``grid_sample`` applies a rotation (through U(0, 360) degrees, or a
+    random multiple of 90 degrees with ``rotation="right-angles"``),
     horizontal and vertical flips (p = 0.5 each), a square crop of side
     U(``crop_fraction``) times the image side, and a shift of the crop centre by
     U(-``jitter``, ``jitter``) of the side per axis. Pixels from outside the
@@ -363,10 +370,12 @@ class RandomCentredView(torch.nn.Module):
     """
 
     def __init__(
-        self, size: int, crop_fraction: tuple[float, float], jitter: float
+        self, size: int, crop_fraction: tuple[float, float], jitter: float,
+        rotation: str = "any",
     ) -> None:
         super().__init__()
         self.size = size
+        self.rotation = rotation
         self.crop_fraction = crop_fraction
         self.jitter = jitter
         self.working_size = round(size * 2 / sum(crop_fraction))
@@ -376,7 +385,10 @@ class RandomCentredView(torch.nn.Module):
         if image.shape[-1] > self.working_size:
             image = TF.resize(image, [self.working_size] * 2, antialias=True)
         u = torch.rand(6).tolist()
-        angle = 2 * math.pi * u[0]
+        if self.rotation == "right-angles":
+            angle = math.pi / 2 * min(int(4 * u[0]), 3)
+        else:
+            angle = 2 * math.pi * u[0]
         lo, hi = self.crop_fraction
         scale = lo + (hi - lo) * u[1]
         flip_x = -1.0 if u[2] < 0.5 else 1.0
@@ -395,7 +407,10 @@ class RandomCentredView(torch.nn.Module):
         return out[0]
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, crop_fraction={self.crop_fraction}, jitter={self.jitter}"
+        return (
+            f"size={self.size}, crop_fraction={self.crop_fraction}, jitter={self.jitter}, "
+            f"rotation={self.rotation}"
+        )
 
 
 class CentreCrop(torch.nn.Module):
@@ -425,7 +440,9 @@ def train_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tenso
     steps: list[Callable[[torch.Tensor], torch.Tensor]] = [
         v2.ToDtype(torch.float32, scale=True),
         ToChannels(config.channels),
-        RandomCentredView(config.size, config.crop_fraction, config.centre_jitter),
+        RandomCentredView(
+            config.size, config.crop_fraction, config.centre_jitter, config.rotation
+        ),
     ]
     if config.channels == 3 and config.greyscale_p > 0:
         steps.append(v2.RandomGrayscale(p=config.greyscale_p))

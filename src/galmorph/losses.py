@@ -31,10 +31,12 @@ from torch import Tensor
 
 
 @lru_cache(maxsize=32)
-def _question_of_answer(
-    groups: tuple[tuple[int, int], ...], n_answers: int, device: torch.device
-) -> Tensor:
-    """``(n_answers,)`` index of the question each answer belongs to."""
+def _question_of_answer(groups: tuple[tuple[int, int], ...], n_answers: int) -> tuple[int, ...]:
+    """Index of the question each answer belongs to, ``n_answers`` long.
+
+    Cached as plain integers: a cached tensor made under ``torch.inference_mode``
+    could not be used later in training.
+    """
     expected_start = 0
     for start, stop in groups:
         if start != expected_start or stop <= start:
@@ -48,8 +50,7 @@ def _question_of_answer(
             f"question_index_groups cover {expected_start} answers but the tensors have "
             f"{n_answers} columns"
         )
-    sizes = torch.tensor([stop - start for start, stop in groups])
-    return torch.repeat_interleave(torch.arange(len(groups)), sizes).to(device)
+    return tuple(q for q, (start, stop) in enumerate(groups) for _ in range(stop - start))
 
 
 def dirichlet_multinomial_nll(
@@ -86,7 +87,9 @@ def dirichlet_multinomial_nll(
             f"{tuple(counts.shape)} and {tuple(concentrations.shape)}"
         )
     groups = tuple((int(start), int(stop)) for start, stop in question_index_groups)
-    question = _question_of_answer(groups, concentrations.shape[1], concentrations.device)
+    question = torch.tensor(
+        _question_of_answer(groups, concentrations.shape[1]), device=concentrations.device
+    )
 
     dtype = torch.promote_types(concentrations.dtype, torch.float32)
     alpha = concentrations.to(dtype)

@@ -56,6 +56,23 @@ class ConcentrationHead(nn.Module):
         return MIN_CONCENTRATION + CONCENTRATION_RANGE * torch.sigmoid(logits)
 
 
+class LinearHead(nn.Module):
+    """Dropout → linear → ``n_outputs`` values: class logits, or a regression value
+    squashed into (0, 1) by a sigmoid when ``squash``."""
+
+    def __init__(
+        self, in_features: int, n_outputs: int, dropout: float = 0.2, squash: bool = False
+    ) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_features, n_outputs)
+        self.squash = squash
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        values = self.linear(self.dropout(features))
+        return torch.sigmoid(values) if self.squash else values
+
+
 class GalaxyModel(nn.Module):
     """An encoder producing a representation and a head producing the task output.
 

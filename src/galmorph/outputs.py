@@ -112,7 +112,8 @@ def write_table(
         frame: the table; its index is not written.
         path: ``.parquet``, ``.csv`` or ``.fits`` file; missing folders are created.
         metadata: key/value pairs stored in the file (values become one-line
-            strings; keys should be letters, digits and ``_``).
+            strings; keys should be letters, digits and ``_``; FITS writes keys of
+            up to 8 characters as standard, upper-case keywords).
 
     Raises:
         GalmorphError: for an unknown extension, before anything is written.

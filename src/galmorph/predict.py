@@ -56,6 +56,7 @@ from galmorph.checkpoint import LoadedModel, load_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.evaluate import evaluate_votes
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.finetune import classification_columns, regression_columns
 from galmorph.images import ImageConfig, load_image
 from galmorph.model import GalaxyModel, enable_mc_dropout
 from galmorph.schemas import Schema
@@ -387,6 +388,8 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
 #: Per model task: raw outputs ``(N, n_outputs, S)`` and the model → output columns.
 TASK_OUTPUTS: dict[str, Callable[[np.ndarray, LoadedModel], dict[str, np.ndarray]]] = {
     "votes": vote_columns,
+    "classification": classification_columns,
+    "regression": regression_columns,
 }
 
 

@@ -61,6 +61,62 @@ def _loggers(output_dir: Path) -> list[Logger]:
     return loggers
 
 
+def build_trainer(
+    output_dir: Path,
+    *,
+    epochs: int,
+    monitor: str | None = "val_loss",
+    patience: int | None = None,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    precision: str | None = None,
+    gradient_clip: float | None = 1.0,
+    progress: bool = True,
+    log_every_n_steps: int = 10,
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Lightning Trainer writing ``best.ckpt``, ``last.ckpt`` and logs in ``output_dir``.
+
+    ``best.ckpt`` has the lowest ``monitor`` (a logged validation metric) so far.
+    With ``monitor=None`` there is no validation at all and ``best.ckpt`` is the
+    latest epoch. ``patience`` stops training after that many epochs without a
+    better ``monitor`` (None: run all epochs). The other arguments go to
+    ``lightning.Trainer``.
+    """
+    if patience is not None and monitor is None:
+        raise ValueError("early stopping (patience) needs a validation metric to monitor")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min", save_last=True,
+        enable_version_counter=False,
+    )
+    checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
+    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch")]
+    if patience is not None:
+        callbacks.append(EarlyStopping(monitor, patience=patience, mode="min"))
+    no_validation: dict[str, Any] = (
+        {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        gradient_clip_val=gradient_clip,
+        callbacks=callbacks,
+        logger=_loggers(output_dir),
+        default_root_dir=output_dir,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        log_every_n_steps=log_every_n_steps,
+        **no_validation,
+    )
+    return trainer, checkpoint
+
+
 def model_metadata(
     schema: Schema,
     image_config: ImageConfig,
@@ -172,33 +228,25 @@ def train(
         schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
         metadata=metadata,
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = ModelCheckpoint(
-        dirpath=output_dir, filename=BEST_NAME, monitor="val_loss", mode="min", save_last=True,
-        enable_version_counter=False,
-    )
-    checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
-    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch")]
-    if patience is not None:
-        callbacks.append(EarlyStopping("val_loss", patience=patience, mode="min"))
-    trainer = L.Trainer(
-        max_epochs=epochs,
+    trainer, checkpoint = build_trainer(
+        output_dir,
+        epochs=epochs,
+        patience=patience,
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
         num_nodes=num_nodes,
         precision=precision,
-        gradient_clip_val=gradient_clip,
-        callbacks=callbacks,
-        logger=_loggers(output_dir),
-        default_root_dir=output_dir,
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
-        log_every_n_steps=10,
+        gradient_clip=gradient_clip,
+        progress=progress,
     )
     last = output_dir / f"{LAST_NAME}.ckpt"
+    resume_from = last if resume and last.exists() else None
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=last if resume and last.exists() else None)
+    if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
+        (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+        metadata["training"]["initial_val_loss"] = float(initial["val_loss"])
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     seconds = time.perf_counter() - start
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     best_loss = checkpoint.best_model_score

@@ -19,7 +19,9 @@ from galmorph import __version__
 from galmorph.exceptions import GalmorphError
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
-COMMANDS: tuple[str, ...] = ("validate", "train", "predict", "evaluate")
+COMMANDS: tuple[str, ...] = (
+    "validate", "train", "predict", "evaluate", "finetune", "embed", "similar", "similar_eval",
+)
 
 err_console = Console(stderr=True)
 

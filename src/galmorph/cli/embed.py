@@ -1,0 +1,93 @@
+"""``galmorph embed``: the model's representation of every galaxy of a catalog, as parquet.
+
+Writes ``id_str``, ``ra``/``dec`` (when the catalog has them), ``file_loc`` and one
+float32 column per feature (``feat_0``...): the encoder's pooled output, or its
+first N principal components with ``--pca N``. The file records the model (name,
+path, checksum), its image settings and the fitted PCA, so ``galmorph similar
+--image`` can put a new image in the same space (see :mod:`galmorph.represent`).
+
+Example::
+
+    galmorph embed catalog.csv --model gz2-starter -o embeddings.parquet --pca 40
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from galmorph.cli._common import positive_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``embed`` sub-command."""
+    from galmorph.checkpoint import DEFAULT_MODEL
+    from galmorph.represent import DEFAULT_CHUNK_SIZE
+
+    parser = subparsers.add_parser(
+        "embed",
+        help="write the model's representation of every galaxy (for similarity search)",
+        description=(
+            "Run a model's encoder over every galaxy of a catalog and write its pooled "
+            "features (optionally reduced by incremental PCA) to a parquet file, with the "
+            "model and PCA needed to embed new images in the same space."
+        ),
+        epilog=(
+            "Metadata: the parquet key 'galmorph_embedding' holds JSON with the model (spec, "
+            "path, name, sha256), encoder, image settings and the PCA (components, mean, "
+            "explained_variance); read it with galmorph.represent.read_embeddings(path)."
+        ),
+    )
+    parser.add_argument("catalog", metavar="CATALOG", help="table of galaxies (id_str, file_loc)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.parquet",
+                        help="output parquet file (written atomically)")
+    parser.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL,
+        help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, or "
+              f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL})"),
+    )
+    parser.add_argument("--pca", type=positive_int, default=None, metavar="N",
+                        help="keep the first N principal components (incremental PCA)")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help=("write finished chunks to OUT.parquet.parts/ and skip them when run again after "
+              "an interruption (for large catalogs); the folder is removed at the end"),
+    )
+    parser.add_argument("--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE,
+                        metavar="N", help=f"galaxies per chunk (default: {DEFAULT_CHUNK_SIZE})")
+    parser.add_argument("--batch-size", type=positive_int, default=128,
+                        help="galaxies per batch (default: 128)")
+    parser.add_argument("--num-workers", type=int, default=None, metavar="N",
+                        help="image-decoding processes (default: one fewer than the cores, "
+                             "at most 4)")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--skip-missing-images", action="store_true",
+                        help="skip rows whose image file is missing instead of stopping")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Embed the catalog and write the file; 0 on success."""
+    from galmorph.represent import embed_to_file, read_embeddings
+
+    path = embed_to_file(
+        args.catalog, args.output, args.model, resume=args.resume, pca=args.pca,
+        chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
+        device=args.device, progress=not args.no_progress,
+        drop_missing_images=args.skip_missing_images,
+    )
+    emb = read_embeddings(path)
+    info = emb.info
+    what = f"{info.n_features} features"
+    if info.pca is not None:
+        kept = float(info.pca.explained_variance_ratio.sum())
+        what = (f"{info.n_features} PCA components of {info.feature_dim} features "
+                f"({kept:.1%} of the variance)")
+    Console(highlight=False).print(
+        f"Wrote {len(emb)} galax{'y' if len(emb) == 1 else 'ies'} x {what} to {path} "
+        f"(model {info.model['name']}, sha256 {info.model['sha256'][:12]})"
+    )
+    return 0

@@ -1,0 +1,203 @@
+"""``galmorph finetune``: adapt a pretrained model to your own labels.
+
+Trains a new head (and, with ``--n-blocks``, the top blocks of the encoder) to
+predict a label column: classes (``--task classification``, the default), a
+number (``--task regression``), or the votes of a new decision tree
+(``--task votes --schema TREE.yaml``). The output folder gets ``model.pt`` (the
+best weights, self-describing), ``best.ckpt``, ``last.ckpt`` and CSV logs; use
+the model with ``galmorph predict --model DIR/model.pt``: a classifier writes
+``prob_<class>`` per class and ``predicted_label``, a regressor ``prediction``.
+
+Example::
+
+    galmorph finetune rings.csv --label ring -o runs/rings --n-blocks 2
+    galmorph predict new.csv --model runs/rings/model.pt -o rings.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+from galmorph.cli._common import positive_int
+
+
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, "
+                                         f"got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``finetune`` sub-command."""
+    from galmorph.checkpoint import DEFAULT_MODEL
+    from galmorph.finetune import DEFAULT_N_BLOCKS
+
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a pretrained model to your own labels",
+        description=(
+            "Fine-tune a pretrained model on a catalog with a label column (classes or numbers) "
+            "or the vote counts of a new decision tree. Writes model.pt (the best weights), "
+            "best.ckpt, last.ckpt and logs in the output folder; use the model with "
+            "'galmorph predict --model DIR/model.pt'."
+        ),
+    )
+    parser.add_argument(
+        "catalog", metavar="CATALOG", help="catalog with id_str, file_loc and labels"
+    )
+    parser.add_argument("--label", metavar="COLUMN", help="the column to learn (not for votes)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--task", choices=("classification", "regression", "votes"), default="classification",
+        help="classes of --label, a number per galaxy, or votes of --schema "
+        "(default: classification)",
+    )
+    parser.add_argument("--schema", help="decision tree of the vote columns (--task votes)")
+
+    start = parser.add_argument_group("starting point")
+    start.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL,
+        help="pretrained model: a shipped name, a model file or training folder, or "
+        f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL}); with --from-scratch or "
+        "--imagenet-weights only its architecture and image settings are used",
+    )
+    init = start.add_mutually_exclusive_group()
+    init.add_argument("--from-scratch", action="store_true",
+                      help="random weights (a baseline to compare with)")
+    init.add_argument("--imagenet-weights", metavar="FILE",
+                      help="start from timm's ImageNet weights of the encoder, saved in FILE")
+    start.add_argument("--encoder", help="timm encoder name instead of --model's "
+                       "(with --from-scratch or --imagenet-weights)")
+
+    fit = parser.add_argument_group("training")
+    fit.add_argument(
+        "--n-blocks", type=int, default=None, metavar="N",
+        help="encoder blocks to train, from the top; 0 trains only the head (linear probe), "
+        f"-1 all (default: {DEFAULT_N_BLOCKS}; all with --from-scratch)",
+    )
+    fit.add_argument("--epochs", type=positive_int, default=30, help="(default: 30)")
+    fit.add_argument("--patience", type=positive_int, default=None,
+                     help="stop after this many epochs without a better validation loss")
+    fit.add_argument("--val-fraction", type=_fraction, default=0.2, metavar="F",
+                     help="galaxies held out for validation, stratified by class; 0: none, "
+                     "keep the last epoch (default: 0.2)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: 1e-3)")
+    fit.add_argument("--lr-decay", type=float, default=0.5,
+                     help="each block down from the top trains at this times the learning rate "
+                     "of the one above (default: 0.5)")
+    fit.add_argument("--weight-decay", type=float, default=0.05, help="(default: 0.05)")
+    fit.add_argument("--dropout", type=float, default=0.2, help="head dropout (default: 0.2)")
+    fit.add_argument("--label-smoothing", type=float, default=0.0, help="(classification)")
+    fit.add_argument("--class-weights", choices=("balanced",), default=None,
+                     help="weight classes inversely to their frequency (classification)")
+    fit.add_argument("--loss", choices=("mse", "mae"), default="mse", help="(regression)")
+    fit.add_argument("--squash", action="store_true",
+                     help="predict values in [0, 1] through a sigmoid (regression)")
+    fit.add_argument("--batch-size", type=positive_int, default=32, help="(default: 32)")
+    fit.add_argument("--image-size", type=positive_int, default=None,
+                     help="input side in pixels (default: the pretrained model's)")
+    fit.add_argument("--no-augment", action="store_true",
+                     help="no random rotations, flips and crops while training")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the head and augmentation")
+    fit.add_argument("--split-seed", type=int, default=0, help="seed of the validation split")
+
+    source = parser.add_argument_group(
+        "source images",
+        "conventions of the new images, recorded in the model (default: the pretrained model's "
+        "when the images have the same size, else unknown)",
+    )
+    source.add_argument("--survey", help="e.g. 'DECaLS DR5'")
+    source.add_argument("--bands", help="filters in channel order, e.g. grz")
+    source.add_argument("--pixel-scale", type=float, help="arcsec per pixel")
+    source.add_argument("--field-of-view", type=float, help="image side in arcsec")
+
+    run_options = parser.add_argument_group("hardware")
+    run_options.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
+    run_options.add_argument("--devices", default="auto", help="number of devices, or auto")
+    run_options.add_argument("--precision", default=None, help="e.g. bf16-mixed")
+    run_options.add_argument("--num-workers", type=int, default=None,
+                             help="image-loading processes")
+    run_options.add_argument("--no-cache", action="store_true",
+                             help="decode images every epoch instead of once into memory")
+    parser.add_argument("--name", default=None, help="model name stored in its metadata")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fine-tune and report where the model is; 0 on success."""
+    from galmorph.exceptions import GalmorphError
+    from galmorph.finetune import finetune
+
+    if args.task == "votes":
+        if args.schema is None or args.label is not None:
+            raise GalmorphError("--task votes needs --schema (the new decision tree), not --label")
+    elif args.label is None:
+        raise GalmorphError(f"--task {args.task} needs --label COLUMN (the column to learn)")
+    init = "scratch" if args.from_scratch else "imagenet" if args.imagenet_weights else "pretrained"
+    if args.encoder is not None and init == "pretrained":
+        raise GalmorphError("--encoder needs --from-scratch or --imagenet-weights")
+    source: dict[str, Any] = {
+        k: v for k, v in (("survey", args.survey), ("bands", args.bands),
+                          ("pixel_scale", args.pixel_scale), ("field_of_view", args.field_of_view))
+        if v is not None
+    }
+    devices = int(args.devices) if str(args.devices).isdigit() else args.devices
+    try:
+        result = finetune(
+            args.catalog,
+            args.output,
+            task=args.task,
+            label=args.label,
+            schema=args.schema,
+            model=args.model,
+            init=init,
+            encoder=args.encoder,
+            imagenet_weights=args.imagenet_weights,
+            n_blocks=args.n_blocks,
+            learning_rate=args.lr,
+            lr_decay=args.lr_decay,
+            weight_decay=args.weight_decay,
+            dropout=args.dropout,
+            label_smoothing=args.label_smoothing,
+            class_weights=args.class_weights,
+            loss=args.loss,
+            squash=args.squash,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            val_fraction=args.val_fraction,
+            split_seed=args.split_seed,
+            seed=args.seed,
+            image_size=args.image_size,
+            source=source,
+            augment=not args.no_augment,
+            accelerator=args.accelerator,
+            devices=devices,
+            precision=args.precision,
+            num_workers=args.num_workers,
+            cache_images=not args.no_cache,
+            name=args.name,
+            progress=not args.no_progress,
+        )
+    except ValueError as err:  # inconsistent options, e.g. --squash with a classifier
+        raise GalmorphError(str(err)) from None
+    console = Console(highlight=False)
+    training = result.metadata["training"]
+    loss = (f"; best validation loss {result.best_val_loss:.3f}"
+            if result.best_val_loss is not None else " (no validation: last epoch kept)")
+    console.print(
+        f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
+        f"for {result.epochs_completed} epochs in {result.seconds / 60:.1f} min{loss}"
+    )
+    console.print(f"model: [bold]{result.model_path}[/]  (use it with galmorph predict --model)")
+    return 0

@@ -1,0 +1,868 @@
+"""Fine-tune a model to new labels: classes, a number per galaxy, or a new decision tree.
+
+:func:`finetune` trains a new head, and optionally the top blocks of the encoder,
+on a labelled catalog:
+
+* ``task="classification"``: one class per galaxy from a label column (binary or
+  multi-class), cross-entropy with optional label smoothing and class weights;
+* ``task="regression"``: one number per galaxy, MSE or MAE, optionally squashed
+  to [0, 1] by a sigmoid;
+* ``task="votes"``: vote counts of a new decision tree (``schema``), with the
+  Dirichlet-multinomial loss used for pretraining.
+
+The encoder starts from a pretrained galmorph model (``init="pretrained"``: a
+shipped name, a file or ``hf_hub:ORG/NAME``), from timm's own ImageNet weights
+(``init="imagenet"``), or from random weights (``init="scratch"``).
+
+Encoder blocks are the stages timm groups a model into (ConvNeXt ``stages``,
+ResNet ``layer1``-``layer4``, EfficientNet ``blocks``; see :func:`encoder_blocks`),
+counted from the head side. ``n_blocks`` of them are trained, the rest are
+frozen: their parameters get no gradients (``requires_grad=False``, left out of
+the optimizer) and their modules stay in eval mode while training, so
+BatchNorm running statistics and dropout do not change either. Block ``d``
+from the top trains at ``learning_rate * lr_decay**d``; the head at
+``learning_rate``.
+
+The result is a self-describing model (:mod:`galmorph.checkpoint`) for
+:func:`galmorph.predict.predict_catalog`: :func:`classification_columns` and
+:func:`regression_columns` make its output columns. :func:`probe` is a fast
+baseline: logistic regression on frozen embeddings
+(:func:`galmorph.represent.embed_catalog`).
+
+Examples
+--------
+>>> from galmorph.finetune import finetune  # doctest: +SKIP
+>>> result = finetune("rings.csv", "runs/rings", label="ring", n_blocks=2, epochs=30)
+>>> result.model_path
+PosixPath('runs/rings/model.pt')
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from timm.models._manipulate import group_with_matcher
+from torch import nn
+
+from galmorph import __version__
+from galmorph.catalog import load_catalog
+from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model, save_model
+from galmorph.data import CatalogSource, GalaxyDataModule, GalaxyDataset, Transform
+from galmorph.evaluate import fit_vote_baseline
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
+from galmorph.images import ImageConfig, eval_transform, load_image, train_transform
+from galmorph.losses import vote_loss
+from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead, create_encoder
+from galmorph.schemas import Schema, get_schema
+from galmorph.train import LAST_NAME, MODEL_FILE, build_trainer
+
+TASKS = ("classification", "regression", "votes")
+INITS = ("pretrained", "imagenet", "scratch")
+#: Source-image conventions of :class:`ImageConfig` that describe the training data.
+SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
+#: More distinct values than this in a label column is not a classification.
+MAX_CLASSES = 100
+#: Encoder blocks trained by default when starting from pretrained weights.
+DEFAULT_N_BLOCKS = 1
+
+
+# ----------------------------------------------------------- encoder blocks
+def _matches(spec: Any, name: str) -> bool:
+    """Whether ``name`` matches a timm group-matcher entry (a regex or (regex, suffix) list)."""
+    specs = spec if isinstance(spec, list | tuple) else [(spec, None)]
+    return any(re.match(pattern, name) for pattern, _ in specs)
+
+
+def encoder_blocks(encoder: nn.Module) -> list[list[str]]:
+    """Names of the encoder's parameters and buffers per block, from the head side down.
+
+    Blocks are timm's coarse groups (``encoder.group_matcher(coarse=True)``): one
+    per stage. The stem belongs to the lowest block; layers after the last stage
+    (e.g. ConvNeXt's ``head.norm``, EfficientNet's ``conv_head``) to the top one.
+    An encoder timm cannot group is one block.
+    """
+    names = [n for n, _ in chain(encoder.named_parameters(), encoder.named_buffers())]
+    try:
+        matcher = encoder.group_matcher(coarse=True)  # type: ignore[operator]
+    except (AttributeError, NotImplementedError):
+        return [names]
+    if not isinstance(matcher, Mapping) or "blocks" not in matcher:
+        return [names]
+    staged = [n for n in names if _matches(matcher["blocks"], n)]
+    if not staged:
+        return [names]
+    in_stage = set(staged)
+    stem = [n for n in names if n not in in_stage and _matches(matcher.get("stem", []), n)]
+    rest = [n for n in names if n not in in_stage and n not in set(stem)]
+    grouped = group_with_matcher(((n, None) for n in staged), {"blocks": matcher["blocks"]})
+    blocks = list(grouped.values())
+    blocks[0] = stem + blocks[0]
+    blocks[-1] = blocks[-1] + rest
+    return blocks[::-1]
+
+
+def freeze_encoder(encoder: nn.Module, n_blocks: int) -> list[str]:
+    """Train only the top ``n_blocks`` blocks (-1: all); freeze the parameters of the rest.
+
+    Returns:
+        Names of the largest submodules (``""``: the whole encoder) whose every
+        parameter and buffer is frozen; keep them in eval mode while training.
+
+    Raises:
+        ValueError: when ``n_blocks`` is below -1 or above the number of blocks.
+    """
+    blocks = encoder_blocks(encoder)
+    if n_blocks == -1:
+        n_blocks = len(blocks)
+    if not 0 <= n_blocks <= len(blocks):
+        raise ValueError(
+            f"n_blocks must be -1 (all) or 0 to {len(blocks)} (the encoder's blocks), "
+            f"got {n_blocks}"
+        )
+    frozen = set(chain.from_iterable(blocks[n_blocks:]))
+    for name, parameter in encoder.named_parameters():
+        parameter.requires_grad_(name not in frozen)
+    modules: list[str] = []
+    for name, module in encoder.named_modules():
+        if any(name.startswith(f"{m}.") or m == "" for m in modules):
+            continue
+        prefix = f"{name}." if name else ""
+        tensors = [prefix + n for n, _ in chain(module.named_parameters(), module.named_buffers())]
+        if tensors and frozen.issuperset(tensors):
+            modules.append(name)
+    return modules
+
+
+# ------------------------------------------------------------ training module
+class FinetuneModule(L.LightningModule):
+    """Trains a :class:`GalaxyModel` on one task with part of its encoder frozen.
+
+    Args:
+        model: encoder and new head.
+        task: ``classification`` (head gives logits), ``regression`` (one value)
+            or ``votes`` (Dirichlet concentrations of ``schema``).
+        n_blocks: encoder blocks trained, from the top (-1: all, 0: none).
+        learning_rate: AdamW learning rate of the head.
+        lr_decay: block ``d`` from the top trains at ``learning_rate * lr_decay**d``.
+        weight_decay: AdamW weight decay of weight matrices (not of biases or norms).
+        label_smoothing, class_weights: cross-entropy options (classification).
+        loss: ``mse`` or ``mae`` (regression).
+        schema: the decision tree (votes).
+        metadata: self-description written into every checkpoint.
+
+    Batches hold ``image`` and ``target`` (class index or value), or ``counts``
+    for votes. The learning rate warms up linearly over the first 5% of steps,
+    then follows a cosine to zero.
+    """
+
+    def __init__(
+        self,
+        model: GalaxyModel,
+        task: str,
+        *,
+        n_blocks: int = 0,
+        learning_rate: float = 1e-3,
+        lr_decay: float = 0.5,
+        weight_decay: float = 0.05,
+        label_smoothing: float = 0.0,
+        class_weights: torch.Tensor | None = None,
+        loss: str = "mse",
+        schema: Schema | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        if loss not in ("mse", "mae"):
+            raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")
+        if task == "votes" and schema is None:
+            raise ValueError("a votes model needs its schema")
+        self.model = model
+        self.task = task
+        self.blocks = encoder_blocks(model.encoder)
+        self.frozen_modules = freeze_encoder(model.encoder, n_blocks)
+        self.n_blocks = len(self.blocks) if n_blocks == -1 else n_blocks
+        self.learning_rate = learning_rate
+        self.lr_decay = lr_decay
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.loss = loss
+        self.schema = schema
+        self.metadata = dict(metadata or {})
+        self.train()
+
+    def train(self, mode: bool = True) -> FinetuneModule:
+        """Set train/eval mode, keeping frozen encoder modules in eval mode."""
+        super().train(mode)
+        for name in self.frozen_modules:
+            self.model.encoder.get_submodule(name).eval()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        self.train()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of a batch, and the model's outputs."""
+        outputs = self.model(batch["image"]).float()
+        if self.task == "classification":
+            loss = F.cross_entropy(
+                outputs, batch["target"], weight=self.class_weights,
+                label_smoothing=self.label_smoothing,
+            )
+        elif self.task == "regression":
+            error = F.mse_loss if self.loss == "mse" else F.l1_loss
+            loss = error(outputs[:, 0], batch["target"].float())
+        else:
+            assert self.schema is not None
+            loss = vote_loss(batch["counts"], outputs, self.schema.question_index_groups)
+        return loss, outputs
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss(batch)
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True,
+                 batch_size=len(batch["image"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, outputs = self._loss(batch)
+        size = len(batch["image"])
+        self.log("val_loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
+        if self.task == "classification":
+            accuracy = (outputs.argmax(dim=1) == batch["target"]).float().mean()
+            self.log("val_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
+        elif self.task == "regression":
+            mae = (outputs[:, 0] - batch["target"]).abs().mean()
+            self.log("val_mae", mae, batch_size=size, sync_dist=True)
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """AdamW groups: head, then each trained block at a decayed rate; no weight
+        decay for biases and norm weights (1-D tensors). Frozen parameters are left out."""
+        parameters = dict(self.model.encoder.named_parameters())
+        layers: list[tuple[float, list[nn.Parameter]]] = [
+            (self.learning_rate, list(self.model.head.parameters()))
+        ]
+        for depth, block in enumerate(self.blocks[: self.n_blocks], start=1):
+            layers.append((
+                self.learning_rate * self.lr_decay**depth,
+                [parameters[n] for n in block if n in parameters],
+            ))
+        groups = []
+        for lr, params in layers:
+            for decay in (True, False):
+                chosen = [p for p in params if p.requires_grad and (p.ndim > 1) == decay]
+                if chosen:
+                    groups.append({
+                        "params": chosen, "lr": lr,
+                        "weight_decay": self.weight_decay if decay else 0.0,
+                    })
+        return groups
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = torch.optim.AdamW(self.parameter_groups())
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = max(1, round(0.05 * total))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.5 * (1 + math.cos(math.pi * progress))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["galmorph"] = self.metadata
+
+
+# --------------------------------------------------------------------- data
+class TargetDataset(GalaxyDataset):
+    """A :class:`GalaxyDataset` whose items also hold ``target``: a class index or value."""
+
+    def __init__(
+        self,
+        catalog: pd.DataFrame,
+        targets: np.ndarray,
+        transform: Transform,
+        *,
+        channels: int,
+        cache: bool,
+    ) -> None:
+        super().__init__(catalog, None, transform, channels=channels, cache=cache)
+        self.targets = torch.as_tensor(targets)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = super().__getitem__(index)
+        item["target"] = self.targets[index]
+        return item
+
+
+class TargetDataModule(GalaxyDataModule):
+    """Train/validation loaders over explicit catalogs whose items carry ``target``."""
+
+    def __init__(
+        self,
+        train: pd.DataFrame,
+        val: pd.DataFrame,
+        targets: Mapping[str, np.ndarray],
+        image_config: ImageConfig,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            image_config=image_config,
+            train_catalog=train,
+            val_catalog=val if len(val) else None,
+            **kwargs,
+        )
+        self.targets = dict(targets)
+
+    def dataset(self, name: str) -> GalaxyDataset:
+        if name not in self._datasets and name in self.targets:
+            config = self.image_config
+            make = train_transform if name == "train" and self.augment else eval_transform
+            self._datasets[name] = TargetDataset(
+                self.catalogs[name], self.targets[name], make(config),
+                channels=config.channels, cache=self.cache,
+            )
+        return super().dataset(name)
+
+
+def _normalise_classes(values: pd.Series) -> pd.Series:
+    """Class labels as Python ints (whole numbers, bools) or as text.
+
+    Raises:
+        CatalogError: for numbers that are not whole (a regression target).
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(int).astype(object)
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype(float)
+        if not (numbers == np.round(numbers)).all():
+            raise CatalogError(
+                f"label column {values.name!r} holds numbers that are not whole, not classes: "
+                "use task='regression' (--task regression) to predict them"
+            )
+        return numbers.astype(int).astype(object)
+    return values.astype(str)
+
+
+def stratified_split(
+    strata: pd.Series, ids: pd.Series, fraction: float, seed: int
+) -> np.ndarray:
+    """Boolean mask of validation rows: ``fraction`` of each stratum (rounded half up,
+    leaving at least one row of each in training), chosen by ``seed`` independently
+    of the row order."""
+    is_val = np.zeros(len(ids), dtype=bool)
+    if fraction <= 0:
+        return is_val
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"stratum": strata.to_numpy(), "id": ids.to_numpy()})
+    for _, group in frame.groupby("stratum", sort=True):
+        ordered = group.sort_values("id").index.to_numpy()
+        n_val = min(math.floor(fraction * len(ordered) + 0.5), len(ordered) - 1)
+        is_val[rng.permutation(ordered)[:n_val]] = True
+    return is_val
+
+
+def _class_weights(
+    option: str | Mapping[Any, float] | Sequence[float] | None,
+    classes: list[Any],
+    counts: np.ndarray,
+) -> torch.Tensor | None:
+    """Per-class loss weights: ``balanced`` (n / (k n_c)), per class or in class order."""
+    if option is None:
+        return None
+    if isinstance(option, str):
+        if option != "balanced":
+            raise ValueError(
+                f"class_weights must be 'balanced', a mapping or a list, got {option!r}"
+            )
+        weights = counts.sum() / (len(classes) * np.maximum(counts, 1))
+    elif isinstance(option, Mapping):
+        keys = {str(k): float(v) for k, v in option.items()}
+        missing = [c for c in classes if str(c) not in keys]
+        if missing:
+            raise ValueError(f"class_weights has no weight for classes {missing}")
+        weights = np.array([keys[str(c)] for c in classes])
+    else:
+        weights = np.asarray(option, dtype=float)
+        if weights.shape != (len(classes),):
+            raise ValueError(f"class_weights needs {len(classes)} values (classes {classes})")
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+# -------------------------------------------------------------- the encoder
+@dataclass
+class Start:
+    """Where a fine-tuned model starts: its encoder, image settings and provenance."""
+
+    encoder: nn.Module
+    encoder_name: str
+    image_config: ImageConfig
+    record: dict[str, Any]
+
+
+def starting_point(
+    init: str = "pretrained",
+    model: str | Path | LoadedModel | None = DEFAULT_MODEL,
+    *,
+    encoder: str | None = None,
+    imagenet_weights: str | Path | None = None,
+    channels: int | None = None,
+) -> Start:
+    """The encoder to fine-tune, with the image settings it expects.
+
+    Args:
+        init: ``pretrained`` (the encoder of ``model``, with its weights and image
+            settings), ``imagenet`` (timm's ImageNet weights, ImageNet
+            normalisation) or ``scratch`` (random weights).
+        model: pretrained galmorph model (name, path, ``hf_hub:ORG/NAME`` or
+            loaded; a loaded model is copied, not changed); for
+            ``imagenet``/``scratch`` its architecture and image settings are used
+            unless ``encoder`` is given.
+        encoder: timm model name, for ``imagenet`` or ``scratch`` (image settings
+            are then those of :meth:`ImageConfig.for_sdss_gz2`).
+        imagenet_weights: local file of timm weights for ``imagenet`` (default:
+            timm downloads them, which needs network access).
+        channels: input channels with ``encoder`` (default 3).
+    """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if init == "pretrained" and encoder is not None:
+        raise ValueError("encoder= names an architecture for init='imagenet' or 'scratch'")
+    if imagenet_weights is not None and init != "imagenet":
+        raise ValueError("imagenet_weights needs init='imagenet'")
+    if encoder is None:
+        loaded = model if isinstance(model, LoadedModel) else load_model(model)
+        name, config = loaded.metadata["encoder"], loaded.image_config
+        if init == "pretrained":
+            record = {"init": init, "model": loaded.name, "model_path": str(loaded.path),
+                      "model_sha256": loaded.checksum}
+            return Start(copy.deepcopy(loaded.model.encoder), name, config, record)
+    else:
+        name = encoder
+        config = ImageConfig.for_sdss_gz2(channels=channels or 3)
+    if init == "scratch":
+        return Start(create_encoder(name, config.channels), name, config, {"init": init})
+    overlay = {"file": str(imagenet_weights)} if imagenet_weights is not None else {}
+    if imagenet_weights is not None and not Path(imagenet_weights).is_file():
+        raise ModelError(f"ImageNet weights file {imagenet_weights} does not exist")
+    try:
+        net = create_encoder(name, config.channels, pretrained=True, pretrained_cfg_overlay=overlay)
+    except (OSError, RuntimeError) as err:  # no network, no such weights, a bad file
+        raise ModelError(
+            f"could not load timm's ImageNet weights of {name}: {err}; download them where "
+            "there is network access and give the file (imagenet_weights / --imagenet-weights)"
+        ) from None
+    cfg = net.pretrained_cfg
+    mean, std = (cfg.get(k, getattr(config, k)) for k in ("mean", "std"))
+    if config.channels == 1:  # timm sums the colour filters of the first layer
+        mean, std = [float(np.mean(mean))], [float(np.mean(std))]
+    config = ImageConfig.from_dict({**config.to_dict(), "mean": list(mean), "std": list(std)})
+    weights = imagenet_weights or f"timm:{cfg.get('hf_hub_id') or name}"
+    record = {"init": init, "weights": str(weights)}
+    return Start(net, name, config, record)
+
+
+def source_conventions(
+    config: ImageConfig, first_image: str | Path, given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Source-image conventions to record for a model fine-tuned on new images.
+
+    ``given`` values win; otherwise the starting model's are kept when the new
+    images have the side its conventions imply, and are cleared (unknown) when not.
+    """
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(SOURCE_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown source conventions {unknown}; known: {list(SOURCE_FIELDS)}")
+    height, width, _ = load_image(first_image).shape
+    side = (
+        round(config.field_of_view / config.pixel_scale)
+        if config.field_of_view and config.pixel_scale else None
+    )
+    keep = side is not None and (height, width) == (side, side)
+    cleared: dict[str, Any] = {
+        "survey": "", "bands": "", "pixel_scale": None, "field_of_view": None, "stretch": ""
+    }
+    base = {f: getattr(config, f) for f in SOURCE_FIELDS} if keep else cleared
+    return {**base, **given}
+
+
+# ------------------------------------------------------------------ the job
+@dataclass
+class FinetuneResult:
+    """Where a fine-tuning run left its files, and its best validation loss."""
+
+    output_dir: Path
+    model_path: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val_loss: float | None
+    epochs_completed: int
+    seconds: float
+    metadata: dict[str, Any] = field(repr=False)
+
+
+def _labelled_catalog(
+    catalog: CatalogSource, task: str, label: str | None, schema: Schema | None
+) -> pd.DataFrame:
+    """The catalog with its label checked; rows without a label dropped, with a warning."""
+    frame = load_catalog(catalog, schema)
+    if task == "votes":
+        return frame
+    if label is None:
+        raise ValueError(f"a {task} model needs label= (the catalog column to learn)")
+    if label not in frame:
+        raise CatalogError(
+            f"the catalog has no label column {label!r}; its columns: {', '.join(frame.columns)}"
+        )
+    if task == "regression":
+        values = pd.to_numeric(frame[label], errors="coerce")
+        bad = frame[label].notna() & values.isna()
+        if bad.any():
+            raise CatalogError(
+                f"label column {label!r} must hold numbers; it has "
+                f"{', '.join(map(repr, frame.loc[bad, label].unique()[:5]))}"
+            )
+        frame[label] = values
+    missing = frame[label].isna()
+    if missing.all():
+        raise CatalogError(f"label column {label!r} is empty")
+    if missing.any():
+        warnings.warn(
+            f"skipping {int(missing.sum())} of {len(frame)} galaxies without a {label!r} label",
+            GalmorphWarning, stacklevel=3,
+        )
+        frame = frame[~missing].reset_index(drop=True)
+    return frame
+
+
+def finetune(
+    catalog: CatalogSource,
+    output_dir: str | Path = "runs/finetune",
+    *,
+    task: str = "classification",
+    label: str | None = None,
+    schema: Schema | str | None = None,
+    model: str | Path | LoadedModel | None = DEFAULT_MODEL,
+    init: str = "pretrained",
+    encoder: str | None = None,
+    imagenet_weights: str | Path | None = None,
+    n_blocks: int | None = None,
+    learning_rate: float = 1e-3,
+    lr_decay: float = 0.5,
+    weight_decay: float = 0.05,
+    dropout: float = 0.2,
+    label_smoothing: float = 0.0,
+    class_weights: str | Mapping[Any, float] | Sequence[float] | None = None,
+    loss: str = "mse",
+    squash: bool = False,
+    epochs: int = 30,
+    patience: int | None = None,
+    batch_size: int = 32,
+    val_fraction: float = 0.2,
+    split_seed: int = 0,
+    seed: int = 0,
+    image_size: int | None = None,
+    source: Mapping[str, Any] | None = None,
+    augment: bool = True,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    precision: str | None = None,
+    num_workers: int | None = None,
+    cache_images: bool = True,
+    name: str | None = None,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Fine-tune a model on a labelled catalog; write ``model.pt`` and best/last checkpoints.
+
+    Args:
+        catalog: table file or DataFrame with ``id_str``, ``file_loc`` and the labels.
+        output_dir: folder for ``model.pt`` (the best weights), ``best.ckpt``,
+            ``last.ckpt`` and logs.
+        task: ``classification``, ``regression`` or ``votes`` (a new decision tree).
+        label: the column to learn (classification, regression).
+        schema: decision tree of the vote columns (votes).
+        model, init, encoder, imagenet_weights: where the encoder starts (see
+            :func:`starting_point`); default: the shipped pretrained model.
+        n_blocks: encoder blocks trained, from the top (0: linear probe on a frozen
+            encoder; -1: all). Default: :data:`DEFAULT_N_BLOCKS`, or all from scratch.
+        learning_rate, lr_decay, weight_decay: AdamW settings (see :class:`FinetuneModule`).
+        dropout: head dropout.
+        label_smoothing: cross-entropy label smoothing (classification).
+        class_weights: ``"balanced"``, a weight per class (mapping, or list in
+            sorted class order) or None (classification).
+        loss: ``mse`` or ``mae``; squash: predict in (0, 1) through a sigmoid (regression).
+        epochs: maximum epochs; patience: stop after this many epochs without a
+            better validation loss (None: run all epochs).
+        batch_size: galaxies per batch.
+        val_fraction: fraction of the galaxies held out for validation, stratified
+            by class (by quartile of the value for regression) and drawn by
+            ``split_seed``; 0: no validation, and the last epoch is kept.
+        seed: seed of the head's weights and of the augmentation.
+        image_size: input side in pixels (default: the starting model's).
+        source: conventions of the new images (``survey``, ``bands``,
+            ``pixel_scale``, ``field_of_view``, ``stretch``); see :func:`source_conventions`.
+        augment: random rotations, flips and crops while training.
+        accelerator, devices, precision: passed to ``lightning.Trainer``.
+        num_workers: image-loading worker processes; cache_images: decode once.
+        name: model name recorded in its metadata.
+
+    Raises:
+        GalmorphError: for bad catalogs, labels or models.
+        ValueError: for inconsistent options.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task != "classification" and (label_smoothing or class_weights is not None):
+        raise ValueError("label_smoothing and class_weights are classification options")
+    if task != "regression" and (squash or loss != "mse"):
+        raise ValueError("loss and squash are regression options")
+    if task == "votes" and (schema is None or label is not None):
+        raise ValueError("a votes model needs schema= (the new decision tree), not label=")
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    tree = get_schema(schema) if task == "votes" and schema is not None else None
+    output_dir = Path(output_dir)
+    L.seed_everything(seed, workers=True, verbose=False)
+
+    frame = _labelled_catalog(catalog, task, label, tree)
+    start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
+    config = ImageConfig.from_dict({
+        **start.image_config.to_dict(),
+        **({"size": image_size} if image_size else {}),
+        **source_conventions(start.image_config, frame["file_loc"].iloc[0], source),
+    })
+
+    # labels, head and the validation split
+    task_meta: dict[str, Any] = {}
+    class_weight_tensor = None
+    targets: np.ndarray | None = None
+    ids = frame["id_str"]
+    if task == "classification":
+        assert label is not None
+        values = _normalise_classes(frame[label])
+        classes = sorted(values.unique())
+        if not 2 <= len(classes) <= MAX_CLASSES:
+            raise CatalogError(
+                f"label column {label!r} has {len(classes)} distinct values; a classifier "
+                f"needs 2 to {MAX_CLASSES} (use task='regression' for numbers)"
+            )
+        index = {c: i for i, c in enumerate(classes)}
+        targets = values.map(index).to_numpy(dtype=np.int64)
+        is_val = stratified_split(values, ids, val_fraction, split_seed)
+        train_counts = np.bincount(targets[~is_val], minlength=len(classes))
+        class_weight_tensor = _class_weights(class_weights, classes, train_counts)
+        head: nn.Module = LinearHead(start.encoder.num_features, len(classes), dropout)
+        task_meta = {"classes": classes, "label_column": label,
+                     "class_counts": train_counts.tolist()}
+    elif task == "regression":
+        assert label is not None
+        targets = frame[label].to_numpy(dtype=np.float32)
+        if squash and not ((targets >= 0) & (targets <= 1)).all():
+            raise CatalogError(f"squash=True needs {label!r} values in [0, 1]")
+        quartile = pd.qcut(frame[label].rank(method="first"), 4, labels=False)
+        is_val = stratified_split(quartile, ids, val_fraction, split_seed)
+        head = LinearHead(start.encoder.num_features, 1, dropout, squash=squash)
+        task_meta = {"label_column": label, "loss": loss, "squash": squash}
+    else:
+        assert tree is not None
+        is_val = stratified_split(pd.Series(0, index=frame.index), ids, val_fraction, split_seed)
+        counts = frame.loc[~is_val, tree.label_cols].to_numpy()
+        head = ConcentrationHead(start.encoder.num_features, tree.n_answers, dropout)
+        task_meta = {"schema": tree.to_dict(),
+                     "vote_baseline": [float(v) for v in fit_vote_baseline(counts, tree)]}
+    if val_fraction > 0 and not is_val.any():
+        raise GalmorphError(
+            f"{len(frame)} galaxies are too few for a validation split of {val_fraction:g}; "
+            "use val_fraction=0 (--val-fraction 0) and a fixed number of epochs"
+        )
+
+    train_frame = frame[~is_val].reset_index(drop=True)
+    val_frame = frame[is_val].reset_index(drop=True)
+    loader_options = {"batch_size": batch_size, "num_workers": num_workers,
+                      "cache": cache_images, "augment": augment}
+    if targets is None:
+        datamodule: GalaxyDataModule = GalaxyDataModule(
+            schema=tree, image_config=config, train_catalog=train_frame,
+            val_catalog=val_frame if len(val_frame) else None, **loader_options,
+        )
+    else:
+        datamodule = TargetDataModule(
+            train_frame, val_frame, {"train": targets[~is_val], "val": targets[is_val]},
+            config, **loader_options,
+        )
+    datamodule.split_summary.update(
+        method="stratified", catalog="DataFrame" if isinstance(catalog, pd.DataFrame)
+        else str(catalog), seed=split_seed, fractions=[1 - val_fraction, val_fraction, 0.0],
+    )
+
+    galaxy_model = GalaxyModel(start.encoder, head)
+    blocks = len(encoder_blocks(start.encoder))
+    if n_blocks is None:
+        n_blocks = -1 if init == "scratch" else min(DEFAULT_N_BLOCKS, blocks)
+    metadata: dict[str, Any] = {
+        "task": task,
+        "name": name,
+        "encoder": start.encoder_name,
+        "channels": config.channels,
+        "dropout": dropout,
+        **task_meta,
+        "image": config.to_dict(),
+        "training": {
+            **start.record,
+            "split": datamodule.split_summary,
+            "n_blocks": blocks if n_blocks == -1 else n_blocks,
+            "encoder_blocks": blocks,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "lr_decay": lr_decay,
+            "weight_decay": weight_decay,
+            "label_smoothing": label_smoothing,
+            "class_weights": class_weight_tensor.tolist() if class_weight_tensor is not None
+            else None,
+            "augment": augment,
+            "seed": seed,
+        },
+        "galmorph_version": __version__,
+    }
+    module = FinetuneModule(
+        galaxy_model, task, n_blocks=n_blocks, learning_rate=learning_rate, lr_decay=lr_decay,
+        weight_decay=weight_decay, label_smoothing=label_smoothing,
+        class_weights=class_weight_tensor, loss=loss, schema=tree, metadata=metadata,
+    )
+    trainer, checkpoint = build_trainer(
+        output_dir, epochs=epochs, monitor="val_loss" if len(val_frame) else None,
+        patience=patience, accelerator=accelerator, devices=devices, precision=precision,
+        progress=progress, log_every_n_steps=1,
+    )
+    began = time.perf_counter()
+    with warnings.catch_warnings():  # frozen modules are in eval mode on purpose
+        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+        trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - began
+    last = output_dir / f"{LAST_NAME}.ckpt"
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    best_loss = checkpoint.best_model_score if len(val_frame) else None
+    metadata["training"].update(
+        epochs_completed=trainer.current_epoch,
+        seconds=round(seconds, 1),
+        best_val_loss=float(best_loss) if best_loss is not None else None,
+    )
+    model_path = output_dir / MODEL_FILE
+    if trainer.is_global_zero:
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+        save_model(galaxy_model, metadata, model_path)
+    return FinetuneResult(
+        output_dir, model_path, best, last, metadata["training"]["best_val_loss"],
+        trainer.current_epoch, seconds, metadata,
+    )
+
+
+# -------------------------------------------------------- prediction columns
+def _softmax(logits: np.ndarray, axis: int) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+def classification_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
+    """Output columns of a classifier from logits ``(N, n_classes, S)``.
+
+    ``prob_<class>`` per class (softmax, averaged over MC samples) and
+    ``predicted_label``, the most probable class (same type as the training labels).
+    """
+    classes = loaded.metadata["classes"]
+    probabilities = _softmax(raw.astype(np.float64), axis=1).mean(axis=-1)
+    columns: dict[str, np.ndarray] = {
+        f"prob_{c}": probabilities[:, i].astype(np.float32) for i, c in enumerate(classes)
+    }
+    columns["predicted_label"] = np.asarray(classes)[probabilities.argmax(axis=1)]
+    return columns
+
+
+def regression_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
+    """Output column of a regressor from values ``(N, 1, S)``: ``prediction``, the MC mean."""
+    return {"prediction": raw[:, 0, :].mean(axis=-1).astype(np.float32)}
+
+
+# ------------------------------------------------------------ probe baseline
+def probe(
+    train_features: np.ndarray,
+    train_labels: Sequence[Any] | np.ndarray,
+    test_features: np.ndarray,
+    test_labels: Sequence[Any] | np.ndarray,
+    *,
+    regularisation: float = 1.0,
+) -> dict[str, Any]:
+    """Logistic-regression probe: fit on standardised embeddings, score on a test set.
+
+    Args:
+        train_features, test_features: ``(n, feature_dim)`` embeddings.
+        train_labels, test_labels: class labels.
+        regularisation: inverse L2 strength ``C`` of scikit-learn's LogisticRegression.
+
+    Returns:
+        ``accuracy``, ``roc_auc`` (binary: of the second class; multi-class:
+        one-vs-rest macro average; None when a test class is missing),
+        ``n_train``, ``n_test``, ``classes`` and ``probabilities`` ``(n_test, n_classes)``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    classifier = make_pipeline(
+        StandardScaler(), LogisticRegression(C=regularisation, max_iter=5000)
+    )
+    classifier.fit(np.asarray(train_features), np.asarray(train_labels))
+    classes = classifier.classes_
+    probabilities = classifier.predict_proba(np.asarray(test_features))
+    return {
+        **classification_metrics(np.asarray(test_labels), probabilities, list(classes)),
+        "n_train": len(train_labels),
+        "classes": list(classes),
+        "probabilities": probabilities,
+    }
+
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]
+) -> dict[str, Any]:
+    """``accuracy``, ``n_correct``, ``n_test`` and ``roc_auc`` of class probabilities.
+
+    ``roc_auc`` is that of the second class for two classes, the one-vs-rest
+    macro average for more, and None when a class is missing from ``labels``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels)
+    predicted = np.asarray(classes)[np.asarray(probabilities).argmax(axis=1)]
+    correct = int((predicted == labels).sum())
+    auc = None
+    if set(np.unique(labels)) == set(classes):
+        if len(classes) == 2:
+            auc = float(roc_auc_score(labels == classes[1], probabilities[:, 1]))
+        else:
+            auc = float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes))
+    return {"accuracy": correct / len(labels), "n_correct": correct, "n_test": len(labels),
+            "roc_auc": auc}

@@ -1,0 +1,148 @@
+"""The ``embed``, ``similar`` and ``similar-eval`` commands, end to end on bundled galaxies.
+
+A tiny untrained ``test_convnext`` model stands in for the starter model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from galmorph.checkpoint import build_model, save_model
+from galmorph.cli import main
+from galmorph.images import ImageConfig
+from galmorph.schemas import get_schema
+from galmorph.train import model_metadata
+
+N_GALAXIES = 16
+CPU = ["--device", "cpu", "--num-workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path,
+          demo_catalog: pd.DataFrame) -> dict[str, Path]:
+    """A catalog of bundled galaxies (relative image paths), a model and its embeddings."""
+    root = tmp_path_factory.mktemp("cli")
+    frame = demo_catalog.head(N_GALAXIES)
+    (root / "images").mkdir()
+    for loc in frame["file_loc"]:
+        shutil.copyfile(demo_dir / loc, root / loc)
+    frame.to_csv(root / "catalog.csv", index=False)
+    schema = get_schema("gz2-no-odd")
+    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
+                              {}, np.full(schema.n_answers, 3.0), "tiny")
+    torch.manual_seed(0)
+    save_model(build_model(metadata), metadata, root / "tiny.pt")
+    status = main(["embed", str(root / "catalog.csv"), "-m", str(root / "tiny.pt"), "-o",
+                   str(root / "emb.parquet"), "--pca", "4", "--no-progress", *CPU])
+    assert status == 0
+    return {"root": root, "catalog": root / "catalog.csv", "model": root / "tiny.pt",
+            "embeddings": root / "emb.parquet"}
+
+
+def similar_json(embeddings: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> dict:
+    capsys.readouterr()
+    assert main(["similar", str(embeddings), "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_commands_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("embed", "similar", "similar-eval"))
+
+
+def test_embed_writes_every_galaxy(files: dict[str, Path]) -> None:
+    table = pd.read_parquet(files["embeddings"])
+    catalog = pd.read_csv(files["catalog"])
+    assert table["id_str"].tolist() == catalog["id_str"].tolist()
+    assert [c for c in table if c.startswith("feat_")] == ["feat_0", "feat_1", "feat_2", "feat_3"]
+    assert table["file_loc"].tolist() == [str(files["root"] / p) for p in catalog["file_loc"]]
+
+
+def test_similar_by_id_prints_and_draws(files: dict[str, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    query = pd.read_csv(files["catalog"])["id_str"][2]
+    grid = files["root"] / "g.png"
+    capsys.readouterr()
+    assert main(["similar", str(files["embeddings"]), "--id", query, "-k", "4",
+                 "--grid", str(grid)]) == 0
+    out = capsys.readouterr().out
+    assert f"Query: {query}" in out and "cosine distance; exact search" in out
+    with Image.open(grid) as png:
+        png.verify()
+
+    result = similar_json(files["embeddings"], "--id", query, "-k", "4", "--metric",
+                          "manhattan", capsys=capsys)
+    neighbours = result["neighbours"]
+    assert [n["rank"] for n in neighbours] == [1, 2, 3, 4]
+    assert query not in [n["id_str"] for n in neighbours]
+    assert sorted(n["distance"] for n in neighbours) == [n["distance"] for n in neighbours]
+    assert result["query"]["id_str"] == query and result["metric"] == "manhattan"
+
+
+def test_similar_by_position_and_by_image(files: dict[str, Path],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = pd.read_csv(files["catalog"])
+    ra, dec = catalog["ra"][5], catalog["dec"][5]
+    by_position = similar_json(files["embeddings"], "--ra", str(ra + 1e-4), "--dec", str(dec),
+                               capsys=capsys)
+    assert by_position["query"]["id_str"] == catalog["id_str"][5]
+    assert by_position["query"]["separation_arcsec"] < 1
+    by_id = similar_json(files["embeddings"], "--id", catalog["id_str"][5], capsys=capsys)
+    assert by_position["neighbours"] == by_id["neighbours"]
+
+    image = files["root"] / catalog["file_loc"][5]
+    by_image = similar_json(files["embeddings"], "--image", str(image), "-m",
+                            str(files["model"]), "--device", "cpu", capsys=capsys)
+    assert [n["id_str"] for n in by_image["neighbours"]] == [n["id_str"]
+                                                             for n in by_id["neighbours"]]
+    np.testing.assert_allclose([n["distance"] for n in by_image["neighbours"]],
+                               [n["distance"] for n in by_id["neighbours"]], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--id", "J000000.00+000000.0"], "no galaxy with id 'J000000.00+000000.0'"),
+        (["--ra", "1.0", "--dec", "-80.0"], "no galaxy within 5 arcsec of RA 1.000000"),
+        (["--id", "x", "--metric", "manhattan", "--index", "hnsw"], "searched exactly only"),
+        (["--id", "x", "--grid", "grid.txt"], "cannot draw grid.txt"),
+        (["--image", "nowhere.jpg"], "image file not found: nowhere.jpg"),
+    ],
+)
+def test_similar_errors_are_clear(files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                  args: list[str], message: str) -> None:
+    capsys.readouterr()
+    assert main(["similar", str(files["embeddings"]), *args]) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_similar_needs_ra_with_dec(files: dict[str, Path],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["similar", str(files["embeddings"]), "--ra", "10"])
+    assert exit_info.value.code == 2 and "--ra and --dec go together" in capsys.readouterr().err
+
+
+def test_similar_eval_prints_every_baseline(files: dict[str, Path],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out_json = files["root"] / "eval.json"
+    capsys.readouterr()
+    assert main(["similar-eval", str(files["embeddings"]), "--catalog", str(files["catalog"]),
+                 "-k", "3", "--json", str(out_json), "--no-progress", *CPU]) == 0
+    out = capsys.readouterr().out
+    for heading in ("random", "pixel PCA", "untrained", "votes", "model", "mean all",
+                    "mean trained", "smooth", "ring"):
+        assert heading in out
+    result = json.loads(out_json.read_text())
+    assert result["methods"] == ["random", "pixels", "untrained", "votes", "model"]
+    assert result["n_galaxies"] == N_GALAXIES and result["k"] == 3

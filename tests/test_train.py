@@ -1,0 +1,106 @@
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from galmorph import datasets
+from galmorph.checkpoint import load_model
+from galmorph.cli import main
+from galmorph.train import train
+
+
+def _demo_frame(n: int) -> pd.DataFrame:
+    frame = pd.read_csv(datasets.demo_catalog()).head(n)
+    frame["file_loc"] = [str(datasets.demo_dir() / loc) for loc in frame["file_loc"]]
+    return frame
+
+
+def test_two_epochs_lower_the_validation_loss(tmp_path):
+    result = train(
+        _demo_frame(240), "gz2-no-odd", tmp_path, encoder="convnext_atto", image_size=32,
+        epochs=2, batch_size=16, learning_rate=2e-3, split_seed=0, num_workers=0,
+        progress=False,
+    )
+    training = result.metadata["training"]
+    assert result.epochs_completed == 2
+    assert result.best_val_loss < training["initial_val_loss"]
+    assert {p.name for p in tmp_path.iterdir()} >= {"best.ckpt", "last.ckpt", "model.pt", "logs"}
+    metrics = pd.read_csv(next((tmp_path / "logs").rglob("metrics.csv")))
+    assert "val_nll/t01_smooth_or_features" in metrics.columns
+
+
+def test_model_file_is_self_describing(tiny_model):
+    loaded = load_model(tiny_model.model_path)
+    meta = loaded.metadata
+    assert meta["task"] == "votes" and meta["encoder"] == "convnext_atto"
+    assert loaded.schema.name == "gz2-no-odd"
+    assert loaded.image_config.size == 32 and loaded.image_config.pixel_scale == 0.2
+    assert meta["training"]["split"]["seed"] == 0
+    assert len(meta["vote_baseline"]) == loaded.schema.n_answers
+    assert meta["galmorph_version"]
+    stored = torch.load(tiny_model.model_path, weights_only=False)["state_dict"]
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    # the Lightning checkpoint loads to the same weights
+    from_ckpt = load_model(tiny_model.best_checkpoint)
+    for a, b in zip(loaded.model.parameters(), from_ckpt.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-3)
+
+
+def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):
+    catalog = make_catalog(48)
+    status = main([
+        "train", str(catalog), "--schema", "gz2-no-odd", "-o", str(tmp_path / "run"),
+        "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
+        "--split", "0.6", "0.4", "0.0",
+    ])
+    assert status == 0
+    assert (tmp_path / "run" / "model.pt").is_file()
+    assert "model.pt" in capsys.readouterr().out
+
+
+def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path):
+    catalog = make_catalog(12)
+    status = main(["train", str(catalog), "-o", str(tmp_path / "r"), "--split", "1", "0", "0"])
+    assert status == 2
+
+
+def _last_epoch(path: Path) -> int:
+    return int(torch.load(path, weights_only=False, map_location="cpu")["epoch"])
+
+
+def test_resume_after_sigkill_continues_from_last_epoch(tmp_path, make_catalog):
+    catalog = make_catalog(64)
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "galmorph", "train", str(catalog), "--schema", "gz2-no-odd",
+        "-o", str(out), "--image-size", "32", "--epochs", "4", "--batch-size", "8",
+        "--num-workers", "0", "--split", "0.7", "0.3", "0.0",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if last.exists():
+            try:
+                if _last_epoch(last) >= 1:  # at least one full epoch saved
+                    break
+            except Exception:  # the file is being written
+                pass
+        time.sleep(0.2)
+    assert process.poll() is None, "training finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = _last_epoch(last)
+    assert 1 <= killed_at < 4
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _last_epoch(last) == 4
+    versions = sorted((out / "logs").iterdir())
+    metrics = pd.read_csv(versions[-1] / "metrics.csv")
+    # the resumed run logged only the epochs that were left
+    assert metrics["epoch"].dropna().min() >= killed_at
