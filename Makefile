@@ -23,8 +23,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+DEMO_CATALOG := src/galmorph/demo_data/gz2_demo/catalog.csv
+
+# A short end-to-end run on the bundled galaxies with the shipped starter model.
 demo: install
-	$(BIN)/galmorph demo --out demo-output
+	mkdir -p demo-output
+	$(BIN)/galmorph validate $(DEMO_CATALOG) --schema gz2
+	$(BIN)/galmorph predict $(DEMO_CATALOG) -o demo-output/predictions.parquet
+	$(BIN)/galmorph evaluate $(DEMO_CATALOG) --json demo-output/evaluation.json
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

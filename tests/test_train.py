@@ -68,8 +68,9 @@ def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp
     assert status == 2
 
 
-def _last_epoch(path: Path) -> int:
-    return int(torch.load(path, weights_only=False, map_location="cpu")["epoch"])
+def _epochs_done(path: Path) -> int:
+    """Epochs completed when an end-of-epoch checkpoint was written (its epoch is 0-based)."""
+    return int(torch.load(path, weights_only=False, map_location="cpu")["epoch"]) + 1
 
 
 def test_resume_after_sigkill_continues_from_last_epoch(tmp_path, make_catalog):
@@ -86,7 +87,7 @@ def test_resume_after_sigkill_continues_from_last_epoch(tmp_path, make_catalog):
     while time.monotonic() < deadline and process.poll() is None:
         if last.exists():
             try:
-                if _last_epoch(last) >= 1:  # at least one full epoch saved
+                if _epochs_done(last) >= 1:
                     break
             except Exception:  # the file is being written
                 pass
@@ -94,13 +95,13 @@ def test_resume_after_sigkill_continues_from_last_epoch(tmp_path, make_catalog):
     assert process.poll() is None, "training finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = _last_epoch(last)
-    assert 1 <= killed_at < 4
+    done_before_kill = _epochs_done(last)
+    assert 1 <= done_before_kill < 4
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert _last_epoch(last) == 4
+    assert _epochs_done(last) == 4
     versions = sorted((out / "logs").iterdir())
     metrics = pd.read_csv(versions[-1] / "metrics.csv")
     # the resumed run logged only the epochs that were left
-    assert metrics["epoch"].dropna().min() >= killed_at
+    assert metrics["epoch"].dropna().min() == done_before_kill

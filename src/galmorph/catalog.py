@@ -55,9 +55,25 @@ FORMATS: dict[str, str] = {
 _SHOWN = 5
 
 
+def _leading_comment_lines(path: Path) -> int:
+    """Number of ``#`` lines before the header (galmorph's CSV outputs carry metadata so)."""
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    count = 0
+    with opener(path, "rt", errors="replace") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            count += 1
+    return count
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     # read ids and paths as text: an id like "007" must not become the number 7
-    return pd.read_csv(path, dtype={"id_str": str, "file_loc": str})
+    return pd.read_csv(
+        path, dtype={"id_str": str, "file_loc": str}, skiprows=_leading_comment_lines(path)
+    )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

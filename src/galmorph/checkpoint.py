@@ -116,6 +116,7 @@ class LoadedModel:
     model: GalaxyModel
     metadata: dict[str, Any]
     path: Path
+    source: str = ""
 
     @property
     def task(self) -> str:
@@ -123,7 +124,10 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
-        return self.metadata.get("name") or self.path.stem
+        """The model's own name, else how it was asked for (hub id or path stem)."""
+        if self.metadata.get("name"):
+            return self.metadata["name"]
+        return self.source if self.source.startswith(HUB_PREFIX) else self.path.stem
 
     @cached_property
     def schema(self) -> Schema | None:
@@ -180,7 +184,7 @@ def load_model(spec: str | Path | None = None, device: str | torch.device = "cpu
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ModelError(f"weights in {path} do not match the model they describe: {err}") from None
-    return LoadedModel(model.to(device).eval(), metadata, path)
+    return LoadedModel(model.to(device).eval(), metadata, path, str(spec or DEFAULT_MODEL))
 
 
 def save_model(

@@ -116,11 +116,11 @@ DUPLICATE_RADIUS_ARCSEC = 3.0
 MATCH_RADIUS_ARCSEC = 5.0
 #: Recall@10 (against exact search) that approximate indexes are calibrated to.
 TARGET_RECALL = 0.97
-#: Galaxies of the indexed set used as calibration queries.
+#: Indexed vectors held back as calibration queries (at most a tenth of them).
 CALIBRATION_QUERIES = 500
 #: HNSW graph degree and build effort.
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_CONSTRUCTION = 40
 #: Side (px) of the images behind the raw-pixel baseline.
 PIXEL_SIZE = 32
 #: Baselines of the tag evaluation, in table order (``random`` needs no features).
@@ -135,6 +135,8 @@ METHOD_LABELS = {
 }
 INDEX_FORMAT_VERSION = 1
 _EXTRA_CANDIDATES = 16
+#: Vectors copied and added to a faiss index at a time.
+_ADD_BLOCK = 1_000_000
 
 
 # ------------------------------------------------------------------- geometry
@@ -214,17 +216,20 @@ class ExactIndex:
 
 
 class FaissIndex:
-    """An approximate faiss index (IVF-Flat or HNSW) over L2 search-space vectors.
+    """An approximate faiss index (IVF-Flat, or HNSW-Flat inside an id map) of L2 vectors.
 
     ``params`` holds its settings; ``nprobe`` (IVF) or ``ef_search`` (HNSW) is the
-    search effort, see :meth:`set_effort`.
+    search effort, see :meth:`set_effort`. Labels are rows of the indexed vectors.
     """
 
     def __init__(self, index: Any, kind: str, params: dict[str, Any]) -> None:
+        import faiss
+
         self.index = index
         self.kind = kind
         self.params = dict(params)
         self._effort_key = "nprobe" if kind == "ivf" else "ef_search"
+        self._hnsw = faiss.downcast_index(index.index).hnsw if kind == "hnsw" else None
         self.set_effort(self.params[self._effort_key])
 
     @property
@@ -239,8 +244,8 @@ class FaissIndex:
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         n = min(n, self.index.ntotal)
-        if self.kind == "hnsw":  # HNSW returns at most efSearch results
-            self.index.hnsw.efSearch = max(self.effort, n)
+        if self._hnsw is not None:  # HNSW returns at most efSearch results
+            self._hnsw.efSearch = max(self.effort, n)
         _, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
         return rows
 
@@ -259,28 +264,23 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(hits))
 
 
-def _without_self(rows: np.ndarray, selves: np.ndarray, k: int) -> np.ndarray:
-    """Each row's first ``k`` entries other than its own index."""
-    return np.stack([r[r != s][:k] for r, s in zip(rows, selves, strict=True)])
-
-
 def calibrate(
-    index: FaissIndex, vectors: np.ndarray, metric: str, *, k: int = 10,
-    target: float = TARGET_RECALL, n_queries: int = CALIBRATION_QUERIES, seed: int = 0,
+    index: FaissIndex, queries: np.ndarray, truth: np.ndarray, *, target: float = TARGET_RECALL,
 ) -> tuple[int, float]:
-    """Smallest search effort reaching ``target`` recall@k on indexed vectors as queries.
+    """Smallest search effort whose recall against ``truth`` reaches ``target``.
 
-    Queries are ``n_queries`` random rows; each one's own row is left out of both
-    its exact and approximate neighbours. Efforts are tried by doubling, then
+    Efforts are tried by doubling (up to IVF's list count, or 4096 for HNSW), then
     bisected. The index is left at the chosen effort.
 
+    Args:
+        index: the index to tune.
+        queries: ``(q, d)`` search-space vectors that are not in the index.
+        truth: ``(q, k)`` rows of their exact nearest neighbours in the index.
+
     Returns:
-        The effort (IVF ``nprobe`` / HNSW ``efSearch``) and its recall.
+        The effort (IVF ``nprobe`` / HNSW ``efSearch``) and its recall@k.
     """
-    rng = np.random.default_rng(seed)
-    selves = rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False)
-    queries = vectors[selves]
-    truth = _without_self(ExactIndex(vectors, metric).search(queries, k + 1), selves, k)
+    k = truth.shape[1]
     if index.kind == "ivf":
         low, effort, ceiling = 0, 1, index.index.nlist
     else:
@@ -290,8 +290,7 @@ def calibrate(
     def recall_at(value: int) -> float:
         if value not in measured:
             index.set_effort(value)
-            found = _without_self(index.search(queries, k + 1), selves, k)
-            measured[value] = _recall(found, truth)
+            measured[value] = _recall(index.search(queries, k), truth)
         return measured[value]
 
     while recall_at(effort) < target and effort < ceiling:
@@ -306,6 +305,13 @@ def calibrate(
     return effort, measured[effort]
 
 
+def _add_rows(index: Any, vectors: np.ndarray, rows: np.ndarray) -> None:
+    """Add ``vectors[rows]`` labelled by row, a block at a time (bounded copies)."""
+    for start in range(0, len(rows), _ADD_BLOCK):
+        block = rows[start : start + _ADD_BLOCK]
+        index.add_with_ids(np.ascontiguousarray(vectors[block]), block.astype(np.int64))
+
+
 def build_index(
     vectors: np.ndarray, metric: str, kind: str, *, target_recall: float = TARGET_RECALL,
     seed: int = 0,
@@ -314,9 +320,11 @@ def build_index(
 
     ``kind`` as :func:`resolve_index_kind`. ``ivf``: IVF-Flat with :func:`ivf_lists`
     lists, k-means trained on up to 64 vectors per list; ``hnsw``: HNSW-Flat with
-    :data:`HNSW_M` links. Both then get the smallest search effort reaching
-    ``target_recall`` (:func:`calibrate`); ``params`` records the settings, the
-    calibrated recall and the build time in seconds.
+    :data:`HNSW_M` links. Up to :data:`CALIBRATION_QUERIES` random vectors (at most
+    a tenth) are held back while the rest are added, serve as unseen queries to
+    :func:`calibrate` the search effort to ``target_recall`` recall@10, and are
+    added last. ``params`` records the settings, the calibrated recall and the
+    build time in seconds.
 
     Example:
         >>> vectors = search_vectors(np.random.default_rng(0).normal(size=(5000, 8)), "cosine")
@@ -333,21 +341,27 @@ def build_index(
         return ExactIndex(vectors, metric)
     start = time.perf_counter()
     n, dim = vectors.shape
+    rng = np.random.default_rng(seed)
+    held = np.zeros(n, dtype=bool)
+    held[rng.choice(n, size=max(1, min(CALIBRATION_QUERIES, n // 10)), replace=False)] = True
     if kind == "ivf":
         lists = ivf_lists(n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
-        rng = np.random.default_rng(seed)
-        sample = rng.choice(n, size=min(n, 64 * lists), replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.add(vectors)
+        index.train(vectors[np.sort(rng.choice(n, size=min(n, 64 * lists), replace=False))])
         params: dict[str, Any] = {"nlist": lists, "nprobe": 1}
     else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.add(vectors)
+        graph = faiss.IndexHNSWFlat(dim, HNSW_M)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index = faiss.IndexIDMap(graph)  # labels: rows, as the vectors are added out of order
         params = {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": 16}
+    _add_rows(index, vectors, np.flatnonzero(~held))
     built = FaissIndex(index, kind, params)
-    effort, recall = calibrate(built, vectors, metric, target=target_recall, seed=seed)
+    queries = vectors[held]
+    k = 10
+    exact = ExactIndex(vectors, metric).search(queries, k + int(held.sum()))
+    truth = np.stack([r[~held[r]][:k] for r in exact])  # held-back rows are not in the index
+    _, recall = calibrate(built, queries, truth, target=target_recall)
+    _add_rows(index, vectors, np.flatnonzero(held))
     built.params.update(
         calibration_recall_at_10=round(recall, 4), target_recall=target_recall,
         build_seconds=round(time.perf_counter() - start, 2),

@@ -25,6 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--encoder", default="convnext_atto", help="timm model name")
     parser.add_argument("--image-size", type=positive_int, default=96, help="input side (px)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
+    parser.add_argument(
+        "--rotation", choices=("any", "right-angles"), default="any",
+        help="training rotations: any angle, or multiples of 90 degrees (no interpolation)",
+    )
+    parser.add_argument(
+        "--crop-fraction", type=float, nargs=2, default=(0.8, 0.95), metavar=("MIN", "MAX"),
+        help="side of the random training crop near the centre, as a fraction of the image",
+    )
+    parser.add_argument("--centre-jitter", type=float, default=0.04,
+                        help="largest shift of the crop centre, as a fraction of the image")
     parser.add_argument("--epochs", type=positive_int, default=20)
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
@@ -53,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from galmorph.images import ImageConfig
     from galmorph.train import train
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
@@ -61,8 +72,13 @@ def run(args: argparse.Namespace) -> int:
         args.schema,
         args.output,
         encoder=args.encoder,
-        image_size=args.image_size,
-        channels=args.channels,
+        image_config=ImageConfig.for_sdss_gz2(
+            size=args.image_size,
+            channels=args.channels,
+            rotation=args.rotation,
+            crop_fraction=tuple(args.crop_fraction),
+            centre_jitter=args.centre_jitter,
+        ),
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

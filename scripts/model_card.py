@@ -1,0 +1,123 @@
+"""Write a model card (Markdown) from a galmorph model file and its evaluation JSON.
+
+Usage::
+
+    galmorph evaluate CATALOG --model MODEL --json EVAL.json
+    python scripts/model_card.py MODEL EVAL.json -o docs/model-card.md [--command "..."]
+
+Every figure in the card is read from the model's metadata or the evaluation
+JSON, so the card cannot drift from the model it describes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from galmorph.checkpoint import load_model
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def render(model_path: Path, evaluation: dict, command: str, notes: str) -> str:
+    loaded = load_model(model_path)
+    meta = loaded.metadata
+    training = meta["training"]
+    split = training["split"]
+    image = meta["image"]
+    rows = []
+    for name, q in evaluation["questions"].items():
+        ci = q.get("accuracy_ci95") or [None, None]
+        rows.append(
+            f"| {name} | {_fmt(q['nll'], 2)} | {_fmt(q.get('baseline_nll'), 2)} | "
+            f"{_fmt(q['mae'])} | {q['n_confident']} | {_fmt(q['accuracy_confident'])} "
+            f"[{_fmt(ci[0])}, {_fmt(ci[1])}] | {_fmt(q.get('balanced_accuracy_confident'))} | "
+            f"{_fmt(q.get('majority_accuracy'))} |"
+        )
+    minutes = training.get("seconds_this_run", float("nan")) / 60
+    return f"""# Model card: {loaded.name}
+
+The starter model shipped with galmorph (`src/galmorph/weights/{model_path.name}`), used by
+every command when `--model` is not given.
+
+## Data
+- Training catalog: {split['catalog']} (SDSS DR16 gri 128×128 px cutouts, 0.2″/px,
+  with Galaxy Zoo 2 vote counts; see `../shared/data/README.md`).
+- Schema: `{loaded.schema.name}` ({loaded.schema.n_questions} questions,
+  {loaded.schema.n_answers} answers). t06 (odd) and t08 (odd feature) are left out so
+  that ring, merger and anomaly results downstream are honest transfer; t10/t11 have no
+  votes in this table.
+- Split: `galmorph.splits.assign_splits(id_str, fractions={split['fractions']},
+  seed={split['seed']})` — a keyed hash of each id, so it does not depend on catalog order.
+  Sizes: {split['sizes']}. The bundled demo galaxies are exactly the test split.
+- Median votes per galaxy (t01, training split): {training['votes_per_galaxy_median']:.0f}.
+
+## Model
+- Encoder: `{meta['encoder']}` (timm, random initialisation), {meta['channels']} channels,
+  {image['size']}×{image['size']} px input; head: dropout {meta['dropout']} → linear →
+  Dirichlet concentrations in (1, 101).
+- Input: the full 128 px cutout resized to {image['size']} px; normalised with mean
+  {image['mean']} and std {image['std']}.
+- Training augmentation: rotation `{image['rotation']}`, horizontal/vertical flips, crop
+  fraction {image['crop_fraction']}, centre jitter {image['centre_jitter']}.
+- Optimiser: AdamW, learning rate {training['learning_rate']}, weight decay
+  {training['weight_decay']}, {training['scheduler']} schedule, batch
+  {training['batch_size']}, {training['epochs_completed']} epochs, seed {training['seed']}.
+- Training time on the 2-core development machine: {minutes:.1f} min. Best validation
+  loss {training['best_val_loss']:.3f} (summed NLL per galaxy; untrained:
+  {training.get('initial_val_loss', float('nan')):.1f}).
+- Stored in fp16: {model_path.stat().st_size / 1e6:.1f} MB. galmorph version
+  {meta['galmorph_version']}.
+
+Reproduce:
+
+```bash
+{command}
+```
+
+{notes}
+
+## Evaluation on its own test split ({evaluation['n_galaxies']} galaxies)
+
+`galmorph evaluate src/galmorph/demo_data/gz2_demo/catalog.csv` (no `--model`: this model).
+NLL is the Dirichlet-multinomial negative log-likelihood (nats per galaxy, full log-PMF);
+the baseline is a Dirichlet-multinomial per question fitted to the training split's votes
+with no image information. Accuracy is against *confident* volunteers (the question was
+answered by at least half of the galaxy's volunteers and ≥ 80% of them agree), with a 95%
+binomial interval; "majority" always answers the most common volunteer answer on the same
+galaxies.
+
+| question | NLL | baseline NLL | MAE | n confident | accuracy [95% CI] | balanced acc. | majority |
+|---|---|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Summed NLL per galaxy: **{_fmt(evaluation['mean_nll'], 2)}** (baseline
+{_fmt(evaluation.get('baseline_mean_nll'), 2)}).
+
+CI checks that the shipped weights reproduce these figures within ±0.02
+(`tests/test_starter_model.py`).
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("evaluation", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--command", default="", help="the command that trained the model")
+    parser.add_argument("--notes", default="", help="Markdown inserted after the command")
+    args = parser.parse_args()
+    evaluation = json.loads(args.evaluation.read_text())
+    notes = Path(args.notes).read_text() if args.notes and Path(args.notes).is_file() else ""
+    args.output.write_text(render(args.model, evaluation, args.command, notes))
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()
