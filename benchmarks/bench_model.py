@@ -27,9 +27,10 @@ For each image size (default 96 and 128 px) and the default encoder
 The ratio column compares a pipeline row with the eager model-only rate of the
 same task and size measured in this run (goal: training >= 0.95x, prediction
 >= 0.9x); variant rows compare with eager. Every measurement runs in a fresh
-subprocess, so "peak RSS" (``ru_maxrss``) is per measurement: the measuring
-process, and in brackets the largest of its child processes (loader workers,
-compile workers) whose RSS includes pages shared with the parent at fork.
+subprocess, so "peak RSS" (``ru_maxrss``) is per measurement, of the measuring
+process; "(+N)" is the largest private memory (USS, sampled) of any one of its
+child processes (loader workers, compile workers): forked workers share the
+rest of their pages with the parent.
 
 The model is untrained, built from metadata with :func:`galmorph.checkpoint.build_model`
 (so nothing depends on the shipped weights). Torch uses its default thread count.
@@ -54,6 +55,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from contextlib import AbstractContextManager, nullcontext
@@ -72,11 +74,48 @@ RESULT_TAG = "BENCH_RESULT "
 
 
 # ------------------------------------------------------------ child process
-def _peak_rss_mib() -> tuple[float, float]:
-    """Peak RSS of this process and of its largest waited-for child, MiB (Linux: KiB units)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+def _peak_rss_mib() -> float:
+    """Peak RSS of this process, MiB (``ru_maxrss`` is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _private_mib(pid: int) -> float:
+    """Memory of process ``pid`` not shared with others (USS), MiB; 0 if unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    private = ("Private_Clean:", "Private_Dirty:")
+    fields = (line.split() for line in text.splitlines())
+    return sum(int(f[1]) for f in fields if f and f[0] in private) / 1024
+
+
+class ChildMemory(threading.Thread):
+    """Largest private memory (USS) of any child process (loader or compile worker).
+
+    Sampled every 0.2 s from ``/proc`` (Linux). A forked worker's RSS counts the
+    pages it shares with its parent, so its own cost is its private memory.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mib = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        tasks = Path("/proc/self/task")
+        while not self._done.wait(0.2):
+            try:
+                listed = [(t / "children").read_text().split() for t in tasks.iterdir()]
+            except OSError:
+                continue
+            for pid in {int(p) for pids in listed for p in pids}:
+                self.peak_mib = max(self.peak_mib, _private_mib(pid))
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak_mib
 
 
 def _variant_setup(variant: str, model: Any) -> tuple[Any, bool, AbstractContextManager]:
@@ -277,9 +316,12 @@ def child(spec: dict) -> None:
     import torch
 
     warnings.filterwarnings("ignore")  # e.g. self.log() without a Trainer
+    children = ChildMemory()
+    children.start()
     result = MEASUREMENTS[spec["kind"]](spec)
-    own, children = _peak_rss_mib()
-    result.update(rss_mib=own, child_rss_mib=children, threads=torch.get_num_threads())
+    result.update(
+        rss_mib=_peak_rss_mib(), child_uss_mib=children.stop(), threads=torch.get_num_threads()
+    )
     print(RESULT_TAG + json.dumps(result), flush=True)
 
 
@@ -423,8 +465,8 @@ def _format_row(row: dict, rows: list[dict]) -> str:
         what = "eager" if spec["kind"].endswith("model") else "model"
         ratio = f"{row['rate'] / reference['rate']:.2f}x {what}"
     rss = f"{row['rss_mib']:.0f}"
-    if row.get("child_rss_mib"):
-        rss += f" ({row['child_rss_mib']:.0f})"
+    if row.get("child_uss_mib"):
+        rss += f" (+{row['child_uss_mib']:.0f})"
     notes = []
     if row.get("compile_s") is not None:
         notes.append(f"compile+warm-up {row['compile_s']:.0f} s excluded")

@@ -20,8 +20,8 @@ The target (issue 5): p50 < 10 ms at recall@10 ≥ 0.95 on a 2-core CPU at 10M.
 
 Usage::
 
-    nice -n 19 .venv/bin/python benchmarks/bench_similarity.py --n 100000   # CI-sized
-    .venv/bin/python benchmarks/bench_similarity.py                        # 10M: ~1.6 GB data
+    nice -n 19 .venv/bin/python benchmarks/bench_similarity.py --n 100000 --kinds ivf,hnsw
+    .venv/bin/python benchmarks/bench_similarity.py     # 10M, IVF: ~1.6 GB data + 1.6 GB index
     .venv/bin/python benchmarks/bench_similarity.py --spectrum emb_pca40.parquet --json out.json
 """
 
@@ -192,7 +192,8 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=40, help="dimensions (40)")
     parser.add_argument("--metric", choices=[m for m in METRICS if m != "manhattan"],
                         default="cosine")
-    parser.add_argument("--kinds", default="ivf,hnsw", help="index kinds (ivf,hnsw)")
+    parser.add_argument("--kinds", default="ivf",
+                        help="index kinds, comma-separated: ivf (what auto uses), hnsw")
     parser.add_argument("--recall-queries", type=int, default=1000)
     parser.add_argument("--latency-queries", type=int, default=2000)
     parser.add_argument("--spectrum", type=Path, default=None,

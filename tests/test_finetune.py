@@ -501,3 +501,26 @@ def test_classification_metrics() -> None:
         "roc_auc"] == 1.0
     assert classification_metrics(np.array(["a", "a", "b"]), three, ["a", "b", "c"])[
         "roc_auc"] is None
+
+
+# ---------------------------------------------------------------- benchmark
+def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_finetune.py"
+    spec = importlib.util.spec_from_file_location("bench_finetune", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.wilson_interval(50, 100) == pytest.approx((0.404, 0.596), abs=1e-3)
+    arguments = ["--quick", "--catalog", str(datasets.demo_catalog()), "--model",
+                 str(tiny_model.model_path), "--out", str(tmp_path), "--num-workers", "0"]
+    summary = bench.main(arguments)
+    assert set(summary["method"]) == {"probe", "frozen", "unfrozen", "scratch"}
+    assert sorted(set(summary["n_labels"])) == [10, 20]
+    assert summary["accuracy"].between(0, 1).all()
+    assert (tmp_path / "accuracy.png").stat().st_size > 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 8 and set(runs["n_test"]) == {40}
+    bench.main(arguments)  # resumes: nothing new to run
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 8

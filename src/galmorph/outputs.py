@@ -4,7 +4,10 @@
 or a FITS binary table (``.fits``). The table goes to a temporary file in the
 same folder, which then replaces the target in one step: readers never see a
 half-written file, and a failure or Ctrl-C leaves any earlier file untouched
-and no temporary file behind.
+and no temporary file behind (a process killed outright, e.g. by SIGKILL, leaves
+only a hidden ``.NAME.*.tmp`` file, never a partial ``NAME``).
+:func:`write_table_chunks` does the same for a table given as consecutive row
+chunks, streaming parquet and CSV so that memory holds one chunk at a time.
 
 The ``metadata`` (e.g. the model's name, version and checksum) is stored as:
 
@@ -37,7 +40,8 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -103,6 +107,32 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
 }
 
 
+@contextmanager
+def _atomic_target(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it once the block succeeds.
+
+    The file is made readable by all (0644) and flushed to disk before the
+    rename; on any error, Ctrl-C included, it is deleted and ``path`` left as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600)
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _clean_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
+    return {str(k): " ".join(str(v).split()) for k, v in (metadata or {}).items()}
+
+
 def write_table(
     frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, object] | None = None
 ) -> Path:
@@ -120,21 +150,77 @@ def write_table(
     """
     path = Path(path)
     fmt = output_format(path)
-    meta = {str(k): " ".join(str(v).split()) for k, v in (metadata or {}).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        _WRITERS[fmt](frame, tmp, meta)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600)
-        with open(tmp, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _atomic_target(path) as tmp:
+        _WRITERS[fmt](frame, tmp, _clean_metadata(metadata))
     return path
+
+
+def write_table_chunks(
+    chunks: Iterable[pd.DataFrame],
+    path: str | Path,
+    metadata: Mapping[str, object] | None = None,
+) -> tuple[Path, int]:
+    """Write a table given as consecutive row chunks, like :func:`write_table`.
+
+    Parquet and CSV are streamed: memory holds one chunk at a time, whatever the
+    number of rows (each chunk becomes a parquet row group). FITS tables are
+    gathered in memory and written at the end. Every chunk must have the first
+    chunk's columns, in order. The file appears, complete, only once the last
+    chunk is written.
+
+    Returns:
+        The path and the number of rows written.
+
+    Raises:
+        GalmorphError: for an unknown extension (before reading any chunk), or
+            when there are no chunks.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    meta = _clean_metadata(metadata)
+    rows = 0
+    with _atomic_target(path) as tmp:
+        if fmt == "fits":
+            frames = list(chunks)
+            if frames:
+                _write_fits(pd.concat(frames, ignore_index=True), tmp, meta)
+            rows = sum(len(f) for f in frames)
+        elif fmt == "csv":
+            with open(tmp, "w", newline="") as handle:
+                for key, value in meta.items():
+                    handle.write(f"# {key}: {value}\n")
+                for number, chunk in enumerate(chunks):
+                    chunk.to_csv(handle, index=False, header=number == 0)
+                    rows += len(chunk)
+        else:
+            rows = _stream_parquet(chunks, tmp, meta)
+        if not rows:
+            raise GalmorphError(f"no rows to write to {path}")
+    return path, rows
+
+
+def _stream_parquet(chunks: Iterable[pd.DataFrame], path: Path, metadata: Mapping[str, str]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    rows = 0
+    try:
+        for chunk in chunks:
+            table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+            if writer is None:
+                merged = {**(table.schema.metadata or {})}
+                merged.update({k.encode(): v.encode() for k, v in metadata.items()})
+                schema = table.schema.with_metadata(merged)
+                table = table.replace_schema_metadata(merged)
+                writer = pq.ParquetWriter(path, schema)
+            writer.write_table(table)
+            rows += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

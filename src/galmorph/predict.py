@@ -14,6 +14,10 @@ probability it was asked, from the fractions along its branch of the tree);
 :meth:`GalaxyDataModule.predict_dataloader`, whose worker processes decode
 images while the model computes, and share one loop, :func:`infer`.
 
+:func:`predict_to_file` writes the table of a catalog of any length chunk by
+chunk, optionally resumable after an interruption (:mod:`galmorph.resumable`)
+and shared between GPUs or machines (:class:`DistributedInference`, Lightning DDP).
+
 With ``mc_samples > 1`` the model's dropout stays on (MC dropout) and every
 galaxy is predicted that many times: fractions and concentrations are means over
 the samples, and intervals come from the mixture of the samples' distributions.
@@ -30,10 +34,12 @@ Examples
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -59,6 +65,14 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.finetune import classification_columns, regression_columns
 from galmorph.images import ImageConfig, load_image
 from galmorph.model import GalaxyModel, enable_mc_dropout
+from galmorph.outputs import output_format, write_table_chunks
+from galmorph.resumable import (
+    DEFAULT_CHUNK_SIZE,
+    PartStore,
+    chunk_bounds,
+    parts_dir_for,
+    remove_leftovers,
+)
 from galmorph.schemas import Schema
 
 #: Galaxies per batch when predicting.
@@ -69,6 +83,8 @@ INTERVAL = 0.90
 CONVENTION_CHECKS = 3
 #: Galaxies whose intervals are computed at once (bounds temporary memory).
 _CHUNK = 4096
+#: Parquet metadata key of a resumable prediction part's record (:mod:`galmorph.resumable`).
+PART_KEY = "galmorph_prediction_part"
 
 ModelSpec = LoadedModel | str | Path | None
 
@@ -253,12 +269,15 @@ def model_outputs(
     device: torch.device,
     progress: bool = True,
     seed: int | None = 0,
-) -> np.ndarray:
+    distributed: DistributedInference | None = None,
+) -> np.ndarray | None:
     """Raw outputs ``(N, n_outputs, mc_samples)`` of a model for a predict loader.
 
     With ``mc_samples > 1`` dropout samples (MC dropout); ``seed`` makes the
     samples reproducible without touching the global random state. The model is
-    left in eval mode.
+    left in eval mode. With ``distributed`` the rows are shared between its
+    processes (:class:`DistributedInference`) and only the first process gets
+    the outputs back; the others get None.
     """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
@@ -281,15 +300,142 @@ def model_outputs(
                 enable_mc_dropout(model)
             else:
                 model.eval()
+            forward = sample_outputs(model, mc_samples)
+            if distributed is not None:
+                return distributed.outputs(loader, model, forward, mc_dropout=mc_samples > 1)
             return infer(
                 loader,
-                sample_outputs(model, mc_samples),
+                forward,
                 device,
                 channels_last=channels_last,
                 progress=progress,
             )
     finally:
         model.eval()
+
+
+# ---------------------------------------------------- several processes (DDP)
+class _InferenceModule(L.LightningModule):
+    """A model and its batch function, as Lightning's predict loop wants them."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        mc_dropout: bool,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self._forward = forward
+        self._mc_dropout = mc_dropout
+
+    def on_predict_model_eval(self) -> None:  # Lightning's hook puts the model in eval mode
+        if self._mc_dropout:
+            enable_mc_dropout(self.model)
+        else:
+            self.model.eval()
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> tuple[Any, Any]:
+        return batch["index"].cpu(), self._forward(batch["image"]).float().cpu()
+
+
+def _accelerator(device: str | torch.device) -> str:
+    """Lightning's accelerator name for a galmorph device (cuda:N picks the GPU kind only)."""
+    kind = str(device).split(":")[0]
+    return {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}.get(kind, "auto")
+
+
+class DistributedInference:
+    """Inference shared between processes (GPUs, machines) by a Lightning strategy.
+
+    Each process runs Lightning's predict loop over its share of the rows (a
+    sampler that does not pad, so no row is done twice); the outputs are then
+    gathered on the first process and put back in row order by each item's
+    ``index``, which also drops any repeated row. With the default ``ddp``
+    strategy Lightning starts the other processes of a machine by running the
+    same command again; under ``torchrun`` or SLURM they are started for it.
+
+    Args:
+        device: ``cpu``, ``cuda`` (GPUs), ``mps`` or ``auto``: the kind of device.
+        devices: processes per machine (one per GPU).
+        num_nodes: machines.
+        strategy: Lightning strategy that starts and connects the processes.
+        progress: show Lightning's progress bar (first process only).
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device = "auto",
+        devices: int | str = 1,
+        num_nodes: int = 1,
+        strategy: str = "ddp",
+        progress: bool = True,
+    ) -> None:
+        if strategy.startswith("ddp_spawn") or "fork" in strategy:
+            raise GalmorphError(
+                f"strategy {strategy!r} is not supported for prediction: use ddp (Lightning "
+                "starts one process per device by running the command again)"
+            )
+        self.trainer = L.Trainer(
+            accelerator=_accelerator(device),
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=strategy,
+            logger=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            enable_progress_bar=progress,
+        )
+
+    @property
+    def is_primary(self) -> bool:
+        """True in the process that gets the outputs (global rank 0)."""
+        return bool(self.trainer.is_global_zero)
+
+    def outputs(
+        self,
+        loader: DataLoader,
+        model: nn.Module,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        mc_dropout: bool = False,
+    ) -> np.ndarray | None:
+        """``forward`` over every item of ``loader``: ``float32 (N, ...)`` on the first process.
+
+        Raises:
+            GalmorphError: when some rows came back from no process.
+        """
+        import torch.distributed as dist
+
+        module = _InferenceModule(model, forward, mc_dropout)
+        batches = self.trainer.predict(module, dataloaders=loader, return_predictions=True)
+        batches = cast(list[tuple[torch.Tensor, torch.Tensor]], batches or [])
+        local = (
+            torch.cat([i for i, _ in batches]).numpy() if batches else np.zeros(0, np.int64),
+            torch.cat([v for _, v in batches]).numpy() if batches else None,
+        )
+        if dist.is_available() and dist.is_initialized():
+            gathered: list[Any] | None = [None] * dist.get_world_size() if self.is_primary else None
+            dist.gather_object(local, gathered, dst=0)
+        else:
+            gathered = [local]
+        if gathered is None:
+            return None
+        n_rows = len(loader.dataset)  # type: ignore[arg-type]
+        shapes = [v.shape[1:] for _, v in gathered if v is not None]
+        if not shapes:
+            raise GalmorphError("there are no galaxies to run the model on")
+        out = np.empty((n_rows, *shapes[0]), dtype=np.float32)
+        seen = np.zeros(n_rows, dtype=bool)
+        for indices, values in gathered:
+            if values is not None:
+                out[indices] = values  # a row done twice lands on itself
+                seen[indices] = True
+        if not seen.all():
+            raise GalmorphError(
+                f"{int((~seen).sum())} of {n_rows} rows came back from no process"
+            )
+        return out
 
 
 # ------------------------------------------------------------- vote outputs
@@ -430,6 +576,75 @@ def _run(
     return frame, raw
 
 
+def _prediction_chunks(
+    frame: pd.DataFrame,
+    loaded: LoadedModel,
+    *,
+    chunk_size: int,
+    store: PartStore | None = None,
+    mc_samples: int,
+    batch_size: int,
+    num_workers: int | None,
+    device: torch.device,
+    progress: bool,
+    seed: int | None,
+    distributed: DistributedInference | None = None,
+) -> Iterator[pd.DataFrame | None]:
+    """The output table of a loaded catalog, ``chunk_size`` rows at a time, in order.
+
+    Chunks kept in ``store`` are read back instead of computed, and computed ones
+    are kept there. MC-dropout samples of the chunk starting at row ``start``
+    use seed ``seed + start``. With ``distributed``, every process looks in
+    ``store`` to skip the same chunks, but only the first reads and writes parts
+    and yields tables; the others compute their share and yield None.
+    """
+    primary = distributed is None or distributed.is_primary
+    bounds = chunk_bounds(len(frame), chunk_size)
+    for start, stop in bounds:
+        ids = frame["id_str"].iloc[start:stop]
+        if store is not None and store.has(start, stop, ids):
+            yield store.read(start, stop) if primary else None
+            continue
+        datamodule = GalaxyDataModule(
+            predict_catalog=frame.iloc[start:stop],
+            image_config=loaded.image_config,
+            batch_size=batch_size,
+            num_workers=num_workers,
+        )
+        raw = model_outputs(
+            loaded,
+            datamodule.predict_dataloader(),
+            mc_samples=mc_samples,
+            device=device,
+            progress=progress,
+            seed=None if seed is None else seed + start,
+            distributed=distributed,
+        )
+        if raw is None:  # another process has the outputs
+            yield None
+            continue
+        table = pd.DataFrame({"id_str": ids.to_numpy(), **TASK_OUTPUTS[loaded.task](raw, loaded)})
+        if store is not None:  # only the first process gets here
+            store.write(table, start, stop, ids)
+        yield table
+
+
+def _prepare(
+    catalog: CatalogSource, model: ModelSpec, device: str | torch.device, drop_missing_images: bool
+) -> tuple[LoadedModel, pd.DataFrame, torch.device]:
+    """The model (checked to be one that predicts) and the catalog, read and checked."""
+    torch_device = resolve_device(device)
+    loaded = _as_loaded(model, torch_device)
+    if loaded.task not in TASK_OUTPUTS:
+        raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
+    frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
+    for message in check_image_conventions(
+        frame["file_loc"].head(CONVENTION_CHECKS).tolist(), loaded.image_config, loaded.name
+    ):
+        warnings.warn(message, GalmorphWarning, stacklevel=3)
+    return loaded, frame, torch_device
+
+
 def predict_catalog(
     catalog: CatalogSource,
     model: ModelSpec = None,
@@ -443,6 +658,9 @@ def predict_catalog(
     drop_missing_images: bool = False,
 ) -> pd.DataFrame:
     """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
+
+    The whole table is returned in memory; :func:`predict_to_file` writes it
+    chunk by chunk instead (large catalogs, resumable runs, several GPUs).
 
     Args:
         catalog: table file or DataFrame with ``id_str`` and ``file_loc`` (vote
@@ -467,25 +685,118 @@ def predict_catalog(
         GalmorphWarning: when the first images differ in size or channels from
         the images the model was trained on.
     """
-    torch_device = resolve_device(device)
-    loaded = _as_loaded(model, torch_device)
-    if loaded.task not in TASK_OUTPUTS:
-        raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
-    frame, raw = _run(
-        catalog,
+    loaded, frame, torch_device = _prepare(catalog, model, device, drop_missing_images)
+    (table,) = _prediction_chunks(
+        frame,
         loaded,
+        chunk_size=max(len(frame), 1),
         mc_samples=mc_samples,
         batch_size=batch_size,
         num_workers=num_workers,
         device=torch_device,
         progress=progress,
         seed=seed,
-        drop_missing_images=drop_missing_images,
     )
-    columns = TASK_OUTPUTS[loaded.task](raw, loaded)
-    table = pd.DataFrame({"id_str": frame["id_str"].to_numpy(), **columns})
+    assert table is not None
     table.attrs["galmorph"] = output_metadata(loaded, mc_samples)
     return table
+
+
+@dataclass(frozen=True)
+class WrittenTable:
+    """What :func:`predict_to_file` wrote: the file, its rows and its columns."""
+
+    path: Path
+    n_rows: int
+    n_columns: int
+    model: LoadedModel
+
+
+def predict_to_file(
+    catalog: CatalogSource,
+    output: str | Path,
+    model: ModelSpec = None,
+    *,
+    resume: bool = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    devices: int | str = 1,
+    num_nodes: int = 1,
+    strategy: str = "ddp",
+    mc_samples: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    seed: int | None = 0,
+    drop_missing_images: bool = False,
+) -> WrittenTable | None:
+    """Predict every galaxy of a catalog into a table file, ``chunk_size`` rows at a time.
+
+    Memory holds the catalog and one chunk of results, whatever the catalog's
+    length (parquet and CSV outputs are streamed; FITS outputs are gathered in
+    memory). The file is written atomically: an interrupted run leaves no
+    output, or the earlier one. With ``resume`` finished chunks are kept in
+    ``OUT.parts/`` (:mod:`galmorph.resumable`) and a re-run after an
+    interruption computes only the missing ones; the folder goes once the
+    output is written. The table is the one :func:`predict_catalog` returns
+    (MC-dropout samples of each chunk use seed ``seed + first row``).
+
+    Args:
+        output: ``.parquet``, ``.csv`` or ``.fits`` file.
+        resume: keep finished chunks and reuse them when run again.
+        chunk_size: galaxies per chunk.
+        devices, num_nodes, strategy: predict with several processes (one per
+            GPU, or CPU processes with ``device="cpu"``) on several machines,
+            through Lightning (:class:`DistributedInference`), when ``devices``
+            or ``num_nodes`` is above 1. Only the first process writes files.
+        Others: as :func:`predict_catalog`.
+
+    Returns:
+        What was written, or None in processes other than the first.
+    """
+    output = Path(output)
+    output_format(output)  # an unusable file name fails before any work
+    loaded, frame, torch_device = _prepare(catalog, model, device, drop_missing_images)
+    distributed = None
+    if str(devices) not in ("1", "auto") or num_nodes > 1:
+        distributed = DistributedInference(device, devices, num_nodes, strategy, progress)
+    primary = distributed is None or distributed.is_primary
+    store = None
+    if resume:
+        job = {"model_sha256": loaded.checksum, "task": loaded.task,
+               "mc_samples": mc_samples, "seed": seed}
+        store = PartStore(parts_dir_for(output), job, PART_KEY)
+    if primary:
+        remove_leftovers(output)
+    chunks = _prediction_chunks(
+        frame,
+        loaded,
+        chunk_size=chunk_size,
+        store=store,
+        mc_samples=mc_samples,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=torch_device,
+        progress=progress,
+        seed=seed,
+        distributed=distributed,
+    )
+    if not primary:
+        for _ in chunks:  # this process's share; the first process writes
+            pass
+        return None
+    columns: list[int] = []
+
+    def counted() -> Iterator[pd.DataFrame]:
+        for table in chunks:
+            assert table is not None
+            columns.append(table.shape[1])
+            yield table
+
+    path, rows = write_table_chunks(counted(), output, output_metadata(loaded, mc_samples))
+    if store is not None:
+        store.remove()
+    return WrittenTable(path, rows, columns[0] if columns else 0, loaded)
 
 
 def evaluate_catalog(

@@ -40,9 +40,8 @@ PosixPath('emb.parquet')
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -59,8 +58,21 @@ from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError, ModelError
 from galmorph.images import ImageConfig
-from galmorph.outputs import read_metadata, write_table
-from galmorph.predict import DEFAULT_BATCH_SIZE, check_image_conventions, infer, resolve_device
+from galmorph.outputs import write_table_chunks
+from galmorph.predict import (
+    CONVENTION_CHECKS,
+    DEFAULT_BATCH_SIZE,
+    check_image_conventions,
+    infer,
+    resolve_device,
+)
+from galmorph.resumable import (
+    DEFAULT_CHUNK_SIZE,
+    PartStore,
+    chunk_bounds,
+    parts_dir_for,
+    remove_leftovers,
+)
 
 #: Parquet metadata key of the :class:`EmbeddingInfo` JSON.
 METADATA_KEY = "galmorph_embedding"
@@ -68,8 +80,6 @@ METADATA_KEY = "galmorph_embedding"
 PART_KEY = "galmorph_embedding_part"
 #: Prefix of the feature columns: ``feat_0``, ``feat_1``, ...
 FEATURE_PREFIX = "feat_"
-#: Galaxies per chunk: one part file in resumable mode, one PCA ``partial_fit`` batch.
-DEFAULT_CHUNK_SIZE = 50_000
 FORMAT_VERSION = 1
 
 ModelSpec = LoadedModel | str | Path | None
@@ -364,24 +374,128 @@ def _load(model: ModelSpec, device: torch.device) -> LoadedModel:
     return load_model(model, device)
 
 
-def _digest(ids: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+class _EmbeddingJob:
+    """A catalog and a model, embedded chunk by chunk (shared by embed_catalog/embed_to_file).
 
+    :meth:`compute` makes the raw features of every chunk: in memory, or as parts
+    in a :class:`~galmorph.resumable.PartStore` (reusing those already there);
+    :meth:`tables` then gives the output table chunk by chunk, PCA-projected
+    when asked, holding one chunk's features at a time when they are parts.
+    """
 
-def _part_path(parts_dir: Path, start: int, stop: int) -> Path:
-    return parts_dir / f"rows-{start:010d}-{stop:010d}.parquet"
+    def __init__(
+        self,
+        catalog: CatalogSource,
+        model: ModelSpec,
+        *,
+        pca: int | None,
+        chunk_size: int,
+        device: str | torch.device,
+        drop_missing_images: bool,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.device = resolve_device(device)
+        self.spec = (
+            str(model.path) if isinstance(model, LoadedModel) else str(model or DEFAULT_MODEL)
+        )
+        self.loaded = _load(model, self.device)
+        self.frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
+        self.config = self.loaded.image_config
+        self.feature_dim = self.loaded.model.feature_dim
+        n = len(self.frame)
+        if pca is not None and not 1 <= pca <= min(self.feature_dim, n):
+            raise GalmorphError(
+                f"--pca must be between 1 and {min(self.feature_dim, n)} (the smaller of the "
+                f"encoder's {self.feature_dim} features and the {n} galaxies), got {pca}"
+            )
+        self.pca = pca
+        for message in check_image_conventions(
+            self.frame["file_loc"].head(CONVENTION_CHECKS).tolist(), self.config, self.loaded.name
+        ):
+            warnings.warn(message, GalmorphWarning, stacklevel=3)
+        self.bounds = chunk_bounds(n, chunk_size)
+        self.store: PartStore | None = None
+        self._in_memory: dict[int, np.ndarray] = {}
+        self.projection: PCAProjection | None = None
 
+    def ids(self, start: int, stop: int) -> pd.Series:
+        return self.frame["id_str"].iloc[start:stop]
 
-def _part_record(loaded: LoadedModel, start: int, stop: int, ids: Sequence[str]) -> str:
-    return json.dumps(
-        {"model_sha256": loaded.checksum, "start": start, "stop": stop, "ids_sha256": _digest(ids)},
-        sort_keys=True,
-    )
+    def compute(
+        self,
+        store: PartStore | None,
+        *,
+        batch_size: int,
+        num_workers: int | None,
+        progress: bool,
+    ) -> None:
+        """Embed every chunk not already in ``store``; then fit the PCA, if asked."""
+        self.store = store
+        self.loaded.model.eval()
+        for number, (start, stop) in enumerate(self.bounds):
+            ids = self.ids(start, stop)
+            if store is not None and store.has(start, stop, ids):
+                continue
+            many = len(self.bounds) > 1
+            features = run_over_images(
+                self.frame.iloc[start:stop], self.loaded.model.embed, self.config,
+                device=self.device, batch_size=batch_size, num_workers=num_workers,
+                progress=progress,
+                description=f"Embedding {number + 1}/{len(self.bounds)}" if many else "Embedding",
+            )
+            if store is None:
+                self._in_memory[start] = features
+            else:
+                chunk = pd.DataFrame(features, columns=feature_columns(self.feature_dim))
+                chunk.insert(0, "id_str", ids.to_numpy())
+                store.write(chunk, start, stop, ids)
+        if self.pca is not None:
+            self.projection = fit_pca(self._raw_chunks(), self.pca)
 
+    def _raw_chunks(self) -> Iterator[np.ndarray]:
+        for start, stop in self.bounds:
+            if self.store is None:
+                yield self._in_memory[start]
+            else:
+                yield self.store.read(start, stop, feature_columns(self.feature_dim)).to_numpy(
+                    dtype=np.float32
+                )
 
-def _read_part(path: Path, n_features: int) -> np.ndarray:
-    frame = pd.read_parquet(path, columns=feature_columns(n_features))
-    return frame.to_numpy(dtype=np.float32)
+    def tables(self) -> Iterator[pd.DataFrame]:
+        """The output table, chunk by chunk: ids, [ra, dec], file_loc and feat_* columns."""
+        for (start, stop), raw in zip(self.bounds, self._raw_chunks(), strict=True):
+            rows = self.frame.iloc[start:stop]
+            features = raw if self.projection is None else self.projection.transform(raw)
+            columns: dict[str, Any] = {"id_str": rows["id_str"].to_numpy()}
+            for name in ("ra", "dec"):
+                if name in rows:
+                    columns[name] = rows[name].to_numpy(dtype=np.float64)
+            columns["file_loc"] = rows["file_loc"].to_numpy()
+            yield pd.concat(
+                [pd.DataFrame(columns),
+                 pd.DataFrame(features.astype(np.float32, copy=False),
+                              columns=feature_columns(features.shape[1]))],
+                axis=1,
+            )
+
+    def metadata(self) -> dict[str, str]:
+        """Provenance and the :class:`EmbeddingInfo` JSON, for the file's metadata."""
+        loaded = self.loaded
+        info = EmbeddingInfo(
+            model={"spec": self.spec, "path": str(loaded.path.resolve()), "name": loaded.name,
+                   "sha256": loaded.checksum},
+            encoder=str(loaded.metadata.get("encoder", "")),
+            feature_dim=self.feature_dim,
+            image=self.config.to_dict(),
+            n_features=self.projection.n_components if self.projection else self.feature_dim,
+            pca=self.projection,
+        )
+        return {**loaded.provenance(), "galmorph_version": __version__,
+                METADATA_KEY: info.to_json()}
+
+    def part_store(self, folder: Path) -> PartStore:
+        return PartStore(folder, {"model_sha256": self.loaded.checksum}, PART_KEY)
 
 
 def embed_catalog(
@@ -403,7 +517,9 @@ def embed_catalog(
     every chunk's raw features are written there as a parquet part (atomically)
     as soon as it is done, and a part made earlier by the same model from the same
     rows is read instead of recomputed, so an interrupted run resumes where it
-    stopped. With ``pca`` an IncrementalPCA is then fitted chunk by chunk.
+    stopped (see :mod:`galmorph.resumable`). With ``pca`` an IncrementalPCA is
+    then fitted chunk by chunk. The whole table is returned in memory;
+    :func:`embed_to_file` streams it to a file instead.
 
     Args:
         catalog: table file or DataFrame with ``id_str`` and ``file_loc`` (and
@@ -427,90 +543,13 @@ def embed_catalog(
         >>> table.filter(like="feat_").shape  # doctest: +SKIP
         (630, 40)
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    torch_device = resolve_device(device)
-    spec = str(model.path) if isinstance(model, LoadedModel) else str(model or DEFAULT_MODEL)
-    loaded = _load(model, torch_device)
-    frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
-    config = loaded.image_config
-    feature_dim = loaded.model.feature_dim
-    if pca is not None and not 1 <= pca <= min(feature_dim, len(frame)):
-        raise GalmorphError(
-            f"--pca must be between 1 and {min(feature_dim, len(frame))} (the smaller of the "
-            f"encoder's {feature_dim} features and the {len(frame)} galaxies), got {pca}"
-        )
-    for message in check_image_conventions(frame["file_loc"].tolist(), config, loaded.name):
-        warnings.warn(message, GalmorphWarning, stacklevel=2)
-
-    ids = frame["id_str"].tolist()
-    bounds = [(s, min(s + chunk_size, len(frame))) for s in range(0, len(frame), chunk_size)]
-    parts = Path(parts_dir) if parts_dir is not None else None
-    if parts is not None:
-        parts.mkdir(parents=True, exist_ok=True)
-    in_memory: dict[int, np.ndarray] = {}
-    loaded.model.eval()
-    for number, (start, stop) in enumerate(bounds):
-        record = _part_record(loaded, start, stop, ids[start:stop])
-        if parts is not None:
-            part = _part_path(parts, start, stop)
-            if part.is_file() and read_metadata(part).get(PART_KEY) == record:
-                continue
-        description = "Embedding" if len(bounds) == 1 else f"Embedding {number + 1}/{len(bounds)}"
-        features = run_over_images(
-            frame.iloc[start:stop], loaded.model.embed, config, device=torch_device,
-            batch_size=batch_size, num_workers=num_workers, progress=progress,
-            description=description,
-        )
-        if parts is None:
-            in_memory[start] = features
-        else:
-            chunk = pd.DataFrame(features, columns=feature_columns(feature_dim))
-            chunk.insert(0, "id_str", ids[start:stop])
-            write_table(chunk, _part_path(parts, start, stop), {PART_KEY: record})
-
-    def chunks() -> Iterator[np.ndarray]:
-        for start, stop in bounds:
-            if parts is None:
-                yield in_memory[start]
-            else:
-                yield _read_part(_part_path(parts, start, stop), feature_dim)
-
-    projection = fit_pca(chunks(), pca) if pca is not None else None
-    if projection is None:
-        features = np.concatenate(list(chunks())) if bounds else np.zeros((0, feature_dim))
-    else:
-        features = np.concatenate([projection.transform(c) for c in chunks()])
-    info = EmbeddingInfo(
-        model={"spec": spec, "path": str(loaded.path.resolve()), "name": loaded.name,
-               "sha256": loaded.checksum},
-        encoder=str(loaded.metadata.get("encoder", "")),
-        feature_dim=feature_dim,
-        image=config.to_dict(),
-        n_features=features.shape[1],
-        pca=projection,
-    )
-    columns: dict[str, Any] = {"id_str": frame["id_str"].to_numpy()}
-    for name in ("ra", "dec"):
-        if name in frame:
-            columns[name] = frame[name].to_numpy(dtype=np.float64)
-    columns["file_loc"] = frame["file_loc"].to_numpy()
-    table = pd.concat(
-        [pd.DataFrame(columns),
-         pd.DataFrame(features.astype(np.float32, copy=False),
-                      columns=feature_columns(features.shape[1]))],
-        axis=1,
-    )
-    table.attrs["galmorph"] = {
-        **loaded.provenance(), "galmorph_version": __version__, METADATA_KEY: info.to_json()
-    }
+    job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
+                        drop_missing_images=drop_missing_images)
+    store = job.part_store(Path(parts_dir)) if parts_dir is not None else None
+    job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
+    table = pd.concat(list(job.tables()), ignore_index=True)
+    table.attrs["galmorph"] = job.metadata()
     return table
-
-
-def parts_dir_for(output: str | Path) -> Path:
-    """The resumable-parts folder of an output file: ``OUT.parquet.parts/``."""
-    output = Path(output)
-    return output.with_name(output.name + ".parts")
 
 
 def embed_to_file(
@@ -519,13 +558,26 @@ def embed_to_file(
     model: ModelSpec = None,
     *,
     resume: bool = False,
-    **options: Any,
+    pca: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    drop_missing_images: bool = False,
 ) -> Path:
-    """Embed a catalog (:func:`embed_catalog`) and write the parquet file atomically.
+    """Embed a catalog (as :func:`embed_catalog`) into a parquet file, in bounded memory.
 
-    With ``resume`` the chunks go to ``OUT.parquet.parts/`` first (see
-    :func:`parts_dir_for`); a re-run after an interruption skips the chunks
-    already there, and the folder is removed once the output is written.
+    Each chunk's raw features go to a parquet part on disk (in a hidden
+    temporary folder beside the output, removed at the end); the PCA is fitted
+    over the parts and the output is then streamed from them, one chunk at a
+    time, and written atomically. Memory therefore holds the catalog and one
+    chunk, whatever the catalog's length. With ``resume`` the parts go to
+    ``OUT.parquet.parts/`` (see :func:`parts_dir_for`) and a re-run after an
+    interruption skips the chunks already there; the folder is removed once the
+    output is written. Anything an earlier killed run left beside the output
+    (temporary files and folders, :func:`galmorph.resumable.remove_leftovers`)
+    is removed first.
 
     Raises:
         GalmorphError: when ``output`` does not end in ``.parquet``.
@@ -538,12 +590,49 @@ def embed_to_file(
     if output.suffix.lower() != ".parquet":
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "
                             f"not {output.name}")
-    parts = parts_dir_for(output) if resume else None
-    table = embed_catalog(catalog, model, parts_dir=parts, **options)
-    path = write_table(table, output, table.attrs["galmorph"])
-    if parts is not None:
-        shutil.rmtree(parts)
+    job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
+                        drop_missing_images=drop_missing_images)
+    remove_leftovers(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if resume:
+        folder = parts_dir_for(output)
+    else:
+        folder = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.",
+                                       suffix=".parts"))
+    store = job.part_store(folder)
+    try:
+        job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
+        path, _ = write_table_chunks(job.tables(), output, job.metadata())
+    except BaseException:
+        if not resume:
+            store.remove()
+        raise
+    store.remove()
     return path
+
+
+def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
+    """What an embeddings file records, and its number of rows, without reading the rows.
+
+    Raises:
+        GalmorphError: when the file is missing or is not a galmorph embeddings file.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise GalmorphError(f"embeddings file {path} does not exist")
+    try:
+        meta = pq.read_metadata(path)
+    except Exception as err:  # pyarrow raises several types for a non-parquet file
+        raise GalmorphError(f"cannot read {path} as parquet: {err}") from None
+    raw_info = (meta.metadata or {}).get(METADATA_KEY.encode())
+    if raw_info is None:
+        raise GalmorphError(
+            f"{path} is not a galmorph embeddings file (no {METADATA_KEY} metadata); "
+            "make one with `galmorph embed`"
+        )
+    return EmbeddingInfo.from_json(raw_info.decode()), int(meta.num_rows)
 
 
 # ------------------------------------------------------------ new images

@@ -431,14 +431,15 @@ def resolve_index_kind(kind: str, n_rows: int, metric: str) -> str:
 
 def load_or_build_index(
     vectors: np.ndarray, metric: str, kind: str, source: Path | None = None,
-    *, rebuild: bool = False,
+    *, rebuild: bool = False, notify: Callable[[str], None] | None = None,
 ) -> Index:
     """The index of ``kind`` (after :func:`resolve_index_kind`) over search-space vectors.
 
     An approximate index of an embeddings file ``source`` is read from
     :func:`index_files` when its fingerprint matches the file, else built and
     saved there (with a warning, and kept in memory only, if the folder is not
-    writable). ``rebuild`` forces a new build.
+    writable). ``rebuild`` forces a new build; ``notify`` is called with a message
+    before one starts (it can take minutes for millions of galaxies).
     """
     import faiss
 
@@ -456,6 +457,9 @@ def load_or_build_index(
                 return FaissIndex(faiss.read_index(str(files[0])), kind, stored["params"])
         except (OSError, ValueError, KeyError, RuntimeError):
             pass  # unreadable or partial: build a new one below
+    if notify is not None:
+        notify(f"building a {kind} index of {len(vectors):,} galaxies (saved to "
+               f"{files[0]} for later searches)")
     index = build_index(vectors, metric, kind)
     assert isinstance(index, FaissIndex)
     try:
@@ -541,6 +545,7 @@ class SimilaritySearch:
             :data:`EXACT_MAX_ROWS` galaxies, else IVF).
         duplicate_radius: arcsec within which entries are the same object.
         rebuild: build a new approximate index even if a saved one matches.
+        notify: called with a message before an approximate index is built.
 
     Example:
         >>> search = SimilaritySearch(read_embeddings("emb.parquet"))  # doctest: +SKIP
@@ -550,13 +555,14 @@ class SimilaritySearch:
     def __init__(
         self, embeddings: Embeddings, metric: str = "cosine", index: str = "auto", *,
         duplicate_radius: float = DUPLICATE_RADIUS_ARCSEC, rebuild: bool = False,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.metric = metric
         self.duplicate_radius = duplicate_radius
         self.vectors = search_vectors(embeddings.features, metric)
         self.index = load_or_build_index(
-            self.vectors, metric, index, embeddings.path, rebuild=rebuild
+            self.vectors, metric, index, embeddings.path, rebuild=rebuild, notify=notify
         )
 
     def _select(self, rows: np.ndarray, k: int, exclude: set[int],

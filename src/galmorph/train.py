@@ -10,6 +10,8 @@ PosixPath('runs/gz2/model.pt')
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +19,10 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.plugins import TorchCheckpointIO
 
 from galmorph import __version__
 from galmorph.checkpoint import save_model
@@ -27,6 +31,7 @@ from galmorph.evaluate import fit_vote_baseline
 from galmorph.exceptions import GalmorphError
 from galmorph.images import ImageConfig
 from galmorph.model import VoteModule
+from galmorph.resumable import remove_leftovers
 from galmorph.schemas import Schema, get_schema
 
 BEST_NAME = "best"
@@ -46,6 +51,52 @@ class TrainResult:
     epochs_completed: int
     seconds: float
     metadata: dict[str, Any] = field(repr=False)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, then renames it into place.
+
+    A process killed while saving (SIGKILL, a node failure, a full disk) leaves
+    the previous ``last.ckpt``/``best.ckpt`` whole, and at worst a hidden
+    ``.NAME.*.tmp`` file that the next run removes. (Lightning's own writer
+    stages the file in the system temporary folder, from where moving it to
+    another file system is a copy that a kill can leave half done.)
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                torch.save(checkpoint, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(name, 0o644)
+            os.replace(name, path)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+
+
+def _check_resumable(checkpoint: Path) -> dict[str, Any]:
+    """The galmorph metadata of a checkpoint to resume from, after checking it can be read.
+
+    Raises:
+        GalmorphError: when it cannot be read (e.g. damaged by a copy that was cut short).
+    """
+    try:
+        payload = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+        return dict(payload.get("galmorph") or {})
+    except Exception as err:  # torch raises several types for a damaged file
+        raise GalmorphError(
+            f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
+            "delete it to train from the start, or copy best.ckpt over it to go on from there"
+        ) from None
 
 
 def _loggers(output_dir: Path) -> list[Logger]:
@@ -100,6 +151,7 @@ def build_trainer(
     )
     trainer = L.Trainer(
         max_epochs=epochs,
+        plugins=[AtomicCheckpointIO()],
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
@@ -241,11 +293,18 @@ def train(
         progress=progress,
     )
     last = output_dir / f"{LAST_NAME}.ckpt"
+    if trainer.is_global_zero:  # what a killed run may have left: partial temporary files
+        for name in (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE):
+            remove_leftovers(output_dir / name)
     resume_from = last if resume and last.exists() else None
     start = time.perf_counter()
     if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
         (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
         metadata["training"]["initial_val_loss"] = float(initial["val_loss"])
+    else:
+        earlier = _check_resumable(resume_from).get("training", {})
+        if "initial_val_loss" in earlier:
+            metadata["training"]["initial_val_loss"] = earlier["initial_val_loss"]
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     seconds = time.perf_counter() - start
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last

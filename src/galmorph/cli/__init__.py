@@ -23,7 +23,8 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
-    "validate", "train", "predict", "evaluate", "finetune", "embed", "similar", "similar_eval",
+    "demo_data", "validate", "train", "predict", "evaluate", "finetune", "embed", "similar",
+    "similar_eval",
 )
 
 err_console = Console(stderr=True)

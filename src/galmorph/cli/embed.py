@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Embed the catalog and write the file; 0 on success."""
-    from galmorph.represent import embed_to_file, read_embeddings
+    from galmorph.represent import embed_to_file, read_embedding_info
 
     path = embed_to_file(
         args.catalog, args.output, args.model, resume=args.resume, pca=args.pca,
@@ -79,15 +79,14 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, progress=not args.no_progress,
         drop_missing_images=args.skip_missing_images,
     )
-    emb = read_embeddings(path)
-    info = emb.info
+    info, n_rows = read_embedding_info(path)  # not the rows: the file may be large
     what = f"{info.n_features} features"
     if info.pca is not None:
         kept = float(info.pca.explained_variance_ratio.sum())
         what = (f"{info.n_features} PCA components of {info.feature_dim} features "
                 f"({kept:.1%} of the variance)")
     Console(highlight=False).print(
-        f"Wrote {len(emb)} galax{'y' if len(emb) == 1 else 'ies'} x {what} to {path} "
+        f"Wrote {n_rows} galax{'y' if n_rows == 1 else 'ies'} x {what} to {path} "
         f"(model {info.model['name']}, sha256 {info.model['sha256'][:12]})"
     )
     return 0

@@ -191,13 +191,14 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:  # inconsistent options, e.g. --squash with a classifier
         raise GalmorphError(str(err)) from None
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     training = result.metadata["training"]
     loss = (f"; best validation loss {result.best_val_loss:.3f}"
             if result.best_val_loss is not None else " (no validation: last epoch kept)")
+    epochs = result.epochs_completed
     console.print(
         f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
-        f"for {result.epochs_completed} epochs in {result.seconds / 60:.1f} min{loss}"
+        f"for {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min{loss}"
     )
     console.print(f"model: [bold]{result.model_path}[/]  (use it with galmorph predict --model)")
     return 0

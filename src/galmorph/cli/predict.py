@@ -5,9 +5,14 @@ the Dirichlet concentration and a 90% interval of the fraction, and per question
 the probability it was asked. The output format follows the file's extension
 (.parquet, .csv, .fits); the file records the model's name, version and checksum.
 
+Large catalogs are done ``--chunk-size`` galaxies at a time (memory does not grow
+with the catalog); ``--resume`` keeps finished chunks so that a killed run can be
+continued; ``--devices N`` shares the galaxies between N GPUs (Lightning DDP).
+
 Example::
 
     galmorph predict catalog.csv --model runs/gz2/model.pt -o predictions.parquet
+    galmorph predict big.parquet -o big_pred.parquet --resume --devices 4 --device cuda
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` sub-command."""
+    from galmorph.resumable import DEFAULT_CHUNK_SIZE
+
     parser = subparsers.add_parser(
         "predict",
         help="predict every galaxy of a catalog and write a table",
@@ -110,6 +117,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output table: .parquet, .csv or .fits (written atomically)",
     )
     add_inference_options(parser)
+    large = parser.add_argument_group("large catalogs and several GPUs")
+    large.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep finished chunks in OUT.parts/ and skip them when run again after an "
+        "interruption; the folder is removed once OUT is written",
+    )
+    large.add_argument(
+        "--chunk-size", type=positive_int, default=DEFAULT_CHUNK_SIZE, metavar="N",
+        help=f"galaxies per chunk: results held in memory at once (default: {DEFAULT_CHUNK_SIZE})",
+    )
+    large.add_argument(
+        "--devices", type=positive_int, default=1, metavar="N",
+        help="processes per machine, one per GPU (with --device cpu: CPU processes); "
+        "above 1, Lightning DDP shares the galaxies between them (default: 1)",
+    )
+    large.add_argument("--num-nodes", type=positive_int, default=1, metavar="N",
+                       help="machines, for DDP under torchrun or SLURM (default: 1)")
+    large.add_argument("--strategy", default="ddp",
+                       help="Lightning strategy with --devices/--num-nodes (default: ddp)")
     parser.set_defaults(func=run)
 
 
@@ -117,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
     """Predict and write the table; 0 on success."""
     from galmorph.checkpoint import load_model
     from galmorph.exceptions import GalmorphError
-    from galmorph.outputs import output_format, write_table
-    from galmorph.predict import predict_catalog, resolve_device
+    from galmorph.outputs import output_format
+    from galmorph.predict import predict_to_file, resolve_device
 
     output_format(args.output)  # an unusable file name fails before any work
     if os.path.exists(args.catalog) and os.path.exists(args.output) and os.path.samefile(
@@ -126,11 +153,15 @@ def run(args: argparse.Namespace) -> int:
     ):
         raise GalmorphError(f"the output {args.output} would overwrite the catalog")
     loaded = load_model(args.model, resolve_device(args.device))
-    table = predict_catalog(args.catalog, loaded, **inference_kwargs(args))
-    path = write_table(table, args.output, table.attrs["galmorph"])
-    Console(highlight=False).print(
-        f"Wrote {len(table)} galax{'y' if len(table) == 1 else 'ies'} x "
-        f"{table.shape[1] - 1} columns to {path} (model {loaded.name}, "
-        f"sha256 {loaded.checksum[:12]})"
+    written = predict_to_file(
+        args.catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
+        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
+        **inference_kwargs(args),
     )
+    if written is not None:  # None in the other processes of a multi-GPU run
+        Console(highlight=False).print(
+            f"Wrote {written.n_rows} galax{'y' if written.n_rows == 1 else 'ies'} x "
+            f"{written.n_columns - 1} columns to {written.path} (model {loaded.name}, "
+            f"sha256 {loaded.checksum[:12]})"
+        )
     return 0

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     search = SimilaritySearch(
         read_embeddings(args.embeddings), args.metric, args.index,
         duplicate_radius=args.duplicate_radius, rebuild=args.rebuild_index,
+        notify=lambda message: Console(stderr=True, highlight=False).print(message),
     )
     if args.galaxy_id is not None:
         result = search.by_id(args.galaxy_id, args.k)

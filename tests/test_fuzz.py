@@ -1,0 +1,371 @@
+"""Fuzzed inputs: random catalogs and random image bytes give galmorph's own errors.
+
+Hypothesis draws catalogs with missing, repeated and unknown columns, values of
+the wrong type, NaN and infinities, unicode and empty ids, numbers far beyond
+int64, and image paths that exist, do not, or hold random bytes; and image files
+that are random bytes, a real header followed by random bytes, or a real JPEG,
+PNG or FITS file with bytes flipped, cut or inserted. Whatever the input, each
+entry point (``load_catalog``, ``galmorph validate``, ``predict_catalog``,
+``galmorph predict``, ``load_image``) must succeed with a well-formed result or
+raise a :class:`~galmorph.exceptions.GalmorphError` (``ImageError`` for images)
+with a message: never another exception. Every test counts the cases it tried
+and asserts that it tried at least ``MIN_CASES`` of them; ``-s`` prints them.
+
+The examples are derandomised (a fixed sequence per test), so a CI failure
+reproduces; raise ``max_examples`` locally to explore further.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import itertools
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from galmorph.catalog import load_catalog
+from galmorph.checkpoint import build_model, load_model, save_model
+from galmorph.cli import main
+from galmorph.datasets import demo_dir
+from galmorph.exceptions import GalmorphError, ImageError
+from galmorph.images import ImageConfig, eval_transform, load_image, to_channels
+from galmorph.predict import predict_catalog
+from galmorph.schemas import get_schema
+from galmorph.train import model_metadata
+
+SCHEMA = get_schema("gz2-no-odd")
+QUESTION = SCHEMA.questions[0]  # t01: 3 answers
+IMAGES = sorted((demo_dir() / "images").glob("*.jpg"))[:3]
+_serial = itertools.count()
+
+
+def fuzz_settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow, HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
+        ],
+    )
+
+
+def report(name: str, outcomes: Counter, minimum: int) -> None:
+    cases = sum(outcomes.values())
+    print(f"\n{name}: {cases} cases: {dict(outcomes)}")
+    assert cases >= minimum, f"{name} tried only {cases} cases"
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No warnings or console output from the code under test."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def expect_galmorph_error(err: GalmorphError, kind: type[GalmorphError] = GalmorphError) -> str:
+    assert isinstance(err, kind), f"{type(err).__name__}: {err}"
+    assert str(err).strip(), "an error without a message"
+    return type(err).__name__
+
+
+# --------------------------------------------------------------- catalogs
+@pytest.fixture(scope="module")
+def garbage_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Image files that are not images: empty, random bytes, a folder."""
+    folder = tmp_path_factory.mktemp("garbage")
+    rng = np.random.default_rng(0)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "noise.png").write_bytes(rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
+    (folder / "text.fits").write_text("SIMPLE  = not really\n")
+    (folder / "dir.jpg").mkdir()
+    return [str(p) for p in sorted(folder.iterdir())]
+
+
+huge_ints = st.integers(min_value=-(2**80), max_value=2**80)
+floats = st.floats(allow_nan=True, allow_infinity=True)
+texts = st.text(max_size=12)  # any unicode but surrogates; "" and whitespace included
+scalars = st.one_of(st.none(), st.booleans(), huge_ints, floats, texts, st.binary(max_size=6))
+
+
+def paths(extra: list[str]) -> st.SearchStrategy:
+    real = [str(p) for p in IMAGES]
+    return st.one_of(
+        st.sampled_from(real + extra + [p.name for p in IMAGES]),  # names: relative, missing
+        st.sampled_from(["", " ", "nowhere.jpg", "/", "\x00bad.jpg", "a" * 5000 + ".jpg"]),
+        texts,
+    )
+
+
+def column_values(kind: str, n: int, extra: list[str]) -> st.SearchStrategy:
+    element = {
+        "ints": st.integers(min_value=0, max_value=60),
+        "huge": huge_ints,
+        "floats": floats,
+        "text": texts,
+        "mixed": scalars,
+        "paths": paths(extra),
+        "ids": st.one_of(texts, st.integers(0, 5), st.none()),
+    }[kind]
+    return st.lists(element, min_size=n, max_size=n)
+
+
+@st.composite
+def catalogs(draw: st.DrawFn, extra: list[str]) -> pd.DataFrame:
+    """A DataFrame with random rows, column names (repeats allowed) and values."""
+    n = draw(st.integers(min_value=0, max_value=6))
+    known = ["id_str", "file_loc", "ra", "dec", *QUESTION.columns]
+    names = draw(st.lists(st.one_of(st.sampled_from(known), texts, st.integers(0, 3)),
+                          max_size=8))
+    if draw(st.booleans()):  # often a catalog that has its required columns
+        names = ["id_str", "file_loc", *names]
+    columns = []
+    for name in names:
+        default = {"id_str": "ids", "file_loc": "paths"}.get(name, "ints")
+        kind = draw(st.sampled_from([default, default, "huge", "floats", "text", "mixed"]))
+        values = draw(column_values(kind, n, extra))
+        if kind in ("ints", "floats") and draw(st.booleans()):
+            series = pd.Series(values, dtype="float64" if kind == "floats" else "int64")
+        else:
+            series = pd.Series(values, dtype=object)
+        columns.append(series)
+    frame = pd.concat(columns, axis=1) if columns else pd.DataFrame(index=range(n))
+    frame.columns = names
+    return frame
+
+
+def check_loaded(frame: pd.DataFrame, with_votes: bool) -> None:
+    """What a catalog load_catalog accepted looks like."""
+    assert isinstance(frame.index, pd.RangeIndex) and len(frame) > 0
+    assert frame["id_str"].map(type).eq(str).all() and frame["id_str"].is_unique
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in frame["file_loc"])
+    if with_votes:
+        for column in SCHEMA.label_cols:
+            assert frame[column].dtype == np.int64, column
+            assert (frame[column] >= 0).all(), column
+
+
+def test_random_catalog_frames(garbage_files: list[str], tmp_path: Path) -> None:
+    outcomes: Counter = Counter()
+
+    @fuzz_settings(600)
+    @given(frame=catalogs(garbage_files), with_votes=st.booleans())
+    def check(frame: pd.DataFrame, with_votes: bool) -> None:
+        try:
+            with quiet():
+                loaded = load_catalog(frame, SCHEMA if with_votes else None, base_dir=tmp_path)
+        except GalmorphError as err:
+            outcomes[expect_galmorph_error(err, GalmorphError)] += 1
+        else:
+            check_loaded(loaded, with_votes)
+            outcomes["loaded"] += 1
+
+    check()
+    report("catalog DataFrames", outcomes, 400)
+    assert outcomes["loaded"] > 0
+
+
+TABLE_SUFFIXES = [".csv", ".csv.gz", ".parquet", ".fits", ".ecsv", ".xml"]
+
+
+def _write_random_file(path: Path, content: bytes) -> None:
+    path.write_bytes(gzip.compress(content) if path.name.endswith(".gz") else content)
+
+
+@st.composite
+def catalog_files(draw: st.DrawFn, folder: Path, extra: list[str]) -> Path:
+    """A table file: a random catalog in some format, or random text or bytes."""
+    suffix = draw(st.sampled_from(TABLE_SUFFIXES))
+    path = folder / f"catalog-{next(_serial)}{suffix}"
+    how = draw(st.sampled_from(["frame", "frame", "text", "bytes"]))
+    if how == "bytes":
+        _write_random_file(path, draw(st.binary(max_size=300)))
+        return path
+    if how == "text":
+        lines = draw(st.lists(st.text(max_size=40), max_size=6))
+        _write_random_file(path, "\n".join(["id_str,file_loc", *lines]).encode("utf-8", "replace"))
+        return path
+    frame = draw(catalogs(extra))
+    frame.columns = [str(c) for c in frame.columns]
+    try:
+        with quiet():
+            if suffix.startswith(".csv"):
+                frame.to_csv(path, index=False)
+            elif suffix == ".parquet":
+                frame.to_parquet(path, index=False)
+            else:
+                from astropy.table import Table
+
+                Table.from_pandas(frame).write(
+                    path, format={".fits": "fits", ".ecsv": "ascii.ecsv", ".xml": "votable"}[suffix]
+                )
+    except Exception:  # the writer cannot store this frame: write its CSV text instead
+        _write_random_file(path, frame.to_csv(index=False).encode("utf-8", "replace"))
+    return path
+
+
+def test_random_catalog_files_and_validate(garbage_files: list[str], tmp_path: Path) -> None:
+    outcomes: Counter = Counter()
+    statuses: Counter = Counter()
+
+    @fuzz_settings(250)
+    @given(path=catalog_files(tmp_path, garbage_files),
+           schema=st.sampled_from([None, "gz2-no-odd", "gz2"]))
+    def check(path: Path, schema: str | None) -> None:
+        try:
+            with quiet():
+                loaded = load_catalog(path, schema)
+        except GalmorphError as err:
+            outcomes[expect_galmorph_error(err)] += 1
+        else:
+            check_loaded(loaded, with_votes=False)
+            outcomes["loaded"] += 1
+        with quiet():  # the command line: a status, never a traceback
+            status = main(["validate", str(path), "--schema", schema or "gz2"])
+        assert status in (0, 1, 2)
+        statuses[f"validate exit {status}"] += 1
+
+    check()
+    report("catalog files", outcomes, 150)
+    print(f"galmorph validate: {dict(statuses)}")
+
+
+# ------------------------------------------------------------- predict
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    metadata = model_metadata(
+        SCHEMA, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2, {},
+        np.full(SCHEMA.n_answers, 3.0), "fuzz",
+    )
+    torch.manual_seed(0)
+    return save_model(build_model(metadata), metadata,
+                      tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+def test_random_catalogs_to_predict(
+    garbage_files: list[str], tiny_model_path: Path, tmp_path: Path
+) -> None:
+    loaded_model = load_model(tiny_model_path)
+    outcomes: Counter = Counter()
+    fast = {"num_workers": 0, "progress": False, "device": "cpu", "batch_size": 4}
+
+    @fuzz_settings(60)
+    @given(frame=catalogs(garbage_files), via_cli=st.booleans())
+    def check(frame: pd.DataFrame, via_cli: bool) -> None:
+        if via_cli:  # the catalog as a CSV file, through galmorph predict
+            frame.columns = [str(c) for c in frame.columns]
+            source = tmp_path / f"predict-{next(_serial)}.csv"
+            frame.to_csv(source, index=False)
+            out = source.with_suffix(".out.parquet")
+            with quiet():
+                status = main(["predict", str(source), "-m", str(tiny_model_path), "-o", str(out),
+                               "--num-workers", "0", "--device", "cpu", "--no-progress"])
+            assert status in (0, 2)
+            assert out.exists() == (status == 0)
+            outcomes[f"cli exit {status}"] += 1
+            return
+        try:
+            with quiet():
+                table = predict_catalog(frame, loaded_model, **fast)
+        except GalmorphError as err:
+            outcomes[expect_galmorph_error(err)] += 1
+        else:
+            assert table["id_str"].is_unique and len(table) > 0
+            assert np.isfinite(table.drop(columns="id_str").to_numpy(dtype=np.float64)).all()
+            outcomes["predicted"] += 1
+
+    check()
+    report("predict", outcomes, 40)
+
+
+# ------------------------------------------------------------- image bytes
+def _real_files() -> dict[str, bytes]:
+    """Small valid JPEG, PNG (8- and 16-bit) and FITS files to mutate."""
+    files: dict[str, bytes] = {".jpg": IMAGES[0].read_bytes()}
+    with Image.open(IMAGES[0]) as image:
+        small = image.resize((24, 24))
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG")
+        files[".png"] = buffer.getvalue()
+        buffer = io.BytesIO()
+        Image.fromarray((np.asarray(small.convert("L"), dtype=np.uint16) * 200)).save(
+            buffer, format="PNG")
+        files["-16bit.png"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    fits.PrimaryHDU(np.random.default_rng(0).normal(size=(3, 16, 16)).astype(np.float32)).writeto(
+        buffer)
+    files[".fits"] = buffer.getvalue()
+    return files
+
+
+REAL = _real_files()
+MAGIC = [b"\xff\xd8\xff\xe0", b"\x89PNG\r\n\x1a\n", b"SIMPLE  =                    T",
+         b"GIF89a", b"II*\x00", b"MM\x00*", b"BM", b"RIFF\x00\x00\x00\x00WEBP", b"\x1f\x8b"]
+IMAGE_SUFFIXES = [".jpg", ".jpeg", ".png", ".fits", ".fit", ".fits.gz", ".fz", ".gif", ".tif",
+                  ".bmp", ".webp", ""]
+
+
+@st.composite
+def image_bytes(draw: st.DrawFn) -> bytes:
+    how = draw(st.sampled_from(["random", "magic", "mutated", "mutated", "mutated"]))
+    if how == "random":
+        return draw(st.binary(max_size=2000))
+    if how == "magic":
+        return draw(st.sampled_from(MAGIC)) + draw(st.binary(max_size=2000))
+    data = bytearray(draw(st.sampled_from(sorted(REAL.values(), key=len))))
+    for _ in range(draw(st.integers(1, 6))):
+        edit = draw(st.sampled_from(["flip", "flip", "cut", "insert", "zero"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if edit == "flip" and data:
+            data[at] = draw(st.integers(0, 255))
+        elif edit == "cut":
+            del data[at: at + draw(st.integers(1, 400))]
+        elif edit == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=50))
+        elif data:
+            data[at: at + 16] = bytes(min(16, len(data) - at))
+    return bytes(data)
+
+
+def test_random_bytes_as_image_files(tmp_path: Path) -> None:
+    outcomes: Counter = Counter()
+    transform = eval_transform(ImageConfig.for_sdss_gz2(size=32))
+
+    @fuzz_settings(500)
+    @given(content=image_bytes(), suffix=st.sampled_from(IMAGE_SUFFIXES))
+    def check(content: bytes, suffix: str) -> None:
+        path = tmp_path / f"image-{next(_serial)}{suffix}"
+        path.write_bytes(gzip.compress(content) if suffix.endswith(".gz") else content)
+        try:
+            with quiet():
+                image = load_image(path)
+        except ImageError as err:
+            outcomes[expect_galmorph_error(err, ImageError)] += 1
+        else:
+            assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[-1] in (1, 3)
+            assert min(image.shape[:2]) >= 1
+            tensor = torch.from_numpy(to_channels(image, 3)).permute(2, 0, 1)
+            assert transform(tensor).shape == (3, 32, 32)  # the model can take it
+            outcomes["decoded"] += 1
+        finally:
+            path.unlink()
+
+    check()
+    report("image files", outcomes, 400)
