@@ -198,6 +198,7 @@ def train_pipeline(spec: dict) -> dict:
     datamodule = GalaxyDataModule(
         spec["catalog"], SCHEMA, ImageConfig.for_sdss_gz2(size=spec["size"]),
         fractions=(1.0, 0.0, 0.0), batch_size=TRAIN_BATCH, cache=spec["cache"],
+        num_workers=spec.get("workers"),
     )
     start = time.perf_counter()
     datamodule.dataset("train")  # builds the decoded-image cache when asked
@@ -272,6 +273,7 @@ def predict_cold(spec: dict) -> dict:
     """Wall time of predict_catalog (model file, catalog, JPEGs) + write_table."""
     from galmorph.catalog import read_table
     from galmorph.checkpoint import build_model, save_model
+    from galmorph.data import default_num_workers
     from galmorph.outputs import write_table
     from galmorph.predict import predict_catalog
 
@@ -300,6 +302,7 @@ def predict_cold(spec: dict) -> dict:
     return {
         "images": len(table), "seconds": seconds, "predict_s": predict_s,
         "write_s": seconds - predict_s,
+        "workers": default_num_workers() if spec.get("workers") is None else spec["workers"],
     }
 
 
@@ -316,6 +319,8 @@ def child(spec: dict) -> None:
     import torch
 
     warnings.filterwarnings("ignore")  # e.g. self.log() without a Trainer
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
     children = ChildMemory()
     children.start()
     result = MEASUREMENTS[spec["kind"]](spec)
@@ -364,6 +369,10 @@ def main() -> None:
                         "--quick: eager)")
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: demo catalog, 96 px, tiny n, eager only (< 1 min)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the measuring process (default: torch's)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="loader workers for the pipeline rows (default: galmorph's)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds allowed per measurement (default 900)")
     parser.add_argument("--json", type=Path, default=None, help="also write all results here")
@@ -406,7 +415,8 @@ def main() -> None:
 
     print(_header())
     for size in sizes:
-        base = {"size": size, "warmup": warmup}
+        base = {"size": size, "warmup": warmup, "threads": args.threads,
+                "workers": args.workers}
         run("train, model only, eager",
             {**base, "kind": "train_model", "variant": "eager", "steps": train_steps})
         run("train, pipeline, cached (galmorph train)",

@@ -62,7 +62,8 @@ every command when `--model` is not given.
 - Encoder: `{meta['encoder']}` (timm, random initialisation), {meta['channels']} channels,
   {image['size']}×{image['size']} px input; head: dropout {meta['dropout']} → linear →
   Dirichlet concentrations in (1, 101).
-- Input: the full 128 px cutout resized to {image['size']} px; normalised with mean
+- Input: the central {image['crop_fraction'][1]:.0%} of each cutout resized to
+  {image['size']} px; normalised with mean
   {image['mean']} and std {image['std']}.
 - Training augmentation: rotation `{image['rotation']}`, horizontal/vertical flips, crop
   fraction {image['crop_fraction']}, centre jitter {image['centre_jitter']}.

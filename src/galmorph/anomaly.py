@@ -381,3 +381,487 @@ def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a.astype(np.float64)
     b = b.astype(np.float64)
     return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T, 0.0)
+
+
+# ------------------------------------------------------ unsupervised scores
+def isolation_forest_scores(x: np.ndarray, *, seed: int = 0, n_estimators: int = 100
+                            ) -> np.ndarray:
+    """Isolation-forest anomaly score of every row, higher = more anomalous (0 to 1).
+
+    scikit-learn's :class:`~sklearn.ensemble.IsolationForest` (256 rows per tree),
+    negated ``score_samples``.
+    """
+    from sklearn.ensemble import IsolationForest
+
+    forest = IsolationForest(n_estimators=n_estimators, random_state=seed).fit(x)
+    return -forest.score_samples(x)
+
+
+def lof_scores(x: np.ndarray, *, n_neighbors: int = 20, reference: int = 20_000,
+               seed: int = 0) -> np.ndarray:
+    """Local outlier factor of every row (higher = more anomalous; about 1 for inliers).
+
+    Neighbours are searched exactly (faiss) among up to ``reference`` random rows;
+    with all rows as the reference this equals scikit-learn's
+    :class:`~sklearn.neighbors.LocalOutlierFactor` (``novelty=False``).
+    """
+    import faiss
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = len(x)
+    if n < 3:
+        return np.ones(n)
+    if n > reference:
+        ref_rows = np.sort(np.random.default_rng(seed).choice(n, reference, replace=False))
+    else:
+        ref_rows = np.arange(n)
+    k = min(n_neighbors, len(ref_rows) - 1)
+    ref = np.ascontiguousarray(x[ref_rows])
+    position = np.full(n, -1)
+    position[ref_rows] = np.arange(len(ref_rows))
+
+    def neighbours(queries: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` nearest reference rows of each query, not counting the query itself."""
+        squared, found = faiss.knn(queries, ref, k + 1)
+        keep = found != own[:, None]
+        keep[keep.all(axis=1), -1] = False  # the query is not in the reference
+        return (np.sqrt(np.maximum(squared[keep].reshape(-1, k), 0)),
+                found[keep].reshape(-1, k))
+
+    ref_dist, ref_found = neighbours(ref, np.arange(len(ref_rows)))
+    k_distance = ref_dist[:, -1]
+    ref_lrd = 1.0 / (np.maximum(ref_dist, k_distance[ref_found]).mean(axis=1) + 1e-10)
+    scores = np.empty(n)
+    for start in range(0, n, _SAMPLE):
+        block = slice(start, start + _SAMPLE)
+        dist, found = neighbours(x[block], position[block])
+        lrd = 1.0 / (np.maximum(dist, k_distance[found]).mean(axis=1) + 1e-10)
+        scores[block] = ref_lrd[found].mean(axis=1) / lrd
+    return scores
+
+
+def scale_scores(values: np.ndarray) -> np.ndarray:
+    """Anomaly scores mapped linearly onto 0 (least) – 5 (most anomalous)."""
+    values = np.asarray(values, dtype=np.float64)
+    low, high = float(np.min(values)), float(np.max(values))
+    if high <= low:
+        return np.zeros_like(values)
+    return (values - low) / (high - low) * MAX_SCORE
+
+
+def reweighted_scores(
+    anomaly: np.ndarray,
+    x: np.ndarray,
+    labelled_rows: np.ndarray,
+    scores: np.ndarray,
+    *,
+    seed: int = 0,
+    alpha: float = 1.0,
+) -> np.ndarray:
+    """Anomaly scores re-weighted by a random forest fitted to the researcher's scores.
+
+    See the module docs for the formula; ``alpha`` scales the distances. Without
+    labels this is the anomaly score scaled to 0–5.
+    """
+    import faiss
+    from sklearn.ensemble import RandomForestRegressor
+
+    scaled = scale_scores(anomaly)
+    labelled_rows = np.asarray(labelled_rows, dtype=np.int64)
+    if not len(labelled_rows):
+        return scaled
+    forest = RandomForestRegressor(n_estimators=100, random_state=seed)
+    forest.fit(x[labelled_rows], np.asarray(scores, dtype=np.float64))
+    predicted = np.concatenate([forest.predict(x[s : s + _SAMPLE])
+                                for s in range(0, len(x), _SAMPLE)])
+    squared, _ = faiss.knn(np.ascontiguousarray(x, dtype=np.float32),
+                           np.ascontiguousarray(x[labelled_rows], dtype=np.float32), 1)
+    distance = np.sqrt(np.maximum(squared[:, 0].astype(np.float64), 0.0))
+    mean_distance = float(distance.mean()) or 1.0
+    belief = 0.1 + 0.85 * np.clip(predicted, 0.0, MAX_SCORE) / MAX_SCORE
+    return scaled * np.tanh(np.exp(distance / mean_distance / alpha) - 1 + np.arctanh(belief))
+
+
+# ---------------------------------------------------------------- artefacts
+def artefact_flags(
+    predictions: pd.DataFrame,
+    ids: Sequence[str],
+    *,
+    column: str | None = None,
+    threshold: float = DEFAULT_ARTEFACT_THRESHOLD,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Flag likely artefacts: predicted star/artefact fraction ≥ ``threshold``.
+
+    Args:
+        predictions: a table with ``id_str`` and the fraction column (e.g. from
+            ``galmorph predict``).
+        ids: the galaxies to flag, in order.
+        column: the fraction column; None: the first of :data:`ARTEFACT_COLUMNS` present.
+
+    Returns:
+        Flags ``(n,)``, the fractions ``(n,)`` (NaN where a galaxy has no prediction,
+        which is not flagged) and the column used.
+
+    Raises:
+        GalmorphError: when the column or ``id_str`` is missing.
+    """
+    if "id_str" not in predictions:
+        raise GalmorphError("the predictions table has no id_str column")
+    if column is None:
+        column = next((c for c in ARTEFACT_COLUMNS if c in predictions), None)
+        if column is None:
+            raise GalmorphError("the predictions table has none of the artefact columns "
+                                f"{', '.join(ARTEFACT_COLUMNS)}; name one with --artefact-column")
+    elif column not in predictions:
+        raise GalmorphError(f"the predictions table has no column {column!r}")
+    by_id = pd.Series(pd.to_numeric(predictions[column], errors="coerce").to_numpy(),
+                      index=predictions["id_str"].astype(str))
+    by_id = by_id[~by_id.index.duplicated()]
+    values = by_id.reindex([str(i) for i in ids]).to_numpy(dtype=np.float64)
+    missing = int(np.isnan(values).sum())
+    if missing:
+        warnings.warn(f"{missing} of {len(values)} galaxies have no {column} prediction: "
+                      "not flagged as artefacts", GalmorphWarning, stacklevel=2)
+    with np.errstate(invalid="ignore"):
+        return values >= threshold, values, column
+
+
+# ------------------------------------------------------------------ ranking
+def rank_order(values: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """Rows by decreasing value; on ties labelled galaxies first, then by row."""
+    rows = np.arange(len(values))
+    return np.lexsort((rows, ~np.asarray(labelled, dtype=bool), -np.asarray(values)))
+
+
+def ranking_metrics(
+    order: np.ndarray, interesting: np.ndarray, labelled: np.ndarray,
+    cutoffs: Sequence[int] = PRECISION_AT,
+) -> dict[str, float]:
+    """Precision@N counting and excluding labelled galaxies, and average precision.
+
+    Args:
+        order: ranked rows (best first); rows not in it are left out.
+        interesting: per row, whether the galaxy is interesting.
+        labelled: per row, whether the researcher labelled it.
+
+    Returns:
+        ``precision_at_N``, ``precision_at_N_unlabelled`` per cut-off,
+        ``average_precision`` (of the whole ranking) and ``n_found`` (interesting
+        galaxies among the labelled).
+
+    Example:
+        >>> truth = np.array([True, False, True, False])
+        >>> m = ranking_metrics(np.array([0, 1, 2, 3]), truth, np.zeros(4, bool), [2])
+        >>> m["precision_at_2"], round(m["average_precision"], 4)
+        (0.5, 0.8333)
+    """
+    interesting = np.asarray(interesting, dtype=bool)
+    labelled = np.asarray(labelled, dtype=bool)
+    ranked = interesting[order]
+    unlabelled = interesting[order[~labelled[order]]]
+    result: dict[str, float] = {}
+    for n in cutoffs:
+        result[f"precision_at_{n}"] = float(ranked[:n].mean()) if len(ranked) else math.nan
+        result[f"precision_at_{n}_unlabelled"] = (float(unlabelled[:n].mean())
+                                                  if len(unlabelled) else math.nan)
+    hits = np.flatnonzero(ranked)
+    result["average_precision"] = (float(np.mean(np.arange(1, len(hits) + 1) / (hits + 1)))
+                                   if len(hits) else math.nan)
+    result["n_found"] = float((interesting & labelled).sum())
+    return result
+
+
+# ---------------------------------------------------- one step of a method
+@dataclass(frozen=True)
+class Step:
+    """A method's view of the galaxies given the labels so far.
+
+    Attributes:
+        predicted: ``(n,)`` each galaxy's predicted interest on the 0–5 scale (the
+            GP's mean; a baseline's score scaled to 0–5).
+        std: ``(n,)`` the GP's standard deviation, or None.
+        model: the fitted interest model (active learning), or None.
+    """
+
+    predicted: np.ndarray
+    std: np.ndarray | None = None
+    model: InterestModel | None = None
+
+
+def predict_interest(
+    method: str,
+    x: np.ndarray,
+    labelled_rows: np.ndarray,
+    scores: np.ndarray,
+    *,
+    anomaly: np.ndarray | None = None,
+    seed: int = 0,
+) -> Step:
+    """Every galaxy's predicted interest under ``method`` (see :data:`METHODS`).
+
+    Args:
+        x: standardised features of all galaxies.
+        labelled_rows, scores: the labels so far.
+        anomaly: the unsupervised score the baseline uses (isolation forest for
+            ``reweighted-forest``; LOF for ``lof``).
+
+    Raises:
+        GalmorphError: for active learning without labels, or a baseline without scores.
+    """
+    _check_method(method)
+    if method == "active":
+        if not len(labelled_rows):
+            raise GalmorphError("no labels yet: label the galaxies `galmorph anomaly next` "
+                                "shows, or rank with a baseline method")
+        model = InterestModel(seed=seed).fit(x[labelled_rows], scores)
+        return Step(predicted=np.asarray(model.predict(x)), model=model)
+    if anomaly is None:
+        raise GalmorphError(f"{method} needs anomaly scores")
+    if method == "reweighted-forest":
+        return Step(reweighted_scores(anomaly, x, labelled_rows, scores, seed=seed))
+    return Step(scale_scores(anomaly))
+
+
+def propose(
+    method: str,
+    x: np.ndarray,
+    labelled_rows: np.ndarray,
+    scores: np.ndarray,
+    *,
+    candidates: np.ndarray,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    xi: float = DEFAULT_XI,
+    anomaly: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
+    """The next batch under ``method``: rows, their numbers and how they were chosen.
+
+    Active learning starts with :func:`spread_sample` and then takes the top
+    expected improvement; the baselines take their highest scores. ``candidates``
+    (boolean per row) excludes labelled galaxies and artefacts.
+
+    Returns:
+        Rows, a table (``acquisition``, ``predicted``, ``std``; NaN where not
+        applicable) and details for the session log (``how``, ``seconds``...).
+    """
+    start = time.perf_counter()
+    empty = pd.DataFrame(columns=["acquisition", "predicted", "std"], dtype=float)
+    if method == "active" and not len(labelled_rows):
+        rows = spread_sample(x, batch_size, candidates=candidates, seed=seed)
+        return rows, empty.reindex(range(len(rows))), {
+            "how": "cold start: nearest galaxies to k-means centres",
+            "seconds": time.perf_counter() - start}
+    if method == "active":
+        model = InterestModel(seed=seed).fit(x[labelled_rows], scores)
+        fitted = time.perf_counter()
+        chosen = model.propose(x, batch_size, candidates=candidates, best=float(np.max(scores)),
+                               xi=xi)
+        table = pd.DataFrame({"acquisition": chosen.acquisition, "predicted": chosen.mean,
+                              "std": chosen.std})
+        return chosen.rows, table, {
+            "how": "expected improvement", "kernel": model.kernel, "xi": xi,
+            "fit_seconds": fitted - start, "acquisition_seconds": chosen.seconds,
+            "n_exact": chosen.n_exact, "seconds": time.perf_counter() - start}
+    step = predict_interest(method, x, labelled_rows, scores, anomaly=anomaly, seed=seed)
+    pool = np.flatnonzero(candidates)
+    rows = pool[np.lexsort((pool, -step.predicted[pool]))[:batch_size]]
+    table = pd.DataFrame({"acquisition": step.predicted[rows], "predicted": step.predicted[rows],
+                          "std": np.nan})
+    return rows, table, {"how": f"highest {method} score", "seconds": time.perf_counter() - start}
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise GalmorphError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+
+
+# --------------------------------------------------------------- benchmark
+def user_scores(values: np.ndarray) -> np.ndarray:
+    """A truth column as the simulated researcher's 0–5 scores.
+
+    Values all within [0, 1] are fractions (e.g. of volunteers answering "odd"),
+    mapped to ``round(5 × value)`` (halves rounded up); values within [0, 5]
+    are scores already.
+
+    Raises:
+        GalmorphError: for values outside [0, 5].
+
+    Example:
+        >>> user_scores(np.array([0.0, 0.1, 0.7, 1.0])).tolist()
+        [0.0, 1.0, 4.0, 5.0]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size and (values.min() < 0 or values.max() > MAX_SCORE):
+        raise GalmorphError("the truth column must hold fractions in [0, 1] or scores in "
+                            f"[0, 5]; its values run from {values.min():g} to {values.max():g}")
+    if values.size and values.max() <= 1:
+        return np.floor(MAX_SCORE * values + 0.5)
+    return values
+
+
+@dataclass
+class BenchmarkSetup:
+    """The benchmark's galaxies: features, the simulated answers and the truth.
+
+    Attributes:
+        ids: galaxies kept (in both the embeddings and the truth, with a value).
+        x: their standardised features.
+        scores: the researcher's answer for each (0–5).
+        interesting: whether each is interesting.
+        candidates: galaxies that may be proposed and ranked (not artefacts).
+        notes: what was dropped or flagged.
+    """
+
+    ids: np.ndarray
+    x: np.ndarray
+    scores: np.ndarray
+    interesting: np.ndarray
+    candidates: np.ndarray
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def benchmark_setup(
+    embeddings: Embeddings | str | Path,
+    truth: pd.DataFrame | str | Path,
+    score_column: str,
+    *,
+    threshold: float | None = None,
+    pca: int = DEFAULT_PCA,
+    seed: int = 0,
+    artefacts: np.ndarray | None = None,
+) -> BenchmarkSetup:
+    """Join the embeddings to the truth catalog on ``id_str`` (see :func:`benchmark`).
+
+    Raises:
+        GalmorphError: when the column is missing or nothing matches.
+    """
+    from galmorph.catalog import read_table
+
+    emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
+    table = truth if isinstance(truth, pd.DataFrame) else read_table(truth)
+    for needed in ("id_str", score_column):
+        if needed not in table:
+            raise GalmorphError(f"the truth catalog has no column {needed!r}")
+    by_id = pd.Series(pd.to_numeric(table[score_column], errors="coerce").to_numpy(),
+                      index=table["id_str"].astype(str))
+    by_id = by_id[~by_id.index.duplicated()]
+    values = by_id.reindex([str(i) for i in emb.ids]).to_numpy(dtype=np.float64)
+    keep = ~np.isnan(values)
+    if not keep.any():
+        raise GalmorphError(f"no galaxy of {emb.path or 'the embeddings'} has a "
+                            f"{score_column} value in the truth catalog (joined on id_str)")
+    if not keep.all():
+        warnings.warn(f"{int((~keep).sum())} of {len(keep)} galaxies have no {score_column} "
+                      "value: left out of the benchmark", GalmorphWarning, stacklevel=2)
+    scores = user_scores(values[keep])
+    interesting = (values[keep] >= threshold if threshold is not None
+                   else scores >= DEFAULT_INTERESTING_SCORE)
+    candidates = np.ones(int(keep.sum()), dtype=bool)
+    if artefacts is not None:
+        candidates = ~np.asarray(artefacts, dtype=bool)[keep]
+    x = interest_features(emb.features, pca, seed=seed)[keep]
+    return BenchmarkSetup(
+        ids=emb.ids[keep], x=x, scores=scores, interesting=interesting, candidates=candidates,
+        notes={"n_galaxies": int(keep.sum()), "n_dropped": int((~keep).sum()),
+               "n_interesting": int(interesting[candidates].sum()),
+               "n_artefacts": int((~candidates).sum()), "n_features": int(x.shape[1])},
+    )
+
+
+def simulate(
+    method: str,
+    setup: BenchmarkSetup,
+    *,
+    n_labels: int,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    xi: float = DEFAULT_XI,
+    seed: int = 0,
+) -> dict[str, float]:
+    """One simulated session of ``method`` (or ``random``): label, rank, score the ranking.
+
+    ``active`` and ``reweighted-forest`` label ``n_labels`` galaxies in batches, the
+    researcher answering with the true score; ``isolation-forest``, ``lof`` and
+    ``random`` label nothing. Labelled galaxies rank by the score given, the rest
+    by the method's prediction (see :func:`ranking_metrics`).
+    """
+    x, truth_scores, candidates = setup.x, setup.scores, setup.candidates
+    labelled = np.zeros(len(x), dtype=bool)
+    rows: list[int] = []
+    anomaly = None
+    if method in ("isolation-forest", "reweighted-forest"):
+        anomaly = isolation_forest_scores(x, seed=seed)
+    elif method == "lof":
+        anomaly = lof_scores(x, seed=seed)
+    if method == "random":
+        values = np.random.default_rng(seed).random(len(x))
+    else:
+        if method in ("active", "reweighted-forest"):
+            while len(rows) < min(n_labels, int(candidates.sum())):
+                chosen, _, _ = propose(
+                    method, x, np.asarray(rows, dtype=np.int64), truth_scores[rows],
+                    candidates=candidates & ~labelled,
+                    batch_size=min(batch_size, n_labels - len(rows)), xi=xi,
+                    anomaly=anomaly, seed=seed,
+                )
+                rows.extend(int(r) for r in chosen)
+                labelled[chosen] = True
+        step = predict_interest(method, x, np.asarray(rows, dtype=np.int64), truth_scores[rows],
+                                anomaly=anomaly, seed=seed)
+        values = step.predicted.copy()
+        values[labelled] = truth_scores[labelled]
+    pool = np.flatnonzero(candidates)
+    order = pool[rank_order(values[pool], labelled[pool])]
+    return ranking_metrics(order, setup.interesting, labelled)
+
+
+#: Methods compared by :func:`benchmark`, by JSON key.
+BENCHMARK_METHODS = {
+    "active": "active",
+    "isolation_forest": "isolation-forest",
+    "reweighted_forest": "reweighted-forest",
+    "random": "random",
+}
+
+
+def benchmark(
+    setup: BenchmarkSetup,
+    *,
+    n_labels: int = 200,
+    repeats: int = 15,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    xi: float = DEFAULT_XI,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Simulated-researcher benchmark: active learning against the baselines.
+
+    Each method runs ``repeats`` times (seeds ``seed``, ``seed + 1``, ...; they
+    change the cold start, the forests and the random ranking) with
+    ``n_labels`` labels where it takes labels (:func:`simulate`).
+
+    Returns:
+        Per method key (:data:`BENCHMARK_METHODS`), each metric of
+        :func:`ranking_metrics` as its mean over repeats, ``<metric>_std`` its
+        standard deviation, ``seconds`` the mean time of a run and ``repeats`` the
+        per-run values; ``settings``: the run's settings and the data's counts.
+    """
+    result: dict[str, Any] = {}
+    for key, method in BENCHMARK_METHODS.items():
+        runs = []
+        start = time.perf_counter()
+        for repeat in range(repeats):
+            if progress is not None:
+                progress(f"{key}: run {repeat + 1}/{repeats}")
+            runs.append(simulate(method, setup, n_labels=n_labels, batch_size=batch_size,
+                                 xi=xi, seed=seed + repeat))
+        summary: dict[str, Any] = {}
+        for metric in runs[0]:
+            values = np.array([r[metric] for r in runs])
+            summary[metric] = float(values.mean())
+            summary[f"{metric}_std"] = float(values.std())
+        summary["seconds"] = (time.perf_counter() - start) / repeats
+        summary["repeats"] = runs
+        result[key] = summary
+    result["settings"] = {"n_labels": n_labels, "repeats": repeats, "batch_size": batch_size,
+                          "xi": xi, "seed": seed, **setup.notes}
+    return result

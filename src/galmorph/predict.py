@@ -65,6 +65,7 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.finetune import classification_columns, regression_columns
 from galmorph.images import ImageConfig, load_image
 from galmorph.model import GalaxyModel, enable_mc_dropout
+from galmorph.onnx import cached_onnx_model, resolve_backend
 from galmorph.outputs import output_format, write_table_chunks
 from galmorph.resumable import (
     DEFAULT_CHUNK_SIZE,
@@ -270,6 +271,7 @@ def model_outputs(
     progress: bool = True,
     seed: int | None = 0,
     distributed: DistributedInference | None = None,
+    backend: str = "torch",
 ) -> np.ndarray | None:
     """Raw outputs ``(N, n_outputs, mc_samples)`` of a model for a predict loader.
 
@@ -277,10 +279,21 @@ def model_outputs(
     samples reproducible without touching the global random state. The model is
     left in eval mode. With ``distributed`` the rows are shared between its
     processes (:class:`DistributedInference`) and only the first process gets
-    the outputs back; the others get None.
+    the outputs back; the others get None. ``backend`` is resolved by
+    :func:`galmorph.onnx.resolve_backend`: ``"onnx"`` runs the model exported
+    to ONNX (:func:`galmorph.onnx.cached_onnx_model`) with ONNX Runtime.
     """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    if resolve_backend(backend, device, mc_samples) == "onnx":
+        session = cached_onnx_model(loaded, "full")
+
+        def onnx_forward(images: torch.Tensor) -> torch.Tensor:
+            return session(images)[..., None]  # (batch, n_outputs, 1 sample)
+
+        if distributed is not None:
+            return distributed.outputs(loader, loaded.model, onnx_forward)
+        return infer(loader, onnx_forward, device, progress=progress)
     model = loaded.model
     if mc_samples > 1 and not _has_dropout(model):
         warnings.warn(
@@ -589,6 +602,7 @@ def _prediction_chunks(
     progress: bool,
     seed: int | None,
     distributed: DistributedInference | None = None,
+    backend: str = "torch",
 ) -> Iterator[pd.DataFrame | None]:
     """The output table of a loaded catalog, ``chunk_size`` rows at a time, in order.
 
@@ -619,6 +633,7 @@ def _prediction_chunks(
             progress=progress,
             seed=None if seed is None else seed + start,
             distributed=distributed,
+            backend=backend,
         )
         if raw is None:  # another process has the outputs
             yield None
@@ -656,6 +671,7 @@ def predict_catalog(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
+    backend: str = "torch",
 ) -> pd.DataFrame:
     """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
 
@@ -675,6 +691,9 @@ def predict_catalog(
         progress: show a progress bar on stderr.
         seed: seed of the MC-dropout samples (None: not reproducible).
         drop_missing_images: skip rows whose image file is missing, with a warning.
+        backend: ``torch``, ``onnx`` (ONNX Runtime on the CPU, with the model
+            exported once to a cache; no MC dropout) or ``auto`` (see
+            :func:`galmorph.onnx.resolve_backend`).
 
     Returns:
         ``id_str`` and the task's columns (see the module docs); ``attrs["galmorph"]``
@@ -696,6 +715,7 @@ def predict_catalog(
         device=torch_device,
         progress=progress,
         seed=seed,
+        backend=backend,
     )
     assert table is not None
     table.attrs["galmorph"] = output_metadata(loaded, mc_samples)
@@ -729,6 +749,7 @@ def predict_to_file(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
+    backend: str = "torch",
 ) -> WrittenTable | None:
     """Predict every galaxy of a catalog into a table file, ``chunk_size`` rows at a time.
 
@@ -780,6 +801,7 @@ def predict_to_file(
         progress=progress,
         seed=seed,
         distributed=distributed,
+        backend=backend,
     )
     if not primary:
         for _ in chunks:  # this process's share; the first process writes

@@ -58,6 +58,7 @@ from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError, ModelError
 from galmorph.images import ImageConfig
+from galmorph.onnx import cached_onnx_model, resolve_backend
 from galmorph.outputs import write_table_chunks
 from galmorph.predict import (
     CONVENTION_CHECKS,
@@ -392,10 +393,12 @@ class _EmbeddingJob:
         chunk_size: int,
         device: str | torch.device,
         drop_missing_images: bool,
+        backend: str = "torch",
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self.device = resolve_device(device)
+        self.backend = resolve_backend(backend, self.device)
         self.spec = (
             str(model.path) if isinstance(model, LoadedModel) else str(model or DEFAULT_MODEL)
         )
@@ -433,13 +436,17 @@ class _EmbeddingJob:
         """Embed every chunk not already in ``store``; then fit the PCA, if asked."""
         self.store = store
         self.loaded.model.eval()
+        forward: Forward = (
+            cached_onnx_model(self.loaded, "encoder") if self.backend == "onnx"
+            else self.loaded.model.embed
+        )
         for number, (start, stop) in enumerate(self.bounds):
             ids = self.ids(start, stop)
             if store is not None and store.has(start, stop, ids):
                 continue
             many = len(self.bounds) > 1
             features = run_over_images(
-                self.frame.iloc[start:stop], self.loaded.model.embed, self.config,
+                self.frame.iloc[start:stop], forward, self.config,
                 device=self.device, batch_size=batch_size, num_workers=num_workers,
                 progress=progress,
                 description=f"Embedding {number + 1}/{len(self.bounds)}" if many else "Embedding",
@@ -510,6 +517,7 @@ def embed_catalog(
     device: str | torch.device = "cpu",
     progress: bool = True,
     drop_missing_images: bool = False,
+    backend: str = "torch",
 ) -> pd.DataFrame:
     """Pooled encoder features of every galaxy of a catalog, optionally PCA-reduced.
 
@@ -529,8 +537,9 @@ def embed_catalog(
         pca: keep this many PCA components (None: the raw features).
         chunk_size: galaxies per chunk (and per part file).
         parts_dir: folder for resumable parts (None: keep chunks in memory).
-        batch_size, num_workers, device, progress, drop_missing_images: as
-            :func:`galmorph.predict.predict_catalog`.
+        batch_size, num_workers, device, progress, drop_missing_images, backend: as
+            :func:`galmorph.predict.predict_catalog` (``backend="onnx"`` runs the
+            encoder exported to ONNX with ONNX Runtime).
 
     Returns:
         ``id_str``, [``ra``, ``dec``], ``file_loc`` and ``feat_*`` (``float32``)
@@ -544,7 +553,7 @@ def embed_catalog(
         (630, 40)
     """
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images)
+                        drop_missing_images=drop_missing_images, backend=backend)
     store = job.part_store(Path(parts_dir)) if parts_dir is not None else None
     job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
     table = pd.concat(list(job.tables()), ignore_index=True)
@@ -565,6 +574,7 @@ def embed_to_file(
     device: str | torch.device = "cpu",
     progress: bool = True,
     drop_missing_images: bool = False,
+    backend: str = "torch",
 ) -> Path:
     """Embed a catalog (as :func:`embed_catalog`) into a parquet file, in bounded memory.
 
@@ -591,7 +601,7 @@ def embed_to_file(
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "
                             f"not {output.name}")
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images)
+                        drop_missing_images=drop_missing_images, backend=backend)
     remove_leftovers(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if resume:
