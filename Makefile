@@ -23,14 +23,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-DEMO_CATALOG := src/galmorph/demo_data/gz2_demo/catalog.csv
-
-# A short end-to-end run on the bundled galaxies with the shipped starter model.
+# Every step (predict + evaluate, similarity search, simulated anomaly hunt, ring
+# fine-tuning) on the bundled galaxies with the shipped starter model; writes and
+# prints demo-output/report.html.
 demo: install
-	mkdir -p demo-output
-	$(BIN)/galmorph validate $(DEMO_CATALOG) --schema gz2
-	$(BIN)/galmorph predict $(DEMO_CATALOG) -o demo-output/predictions.parquet
-	$(BIN)/galmorph evaluate $(DEMO_CATALOG) --json demo-output/evaluation.json
+	$(BIN)/galmorph demo --out demo-output
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

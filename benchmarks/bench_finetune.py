@@ -38,6 +38,7 @@ and 20 (with validation), one seed, a step or two, 32 px images.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import tempfile
 import time
@@ -130,8 +131,8 @@ def run_method(
         result = finetune(
             train_set, folder, label=label, model=starter, epochs=epochs,
             val_fraction=0 if fixed else args.val_fraction, batch_size=args.batch_size,
-            image_size=args.image_size, seed=seed, split_seed=seed, num_workers=args.num_workers,
-            progress=False, **options,
+            image_size=args.image_size, crop_fraction=args.crop_fraction, seed=seed,
+            split_seed=seed, num_workers=args.num_workers, progress=False, **options,
         )
         table = predict_catalog(test, result.model_path, num_workers=args.num_workers,
                                 progress=False)
@@ -226,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--crop-fraction", type=float, nargs=2, default=None,
+                        metavar=("MIN", "MAX"), help="training crop (default: the model's)")
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune"))
     parser.add_argument("--quick", action="store_true", help="CI-size smoke run")
@@ -244,19 +247,24 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     )
     test, pool = catalog[is_test].reset_index(drop=True), catalog[~is_test].reset_index(drop=True)
     starter = load_model(args.model)
+    image = {**starter.metadata["image"],
+             **({"size": args.image_size} if args.image_size else {}),
+             **({"crop_fraction": args.crop_fraction} if args.crop_fraction else {})}
+    # the probe embeds with the same image settings as the fine-tuned models
+    embedder = dataclasses.replace(starter, metadata={**starter.metadata, "image": image})
     print(f"{args.catalog}: {len(catalog)} galaxies; test {len(test)} "
           f"({test[args.label].value_counts().to_dict()}, seed {args.test_seed}); "
           f"pool {len(pool)}; model {starter.name} ({starter.metadata['encoder']}, "
           f"{starter.image_config.size} px)")
     features: dict[str, np.ndarray] = {}
     if "probe" in args.methods:
-        table = embed_catalog(catalog, starter, num_workers=args.num_workers, progress=False)
+        table = embed_catalog(catalog, embedder, num_workers=args.num_workers, progress=False)
         values = table[[c for c in table.columns if c.startswith(FEATURE_PREFIX)]].to_numpy()
         features = dict(zip(table["id_str"], values, strict=True))
 
     # runs of another model, test split or training budget are not reused
     setup = (f"{starter.checksum[:12]} {args.catalog.name} test={args.test_size}/"
-             f"{args.test_seed} px={args.image_size or starter.image_config.size} "
+             f"{args.test_seed} px={image['size']} crop={image['crop_fraction']} "
              f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
              f"blocks={args.n_blocks} batch={args.batch_size}")
     args.out.mkdir(parents=True, exist_ok=True)

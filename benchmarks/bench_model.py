@@ -1,39 +1,44 @@
-"""Training and prediction throughput of the default encoder on this CPU, with and without data.
+"""Training and prediction images/s of the default encoder on this CPU, with and without data.
 
-For each image size (default 96 and 128 px) and the default encoder
-(``convnext_atto``, 3 channels, the ``gz2-no-odd`` vote head), prints images/s of:
+For each image size (default 96 and 128 px), with the default encoder
+(``convnext_atto``, 3 channels) and a ``gz2-no-odd`` vote head, untrained and
+built from metadata (:func:`galmorph.checkpoint.build_model`, nothing depends on
+the shipped weights), prints images/s of:
 
 * **train, model only**: random tensors, forward + Dirichlet-multinomial loss
   (:meth:`VoteModule.training_step`) + backward + gradient clipping (1.0, as
   ``galmorph train``) + AdamW step, batch 64;
 * **train, pipeline**: the same step fed by the real
-  :meth:`GalaxyDataModule.train_dataloader` (JPEGs, training augmentation, the
-  default worker count), both as ``galmorph train`` runs by default (images
-  decoded once into the in-memory cache, whose build time is shown but not
+  :meth:`GalaxyDataModule.train_dataloader` (JPEGs, training augmentation,
+  galmorph's default worker count), as ``galmorph train`` runs by default
+  (images decoded once into the in-memory cache, whose build time is shown, not
   counted) and with ``--no-cache`` (every JPEG decoded every epoch). Steady
   state: the first batches (worker start-up) are not timed;
 * **predict, model only**: eval mode under :func:`torch.inference_mode`, random
-  tensors, batch 128 (what ``predict_catalog`` uses) and 64;
-* **predict, cold end-to-end**: the wall time of the whole
+  tensors, batch 128 (``predict_catalog``'s) and 64; also through ONNX Runtime
+  (galmorph's ``onnx`` backend, which ``galmorph predict`` picks on the CPU);
+* **predict, cold**: the wall time of the whole
   :func:`galmorph.predict.predict_catalog` call (model file loaded, catalog read
-  and checked, JPEGs decoded by the loader workers, intervals computed) plus
-  :func:`galmorph.outputs.write_table` of the parquet output. No decoded-image
-  cache exists; the OS file cache is whatever earlier runs left (not dropped);
-* the speed variants for model-only training and prediction: ``channels_last``
-  memory format, bf16 autocast, both, and :func:`torch.compile` (inductor;
-  compile time excluded from the rate and shown separately; a failure is
-  reported and skipped).
+  and checked, JPEGs decoded by the loader workers, model, intervals) plus
+  :func:`galmorph.outputs.write_table` of a parquet file, with the ``torch`` and
+  the ``onnx`` backend (the ONNX export is made beforehand and not counted, as
+  in any run after a model's first). There is no decoded-image cache; the OS
+  file cache is left as earlier runs left it. A row with 0 workers (decoding in
+  the main process between batches) is there for comparison;
+* speed variants for model-only training and prediction: ``channels_last``
+  memory format, bf16 autocast, both, :func:`torch.compile` (inductor; compile
+  time not counted, shown; a failure is reported and skipped), and for
+  prediction two inference streams of one thread each instead of one stream
+  of two threads.
 
-The ratio column compares a pipeline row with the eager model-only rate of the
-same task and size measured in this run (goal: training >= 0.95x, prediction
->= 0.9x); variant rows compare with eager. Every measurement runs in a fresh
-subprocess, so "peak RSS" (``ru_maxrss``) is per measurement, of the measuring
-process; "(+N)" is the largest private memory (USS, sampled) of any one of its
-child processes (loader workers, compile workers): forked workers share the
-rest of their pages with the parent.
-
-The model is untrained, built from metadata with :func:`galmorph.checkpoint.build_model`
-(so nothing depends on the shipped weights). Torch uses its default thread count.
+The ratio column compares a row with the row it depends on, of the same size
+(pipeline rows with the eager model-only rate of their task measured in this
+run; goal: training >= 0.95x, prediction >= 0.9x; variants with eager). Each
+measurement runs in a fresh subprocess, so peak RSS (``ru_maxrss``) is per
+measurement; in brackets the RSS after importing torch, Lightning and galmorph,
+and "+N" the largest private memory (USS, sampled) of one child process (loader
+or compile worker; forked workers share their other pages with the parent).
+Torch uses its default thread count unless ``--threads`` is given.
 
 Usage::
 
@@ -58,6 +63,7 @@ import tempfile
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from importlib.resources import files
 from pathlib import Path
@@ -228,20 +234,52 @@ def train_pipeline(spec: dict) -> dict:
     }
 
 
+def _streams(forward: Any, streams: int) -> Any:
+    """``forward`` over a list of batches, ``streams`` batches at once in threads that
+    split torch's threads between them (inter-op instead of intra-op parallelism)."""
+    import torch
+
+    total = torch.get_num_threads()
+
+    def one(images: Any) -> Any:
+        torch.set_num_threads(max(1, total // streams))
+        with torch.inference_mode():
+            return forward(images).float()
+
+    def run(batches: list) -> None:
+        with ThreadPoolExecutor(streams) as pool:
+            list(pool.map(one, batches))
+        torch.set_num_threads(total)
+
+    return run
+
+
 def predict_model_only(spec: dict) -> dict:
-    """Eval-mode forward under inference_mode on random tensors."""
+    """Eval-mode forward under inference_mode on random tensors (or ONNX Runtime)."""
     import torch
 
     from galmorph.checkpoint import build_model
 
     torch.manual_seed(0)
-    model = build_model(_metadata(spec["size"])).eval()
     variant = spec["variant"]
+    model = build_model(_metadata(spec["size"])).eval()
     model, channels_last, autocast = _variant_setup(variant, model)
+    batch = _random_batch(spec["size"], spec["batch"], 1, channels_last)["image"]
+    export_s = compile_s = None
     if variant == "compile":
         model = torch.compile(model)
-    batch = _random_batch(spec["size"], spec["batch"], 1, channels_last)["image"]
-    compile_s = None
+    elif variant == "onnx":
+        with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
+            start = time.perf_counter()
+            model = _onnx_session(model, spec["size"], Path(tmp), spec.get("ort_spin", False))
+            export_s = time.perf_counter() - start
+    if variant == "2 streams":
+        run = _streams(model, 2)
+        run([batch] * 2 * spec["warmup"])
+        start = time.perf_counter()
+        run([batch] * spec["steps"])
+        seconds = time.perf_counter() - start
+        return {"images": spec["steps"] * spec["batch"], "seconds": seconds}
     with torch.inference_mode(), autocast:
         start = time.perf_counter()
         for _ in range(spec["warmup"]):
@@ -252,7 +290,43 @@ def predict_model_only(spec: dict) -> dict:
         for _ in range(spec["steps"]):
             model(batch).float()
         seconds = time.perf_counter() - start
-    return {"images": spec["steps"] * spec["batch"], "seconds": seconds, "compile_s": compile_s}
+    return {
+        "images": spec["steps"] * spec["batch"], "seconds": seconds, "compile_s": compile_s,
+        "export_s": export_s,
+    }
+
+
+def _onnx_session(model: Any, size: int, folder: Path, spin: bool) -> Any:
+    """galmorph's ONNX Runtime batch function for ``model`` (exported into ``folder``)."""
+    from galmorph.checkpoint import load_model, save_model
+    from galmorph.onnx import CACHE_ENV, cached_onnx_model
+
+    os.environ[CACHE_ENV] = str(folder / "onnx")
+    if spin:
+        _patch_ort_spinning()
+    metadata = _metadata(size)
+    loaded = load_model(save_model(model, metadata, folder / "model.pt"))
+    return cached_onnx_model(loaded, "full")
+
+
+def _patch_ort_spinning() -> None:
+    """Give galmorph's ONNX Runtime sessions ONNX Runtime's default, spinning idle
+    threads (galmorph turns spinning off), for the comparison rows."""
+    import onnxruntime as ort
+
+    from galmorph import onnx
+
+    original = onnx.OnnxModel.__init__
+
+    def init(self: Any, path: str | Path) -> None:
+        original(self, path)
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+
+    onnx.OnnxModel.__init__ = init  # type: ignore[method-assign]
 
 
 def _metadata(size: int) -> dict:
@@ -277,10 +351,22 @@ def predict_cold(spec: dict) -> dict:
     from galmorph.outputs import write_table
     from galmorph.predict import predict_catalog
 
+    backend = spec.get("backend", "torch")
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
         folder = Path(tmp)
         metadata = _metadata(spec["size"])
         model_path = save_model(build_model(metadata), metadata, folder / "model.pt")
+        export_s = None
+        if backend == "onnx":  # export once, untimed, as a user's second run finds it
+            from galmorph.checkpoint import load_model
+            from galmorph.onnx import CACHE_ENV, cached_onnx_model
+
+            os.environ[CACHE_ENV] = str(folder / "onnx")
+            if spec.get("ort_spin"):
+                _patch_ort_spinning()
+            start = time.perf_counter()
+            cached_onnx_model(load_model(model_path), "full")
+            export_s = time.perf_counter() - start
         catalog = Path(spec["catalog"])
         if spec["n"] is not None:  # a smaller catalog file, with absolute image paths
             frame = read_table(catalog).head(spec["n"]).copy()
@@ -294,14 +380,15 @@ def predict_cold(spec: dict) -> dict:
             warnings.simplefilter("ignore")
             start = time.perf_counter()
             table = predict_catalog(
-                catalog, model_path, progress=False, num_workers=spec.get("workers")
+                catalog, model_path, progress=False, num_workers=spec.get("workers"),
+                backend=backend,
             )
             predict_s = time.perf_counter() - start
             write_table(table, output, table.attrs["galmorph"])
             seconds = time.perf_counter() - start
     return {
         "images": len(table), "seconds": seconds, "predict_s": predict_s,
-        "write_s": seconds - predict_s,
+        "write_s": seconds - predict_s, "export_s": export_s,
         "workers": default_num_workers() if spec.get("workers") is None else spec["workers"],
     }
 
@@ -321,11 +408,19 @@ def child(spec: dict) -> None:
     warnings.filterwarnings("ignore")  # e.g. self.log() without a Trainer
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
+    import lightning  # noqa: F401  (what every measurement imports, before the baseline)
+
+    import galmorph.data
+    import galmorph.model
+    import galmorph.predict  # noqa: F401
+
+    base = _peak_rss_mib()
     children = ChildMemory()
     children.start()
     result = MEASUREMENTS[spec["kind"]](spec)
     result.update(
-        rss_mib=_peak_rss_mib(), child_uss_mib=children.stop(), threads=torch.get_num_threads()
+        rss_mib=_peak_rss_mib(), base_rss_mib=base, child_uss_mib=children.stop(),
+        threads=torch.get_num_threads(),
     )
     print(RESULT_TAG + json.dumps(result), flush=True)
 
@@ -352,6 +447,72 @@ def default_catalog() -> Path:
     return shared if shared.exists() else DEMO_CATALOG
 
 
+def _onnx_available() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plan(args: argparse.Namespace, catalog: Path) -> list[tuple[str, dict, str | None]]:
+    """(label, spec, label of the row it is compared with) of every measurement."""
+    quick = args.quick
+    sizes = args.sizes or ([96] if quick else [96, 128])
+    n_train = args.n_train or (128 if quick else 1280)
+    n_infer = args.n_infer or (256 if quick else 3840)
+    n_predict = args.n_predict or (256 if quick else None)
+    variants = args.variants or (["eager"] if quick else list(VARIANTS))
+    onnx = _onnx_available() and not args.no_onnx
+    train_steps = max(1, n_train // TRAIN_BATCH)
+    infer_steps = max(1, n_infer // PREDICT_BATCH)
+    rows: list[tuple[str, dict, str | None]] = []
+    for size in sizes:
+        base = {"size": size, "warmup": 1 if quick else 3, "threads": args.threads}
+        train = {**base, "kind": "train_model", "steps": train_steps}
+        pipe = {**base, "kind": "train_pipeline", "steps": train_steps,
+                "catalog": str(catalog), "workers": args.workers}
+        infer = {**base, "kind": "predict_model", "batch": PREDICT_BATCH, "steps": infer_steps}
+        cold = {**base, "kind": "predict_cold", "catalog": str(catalog), "n": n_predict,
+                "workers": args.workers}
+        model_t, model_p = "train, model only, eager", "predict, model only, eager, batch 128"
+        rows.append((model_t, {**train, "variant": "eager"}, None))
+        rows.append(("train, pipeline, cached (galmorph train)", {**pipe, "cache": True}, model_t))
+        if not quick:
+            rows.append(("train, pipeline, --no-cache", {**pipe, "cache": False}, model_t))
+        rows.append((model_p, {**infer, "variant": "eager"}, None))
+        if not quick:
+            rows.append(("predict, model only, eager, batch 64",
+                         {**infer, "variant": "eager", "batch": TRAIN_BATCH,
+                          "steps": max(1, n_infer // TRAIN_BATCH)}, model_p))
+        rows.append(("predict, cold, torch (predict_catalog)", {**cold, "backend": "torch"},
+                     model_p))
+        if not quick and args.workers is None:
+            rows.append(("predict, cold, torch, 0 workers (decode in main)",
+                         {**cold, "backend": "torch", "workers": 0}, model_p))
+        if onnx:
+            model_o = "predict, model only, onnx (ONNX Runtime)"
+            rows.append((model_o, {**infer, "variant": "onnx"}, model_p))
+            rows.append(("predict, cold, onnx (CLI default on CPU)",
+                         {**cold, "backend": "onnx"}, model_o))
+            if not quick:  # before galmorph turned ONNX Runtime's spinning off
+                spin = "predict, model only, onnx, threads spinning"
+                rows.append((spin, {**infer, "variant": "onnx", "ort_spin": True}, model_o))
+                rows.append(("predict, cold, onnx, threads spinning",
+                             {**cold, "backend": "onnx", "ort_spin": True}, spin))
+        for variant in variants:
+            if variant == "eager":
+                continue
+            rows.append((f"train, model only, {variant}", {**train, "variant": variant}, model_t))
+            rows.append((f"predict, model only, {variant}", {**infer, "variant": variant},
+                         model_p))
+        if not quick and "eager" in variants:
+            rows.append(("predict, model only, 2 streams x 1 thread",
+                         {**infer, "variant": "2 streams"}, model_p))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", type=Path, default=None,
@@ -365,10 +526,10 @@ def main() -> None:
     parser.add_argument("--n-infer", type=int, default=None,
                         help="images timed per model-only prediction measurement (default 3840)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=None,
-                        help=f"model-only variants (default all: {' '.join(VARIANTS)}; "
-                        "--quick: eager)")
+                        help=f"speed variants (default all: {' '.join(VARIANTS)}; --quick: none)")
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
     parser.add_argument("--quick", action="store_true",
-                        help="CI smoke run: demo catalog, 96 px, tiny n, eager only (< 1 min)")
+                        help="CI smoke run: demo catalog, 96 px, tiny n, no variants (< 1 min)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of the measuring process (default: torch's)")
     parser.add_argument("--workers", type=int, default=None,
@@ -382,114 +543,65 @@ def main() -> None:
         child(json.loads(args.child))
         return
 
-    quick = args.quick
-    catalog = args.catalog or (DEMO_CATALOG if quick else default_catalog())
-    sizes = args.sizes or ([96] if quick else [96, 128])
-    n_train = args.n_train or (128 if quick else 1280)
-    n_infer = args.n_infer or (256 if quick else 3840)
-    n_predict = args.n_predict or (256 if quick else None)
-    variants = args.variants or (["eager"] if quick else list(VARIANTS))
-    if "eager" not in variants:
-        variants = ["eager", *variants]
-    train_steps = max(1, n_train // TRAIN_BATCH)
-    warmup = 1 if quick else 3
+    catalog = args.catalog or (DEMO_CATALOG if args.quick else default_catalog())
+    rows = plan(args, catalog)
 
     import torch  # after the child dispatch: the parent only reports versions
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"{ENCODER}, 3 channels, schema {SCHEMA}; catalog {catalog}; {cores} cores, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
-    print(f"training: batch {TRAIN_BATCH}, {train_steps} timed steps after {warmup} warm-up; "
-          f"model-only prediction: {max(1, n_infer // PREDICT_BATCH)} batches of "
-          f"{PREDICT_BATCH} after {warmup} warm-up\n")
-
-    rows: list[dict[str, Any]] = []
-
-    def run(label: str, spec: dict) -> dict:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    first = next(spec for _, spec, _ in rows if spec["kind"] == "train_model")
+    print(f"{ENCODER}, 3 channels, schema {SCHEMA}; catalog {catalog}\n{cores} cores, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), load average "
+          f"{load:.1f} at start; training batch {TRAIN_BATCH}, {first['steps']} timed steps; "
+          f"model-only prediction batch {PREDICT_BATCH}; {first['warmup']} warm-up steps "
+          "not timed\n")
+    print(_header())
+    done: dict[tuple[str, int], dict] = {}
+    results = []
+    for label, spec, reference in rows:
         started = time.perf_counter()
         result = measure(spec, args.timeout)
-        result.update(label=label, spec=spec, wall_s=time.perf_counter() - started)
-        rows.append(result)
-        print(_format_row(result, rows), flush=True)
-        return result
-
-    print(_header())
-    for size in sizes:
-        base = {"size": size, "warmup": warmup, "threads": args.threads,
-                "workers": args.workers}
-        run("train, model only, eager",
-            {**base, "kind": "train_model", "variant": "eager", "steps": train_steps})
-        run("train, pipeline, cached (galmorph train)",
-            {**base, "kind": "train_pipeline", "cache": True, "steps": train_steps,
-             "catalog": str(catalog)})
-        if not quick:
-            run("train, pipeline, --no-cache",
-                {**base, "kind": "train_pipeline", "cache": False, "steps": train_steps,
-                 "catalog": str(catalog)})
-        for batch in (PREDICT_BATCH, TRAIN_BATCH) if not quick else (PREDICT_BATCH,):
-            run(f"predict, model only, eager, batch {batch}",
-                {**base, "kind": "predict_model", "variant": "eager", "batch": batch,
-                 "steps": max(1, n_infer // batch)})
-        run("predict, cold end-to-end (predict_catalog + write)",
-            {**base, "kind": "predict_cold", "catalog": str(catalog), "n": n_predict})
-        for variant in variants:
-            if variant == "eager":
-                continue
-            run(f"train, model only, {variant}",
-                {**base, "kind": "train_model", "variant": variant, "steps": train_steps})
-            run(f"predict, model only, {variant}, batch {PREDICT_BATCH}",
-                {**base, "kind": "predict_model", "variant": variant, "batch": PREDICT_BATCH,
-                 "steps": max(1, n_infer // PREDICT_BATCH)})
+        result.update(label=label, spec=spec, reference=reference,
+                      wall_s=time.perf_counter() - started)
+        done[label, spec["size"]] = result
+        results.append(result)
+        print(_format_row(result, done.get((reference or "", spec["size"]))), flush=True)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-
-
-def _reference(row: dict, rows: list[dict]) -> dict | None:
-    """The eager model-only row a row is compared with (same task, size; batch 128)."""
-    spec = row["spec"]
-    if spec.get("variant") == "eager":
-        return None
-    kind = "train_model" if spec["kind"].startswith("train") else "predict_model"
-    for other in rows:
-        s = other["spec"]
-        if (s["kind"], s["size"], s.get("variant")) == (kind, spec["size"], "eager") and (
-            kind == "train_model" or s["batch"] == PREDICT_BATCH
-        ):
-            return other
-    return None
+        args.json.write_text(json.dumps(results, indent=2))
 
 
 def _header() -> str:
-    return (f"{'px':>4}  {'measurement':<52} {'img/s':>7} {'ratio':>14}  "
-            f"{'peak RSS MiB':>17}  notes\n" + "-" * 120)
+    return (f"{'px':>4}  {'measurement':<50} {'img/s':>7} {'ratio':>6}  "
+            f"{'peak RSS MiB':>20}  notes\n" + "-" * 125)
 
 
-def _format_row(row: dict, rows: list[dict]) -> str:
+def _format_row(row: dict, reference: dict | None) -> str:
     spec = row["spec"]
+    start = f"{spec['size']:>4}  {row['label']:<50}"
     if "error" in row:
-        return f"{spec['size']:>4}  {row['label']:<52} {'-':>7} {'':>14}  {'':>17}  " \
-               f"skipped: {row['error'][:80]}"
+        return f"{start} {'-':>7} {'':>6}  {'':>20}  skipped: {row['error'][:90]}"
     ratio = ""
-    reference = _reference(row, rows)
     if reference is not None and "rate" in reference:
-        what = "eager" if spec["kind"].endswith("model") else "model"
-        ratio = f"{row['rate'] / reference['rate']:.2f}x {what}"
-    rss = f"{row['rss_mib']:.0f}"
+        ratio = f"{row['rate'] / reference['rate']:.2f}x"
+    rss = f"{row['rss_mib']:.0f} ({row['base_rss_mib']:.0f})"
     if row.get("child_uss_mib"):
-        rss += f" (+{row['child_uss_mib']:.0f})"
+        rss += f" +{row['child_uss_mib']:.0f}"
     notes = []
     if row.get("compile_s") is not None:
-        notes.append(f"compile+warm-up {row['compile_s']:.0f} s excluded")
+        notes.append(f"compile + warm-up {row['compile_s']:.0f} s not counted")
+    if row.get("export_s") is not None:
+        notes.append(f"ONNX export {row['export_s']:.1f} s not counted")
     if row.get("cache_s") is not None:
-        notes.append(f"cache build {row['cache_s']:.1f} s excluded")
-    if "workers" in row:
-        notes.append(f"{row['workers']} loader worker(s)")
+        notes.append(f"cache build {row['cache_s']:.1f} s not counted")
     if "predict_s" in row:
         notes.append(f"{row['images']} galaxies in {row['seconds']:.1f} s "
                      f"(write {row['write_s']:.2f} s)")
-    notes.append(f"{row['threads']} threads")
-    return (f"{spec['size']:>4}  {row['label']:<52} {row['rate']:7.1f} {ratio:>14}  "
-            f"{rss:>17}  {'; '.join(notes)}")
+    if "workers" in row:
+        notes.append(f"{row['workers']} loader worker(s)")
+    if spec.get("threads"):
+        notes.append(f"{row['threads']} torch threads")
+    return f"{start} {row['rate']:7.1f} {ratio:>6}  {rss:>20}  {'; '.join(notes)}"
 
 
 if __name__ == "__main__":

@@ -159,6 +159,7 @@ def test_failure_mid_run_leaves_no_file(
     folder.mkdir()
     out = folder / "p.parquet"
     args = ["predict", catalog, "-m", model_path, "-o", out, "--batch-size", "2", *FAST]
+    args += ["--backend", "torch"]  # the failure is injected into the PyTorch path
     if error is KeyboardInterrupt:
         status, _, err = run(capsys, *args)
         assert status == 130 and "interrupted" in err

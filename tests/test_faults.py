@@ -240,6 +240,14 @@ def run_galmorph(
     return Run(process.exitcode, log, items, time.monotonic() - start)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def forkserver() -> None:
+    """Start the forkserver (and its imports) before any run is timed."""
+    process = _CONTEXT.Process(target=exec, args=("pass", {}))
+    process.start()
+    process.join()
+
+
 def in_parallel(jobs: list[Callable[[], object]], workers: int = 2) -> list[object]:
     """Run independent scenarios two at a time (each child uses one thread)."""
     with ThreadPoolExecutor(workers) as pool:

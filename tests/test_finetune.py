@@ -513,14 +513,20 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.wilson_interval(50, 100) == pytest.approx((0.404, 0.596), abs=1e-3)
-    arguments = ["--quick", "--catalog", str(datasets.demo_catalog()), "--model",
-                 str(tiny_model.model_path), "--out", str(tmp_path), "--num-workers", "0"]
+    demo = pd.read_csv(datasets.demo_catalog(), dtype={"id_str": str})
+    demo["file_loc"] = [str(datasets.demo_dir() / loc) for loc in demo["file_loc"]]
+    catalog = tmp_path / "rings.csv"
+    pd.concat([demo[demo["ring"] == 1].head(30), demo[demo["ring"] == 0].head(50)]).to_csv(
+        catalog, index=False
+    )
+    arguments = ["--quick", "--catalog", str(catalog), "--model", str(tiny_model.model_path),
+                 "--out", str(tmp_path / "out"), "--num-workers", "0"]
     summary = bench.main(arguments)
     assert set(summary["method"]) == {"probe", "frozen", "unfrozen", "scratch"}
     assert sorted(set(summary["n_labels"])) == [10, 20]
     assert summary["accuracy"].between(0, 1).all()
-    assert (tmp_path / "accuracy.png").stat().st_size > 0
-    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert (tmp_path / "out" / "accuracy.png").stat().st_size > 0
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert len(runs) == 8 and set(runs["n_test"]) == {40}
     bench.main(arguments)  # resumes: nothing new to run
-    assert len(pd.read_csv(tmp_path / "runs.csv")) == 8
+    assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 8

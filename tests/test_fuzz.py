@@ -99,10 +99,12 @@ def garbage_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return [str(p) for p in sorted(folder.iterdir())]
 
 
-huge_ints = st.integers(min_value=-(2**80), max_value=2**80)
+EXTREMES = [2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**30, -(2**63), 1e19, 1e300, -0.0]
+huge_ints = st.one_of(st.integers(min_value=-(2**80), max_value=2**80), st.sampled_from(EXTREMES))
 floats = st.floats(allow_nan=True, allow_infinity=True)
 texts = st.text(max_size=12)  # any unicode but surrogates; "" and whitespace included
-scalars = st.one_of(st.none(), st.booleans(), huge_ints, floats, texts, st.binary(max_size=6))
+scalars = st.one_of(st.none(), st.booleans(), huge_ints, floats, texts, st.binary(max_size=6),
+                    st.lists(st.integers(0, 3), max_size=2))
 
 
 def paths(extra: list[str]) -> st.SearchStrategy:
@@ -127,14 +129,12 @@ def column_values(kind: str, n: int, extra: list[str]) -> st.SearchStrategy:
     return st.lists(element, min_size=n, max_size=n)
 
 
-@st.composite
-def catalogs(draw: st.DrawFn, extra: list[str]) -> pd.DataFrame:
-    """A DataFrame with random rows, column names (repeats allowed) and values."""
-    n = draw(st.integers(min_value=0, max_value=6))
+def _random_frame(draw: st.DrawFn, n: int, extra: list[str]) -> pd.DataFrame:
+    """Random column names (repeats allowed), each with values of a random kind."""
     known = ["id_str", "file_loc", "ra", "dec", *QUESTION.columns]
     names = draw(st.lists(st.one_of(st.sampled_from(known), texts, st.integers(0, 3)),
                           max_size=8))
-    if draw(st.booleans()):  # often a catalog that has its required columns
+    if draw(st.booleans()):
         names = ["id_str", "file_loc", *names]
     columns = []
     for name in names:
@@ -149,6 +149,51 @@ def catalogs(draw: st.DrawFn, extra: list[str]) -> pd.DataFrame:
     frame = pd.concat(columns, axis=1) if columns else pd.DataFrame(index=range(n))
     frame.columns = names
     return frame
+
+
+def _near_valid_frame(draw: st.DrawFn, n: int, extra: list[str]) -> pd.DataFrame:
+    """A valid catalog (unicode ids, real images, t01 votes) with a few random edits."""
+    n = max(n, 1)
+    frame = pd.DataFrame({
+        "id_str": draw(st.lists(st.text(min_size=1, max_size=10), min_size=n, max_size=n,
+                                unique=True)),
+        "file_loc": draw(st.lists(st.sampled_from([str(p) for p in IMAGES]), min_size=n,
+                                  max_size=n)),
+        **{c: draw(st.lists(st.integers(0, 60), min_size=n, max_size=n))
+           for c in QUESTION.columns},
+    })
+    for _ in range(draw(st.integers(0, 3))):
+        edit = draw(st.sampled_from(["cell", "cell", "vote", "drop", "add", "retype"]))
+        column = draw(st.sampled_from(list(frame.columns))) if len(frame.columns) else None
+        votes = [c for c in QUESTION.columns if c in frame.columns]
+        if edit == "vote" and votes:  # a count that is not a count, or one far too large
+            column = draw(st.sampled_from(votes))
+            frame[column] = frame[column].astype(object)
+            frame.at[draw(st.integers(0, n - 1)), column] = draw(
+                st.one_of(st.sampled_from([*EXTREMES, -1, 0.5, float("nan"), "7", True]), scalars)
+            )
+        elif edit == "cell" and column is not None:
+            frame[column] = frame[column].astype(object)
+            value = draw(st.one_of(scalars, paths(extra)) if column == "file_loc" else scalars)
+            frame.at[draw(st.integers(0, n - 1)), column] = value
+        elif edit == "drop" and column is not None:
+            frame = frame.drop(columns=column)
+        elif edit in ("add", "retype"):
+            name = draw(st.one_of(texts, st.sampled_from(["ra", "dec", *QUESTION.columns])))
+            if edit == "retype" and column is not None:
+                name = column
+            kind = draw(st.sampled_from(["huge", "floats", "text", "mixed", "ids"]))
+            frame[name] = pd.Series(draw(column_values(kind, n, extra)), dtype=object)
+    return frame
+
+
+@st.composite
+def catalogs(draw: st.DrawFn, extra: list[str]) -> pd.DataFrame:
+    """A random catalog: anything at all, or a valid one with a few random edits."""
+    n = draw(st.integers(min_value=0, max_value=6))
+    if draw(st.booleans()):
+        return _random_frame(draw, n, extra)
+    return _near_valid_frame(draw, n, extra)
 
 
 def check_loaded(frame: pd.DataFrame, with_votes: bool) -> None:

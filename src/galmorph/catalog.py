@@ -53,6 +53,8 @@ FORMATS: dict[str, str] = {
 
 #: How many offending rows, ids or files a message lists before "and N more".
 _SHOWN = 5
+#: Largest vote count accepted: 2**53, the last whole number a float64 holds exactly.
+MAX_VOTES = 2**53
 
 
 def _leading_comment_lines(path: Path) -> int:
@@ -265,10 +267,14 @@ def _inspect(
     if frame.empty:
         errors.append("the catalog has no rows")
         return frame, summary
+    repeated = frame.columns[frame.columns.duplicated()].unique()
+    if len(repeated):  # a DataFrame may repeat a name; nothing below can tell them apart
+        errors.append(f"column names must be unique; repeated: {_abbreviate(repeated)}")
+        return frame, summary
     errors += _missing_columns(frame)
     if "id_str" in frame:
         errors += _blank_values(frame, "id_str")
-        frame["id_str"] = frame["id_str"].astype(str)
+        frame["id_str"] = _as_text(frame["id_str"])
         errors += _duplicate_ids(frame)
     if "file_loc" in frame:
         errors += _blank_values(frame, "file_loc")
@@ -318,8 +324,21 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
+def _as_text(column: pd.Series) -> pd.Series:
+    """Values as ``str``; bytes (e.g. from a parquet binary column) decoded as UTF-8.
+
+    Undecodable bytes become U+FFFD instead of failing, as pandas' own
+    conversion would with a UnicodeDecodeError.
+    """
+    if column.dtype == object:
+        column = column.map(
+            lambda v: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+        )
+    return column.astype(str)
+
+
 def _is_blank(column: pd.Series) -> pd.Series:
-    return column.isna() | (column.astype(str).str.strip() == "")
+    return column.isna() | (_as_text(column).str.strip() == "")
 
 
 def _blank_values(frame: pd.DataFrame, column: str) -> list[str]:
@@ -353,8 +372,8 @@ def _resolve_paths(file_loc: pd.Series, root: Path) -> list[str]:
     """Absolute image paths; relative ones start at ``root``; blanks stay ``""``."""
     base = os.path.abspath(root)
     return [
-        "" if blank else os.path.abspath(os.path.join(base, str(loc)))
-        for loc, blank in zip(file_loc, _is_blank(file_loc), strict=True)
+        "" if blank else os.path.abspath(os.path.join(base, loc))
+        for loc, blank in zip(_as_text(file_loc), _is_blank(file_loc), strict=True)
     ]
 
 
@@ -427,9 +446,11 @@ def _check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -
     for column in (c for q in present for c in q.columns):
         values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+        bad |= values > MAX_VOTES  # beyond it a float is not surely whole; int64 may overflow
         if bad.any():
             summary.errors.append(
-                f"column {column!r} must hold vote counts (whole numbers >= 0) but has "
+                f"column {column!r} must hold vote counts (whole numbers from 0 to 2**53) "
+                "but has "
                 f"{_count(int(bad.sum()), 'bad value')}: "
                 + _describe_rows(frame, bad, frame[column])
             )

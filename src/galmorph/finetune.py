@@ -583,6 +583,7 @@ def finetune(
     split_seed: int = 0,
     seed: int = 0,
     image_size: int | None = None,
+    crop_fraction: tuple[float, float] | None = None,
     source: Mapping[str, Any] | None = None,
     augment: bool = True,
     accelerator: str = "auto",
@@ -620,6 +621,12 @@ def finetune(
             ``split_seed``; 0: no validation, and the last epoch is kept.
         seed: seed of the head's weights and of the augmentation.
         image_size: input side in pixels (default: the starting model's).
+        crop_fraction: ``(min, max)`` side of the training crop as a fraction of
+            the image side (evaluation uses their mean); smaller zooms in. Match
+            the apparent galaxy size of the starting model's images: e.g. about
+            ``(0.3, 0.4)`` for Galaxy Zoo DECaLS cutouts with a model trained on the
+            GZ2 SDSS images at the default ``(0.8, 0.95)``. Default: the starting
+            model's.
         source: conventions of the new images (``survey``, ``bands``,
             ``pixel_scale``, ``field_of_view``, ``stretch``); see :func:`source_conventions`.
         augment: random rotations, flips and crops while training.
@@ -650,6 +657,7 @@ def finetune(
     config = ImageConfig.from_dict({
         **start.image_config.to_dict(),
         **({"size": image_size} if image_size else {}),
+        **({"crop_fraction": list(crop_fraction)} if crop_fraction else {}),
         **source_conventions(start.image_config, frame["file_loc"].iloc[0], source),
     })
 

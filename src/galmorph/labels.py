@@ -42,12 +42,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from galmorph.exceptions import GalmorphError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Lowest and highest interest score.
 MIN_SCORE, MAX_SCORE = 0.0, 5.0
@@ -297,6 +299,8 @@ class LabelStore:
 
     def galaxies(self) -> pd.DataFrame:
         """``row``, ``id_str`` and the :data:`GALAXY_VALUES` columns, in row order."""
+        import pandas as pd
+
         with self._lock:
             frame = pd.read_sql_query(
                 f"SELECT row, id_str, {', '.join(GALAXY_VALUES)} FROM galaxies ORDER BY row",
@@ -382,6 +386,8 @@ class LabelStore:
         details: Mapping[str, Any] | None = None,
     ) -> Batch:
         """Store a proposed batch (``values``: optional ``acquisition``/``predicted``/``std``)."""
+        import pandas as pd
+
         columns = ("acquisition", "predicted", "std")
         table = pd.DataFrame(index=range(len(ids)), columns=list(columns), dtype=float)
         if values is not None:
@@ -406,6 +412,8 @@ class LabelStore:
 
     def latest_batch(self) -> Batch | None:
         """The most recently proposed batch, or None."""
+        import pandas as pd
+
         rows = self._query("SELECT id, created_at, method, n_labels, details FROM batches "
                            "ORDER BY id DESC LIMIT 1")
         if not rows:

@@ -42,7 +42,7 @@ Examples
 >>> export_onnx("gz2-starter", "starter.onnx", what="encoder")  # doctest: +SKIP
 PosixPath('starter.onnx')
 >>> OnnxModel("starter.onnx").metadata["image"]["size"]  # doctest: +SKIP
-96
+128
 """
 
 from __future__ import annotations
@@ -77,10 +77,13 @@ METADATA_KEY = "galmorph"
 EXPORT_KEY = "galmorph_export"
 #: Largest absolute difference between ONNX Runtime and PyTorch accepted by the
 #: parity tests, on encoder features and on model outputs (concentrations in
-#: (1, 101), logits); measured differences are about 10x smaller.
+#: (1, 101), logits). Measured with the starter model on 256 bundled galaxies:
+#: 3e-6 on features, 4e-5 on concentrations (a few float32 steps at ~100).
 ATOL = 1e-4
-#: Whether ``backend="auto"`` picks ONNX Runtime on the CPU: set from
-#: ``benchmarks/bench_onnx.py`` (embed images/s of both backends, data loading included).
+#: Whether ``backend="auto"`` picks ONNX Runtime on the CPU, from
+#: ``benchmarks/bench_onnx.py`` (embed images/s, data loading included): on 2
+#: shared CPU cores, gz2-starter (128 px) on the 630 bundled galaxies ran at 39.1
+#: images/s with ONNX Runtime and 18.9 with PyTorch (best of 3), features within 4e-6.
 ONNX_FASTER_ON_CPU = True
 #: Environment variable naming the folder of on-the-fly exports.
 CACHE_ENV = "GALMORPH_ONNX_CACHE"
@@ -103,16 +106,18 @@ def output_labels(metadata: dict[str, Any], what: str, n_outputs: int) -> list[s
 
 def preprocessing_text(config: ImageConfig) -> str:
     """The preprocessing an exported model expects, in words."""
-    grey = (
-        "; colour images are made grey by ITU-R BT.601 luminance"
-        if config.channels == 1 else "; grey images are repeated in 3 channels"
+    source = ", ".join(p for p in (f"{config.survey} {config.bands}".strip(), config.stretch) if p)
+    channels = (
+        "colour images made grey by ITU-R BT.601 luminance" if config.channels == 1
+        else "grey images repeated in 3 channels"
     )
     return (
-        f"8-bit image (FITS: {config.stretch or 'asinh'} stretch to 8 bits) scaled to "
-        f"[0, 1]{grey}; square centre crop of {config.eval_crop_fraction:g} of the shorter "
-        f"side; antialiased bilinear resize to {config.size}x{config.size}; subtract mean "
-        f"{list(config.mean)} and divide by std {list(config.std)} per channel; float32 "
-        f"NCHW (batch, {config.channels}, {config.size}, {config.size}), any batch size"
+        f"8-bit images{f' ({source})' if source else ''} scaled to [0, 1] (FITS files: "
+        f"galmorph.images.asinh_stretch first); {channels}; square centre crop of "
+        f"{config.eval_crop_fraction:g} of the shorter side; antialiased bilinear resize to "
+        f"{config.size}x{config.size}; subtract mean {list(config.mean)} and divide by std "
+        f"{list(config.std)} per channel; float32 NCHW (batch, {config.channels}, "
+        f"{config.size}, {config.size}), any batch size"
     )
 
 
@@ -124,7 +129,7 @@ def _properties(loaded: LoadedModel, what: str, n_outputs: int) -> dict[str, str
         "input": INPUT_NAME,
         "output": OUTPUT_NAMES[what],
         "labels": output_labels(loaded.metadata, what, n_outputs),
-        "source": {**loaded.provenance(), "path": str(loaded.path)},
+        "source": loaded.provenance(),
         "opset": OPSET,
         "torch_version": torch.__version__,
     }
@@ -219,9 +224,14 @@ class OnnxModel:
         import onnxruntime as ort
 
         self.path = Path(path)
+        options = ort.SessionOptions()
+        # Idle threads sleep instead of spinning, which leaves the cores to the loader
+        # workers decoding the next batches: on 2 cores, predict at 96 px went from 0.6x
+        # to 0.76x the model's own rate, which is unchanged (benchmarks/bench_model.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
-                str(self.path), providers=["CPUExecutionProvider"]
+                str(self.path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as err:  # onnxruntime raises its own types for bad files
             raise ModelError(f"{self.path} is not a readable ONNX model: {err}") from None
@@ -289,11 +299,14 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def resolve_backend(backend: str, device: torch.device, mc_samples: int = 1) -> str:
+def resolve_backend(
+    backend: str, device: torch.device, mc_samples: int = 1, *, distributed: bool = False
+) -> str:
     """``"torch"`` or ``"onnx"`` for a backend option and a resolved device.
 
-    ``"auto"`` is ONNX Runtime on the CPU without MC dropout when it is installed
-    and :data:`ONNX_FASTER_ON_CPU`, else PyTorch (always on a GPU).
+    ``"auto"`` is ONNX Runtime when it is installed and :data:`ONNX_FASTER_ON_CPU`,
+    for inference on the CPU, in one process (not ``distributed``), without MC
+    dropout; else PyTorch (always on a GPU).
 
     Raises:
         GalmorphError: for an unknown backend, or ``"onnx"`` with MC dropout or on
@@ -302,7 +315,9 @@ def resolve_backend(backend: str, device: torch.device, mc_samples: int = 1) -> 
     if backend not in BACKENDS:
         raise GalmorphError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
     if backend == "auto":
-        use_onnx = ONNX_FASTER_ON_CPU and device.type == "cpu" and mc_samples == 1
+        use_onnx = (
+            ONNX_FASTER_ON_CPU and device.type == "cpu" and mc_samples == 1 and not distributed
+        )
         return "onnx" if use_onnx and onnxruntime_available() else "torch"
     if backend == "onnx":
         if mc_samples > 1:

@@ -285,7 +285,7 @@ def model_outputs(
     """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
-    if resolve_backend(backend, device, mc_samples) == "onnx":
+    if resolve_backend(backend, device, mc_samples, distributed=distributed is not None) == "onnx":
         session = cached_onnx_model(loaded, "full")
 
         def onnx_forward(images: torch.Tensor) -> torch.Tensor:

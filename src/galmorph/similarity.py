@@ -19,9 +19,9 @@ within that radius of each other. Reported distances are recomputed exactly
 Up to :data:`EXACT_MAX_ROWS` galaxies, search is exact (faiss brute force). Above
 it, a faiss approximate index (:data:`APPROXIMATE_KINDS`: IVF-Flat by default, or
 HNSW) is built, its search effort (IVF ``nprobe``, HNSW ``efSearch``) calibrated
-to reach :data:`TARGET_RECALL` recall@10 against exact search on a sample of the
-galaxies, and saved next to the embeddings file as ``EMB.parquet.<kind>-<metric>.faiss``
-with a JSON sidecar (``.json``: build settings, calibration and a fingerprint of
+to reach :data:`TARGET_RECALL` recall@10 against exact search for galaxies held
+out of the index until then (unseen queries), and saved next to the embeddings
+file as ``EMB.parquet.<kind>-<metric>.faiss`` with a JSON sidecar (``.json``: build settings, calibration and a fingerprint of
 the embeddings file). A later search reuses it while the fingerprint (file size,
 modification time, rows, columns) still matches.
 

@@ -23,8 +23,8 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
-    "demo_data", "validate", "train", "predict", "evaluate", "finetune", "embed", "similar",
-    "similar_eval",
+    "demo", "demo_data", "validate", "train", "predict", "evaluate", "finetune", "embed",
+    "similar", "similar_eval", "export", "anomaly",
 )
 
 err_console = Console(stderr=True)
@@ -44,23 +44,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextmanager
 def _friendly_output() -> Iterator[None]:
-    """galmorph's warnings as one line each; Lightning's start-up chatter hidden."""
-    original = warnings.showwarning
+    """galmorph's warnings as one ``warning:`` line each; Lightning's start-up chatter hidden.
 
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+    Only the formatting changes, so code that records warnings still sees them.
+    """
+    original = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None):  # noqa: ANN001
         if issubclass(category, GalmorphWarning):
-            err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
-        else:
-            original(message, category, filename, lineno, file, line)
+            return f"warning: {message}\n"
+        return original(message, category, filename, lineno, line)
 
     lightning_log = logging.getLogger("lightning.pytorch")
     level = lightning_log.level
-    warnings.showwarning = show
+    warnings.formatwarning = format_warning
     lightning_log.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        warnings.showwarning = original
+        warnings.formatwarning = original
         lightning_log.setLevel(level)
 
 

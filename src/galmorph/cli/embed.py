@@ -18,6 +18,7 @@ import argparse
 from rich.console import Console
 
 from galmorph.cli._common import positive_int
+from galmorph.cli.predict import add_backend_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "at most 4)")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    add_backend_option(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="skip rows whose image file is missing instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         args.catalog, args.output, args.model, resume=args.resume, pca=args.pca,
         chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device, progress=not args.no_progress,
-        drop_missing_images=args.skip_missing_images,
+        drop_missing_images=args.skip_missing_images, backend=args.backend,
     )
     info, n_rows = read_embedding_info(path)  # not the rows: the file may be large
     what = f"{info.n_features} features"

@@ -105,6 +105,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--batch-size", type=positive_int, default=32, help="(default: 32)")
     fit.add_argument("--image-size", type=positive_int, default=None,
                      help="input side in pixels (default: the pretrained model's)")
+    fit.add_argument(
+        "--crop-fraction", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+        help="side of the training crop as a fraction of the image side (evaluation: their "
+        "mean); smaller zooms in, to match the galaxy size the pretrained model saw "
+        "(e.g. 0.3 0.4 for Galaxy Zoo DECaLS cutouts; default: the pretrained model's)",
+    )
     fit.add_argument("--no-augment", action="store_true",
                      help="no random rotations, flips and crops while training")
     fit.add_argument("--seed", type=int, default=0, help="seed of the head and augmentation")
@@ -179,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             split_seed=args.split_seed,
             seed=args.seed,
             image_size=args.image_size,
+            crop_fraction=tuple(args.crop_fraction) if args.crop_fraction else None,
             source=source,
             augment=not args.no_augment,
             accelerator=args.accelerator,

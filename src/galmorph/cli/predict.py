@@ -79,6 +79,18 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """The ``--backend`` option of predict and embed."""
+    from galmorph.onnx import BACKENDS
+
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="auto",
+        help="torch: PyTorch; onnx: ONNX Runtime on the CPU (the model is exported to ONNX "
+        "once, to a cache; no MC dropout); auto: onnx for one CPU process without MC "
+        "dropout (about 2x faster), else torch (default: auto)",
+    )
+
+
 def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of predict_catalog/evaluate_catalog from the shared options."""
     return {
@@ -117,6 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output table: .parquet, .csv or .fits (written atomically)",
     )
     add_inference_options(parser)
+    add_backend_option(parser)
     large = parser.add_argument_group("large catalogs and several GPUs")
     large.add_argument(
         "--resume",
@@ -156,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     written = predict_to_file(
         args.catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
         devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
-        **inference_kwargs(args),
+        backend=args.backend, **inference_kwargs(args),
     )
     if written is not None:  # None in the other processes of a multi-GPU run
         Console(highlight=False).print(

@@ -1,0 +1,75 @@
+"""``galmorph export``: a model as a self-describing ONNX file, for other frameworks.
+
+``--what full`` exports the whole model (vote concentrations, class logits or a
+regression value), ``--what encoder`` the representation (pooled features). The
+batch dimension is dynamic; the file's metadata holds the preprocessing (image
+size, channels, normalisation, crop) and the model's galmorph metadata (schema,
+classes...), see :mod:`galmorph.onnx`.
+
+Example::
+
+    galmorph export --model gz2-starter -o starter.onnx --what encoder
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` sub-command."""
+    from galmorph.checkpoint import DEFAULT_MODEL
+    from galmorph.onnx import WHATS
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX (for onnxruntime, TensorFlow and others)",
+        description=(
+            "Export a model's encoder or the whole model to an ONNX file with a dynamic "
+            "batch dimension. The file's metadata holds the preprocessing it expects "
+            "(image size, channels, mean/std, centre crop) and the model's galmorph "
+            "metadata (task, schema or classes), so the file alone is enough."
+        ),
+        epilog=(
+            "Read the metadata with onnxruntime: InferenceSession(path).get_modelmeta()."
+            "custom_metadata_map (keys 'preprocessing', 'image_size', 'mean', 'std', "
+            "'galmorph', 'galmorph_export')."
+        ),
+    )
+    parser.add_argument(
+        "-m", "--model", default=DEFAULT_MODEL,
+        help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, or "
+              f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL})"),
+    )
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+                        help="ONNX file to write (atomically)")
+    parser.add_argument(
+        "--what", choices=WHATS, default="full",
+        help="full: the model's outputs (concentrations, logits...); encoder: the pooled "
+             "features (default: full)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the model; 0 on success."""
+    from pathlib import Path
+
+    from galmorph.checkpoint import load_model
+    from galmorph.exceptions import GalmorphError
+    from galmorph.onnx import OnnxModel, export_onnx
+
+    if Path(args.output).suffix.lower() != ".onnx":
+        raise GalmorphError(f"name the output .onnx, not {Path(args.output).name}")
+    loaded = load_model(args.model, "cpu")
+    exported = OnnxModel(export_onnx(loaded, args.output, what=args.what))
+    output = exported.session.get_outputs()[0]
+    config = exported.image_config
+    Console(highlight=False).print(
+        f"Wrote {exported.path} ({args.what} of {loaded.name}, sha256 "
+        f"{loaded.checksum[:12]}): input images (batch, {config.channels}, {config.size}, "
+        f"{config.size}) float32, output {output.name} (batch, {output.shape[1]})"
+    )
+    return 0
