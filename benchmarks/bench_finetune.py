@@ -254,8 +254,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     embedder = dataclasses.replace(starter, metadata={**starter.metadata, "image": image})
     print(f"{args.catalog}: {len(catalog)} galaxies; test {len(test)} "
           f"({test[args.label].value_counts().to_dict()}, seed {args.test_seed}); "
-          f"pool {len(pool)}; model {starter.name} ({starter.metadata['encoder']}, "
-          f"{starter.image_config.size} px)")
+          f"pool {len(pool)}; model {starter.name} ({starter.metadata['encoder']}); "
+          f"{image['size']} px, crop {image['crop_fraction']}")
     features: dict[str, np.ndarray] = {}
     if "probe" in args.methods:
         table = embed_catalog(catalog, embedder, num_workers=args.num_workers, progress=False)

@@ -87,3 +87,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFr
         frame, "gz2-no-odd", folder, encoder="convnext_atto", image_size=32, epochs=1,
         batch_size=16, split_seed=0, num_workers=0, progress=False, name="tiny",
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Keep ONNX exports made by tests (and their subprocesses) out of the home folder."""
+    import os
+
+    previous = os.environ.get("GALMORPH_ONNX_CACHE")
+    os.environ["GALMORPH_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("GALMORPH_ONNX_CACHE", None)
+    else:
+        os.environ["GALMORPH_ONNX_CACHE"] = previous

@@ -67,13 +67,15 @@ def test_finetune_a_regressor_from_scratch(
     status = main([
         "finetune", str(rings_csv), "--label", "smooth", "--task", "regression", "--squash",
         "--loss", "mae", "-o", str(run), "--from-scratch", "--encoder", "test_convnext",
-        "--image-size", "32", "--val-fraction", "0", "--survey", "SDSS DR16", *FAST,
+        "--image-size", "32", "--val-fraction", "0", "--survey", "SDSS DR16",
+        "--crop-fraction", "0.5", "0.6", *FAST,
     ])
     assert status == 0
-    assert "no validation: last epoch kept" in capsys.readouterr().out
+    assert "no validation: last epoch kept" in " ".join(capsys.readouterr().out.split())
     loaded = load_model(run / "model.pt")
     assert loaded.metadata["training"]["init"] == "scratch"
     assert loaded.image_config.survey == "SDSS DR16"
+    assert loaded.image_config.crop_fraction == (0.5, 0.6)
     predictions = tmp_path / "smooth.csv"
     assert main([
         "predict", str(rings_csv), "--model", str(run / "model.pt"), "-o", str(predictions),
@@ -94,6 +96,8 @@ def test_finetune_a_regressor_from_scratch(
         (["--label", "nope", "--model", "{model}"], "no label column 'nope'"),
         (["--label", "ring", "--model", "{model}", "--n-blocks", "9"], "0 to 4"),
         (["--label", "ring", "--model", "no-such-model"], "model 'no-such-model' not found"),
+        (["--label", "ring", "--model", "{model}", "--crop-fraction", "0.6", "0.3"],
+         "crop_fraction must be (min, max)"),
     ],
 )
 def test_mistakes_are_one_clear_message(

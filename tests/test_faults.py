@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import signal
 import sys
 import time
@@ -186,7 +187,10 @@ def child(args: dict) -> None:
     from galmorph.cli import main
 
     status = main(args["argv"])
-    Path(args["log"] + ".items").write_text(str(counts["items"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    Path(args["log"] + ".items").write_text(
+        json.dumps({"items": counts["items"], "cpu": usage.ru_utime + usage.ru_stime})
+    )
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(status)
@@ -198,6 +202,7 @@ class Run:
     log: Path
     items: int | None  # images loaded, when the run ended normally
     seconds: float
+    cpu: float | None  # CPU seconds, when the run ended normally
 
     @property
     def killed(self) -> bool:
@@ -235,9 +240,10 @@ def run_galmorph(
         process.join()
         pytest.fail(f"galmorph {argv[0]} did not finish in {timeout} s; log:\n{log.read_text()}")
     counted = Path(str(log) + ".items")
-    items = int(counted.read_text()) if counted.exists() else None
+    record = json.loads(counted.read_text()) if counted.exists() else {}
     assert process.exitcode is not None
-    return Run(process.exitcode, log, items, time.monotonic() - start)
+    return Run(process.exitcode, log, record.get("items"), time.monotonic() - start,
+               record.get("cpu"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -316,7 +322,7 @@ def test_training_killed_anywhere_resumes_to_the_same_result(
         out = tmp_path / f"reference-{seed}"
         run = run_galmorph(_train_argv(catalog, out, seed), tmp_path)
         assert run.exitcode == 0, run.tail()
-        return _training(out), run.seconds
+        return {**_training(out), "cpu": run.cpu}, run.seconds
 
     references = in_parallel([lambda s=s: reference(s) for s in (0, 1, 2)])
     losses = [r[0]["best_val_loss"] for r in references]  # type: ignore[index]
@@ -340,7 +346,8 @@ def test_training_killed_anywhere_resumes_to_the_same_result(
         resumed = run_galmorph([*argv, "--resume"], tmp_path)
         assert resumed.exitcode == 0, f"{name} ({hook}):\n{resumed.tail()}"
         assert hidden_leftovers(out) == [], name
-        return {"name": name, "hook": hook, "killed": killed.killed, **_training(out)}
+        return {"name": name, "hook": hook, "killed": killed.killed, "cpu": resumed.cpu,
+                **_training(out)}
 
     results = in_parallel([
         lambda i=i, n=n, h=h: scenario(i, n, h) for i, (n, h) in enumerate(points)
@@ -349,7 +356,9 @@ def test_training_killed_anywhere_resumes_to_the_same_result(
         {k: r[k] for k in ("name", "hook", "killed", "epochs", "best_val_loss")}  # type: ignore[index]
         for r in results
     ]
-    print(json.dumps({"seed_losses": losses, "tolerance": tolerance, "runs": summary}, indent=1))
+    cpu = sum(r[0]["cpu"] for r in references) + sum(r["cpu"] for r in results)  # type: ignore
+    print(json.dumps({"seed_losses": losses, "tolerance": tolerance, "runs": summary,
+                      "cpu_seconds_of_finished_runs": round(cpu, 1)}, indent=1))
     assert sum(r["killed"] for r in summary) >= 5
     for r in summary:
         assert r["epochs"] == EPOCHS, r
@@ -446,11 +455,13 @@ def test_inference_killed_anywhere_resumes_without_lost_or_repeated_rows(
                                    rtol=1e-5, atol=1e-6, err_msg=name)
         assert list(folder.iterdir()) == [out], name  # no parts, no temporary files
         assert resumed.items == N_GALAXIES - done_rows, name  # finished chunks were reused
-        return {"name": name, "hook": hook, "killed": killed.killed, "reused_rows": done_rows}
+        return {"name": name, "hook": hook, "killed": killed.killed, "reused_rows": done_rows,
+                "cpu": resumed.cpu}
 
     results = in_parallel([
         lambda i=i, p=p: scenario(i, *p) for i, p in enumerate(points)
     ])
-    print(json.dumps(results, indent=1))
+    cpu = reference.cpu + sum(r["cpu"] for r in results)  # type: ignore[index, operator]
+    print(json.dumps({"runs": results, "cpu_seconds_of_finished_runs": round(cpu, 1)}, indent=1))
     assert sum(r["killed"] for r in results) >= 5  # type: ignore[index]
     assert any(r["reused_rows"] for r in results)  # type: ignore[index]

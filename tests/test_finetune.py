@@ -326,10 +326,11 @@ def test_new_image_conventions_are_recorded(
 ) -> None:
     result = finetune(
         ring_frame, tmp_path, label="ring", model=tiny_model.model_path, image_size=40,
-        source={"survey": "DECaLS DR5", "bands": "grz"}, **FAST,
+        crop_fraction=(0.3, 0.4), source={"survey": "DECaLS DR5", "bands": "grz"}, **FAST,
     )
     image = load_model(result.model_path).image_config
     assert image.size == 40 and image.survey == "DECaLS DR5" and image.bands == "grz"
+    assert image.crop_fraction == (0.3, 0.4)
     assert image.pixel_scale == 0.2  # not given, and the images are the pretrained size
 
 

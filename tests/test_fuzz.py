@@ -157,8 +157,8 @@ def _near_valid_frame(draw: st.DrawFn, n: int, extra: list[str]) -> pd.DataFrame
     frame = pd.DataFrame({
         "id_str": draw(st.lists(st.text(min_size=1, max_size=10), min_size=n, max_size=n,
                                 unique=True)),
-        "file_loc": draw(st.lists(st.sampled_from([str(p) for p in IMAGES]), min_size=n,
-                                  max_size=n)),
+        "file_loc": draw(st.lists(  # now and then a file that is not an image
+            st.sampled_from([str(p) for p in IMAGES] * 4 + extra), min_size=n, max_size=n)),
         **{c: draw(st.lists(st.integers(0, 60), min_size=n, max_size=n))
            for c in QUESTION.columns},
     })
@@ -350,8 +350,8 @@ def _real_files() -> dict[str, bytes]:
         small.save(buffer, format="PNG")
         files[".png"] = buffer.getvalue()
         buffer = io.BytesIO()
-        Image.fromarray((np.asarray(small.convert("L"), dtype=np.uint16) * 200)).save(
-            buffer, format="PNG")
+        grey16 = np.asarray(small.convert("L"), dtype=np.uint16) * 200
+        Image.fromarray(grey16).save(buffer, format="PNG")
         files["-16bit.png"] = buffer.getvalue()
     buffer = io.BytesIO()
     fits.PrimaryHDU(np.random.default_rng(0).normal(size=(3, 16, 16)).astype(np.float32)).writeto(

@@ -21,9 +21,10 @@ it, a faiss approximate index (:data:`APPROXIMATE_KINDS`: IVF-Flat by default, o
 HNSW) is built, its search effort (IVF ``nprobe``, HNSW ``efSearch``) calibrated
 to reach :data:`TARGET_RECALL` recall@10 against exact search for galaxies held
 out of the index until then (unseen queries), and saved next to the embeddings
-file as ``EMB.parquet.<kind>-<metric>.faiss`` with a JSON sidecar (``.json``: build settings, calibration and a fingerprint of
-the embeddings file). A later search reuses it while the fingerprint (file size,
-modification time, rows, columns) still matches.
+file as ``EMB.parquet.<kind>-<metric>.faiss`` with a JSON sidecar (``.json``:
+build settings, calibration and a fingerprint of the embeddings file). A later
+search reuses it while the fingerprint (file size, modification time, rows,
+columns) still matches.
 
 Tag-retrieval evaluation
 ------------------------
