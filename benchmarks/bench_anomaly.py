@@ -65,6 +65,8 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 
 def run(n: int, dim: int, labels: list[int], hot: float, seed: int, brute: bool
         ) -> dict[str, Any]:
+    import torch  # noqa: F401  (imported by any galmorph session already; not timed)
+
     x, scores, interesting = synthetic(n, dim, seed)
     rng = np.random.default_rng(seed + 1)
     results: dict[str, Any] = {"n": n, "dim": dim, "hot": hot, "k": K, "xi": DEFAULT_XI,

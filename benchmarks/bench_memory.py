@@ -141,8 +141,10 @@ def run(command: str, catalog: Path, model: Path, out: Path, max_seconds: float 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     parts = out.with_name(out.name + ".parts")
     samples: list[tuple[float, int, int, int]] = []  # seconds, rows done, RSS, tree PSS
+    log = out.with_suffix(".log")
     start = time.monotonic()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
     stop = threading.Event()
 
     def sample() -> None:
@@ -157,18 +159,22 @@ def run(command: str, catalog: Path, model: Path, out: Path, max_seconds: float 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     partial = False
-    if max_seconds is not None:
-        try:
-            process.wait(max_seconds)
-        except subprocess.TimeoutExpired:
+    while True:  # wait4: the exact peak RSS of this process (and its reaped workers)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if max_seconds is not None and time.monotonic() - start > max_seconds:
             partial = True
             process.send_signal(signal.SIGKILL)
-    _, status, usage = os.wait4(process.pid, 0)
+            _, status, usage = os.wait4(process.pid, 0)
+            break
+        time.sleep(0.2)
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     stop.set()
     sampler.join()
     seconds = time.monotonic() - start
-    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-    if not partial and os.waitstatus_to_exitcode(status) != 0:
+    if not partial and process.returncode != 0:
+        output = log.read_text(errors="replace")
         raise RuntimeError(f"galmorph {command} failed:\n{output[-3000:]}")
     rows_done = samples[-1][1] if partial and samples else None
     # growth: RSS against rows done, from the second finished chunk on (start-up excluded)

@@ -365,6 +365,22 @@ def test_training_killed_anywhere_resumes_to_the_same_result(
         assert abs(r["best_val_loss"] - reference0["best_val_loss"]) <= tolerance, (r, losses)
 
 
+def test_resuming_from_a_damaged_checkpoint_is_a_clear_error(
+    make_catalog: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # galmorph writes checkpoints atomically, but a copy cut short can still damage one
+    from galmorph.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.ckpt").write_bytes(b"PK\x03\x04" + bytes(100))
+    (out / ".last.ckpt.x1y2.tmp").write_bytes(b"half a checkpoint")  # a killed write's
+    status = main([str(a) for a in _train_argv(make_catalog(24), out)] + ["--resume"])
+    assert status == 2
+    assert "cannot resume from" in capsys.readouterr().err
+    assert hidden_leftovers(out) == []
+
+
 # ------------------------------------------------------- prediction, embedding
 N_GALAXIES = 37  # chunks of 8: 8, 8, 8, 8, 5
 CHUNK = 8

@@ -16,8 +16,8 @@ Active learning (the default method)
 likelihood), fitted to the scores so far. Its prior mean is 0: a galaxy far from
 everything labelled is presumed boring, with the prior's full uncertainty (in a
 simulated-user comparison on GZ2 this found more interesting galaxies than
-standardising the scores, ``normalize_y``). The next batch is the unlabelled galaxies of highest expected
-improvement (:func:`expected_improvement`)::
+standardising the scores, ``normalize_y``). The next batch is the unlabelled
+galaxies of highest expected improvement (:func:`expected_improvement`)::
 
     EI = (μ − best − ξ) Φ(z) + σ φ(z),   z = (μ − best − ξ) / σ
 
@@ -169,10 +169,10 @@ def expected_improvement(
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
     gain = mean - best - xi
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(std > 0, gain / np.where(std > 0, std, 1.0), 0.0)
+    positive = std > 0
+    z = gain / np.where(positive, std, 1.0)
     ei = gain * ndtr(z) + std * np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
-    return np.where(std > 0, np.maximum(ei, 0.0), np.maximum(gain, 0.0))
+    return np.where(positive, np.maximum(ei, 0.0), np.maximum(gain, 0.0))
 
 
 # ----------------------------------------------------------------- GP model
@@ -277,6 +277,7 @@ class InterestModel:
         white noise, as there).
         """
         from scipy.linalg import solve_triangular
+        from threadpoolctl import threadpool_limits
 
         self._check()
         n = len(x)
@@ -284,12 +285,13 @@ class InterestModel:
         std = np.empty(n) if return_std else None
         for start in range(0, n, _CHUNK):
             block = slice(start, start + _CHUNK)
-            cross = self._cross(x[block])
-            mean[block] = cross @ self._weights
-            if std is not None:
-                v = solve_triangular(self.gp.L_, cross.T, lower=True, check_finite=False)
-                var = self._amplitude + self._noise - np.einsum("ij,ij->j", v, v)
-                std[block] = np.sqrt(np.maximum(var, 0.0)) * self._y_std
+            with threadpool_limits(limits=1, user_api="blas"):
+                cross = self._cross(x[block])
+                mean[block] = cross @ self._weights
+                if std is not None:
+                    v = solve_triangular(self.gp.L_, cross.T, lower=True, check_finite=False)
+                    var = self._amplitude + self._noise - np.einsum("ij,ij->j", v, v)
+                    std[block] = np.sqrt(np.maximum(var, 0.0)) * self._y_std
         mean = mean * self._y_std + self._y_mean
         return (mean, std) if std is not None else mean
 
@@ -318,15 +320,21 @@ class InterestModel:
         mean = np.empty(n)
         nearest = np.empty(n)
         norms = np.empty(n)
-        for start in range(0, n, _SCAN_CHUNK):
-            block = slice(start, start + _SCAN_CHUNK)
-            rows = torch.from_numpy(np.ascontiguousarray(x[block], dtype=np.float32))
-            squared = (rows * rows).sum(dim=1)
-            augmented = torch.cat([rows, squared[:, None], torch.ones_like(squared)[:, None]], 1)
-            base = (augmented @ train).clamp_(min=1.0)
-            nearest[block] = base.amin(dim=1).numpy()
-            mean[block] = (base.pow_(-power) @ weights).numpy()
-            norms[block] = squared.sqrt().numpy()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small blocks; several threads crawl on a busy machine
+        try:
+            for start in range(0, n, _SCAN_CHUNK):
+                block = slice(start, start + _SCAN_CHUNK)
+                rows = torch.from_numpy(np.ascontiguousarray(x[block], dtype=np.float32))
+                squared = (rows * rows).sum(dim=1)
+                augmented = torch.cat([rows, squared[:, None], torch.ones_like(squared)[:, None]],
+                                      dim=1)
+                base = (augmented @ train).clamp_(min=1.0)
+                nearest[block] = base.amin(dim=1).numpy()
+                mean[block] = (base.pow_(-power) @ weights).numpy()
+                norms[block] = squared.sqrt().numpy()
+        finally:
+            torch.set_num_threads(threads)
         # float32 errors: the base (sums over d + 2 terms of up to (|x| + |t|)² / s), the
         # kernel (|dk/dbase| ≤ α × amplitude for base ≥ 1; pow), then the sums over m labels
         base_error = (4 * (d + 2) * eps * (norms + math.sqrt(self._train2.max())) ** 2 / scale
@@ -358,11 +366,11 @@ class InterestModel:
         """
         self._check()
         start = time.perf_counter()
-        rows = np.arange(len(x)) if candidates is None else np.flatnonzero(candidates)
-        k = min(k, len(rows))
-        mean_bound, std_bound = self._scan(x[rows])
+        mean_bound, std_bound = self._scan(x)
         bound = expected_improvement(mean_bound, std_bound, best, xi)
-        order = np.argsort(-bound, kind="stable")
+        pool = np.arange(len(x)) if candidates is None else np.flatnonzero(candidates)
+        k = min(k, len(pool))
+        order = pool[np.argsort(-bound[pool], kind="stable")]
         found_rows: list[np.ndarray] = []
         found_ei: list[np.ndarray] = []
         found_mean: list[np.ndarray] = []
@@ -371,7 +379,7 @@ class InterestModel:
         kth = -np.inf
         while done < len(order) and (done < k or kth < bound[order[done]]):
             chosen = order[done : done + _EXACT_BLOCK]
-            mean, std = self.predict(x[rows[chosen]], return_std=True)
+            mean, std = self.predict(x[chosen], return_std=True)
             found_rows.append(chosen)
             found_mean.append(mean)
             found_std.append(std)
@@ -383,7 +391,7 @@ class InterestModel:
         all_rows, all_ei, all_mean, all_std = (
             np.concatenate(v) for v in (found_rows, found_ei, found_mean, found_std))
         top = np.lexsort((all_rows, -all_ei))[:k]
-        return Proposal(rows=rows[all_rows[top]], acquisition=all_ei[top], mean=all_mean[top],
+        return Proposal(rows=all_rows[top], acquisition=all_ei[top], mean=all_mean[top],
                         std=all_std[top], n_exact=done, seconds=time.perf_counter() - start)
 
 

@@ -34,6 +34,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -236,12 +237,14 @@ class LabelStore:
                 ])
                 conn.executemany("INSERT INTO settings VALUES (?, ?)",
                                  [(k, json.dumps(v)) for k, v in settings.items()])
-                conn.executemany("INSERT INTO galaxies (row, id_str) VALUES (?, ?)",
-                                 ((i, str(g)) for i, g in enumerate(ids)))
+                names = list(values or {})
+                columns = [_column_values(name, (values or {})[name], len(ids)) for name in names]
+                conn.executemany(
+                    f"INSERT INTO galaxies (row, id_str{''.join(', ' + n for n in names)}) "
+                    f"VALUES (?, ?{', ?' * len(names)})",
+                    ((i, str(g), *(c[i] for c in columns)) for i, g in enumerate(ids)),
+                )
             conn.close()  # checkpoints the WAL into the file and removes it
-            if values:
-                with cls(tmp) as store:
-                    store.set_galaxy_values(values)
             _remove_database(path)
             os.replace(tmp, path)
         except BaseException:
@@ -316,19 +319,11 @@ class LabelStore:
             GalmorphError: for an unknown column or a wrong number of values.
         """
         n = self.n_galaxies()
-        for name, column in values.items():
-            if name not in GALAXY_VALUES:
-                raise GalmorphError(f"unknown galaxy column {name!r}; use {GALAXY_VALUES}")
-            if len(column) != n:
-                raise GalmorphError(f"{name}: {len(column)} values for {n} galaxies")
+        columns = {name: _column_values(name, column, n) for name, column in values.items()}
         with self._write() as conn:
-            for name, column in values.items():
-                cast = int if name == "artefact" else float
-                conn.executemany(
-                    f"UPDATE galaxies SET {name} = ? WHERE row = ?",
-                    ((None if v is None or (cast is float and np.isnan(v)) else cast(v), i)
-                     for i, v in enumerate(np.asarray(column).tolist())),
-                )
+            for name, column in columns.items():
+                conn.executemany(f"UPDATE galaxies SET {name} = ? WHERE row = ?",
+                                 ((v, i) for i, v in enumerate(column)))
 
     def _check_galaxy(self, galaxy_id: str) -> None:
         found = self._conn.execute("SELECT 1 FROM galaxies WHERE id_str = ?", (galaxy_id,))
@@ -441,6 +436,22 @@ class LabelStore:
         return [(t, k, json.loads(d))
                 for t, k, d in self._query("SELECT created_at, kind, details FROM events "
                                            "ORDER BY id")]
+
+
+def _column_values(name: str, column: np.ndarray, n: int) -> list[Any]:
+    """A :data:`GALAXY_VALUES` column as SQLite values (NaN → NULL), checked.
+
+    Raises:
+        GalmorphError: for an unknown column or a wrong number of values.
+    """
+    if name not in GALAXY_VALUES:
+        raise GalmorphError(f"unknown galaxy column {name!r}; use {GALAXY_VALUES}")
+    if len(column) != n:
+        raise GalmorphError(f"{name}: {len(column)} values for {n} galaxies")
+    if name == "artefact":
+        return [int(bool(v)) for v in np.asarray(column).tolist()]
+    return [None if v is None or math.isnan(v) else float(v)
+            for v in np.asarray(column, dtype=np.float64).tolist()]
 
 
 def _nullable(value: float) -> float | None:
