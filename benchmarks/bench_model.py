@@ -433,6 +433,8 @@ def measure(spec: dict, timeout: float) -> dict:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
+    except OSError as err:
+        return {"error": f"could not start: {err}"}
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_TAG):
             result = json.loads(line.removeprefix(RESULT_TAG))

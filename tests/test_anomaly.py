@@ -290,3 +290,18 @@ def test_session_errors(session_files: dict[str, Path], tmp_path: Path) -> None:
         warnings.simplefilter("error")
         assert math.isfinite(InterestModel().fit(np.zeros((1, 2)), np.ones(1)).predict(
             np.zeros((2, 2)))[0])
+
+
+@pytest.mark.parametrize("method", ["isolation-forest", "lof", "reweighted-forest"])
+def test_baseline_sessions_propose_their_top_scores(session_files: dict[str, Path],
+                                                    method: str) -> None:
+    with AnomalySession.start(session_files["embeddings"], session_files["session"],
+                              method=method, batch_size=3) as session:
+        session.label("G050", 0)
+        batch = session.next_batch()
+        assert batch.method == method and len(batch.ids) == 3 and "G050" not in batch.ids
+        ranking = session.ranking()
+        unlabelled = ranking[~ranking["labelled"]]
+        assert unlabelled["id_str"].head(3).tolist() == batch.ids
+        assert ranking["predicted"].between(0, 5).all()
+        assert session.galaxies["lof"].notna().all() == (method == "lof")

@@ -62,15 +62,15 @@ Sessions and rankings
 ---------------------
 :class:`AnomalySession` ties one embeddings file to a session file
 (:class:`galmorph.labels.LabelStore`): it proposes batches, stores labels and
-ranks every galaxy. A ranking orders galaxies by the score the researcher gave
-(labelled galaxies) or the method's prediction (the others), one scale: for
-active learning, the GP's predicted score; for the baselines, their anomaly
-score (labelled galaxies first, by score).
+ranks every galaxy. A ranking orders galaxies on one 0–5 scale: labelled
+galaxies by the score the researcher gave, the others by the method's
+prediction (active learning: the GP's mean; baselines: their score mapped onto
+0–5, :func:`scale_scores`); on a tie the labelled galaxy comes first.
 
 Simulated-user benchmark
 ------------------------
-:func:`benchmark` replays sessions with a catalog column as the researcher's
-answers; see its docs.
+:func:`benchmark` replays sessions in which a catalog column answers for the
+researcher (:func:`simulate`) and scores the rankings (:func:`ranking_metrics`).
 
 Example
 -------
@@ -624,13 +624,9 @@ class Step:
     Attributes:
         predicted: ``(n,)`` each galaxy's predicted interest on the 0–5 scale (the
             GP's mean; a baseline's score scaled to 0–5).
-        std: ``(n,)`` the GP's standard deviation, or None.
-        model: the fitted interest model (active learning), or None.
     """
 
     predicted: np.ndarray
-    std: np.ndarray | None = None
-    model: InterestModel | None = None
 
 
 def predict_interest(
@@ -642,7 +638,7 @@ def predict_interest(
     anomaly: np.ndarray | None = None,
     seed: int = 0,
 ) -> Step:
-    """Every galaxy's predicted interest under ``method`` (see :data:`METHODS`).
+    """Every galaxy's predicted interest (0–5) under ``method`` (see :data:`METHODS`).
 
     Args:
         x: standardised features of all galaxies.
@@ -659,7 +655,7 @@ def predict_interest(
             raise GalmorphError("no labels yet: label the galaxies `galmorph anomaly next` "
                                 "shows, or rank with a baseline method")
         model = InterestModel(seed=seed).fit(x[labelled_rows], scores)
-        return Step(predicted=np.asarray(model.predict(x)), model=model)
+        return Step(np.asarray(model.predict(x)))
     if anomaly is None:
         raise GalmorphError(f"{method} needs anomaly scores")
     if method == "reweighted-forest":
@@ -707,10 +703,11 @@ def propose(
             "how": "expected improvement", "kernel": model.kernel, "xi": xi,
             "fit_seconds": fitted - start, "acquisition_seconds": chosen.seconds,
             "n_exact": chosen.n_exact, "seconds": time.perf_counter() - start}
-    step = predict_interest(method, x, labelled_rows, scores, anomaly=anomaly, seed=seed)
+    predicted = predict_interest(method, x, labelled_rows, scores, anomaly=anomaly,
+                                 seed=seed).predicted
     pool = np.flatnonzero(candidates)
-    rows = pool[np.lexsort((pool, -step.predicted[pool]))[:batch_size]]
-    table = pd.DataFrame({"acquisition": step.predicted[rows], "predicted": step.predicted[rows],
+    rows = pool[np.lexsort((pool, -predicted[pool]))[:batch_size]]
+    table = pd.DataFrame({"acquisition": predicted[rows], "predicted": predicted[rows],
                           "std": np.nan})
     return rows, table, {"how": f"highest {method} score", "seconds": time.perf_counter() - start}
 
@@ -850,9 +847,8 @@ def simulate(
                 )
                 rows.extend(int(r) for r in chosen)
                 labelled[chosen] = True
-        step = predict_interest(method, x, np.asarray(rows, dtype=np.int64), truth_scores[rows],
-                                anomaly=anomaly, seed=seed)
-        values = step.predicted.copy()
+        values = predict_interest(method, x, np.asarray(rows, dtype=np.int64),
+                                  truth_scores[rows], anomaly=anomaly, seed=seed).predicted
         values[labelled] = truth_scores[labelled]
     pool = np.flatnonzero(candidates)
     order = pool[rank_order(values[pool], labelled[pool])]
@@ -1164,14 +1160,15 @@ class AnomalySession:
         method = method or self.settings.method
         _check_method(method)
         rows, scores = self.labelled()
-        step = predict_interest(method, self.features, rows, scores,
-                                anomaly=self._anomaly(method), seed=self.settings.seed)
+        predicted = predict_interest(method, self.features, rows, scores,
+                                     anomaly=self._anomaly(method),
+                                     seed=self.settings.seed).predicted
         n = len(self.embeddings)
         labelled = np.zeros(n, dtype=bool)
         labelled[rows] = True
         given = np.full(n, np.nan)
         given[rows] = scores
-        interest = np.where(labelled, given, step.predicted)
+        interest = np.where(labelled, given, predicted)
         pool = np.flatnonzero(self._eligible(include_artefacts) | labelled)
         order = pool[rank_order(interest[pool], labelled[pool])]
         frame = pd.DataFrame({
@@ -1180,7 +1177,7 @@ class AnomalySession:
             "interest": interest[order],
             "labelled": labelled[order],
             "score": given[order],
-            "predicted": step.predicted[order],
+            "predicted": predicted[order],
             "isolation_forest": self.galaxies["isolation_forest"].to_numpy()[order],
             "artefact": self.galaxies["artefact"].to_numpy()[order],
         })

@@ -273,8 +273,12 @@ def _predict_step(run: _Runner, catalog: pd.DataFrame, loaded: Any) -> pd.DataFr
     run.result.metrics["evaluation"] = {"mean_nll": result["mean_nll"],
                                         "baseline_mean_nll": result.get("baseline_mean_nll")}
     rows = []
+    unanswered = []
     for question in schema.questions:
         m = result["questions"][question.name]
+        if not m["n_answered"]:
+            unanswered.append(question.name)
+            continue
         accuracy = _percent(m["accuracy_confident"])
         if accuracy != "–":
             low, high = m["accuracy_ci95"]
@@ -300,10 +304,10 @@ def _predict_step(run: _Runner, catalog: pd.DataFrame, loaded: Any) -> pd.DataFr
     if "baseline_mean_nll" in result:
         total += f" (no-image guess: {result['baseline_mean_nll']:.2f}; lower is better)"
     section.blocks.append(paragraph_html(total + f"; {result['n_galaxies']} galaxies."))
-    if len(present) < len(schema.label_cols):
+    if unanswered:
         section.blocks.append(note_html(
-            f"{len(schema.label_cols) - len(present)} of the model's answer columns are not in "
-            "the catalog; their questions count as unanswered."))
+            f"Not in the table: {', '.join(unanswered)}, which no galaxy of the catalog has "
+            "votes for (the model still predicts them)."))
     run.say(f"summed NLL per galaxy {result['mean_nll']:.2f} nats"
             + (f" (no-image guess {result['baseline_mean_nll']:.2f})"
                if "baseline_mean_nll" in result else ""))
@@ -477,10 +481,18 @@ def _anomaly_step(
     section.blocks.append(table_html(
         ["Ranking", "Your session %", "…not yet labelled %", "Generic outlier finder %",
          "Random %"], table_rows))
+    last = cutoffs[-1]
+    comparison = (
+        "Here your session beats it" if metrics[f"precision_at_{last}"]
+        > forest_metrics[f"precision_at_{last}"] + 0.02 else
+        "Here it does about as well as your session: 'odd' galaxies are, by definition, "
+        f"unusual ones, and {len(rows)} labels are few. The session's advantage is for tastes "
+        "that are not simply 'unusual' (only rings, only blue ellipticals...) and it grows "
+        "with every label")
     section.blocks.append(paragraph_html(
         "'…not yet labelled' counts only galaxies you have not seen yet: the discoveries still "
         "waiting. The generic outlier finder (an isolation forest) knows nothing of your taste: "
-        "it ranks what is unusual to it, often image artefacts."))
+        f"it ranks what is unusual to it, often image artefacts. {comparison}."))
     if flags is not None and flags.any():
         section.blocks.append(paragraph_html(
             f"{int(flags.sum())} galaxies the model predicts to be stars or artefacts were "
@@ -577,8 +589,11 @@ def _finetune_step(
     section.blocks.append(facts_html([
         ("Training galaxies", f"{len(train)} ({per_class} rings + {per_class} non-rings; a "
                               f"quarter of them held out for validation)"),
-        ("Model", f"the starter model with a new ring/not-ring output; its top {n_blocks} of "
-                  f"{blocks} blocks trained, the rest frozen"),
+        ("Model", f"{loaded.name} with a new ring/not-ring output; "
+                  + (f"its encoder frozen (none of its {blocks} blocks trained): only the new "
+                     "output learns" if n_blocks == 0 else
+                     f"the top {n_blocks} of its {blocks} encoder blocks trained, the rest "
+                     "frozen")),
         ("Epochs", f"{result.epochs_completed} in {result.seconds:.0f} s"),
         ("Test galaxies", f"{len(test)} ({int(truth.sum())} rings) never seen in training"),
         ("Test accuracy", f"{metrics['accuracy']:.1%} (balanced over the two classes: "

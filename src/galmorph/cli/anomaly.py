@@ -29,6 +29,7 @@ from rich.table import Table
 from galmorph.cli._common import positive_int
 
 if TYPE_CHECKING:
+    from galmorph.anomaly import AnomalySession
     from galmorph.labels import Batch
 
 BASELINES = ("isolation-forest", "lof", "reweighted-forest")
@@ -226,24 +227,29 @@ def run_start(args: argparse.Namespace) -> int:
     return 0
 
 
-def _batch_table(batch: Batch, session: Any) -> Table:
-    import numpy as np
+def _galaxy_info(session: AnomalySession, ids: list[str]) -> list[dict[str, Any]]:
+    """``ra``, ``dec`` and ``file_loc`` of galaxies, where the embeddings have them."""
+    import pandas as pd
 
     emb = session.embeddings
-    rows = {g: i for i, g in enumerate(emb.ids)} if len(batch.ids) else {}
+    rows = pd.Index(emb.ids).get_indexer(ids)
+    columns = {"ra": emb.ra, "dec": emb.dec, "file_loc": emb.file_loc}
+    return [{name: _plain(column[row].item() if hasattr(column[row], "item") else column[row])
+             for name, column in columns.items() if column is not None} for row in rows]
+
+
+def _batch_table(batch: Batch, info: list[dict[str, Any]]) -> Table:
     table = Table(show_edge=False)
     for name in ("#", "id_str", "ra", "dec", "predicted", "std", "acquisition"):
         table.add_column(name, justify="left" if name == "id_str" else "right")
 
-    def number(value: float, fmt: str) -> str:
-        return "–" if value is None or np.isnan(value) else format(value, fmt)
+    def number(value: float | None, fmt: str) -> str:
+        return "–" if value is None or math.isnan(value) else format(value, fmt)
 
     for i, galaxy in enumerate(batch.ids):
-        row = rows[galaxy]
-        ra = number(emb.ra[row], ".5f") if emb.ra is not None else "–"
-        dec = number(emb.dec[row], ".5f") if emb.dec is not None else "–"
         values = batch.values.iloc[i]
-        table.add_row(str(i + 1), galaxy, ra, dec, number(values["predicted"], ".2f"),
+        table.add_row(str(i + 1), galaxy, number(info[i].get("ra"), ".5f"),
+                      number(info[i].get("dec"), ".5f"), number(values["predicted"], ".2f"),
                       number(values["std"], ".2f"), number(values["acquisition"], ".3g"))
     return table
 
@@ -258,14 +264,15 @@ def run_next(args: argparse.Namespace) -> int:
     with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
         batch = session.next_batch(new=args.new)
         n_labels = session.store.n_labels()
+        info = _galaxy_info(session, batch.ids)
         if args.grid:
-            _draw(session, batch.ids, [f"{g}" for g in batch.ids], args.grid,
+            _draw([i.get("file_loc", "") for i in info], batch.ids, args.grid,
                   f"batch {batch.batch_id} ({batch.method})")
         if args.json:
             json.dump({"batch": batch.batch_id, "method": batch.method, "n_labels": n_labels,
                        "galaxies": [
-                           {"id_str": g, **{k: _plain(v) for k, v in
-                                            batch.values.iloc[i].items()}}
+                           {"id_str": g, **info[i],
+                            **{k: _plain(v) for k, v in batch.values.iloc[i].items()}}
                            for i, g in enumerate(batch.ids)]},
                       sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -273,7 +280,7 @@ def run_next(args: argparse.Namespace) -> int:
         console = Console(highlight=False, soft_wrap=True)
         console.print(f"Batch {batch.batch_id} ({batch.method}, proposed with {batch.n_labels} "
                       f"labels; {n_labels} labels now): {len(batch.ids)} to score 0-5")
-        console.print(_batch_table(batch, session))
+        console.print(_batch_table(batch, info))
         if args.grid:
             console.print(f"Wrote {args.grid}")
         console.print(f"Score with: galmorph anomaly label ID SCORE --session {args.session}")
@@ -281,6 +288,7 @@ def run_next(args: argparse.Namespace) -> int:
 
 
 def _plain(value: Any) -> Any:
+    """NaN as None (JSON null)."""
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
@@ -322,7 +330,9 @@ def run_rank(args: argparse.Namespace) -> int:
             captions = [f"{r.rank}. {r.id_str}\n" + (f"your score {r.score:g}" if r.labelled
                                                       else f"predicted {r.predicted:.2f}")
                         for r in top.itertuples()]
-            _draw(session, top["id_str"].tolist(), captions, args.grid,
+            files = (top["file_loc"].tolist() if "file_loc" in top
+                     else [""] * len(top))
+            _draw(files, captions, args.grid,
                   f"top {len(top)} ({ranking.attrs['galmorph']['galmorph_anomaly_method']})",
                   highlight=[i for i, v in enumerate(top["labelled"]) if v])
     console = Console(highlight=False, soft_wrap=True)
@@ -396,29 +406,26 @@ def print_benchmark(result: dict[str, Any], console: Console) -> None:
         title=(f"{settings['n_galaxies']} galaxies, {settings['n_interesting']} interesting; "
                f"{settings['n_labels']} labels, {settings['repeats']} repeats"),
         caption=("P@N: interesting fraction of the top N (labelled galaxies ranked by the "
-                 "score given); unlabelled: of the top N not labelled; found: interesting "
-                 "galaxies among the labelled. Mean ± std over repeats."),
+                 "score given); unlab.: of the top N not labelled; AP: average precision; "
+                 "found: interesting galaxies among the labelled. Mean ± std over repeats."),
         show_edge=False,
     )
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     for key in BENCHMARK_METHODS:
-        table.add_column(key.replace("_", " "), justify="right")
+        table.add_column(key.replace("_", " "), justify="right", no_wrap=True)
     metrics = [m for n in PRECISION_AT
                for m in (f"precision_at_{n}", f"precision_at_{n}_unlabelled")]
     for metric in [*metrics, "average_precision", "n_found"]:
-        name = metric.replace("precision_at_", "P@").replace("_unlabelled", " unlabelled")
-        name = {"average_precision": "average precision", "n_found": "found"}.get(name, name)
+        name = metric.replace("precision_at_", "P@").replace("_unlabelled", " unlab.")
+        name = {"average_precision": "AP", "n_found": "found"}.get(name, name)
         fmt = ".0f" if metric == "n_found" else ".3f"
-        table.add_row(name, *(f"{result[k][metric]:{fmt}} ± {result[k][metric + '_std']:{fmt}}"
+        table.add_row(name, *(f"{result[k][metric]:{fmt}}±{result[k][metric + '_std']:{fmt}}"
                               for k in BENCHMARK_METHODS))
     console.print(table)
 
 
-def _draw(session: Any, ids: list[str], captions: list[str], path: str, title: str,
+def _draw(files: list[str], captions: list[str], path: str, title: str,
           highlight: list[int] | None = None) -> None:
     from galmorph.plots import galaxy_grid
 
-    emb = session.embeddings
-    rows = {g: i for i, g in enumerate(emb.ids)}
-    files = [str(emb.file_loc[rows[g]]) if emb.file_loc is not None else "" for g in ids]
     galaxy_grid(files, captions, path=path, title=title, highlight=highlight or ())
