@@ -54,6 +54,7 @@ from galmorph.catalog import load_catalog
 from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from galmorph.finetune import (
     DEFAULT_N_BLOCKS,
+    auto_crop,
     classification_metrics,
     finetune,
     probe,
@@ -95,8 +96,10 @@ def balanced_sample(pool: pd.DataFrame, label: str, n: int | None, seed: int) ->
 
 
 def epochs_for(n_train: int, batch_size: int, steps: int) -> int:
-    """Epochs giving about ``steps`` optimizer steps on ``n_train`` galaxies."""
-    return max(1, round(steps / math.ceil(n_train / batch_size)))
+    """Epochs giving about ``steps`` optimizer steps on ``n_train`` galaxies (the last
+    partial batch is dropped when there is more than one batch)."""
+    per_epoch = n_train // batch_size if n_train > batch_size else 1
+    return max(1, round(steps / per_epoch))
 
 
 def parse_size(text: str) -> int | None:
@@ -228,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--crop-fraction", type=float, nargs=2, default=None,
-                        metavar=("MIN", "MAX"), help="training crop (default: the model's)")
+                        metavar=("MIN", "MAX"),
+                        help="training crop (default: galmorph.finetune.auto_crop's, measured "
+                        "on the whole catalog)")
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune"))
     parser.add_argument("--quick", action="store_true", help="CI-size smoke run")
@@ -247,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     )
     test, pool = catalog[is_test].reset_index(drop=True), catalog[~is_test].reset_index(drop=True)
     starter = load_model(args.model)
+    if args.crop_fraction is None:  # galmorph.finetune's automatic zoom, once for every run
+        automatic = auto_crop(starter.image_config, catalog["file_loc"].tolist())
+        args.crop_fraction = list(automatic[0]) if automatic else None
     image = {**starter.metadata["image"],
              **({"size": args.image_size} if args.image_size else {}),
              **({"crop_fraction": args.crop_fraction} if args.crop_fraction else {})}

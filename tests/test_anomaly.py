@@ -284,6 +284,12 @@ def test_session_errors(session_files: dict[str, Path], tmp_path: Path) -> None:
     other = write_embeddings(tmp_path / "other.parquet", np.zeros((3, 2)))
     with pytest.raises(GalmorphError, match="ids differ"):
         AnomalySession.open(files["session"], embeddings=other)
+    moved = files["embeddings"].rename(tmp_path / "moved.parquet")
+    with pytest.raises(GalmorphError, match="is missing"):
+        AnomalySession.open(files["session"])
+    AnomalySession.open(files["session"], embeddings=moved).close()
+    with AnomalySession.open(files["session"]) as session:  # the new path was recorded
+        assert session.settings.embeddings == str(moved.resolve())
     with pytest.raises(GalmorphError, match="unknown method"):
         AnomalySession.start(files["embeddings"], tmp_path / "x.db", method="magic")
     with warnings.catch_warnings():

@@ -23,11 +23,13 @@ from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, Mo
 from galmorph.finetune import (
     FinetuneModule,
     TargetDataModule,
+    auto_crop,
     classification_columns,
     classification_metrics,
     encoder_blocks,
     finetune,
     freeze_encoder,
+    galaxy_fill,
     probe,
     regression_columns,
     source_conventions,
@@ -351,6 +353,43 @@ def test_source_conventions_are_cleared_for_other_images(tmp_path: Path) -> None
         source_conventions(config, same, {"arcsec": 1})
 
 
+def test_galaxy_fill_measures_the_central_object(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    paths = []
+    for i, radius in enumerate((36, 40, 44)):
+        image = Image.new("L", (200, 200), 10)
+        draw = ImageDraw.Draw(image)
+        draw.ellipse([100 - radius, 100 - radius, 100 + radius, 100 + radius], fill=200)
+        draw.ellipse([5, 5, 25, 25], fill=255)  # a star in the corner is not the galaxy
+        paths.append(tmp_path / f"disk{i}.png")
+        image.save(paths[-1])
+    assert galaxy_fill(paths) == pytest.approx(0.4, abs=0.01)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (50, 50), 10).save(blank)
+    assert np.isnan(galaxy_fill([blank]))
+
+
+def test_auto_crop_zooms_in_on_smaller_galaxies(tmp_path: Path, demo_catalog: pd.DataFrame) -> None:
+    from PIL import Image
+
+    config = ImageConfig.for_sdss_gz2()
+    padded = []
+    for loc in demo_catalog["file_loc"].head(24):
+        canvas = Image.new("RGB", (256, 256))
+        canvas.paste(Image.open(datasets.demo_dir() / loc), (64, 64))  # galaxies half the size
+        padded.append(tmp_path / Path(loc).with_suffix(".png").name)
+        canvas.save(padded[-1])
+    crop, record = auto_crop(config, padded)
+    scale = record["galaxy_fill"] / record["reference_fill"]
+    assert 0.4 < scale < 0.65
+    assert crop == pytest.approx((0.8 * scale, 0.95 * scale), abs=1e-3)
+    same = [datasets.demo_dir() / loc for loc in demo_catalog["file_loc"].head(4)]
+    assert auto_crop(config, same) is None  # images of the model's own conventions
+    other = ImageConfig.from_dict({**config.to_dict(), "survey": "DECaLS DR5"})
+    assert auto_crop(other, padded) is None  # no reference size for other conventions
+
+
 # ------------------------------------------------------------ where it starts
 def test_imagenet_start_from_a_local_weights_file(tmp_path: Path) -> None:
     torch.manual_seed(1)
@@ -514,6 +553,7 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.wilson_interval(50, 100) == pytest.approx((0.404, 0.596), abs=1e-3)
+    assert [bench.epochs_for(n, 32, 150) for n in (10, 50, 100)] == [150, 150, 50]
     demo = pd.read_csv(datasets.demo_catalog(), dtype={"id_str": str})
     demo["file_loc"] = [str(datasets.demo_dir() / loc) for loc in demo["file_loc"]]
     catalog = tmp_path / "rings.csv"

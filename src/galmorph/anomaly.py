@@ -86,7 +86,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +403,7 @@ def spread_sample(
     k-means (``k`` clusters) runs on up to 20,000 random candidate rows.
     """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     rows = np.arange(len(x)) if candidates is None else np.flatnonzero(candidates)
     k = min(k, len(rows))
@@ -410,7 +411,8 @@ def spread_sample(
         return rows[:0]
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(rows, size=min(len(rows), _KMEANS_SAMPLE), replace=False))
-    kmeans = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x[sample])
+    with threadpool_limits(limits=1):
+        kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(x[sample])
     distances = _sq_distances(x[sample], kmeans.cluster_centers_)
     chosen: list[int] = []
     for centre in range(k):
@@ -1037,7 +1039,9 @@ class AnomalySession:
     @classmethod
     def open(cls, session: str | Path, *, embeddings: str | Path | None = None
              ) -> AnomalySession:
-        """Continue a session; ``embeddings`` overrides the recorded path (a moved file).
+        """Continue a session; ``embeddings`` gives the embeddings' new path (a moved file).
+
+        The new path is recorded in the session once its galaxies are checked.
 
         Raises:
             GalmorphError: when the embeddings' galaxies differ from the session's.
@@ -1054,6 +1058,10 @@ class AnomalySession:
             store.close()
             raise GalmorphError(f"{path} does not hold the galaxies this session was started "
                                 "with (its ids differ)")
+        moved = str(Path(path).resolve())
+        if moved != settings.embeddings:
+            store.update_settings({"embeddings": moved})
+            settings = replace(settings, embeddings=moved)
         return cls(store, emb, settings)
 
     def close(self) -> None:

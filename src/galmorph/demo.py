@@ -31,6 +31,7 @@ PosixPath('demo-output/report.html')
 from __future__ import annotations
 
 import math
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -543,6 +544,8 @@ def _finetune_step(
     test = known[~is_train].reset_index(drop=True)
     train[RING_COLUMN] = train[RING_COLUMN].astype(int)
     folder = run.out / "ring-classifier"
+    if (folder / "model.pt").is_file():  # an earlier demo's classifier: start afresh
+        shutil.rmtree(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's advice about small datasets and workers
         result = finetune(

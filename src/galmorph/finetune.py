@@ -58,13 +58,19 @@ import torch.nn.functional as F
 from timm.models._manipulate import group_with_matcher
 from torch import nn
 
-from galmorph import __version__
+from galmorph import __version__, datasets
 from galmorph.catalog import load_catalog
 from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model, save_model
 from galmorph.data import CatalogSource, GalaxyDataModule, GalaxyDataset, Transform
 from galmorph.evaluate import fit_vote_baseline
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
-from galmorph.images import ImageConfig, eval_transform, load_image, train_transform
+from galmorph.images import (
+    ImageConfig,
+    eval_transform,
+    load_image,
+    to_channels,
+    train_transform,
+)
 from galmorph.losses import vote_loss
 from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead, create_encoder
 from galmorph.schemas import Schema, get_schema
@@ -78,6 +84,8 @@ SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
 MAX_CLASSES = 100
 #: Encoder blocks trained by default when starting from pretrained weights.
 DEFAULT_N_BLOCKS = 1
+#: Images measured by :func:`galaxy_fill`.
+FILL_SAMPLE = 64
 
 
 # ----------------------------------------------------------- encoder blocks
@@ -482,6 +490,14 @@ def starting_point(
     return Start(net, name, config, record)
 
 
+def same_conventions(config: ImageConfig, image: str | Path) -> bool:
+    """Whether an image has the side in pixels that ``config``'s conventions imply."""
+    if not (config.field_of_view and config.pixel_scale):
+        return False
+    side = round(config.field_of_view / config.pixel_scale)
+    return load_image(image).shape[:2] == (side, side)
+
+
 def source_conventions(
     config: ImageConfig, first_image: str | Path, given: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -494,17 +510,72 @@ def source_conventions(
     unknown = sorted(set(given) - set(SOURCE_FIELDS))
     if unknown:
         raise ValueError(f"unknown source conventions {unknown}; known: {list(SOURCE_FIELDS)}")
-    height, width, _ = load_image(first_image).shape
-    side = (
-        round(config.field_of_view / config.pixel_scale)
-        if config.field_of_view and config.pixel_scale else None
-    )
-    keep = side is not None and (height, width) == (side, side)
     cleared: dict[str, Any] = {
         "survey": "", "bands": "", "pixel_scale": None, "field_of_view": None, "stretch": ""
     }
+    keep = same_conventions(config, first_image)
     base = {f: getattr(config, f) for f in SOURCE_FIELDS} if keep else cleared
     return {**base, **given}
+
+
+def galaxy_fill(paths: Sequence[str | Path], n: int = FILL_SAMPLE, seed: int = 0) -> float:
+    """Median apparent size of the central galaxy: its diameter over the image side.
+
+    Measured on ``n`` images drawn by ``seed`` (all when fewer), in grey: the
+    background is the median of the outer tenth of the image, and the galaxy is
+    the connected region around the centre brighter than the background by a
+    tenth of the centre's (90th percentile of the central tenth) excess; its
+    diameter is that of a circle of the same area.
+    """
+    from scipy import ndimage
+
+    chosen = np.random.default_rng(seed).permutation(len(paths))[:n]
+    fills = []
+    for i in chosen:
+        image = to_channels(load_image(paths[i]), 1)[..., 0].astype(np.float64)
+        side = min(image.shape)
+        edge, middle = max(1, side // 10), slice(side // 2 - side // 20, side // 2 + side // 20 + 1)
+        border = np.concatenate([image[:edge].ravel(), image[-edge:].ravel(),
+                                 image[:, :edge].ravel(), image[:, -edge:].ravel()])
+        background = np.median(border)
+        centre = np.percentile(image[middle, middle], 90)
+        mask = ndimage.binary_opening(image > background + 0.1 * (centre - background))
+        regions, _ = ndimage.label(mask)
+        label = regions[image.shape[0] // 2, image.shape[1] // 2]
+        if label and centre > background:
+            fills.append(2 * math.sqrt((regions == label).sum() / math.pi) / side)
+    return float(np.median(fills)) if fills else math.nan
+
+
+def auto_crop(
+    config: ImageConfig, paths: Sequence[str | Path]
+) -> tuple[tuple[float, float], dict[str, float]] | None:
+    """A training crop giving new images' galaxies the apparent size the model was trained on.
+
+    Only for models trained on images with the conventions of the bundled GZ2
+    SDSS galaxies (:meth:`ImageConfig.for_sdss_gz2`), whose galaxy size is measured
+    on those (:func:`galaxy_fill`), and only for new images of other conventions.
+    The model's crop is scaled by the ratio of the galaxy sizes (capped at the
+    whole image).
+
+    Returns:
+        The crop, and the two galaxy sizes (``galaxy_fill`` of the new images and
+        ``reference_fill``); None when the crop should stay as it is.
+    """
+    sdss = ImageConfig.for_sdss_gz2()
+    if any(getattr(config, f) != getattr(sdss, f) for f in SOURCE_FIELDS):
+        return None
+    if same_conventions(config, paths[0]):
+        return None
+    reference = datasets.demo_catalog()
+    demo = pd.read_csv(reference, usecols=["file_loc"])["file_loc"]
+    reference_fill = galaxy_fill([reference.parent / p for p in demo])
+    fill = galaxy_fill(list(paths))
+    if not (fill > 0 and reference_fill > 0):
+        return None
+    scale = fill / reference_fill
+    low, high = (min(1.0, round(c * scale, 3)) for c in config.crop_fraction)
+    return (low, high), {"galaxy_fill": round(fill, 3), "reference_fill": round(reference_fill, 3)}
 
 
 # ------------------------------------------------------------------ the job
@@ -622,11 +693,10 @@ def finetune(
         seed: seed of the head's weights and of the augmentation.
         image_size: input side in pixels (default: the starting model's).
         crop_fraction: ``(min, max)`` side of the training crop as a fraction of
-            the image side (evaluation uses their mean); smaller zooms in. Match
-            the apparent galaxy size of the starting model's images: e.g. about
-            ``(0.3, 0.4)`` for Galaxy Zoo DECaLS cutouts with a model trained on the
-            GZ2 SDSS images at the default ``(0.8, 0.95)``. Default: the starting
-            model's.
+            the image side (evaluation uses their mean); smaller zooms in, to give
+            galaxies the apparent size the starting model saw. Default: the
+            starting model's, scaled by :func:`auto_crop` (for Galaxy Zoo DECaLS
+            cutouts and the GZ2 SDSS starter about ``(0.4, 0.48)``).
         source: conventions of the new images (``survey``, ``bands``,
             ``pixel_scale``, ``field_of_view``, ``stretch``); see :func:`source_conventions`.
         augment: random rotations, flips and crops while training.
@@ -654,6 +724,11 @@ def finetune(
 
     frame = _labelled_catalog(catalog, task, label, tree)
     start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
+    crop_record: dict[str, Any] = {}
+    if crop_fraction is None:
+        automatic = auto_crop(start.image_config, frame["file_loc"].tolist())
+        if automatic is not None:
+            crop_fraction, crop_record = automatic
     config = ImageConfig.from_dict({
         **start.image_config.to_dict(),
         **({"size": image_size} if image_size else {}),
@@ -750,6 +825,7 @@ def finetune(
             "class_weights": class_weight_tensor.tolist() if class_weight_tensor is not None
             else None,
             "augment": augment,
+            **crop_record,
             "seed": seed,
         },
         "galmorph_version": __version__,

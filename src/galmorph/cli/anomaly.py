@@ -239,18 +239,24 @@ def _galaxy_info(session: AnomalySession, ids: list[str]) -> list[dict[str, Any]
 
 
 def _batch_table(batch: Batch, info: list[dict[str, Any]]) -> Table:
+    """The batch as a table; ids never shortened, the model's columns only when it gave them."""
+    numbers = [(name, fmt) for name, fmt in
+               (("predicted", ".2f"), ("std", ".2f"), ("acquisition", ".3g"))
+               if batch.values[name].notna().any()]
     table = Table(show_edge=False)
-    for name in ("#", "id_str", "ra", "dec", "predicted", "std", "acquisition"):
-        table.add_column(name, justify="left" if name == "id_str" else "right")
+    table.add_column("#", justify="right")
+    table.add_column("id_str", no_wrap=True, min_width=max(len(g) for g in batch.ids))
+    for name in ("ra", "dec", *(n for n, _ in numbers)):
+        table.add_column(name, justify="right", no_wrap=True)
 
     def number(value: float | None, fmt: str) -> str:
         return "–" if value is None or math.isnan(value) else format(value, fmt)
 
     for i, galaxy in enumerate(batch.ids):
         values = batch.values.iloc[i]
-        table.add_row(str(i + 1), galaxy, number(info[i].get("ra"), ".5f"),
-                      number(info[i].get("dec"), ".5f"), number(values["predicted"], ".2f"),
-                      number(values["std"], ".2f"), number(values["acquisition"], ".3g"))
+        table.add_row(str(i + 1), galaxy, number(info[i].get("ra"), ".4f"),
+                      number(info[i].get("dec"), ".4f"),
+                      *(number(values[name], fmt) for name, fmt in numbers))
     return table
 
 
@@ -266,7 +272,8 @@ def run_next(args: argparse.Namespace) -> int:
         n_labels = session.store.n_labels()
         info = _galaxy_info(session, batch.ids)
         if args.grid:
-            _draw([i.get("file_loc", "") for i in info], batch.ids, args.grid,
+            _draw([i.get("file_loc", "") for i in info],
+                  [f"{n + 1}. {g}" for n, g in enumerate(batch.ids)], args.grid,
                   f"batch {batch.batch_id} ({batch.method})")
         if args.json:
             json.dump({"batch": batch.batch_id, "method": batch.method, "n_labels": n_labels,
@@ -337,8 +344,10 @@ def run_rank(args: argparse.Namespace) -> int:
                   highlight=[i for i, v in enumerate(top["labelled"]) if v])
     console = Console(highlight=False, soft_wrap=True)
     table = Table(show_edge=False, caption="interest: your score if labelled (*), else predicted")
-    for name in ("rank", "id_str", "interest", "isolation forest"):
-        table.add_column(name, justify="left" if name == "id_str" else "right")
+    table.add_column("rank", justify="right")
+    table.add_column("id_str", no_wrap=True, min_width=max(map(len, top["id_str"]), default=6))
+    table.add_column("interest", justify="right")
+    table.add_column("isolation forest", justify="right")
     for row in top.itertuples():
         table.add_row(str(row.rank), row.id_str,
                       f"{row.interest:.2f}{'*' if row.labelled else ''}",

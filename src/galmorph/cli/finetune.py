@@ -108,8 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument(
         "--crop-fraction", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
         help="side of the training crop as a fraction of the image side (evaluation: their "
-        "mean); smaller zooms in, to match the galaxy size the pretrained model saw "
-        "(e.g. 0.3 0.4 for Galaxy Zoo DECaLS cutouts; default: the pretrained model's)",
+        "mean); smaller zooms in, to give galaxies the size the pretrained model saw "
+        "(default: the pretrained model's, scaled to the measured galaxy size when the new "
+        "images have other conventions)",
     )
     fit.add_argument("--no-augment", action="store_true",
                      help="no random rotations, flips and crops while training")
