@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint install install-dev clean
+.PHONY: demo test lint install install-dev browser clean
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +34,13 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
-test: install-dev
+# The web app's browser tests drive Debian's chromium package through Playwright
+# (browser downloads are not possible offline). Elsewhere they are skipped (not in CI).
+browser:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: install-dev browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 

@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,3 +102,54 @@ def _onnx_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("GALMORPH_ONNX_CACHE", None)
     else:
         os.environ["GALMORPH_ONNX_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def web_files(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFrame
+              ) -> dict[str, Path]:
+    """40 bundled galaxies with a tiny untrained model's embeddings and predictions."""
+    import torch
+
+    from galmorph.checkpoint import build_model, save_model
+    from galmorph.cli import main
+    from galmorph.images import ImageConfig
+    from galmorph.schemas import get_schema
+    from galmorph.train import model_metadata
+
+    root = tmp_path_factory.mktemp("web")
+    frame = demo_catalog.head(40)
+    (root / "images").mkdir()
+    for loc in frame["file_loc"]:
+        shutil.copyfile(datasets.demo_dir() / loc, root / loc)
+    frame.to_csv(root / "catalog.csv", index=False)
+    schema = get_schema("gz2-no-odd")
+    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
+                              {}, np.full(schema.n_answers, 3.0), "tiny")
+    torch.manual_seed(0)
+    save_model(build_model(metadata), metadata, root / "tiny.pt")
+    cpu = ["--device", "cpu", "--num-workers", "0", "--no-progress"]
+    assert main(["embed", str(root / "catalog.csv"), "-m", str(root / "tiny.pt"), "-o",
+                 str(root / "emb.parquet"), "--pca", "8", *cpu]) == 0
+    assert main(["predict", str(root / "catalog.csv"), "-m", str(root / "tiny.pt"), "-o",
+                 str(root / "predictions.parquet"), "--backend", "torch", *cpu]) == 0
+    return {"root": root, "catalog": root / "catalog.csv", "model": root / "tiny.pt",
+            "embeddings": root / "emb.parquet", "predictions": root / "predictions.parquet"}
+
+
+@pytest.fixture
+def demo_subset(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> Callable:
+    """Writes 60 bundled galaxies, 14 of them rings, with their images; ``edit`` may
+    change the table first."""
+    rings = demo_catalog.index[demo_catalog["ring"] == 1][:14]
+    others = demo_catalog.index[demo_catalog["ring"] == 0][:46]
+    frame = demo_catalog.loc[np.sort(np.concatenate([rings, others]))].reset_index(drop=True)
+    (tmp_path / "images").mkdir()
+    for loc in frame["file_loc"]:
+        shutil.copyfile(demo_dir / loc, tmp_path / loc)
+
+    def make(edit=None) -> Path:
+        path = tmp_path / "catalog.csv"
+        (edit(frame) if edit else frame).to_csv(path, index=False)
+        return path
+
+    return make

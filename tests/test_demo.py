@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import base64
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -100,25 +98,6 @@ def test_figure_html_rejects_other_images() -> None:
 
 
 # -------------------------------------------------------------------- demo
-@pytest.fixture
-def demo_subset(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame):
-    """Writes 60 bundled galaxies, 14 of them rings, with their images; ``edit`` may
-    change the table first."""
-    rings = demo_catalog.index[demo_catalog["ring"] == 1][:14]
-    others = demo_catalog.index[demo_catalog["ring"] == 0][:46]
-    frame = demo_catalog.loc[np.sort(np.concatenate([rings, others]))].reset_index(drop=True)
-    (tmp_path / "images").mkdir()
-    for loc in frame["file_loc"]:
-        shutil.copyfile(demo_dir / loc, tmp_path / loc)
-
-    def make(edit=None) -> Path:
-        path = tmp_path / "catalog.csv"
-        (edit(frame) if edit else frame).to_csv(path, index=False)
-        return path
-
-    return make
-
-
 FAST = ["--epochs", "2", "--anomaly-labels", "12", "--ring-labels", "5", "--device", "cpu"]
 
 

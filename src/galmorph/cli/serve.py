@@ -1,0 +1,84 @@
+"""``galmorph serve``: browse, search and label galaxies in the browser.
+
+Pages: a paged grid of the galaxies (with their predicted morphology when
+``--predictions`` is given); a galaxy's nearest neighbours, or an uploaded
+image's; anomaly labelling (score the active learner's batch 0–5 by click or
+keyboard, retrain, see the ranking, export CSV) on the same session file as
+``galmorph anomaly``. Only this computer can connect unless ``--host`` says
+otherwise.
+
+Example::
+
+    galmorph serve embeddings.parquet --predictions predictions.parquet --session hunt.db
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from galmorph.cli._common import positive_int
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` sub-command."""
+    from galmorph.web.app import DEFAULT_MAX_UPLOAD
+
+    parser = subparsers.add_parser(
+        "serve",
+        help="explore, search and label galaxies in the web browser",
+        description=(
+            "Serve a web page to browse the galaxies of an embeddings file, find the "
+            "galaxies most like one (or like an uploaded image) and label galaxies for "
+            "anomaly detection."
+        ),
+    )
+    parser.add_argument("embeddings", metavar="EMBEDDINGS", help="parquet file from galmorph embed")
+    parser.add_argument("--catalog", metavar="C",
+                        help="catalog whose file_loc gives the images (default: the "
+                             "embeddings' file_loc)")
+    parser.add_argument("--predictions", metavar="P",
+                        help="output of galmorph predict: morphology summaries, and artefact "
+                             "flags for a new session")
+    parser.add_argument("--session", metavar="S.db",
+                        help="anomaly session file to label into (started if it does not "
+                             "exist; the same file galmorph anomaly uses)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="galaxies per labelling batch of a new session (default: 10)")
+    parser.add_argument("-m", "--model", default=None,
+                        help="the embeddings' model, if it is not where the file records it "
+                             "(for searches by uploaded image)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this computer only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--max-upload-mb", type=positive_int,
+                        default=DEFAULT_MAX_UPLOAD // 1024**2,
+                        help="largest image upload in MB (default: %(default)s)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load everything, then serve until interrupted; 0 on a clean stop."""
+    import uvicorn
+
+    from galmorph.web.app import create_app
+    from galmorph.web.gallery import Gallery
+
+    console = Console(highlight=False, soft_wrap=True)
+    gallery = Gallery(args.embeddings, catalog=args.catalog, predictions=args.predictions,
+                      session=args.session, model=args.model, batch_size=args.batch_size)
+    app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2)
+    if args.host not in LOCAL_HOSTS:
+        console.print(f"[yellow]warning:[/] listening on {args.host}: other computers on the "
+                      "network can open these pages")
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{args.port}/ "
+                  "(Ctrl+C stops)")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        gallery.close()
+    return 0

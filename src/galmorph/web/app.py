@@ -1,0 +1,170 @@
+"""The FastAPI application behind ``galmorph serve``.
+
+Routes (JSON unless said otherwise):
+
+* ``GET /``: the page; ``/static/…``: its script and style (no external assets).
+* ``GET /api/info``: what is loaded.
+* ``GET /api/galaxies?page=&per_page=&q=``: a page of galaxies (``q``: id contains).
+* ``GET /images/{id}``: a galaxy's image, by id only (unknown ids: 404).
+* ``GET /api/similar/{id}?k=``: its nearest neighbours.
+* ``POST /api/similar-image`` (multipart ``file``, ``k``): neighbours of an uploaded image.
+* ``GET /api/anomaly/batch``, ``POST /api/anomaly/retrain``: the batch to label;
+  retrain refits the model to every label and proposes a new batch.
+* ``POST /api/anomaly/label`` (``{"id", "score"}``, score 0–5).
+* ``GET /api/anomaly/ranking?limit=``; ``GET /export/labels.csv``, ``/export/ranking.csv``.
+
+Bad requests get a 4xx answer ``{"detail": message}``; an unexpected failure a
+500 with a one-line message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from galmorph import __version__
+from galmorph.exceptions import GalmorphError
+from galmorph.web.gallery import (
+    MAX_PAGE_SIZE,
+    MAX_RESULTS,
+    Gallery,
+    NoSession,
+    UnknownGalaxy,
+    csv_bytes,
+)
+
+#: Largest accepted upload, bytes.
+DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
+STATIC = Path(__file__).parent / "static"
+#: Sent with every answer: only this server's own scripts, styles and images run.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+log = logging.getLogger(__name__)
+
+
+class LabelRequest(BaseModel):
+    """A score for one galaxy."""
+
+    id: str = Field(min_length=1, max_length=500)
+    score: float = Field(ge=0, le=5)
+
+
+def _csv(data: bytes, name: str) -> Response:
+    return Response(data, media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
+    """The web app serving ``gallery``; uploads larger than ``max_upload`` bytes get 413."""
+    app = FastAPI(title="galmorph", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(UnknownGalaxy)
+    async def unknown(_: Request, err: UnknownGalaxy) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=404)
+
+    @app.exception_handler(NoSession)
+    async def no_session(_: Request, err: NoSession) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=409)
+
+    @app.exception_handler(GalmorphError)
+    async def bad_input(_: Request, err: GalmorphError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
+                             for e in err.errors())
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def failure(_: Request, err: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return JSONResponse({"detail": f"internal error ({type(err).__name__})"},
+                            status_code=500)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/api/info")
+    def info() -> dict[str, Any]:
+        return gallery.info()
+
+    @app.get("/api/galaxies")
+    def galaxies(page: Annotated[int, Query(ge=1)] = 1,
+                 per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 48,
+                 q: Annotated[str, Query(max_length=200)] = "") -> dict[str, Any]:
+        return gallery.page(page, per_page, q.strip())
+
+    @app.get("/images/{galaxy_id:path}")
+    def image(galaxy_id: str) -> Response:
+        try:
+            content, media = gallery.image(galaxy_id)
+        except GalmorphError as err:  # unreadable file: as if it were not there
+            raise HTTPException(404, str(err)) from None
+        headers = {"Cache-Control": "max-age=3600"}
+        if isinstance(content, Path):
+            return FileResponse(content, media_type=media, headers=headers)
+        return Response(content, media_type=media, headers=headers)
+
+    @app.get("/api/similar/{galaxy_id:path}")
+    def similar(galaxy_id: str,
+                k: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 12) -> dict[str, Any]:
+        return gallery.similar(galaxy_id, k)
+
+    @app.post("/api/similar-image")
+    def similar_image(file: Annotated[UploadFile, File()],
+                      k: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 12) -> dict[str, Any]:
+        data = file.file.read(max_upload + 1)
+        if len(data) > max_upload:
+            raise HTTPException(413, f"the image is larger than {max_upload // 1024**2} MB")
+        if not data:
+            raise HTTPException(400, "the uploaded file is empty")
+        return gallery.similar_to_upload(data, file.filename or "upload", k)
+
+    @app.get("/api/anomaly/batch")
+    def batch() -> dict[str, Any]:
+        return gallery.batch()
+
+    @app.post("/api/anomaly/retrain")
+    def retrain() -> dict[str, Any]:
+        return gallery.batch(new=True)
+
+    @app.post("/api/anomaly/label")
+    def label(request: LabelRequest) -> dict[str, Any]:
+        return gallery.label(request.id, request.score)
+
+    @app.get("/api/anomaly/ranking")
+    def ranking(limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 50) -> dict[str, Any]:
+        return gallery.ranking(limit)
+
+    @app.get("/export/labels.csv")
+    def export_labels() -> Response:
+        return _csv(csv_bytes(gallery.labels_table()), "labels.csv")
+
+    @app.get("/export/ranking.csv")
+    def export_ranking() -> Response:
+        return _csv(csv_bytes(gallery.ranking_table()), "ranking.csv")
+
+    return app

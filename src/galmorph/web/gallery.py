@@ -1,0 +1,382 @@
+"""What ``galmorph serve`` shows: galaxies, their images and predictions, searches, labels.
+
+:class:`Gallery` reads everything once at start-up (embeddings, optional catalog,
+predictions and anomaly session) and answers the web app's questions in plain
+Python types, so it can be used and tested without HTTP. Galaxies are named by
+``id_str`` only; image paths never leave this module.
+
+Example:
+    >>> gallery = Gallery("emb.parquet", session="hunt.db")  # doctest: +SKIP
+    >>> gallery.page(1, 24)["total"]  # doctest: +SKIP
+    630
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from galmorph.exceptions import GalmorphError, ImageError
+
+#: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
+BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+#: Largest page of the browse grid.
+MAX_PAGE_SIZE = 200
+#: Largest number of neighbours or ranking rows one request may ask for.
+MAX_RESULTS = 500
+#: Questions shown in a galaxy's one-line morphology summary.
+SUMMARY_QUESTIONS = 3
+
+
+class UnknownGalaxy(GalmorphError):
+    """A galaxy id that is not in the loaded catalog."""
+
+
+class NoSession(GalmorphError):
+    """A labelling action on a gallery started without ``--session``."""
+
+
+def _answer_label(question: str, answer: str) -> str:
+    """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth``."""
+    label = answer[len(question) + 1:].removesuffix("_fraction")
+    head, _, rest = label.partition("_")
+    if rest and head[:1] == "a" and head[1:].isdigit():  # GZ2's a01_ prefix
+        label = rest
+    return label.replace("_", " ")
+
+
+class PredictionSummary:
+    """Per galaxy, the top answer of each question it was probably asked.
+
+    Built from a ``galmorph predict`` table: questions are its ``<question>_asked``
+    columns and their answers the ``<question>_<answer>_fraction`` columns.
+    """
+
+    def __init__(self, table: pd.DataFrame, source: str) -> None:
+        if "id_str" not in table.columns:
+            raise GalmorphError(f"predictions {source} have no id_str column")
+        ids = table["id_str"].astype(str).to_numpy()
+        self.rows = pd.Index(ids)
+        self.questions: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []
+        fractions = [c for c in table.columns if str(c).endswith("_fraction")]
+        for asked in (c for c in table.columns if str(c).endswith("_asked")):
+            question = asked.removesuffix("_asked")
+            answers = [c for c in fractions if c.startswith(question + "_")]
+            if not answers:
+                continue
+            values = table[answers].to_numpy(dtype=np.float64)
+            top = np.nanargmax(np.nan_to_num(values, nan=-1.0), axis=1)
+            self.questions.append((
+                question, [_answer_label(question, a) for a in answers],
+                np.column_stack([top, values[np.arange(len(values)), top]]),
+                table[asked].to_numpy(dtype=np.float64),
+            ))
+        if not self.questions:
+            raise GalmorphError(f"predictions {source} have no <question>_asked and "
+                                "<answer>_fraction columns: make them with `galmorph predict`")
+
+    def __call__(self, galaxy_id: str) -> list[dict[str, Any]]:
+        """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "fraction"}``, most asked
+        first."""
+        row = self.rows.get_indexer([galaxy_id])[0]
+        if row < 0:
+            return []
+        asked = sorted(((q[3][row], i) for i, q in enumerate(self.questions)
+                        if q[3][row] >= 0.5), key=lambda pair: -pair[0])
+        result = []
+        for _, i in asked[:SUMMARY_QUESTIONS]:
+            question, labels, top, _ = self.questions[i]
+            result.append({"question": question, "answer": labels[int(top[row, 0])],
+                           "fraction": round(float(top[row, 1]), 3)})
+        return result
+
+
+def _number(value: Any) -> float | None:
+    """A JSON-safe float: None for NaN."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+class Gallery:
+    """The loaded galaxies and the jobs the web app runs on them.
+
+    Args:
+        embeddings: parquet file from ``galmorph embed``.
+        catalog: table whose ``file_loc`` gives the images (default: the
+            embeddings' own ``file_loc``).
+        predictions: table from ``galmorph predict``, for morphology summaries
+            (and artefact flags of a new session).
+        session: anomaly session file; started on these embeddings when it does
+            not exist (with ``batch_size`` galaxies per batch).
+        model: the embeddings' model, if it is not where the file records it
+            (needed to search by an uploaded image).
+
+    Raises:
+        GalmorphError: for unreadable inputs, or a catalog that shares no galaxy
+            with the embeddings.
+    """
+
+    def __init__(
+        self,
+        embeddings: str | Path,
+        *,
+        catalog: str | Path | None = None,
+        predictions: str | Path | None = None,
+        session: str | Path | None = None,
+        model: str | Path | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        from galmorph.catalog import load_catalog, read_table
+        from galmorph.represent import read_embeddings
+
+        self.embeddings = read_embeddings(embeddings)
+        emb = self.embeddings
+        self.ids = emb.ids.astype(str)
+        self.rows = pd.Index(self.ids)
+        self.model = model
+        if catalog is not None:
+            frame = load_catalog(catalog, check_images=False)
+            known = frame.drop_duplicates("id_str").set_index("id_str")["file_loc"]
+            files = known.reindex(self.ids).to_numpy()
+            if pd.isna(files).all():
+                raise GalmorphError(f"catalog {catalog} shares no id_str with {embeddings}")
+        elif emb.file_loc is not None:
+            files = emb.file_loc
+        else:
+            files = np.full(len(self.ids), None)
+        self.files = [None if pd.isna(f) or not str(f) else Path(str(f)) for f in files]
+        self.summary = (PredictionSummary(read_table(predictions), str(predictions))
+                        if predictions is not None else None)
+        self.session = None
+        if session is not None:
+            self.session = self._open_session(Path(embeddings), Path(session), predictions,
+                                              batch_size)
+        self._search = None
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
+                      batch_size: int | None) -> Any:
+        from galmorph.anomaly import DEFAULT_BATCH_SIZE, AnomalySession
+
+        if path.exists():
+            return AnomalySession.open(path, embeddings=embeddings)
+        return AnomalySession.start(embeddings, path, predictions=predictions,
+                                    batch_size=batch_size or DEFAULT_BATCH_SIZE)
+
+    def close(self) -> None:
+        """Close the session file, if any."""
+        if self.session is not None:
+            self.session.close()
+
+    # ------------------------------------------------------------ galaxies
+    def row(self, galaxy_id: str) -> int:
+        """Row of ``galaxy_id``; :class:`UnknownGalaxy` when it is not loaded."""
+        row = self.rows.get_indexer([galaxy_id])[0]
+        if row < 0:
+            raise UnknownGalaxy(f"no galaxy {galaxy_id!r} in this catalog")
+        return int(row)
+
+    def describe(self, row: int, labels: dict[str, float] | None = None) -> dict[str, Any]:
+        """JSON-ready facts of one galaxy: id, position, summary, the user's score."""
+        galaxy_id = str(self.ids[row])
+        info: dict[str, Any] = {"id": galaxy_id, "has_image": self.files[row] is not None}
+        emb = self.embeddings
+        if emb.ra is not None and emb.dec is not None:
+            info["ra"], info["dec"] = _number(emb.ra[row]), _number(emb.dec[row])
+        if self.summary is not None:
+            info["summary"] = self.summary(galaxy_id)
+        if labels is not None:
+            info["score"] = labels.get(galaxy_id)
+        return info
+
+    def _labels(self) -> dict[str, float] | None:
+        return self.session.store.labels() if self.session is not None else None
+
+    def page(self, page: int = 1, per_page: int = 48, query: str = "") -> dict[str, Any]:
+        """One page of the galaxies whose id contains ``query`` (case-insensitive)."""
+        per_page = max(1, min(per_page, MAX_PAGE_SIZE))
+        rows = np.arange(len(self.ids))
+        if query:
+            rows = rows[np.char.find(np.char.lower(self.ids), query.lower()) >= 0]
+        pages = max(1, math.ceil(len(rows) / per_page))
+        page = max(1, min(page, pages))
+        with self._lock:
+            labels = self._labels()
+        chosen = rows[(page - 1) * per_page: page * per_page]
+        return {"total": int(len(rows)), "page": page, "pages": pages, "per_page": per_page,
+                "galaxies": [self.describe(int(r), labels) for r in chosen]}
+
+    def info(self) -> dict[str, Any]:
+        """What is loaded, for the page header."""
+        info = self.embeddings.info
+        return {
+            "n_galaxies": len(self.ids),
+            "model": info.model.get("name", ""),
+            "n_features": info.n_features,
+            "has_coordinates": self.embeddings.has_coordinates,
+            "has_predictions": self.summary is not None,
+            "has_session": self.session is not None,
+            "session": self.session.store.path.name if self.session is not None else None,
+        }
+
+    # -------------------------------------------------------------- images
+    def image(self, galaxy_id: str) -> tuple[Path | bytes, str]:
+        """A galaxy's image: ``(path, media type)`` for JPEG/PNG, else ``(PNG bytes, "image/png")``.
+
+        Raises:
+            UnknownGalaxy: for an id that is not loaded, or one without an image.
+            ImageError: when the file cannot be read.
+        """
+        path = self.files[self.row(galaxy_id)]
+        if path is None:
+            raise UnknownGalaxy(f"galaxy {galaxy_id!r} has no image")
+        media = BROWSER_IMAGE_TYPES.get(path.suffix.lower())
+        if media is not None:
+            if not path.is_file():
+                raise UnknownGalaxy(f"the image of galaxy {galaxy_id!r} is missing")
+            return path, media
+        from PIL import Image
+
+        from galmorph.images import load_image
+
+        pixels = load_image(path)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, "PNG")
+        return buffer.getvalue(), "image/png"
+
+    # ---------------------------------------------------------- similarity
+    @property
+    def search(self) -> Any:
+        """The similarity search (built on first use)."""
+        with self._lock:
+            if self._search is None:
+                from galmorph.similarity import SimilaritySearch
+
+                self._search = SimilaritySearch(self.embeddings)
+            return self._search
+
+    def _neighbours(self, result: Any) -> list[dict[str, Any]]:
+        labels = self._labels()
+        found = []
+        for rank, row, distance in zip(result.neighbours["rank"], result.neighbours["row"],
+                                       result.neighbours["distance"], strict=True):
+            found.append({**self.describe(int(row), labels), "rank": int(rank),
+                          "distance": _number(distance)})
+        return found
+
+    def similar(self, galaxy_id: str, k: int = 12) -> dict[str, Any]:
+        """The ``k`` galaxies most like ``galaxy_id`` (itself and its duplicates left out)."""
+        row = self.row(galaxy_id)
+        k = max(1, min(k, MAX_RESULTS, len(self.ids) - 1))
+        result = self.search.by_row(row, k)
+        return {"query": self.describe(row, self._labels()), "metric": result.metric,
+                "neighbours": self._neighbours(result)}
+
+    def similar_to_upload(self, data: bytes, filename: str, k: int = 12) -> dict[str, Any]:
+        """The ``k`` galaxies most like an uploaded image file (``data``, its bytes).
+
+        Raises:
+            ImageError: when the bytes are not a readable jpg, png or FITS image.
+        """
+        from galmorph.images import FITS_SUFFIXES, load_image
+
+        name = filename.lower()
+        suffix = next((s for s in FITS_SUFFIXES if name.endswith(s)), Path(name).suffix)
+        if suffix not in (*BROWSER_IMAGE_TYPES, *FITS_SUFFIXES):
+            raise ImageError(f"{filename!r} is not a jpg, png or FITS file")
+        k = max(1, min(k, MAX_RESULTS, len(self.ids)))
+        with tempfile.TemporaryDirectory(prefix="galmorph-upload-") as folder:
+            path = Path(folder) / f"upload{suffix}"
+            path.write_bytes(data)
+            try:
+                load_image(path)
+            except ImageError:
+                raise ImageError(f"{filename!r} is not a readable image") from None
+            result = self.search.by_image(path, k, model=self.model)
+        return {"query": {"id": filename}, "metric": result.metric,
+                "neighbours": self._neighbours(result)}
+
+    # ------------------------------------------------------------ labelling
+    def _session(self) -> Any:
+        if self.session is None:
+            raise NoSession("no labelling session: start galmorph serve with --session FILE.db")
+        return self.session
+
+    def batch(self, *, new: bool = False) -> dict[str, Any]:
+        """The latest batch to label, whole (scored galaxies keep their score).
+
+        A batch is proposed when there is none, or with ``new`` (the model is
+        refitted to every label so far: "retrain").
+        """
+        with self._lock:
+            session = self._session()
+            latest = session.store.latest_batch()
+            if latest is None or new:
+                session.next_batch(new=True)
+                latest = session.store.latest_batch()
+            labels = session.store.labels()
+            galaxies = []
+            for i, galaxy_id in enumerate(latest.ids):
+                values = latest.values.iloc[i]
+                galaxies.append({**self.describe(self.row(galaxy_id), labels),
+                                 "predicted": _number(values["predicted"]),
+                                 "std": _number(values["std"])})
+            return {"batch": latest.batch_id, "method": latest.method,
+                    "n_labels": len(labels), "galaxies": galaxies}
+
+    def label(self, galaxy_id: str, score: float) -> dict[str, Any]:
+        """Store a score from 0 to 5 for a loaded galaxy."""
+        with self._lock:
+            session = self._session()
+            self.row(galaxy_id)
+            record = session.label(galaxy_id, score)
+            return {"id": galaxy_id, "score": record.score, "n_labels": session.store.n_labels()}
+
+    def ranking(self, limit: int = 50) -> dict[str, Any]:
+        """The ``limit`` most interesting galaxies (see :meth:`AnomalySession.ranking`)."""
+        limit = max(1, min(limit, MAX_RESULTS))
+        with self._lock:
+            frame = self._session().ranking()
+        rows = []
+        for item in frame.head(limit).itertuples():
+            rows.append({**self.describe(self.row(item.id_str)), "rank": int(item.rank),
+                         "interest": _number(item.interest), "labelled": bool(item.labelled)})
+        return {"n_ranked": len(frame), "galaxies": rows}
+
+    def labels_table(self) -> pd.DataFrame:
+        """Every label: ``id_str``, ``score``, ``labelled_at`` (UTC), ``ra``, ``dec``."""
+        with self._lock:
+            history = self._session().store.history()
+        latest = {record.galaxy_id: record for record in history}
+        frame = pd.DataFrame({
+            "id_str": list(latest),
+            "score": [r.score for r in latest.values()],
+            "labelled_at": [r.labelled_at for r in latest.values()],
+        })
+        self._add_positions(frame)
+        return frame
+
+    def ranking_table(self) -> pd.DataFrame:
+        """The whole ranking, without image paths."""
+        with self._lock:
+            frame = self._session().ranking()
+        return frame.drop(columns=["file_loc"], errors="ignore")
+
+    def _add_positions(self, frame: pd.DataFrame) -> None:
+        emb = self.embeddings
+        if emb.ra is not None and emb.dec is not None and len(frame):
+            rows = self.rows.get_indexer(frame["id_str"])
+            frame["ra"], frame["dec"] = emb.ra[rows], emb.dec[rows]
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as UTF-8 CSV, without its index."""
+    return frame.to_csv(index=False).encode()
