@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2 as v2
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 
@@ -429,6 +428,56 @@ class CentreCrop(torch.nn.Module):
         return f"fraction={self.fraction}"
 
 
+class Normalise(torch.nn.Module):
+    """Float ``(C, H, W)`` pixel values in 0–255 to ``(value / 255 - mean) / std``, in place."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.shift = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255
+        self.scale = 1 / (torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return image.sub_(self.shift).mul_(self.scale)
+
+
+class RandomGrey(torch.nn.Module):
+    """With probability ``p``, a 3-channel image becomes grey (three equal channels)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if self.p > 0 and torch.rand(()).item() < self.p:
+            return TF.rgb_to_grayscale(image, num_output_channels=3).contiguous()  # not a view
+        return image
+
+
+class Chain(torch.nn.Module):
+    """Steps applied in order, without torchvision ``Compose``'s per-step input parsing.
+
+    The transforms run once per image in the loader workers, where that
+    overhead cost more than the arithmetic (``benchmarks/bench_model.py``).
+    """
+
+    def __init__(self, *steps: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.steps = list(steps)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        for step in self.steps:
+            image = step(image)
+        return image
+
+    def extra_repr(self) -> str:
+        return ", ".join(type(step).__name__ for step in self.steps)
+
+
+def _to_float(image: torch.Tensor) -> torch.Tensor:
+    """``uint8`` to ``float32``, values kept in 0–255 (a new tensor, safe to modify)."""
+    return image.to(torch.float32)
+
+
 def train_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
     """Random training augmentation: ``uint8 (C, H, W)`` to ``float32 (channels, size, size)``.
 
@@ -438,31 +487,46 @@ def train_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tenso
     comes from torch's generator, which DataLoader seeds per worker.
     """
     steps: list[Callable[[torch.Tensor], torch.Tensor]] = [
-        v2.ToDtype(torch.float32, scale=True),
+        _square,
+        _to_float,
         ToChannels(config.channels),
         RandomCentredView(
             config.size, config.crop_fraction, config.centre_jitter, config.rotation
         ),
     ]
     if config.channels == 3 and config.greyscale_p > 0:
-        steps.append(v2.RandomGrayscale(p=config.greyscale_p))
-    steps.append(v2.Normalize(list(config.mean), list(config.std)))
-    return v2.Compose(steps)
+        steps.append(RandomGrey(config.greyscale_p))
+    steps.append(Normalise(config.mean, config.std))
+    return Chain(*steps)
 
 
 def eval_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
     """Deterministic transform: ``uint8 (C, H, W)`` to ``float32 (channels, size, size)``.
 
     Square centre crop of side ``config.eval_crop_fraction`` (the mean training
-    crop), antialiased bilinear resize to ``config.size``, channel conversion and
-    normalisation.
+    crop), antialiased bilinear resize to ``config.size`` (skipped when the crop
+    has that size already), channel conversion and normalisation.
     """
-    return v2.Compose(
-        [
-            v2.ToDtype(torch.float32, scale=True),
-            ToChannels(config.channels),
-            CentreCrop(config.eval_crop_fraction),
-            v2.Resize([config.size, config.size], antialias=True),
-            v2.Normalize(list(config.mean), list(config.std)),
-        ]
+    return Chain(
+        CentreCrop(config.eval_crop_fraction),
+        _to_float,
+        ToChannels(config.channels),
+        Resize(config.size),
+        Normalise(config.mean, config.std),
     )
+
+
+class Resize(torch.nn.Module):
+    """Antialiased bilinear resize of a float ``(C, H, W)`` image to ``size`` x ``size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.shape[-2:] == (self.size, self.size):
+            return image
+        return TF.resize(image, [self.size, self.size], antialias=True)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
