@@ -105,16 +105,28 @@ def _onnx_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def web_files(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFrame
-              ) -> dict[str, Path]:
-    """40 bundled galaxies with a tiny untrained model's embeddings and predictions."""
+def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained ``test_convnext`` gz2-no-odd vote model (32 px), saved once."""
     import torch
 
     from galmorph.checkpoint import build_model, save_model
-    from galmorph.cli import main
     from galmorph.images import ImageConfig
     from galmorph.schemas import get_schema
     from galmorph.train import model_metadata
+
+    schema = get_schema("gz2-no-odd")
+    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
+                              {}, np.full(schema.n_answers, 3.0), "tiny")
+    torch.manual_seed(0)
+    return save_model(build_model(metadata), metadata,
+                      tmp_path_factory.mktemp("untrained") / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def web_files(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFrame,
+              untrained_model: Path) -> dict[str, Path]:
+    """40 bundled galaxies with a tiny untrained model's embeddings and predictions."""
+    from galmorph.cli import main
 
     root = tmp_path_factory.mktemp("web")
     frame = demo_catalog.head(40)
@@ -122,17 +134,12 @@ def web_files(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFra
     for loc in frame["file_loc"]:
         shutil.copyfile(datasets.demo_dir() / loc, root / loc)
     frame.to_csv(root / "catalog.csv", index=False)
-    schema = get_schema("gz2-no-odd")
-    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
-                              {}, np.full(schema.n_answers, 3.0), "tiny")
-    torch.manual_seed(0)
-    save_model(build_model(metadata), metadata, root / "tiny.pt")
     cpu = ["--device", "cpu", "--num-workers", "0", "--no-progress"]
-    assert main(["embed", str(root / "catalog.csv"), "-m", str(root / "tiny.pt"), "-o",
+    assert main(["embed", str(root / "catalog.csv"), "-m", str(untrained_model), "-o",
                  str(root / "emb.parquet"), "--pca", "8", *cpu]) == 0
-    assert main(["predict", str(root / "catalog.csv"), "-m", str(root / "tiny.pt"), "-o",
+    assert main(["predict", str(root / "catalog.csv"), "-m", str(untrained_model), "-o",
                  str(root / "predictions.parquet"), "--backend", "torch", *cpu]) == 0
-    return {"root": root, "catalog": root / "catalog.csv", "model": root / "tiny.pt",
+    return {"root": root, "catalog": root / "catalog.csv", "model": untrained_model,
             "embeddings": root / "emb.parquet", "predictions": root / "predictions.parquet"}
 
 

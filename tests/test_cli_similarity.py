@@ -12,14 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
-from galmorph.checkpoint import build_model, save_model
 from galmorph.cli import main
-from galmorph.images import ImageConfig
-from galmorph.schemas import get_schema
-from galmorph.train import model_metadata
 
 N_GALAXIES = 16
 CPU = ["--device", "cpu", "--num-workers", "0"]
@@ -27,7 +22,7 @@ CPU = ["--device", "cpu", "--num-workers", "0"]
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path,
-          demo_catalog: pd.DataFrame) -> dict[str, Path]:
+          demo_catalog: pd.DataFrame, untrained_model: Path) -> dict[str, Path]:
     """A catalog of bundled galaxies (relative image paths), a model and its embeddings."""
     root = tmp_path_factory.mktemp("cli")
     frame = demo_catalog.head(N_GALAXIES)
@@ -35,11 +30,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path,
     for loc in frame["file_loc"]:
         shutil.copyfile(demo_dir / loc, root / loc)
     frame.to_csv(root / "catalog.csv", index=False)
-    schema = get_schema("gz2-no-odd")
-    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
-                              {}, np.full(schema.n_answers, 3.0), "tiny")
-    torch.manual_seed(0)
-    save_model(build_model(metadata), metadata, root / "tiny.pt")
+    shutil.copyfile(untrained_model, root / "tiny.pt")
     status = main(["embed", str(root / "catalog.csv"), "-m", str(root / "tiny.pt"), "-o",
                    str(root / "emb.parquet"), "--pca", "4", "--no-progress", *CPU])
     assert status == 0
