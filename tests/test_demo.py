@@ -107,6 +107,7 @@ def test_demo_runs_every_step_and_writes_the_report(demo_subset, tmp_path: Path,
     assert main(["demo", "--data", str(catalog), "--out", str(out), *FAST]) == 0
     printed = capsys.readouterr().out
     assert "Report:" in printed and "report.html" in printed
+    assert f"galmorph serve {out / 'embeddings.parquet'}" in printed
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
         assert step in printed
     assert "skipped" not in printed

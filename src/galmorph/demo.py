@@ -725,4 +725,9 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     run.result.timings["total"] = time.perf_counter() - began
     console.print(f"Report: [bold]{run.result.report.resolve()}[/] "
                   f"(total {run.result.timings['total']:.0f} s)")
+    embeddings, predictions = run.out / "embeddings.parquet", run.out / "predictions.parquet"
+    if embeddings.is_file():
+        extra = f" --predictions {predictions}" if predictions.is_file() else ""
+        console.print(f"Explore them in the browser: galmorph serve {embeddings}{extra} "
+                      f"--session {run.out / 'hunt.db'}", soft_wrap=True)
     return run.result
