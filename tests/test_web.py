@@ -143,13 +143,20 @@ def test_similar_to_an_uploaded_image(client: TestClient, web_files: dict[str, P
     ("notes.txt", b"hello", 400, "not a jpg, png or FITS"),
     ("broken.jpg", b"\xff\xd8\xff\xe0 not really", 400, "not a readable image"),
     ("empty.png", b"", 400, "empty"),
-    ("huge.png", b"\x89PNG" + bytes(300_000), 413, "larger than"),
+    ("huge.png", b"\x89PNG" + bytes(300_000), 413, "larger than"),  # refused unread
+    ("big.png", b"\x89PNG" + bytes(210_000), 413, "larger than"),  # within the framing slack
 ])
 def test_bad_uploads_get_a_message(client: TestClient, name: str, content: bytes, status: int,
                                    message: str) -> None:
     answer = client.post("/api/similar-image", files={"file": (name, content)})
     assert answer.status_code == status
     assert message in answer.json()["detail"]
+
+
+def test_lying_content_length_is_refused(client: TestClient) -> None:
+    answer = client.post("/api/anomaly/label", content=b"{}",
+                         headers={"content-length": "abc", "content-type": "application/json"})
+    assert answer.status_code == 400 and "Content-Length" in answer.json()["detail"]
 
 
 def test_labelling_without_a_session_says_how(client: TestClient) -> None:

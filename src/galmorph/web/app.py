@@ -42,6 +42,8 @@ from galmorph.web.gallery import (
 
 #: Largest accepted upload, bytes.
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
+#: Bytes of multipart framing allowed on top of the largest upload.
+FORM_OVERHEAD = 64 * 1024
 STATIC = Path(__file__).parent / "static"
 #: Sent with every answer: only this server's own scripts, styles and images run.
 SECURITY_HEADERS = {
@@ -72,8 +74,16 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
                   openapi_url=None)
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
+    async def guard(request: Request, call_next: Any) -> Response:
+        """Refuse oversized bodies before reading them; add the security headers."""
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > max_upload + FORM_OVERHEAD:
+            response: Response = JSONResponse(
+                {"detail": f"the request is larger than {max_upload / 1024**2:g} MB"
+                 if length.isdigit() else "bad Content-Length header"},
+                status_code=413 if length.isdigit() else 400)
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -138,7 +148,7 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
                       k: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 12) -> dict[str, Any]:
         data = file.file.read(max_upload + 1)
         if len(data) > max_upload:
-            raise HTTPException(413, f"the image is larger than {max_upload // 1024**2} MB")
+            raise HTTPException(413, f"the image is larger than {max_upload / 1024**2:g} MB")
         if not data:
             raise HTTPException(400, "the uploaded file is empty")
         return gallery.similar_to_upload(data, file.filename or "upload", k)

@@ -140,6 +140,7 @@ class Gallery:
         emb = self.embeddings
         self.ids = emb.ids.astype(str)
         self.rows = pd.Index(self.ids)
+        self._lower_ids = np.char.lower(self.ids)
         self.model = model
         if catalog is not None:
             frame = load_catalog(catalog, check_images=False)
@@ -205,7 +206,7 @@ class Gallery:
         per_page = max(1, min(per_page, MAX_PAGE_SIZE))
         rows = np.arange(len(self.ids))
         if query:
-            rows = rows[np.char.find(np.char.lower(self.ids), query.lower()) >= 0]
+            rows = rows[np.char.find(self._lower_ids, query.lower()) >= 0]
         pages = max(1, math.ceil(len(rows) / per_page))
         page = max(1, min(page, pages))
         with self._lock:
