@@ -9,9 +9,12 @@ workers is sampled every half second, and the number of rows done is read from
 the finished chunk files in ``OUT.parts/``. It prints, per command and size:
 
 * the catalog table's own size, ``load_catalog(...).memory_usage(deep=True).sum()``;
-* peak RSS of the galmorph process (``ru_maxrss`` from ``wait4``: exact), and the
-  peak total PSS of the process and its workers (sampled; PSS counts pages the
-  workers share with it once);
+* peak RSS of the galmorph process: its ``VmHWM`` (the kernel's high-water mark
+  of its own memory since it started, read every half second until it exits;
+  ``ru_maxrss`` is not used, because Linux carries the parent's high-water mark
+  over fork and exec, so a child's would include this benchmark's catalog), and
+  the peak total PSS of the process and its workers (sampled; PSS counts pages
+  the workers share with it once);
 * memory growth while the rows stream through: the slope of RSS against rows
   done, fitted from the second finished chunk on (MB per 100,000 rows).
   Beyond the table itself, memory should not grow with the number of rows: the
@@ -141,6 +144,7 @@ def run(command: str, catalog: Path, model: Path, out: Path, max_seconds: float 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     parts = out.with_name(out.name + ".parts")
     samples: list[tuple[float, int, int, int]] = []  # seconds, rows done, RSS, tree PSS
+    high_water = [0]  # VmHWM of the galmorph process, bytes
     log = out.with_suffix(".log")
     start = time.monotonic()
     with open(log, "wb") as sink:
@@ -150,6 +154,7 @@ def run(command: str, catalog: Path, model: Path, out: Path, max_seconds: float 
     def sample() -> None:
         while not stop.is_set():
             rss = _field(f"/proc/{process.pid}/status", "VmRSS:")
+            high_water[0] = max(high_water[0], _field(f"/proc/{process.pid}/status", "VmHWM:"))
             pss = sum(_field(f"/proc/{p}/smaps_rollup", "Pss:")
                       for p in [process.pid, *_children(process.pid)])
             if rss:
@@ -159,14 +164,14 @@ def run(command: str, catalog: Path, model: Path, out: Path, max_seconds: float 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     partial = False
-    while True:  # wait4: the exact peak RSS of this process (and its reaped workers)
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    while True:
+        pid, status, _ = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
         if max_seconds is not None and time.monotonic() - start > max_seconds:
             partial = True
             process.send_signal(signal.SIGKILL)
-            _, status, usage = os.wait4(process.pid, 0)
+            _, status, _ = os.wait4(process.pid, 0)
             break
         time.sleep(0.2)
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
@@ -188,7 +193,7 @@ def run(command: str, catalog: Path, model: Path, out: Path, max_seconds: float 
         "partial": partial,
         "rows_done": rows_done,
         "seconds": round(seconds, 1),
-        "peak_rss_mb": round(usage.ru_maxrss * 1024 / MB, 1),  # ru_maxrss is in kB
+        "peak_rss_mb": round(high_water[0] / MB, 1),
         "peak_tree_pss_mb": round(max((s[3] for s in samples), default=0) / MB, 1),
         "rss_growth_mb_per_100k_rows": None if slope is None else round(slope, 1),
         "samples": [(round(t, 1), r, round(m / MB), round(p / MB)) for t, r, m, p in samples],
