@@ -18,12 +18,16 @@ import math
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError, ImageError
+
+if TYPE_CHECKING:
+    from galmorph.anomaly import AnomalySession
+    from galmorph.similarity import SimilarityResult, SimilaritySearch
 
 #: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
 BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -155,16 +159,16 @@ class Gallery:
         self.files = [None if pd.isna(f) or not str(f) else Path(str(f)) for f in files]
         self.summary = (PredictionSummary(read_table(predictions), str(predictions))
                         if predictions is not None else None)
-        self.session = None
+        self.session: AnomalySession | None = None
         if session is not None:
             self.session = self._open_session(Path(embeddings), Path(session), predictions,
                                               batch_size)
-        self._search = None
+        self._search: SimilaritySearch | None = None
         self._lock = threading.RLock()
 
     @staticmethod
     def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
-                      batch_size: int | None) -> Any:
+                      batch_size: int | None) -> AnomalySession:
         from galmorph.anomaly import DEFAULT_BATCH_SIZE, AnomalySession
 
         if path.exists():
@@ -255,7 +259,7 @@ class Gallery:
 
     # ---------------------------------------------------------- similarity
     @property
-    def search(self) -> Any:
+    def search(self) -> SimilaritySearch:
         """The similarity search (built on first use)."""
         with self._lock:
             if self._search is None:
@@ -264,7 +268,7 @@ class Gallery:
                 self._search = SimilaritySearch(self.embeddings)
             return self._search
 
-    def _neighbours(self, result: Any) -> list[dict[str, Any]]:
+    def _neighbours(self, result: SimilarityResult) -> list[dict[str, Any]]:
         labels = self._labels()
         found = []
         for rank, row, distance in zip(result.neighbours["rank"], result.neighbours["row"],
@@ -306,7 +310,7 @@ class Gallery:
                 "neighbours": self._neighbours(result)}
 
     # ------------------------------------------------------------ labelling
-    def _session(self) -> Any:
+    def _session(self) -> AnomalySession:
         if self.session is None:
             raise NoSession("no labelling session: start galmorph serve with --session FILE.db")
         return self.session
