@@ -9,8 +9,9 @@ the shipped weights), prints images/s of:
   (:meth:`VoteModule.training_step`) + backward + gradient clipping (1.0, as
   ``galmorph train``) + AdamW step, batch 64;
 * **train, pipeline**: the same step fed by the real
-  :meth:`GalaxyDataModule.train_dataloader` (JPEGs, training augmentation,
-  galmorph's default worker count), as ``galmorph train`` runs by default
+  :meth:`GalaxyDataModule.train_dataloader` (JPEGs, training preparation in
+  galmorph's default worker count, then the batch-wise augmentation of
+  :meth:`GalaxyDataModule.on_after_batch_transfer`), as ``galmorph train`` runs by default
   (images decoded once into the in-memory cache, whose build time is shown, not
   counted) and with ``--no-cache`` (every JPEG decoded every epoch). Steady
   state: the first batches (worker start-up) are not timed;
@@ -219,6 +220,7 @@ def train_pipeline(spec: dict) -> dict:
         for batch in loader:  # persistent workers carry over between epochs
             if done == warmup:
                 images, start = 0, time.perf_counter()
+            batch = datamodule.on_after_batch_transfer(batch, 0)  # as the Trainer does
             _train_step(module, optimizer, batch, done, nullcontext())
             images += len(batch["image"])
             done += 1

@@ -160,13 +160,19 @@ def test_loaders_batch_images_and_counts(catalog: pd.DataFrame) -> None:
     n_train = dm.split_summary["sizes"]["train"]
     assert len(train) == n_train // 8  # the partial last batch is dropped
     batch = train[0]
+    prepared = batch["image"]  # finished on the device, batch-wise, as Lightning does
+    assert prepared.dtype == torch.uint8 and prepared.shape[:2] == (8, 3)
+    batch = dm.on_after_batch_transfer(batch, 0)
     assert batch["image"].shape == (8, 3, 32, 32) and batch["image"].dtype == torch.float32
+    assert not torch.equal(batch["image"][0], batch["image"][1])  # each image its own view
+    assert batch["image"].mean().abs() < 3 and batch["image"].std() < 3  # normalised
     assert batch["counts"].shape == (8, SCHEMA.n_answers)
     assert batch["counts"].dtype == torch.float32
     rows = dm.catalogs["train"].loc[batch["index"].numpy(), SCHEMA.label_cols]
     assert np.array_equal(batch["counts"].numpy(), rows.to_numpy(dtype=np.float32))
     val = next(iter(dm.val_dataloader()))
     assert torch.equal(val["image"], next(iter(dm.val_dataloader()))["image"])
+    assert torch.equal(dm.on_after_batch_transfer(dict(val), 0)["image"], val["image"])
 
 
 def test_explicit_split_catalogs_are_honoured(catalog: pd.DataFrame) -> None:

@@ -42,7 +42,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from galmorph.catalog import load_catalog
 from galmorph.exceptions import CatalogError, GalmorphWarning, ImageError
-from galmorph.images import ImageConfig, eval_transform, load_image, to_channels, train_transform
+from galmorph.images import (
+    ImageConfig,
+    TrainAugmentation,
+    eval_transform,
+    load_image,
+    to_channels,
+    train_preparation,
+)
 from galmorph.schemas import Schema, get_schema
 from galmorph.splits import SPLIT_NAMES, assign_splits
 
@@ -226,6 +233,7 @@ class GalaxyDataModule(L.LightningDataModule):
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.cache = cache
         self.augment = augment
+        self._augmentation = TrainAugmentation(self.image_config)
         self._datasets: dict[str, GalaxyDataset] = {}
 
         def load(source: CatalogSource, schema: Schema | None) -> pd.DataFrame:
@@ -290,7 +298,8 @@ class GalaxyDataModule(L.LightningDataModule):
             if name == "train" and self.schema is None:
                 raise CatalogError("training needs a schema for the vote counts")
             config = self.image_config
-            make = train_transform if name == "train" and self.augment else eval_transform
+            augmented = name == "train" and self.augment  # finished batch-wise, see below
+            make = train_preparation if augmented else eval_transform
             self._datasets[name] = GalaxyDataset(
                 self.catalogs[name],
                 None if name == "predict" else self.schema,
@@ -299,6 +308,19 @@ class GalaxyDataModule(L.LightningDataModule):
                 cache=self.cache,
             )
         return self._datasets[name]
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int
+                                ) -> dict[str, Any]:
+        """Finish training batches on their device: random views, grey, normalisation.
+
+        Training items leave the loader as prepared ``uint8`` images
+        (:func:`~galmorph.images.train_preparation`); augmenting whole batches here
+        costs the loader workers (which share the CPU with the model) nothing.
+        Other batches are float already and pass through.
+        """
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = self._augmentation(batch["image"])
+        return batch
 
     def setup(self, stage: str) -> None:
         """Build (and cache, if asked) the datasets a Lightning stage needs."""

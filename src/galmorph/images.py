@@ -333,7 +333,8 @@ def _square(image: torch.Tensor) -> torch.Tensor:
 
 
 class ToChannels(torch.nn.Module):
-    """Float ``(C, H, W)`` to ``channels`` channels: BT.601 luminance, or repeated grey."""
+    """``(C, H, W)`` (uint8 or float) to ``channels`` channels: BT.601 luminance, or
+    repeated grey."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -353,19 +354,41 @@ class ToChannels(torch.nn.Module):
         return f"channels={self.channels}"
 
 
+def working_size(config: ImageConfig) -> int:
+    """Side (pixels) to which training images are first reduced: the mean crop then spans
+    ``config.size`` pixels."""
+    return round(config.size * 2 / sum(config.crop_fraction))
+
+
+class ToWorkingSize(torch.nn.Module):
+    """``(C, H, W)`` to its centred square resized to ``side`` (antialiased when reduced),
+    so that images of any size batch together."""
+
+    def __init__(self, side: int) -> None:
+        super().__init__()
+        self.side = side
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        image = _square(image)
+        if image.shape[-1] != self.side:
+            image = TF.resize(image, [self.side, self.side], antialias=True)
+        return image
+
+    def extra_repr(self) -> str:
+        return f"side={self.side}"
+
+
 class RandomCentredView(torch.nn.Module):
     """Random rotation, flips and jittered centre crop, resampled once to ``size``.
 
-    Works on float ``(C, H, W)`` images. A non-square image is first cut to a
-    centred square. When the mean crop would be downsampled, the image is first
-    resized (antialiased) so that the mean crop spans ``size`` pixels. Then one
-    bilinear ``grid_sample`` applies a rotation (through U(0, 360) degrees, or a
-    random multiple of 90 degrees with ``rotation="right-angles"``),
-    horizontal and vertical flips (p = 0.5 each), a square crop of side
-    U(``crop_fraction``) times the image side, and a shift of the crop centre by
-    U(-``jitter``, ``jitter``) of the side per axis. Pixels from outside the
-    image (the corners of rotated crops) are mirrored from inside it, so the sky
-    keeps its level and noise.
+    Works on a float batch ``(B, C, S, S)`` of square images, each with its own
+    random view: one bilinear ``grid_sample`` applies a rotation (through U(0,
+    360) degrees, or a random multiple of 90 degrees with
+    ``rotation="right-angles"``), horizontal and vertical flips (p = 0.5 each), a
+    square crop of side U(``crop_fraction``) times the image side, and a shift of
+    the crop centre by U(-``jitter``, ``jitter``) of the side per axis. Pixels from
+    outside the image (the corners of rotated crops) are mirrored from inside it,
+    so the sky keeps its level and noise.
     """
 
     def __init__(
@@ -377,39 +400,60 @@ class RandomCentredView(torch.nn.Module):
         self.rotation = rotation
         self.crop_fraction = crop_fraction
         self.jitter = jitter
-        self.working_size = round(size * 2 / sum(crop_fraction))
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        image = _square(image)
-        if image.shape[-1] > self.working_size:
-            image = TF.resize(image, [self.working_size] * 2, antialias=True)
-        u = torch.rand(6).tolist()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        n = images.shape[0]
+        u = torch.rand(n, 6)
         if self.rotation == "right-angles":
-            angle = math.pi / 2 * min(int(4 * u[0]), 3)
+            angle = math.pi / 2 * torch.clamp((4 * u[:, 0]).floor(), max=3)
         else:
-            angle = 2 * math.pi * u[0]
+            angle = 2 * math.pi * u[:, 0]
         lo, hi = self.crop_fraction
-        scale = lo + (hi - lo) * u[1]
-        flip_x = -1.0 if u[2] < 0.5 else 1.0
-        flip_y = -1.0 if u[3] < 0.5 else 1.0
+        scale = lo + (hi - lo) * u[:, 1]
+        flip_x = torch.where(u[:, 2] < 0.5, -1.0, 1.0)
+        flip_y = torch.where(u[:, 3] < 0.5, -1.0, 1.0)
         # affine_grid maps output to input coordinates, both spanning [-1, 1].
-        shift_x, shift_y = (2 * self.jitter * (2 * v - 1) for v in u[4:6])
-        cos, sin = scale * math.cos(angle), scale * math.sin(angle)
-        theta = torch.tensor(
-            [[[cos * flip_x, -sin * flip_y, shift_x], [sin * flip_x, cos * flip_y, shift_y]]],
-            dtype=image.dtype,
-        )
-        grid = F.affine_grid(theta, [1, image.shape[0], self.size, self.size], align_corners=False)
-        out = F.grid_sample(
-            image[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False
-        )
-        return out[0]
+        shift = 2 * self.jitter * (2 * u[:, 4:6] - 1)
+        cos, sin = scale * torch.cos(angle), scale * torch.sin(angle)
+        theta = torch.stack([
+            torch.stack([cos * flip_x, -sin * flip_y, shift[:, 0]], dim=1),
+            torch.stack([sin * flip_x, cos * flip_y, shift[:, 1]], dim=1),
+        ], dim=1).to(device=images.device, dtype=images.dtype)
+        grid = F.affine_grid(theta, [n, images.shape[1], self.size, self.size],
+                             align_corners=False)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection",
+                             align_corners=False)
 
     def extra_repr(self) -> str:
         return (
             f"size={self.size}, crop_fraction={self.crop_fraction}, jitter={self.jitter}, "
             f"rotation={self.rotation}"
         )
+
+
+class TrainAugmentation(torch.nn.Module):
+    """Random training views of a batch: ``(B, C, S, S)`` (uint8 or float, 0–255) to
+    normalised ``float32 (B, C, size, size)``.
+
+    :class:`RandomCentredView`, then grey with probability ``greyscale_p`` per
+    image (3 channels only), then normalisation. Made for
+    :func:`train_preparation`'s output, batched; runs on the batch's device.
+    """
+
+    def __init__(self, config: ImageConfig) -> None:
+        super().__init__()
+        self.view = RandomCentredView(config.size, config.crop_fraction, config.centre_jitter,
+                                      config.rotation)
+        self.greyscale_p = config.greyscale_p if config.channels == 3 else 0.0
+        self.normalise = Normalise(config.mean, config.std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.view(images.to(torch.float32))
+        if self.greyscale_p > 0:
+            grey = torch.rand(len(out)) < self.greyscale_p
+            if grey.any():
+                out[grey] = TF.rgb_to_grayscale(out[grey], num_output_channels=3).contiguous()
+        return self.normalise(out)
 
 
 class CentreCrop(torch.nn.Module):
@@ -437,20 +481,7 @@ class Normalise(torch.nn.Module):
         self.scale = 1 / (torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return image.sub_(self.shift).mul_(self.scale)
-
-
-class RandomGrey(torch.nn.Module):
-    """With probability ``p``, a 3-channel image becomes grey (three equal channels)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if self.p > 0 and torch.rand(()).item() < self.p:
-            return TF.rgb_to_grayscale(image, num_output_channels=3).contiguous()  # not a view
-        return image
+        return image.sub_(self.shift.to(image.device)).mul_(self.scale.to(image.device))
 
 
 class Chain(torch.nn.Module):
@@ -478,26 +509,35 @@ def _to_float(image: torch.Tensor) -> torch.Tensor:
     return image.to(torch.float32)
 
 
+def train_preparation(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The per-image part of training: ``uint8 (C, H, W)`` to ``uint8 (channels, S, S)``.
+
+    Channel conversion, centred square, resize to :func:`working_size`. Batches of
+    its output go through :class:`TrainAugmentation`; the two together are
+    :func:`train_transform`.
+    """
+    return Chain(ToChannels(config.channels), ToWorkingSize(working_size(config)))
+
+
+class _OneImage(torch.nn.Module):
+    """A batch transform applied to one ``(C, H, W)`` image."""
+
+    def __init__(self, batch_transform: torch.nn.Module) -> None:
+        super().__init__()
+        self.batch_transform = batch_transform
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.batch_transform(image[None])[0]
+
+
 def train_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
     """Random training augmentation: ``uint8 (C, H, W)`` to ``float32 (channels, size, size)``.
 
-    Channel conversion, then :class:`RandomCentredView` (rotation, flips,
-    jittered crop near the centre, resize), then grey with probability
-    ``config.greyscale_p`` (3 channels only), then normalisation. Randomness
-    comes from torch's generator, which DataLoader seeds per worker.
+    :func:`train_preparation` then :class:`TrainAugmentation` (rotation, flips,
+    jittered crop near the centre, resize, random grey, normalisation), one image
+    at a time. Randomness comes from torch's generator.
     """
-    steps: list[Callable[[torch.Tensor], torch.Tensor]] = [
-        _square,
-        _to_float,
-        ToChannels(config.channels),
-        RandomCentredView(
-            config.size, config.crop_fraction, config.centre_jitter, config.rotation
-        ),
-    ]
-    if config.channels == 3 and config.greyscale_p > 0:
-        steps.append(RandomGrey(config.greyscale_p))
-    steps.append(Normalise(config.mean, config.std))
-    return Chain(*steps)
+    return Chain(train_preparation(config), _OneImage(TrainAugmentation(config)))
 
 
 def eval_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
