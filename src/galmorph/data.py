@@ -7,8 +7,12 @@ catalogs) and builds the data loaders, recording the split in
 :attr:`GalaxyDataModule.split_summary` for checkpoints.
 
 Decoding runs in DataLoader worker processes that prefetch batches, so it
-overlaps the model's compute. On the bundled 128 px SDSS JPEGs one core decodes
-and augments over ten times faster than a 2-core CPU trains (see
+overlaps the model's compute. Training images leave the workers only prepared
+(``uint8``, square, at the working size); their random views are drawn for the
+whole batch at once in :meth:`GalaxyDataModule.on_after_batch_transfer`, on the
+batch's device, so that the workers take little CPU from the model. On the
+bundled 128 px SDSS JPEGs one core decodes and augments over ten times faster
+than a 2-core CPU trains (see
 ``benchmarks/bench_data.py``), so the decoded-image cache (``cache=True``) is
 off by default; it helps with large images or slow disks.
 
@@ -203,7 +207,8 @@ class GalaxyDataModule(L.LightningDataModule):
         num_workers: loader worker processes; default :func:`default_num_workers`.
         cache: decode each split's images once into memory (see
             :class:`GalaxyDataset`).
-        augment: random training augmentation (:func:`galmorph.images.train_transform`);
+        augment: random training augmentation (:func:`galmorph.images.train_preparation`
+            in the loader, :class:`galmorph.images.TrainAugmentation` batch-wise);
             False trains on the evaluation transform.
         drop_missing_images: skip rows whose image file is missing, with a warning.
     """
