@@ -156,7 +156,9 @@ class Gallery:
             files = emb.file_loc
         else:
             files = np.full(len(self.ids), None)
-        self.files = [None if pd.isna(f) or not str(f) else Path(str(f)) for f in files]
+        #: Image path per row (text; None when unknown), never sent to the browser.
+        self.files = np.array([None if pd.isna(f) or not str(f) else str(f) for f in files],
+                              dtype=object)
         self.summary = (PredictionSummary(read_table(predictions), str(predictions))
                         if predictions is not None else None)
         self.session: AnomalySession | None = None
@@ -240,9 +242,10 @@ class Gallery:
             UnknownGalaxy: for an id that is not loaded, or one without an image.
             ImageError: when the file cannot be read.
         """
-        path = self.files[self.row(galaxy_id)]
-        if path is None:
+        file = self.files[self.row(galaxy_id)]
+        if file is None:
             raise UnknownGalaxy(f"galaxy {galaxy_id!r} has no image")
+        path = Path(file)
         media = BROWSER_IMAGE_TYPES.get(path.suffix.lower())
         if media is not None:
             if not path.is_file():
