@@ -81,8 +81,9 @@ def test_prediction_summary_reads_top_answers() -> None:
     })
     summary = PredictionSummary(table, "p.csv")
     assert summary("a") == [{"question": "t01_smooth_or_features", "answer": "smooth",
-                             "fraction": 0.8}]
+                             "text": "smooth", "fraction": 0.8}]
     assert [s["answer"] for s in summary("b")] == ["features or disk", "yes"]
+    assert [s["text"] for s in summary("b")] == ["features or disk", "edgeon: yes"]
     assert summary("missing") == []
 
 

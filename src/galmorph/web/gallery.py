@@ -47,6 +47,19 @@ class NoSession(GalmorphError):
     """A labelling action on a gallery started without ``--session``."""
 
 
+def _question_label(question: str) -> str:
+    """``t02_edgeon`` → ``edgeon``; other names with ``_`` as spaces."""
+    head, _, rest = question.partition("_")
+    if rest and head[:1] == "t" and head[1:].isdigit():
+        question = rest
+    return question.replace("_", " ")
+
+
+def _display(question: str, answer: str) -> str:
+    """What a card shows: the answer, with its question when the answer is a bare yes/no."""
+    return f"{_question_label(question)}: {answer}" if answer in ("yes", "no") else answer
+
+
 def _answer_label(question: str, answer: str) -> str:
     """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth``."""
     label = answer[len(question) + 1:].removesuffix("_fraction")
@@ -87,8 +100,8 @@ class PredictionSummary:
                                 "<answer>_fraction columns: make them with `galmorph predict`")
 
     def __call__(self, galaxy_id: str) -> list[dict[str, Any]]:
-        """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "fraction"}``, most asked
-        first."""
+        """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "text", "fraction"}``,
+        most asked first; ``text`` is what the page shows."""
         row = self.rows.get_indexer([galaxy_id])[0]
         if row < 0:
             return []
@@ -97,7 +110,9 @@ class PredictionSummary:
         result = []
         for _, i in asked[:SUMMARY_QUESTIONS]:
             question, labels, top, _ = self.questions[i]
-            result.append({"question": question, "answer": labels[int(top[row, 0])],
+            answer = labels[int(top[row, 0])]
+            result.append({"question": question, "answer": answer,
+                           "text": _display(question, answer),
                            "fraction": round(float(top[row, 1]), 3)})
         return result
 
