@@ -45,11 +45,7 @@ import pandas as pd
 import pytest
 import torch
 
-from galmorph.checkpoint import build_model, save_model
-from galmorph.images import ImageConfig
-from galmorph.schemas import get_schema
 from galmorph.splits import assign_splits
-from galmorph.train import model_metadata
 
 #: Seed of the kill points; change it to explore other points.
 SEED = 20261126
@@ -384,19 +380,6 @@ def test_resuming_from_a_damaged_checkpoint_is_a_clear_error(
 # ------------------------------------------------------- prediction, embedding
 N_GALAXIES = 37  # chunks of 8: 8, 8, 8, 8, 5
 CHUNK = 8
-SCHEMA = get_schema("gz2-no-odd")
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained test_convnext vote model for 32 px images (the checks are bookkeeping)."""
-    metadata = model_metadata(
-        SCHEMA, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2, {},
-        np.full(SCHEMA.n_answers, 3.0), "tiny",
-    )
-    torch.manual_seed(0)
-    return save_model(build_model(metadata), metadata,
-                      tmp_path_factory.mktemp("model") / "tiny.pt")
 
 
 def _inference_argv(command: str, catalog: Path, out: Path, model: Path) -> list[str | Path]:
@@ -434,12 +417,12 @@ def _rows_in_parts(folder: Path) -> int:
 
 @pytest.mark.parametrize("command", ["predict", "embed"])
 def test_inference_killed_anywhere_resumes_without_lost_or_repeated_rows(
-    command: str, make_catalog: Callable[..., Path], model_path: Path, tmp_path: Path
+    command: str, make_catalog: Callable[..., Path], untrained_model: Path, tmp_path: Path
 ) -> None:
     catalog = make_catalog(N_GALAXIES)
     ids = pd.read_csv(catalog, dtype={"id_str": str})["id_str"].tolist()
     reference_out = tmp_path / "reference" / "out.parquet"
-    reference = run_galmorph(_inference_argv(command, catalog, reference_out, model_path),
+    reference = run_galmorph(_inference_argv(command, catalog, reference_out, untrained_model),
                              tmp_path)
     assert reference.exitcode == 0, reference.tail()
     expected = _read_output(reference_out)
@@ -452,7 +435,7 @@ def test_inference_killed_anywhere_resumes_without_lost_or_repeated_rows(
     def scenario(number: int, name: str, hook: str, resume_first: bool) -> dict:
         folder = tmp_path / f"killed-{number}"
         out = folder / "out.parquet"
-        argv = _inference_argv(command, catalog, out, model_path)
+        argv = _inference_argv(command, catalog, out, untrained_model)
         first = [*argv, "--resume"] if resume_first else argv
         if hook.startswith("delay:"):
             killed = run_galmorph(first, tmp_path, kill_after=float(hook[6:]) * reference.seconds)

@@ -36,14 +36,13 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from galmorph.catalog import load_catalog
-from galmorph.checkpoint import build_model, load_model, save_model
+from galmorph.checkpoint import load_model
 from galmorph.cli import main
 from galmorph.datasets import demo_dir
 from galmorph.exceptions import GalmorphError, ImageError
 from galmorph.images import ImageConfig, eval_transform, load_image, to_channels
 from galmorph.predict import predict_catalog
 from galmorph.schemas import get_schema
-from galmorph.train import model_metadata
 
 SCHEMA = get_schema("gz2-no-odd")
 QUESTION = SCHEMA.questions[0]  # t01: 3 answers
@@ -293,21 +292,10 @@ def test_random_catalog_files_and_validate(garbage_files: list[str], tmp_path: P
 
 
 # ------------------------------------------------------------- predict
-@pytest.fixture(scope="module")
-def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    metadata = model_metadata(
-        SCHEMA, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2, {},
-        np.full(SCHEMA.n_answers, 3.0), "fuzz",
-    )
-    torch.manual_seed(0)
-    return save_model(build_model(metadata), metadata,
-                      tmp_path_factory.mktemp("model") / "tiny.pt")
-
-
 def test_random_catalogs_to_predict(
-    garbage_files: list[str], tiny_model_path: Path, tmp_path: Path
+    garbage_files: list[str], untrained_model: Path, tmp_path: Path
 ) -> None:
-    loaded_model = load_model(tiny_model_path)
+    loaded_model = load_model(untrained_model)
     outcomes: Counter = Counter()
     fast = {"num_workers": 0, "progress": False, "device": "cpu", "batch_size": 4}
 
@@ -322,7 +310,7 @@ def test_random_catalogs_to_predict(
             frame.to_csv(source, index=False)
             out = source.with_suffix(".out.parquet")
             with quiet():
-                status = main(["predict", str(source), "-m", str(tiny_model_path), "-o", str(out),
+                status = main(["predict", str(source), "-m", str(untrained_model), "-o", str(out),
                                "--num-workers", "0", "--device", "cpu", "--no-progress"])
             assert status in (0, 2)
             assert out.exists() == (status == 0)

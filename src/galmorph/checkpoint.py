@@ -24,8 +24,6 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,6 +35,7 @@ import torch
 from torch import nn
 
 from galmorph.exceptions import ModelError
+from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
 from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead, create_encoder
 from galmorph.schemas import Schema
@@ -192,19 +191,11 @@ def save_model(
 ) -> Path:
     """Write a compact self-describing model file atomically (fp16 weights by default)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         k: (v.half() if half and v.is_floating_point() else v).clone()
         for k, v in model.state_dict().items()
     }
     payload = {"galmorph": {**metadata, "format_version": FORMAT_VERSION}, "state_dict": state}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_target(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from scipy.stats import binomtest
 
+from galmorph.files import atomic_target
 from galmorph.losses import dirichlet_multinomial_nll
 from galmorph.schemas import Schema
 
@@ -369,17 +368,7 @@ def write_json(result: dict[str, Any], path: str | Path) -> Path:
         PosixPath('metrics.json')
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it private (0600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp:
+        tmp.write_text(text)
     return path

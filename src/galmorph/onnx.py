@@ -50,7 +50,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,7 @@ import torch
 from galmorph import __version__
 from galmorph.checkpoint import LoadedModel, load_model
 from galmorph.exceptions import GalmorphError, ModelError
+from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
 
 #: What can be exported: the whole model, or its encoder (the representation).
@@ -187,21 +187,9 @@ def export_onnx(
     onnx.helper.set_model_props(proto, _properties(loaded, what, n_outputs))
     proto.doc_string = f"galmorph {loaded.name} ({what}). Input: {preprocessing_text(config)}."
     onnx.checker.check_model(proto)
-    return _write_atomically(proto.SerializeToString(), Path(output))
-
-
-def _write_atomically(data: bytes, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    with atomic_target(output) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return Path(output)
 
 
 # ----------------------------------------------------------------- runtime

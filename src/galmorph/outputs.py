@@ -36,17 +36,15 @@ PosixPath('out.csv')
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
+from galmorph.files import atomic_target
 
 #: Output table formats by file-name extension (lower case).
 OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".fits": "fits"}
@@ -107,28 +105,6 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
 }
 
 
-@contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` that replaces it once the block succeeds.
-
-    The file is made readable by all (0644) and flushed to disk before the
-    rename; on any error, Ctrl-C included, it is deleted and ``path`` left as it was.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600)
-        with open(tmp, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _clean_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
     return {str(k): " ".join(str(v).split()) for k, v in (metadata or {}).items()}
 
@@ -150,7 +126,7 @@ def write_table(
     """
     path = Path(path)
     fmt = output_format(path)
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         _WRITERS[fmt](frame, tmp, _clean_metadata(metadata))
     return path
 
@@ -179,7 +155,7 @@ def write_table_chunks(
     fmt = output_format(path)
     meta = _clean_metadata(metadata)
     rows = 0
-    with _atomic_target(path) as tmp:
+    with atomic_target(path) as tmp:
         if fmt == "fits":
             frames = list(chunks)
             if frames:

@@ -299,19 +299,11 @@ def read_embeddings(path: str | Path) -> Embeddings:
     import pyarrow.parquet as pq
 
     path = Path(path)
-    if not path.is_file():
-        raise GalmorphError(f"embeddings file {path} does not exist")
+    info, _ = read_embedding_info(path)
     try:
         table = pq.read_table(path)
-    except Exception as err:  # pyarrow raises several types for a non-parquet file
+    except Exception as err:  # pyarrow raises several types for a damaged file
         raise GalmorphError(f"cannot read {path} as parquet: {err}") from None
-    raw_info = (table.schema.metadata or {}).get(METADATA_KEY.encode())
-    if raw_info is None:
-        raise GalmorphError(
-            f"{path} is not a galmorph embeddings file (no {METADATA_KEY} metadata); "
-            "make one with `galmorph embed`"
-        )
-    info = EmbeddingInfo.from_json(raw_info.decode())
     columns = feature_columns(info.n_features)
     missing = [c for c in columns if c not in table.column_names]
     if missing or "id_str" not in table.column_names:

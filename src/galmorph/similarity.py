@@ -71,8 +71,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -92,6 +90,7 @@ from galmorph.checkpoint import LoadedModel, build_model
 from galmorph.data import CatalogSource
 from galmorph.evaluate import write_json
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
 from galmorph.predict import DEFAULT_BATCH_SIZE, resolve_device
 from galmorph.represent import (
@@ -391,16 +390,8 @@ def _save_index(index: FaissIndex, files: tuple[Path, Path], fingerprint: dict[s
     import faiss
 
     index_path, json_path = files
-    handle, tmp = tempfile.mkstemp(dir=index_path.parent, prefix=f".{index_path.name}.",
-                                   suffix=".tmp")
-    os.close(handle)
-    try:
-        faiss.write_index(index.index, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, index_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_target(index_path) as tmp:
+        faiss.write_index(index.index, str(tmp))
     write_json({"fingerprint": fingerprint, "params": index.params}, json_path)
 
 

@@ -10,8 +10,6 @@ PosixPath('runs/gz2/model.pt')
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from galmorph.checkpoint import save_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.evaluate import fit_vote_baseline
 from galmorph.exceptions import GalmorphError
+from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
 from galmorph.model import VoteModule
 from galmorph.resumable import remove_leftovers
@@ -68,19 +67,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                torch.save(checkpoint, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(name, 0o644)
-            os.replace(name, path)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
+        with atomic_target(path) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 def _check_resumable(checkpoint: Path) -> dict[str, Any]:
