@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from galmorph.anomaly import (
     AnomalySession,
@@ -25,6 +26,7 @@ from galmorph.anomaly import (
     reweighted_scores,
     simulate,
     spread_sample,
+    supervised_scores,
     user_scores,
 )
 from galmorph.exceptions import GalmorphError, GalmorphWarning
@@ -214,13 +216,25 @@ def test_benchmark_finds_the_interesting_blob(tmp_path: Path) -> None:
     assert active["n_found"] == 15 and active["precision_at_50"] == pytest.approx(15 / 50)
     result = benchmark(setup, n_labels=30, repeats=2)
     assert set(result) == {"active", "isolation_forest", "reweighted_forest", "random",
-                           "settings"}
+                           "supervised_ceiling", "settings"}
+    assert result["supervised_ceiling"]["precision_at_50"] == pytest.approx(15 / 50)
     assert result["active"]["average_precision"] > result["random"]["average_precision"]
     assert {"precision_at_50", "precision_at_50_unlabelled", "average_precision",
             "precision_at_200_std"} <= set(result["active"])
     with pytest.warns(GalmorphWarning):
         stricter = benchmark_setup(emb, truth, "odd_fraction", threshold=1.1)
     assert stricter.notes["n_interesting"] == 0
+
+
+def test_supervised_ceiling_measures_what_the_features_separate() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    linear = x[:, 0] > 1.2  # a linear read-out of the features finds these
+    scores = supervised_scores(x, linear, seed=0)
+    assert roc_auc_score(linear, scores) > 0.97
+    unrelated = rng.random(400) < linear.mean()  # nothing in x tells these apart
+    assert roc_auc_score(unrelated, supervised_scores(x, unrelated, seed=0)) < 0.65
+    assert not supervised_scores(x, np.zeros(400, bool)).any()
 
 
 # ---------------------------------------------------------------- sessions

@@ -133,9 +133,11 @@ def test_benchmark_command_writes_json(files: dict, capsys: pytest.CaptureFixtur
     assert main(["anomaly", "benchmark", str(files["emb"]), "--truth", str(files["truth"]),
                  "--score-column", "odd", "--labels", "10", "--repeats", "2",
                  "--batch-size", "5", "--json", str(out)]) == 0
-    assert "reweighted" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "reweighted" in printed and "ceiling" in printed
     result = json.loads(out.read_text())
-    assert set(result) >= {"active", "isolation_forest", "reweighted_forest", "random"}
+    assert set(result) >= {"active", "isolation_forest", "reweighted_forest", "random",
+                           "supervised_ceiling"}
     assert result["settings"]["n_interesting"] == 4 and result["settings"]["repeats"] == 2
     for method in ("active", "isolation_forest", "reweighted_forest", "random"):
         assert {"precision_at_50", "precision_at_50_unlabelled", "average_precision",

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from PIL import Image
 from sklearn.decomposition import IncrementalPCA
 
 from galmorph import represent
@@ -96,6 +97,7 @@ def test_embed_file_has_columns_dtypes_and_metadata(raw_file: Path, catalog: pd.
     assert info["model"]["path"] == str(model_path.resolve())
     assert info["encoder"] == "test_convnext"
     assert (info["feature_dim"], info["n_features"], info["pca"]) == (64, 64, None)
+    assert info["views"] == 8  # the default: features independent of orientation
     assert info["image"]["size"] == 32
     assert not any(p.name.startswith(".") for p in raw_file.parent.iterdir())  # no temp files
 
@@ -103,6 +105,25 @@ def test_embed_file_has_columns_dtypes_and_metadata(raw_file: Path, catalog: pd.
     assert emb.features.shape == (N_GALAXIES, 64) and emb.features.dtype == np.float32
     np.testing.assert_array_equal(emb.features, table[features].to_numpy())
     assert emb.has_coordinates and emb.row_of(catalog["id_str"][3]) == 3
+
+
+def test_views_make_features_independent_of_orientation(catalog: pd.DataFrame,
+                                                         model_path: Path, tmp_path: Path) -> None:
+    image = np.asarray(Image.open(catalog["file_loc"][0]).convert("RGB"))
+    turned = {"as-is": image, "rot90": np.rot90(image), "rot180": np.rot90(image, 2),
+              "mirror": image[:, ::-1], "rot270-mirror": np.rot90(image, 3)[:, ::-1]}
+    for name, pixels in turned.items():
+        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp_path / f"{name}.png")
+    frame = pd.DataFrame({"id_str": list(turned), "file_loc": [str(tmp_path / f"{n}.png")
+                                                               for n in turned]})
+    features = {views: embed_catalog(frame, model_path, views=views, **FAST)
+                .filter(like="feat_").to_numpy() for views in (1, 4, 8)}
+    np.testing.assert_allclose(features[8], np.repeat(features[8][:1], 5, axis=0), atol=1e-5)
+    np.testing.assert_allclose(features[4][:3], np.repeat(features[4][:1], 3, axis=0), atol=1e-5)
+    assert np.abs(features[4][3] - features[4][0]).max() > 1e-3  # rotations only: mirror differs
+    assert np.abs(features[1][1] - features[1][0]).max() > 1e-3  # one view: turning changes it
+    with pytest.raises(GalmorphError, match="views must be one of 1, 4, 8"):
+        embed_catalog(frame, model_path, views=2, **FAST)
 
 
 def test_embed_without_coordinates(catalog: pd.DataFrame, model_path: Path) -> None:
@@ -201,6 +222,9 @@ def test_resume_recomputes_parts_of_another_model(catalog: pd.DataFrame, model_p
                         lambda frame, *a, **kw: calls.append(len(frame)) or real(frame, *a, **kw))
     embed_catalog(catalog, model_path, parts_dir=parts, chunk_size=6, **FAST)
     assert calls == []
+    embed_catalog(catalog, model_path, parts_dir=parts, chunk_size=6, views=1, **FAST)
+    assert calls == [6, 6]  # parts averaged over other orientations are not reused
+    calls.clear()
     embed_catalog(catalog, make_model(tmp_path / "other.pt", seed=1), parts_dir=parts,
                   chunk_size=6, **FAST)
     assert calls == [6, 6]

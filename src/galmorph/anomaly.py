@@ -71,6 +71,11 @@ Simulated-user benchmark
 ------------------------
 :func:`benchmark` replays sessions in which a catalog column answers for the
 researcher (:func:`simulate`) and scores the rankings (:func:`ranking_metrics`).
+Beside the methods it reports a *supervised ceiling* (:func:`supervised_scores`):
+a logistic regression that knows which of the other galaxies are interesting,
+out of fold. It is not something a researcher can run; it measures how well the
+features separate what is interesting at all, so that a low figure for every
+method can be told apart from a weak method.
 
 Example
 -------
@@ -812,6 +817,31 @@ def benchmark_setup(
     )
 
 
+def supervised_scores(
+    x: np.ndarray, interesting: np.ndarray, *, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Out-of-fold P(interesting) ``(n,)`` from logistic regressions told the truth.
+
+    Each of ``folds`` stratified folds is scored by an L2-regularised logistic
+    regression fitted to every other fold's ``interesting`` flags: the ceiling of
+    what a linear read-out of the features ``x`` ``(n, d)`` can rank, with every
+    other galaxy's answer known.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    interesting = np.asarray(interesting, dtype=bool)
+    scores = np.zeros(len(x))
+    splits = min(folds, int(interesting.sum()), int((~interesting).sum()))
+    if splits < 2:
+        return scores
+    for fit, held in StratifiedKFold(splits, shuffle=True, random_state=seed).split(
+            x, interesting):
+        classifier = LogisticRegression(C=0.1, max_iter=2000).fit(x[fit], interesting[fit])
+        scores[held] = classifier.predict_proba(x[held])[:, 1]
+    return scores
+
+
 def simulate(
     method: str,
     setup: BenchmarkSetup,
@@ -821,12 +851,13 @@ def simulate(
     xi: float = DEFAULT_XI,
     seed: int = 0,
 ) -> dict[str, float]:
-    """One simulated session of ``method`` (or ``random``): label, rank, score the ranking.
+    """One simulated session of ``method`` (``random``, ``supervised``): label, rank, score.
 
     ``active`` and ``reweighted-forest`` label ``n_labels`` galaxies in batches, the
-    researcher answering with the true score; ``isolation-forest``, ``lof`` and
-    ``random`` label nothing. Labelled galaxies rank by the score given, the rest
-    by the method's prediction (see :func:`ranking_metrics`).
+    researcher answering with the true score; ``isolation-forest``, ``lof``,
+    ``random`` and the ``supervised`` ceiling (:func:`supervised_scores`) label
+    nothing. Labelled galaxies rank by the score given, the rest by the method's
+    prediction (see :func:`ranking_metrics`).
     """
     x, truth_scores, candidates = setup.x, setup.scores, setup.candidates
     labelled = np.zeros(len(x), dtype=bool)
@@ -838,6 +869,10 @@ def simulate(
         anomaly = lof_scores(x, seed=seed)
     if method == "random":
         values = np.random.default_rng(seed).random(len(x))
+    elif method == "supervised":
+        values = np.zeros(len(x))
+        pool = np.flatnonzero(candidates)
+        values[pool] = supervised_scores(x[pool], setup.interesting[pool], seed=seed)
     else:
         if method in ("active", "reweighted-forest"):
             while len(rows) < min(n_labels, int(candidates.sum())):
@@ -863,6 +898,7 @@ BENCHMARK_METHODS = {
     "isolation_forest": "isolation-forest",
     "reweighted_forest": "reweighted-forest",
     "random": "random",
+    "supervised_ceiling": "supervised",
 }
 
 

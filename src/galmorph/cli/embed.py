@@ -24,7 +24,7 @@ from galmorph.cli.predict import add_backend_option
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``embed`` sub-command."""
     from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.represent import DEFAULT_CHUNK_SIZE
+    from galmorph.represent import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS, VIEW_CHOICES
 
     parser = subparsers.add_parser(
         "embed",
@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--pca", type=positive_int, default=None, metavar="N",
                         help="keep the first N principal components (incremental PCA)")
+    parser.add_argument(
+        "--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
+        help=("average each galaxy's features over this many orientations of its image: 8 "
+              "(right-angle rotations, each also mirrored; features that do not depend on how "
+              "the galaxy is turned), 4 (rotations) or 1 (as it is, 8 times faster than 8; "
+              f"default: {DEFAULT_VIEWS})"),
+    )
     parser.add_argument(
         "--resume", action="store_true",
         help=("write finished chunks to OUT.parquet.parts/ and skip them when run again after "
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         args.catalog, args.output, args.model, resume=args.resume, pca=args.pca,
         chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device, progress=not args.no_progress,
-        drop_missing_images=args.skip_missing_images, backend=args.backend,
+        drop_missing_images=args.skip_missing_images, backend=args.backend, views=args.views,
     )
     info, n_rows = read_embedding_info(path)  # not the rows: the file may be large
     what = f"{info.n_features} features"
@@ -87,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         kept = float(info.pca.explained_variance_ratio.sum())
         what = (f"{info.n_features} PCA components of {info.feature_dim} features "
                 f"({kept:.1%} of the variance)")
+    if info.views > 1:
+        what += f", averaged over {info.views} orientations"
     Console(highlight=False).print(
         f"Wrote {n_rows} galax{'y' if n_rows == 1 else 'ies'} x {what} to {path} "
         f"(model {info.model['name']}, sha256 {info.model['sha256'][:12]})"
