@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import timm
 import torch
+from sklearn.metrics import log_loss
 from torch import nn
 
 from galmorph import datasets
@@ -529,6 +530,22 @@ def test_probe_on_separable_and_uninformative_features() -> None:
     assert result["n_train"] == 40 and result["n_test"] == 40
     noise = probe(features[::2], labels[::2], features[1::2], labels[1::2])
     assert 0.2 < noise["accuracy"] < 0.8
+
+
+def test_probe_chooses_its_regularisation_on_the_training_set() -> None:
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 100)
+    features = rng.normal(size=(200, 300))  # many noise features, few galaxies
+    features[:, 0] += 2.0 * labels  # one weakly informative feature
+    train, test = slice(0, None, 2), slice(1, None, 2)
+    chosen = probe(features[train], labels[train], features[test], labels[test])
+    fixed = probe(features[train], labels[train], features[test], labels[test],
+                  regularisation=1.0)
+    assert chosen["regularisation"] < 0.1 and fixed["regularisation"] == 1.0
+    truth = labels[test]
+    assert log_loss(truth, chosen["probabilities"]) < 0.8 * log_loss(truth, fixed["probabilities"])
+    one_each = probe(features[[0, 100]], labels[[0, 100]], features[test], labels[test])
+    assert one_each["regularisation"] == 1.0  # too few to cross-validate
 
 
 def test_classification_metrics() -> None:

@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import torch
 from astropy.coordinates import SkyCoord
+from PIL import Image
 
 from galmorph import similarity
-from galmorph.checkpoint import build_model, save_model
+from galmorph.checkpoint import build_model, load_model, save_model
 from galmorph.datasets import demo_dir
 from galmorph.evaluate import write_json
 from galmorph.exceptions import GalmorphError, GalmorphWarning
@@ -28,6 +29,7 @@ from galmorph.schemas import get_schema
 from galmorph.similarity import (
     SimilaritySearch,
     angular_separation,
+    baseline_features,
     build_index,
     derive_tags,
     evaluate_similarity,
@@ -269,3 +271,21 @@ def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:
     assert all(math.isnan(v) for t in result["tags"] if t["n"] < 2
                for v in t["precision"].values())
     write_json(result, tmp_path / "eval.json")  # JSON-ready
+
+
+@pytest.mark.parametrize("name", ["pixels", "untrained", "votes"])
+def test_baselines_average_over_the_embeddings_views(name: str, untrained_model: Path,
+                                                     tmp_path: Path) -> None:
+    image = np.asarray(Image.open(demo_dir() / pd.read_csv(demo_dir() / "catalog.csv",
+                                                           nrows=1)["file_loc"][0]))
+    for turns in range(3):
+        turned = np.ascontiguousarray(np.rot90(image, turns))
+        Image.fromarray(turned).save(tmp_path / f"{turns}.png")
+    frame = pd.DataFrame({"id_str": ["0", "1", "2"],
+                          "file_loc": [str(tmp_path / f"{t}.png") for t in range(3)]})
+    loaded = load_model(untrained_model)
+    run = {"device": torch.device("cpu"), "num_workers": 0, "progress": False}
+    one = baseline_features(name, frame, loaded, None, views=1, **run)
+    eight = baseline_features(name, frame, loaded, None, views=8, **run)
+    np.testing.assert_allclose(eight, np.repeat(eight[:1], 3, axis=0), atol=1e-5)
+    assert np.abs(one[1] - one[0]).max() > 1e-4  # one view: turning the image changes it

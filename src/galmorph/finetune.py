@@ -891,40 +891,58 @@ def regression_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.nda
 
 
 # ------------------------------------------------------------ probe baseline
+#: Inverse L2 strengths the probe chooses among by cross-validation.
+PROBE_REGULARISATION = tuple(float(c) for c in np.logspace(-4, 1, 11))
+
+
 def probe(
     train_features: np.ndarray,
     train_labels: Sequence[Any] | np.ndarray,
     test_features: np.ndarray,
     test_labels: Sequence[Any] | np.ndarray,
     *,
-    regularisation: float = 1.0,
+    regularisation: float | None = None,
 ) -> dict[str, Any]:
     """Logistic-regression probe: fit on standardised embeddings, score on a test set.
 
     Args:
         train_features, test_features: ``(n, feature_dim)`` embeddings.
         train_labels, test_labels: class labels.
-        regularisation: inverse L2 strength ``C`` of scikit-learn's LogisticRegression.
+        regularisation: inverse L2 strength ``C`` of scikit-learn's LogisticRegression;
+            None: chosen from :data:`PROBE_REGULARISATION` by stratified
+            cross-validation on the training set (log-loss), as many folds as the
+            rarest class allows (at most 5).
 
     Returns:
         ``accuracy``, ``roc_auc`` (binary: of the second class; multi-class:
         one-vs-rest macro average; None when a test class is missing),
-        ``n_train``, ``n_test``, ``classes`` and ``probabilities`` ``(n_test, n_classes)``.
+        ``n_train``, ``n_test``, ``classes``, ``regularisation`` (the ``C`` used)
+        and ``probabilities`` ``(n_test, n_classes)``.
     """
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    classifier = make_pipeline(
-        StandardScaler(), LogisticRegression(C=regularisation, max_iter=5000)
-    )
-    classifier.fit(np.asarray(train_features), np.asarray(train_labels))
+    labels = np.asarray(train_labels)
+    folds = min(5, int(np.unique(labels, return_counts=True)[1].min()))
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(
+        C=1.0 if regularisation is None else regularisation, max_iter=5000))
+    if regularisation is None and folds >= 2:
+        classifier = GridSearchCV(
+            classifier, {"logisticregression__C": list(PROBE_REGULARISATION)},
+            cv=StratifiedKFold(folds, shuffle=True, random_state=0), scoring="neg_log_loss",
+        )
+    classifier.fit(np.asarray(train_features), labels)
+    fitted = getattr(classifier, "best_estimator_", classifier)
+    chosen = float(fitted[-1].C)
     classes = classifier.classes_
     probabilities = classifier.predict_proba(np.asarray(test_features))
     return {
         **classification_metrics(np.asarray(test_labels), probabilities, list(classes)),
-        "n_train": len(train_labels),
+        "n_train": len(labels),
         "classes": list(classes),
+        "regularisation": chosen,
         "probabilities": probabilities,
     }
 

@@ -35,6 +35,8 @@ exclusions) runs on the embeddings and on baselines: ``random`` neighbours (the
 expected precision, ``(n_tag - 1) / (n - 1)``), ``pixels`` (PCA of the images at
 :data:`PIXEL_SIZE` px), ``untrained`` (an encoder of the same architecture with
 random weights, seed 0) and ``votes`` (the model's own predicted vote fractions).
+Each baseline averages over the same orientations of every image as the
+embeddings did (their ``views``), so orientation-invariance favours none of them.
 
 The tags (:data:`TAGS`) are fixed functions of Galaxy Zoo 2 vote counts.
 ``V(tNN)`` is the number of votes on a question and ``f(answer)`` the fraction of
@@ -96,6 +98,7 @@ from galmorph.predict import DEFAULT_BATCH_SIZE, resolve_device
 from galmorph.represent import (
     Embeddings,
     ModelSpec,
+    average_over_views,
     embed_images,
     fit_pca,
     load_embedding_model,
@@ -895,7 +898,7 @@ def _vote_fractions(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tenso
 def baseline_features(
     name: str, frame: pd.DataFrame, loaded: LoadedModel, n_components: int | None, *,
     device: torch.device, batch_size: int = DEFAULT_BATCH_SIZE, num_workers: int | None = None,
-    progress: bool = True, seed: int = 0,
+    progress: bool = True, seed: int = 0, views: int = 1,
 ) -> np.ndarray:
     """Features ``(len(frame), d)`` of a baseline for the rows of a catalog.
 
@@ -911,15 +914,17 @@ def baseline_features(
         if loaded.task != "votes" or loaded.schema is None:
             raise GalmorphError(f"{loaded.name} is not a vote-count model: no vote fractions")
         loaded.model.eval()
-        return run_over_images(frame, _vote_fractions(loaded), config, **run)
+        return run_over_images(frame, average_over_views(_vote_fractions(loaded), views),
+                               config, **run)
     if name == "pixels":
         small = ImageConfig.from_dict({**config.to_dict(), "size": PIXEL_SIZE})
-        raw = run_over_images(frame, lambda x: x.flatten(1), small, **run)
+        raw = run_over_images(frame, average_over_views(lambda x: x.flatten(1), views), small,
+                              **run)
     elif name == "untrained":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             untrained = build_model(loaded.metadata).to(device).eval()
-        raw = run_over_images(frame, untrained.embed, config, **run)
+        raw = run_over_images(frame, average_over_views(untrained.embed, views), config, **run)
     else:
         raise GalmorphError(f"unknown baseline {name!r}: use {', '.join(BASELINES)}")
     if n_components is None:
@@ -1015,7 +1020,7 @@ def evaluate_similarity(
         components = emb.info.n_features if (name == "pixels" or emb.info.pca) else None
         features[name] = baseline_features(
             name, frame, loaded, components, device=torch_device, batch_size=batch_size,
-            num_workers=num_workers, progress=progress, seed=seed,
+            num_workers=num_workers, progress=progress, seed=seed, views=emb.info.views,
         )
     neighbours = {
         name: neighbour_table(values, k, metric, ra=ra, dec=dec, duplicate_radius=duplicate_radius)
@@ -1060,6 +1065,7 @@ def evaluate_similarity(
         "k": k, "metric": metric, "n_galaxies": n, "split": split,
         "embeddings": str(emb.path) if emb.path else None,
         "n_features": emb.info.n_features, "pca": emb.info.pca is not None,
+        "views": emb.info.views,
         "model": loaded.provenance(), "model_split_counts": counts,
         "methods": methods, "tags": per_tag, "means": means, "skipped_tags": skipped,
     }
