@@ -6,7 +6,9 @@ On a labelled catalog (default: the 330 DECaLS ring / not-ring galaxies of
 training sets of each ``--sizes`` (``all``: every remaining galaxy) are drawn with
 each of ``--seeds``, and every method is trained on each:
 
-* ``probe``: logistic regression on the pretrained model's frozen embeddings;
+* ``probe``: logistic regression on the pretrained model's frozen embeddings
+  (averaged over 8 orientations; its regularisation chosen by cross-validation
+  on the training set);
 * ``frozen``: the pretrained model, new head only (linear probe, augmented);
 * ``unfrozen``: the pretrained model with its top ``--n-blocks`` blocks trained;
 * ``scratch``: the same encoder from random weights, every block trained;
@@ -61,7 +63,7 @@ from galmorph.finetune import (
     stratified_split,
 )
 from galmorph.predict import predict_catalog
-from galmorph.represent import FEATURE_PREFIX, embed_catalog
+from galmorph.represent import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
 
 RINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rings_decals" / "catalog.csv"
 METHODS = ("probe", "frozen", "unfrozen", "scratch", "imagenet")
@@ -275,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
              f"{args.test_seed} px={image['size']} crop={image['crop_fraction']} "
              f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
              f"blocks={args.n_blocks} batch={args.batch_size}")
+    # the probe's own settings: embeddings averaged over DEFAULT_VIEWS, C by cross-validation
+    setups = {m: f"{setup} probe=views{DEFAULT_VIEWS}-cv" if m == "probe" else setup
+              for m in METHODS}
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "runs.csv"
     rows = pd.read_csv(runs_path).to_dict("records") if runs_path.is_file() else []
@@ -284,11 +289,12 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         for seed in args.seeds:
             train_set = balanced_sample(pool, args.label, requested, seed)
             for method in args.methods:
-                if (setup, method, str(n_labels), str(seed)) in done:
+                if (setups[method], method, str(n_labels), str(seed)) in done:
                     continue
                 began = time.perf_counter()
                 metrics = run_method(method, train_set, test, args, starter, features, seed)
-                row = {"setup": setup, "method": method, "n_labels": n_labels, "seed": seed,
+                row = {"setup": setups[method], "method": method, "n_labels": n_labels,
+                       "seed": seed,
                        "accuracy": metrics["accuracy"], "n_correct": metrics["n_correct"],
                        "n_test": metrics["n_test"], "roc_auc": metrics["roc_auc"],
                        "epochs": metrics.get("epochs"),
@@ -299,8 +305,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(runs_path, index=False)
     runs = pd.DataFrame(rows)
-    selected = runs[(runs["setup"] == setup) & runs["method"].isin(args.methods)
-                    & runs["n_labels"].isin(sizes) & runs["seed"].isin(args.seeds)]
+    selected = runs[(runs["setup"] == runs["method"].map(setups))
+                    & runs["method"].isin(args.methods) & runs["n_labels"].isin(sizes)
+                    & runs["seed"].isin(args.seeds)]
     summary = summarise(selected.astype({"n_labels": int}))
     summary.to_csv(args.out / "summary.csv", index=False)
     print_table(summary, sizes)
