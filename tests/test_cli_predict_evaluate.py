@@ -84,10 +84,12 @@ def test_predict_unlabelled_catalog_model_folder_and_mc(
     bare = make_catalog(3, name="bare.csv", edit=lambda df: df[["id_str", "file_loc"]])
     out = bare.parent / "p.csv"
     status, _, err = run(
-        capsys, "predict", bare, "-m", model_path.parent, "-o", out, "--mc-samples", "3", *FAST
+        capsys, "predict", bare, "-m", model_path.parent, "-o", out, "--mc-samples", "3",
+        "--views", "4", *FAST
     )
     assert status == 0, err
     assert read_metadata(out)["galmorph_mc_samples"] == "3"
+    assert read_metadata(out)["galmorph_views"] == "4"
     table = _read_back(out)
     assert table["id_str"].tolist() == pd.read_csv(bare, dtype=str)["id_str"].tolist()
 
@@ -178,7 +180,7 @@ def test_evaluate_prints_table_and_writes_json(
     with pytest.warns(GalmorphWarning, match="t10_arms_winding"):  # the demo has no t10/t11
         status, stdout, err = run(
             capsys, "evaluate", catalog, "-m", model_path, "--json", out, "--mc-samples", "2",
-            *FAST,
+            "--views", "8", *FAST,
         )
     assert status == 0, err
     assert "Model tiny" in stdout and "Vote-count evaluation: 5 galaxies" in stdout
@@ -194,6 +196,7 @@ def test_evaluate_prints_table_and_writes_json(
     assert result["n_galaxies"] == 5 and result["n_samples"] == 2
     assert "baseline_mean_nll" in result
     assert result["model"]["galmorph_model"] == "tiny"
+    assert result["model"]["galmorph_views"] == "8"
 
 
 def test_evaluate_needs_vote_columns(

@@ -355,6 +355,25 @@ def test_grey_model_accepts_colour_jpegs_it_was_trained_on(
     assert "3 channels" in check_image_conventions(catalog["file_loc"].tolist(), config)[0]
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_views_make_predictions_independent_of_orientation(
+    tmp_path: Path, catalog: pd.DataFrame, loaded: LoadedModel, backend: str
+) -> None:
+    image = np.asarray(Image.open(catalog["file_loc"][0]).convert("RGB"))
+    turned = [image, np.rot90(image), np.rot90(image, 3)[:, ::-1]]
+    for number, pixels in enumerate(turned):
+        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp_path / f"{number}.png")
+    frame = pd.DataFrame({"id_str": ["a", "b", "c"],
+                          "file_loc": [str(tmp_path / f"{n}.png") for n in range(3)]})
+    run = {"num_workers": 0, "progress": False, "backend": backend}
+    one = _columns(predict_catalog(frame, loaded, **run), "concentration")
+    eight = predict_catalog(frame, loaded, views=8, **run)
+    assert eight.attrs["galmorph"]["galmorph_views"] == "8"
+    values = _columns(eight, "concentration")
+    np.testing.assert_allclose(values, np.repeat(values[:1], 3, axis=0), rtol=1e-4)
+    assert np.abs(one[1] - one[0]).max() > 1e-4  # one view: turning the image changes it
+
+
 # ------------------------------------------------------------------ evaluate
 def test_evaluate_catalog(catalog: pd.DataFrame, loaded: LoadedModel) -> None:
     with pytest.warns(GalmorphWarning, match="t10_arms_winding"):  # no t10/t11 columns
@@ -363,6 +382,7 @@ def test_evaluate_catalog(catalog: pd.DataFrame, loaded: LoadedModel) -> None:
     assert result["n_galaxies"] == N_GALAXIES and result["n_samples"] == 1
     assert np.isfinite(result["mean_nll"]) and np.isfinite(result["baseline_mean_nll"])
     assert result["model"]["galmorph_model"] == "tiny"
+    assert result["model"]["galmorph_views"] == "1"
     smooth = result["questions"]["t01_smooth_or_features"]
     assert {"nll", "mae", "accuracy_confident", "n_confident"} <= set(smooth)
 

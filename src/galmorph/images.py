@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
 
-from galmorph.exceptions import ImageError
+from galmorph.exceptions import GalmorphError, ImageError
 
 #: Lower and upper percentiles (per band) clipped before the arcsinh stretch.
 STRETCH_PERCENTILES = (0.5, 99.5)
@@ -570,3 +570,42 @@ class Resize(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+# --------------------------------------------------------------- orientation
+#: Orientations :func:`average_over_views` can average over.
+VIEW_CHOICES = (1, 4, 8)
+
+
+def average_over_views(
+    forward: Callable[[torch.Tensor], torch.Tensor], views: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``forward`` averaged over right-angle rotations (and mirror images) of the batch.
+
+    Args:
+        forward: maps images ``(b, c, h, w)`` to features ``(b, ...)``.
+        views: 1 (the images as they are), 4 (rotations by 0, 90, 180, 270
+            degrees) or 8 (each rotation also mirrored left-right).
+
+    Example:
+        >>> mean = average_over_views(lambda x: x.flatten(1), 4)
+        >>> mean(torch.arange(4.0).reshape(1, 1, 2, 2))
+        tensor([[1.5000, 1.5000, 1.5000, 1.5000]])
+    """
+    if views not in VIEW_CHOICES:
+        raise GalmorphError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}, "
+                            f"got {views}")
+    if views == 1:
+        return forward
+
+    def averaged(images: torch.Tensor) -> torch.Tensor:
+        total = None
+        for turns in range(4):
+            turned = torch.rot90(images, turns, dims=(2, 3))
+            for view in (turned, turned.flip(3)) if views == 8 else (turned,):
+                out = forward(view.contiguous()).float()
+                total = out if total is None else total + out
+        assert total is not None
+        return total / views
+
+    return averaged

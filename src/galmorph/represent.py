@@ -22,7 +22,7 @@ Its parquet key/value metadata holds the model's provenance (``galmorph_model``,
 * ``encoder``, ``feature_dim`` (encoder output length), ``image`` (the model's
   :class:`~galmorph.images.ImageConfig`), ``n_features`` (feat columns);
 * ``views``: how many orientations of each image the features average over
-  (:func:`average_over_views`; 1 in files from before this was recorded);
+  (:func:`galmorph.images.average_over_views`; 1 in files from before this was recorded);
 * ``pca``: null, or the fitted projection: ``components`` (``n_features`` rows of
   ``feature_dim`` numbers), ``mean``, ``explained_variance``,
   ``explained_variance_ratio`` and ``n_samples_seen``. A new galaxy's features
@@ -71,7 +71,7 @@ from galmorph.catalog import load_catalog
 from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError, ModelError
-from galmorph.images import ImageConfig
+from galmorph.images import ImageConfig, average_over_views
 from galmorph.onnx import cached_onnx_model, resolve_backend
 from galmorph.outputs import write_table_chunks
 from galmorph.predict import (
@@ -96,45 +96,11 @@ PART_KEY = "galmorph_embedding_part"
 #: Prefix of the feature columns: ``feat_0``, ``feat_1``, ...
 FEATURE_PREFIX = "feat_"
 FORMAT_VERSION = 1
-#: Orientations averaged over by default (see the module docs), and those allowed.
+#: Orientations averaged over by default (see the module docs).
 DEFAULT_VIEWS = 8
-VIEW_CHOICES = (1, 4, 8)
 
 ModelSpec = LoadedModel | str | Path | None
 Forward = Callable[[torch.Tensor], torch.Tensor]
-
-
-# --------------------------------------------------------------- orientation
-def average_over_views(forward: Forward, views: int) -> Forward:
-    """``forward`` averaged over right-angle rotations (and mirror images) of the batch.
-
-    Args:
-        forward: maps images ``(b, c, h, w)`` to features ``(b, ...)``.
-        views: 1 (the images as they are), 4 (rotations by 0, 90, 180, 270
-            degrees) or 8 (each rotation also mirrored left-right).
-
-    Example:
-        >>> mean = average_over_views(lambda x: x.flatten(1), 4)
-        >>> mean(torch.arange(4.0).reshape(1, 1, 2, 2))
-        tensor([[1.5000, 1.5000, 1.5000, 1.5000]])
-    """
-    if views not in VIEW_CHOICES:
-        raise GalmorphError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}, "
-                            f"got {views}")
-    if views == 1:
-        return forward
-
-    def averaged(images: torch.Tensor) -> torch.Tensor:
-        total = None
-        for turns in range(4):
-            turned = torch.rot90(images, turns, dims=(2, 3))
-            for view in (turned, turned.flip(3)) if views == 8 else (turned,):
-                out = forward(view.contiguous()).float()
-                total = out if total is None else total + out
-        assert total is not None
-        return total / views
-
-    return averaged
 
 
 # ------------------------------------------------------------------------ PCA

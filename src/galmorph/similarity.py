@@ -93,12 +93,11 @@ from galmorph.data import CatalogSource
 from galmorph.evaluate import write_json
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.files import atomic_target
-from galmorph.images import ImageConfig
+from galmorph.images import ImageConfig, average_over_views
 from galmorph.predict import DEFAULT_BATCH_SIZE, resolve_device
 from galmorph.represent import (
     Embeddings,
     ModelSpec,
-    average_over_views,
     embed_images,
     fit_pca,
     load_embedding_model,

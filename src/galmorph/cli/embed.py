@@ -24,7 +24,8 @@ from galmorph.cli.predict import add_backend_option
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``embed`` sub-command."""
     from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.represent import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS, VIEW_CHOICES
+    from galmorph.images import VIEW_CHOICES
+    from galmorph.represent import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 
     parser = subparsers.add_parser(
         "embed",
