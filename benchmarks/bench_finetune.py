@@ -7,8 +7,7 @@ training sets of each ``--sizes`` (``all``: every remaining galaxy) are drawn wi
 each of ``--seeds``, and every method is trained on each:
 
 * ``probe``: logistic regression on the pretrained model's frozen embeddings
-  (averaged over 8 orientations; its regularisation chosen by cross-validation
-  on the training set);
+  (its regularisation chosen by cross-validation on the training set);
 * ``frozen``: the pretrained model, new head only (linear probe, augmented);
 * ``unfrozen``: the pretrained model with its top ``--n-blocks`` blocks trained;
 * ``scratch``: the same encoder from random weights, every block trained;
@@ -19,6 +18,9 @@ Sets of up to ``--max-fixed`` galaxies train for a fixed budget of about
 ``--steps`` optimizer steps with no validation (early stopping on one or two
 validation galaxies is noise) and keep the last epoch; larger sets hold out
 ``--val-fraction`` for validation and keep the best epoch of ``--epochs``.
+Test galaxies are predicted, and the probe's embeddings made, averaged over
+``--views`` orientations of each image (default 8: right-angle rotations and
+their mirror images; :func:`galmorph.images.average_over_views`).
 
 Results: one row per run in ``OUT/runs.csv``; per method and size the mean and
 spread over seeds, and the 95% Wilson interval of the accuracy on the test set
@@ -62,6 +64,7 @@ from galmorph.finetune import (
     probe,
     stratified_split,
 )
+from galmorph.images import VIEW_CHOICES
 from galmorph.predict import predict_catalog
 from galmorph.represent import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
 
@@ -140,7 +143,7 @@ def run_method(
             split_seed=seed, num_workers=args.num_workers, progress=False, **options,
         )
         table = predict_catalog(test, result.model_path, num_workers=args.num_workers,
-                                progress=False)
+                                progress=False, views=args.views)
         classes = result.metadata["classes"]
     probabilities = table[[f"prob_{c}" for c in classes]].to_numpy()
     return {**classification_metrics(test[label].to_numpy(), probabilities, classes),
@@ -236,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                         metavar=("MIN", "MAX"),
                         help="training crop (default: galmorph.finetune.auto_crop's, measured "
                         "on the whole catalog)")
+    parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
+                        help="orientations of each test image (and probe embedding) averaged "
+                        f"over (default: {DEFAULT_VIEWS})")
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune"))
     parser.add_argument("--quick", action="store_true", help="CI-size smoke run")
@@ -268,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
           f"{image['size']} px, crop {image['crop_fraction']}")
     features: dict[str, np.ndarray] = {}
     if "probe" in args.methods:
-        table = embed_catalog(catalog, embedder, num_workers=args.num_workers, progress=False)
+        table = embed_catalog(catalog, embedder, num_workers=args.num_workers, progress=False,
+                              views=args.views)
         values = table[[c for c in table.columns if c.startswith(FEATURE_PREFIX)]].to_numpy()
         features = dict(zip(table["id_str"], values, strict=True))
 
@@ -276,10 +283,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     setup = (f"{starter.checksum[:12]} {args.catalog.name} test={args.test_size}/"
              f"{args.test_seed} px={image['size']} crop={image['crop_fraction']} "
              f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
-             f"blocks={args.n_blocks} batch={args.batch_size}")
-    # the probe's own settings: embeddings averaged over DEFAULT_VIEWS, C by cross-validation
-    setups = {m: f"{setup} probe=views{DEFAULT_VIEWS}-cv" if m == "probe" else setup
-              for m in METHODS}
+             f"blocks={args.n_blocks} batch={args.batch_size} views={args.views} probe=cv")
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "runs.csv"
     rows = pd.read_csv(runs_path).to_dict("records") if runs_path.is_file() else []
@@ -289,12 +293,11 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         for seed in args.seeds:
             train_set = balanced_sample(pool, args.label, requested, seed)
             for method in args.methods:
-                if (setups[method], method, str(n_labels), str(seed)) in done:
+                if (setup, method, str(n_labels), str(seed)) in done:
                     continue
                 began = time.perf_counter()
                 metrics = run_method(method, train_set, test, args, starter, features, seed)
-                row = {"setup": setups[method], "method": method, "n_labels": n_labels,
-                       "seed": seed,
+                row = {"setup": setup, "method": method, "n_labels": n_labels, "seed": seed,
                        "accuracy": metrics["accuracy"], "n_correct": metrics["n_correct"],
                        "n_test": metrics["n_test"], "roc_auc": metrics["roc_auc"],
                        "epochs": metrics.get("epochs"),
@@ -305,9 +308,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(runs_path, index=False)
     runs = pd.DataFrame(rows)
-    selected = runs[(runs["setup"] == runs["method"].map(setups))
-                    & runs["method"].isin(args.methods) & runs["n_labels"].isin(sizes)
-                    & runs["seed"].isin(args.seeds)]
+    selected = runs[(runs["setup"] == setup) & runs["method"].isin(args.methods)
+                    & runs["n_labels"].isin(sizes) & runs["seed"].isin(args.seeds)]
     summary = summarise(selected.astype({"n_labels": int}))
     summary.to_csv(args.out / "summary.csv", index=False)
     print_table(summary, sizes)
