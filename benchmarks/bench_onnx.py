@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per backend (default: 3)")
     parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
+    parser.add_argument("--views", type=int, default=1,
+                        help="orientations per image (default: 1, the per-image rate; "
+                        "`galmorph embed` averages over 8 by default)")
     parser.add_argument("--num-workers", type=int, default=None,
                         help="loader workers (default: galmorph's default)")
     parser.add_argument("--quick", action="store_true",
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 start = time.perf_counter()
                 table = embed_catalog(
                     frame, loaded, backend=backend, batch_size=args.batch_size,
-                    num_workers=args.num_workers, progress=False,
+                    num_workers=args.num_workers, progress=False, views=args.views,
                 )
                 rates[backend].append(len(frame) / (time.perf_counter() - start))
                 features[backend] = table.filter(like="feat_").to_numpy()
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     best = {b: max(r) for b, r in rates.items()}
     print(f"embed, {loaded.name} ({loaded.metadata['encoder']}, {config.size} px, "
           f"{config.channels} channels), {len(frame)} galaxies of {args.catalog}, "
-          f"batch {args.batch_size}, {args.repeats} repeat(s), {os.cpu_count()} CPUs")
+          f"batch {args.batch_size}, {args.views} view(s), {args.repeats} repeat(s), "
+          f"{os.cpu_count()} CPUs")
     print(f"ONNX export (encoder, once): {export_s:.1f} s")
     print(f"{'backend':<8} {'best img/s':>11} {'median img/s':>13}")
     for backend in BACKENDS:
