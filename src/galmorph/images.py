@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import stat
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -577,6 +577,14 @@ class Resize(torch.nn.Module):
 VIEW_CHOICES = (1, 4, 8)
 
 
+def check_views(views: int) -> int:
+    """``views`` if :func:`average_over_views` accepts it, else a clear error."""
+    if views not in VIEW_CHOICES:
+        raise GalmorphError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}, "
+                            f"got {views}")
+    return views
+
+
 def average_over_views(
     forward: Callable[[torch.Tensor], torch.Tensor], views: int
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -592,20 +600,17 @@ def average_over_views(
         >>> mean(torch.arange(4.0).reshape(1, 1, 2, 2))
         tensor([[1.5000, 1.5000, 1.5000, 1.5000]])
     """
-    if views not in VIEW_CHOICES:
-        raise GalmorphError(f"views must be one of {', '.join(map(str, VIEW_CHOICES))}, "
-                            f"got {views}")
-    if views == 1:
+    if check_views(views) == 1:
         return forward
 
-    def averaged(images: torch.Tensor) -> torch.Tensor:
-        total = None
+    def turned(images: torch.Tensor) -> Iterator[torch.Tensor]:
         for turns in range(4):
-            turned = torch.rot90(images, turns, dims=(2, 3))
-            for view in (turned, turned.flip(3)) if views == 8 else (turned,):
-                out = forward(view.contiguous()).float()
-                total = out if total is None else total + out
-        assert total is not None
-        return total / views
+            rotated = torch.rot90(images, turns, dims=(2, 3))
+            yield rotated.contiguous()
+            if views == 8:
+                yield rotated.flip(3)
+
+    def averaged(images: torch.Tensor) -> torch.Tensor:
+        return sum(forward(view).float() for view in turned(images)) / views
 
     return averaged

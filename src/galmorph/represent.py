@@ -71,7 +71,7 @@ from galmorph.catalog import load_catalog
 from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError, ModelError
-from galmorph.images import ImageConfig, average_over_views
+from galmorph.images import ImageConfig, average_over_views, check_views
 from galmorph.onnx import cached_onnx_model, resolve_backend
 from galmorph.outputs import write_table_chunks
 from galmorph.predict import (
@@ -409,8 +409,7 @@ class _EmbeddingJob:
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-        average_over_views(lambda x: x, views)  # checks views before any work
-        self.views = views
+        self.views = check_views(views)
         self.device = resolve_device(device)
         self.backend = resolve_backend(backend, self.device)
         self.spec = (
