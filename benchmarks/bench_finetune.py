@@ -27,8 +27,10 @@ spread over seeds, and the 95% Wilson interval of the accuracy on the test set
 (the test-sampling uncertainty of one run at that accuracy), in
 ``OUT/summary.csv``, printed as a table; and ``OUT/accuracy.png``, accuracy
 against labels (mean, with the range over seeds shaded). Finished runs of the
-same setup (model, test split, budgets) are read back from ``runs.csv``, so an
-interrupted benchmark resumes.
+same setup (test split, image settings, budgets, and the pretrained model for the
+methods that start from it: :func:`weights_key`) are read back from ``runs.csv``, so
+an interrupted benchmark resumes and a new pretrained model re-runs only the methods
+that use it.
 
 Usage::
 
@@ -98,6 +100,15 @@ def balanced_sample(pool: pd.DataFrame, label: str, n: int | None, seed: int) ->
             raise ValueError(f"only {len(members)} galaxies of class {value!r} for n={n}")
         parts.append(members.iloc[rng.choice(len(members), take, replace=False)])
     return pd.concat(parts).reset_index(drop=True)
+
+
+def weights_key(method: str, starter: LoadedModel) -> str:
+    """What a method's starting weights depend on: the pretrained model's checksum for
+    the methods that start from it, only the encoder's name for ``scratch`` and
+    ``imagenet`` (their runs stay valid when the pretrained model changes)."""
+    if method in ("scratch", "imagenet"):
+        return f"{starter.metadata['encoder']}/{method}"
+    return starter.checksum[:12]
 
 
 def epochs_for(n_train: int, batch_size: int, steps: int) -> int:
@@ -279,11 +290,13 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         values = table[[c for c in table.columns if c.startswith(FEATURE_PREFIX)]].to_numpy()
         features = dict(zip(table["id_str"], values, strict=True))
 
-    # runs of another model, test split or training budget are not reused
-    setup = (f"{starter.checksum[:12]} {args.catalog.name} test={args.test_size}/"
-             f"{args.test_seed} px={image['size']} crop={image['crop_fraction']} "
-             f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
-             f"blocks={args.n_blocks} batch={args.batch_size} views={args.views} probe=cv")
+    # runs of another test split, image setting or training budget are not reused, nor
+    # runs of another pretrained model by the methods that start from its weights
+    settings = (f"{args.catalog.name} test={args.test_size}/"
+                f"{args.test_seed} px={image['size']} crop={image['crop_fraction']} "
+                f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
+                f"blocks={args.n_blocks} batch={args.batch_size} views={args.views} probe=cv")
+    setups = {method: f"{weights_key(method, starter)} {settings}" for method in METHODS}
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "runs.csv"
     rows = pd.read_csv(runs_path).to_dict("records") if runs_path.is_file() else []
@@ -293,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         for seed in args.seeds:
             train_set = balanced_sample(pool, args.label, requested, seed)
             for method in args.methods:
+                setup = setups[method]
                 if (setup, method, str(n_labels), str(seed)) in done:
                     continue
                 began = time.perf_counter()
@@ -308,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(runs_path, index=False)
     runs = pd.DataFrame(rows)
-    selected = runs[(runs["setup"] == setup) & runs["method"].isin(args.methods)
+    selected = runs[runs["setup"].isin([setups[m] for m in args.methods])
                     & runs["n_labels"].isin(sizes) & runs["seed"].isin(args.seeds)]
     summary = summarise(selected.astype({"n_labels": int}))
     summary.to_csv(args.out / "summary.csv", index=False)

@@ -19,7 +19,7 @@ from torch import nn
 
 from galmorph import datasets
 from galmorph.catalog import load_catalog
-from galmorph.checkpoint import load_model
+from galmorph.checkpoint import load_model, save_model
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
 from galmorph.finetune import (
     FinetuneModule,
@@ -588,3 +588,13 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     assert len(runs) == 8 and set(runs["n_test"]) == {40}
     bench.main(arguments)  # resumes: nothing new to run
     assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 8
+
+    # another pretrained model re-runs the methods that start from it, and only those
+    loaded = load_model(tiny_model.model_path)
+    with torch.no_grad():
+        next(loaded.model.parameters()).add_(0.5)
+    retrained = save_model(loaded.model, loaded.metadata, tmp_path / "other.pt")
+    bench.main([*arguments[:4], str(retrained), *arguments[5:]])
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert runs.groupby("method").size().to_dict() == {
+        "probe": 4, "frozen": 4, "unfrozen": 4, "scratch": 2}
