@@ -323,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 pd.DataFrame(rows).to_csv(runs_path, index=False)
     runs = pd.DataFrame(rows)
     selected = runs[runs["setup"].isin([setups[m] for m in args.methods])
+                    & runs["method"].isin(args.methods)
                     & runs["n_labels"].isin(sizes) & runs["seed"].isin(args.seeds)]
     summary = summarise(selected.astype({"n_labels": int}))
     summary.to_csv(args.out / "summary.csv", index=False)

@@ -594,7 +594,9 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     with torch.no_grad():
         next(loaded.model.parameters()).add_(0.5)
     retrained = save_model(loaded.model, loaded.metadata, tmp_path / "other.pt")
-    bench.main([*arguments[:4], str(retrained), *arguments[5:]])
+    other_model = list(arguments)
+    other_model[other_model.index("--model") + 1] = str(retrained)
+    bench.main(other_model)
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert runs.groupby("method").size().to_dict() == {
         "probe": 4, "frozen": 4, "unfrozen": 4, "scratch": 2}
