@@ -59,6 +59,22 @@ def test_embed_writes_every_galaxy(files: dict[str, Path]) -> None:
     assert table["file_loc"].tolist() == [str(files["root"] / p) for p in catalog["file_loc"]]
 
 
+def test_embed_with_stages_says_so_and_rejects_bad_ones(
+        files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["root"] / "stages.parquet"
+    base = ["embed", str(files["catalog"]), "-m", str(files["model"]), "-o", str(out),
+            "--no-progress", "--views", "1", *CPU]
+    capsys.readouterr()
+    assert main([*base, "--stages", "1"]) == 0
+    assert "96 features (encoder stages 1 and its output)" in capsys.readouterr().out
+    assert pd.read_parquet(out).filter(like="feat_").shape == (N_GALAXIES, 32 + 64)
+    out.unlink()
+    assert main([*base, "--stages", "3"]) != 0
+    assert "stages must be different numbers from 0 to 2" in " ".join(
+        capsys.readouterr().err.split())
+    assert not out.exists()
+
+
 def test_similar_by_id_prints_and_draws(files: dict[str, Path],
                                         capsys: pytest.CaptureFixture[str]) -> None:
     query = pd.read_csv(files["catalog"])["id_str"][2]

@@ -152,12 +152,13 @@ def test_parity_finetuned_classifier(
 
 # -------------------------------------------------------------- backends
 def _two_backends(
-    capsys: pytest.CaptureFixture[str], command: str, catalog: Path, suffix: str
+    capsys: pytest.CaptureFixture[str], command: str, catalog: Path, suffix: str, *extra: str
 ) -> dict[str, Path]:
     outputs = {}
     for backend in ("torch", "onnx"):
         out = catalog.parent / f"{command}-{backend}{suffix}"
-        assert main([command, str(catalog), "-o", str(out), "--backend", backend, *CPU]) == 0
+        assert main([command, str(catalog), "-o", str(out), "--backend", backend, *CPU,
+                     *extra]) == 0
         outputs[backend] = out
     capsys.readouterr()
     return outputs
@@ -177,12 +178,15 @@ def test_predict_files_match_between_backends(
     assert read_metadata(files["onnx"]) == read_metadata(files["torch"])
 
 
+@pytest.mark.parametrize("stages", [[], ["--stages", "1", "2"]])
 def test_embed_files_match_between_backends(
-    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path]
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], stages: list[str]
 ) -> None:
-    files = _two_backends(capsys, "embed", make_catalog(6), ".parquet")
+    files = _two_backends(capsys, "embed", make_catalog(6), ".parquet", *stages)
     torch_table, onnx_table = (pd.read_parquet(files[b]) for b in ("torch", "onnx"))
     assert list(onnx_table.columns) == list(torch_table.columns)
+    # convnext_atto: 320 pooled features, plus 80 (stage 1) and 160 (stage 2)
+    assert len(torch_table.columns) == 4 + (560 if stages else 320)  # id_str, ra, dec, file_loc
     features = [c for c in torch_table.columns if c.startswith("feat_")]
     np.testing.assert_allclose(onnx_table[features].to_numpy(),
                                torch_table[features].to_numpy(), rtol=0, atol=ATOL)

@@ -20,10 +20,11 @@ from PIL import Image
 from sklearn.decomposition import IncrementalPCA
 
 from galmorph import represent
-from galmorph.checkpoint import build_model, save_model
+from galmorph.checkpoint import build_model, load_model, save_model
 from galmorph.datasets import demo_dir
 from galmorph.exceptions import GalmorphError, ModelError
 from galmorph.images import ImageConfig
+from galmorph.model import StageFeatures
 from galmorph.outputs import read_metadata
 from galmorph.represent import (
     METADATA_KEY,
@@ -148,6 +149,40 @@ def test_new_image_projects_onto_its_stored_row(pca_file: Path, raw_file: Path) 
         assert emb.file_loc is not None
         vectors = embed_images([emb.file_loc[3], emb.file_loc[7]], emb)
         np.testing.assert_allclose(vectors, emb.features[[3, 7]], atol=1e-4)
+
+
+def test_stage_features_pool_earlier_stages_before_the_encoder_output(model_path: Path) -> None:
+    encoder = load_model(model_path).model.encoder.eval()
+    images = torch.rand(3, 3, 32, 32)
+    seen: dict[int, torch.Tensor] = {}
+    hooks = [encoder.stages[i].register_forward_hook(
+        lambda _m, _i, out, i=i: seen.__setitem__(i, out)) for i in (0, 2)]
+    with torch.no_grad():
+        combined = StageFeatures(encoder, [2, 0])(images)
+        for hook in hooks:
+            hook.remove()
+        # test_convnext stages have 24, 32, 48 and 64 channels
+        assert combined.shape == (3, 24 + 48 + 64)
+        np.testing.assert_allclose(combined[:, :24], seen[0].mean(dim=(2, 3)), atol=1e-6)
+        np.testing.assert_allclose(combined[:, 24:72], seen[2].mean(dim=(2, 3)), atol=1e-6)
+        np.testing.assert_allclose(combined[:, 72:], encoder(images), atol=1e-6)
+    for bad in ([3], [-1], [1, 1]):
+        with pytest.raises(ModelError, match="stages must be different numbers from 0 to 2"):
+            StageFeatures(encoder, bad)
+
+
+def test_stages_are_recorded_and_used_for_new_images(catalog: pd.DataFrame, model_path: Path,
+                                                     raw_file: Path, tmp_path: Path) -> None:
+    out = embed_to_file(catalog, tmp_path / "stages.parquet", model_path, stages=[1], pca=6,
+                        **FAST)
+    emb = read_embeddings(out)
+    assert (emb.info.stages, emb.info.feature_dim, emb.info.n_features) == ((1,), 32 + 64, 6)
+    raw = embed_catalog(catalog, model_path, stages=[1], **FAST).filter(like="feat_").to_numpy()
+    np.testing.assert_allclose(raw[:, 32:], read_embeddings(raw_file).features, atol=1e-5)
+    np.testing.assert_allclose(emb.features, emb.info.pca.transform(raw), atol=1e-4)
+    assert emb.file_loc is not None
+    vectors = embed_images([emb.file_loc[2], emb.file_loc[9]], emb)
+    np.testing.assert_allclose(vectors, emb.features[[2, 9]], atol=1e-4)
 
 
 def test_embedding_model_must_match_the_checksum(pca_file: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ torch.Size([2, 5])
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -22,6 +23,7 @@ import timm
 import torch
 from torch import nn
 
+from galmorph.exceptions import ModelError
 from galmorph.losses import dirichlet_multinomial_nll
 from galmorph.schemas import Schema
 
@@ -100,12 +102,63 @@ class GalaxyModel(nn.Module):
         """Length of the pooled representation."""
         return int(self.encoder.num_features)
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(images))
+
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Pooled representation, ``(batch, feature_dim)``."""
         return self.encoder(images)
 
+    def embedder(self, stages: Sequence[int] = ()) -> nn.Module:
+        """The representation as a module: the encoder itself, or with ``stages`` a
+        :class:`StageFeatures` that also gives those stages' pooled features."""
+        return StageFeatures(self.encoder, stages) if stages else self.encoder
+
+
+def stage_channels(encoder: nn.Module) -> list[int]:
+    """Channels of each stage of a timm encoder (``feature_info``), finest first."""
+    info = getattr(encoder, "feature_info", None)
+    if not info or not hasattr(encoder, "forward_intermediates"):
+        raise ModelError(f"{type(encoder).__name__} does not give the features of its stages")
+    return [int(stage["num_chs"]) for stage in info]
+
+
+class StageFeatures(nn.Module):
+    """Pooled features of earlier encoder stages, then the encoder's own.
+
+    Earlier stages respond to finer, more local structure (rings, arcs, tidal
+    debris) than the last one, whose pooled output is the encoder's representation.
+    Each of ``stages`` (indices into the encoder's ``feature_info``, 0 = finest;
+    the last stage's pooled output is always included) is averaged over the image,
+    and the results are concatenated with the encoder's pooled output, in one
+    forward pass: ``(batch, sum of those stages' channels + num_features)``.
+
+    Raises:
+        ModelError: when a stage index is out of range or repeated, or the encoder
+            cannot give its stages' features.
+    """
+
+    def __init__(self, encoder: nn.Module, stages: Sequence[int]) -> None:
+        super().__init__()
+        channels = stage_channels(encoder)
+        stages = [int(s) for s in stages]
+        last = len(channels) - 1
+        if len(set(stages)) != len(stages) or not all(0 <= s < last for s in stages):
+            raise ModelError(
+                f"stages must be different numbers from 0 to {last - 1} (the encoder has "
+                f"{len(channels)} stages; the last one's features are always included), "
+                f"got {stages}"
+            )
+        self.encoder = encoder
+        self.stages = sorted(stages)
+        self.num_features = sum(channels[s] for s in self.stages) + int(encoder.num_features)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(images))
+        final, earlier = self.encoder.forward_intermediates(
+            images, indices=self.stages, intermediates_only=False
+        )
+        pooled = [features.mean(dim=(2, 3)) for features in earlier]
+        return torch.cat([*pooled, self.encoder.forward_head(final)], dim=1)
 
 
 def enable_mc_dropout(model: nn.Module) -> None:

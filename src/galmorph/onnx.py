@@ -51,6 +51,7 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +122,14 @@ def preprocessing_text(config: ImageConfig) -> str:
     )
 
 
-def _properties(loaded: LoadedModel, what: str, n_outputs: int) -> dict[str, str]:
+def _properties(
+    loaded: LoadedModel, what: str, n_outputs: int, stages: Sequence[int] = ()
+) -> dict[str, str]:
     """The ONNX ``metadata_props`` of an export (all values strings)."""
     config = loaded.image_config
     export = {
         "what": what,
+        "stages": sorted(stages),
         "input": INPUT_NAME,
         "output": OUTPUT_NAMES[what],
         "labels": output_labels(loaded.metadata, what, n_outputs),
@@ -148,7 +152,11 @@ def _properties(loaded: LoadedModel, what: str, n_outputs: int) -> dict[str, str
 
 
 def export_onnx(
-    model: LoadedModel | str | Path | None, output: str | Path, *, what: str = "full"
+    model: LoadedModel | str | Path | None,
+    output: str | Path,
+    *,
+    what: str = "full",
+    stages: Sequence[int] = (),
 ) -> Path:
     """Export a galmorph model to a self-describing ONNX file, written atomically.
 
@@ -157,19 +165,23 @@ def export_onnx(
             (None: the shipped default).
         output: the ``.onnx`` file to write.
         what: ``"full"`` (the model's outputs) or ``"encoder"`` (pooled features).
+        stages: with ``"encoder"``, earlier stages whose pooled features come first
+            (:class:`galmorph.model.StageFeatures`).
 
     Returns:
         ``output`` as a Path.
 
     Raises:
-        GalmorphError: for an unknown ``what``.
+        GalmorphError: for an unknown ``what``, or ``stages`` with ``"full"``.
     """
     import onnx
 
     if what not in WHATS:
         raise GalmorphError(f"--what must be one of {', '.join(WHATS)}, got {what!r}")
+    if stages and what != "encoder":
+        raise GalmorphError("stages are features of the encoder: export with what='encoder'")
     loaded = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
-    network = loaded.model if what == "full" else loaded.model.encoder
+    network = loaded.model if what == "full" else loaded.model.embedder(stages)
     config = loaded.image_config
     parameter = next(loaded.model.parameters())
     example = torch.zeros(2, config.channels, config.size, config.size, device=parameter.device)
@@ -184,7 +196,7 @@ def export_onnx(
         )
     proto = onnx.load_from_string(buffer.getvalue())
     n_outputs = proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value
-    onnx.helper.set_model_props(proto, _properties(loaded, what, n_outputs))
+    onnx.helper.set_model_props(proto, _properties(loaded, what, n_outputs, stages))
     proto.doc_string = f"galmorph {loaded.name} ({what}). Input: {preprocessing_text(config)}."
     onnx.checker.check_model(proto)
     with atomic_target(output) as tmp:
@@ -260,13 +272,17 @@ def cache_dir() -> Path:
     return Path(root) / "galmorph" / "onnx"
 
 
-def cached_onnx_model(loaded: LoadedModel, what: str = "full") -> OnnxModel:
+def cached_onnx_model(
+    loaded: LoadedModel, what: str = "full", stages: Sequence[int] = ()
+) -> OnnxModel:
     """An :class:`OnnxModel` of a loaded model, exported once into :func:`cache_dir`.
 
-    The cached file is named by the model file's SHA-256, ``what`` and the opset,
-    and is exported again when it is unreadable or records another model.
+    The cached file is named by the model file's SHA-256, ``what`` (with any
+    ``stages``) and the opset, and is exported again when it is unreadable or
+    records another model.
     """
-    path = cache_dir() / f"{loaded.checksum[:32]}-{what}-opset{OPSET}.onnx"
+    part = what + "".join(f"-s{s}" for s in sorted(stages))
+    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-opset{OPSET}.onnx"
     if path.is_file():
         try:
             cached = OnnxModel(path)
@@ -275,7 +291,7 @@ def cached_onnx_model(loaded: LoadedModel, what: str = "full") -> OnnxModel:
         else:
             if cached.export["source"]["galmorph_model_sha256"] == loaded.checksum:
                 return cached
-    return OnnxModel(export_onnx(loaded, path, what=what))
+    return OnnxModel(export_onnx(loaded, path, what=what, stages=stages))
 
 
 def onnxruntime_available() -> bool:

@@ -19,10 +19,13 @@ Its parquet key/value metadata holds the model's provenance (``galmorph_model``,
 
 * ``model``: ``spec`` (the name, path or ``hf_hub:`` id it was given), ``path``
   (the resolved file), ``name`` and ``sha256``;
-* ``encoder``, ``feature_dim`` (encoder output length), ``image`` (the model's
-  :class:`~galmorph.images.ImageConfig`), ``n_features`` (feat columns);
+* ``encoder``, ``feature_dim`` (raw feature length: the encoder's output and any
+  ``stages``'), ``image`` (the model's :class:`~galmorph.images.ImageConfig`),
+  ``n_features`` (feat columns);
 * ``views``: how many orientations of each image the features average over
   (:func:`galmorph.images.average_over_views`; 1 in files from before this was recorded);
+* ``stages``: earlier encoder stages whose pooled features come before the
+  encoder's own (see "Finer stages" below; ``[]``: the encoder's output only);
 * ``pca``: null, or the fitted projection: ``components`` (``n_features`` rows of
   ``feature_dim`` numbers), ``mean``, ``explained_variance``,
   ``explained_variance_ratio`` and ``n_samples_seen``. A new galaxy's features
@@ -41,6 +44,17 @@ precision@10 of the starter model's PCA-10 features from 0.420 to 0.427 (tags th
 model never trained on: 0.207 to 0.215) and the average precision of a linear
 read-out of "odd" galaxies from 0.26 to 0.31. ``views=4`` uses the rotations
 only; ``views=1`` the image as it is, for the fastest pass over a huge catalog.
+
+Finer stages
+------------
+The encoder's pooled output summarises what the model learnt to answer the
+Galaxy Zoo questions it was trained on. ``stages=(2,)`` also keeps the pooled
+output of an earlier stage (:class:`galmorph.model.StageFeatures`), which
+responds to finer structure the vote questions did not ask about. For the
+starter model (stage 2: 160 more features) this raised the average precision of
+active learning for "odd" galaxies on the GZ2 training split from 0.48 to 0.50
+and its precision@50 among unlabelled galaxies from 0.27 to 0.35
+(``galmorph embed --stages 2``; figures in the README).
 
 Examples
 --------
@@ -214,6 +228,7 @@ class EmbeddingInfo:
     n_features: int
     pca: PCAProjection | None = None
     views: int = 1
+    stages: tuple[int, ...] = ()
 
     @property
     def image_config(self) -> ImageConfig:
@@ -230,6 +245,7 @@ class EmbeddingInfo:
                 "n_features": self.n_features,
                 "pca": self.pca.to_dict() if self.pca is not None else None,
                 "views": self.views,
+                "stages": list(self.stages),
             }
         )
 
@@ -245,6 +261,7 @@ class EmbeddingInfo:
             n_features=int(values["n_features"]),
             pca=PCAProjection.from_dict(pca) if pca else None,
             views=int(values.get("views", 1)),
+            stages=tuple(int(s) for s in values.get("stages", ())),
         )
 
 
@@ -406,6 +423,7 @@ class _EmbeddingJob:
         drop_missing_images: bool,
         backend: str = "torch",
         views: int = DEFAULT_VIEWS,
+        stages: Sequence[int] = (),
     ) -> None:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -418,7 +436,9 @@ class _EmbeddingJob:
         self.loaded = _load(model, self.device)
         self.frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
         self.config = self.loaded.image_config
-        self.feature_dim = self.loaded.model.feature_dim
+        self.embedder = self.loaded.model.embedder(stages)
+        self.stages = tuple(sorted(int(s) for s in stages))
+        self.feature_dim = int(self.embedder.num_features)
         n = len(self.frame)
         if pca is not None and not 1 <= pca <= min(self.feature_dim, n):
             raise GalmorphError(
@@ -450,8 +470,8 @@ class _EmbeddingJob:
         self.store = store
         self.loaded.model.eval()
         forward = average_over_views(
-            cached_onnx_model(self.loaded, "encoder") if self.backend == "onnx"
-            else self.loaded.model.embed,
+            cached_onnx_model(self.loaded, "encoder", self.stages) if self.backend == "onnx"
+            else self.embedder,
             self.views,
         )
         for number, (start, stop) in enumerate(self.bounds):
@@ -512,12 +532,14 @@ class _EmbeddingJob:
             n_features=self.projection.n_components if self.projection else self.feature_dim,
             pca=self.projection,
             views=self.views,
+            stages=self.stages,
         )
         return {**loaded.provenance(), "galmorph_version": __version__,
                 METADATA_KEY: info.to_json()}
 
     def part_store(self, folder: Path) -> PartStore:
-        return PartStore(folder, {"model_sha256": self.loaded.checksum, "views": self.views},
+        return PartStore(folder, {"model_sha256": self.loaded.checksum, "views": self.views,
+                                  "stages": list(self.stages)},
                          PART_KEY)
 
 
@@ -535,6 +557,7 @@ def embed_catalog(
     drop_missing_images: bool = False,
     backend: str = "torch",
     views: int = DEFAULT_VIEWS,
+    stages: Sequence[int] = (),
 ) -> pd.DataFrame:
     """Pooled encoder features of every galaxy of a catalog, optionally PCA-reduced.
 
@@ -558,6 +581,8 @@ def embed_catalog(
             :func:`galmorph.predict.predict_catalog` (``backend="onnx"`` runs the
             encoder exported to ONNX with ONNX Runtime).
         views: orientations averaged over (1, 4 or 8; see the module docs).
+        stages: earlier encoder stages whose pooled features come first (see the
+            module docs; ``()``: the encoder's output only).
 
     Returns:
         ``id_str``, [``ra``, ``dec``], ``file_loc`` and ``feat_*`` (``float32``)
@@ -571,7 +596,8 @@ def embed_catalog(
         (630, 40)
     """
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images, backend=backend, views=views)
+                        drop_missing_images=drop_missing_images, backend=backend, views=views,
+                        stages=stages)
     store = job.part_store(Path(parts_dir)) if parts_dir is not None else None
     job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
     table = pd.concat(list(job.tables()), ignore_index=True)
@@ -594,6 +620,7 @@ def embed_to_file(
     drop_missing_images: bool = False,
     backend: str = "torch",
     views: int = DEFAULT_VIEWS,
+    stages: Sequence[int] = (),
 ) -> Path:
     """Embed a catalog (as :func:`embed_catalog`) into a parquet file, in bounded memory.
 
@@ -620,7 +647,8 @@ def embed_to_file(
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "
                             f"not {output.name}")
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images, backend=backend, views=views)
+                        drop_missing_images=drop_missing_images, backend=backend, views=views,
+                        stages=stages)
     remove_leftovers(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -730,7 +758,8 @@ def embed_images(
         warnings.warn(message, GalmorphWarning, stacklevel=2)
     loaded.model.eval()
     raw = run_over_images(
-        frame, average_over_views(loaded.model.embed, embeddings.info.views),
+        frame,
+        average_over_views(loaded.model.embedder(embeddings.info.stages), embeddings.info.views),
         loaded.image_config, device=torch_device, batch_size=batch_size, num_workers=0,
         progress=False,
     )

@@ -2,7 +2,9 @@
 
 Writes ``id_str``, ``ra``/``dec`` (when the catalog has them), ``file_loc`` and one
 float32 column per feature (``feat_0``...): the encoder's pooled output, or its
-first N principal components with ``--pca N``. The file records the model (name,
+first N principal components with ``--pca N``. ``--stages 2`` puts the pooled
+features of an earlier encoder stage first (finer structure; better for
+``galmorph anomaly``, see :mod:`galmorph.represent`). The file records the model (name,
 path, checksum), its image settings and the fitted PCA, so ``galmorph similar
 --image`` can put a new image in the same space (see :mod:`galmorph.represent`).
 
@@ -72,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "at most 4)")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument(
+        "--stages", type=int, nargs="+", default=[], metavar="S",
+        help=("also keep the pooled features of these earlier encoder stages (0 = the "
+              "finest), before the encoder's own: they respond to finer structure (rings, "
+              "arcs, tidal features) than the questions the model was trained on, which "
+              "helps `galmorph anomaly` find unusual galaxies; try 2 (default: none)"),
+    )
     add_backend_option(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="skip rows whose image file is missing instead of stopping")
@@ -88,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device, progress=not args.no_progress,
         drop_missing_images=args.skip_missing_images, backend=args.backend, views=args.views,
+        stages=args.stages,
     )
     info, n_rows = read_embedding_info(path)  # not the rows: the file may be large
     what = f"{info.n_features} features"
@@ -95,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         kept = float(info.pca.explained_variance_ratio.sum())
         what = (f"{info.n_features} PCA components of {info.feature_dim} features "
                 f"({kept:.1%} of the variance)")
+    if info.stages:
+        what += f" (encoder stages {', '.join(map(str, info.stages))} and its output)"
     if info.views > 1:
         what += f", averaged over {info.views} orientations"
     Console(highlight=False).print(
