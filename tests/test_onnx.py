@@ -250,3 +250,10 @@ def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "-o", str(out), "--what", "head"])
     assert exit_info.value.code == 2
+
+    staged = tmp_path / "staged.onnx"
+    assert main(["export", "-o", str(staged), "--what", "encoder", "--stages", "2"]) == 0
+    assert "output features (batch, 480)" in capsys.readouterr().out
+    assert OnnxModel(staged).export["stages"] == [2]
+    assert main(["export", "-o", str(staged), "--stages", "2"]) == 2
+    assert "export with what='encoder'" in capsys.readouterr().err

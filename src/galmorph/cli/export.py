@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="full: the model's outputs (concentrations, logits...); encoder: the pooled "
              "features (default: full)",
     )
+    parser.add_argument(
+        "--stages", type=int, nargs="+", default=[], metavar="S",
+        help="with --what encoder: also output the pooled features of these earlier encoder "
+             "stages, first, as `galmorph embed --stages` does",
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.output).suffix.lower() != ".onnx":
         raise GalmorphError(f"name the output .onnx, not {Path(args.output).name}")
     loaded = load_model(args.model, "cpu")
-    exported = OnnxModel(export_onnx(loaded, args.output, what=args.what))
+    exported = OnnxModel(export_onnx(loaded, args.output, what=args.what, stages=args.stages))
     output = exported.session.get_outputs()[0]
     config = exported.image_config
     Console(highlight=False).print(
