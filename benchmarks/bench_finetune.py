@@ -7,7 +7,9 @@ training sets of each ``--sizes`` (``all``: every remaining galaxy) are drawn wi
 each of ``--seeds``, and every method is trained on each:
 
 * ``probe``: logistic regression on the pretrained model's frozen embeddings
-  (its regularisation chosen by cross-validation on the training set);
+  (its regularisation chosen by cross-validation on the training set; with
+  ``--probe-stages``, earlier encoder stages' pooled features too, as
+  ``galmorph embed --stages``);
 * ``frozen``: the pretrained model, new head only (linear probe, augmented);
 * ``unfrozen``: the pretrained model with its top ``--n-blocks`` blocks trained;
 * ``scratch``: the same encoder from random weights, every block trained;
@@ -253,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help="orientations of each test image (and probe embedding) averaged "
                         f"over (default: {DEFAULT_VIEWS})")
+    parser.add_argument("--probe-stages", type=int, nargs="+", default=[], metavar="S",
+                        help="earlier encoder stages whose pooled features the probe also uses")
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune"))
     parser.add_argument("--quick", action="store_true", help="CI-size smoke run")
@@ -286,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     features: dict[str, np.ndarray] = {}
     if "probe" in args.methods:
         table = embed_catalog(catalog, embedder, num_workers=args.num_workers, progress=False,
-                              views=args.views)
+                              views=args.views, stages=args.probe_stages)
         values = table[[c for c in table.columns if c.startswith(FEATURE_PREFIX)]].to_numpy()
         features = dict(zip(table["id_str"], values, strict=True))
 
@@ -297,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
                 f"blocks={args.n_blocks} batch={args.batch_size} views={args.views} probe=cv")
     setups = {method: f"{weights_key(method, starter)} {settings}" for method in METHODS}
+    if args.probe_stages:
+        setups["probe"] += f" stages={','.join(map(str, sorted(args.probe_stages)))}"
     args.out.mkdir(parents=True, exist_ok=True)
     runs_path = args.out / "runs.csv"
     rows = pd.read_csv(runs_path).to_dict("records") if runs_path.is_file() else []

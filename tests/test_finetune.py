@@ -600,3 +600,10 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert runs.groupby("method").size().to_dict() == {
         "probe": 4, "frozen": 4, "unfrozen": 4, "scratch": 2}
+
+    # a probe with an earlier stage's features too is another setup: re-run, summarised alone
+    staged = bench.main([*arguments, "--methods", "probe", "--probe-stages", "2"])
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert (runs["method"] == "probe").sum() == 6
+    assert runs["setup"].str.endswith("stages=2").sum() == 2
+    assert set(staged["method"]) == {"probe"} and set(staged["runs"]) == {1}
