@@ -54,10 +54,9 @@ responds to finer structure the vote questions did not ask about. For the
 starter model (stage 2: 160 more features) this raised the average precision of
 active learning for "odd" galaxies on the GZ2 training split from 0.48 to 0.50
 and its precision@50 among unlabelled galaxies from 0.27 to 0.35
-(``galmorph embed --stages 2``; figures in the README). It is not the default:
-the Galaxy Zoo answers the model was trained on weigh less in the mix, and the
-tag-retrieval precision@10 of similarity search (PCA-10, validation split) fell
-from 0.460 to 0.429.
+(``galmorph embed --stages 2``; figures in the README). It is not the default
+because similarity search does worse with it: its tag-retrieval precision@10
+(PCA-10, validation split) fell from 0.460 to 0.429.
 
 Examples
 --------
