@@ -7,6 +7,7 @@ are safe the moment ``label`` returns, and a session continues where it stopped.
 
 Example::
 
+    galmorph embed catalog.csv -o embeddings.parquet --stages 2
     galmorph anomaly start embeddings.parquet --session hunt.db
     galmorph anomaly next --session hunt.db --grid batch.png
     galmorph anomaly label J090203.35+590529.9 4 --session hunt.db
@@ -114,7 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=("Start a session: record the settings, score every galaxy with an "
                      "isolation forest and flag likely artefacts (with --predictions)."),
     )
-    start.add_argument("embeddings", metavar="EMBEDDINGS", help="parquet file from galmorph embed")
+    start.add_argument("embeddings", metavar="EMBEDDINGS",
+                       help="parquet file from galmorph embed (made with --stages 2, which "
+                            "finds more unusual galaxies)")
     session_option(start)
     start.add_argument(
         "--baseline", choices=BASELINES, default=None,
