@@ -105,10 +105,6 @@ class GalaxyModel(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(images))
 
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Pooled representation, ``(batch, feature_dim)``."""
-        return self.encoder(images)
-
     def embedder(self, stages: Sequence[int] = ()) -> nn.Module:
         """The representation as a module: the encoder itself, or with ``stages`` a
         :class:`StageFeatures` that also gives those stages' pooled features."""

@@ -1,7 +1,7 @@
 """Galaxy representations: a model's pooled encoder features per galaxy, optionally PCA-reduced.
 
 :func:`embed_catalog` runs a model's encoder over a catalog (the pooled,
-pre-head features, :meth:`galmorph.model.GalaxyModel.embed`) and returns one row
+pre-head features, :meth:`galmorph.model.GalaxyModel.embedder`) and returns one row
 per galaxy; :func:`embed_to_file` writes them to parquet, optionally resumable.
 :func:`read_embeddings` reads such a file back and :func:`embed_images` embeds
 new images into the same space, with the model the file records.

@@ -923,7 +923,7 @@ def baseline_features(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             untrained = build_model(loaded.metadata).to(device).eval()
-        raw = run_over_images(frame, average_over_views(untrained.embed, views), config, **run)
+        raw = run_over_images(frame, average_over_views(untrained.embedder(), views), config, **run)
     else:
         raise GalmorphError(f"unknown baseline {name!r}: use {', '.join(BASELINES)}")
     if n_components is None:
