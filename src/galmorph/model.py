@@ -46,7 +46,11 @@ def create_encoder(
 
 
 class ConcentrationHead(nn.Module):
-    """Dropout → linear → Dirichlet concentrations in (1, 101), one per answer."""
+    """Dropout → linear → Dirichlet concentrations in (1, 101), one per answer.
+
+    The head computes in float32 even under mixed precision (it is tiny): in
+    bfloat16 the concentrations near 100 would be rounded to steps of 0.5.
+    """
 
     def __init__(self, in_features: int, n_answers: int, dropout: float = 0.2) -> None:
         super().__init__()
@@ -54,7 +58,8 @@ class ConcentrationHead(nn.Module):
         self.linear = nn.Linear(in_features, n_answers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits = self.linear(self.dropout(features))
+        with torch.autocast(features.device.type, enabled=False):
+            logits = self.linear(self.dropout(features.float()))
         return MIN_CONCENTRATION + CONCENTRATION_RANGE * torch.sigmoid(logits)
 
 
