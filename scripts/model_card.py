@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from galmorph.checkpoint import load_model
+from galmorph.model import CONCENTRATION_RANGE
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -41,6 +42,15 @@ def render(model_path: Path, evaluation: dict, command: str, notes: str) -> str:
             f"{_fmt(q.get('majority_accuracy'))} |"
         )
     minutes = training.get("seconds_this_run", float("nan")) / 60
+    low = loaded.model.head.min_concentration
+    refit = training.get("head_refit")
+    refit_line = "" if not refit else (
+        f"\n- Head refitted on the frozen encoder (`scripts/refit_vote_head.py`: training "
+        f"split, {refit['steps']} full-batch Adam steps, learning rate {refit['learning_rate']},"
+        f"\n  lowest validation loss kept) with the concentration bound lowered from "
+        f"{refit['min_concentration_before']:g} to {low:g}:\n  validation loss "
+        f"{refit['val_loss_before']:.3f} → {refit['val_loss_after']:.3f}."
+    )
     return f"""# Model card: {loaded.name}
 
 The starter model shipped with galmorph (`src/galmorph/weights/{model_path.name}`), used by
@@ -61,7 +71,7 @@ every command when `--model` is not given.
 ## Model
 - Encoder: `{meta['encoder']}` (timm, random initialisation), {meta['channels']} channels,
   {image['size']}×{image['size']} px input; head: dropout {meta['dropout']} → linear →
-  Dirichlet concentrations in (1, 101).
+  Dirichlet concentrations in ({low:g}, {low + CONCENTRATION_RANGE:g}).
 - Input: the central {image['crop_fraction'][1]:.0%} of each cutout resized to
   {image['size']} px; normalised with mean
   {image['mean']} and std {image['std']}.
@@ -72,7 +82,7 @@ every command when `--model` is not given.
   {training['batch_size']}, {training['epochs_completed']} epochs, seed {training['seed']}.
 - Training time on the 2-core development machine: {minutes:.1f} min. Best validation
   loss {training['best_val_loss']:.3f} (summed NLL per galaxy; untrained:
-  {training.get('initial_val_loss', float('nan')):.1f}).
+  {training.get('initial_val_loss', float('nan')):.1f}).{refit_line}
 - Stored in fp16: {model_path.stat().st_size / 1e6:.1f} MB. galmorph version
   {meta['galmorph_version']}.
 

@@ -55,11 +55,14 @@ def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):
     status = main([
         "train", str(catalog), "--schema", "gz2-no-odd", "-o", str(tmp_path / "run"),
         "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
-        "--split", "0.6", "0.4", "0.0",
+        "--split", "0.6", "0.4", "0.0", "--min-concentration", "1",
     ])
     assert status == 0
-    assert (tmp_path / "run" / "model.pt").is_file()
     assert "model.pt" in capsys.readouterr().out
+    for path in ("model.pt", "best.ckpt"):  # the legacy bound, as asked, in both files
+        loaded = load_model(tmp_path / "run" / path)
+        assert loaded.metadata["min_concentration"] == 1.0
+        assert loaded.model.head.min_concentration == 1.0
 
 
 def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path):

@@ -37,7 +37,13 @@ from torch import nn
 from galmorph.exceptions import ModelError
 from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
-from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead, create_encoder
+from galmorph.model import (
+    LEGACY_MIN_CONCENTRATION,
+    ConcentrationHead,
+    GalaxyModel,
+    LinearHead,
+    create_encoder,
+)
 from galmorph.schemas import Schema
 
 #: The model every command uses when ``--model`` is not given.
@@ -49,7 +55,8 @@ FORMAT_VERSION = 1
 #: Builds the head of a model from its metadata and the encoder's feature size.
 HEAD_BUILDERS: dict[str, Callable[[dict[str, Any], int], nn.Module]] = {
     "votes": lambda meta, n_features: ConcentrationHead(
-        n_features, Schema.from_dict(meta["schema"]).n_answers, meta.get("dropout", 0.2)
+        n_features, Schema.from_dict(meta["schema"]).n_answers, meta.get("dropout", 0.2),
+        meta.get("min_concentration", LEGACY_MIN_CONCENTRATION),
     ),
     "classification": lambda meta, n_features: LinearHead(
         n_features, len(meta["classes"]), meta.get("dropout", 0.2)
@@ -189,8 +196,13 @@ def load_model(spec: str | Path | None = None, device: str | torch.device = "cpu
 def save_model(
     model: GalaxyModel, metadata: dict[str, Any], path: str | Path, half: bool = True
 ) -> Path:
-    """Write a compact self-describing model file atomically (fp16 weights by default)."""
+    """Write a compact self-describing model file atomically (fp16 weights by default).
+
+    A vote head's lower concentration bound is recorded as ``min_concentration``.
+    """
     path = Path(path)
+    if isinstance(model.head, ConcentrationHead):
+        metadata = {**metadata, "min_concentration": model.head.min_concentration}
     state = {
         k: (v.half() if half and v.is_floating_point() else v).clone()
         for k, v in model.state_dict().items()

@@ -772,7 +772,7 @@ def finetune(
         is_val = stratified_split(pd.Series(0, index=frame.index), ids, val_fraction, split_seed)
         counts = frame.loc[~is_val, tree.label_cols].to_numpy()
         head = ConcentrationHead(start.encoder.num_features, tree.n_answers, dropout)
-        task_meta = {"schema": tree.to_dict(),
+        task_meta = {"schema": tree.to_dict(), "min_concentration": head.min_concentration,
                      "vote_baseline": [float(v) for v in fit_vote_baseline(counts, tree)]}
     if val_fraction > 0 and not is_val.any():
         raise GalmorphError(

@@ -27,8 +27,14 @@ from galmorph.exceptions import ModelError
 from galmorph.losses import dirichlet_multinomial_nll
 from galmorph.schemas import Schema
 
-#: Concentrations lie in (MIN_CONCENTRATION, MIN_CONCENTRATION + CONCENTRATION_RANGE).
-MIN_CONCENTRATION = 1.0
+#: Lower bound of the Dirichlet concentrations of new vote heads. Below 1 a head
+#: unsure of a question can still predict a vote fraction above one half: with a
+#: bound of 1, an answer whose concentration sits at the bound while the other's
+#: is above it is predicted below one half, however the image looks.
+MIN_CONCENTRATION = 0.1
+#: The bound of models saved without ``min_concentration`` in their metadata.
+LEGACY_MIN_CONCENTRATION = 1.0
+#: Concentrations lie in (min_concentration, min_concentration + CONCENTRATION_RANGE).
 CONCENTRATION_RANGE = 100.0
 
 
@@ -46,21 +52,29 @@ def create_encoder(
 
 
 class ConcentrationHead(nn.Module):
-    """Dropout → linear → Dirichlet concentrations in (1, 101), one per answer.
+    """Dropout → linear → Dirichlet concentrations, one per answer, in
+    ``(min_concentration, min_concentration + CONCENTRATION_RANGE)``.
 
     The head computes in float32 even under mixed precision (it is tiny): in
     bfloat16 the concentrations near 100 would be rounded to steps of 0.5.
     """
 
-    def __init__(self, in_features: int, n_answers: int, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        n_answers: int,
+        dropout: float = 0.2,
+        min_concentration: float = MIN_CONCENTRATION,
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(in_features, n_answers)
+        self.min_concentration = float(min_concentration)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         with torch.autocast(features.device.type, enabled=False):
             logits = self.linear(self.dropout(features.float()))
-        return MIN_CONCENTRATION + CONCENTRATION_RANGE * torch.sigmoid(logits)
+        return self.min_concentration + CONCENTRATION_RANGE * torch.sigmoid(logits)
 
 
 class LinearHead(nn.Module):
@@ -96,11 +110,17 @@ class GalaxyModel(nn.Module):
 
     @classmethod
     def for_votes(
-        cls, encoder_name: str, n_answers: int, channels: int = 3, dropout: float = 0.2
+        cls,
+        encoder_name: str,
+        n_answers: int,
+        channels: int = 3,
+        dropout: float = 0.2,
+        min_concentration: float = MIN_CONCENTRATION,
     ) -> GalaxyModel:
         """A vote-count model: timm encoder + :class:`ConcentrationHead`."""
         encoder = create_encoder(encoder_name, channels)
-        return cls(encoder, ConcentrationHead(encoder.num_features, n_answers, dropout))
+        head = ConcentrationHead(encoder.num_features, n_answers, dropout, min_concentration)
+        return cls(encoder, head)
 
     @property
     def feature_dim(self) -> int:
@@ -185,6 +205,7 @@ class VoteModule(L.LightningModule):
         warmup_epochs: linear warm-up length for the cosine schedule.
         metadata: self-description written into every checkpoint (see
             :mod:`galmorph.checkpoint`).
+        min_concentration: lower bound of the head's concentrations.
     """
 
     def __init__(
@@ -198,12 +219,15 @@ class VoteModule(L.LightningModule):
         scheduler: str = "cosine",
         warmup_epochs: float = 1.0,
         metadata: dict[str, Any] | None = None,
+        min_concentration: float = MIN_CONCENTRATION,
     ) -> None:
         super().__init__()
         if scheduler not in ("cosine", "plateau"):
             raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {scheduler!r}")
         self.schema = schema
-        self.model = GalaxyModel.for_votes(encoder_name, schema.n_answers, channels, dropout)
+        self.model = GalaxyModel.for_votes(
+            encoder_name, schema.n_answers, channels, dropout, min_concentration
+        )
         self.groups = schema.question_index_groups
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay

@@ -29,7 +29,7 @@ from galmorph.evaluate import fit_vote_baseline
 from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
-from galmorph.model import VoteModule
+from galmorph.model import MIN_CONCENTRATION, VoteModule
 from galmorph.resumable import remove_leftovers
 from galmorph.schemas import Schema, get_schema
 
@@ -165,6 +165,7 @@ def model_metadata(
     training: dict[str, Any],
     vote_baseline: np.ndarray,
     name: str | None,
+    min_concentration: float = MIN_CONCENTRATION,
 ) -> dict[str, Any]:
     """The self-description stored in every checkpoint of a vote-count model."""
     return {
@@ -173,6 +174,7 @@ def model_metadata(
         "encoder": encoder,
         "channels": image_config.channels,
         "dropout": dropout,
+        "min_concentration": min_concentration,
         "schema": schema.to_dict(),
         "image": image_config.to_dict(),
         "training": training,
@@ -195,6 +197,7 @@ def train(
     weight_decay: float = 0.05,
     scheduler: str = "cosine",
     dropout: float = 0.2,
+    min_concentration: float = MIN_CONCENTRATION,
     seed: int = 0,
     split_seed: int = 0,
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
@@ -228,6 +231,9 @@ def train(
             precision="bf16-mixed"``).
         resume: continue from ``last.ckpt`` in ``output_dir`` when it exists.
         name: model name recorded in its metadata.
+        min_concentration: lower bound of the Dirichlet concentrations
+            (:data:`galmorph.model.MIN_CONCENTRATION`; 1 reproduces models trained
+            before the bound was lowered).
     """
     output_dir = Path(output_dir)
     schema = get_schema(schema)
@@ -262,11 +268,12 @@ def train(
         ),
     }
     metadata = model_metadata(
-        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema), name
+        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema), name,
+        min_concentration,
     )
     module = VoteModule(
         schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
-        metadata=metadata,
+        metadata=metadata, min_concentration=min_concentration,
     )
     trainer, checkpoint = build_trainer(
         output_dir,
@@ -306,7 +313,8 @@ def train(
     if trainer.is_global_zero:
         best_module = VoteModule.load_from_checkpoint(
             best, schema=schema, encoder_name=encoder, channels=config.channels, dropout=dropout,
-            metadata=metadata, map_location="cpu", weights_only=False,
+            metadata=metadata, min_concentration=min_concentration, map_location="cpu",
+            weights_only=False,
         )
         save_model(best_module.model, metadata, model_path)
     return TrainResult(

@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import positive_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--scheduler", choices=("cosine", "plateau"), default="cosine")
     parser.add_argument("--dropout", type=float, default=0.2, help="head dropout")
+    parser.add_argument(
+        "--min-concentration", type=positive_float, default=None, metavar="BOUND",
+        help="lower bound of the head's Dirichlet concentrations (default: "
+        "galmorph.model.MIN_CONCENTRATION; 1 reproduces models trained before it was lowered)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and augmentation")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the id-hash split")
     parser.add_argument(
@@ -64,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from galmorph.images import ImageConfig
+    from galmorph.model import MIN_CONCENTRATION
     from galmorph.train import train
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
@@ -85,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         scheduler=args.scheduler,
         dropout=args.dropout,
+        min_concentration=(MIN_CONCENTRATION if args.min_concentration is None
+                           else args.min_concentration),
         seed=args.seed,
         split_seed=args.split_seed,
         split_fractions=tuple(args.split),

@@ -1,0 +1,40 @@
+"""Refit a vote model's head with the current concentration bound (frozen encoder).
+
+Usage:
+    python scripts/refit_vote_head.py MODEL CATALOG -o OUT.pt
+
+MODEL is a vote model (name, path or hf_hub: id) trained with a recorded seeded
+split; CATALOG holds its training and validation galaxies (test galaxies are not
+used). Prints the validation loss before and after; writes OUT.pt atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from galmorph.checkpoint import save_model
+from galmorph.model import MIN_CONCENTRATION
+from galmorph.refit import refit_vote_head
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("catalog")
+    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--min-concentration", type=float, default=MIN_CONCENTRATION)
+    parser.add_argument("--max-steps", type=int, default=2000)
+    args = parser.parse_args()
+    model, metadata = refit_vote_head(
+        args.model, args.catalog, min_concentration=args.min_concentration,
+        max_steps=args.max_steps,
+    )
+    refit = metadata["training"]["head_refit"]
+    print(f"validation loss (summed NLL per galaxy, {refit['n_val']} galaxies): "
+          f"{refit['val_loss_before']:.3f} -> {refit['val_loss_after']:.3f} "
+          f"after {refit['steps']} steps")
+    print(f"wrote {save_model(model, metadata, args.output)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Tests of galmorph.refit and of the concentration bound recorded in vote models."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from galmorph import datasets
+from galmorph.checkpoint import load_model, save_model
+from galmorph.exceptions import GalmorphError
+from galmorph.model import LEGACY_MIN_CONCENTRATION, MIN_CONCENTRATION
+from galmorph.refit import refit_vote_head
+
+
+@pytest.fixture
+def legacy_model(tiny_model, tmp_path):
+    """The tiny model as a file written before the bound was recorded (bound 1)."""
+    payload = torch.load(tiny_model.model_path, weights_only=False)
+    assert payload["galmorph"]["min_concentration"] == MIN_CONCENTRATION
+    del payload["galmorph"]["min_concentration"]
+    path = tmp_path / "legacy.pt"
+    torch.save(payload, path)
+    return path
+
+
+def _frame() -> pd.DataFrame:
+    frame = pd.read_csv(datasets.demo_catalog()).head(120)
+    frame["file_loc"] = [str(datasets.demo_dir() / loc) for loc in frame["file_loc"]]
+    return frame
+
+
+def test_models_without_a_recorded_bound_load_with_the_legacy_bound(legacy_model, tiny_model):
+    assert load_model(legacy_model).model.head.min_concentration == LEGACY_MIN_CONCENTRATION
+    assert load_model(tiny_model.model_path).model.head.min_concentration == MIN_CONCENTRATION
+
+
+def test_refit_keeps_the_encoder_lowers_the_validation_loss_and_round_trips(
+    legacy_model, tmp_path
+):
+    legacy = load_model(legacy_model)
+    encoder_before = {k: v.clone() for k, v in legacy.model.encoder.state_dict().items()}
+    model, meta = refit_vote_head(legacy, _frame(), max_steps=60, eval_every=10,
+                                  learning_rate=1e-2, num_workers=0, progress=False)
+    for name, value in model.encoder.state_dict().items():
+        assert torch.equal(value, encoder_before[name]), name
+    refit = meta["training"]["head_refit"]
+    assert model.head.min_concentration == meta["min_concentration"] == MIN_CONCENTRATION
+    assert refit["min_concentration_before"] == LEGACY_MIN_CONCENTRATION
+    assert refit["steps"] > 0 and refit["val_loss_after"] < refit["val_loss_before"]
+    assert refit["n_train"] + refit["n_val"] < len(_frame())  # the test split is left out
+    path = save_model(model, meta, tmp_path / "refit.pt")
+    reloaded = load_model(path)
+    images = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.model(images), model.eval()(images),
+                                   atol=0.05, rtol=2e-3)
+
+
+def test_refit_needs_a_vote_model_with_a_seeded_split(tiny_model, tmp_path):
+    loaded = load_model(tiny_model.model_path)
+    meta = {**loaded.metadata, "training": {}}
+    path = save_model(loaded.model, meta, tmp_path / "nosplit.pt")
+    with pytest.raises(GalmorphError, match="seeded split"):
+        refit_vote_head(path, _frame(), progress=False)
