@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import math
 import tempfile
 import time
@@ -105,12 +106,19 @@ def balanced_sample(pool: pd.DataFrame, label: str, n: int | None, seed: int) ->
 
 
 def weights_key(method: str, starter: LoadedModel) -> str:
-    """What a method's starting weights depend on: the pretrained model's checksum for
-    the methods that start from it, only the encoder's name for ``scratch`` and
-    ``imagenet`` (their runs stay valid when the pretrained model changes)."""
+    """What a method's starting weights depend on: a checksum of the pretrained
+    encoder's weights for the methods that start from it (each gets a new head, so a
+    refitted vote head leaves their runs valid), only the encoder's name for
+    ``scratch`` and ``imagenet`` (their runs stay valid when the pretrained model
+    changes)."""
     if method in ("scratch", "imagenet"):
         return f"{starter.metadata['encoder']}/{method}"
-    return starter.checksum[:12]
+    digest = hashlib.sha256()
+    for name, value in starter.model.encoder.state_dict().items():
+        stored = value.half() if value.is_floating_point() else value
+        digest.update(name.encode())
+        digest.update(stored.cpu().contiguous().numpy().tobytes())
+    return f"encoder-{digest.hexdigest()[:12]}"
 
 
 def epochs_for(n_train: int, batch_size: int, steps: int) -> int:

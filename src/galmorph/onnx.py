@@ -78,7 +78,7 @@ METADATA_KEY = "galmorph"
 EXPORT_KEY = "galmorph_export"
 #: Largest absolute difference between ONNX Runtime and PyTorch accepted by the
 #: parity tests, on encoder features and on model outputs (concentrations in
-#: (1, 101), logits). Measured with the starter model on 256 bundled galaxies:
+#: up to ~100, logits). Measured with the starter model on 256 bundled galaxies:
 #: 3e-6 on features, 4e-5 on concentrations (a few float32 steps at ~100).
 ATOL = 1e-4
 #: Whether ``backend="auto"`` picks ONNX Runtime on the CPU, from
