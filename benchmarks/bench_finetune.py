@@ -29,10 +29,10 @@ spread over seeds, and the 95% Wilson interval of the accuracy on the test set
 (the test-sampling uncertainty of one run at that accuracy), in
 ``OUT/summary.csv``, printed as a table; and ``OUT/accuracy.png``, accuracy
 against labels (mean, with the range over seeds shaded). Finished runs of the
-same setup (test split, image settings, budgets, and the pretrained model for the
-methods that start from it: :func:`weights_key`) are read back from ``runs.csv``, so
-an interrupted benchmark resumes and a new pretrained model re-runs only the methods
-that use it.
+same setup (test split, image settings, budgets, and the pretrained encoder's weights
+for the methods that start from it: :func:`weights_key`) are read back from
+``runs.csv``, so an interrupted benchmark resumes and a new pretrained encoder re-runs
+only the methods that use it.
 
 Usage::
 
