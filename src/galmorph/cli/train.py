@@ -64,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="decode images every epoch instead of once into memory")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.ckpt")
     parser.add_argument("--name", default=None, help="model name stored in its metadata")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bar and model summary (e.g. for log files)")
     parser.set_defaults(func=run)
 
 
@@ -106,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         cache_images=not args.no_cache,
         resume=args.resume,
         name=args.name,
+        progress=not args.no_progress,
     )
     console = Console()
     console.print(
