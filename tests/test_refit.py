@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -63,3 +67,15 @@ def test_refit_needs_a_vote_model_with_a_seeded_split(tiny_model, tmp_path):
     path = save_model(loaded.model, meta, tmp_path / "nosplit.pt")
     with pytest.raises(GalmorphError, match="seeded split"):
         refit_vote_head(path, _frame(), progress=False)
+
+
+def test_refit_script_reports_bad_input_in_one_line_and_writes_nothing(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "refit_vote_head.py"
+    out = tmp_path / "refit.pt"
+    done = subprocess.run(
+        [sys.executable, str(script), "gz2-starter", str(tmp_path / "missing.csv"), "-o", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "missing.csv" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
