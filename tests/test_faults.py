@@ -49,6 +49,8 @@ from galmorph.splits import assign_splits
 
 #: Seed of the kill points; change it to explore other points.
 SEED = 20261126
+#: Exit code multiprocessing reports when the forkserver could not give a child's status.
+FORKSERVER_LOST = 255
 TESTS = Path(__file__).resolve().parent
 
 # ----------------------------------------------------------- child processes
@@ -217,6 +219,7 @@ def run_galmorph(
     hook: str | None = None,
     kill_after: float | None = None,
     timeout: float = 300,
+    retried: bool = False,
 ) -> Run:
     """Run ``galmorph ARGV`` in a child process; SIGKILL it after ``kill_after`` s if given."""
     log = folder / f"child-{next(_names)}.log"
@@ -238,6 +241,10 @@ def run_galmorph(
     counted = Path(str(log) + ".items")
     record = json.loads(counted.read_text()) if counted.exists() else {}
     assert process.exitcode is not None
+    if process.exitcode == FORKSERVER_LOST and not log.read_text() and not retried:
+        # the forkserver lost the child's status (seen intermittently on 2-core
+        # machines): nothing of galmorph ran to completion or was checked; run it again
+        return run_galmorph(argv, folder, hook, kill_after, timeout, retried=True)
     return Run(process.exitcode, log, record.get("items"), time.monotonic() - start,
                record.get("cpu"))
 
