@@ -102,6 +102,7 @@ from scipy.special import ndtr
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.labels import MAX_SCORE, Batch, LabelRecord, LabelStore, check_score
 from galmorph.represent import Embeddings, read_embeddings
+from galmorph.resumable import ids_digest
 
 #: Ranking and proposal methods: active learning and the baselines.
 METHODS = ("active", "isolation-forest", "lof", "reweighted-forest")
@@ -985,12 +986,6 @@ class SessionSettings:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def _ids_digest(ids: np.ndarray) -> str:
-    import hashlib
-
-    return hashlib.sha256("\n".join(str(i) for i in ids).encode()).hexdigest()
-
-
 class AnomalySession:
     """An embeddings file and a session file (:class:`~galmorph.labels.LabelStore`) together.
 
@@ -1060,7 +1055,7 @@ class AnomalySession:
             batch_size=batch_size, seed=seed, include_artefacts=include_artefacts,
             artefact_source=source, artefact_column=column, artefact_threshold=artefact_threshold,
             model={k: emb.info.model.get(k, "") for k in ("name", "sha256")},
-            ids_sha256=_ids_digest(emb.ids),
+            ids_sha256=ids_digest(emb.ids),
         )
         features = interest_features(emb.features, pca, seed=seed)
         values["isolation_forest"] = isolation_forest_scores(features, seed=seed)
@@ -1090,7 +1085,7 @@ class AnomalySession:
             raise GalmorphError(f"the session's embeddings file {path} is missing; pass its new "
                                 "location with --embeddings")
         emb = read_embeddings(path)
-        if _ids_digest(emb.ids) != settings.ids_sha256:
+        if ids_digest(emb.ids) != settings.ids_sha256:
             store.close()
             raise GalmorphError(f"{path} does not hold the galaxies this session was started "
                                 "with (its ids differ)")
