@@ -39,14 +39,11 @@ PosixPath('runs/rings/model.pt')
 
 from __future__ import annotations
 
-import copy
 import math
-import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +52,15 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from timm.models._manipulate import group_with_matcher
 from torch import nn
 
 from galmorph import __version__, datasets
+from galmorph.blocks import encoder_blocks, freeze_encoder, layerwise_groups
 from galmorph.catalog import load_catalog
-from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model, save_model
+from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, save_model
 from galmorph.data import CatalogSource, GalaxyDataModule, GalaxyDataset, Transform
 from galmorph.evaluate import fit_vote_baseline
-from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.images import (
     ImageConfig,
     eval_transform,
@@ -72,12 +69,12 @@ from galmorph.images import (
     train_transform,
 )
 from galmorph.losses import vote_loss
-from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead, create_encoder
+from galmorph.model import ConcentrationHead, GalaxyModel, LinearHead
 from galmorph.schemas import Schema, get_schema
+from galmorph.starts import starting_point
 from galmorph.train import LAST_NAME, MODEL_FILE, build_trainer
 
 TASKS = ("classification", "regression", "votes")
-INITS = ("pretrained", "imagenet", "scratch")
 #: Source-image conventions of :class:`ImageConfig` that describe the training data.
 SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
 #: More distinct values than this in a label column is not a classification.
@@ -86,73 +83,6 @@ MAX_CLASSES = 100
 DEFAULT_N_BLOCKS = 1
 #: Images measured by :func:`galaxy_fill`.
 FILL_SAMPLE = 64
-
-
-# ----------------------------------------------------------- encoder blocks
-def _matches(spec: Any, name: str) -> bool:
-    """Whether ``name`` matches a timm group-matcher entry (a regex or (regex, suffix) list)."""
-    specs = spec if isinstance(spec, list | tuple) else [(spec, None)]
-    return any(re.match(pattern, name) for pattern, _ in specs)
-
-
-def encoder_blocks(encoder: nn.Module) -> list[list[str]]:
-    """Names of the encoder's parameters and buffers per block, from the head side down.
-
-    Blocks are timm's coarse groups (``encoder.group_matcher(coarse=True)``): one
-    per stage. The stem belongs to the lowest block; layers after the last stage
-    (e.g. ConvNeXt's ``head.norm``, EfficientNet's ``conv_head``) to the top one.
-    An encoder timm cannot group is one block.
-    """
-    names = [n for n, _ in chain(encoder.named_parameters(), encoder.named_buffers())]
-    try:
-        matcher = encoder.group_matcher(coarse=True)  # type: ignore[operator]
-    except (AttributeError, NotImplementedError):
-        return [names]
-    if not isinstance(matcher, Mapping) or "blocks" not in matcher:
-        return [names]
-    staged = [n for n in names if _matches(matcher["blocks"], n)]
-    if not staged:
-        return [names]
-    in_stage = set(staged)
-    stem = [n for n in names if n not in in_stage and _matches(matcher.get("stem", []), n)]
-    rest = [n for n in names if n not in in_stage and n not in set(stem)]
-    grouped = group_with_matcher(((n, None) for n in staged), {"blocks": matcher["blocks"]})
-    blocks = list(grouped.values())
-    blocks[0] = stem + blocks[0]
-    blocks[-1] = blocks[-1] + rest
-    return blocks[::-1]
-
-
-def freeze_encoder(encoder: nn.Module, n_blocks: int) -> list[str]:
-    """Train only the top ``n_blocks`` blocks (-1: all); freeze the parameters of the rest.
-
-    Returns:
-        Names of the largest submodules (``""``: the whole encoder) whose every
-        parameter and buffer is frozen; keep them in eval mode while training.
-
-    Raises:
-        ValueError: when ``n_blocks`` is below -1 or above the number of blocks.
-    """
-    blocks = encoder_blocks(encoder)
-    if n_blocks == -1:
-        n_blocks = len(blocks)
-    if not 0 <= n_blocks <= len(blocks):
-        raise ValueError(
-            f"n_blocks must be -1 (all) or 0 to {len(blocks)} (the encoder's blocks), "
-            f"got {n_blocks}"
-        )
-    frozen = set(chain.from_iterable(blocks[n_blocks:]))
-    for name, parameter in encoder.named_parameters():
-        parameter.requires_grad_(name not in frozen)
-    modules: list[str] = []
-    for name, module in encoder.named_modules():
-        if any(name.startswith(f"{m}.") or m == "" for m in modules):
-            continue
-        prefix = f"{name}." if name else ""
-        tensors = [prefix + n for n, _ in chain(module.named_parameters(), module.named_buffers())]
-        if tensors and frozen.issuperset(tensors):
-            modules.append(name)
-    return modules
 
 
 # ------------------------------------------------------------ training module
@@ -201,9 +131,8 @@ class FinetuneModule(L.LightningModule):
             raise ValueError("a votes model needs its schema")
         self.model = model
         self.task = task
-        self.blocks = encoder_blocks(model.encoder)
         self.frozen_modules = freeze_encoder(model.encoder, n_blocks)
-        self.n_blocks = len(self.blocks) if n_blocks == -1 else n_blocks
+        self.n_blocks = n_blocks
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
         self.weight_decay = weight_decay
@@ -261,27 +190,11 @@ class FinetuneModule(L.LightningModule):
             self.log("val_mae", mae, batch_size=size, sync_dist=True)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups: head, then each trained block at a decayed rate; no weight
-        decay for biases and norm weights (1-D tensors). Frozen parameters are left out."""
-        parameters = dict(self.model.encoder.named_parameters())
-        layers: list[tuple[float, list[nn.Parameter]]] = [
-            (self.learning_rate, list(self.model.head.parameters()))
-        ]
-        for depth, block in enumerate(self.blocks[: self.n_blocks], start=1):
-            layers.append((
-                self.learning_rate * self.lr_decay**depth,
-                [parameters[n] for n in block if n in parameters],
-            ))
-        groups = []
-        for lr, params in layers:
-            for decay in (True, False):
-                chosen = [p for p in params if p.requires_grad and (p.ndim > 1) == decay]
-                if chosen:
-                    groups.append({
-                        "params": chosen, "lr": lr,
-                        "weight_decay": self.weight_decay if decay else 0.0,
-                    })
-        return groups
+        """AdamW groups with layer-wise decay (:func:`galmorph.starts.layerwise_groups`)."""
+        return layerwise_groups(
+            self.model.head.parameters(), self.model.encoder, self.n_blocks, self.learning_rate,
+            self.lr_decay, self.weight_decay,
+        )
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = torch.optim.AdamW(self.parameter_groups())
@@ -415,79 +328,6 @@ def _class_weights(
         if weights.shape != (len(classes),):
             raise ValueError(f"class_weights needs {len(classes)} values (classes {classes})")
     return torch.tensor(weights, dtype=torch.float32)
-
-
-# -------------------------------------------------------------- the encoder
-@dataclass
-class Start:
-    """Where a fine-tuned model starts: its encoder, image settings and provenance."""
-
-    encoder: nn.Module
-    encoder_name: str
-    image_config: ImageConfig
-    record: dict[str, Any]
-
-
-def starting_point(
-    init: str = "pretrained",
-    model: str | Path | LoadedModel | None = DEFAULT_MODEL,
-    *,
-    encoder: str | None = None,
-    imagenet_weights: str | Path | None = None,
-    channels: int | None = None,
-) -> Start:
-    """The encoder to fine-tune, with the image settings it expects.
-
-    Args:
-        init: ``pretrained`` (the encoder of ``model``, with its weights and image
-            settings), ``imagenet`` (timm's ImageNet weights, ImageNet
-            normalisation) or ``scratch`` (random weights).
-        model: pretrained galmorph model (name, path, ``hf_hub:ORG/NAME`` or
-            loaded; a loaded model is copied, not changed); for
-            ``imagenet``/``scratch`` its architecture and image settings are used
-            unless ``encoder`` is given.
-        encoder: timm model name, for ``imagenet`` or ``scratch`` (image settings
-            are then those of :meth:`ImageConfig.for_sdss_gz2`).
-        imagenet_weights: local file of timm weights for ``imagenet`` (default:
-            timm downloads them, which needs network access).
-        channels: input channels with ``encoder`` (default 3).
-    """
-    if init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-    if init == "pretrained" and encoder is not None:
-        raise ValueError("encoder= names an architecture for init='imagenet' or 'scratch'")
-    if imagenet_weights is not None and init != "imagenet":
-        raise ValueError("imagenet_weights needs init='imagenet'")
-    if encoder is None:
-        loaded = model if isinstance(model, LoadedModel) else load_model(model)
-        name, config = loaded.metadata["encoder"], loaded.image_config
-        if init == "pretrained":
-            record = {"init": init, "model": loaded.name, "model_path": str(loaded.path),
-                      "model_sha256": loaded.checksum}
-            return Start(copy.deepcopy(loaded.model.encoder), name, config, record)
-    else:
-        name = encoder
-        config = ImageConfig.for_sdss_gz2(channels=channels or 3)
-    if init == "scratch":
-        return Start(create_encoder(name, config.channels), name, config, {"init": init})
-    overlay = {"file": str(imagenet_weights)} if imagenet_weights is not None else {}
-    if imagenet_weights is not None and not Path(imagenet_weights).is_file():
-        raise ModelError(f"ImageNet weights file {imagenet_weights} does not exist")
-    try:
-        net = create_encoder(name, config.channels, pretrained=True, pretrained_cfg_overlay=overlay)
-    except (OSError, RuntimeError) as err:  # no network, no such weights, a bad file
-        raise ModelError(
-            f"could not load timm's ImageNet weights of {name}: {err}; download them where "
-            "there is network access and give the file (imagenet_weights / --imagenet-weights)"
-        ) from None
-    cfg = net.pretrained_cfg
-    mean, std = (cfg.get(k, getattr(config, k)) for k in ("mean", "std"))
-    if config.channels == 1:  # timm sums the colour filters of the first layer
-        mean, std = [float(np.mean(mean))], [float(np.mean(std))]
-    config = ImageConfig.from_dict({**config.to_dict(), "mean": list(mean), "std": list(std)})
-    weights = imagenet_weights or f"timm:{cfg.get('hf_hub_id') or name}"
-    record = {"init": init, "weights": str(weights)}
-    return Start(net, name, config, record)
 
 
 def same_conventions(config: ImageConfig, image: str | Path) -> bool:

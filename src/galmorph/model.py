@@ -23,6 +23,7 @@ import timm
 import torch
 from torch import nn
 
+from galmorph.blocks import layerwise_groups
 from galmorph.exceptions import ModelError
 from galmorph.losses import dirichlet_multinomial_nll
 from galmorph.schemas import Schema
@@ -116,9 +117,14 @@ class GalaxyModel(nn.Module):
         channels: int = 3,
         dropout: float = 0.2,
         min_concentration: float = MIN_CONCENTRATION,
+        encoder: nn.Module | None = None,
     ) -> GalaxyModel:
-        """A vote-count model: timm encoder + :class:`ConcentrationHead`."""
-        encoder = create_encoder(encoder_name, channels)
+        """A vote-count model: timm encoder + :class:`ConcentrationHead`.
+
+        ``encoder`` is a ready encoder (e.g. with pretrained weights) to use
+        instead of a new random one named ``encoder_name``.
+        """
+        encoder = encoder if encoder is not None else create_encoder(encoder_name, channels)
         head = ConcentrationHead(encoder.num_features, n_answers, dropout, min_concentration)
         return cls(encoder, head)
 
@@ -206,6 +212,11 @@ class VoteModule(L.LightningModule):
         metadata: self-description written into every checkpoint (see
             :mod:`galmorph.checkpoint`).
         min_concentration: lower bound of the head's concentrations.
+        encoder: a ready encoder to start from (e.g. pretrained; see
+            :func:`galmorph.starts.starting_point`) instead of random weights.
+        lr_decay: layer-wise learning-rate decay per encoder block from the top
+            (:func:`galmorph.blocks.layerwise_groups`); None trains every
+            parameter at ``learning_rate``, as from scratch.
     """
 
     def __init__(
@@ -220,14 +231,17 @@ class VoteModule(L.LightningModule):
         warmup_epochs: float = 1.0,
         metadata: dict[str, Any] | None = None,
         min_concentration: float = MIN_CONCENTRATION,
+        encoder: nn.Module | None = None,
+        lr_decay: float | None = None,
     ) -> None:
         super().__init__()
         if scheduler not in ("cosine", "plateau"):
             raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {scheduler!r}")
         self.schema = schema
         self.model = GalaxyModel.for_votes(
-            encoder_name, schema.n_answers, channels, dropout, min_concentration
+            encoder_name, schema.n_answers, channels, dropout, min_concentration, encoder
         )
+        self.lr_decay = lr_decay
         self.groups = schema.question_index_groups
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -263,9 +277,15 @@ class VoteModule(L.LightningModule):
         self._evaluation_step(batch, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
+        if self.lr_decay is None:
+            optimizer = torch.optim.AdamW(
+                self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            )
+        else:
+            optimizer = torch.optim.AdamW(layerwise_groups(
+                self.model.head.parameters(), self.model.encoder, -1, self.learning_rate,
+                self.lr_decay, self.weight_decay,
+            ))
         if self.scheduler == "plateau":
             plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.2, patience=2)
             return {

