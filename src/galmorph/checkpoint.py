@@ -35,6 +35,13 @@ import torch
 from torch import nn
 
 from galmorph.exceptions import ModelError
+from galmorph.external import (
+    CONFIG_FILE,
+    ENCODER_TASK,
+    WEIGHT_FILES,
+    is_timm_folder,
+    load_timm_encoder,
+)
 from galmorph.files import atomic_target
 from galmorph.images import ImageConfig
 from galmorph.model import (
@@ -79,7 +86,9 @@ def resolve_model_path(spec: str | Path | None) -> Path:
     """A local file for a model given by shipped name, path, or ``hf_hub:ORG/NAME``.
 
     ``hf_hub:`` models are downloaded once with huggingface_hub (file
-    ``galmorph.pt`` in the repository) and then read from its cache.
+    ``galmorph.pt`` in the repository, else a timm encoder's ``config.json`` and
+    weights) and then read from its cache. An external timm encoder (see
+    :mod:`galmorph.external`) resolves to its folder.
     """
     spec = DEFAULT_MODEL if spec is None else str(spec)
     if spec.startswith(HUB_PREFIX):
@@ -89,6 +98,8 @@ def resolve_model_path(spec: str | Path | None) -> Path:
         return shipped[spec]
     path = Path(spec).expanduser()
     if path.is_file():
+        return path
+    if is_timm_folder(path):
         return path
     if path.is_dir():
         candidates = sorted(path.glob("*.pt")) + sorted(path.glob("best*.ckpt"))
@@ -103,16 +114,33 @@ def resolve_model_path(spec: str | Path | None) -> Path:
 
 
 def _download_from_hub(repo_id: str) -> Path:
+    """``galmorph.pt`` of a hub repository, else the folder of its timm encoder files."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    failures = (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=HUB_FILENAME))
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as err:
+    except failures as err:
+        galmorph_error = err
+    try:
+        config = Path(hf_hub_download(repo_id=repo_id, filename=CONFIG_FILE))
+    except failures:
         raise ModelError(
-            f"could not get {HUB_FILENAME} of {HUB_PREFIX}{repo_id} from the Hugging Face hub "
-            f"or its local cache: {err}"
+            f"could not get {HUB_FILENAME} (a galmorph model) or {CONFIG_FILE} (a timm "
+            f"encoder) of {HUB_PREFIX}{repo_id} from the Hugging Face hub or its local cache: "
+            f"{galmorph_error}"
         ) from None
+    for weights in WEIGHT_FILES:
+        try:
+            hf_hub_download(repo_id=repo_id, filename=weights)
+            return config.parent
+        except failures:
+            continue
+    raise ModelError(
+        f"{HUB_PREFIX}{repo_id} has a timm {CONFIG_FILE} but neither {' nor '.join(WEIGHT_FILES)} "
+        "could be read from the hub or its local cache"
+    )
 
 
 @dataclass
@@ -165,15 +193,34 @@ class LoadedModel:
 def build_model(metadata: dict[str, Any]) -> GalaxyModel:
     """An untrained :class:`GalaxyModel` with the architecture the metadata describes."""
     task = metadata.get("task")
+    if task == ENCODER_TASK:
+        raise ModelError("an external encoder is built from its own files (load_model)")
     if task not in HEAD_BUILDERS:
         raise ModelError(f"unknown model task {task!r} (known: {', '.join(HEAD_BUILDERS)})")
     encoder = create_encoder(metadata["encoder"], metadata["channels"])
     return GalaxyModel(encoder, HEAD_BUILDERS[task](metadata, encoder.num_features))
 
 
-def load_model(spec: str | Path | None = None, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model for inference (eval mode, float32) from a name, path or hub id."""
+def load_model(
+    spec: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    image: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """Load a model for inference (eval mode, float32) from a name, path or hub id.
+
+    A galmorph model carries its own image settings. An external timm encoder
+    (a folder, or a hub repository without ``galmorph.pt``; task ``encoder``, no
+    head) takes them from its ``config.json``, and ``image`` (``size``, ``mean``,
+    ``std``, ``channels``) fills or replaces them (see
+    :func:`galmorph.external.image_settings`).
+    """
+    source = str(spec or DEFAULT_MODEL)
     path = resolve_model_path(spec)
+    if path.name in WEIGHT_FILES and is_timm_folder(path.parent):  # a recorded weights file
+        path = path.parent
+    if path.is_dir():
+        model, metadata, weights = load_timm_encoder(path, source, image)
+        return LoadedModel(model.to(device).eval(), metadata, weights, source)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for a file that is not a checkpoint
@@ -190,7 +237,7 @@ def load_model(spec: str | Path | None = None, device: str | torch.device = "cpu
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ModelError(f"weights in {path} do not match the model they describe: {err}") from None
-    return LoadedModel(model.to(device).eval(), metadata, path, str(spec or DEFAULT_MODEL))
+    return LoadedModel(model.to(device).eval(), metadata, path, source)
 
 
 def save_model(

@@ -278,11 +278,13 @@ def cached_onnx_model(
     """An :class:`OnnxModel` of a loaded model, exported once into :func:`cache_dir`.
 
     The cached file is named by the model file's SHA-256, ``what`` (with any
-    ``stages``) and the opset, and is exported again when it is unreadable or
-    records another model.
+    ``stages``), the input size (an external encoder's can be chosen) and the
+    opset, and is exported again when it is unreadable or records another model.
     """
     part = what + "".join(f"-s{s}" for s in sorted(stages))
-    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-opset{OPSET}.onnx"
+    config = loaded.image_config
+    size = f"{config.channels}x{config.size}px"
+    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-{size}-opset{OPSET}.onnx"
     if path.is_file():
         try:
             cached = OnnxModel(path)

@@ -67,7 +67,8 @@ from galmorph.catalog import load_catalog
 from galmorph.checkpoint import LoadedModel, load_model
 from galmorph.data import CatalogSource, GalaxyDataModule
 from galmorph.evaluate import evaluate_votes
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning, ModelError
+from galmorph.external import ENCODER_TASK
 from galmorph.finetune import classification_columns, regression_columns
 from galmorph.images import ImageConfig, average_over_views, load_image
 from galmorph.model import GalaxyModel, enable_mc_dropout
@@ -666,12 +667,22 @@ def _prediction_chunks(
         yield table
 
 
+def _check_has_head(loaded: LoadedModel) -> None:
+    """Raises ModelError for an external encoder, which has no head to predict with."""
+    if loaded.task == ENCODER_TASK:
+        raise ModelError(
+            f"{loaded.name} is an encoder with no head, so it cannot predict: use it with "
+            "embed, similar or serve, or train a head on it (train --init, finetune --model)"
+        )
+
+
 def _prepare(
     catalog: CatalogSource, model: ModelSpec, device: str | torch.device, drop_missing_images: bool
 ) -> tuple[LoadedModel, pd.DataFrame, torch.device]:
     """The model (checked to be one that predicts) and the catalog, read and checked."""
     torch_device = resolve_device(device)
     loaded = _as_loaded(model, torch_device)
+    _check_has_head(loaded)
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
     frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
@@ -875,6 +886,7 @@ def evaluate_catalog(
     """
     torch_device = resolve_device(device)
     loaded = _as_loaded(model, torch_device)
+    _check_has_head(loaded)
     schema: Schema | None = loaded.schema
     if loaded.task != "votes" or schema is None:
         raise GalmorphError(

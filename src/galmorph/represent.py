@@ -707,11 +707,14 @@ def load_embedding_model(
         ModelError: when the model cannot be found or is not the one recorded.
     """
     torch_device = resolve_device(device)
-    if model is not None:
+    if isinstance(model, LoadedModel):
         loaded = _load(model, torch_device)
+    elif model is not None:  # an external encoder gets the recorded image settings
+        loaded = load_model(model, torch_device, image=info.image)
     else:
         recorded = Path(info.model["path"])
-        loaded = load_model(recorded if recorded.is_file() else info.model["spec"], torch_device)
+        loaded = load_model(recorded if recorded.is_file() else info.model["spec"], torch_device,
+                            image=info.image)
     if loaded.checksum != info.model["sha256"]:
         raise ModelError(
             f"{loaded.path} (sha256 {loaded.checksum[:12]}) is not the model these embeddings "

@@ -118,7 +118,7 @@ def starting_point(
         if init == "pretrained":
             record = {"init": init, "model": loaded.name, "model_path": str(loaded.path),
                       "model_sha256": loaded.checksum}
-            return Start(copy.deepcopy(loaded.model.encoder), name, config, record)
+            return Start(copy.deepcopy(loaded.model.encoder).train(), name, config, record)
     else:
         name = encoder
         config = ImageConfig.for_sdss_gz2(channels=channels or 3)

@@ -19,7 +19,7 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import add_encoder_image_options, model_with_image, positive_int
 from galmorph.cli.predict import add_backend_option
 
 
@@ -48,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="output parquet file (written atomically)")
     parser.add_argument(
         "-m", "--model", default=DEFAULT_MODEL,
-        help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, or "
-              f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL})"),
+        help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, "
+              "hf_hub:ORG/NAME, or an external timm encoder (folder or hf_hub: repository "
+              f"with config.json) (default: {DEFAULT_MODEL})"),
     )
     parser.add_argument("--pca", type=positive_int, default=None, metavar="N",
                         help="keep the first N principal components (incremental PCA)")
@@ -82,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
               "helps `galmorph anomaly` find unusual galaxies; try 2 (default: none)"),
     )
     add_backend_option(parser)
+    add_encoder_image_options(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="skip rows whose image file is missing instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.represent import embed_to_file, read_embedding_info
 
     path = embed_to_file(
-        args.catalog, args.output, args.model, resume=args.resume, pca=args.pca,
+        args.catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
         chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device, progress=not args.no_progress,
         drop_missing_images=args.skip_missing_images, backend=args.backend, views=args.views,

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import add_encoder_image_options, model_with_image, positive_int
 
 
 def _fraction(text: str) -> float:
@@ -66,17 +66,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start = parser.add_argument_group("starting point")
     start.add_argument(
         "-m", "--model", default=DEFAULT_MODEL,
-        help="pretrained model: a shipped name, a model file or training folder, or "
-        f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL}); with --from-scratch or "
+        help="pretrained model: a shipped name, a model file or training folder, "
+        "hf_hub:ORG/NAME, or an external timm encoder (folder or hf_hub: repository with "
+        f"config.json) (default: {DEFAULT_MODEL}); with --from-scratch, --imagenet or "
         "--imagenet-weights only its architecture and image settings are used",
     )
     init = start.add_mutually_exclusive_group()
     init.add_argument("--from-scratch", action="store_true",
                       help="random weights (a baseline to compare with)")
+    init.add_argument("--imagenet", action="store_true",
+                      help="start from ImageNet weights of the encoder (offline for "
+                      "tf_efficientnet_lite0/1/2; others need --imagenet-weights or network)")
     init.add_argument("--imagenet-weights", metavar="FILE",
                       help="start from timm's ImageNet weights of the encoder, saved in FILE")
     start.add_argument("--encoder", help="timm encoder name instead of --model's "
-                       "(with --from-scratch or --imagenet-weights)")
+                       "(with --from-scratch, --imagenet or --imagenet-weights)")
 
     fit = parser.add_argument_group("training")
     fit.add_argument(
@@ -137,6 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              help="decode images every epoch instead of once into memory")
     parser.add_argument("--name", default=None, help="model name stored in its metadata")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_encoder_image_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -150,9 +155,10 @@ def run(args: argparse.Namespace) -> int:
             raise GalmorphError("--task votes needs --schema (the new decision tree), not --label")
     elif args.label is None:
         raise GalmorphError(f"--task {args.task} needs --label COLUMN (the column to learn)")
-    init = "scratch" if args.from_scratch else "imagenet" if args.imagenet_weights else "pretrained"
+    imagenet = args.imagenet or args.imagenet_weights is not None
+    init = "scratch" if args.from_scratch else "imagenet" if imagenet else "pretrained"
     if args.encoder is not None and init == "pretrained":
-        raise GalmorphError("--encoder needs --from-scratch or --imagenet-weights")
+        raise GalmorphError("--encoder needs --from-scratch, --imagenet or --imagenet-weights")
     source: dict[str, Any] = {
         k: v for k, v in (("survey", args.survey), ("bands", args.bands),
                           ("pixel_scale", args.pixel_scale), ("field_of_view", args.field_of_view))
@@ -166,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             task=args.task,
             label=args.label,
             schema=args.schema,
-            model=args.model,
+            model=model_with_image(args),
             init=init,
             encoder=args.encoder,
             imagenet_weights=args.imagenet_weights,
