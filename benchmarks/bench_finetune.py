@@ -13,8 +13,12 @@ each of ``--seeds``, and every method is trained on each:
 * ``frozen``: the pretrained model, new head only (linear probe, augmented);
 * ``unfrozen``: the pretrained model with its top ``--n-blocks`` blocks trained;
 * ``scratch``: the same encoder from random weights, every block trained;
-* ``imagenet``: the same encoder from timm's ImageNet weights, every block
-  trained; only with ``--imagenet-weights FILE`` (skipped, and said so, otherwise).
+* ``imagenet``: ``--imagenet-encoder`` (default ``tf_efficientnet_lite0``, the
+  paper's ImageNet baseline) from ImageNet weights, every block trained, at the
+  pretrained model's input size; offline for EfficientNet-Lite
+  (:mod:`galmorph.imagenet`), otherwise from ``--imagenet-weights FILE``;
+* ``imagenet-scratch``: that architecture from random weights, when it is not the
+  pretrained model's (so that no comparison mixes architectures silently).
 
 Sets of up to ``--max-fixed`` galaxies train for a fixed budget of about
 ``--steps`` optimizer steps with no validation (early stopping on one or two
@@ -37,7 +41,7 @@ only the methods that use it.
 Usage::
 
     .venv/bin/python benchmarks/bench_finetune.py [--model gz2-starter] [--out DIR]
-        [--imagenet-weights FILE] [--quick]
+        [--imagenet-encoder NAME] [--imagenet-weights FILE] [--quick]
 
 ``--quick`` is a CI-size smoke run: 40 test galaxies, sizes 10 (fixed budget)
 and 20 (with validation), one seed, a step or two, 32 px images.
@@ -69,12 +73,14 @@ from galmorph.finetune import (
     probe,
     stratified_split,
 )
+from galmorph.imagenet import has_offline_weights
 from galmorph.images import VIEW_CHOICES
 from galmorph.predict import predict_catalog
 from galmorph.represent import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
 
 RINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rings_decals" / "catalog.csv"
-METHODS = ("probe", "frozen", "unfrozen", "scratch", "imagenet")
+METHODS = ("probe", "frozen", "unfrozen", "scratch", "imagenet", "imagenet-scratch")
+IMAGENET_ENCODER = "tf_efficientnet_lite0"
 RUN_KEYS = ["setup", "method", "n_labels", "seed"]
 
 
@@ -105,14 +111,17 @@ def balanced_sample(pool: pd.DataFrame, label: str, n: int | None, seed: int) ->
     return pd.concat(parts).reset_index(drop=True)
 
 
-def weights_key(method: str, starter: LoadedModel) -> str:
+def weights_key(method: str, starter: LoadedModel, imagenet_encoder: str = IMAGENET_ENCODER
+                ) -> str:
     """What a method's starting weights depend on: a checksum of the pretrained
     encoder's weights for the methods that start from it (each gets a new head, so a
     refitted vote head leaves their runs valid), only the encoder's name for
-    ``scratch`` and ``imagenet`` (their runs stay valid when the pretrained model
-    changes)."""
-    if method in ("scratch", "imagenet"):
-        return f"{starter.metadata['encoder']}/{method}"
+    ``scratch``, ``imagenet`` and ``imagenet-scratch`` (their runs stay valid when
+    the pretrained model changes)."""
+    if method == "scratch":
+        return f"{starter.metadata['encoder']}/scratch"
+    if method in ("imagenet", "imagenet-scratch"):
+        return f"{imagenet_encoder}/{method.removeprefix('imagenet-')}"
     digest = hashlib.sha256()
     for name, value in starter.model.encoder.state_dict().items():
         stored = value.half() if value.is_floating_point() else value
@@ -153,8 +162,9 @@ def run_method(
         "frozen": {"n_blocks": 0},
         "unfrozen": {"n_blocks": args.n_blocks},
         "scratch": {"init": "scratch"},
-        "imagenet": {"init": "imagenet", "imagenet_weights": args.imagenet_weights,
-                     "n_blocks": -1},
+        "imagenet": {"init": "imagenet", "encoder": args.imagenet_encoder,
+                     "imagenet_weights": args.imagenet_weights, "n_blocks": -1},
+        "imagenet-scratch": {"init": "scratch", "encoder": args.imagenet_encoder},
     }[method]
     with tempfile.TemporaryDirectory() as folder:
         result = finetune(
@@ -238,8 +248,11 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--catalog", type=Path, default=RINGS)
     parser.add_argument("--label", default="ring")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="pretrained galmorph model")
+    parser.add_argument("--imagenet-encoder", default=IMAGENET_ENCODER,
+                        help="architecture of methods imagenet and imagenet-scratch")
     parser.add_argument("--imagenet-weights", type=Path, default=None,
-                        help="timm ImageNet weights of the model's encoder (method imagenet)")
+                        help="timm ImageNet weights file of --imagenet-encoder (needed for "
+                        "encoders without offline weights)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[10, 25, 50, 100, None],
                         help="training labels per set; 'all' for the whole pool")
@@ -273,8 +286,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         args.sizes, args.seeds, args.test_size, args.max_fixed = [10, 20], [0], 40, 10
         args.steps, args.epochs, args.image_size = 2, 1, args.image_size or 32
     warnings.filterwarnings("ignore", module="lightning")
-    if "imagenet" in args.methods and args.imagenet_weights is None:
-        print("method imagenet skipped: no timm ImageNet weights file (--imagenet-weights)")
+    if ("imagenet" in args.methods and args.imagenet_weights is None
+            and not has_offline_weights(args.imagenet_encoder)):
+        print(f"method imagenet skipped: {args.imagenet_encoder} has no offline ImageNet "
+              "weights; give a timm weights file (--imagenet-weights)")
         args.methods = [m for m in args.methods if m != "imagenet"]
 
     catalog = load_catalog(args.catalog)
@@ -289,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     image = {**starter.metadata["image"],
              **({"size": args.image_size} if args.image_size else {}),
              **({"crop_fraction": args.crop_fraction} if args.crop_fraction else {})}
+    args.image_size = image["size"]  # every method, the ImageNet one too, at this size
     # the probe embeds with the same image settings as the fine-tuned models
     embedder = dataclasses.replace(starter, metadata={**starter.metadata, "image": image})
     print(f"{args.catalog}: {len(catalog)} galaxies; test {len(test)} "
@@ -308,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 f"{args.test_seed} px={image['size']} crop={image['crop_fraction']} "
                 f"steps={args.steps}/{args.max_fixed} epochs={args.epochs} "
                 f"blocks={args.n_blocks} batch={args.batch_size} views={args.views} probe=cv")
-    setups = {method: f"{weights_key(method, starter)} {settings}" for method in METHODS}
+    if starter.metadata["encoder"] == args.imagenet_encoder:  # scratch is that already
+        args.methods = [m for m in args.methods if m != "imagenet-scratch"]
+    setups = {method: f"{weights_key(method, starter, args.imagenet_encoder)} {settings}"
+              for method in METHODS}
     if args.probe_stages:
         setups["probe"] += f" stages={','.join(map(str, sorted(args.probe_stages)))}"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 Usage::
 
     galmorph evaluate CATALOG --model MODEL --json EVAL.json
+    python benchmarks/bench_starter.py GZ2.csv CANDIDATE... --out CANDIDATES.json
     python scripts/model_card.py MODEL EVAL.json -o docs/model-card.md [--command "..."]
+        [--candidates CANDIDATES.json]
 
 Every figure in the card is read from the model's metadata or the evaluation
 JSON, so the card cannot drift from the model it describes.
@@ -26,7 +28,45 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def render(model_path: Path, evaluation: dict, command: str, notes: str) -> str:
+def describe_start(training: dict) -> str:
+    """How the encoder's weights started, in words."""
+    start = training.get("start") or {"init": "scratch"}
+    decay = training.get("lr_decay")
+    decayed = f"; layer-wise learning-rate decay {decay:g} per block" if decay else ""
+    if start["init"] == "imagenet":
+        return f"ImageNet weights from `{start['weights']}`{decayed}"
+    if start["init"] == "pretrained":
+        return f"the encoder of `{start['model']}` (sha256 {start['model_sha256'][:12]}){decayed}"
+    return "random initialisation"
+
+
+def candidate_table(candidates: list[dict]) -> str:
+    """The candidates' validation figures (``benchmarks/bench_starter.py`` JSON) as Markdown."""
+    questions = list(candidates[0]["confident"])
+    head = ("| candidate | start | px | epochs | training time | summed NLL | "
+            + " | ".join(q.split("_", 1)[1] for q in questions)
+            + " | tag P@10 (× pixels) | ring probe |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for c in candidates:
+        training = c.get("training") or {}
+        start = (training.get("start") or {"init": "scratch"})["init"]
+        seconds = training.get("seconds_this_run")
+        tags = c["tag_precision10"]
+        ring = (c.get("ring_probe") or {}).get("accuracy")
+        rows.append(
+            f"| {c['name']} ({c['encoder']}) | {start} | {c['size']} | "
+            f"{training.get('epochs_completed', '–')} | "
+            f"{'–' if seconds is None else f'{seconds / 60:.0f} min'} | "
+            f"{_fmt(c['summed_nll'], 2)} | "
+            + " | ".join(_fmt(c["confident"].get(q, {}).get("accuracy")) for q in questions)
+            + f" | {_fmt(tags['model'])} ({tags['model'] / tags['pixels']:.2f}×) | "
+            f"{_fmt(ring)} |"
+        )
+    return "\n".join(rows)
+
+
+def render(model_path: Path, evaluation: dict, command: str, notes: str,
+           candidates: list[dict] | None = None) -> str:
     loaded = load_model(model_path)
     meta = loaded.metadata
     training = meta["training"]
@@ -51,6 +91,16 @@ def render(model_path: Path, evaluation: dict, command: str, notes: str) -> str:
         f"{refit['min_concentration_before']:g} to {low:g}:\n  validation loss "
         f"{refit['val_loss_before']:.3f} → {refit['val_loss_after']:.3f}."
     )
+    candidates_section = "" if not candidates else f"""
+## Candidates, compared on the validation split
+
+Every candidate trained for this release, with the figures that chose it on the
+validation split (`benchmarks/bench_starter.py`; confident accuracy per question,
+similarity-search tag precision@10 beside raw-pixel PCA, and a logistic-regression probe
+cross-validated on the 330 DECaLS rings):
+
+{candidate_table(candidates)}
+"""
     return f"""# Model card: {loaded.name}
 
 The starter model shipped with galmorph (`src/galmorph/weights/{model_path.name}`), used by
@@ -65,13 +115,13 @@ every command when `--model` is not given.
   votes in this table.
 - Split: `galmorph.splits.assign_splits(id_str, fractions={split['fractions']},
   seed={split['seed']})` — a keyed hash of each id, so it does not depend on catalog order.
-  Sizes: {split['sizes']}. The bundled demo galaxies are exactly the test split.
+  Sizes: {split['sizes']}. The bundled demo galaxies are all in the test split.
 - Median votes per galaxy (t01, training split): {training['votes_per_galaxy_median']:.0f}.
 
 ## Model
-- Encoder: `{meta['encoder']}` (timm, random initialisation), {meta['channels']} channels,
-  {image['size']}×{image['size']} px input; head: dropout {meta['dropout']} → linear →
-  Dirichlet concentrations in ({low:g}, {low + CONCENTRATION_RANGE:g}).
+- Encoder: `{meta['encoder']}` (timm; start: {describe_start(training)}),
+  {meta['channels']} channels, {image['size']}×{image['size']} px input; head: dropout
+  {meta['dropout']} → linear → Dirichlet concentrations in ({low:g}, {low + CONCENTRATION_RANGE:g}).
 - Input: the central {image['crop_fraction'][1]:.0%} of each cutout resized to
   {image['size']} px; normalised with mean
   {image['mean']} and std {image['std']}.
@@ -93,7 +143,7 @@ Reproduce:
 ```
 
 {notes}
-
+{candidates_section}
 ## Evaluation on its own test split ({evaluation['n_galaxies']} galaxies)
 
 `galmorph evaluate src/galmorph/demo_data/gz2_demo/catalog.csv` (no `--model`: this model).
@@ -123,10 +173,13 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--command", default="", help="the command that trained the model")
     parser.add_argument("--notes", default="", help="Markdown inserted after the command")
+    parser.add_argument("--candidates", type=Path, default=None,
+                        help="benchmarks/bench_starter.py JSON of every candidate")
     args = parser.parse_args()
     evaluation = json.loads(args.evaluation.read_text())
     notes = Path(args.notes).read_text() if args.notes and Path(args.notes).is_file() else ""
-    args.output.write_text(render(args.model, evaluation, args.command, notes))
+    candidates = json.loads(args.candidates.read_text()) if args.candidates else None
+    args.output.write_text(render(args.model, evaluation, args.command, notes, candidates))
     print(args.output)
 
 

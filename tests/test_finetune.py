@@ -579,14 +579,20 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     arguments = ["--quick", "--catalog", str(catalog), "--model", str(tiny_model.model_path),
                  "--out", str(tmp_path / "out"), "--num-workers", "0"]
     summary = bench.main(arguments)
-    assert set(summary["method"]) == {"probe", "frozen", "unfrozen", "scratch"}
+    # the ImageNet row (offline EfficientNet-Lite0) and that architecture from scratch,
+    # since the pretrained model is another architecture
+    assert set(summary["method"]) == {"probe", "frozen", "unfrozen", "scratch", "imagenet",
+                                      "imagenet-scratch"}
     assert sorted(set(summary["n_labels"])) == [10, 20]
     assert summary["accuracy"].between(0, 1).all()
     assert (tmp_path / "out" / "accuracy.png").stat().st_size > 0
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
-    assert len(runs) == 8 and set(runs["n_test"]) == {40}
+    assert len(runs) == 12 and set(runs["n_test"]) == {40}
+    imagenet_setups = runs.loc[runs["method"] == "imagenet", "setup"]
+    assert imagenet_setups.str.startswith("tf_efficientnet_lite0/imagenet ").all()
+    assert imagenet_setups.str.contains(" px=32 ").all()
     bench.main(arguments)  # resumes: nothing new to run
-    assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 8
+    assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 12
 
     # another pretrained model re-runs the methods that start from it, and only those
     loaded = load_model(tiny_model.model_path)
@@ -598,7 +604,8 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
     bench.main(other_model)
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert runs.groupby("method").size().to_dict() == {
-        "probe": 4, "frozen": 4, "unfrozen": 4, "scratch": 2}
+        "probe": 4, "frozen": 4, "unfrozen": 4, "scratch": 2, "imagenet": 2,
+        "imagenet-scratch": 2}
 
     # a probe with an earlier stage's features too is another setup: re-run, summarised alone
     staged = bench.main([*arguments, "--methods", "probe", "--probe-stages", "2"])
