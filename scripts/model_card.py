@@ -107,8 +107,8 @@ The starter model shipped with galmorph (`src/galmorph/weights/{model_path.name}
 every command when `--model` is not given.
 
 ## Data
-- Training catalog: {split['catalog']} (SDSS DR16 gri 128×128 px cutouts, 0.2″/px,
-  with Galaxy Zoo 2 vote counts; see `../shared/data/README.md`).
+- Training catalog: `{split['catalog']}`: SDSS DR16 gri 128×128 px cutouts, 0.2″/px,
+  with Galaxy Zoo 2 vote counts (see `../shared/data/README.md`).
 - Schema: `{loaded.schema.name}` ({loaded.schema.n_questions} questions,
   {loaded.schema.n_answers} answers). t06 (odd) and t08 (odd feature) are left out so
   that ring, merger and anomaly results downstream are honest transfer; t10/t11 have no
@@ -144,7 +144,7 @@ Reproduce:
 
 {notes}
 {candidates_section}
-## Evaluation on its own test split ({evaluation['n_galaxies']} galaxies)
+## Evaluation on the bundled galaxies ({evaluation['n_galaxies']}, all in its test split)
 
 `galmorph evaluate src/galmorph/demo_data/gz2_demo/catalog.csv` (no `--model`: this model).
 NLL is the Dirichlet-multinomial negative log-likelihood (nats per galaxy, full log-PMF);
