@@ -25,7 +25,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` sub-command."""
-    from galmorph.web.app import DEFAULT_MAX_UPLOAD
+    from galmorph.web import DEFAULT_MAX_UPLOAD
 
     parser = subparsers.add_parser(
         "serve",

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from galmorph import __version__
 from galmorph.exceptions import GalmorphError
+from galmorph.web import DEFAULT_MAX_UPLOAD
 from galmorph.web.gallery import (
     MAX_PAGE_SIZE,
     MAX_RESULTS,
@@ -40,8 +41,6 @@ from galmorph.web.gallery import (
     csv_bytes,
 )
 
-#: Largest accepted upload, bytes.
-DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024
 #: Bytes of multipart framing allowed on top of the largest upload.
 FORM_OVERHEAD = 64 * 1024
 STATIC = Path(__file__).parent / "static"
