@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from galmorph.catalog import load_catalog
-from galmorph.data import GalaxyDataset, decode_images
-from galmorph.images import ImageConfig, eval_transform, load_image, train_transform
+from galmorph.data.catalog import load_catalog
+from galmorph.data.datasets import GalaxyDataset, decode_images
+from galmorph.data.images import ImageConfig, eval_transform, load_image, train_transform
 
 #: Model throughput (images/s) on this project's 2-core CPU, convnext_atto.
 MODEL_RATE = {("train", 96): 77.0, ("train", 128): 47.0, ("predict", 96): 336.0}

@@ -16,7 +16,7 @@ each of ``--seeds``, and every method is trained on each:
 * ``imagenet``: ``--imagenet-encoder`` (default ``tf_efficientnet_lite0``, the
   paper's ImageNet baseline) from ImageNet weights, every block trained, at the
   pretrained model's input size; offline for EfficientNet-Lite
-  (:mod:`galmorph.imagenet`), otherwise from ``--imagenet-weights FILE``;
+  (:mod:`galmorph.models.imagenet`), otherwise from ``--imagenet-weights FILE``;
 * ``imagenet-scratch``: that architecture from random weights, when it is not the
   pretrained model's (so that no comparison mixes architectures silently).
 
@@ -26,7 +26,7 @@ validation galaxies is noise) and keep the last epoch; larger sets hold out
 ``--val-fraction`` for validation and keep the best epoch of ``--epochs``.
 Test galaxies are predicted, and the probe's embeddings made, averaged over
 ``--views`` orientations of each image (default 8: right-angle rotations and
-their mirror images; :func:`galmorph.images.average_over_views`).
+their mirror images; :func:`galmorph.data.images.average_over_views`).
 
 Results: one row per run in ``OUT/runs.csv``; per method and size the mean and
 spread over seeds, and the 95% Wilson interval of the accuracy on the test set
@@ -63,9 +63,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galmorph.catalog import load_catalog
-from galmorph.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
-from galmorph.finetune import (
+from galmorph.data.catalog import load_catalog
+from galmorph.data.images import VIEW_CHOICES
+from galmorph.inference.embed import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
+from galmorph.inference.predict import predict_catalog
+from galmorph.models.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
+from galmorph.models.imagenet import has_offline_weights
+from galmorph.training.finetune import (
     DEFAULT_N_BLOCKS,
     auto_crop,
     classification_metrics,
@@ -73,10 +77,6 @@ from galmorph.finetune import (
     probe,
     stratified_split,
 )
-from galmorph.imagenet import has_offline_weights
-from galmorph.images import VIEW_CHOICES
-from galmorph.predict import predict_catalog
-from galmorph.represent import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
 
 RINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rings_decals" / "catalog.csv"
 METHODS = ("probe", "frozen", "unfrozen", "scratch", "imagenet", "imagenet-scratch")
@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--crop-fraction", type=float, nargs=2, default=None,
                         metavar=("MIN", "MAX"),
-                        help="training crop (default: galmorph.finetune.auto_crop's, measured "
+                        help="training crop (default: galmorph.training.finetune.auto_crop's, measured "
                         "on the whole catalog)")
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help="orientations of each test image (and probe embedding) averaged "
@@ -298,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     )
     test, pool = catalog[is_test].reset_index(drop=True), catalog[~is_test].reset_index(drop=True)
     starter = load_model(args.model)
-    if args.crop_fraction is None:  # galmorph.finetune's automatic zoom, once for every run
+    if args.crop_fraction is None:  # galmorph.training.finetune's automatic zoom, once for every run
         automatic = auto_crop(starter.image_config, catalog["file_loc"].tolist())
         args.crop_fraction = list(automatic[0]) if automatic else None
     image = {**starter.metadata["image"],

@@ -4,15 +4,15 @@ For one encoder and image size, on ``--device`` (default ``cuda``), prints and
 writes as JSON (``--out``):
 
 * **train, model only**: random ``uint8`` batches already on the device through
-  the batch-wise training augmentation (:class:`galmorph.images.TrainAugmentation`),
+  the batch-wise training augmentation (:class:`galmorph.data.images.TrainAugmentation`),
   forward + Dirichlet-multinomial loss + backward + gradient clipping + AdamW
   step, in ``--precision`` (``bf16-mixed``: bfloat16 autocast);
-* **train, pipeline**: :func:`galmorph.train.train` on ``CATALOG`` (decoded-image
+* **train, pipeline**: :func:`galmorph.training.train.train` on ``CATALOG`` (decoded-image
   cache, loader workers, Lightning), timed from the first to the last training
   batch of each epoch after the first (validation not counted);
 * **predict, model only**: eval forward under :func:`torch.inference_mode` on
   normalised random tensors on the device, bf16 autocast;
-* **predict, pipeline**: the whole :func:`galmorph.predict.predict_catalog`
+* **predict, pipeline**: the whole :func:`galmorph.inference.predict.predict_catalog`
   call on ``CATALOG`` repeated to ``--predict-rows`` rows (JPEG decoding in
   loader workers, model load, intervals).
 
@@ -36,13 +36,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.catalog import load_catalog
-from galmorph.images import ImageConfig, TrainAugmentation, working_size
-from galmorph.losses import dirichlet_multinomial_nll
-from galmorph.model import GalaxyModel
-from galmorph.predict import predict_catalog
-from galmorph.schemas import get_schema
-from galmorph.train import train
+from galmorph.data.catalog import load_catalog
+from galmorph.data.images import ImageConfig, TrainAugmentation, working_size
+from galmorph.data.schemas import get_schema
+from galmorph.inference.predict import predict_catalog
+from galmorph.models.losses import dirichlet_multinomial_nll
+from galmorph.models.model import GalaxyModel
+from galmorph.training.train import train
 
 
 def synchronise(device: torch.device) -> None:
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures["train_pipeline"] = sum(n for _, n in timed) / sum(s for s, _ in timed)
     figures["train_ratio"] = figures["train_pipeline"] / figures["train_model_only"]
 
-    from galmorph.checkpoint import load_model
+    from galmorph.models.checkpoint import load_model
 
     loaded = load_model(result.model_path)
     figures["predict_model_only"] = model_only_prediction(

@@ -54,12 +54,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from galmorph.catalog import load_catalog
-from galmorph.checkpoint import build_model, save_model
-from galmorph.datasets import demo_dir
-from galmorph.images import ImageConfig
-from galmorph.schemas import get_schema
-from galmorph.train import model_metadata
+from galmorph.data.bundled import demo_dir
+from galmorph.data.catalog import load_catalog
+from galmorph.data.images import ImageConfig
+from galmorph.data.schemas import get_schema
+from galmorph.models.checkpoint import build_model, save_model
+from galmorph.training.train import model_metadata
 
 MB = 1024 * 1024
 CHUNK = 50_000

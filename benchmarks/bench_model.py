@@ -2,7 +2,7 @@
 
 For each image size (default 96 and 128 px), with the default encoder
 (``convnext_atto``, 3 channels) and a ``gz2-no-odd`` vote head, untrained and
-built from metadata (:func:`galmorph.checkpoint.build_model`, nothing depends on
+built from metadata (:func:`galmorph.models.checkpoint.build_model`, nothing depends on
 the shipped weights), prints images/s of:
 
 * **train, model only**: random tensors, forward + Dirichlet-multinomial loss
@@ -19,9 +19,9 @@ the shipped weights), prints images/s of:
   tensors, batch 128 (``predict_catalog``'s) and 64; also through ONNX Runtime
   (galmorph's ``onnx`` backend, which ``galmorph predict`` picks on the CPU);
 * **predict, cold**: the wall time of the whole
-  :func:`galmorph.predict.predict_catalog` call (model file loaded, catalog read
+  :func:`galmorph.inference.predict.predict_catalog` call (model file loaded, catalog read
   and checked, JPEGs decoded by the loader workers, model, intervals) plus
-  :func:`galmorph.outputs.write_table` of a parquet file, with the ``torch`` and
+  :func:`galmorph.inference.outputs.write_table` of a parquet file, with the ``torch`` and
   the ``onnx`` backend (the ONNX export is made beforehand and not counted, as
   in any run after a model's first). There is no decoded-image cache; the OS
   file cache is left as earlier runs left it. A row with 0 workers (decoding in
@@ -73,7 +73,7 @@ from typing import Any
 ENCODER = "convnext_atto"
 SCHEMA = "gz2-no-odd"
 TRAIN_BATCH = 64
-PREDICT_BATCH = 128  # galmorph.predict.DEFAULT_BATCH_SIZE
+PREDICT_BATCH = 128  # galmorph.inference.predict.DEFAULT_BATCH_SIZE
 VARIANTS = ("eager", "channels_last", "bf16", "channels_last+bf16", "compile")
 SHARED_CATALOG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gz2_sdss"
 DEMO_CATALOG = Path(str(files("galmorph") / "demo_data" / "gz2_demo" / "catalog.csv"))
@@ -139,8 +139,8 @@ def _variant_setup(variant: str, model: Any) -> tuple[Any, bool, AbstractContext
 
 
 def _vote_module(size: int) -> Any:
-    from galmorph.model import VoteModule
-    from galmorph.schemas import get_schema
+    from galmorph.data.schemas import get_schema
+    from galmorph.models.model import VoteModule
 
     del size  # the module does not depend on the image size
     return VoteModule(get_schema(SCHEMA), ENCODER, channels=3)
@@ -198,8 +198,8 @@ def train_pipeline(spec: dict) -> dict:
     import lightning as L
     import torch
 
-    from galmorph.data import GalaxyDataModule
-    from galmorph.images import ImageConfig
+    from galmorph.data.datasets import GalaxyDataModule
+    from galmorph.data.images import ImageConfig
 
     L.seed_everything(0, workers=True, verbose=False)
     datamodule = GalaxyDataModule(
@@ -260,7 +260,7 @@ def predict_model_only(spec: dict) -> dict:
     """Eval-mode forward under inference_mode on random tensors (or ONNX Runtime)."""
     import torch
 
-    from galmorph.checkpoint import build_model
+    from galmorph.models.checkpoint import build_model
 
     torch.manual_seed(0)
     variant = spec["variant"]
@@ -300,8 +300,8 @@ def predict_model_only(spec: dict) -> dict:
 
 def _onnx_session(model: Any, size: int, folder: Path, spin: bool) -> Any:
     """galmorph's ONNX Runtime batch function for ``model`` (exported into ``folder``)."""
-    from galmorph.checkpoint import load_model, save_model
-    from galmorph.onnx import CACHE_ENV, cached_onnx_model
+    from galmorph.models.checkpoint import load_model, save_model
+    from galmorph.models.onnx import CACHE_ENV, cached_onnx_model
 
     os.environ[CACHE_ENV] = str(folder / "onnx")
     if spin:
@@ -316,7 +316,7 @@ def _patch_ort_spinning() -> None:
     threads (galmorph turns spinning off), for the comparison rows."""
     import onnxruntime as ort
 
-    from galmorph import onnx
+    from galmorph.models import onnx
 
     original = onnx.OnnxModel.__init__
 
@@ -334,9 +334,9 @@ def _patch_ort_spinning() -> None:
 def _metadata(size: int) -> dict:
     import numpy as np
 
-    from galmorph.images import ImageConfig
-    from galmorph.schemas import get_schema
-    from galmorph.train import model_metadata
+    from galmorph.data.images import ImageConfig
+    from galmorph.data.schemas import get_schema
+    from galmorph.training.train import model_metadata
 
     schema = get_schema(SCHEMA)
     return model_metadata(
@@ -347,11 +347,11 @@ def _metadata(size: int) -> dict:
 
 def predict_cold(spec: dict) -> dict:
     """Wall time of predict_catalog (model file, catalog, JPEGs) + write_table."""
-    from galmorph.catalog import read_table
-    from galmorph.checkpoint import build_model, save_model
-    from galmorph.data import default_num_workers
-    from galmorph.outputs import write_table
-    from galmorph.predict import predict_catalog
+    from galmorph.data.catalog import read_table
+    from galmorph.data.datasets import default_num_workers
+    from galmorph.inference.outputs import write_table
+    from galmorph.inference.predict import predict_catalog
+    from galmorph.models.checkpoint import build_model, save_model
 
     backend = spec.get("backend", "torch")
     with tempfile.TemporaryDirectory(prefix="bench_model_") as tmp:
@@ -360,8 +360,8 @@ def predict_cold(spec: dict) -> dict:
         model_path = save_model(build_model(metadata), metadata, folder / "model.pt")
         export_s = None
         if backend == "onnx":  # export once, untimed, as a user's second run finds it
-            from galmorph.checkpoint import load_model
-            from galmorph.onnx import CACHE_ENV, cached_onnx_model
+            from galmorph.models.checkpoint import load_model
+            from galmorph.models.onnx import CACHE_ENV, cached_onnx_model
 
             os.environ[CACHE_ENV] = str(folder / "onnx")
             if spec.get("ort_spin"):
@@ -412,9 +412,8 @@ def child(spec: dict) -> None:
         torch.set_num_threads(spec["threads"])
     import lightning  # noqa: F401  (what every measurement imports, before the baseline)
 
-    import galmorph.data
-    import galmorph.model
-    import galmorph.predict  # noqa: F401
+    import galmorph.data.datasets
+    import galmorph.inference.predict  # noqa: F401
 
     base = _peak_rss_mib()
     children = ChildMemory()

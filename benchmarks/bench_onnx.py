@@ -2,7 +2,7 @@
 
 Embeds the first ``--n`` galaxies of a catalog with a model (default: the
 shipped ``gz2-starter``, convnext_atto at 96 px) through
-:func:`galmorph.represent.embed_catalog`, once per backend per repeat,
+:func:`galmorph.inference.embed.embed_catalog`, once per backend per repeat,
 alternating backends so that both see the same machine load. Each timing is the
 whole call: catalog checks, JPEG decoding in the loader workers (default count),
 the evaluation transform and the model; for ONNX also opening the cached
@@ -11,7 +11,7 @@ export (the export itself is timed once, separately, and not counted).
 Prints per backend the best and median images/s over the repeats, the ratio,
 and the largest absolute difference between the two backends' features (the
 parity check; the exit status is 1 when it exceeds
-:data:`galmorph.onnx.ATOL`). Both backends use their default thread counts.
+:data:`galmorph.models.onnx.ATOL`). Both backends use their default thread counts.
 
 Usage::
 
@@ -33,18 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
-from galmorph import datasets
-from galmorph.catalog import load_catalog
-from galmorph.checkpoint import DEFAULT_MODEL, load_model
-from galmorph.onnx import ATOL, CACHE_ENV, cached_onnx_model
-from galmorph.represent import embed_catalog
+from galmorph.data import bundled
+from galmorph.data.catalog import load_catalog
+from galmorph.inference.embed import embed_catalog
+from galmorph.models.checkpoint import DEFAULT_MODEL, load_model
+from galmorph.models.onnx import ATOL, CACHE_ENV, cached_onnx_model
 
 BACKENDS = ("torch", "onnx")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--catalog", type=Path, default=datasets.demo_catalog(),
+    parser.add_argument("--catalog", type=Path, default=bundled.demo_catalog(),
                         help="catalog with id_str and file_loc (default: the bundled demo)")
     parser.add_argument("--n", type=int, default=None, help="first N galaxies (default: all)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model (default: %(default)s)")

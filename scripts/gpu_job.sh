@@ -84,7 +84,7 @@ fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 stamp "1. accelerator tests on $accelerator"
 (cd "$work/src" && GALMORPH_TEST_ACCELERATOR=$accelerator timeout 150 \
-  "$python" -m pytest -q -p no:cacheprovider tests/test_accelerator.py) > "$out/tests.log" 2>&1
+  "$python" -m pytest -q -p no:cacheprovider tests/gpu/test_accelerator.py) > "$out/tests.log" 2>&1
 tests_status=$?
 tail -n 3 "$out/tests.log"
 

@@ -7,7 +7,7 @@ writes ``OUT/catalog.csv`` with every ``file_loc`` relative to ``OUT``. With
 travels alone); otherwise ``file_loc`` points back at the originals.
 
 The starter models split this catalog with ``--split-seed 1``: the id-keyed split
-(:mod:`galmorph.splits`) keeps the bundled demo galaxies in the test split.
+(:mod:`galmorph.data.splits`) keeps the bundled demo galaxies in the test split.
 
 Example::
 

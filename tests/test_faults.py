@@ -18,7 +18,7 @@ with an uninterrupted run:
 
 Processes are forked from a multiprocessing *forkserver* that has imported
 galmorph, torch and Lightning once, so each costs milliseconds instead of the
-seconds of a fresh interpreter (``tests/test_train.py`` has a test that kills a
+seconds of a fresh interpreter (``tests/training/test_train.py`` has a test that kills a
 ``python -m galmorph`` process). Each process logs to a file in the test's
 folder, shown when an assertion fails.
 """
@@ -45,7 +45,7 @@ import pandas as pd
 import pytest
 import torch
 
-from galmorph.splits import assign_splits
+from galmorph.data.splits import assign_splits
 
 #: Seed of the kill points; change it to explore other points.
 SEED = 20261126
@@ -56,8 +56,8 @@ TESTS = Path(__file__).resolve().parent
 # ----------------------------------------------------------- child processes
 _PRELOAD = [
     "pytest", "torch", "lightning", "timm", "pyarrow.parquet", "galmorph.cli", "galmorph.cli.train",
-    "galmorph.cli.predict", "galmorph.cli.embed", "galmorph.train", "galmorph.predict",
-    "galmorph.represent",
+    "galmorph.cli.predict", "galmorph.cli.embed", "galmorph.training.train", "galmorph.inference.predict",
+    "galmorph.inference.embed",
 ]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(_PRELOAD)
@@ -84,21 +84,23 @@ def _install_hook(hook: str) -> dict[str, int]:
     ``replace:NAME``   just before a finished temporary file is renamed to NAME
     ``count``          nothing; only count loaded images
     """
-    from galmorph import data, model, outputs
+    from galmorph.data import datasets
+    from galmorph.inference import outputs
+    from galmorph.models import model
 
     counts = {"items": 0}
     kind, *args = hook.split(":")
     n = int(args[0]) if args and args[0].isdigit() else 0
 
-    get_item = data.GalaxyDataset.__getitem__
+    get_item = datasets.GalaxyDataset.__getitem__
 
-    def counted_item(self: data.GalaxyDataset, index: int) -> dict:
+    def counted_item(self: datasets.GalaxyDataset, index: int) -> dict:
         counts["items"] += 1
         if kind == "items" and counts["items"] == n:
             _die()
         return get_item(self, index)
 
-    data.GalaxyDataset.__getitem__ = counted_item  # type: ignore[method-assign]
+    datasets.GalaxyDataset.__getitem__ = counted_item  # type: ignore[method-assign]
 
     def nth_call(owner: object, name: str, when: Callable[..., bool] = lambda *a: True) -> None:
         real = getattr(owner, name)

@@ -35,14 +35,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from galmorph.catalog import load_catalog
-from galmorph.checkpoint import load_model
 from galmorph.cli import main
-from galmorph.datasets import demo_dir
+from galmorph.data.bundled import demo_dir
+from galmorph.data.catalog import load_catalog
+from galmorph.data.images import ImageConfig, eval_transform, load_image, to_channels
+from galmorph.data.schemas import get_schema
 from galmorph.exceptions import GalmorphError, ImageError
-from galmorph.images import ImageConfig, eval_transform, load_image, to_channels
-from galmorph.predict import predict_catalog
-from galmorph.schemas import get_schema
+from galmorph.inference.predict import predict_catalog
+from galmorph.models.checkpoint import load_model
 
 SCHEMA = get_schema("gz2-no-odd")
 QUESTION = SCHEMA.questions[0]  # t01: 3 answers

@@ -59,9 +59,9 @@ def model_with_image(args: argparse.Namespace) -> Any:
     image = encoder_image(args)
     if image is None:
         return args.model
-    from galmorph.checkpoint import load_model
     from galmorph.exceptions import GalmorphError
-    from galmorph.external import ENCODER_TASK
+    from galmorph.models.checkpoint import load_model
+    from galmorph.models.external import ENCODER_TASK
 
     loaded = load_model(args.model, image=image)
     if loaded.task != ENCODER_TASK:

@@ -2,7 +2,7 @@
 
 Score galaxies from 0 (boring) to 5 (fascinating); a Gaussian process learns
 your taste from the embeddings and proposes what to look at next (see
-:mod:`galmorph.anomaly`). Everything lives in one session file (SQLite): labels
+:mod:`galmorph.anomaly.session`). Everything lives in one session file (SQLite): labels
 are safe the moment ``label`` returns, and a session continues where it stopped.
 
 Example::
@@ -30,8 +30,8 @@ from rich.table import Table
 from galmorph.cli._common import positive_int
 
 if TYPE_CHECKING:
-    from galmorph.anomaly import AnomalySession
-    from galmorph.labels import Batch
+    from galmorph.anomaly.labels import Batch
+    from galmorph.anomaly.session import AnomalySession
 
 BASELINES = ("isolation-forest", "lof", "reweighted-forest")
 
@@ -58,7 +58,7 @@ def _non_negative(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``anomaly`` sub-command and its actions."""
-    from galmorph.anomaly import (
+    from galmorph.anomaly.session import (
         DEFAULT_ARTEFACT_THRESHOLD,
         DEFAULT_BATCH_SIZE,
         DEFAULT_PCA,
@@ -208,7 +208,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------ actions
 def run_start(args: argparse.Namespace) -> int:
     """Create the session file and print a summary."""
-    from galmorph.anomaly import AnomalySession
+    from galmorph.anomaly.session import AnomalySession
 
     session = AnomalySession.start(
         args.embeddings, args.session, method=args.baseline or "active", pca=args.pca,
@@ -265,8 +265,8 @@ def _batch_table(batch: Batch, info: list[dict[str, Any]]) -> Table:
 
 def run_next(args: argparse.Namespace) -> int:
     """Print (and optionally draw) the galaxies to label next."""
-    from galmorph.anomaly import AnomalySession
-    from galmorph.plots import check_figure_path
+    from galmorph.anomaly.session import AnomalySession
+    from galmorph.report.plots import check_figure_path
 
     if args.grid:
         check_figure_path(args.grid)
@@ -304,7 +304,7 @@ def _plain(value: Any) -> Any:
 
 def run_label(args: argparse.Namespace) -> int:
     """Store each ID SCORE pair; print each once it is on disk."""
-    from galmorph.labels import LabelStore, check_score
+    from galmorph.anomaly.labels import LabelStore, check_score
 
     if len(args.pairs) % 2:
         args.parser.error("give galaxy ids and scores in pairs: ID SCORE [ID SCORE ...]")
@@ -322,9 +322,9 @@ def run_label(args: argparse.Namespace) -> int:
 
 def run_rank(args: argparse.Namespace) -> int:
     """Print the top of the ranking and write all of it."""
-    from galmorph.anomaly import AnomalySession
-    from galmorph.outputs import output_format, write_table
-    from galmorph.plots import check_figure_path
+    from galmorph.anomaly.session import AnomalySession
+    from galmorph.inference.outputs import output_format, write_table
+    from galmorph.report.plots import check_figure_path
 
     if args.output:
         output_format(args.output)
@@ -364,7 +364,7 @@ def run_rank(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Print the session's settings and progress."""
-    from galmorph.labels import LabelStore
+    from galmorph.anomaly.labels import LabelStore
 
     with LabelStore.open(args.session) as store:
         settings = store.settings()
@@ -379,10 +379,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_benchmark(args: argparse.Namespace) -> int:
     """Run the simulated-researcher benchmark and print (and write) the table."""
-    from galmorph.anomaly import artefact_flags, benchmark, benchmark_setup
-    from galmorph.catalog import read_table
-    from galmorph.evaluate import write_json
-    from galmorph.represent import read_embeddings
+    from galmorph.anomaly.session import artefact_flags, benchmark, benchmark_setup
+    from galmorph.data.catalog import read_table
+    from galmorph.inference.embed import read_embeddings
+    from galmorph.models.metrics import write_json
 
     emb = read_embeddings(args.embeddings)
     flags = None
@@ -416,7 +416,7 @@ _COLUMN_NAMES = {"active": "active", "isolation_forest": "iso. forest",
 
 def print_benchmark(result: dict[str, Any], console: Console) -> None:
     """The benchmark's table: one row per metric, one column per method (mean ± std)."""
-    from galmorph.anomaly import BENCHMARK_METHODS, PRECISION_AT
+    from galmorph.anomaly.session import BENCHMARK_METHODS, PRECISION_AT
 
     settings = result["settings"]
     table = Table(
@@ -445,6 +445,6 @@ def print_benchmark(result: dict[str, Any], console: Console) -> None:
 
 def _draw(files: list[str], captions: list[str], path: str, title: str,
           highlight: list[int] | None = None) -> None:
-    from galmorph.plots import galaxy_grid
+    from galmorph.report.plots import galaxy_grid
 
     galaxy_grid(files, captions, path=path, title=title, highlight=highlight or ())

@@ -3,7 +3,7 @@
 Predicts and evaluates the morphology of every galaxy, searches for galaxies
 similar to one, simulates an anomaly-hunting session, fine-tunes a ring
 classifier from a few dozen labels, and writes ``DIR/report.html`` (one file,
-figures embedded) with the tables and files behind it (see :mod:`galmorph.demo`).
+figures embedded) with the tables and files behind it (see :mod:`galmorph.report.demo`).
 
 Example::
 
@@ -22,8 +22,8 @@ from galmorph.cli._common import positive_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
-    from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.demo import DemoSettings
+    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.report.demo import DemoSettings
 
     defaults = DemoSettings()
     parser = subparsers.add_parser(
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 on success."""
-    from galmorph.demo import DemoSettings, run_demo
+    from galmorph.report.demo import DemoSettings, run_demo
 
     settings = DemoSettings(
         out=args.out, data=args.data, model=args.model, device=args.device,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from galmorph.datasets import demo_dir
+from galmorph.data.bundled import demo_dir
 from galmorph.exceptions import GalmorphError
 
 

@@ -4,9 +4,9 @@ Writes ``id_str``, ``ra``/``dec`` (when the catalog has them), ``file_loc`` and 
 float32 column per feature (``feat_0``...): the encoder's pooled output, or its
 first N principal components with ``--pca N``. ``--stages 2`` puts the pooled
 features of an earlier encoder stage first (finer structure; better for
-``galmorph anomaly``, see :mod:`galmorph.represent`). The file records the model (name,
+``galmorph anomaly``, see :mod:`galmorph.inference.embed`). The file records the model (name,
 path, checksum), its image settings and the fitted PCA, so ``galmorph similar
---image`` can put a new image in the same space (see :mod:`galmorph.represent`).
+--image`` can put a new image in the same space (see :mod:`galmorph.inference.embed`).
 
 Example::
 
@@ -25,9 +25,9 @@ from galmorph.cli.predict import add_backend_option
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``embed`` sub-command."""
-    from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.images import VIEW_CHOICES
-    from galmorph.represent import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
+    from galmorph.data.images import VIEW_CHOICES
+    from galmorph.inference.embed import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
+    from galmorph.models.checkpoint import DEFAULT_MODEL
 
     parser = subparsers.add_parser(
         "embed",
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=(
             "Metadata: the parquet key 'galmorph_embedding' holds JSON with the model (spec, "
             "path, name, sha256), encoder, image settings and the PCA (components, mean, "
-            "explained_variance); read it with galmorph.represent.read_embeddings(path)."
+            "explained_variance); read it with galmorph.inference.embed.read_embeddings(path)."
         ),
     )
     parser.add_argument("catalog", metavar="CATALOG", help="table of galaxies (id_str, file_loc)")
@@ -92,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Embed the catalog and write the file; 0 on success."""
-    from galmorph.represent import embed_to_file, read_embedding_info
+    from galmorph.inference.embed import embed_to_file, read_embedding_info
 
     path = embed_to_file(
         args.catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,

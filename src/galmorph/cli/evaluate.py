@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.checkpoint import load_model
-    from galmorph.evaluate import print_evaluation, write_json
-    from galmorph.predict import evaluate_catalog, resolve_device
+    from galmorph.inference.predict import evaluate_catalog, resolve_device
+    from galmorph.models.checkpoint import load_model
+    from galmorph.models.metrics import print_evaluation, write_json
 
     loaded = load_model(args.model, resolve_device(args.device))
     result = evaluate_catalog(args.catalog, loaded, **inference_kwargs(args))

@@ -4,7 +4,7 @@
 regression value), ``--what encoder`` the representation (pooled features). The
 batch dimension is dynamic; the file's metadata holds the preprocessing (image
 size, channels, normalisation, crop) and the model's galmorph metadata (schema,
-classes...), see :mod:`galmorph.onnx`.
+classes...), see :mod:`galmorph.models.onnx`.
 
 Example::
 
@@ -20,8 +20,8 @@ from rich.console import Console
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` sub-command."""
-    from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.onnx import WHATS
+    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.models.onnx import WHATS
 
     parser = subparsers.add_parser(
         "export",
@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     """Export the model; 0 on success."""
     from pathlib import Path
 
-    from galmorph.checkpoint import load_model
     from galmorph.exceptions import GalmorphError
-    from galmorph.onnx import OnnxModel, export_onnx
+    from galmorph.models.checkpoint import load_model
+    from galmorph.models.onnx import OnnxModel, export_onnx
 
     if Path(args.output).suffix.lower() != ".onnx":
         raise GalmorphError(f"name the output .onnx, not {Path(args.output).name}")

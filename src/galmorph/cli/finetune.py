@@ -38,8 +38,8 @@ def _fraction(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``finetune`` sub-command."""
-    from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.finetune import DEFAULT_N_BLOCKS
+    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.training.finetune import DEFAULT_N_BLOCKS
 
     parser = subparsers.add_parser(
         "finetune",
@@ -148,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune and report where the model is; 0 on success."""
     from galmorph.exceptions import GalmorphError
-    from galmorph.finetune import finetune
+    from galmorph.training.finetune import finetune
 
     if args.task == "votes":
         if args.schema is None or args.label is not None:

@@ -30,14 +30,14 @@ READING_METADATA = (
     "Output metadata (galmorph_model, galmorph_model_version, galmorph_model_sha256, ...): "
     "parquet: pyarrow.parquet.read_schema(path).metadata; FITS: header keywords of HDU 1; "
     "CSV: leading '# key: value' lines (read the table with pandas.read_csv(path, "
-    "comment='#')). galmorph.outputs.read_metadata(path) reads any of them."
+    "comment='#')). galmorph.inference.outputs.read_metadata(path) reads any of them."
 )
 
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run a model over a catalog."""
-    from galmorph.checkpoint import DEFAULT_MODEL
-    from galmorph.images import VIEW_CHOICES
+    from galmorph.data.images import VIEW_CHOICES
+    from galmorph.models.checkpoint import DEFAULT_MODEL
 
     parser.add_argument(
         "-m",
@@ -88,7 +88,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     """The ``--backend`` option of predict and embed."""
-    from galmorph.onnx import BACKENDS
+    from galmorph.models.onnx import BACKENDS
 
     parser.add_argument(
         "--backend", choices=BACKENDS, default="auto",
@@ -114,7 +114,7 @@ def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` sub-command."""
-    from galmorph.resumable import DEFAULT_CHUNK_SIZE
+    from galmorph.inference.resumable import DEFAULT_CHUNK_SIZE
 
     parser = subparsers.add_parser(
         "predict",
@@ -163,10 +163,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict and write the table; 0 on success."""
-    from galmorph.checkpoint import load_model
     from galmorph.exceptions import GalmorphError
-    from galmorph.outputs import output_format
-    from galmorph.predict import predict_to_file, resolve_device
+    from galmorph.inference.outputs import output_format
+    from galmorph.inference.predict import predict_to_file, resolve_device
+    from galmorph.models.checkpoint import load_model
 
     output_format(args.output)  # an unusable file name fails before any work
     if os.path.exists(args.catalog) and os.path.exists(args.output) and os.path.samefile(

@@ -23,12 +23,12 @@ from rich.table import Table
 from galmorph.cli._common import positive_int
 
 if TYPE_CHECKING:
-    from galmorph.similarity import SimilarityResult
+    from galmorph.search.search import SimilarityResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``similar`` sub-command."""
-    from galmorph.similarity import (
+    from galmorph.search.search import (
         DUPLICATE_RADIUS_ARCSEC,
         EXACT_MAX_ROWS,
         INDEX_KINDS,
@@ -83,9 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, print and draw; 0 on success."""
-    from galmorph.plots import check_figure_path
-    from galmorph.represent import read_embeddings
-    from galmorph.similarity import SimilaritySearch
+    from galmorph.inference.embed import read_embeddings
+    from galmorph.report.plots import check_figure_path
+    from galmorph.search.search import SimilaritySearch
 
     if (args.ra is None) != (args.dec is None):
         args.parser.error("--ra and --dec go together")
@@ -149,7 +149,7 @@ def _print(result: SimilarityResult, console: Console, grid: str | None) -> None
 
 
 def _draw(result: SimilarityResult, path: str) -> None:
-    from galmorph.plots import galaxy_grid
+    from galmorph.report.plots import galaxy_grid
 
     query = result.query
     neighbours = result.neighbours

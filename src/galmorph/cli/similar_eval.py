@@ -5,7 +5,7 @@ counts, or its own 0/1 columns) is a query; precision@k is the fraction of its k
 nearest galaxies with the same tag. Printed per tag and averaged, beside the same
 measure for random neighbours, raw-pixel PCA, an untrained encoder of the same
 architecture, and the model's own predicted vote fractions
-(see :func:`galmorph.similarity.evaluate_similarity`).
+(see :func:`galmorph.search.search.evaluate_similarity`).
 
 Example::
 
@@ -27,7 +27,7 @@ def _tag_list(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``similar-eval`` sub-command."""
-    from galmorph.similarity import BASELINES, METRICS, TAGS
+    from galmorph.search.search import BASELINES, METRICS, TAGS
 
     definitions = "; ".join(f"{t.name} ({t.kind}): {t.rule}" for t in TAGS)
     parser = subparsers.add_parser(
@@ -78,8 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.evaluate import write_json
-    from galmorph.similarity import evaluate_similarity, print_tag_evaluation
+    from galmorph.models.metrics import write_json
+    from galmorph.search.search import evaluate_similarity, print_tag_evaluation
 
     result = evaluate_similarity(
         args.embeddings, args.catalog, k=args.k, metric=args.metric, tags=args.tags,

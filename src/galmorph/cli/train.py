@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--lr-decay", type=positive_float, default=None,
         help="layer-wise learning-rate decay per encoder block from the top (default: "
-        "galmorph.train.PRETRAINED_LR_DECAY for pretrained starts, none from scratch)",
+        "galmorph.training.train.PRETRAINED_LR_DECAY for pretrained starts, none from scratch)",
     )
     parser.add_argument("--image-size", type=positive_int, default=96, help="input side (px)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-concentration", type=positive_float, default=None, metavar="BOUND",
         help="lower bound of the head's Dirichlet concentrations (default: "
-        "galmorph.model.MIN_CONCENTRATION; 1 reproduces models trained before it was lowered)",
+        "galmorph.models.model.MIN_CONCENTRATION; 1 reproduces models trained before it was lowered)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and augmentation")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the id-hash split")
@@ -86,9 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from galmorph.images import ImageConfig
-    from galmorph.model import MIN_CONCENTRATION
-    from galmorph.train import train
+    from galmorph.data.images import ImageConfig
+    from galmorph.models.model import MIN_CONCENTRATION
+    from galmorph.training.train import train
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     result = train(

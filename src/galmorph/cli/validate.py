@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from galmorph.catalog import FORMATS, CatalogSummary, summarize_catalog
-from galmorph.schemas import builtin_schemas
+from galmorph.data.catalog import FORMATS, CatalogSummary, summarize_catalog
+from galmorph.data.schemas import builtin_schemas
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

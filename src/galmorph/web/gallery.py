@@ -26,8 +26,8 @@ import pandas as pd
 from galmorph.exceptions import GalmorphError, ImageError
 
 if TYPE_CHECKING:
-    from galmorph.anomaly import AnomalySession
-    from galmorph.similarity import SimilarityResult, SimilaritySearch
+    from galmorph.anomaly.session import AnomalySession
+    from galmorph.search.search import SimilarityResult, SimilaritySearch
 
 #: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
 BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -152,8 +152,8 @@ class Gallery:
         model: str | Path | None = None,
         batch_size: int | None = None,
     ) -> None:
-        from galmorph.catalog import load_catalog, read_table
-        from galmorph.represent import read_embeddings
+        from galmorph.data.catalog import load_catalog, read_table
+        from galmorph.inference.embed import read_embeddings
 
         self.embeddings = read_embeddings(embeddings)
         emb = self.embeddings
@@ -186,7 +186,7 @@ class Gallery:
     @staticmethod
     def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
                       batch_size: int | None) -> AnomalySession:
-        from galmorph.anomaly import DEFAULT_BATCH_SIZE, AnomalySession
+        from galmorph.anomaly.session import DEFAULT_BATCH_SIZE, AnomalySession
 
         if path.exists():
             return AnomalySession.open(path, embeddings=embeddings)
@@ -268,7 +268,7 @@ class Gallery:
             return path, media
         from PIL import Image
 
-        from galmorph.images import load_image
+        from galmorph.data.images import load_image
 
         pixels = load_image(path)
         buffer = io.BytesIO()
@@ -281,7 +281,7 @@ class Gallery:
         """The similarity search (built on first use)."""
         with self._lock:
             if self._search is None:
-                from galmorph.similarity import SimilaritySearch
+                from galmorph.search.search import SimilaritySearch
 
                 self._search = SimilaritySearch(self.embeddings)
             return self._search
@@ -309,7 +309,7 @@ class Gallery:
         Raises:
             ImageError: when the bytes are not a readable jpg, png or FITS image.
         """
-        from galmorph.images import FITS_SUFFIXES, load_image
+        from galmorph.data.images import FITS_SUFFIXES, load_image
 
         name = filename.lower()
         suffix = next((s for s in FITS_SUFFIXES if name.endswith(s)), Path(name).suffix)

@@ -1,0 +1,476 @@
+"""A durable store of a researcher's interest scores: one SQLite file per session.
+
+:class:`LabelStore` keeps everything an anomaly-hunting session needs to resume
+(see :mod:`galmorph.anomaly.session`):
+
+* ``settings``: key → JSON value (embeddings file, PCA dims, ξ, batch size, seed, ...);
+* ``galaxies``: one row per galaxy of the embeddings (``row``, ``id_str``), with its
+  unsupervised anomaly scores (``isolation_forest``, ``lof``) and artefact flag
+  (``artefact``, ``artefact_value``);
+* ``labels``: the current score (0–5) of every labelled galaxy;
+* ``label_history``: every label ever given, append-only, with its UTC time, the
+  score it replaced and where it came from (``source``);
+* ``batches`` / ``batch_items``: each batch of galaxies proposed for labelling,
+  with when, how (``method``) and the model's numbers for each galaxy;
+* ``events``: a log of what was done (session started, rankings written, ...).
+
+Durability: the file is in WAL mode with ``synchronous=FULL``; each
+:meth:`LabelStore.label` is one ``BEGIN IMMEDIATE ... COMMIT`` transaction and
+returns only after the commit, so a label is on disk once ``label`` returns,
+whatever happens to the process afterwards. Several processes (the command line
+and a web app) may read and write one session at once: writers wait up to
+``busy_timeout`` seconds for each other and readers never block. One
+:class:`LabelStore` may be shared between threads (its calls are serialised).
+
+Example
+-------
+>>> store = LabelStore.create("s.db", {"batch_size": 10}, ids=["J1", "J2"])  # doctest: +SKIP
+>>> store.label("J1", 4).score  # doctest: +SKIP
+4.0
+>>> store.labels()  # doctest: +SKIP
+{'J1': 4.0}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from galmorph.exceptions import GalmorphError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Lowest and highest interest score.
+MIN_SCORE, MAX_SCORE = 0.0, 5.0
+#: Seconds a writer waits for another process's transaction before giving up.
+DEFAULT_BUSY_TIMEOUT = 30.0
+SCHEMA_VERSION = 1
+_APPLICATION = "galmorph-anomaly-session"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE galaxies (
+    row INTEGER PRIMARY KEY,
+    id_str TEXT NOT NULL UNIQUE,
+    artefact INTEGER NOT NULL DEFAULT 0,
+    artefact_value REAL,
+    isolation_forest REAL,
+    lof REAL
+);
+CREATE TABLE labels (
+    id_str TEXT PRIMARY KEY,
+    score REAL NOT NULL,
+    updated_at TEXT NOT NULL,
+    history_id INTEGER NOT NULL
+);
+CREATE TABLE label_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id_str TEXT NOT NULL,
+    score REAL NOT NULL,
+    previous REAL,
+    labelled_at TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX label_history_id ON label_history (id_str);
+CREATE TABLE batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    n_labels INTEGER NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE TABLE batch_items (
+    batch_id INTEGER NOT NULL REFERENCES batches (id),
+    position INTEGER NOT NULL,
+    id_str TEXT NOT NULL,
+    acquisition REAL,
+    predicted REAL,
+    std REAL,
+    PRIMARY KEY (batch_id, position)
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+"""
+
+#: Per-galaxy score columns that :meth:`LabelStore.set_galaxy_values` may fill.
+GALAXY_VALUES = ("artefact", "artefact_value", "isolation_forest", "lof")
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One label as stored: ``score`` for ``galaxy_id``, given at ``labelled_at`` (UTC ISO).
+
+    ``previous`` is the score it replaced (None for a first label); ``sequence``
+    its position in the session's history (1, 2, ...).
+    """
+
+    galaxy_id: str
+    score: float
+    labelled_at: str
+    previous: float | None
+    source: str
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Galaxies proposed together for labelling, best first.
+
+    ``values`` holds per galaxy the ``acquisition``, ``predicted`` and ``std``
+    numbers the proposing method gave (NaN where it gave none).
+    """
+
+    batch_id: int
+    created_at: str
+    method: str
+    n_labels: int
+    ids: list[str]
+    values: pd.DataFrame
+    details: dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def check_score(score: float) -> float:
+    """``score`` as a float in [:data:`MIN_SCORE`, :data:`MAX_SCORE`], else GalmorphError."""
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        raise GalmorphError(f"a score is a number from 0 to 5, not {score!r}") from None
+    if not MIN_SCORE <= value <= MAX_SCORE:  # also rejects NaN
+        raise GalmorphError(f"a score is a number from {MIN_SCORE:g} to {MAX_SCORE:g}, "
+                            f"not {score!r}")
+    return value
+
+
+class LabelStore:
+    """A session file (see the module docs). Open with :meth:`open` or make with :meth:`create`."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+        """Open an existing session file; see :meth:`open`."""
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GalmorphError(f"session file {self.path} does not exist; "
+                                "start one with `galmorph anomaly start`")
+        self._lock = threading.RLock()
+        self._conn = _connect(self.path, busy_timeout)
+        try:
+            version = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'application'"
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            version = None
+        if version is None or version[0] != _APPLICATION:
+            self._conn.close()
+            raise GalmorphError(f"{self.path} is not a galmorph anomaly session file")
+
+    @classmethod
+    def open(cls, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> LabelStore:
+        """Open an existing session file.
+
+        Raises:
+            GalmorphError: when it is missing or not a session file.
+        """
+        return cls(path, busy_timeout=busy_timeout)
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        settings: Mapping[str, Any],
+        ids: Sequence[str],
+        *,
+        values: Mapping[str, np.ndarray] | None = None,
+        overwrite: bool = False,
+    ) -> LabelStore:
+        """Make a new session file with its settings and galaxies, atomically.
+
+        The file is built under a temporary name and renamed into place, so an
+        interrupted ``create`` leaves no half-made session.
+
+        Args:
+            path: the session file (``.db``).
+            settings: JSON-serialisable values.
+            ids: ``id_str`` of every galaxy, in embeddings row order.
+            values: optional per-galaxy columns of :data:`GALAXY_VALUES`.
+            overwrite: replace an existing file (its labels are lost).
+
+        Raises:
+            GalmorphError: when ``path`` exists and ``overwrite`` is false.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise GalmorphError(f"session file {path} already exists: continue it, or pass "
+                                "--force to start again (its labels would be lost)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        _remove_database(tmp)
+        try:
+            conn = _connect(tmp, DEFAULT_BUSY_TIMEOUT)
+            with conn:
+                conn.execute("BEGIN")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+                    ("application", _APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
+                    ("created_at", _now()),
+                ])
+                conn.executemany("INSERT INTO settings VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in settings.items()])
+                names = list(values or {})
+                columns = [_column_values(name, (values or {})[name], len(ids)) for name in names]
+                conn.executemany(
+                    f"INSERT INTO galaxies (row, id_str{''.join(', ' + n for n in names)}) "
+                    f"VALUES (?, ?{', ?' * len(names)})",
+                    ((i, str(g), *(c[i] for c in columns)) for i, g in enumerate(ids)),
+                )
+            conn.close()  # checkpoints the WAL into the file and removes it
+            _remove_database(path)
+            os.replace(tmp, path)
+        except BaseException:
+            _remove_database(tmp)
+            raise
+        store = cls(path)
+        store.log_event("start", {"settings": dict(settings), "n_galaxies": len(ids)})
+        return store
+
+    # ------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        """Close the connection (the file stays consistent either way)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------ settings
+    def settings(self) -> dict[str, Any]:
+        """All settings, JSON-decoded."""
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM settings")}
+
+    def update_settings(self, values: Mapping[str, Any]) -> None:
+        """Set (or add) settings, in one transaction, and log the change."""
+        with self._write() as conn:
+            conn.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
+                             [(k, json.dumps(v)) for k, v in values.items()])
+            conn.execute("INSERT INTO events (created_at, kind, details) VALUES (?, ?, ?)",
+                         (_now(), "settings", json.dumps(dict(values))))
+
+    # ------------------------------------------------------------ galaxies
+    def n_galaxies(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM galaxies")[0][0])
+
+    def galaxies(self) -> pd.DataFrame:
+        """``row``, ``id_str`` and the :data:`GALAXY_VALUES` columns, in row order."""
+        import pandas as pd
+
+        with self._lock:
+            frame = pd.read_sql_query(
+                f"SELECT row, id_str, {', '.join(GALAXY_VALUES)} FROM galaxies ORDER BY row",
+                self._conn,
+            )
+        frame["artefact"] = frame["artefact"].astype(bool)
+        return frame
+
+    def set_galaxy_values(self, values: Mapping[str, np.ndarray]) -> None:
+        """Fill per-galaxy columns (:data:`GALAXY_VALUES`), one value per row, in one transaction.
+
+        Raises:
+            GalmorphError: for an unknown column or a wrong number of values.
+        """
+        n = self.n_galaxies()
+        columns = {name: _column_values(name, column, n) for name, column in values.items()}
+        with self._write() as conn:
+            for name, column in columns.items():
+                conn.executemany(f"UPDATE galaxies SET {name} = ? WHERE row = ?",
+                                 ((v, i) for i, v in enumerate(column)))
+
+    def _check_galaxy(self, galaxy_id: str) -> None:
+        found = self._conn.execute("SELECT 1 FROM galaxies WHERE id_str = ?", (galaxy_id,))
+        if found.fetchone() is None:
+            raise GalmorphError(f"no galaxy with id {galaxy_id!r} in session {self.path}")
+
+    # -------------------------------------------------------------- labels
+    def label(self, galaxy_id: str, score: float, *, source: str = "user") -> LabelRecord:
+        """Store ``score`` for a galaxy; returns once it is committed to disk.
+
+        A galaxy labelled again gets the new score; the old one stays in the history.
+
+        Raises:
+            GalmorphError: for a score outside 0–5 or an id not in the session.
+        """
+        value = check_score(score)
+        galaxy_id = str(galaxy_id)
+        with self._write() as conn:
+            self._check_galaxy(galaxy_id)
+            old = conn.execute("SELECT score FROM labels WHERE id_str = ?",
+                               (galaxy_id,)).fetchone()
+            previous = None if old is None else float(old[0])
+            when = _now()
+            cursor = conn.execute(
+                "INSERT INTO label_history (id_str, score, previous, labelled_at, source) "
+                "VALUES (?, ?, ?, ?, ?)", (galaxy_id, value, previous, when, source),
+            )
+            sequence = int(cursor.lastrowid or 0)
+            conn.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
+                         (galaxy_id, value, when, sequence))
+        return LabelRecord(galaxy_id, value, when, previous, source, sequence)
+
+    def labels(self) -> dict[str, float]:
+        """Current score of every labelled galaxy, in labelling order (of the latest label)."""
+        rows = self._query("SELECT id_str, score FROM labels ORDER BY history_id")
+        return {galaxy_id: float(score) for galaxy_id, score in rows}
+
+    def n_labels(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM labels")[0][0])
+
+    def history(self, galaxy_id: str | None = None) -> list[LabelRecord]:
+        """Every label given (of one galaxy, or all), oldest first."""
+        sql = "SELECT id_str, score, labelled_at, previous, source, id FROM label_history"
+        rows = (self._query(sql + " WHERE id_str = ? ORDER BY id", (str(galaxy_id),))
+                if galaxy_id is not None else self._query(sql + " ORDER BY id"))
+        return [LabelRecord(str(g), float(s), t, None if p is None else float(p), src, int(i))
+                for g, s, t, p, src, i in rows]
+
+    # ------------------------------------------------------------- batches
+    def record_batch(
+        self,
+        ids: Sequence[str],
+        method: str,
+        values: pd.DataFrame | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Batch:
+        """Store a proposed batch (``values``: optional ``acquisition``/``predicted``/``std``)."""
+        import pandas as pd
+
+        columns = ("acquisition", "predicted", "std")
+        table = pd.DataFrame(index=range(len(ids)), columns=list(columns), dtype=float)
+        if values is not None:
+            for name in columns:
+                if name in values:
+                    table[name] = np.asarray(values[name], dtype=float)
+        when = _now()
+        with self._write() as conn:
+            n_labels = int(conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+            cursor = conn.execute(
+                "INSERT INTO batches (created_at, method, n_labels, details) VALUES (?, ?, ?, ?)",
+                (when, method, n_labels, json.dumps(dict(details or {}))),
+            )
+            batch_id = int(cursor.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?)",
+                [(batch_id, i, str(g), *(_nullable(table.at[i, c]) for c in columns))
+                 for i, g in enumerate(ids)],
+            )
+        return Batch(batch_id, when, method, n_labels, [str(g) for g in ids], table,
+                     dict(details or {}))
+
+    def latest_batch(self) -> Batch | None:
+        """The most recently proposed batch, or None."""
+        import pandas as pd
+
+        rows = self._query("SELECT id, created_at, method, n_labels, details FROM batches "
+                           "ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return None
+        batch_id, when, method, n_labels, details = rows[0]
+        items = self._query("SELECT id_str, acquisition, predicted, std FROM batch_items "
+                            "WHERE batch_id = ? ORDER BY position", (batch_id,))
+        values = pd.DataFrame([r[1:] for r in items], columns=["acquisition", "predicted", "std"],
+                              dtype=float)
+        return Batch(int(batch_id), when, method, int(n_labels), [r[0] for r in items], values,
+                     json.loads(details))
+
+    def n_batches(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM batches")[0][0])
+
+    # -------------------------------------------------------------- events
+    def log_event(self, kind: str, details: Mapping[str, Any] | None = None) -> None:
+        """Append an entry to the session's event log."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO events (created_at, kind, details) VALUES (?, ?, ?)",
+                         (_now(), kind, json.dumps(dict(details or {}))))
+
+    def events(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(time, kind, details)`` of every logged event, oldest first."""
+        return [(t, k, json.loads(d))
+                for t, k, d in self._query("SELECT created_at, kind, details FROM events "
+                                           "ORDER BY id")]
+
+
+def _column_values(name: str, column: np.ndarray, n: int) -> list[Any]:
+    """A :data:`GALAXY_VALUES` column as SQLite values (NaN → NULL), checked.
+
+    Raises:
+        GalmorphError: for an unknown column or a wrong number of values.
+    """
+    if name not in GALAXY_VALUES:
+        raise GalmorphError(f"unknown galaxy column {name!r}; use {GALAXY_VALUES}")
+    if len(column) != n:
+        raise GalmorphError(f"{name}: {len(column)} values for {n} galaxies")
+    if name == "artefact":
+        return [int(bool(v)) for v in np.asarray(column).tolist()]
+    return [None if v is None or math.isnan(v) else float(v)
+            for v in np.asarray(column, dtype=np.float64).tolist()]
+
+
+def _nullable(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode (explicit transactions), WAL, ``synchronous=FULL``."""
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.DatabaseError as err:
+        raise GalmorphError(f"cannot open {path} as a session file: {err}") from None
+    return conn
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,392 @@
+"""Datasets and the Lightning data module that feed galaxy images to models.
+
+:class:`GalaxyDataset` turns catalog rows into dicts ``{"image", "counts",
+"index"}``. :class:`GalaxyDataModule` reads a catalog once, splits it into
+train/validation/test by a keyed hash of ``id_str`` (or takes explicit split
+catalogs) and builds the data loaders, recording the split in
+:attr:`GalaxyDataModule.split_summary` for checkpoints.
+
+Decoding runs in DataLoader worker processes that prefetch batches, so it
+overlaps the model's compute. Training images leave the workers only prepared
+(``uint8``, square, at the working size); their random views are drawn for the
+whole batch at once in :meth:`GalaxyDataModule.on_after_batch_transfer`, on the
+batch's device, so that the workers take little CPU from the model. On the
+bundled 128 px SDSS JPEGs one core decodes and augments over ten times faster
+than a 2-core CPU trains (see
+``benchmarks/bench_data.py``), so the decoded-image cache (``cache=True``) is
+off by default; it helps with large images or slow disks.
+
+Examples
+--------
+>>> from importlib.resources import files
+>>> from galmorph.data.datasets import GalaxyDataModule
+>>> demo = files("galmorph") / "demo_data" / "gz2_demo" / "catalog.csv"
+>>> dm = GalaxyDataModule(demo, "gz2-no-odd", batch_size=8, num_workers=0)
+>>> dm.split_summary["sizes"]
+{'train': 0, 'val': 0, 'test': 630}
+>>> batch = next(iter(dm.test_dataloader()))
+>>> batch["image"].shape, batch["counts"].shape
+(torch.Size([8, 3, 96, 96]), torch.Size([8, 28]))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from galmorph.data.catalog import load_catalog
+from galmorph.data.images import (
+    ImageConfig,
+    TrainAugmentation,
+    eval_transform,
+    load_image,
+    to_channels,
+    train_preparation,
+)
+from galmorph.data.schemas import Schema, get_schema
+from galmorph.data.splits import SPLIT_NAMES, assign_splits
+from galmorph.exceptions import CatalogError, GalmorphWarning, ImageError
+
+CatalogSource = str | Path | pd.DataFrame
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+#: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
+PREDICT_PREFETCH = 4
+
+
+#: Most loader workers by default: on the CPU the model needs the cores too; with a
+#: CUDA GPU the workers' JPEG decoding is what limits the rate.
+MAX_DEFAULT_WORKERS = {"cpu": 4, "cuda": 16}
+
+
+def default_num_workers() -> int:
+    """Loader worker processes: one fewer than the usable cores, from 1 to 4, or to 16
+    when a CUDA GPU is present (the model then runs there, not on the cores)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    most = MAX_DEFAULT_WORKERS["cuda" if torch.cuda.is_available() else "cpu"]
+    return max(1, min(most, cores - 1))
+
+
+def decode_images(paths: Sequence[str | Path], channels: int) -> np.ndarray:
+    """Decode images once into one ``uint8`` array ``(N, H, W, channels)``.
+
+    At 128 x 128 x 3 this takes 48 kB per galaxy (300 MB for 6,000).
+
+    Raises:
+        ImageError: when an image cannot be read or differs in size from the first.
+    """
+    if not paths:
+        return np.zeros((0, 0, 0, channels), dtype=np.uint8)
+    first = to_channels(load_image(paths[0]), channels)
+    cache = np.empty((len(paths), *first.shape), dtype=np.uint8)
+    cache[0] = first
+    for i, path in enumerate(paths[1:], start=1):
+        image = to_channels(load_image(path), channels)
+        if image.shape != first.shape:
+            raise ImageError(
+                f"{path} is {image.shape[1]}x{image.shape[0]} px but {paths[0]} is "
+                f"{first.shape[1]}x{first.shape[0]}: the decoded-image cache needs images "
+                "of one size (turn the cache off)"
+            )
+        cache[i] = image
+    return cache
+
+
+class GalaxyDataset(Dataset[dict[str, Any]]):
+    """Catalog rows as ``{"image", "counts", "index"}`` dicts.
+
+    Args:
+        catalog: rows with absolute ``file_loc`` paths (see
+            :func:`galmorph.data.catalog.load_catalog`) and, when ``schema`` is given,
+            its vote-count columns.
+        schema: decision tree whose ``label_cols`` give ``counts``; None for
+            unlabelled catalogs (items then have no ``counts``).
+        transform: maps a ``uint8`` tensor ``(channels, H, W)`` to the model input;
+            None returns that tensor.
+        channels: channels images are converted to when read (1 or 3).
+        cache: True to decode every image now into a ``uint8`` array (shared with
+            fork-started workers), or such an array ``(N, H, W, channels)``.
+
+    Items:
+        ``image``: the transformed image; ``counts``: ``float32`` votes
+        ``(n_answers,)`` in ``schema.label_cols`` order; ``index``: row position
+        in ``catalog``.
+    """
+
+    def __init__(
+        self,
+        catalog: pd.DataFrame,
+        schema: Schema | None,
+        transform: Transform | None = None,
+        *,
+        channels: int = 3,
+        cache: np.ndarray | bool = False,
+    ) -> None:
+        self.paths: list[str] = catalog["file_loc"].astype(str).tolist()
+        self.transform = transform
+        self.channels = channels
+        self.counts: np.ndarray | None = None
+        if schema is not None:
+            missing = [c for c in schema.label_cols if c not in catalog]
+            if missing:
+                raise CatalogError(
+                    f"catalog lacks {len(missing)} vote columns of schema {schema.name!r}: "
+                    + ", ".join(missing[:5])
+                    + (" ..." if len(missing) > 5 else "")
+                )
+            self.counts = np.array(catalog[schema.label_cols].to_numpy(dtype=np.float32))
+        self.cache: np.ndarray | None = None
+        if isinstance(cache, np.ndarray):
+            shape_ok = cache.ndim == 4 and cache.shape[0] == len(self.paths)
+            if not shape_ok or cache.dtype != np.uint8 or cache.shape[-1] != channels:
+                raise ValueError(
+                    f"cache must be uint8 (N={len(self.paths)}, H, W, {channels}), "
+                    f"got {cache.dtype} {cache.shape}"
+                )
+            self.cache = cache
+        elif cache:
+            self.cache = decode_images(self.paths, channels)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.cache is not None:
+            image = self.cache[index]
+            if not image.flags.writeable:  # e.g. a read-only memory map
+                image = image.copy()
+        else:
+            image = to_channels(load_image(self.paths[index]), self.channels)
+        tensor = torch.from_numpy(image).permute(2, 0, 1)
+        item: dict[str, Any] = {
+            "image": self.transform(tensor) if self.transform is not None else tensor,
+            "index": index,
+        }
+        if self.counts is not None:
+            item["counts"] = torch.from_numpy(self.counts[index])
+        return item
+
+
+def _source_name(source: CatalogSource) -> str:
+    return "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def _id_digest(ids: pd.Series) -> str:
+    """First 16 hex digits of the SHA-256 of the sorted ids, one per line."""
+    return hashlib.sha256("\n".join(sorted(ids.astype(str))).encode()).hexdigest()[:16]
+
+
+class GalaxyDataModule(L.LightningDataModule):
+    """Train/validation/test/predict loaders over a galaxy catalog.
+
+    Give ``catalog`` to split it by :func:`galmorph.data.splits.assign_splits` on
+    ``id_str`` with ``fractions`` and ``seed`` (``seed=1`` reproduces the split
+    of the ``gz2-starter`` model), or ``train_catalog`` (and optionally
+    ``val_catalog``, ``test_catalog``) to use your own split. Catalogs are read
+    and checked once, here, by :func:`galmorph.data.catalog.load_catalog`.
+
+    Args:
+        catalog: catalog file or DataFrame to split.
+        schema: decision tree of the vote columns (name, YAML path or Schema);
+            None for unlabelled catalogs (prediction only).
+        image_config: image size, channels and normalisation; default
+            :meth:`ImageConfig.for_sdss_gz2`.
+        train_catalog, val_catalog, test_catalog: explicit split catalogs,
+            instead of ``catalog``.
+        predict_catalog: catalog to predict on, which needs no vote columns;
+            default ``catalog``.
+        fractions: train, validation and test fractions of the seeded split.
+        seed: seed of the split.
+        batch_size: galaxies per batch.
+        num_workers: loader worker processes; default :func:`default_num_workers`.
+        cache: decode each split's images once into memory (see
+            :class:`GalaxyDataset`).
+        augment: random training augmentation (:func:`galmorph.data.images.train_preparation`
+            in the loader, :class:`galmorph.data.images.TrainAugmentation` batch-wise);
+            False trains on the evaluation transform.
+        drop_missing_images: skip rows whose image file is missing, with a warning.
+    """
+
+    def __init__(
+        self,
+        catalog: CatalogSource | None = None,
+        schema: Schema | str | None = None,
+        image_config: ImageConfig | None = None,
+        *,
+        train_catalog: CatalogSource | None = None,
+        val_catalog: CatalogSource | None = None,
+        test_catalog: CatalogSource | None = None,
+        predict_catalog: CatalogSource | None = None,
+        fractions: Sequence[float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        batch_size: int = 64,
+        num_workers: int | None = None,
+        cache: bool = False,
+        augment: bool = True,
+        drop_missing_images: bool = False,
+    ) -> None:
+        super().__init__()
+        self.schema = get_schema(schema) if schema is not None else None
+        self.image_config = image_config or ImageConfig.for_sdss_gz2()
+        self.batch_size = batch_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.cache = cache
+        self.augment = augment
+        self._augmentation = TrainAugmentation(self.image_config)
+        self._datasets: dict[str, GalaxyDataset] = {}
+
+        def load(source: CatalogSource, schema: Schema | None) -> pd.DataFrame:
+            return load_catalog(source, schema, drop_missing_images=drop_missing_images)
+
+        #: Catalogs by split name (``train``, ``val``, ``test``, ``predict``), RangeIndex.
+        self.catalogs: dict[str, pd.DataFrame] = {}
+        #: The split, as plain data for checkpoints: method, catalog, seed, fractions,
+        #: schema, sizes and ``id_digests`` (hash of each split's sorted ids).
+        self.split_summary: dict[str, Any] = {
+            "method": "none", "catalog": None, "seed": None, "fractions": None
+        }
+        explicit = {"train": train_catalog, "val": val_catalog, "test": test_catalog}
+        if catalog is not None and any(v is not None for v in explicit.values()):
+            raise ValueError("give either catalog (to split) or train/val/test catalogs, not both")
+        if train_catalog is None and (val_catalog is not None or test_catalog is not None):
+            raise ValueError("val_catalog and test_catalog need a train_catalog")
+        if catalog is not None:
+            frame = load(catalog, self.schema)
+            split = assign_splits(frame["id_str"], fractions, seed)
+            for name in SPLIT_NAMES:
+                self.catalogs[name] = frame[split == name].reset_index(drop=True)
+            self.catalogs["predict"] = frame
+            self.split_summary.update(
+                method="seeded",
+                catalog=_source_name(catalog),
+                seed=seed,
+                fractions=[float(f) for f in fractions],
+            )
+        elif train_catalog is not None:
+            for name, source in explicit.items():
+                if source is not None:
+                    self.catalogs[name] = load(source, self.schema)
+            for name in SPLIT_NAMES:  # a split not given is empty, so Lightning skips it
+                self.catalogs.setdefault(name, self.catalogs["train"].iloc[:0])
+            self.split_summary.update(
+                method="explicit",
+                catalog={n: _source_name(s) for n, s in explicit.items() if s is not None},
+            )
+        elif predict_catalog is None:
+            raise ValueError("give a catalog, a train_catalog or a predict_catalog")
+        if predict_catalog is not None:
+            self.catalogs["predict"] = load(predict_catalog, None)
+        self.split_summary.update(
+            schema=self.schema.name if self.schema else None,
+            sizes={n: len(self.catalogs.get(n, ())) for n in SPLIT_NAMES},
+            id_digests={
+                n: _id_digest(self.catalogs[n]["id_str"]) for n in SPLIT_NAMES
+                if n in self.catalogs
+            },
+        )
+
+    # ---------------------------------------------------------------- datasets
+    def dataset(self, name: str) -> GalaxyDataset:
+        """The dataset of split ``name`` (train, val, test or predict), built once.
+
+        Predict items never carry ``counts``.
+        """
+        if name not in self._datasets:
+            if name not in self.catalogs:
+                raise CatalogError(f"no {name} catalog was given to the data module")
+            if name == "train" and self.schema is None:
+                raise CatalogError("training needs a schema for the vote counts")
+            config = self.image_config
+            augmented = name == "train" and self.augment  # finished batch-wise, see below
+            make = train_preparation if augmented else eval_transform
+            self._datasets[name] = GalaxyDataset(
+                self.catalogs[name],
+                None if name == "predict" else self.schema,
+                make(config),
+                channels=config.channels,
+                cache=self.cache,
+            )
+        return self._datasets[name]
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int
+                                ) -> dict[str, Any]:
+        """Finish training batches on their device: random views, grey, normalisation.
+
+        Training items leave the loader as prepared ``uint8`` images
+        (:func:`~galmorph.data.images.train_preparation`); augmenting whole batches here
+        costs the loader workers (which share the CPU with the model) nothing.
+        Other batches are float already and pass through.
+        """
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = self._augmentation(batch["image"])
+        return batch
+
+    def setup(self, stage: str) -> None:
+        """Build (and cache, if asked) the datasets a Lightning stage needs."""
+        needs = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                 "predict": ("predict",)}
+        for name in needs[stage]:
+            self.dataset(name)
+
+    def _loader(self, name: str) -> DataLoader:
+        dataset = self.dataset(name)
+        train = name == "train"
+        workers = self.num_workers if len(dataset) else 0
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) > self.batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0 and name in ("train", "val"),
+            prefetch_factor=(PREDICT_PREFETCH if name == "predict" else 2) if workers else None,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled, augmented batches; the last partial batch is dropped."""
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """Batches of ``image`` and ``index`` (row in ``catalogs["predict"]``), in order.
+
+        Workers decode and prefetch ``PREDICT_PREFETCH`` batches each, so JPEG
+        decoding overlaps the model's compute.
+        """
+        return self._loader("predict")
+
+    # ------------------------------------------------------- checkpoint state
+    def state_dict(self) -> dict[str, Any]:
+        """What Lightning stores in checkpoints: the split record."""
+        return {"split_summary": self.split_summary}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Warn when resuming from a checkpoint trained on a different split."""
+        saved = state_dict.get("split_summary")
+        if saved is not None and saved.get("id_digests") != self.split_summary["id_digests"]:
+            warnings.warn(
+                f"the checkpoint was trained on a different split ({saved.get('sizes')}, seed "
+                f"{saved.get('seed')}) than this data module's ({self.split_summary['sizes']}, "
+                f"seed {self.split_summary['seed']})",
+                GalmorphWarning,
+                stacklevel=2,
+            )

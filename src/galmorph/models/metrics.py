@@ -1,0 +1,374 @@
+"""Metrics for predicted vote concentrations against Galaxy Zoo vote counts.
+
+Pure functions on arrays, in the order of :attr:`Schema.label_cols`:
+
+* :func:`fit_vote_baseline` fits one Dirichlet-multinomial per question to the
+  training votes, ignoring the images: the NLL a model must beat.
+* :func:`evaluate_votes` computes per-question NLL, vote-fraction error and
+  accuracy on confidently classified galaxies, optionally from MC-dropout samples.
+* :func:`print_evaluation` shows the result as a table; :func:`write_json` saves it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from galmorph.data.schemas import get_schema
+>>> schema = get_schema("gz2-no-odd")
+>>> rng = np.random.default_rng(0)
+>>> counts = rng.integers(0, 5, size=(50, schema.n_answers))
+>>> baseline = fit_vote_baseline(counts, schema)
+>>> result = evaluate_votes(counts, np.tile(baseline, (50, 1)), schema, baseline)
+>>> bool(np.isclose(result["mean_nll"], result["baseline_mean_nll"]))
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from scipy.optimize import minimize
+from scipy.special import logsumexp
+from scipy.stats import binomtest
+
+from galmorph.data.schemas import Schema
+from galmorph.files import atomic_target
+from galmorph.models.losses import dirichlet_multinomial_nll
+
+CONFIDENT_ANSWERED = 0.5
+"""A confident question was answered by at least this fraction of the volunteers
+who answered the schema's first question."""
+CONFIDENT_AGREEMENT = 0.8
+"""...and at least this fraction of its answers agree."""
+
+_BASELINE_BOUNDS = (math.log(1e-3), math.log(1e4))  # log concentration
+
+
+def _check_counts(counts: Any, schema: Schema) -> np.ndarray:
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != schema.n_answers:
+        raise ValueError(
+            f"expected vote counts of shape (n_galaxies, {schema.n_answers}) for schema "
+            f"{schema.name!r}, got {counts.shape}"
+        )
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise ValueError("vote counts must be finite and non-negative")
+    return counts
+
+
+def _nll(counts: np.ndarray, concentrations: np.ndarray, schema: Schema) -> np.ndarray:
+    """``(N, n_questions)`` NLL (nats) from :func:`dirichlet_multinomial_nll` in float64."""
+    with torch.no_grad():
+        return dirichlet_multinomial_nll(
+            torch.from_numpy(counts),
+            torch.from_numpy(np.ascontiguousarray(concentrations, dtype=np.float64)),
+            schema.question_index_groups,
+        ).numpy()
+
+
+def _question_sums(values: np.ndarray, schema: Schema) -> np.ndarray:
+    """Sum over each question's answers along axis 1: ``(N, n_answers, ...)`` → ``(N, Q, ...)``."""
+    return np.add.reduceat(values, [start for start, _ in schema.question_index_groups], axis=1)
+
+
+def _baseline_objective(
+    log_alpha: np.ndarray, votes: torch.Tensor, weight: torch.Tensor
+) -> tuple[float, np.ndarray]:
+    """Weighted mean NLL of one question's ``votes`` and its gradient in ``log_alpha``."""
+    theta = torch.tensor(log_alpha, requires_grad=True)
+    concentrations = theta.exp().expand(len(votes), -1)
+    loss = dirichlet_multinomial_nll(votes, concentrations, [(0, len(log_alpha))])[:, 0]
+    loss = (loss * weight).sum()
+    loss.backward()
+    return loss.item(), theta.grad.numpy()
+
+
+def fit_vote_baseline(counts: np.ndarray, schema: Schema) -> np.ndarray:
+    """Maximum-likelihood Dirichlet-multinomial concentrations per question, ignoring images.
+
+    Each question is fitted separately (L-BFGS on log α, bounded to [1e-3, 1e4])
+    on the galaxies with at least one vote for it; a question nobody answered
+    gets α = 1.
+
+    Args:
+        counts: ``(n_galaxies, n_answers)`` training vote counts, label-column order.
+        schema: the decision tree of the columns.
+
+    Returns:
+        ``(n_answers,)`` float64 concentrations, the same for every galaxy.
+
+    Example:
+        >>> from galmorph.data.schemas import get_schema
+        >>> schema = get_schema("gz2-no-odd")
+        >>> fit_vote_baseline(np.ones((10, schema.n_answers)), schema).shape
+        (28,)
+    """
+    counts = _check_counts(counts, schema)
+    alpha = np.ones(schema.n_answers)
+    for start, stop in schema.question_index_groups:
+        votes = counts[:, start:stop]
+        votes = votes[votes.sum(1) > 0]
+        if len(votes) == 0:
+            continue
+        # Vote vectors repeat a lot: fit each distinct one once, weighted by its count.
+        unique, weight = np.unique(votes, axis=0, return_counts=True)
+        fractions = (votes / votes.sum(1, keepdims=True)).mean(0)
+        fit = minimize(
+            _baseline_objective,
+            np.log(np.clip(10.0 * fractions, 1e-2, None)),
+            args=(torch.from_numpy(unique), torch.from_numpy(weight / weight.sum())),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[_BASELINE_BOUNDS] * (stop - start),
+        )
+        alpha[start:stop] = np.exp(fit.x)
+    return alpha
+
+
+def _confident_metrics(
+    votes: np.ndarray, predicted: np.ndarray, first_total: np.ndarray
+) -> dict[str, Any]:
+    """Accuracy metrics of one question on its confidently answered galaxies."""
+    total = votes.sum(1)
+    top_share = votes.max(1, initial=0.0) / np.where(total > 0, total, 1.0)
+    confident = (
+        (total > 0)
+        & (total >= CONFIDENT_ANSWERED * first_total)
+        & (top_share >= CONFIDENT_AGREEMENT)
+    )
+    n = int(confident.sum())
+    if n == 0:
+        nan = float("nan")
+        return {"n_confident": 0, "accuracy_confident": nan, "accuracy_ci95": [nan, nan],
+                "balanced_accuracy_confident": nan, "majority_accuracy": nan}
+    truth = votes[confident].argmax(1)
+    correct = predicted[confident].argmax(1) == truth
+    k = int(correct.sum())
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    classes = np.unique(truth)
+    return {
+        "n_confident": n,
+        "accuracy_confident": k / n,
+        "accuracy_ci95": [float(interval.low), float(interval.high)],
+        "balanced_accuracy_confident": float(np.mean([correct[truth == c].mean()
+                                                      for c in classes])),
+        "majority_accuracy": float(np.bincount(truth).max() / n),
+    }
+
+
+def evaluate_votes(
+    counts: np.ndarray,
+    concentrations: np.ndarray,
+    schema: Schema,
+    baseline: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Per-question metrics of predicted concentrations against observed votes.
+
+    Per question (NaN where no galaxy qualifies):
+
+    * ``nll``: mean over all galaxies of the Dirichlet-multinomial NLL (nats);
+      galaxies without votes for the question count as 0, so the per-question
+      values add up to the summed NLL per galaxy. With MC samples the likelihood
+      is the mixture ``mean_s p(x | α_s)``.
+    * ``baseline_nll``: the same for ``baseline`` concentrations (if given).
+    * ``mae``: mean absolute error of the expected vote fractions (``α / Σα``,
+      averaged over samples) over answers and galaxies with ≥ 1 vote (``n_answered``).
+    * On confident galaxies — the question got at least ``CONFIDENT_ANSWERED`` (half)
+      of the first question's votes, and at least ``CONFIDENT_AGREEMENT`` (80%) of
+      them agree: ``n_confident``, ``accuracy_confident`` (predicted top answer is
+      the volunteers' top answer) with Wilson ``accuracy_ci95`` ``[lo, hi]``,
+      ``balanced_accuracy_confident`` (mean recall over the answers present) and
+      ``majority_accuracy`` (always answering the most common top answer).
+
+    Args:
+        counts: ``(N, n_answers)`` vote counts, label-column order.
+        concentrations: ``(N, n_answers)`` or ``(N, n_answers, S)`` (MC samples).
+        schema: the decision tree of the columns.
+        baseline: ``(n_answers,)`` from :func:`fit_vote_baseline`, or None.
+
+    Returns:
+        ``{"questions": {name: {...}}, "mean_nll", "baseline_mean_nll" (if
+        baseline), "n_galaxies", "n_samples"}``; ``mean_nll`` is the summed NLL per
+        galaxy, as :func:`galmorph.models.losses.vote_loss`.
+
+    Example:
+        >>> from galmorph.data.schemas import get_schema
+        >>> schema = get_schema("gz2-no-odd")
+        >>> counts = np.zeros((2, schema.n_answers))
+        >>> counts[:, 0] = 10                       # 10 volunteers: smooth
+        >>> alpha = np.ones((2, schema.n_answers))
+        >>> alpha[:, 0] = 20                        # model: probably smooth
+        >>> result = evaluate_votes(counts, alpha, schema)
+        >>> q = result["questions"]["t01_smooth_or_features"]
+        >>> q["n_confident"], q["accuracy_confident"], round(q["nll"], 3)
+        (2, 1.0, 0.795)
+    """
+    counts = _check_counts(counts, schema)
+    conc = np.asarray(concentrations, dtype=np.float64)
+    if conc.ndim == 2:
+        conc = conc[:, :, None]
+    if conc.ndim != 3 or conc.shape[:2] != counts.shape or conc.shape[2] == 0:
+        raise ValueError(
+            f"expected concentrations of shape {counts.shape} or {counts.shape + ('S',)}, "
+            f"got {np.shape(concentrations)}"
+        )
+    if not np.isfinite(conc).all() or (conc <= 0).any():
+        raise ValueError("concentrations must be finite and positive")
+    n_galaxies, n_answers, n_samples = conc.shape
+
+    # Mixture NLL: -log mean_s p(x | α_s), all samples in one batch.
+    per_sample = _nll(
+        np.repeat(counts, n_samples, axis=0),
+        conc.transpose(0, 2, 1).reshape(-1, n_answers),
+        schema,
+    ).reshape(n_galaxies, n_samples, -1)
+    nll = -(logsumexp(-per_sample, axis=1) - math.log(n_samples))
+    nll = np.where(_question_sums(counts, schema) > 0, nll, 0.0)
+    baseline_nll = None
+    if baseline is not None:
+        baseline = np.asarray(baseline, dtype=np.float64)
+        if baseline.shape != (n_answers,):
+            raise ValueError(f"baseline must have shape ({n_answers},), got {baseline.shape}")
+        baseline_nll = _nll(counts, np.broadcast_to(baseline, counts.shape), schema)
+
+    sizes = [stop - start for start, stop in schema.question_index_groups]
+    predicted = (conc / np.repeat(_question_sums(conc, schema), sizes, axis=1)).mean(2)
+    first = schema.questions[0]
+    first_total = counts[:, first.start:first.stop].sum(1)
+
+    questions: dict[str, dict[str, Any]] = {}
+    for i, q in enumerate(schema.questions):
+        votes = counts[:, q.start:q.stop]
+        answered = votes.sum(1) > 0
+        observed = votes[answered] / votes[answered].sum(1, keepdims=True)
+        metrics: dict[str, Any] = {"nll": float(nll[:, i].mean()) if n_galaxies else math.nan}
+        if baseline_nll is not None:
+            metrics["baseline_nll"] = (
+                float(baseline_nll[:, i].mean()) if n_galaxies else math.nan
+            )
+        metrics["mae"] = (
+            float(np.abs(predicted[answered, q.start:q.stop] - observed).mean())
+            if answered.any() else math.nan
+        )
+        metrics["n_answered"] = int(answered.sum())
+        metrics.update(_confident_metrics(votes, predicted[:, q.start:q.stop], first_total))
+        questions[q.name] = metrics
+
+    result: dict[str, Any] = {
+        "questions": questions,
+        "mean_nll": float(sum(m["nll"] for m in questions.values())),
+    }
+    if baseline_nll is not None:
+        result["baseline_mean_nll"] = float(sum(m["baseline_nll"] for m in questions.values()))
+    result["n_galaxies"] = n_galaxies
+    result["n_samples"] = n_samples
+    return result
+
+
+def _number(value: Any, fmt: str) -> str:
+    """``value`` formatted, or an en dash for a missing value (None/NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, fmt)
+
+
+def _percent(fraction: Any) -> str:
+    """A fraction as a percentage with one decimal, without the % sign."""
+    return _number(None if fraction is None else 100 * fraction, ".1f")
+
+
+def print_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
+    """Print :func:`evaluate_votes` output (or its JSON) as a table, one row per question.
+
+    Args:
+        result: the dict from :func:`evaluate_votes`, or read back from its JSON.
+        console: where to print; a new console on stdout if None.
+
+    Example:
+        >>> print_evaluation(evaluate_votes(counts, alpha, schema))  # doctest: +SKIP
+    """
+    console = console or Console()
+    has_baseline = "baseline_mean_nll" in result
+    n_galaxies = result["n_galaxies"]
+    title = f"Vote-count evaluation: {n_galaxies} galax{'y' if n_galaxies == 1 else 'ies'}"
+    if result.get("n_samples", 1) > 1:
+        title += f", {result['n_samples']} MC-dropout samples"
+    caption = "NLL: Dirichlet-multinomial negative log-likelihood (nats, lower is better)"
+    if has_baseline:
+        caption += "; Base: the vote-count baseline without images"
+    caption += (
+        f". MAE: vote-fraction error on galaxies with votes. Confident: galaxies where "
+        f"≥{CONFIDENT_ANSWERED:.0%} of the volunteers answered and ≥{CONFIDENT_AGREEMENT:.0%} "
+        "of them agree; accuracy, balanced accuracy and always giving their most common "
+        "answer (Maj.)."
+    )
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    headers = ["NLL", "Base\nNLL"] if has_baseline else ["NLL"]
+    headers += ["MAE", "Conf.", "Accuracy %\n(95% CI)", "Bal.\nacc. %", "Maj.\n%"]
+    table.add_column("Question", overflow="fold", min_width=10)
+    for name in headers:
+        table.add_column(name, justify="right", no_wrap=True)
+
+    for name, m in result["questions"].items():
+        accuracy = _percent(m["accuracy_confident"])
+        if accuracy != "–":
+            low, high = m["accuracy_ci95"]
+            accuracy += f" ({_percent(low)}–{_percent(high)})"
+        row = [name, _number(m["nll"], ".3f")]
+        if has_baseline:
+            row.append(_number(m["baseline_nll"], ".3f"))
+        row += [
+            _number(m["mae"], ".3f"),
+            str(m["n_confident"]),
+            accuracy,
+            _percent(m["balanced_accuracy_confident"]),
+            _percent(m["majority_accuracy"]),
+        ]
+        table.add_row(*row)
+    console.print(table)
+    summary = f"Summed NLL per galaxy: [bold]{_number(result['mean_nll'], '.3f')}[/] nats"
+    if has_baseline:
+        summary += (
+            f" (vote-count baseline without images: "
+            f"{_number(result['baseline_mean_nll'], '.3f')}; lower is better)"
+        )
+    console.print(summary)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data: NaN/inf → None, numpy scalars and arrays → Python values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    """Write ``result`` as JSON atomically (temporary file + rename); NaN becomes null.
+
+    Readers never see a half-written file: the JSON goes to a temporary file in
+    the same directory, which then replaces ``path``. Missing parent directories
+    are created.
+
+    Example:
+        >>> write_json({"mean_nll": float("nan")}, "metrics.json")  # doctest: +SKIP
+        PosixPath('metrics.json')
+    """
+    path = Path(path)
+    text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
+    with atomic_target(path) as tmp:
+        tmp.write_text(text)
+    return path

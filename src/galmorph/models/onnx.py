@@ -1,0 +1,344 @@
+"""ONNX export of galmorph models, and an ONNX Runtime backend for predict and embed.
+
+:func:`export_onnx` writes a model's encoder (``what="encoder"``: pooled
+features, the representation of :func:`galmorph.inference.embed.embed_catalog`) or
+the whole model (``what="full"``: vote concentrations, class logits or a
+regression value) to an ONNX file with a dynamic batch dimension. The file is
+self-describing: its metadata (``metadata_props``) holds the preprocessing
+contract and the model's full galmorph metadata, so it is all another
+framework needs:
+
+* ``galmorph``: the galmorph metadata JSON of the source model (see
+  :mod:`galmorph.models.checkpoint`: task, encoder, schema, classes, image settings...);
+* ``galmorph_export``: JSON with ``what``, ``input`` and ``output`` (tensor
+  names), ``labels`` (output column names: answers, classes, ``prediction`` or
+  ``feat_i``), the source model's provenance, opset and torch version;
+* ``preprocessing``: the preprocessing in words; ``image_size``, ``channels``,
+  ``mean``, ``std`` (JSON lists) and ``centre_crop_fraction`` for programs;
+* ``galmorph_model``, ``galmorph_model_version``, ``galmorph_model_sha256``
+  (of the source ``.pt`` file) and ``galmorph_version``.
+
+The input is ``images``: ``float32 (batch, channels, size, size)`` made by
+:func:`galmorph.data.images.eval_transform`; the output is ``outputs`` (full) or
+``features`` (encoder), ``float32 (batch, n)``.
+
+Export uses PyTorch's TorchScript-based exporter (``dynamo=False``): in torch
+2.15 it needs only the ``onnx`` package and exports convnext_atto several times
+faster than the ``torch.export`` (dynamo) exporter, which also needs
+``onnxscript``; both give the same numbers.
+
+:class:`OnnxModel` runs an exported file with ONNX Runtime's CPU execution
+provider as a batch function (tensor in, tensor out), which is what
+:func:`galmorph.inference.predict.infer` takes; :func:`cached_onnx_model` exports a loaded
+model once into a cache folder keyed by its checksum. ``backend="onnx"`` of
+:func:`galmorph.inference.predict.predict_catalog` and
+:func:`galmorph.inference.embed.embed_catalog` use it; :func:`resolve_backend` turns
+``"auto"`` into a backend. ONNX Runtime and PyTorch agree to within
+:data:`ATOL` plus :data:`RTOL` times the value on features and outputs
+(``tests/models/test_onnx.py``).
+
+Examples
+--------
+>>> from galmorph.models.onnx import OnnxModel, export_onnx
+>>> export_onnx("gz2-starter", "starter.onnx", what="encoder")  # doctest: +SKIP
+PosixPath('starter.onnx')
+>>> OnnxModel("starter.onnx").metadata["image"]["size"]  # doctest: +SKIP
+128
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from galmorph import __version__
+from galmorph.data.images import ImageConfig
+from galmorph.exceptions import GalmorphError, ModelError
+from galmorph.files import atomic_target
+from galmorph.models.checkpoint import LoadedModel, load_model
+
+#: What can be exported: the whole model, or its encoder (the representation).
+WHATS = ("full", "encoder")
+#: Values of the ``backend`` option of predict and embed.
+BACKENDS = ("auto", "torch", "onnx")
+#: ONNX opset of exported files.
+OPSET = 17
+INPUT_NAME = "images"
+OUTPUT_NAMES = {"full": "outputs", "encoder": "features"}
+#: ONNX metadata key of the source model's galmorph metadata (JSON).
+METADATA_KEY = "galmorph"
+#: ONNX metadata key of the export description (JSON).
+EXPORT_KEY = "galmorph_export"
+#: Largest absolute difference between ONNX Runtime and PyTorch accepted by the
+#: parity tests, on encoder features and on model outputs (concentrations in
+#: up to ~100, logits). Measured with the starter model on 256 bundled galaxies:
+#: 3e-6 on features, 4e-5 on concentrations (a few float32 steps at ~100).
+ATOL = 1e-4
+#: Relative part of that tolerance: the EfficientNet-Lite0 starter's concentrations
+#: (up to ~100) differ by up to 1.4e-5 of their value (3e-4 absolute) on 8 bundled
+#: galaxies, float32 rounding of the two runtimes' convolutions.
+RTOL = 2e-5
+#: Whether ``backend="auto"`` picks ONNX Runtime on the CPU, from
+#: ``benchmarks/bench_onnx.py`` (embed images/s, data loading included): on 2
+#: shared CPU cores, gz2-starter (128 px) on the 630 bundled galaxies ran at 39.1
+#: images/s with ONNX Runtime and 18.9 with PyTorch (best of 3), features within 4e-6.
+ONNX_FASTER_ON_CPU = True
+#: Environment variable naming the folder of on-the-fly exports.
+CACHE_ENV = "GALMORPH_ONNX_CACHE"
+
+
+# ------------------------------------------------------------------ export
+def output_labels(metadata: dict[str, Any], what: str, n_outputs: int) -> list[str]:
+    """Names of the output columns: answers (votes), classes, ``prediction`` or ``feat_i``."""
+    if what == "encoder":
+        return [f"feat_{i}" for i in range(n_outputs)]
+    task = metadata["task"]
+    if task == "votes":
+        from galmorph.data.schemas import Schema
+
+        return [a.full_name for a in Schema.from_dict(metadata["schema"]).answers]
+    if task == "classification":
+        return [str(c) for c in metadata["classes"]]
+    return ["prediction"]
+
+
+def preprocessing_text(config: ImageConfig) -> str:
+    """The preprocessing an exported model expects, in words."""
+    source = ", ".join(p for p in (f"{config.survey} {config.bands}".strip(), config.stretch) if p)
+    channels = (
+        "colour images made grey by ITU-R BT.601 luminance" if config.channels == 1
+        else "grey images repeated in 3 channels"
+    )
+    return (
+        f"8-bit images{f' ({source})' if source else ''} scaled to [0, 1] (FITS files: "
+        f"galmorph.data.images.asinh_stretch first); {channels}; square centre crop of "
+        f"{config.eval_crop_fraction:g} of the shorter side; antialiased bilinear resize to "
+        f"{config.size}x{config.size}; subtract mean {list(config.mean)} and divide by std "
+        f"{list(config.std)} per channel; float32 NCHW (batch, {config.channels}, "
+        f"{config.size}, {config.size}), any batch size"
+    )
+
+
+def _properties(
+    loaded: LoadedModel, what: str, n_outputs: int, stages: Sequence[int] = ()
+) -> dict[str, str]:
+    """The ONNX ``metadata_props`` of an export (all values strings)."""
+    config = loaded.image_config
+    export = {
+        "what": what,
+        "stages": sorted(stages),
+        "input": INPUT_NAME,
+        "output": OUTPUT_NAMES[what],
+        "labels": output_labels(loaded.metadata, what, n_outputs),
+        "source": loaded.provenance(),
+        "opset": OPSET,
+        "torch_version": torch.__version__,
+    }
+    return {
+        METADATA_KEY: json.dumps(loaded.metadata, sort_keys=True),
+        EXPORT_KEY: json.dumps(export, sort_keys=True),
+        "preprocessing": preprocessing_text(config),
+        "image_size": str(config.size),
+        "channels": str(config.channels),
+        "mean": json.dumps(list(config.mean)),
+        "std": json.dumps(list(config.std)),
+        "centre_crop_fraction": str(config.eval_crop_fraction),
+        **loaded.provenance(),
+        "galmorph_version": __version__,
+    }
+
+
+def export_onnx(
+    model: LoadedModel | str | Path | None,
+    output: str | Path,
+    *,
+    what: str = "full",
+    stages: Sequence[int] = (),
+) -> Path:
+    """Export a galmorph model to a self-describing ONNX file, written atomically.
+
+    Args:
+        model: a :class:`LoadedModel`, or a name, path or ``hf_hub:ORG/NAME``
+            (None: the shipped default).
+        output: the ``.onnx`` file to write.
+        what: ``"full"`` (the model's outputs) or ``"encoder"`` (pooled features).
+        stages: with ``"encoder"``, earlier stages whose pooled features come first
+            (:class:`galmorph.models.model.StageFeatures`).
+
+    Returns:
+        ``output`` as a Path.
+
+    Raises:
+        GalmorphError: for an unknown ``what``, or ``stages`` with ``"full"``.
+    """
+    import onnx
+
+    if what not in WHATS:
+        raise GalmorphError(f"--what must be one of {', '.join(WHATS)}, got {what!r}")
+    if stages and what != "encoder":
+        raise GalmorphError("stages are features of the encoder: export with what='encoder'")
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
+    network = loaded.model if what == "full" else loaded.model.embedder(stages)
+    config = loaded.image_config
+    parameter = next(loaded.model.parameters())
+    example = torch.zeros(2, config.channels, config.size, config.size, device=parameter.device)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(  # traced in eval mode (dropout off), the exporter's default
+            network, (example,), buffer, dynamo=False, opset_version=OPSET,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAMES[what]],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAMES[what]: {0: "batch"}},
+        )
+    proto = onnx.load_from_string(buffer.getvalue())
+    n_outputs = proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    onnx.helper.set_model_props(proto, _properties(loaded, what, n_outputs, stages))
+    proto.doc_string = f"galmorph {loaded.name} ({what}). Input: {preprocessing_text(config)}."
+    onnx.checker.check_model(proto)
+    with atomic_target(output) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return Path(output)
+
+
+# ----------------------------------------------------------------- runtime
+class OnnxModel:
+    """An exported galmorph model run by ONNX Runtime (CPU execution provider).
+
+    Calling it maps a batch of images (tensor ``(batch, channels, size, size)``) to
+    a ``float32`` CPU tensor ``(batch, n)``, like the PyTorch model it came from.
+
+    Attributes:
+        path: the ``.onnx`` file.
+        metadata: the source model's galmorph metadata.
+        export: the export description (``what``, ``labels``, ``source``...).
+
+    Raises:
+        ModelError: when the file is not an ONNX model exported by galmorph.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        # Idle threads sleep instead of spinning, which leaves the cores to the loader
+        # workers decoding the next batches: on 2 cores, predict at 96 px went from 0.6x
+        # to 0.76x the model's own rate, which is unchanged (benchmarks/bench_model.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime raises its own types for bad files
+            raise ModelError(f"{self.path} is not a readable ONNX model: {err}") from None
+        properties = self.session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in properties or EXPORT_KEY not in properties:
+            raise ModelError(f"{self.path} is not a galmorph ONNX export (no galmorph metadata)")
+        self.metadata: dict[str, Any] = json.loads(properties[METADATA_KEY])
+        self.export: dict[str, Any] = json.loads(properties[EXPORT_KEY])
+
+    @property
+    def what(self) -> str:
+        """``"full"`` or ``"encoder"``."""
+        return self.export["what"]
+
+    @property
+    def image_config(self) -> ImageConfig:
+        return ImageConfig.from_dict(self.metadata["image"])
+
+    def run(self, images: np.ndarray) -> np.ndarray:
+        """Outputs ``(batch, n)`` of ``float32`` images ``(batch, channels, size, size)``."""
+        return self.session.run(None, {INPUT_NAME: np.ascontiguousarray(images, np.float32)})[0]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.run(images.detach().cpu().numpy()))
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
+    """The galmorph metadata of the model an ONNX file was exported from."""
+    return OnnxModel(path).metadata
+
+
+def cache_dir() -> Path:
+    """Folder of on-the-fly exports: ``$GALMORPH_ONNX_CACHE``, else
+    ``$XDG_CACHE_HOME/galmorph/onnx`` (default ``~/.cache/galmorph/onnx``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "galmorph" / "onnx"
+
+
+def cached_onnx_model(
+    loaded: LoadedModel, what: str = "full", stages: Sequence[int] = ()
+) -> OnnxModel:
+    """An :class:`OnnxModel` of a loaded model, exported once into :func:`cache_dir`.
+
+    The cached file is named by the model file's SHA-256, ``what`` (with any
+    ``stages``), the input size (an external encoder's can be chosen) and the
+    opset, and is exported again when it is unreadable or records another model.
+    """
+    part = what + "".join(f"-s{s}" for s in sorted(stages))
+    config = loaded.image_config
+    size = f"{config.channels}x{config.size}px"
+    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-{size}-opset{OPSET}.onnx"
+    if path.is_file():
+        try:
+            cached = OnnxModel(path)
+        except ModelError:
+            pass
+        else:
+            if cached.export["source"]["galmorph_model_sha256"] == loaded.checksum:
+                return cached
+    return OnnxModel(export_onnx(loaded, path, what=what, stages=stages))
+
+
+def onnxruntime_available() -> bool:
+    """Whether the ``onnxruntime`` package can be imported."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(
+    backend: str, device: torch.device, mc_samples: int = 1, *, distributed: bool = False
+) -> str:
+    """``"torch"`` or ``"onnx"`` for a backend option and a resolved device.
+
+    ``"auto"`` is ONNX Runtime when it is installed and :data:`ONNX_FASTER_ON_CPU`,
+    for inference on the CPU, in one process (not ``distributed``), without MC
+    dropout; else PyTorch (always on a GPU).
+
+    Raises:
+        GalmorphError: for an unknown backend, or ``"onnx"`` with MC dropout or on
+        a device other than the CPU.
+    """
+    if backend not in BACKENDS:
+        raise GalmorphError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
+    if backend == "auto":
+        use_onnx = (
+            ONNX_FASTER_ON_CPU and device.type == "cpu" and mc_samples == 1 and not distributed
+        )
+        return "onnx" if use_onnx and onnxruntime_available() else "torch"
+    if backend == "onnx":
+        if mc_samples > 1:
+            raise GalmorphError(
+                "MC-dropout sampling (--mc-samples above 1) is a feature of the PyTorch "
+                "backend: use --backend torch"
+            )
+        if device.type != "cpu":
+            raise GalmorphError(
+                f"the onnx backend runs on the CPU, not {device}: add --device cpu, or use "
+                "--backend torch"
+            )
+    return backend

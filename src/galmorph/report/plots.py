@@ -1,0 +1,141 @@
+"""Figures of galaxies: a grid of images with captions.
+
+:func:`galaxy_grid` draws any list of galaxy images (files or arrays) in a grid,
+each with a caption, optionally framing some panels (e.g. a query among its
+neighbours, or galaxies a user labelled). It uses matplotlib's object-oriented
+API without pyplot, so it needs no display and leaves no global figure state.
+
+Example
+-------
+>>> from galmorph.report.plots import galaxy_grid
+>>> fig = galaxy_grid(["a.jpg", "b.jpg"], ["query", "d=0.12"], highlight=[0],
+...                   path="grid.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from galmorph.data.images import load_image
+from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError
+
+#: Colour of the frame around highlighted panels.
+HIGHLIGHT_COLOUR = "#d62728"
+
+ImageLike = str | Path | np.ndarray
+
+
+def figure_formats() -> list[str]:
+    """File extensions (without dot) matplotlib can save figures as."""
+    return sorted(Figure().canvas.get_supported_filetypes())
+
+
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` if matplotlib can write its format, else a GalmorphError naming the formats."""
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in figure_formats():
+        raise GalmorphError(
+            f"cannot draw {path}: use a file name ending in one of "
+            f".{', .'.join(figure_formats())} (e.g. grid.png)"
+        )
+    return path
+
+
+def _pixels(image: ImageLike) -> np.ndarray | None:
+    """An image as ``(H, W)`` or ``(H, W, 3)`` for imshow; None (with a warning) if unreadable."""
+    if isinstance(image, np.ndarray):
+        array = image
+    else:
+        try:
+            array = load_image(image)
+        except ImageError as err:
+            warnings.warn(f"drawing a blank panel: {err}", GalmorphWarning, stacklevel=3)
+            return None
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return array
+
+
+def galaxy_grid(
+    images: Sequence[ImageLike],
+    captions: Sequence[str] | None = None,
+    *,
+    ncols: int | None = None,
+    title: str | None = None,
+    highlight: Collection[int] = (),
+    panel_size: float = 2.0,
+    path: str | Path | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """Draw galaxy images in a grid, each with a caption under it.
+
+    Args:
+        images: image files (jpg, png, FITS: read by :func:`galmorph.data.images.load_image`)
+            or arrays ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` (``uint8``, or floats
+            in [0, 1]). An unreadable file becomes a blank panel with a warning.
+        captions: one text per image (may hold newlines); None: no captions.
+        ncols: panels per row (default: up to 6, as square as possible).
+        title: figure title.
+        highlight: positions of panels to frame in :data:`HIGHLIGHT_COLOUR`.
+        panel_size: side of each panel in inches.
+        path: also save the figure there (any matplotlib format by extension).
+        dpi: resolution of the saved file.
+
+    Returns:
+        The matplotlib figure (``fig.savefig`` it again in another format if wished).
+
+    Raises:
+        GalmorphError: with no images, mismatched captions or an unknown file format.
+
+    Example:
+        >>> import numpy as np
+        >>> fig = galaxy_grid([np.zeros((8, 8, 3), np.uint8)] * 3, ["a", "b", "c"], ncols=3)
+        >>> len(fig.axes)
+        3
+    """
+    if not images:
+        raise GalmorphError("no images to draw")
+    if captions is not None and len(captions) != len(images):
+        raise GalmorphError(f"{len(images)} images but {len(captions)} captions")
+    if path is not None:
+        path = check_figure_path(path)
+    ncols = ncols or min(len(images), 6, max(3, math.ceil(math.sqrt(len(images)))))
+    nrows = int(np.ceil(len(images) / ncols))
+    caption_lines = max((c.count("\n") + 1 for c in captions), default=0) if captions else 0
+    caption_inches = 0.18 * caption_lines
+    figure = Figure(
+        figsize=(ncols * panel_size, nrows * (panel_size + caption_inches) + (0.4 if title else 0)),
+        layout="constrained",
+    )
+    marked = set(highlight)
+    for i, image in enumerate(images):
+        ax = figure.add_subplot(nrows, ncols, i + 1)
+        pixels = _pixels(image)
+        if pixels is None:
+            ax.set_facecolor("0.85")
+            ax.text(0.5, 0.5, "image\nunreadable", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=8)
+        else:
+            ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(i in marked)
+            if i in marked:
+                spine.set_color(HIGHLIGHT_COLOUR)
+                spine.set_linewidth(3)
+        if captions is not None:
+            ax.set_xlabel(captions[i], fontsize=8, color=HIGHLIGHT_COLOUR if i in marked else "k")
+    if title:
+        figure.suptitle(title)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=dpi)
+    return figure

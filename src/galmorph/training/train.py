@@ -1,0 +1,379 @@
+"""Train a vote-count model on a Galaxy Zoo catalog.
+
+Examples
+--------
+>>> from galmorph.training.train import train  # doctest: +SKIP
+>>> result = train("catalog.csv", schema="gz2-no-odd", output_dir="runs/gz2", epochs=20)
+>>> result.model_path  # compact self-describing model, for predict/embed/finetune
+PosixPath('runs/gz2/model.pt')
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.plugins import TorchCheckpointIO
+
+from galmorph import __version__
+from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.images import ImageConfig
+from galmorph.data.schemas import Schema, get_schema
+from galmorph.exceptions import GalmorphError
+from galmorph.files import atomic_target
+from galmorph.inference.resumable import remove_leftovers
+from galmorph.models.checkpoint import save_model
+from galmorph.models.metrics import fit_vote_baseline
+from galmorph.models.model import MIN_CONCENTRATION, VoteModule
+from galmorph.models.starts import Start, starting_point
+
+BEST_NAME = "best"
+LAST_NAME = "last"
+MODEL_FILE = "model.pt"
+#: Layer-wise learning-rate decay per encoder block for pretrained starts.
+PRETRAINED_LR_DECAY = 0.8
+
+
+@dataclass
+class TrainResult:
+    """Where a training run left its files, and its best validation loss."""
+
+    output_dir: Path
+    model_path: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val_loss: float | None
+    epochs_completed: int
+    seconds: float
+    metadata: dict[str, Any] = field(repr=False)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, then renames it into place.
+
+    A process killed while saving (SIGKILL, a node failure, a full disk) leaves
+    the previous ``last.ckpt``/``best.ckpt`` whole, and at worst a hidden
+    ``.NAME.*.tmp`` file that the next run removes. (Lightning's own writer
+    stages the file in the system temporary folder, from where moving it to
+    another file system is a copy that a kill can leave half done.)
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_target(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def _check_resumable(checkpoint: Path) -> dict[str, Any]:
+    """The galmorph metadata of a checkpoint to resume from, after checking it can be read.
+
+    Raises:
+        GalmorphError: when it cannot be read (e.g. damaged by a copy that was cut short).
+    """
+    try:
+        payload = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+        return dict(payload.get("galmorph") or {})
+    except Exception as err:  # torch raises several types for a damaged file
+        raise GalmorphError(
+            f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
+            "delete it to train from the start, or copy best.ckpt over it to go on from there"
+        ) from None
+
+
+def _loggers(output_dir: Path) -> list[Logger]:
+    """CSV always; TensorBoard and Weights & Biases too when they are installed."""
+    loggers: list[Logger] = [CSVLogger(output_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(output_dir, name="tensorboard"))
+    except ImportError:
+        pass
+    return loggers
+
+
+def build_trainer(
+    output_dir: Path,
+    *,
+    epochs: int,
+    monitor: str | None = "val_loss",
+    patience: int | None = None,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    precision: str | None = None,
+    gradient_clip: float | None = 1.0,
+    progress: bool = True,
+    log_every_n_steps: int = 10,
+    callbacks: Sequence[L.Callback] = (),
+    max_minutes: float | None = None,
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Lightning Trainer writing ``best.ckpt``, ``last.ckpt`` and logs in ``output_dir``.
+
+    ``best.ckpt`` has the lowest ``monitor`` (a logged validation metric) so far.
+    With ``monitor=None`` there is no validation at all and ``best.ckpt`` is the
+    latest epoch. ``patience`` stops training after that many epochs without a
+    better ``monitor`` (None: run all epochs); ``max_minutes`` stops training
+    after that much time (e.g. a batch job's wall-time limit), keeping the best
+    checkpoint so far. ``callbacks`` are added to galmorph's. The other
+    arguments go to ``lightning.Trainer``.
+    """
+    if patience is not None and monitor is None:
+        raise ValueError("early stopping (patience) needs a validation metric to monitor")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min", save_last=True,
+        enable_version_counter=False,
+    )
+    checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
+    every: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch"), *callbacks]
+    if patience is not None:
+        every.append(EarlyStopping(monitor, patience=patience, mode="min"))
+    no_validation: dict[str, Any] = (
+        {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        plugins=[AtomicCheckpointIO()],
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        gradient_clip_val=gradient_clip,
+        callbacks=every,
+        max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
+        logger=_loggers(output_dir),
+        default_root_dir=output_dir,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        log_every_n_steps=log_every_n_steps,
+        **no_validation,
+    )
+    return trainer, checkpoint
+
+
+def vote_start(
+    init: str, encoder: str, channels: int, imagenet_weights: str | Path | None = None
+) -> Start:
+    """The encoder a vote model starts from (see :func:`train`'s ``init``).
+
+    ``scratch`` and ``imagenet`` use the architecture ``encoder``; any other
+    ``init`` names a model whose encoder is the start.
+    """
+    if init in ("scratch", "imagenet"):
+        return starting_point(
+            init, encoder=encoder, imagenet_weights=imagenet_weights, channels=channels
+        )
+    if imagenet_weights is not None:
+        raise ValueError("imagenet_weights needs init='imagenet'")
+    return starting_point("pretrained", init)
+
+
+def model_metadata(
+    schema: Schema,
+    image_config: ImageConfig,
+    encoder: str,
+    dropout: float,
+    training: dict[str, Any],
+    vote_baseline: np.ndarray,
+    name: str | None,
+    min_concentration: float = MIN_CONCENTRATION,
+) -> dict[str, Any]:
+    """The self-description stored in every checkpoint of a vote-count model."""
+    return {
+        "task": "votes",
+        "name": name,
+        "encoder": encoder,
+        "channels": image_config.channels,
+        "dropout": dropout,
+        "min_concentration": min_concentration,
+        "schema": schema.to_dict(),
+        "image": image_config.to_dict(),
+        "training": training,
+        "vote_baseline": [float(v) for v in vote_baseline],
+        "galmorph_version": __version__,
+    }
+
+
+def train(
+    catalog: CatalogSource,
+    schema: Schema | str = "gz2",
+    output_dir: str | Path = "runs/galmorph",
+    *,
+    encoder: str = "convnext_atto",
+    image_size: int = 96,
+    channels: int = 3,
+    epochs: int = 20,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 0.05,
+    scheduler: str = "cosine",
+    dropout: float = 0.2,
+    min_concentration: float = MIN_CONCENTRATION,
+    seed: int = 0,
+    split_seed: int = 0,
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    patience: int | None = None,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    precision: str | None = None,
+    num_workers: int | None = None,
+    cache_images: bool = True,
+    gradient_clip: float = 1.0,
+    resume: bool = False,
+    name: str | None = None,
+    progress: bool = True,
+    image_config: ImageConfig | None = None,
+    init: str = "scratch",
+    imagenet_weights: str | Path | None = None,
+    lr_decay: float | None = None,
+    max_minutes: float | None = None,
+    callbacks: Sequence[L.Callback] = (),
+) -> TrainResult:
+    """Train a timm encoder on vote counts; write best/last checkpoints and ``model.pt``.
+
+    Args:
+        catalog: catalog file or DataFrame with ``id_str``, ``file_loc`` and vote columns.
+        schema: decision tree (built-in name, YAML path, or Schema).
+        output_dir: folder for ``best.ckpt``, ``last.ckpt``, ``model.pt`` and logs.
+        encoder: any timm model name.
+        image_size: input side in pixels; channels: 1 or 3.
+        epochs: maximum epochs; patience: stop after this many epochs without a
+            better validation loss (None: run all epochs).
+        split_seed, split_fractions: the seeded train/val/test split by ``id_str``.
+        accelerator, devices, strategy, num_nodes, precision: passed to
+            ``lightning.Trainer`` (e.g. ``devices=4, strategy="ddp",
+            precision="bf16-mixed"``).
+        resume: continue from ``last.ckpt`` in ``output_dir`` when it exists.
+        name: model name recorded in its metadata.
+        min_concentration: lower bound of the Dirichlet concentrations
+            (:data:`galmorph.models.model.MIN_CONCENTRATION`; 1 reproduces models trained
+            before the bound was lowered).
+        init: where the encoder starts: ``scratch`` (random weights of
+            ``encoder``), ``imagenet`` (ImageNet weights of ``encoder``; offline
+            for EfficientNet-Lite, see :mod:`galmorph.models.imagenet`) or a model: a
+            shipped name, a galmorph file, an external timm-format encoder (folder
+            or ``hf_hub:``), whose encoder and normalisation are used (see
+            :func:`galmorph.models.starts.starting_point`).
+        imagenet_weights: local timm weights file for ``init="imagenet"``.
+        lr_decay: layer-wise learning-rate decay per encoder block from the top.
+            Default: :data:`PRETRAINED_LR_DECAY` for pretrained starts, none from scratch.
+        max_minutes: stop after this much training time, keeping the best model so far.
+        callbacks: more Lightning callbacks (e.g. to time the training loop).
+    """
+    output_dir = Path(output_dir)
+    schema = get_schema(schema)
+    L.seed_everything(seed, workers=True, verbose=False)
+    config = image_config or ImageConfig.for_sdss_gz2(size=image_size, channels=channels)
+    start = vote_start(init, encoder, config.channels, imagenet_weights)
+    encoder = start.encoder_name
+    if start.pretrained:  # the start's conventions: channels and normalisation
+        config = ImageConfig.from_dict({
+            **config.to_dict(),
+            **{k: start.image_config.to_dict()[k] for k in ("channels", "mean", "std")},
+        })
+        lr_decay = PRETRAINED_LR_DECAY if lr_decay is None else lr_decay
+    datamodule = GalaxyDataModule(
+        catalog,
+        schema,
+        config,
+        fractions=split_fractions,
+        seed=split_seed,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        cache=cache_images,
+    )
+    train_counts = datamodule.catalogs["train"][schema.label_cols].to_numpy()
+    if len(train_counts) == 0 or len(datamodule.catalogs["val"]) == 0:
+        raise GalmorphError(
+            f"the split {datamodule.split_summary['sizes']} leaves no training or validation "
+            "galaxies: use a larger catalog or different split fractions"
+        )
+    training = {
+        "split": datamodule.split_summary,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "weight_decay": weight_decay,
+        "scheduler": scheduler,
+        "seed": seed,
+        "start": start.record,
+        "lr_decay": lr_decay,
+        "votes_per_galaxy_median": float(
+            np.median(train_counts[:, slice(*schema.question_index_groups[0])].sum(axis=1))
+        ),
+    }
+    metadata = model_metadata(
+        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema), name,
+        min_concentration,
+    )
+    module = VoteModule(
+        schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
+        metadata=metadata, min_concentration=min_concentration, encoder=start.encoder,
+        lr_decay=lr_decay,
+    )
+    trainer, checkpoint = build_trainer(
+        output_dir,
+        epochs=epochs,
+        patience=patience,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        gradient_clip=gradient_clip,
+        progress=progress,
+        callbacks=callbacks,
+        max_minutes=max_minutes,
+    )
+    last = output_dir / f"{LAST_NAME}.ckpt"
+    if trainer.is_global_zero:  # what a killed run may have left: partial temporary files
+        for name in (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE):
+            remove_leftovers(output_dir / name)
+    resume_from = last if resume and last.exists() else None
+    start = time.perf_counter()
+    if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
+        (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+        metadata["training"]["initial_val_loss"] = float(initial["val_loss"])
+    else:
+        earlier = _check_resumable(resume_from).get("training", {})
+        if "initial_val_loss" in earlier:
+            metadata["training"]["initial_val_loss"] = earlier["initial_val_loss"]
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    seconds = time.perf_counter() - start
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    best_loss = checkpoint.best_model_score
+    metadata["training"].update(
+        epochs_completed=trainer.current_epoch,
+        seconds_this_run=round(seconds, 1),
+        best_val_loss=float(best_loss) if best_loss is not None else None,
+    )
+    model_path = output_dir / MODEL_FILE
+    if trainer.is_global_zero:
+        best_module = VoteModule.load_from_checkpoint(
+            best, schema=schema, encoder_name=encoder, channels=config.channels, dropout=dropout,
+            metadata=metadata, min_concentration=min_concentration, map_location="cpu",
+            weights_only=False,
+        )
+        save_model(best_module.model, metadata, model_path)
+    return TrainResult(
+        output_dir, model_path, best, last, metadata["training"]["best_val_loss"],
+        trainer.current_epoch, seconds, metadata,
+    )

@@ -1,0 +1,145 @@
+"""``galmorph anomaly``: start → next → label → rank on a tiny embeddings file, and benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from galmorph.cli import main
+from galmorph.inference.embed import METADATA_KEY, EmbeddingInfo, feature_columns
+from galmorph.inference.outputs import write_table
+
+N = 40
+
+
+@pytest.fixture
+def files(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> dict[str, Path]:
+    """Embeddings of 40 bundled galaxies (random 3-d features, real images), predictions, truth."""
+    frame = demo_catalog.head(N)
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(N, 3)).astype(np.float32)
+    features[:4] += 5  # four odd ones out
+    info = EmbeddingInfo(model={"spec": "none", "path": "none", "name": "none", "sha256": "0"},
+                         encoder="none", feature_dim=3, image={}, n_features=3)
+    table = pd.DataFrame({"id_str": frame["id_str"], "ra": frame["ra"], "dec": frame["dec"],
+                          "file_loc": [str(demo_dir / f) for f in frame["file_loc"]]})
+    table = pd.concat([table.reset_index(drop=True),
+                       pd.DataFrame(features, columns=feature_columns(3))], axis=1)
+    emb = write_table(table, tmp_path / "emb.parquet", {METADATA_KEY: info.to_json()})
+    predictions = pd.DataFrame({
+        "id_str": frame["id_str"],
+        "t01_smooth_or_features_a03_star_or_artifact_fraction": [0.8] + [0.0] * (N - 1),
+    })
+    truth = pd.DataFrame({"id_str": frame["id_str"],
+                          "odd": [1.0] * 4 + [0.1] * (N - 4)})
+    return {"emb": emb, "db": tmp_path / "s.db", "root": tmp_path,
+            "predictions": write_table(predictions, tmp_path / "pred.csv"),
+            "truth": write_table(truth, tmp_path / "truth.csv"),
+            "ids": frame["id_str"].tolist()}  # type: ignore[dict-item]
+
+
+def next_json(db: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict:
+    capsys.readouterr()
+    assert main(["anomaly", "next", "--session", str(db), "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_anomaly_is_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["anomaly", "--help"])
+    out = capsys.readouterr().out
+    assert all(action in out for action in ("start", "next", "label", "rank", "benchmark"))
+
+
+def test_start_next_label_rank_round_trip(files: dict, capsys: pytest.CaptureFixture[str]
+                                          ) -> None:
+    db = files["db"]
+    assert main(["anomaly", "start", str(files["emb"]), "--session", str(db),
+                 "--batch-size", "4"]) == 0
+    assert "Started" in capsys.readouterr().out
+    batch = next_json(db, capsys)
+    ids = [g["id_str"] for g in batch["galaxies"]]
+    assert batch["method"] == "cold-start" and len(ids) == 4
+    assert main(["anomaly", "label", ids[0], "5", ids[1], "0", "--session", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert f"{ids[0]}: 5" in out and "2 galaxies labelled" in out
+    assert [g["id_str"] for g in next_json(db, capsys)["galaxies"]] == ids[2:]
+    assert main(["anomaly", "label", ids[2], "1", ids[3], "1", ids[1], "2",
+                 "--session", str(db)]) == 0
+    assert f"{ids[1]}: 2 (was 0)" in capsys.readouterr().out
+    grid = files["root"] / "next.png"
+    assert main(["anomaly", "next", "--session", str(db), "--grid", str(grid)]) == 0
+    out = capsys.readouterr().out
+    assert "active" in out and "acquisition" in out
+    with Image.open(grid) as png:
+        assert png.size[0] > 100
+    ranked = files["root"] / "ranked.csv"
+    assert main(["anomaly", "rank", "--session", str(db), "-o", str(ranked), "--top", "3",
+                 "--grid", str(files["root"] / "top.png")]) == 0
+    out = capsys.readouterr().out
+    assert f"{ids[0]}" in out and "5.00*" in out
+    table = pd.read_csv(ranked, comment="#")
+    assert len(table) == N and table["rank"].tolist() == list(range(1, N + 1))
+    assert table.iloc[0]["id_str"] == ids[0]
+    assert table.set_index("id_str").loc[ids[1], "score"] == 2
+    assert int(table["labelled"].sum()) == 4
+    assert main(["anomaly", "status", "--session", str(db)]) == 0
+    assert "4 labelled (5 labels given), 2 batches" in capsys.readouterr().out
+
+
+def test_baseline_mode_and_artefacts(files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    db = files["db"]
+    artefact = files["ids"][0]
+    assert main(["anomaly", "start", str(files["emb"]), "--session", str(db), "--baseline",
+                 "isolation-forest", "--predictions", str(files["predictions"])]) == 0
+    assert "1 flagged as artefacts" in capsys.readouterr().out
+    batch = next_json(db, capsys)
+    assert batch["method"] == "isolation-forest"
+    assert artefact not in [g["id_str"] for g in batch["galaxies"]]
+    ranked = files["root"] / "r.parquet"
+    assert main(["anomaly", "rank", "--session", str(db), "-o", str(ranked)]) == 0
+    assert artefact not in pd.read_parquet(ranked)["id_str"].tolist()
+    assert main(["anomaly", "rank", "--session", str(db), "-o", str(ranked),
+                 "--include-artefacts"]) == 0
+    table = pd.read_parquet(ranked)
+    assert artefact in table["id_str"].tolist() and len(table) == N
+    # the odd ones out (features + 5) lead the isolation-forest ranking
+    assert set(table["id_str"][:3]) <= set(files["ids"][:4])
+
+
+def test_user_errors_exit_with_status_2(files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(files["db"])
+    assert main(["anomaly", "next", "--session", db]) == 2
+    assert main(["anomaly", "start", str(files["emb"]), "--session", db]) == 0
+    assert main(["anomaly", "start", str(files["emb"]), "--session", db]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["anomaly", "label", files["ids"][0], "7", "--session", db]) == 2
+    assert main(["anomaly", "label", "nope", "3", "--session", db]) == 2
+    assert "no galaxy with id 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["anomaly", "label", files["ids"][0], "--session", db])
+    assert exited.value.code == 2
+    assert main(["anomaly", "rank", "--session", db]) == 2
+    assert "no labels yet" in capsys.readouterr().err
+
+
+def test_benchmark_command_writes_json(files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["root"] / "bench.json"
+    assert main(["anomaly", "benchmark", str(files["emb"]), "--truth", str(files["truth"]),
+                 "--score-column", "odd", "--labels", "10", "--repeats", "2",
+                 "--batch-size", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "reweighted" in printed and "ceiling" in printed
+    result = json.loads(out.read_text())
+    assert set(result) >= {"active", "isolation_forest", "reweighted_forest", "random",
+                           "supervised_ceiling"}
+    assert result["settings"]["n_interesting"] == 4 and result["settings"]["repeats"] == 2
+    for method in ("active", "isolation_forest", "reweighted_forest", "random"):
+        assert {"precision_at_50", "precision_at_50_unlabelled", "average_precision",
+                "precision_at_50_std"} <= set(result[method])
+    assert result["active"]["n_found"] == 4

@@ -1,0 +1,213 @@
+"""``galmorph predict`` and ``galmorph evaluate``: exit codes, output files, metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from galmorph.cli import main
+from galmorph.data.images import ImageConfig
+from galmorph.data.schemas import get_schema
+from galmorph.exceptions import GalmorphWarning
+from galmorph.inference import predict
+from galmorph.inference.outputs import read_metadata
+from galmorph.models import checkpoint
+from galmorph.models.checkpoint import load_model, save_model
+from galmorph.models.model import GalaxyModel
+from galmorph.training.train import model_metadata
+
+SCHEMA = get_schema("gz2")
+FAST = ["--num-workers", "0", "--no-progress", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained test_convnext vote model for 32 px GZ2 images."""
+    torch.manual_seed(0)
+    config = ImageConfig.for_sdss_gz2(size=32)
+    model = GalaxyModel.for_votes("test_convnext", SCHEMA.n_answers)
+    metadata = model_metadata(
+        SCHEMA, config, "test_convnext", 0.2, {}, np.full(SCHEMA.n_answers, 3.0), "tiny"
+    )
+    return save_model(model, metadata, tmp_path_factory.mktemp("models") / "tiny.pt")
+
+
+@pytest.fixture
+def catalog(make_catalog: Callable[..., Path]) -> Path:
+    return make_catalog(5)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _read_back(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path, comment="#", dtype={"id_str": str})
+    if path.suffix == ".fits":
+        from astropy.table import Table
+
+        return Table.read(path).to_pandas()
+    return pd.read_parquet(path)
+
+
+# ------------------------------------------------------------------ predict
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".fits"])
+def test_predict_writes_each_format_with_provenance(
+    capsys: pytest.CaptureFixture[str], catalog: Path, model_path: Path, suffix: str
+) -> None:
+    out = catalog.parent / "results" / f"predictions{suffix}"
+    status, stdout, err = run(capsys, "predict", catalog, "--model", model_path, "-o", out, *FAST)
+    assert status == 0, err
+    assert f"Wrote 5 galaxies x {SCHEMA.n_questions + 4 * SCHEMA.n_answers} columns" in stdout
+    meta = read_metadata(out)
+    assert meta["galmorph_model"] == "tiny"
+    assert meta["galmorph_model_sha256"] == load_model(model_path).checksum
+    assert meta["galmorph_model_version"] == load_model(model_path).metadata["galmorph_version"]
+    assert meta["galmorph_mc_samples"] == "1"
+    table = _read_back(out)
+    assert len(table) == 5 and table.shape[1] == 1 + SCHEMA.n_questions + 4 * SCHEMA.n_answers
+    assert "t01_smooth_or_features_a02_features_or_disk_upper90" in table
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary left
+
+
+def test_predict_unlabelled_catalog_model_folder_and_mc(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], model_path: Path
+) -> None:
+    bare = make_catalog(3, name="bare.csv", edit=lambda df: df[["id_str", "file_loc"]])
+    out = bare.parent / "p.csv"
+    status, _, err = run(
+        capsys, "predict", bare, "-m", model_path.parent, "-o", out, "--mc-samples", "3",
+        "--views", "4", *FAST
+    )
+    assert status == 0, err
+    assert read_metadata(out)["galmorph_mc_samples"] == "3"
+    assert read_metadata(out)["galmorph_views"] == "4"
+    table = _read_back(out)
+    assert table["id_str"].tolist() == pd.read_csv(bare, dtype=str)["id_str"].tolist()
+
+
+def test_unknown_extension_fails_before_any_work(
+    capsys: pytest.CaptureFixture[str], catalog: Path
+) -> None:
+    out = catalog.parent / "predictions.txt"
+    # the model does not exist either: the file name is checked first
+    status, stdout, err = run(capsys, "predict", catalog, "-m", "nowhere.pt", "-o", out, *FAST)
+    assert status == 2
+    assert "'.txt'" in err and ".parquet, .csv or .fits" in err and "nowhere" not in err
+    assert not out.exists() and "Traceback" not in err
+
+
+def test_default_model_missing_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoint, "shipped_models", dict)
+    out = catalog.parent / "p.parquet"
+    status, _, err = run(capsys, "predict", catalog, "-o", out, *FAST)
+    assert status == 2
+    assert "gz2-starter" in err and "not found" in err and "hf_hub:" in err
+    assert not out.exists()
+
+
+def test_output_may_not_replace_the_catalog(
+    capsys: pytest.CaptureFixture[str], catalog: Path, model_path: Path
+) -> None:
+    before = catalog.read_text()
+    status, _, err = run(capsys, "predict", catalog, "-m", model_path, "-o", catalog, *FAST)
+    assert status == 2 and "overwrite the catalog" in err
+    assert catalog.read_text() == before
+
+
+def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str], catalog: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(catalog), "-o", "p.csv", "--mc-samples", "0"])
+    assert exit_info.value.code == 2
+    assert "--mc-samples" in capsys.readouterr().err
+    status, _, err = run(capsys, "predict", catalog, "-o", "p.csv", "--device", "quantum")
+    assert status == 2 and "unknown device" in err
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_failure_mid_run_leaves_no_file(
+    capsys: pytest.CaptureFixture[str],
+    catalog: Path,
+    model_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: type[BaseException],
+) -> None:
+    real = predict.sample_outputs
+    batches = []
+
+    def failing(model: GalaxyModel, mc_samples: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        forward = real(model, mc_samples)
+
+        def second_batch_fails(images: torch.Tensor) -> torch.Tensor:
+            batches.append(len(images))
+            if len(batches) == 2:
+                raise error("model failed")
+            return forward(images)
+
+        return second_batch_fails
+
+    monkeypatch.setattr(predict, "sample_outputs", failing)
+    folder = catalog.parent / "results"
+    folder.mkdir()
+    out = folder / "p.parquet"
+    args = ["predict", catalog, "-m", model_path, "-o", out, "--batch-size", "2", *FAST]
+    args += ["--backend", "torch"]  # the failure is injected into the PyTorch path
+    if error is KeyboardInterrupt:
+        status, _, err = run(capsys, *args)
+        assert status == 130 and "interrupted" in err
+    else:
+        with pytest.raises(RuntimeError, match="model failed"):
+            run(capsys, *args)
+    assert batches == [2, 2]
+    assert list(folder.iterdir()) == []
+
+
+# ----------------------------------------------------------------- evaluate
+def test_evaluate_prints_table_and_writes_json(
+    capsys: pytest.CaptureFixture[str], catalog: Path, model_path: Path
+) -> None:
+    out = catalog.parent / "metrics" / "eval.json"
+    with pytest.warns(GalmorphWarning, match="t10_arms_winding"):  # the demo has no t10/t11
+        status, stdout, err = run(
+            capsys, "evaluate", catalog, "-m", model_path, "--json", out, "--mc-samples", "2",
+            "--views", "8", *FAST,
+        )
+    assert status == 0, err
+    assert "Model tiny" in stdout and "Vote-count evaluation: 5 galaxies" in stdout
+    assert "t02_edgeon" in stdout and "Summed NLL per galaxy" in stdout
+    result = json.loads(out.read_text())
+    assert set(result["questions"]) == {q.name for q in SCHEMA.questions}
+    for metrics in result["questions"].values():
+        assert {"nll", "mae", "accuracy_confident", "n_confident"} <= set(metrics)
+    assert isinstance(result["mean_nll"], float) and result["mean_nll"] > 0
+    assert result["mean_nll"] == pytest.approx(
+        sum(m["nll"] for m in result["questions"].values())
+    )
+    assert result["n_galaxies"] == 5 and result["n_samples"] == 2
+    assert "baseline_mean_nll" in result
+    assert result["model"]["galmorph_model"] == "tiny"
+    assert result["model"]["galmorph_views"] == "8"
+
+
+def test_evaluate_needs_vote_columns(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], model_path: Path
+) -> None:
+    bare = make_catalog(3, name="bare.csv", edit=lambda df: df[["id_str", "file_loc"]])
+    status, _, err = run(capsys, "evaluate", bare, "-m", model_path, *FAST)
+    assert status == 2 and "vote columns" in err and "Traceback" not in err
+
+
+def test_evaluate_missing_model(capsys: pytest.CaptureFixture[str], catalog: Path) -> None:
+    status, _, err = run(capsys, "evaluate", catalog, "-m", catalog.parent / "none.pt", *FAST)
+    assert status == 2 and "none.pt" in err and "not found" in err

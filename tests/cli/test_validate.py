@@ -1,0 +1,134 @@
+"""Tests of ``galmorph validate``: exit codes and what it prints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from galmorph.cli import main
+from galmorph.data.catalog import read_table
+
+
+def run_validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(["validate", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_good_catalog(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
+    status, out, err = run_validate(capsys, str(small_catalog))  # schema defaults to gz2
+    assert status == 0, out + err
+    assert "Galaxies (rows)" in out and "Images found" in out
+    assert "Questions with vote columns (9 of 11)" in out
+    assert "t10_arms_winding, t11_arms_number" in out
+    assert "Votes per galaxy" in out and "median" in out
+    assert "Ready to use: 8 galaxies." in out
+
+
+def test_wrong_schema(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
+    status, out, err = run_validate(capsys, str(small_catalog), "--schema", "gz-decals-dr5")
+    assert status == 1
+    assert "Not usable: 1 problem" in out
+    assert "smooth-or-featured_smooth" in out and "--schema" in out
+    assert "Traceback" not in out + err
+
+
+def test_yaml_schema(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
+    schema = small_catalog.parent / "tree.yaml"
+    schema.write_text(
+        "name: smooth-only\n"
+        "questions:\n"
+        "  - name: t01_smooth_or_features\n"
+        "    answers:\n"
+        "      - {name: smooth, column: t01_smooth_or_features_a01_smooth_count}\n"
+        "      - {name: features, column: t01_smooth_or_features_a02_features_or_disk_count}\n"
+    )
+    status, out, _ = run_validate(capsys, str(small_catalog), "--schema", str(schema))
+    assert status == 0
+    assert "smooth-only (1 questions, 2 answers)" in out
+
+
+def test_missing_images(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
+    (small_catalog.parent / read_table(small_catalog)["file_loc"][3]).unlink()
+    status, out, _ = run_validate(capsys, str(small_catalog))
+    assert status == 1
+    assert "image file missing for 1 of 8 rows" in out and "--skip-missing-images" in out
+
+    status, out, _ = run_validate(capsys, str(small_catalog), "--skip-missing-images")
+    assert status == 0
+    assert "skipping 1 of 8 rows with a missing image file" in out
+    assert "Ready to use: 7 galaxies (skipping 1 without an image file)." in out
+
+
+def test_every_problem_is_listed(capsys: pytest.CaptureFixture[str], make_catalog) -> None:
+    def edit(frame):
+        frame.loc[1, "id_str"] = frame.loc[0, "id_str"]
+        frame.loc[2, "t03_bar_a06_bar_count"] = -2
+        return frame
+
+    status, out, _ = run_validate(capsys, str(make_catalog(edit=edit)))
+    assert status == 1
+    assert "Not usable: 2 problems" in out
+    assert "1. id_str must be unique" in out
+    assert "2. column 't03_bar_a06_bar_count' must hold vote counts" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("cat.fits", b"not a fits file at all" * 10, "cannot read"),
+        ("cat.txt", b"id_str,file_loc\n", "unknown table format"),
+        ("missing.csv", None, "does not exist"),
+    ],
+)
+def test_unreadable_catalog(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    content: bytes | None,
+    message: str,
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    status, out, err = run_validate(capsys, str(path))
+    assert status == 2
+    assert message in err and name in err
+    assert "Traceback" not in out + err
+
+
+def test_unknown_schema(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
+    status, _, err = run_validate(capsys, str(small_catalog), "--schema", "gz3")
+    assert status == 2
+    assert "unknown schema 'gz3'" in err
+
+
+@pytest.mark.slow
+def test_console_script_on_shared_data(shared_data: Path) -> None:
+    script = Path(sys.executable).with_name("galmorph")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "galmorph"]
+    catalog = str(shared_data / "gz2_sdss" / "catalog.csv")
+
+    good = subprocess.run(
+        [*command, "validate", catalog, "--schema", "gz2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Galaxies (rows)    6092" in good.stdout
+    assert "Questions without vote columns (2): t10_arms_winding, t11_arms_number" in good.stdout
+    assert "Ready to use: 6092 galaxies." in good.stdout
+
+    wrong = subprocess.run(
+        [*command, "validate", catalog, "--schema", "gz-decals-dr5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert wrong.returncode == 1
+    assert "smooth-or-featured_smooth" in wrong.stdout
+    assert "Traceback" not in wrong.stdout + wrong.stderr

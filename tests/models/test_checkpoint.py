@@ -1,0 +1,206 @@
+"""Model files (galmorph.models.checkpoint): save/load, fp16 storage, Lightning checkpoints,
+finding a model by name, path, folder or Hugging Face hub id, and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub.errors import LocalEntryNotFoundError
+
+from galmorph.data.schemas import get_schema
+from galmorph.exceptions import ModelError
+from galmorph.models import checkpoint
+from galmorph.models.checkpoint import (
+    DEFAULT_MODEL,
+    FORMAT_VERSION,
+    HUB_FILENAME,
+    LoadedModel,
+    build_model,
+    load_model,
+    resolve_model_path,
+    save_model,
+)
+from galmorph.training.train import TrainResult
+
+IMAGES = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model: TrainResult) -> TrainResult:
+    """The session's throwaway model (conftest): one epoch, 32 px, gz2-no-odd."""
+    return tiny_model
+
+
+@pytest.fixture(scope="module")
+def compact(trained: TrainResult) -> LoadedModel:
+    return load_model(trained.model_path)
+
+
+def _outputs(loaded: LoadedModel) -> torch.Tensor:
+    with torch.no_grad():
+        return loaded.model(IMAGES)
+
+
+# ------------------------------------------------------------- save and load
+def test_compact_file_stores_fp16_and_loads_as_float32(
+    trained: TrainResult, compact: LoadedModel
+) -> None:
+    payload = torch.load(trained.model_path, map_location="cpu", weights_only=False)
+    floats = [v for v in payload["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert payload["galmorph"]["format_version"] == FORMAT_VERSION
+    assert all(p.dtype == torch.float32 for p in compact.model.parameters())
+    assert not compact.model.training
+    assert compact.task == "votes" and compact.name == "tiny"
+    assert compact.schema == get_schema("gz2-no-odd")
+    assert compact.image_config.size == 32
+    assert len(compact.metadata["vote_baseline"]) == get_schema("gz2-no-odd").n_answers
+
+
+def test_lightning_checkpoint_loads_like_the_compact_file(
+    trained: TrainResult, compact: LoadedModel
+) -> None:
+    lightning = load_model(trained.best_checkpoint)
+    assert lightning.metadata["name"] == "tiny"
+    assert lightning.schema == compact.schema
+    # the compact file holds the best checkpoint's weights, rounded to fp16
+    torch.testing.assert_close(_outputs(lightning), _outputs(compact), rtol=2e-3, atol=2e-2)
+    assert load_model(trained.last_checkpoint).task == "votes"
+
+
+def test_full_precision_round_trip_is_exact(tmp_path: Path, compact: LoadedModel) -> None:
+    path = save_model(compact.model, compact.metadata, tmp_path / "deep" / "exact.pt", half=False)
+    again = load_model(path)
+    for (name, a), (_, b) in zip(
+        compact.model.state_dict().items(), again.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    torch.testing.assert_close(_outputs(again), _outputs(compact), rtol=0, atol=0)
+    assert again.metadata["training"] == compact.metadata["training"]
+    assert [p.name for p in path.parent.iterdir()] == ["exact.pt"]  # no temporary left
+
+
+def test_provenance(compact: LoadedModel, trained: TrainResult) -> None:
+    digest = hashlib.sha256(trained.model_path.read_bytes()).hexdigest()
+    assert compact.checksum == digest
+    assert compact.provenance() == {
+        "galmorph_model": "tiny",
+        "galmorph_model_version": compact.metadata["galmorph_version"],
+        "galmorph_model_sha256": digest,
+    }
+
+
+def test_name_falls_back_to_the_file_stem(tmp_path: Path, compact: LoadedModel) -> None:
+    path = save_model(compact.model, {**compact.metadata, "name": None}, tmp_path / "mine.pt")
+    assert load_model(path).name == "mine"
+
+
+# ---------------------------------------------------------------- finding
+def test_paths_and_folders(tmp_path: Path, trained: TrainResult) -> None:
+    assert resolve_model_path(trained.model_path) == trained.model_path
+    assert resolve_model_path(str(trained.model_path)) == trained.model_path
+    # a training folder: its compact model.pt comes before the checkpoints
+    assert resolve_model_path(trained.output_dir) == trained.model_path
+    only_ckpt = tmp_path / "ckpts"
+    only_ckpt.mkdir()
+    shutil.copy(trained.best_checkpoint, only_ckpt / "best.ckpt")
+    shutil.copy(trained.last_checkpoint, only_ckpt / "last.ckpt")
+    assert resolve_model_path(only_ckpt) == only_ckpt / "best.ckpt"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ModelError, match="no model file"):
+        resolve_model_path(empty)
+
+
+def test_shipped_names(monkeypatch: pytest.MonkeyPatch, trained: TrainResult) -> None:
+    monkeypatch.setattr(checkpoint, "shipped_models", lambda: {"tiny": trained.model_path})
+    assert resolve_model_path("tiny") == trained.model_path
+    assert load_model("tiny").name == "tiny"
+
+
+def test_unknown_names_and_missing_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoint, "shipped_models", dict)
+    with pytest.raises(ModelError, match=r"'gz3-huge' not found.*hf_hub:ORG/NAME.*none installed"):
+        resolve_model_path("gz3-huge")
+    with pytest.raises(ModelError, match=repr(DEFAULT_MODEL)):
+        load_model(None)
+
+
+def test_hub_download(monkeypatch: pytest.MonkeyPatch, trained: TrainResult) -> None:
+    calls = []
+
+    def fake_download(repo_id: str, filename: str, **kwargs: object) -> str:
+        calls.append((repo_id, filename))
+        return str(trained.model_path)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    assert load_model("hf_hub:galmorph/gz2-tiny").name == "tiny"
+    assert calls == [("galmorph/gz2-tiny", HUB_FILENAME)]
+
+    def offline(repo_id: str, filename: str, **kwargs: object) -> str:
+        raise LocalEntryNotFoundError("not in the cache and no connection")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", offline)
+    with pytest.raises(ModelError, match=r"hf_hub:galmorph/gz2-tiny.*no connection"):
+        resolve_model_path("hf_hub:galmorph/gz2-tiny")
+
+
+def test_hub_cache_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: TrainResult
+) -> None:
+    # the layout huggingface_hub leaves after a download, read with HF_HUB_OFFLINE=1
+    repo = tmp_path / "hub" / "models--galmorph--gz2-tiny"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    shutil.copy(trained.model_path, snapshot / HUB_FILENAME)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variables once, at import: mirror them
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    assert resolve_model_path("hf_hub:galmorph/gz2-tiny") == snapshot / HUB_FILENAME
+    assert load_model("hf_hub:galmorph/gz2-tiny").task == "votes"
+    with pytest.raises(ModelError, match="hf_hub:galmorph/other"):
+        resolve_model_path("hf_hub:galmorph/other")
+
+
+# ------------------------------------------------------------------ bad files
+def test_not_a_checkpoint(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pt"
+    junk.write_text("this is not a model\n")
+    with pytest.raises(ModelError, match=r"junk\.pt is not a readable model checkpoint"):
+        load_model(junk)
+    plain = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {}}, plain)
+    with pytest.raises(ModelError, match="not a galmorph checkpoint"):
+        load_model(plain)
+
+
+def test_weights_that_do_not_match(tmp_path: Path, compact: LoadedModel) -> None:
+    other = get_schema("gz2")
+    wrong = {**compact.metadata, "schema": other.to_dict()}  # 37 answers, weights for 28
+    path = tmp_path / "wrong.pt"
+    torch.save({"galmorph": wrong, "state_dict": compact.model.state_dict()}, path)
+    with pytest.raises(ModelError, match="do not match"):
+        load_model(path)
+
+
+def test_unknown_task(tmp_path: Path, compact: LoadedModel) -> None:
+    path = tmp_path / "odd.pt"
+    torch.save({"galmorph": {**compact.metadata, "task": "segmentation"}, "state_dict": {}}, path)
+    with pytest.raises(ModelError, match="unknown model task 'segmentation'"):
+        load_model(path)
+    with pytest.raises(ModelError, match="unknown model task"):
+        build_model({"task": None})
+
+
+def test_loaded_model_without_schema(compact: LoadedModel) -> None:
+    other = LoadedModel(compact.model, {**compact.metadata, "schema": None}, compact.path)
+    assert other.schema is None

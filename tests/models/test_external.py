@@ -1,0 +1,194 @@
+"""External timm-format encoders: folders written by timm, the hub cache offline, and
+their use to embed, fine-tune and start training (never to predict)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+from timm.models import save_for_hf
+
+from galmorph.cli import main
+from galmorph.exceptions import ModelError
+from galmorph.inference.embed import read_embeddings
+from galmorph.models.checkpoint import load_model
+from galmorph.models.external import ENCODER_TASK
+from galmorph.training.train import train
+
+ARCH = "test_convnext"
+CPU = ["--device", "cpu", "--num-workers", "0", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def timm_encoder() -> torch.nn.Module:
+    torch.manual_seed(3)
+    return timm.create_model(ARCH, num_classes=5).eval()
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["safetensors", "pytorch_model.bin"])
+def timm_folder(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    timm_encoder: torch.nn.Module,
+) -> Path:
+    """A folder written by timm itself, in one of its two weight formats."""
+    folder = tmp_path_factory.mktemp("timm") / "my-encoder"
+    save_for_hf(timm_encoder, folder, safe_serialization=request.param)
+    expected = "model.safetensors" if request.param else "pytorch_model.bin"
+    assert (folder / expected).is_file()
+    return folder
+
+
+def _pooled(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.forward_head(model.forward_features(images), pre_logits=True)
+
+
+def test_a_timm_folder_loads_as_a_headless_encoder_with_its_conventions(
+    timm_folder: Path, timm_encoder: torch.nn.Module
+) -> None:
+    loaded = load_model(timm_folder)
+    assert loaded.task == ENCODER_TASK and loaded.name == "my-encoder"
+    cfg = timm_encoder.pretrained_cfg
+    assert loaded.image_config.size == cfg["input_size"][-1]
+    assert loaded.image_config.mean == pytest.approx(cfg["mean"])
+    assert loaded.image_config.std == pytest.approx(cfg["std"])
+    images = torch.randn(2, 3, 40, 40)
+    torch.testing.assert_close(loaded.model(images), _pooled(timm_encoder, images))
+
+
+def test_embed_with_a_timm_folder(
+    timm_folder: Path, timm_encoder: torch.nn.Module, small_catalog: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "emb.parquet"
+    assert main(["embed", str(small_catalog), "-m", str(timm_folder), "-o", str(out),
+                 "--views", "1", "--input-size", "48", *CPU]) == 0
+    embeddings = read_embeddings(out)
+    assert embeddings.info.image["size"] == 48
+    assert embeddings.features.shape == (8, timm_encoder.num_features)
+    assert np.isfinite(embeddings.features).all()
+    assert embeddings.features.std(axis=0).max() > 0  # galaxies differ
+
+
+def test_image_settings_from_flags_fill_what_the_config_lacks(
+    timm_folder: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"
+    shutil.copytree(timm_folder, bare)
+    config = json.loads((bare / "config.json").read_text())
+    for key in ("input_size", "mean", "std"):
+        config["pretrained_cfg"].pop(key)
+    (bare / "config.json").write_text(json.dumps(config))
+    loaded = load_model(bare, image={"size": 40, "mean": [0.3], "std": [0.2]})
+    assert loaded.image_config.size == 40
+    assert loaded.image_config.mean == pytest.approx((0.3, 0.3, 0.3))
+    assert loaded.image_config.std == pytest.approx((0.2, 0.2, 0.2))
+
+
+def test_predict_and_evaluate_refuse_an_encoder_in_one_line(
+    timm_folder: Path, small_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (["predict", str(small_catalog), "-o", str(tmp_path / "p.csv")],
+                    ["evaluate", str(small_catalog)]):
+        assert main([*command, "-m", str(timm_folder), "--device", "cpu"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:"), err
+        assert "encoder with no head" in err[0]
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_image_flags_are_refused_for_a_galmorph_model(
+    untrained_model: Path, small_catalog: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["embed", str(small_catalog), "-m", str(untrained_model), "-o",
+                 str(tmp_path / "e.parquet"), "--mean", "0.5", *CPU]) == 2
+    assert "for external encoders" in capsys.readouterr().err
+
+
+def test_train_and_finetune_start_from_a_timm_folder(
+    timm_folder: Path, timm_encoder: torch.nn.Module, demo_catalog: pd.DataFrame,
+    demo_dir: Path, tmp_path: Path,
+) -> None:
+    frame = demo_catalog.head(40).copy()
+    frame["file_loc"] = [str(demo_dir / loc) for loc in frame["file_loc"]]
+    result = train(frame, "gz2-no-odd", tmp_path / "votes", init=str(timm_folder),
+                   image_size=32, epochs=1, batch_size=16, num_workers=0, progress=False,
+                   split_fractions=(0.6, 0.4, 0.0))
+    training = result.metadata["training"]
+    assert training["start"]["init"] == "pretrained"
+    assert training["start"]["model"] == "my-encoder"
+    assert training["lr_decay"] == pytest.approx(0.8)  # a pretrained start decays
+    assert result.metadata["encoder"] == ARCH
+    assert result.metadata["image"]["mean"] == pytest.approx(timm_encoder.pretrained_cfg["mean"])
+    voted = load_model(result.model_path)
+    assert voted.task == "votes"
+    labelled = tmp_path / "labelled.csv"
+    frame.assign(ring=np.arange(len(frame)) % 2).to_csv(labelled, index=False)
+    assert main(["finetune", str(labelled), "--label", "ring", "-m", str(timm_folder),
+                 "-o", str(tmp_path / "ring"), "--epochs", "1", "--image-size", "32",
+                 "--n-blocks", "0", "--batch-size", "8", "--num-workers", "0",
+                 "--accelerator", "cpu", "--no-progress"]) == 0
+    assert load_model(tmp_path / "ring" / "model.pt").task == "classification"
+
+
+def _fill_hub_cache(cache: Path, repo: str, files: dict[str, Path]) -> None:
+    """The layout huggingface_hub leaves after a download: blobs, a snapshot, refs/main."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = root / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name, source in files.items():
+        shutil.copyfile(source, snapshot / name)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text(commit)
+
+
+def test_hub_repositories_load_offline_from_the_cache(
+    timm_folder: Path, untrained_model: Path, small_catalog: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "hub"
+    weights = next(p for p in timm_folder.iterdir() if p.name != "config.json")
+    _fill_hub_cache(cache, "someone/timm-encoder",
+                    {"config.json": timm_folder / "config.json", weights.name: weights})
+    _fill_hub_cache(cache, "someone/galmorph-model", {"galmorph.pt": untrained_model})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
+           "HF_HOME": str(tmp_path / "home")}
+    for repo in ("someone/timm-encoder", "someone/galmorph-model"):
+        out = tmp_path / f"{repo.split('/')[1]}.parquet"
+        done = subprocess.run(
+            [sys.executable, "-m", "galmorph", "embed", str(small_catalog), "-m",
+             f"hf_hub:{repo}", "-o", str(out), "--views", "1", *CPU],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        info = read_embeddings(out).info
+        assert info.model["spec"] == f"hf_hub:{repo}"
+        assert info.model["name"] in (repo, "tiny")
+    missing = subprocess.run(
+        [sys.executable, "-m", "galmorph", "embed", str(small_catalog), "-m",
+         "hf_hub:someone/absent", "-o", str(tmp_path / "x.parquet"), *CPU],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert missing.returncode == 2 and "error:" in missing.stderr
+    assert "galmorph.pt" in missing.stderr and "config.json" in missing.stderr
+
+
+def test_a_folder_with_weights_that_do_not_fit_is_refused(
+    timm_folder: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(timm_folder, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["architecture"] = "test_resnet"
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="do not fit"):
+        load_model(broken)

@@ -1,0 +1,266 @@
+"""ONNX export and the ONNX Runtime backend: metadata, dynamic batch, parity, CLI.
+
+Parity is checked on real bundled images with the shipped starter model and a
+classifier fine-tuned from it: ONNX Runtime and PyTorch agree to within
+``galmorph.models.onnx.ATOL`` (1e-4 absolute) plus ``galmorph.models.onnx.RTOL`` (2e-5 of the value)
+on features, concentrations and logits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx as onnx_lib
+import pandas as pd
+import pytest
+import torch
+
+from galmorph.cli import main
+from galmorph.data import bundled
+from galmorph.data.datasets import GalaxyDataModule
+from galmorph.exceptions import GalmorphError, ModelError
+from galmorph.inference.outputs import read_metadata
+from galmorph.inference.predict import predict_catalog
+from galmorph.models import onnx as gonnx
+from galmorph.models.checkpoint import LoadedModel, load_model
+from galmorph.models.model import stage_channels
+from galmorph.models.onnx import ATOL, RTOL, OnnxModel, export_onnx
+from galmorph.training.finetune import finetune
+
+CPU = ["--device", "cpu", "--num-workers", "0", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On-the-fly exports go to one temporary folder per test session, not ~/.cache."""
+    folder = tmp_path_factory.getbasetemp() / "onnx-cache"
+    monkeypatch.setenv(gonnx.CACHE_ENV, str(folder))
+
+
+@pytest.fixture(scope="module")
+def starter() -> LoadedModel:
+    return load_model("gz2-starter")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory, starter: LoadedModel) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("exports")
+    return {what: export_onnx(starter, folder / f"{what}.onnx", what=what)
+            for what in gonnx.WHATS}
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFrame) -> Path:
+    """A ring classifier fine-tuned from the starter model: 1 epoch, 32 px, 16 galaxies."""
+    frame = pd.concat([demo_catalog[demo_catalog["ring"] == v].head(8) for v in (1, 0)])
+    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
+    result = finetune(
+        frame.reset_index(drop=True), tmp_path_factory.mktemp("classifier"), label="ring",
+        image_size=32, epochs=1, batch_size=8, num_workers=0, progress=False,
+    )
+    return result.model_path
+
+
+def real_images(loaded: LoadedModel, n: int = 12) -> torch.Tensor:
+    """The first ``n`` bundled galaxies, transformed as predict and embed do."""
+    datamodule = GalaxyDataModule(
+        predict_catalog=bundled.demo_catalog(), image_config=loaded.image_config,
+        batch_size=n, num_workers=0,
+    )
+    return next(iter(datamodule.predict_dataloader()))["image"]
+
+
+def torch_outputs(loaded: LoadedModel, images: torch.Tensor, what: str) -> np.ndarray:
+    with torch.inference_mode():
+        network = loaded.model if what == "full" else loaded.model.encoder
+        return network(images).numpy()
+
+
+# ---------------------------------------------------------------- the file
+def test_metadata_round_trips_from_the_file_alone(
+    exports: dict[str, Path], starter: LoadedModel
+) -> None:
+    proto = onnx_lib.load(str(exports["full"]))  # plain onnx: no galmorph involved
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(props["galmorph"]) == starter.metadata
+    config = starter.image_config
+    assert int(props["image_size"]) == config.size and int(props["channels"]) == config.channels
+    assert json.loads(props["mean"]) == list(config.mean)
+    assert json.loads(props["std"]) == list(config.std)
+    assert float(props["centre_crop_fraction"]) == config.eval_crop_fraction
+    assert f"resize to {config.size}x{config.size}" in props["preprocessing"]
+    assert props["galmorph_model_sha256"] == starter.checksum
+
+    full, encoder = OnnxModel(exports["full"]), OnnxModel(exports["encoder"])
+    assert full.metadata == encoder.metadata == gonnx.read_onnx_metadata(exports["full"])
+    assert full.image_config == config
+    assert starter.schema is not None
+    assert full.export["labels"] == [a.full_name for a in starter.schema.answers]
+    assert encoder.export["labels"] == [f"feat_{i}" for i in range(starter.model.feature_dim)]
+    assert (full.what, encoder.what) == ("full", "encoder")
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_dynamic_batch(exports: dict[str, Path], starter: LoadedModel, batch: int) -> None:
+    size, channels = starter.image_config.size, starter.image_config.channels
+    images = np.random.default_rng(batch).normal(size=(batch, channels, size, size))
+    n_answers = starter.schema.n_answers if starter.schema else 0
+    assert OnnxModel(exports["full"]).run(images).shape == (batch, n_answers)
+    assert OnnxModel(exports["encoder"]).run(images).shape == (batch, starter.model.feature_dim)
+
+
+def test_not_a_galmorph_export(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not onnx")
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        OnnxModel(junk)
+
+
+# ------------------------------------------------------------------ parity
+@pytest.mark.parametrize("what", gonnx.WHATS)
+def test_parity_starter_on_real_images(
+    exports: dict[str, Path], starter: LoadedModel, what: str
+) -> None:
+    images = real_images(starter)
+    expected = torch_outputs(starter, images, what)
+    got = OnnxModel(exports[what])(images).numpy()
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_parity_finetuned_classifier(
+    classifier: Path, tmp_path: Path, make_catalog: Callable[..., Path]
+) -> None:
+    loaded = load_model(classifier)
+    assert loaded.task == "classification"
+    images = real_images(loaded)
+    for what in gonnx.WHATS:
+        exported = OnnxModel(export_onnx(loaded, tmp_path / f"{what}.onnx", what=what))
+        np.testing.assert_allclose(
+            exported(images).numpy(), torch_outputs(loaded, images, what), rtol=RTOL, atol=ATOL
+        )
+        if what == "full":
+            assert exported.export["labels"] == ["0", "1"]
+    catalog = make_catalog(12)
+    tables = {b: predict_catalog(catalog, loaded, backend=b, num_workers=0, progress=False)
+              for b in ("torch", "onnx")}
+    assert list(tables["onnx"].columns) == list(tables["torch"].columns)
+    assert tables["onnx"]["predicted_label"].tolist() == tables["torch"]["predicted_label"].tolist()
+    np.testing.assert_allclose(tables["onnx"].filter(like="prob_").to_numpy(),
+                               tables["torch"].filter(like="prob_").to_numpy(), atol=ATOL)
+
+
+# -------------------------------------------------------------- backends
+def _two_backends(
+    capsys: pytest.CaptureFixture[str], command: str, catalog: Path, suffix: str, *extra: str
+) -> dict[str, Path]:
+    outputs = {}
+    for backend in ("torch", "onnx"):
+        out = catalog.parent / f"{command}-{backend}{suffix}"
+        assert main([command, str(catalog), "-o", str(out), "--backend", backend, *CPU,
+                     *extra]) == 0
+        outputs[backend] = out
+    capsys.readouterr()
+    return outputs
+
+
+def test_predict_files_match_between_backends(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path]
+) -> None:
+    files = _two_backends(capsys, "predict", make_catalog(6), ".csv")
+    torch_table, onnx_table = (pd.read_csv(files[b], comment="#", dtype={"id_str": str})
+                               for b in ("torch", "onnx"))
+    assert list(onnx_table.columns) == list(torch_table.columns)
+    assert onnx_table["id_str"].tolist() == torch_table["id_str"].tolist()
+    values = [c for c in torch_table.columns if c != "id_str"]
+    np.testing.assert_allclose(onnx_table[values].to_numpy(), torch_table[values].to_numpy(),
+                               rtol=RTOL, atol=ATOL)
+    assert read_metadata(files["onnx"]) == read_metadata(files["torch"])
+
+
+@pytest.mark.parametrize("stages", [[], ["--stages", "1", "2"]])
+def test_embed_files_match_between_backends(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], stages: list[str]
+) -> None:
+    files = _two_backends(capsys, "embed", make_catalog(6), ".parquet", *stages)
+    torch_table, onnx_table = (pd.read_parquet(files[b]) for b in ("torch", "onnx"))
+    assert list(onnx_table.columns) == list(torch_table.columns)
+    # the starter's pooled features, plus those of stages 1 and 2
+    encoder = load_model("gz2-starter").model.encoder
+    channels = stage_channels(encoder)
+    expected = encoder.num_features + (channels[1] + channels[2] if stages else 0)
+    assert len(torch_table.columns) == 4 + expected  # id_str, ra, dec, file_loc
+    features = [c for c in torch_table.columns if c.startswith("feat_")]
+    np.testing.assert_allclose(onnx_table[features].to_numpy(),
+                               torch_table[features].to_numpy(), rtol=RTOL, atol=ATOL)
+    assert read_metadata(files["onnx"]) == read_metadata(files["torch"])
+
+
+def test_cached_export_is_reused(
+    starter: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(gonnx.CACHE_ENV, str(tmp_path))
+    first = gonnx.cached_onnx_model(starter, "encoder")
+    assert first.path.parent == tmp_path
+
+    def no_export(*args: object, **kwargs: object) -> Path:
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(gonnx, "export_onnx", no_export)
+    assert gonnx.cached_onnx_model(starter, "encoder").path == first.path
+
+
+def test_mc_dropout_with_onnx_is_an_error(
+    capsys: pytest.CaptureFixture[str], small_catalog: Path, starter: LoadedModel
+) -> None:
+    with pytest.raises(GalmorphError, match="MC-dropout"):
+        predict_catalog(small_catalog, starter, mc_samples=3, backend="onnx", num_workers=0,
+                        progress=False)
+    out = small_catalog.parent / "p.csv"
+    args = ["predict", str(small_catalog), "-o", str(out), "--mc-samples", "3", *CPU]
+    assert main([*args, "--backend", "onnx"]) == 2
+    assert "--backend torch" in capsys.readouterr().err and not out.exists()
+
+
+def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(gonnx, "ONNX_FASTER_ON_CPU", True)
+    assert gonnx.resolve_backend("auto", cpu) == "onnx"
+    assert gonnx.resolve_backend("auto", cpu, mc_samples=5) == "torch"
+    assert gonnx.resolve_backend("auto", gpu) == "torch"
+    assert gonnx.resolve_backend("auto", cpu, distributed=True) == "torch"
+    assert gonnx.resolve_backend("torch", cpu, mc_samples=5) == "torch"
+    monkeypatch.setattr(gonnx, "ONNX_FASTER_ON_CPU", False)
+    assert gonnx.resolve_backend("auto", cpu) == "torch"
+    with pytest.raises(GalmorphError, match="runs on the CPU"):
+        gonnx.resolve_backend("onnx", gpu)
+    with pytest.raises(GalmorphError, match="unknown backend"):
+        gonnx.resolve_backend("tensorrt", cpu)
+
+
+# --------------------------------------------------------------------- CLI
+def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "starter-encoder.onnx"
+    assert main(["export", "-o", str(out), "--what", "encoder"]) == 0
+    assert "Wrote" in capsys.readouterr().out
+    assert OnnxModel(out).what == "encoder"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary left
+
+    assert main(["export", "-o", str(tmp_path / "model.pt")]) == 2
+    assert "name the output .onnx" in capsys.readouterr().err
+    assert main(["export", "-m", str(tmp_path / "missing.pt"), "-o", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "-o", str(out), "--what", "head"])
+    assert exit_info.value.code == 2
+
+    staged = tmp_path / "staged.onnx"
+    assert main(["export", "-o", str(staged), "--what", "encoder", "--stages", "2"]) == 0
+    encoder = load_model("gz2-starter").model.encoder
+    staged_features = encoder.num_features + stage_channels(encoder)[2]
+    assert f"output features (batch, {staged_features})" in capsys.readouterr().out
+    assert OnnxModel(staged).export["stages"] == [2]
+    assert main(["export", "-o", str(staged), "--stages", "2"]) == 2
+    assert "export with what='encoder'" in capsys.readouterr().err

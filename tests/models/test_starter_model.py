@@ -1,0 +1,42 @@
+"""The shipped starter model is the one its model card describes."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from galmorph.data import bundled
+from galmorph.inference.predict import evaluate_catalog
+from galmorph.models.checkpoint import DEFAULT_MODEL, load_model, shipped_models
+
+CARD_FIGURES = Path(__file__).resolve().parents[2] / "docs" / "gz2-starter-evaluation.json"
+TOLERANCE = 0.02
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> dict:
+    return evaluate_catalog(bundled.demo_catalog(), None, progress=False)
+
+
+def test_default_model_is_shipped_and_small():
+    path = shipped_models()[DEFAULT_MODEL]
+    assert path.stat().st_size <= 20e6
+    loaded = load_model(None)
+    assert loaded.name == DEFAULT_MODEL
+    assert loaded.schema.name == "gz2-no-odd"
+    assert loaded.metadata["training"]["split"]["seed"] == 1
+
+
+def test_model_card_figures_are_reproduced(evaluation):
+    card = json.loads(CARD_FIGURES.read_text())
+    assert evaluation["n_galaxies"] == card["n_galaxies"]
+    assert evaluation["mean_nll"] == pytest.approx(card["mean_nll"], abs=TOLERANCE)
+    for name, stored in card["questions"].items():
+        now = evaluation["questions"][name]
+        for key in ("nll", "mae", "accuracy_confident"):
+            if stored[key] is None:
+                assert math.isnan(now[key])
+            else:
+                assert now[key] == pytest.approx(stored[key], abs=TOLERANCE), (name, key)
+        assert now["n_confident"] == stored["n_confident"]

@@ -1,0 +1,164 @@
+"""``galmorph demo`` and the HTML report: every step runs and the report is self-contained."""
+
+from __future__ import annotations
+
+import base64
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from galmorph.cli import build_parser, main
+from galmorph.report.html import Section, figure_html, note_html, render_report, table_html
+
+SECTIONS = ("predictions", "similarity", "anomalies", "finetune", "about")
+
+
+class _ReportParser(HTMLParser):
+    """Collects section ids, images and every external reference of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.tables = 0
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag not in ("img", "meta", "br", "hr", "link", "input"):
+            self.stack.append(tag)
+        if tag == "section":
+            self.sections.append(values.get("id") or "")
+        if tag == "table":
+            self.tables += 1
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        for name in ("src", "href"):
+            value = values.get(name)
+            if value and not value.startswith(("#", "data:")):
+                self.external.append(value)
+        if tag in ("script", "link", "iframe"):
+            self.external.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, f"unbalanced </{tag}> in {self.stack[-3:]}"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> _ReportParser:
+    parser = _ReportParser()
+    parser.feed(html)
+    parser.close()
+    assert parser.stack == [], f"unclosed tags: {parser.stack}"
+    return parser
+
+
+def _png(uri: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    assert uri.startswith(prefix)
+    data = base64.b64decode(uri[len(prefix):], validate=True)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return data
+
+
+# ------------------------------------------------------------------ report
+def test_report_is_self_contained_and_escaped() -> None:
+    figure = Figure(figsize=(2, 2))
+    figure.add_subplot().plot([0, 1], [0, 1])
+    html = render_report(
+        "A <title>", "intro & more",
+        [Section("one", "One", "Plain <words>.",
+                 [figure_html(figure, "a line", "caption <b>"),
+                  table_html(["a", "b"], [["1", "<2>"]]), note_html("skipped & why")])],
+        footer="foot",
+    )
+    page = parse(html)
+    assert html.startswith("<!DOCTYPE html>")
+    assert page.sections == ["one"]
+    assert page.tables == 1
+    assert len(page.images) == 1
+    _png(page.images[0])
+    assert page.external == []
+    text = "".join(page.text)
+    assert "Plain <words>." in text and "<2>" in text and "caption <b>" in text
+    assert "<words>" not in html  # escaped in the source
+
+
+def test_figure_html_rejects_other_images() -> None:
+    with pytest.raises(ValueError, match="PNG"):
+        figure_html(b"GIF89a", "x")
+
+
+# -------------------------------------------------------------------- demo
+FAST = ["--epochs", "2", "--anomaly-labels", "12", "--ring-labels", "5", "--device", "cpu"]
+
+
+def test_demo_runs_every_step_and_writes_the_report(demo_subset, tmp_path: Path, capsys) -> None:
+    catalog = demo_subset()
+    out = tmp_path / "out"
+    assert main(["demo", "--data", str(catalog), "--out", str(out), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "Report:" in printed and "report.html" in printed
+    assert f"galmorph serve {out / 'embeddings.parquet'}" in printed
+    for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):
+        assert step in printed
+    assert "skipped" not in printed
+
+    for name in ("predictions.parquet", "embeddings.parquet", "evaluation.json",
+                 "anomaly_ranking.csv", "ring_test_predictions.csv", "ring-classifier/model.pt"):
+        assert (out / name).is_file(), name
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert len(predictions) == 60
+
+    page = parse((out / "report.html").read_text(encoding="utf-8"))
+    assert page.sections == list(SECTIONS)
+    assert page.external == []
+    # grids of predictions, similar galaxies, the anomaly ranking, the curve, ring candidates
+    assert len(page.images) == 5
+    for uri in page.images:
+        assert len(_png(uri)) > 1000
+    assert page.tables >= 3  # evaluation, anomaly precision, timings
+    text = " ".join(page.text)
+    for words in ("t01_smooth_or_features", "Test accuracy", "Random %", "ROC AUC"):
+        assert words in text
+
+
+def test_demo_skips_steps_without_their_columns(demo_subset, tmp_path: Path, capsys) -> None:
+    def strip(frame: pd.DataFrame) -> pd.DataFrame:
+        votes = [c for c in frame.columns if c.endswith("_count")]
+        return frame.drop(columns=[*votes, "ring"]).head(30)
+
+    catalog = demo_subset(strip)
+    out = tmp_path / "bare"
+    assert main(["demo", "--data", str(catalog), "--out", str(out), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("skipped:") == 3  # evaluation, anomaly hunt, fine-tuning
+    assert (out / "predictions.parquet").is_file() and (out / "embeddings.parquet").is_file()
+    assert not (out / "evaluation.json").exists()
+    page = parse((out / "report.html").read_text(encoding="utf-8"))
+    assert page.sections == list(SECTIONS)
+    assert len(page.images) == 2  # predictions grid and similar galaxies
+    text = " ".join(page.text)
+    assert "Skipped" in text and "ring" in text
+
+
+def test_demo_is_listed_with_its_options() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["demo"])
+    assert args.out == "demo-output" and args.data is None
+    args = parser.parse_args(["demo", "--out", "x", "--data", "c.csv", "--epochs", "3"])
+    assert (args.out, args.data, args.epochs) == ("x", "c.csv", 3)
+
+
+def test_demo_reports_a_bad_catalog_as_one_error(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--data", str(tmp_path / "missing.csv"), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "error" in capsys.readouterr().err

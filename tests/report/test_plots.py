@@ -1,0 +1,62 @@
+"""Galaxy image grids (galmorph.report.plots)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from galmorph.data.bundled import demo_dir
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.report.plots import HIGHLIGHT_COLOUR, galaxy_grid
+
+
+def demo_images(n: int) -> list[Path]:
+    return sorted((demo_dir() / "images").glob("*.jpg"))[:n]
+
+
+def test_grid_png_is_written_and_valid(tmp_path: Path) -> None:
+    images = demo_images(5)
+    path = tmp_path / "sub" / "grid.png"
+    figure = galaxy_grid(images, [f"galaxy {i}\nd=0.{i}" for i in range(5)], highlight=[0],
+                         title="five", path=path, dpi=50)
+    assert len(figure.axes) == 5
+    with Image.open(path) as png:
+        png.verify()
+    with Image.open(path) as png:
+        assert png.format == "PNG"
+        pixels = np.asarray(png.convert("RGB"))
+    height, width = pixels.shape[:2]
+    assert width == 3 * 2 * 50 and height > 2 * 2 * 50  # 3 columns, 2 rows of 2-inch panels
+    assert pixels.std() > 10  # galaxies, not a blank canvas
+    frame = figure.axes[0].spines["left"]
+    assert frame.get_visible() and frame.get_edgecolor()[:3] == pytest.approx(
+        tuple(int(HIGHLIGHT_COLOUR[i:i + 2], 16) / 255 for i in (1, 3, 5)))
+    assert not figure.axes[1].spines["left"].get_visible()
+    assert figure.axes[2].get_xlabel() == "galaxy 2\nd=0.2"
+
+
+def test_grid_takes_arrays_and_survives_unreadable_files(tmp_path: Path) -> None:
+    grey = np.linspace(0, 255, 64, dtype=np.uint8).reshape(8, 8)
+    colour = np.zeros((8, 8, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = galaxy_grid([grey, grey[..., None], colour, tmp_path / "missing.jpg"],
+                             ncols=2, path=tmp_path / "grid.pdf")
+    assert len(figure.axes) == 4 and (tmp_path / "grid.pdf").stat().st_size > 0
+    assert figure.axes[0].get_subplotspec().get_geometry()[:2] == (2, 2)
+    assert [w for w in caught if issubclass(w.category, GalmorphWarning)
+            and "missing.jpg" in str(w.message)]
+
+
+def test_grid_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(GalmorphError, match="no images"):
+        galaxy_grid([])
+    with pytest.raises(GalmorphError, match="2 images but 1 captions"):
+        galaxy_grid(demo_images(2), ["one"])
+    with pytest.raises(GalmorphError, match="e.g. grid.png"):
+        galaxy_grid(demo_images(1), path=tmp_path / "grid.txt")
+    assert not (tmp_path / "grid.txt").exists()

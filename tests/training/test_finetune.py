@@ -1,0 +1,614 @@
+"""Fine-tuning (galmorph.training.finetune): blocks, freezing, heads, checkpoints and predictions.
+
+Pretrained models are throwaway ones trained for one epoch at 32 px on bundled
+galaxies (``tiny_model``: convnext_atto; ``resnet_model``: timm's tiny
+``test_resnet``, which has BatchNorm); the checks are about mechanics, not skill.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+from sklearn.metrics import log_loss
+from torch import nn
+
+from galmorph.data import bundled
+from galmorph.data.catalog import load_catalog
+from galmorph.data.images import ImageConfig
+from galmorph.data.schemas import Schema
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
+from galmorph.inference.predict import predict_catalog
+from galmorph.models.blocks import encoder_blocks, freeze_encoder
+from galmorph.models.checkpoint import load_model, save_model
+from galmorph.models.model import GalaxyModel, LinearHead, create_encoder
+from galmorph.models.starts import starting_point
+from galmorph.models.tasks import classification_columns, regression_columns
+from galmorph.training.finetune import (
+    FinetuneModule,
+    TargetDataModule,
+    auto_crop,
+    classification_metrics,
+    finetune,
+    galaxy_fill,
+    probe,
+    source_conventions,
+    stratified_split,
+)
+from galmorph.training.train import TrainResult, train
+
+FAST = {"epochs": 1, "batch_size": 8, "num_workers": 0, "progress": False}
+
+
+def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of every parameter and buffer, by name."""
+    return {
+        n: t.detach().clone()
+        for n, t in [*module.named_parameters(), *module.named_buffers()]
+    }
+
+
+@pytest.fixture(scope="session")
+def ring_frame(demo_catalog: pd.DataFrame) -> pd.DataFrame:
+    """24 rings and 24 non-rings from the demo data, image paths absolute."""
+    frame = pd.concat([
+        demo_catalog[demo_catalog["ring"] == 1].head(24),
+        demo_catalog[demo_catalog["ring"] == 0].head(24),
+    ]).reset_index(drop=True)
+    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
+    return frame
+
+
+@pytest.fixture(scope="session")
+def resnet_model(
+    tmp_path_factory: pytest.TempPathFactory, ring_frame: pd.DataFrame
+) -> TrainResult:
+    return train(
+        ring_frame, "gz2-no-odd", tmp_path_factory.mktemp("resnet_model"), encoder="test_resnet",
+        image_size=32, epochs=1, batch_size=16, split_seed=0, num_workers=0, progress=False,
+    )
+
+
+# ------------------------------------------------------------------ blocks
+@pytest.mark.parametrize(
+    ("name", "n_blocks", "top", "bottom"),
+    [
+        ("convnext_atto", 4, ["stages.3.", "head.norm."], ["stages.0.", "stem."]),
+        ("test_resnet", 4, ["layer4."], ["layer1.", "conv1.", "bn1."]),
+        ("test_efficientnet", 5, ["blocks.4.", "conv_head.", "bn2."], ["blocks.0.", "conv_stem."]),
+        ("test_vit", 6, ["blocks.5.", "norm."], ["blocks.0.", "patch_embed.", "pos_embed"]),
+    ],
+)
+def test_encoder_blocks_cover_every_tensor_once_from_the_top(
+    name: str, n_blocks: int, top: list[str], bottom: list[str]
+) -> None:
+    encoder = create_encoder(name)
+    blocks = encoder_blocks(encoder)
+    assert len(blocks) == n_blocks
+    every = [n for n, _ in [*encoder.named_parameters(), *encoder.named_buffers()]]
+    flat = [n for block in blocks for n in block]
+    assert sorted(flat) == sorted(every)
+    for prefix in top:
+        assert any(n.startswith(prefix) for n in blocks[0]), prefix
+    for prefix in bottom:
+        assert any(n.startswith(prefix) for n in blocks[-1]), prefix
+    stage = {"convnext_atto": "stages.2.", "test_resnet": "layer3."}.get(name)
+    if stage:
+        assert all(n.startswith(stage) for n in blocks[1])
+
+
+def test_an_encoder_timm_cannot_group_is_one_block() -> None:
+    encoder = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    assert encoder_blocks(encoder) == [
+        ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+         "1.num_batches_tracked"]
+    ]
+
+
+def test_freeze_encoder_counts_blocks_from_the_top() -> None:
+    encoder = create_encoder("test_resnet")
+    assert freeze_encoder(encoder, 1) == ["conv1", "bn1", "layer1", "layer2", "layer3"]
+    trainable = {n for n, p in encoder.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("layer4.") for n in trainable)
+    assert freeze_encoder(encoder, 0) == [""]
+    assert not any(p.requires_grad for p in encoder.parameters())
+    assert freeze_encoder(encoder, -1) == []
+    assert all(p.requires_grad for p in encoder.parameters())
+    with pytest.raises(ValueError, match="0 to 4"):
+        freeze_encoder(encoder, 5)
+
+
+# ---------------------------------------------------------- really frozen
+def _resnet_module(n_blocks: int, **kwargs: object) -> FinetuneModule:
+    torch.manual_seed(0)
+    encoder = create_encoder("test_resnet")
+    model = GalaxyModel(encoder, LinearHead(encoder.num_features, 2, dropout=0.0))
+    return FinetuneModule(model, "classification", n_blocks=n_blocks, **kwargs)
+
+
+def test_frozen_blocks_get_no_gradients_and_do_not_change_in_optimizer_steps() -> None:
+    module = _resnet_module(n_blocks=1, learning_rate=1e-2)
+    encoder = module.model.encoder
+    before = _tensors(encoder)
+    head_before = _tensors(module.model.head)
+    optimizer = torch.optim.AdamW(module.parameter_groups())
+    module.train()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        batch = {
+            "image": torch.randn(8, 3, 32, 32, generator=generator) * 3 + 1,
+            "target": torch.randint(0, 2, (8,), generator=generator),
+        }
+        optimizer.zero_grad(set_to_none=True)
+        module.training_step(batch, 0).backward()
+        for name, parameter in encoder.named_parameters():
+            if name.startswith("layer4."):
+                assert parameter.grad is not None, name
+            else:
+                assert parameter.grad is None, name
+        optimizer.step()
+    after = _tensors(encoder)
+    frozen = [n for n in before if not n.startswith("layer4.")]
+    assert any("running_mean" in n for n in frozen)
+    for name in frozen:
+        assert torch.equal(before[name], after[name]), name
+    assert not torch.equal(before["layer4.0.bn1.running_mean"], after["layer4.0.bn1.running_mean"])
+    assert not torch.equal(before["layer4.0.conv1.weight"], after["layer4.0.conv1.weight"])
+    assert not torch.equal(head_before["linear.weight"], module.model.head.linear.weight)
+
+
+def test_frozen_modules_stay_in_eval_mode() -> None:
+    module = _resnet_module(n_blocks=2)
+    module.train()
+    encoder = module.model.encoder
+    assert not encoder.layer2.training and not encoder.bn1.training
+    assert not encoder.layer2[0].bn1.training
+    assert encoder.layer3.training and encoder.layer4[0].bn1.training
+    assert module.model.head.training
+    module.eval()
+    assert not encoder.layer4.training
+    module.train()
+    assert encoder.layer4.training and not encoder.layer1.training
+
+
+def test_learning_rate_decays_per_block_and_frozen_parameters_are_left_out() -> None:
+    module = _resnet_module(n_blocks=2, learning_rate=1e-3, lr_decay=0.5, weight_decay=0.1)
+    encoder = module.model.encoder
+    lr_of = {}
+    decay_of = {}
+    for group in module.parameter_groups():
+        for parameter in group["params"]:
+            lr_of[id(parameter)] = group["lr"]
+            decay_of[id(parameter)] = group["weight_decay"]
+    assert lr_of[id(module.model.head.linear.weight)] == pytest.approx(1e-3)
+    assert lr_of[id(encoder.layer4[0].conv1.weight)] == pytest.approx(5e-4)
+    assert lr_of[id(encoder.layer3[0].conv1.weight)] == pytest.approx(2.5e-4)
+    assert decay_of[id(encoder.layer3[0].conv1.weight)] == pytest.approx(0.1)
+    assert decay_of[id(encoder.layer3[0].bn1.weight)] == 0.0
+    assert id(encoder.layer2[0].conv1.weight) not in lr_of
+    assert id(encoder.conv1[0].weight) not in lr_of
+    assert len(lr_of) == sum(p.requires_grad for p in module.parameters())
+
+
+def test_frozen_encoder_blocks_are_bitwise_unchanged_after_lightning_training(
+    tmp_path: Path, ring_frame: pd.DataFrame, resnet_model: TrainResult
+) -> None:
+    pretrained = load_model(resnet_model.model_path).model.encoder
+    result = finetune(
+        ring_frame, tmp_path, label="ring", model=resnet_model.model_path, n_blocks=1,
+        learning_rate=1e-2, val_fraction=0.25, **{**FAST, "epochs": 2},
+    )
+    assert result.epochs_completed == 2 and result.best_val_loss is not None
+    tuned = load_model(result.model_path).model.encoder
+    before, after = _tensors(pretrained), _tensors(tuned)
+    blocks = encoder_blocks(tuned)
+    for name in (n for block in blocks[1:] for n in block):
+        assert torch.equal(before[name], after[name]), name
+    assert any(not torch.equal(before[n], after[n]) for n in blocks[0] if "running_mean" in n)
+    assert any(not torch.equal(before[n], after[n]) for n in blocks[0] if n.endswith("weight"))
+    assert result.metadata["training"]["n_blocks"] == 1
+
+
+# ------------------------------------------------------------------- tasks
+def test_classifier_predicts_probabilities_and_labels(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    result = finetune(
+        ring_frame, tmp_path, label="ring", model=tiny_model.model_path, n_blocks=0, **FAST
+    )
+    assert {p.name for p in tmp_path.iterdir()} >= {"model.pt", "best.ckpt", "last.ckpt"}
+    loaded = load_model(result.model_path)
+    meta = loaded.metadata
+    assert meta["task"] == "classification" and meta["classes"] == [0, 1]
+    assert meta["label_column"] == "ring" and meta["encoder"] == "convnext_atto"
+    assert meta["training"]["init"] == "pretrained"
+    assert meta["training"]["split"]["sizes"] == {"train": 38, "val": 10, "test": 0}
+    # inherited image settings: same size, and the same SDSS conventions (same images)
+    assert loaded.image_config.size == 32 and loaded.image_config.pixel_scale == 0.2
+    # frozen encoder: the linear probe leaves the pretrained encoder as it was
+    pretrained = load_model(tiny_model.model_path).model.encoder
+    for (name, a), b in zip(_tensors(pretrained).items(), _tensors(loaded.model.encoder).values(),
+                            strict=True):
+        assert torch.equal(a, b), name
+
+    table = predict_catalog(ring_frame, loaded, num_workers=0, progress=False)
+    assert list(table.columns) == ["id_str", "prob_0", "prob_1", "predicted_label"]
+    np.testing.assert_allclose(table[["prob_0", "prob_1"]].sum(axis=1), 1, rtol=1e-5)
+    expected = np.where(table["prob_1"] > table["prob_0"], 1, 0)
+    np.testing.assert_array_equal(table["predicted_label"], expected)
+    assert table["predicted_label"].dtype == np.int64
+
+
+def test_multiclass_text_labels_with_class_weights_and_smoothing(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    frame = ring_frame.assign(kind=np.resize(["spiral", "elliptical", "merger"], len(ring_frame)))
+    frame.loc[frame.index[:4], "kind"] = "merger"  # unequal classes
+    result = finetune(
+        frame, tmp_path, label="kind", model=tiny_model.model_path, n_blocks=1,
+        label_smoothing=0.1, class_weights="balanced", **FAST,
+    )
+    meta = result.metadata
+    assert meta["classes"] == ["elliptical", "merger", "spiral"]
+    counts = np.array(meta["class_counts"])
+    np.testing.assert_allclose(meta["training"]["class_weights"], counts.sum() / (3 * counts))
+    table = predict_catalog(frame, result.model_path, num_workers=0, progress=False, mc_samples=3)
+    assert [c for c in table.columns if c.startswith("prob_")] == [
+        "prob_elliptical", "prob_merger", "prob_spiral"
+    ]
+    assert set(table["predicted_label"]) <= {"elliptical", "merger", "spiral"}
+
+
+def test_regressor_with_squashed_outputs(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    votes = ring_frame.filter(like="t01_smooth_or_features")
+    frame = ring_frame.assign(smooth=votes.iloc[:, 0] / votes.sum(axis=1))
+    result = finetune(
+        frame, tmp_path, task="regression", label="smooth", model=tiny_model.model_path,
+        n_blocks=1, loss="mae", squash=True, **FAST,
+    )
+    loaded = load_model(result.model_path)
+    assert loaded.task == "regression" and loaded.metadata["squash"] is True
+    assert loaded.metadata["loss"] == "mae"
+    table = predict_catalog(frame, loaded, num_workers=0, progress=False)
+    assert list(table.columns) == ["id_str", "prediction"]
+    assert ((table["prediction"] > 0) & (table["prediction"] < 1)).all()
+
+
+def test_tree_model_on_a_new_schema(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    tree = Schema.from_dict({
+        "name": "two-questions",
+        "questions": [
+            {"name": "t01_smooth_or_features", "answers": [
+                {"name": a, "column": f"t01_smooth_or_features_{a}_count"}
+                for a in ("a01_smooth", "a02_features_or_disk", "a03_star_or_artifact")]},
+            {"name": "t02_edgeon", "asked_after": "t01_smooth_or_features/a02_features_or_disk",
+             "answers": [{"name": a, "column": f"t02_edgeon_{a}_count"}
+                         for a in ("a04_yes", "a05_no")]},
+        ],
+    })
+    result = finetune(
+        ring_frame, tmp_path, task="votes", schema=tree, model=tiny_model.model_path, n_blocks=1,
+        **FAST,
+    )
+    loaded = load_model(result.model_path)
+    assert loaded.task == "votes" and loaded.schema == tree
+    assert len(loaded.metadata["vote_baseline"]) == 5
+    table = predict_catalog(ring_frame, loaded, num_workers=0, progress=False)
+    assert "t02_edgeon_asked" in table and "t02_edgeon_a05_no_fraction" in table
+    fractions = table.filter(regex="^t01.*_fraction$").sum(axis=1)
+    np.testing.assert_allclose(fractions, 1, rtol=1e-5)
+
+
+def test_without_validation_the_last_epoch_is_kept(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    result = finetune(
+        ring_frame.iloc[18:30], tmp_path, label="ring", model=tiny_model.model_path, n_blocks=1,
+        val_fraction=0, **{**FAST, "epochs": 2},
+    )
+    assert result.best_val_loss is None
+    assert result.metadata["training"]["split"]["sizes"]["val"] == 0
+    last = torch.load(result.last_checkpoint, weights_only=False)["state_dict"]
+    saved = load_model(result.model_path).model.state_dict()
+    for name, value in saved.items():
+        torch.testing.assert_close(value, last[f"model.{name}"].float().half().float())
+
+
+def test_new_image_conventions_are_recorded(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    result = finetune(
+        ring_frame, tmp_path, label="ring", model=tiny_model.model_path, image_size=40,
+        crop_fraction=(0.3, 0.4), source={"survey": "DECaLS DR5", "bands": "grz"}, **FAST,
+    )
+    image = load_model(result.model_path).image_config
+    assert image.size == 40 and image.survey == "DECaLS DR5" and image.bands == "grz"
+    assert image.crop_fraction == (0.3, 0.4)
+    assert image.pixel_scale == 0.2  # not given, and the images are the pretrained size
+
+
+def test_source_conventions_are_cleared_for_other_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    config = ImageConfig.for_sdss_gz2()
+    big = tmp_path / "big.png"
+    Image.new("RGB", (424, 424)).save(big)
+    same = tmp_path / "same.png"
+    Image.new("RGB", (128, 128)).save(same)
+    kept = source_conventions(config, same, None)
+    assert kept["survey"] == "SDSS DR16" and kept["field_of_view"] == 25.6
+    cleared = source_conventions(config, big, {"pixel_scale": 0.262})
+    assert cleared == {"survey": "", "bands": "", "pixel_scale": 0.262, "field_of_view": None,
+                       "stretch": ""}
+    with pytest.raises(ValueError, match="unknown source conventions"):
+        source_conventions(config, same, {"arcsec": 1})
+
+
+def test_galaxy_fill_measures_the_central_object(tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    paths = []
+    for i, radius in enumerate((36, 40, 44)):
+        image = Image.new("L", (200, 200), 10)
+        draw = ImageDraw.Draw(image)
+        draw.ellipse([100 - radius, 100 - radius, 100 + radius, 100 + radius], fill=200)
+        draw.ellipse([5, 5, 25, 25], fill=255)  # a star in the corner is not the galaxy
+        paths.append(tmp_path / f"disk{i}.png")
+        image.save(paths[-1])
+    assert galaxy_fill(paths) == pytest.approx(0.4, abs=0.01)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (50, 50), 10).save(blank)
+    assert np.isnan(galaxy_fill([blank]))
+
+
+def test_auto_crop_zooms_in_on_smaller_galaxies(tmp_path: Path, demo_catalog: pd.DataFrame) -> None:
+    from PIL import Image
+
+    config = ImageConfig.for_sdss_gz2()
+    padded = []
+    for loc in demo_catalog["file_loc"].head(24):
+        canvas = Image.new("RGB", (256, 256))
+        canvas.paste(Image.open(bundled.demo_dir() / loc), (64, 64))  # galaxies half the size
+        padded.append(tmp_path / Path(loc).with_suffix(".png").name)
+        canvas.save(padded[-1])
+    crop, record = auto_crop(config, padded)
+    scale = record["galaxy_fill"] / record["reference_fill"]
+    assert 0.4 < scale < 0.65
+    assert crop == pytest.approx((0.8 * scale, 0.95 * scale), abs=1e-3)
+    same = [bundled.demo_dir() / loc for loc in demo_catalog["file_loc"].head(4)]
+    assert auto_crop(config, same) is None  # images of the model's own conventions
+    other = ImageConfig.from_dict({**config.to_dict(), "survey": "DECaLS DR5"})
+    assert auto_crop(other, padded) is None  # no reference size for other conventions
+
+
+# ------------------------------------------------------------ where it starts
+def test_imagenet_start_from_a_local_weights_file(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    reference = timm.create_model("test_resnet")  # stands in for downloaded ImageNet weights
+    weights = tmp_path / "test_resnet_imagenet.pth"
+    torch.save(reference.state_dict(), weights)
+    start = starting_point("imagenet", encoder="test_resnet", imagenet_weights=weights)
+    assert start.encoder_name == "test_resnet"
+    assert start.encoder.num_features == reference.num_features
+    loaded = start.encoder.state_dict()
+    for name, value in reference.state_dict().items():
+        if not name.startswith("fc."):
+            assert torch.equal(loaded[name], value), name
+    imagenet_mean = tuple(reference.pretrained_cfg["mean"])
+    assert start.image_config.mean == pytest.approx(imagenet_mean)
+    assert imagenet_mean != pytest.approx(ImageConfig.for_sdss_gz2().mean)
+    assert start.record == {"init": "imagenet", "weights": str(weights)}
+    with pytest.raises(ModelError, match="does not exist"):
+        starting_point("imagenet", encoder="test_resnet", imagenet_weights=tmp_path / "no.pth")
+
+
+def test_a_loaded_model_given_as_the_start_is_left_untouched(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    loaded = load_model(tiny_model.model_path)
+    before = _tensors(loaded.model)
+    finetune(ring_frame, tmp_path, label="ring", model=loaded, n_blocks=-1, **FAST)
+    after = _tensors(loaded.model)
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    assert all(p.requires_grad for p in loaded.model.parameters())
+
+
+def test_scratch_start_has_the_pretrained_architecture_but_new_weights(
+    tiny_model: TrainResult,
+) -> None:
+    pretrained = load_model(tiny_model.model_path)
+    start = starting_point("scratch", tiny_model.model_path)
+    assert start.encoder_name == "convnext_atto" and start.record == {"init": "scratch"}
+    assert start.image_config == pretrained.image_config
+    assert not torch.equal(start.encoder.stem[0].weight, pretrained.model.encoder.stem[0].weight)
+    own = starting_point("scratch", encoder="test_convnext", channels=1)
+    assert own.image_config.channels == 1 and own.encoder.stem[0].in_channels == 1
+
+
+def test_scratch_trains_every_block_by_default(
+    tmp_path: Path, ring_frame: pd.DataFrame
+) -> None:
+    result = finetune(
+        ring_frame, tmp_path, label="ring", init="scratch", encoder="test_convnext",
+        image_size=32, **FAST,
+    )
+    training = result.metadata["training"]
+    assert training["init"] == "scratch" and training["n_blocks"] == training["encoder_blocks"]
+
+
+# ------------------------------------------------------------ data handling
+def test_stratified_split_keeps_class_proportions_and_ignores_row_order() -> None:
+    labels = pd.Series([0] * 30 + [1] * 10)
+    ids = pd.Series([f"G{i:03d}" for i in range(40)])
+    is_val = stratified_split(labels, ids, 0.25, seed=3)
+    assert is_val[:30].sum() == 8 and is_val[30:].sum() == 3  # rounded half up
+    shuffled = np.random.default_rng(0).permutation(40)
+    again = stratified_split(labels[shuffled].reset_index(drop=True),
+                             ids[shuffled].reset_index(drop=True), 0.25, seed=3)
+    assert set(ids[shuffled][again]) == set(ids[is_val])
+    assert set(ids[stratified_split(labels, ids, 0.25, seed=4)]) != set(ids[is_val])
+    tiny = stratified_split(pd.Series([0, 0, 1]), pd.Series(["a", "b", "c"]), 0.5, seed=0)
+    assert tiny.tolist().count(True) == 1 and not tiny[2]  # a class of one stays in training
+    assert not stratified_split(labels, ids, 0, seed=0).any()
+
+
+def test_rows_without_a_label_are_skipped(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    frame = ring_frame.astype({"ring": float})
+    frame.loc[:3, "ring"] = np.nan
+    with pytest.warns(GalmorphWarning, match="skipping 4 of 48"):
+        result = finetune(frame, tmp_path, label="ring", model=tiny_model.model_path, **FAST)
+    assert result.metadata["classes"] == [0, 1]
+    assert sum(result.metadata["training"]["split"]["sizes"].values()) == 44
+
+
+def test_bad_labels_and_options(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    model = tiny_model.model_path
+    with pytest.raises(CatalogError, match="no label column 'rings'"):
+        finetune(ring_frame, tmp_path, label="rings", model=model, **FAST)
+    with pytest.raises(CatalogError, match="not whole, not classes"):
+        finetune(ring_frame, tmp_path, label="ra", model=model, **FAST)
+    with pytest.raises(CatalogError, match="1 distinct values"):
+        finetune(ring_frame.head(20), tmp_path, label="ring", model=model, **FAST)
+    with pytest.raises(CatalogError, match="must hold numbers"):
+        finetune(ring_frame.assign(x="a"), tmp_path, task="regression", label="x", model=model)
+    with pytest.raises(CatalogError, match="in \\[0, 1\\]"):
+        finetune(ring_frame, tmp_path, task="regression", label="ra", squash=True, model=model)
+    with pytest.raises(ValueError, match="regression options"):
+        finetune(ring_frame, tmp_path, label="ring", squash=True, model=model)
+    with pytest.raises(ValueError, match="classification options"):
+        finetune(ring_frame, tmp_path, task="regression", label="ra", label_smoothing=0.1)
+    with pytest.raises(GalmorphError, match="too few for a validation split"):
+        finetune(ring_frame.iloc[22:26], tmp_path, label="ring", model=model, val_fraction=0.1)
+
+
+def test_target_data_module_batches_carry_targets(ring_frame: pd.DataFrame) -> None:
+    frame = load_catalog(ring_frame)
+    targets = {"train": np.arange(40), "val": np.arange(8)}
+    module = TargetDataModule(frame.head(40), frame.tail(8), targets,
+                              ImageConfig.for_sdss_gz2(size=32), batch_size=8, num_workers=0)
+    batch = next(iter(module.val_dataloader()))
+    assert batch["image"].shape == (8, 3, 32, 32)
+    assert batch["target"].tolist() == list(range(8))
+
+
+# ------------------------------------------------------------ output columns
+def test_classification_columns_average_probabilities_over_samples() -> None:
+    class Loaded:
+        metadata = {"classes": ["a", "b"]}
+
+    raw = np.array([[[0.0, 0.0], [np.log(3), -50.0]]])  # (1 galaxy, 2 classes, 2 samples)
+    columns = classification_columns(raw, Loaded())  # type: ignore[arg-type]
+    np.testing.assert_allclose(columns["prob_b"], [(0.75 + 0.0) / 2], atol=1e-6)
+    np.testing.assert_allclose(columns["prob_a"], [0.625], atol=1e-6)
+    assert columns["predicted_label"].tolist() == ["a"]
+    values = regression_columns(np.array([[[1.0, 3.0]]]), Loaded())  # type: ignore[arg-type]
+    np.testing.assert_allclose(values["prediction"], [2.0])
+
+
+# -------------------------------------------------------------------- probe
+def test_probe_on_separable_and_uninformative_features() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    features = rng.normal(size=(80, 5))
+    separable = features + labels[:, None] * 10
+    result = probe(separable[::2], labels[::2], separable[1::2], labels[1::2])
+    assert result["accuracy"] == 1.0 and result["roc_auc"] == 1.0
+    assert result["n_train"] == 40 and result["n_test"] == 40
+    noise = probe(features[::2], labels[::2], features[1::2], labels[1::2])
+    assert 0.2 < noise["accuracy"] < 0.8
+
+
+def test_probe_chooses_its_regularisation_on_the_training_set() -> None:
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 100)
+    features = rng.normal(size=(200, 300))  # many noise features, few galaxies
+    features[:, 0] += 2.0 * labels  # one weakly informative feature
+    train, test = slice(0, None, 2), slice(1, None, 2)
+    chosen = probe(features[train], labels[train], features[test], labels[test])
+    fixed = probe(features[train], labels[train], features[test], labels[test],
+                  regularisation=1.0)
+    assert chosen["regularisation"] < 0.1 and fixed["regularisation"] == 1.0
+    truth = labels[test]
+    assert log_loss(truth, chosen["probabilities"]) < 0.8 * log_loss(truth, fixed["probabilities"])
+    one_each = probe(features[[0, 100]], labels[[0, 100]], features[test], labels[test])
+    assert one_each["regularisation"] == 1.0  # too few to cross-validate
+
+
+def test_classification_metrics() -> None:
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
+    metrics = classification_metrics(np.array([0, 1, 1, 1]), probabilities, [0, 1])
+    assert metrics["accuracy"] == 0.75 and metrics["n_correct"] == 3
+    assert metrics["roc_auc"] == pytest.approx(1.0)
+    three = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    assert classification_metrics(np.array(["a", "b", "c"]), three, ["a", "b", "c"])[
+        "roc_auc"] == 1.0
+    assert classification_metrics(np.array(["a", "a", "b"]), three, ["a", "b", "c"])[
+        "roc_auc"] is None
+
+
+# ---------------------------------------------------------------- benchmark
+def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_finetune.py"
+    spec = importlib.util.spec_from_file_location("bench_finetune", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.wilson_interval(50, 100) == pytest.approx((0.404, 0.596), abs=1e-3)
+    assert [bench.epochs_for(n, 32, 150) for n in (10, 50, 100)] == [150, 150, 50]
+    demo = pd.read_csv(bundled.demo_catalog(), dtype={"id_str": str})
+    demo["file_loc"] = [str(bundled.demo_dir() / loc) for loc in demo["file_loc"]]
+    catalog = tmp_path / "rings.csv"
+    pd.concat([demo[demo["ring"] == 1].head(30), demo[demo["ring"] == 0].head(50)]).to_csv(
+        catalog, index=False
+    )
+    arguments = ["--quick", "--catalog", str(catalog), "--model", str(tiny_model.model_path),
+                 "--out", str(tmp_path / "out"), "--num-workers", "0"]
+    summary = bench.main(arguments)
+    # the ImageNet row (offline EfficientNet-Lite0) and that architecture from scratch,
+    # since the pretrained model is another architecture
+    assert set(summary["method"]) == {"probe", "frozen", "unfrozen", "scratch", "imagenet",
+                                      "imagenet-scratch"}
+    assert sorted(set(summary["n_labels"])) == [10, 20]
+    assert summary["accuracy"].between(0, 1).all()
+    assert (tmp_path / "out" / "accuracy.png").stat().st_size > 0
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert len(runs) == 12 and set(runs["n_test"]) == {40}
+    imagenet_setups = runs.loc[runs["method"] == "imagenet", "setup"]
+    assert imagenet_setups.str.startswith("tf_efficientnet_lite0/imagenet ").all()
+    assert imagenet_setups.str.contains(" px=32 ").all()
+    bench.main(arguments)  # resumes: nothing new to run
+    assert len(pd.read_csv(tmp_path / "out" / "runs.csv")) == 12
+
+    # another pretrained model re-runs the methods that start from it, and only those
+    loaded = load_model(tiny_model.model_path)
+    with torch.no_grad():
+        next(loaded.model.parameters()).add_(0.5)
+    retrained = save_model(loaded.model, loaded.metadata, tmp_path / "other.pt")
+    other_model = list(arguments)
+    other_model[other_model.index("--model") + 1] = str(retrained)
+    bench.main(other_model)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert runs.groupby("method").size().to_dict() == {
+        "probe": 4, "frozen": 4, "unfrozen": 4, "scratch": 2, "imagenet": 2,
+        "imagenet-scratch": 2}
+
+    # a probe with an earlier stage's features too is another setup: re-run, summarised alone
+    staged = bench.main([*arguments, "--methods", "probe", "--probe-stages", "2"])
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert (runs["method"] == "probe").sum() == 6
+    assert runs["setup"].str.endswith("stages=2").sum() == 2
+    assert set(staged["method"]) == {"probe"} and set(staged["runs"]) == {1}
