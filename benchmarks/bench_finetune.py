@@ -67,7 +67,8 @@ from galmorph.data.catalog import load_catalog
 from galmorph.data.images import VIEW_CHOICES
 from galmorph.inference.embed import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
 from galmorph.inference.predict import predict_catalog
-from galmorph.models.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
+from galmorph.models.checkpoint import LoadedModel, load_model
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.imagenet import has_offline_weights
 from galmorph.training.finetune import (
     DEFAULT_N_BLOCKS,

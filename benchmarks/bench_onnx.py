@@ -36,7 +36,8 @@ import numpy as np
 from galmorph.data import bundled
 from galmorph.data.catalog import load_catalog
 from galmorph.inference.embed import embed_catalog
-from galmorph.models.checkpoint import DEFAULT_MODEL, load_model
+from galmorph.models.checkpoint import load_model
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.onnx import ATOL, CACHE_ENV, cached_onnx_model
 
 BACKENDS = ("torch", "onnx")

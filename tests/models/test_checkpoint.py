@@ -16,7 +16,6 @@ from galmorph.data.schemas import get_schema
 from galmorph.exceptions import ModelError
 from galmorph.models import checkpoint
 from galmorph.models.checkpoint import (
-    DEFAULT_MODEL,
     FORMAT_VERSION,
     HUB_FILENAME,
     LoadedModel,
@@ -25,6 +24,7 @@ from galmorph.models.checkpoint import (
     resolve_model_path,
     save_model,
 )
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.training.train import TrainResult
 
 IMAGES = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))

@@ -8,7 +8,8 @@ import pytest
 
 from galmorph.data import bundled
 from galmorph.inference.predict import evaluate_catalog
-from galmorph.models.checkpoint import DEFAULT_MODEL, load_model, shipped_models
+from galmorph.models.checkpoint import load_model, shipped_models
+from galmorph.models.defaults import DEFAULT_MODEL
 
 CARD_FIGURES = Path(__file__).resolve().parents[2] / "docs" / "gz2-starter-evaluation.json"
 TOLERANCE = 0.02

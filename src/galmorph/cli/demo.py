@@ -22,7 +22,7 @@ from galmorph.cli._common import positive_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
-    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.models.defaults import DEFAULT_MODEL
     from galmorph.report.demo import DemoSettings
 
     defaults = DemoSettings()

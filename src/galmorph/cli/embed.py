@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``embed`` sub-command."""
     from galmorph.data.images import VIEW_CHOICES
     from galmorph.inference.embed import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
-    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.models.defaults import DEFAULT_MODEL
 
     parser = subparsers.add_parser(
         "embed",

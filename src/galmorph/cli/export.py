@@ -20,8 +20,7 @@ from rich.console import Console
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` sub-command."""
-    from galmorph.models.checkpoint import DEFAULT_MODEL
-    from galmorph.models.onnx import WHATS
+    from galmorph.models.defaults import DEFAULT_MODEL, WHATS
 
     parser = subparsers.add_parser(
         "export",

@@ -38,7 +38,7 @@ def _fraction(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``finetune`` sub-command."""
-    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.models.defaults import DEFAULT_MODEL
     from galmorph.training.finetune import DEFAULT_N_BLOCKS
 
     parser = subparsers.add_parser(

@@ -37,7 +37,7 @@ READING_METADATA = (
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run a model over a catalog."""
     from galmorph.data.images import VIEW_CHOICES
-    from galmorph.models.checkpoint import DEFAULT_MODEL
+    from galmorph.models.defaults import DEFAULT_MODEL
 
     parser.add_argument(
         "-m",
@@ -88,7 +88,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
     """The ``--backend`` option of predict and embed."""
-    from galmorph.models.onnx import BACKENDS
+    from galmorph.models.defaults import BACKENDS
 
     parser.add_argument(
         "--backend", choices=BACKENDS, default="auto",

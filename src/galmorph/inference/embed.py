@@ -102,7 +102,8 @@ from galmorph.inference.resumable import (
     parts_dir_for,
     remove_leftovers,
 )
-from galmorph.models.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
+from galmorph.models.checkpoint import LoadedModel, load_model
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.onnx import cached_onnx_model, resolve_backend
 
 #: Parquet metadata key of the :class:`EmbeddingInfo` JSON.

@@ -38,6 +38,7 @@ from galmorph.data.images import ImageConfig
 from galmorph.data.schemas import Schema
 from galmorph.exceptions import ModelError
 from galmorph.files import atomic_target
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.external import (
     CONFIG_FILE,
     ENCODER_TASK,
@@ -53,8 +54,6 @@ from galmorph.models.model import (
     create_encoder,
 )
 
-#: The model every command uses when ``--model`` is not given.
-DEFAULT_MODEL = "gz2-starter"
 HUB_PREFIX = "hf_hub:"
 HUB_FILENAME = "galmorph.pt"
 FORMAT_VERSION = 1

@@ -64,11 +64,8 @@ from galmorph.data.images import ImageConfig
 from galmorph.exceptions import GalmorphError, ModelError
 from galmorph.files import atomic_target
 from galmorph.models.checkpoint import LoadedModel, load_model
+from galmorph.models.defaults import BACKENDS, WHATS
 
-#: What can be exported: the whole model, or its encoder (the representation).
-WHATS = ("full", "encoder")
-#: Values of the ``backend`` option of predict and embed.
-BACKENDS = ("auto", "torch", "onnx")
 #: ONNX opset of exported files.
 OPSET = 17
 INPUT_NAME = "images"

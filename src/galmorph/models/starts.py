@@ -32,7 +32,8 @@ from torch import nn
 
 from galmorph.data.images import ImageConfig
 from galmorph.exceptions import ModelError
-from galmorph.models.checkpoint import DEFAULT_MODEL, LoadedModel, load_model
+from galmorph.models.checkpoint import LoadedModel, load_model
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.imagenet import LITE_WEIGHTS, has_offline_weights, load_lite_imagenet
 from galmorph.models.model import create_encoder
 

@@ -670,7 +670,8 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     from galmorph.data.bundled import demo_catalog
     from galmorph.data.catalog import load_catalog
     from galmorph.inference.predict import resolve_device
-    from galmorph.models.checkpoint import DEFAULT_MODEL, load_model
+    from galmorph.models.checkpoint import load_model
+    from galmorph.models.defaults import DEFAULT_MODEL
 
     settings = settings or DemoSettings()
     console = console or Console(highlight=False)

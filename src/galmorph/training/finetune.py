@@ -68,7 +68,8 @@ from galmorph.data.images import (
 from galmorph.data.schemas import Schema, get_schema
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.models.blocks import encoder_blocks, freeze_encoder, layerwise_groups
-from galmorph.models.checkpoint import DEFAULT_MODEL, LoadedModel, save_model
+from galmorph.models.checkpoint import LoadedModel, save_model
+from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import ConcentrationHead, GalaxyModel, LinearHead

@@ -1,0 +1,14 @@
+"""Defaults of the model layer that the command line shows.
+
+Plain constants only (no imports), so that building ``galmorph``'s argument parser
+never loads torch.
+"""
+
+#: The model used when none is named: a shipped model in ``galmorph/weights``.
+DEFAULT_MODEL = "gz2-starter"
+
+#: What an ONNX export holds: the whole model, or the encoder only (its features).
+WHATS = ("full", "encoder")
+
+#: Inference backends: ``auto`` picks ONNX Runtime on CPU when it is faster.
+BACKENDS = ("auto", "torch", "onnx")
