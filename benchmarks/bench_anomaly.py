@@ -7,7 +7,7 @@ under way: ``--hot`` (default 30%) of the labels come from the interesting
 clusters, as active learning concentrates there, the rest are random.
 
 For each labelled-set size (``--labels``, default 200 and 500) it times, with
-:class:`galmorph.anomaly.session.InterestModel`:
+:class:`galmorph.anomaly.interest.InterestModel`:
 
 * ``fit``: the GP's hyperparameter fit on the labels;
 * ``propose``: the exact top-10 expected improvement over all galaxies (one
@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from galmorph.anomaly.session import DEFAULT_XI, InterestModel, expected_improvement
+from galmorph.anomaly.defaults import DEFAULT_XI
+from galmorph.anomaly.interest import InterestModel, expected_improvement
 
 K = 10
 

@@ -30,7 +30,9 @@ from torch.utils.data import DataLoader
 
 from galmorph.data.catalog import load_catalog
 from galmorph.data.datasets import GalaxyDataset, decode_images
-from galmorph.data.images import ImageConfig, eval_transform, load_image, train_transform
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image
+from galmorph.data.transforms import eval_transform, train_transform
 
 #: Model throughput (images/s) on this project's 2-core CPU, convnext_atto.
 MODEL_RATE = {("train", 96): 77.0, ("train", 128): 47.0, ("predict", 96): 336.0}

@@ -26,7 +26,7 @@ validation galaxies is noise) and keep the last epoch; larger sets hold out
 ``--val-fraction`` for validation and keep the best epoch of ``--epochs``.
 Test galaxies are predicted, and the probe's embeddings made, averaged over
 ``--views`` orientations of each image (default 8: right-angle rotations and
-their mirror images; :func:`galmorph.data.images.average_over_views`).
+their mirror images; :func:`galmorph.data.views.average_over_views`).
 
 Results: one row per run in ``OUT/runs.csv``; per method and size the mean and
 spread over seeds, and the 95% Wilson interval of the accuracy on the test set
@@ -64,20 +64,18 @@ import numpy as np
 import pandas as pd
 
 from galmorph.data.catalog import load_catalog
-from galmorph.data.images import VIEW_CHOICES
-from galmorph.inference.embed import DEFAULT_VIEWS, FEATURE_PREFIX, embed_catalog
+from galmorph.data.views import VIEW_CHOICES
+from galmorph.inference.defaults import DEFAULT_VIEWS
+from galmorph.inference.embed import embed_catalog
+from galmorph.inference.embeddings import FEATURE_PREFIX
 from galmorph.inference.predict import predict_catalog
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.imagenet import has_offline_weights
-from galmorph.training.finetune import (
-    DEFAULT_N_BLOCKS,
-    auto_crop,
-    classification_metrics,
-    finetune,
-    probe,
-    stratified_split,
-)
+from galmorph.training.conventions import auto_crop
+from galmorph.training.finetune import DEFAULT_N_BLOCKS, finetune
+from galmorph.training.probe import classification_metrics, probe
+from galmorph.training.targets import stratified_split
 
 RINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rings_decals" / "catalog.csv"
 METHODS = ("probe", "frozen", "unfrozen", "scratch", "imagenet", "imagenet-scratch")
@@ -272,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--crop-fraction", type=float, nargs=2, default=None,
                         metavar=("MIN", "MAX"),
-                        help="training crop (default: galmorph.training.finetune.auto_crop's, measured "
-                        "on the whole catalog)")
+                        help="training crop (default: galmorph.training.conventions.auto_crop's, "
+                        "measured on the whole catalog)")
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help="orientations of each test image (and probe embedding) averaged "
                         f"over (default: {DEFAULT_VIEWS})")
@@ -299,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     )
     test, pool = catalog[is_test].reset_index(drop=True), catalog[~is_test].reset_index(drop=True)
     starter = load_model(args.model)
-    if args.crop_fraction is None:  # galmorph.training.finetune's automatic zoom, once for every run
+    if args.crop_fraction is None:  # galmorph finetune's automatic zoom, once for every run
         automatic = auto_crop(starter.image_config, catalog["file_loc"].tolist())
         args.crop_fraction = list(automatic[0]) if automatic else None
     image = {**starter.metadata["image"],

@@ -4,7 +4,7 @@ For one encoder and image size, on ``--device`` (default ``cuda``), prints and
 writes as JSON (``--out``):
 
 * **train, model only**: random ``uint8`` batches already on the device through
-  the batch-wise training augmentation (:class:`galmorph.data.images.TrainAugmentation`),
+  the batch-wise training augmentation (:class:`galmorph.data.transforms.TrainAugmentation`),
   forward + Dirichlet-multinomial loss + backward + gradient clipping + AdamW
   step, in ``--precision`` (``bf16-mixed``: bfloat16 autocast);
 * **train, pipeline**: :func:`galmorph.training.train.train` on ``CATALOG`` (decoded-image
@@ -37,8 +37,9 @@ import pandas as pd
 import torch
 
 from galmorph.data.catalog import load_catalog
-from galmorph.data.images import ImageConfig, TrainAugmentation, working_size
+from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
+from galmorph.data.transforms import TrainAugmentation, working_size
 from galmorph.inference.predict import predict_catalog
 from galmorph.models.losses import dirichlet_multinomial_nll
 from galmorph.models.model import GalaxyModel

@@ -56,7 +56,7 @@ from PIL import Image
 
 from galmorph.data.bundled import demo_dir
 from galmorph.data.catalog import load_catalog
-from galmorph.data.images import ImageConfig
+from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.models.checkpoint import build_model, save_model
 from galmorph.training.train import model_metadata

@@ -73,7 +73,7 @@ from typing import Any
 ENCODER = "convnext_atto"
 SCHEMA = "gz2-no-odd"
 TRAIN_BATCH = 64
-PREDICT_BATCH = 128  # galmorph.inference.predict.DEFAULT_BATCH_SIZE
+PREDICT_BATCH = 128  # galmorph.inference.loop.DEFAULT_BATCH_SIZE
 VARIANTS = ("eager", "channels_last", "bf16", "channels_last+bf16", "compile")
 SHARED_CATALOG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gz2_sdss"
 DEMO_CATALOG = Path(str(files("galmorph") / "demo_data" / "gz2_demo" / "catalog.csv"))
@@ -140,7 +140,7 @@ def _variant_setup(variant: str, model: Any) -> tuple[Any, bool, AbstractContext
 
 def _vote_module(size: int) -> Any:
     from galmorph.data.schemas import get_schema
-    from galmorph.models.model import VoteModule
+    from galmorph.training.vote_module import VoteModule
 
     del size  # the module does not depend on the image size
     return VoteModule(get_schema(SCHEMA), ENCODER, channels=3)
@@ -199,7 +199,7 @@ def train_pipeline(spec: dict) -> dict:
     import torch
 
     from galmorph.data.datasets import GalaxyDataModule
-    from galmorph.data.images import ImageConfig
+    from galmorph.data.image_config import ImageConfig
 
     L.seed_everything(0, workers=True, verbose=False)
     datamodule = GalaxyDataModule(
@@ -334,7 +334,7 @@ def _patch_ort_spinning() -> None:
 def _metadata(size: int) -> dict:
     import numpy as np
 
-    from galmorph.data.images import ImageConfig
+    from galmorph.data.image_config import ImageConfig
     from galmorph.data.schemas import get_schema
     from galmorph.training.train import model_metadata
 

@@ -4,8 +4,8 @@ Draws ``--n`` vectors (default 10 million) of ``--dim`` 40 float32 numbers from 
 zero-mean Gaussian whose per-axis variances are the PCA spectrum of real galaxy
 embeddings (:data:`SPECTRUM`, or ``--spectrum`` from an embeddings file made with
 ``galmorph embed --pca 40``), builds each galmorph index kind on them with
-:func:`galmorph.search.search.build_index` (which calibrates its search effort to
-:data:`galmorph.search.search.TARGET_RECALL`), and measures on fresh queries drawn
+:func:`galmorph.search.index.build_index` (which calibrates its search effort to
+:data:`galmorph.search.index.TARGET_RECALL`), and measures on fresh queries drawn
 from the same Gaussian (not in the index):
 
 * build time (training, adding and calibration) and the index's memory (growth of
@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from galmorph.inference.embed import read_embeddings
-from galmorph.search.search import (
-    METRICS,
+from galmorph.inference.embeddings import read_embeddings
+from galmorph.search.defaults import METRICS
+from galmorph.search.index import (
     ExactIndex,
     FaissIndex,
     build_index,

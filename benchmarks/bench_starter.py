@@ -3,13 +3,13 @@
 For each model (a file, a shipped name), on the galaxies of ``--split`` (default
 ``val``) of the seeded id split (``--split-seed``, default 1, the starters' split):
 
-* **summed NLL** per galaxy (:func:`galmorph.inference.predict.evaluate_catalog`) and
+* **summed NLL** per galaxy (:func:`galmorph.inference.evaluate.evaluate_catalog`) and
   **confident accuracy** on every question (volunteers' top answer at >= 0.8);
 * **tag precision@10** of similarity search, mean over tags, beside raw-pixel PCA
-  (:func:`galmorph.search.search.evaluate_similarity`, features over ``--views``);
+  (:func:`galmorph.search.evaluation.evaluate_similarity`, features over ``--views``);
 * **ring probe**: logistic regression on the model's embeddings of the 330 DECaLS
   rings, stratified 5-fold cross-validated accuracy (the embedding uses the crop
-  ``galmorph finetune`` would choose, :func:`galmorph.training.finetune.auto_crop`).
+  ``galmorph finetune`` would choose, :func:`galmorph.training.conventions.auto_crop`).
 
 Prints a table and writes every figure as JSON (``--out``).
 
@@ -33,11 +33,13 @@ import pandas as pd
 
 from galmorph.data.catalog import load_catalog
 from galmorph.data.splits import assign_splits
-from galmorph.inference.embed import FEATURE_PREFIX, embed_catalog
-from galmorph.inference.predict import evaluate_catalog
+from galmorph.inference.embed import embed_catalog
+from galmorph.inference.embeddings import FEATURE_PREFIX
+from galmorph.inference.evaluate import evaluate_catalog
 from galmorph.models.checkpoint import LoadedModel, load_model
-from galmorph.search.search import evaluate_similarity
-from galmorph.training.finetune import auto_crop, probe
+from galmorph.search.evaluation import evaluate_similarity
+from galmorph.training.conventions import auto_crop
+from galmorph.training.probe import probe
 
 
 def split_rows(catalog: Path, split: str, seed: int) -> pd.DataFrame:
@@ -93,7 +95,7 @@ def assess(model: str, rows: pd.DataFrame, args: argparse.Namespace) -> dict[str
 
 def embeddings_table(table: pd.DataFrame, loaded: LoadedModel, args: argparse.Namespace) -> Any:
     """The embeddings as the file-like object evaluate_similarity reads."""
-    from galmorph.inference.embed import EmbeddingInfo, Embeddings
+    from galmorph.inference.embeddings import EmbeddingInfo, Embeddings
 
     features = table[[c for c in table.columns if c.startswith(FEATURE_PREFIX)]].to_numpy()
     info = EmbeddingInfo(

@@ -46,6 +46,7 @@ if ! "$python" -m pip install -q --no-deps --no-build-isolation --no-index \
   echo "warning: pip could not build galmorph here; running it from its source folder"
   cp -r "$work/src/src/galmorph" "$work/site/"
 fi
+tar -xf "$bundle/site-extra.tar" -C "$work/site"
 export PYTHONPATH="$work/site${PYTHONPATH:+:$PYTHONPATH}"
 export GALMORPH_IMAGENET_DIR="$bundle/imagenet"
 export PYTHONUNBUFFERED=1
@@ -81,12 +82,20 @@ else
   )
 fi
 
+# OUT gets job.log, throughput.json, candidates.json, logs.tar.gz and one model per
+# candidate: 8 files at most come back from the GPU machine.
+if [ $(( ${#candidates[@]} + 4 )) -gt 8 ]; then
+  echo "error: ${#candidates[@]} candidates write more than the 8 files that come back" >&2
+  exit 2
+fi
+mkdir -p "$work/runs"
+
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 stamp "1. accelerator tests on $accelerator"
 (cd "$work/src" && GALMORPH_TEST_ACCELERATOR=$accelerator timeout 150 \
-  "$python" -m pytest -q -p no:cacheprovider tests/gpu/test_accelerator.py) > "$out/tests.log" 2>&1
+  "$python" -m pytest -q -p no:cacheprovider tests/gpu/test_accelerator.py) > "$work/runs/tests.log" 2>&1
 tests_status=$?
-tail -n 3 "$out/tests.log"
+tail -n 3 "$work/runs/tests.log"
 
 stamp "2. throughput"
 (cd "$work" && timeout 150 "$python" "$work/src/benchmarks/bench_gpu.py" "$catalog" \
@@ -95,7 +104,6 @@ bench_status=$?
 tail -n 2 "$work/bench.log"
 
 stamp "3. starter candidates, side by side (at most $minutes min of training each)"
-mkdir -p "$work/runs"
 pids=()
 for entry in "${candidates[@]}"; do
   name="${entry%%|*}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build a BUNDLE for scripts/gpu_job.sh: galmorph's source, the GZ2 images and
 # catalogs it trains on, the bare ImageNet EfficientNet-Lite0 weights (.pth, in
-# place of their wheel) and any extra wheels. At most 64 MiB; never commit it.
+# place of their wheel), pure-Python dependencies the GPU machine lacks and any
+# extra wheels. At most 64 MiB; never commit it.
 #
 #   scripts/pack_gpu_job.sh BUNDLE [--data DIR] [--tiny] [--wheel FILE]...
 #
@@ -42,7 +43,7 @@ trap 'rm -rf "$stage"' EXIT
 
 # 2. the training data: one catalog (ids, coordinates, vote counts) and its images
 if [ "$tiny" = 1 ]; then
-  demo="$("$python" -c 'from galmorph import datasets; print(datasets.demo_dir())')"
+  demo="$("$python" -c 'from galmorph.data.bundled import demo_dir; print(demo_dir())')"
   "$python" "$root/scripts/gz2_catalog.py" "$demo" -o "$stage/gz2" --copy-images --limit 60
 else
   for set in gz2_sdss gz2_sdss_more; do
@@ -57,8 +58,17 @@ tar -C "$stage" -cf "$bundle/gz2-data.tar" gz2
 cp "$("$python" -c 'from galmorph.models.imagenet import lite_weights_file as f
 print(f("tf_efficientnet_lite0"))')" "$bundle/imagenet/"
 
-# 4. extra wheels
+# 4. extra wheels, and the pure-Python dependencies the GPU machine lacks, as installed here
 for wheel in "${wheels[@]+"${wheels[@]}"}"; do cp "$wheel" "$bundle/wheels/"; done
+"$python" - "$bundle/site-extra.tar" <<'EOF'
+import sys, tarfile
+from pathlib import Path
+import lazy_loader
+with tarfile.open(sys.argv[1], "w") as tar:
+    for module in (lazy_loader,):
+        folder = Path(module.__file__).parent
+        tar.add(folder, arcname=folder.name, filter=lambda i: None if "__pycache__" in i.name else i)
+EOF
 
 size=$(du -sb "$bundle" | cut -f1)
 if [ "$size" -gt "$limit_bytes" ]; then

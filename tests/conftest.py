@@ -109,7 +109,7 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained ``test_convnext`` gz2-no-odd vote model (32 px), saved once."""
     import torch
 
-    from galmorph.data.images import ImageConfig
+    from galmorph.data.image_config import ImageConfig
     from galmorph.data.schemas import get_schema
     from galmorph.models.checkpoint import build_model, save_model
     from galmorph.training.train import model_metadata

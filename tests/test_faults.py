@@ -86,7 +86,7 @@ def _install_hook(hook: str) -> dict[str, int]:
     """
     from galmorph.data import datasets
     from galmorph.inference import outputs
-    from galmorph.models import model
+    from galmorph.training import vote_module
 
     counts = {"items": 0}
     kind, *args = hook.split(":")
@@ -114,9 +114,9 @@ def _install_hook(hook: str) -> dict[str, int]:
         setattr(owner, name, wrapper)
 
     if kind == "train_step":
-        nth_call(model.VoteModule, "training_step")
+        nth_call(vote_module.VoteModule, "training_step")
     elif kind == "val_step":
-        nth_call(model.VoteModule, "validation_step")
+        nth_call(vote_module.VoteModule, "validation_step")
     elif kind == "stream":
         real_stream = outputs._stream_parquet
 

@@ -38,8 +38,10 @@ from PIL import Image
 from galmorph.cli import main
 from galmorph.data.bundled import demo_dir
 from galmorph.data.catalog import load_catalog
-from galmorph.data.images import ImageConfig, eval_transform, load_image, to_channels
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image, to_channels
 from galmorph.data.schemas import get_schema
+from galmorph.data.transforms import eval_transform
 from galmorph.exceptions import GalmorphError, ImageError
 from galmorph.inference.predict import predict_catalog
 from galmorph.models.checkpoint import load_model

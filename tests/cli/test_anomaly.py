@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from galmorph.cli import main
-from galmorph.inference.embed import METADATA_KEY, EmbeddingInfo, feature_columns
+from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
 from galmorph.inference.outputs import write_table
 
 N = 40

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from galmorph.cli import main
-from galmorph.data.images import ImageConfig
+from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.exceptions import GalmorphWarning
-from galmorph.inference import predict
+from galmorph.inference import loop
 from galmorph.inference.outputs import read_metadata
 from galmorph.models import checkpoint
 from galmorph.models.checkpoint import load_model, save_model
@@ -143,7 +143,7 @@ def test_failure_mid_run_leaves_no_file(
     monkeypatch: pytest.MonkeyPatch,
     error: type[BaseException],
 ) -> None:
-    real = predict.sample_outputs
+    real = loop.sample_outputs
     batches = []
 
     def failing(model: GalaxyModel, mc_samples: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -157,7 +157,7 @@ def test_failure_mid_run_leaves_no_file(
 
         return second_batch_fails
 
-    monkeypatch.setattr(predict, "sample_outputs", failing)
+    monkeypatch.setattr(loop, "sample_outputs", failing)
     folder = catalog.parent / "results"
     folder.mkdir()
     out = folder / "p.parquet"

@@ -14,9 +14,12 @@ import torch
 from PIL import Image
 
 from galmorph.data.datasets import GalaxyDataModule, GalaxyDataset, decode_images
-from galmorph.data.images import ImageConfig, eval_transform, load_image, to_channels
-from galmorph.data.schemas import Schema, get_schema
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image, to_channels
+from galmorph.data.schemas import get_schema
 from galmorph.data.splits import assign_splits
+from galmorph.data.transforms import eval_transform
+from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphWarning, ImageError
 
 DEMO = Path(str(files("galmorph") / "demo_data" / "gz2_demo"))

@@ -40,7 +40,9 @@ def test_tiny_gpu_job_packs_runs_and_reports_within_the_limits(tmp_path: Path) -
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     files = sorted(p for p in out.rglob("*") if p.is_file())
     assert len(files) <= 8 and all(p.stat().st_size <= 16 * MiB for p in files)
-    assert "4 passed" in (out / "tests.log").read_text()
+    assert "4 passed" in (out / "job.log").read_text()
+    with tarfile.open(out / "logs.tar.gz") as logs:
+        assert "./tests.log" in logs.getnames()
 
     throughput = json.loads((out / "throughput.json").read_text())
     for task in ("train", "predict"):

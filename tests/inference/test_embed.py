@@ -1,13 +1,16 @@
-"""Embeddings (galmorph.inference.embed): file contents, PCA, new images and resumable runs.
+"""Embedding a catalog (galmorph.inference.embed): file contents, orientations, stages,
+bad options and resumable runs.
 
-An untrained ``test_convnext`` vote model at 32 px stands in for a real one: the
-checks are about bookkeeping (columns, metadata, projection, resuming), not skill.
+The tiny untrained model, demo galaxies and embeddings files come from
+``tests/inference/conftest.py``: the checks are about bookkeeping (columns, metadata,
+projection, resuming), not skill.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,67 +20,19 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
-from sklearn.decomposition import IncrementalPCA
 
-from galmorph.data.bundled import demo_dir
-from galmorph.data.images import ImageConfig
-from galmorph.data.schemas import get_schema
 from galmorph.exceptions import GalmorphError, ModelError
 from galmorph.inference import embed
-from galmorph.inference.embed import (
-    METADATA_KEY,
-    embed_catalog,
-    embed_images,
-    embed_to_file,
-    fit_pca,
-    load_embedding_model,
-    parts_dir_for,
-    read_embeddings,
-)
+from galmorph.inference.embed import embed_catalog, embed_to_file
+from galmorph.inference.embeddings import METADATA_KEY, read_embeddings
+from galmorph.inference.new_images import embed_images
 from galmorph.inference.outputs import read_metadata
-from galmorph.models.checkpoint import build_model, load_model, save_model
+from galmorph.inference.resumable import parts_dir_for
+from galmorph.models.checkpoint import load_model
 from galmorph.models.model import StageFeatures
-from galmorph.training.train import model_metadata
 
-N_GALAXIES = 12
-SCHEMA = get_schema("gz2-no-odd")
+N_GALAXIES = 12  # galaxies of the catalog fixture
 FAST = {"num_workers": 0, "progress": False, "batch_size": 5}
-
-
-def make_model(path: Path, seed: int = 0) -> Path:
-    """An untrained test_convnext vote model for 32 px images, saved like a shipped one."""
-    metadata = model_metadata(
-        SCHEMA, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2, {},
-        np.full(SCHEMA.n_answers, 3.0), f"tiny-{seed}",
-    )
-    torch.manual_seed(seed)
-    return save_model(build_model(metadata), metadata, path)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_model(tmp_path_factory.mktemp("model") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def catalog() -> pd.DataFrame:
-    frame = pd.read_csv(demo_dir() / "catalog.csv", nrows=N_GALAXIES, dtype={"id_str": str})
-    frame["file_loc"] = [str(demo_dir() / p) for p in frame["file_loc"]]
-    return frame[["id_str", "ra", "dec", "file_loc"]]
-
-
-@pytest.fixture(scope="module")
-def raw_file(tmp_path_factory: pytest.TempPathFactory, catalog: pd.DataFrame,
-             model_path: Path) -> Path:
-    out = tmp_path_factory.mktemp("emb") / "raw.parquet"
-    return embed_to_file(catalog, out, model_path, **FAST)
-
-
-@pytest.fixture(scope="module")
-def pca_file(tmp_path_factory: pytest.TempPathFactory, catalog: pd.DataFrame,
-             model_path: Path) -> Path:
-    out = tmp_path_factory.mktemp("emb") / "pca.parquet"
-    return embed_to_file(catalog, out, model_path, pca=5, chunk_size=5, **FAST)
 
 
 def test_embed_file_has_columns_dtypes_and_metadata(raw_file: Path, catalog: pd.DataFrame,
@@ -132,25 +87,6 @@ def test_embed_without_coordinates(catalog: pd.DataFrame, model_path: Path) -> N
     assert list(table.columns[:2]) == ["id_str", "file_loc"]
 
 
-def test_pca_features_are_the_projection_of_the_raw_ones(raw_file: Path, pca_file: Path) -> None:
-    raw, reduced = read_embeddings(raw_file), read_embeddings(pca_file)
-    pca = reduced.info.pca
-    assert pca is not None and reduced.features.shape == (N_GALAXIES, 5)
-    assert pca.components.shape == (5, 64) and pca.n_samples_seen == N_GALAXIES
-    assert reduced.info.feature_dim == 64 and reduced.info.n_features == 5
-    assert np.all(np.diff(pca.explained_variance) <= 0)
-    np.testing.assert_allclose(reduced.features, pca.transform(raw.features), atol=1e-5)
-    np.testing.assert_allclose(reduced.project(raw.features), reduced.features, atol=1e-5)
-
-
-def test_new_image_projects_onto_its_stored_row(pca_file: Path, raw_file: Path) -> None:
-    for path in (pca_file, raw_file):
-        emb = read_embeddings(path)
-        assert emb.file_loc is not None
-        vectors = embed_images([emb.file_loc[3], emb.file_loc[7]], emb)
-        np.testing.assert_allclose(vectors, emb.features[[3, 7]], atol=1e-4)
-
-
 def test_stage_features_pool_earlier_stages_before_the_encoder_output(model_path: Path) -> None:
     encoder = load_model(model_path).model.encoder.eval()
     images = torch.rand(3, 3, 32, 32)
@@ -183,28 +119,6 @@ def test_stages_are_recorded_and_used_for_new_images(catalog: pd.DataFrame, mode
     assert emb.file_loc is not None
     vectors = embed_images([emb.file_loc[2], emb.file_loc[9]], emb)
     np.testing.assert_allclose(vectors, emb.features[[2, 9]], atol=1e-4)
-
-
-def test_embedding_model_must_match_the_checksum(pca_file: Path, tmp_path: Path) -> None:
-    info = read_embeddings(pca_file).info
-    other = make_model(tmp_path / "other.pt", seed=1)
-    with pytest.raises(ModelError, match="not the model these embeddings were made with"):
-        load_embedding_model(info, other)
-    moved = tmp_path / "moved.pt"
-    moved.write_bytes(Path(info.model["path"]).read_bytes())
-    assert load_embedding_model(info, moved).checksum == info.model["sha256"]
-
-
-def test_fit_pca_over_chunks_matches_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    data = rng.normal(size=(60, 6)) * np.array([5, 3, 2, 1, 0.5, 0.1])
-    chunks = [data[:2], data[2:30], data[30:]]  # the first is smaller than n_components
-    mine = fit_pca(chunks, 3)
-    reference = IncrementalPCA(n_components=3).partial_fit(data[:30]).partial_fit(data[30:])
-    np.testing.assert_allclose(mine.transform(data), reference.transform(data), atol=1e-5)
-    np.testing.assert_allclose(mine.explained_variance, reference.explained_variance_)
-    with pytest.raises(GalmorphError, match="at least that many galaxies"):
-        fit_pca([data[:2]], 3)
 
 
 def test_bad_pca_and_output_names(catalog: pd.DataFrame, model_path: Path, tmp_path: Path) -> None:
@@ -248,7 +162,8 @@ def test_resume_skips_finished_chunks(catalog: pd.DataFrame, model_path: Path, t
 
 def test_resume_recomputes_parts_of_another_model(catalog: pd.DataFrame, model_path: Path,
                                                   tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  make_model_file: Callable[..., Path]) -> None:
     parts = tmp_path / "parts"
     embed_catalog(catalog, model_path, parts_dir=parts, chunk_size=6, **FAST)
     calls: list[int] = []
@@ -260,6 +175,6 @@ def test_resume_recomputes_parts_of_another_model(catalog: pd.DataFrame, model_p
     embed_catalog(catalog, model_path, parts_dir=parts, chunk_size=6, views=1, **FAST)
     assert calls == [6, 6]  # parts averaged over other orientations are not reused
     calls.clear()
-    embed_catalog(catalog, make_model(tmp_path / "other.pt", seed=1), parts_dir=parts,
+    embed_catalog(catalog, make_model_file(tmp_path / "other.pt", seed=1), parts_dir=parts,
                   chunk_size=6, **FAST)
     assert calls == [6, 6]

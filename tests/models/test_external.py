@@ -19,7 +19,7 @@ from timm.models import save_for_hf
 
 from galmorph.cli import main
 from galmorph.exceptions import ModelError
-from galmorph.inference.embed import read_embeddings
+from galmorph.inference.embeddings import read_embeddings
 from galmorph.models.checkpoint import load_model
 from galmorph.models.external import ENCODER_TASK
 from galmorph.training.train import train

@@ -14,7 +14,7 @@ import torch
 from rich.console import Console
 from scipy.stats import binomtest, dirichlet_multinomial
 
-from galmorph.data.schemas import Schema
+from galmorph.data.tree import Schema
 from galmorph.models import metrics
 from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import evaluate_votes, fit_vote_baseline, print_evaluation, write_json

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from galmorph.data import bundled
-from galmorph.inference.predict import evaluate_catalog
+from galmorph.inference.evaluate import evaluate_catalog
 from galmorph.models.checkpoint import load_model, shipped_models
 from galmorph.models.defaults import DEFAULT_MODEL
 

@@ -1,5 +1,8 @@
 """Fine-tuning (galmorph.training.finetune): blocks, freezing, heads, checkpoints and predictions.
 
+Also the encoder blocks and starting points that fine-tuning relies on
+(galmorph.models.blocks, galmorph.models.starts).
+
 Pretrained models are throwaway ones trained for one epoch at 32 px on bundled
 galaxies (``tiny_model``: convnext_atto; ``resnet_model``: timm's tiny
 ``test_resnet``, which has BatchNorm); the checks are about mechanics, not skill.
@@ -14,31 +17,18 @@ import pandas as pd
 import pytest
 import timm
 import torch
-from sklearn.metrics import log_loss
 from torch import nn
 
 from galmorph.data import bundled
-from galmorph.data.catalog import load_catalog
-from galmorph.data.images import ImageConfig
-from galmorph.data.schemas import Schema
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
 from galmorph.inference.predict import predict_catalog
 from galmorph.models.blocks import encoder_blocks, freeze_encoder
 from galmorph.models.checkpoint import load_model, save_model
-from galmorph.models.model import GalaxyModel, LinearHead, create_encoder
+from galmorph.models.model import create_encoder
 from galmorph.models.starts import starting_point
-from galmorph.models.tasks import classification_columns, regression_columns
-from galmorph.training.finetune import (
-    FinetuneModule,
-    TargetDataModule,
-    auto_crop,
-    classification_metrics,
-    finetune,
-    galaxy_fill,
-    probe,
-    source_conventions,
-    stratified_split,
-)
+from galmorph.training.finetune import finetune
 from galmorph.training.train import TrainResult, train
 
 FAST = {"epochs": 1, "batch_size": 8, "num_workers": 0, "progress": False}
@@ -50,17 +40,6 @@ def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
         n: t.detach().clone()
         for n, t in [*module.named_parameters(), *module.named_buffers()]
     }
-
-
-@pytest.fixture(scope="session")
-def ring_frame(demo_catalog: pd.DataFrame) -> pd.DataFrame:
-    """24 rings and 24 non-rings from the demo data, image paths absolute."""
-    frame = pd.concat([
-        demo_catalog[demo_catalog["ring"] == 1].head(24),
-        demo_catalog[demo_catalog["ring"] == 0].head(24),
-    ]).reset_index(drop=True)
-    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
-    return frame
 
 
 @pytest.fixture(scope="session")
@@ -123,77 +102,6 @@ def test_freeze_encoder_counts_blocks_from_the_top() -> None:
 
 
 # ---------------------------------------------------------- really frozen
-def _resnet_module(n_blocks: int, **kwargs: object) -> FinetuneModule:
-    torch.manual_seed(0)
-    encoder = create_encoder("test_resnet")
-    model = GalaxyModel(encoder, LinearHead(encoder.num_features, 2, dropout=0.0))
-    return FinetuneModule(model, "classification", n_blocks=n_blocks, **kwargs)
-
-
-def test_frozen_blocks_get_no_gradients_and_do_not_change_in_optimizer_steps() -> None:
-    module = _resnet_module(n_blocks=1, learning_rate=1e-2)
-    encoder = module.model.encoder
-    before = _tensors(encoder)
-    head_before = _tensors(module.model.head)
-    optimizer = torch.optim.AdamW(module.parameter_groups())
-    module.train()
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        batch = {
-            "image": torch.randn(8, 3, 32, 32, generator=generator) * 3 + 1,
-            "target": torch.randint(0, 2, (8,), generator=generator),
-        }
-        optimizer.zero_grad(set_to_none=True)
-        module.training_step(batch, 0).backward()
-        for name, parameter in encoder.named_parameters():
-            if name.startswith("layer4."):
-                assert parameter.grad is not None, name
-            else:
-                assert parameter.grad is None, name
-        optimizer.step()
-    after = _tensors(encoder)
-    frozen = [n for n in before if not n.startswith("layer4.")]
-    assert any("running_mean" in n for n in frozen)
-    for name in frozen:
-        assert torch.equal(before[name], after[name]), name
-    assert not torch.equal(before["layer4.0.bn1.running_mean"], after["layer4.0.bn1.running_mean"])
-    assert not torch.equal(before["layer4.0.conv1.weight"], after["layer4.0.conv1.weight"])
-    assert not torch.equal(head_before["linear.weight"], module.model.head.linear.weight)
-
-
-def test_frozen_modules_stay_in_eval_mode() -> None:
-    module = _resnet_module(n_blocks=2)
-    module.train()
-    encoder = module.model.encoder
-    assert not encoder.layer2.training and not encoder.bn1.training
-    assert not encoder.layer2[0].bn1.training
-    assert encoder.layer3.training and encoder.layer4[0].bn1.training
-    assert module.model.head.training
-    module.eval()
-    assert not encoder.layer4.training
-    module.train()
-    assert encoder.layer4.training and not encoder.layer1.training
-
-
-def test_learning_rate_decays_per_block_and_frozen_parameters_are_left_out() -> None:
-    module = _resnet_module(n_blocks=2, learning_rate=1e-3, lr_decay=0.5, weight_decay=0.1)
-    encoder = module.model.encoder
-    lr_of = {}
-    decay_of = {}
-    for group in module.parameter_groups():
-        for parameter in group["params"]:
-            lr_of[id(parameter)] = group["lr"]
-            decay_of[id(parameter)] = group["weight_decay"]
-    assert lr_of[id(module.model.head.linear.weight)] == pytest.approx(1e-3)
-    assert lr_of[id(encoder.layer4[0].conv1.weight)] == pytest.approx(5e-4)
-    assert lr_of[id(encoder.layer3[0].conv1.weight)] == pytest.approx(2.5e-4)
-    assert decay_of[id(encoder.layer3[0].conv1.weight)] == pytest.approx(0.1)
-    assert decay_of[id(encoder.layer3[0].bn1.weight)] == 0.0
-    assert id(encoder.layer2[0].conv1.weight) not in lr_of
-    assert id(encoder.conv1[0].weight) not in lr_of
-    assert len(lr_of) == sum(p.requires_grad for p in module.parameters())
-
-
 def test_frozen_encoder_blocks_are_bitwise_unchanged_after_lightning_training(
     tmp_path: Path, ring_frame: pd.DataFrame, resnet_model: TrainResult
 ) -> None:
@@ -335,60 +243,6 @@ def test_new_image_conventions_are_recorded(
     assert image.pixel_scale == 0.2  # not given, and the images are the pretrained size
 
 
-def test_source_conventions_are_cleared_for_other_images(tmp_path: Path) -> None:
-    from PIL import Image
-
-    config = ImageConfig.for_sdss_gz2()
-    big = tmp_path / "big.png"
-    Image.new("RGB", (424, 424)).save(big)
-    same = tmp_path / "same.png"
-    Image.new("RGB", (128, 128)).save(same)
-    kept = source_conventions(config, same, None)
-    assert kept["survey"] == "SDSS DR16" and kept["field_of_view"] == 25.6
-    cleared = source_conventions(config, big, {"pixel_scale": 0.262})
-    assert cleared == {"survey": "", "bands": "", "pixel_scale": 0.262, "field_of_view": None,
-                       "stretch": ""}
-    with pytest.raises(ValueError, match="unknown source conventions"):
-        source_conventions(config, same, {"arcsec": 1})
-
-
-def test_galaxy_fill_measures_the_central_object(tmp_path: Path) -> None:
-    from PIL import Image, ImageDraw
-
-    paths = []
-    for i, radius in enumerate((36, 40, 44)):
-        image = Image.new("L", (200, 200), 10)
-        draw = ImageDraw.Draw(image)
-        draw.ellipse([100 - radius, 100 - radius, 100 + radius, 100 + radius], fill=200)
-        draw.ellipse([5, 5, 25, 25], fill=255)  # a star in the corner is not the galaxy
-        paths.append(tmp_path / f"disk{i}.png")
-        image.save(paths[-1])
-    assert galaxy_fill(paths) == pytest.approx(0.4, abs=0.01)
-    blank = tmp_path / "blank.png"
-    Image.new("L", (50, 50), 10).save(blank)
-    assert np.isnan(galaxy_fill([blank]))
-
-
-def test_auto_crop_zooms_in_on_smaller_galaxies(tmp_path: Path, demo_catalog: pd.DataFrame) -> None:
-    from PIL import Image
-
-    config = ImageConfig.for_sdss_gz2()
-    padded = []
-    for loc in demo_catalog["file_loc"].head(24):
-        canvas = Image.new("RGB", (256, 256))
-        canvas.paste(Image.open(bundled.demo_dir() / loc), (64, 64))  # galaxies half the size
-        padded.append(tmp_path / Path(loc).with_suffix(".png").name)
-        canvas.save(padded[-1])
-    crop, record = auto_crop(config, padded)
-    scale = record["galaxy_fill"] / record["reference_fill"]
-    assert 0.4 < scale < 0.65
-    assert crop == pytest.approx((0.8 * scale, 0.95 * scale), abs=1e-3)
-    same = [bundled.demo_dir() / loc for loc in demo_catalog["file_loc"].head(4)]
-    assert auto_crop(config, same) is None  # images of the model's own conventions
-    other = ImageConfig.from_dict({**config.to_dict(), "survey": "DECaLS DR5"})
-    assert auto_crop(other, padded) is None  # no reference size for other conventions
-
-
 # ------------------------------------------------------------ where it starts
 def test_imagenet_start_from_a_local_weights_file(tmp_path: Path) -> None:
     torch.manual_seed(1)
@@ -445,21 +299,6 @@ def test_scratch_trains_every_block_by_default(
 
 
 # ------------------------------------------------------------ data handling
-def test_stratified_split_keeps_class_proportions_and_ignores_row_order() -> None:
-    labels = pd.Series([0] * 30 + [1] * 10)
-    ids = pd.Series([f"G{i:03d}" for i in range(40)])
-    is_val = stratified_split(labels, ids, 0.25, seed=3)
-    assert is_val[:30].sum() == 8 and is_val[30:].sum() == 3  # rounded half up
-    shuffled = np.random.default_rng(0).permutation(40)
-    again = stratified_split(labels[shuffled].reset_index(drop=True),
-                             ids[shuffled].reset_index(drop=True), 0.25, seed=3)
-    assert set(ids[shuffled][again]) == set(ids[is_val])
-    assert set(ids[stratified_split(labels, ids, 0.25, seed=4)]) != set(ids[is_val])
-    tiny = stratified_split(pd.Series([0, 0, 1]), pd.Series(["a", "b", "c"]), 0.5, seed=0)
-    assert tiny.tolist().count(True) == 1 and not tiny[2]  # a class of one stays in training
-    assert not stratified_split(labels, ids, 0, seed=0).any()
-
-
 def test_rows_without_a_label_are_skipped(
     tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
 ) -> None:
@@ -491,71 +330,6 @@ def test_bad_labels_and_options(
         finetune(ring_frame, tmp_path, task="regression", label="ra", label_smoothing=0.1)
     with pytest.raises(GalmorphError, match="too few for a validation split"):
         finetune(ring_frame.iloc[22:26], tmp_path, label="ring", model=model, val_fraction=0.1)
-
-
-def test_target_data_module_batches_carry_targets(ring_frame: pd.DataFrame) -> None:
-    frame = load_catalog(ring_frame)
-    targets = {"train": np.arange(40), "val": np.arange(8)}
-    module = TargetDataModule(frame.head(40), frame.tail(8), targets,
-                              ImageConfig.for_sdss_gz2(size=32), batch_size=8, num_workers=0)
-    batch = next(iter(module.val_dataloader()))
-    assert batch["image"].shape == (8, 3, 32, 32)
-    assert batch["target"].tolist() == list(range(8))
-
-
-# ------------------------------------------------------------ output columns
-def test_classification_columns_average_probabilities_over_samples() -> None:
-    class Loaded:
-        metadata = {"classes": ["a", "b"]}
-
-    raw = np.array([[[0.0, 0.0], [np.log(3), -50.0]]])  # (1 galaxy, 2 classes, 2 samples)
-    columns = classification_columns(raw, Loaded())  # type: ignore[arg-type]
-    np.testing.assert_allclose(columns["prob_b"], [(0.75 + 0.0) / 2], atol=1e-6)
-    np.testing.assert_allclose(columns["prob_a"], [0.625], atol=1e-6)
-    assert columns["predicted_label"].tolist() == ["a"]
-    values = regression_columns(np.array([[[1.0, 3.0]]]), Loaded())  # type: ignore[arg-type]
-    np.testing.assert_allclose(values["prediction"], [2.0])
-
-
-# -------------------------------------------------------------------- probe
-def test_probe_on_separable_and_uninformative_features() -> None:
-    rng = np.random.default_rng(0)
-    labels = np.repeat([0, 1], 40)
-    features = rng.normal(size=(80, 5))
-    separable = features + labels[:, None] * 10
-    result = probe(separable[::2], labels[::2], separable[1::2], labels[1::2])
-    assert result["accuracy"] == 1.0 and result["roc_auc"] == 1.0
-    assert result["n_train"] == 40 and result["n_test"] == 40
-    noise = probe(features[::2], labels[::2], features[1::2], labels[1::2])
-    assert 0.2 < noise["accuracy"] < 0.8
-
-
-def test_probe_chooses_its_regularisation_on_the_training_set() -> None:
-    rng = np.random.default_rng(1)
-    labels = np.repeat([0, 1], 100)
-    features = rng.normal(size=(200, 300))  # many noise features, few galaxies
-    features[:, 0] += 2.0 * labels  # one weakly informative feature
-    train, test = slice(0, None, 2), slice(1, None, 2)
-    chosen = probe(features[train], labels[train], features[test], labels[test])
-    fixed = probe(features[train], labels[train], features[test], labels[test],
-                  regularisation=1.0)
-    assert chosen["regularisation"] < 0.1 and fixed["regularisation"] == 1.0
-    truth = labels[test]
-    assert log_loss(truth, chosen["probabilities"]) < 0.8 * log_loss(truth, fixed["probabilities"])
-    one_each = probe(features[[0, 100]], labels[[0, 100]], features[test], labels[test])
-    assert one_each["regularisation"] == 1.0  # too few to cross-validate
-
-
-def test_classification_metrics() -> None:
-    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8]])
-    metrics = classification_metrics(np.array([0, 1, 1, 1]), probabilities, [0, 1])
-    assert metrics["accuracy"] == 0.75 and metrics["n_correct"] == 3
-    assert metrics["roc_auc"] == pytest.approx(1.0)
-    three = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
-    assert classification_metrics(np.array(["a", "b", "c"]), three, ["a", "b", "c"])[
-        "roc_auc"] == 1.0
-    assert classification_metrics(np.array(["a", "a", "b"]), three, ["a", "b", "c"])[
-        "roc_auc"] is None
 
 
 # ---------------------------------------------------------------- benchmark

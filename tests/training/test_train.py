@@ -133,25 +133,6 @@ def test_cli_train_from_offline_imagenet_weights(tmp_path, make_catalog, monkeyp
     assert torch.corrcoef(torch.stack([start.flatten(), trained.flatten()]))[0, 1] > 0.99
 
 
-def test_pretrained_starts_train_blocks_at_decayed_rates(tmp_path):
-    from galmorph.data.schemas import get_schema
-    from galmorph.models.blocks import encoder_blocks
-    from galmorph.models.model import VoteModule
-    from galmorph.models.starts import starting_point
-
-    start = starting_point("scratch", encoder="test_resnet")
-    module = VoteModule(get_schema("gz2-no-odd"), "test_resnet", encoder=start.encoder,
-                        learning_rate=1e-3, lr_decay=0.5)
-    assert module.model.encoder is start.encoder
-    module.trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
-    optimizer = module.configure_optimizers()["optimizer"]
-    rates = sorted({g["initial_lr"] for g in optimizer.param_groups}, reverse=True)
-    blocks = len(encoder_blocks(start.encoder))
-    assert rates == [1e-3 * 0.5**d for d in range(blocks + 1)]  # head, then each block down
-    grouped = sum(len(g["params"]) for g in optimizer.param_groups)
-    assert grouped == len(list(module.parameters()))  # every parameter, once
-
-
 def test_train_can_start_from_a_galmorph_model(tmp_path, tiny_model):
     result = train(
         _demo_frame(40), "gz2-no-odd", tmp_path, init=str(tiny_model.model_path),

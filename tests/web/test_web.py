@@ -13,7 +13,7 @@ from PIL import Image
 from galmorph.anomaly.session import AnomalySession
 from galmorph.cli import main
 from galmorph.web.app import SECURITY_HEADERS, create_app
-from galmorph.web.gallery import Gallery, PredictionSummary
+from galmorph.web.gallery import Gallery
 
 
 @pytest.fixture(scope="module")
@@ -67,24 +67,6 @@ def test_browse_pages_and_filter(client: TestClient, web_files: dict[str, Path])
     assert names[7] in [g["id"] for g in found]
     assert all(wanted.lower() in g["id"].lower() for g in found)
     assert client.get("/api/galaxies", params={"per_page": 10_000}).status_code == 422
-
-
-def test_prediction_summary_reads_top_answers() -> None:
-    table = pd.DataFrame({
-        "id_str": ["a", "b"],
-        "t01_smooth_or_features_a01_smooth_fraction": [0.8, 0.1],
-        "t01_smooth_or_features_a02_features_or_disk_fraction": [0.2, 0.9],
-        "t01_smooth_or_features_asked": [1.0, 1.0],
-        "t02_edgeon_a04_yes_fraction": [0.3, 0.6],
-        "t02_edgeon_a05_no_fraction": [0.7, 0.4],
-        "t02_edgeon_asked": [0.2, 0.9],
-    })
-    summary = PredictionSummary(table, "p.csv")
-    assert summary("a") == [{"question": "t01_smooth_or_features", "answer": "smooth",
-                             "text": "smooth", "fraction": 0.8}]
-    assert [s["answer"] for s in summary("b")] == ["features or disk", "yes"]
-    assert [s["text"] for s in summary("b")] == ["features or disk", "edgeon: yes"]
-    assert summary("missing") == []
 
 
 def test_images_by_id_only(client: TestClient, web_files: dict[str, Path]) -> None:

@@ -14,6 +14,10 @@
   with when, how (``method``) and the model's numbers for each galaxy;
 * ``events``: a log of what was done (session started, rankings written, ...).
 
+The schema and connections are in :mod:`galmorph.anomaly.database`; the values
+returned (:class:`~galmorph.anomaly.records.LabelRecord`,
+:class:`~galmorph.anomaly.records.Batch`) in :mod:`galmorph.anomaly.records`.
+
 Durability: the file is in WAL mode with ``synchronous=FULL``; each
 :meth:`LabelStore.label` is one ``BEGIN IMMEDIATE ... COMMIT`` transaction and
 returns only after the commit, so a label is on disk once ``label`` returns,
@@ -34,132 +38,33 @@ Example
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from galmorph.anomaly.database import (
+    APPLICATION,
+    DEFAULT_BUSY_TIMEOUT,
+    GALAXY_VALUES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    column_values,
+    connect,
+    now,
+    nullable,
+    remove_database,
+)
+from galmorph.anomaly.records import Batch, LabelRecord, check_score
 from galmorph.exceptions import GalmorphError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-#: Lowest and highest interest score.
-MIN_SCORE, MAX_SCORE = 0.0, 5.0
-#: Seconds a writer waits for another process's transaction before giving up.
-DEFAULT_BUSY_TIMEOUT = 30.0
-SCHEMA_VERSION = 1
-_APPLICATION = "galmorph-anomaly-session"
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE galaxies (
-    row INTEGER PRIMARY KEY,
-    id_str TEXT NOT NULL UNIQUE,
-    artefact INTEGER NOT NULL DEFAULT 0,
-    artefact_value REAL,
-    isolation_forest REAL,
-    lof REAL
-);
-CREATE TABLE labels (
-    id_str TEXT PRIMARY KEY,
-    score REAL NOT NULL,
-    updated_at TEXT NOT NULL,
-    history_id INTEGER NOT NULL
-);
-CREATE TABLE label_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    id_str TEXT NOT NULL,
-    score REAL NOT NULL,
-    previous REAL,
-    labelled_at TEXT NOT NULL,
-    source TEXT NOT NULL
-);
-CREATE INDEX label_history_id ON label_history (id_str);
-CREATE TABLE batches (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    method TEXT NOT NULL,
-    n_labels INTEGER NOT NULL,
-    details TEXT NOT NULL
-);
-CREATE TABLE batch_items (
-    batch_id INTEGER NOT NULL REFERENCES batches (id),
-    position INTEGER NOT NULL,
-    id_str TEXT NOT NULL,
-    acquisition REAL,
-    predicted REAL,
-    std REAL,
-    PRIMARY KEY (batch_id, position)
-);
-CREATE TABLE events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    details TEXT NOT NULL
-);
-"""
-
-#: Per-galaxy score columns that :meth:`LabelStore.set_galaxy_values` may fill.
-GALAXY_VALUES = ("artefact", "artefact_value", "isolation_forest", "lof")
-
-
-@dataclass(frozen=True)
-class LabelRecord:
-    """One label as stored: ``score`` for ``galaxy_id``, given at ``labelled_at`` (UTC ISO).
-
-    ``previous`` is the score it replaced (None for a first label); ``sequence``
-    its position in the session's history (1, 2, ...).
-    """
-
-    galaxy_id: str
-    score: float
-    labelled_at: str
-    previous: float | None
-    source: str
-    sequence: int
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Galaxies proposed together for labelling, best first.
-
-    ``values`` holds per galaxy the ``acquisition``, ``predicted`` and ``std``
-    numbers the proposing method gave (NaN where it gave none).
-    """
-
-    batch_id: int
-    created_at: str
-    method: str
-    n_labels: int
-    ids: list[str]
-    values: pd.DataFrame
-    details: dict[str, Any]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def check_score(score: float) -> float:
-    """``score`` as a float in [:data:`MIN_SCORE`, :data:`MAX_SCORE`], else GalmorphError."""
-    try:
-        value = float(score)
-    except (TypeError, ValueError):
-        raise GalmorphError(f"a score is a number from 0 to 5, not {score!r}") from None
-    if not MIN_SCORE <= value <= MAX_SCORE:  # also rejects NaN
-        raise GalmorphError(f"a score is a number from {MIN_SCORE:g} to {MAX_SCORE:g}, "
-                            f"not {score!r}")
-    return value
 
 
 class LabelStore:
@@ -172,14 +77,14 @@ class LabelStore:
             raise GalmorphError(f"session file {self.path} does not exist; "
                                 "start one with `galmorph anomaly start`")
         self._lock = threading.RLock()
-        self._conn = _connect(self.path, busy_timeout)
+        self._conn = connect(self.path, busy_timeout)
         try:
             version = self._conn.execute(
                 "SELECT value FROM meta WHERE key = 'application'"
             ).fetchone()
         except sqlite3.DatabaseError:
             version = None
-        if version is None or version[0] != _APPLICATION:
+        if version is None or version[0] != APPLICATION:
             self._conn.close()
             raise GalmorphError(f"{self.path} is not a galmorph anomaly session file")
 
@@ -211,7 +116,7 @@ class LabelStore:
             path: the session file (``.db``).
             settings: JSON-serialisable values.
             ids: ``id_str`` of every galaxy, in embeddings row order.
-            values: optional per-galaxy columns of :data:`GALAXY_VALUES`.
+            values: optional per-galaxy columns of :data:`~galmorph.anomaly.database.GALAXY_VALUES`.
             overwrite: replace an existing file (its labels are lost).
 
         Raises:
@@ -223,32 +128,32 @@ class LabelStore:
                                 "--force to start again (its labels would be lost)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        _remove_database(tmp)
+        remove_database(tmp)
         try:
-            conn = _connect(tmp, DEFAULT_BUSY_TIMEOUT)
+            conn = connect(tmp, DEFAULT_BUSY_TIMEOUT)
             with conn:
                 conn.execute("BEGIN")
-                for statement in _SCHEMA.split(";"):
+                for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                    ("application", _APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
-                    ("created_at", _now()),
+                    ("application", APPLICATION), ("schema_version", str(SCHEMA_VERSION)),
+                    ("created_at", now()),
                 ])
                 conn.executemany("INSERT INTO settings VALUES (?, ?)",
                                  [(k, json.dumps(v)) for k, v in settings.items()])
                 names = list(values or {})
-                columns = [_column_values(name, (values or {})[name], len(ids)) for name in names]
+                columns = [column_values(name, (values or {})[name], len(ids)) for name in names]
                 conn.executemany(
                     f"INSERT INTO galaxies (row, id_str{''.join(', ' + n for n in names)}) "
                     f"VALUES (?, ?{', ?' * len(names)})",
                     ((i, str(g), *(c[i] for c in columns)) for i, g in enumerate(ids)),
                 )
             conn.close()  # checkpoints the WAL into the file and removes it
-            _remove_database(path)
+            remove_database(path)
             os.replace(tmp, path)
         except BaseException:
-            _remove_database(tmp)
+            remove_database(tmp)
             raise
         store = cls(path)
         store.log_event("start", {"settings": dict(settings), "n_galaxies": len(ids)})
@@ -294,14 +199,15 @@ class LabelStore:
             conn.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
                              [(k, json.dumps(v)) for k, v in values.items()])
             conn.execute("INSERT INTO events (created_at, kind, details) VALUES (?, ?, ?)",
-                         (_now(), "settings", json.dumps(dict(values))))
+                         (now(), "settings", json.dumps(dict(values))))
 
     # ------------------------------------------------------------ galaxies
     def n_galaxies(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM galaxies")[0][0])
 
     def galaxies(self) -> pd.DataFrame:
-        """``row``, ``id_str`` and the :data:`GALAXY_VALUES` columns, in row order."""
+        """``row``, ``id_str`` and the columns of
+        :data:`~galmorph.anomaly.database.GALAXY_VALUES`, in row order."""
         import pandas as pd
 
         with self._lock:
@@ -313,13 +219,15 @@ class LabelStore:
         return frame
 
     def set_galaxy_values(self, values: Mapping[str, np.ndarray]) -> None:
-        """Fill per-galaxy columns (:data:`GALAXY_VALUES`), one value per row, in one transaction.
+        """Fill per-galaxy columns, one value per row, in one transaction.
+
+        The columns are those of :data:`~galmorph.anomaly.database.GALAXY_VALUES`.
 
         Raises:
             GalmorphError: for an unknown column or a wrong number of values.
         """
         n = self.n_galaxies()
-        columns = {name: _column_values(name, column, n) for name, column in values.items()}
+        columns = {name: column_values(name, column, n) for name, column in values.items()}
         with self._write() as conn:
             for name, column in columns.items():
                 conn.executemany(f"UPDATE galaxies SET {name} = ? WHERE row = ?",
@@ -346,7 +254,7 @@ class LabelStore:
             old = conn.execute("SELECT score FROM labels WHERE id_str = ?",
                                (galaxy_id,)).fetchone()
             previous = None if old is None else float(old[0])
-            when = _now()
+            when = now()
             cursor = conn.execute(
                 "INSERT INTO label_history (id_str, score, previous, labelled_at, source) "
                 "VALUES (?, ?, ?, ?, ?)", (galaxy_id, value, previous, when, source),
@@ -389,7 +297,7 @@ class LabelStore:
             for name in columns:
                 if name in values:
                     table[name] = np.asarray(values[name], dtype=float)
-        when = _now()
+        when = now()
         with self._write() as conn:
             n_labels = int(conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0])
             cursor = conn.execute(
@@ -399,7 +307,7 @@ class LabelStore:
             batch_id = int(cursor.lastrowid or 0)
             conn.executemany(
                 "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?)",
-                [(batch_id, i, str(g), *(_nullable(table.at[i, c]) for c in columns))
+                [(batch_id, i, str(g), *(nullable(table.at[i, c]) for c in columns))
                  for i, g in enumerate(ids)],
             )
         return Batch(batch_id, when, method, n_labels, [str(g) for g in ids], table,
@@ -429,48 +337,10 @@ class LabelStore:
         """Append an entry to the session's event log."""
         with self._write() as conn:
             conn.execute("INSERT INTO events (created_at, kind, details) VALUES (?, ?, ?)",
-                         (_now(), kind, json.dumps(dict(details or {}))))
+                         (now(), kind, json.dumps(dict(details or {}))))
 
     def events(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(time, kind, details)`` of every logged event, oldest first."""
         return [(t, k, json.loads(d))
                 for t, k, d in self._query("SELECT created_at, kind, details FROM events "
                                            "ORDER BY id")]
-
-
-def _column_values(name: str, column: np.ndarray, n: int) -> list[Any]:
-    """A :data:`GALAXY_VALUES` column as SQLite values (NaN → NULL), checked.
-
-    Raises:
-        GalmorphError: for an unknown column or a wrong number of values.
-    """
-    if name not in GALAXY_VALUES:
-        raise GalmorphError(f"unknown galaxy column {name!r}; use {GALAXY_VALUES}")
-    if len(column) != n:
-        raise GalmorphError(f"{name}: {len(column)} values for {n} galaxies")
-    if name == "artefact":
-        return [int(bool(v)) for v in np.asarray(column).tolist()]
-    return [None if v is None or math.isnan(v) else float(v)
-            for v in np.asarray(column, dtype=np.float64).tolist()]
-
-
-def _nullable(value: float) -> float | None:
-    return None if value is None or np.isnan(value) else float(value)
-
-
-def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
-    """A connection in autocommit mode (explicit transactions), WAL, ``synchronous=FULL``."""
-    try:
-        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None,
-                               check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-    except sqlite3.DatabaseError as err:
-        raise GalmorphError(f"cannot open {path} as a session file: {err}") from None
-    return conn
-
-
-def _remove_database(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)

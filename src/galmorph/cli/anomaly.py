@@ -2,7 +2,7 @@
 
 Score galaxies from 0 (boring) to 5 (fascinating); a Gaussian process learns
 your taste from the embeddings and proposes what to look at next (see
-:mod:`galmorph.anomaly.session`). Everything lives in one session file (SQLite): labels
+:mod:`galmorph.anomaly`). Everything lives in one session file (SQLite): labels
 are safe the moment ``label`` returns, and a session continues where it stopped.
 
 Example::
@@ -19,19 +19,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import sys
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.table import Table
 
 from galmorph.cli._common import positive_int
-
-if TYPE_CHECKING:
-    from galmorph.anomaly.labels import Batch
-    from galmorph.anomaly.session import AnomalySession
+from galmorph.cli.anomaly_benchmark import run_benchmark
+from galmorph.cli.anomaly_session import run_label, run_next, run_rank, run_start, run_status
 
 BASELINES = ("isolation-forest", "lof", "reweighted-forest")
 
@@ -58,7 +49,7 @@ def _non_negative(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``anomaly`` sub-command and its actions."""
-    from galmorph.anomaly.session import (
+    from galmorph.anomaly.defaults import (
         DEFAULT_ARTEFACT_THRESHOLD,
         DEFAULT_BATCH_SIZE,
         DEFAULT_PCA,
@@ -203,248 +194,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model_options(bench)
     artefact_options(bench)
     bench.set_defaults(func=run_benchmark)
-
-
-# ------------------------------------------------------------------ actions
-def run_start(args: argparse.Namespace) -> int:
-    """Create the session file and print a summary."""
-    from galmorph.anomaly.session import AnomalySession
-
-    session = AnomalySession.start(
-        args.embeddings, args.session, method=args.baseline or "active", pca=args.pca,
-        xi=args.xi, batch_size=args.batch_size, seed=args.seed, predictions=args.predictions,
-        artefact_column=args.artefact_column, artefact_threshold=args.artefact_threshold,
-        include_artefacts=args.include_artefacts, overwrite=args.force,
-    )
-    with session:
-        flagged = int(session.galaxies["artefact"].sum())
-        settings = session.settings
-        console = Console(highlight=False, soft_wrap=True)
-        console.print(
-            f"Started {args.session}: {len(session.embeddings)} galaxies, method "
-            f"{settings.method}, {session.features.shape[1]} standardised features"
-            + (f"; {flagged} flagged as artefacts ({settings.artefact_column} ≥ "
-               f"{settings.artefact_threshold:g})" if settings.artefact_source else "")
-        )
-        console.print(f"Next: galmorph anomaly next --session {args.session}")
-    return 0
-
-
-def _galaxy_info(session: AnomalySession, ids: list[str]) -> list[dict[str, Any]]:
-    """``ra``, ``dec`` and ``file_loc`` of galaxies, where the embeddings have them."""
-    import pandas as pd
-
-    emb = session.embeddings
-    rows = pd.Index(emb.ids).get_indexer(ids)
-    columns = {"ra": emb.ra, "dec": emb.dec, "file_loc": emb.file_loc}
-    return [{name: _plain(column[row].item() if hasattr(column[row], "item") else column[row])
-             for name, column in columns.items() if column is not None} for row in rows]
-
-
-def _batch_table(batch: Batch, info: list[dict[str, Any]]) -> Table:
-    """The batch as a table; ids never shortened, the model's columns only when it gave them."""
-    numbers = [(name, fmt) for name, fmt in
-               (("predicted", ".2f"), ("std", ".2f"), ("acquisition", ".3g"))
-               if batch.values[name].notna().any()]
-    table = Table(show_edge=False)
-    table.add_column("#", justify="right")
-    table.add_column("id_str", no_wrap=True, min_width=max(len(g) for g in batch.ids))
-    for name in ("ra", "dec", *(n for n, _ in numbers)):
-        table.add_column(name, justify="right", no_wrap=True)
-
-    def number(value: float | None, fmt: str) -> str:
-        return "–" if value is None or math.isnan(value) else format(value, fmt)
-
-    for i, galaxy in enumerate(batch.ids):
-        values = batch.values.iloc[i]
-        table.add_row(str(i + 1), galaxy, number(info[i].get("ra"), ".4f"),
-                      number(info[i].get("dec"), ".4f"),
-                      *(number(values[name], fmt) for name, fmt in numbers))
-    return table
-
-
-def run_next(args: argparse.Namespace) -> int:
-    """Print (and optionally draw) the galaxies to label next."""
-    from galmorph.anomaly.session import AnomalySession
-    from galmorph.report.plots import check_figure_path
-
-    if args.grid:
-        check_figure_path(args.grid)
-    with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
-        batch = session.next_batch(new=args.new)
-        n_labels = session.store.n_labels()
-        info = _galaxy_info(session, batch.ids)
-        if args.grid:
-            _draw([i.get("file_loc", "") for i in info],
-                  [f"{n + 1}. {g}" for n, g in enumerate(batch.ids)], args.grid,
-                  f"batch {batch.batch_id} ({batch.method})")
-        if args.json:
-            json.dump({"batch": batch.batch_id, "method": batch.method, "n_labels": n_labels,
-                       "galaxies": [
-                           {"id_str": g, **info[i],
-                            **{k: _plain(v) for k, v in batch.values.iloc[i].items()}}
-                           for i, g in enumerate(batch.ids)]},
-                      sys.stdout, indent=2)
-            sys.stdout.write("\n")
-            return 0
-        console = Console(highlight=False, soft_wrap=True)
-        console.print(f"Batch {batch.batch_id} ({batch.method}, proposed with {batch.n_labels} "
-                      f"labels; {n_labels} labels now): {len(batch.ids)} to score 0-5")
-        console.print(_batch_table(batch, info))
-        if args.grid:
-            console.print(f"Wrote {args.grid}")
-        console.print(f"Score with: galmorph anomaly label ID SCORE --session {args.session}")
-    return 0
-
-
-def _plain(value: Any) -> Any:
-    """NaN as None (JSON null)."""
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def run_label(args: argparse.Namespace) -> int:
-    """Store each ID SCORE pair; print each once it is on disk."""
-    from galmorph.anomaly.labels import LabelStore, check_score
-
-    if len(args.pairs) % 2:
-        args.parser.error("give galaxy ids and scores in pairs: ID SCORE [ID SCORE ...]")
-    pairs = [(args.pairs[i], check_score(args.pairs[i + 1]))
-             for i in range(0, len(args.pairs), 2)]
-    console = Console(highlight=False, soft_wrap=True)
-    with LabelStore.open(args.session) as store:
-        for galaxy_id, score in pairs:
-            record = store.label(galaxy_id, score)
-            was = f" (was {record.previous:g})" if record.previous is not None else ""
-            console.print(f"{record.galaxy_id}: {record.score:g}{was}")
-        console.print(f"{store.n_labels()} galaxies labelled in {args.session}")
-    return 0
-
-
-def run_rank(args: argparse.Namespace) -> int:
-    """Print the top of the ranking and write all of it."""
-    from galmorph.anomaly.session import AnomalySession
-    from galmorph.inference.outputs import output_format, write_table
-    from galmorph.report.plots import check_figure_path
-
-    if args.output:
-        output_format(args.output)
-    if args.grid:
-        check_figure_path(args.grid)
-    with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
-        ranking = session.ranking(method=args.method, include_artefacts=args.include_artefacts)
-        top = ranking.head(args.top)
-        if args.output:
-            write_table(ranking, args.output, ranking.attrs["galmorph"])
-            session.store.log_event("rank", {"output": args.output, "method": args.method})
-        if args.grid:
-            captions = [f"{r.rank}. {r.id_str}\n" + (f"your score {r.score:g}" if r.labelled
-                                                      else f"predicted {r.predicted:.2f}")
-                        for r in top.itertuples()]
-            files = (top["file_loc"].tolist() if "file_loc" in top
-                     else [""] * len(top))
-            _draw(files, captions, args.grid,
-                  f"top {len(top)} ({ranking.attrs['galmorph']['galmorph_anomaly_method']})",
-                  highlight=[i for i, v in enumerate(top["labelled"]) if v])
-    console = Console(highlight=False, soft_wrap=True)
-    table = Table(show_edge=False, caption="interest: your score if labelled (*), else predicted")
-    table.add_column("rank", justify="right")
-    table.add_column("id_str", no_wrap=True, min_width=max(map(len, top["id_str"]), default=6))
-    table.add_column("interest", justify="right")
-    table.add_column("isolation forest", justify="right")
-    for row in top.itertuples():
-        table.add_row(str(row.rank), row.id_str,
-                      f"{row.interest:.2f}{'*' if row.labelled else ''}",
-                      f"{row.isolation_forest:.3f}")
-    console.print(table)
-    for path in (args.output, args.grid):
-        if path:
-            console.print(f"Wrote {path}")
-    return 0
-
-
-def run_status(args: argparse.Namespace) -> int:
-    """Print the session's settings and progress."""
-    from galmorph.anomaly.labels import LabelStore
-
-    with LabelStore.open(args.session) as store:
-        settings = store.settings()
-        console = Console(highlight=False, soft_wrap=True)
-        console.print(f"Session {args.session}: {store.n_galaxies()} galaxies, "
-                      f"{store.n_labels()} labelled ({len(store.history())} labels given), "
-                      f"{store.n_batches()} batches proposed")
-        for key, value in settings.items():
-            console.print(f"  {key}: {value}")
-    return 0
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    """Run the simulated-researcher benchmark and print (and write) the table."""
-    from galmorph.anomaly.session import artefact_flags, benchmark, benchmark_setup
-    from galmorph.data.catalog import read_table
-    from galmorph.inference.embed import read_embeddings
-    from galmorph.models.metrics import write_json
-
-    emb = read_embeddings(args.embeddings)
-    flags = None
-    if args.predictions:
-        flags, _, _ = artefact_flags(read_table(args.predictions), emb.ids,
-                                     column=args.artefact_column,
-                                     threshold=args.artefact_threshold)
-    setup = benchmark_setup(emb, args.truth, args.score_column,
-                            threshold=args.interesting_threshold, pca=args.pca, seed=args.seed,
-                            artefacts=flags)
-    console = Console(highlight=False, stderr=True)
-    with console.status("benchmark") as status:
-        result = benchmark(setup, n_labels=args.labels, repeats=args.repeats,
-                           batch_size=args.batch_size, xi=args.xi, seed=args.seed,
-                           progress=status.update)
-    result["settings"].update(embeddings=str(args.embeddings), truth=str(args.truth),
-                              score_column=args.score_column,
-                              interesting_threshold=args.interesting_threshold,
-                              model=emb.info.model.get("name"), pca=args.pca)
-    print_benchmark(result, Console(highlight=False, soft_wrap=True))
-    if args.json:
-        write_json(result, args.json)
-        Console(highlight=False, soft_wrap=True).print(f"Wrote {args.json}")
-    return 0
-
-
-_COLUMN_NAMES = {"active": "active", "isolation_forest": "iso. forest",
-                 "reweighted_forest": "reweighted", "random": "random",
-                 "supervised_ceiling": "ceiling"}
-
-
-def print_benchmark(result: dict[str, Any], console: Console) -> None:
-    """The benchmark's table: one row per metric, one column per method (mean ± std)."""
-    from galmorph.anomaly.session import BENCHMARK_METHODS, PRECISION_AT
-
-    settings = result["settings"]
-    table = Table(
-        title=(f"{settings['n_galaxies']} galaxies, {settings['n_interesting']} interesting; "
-               f"{settings['n_labels']} labels, {settings['repeats']} repeats"),
-        caption=("P@N: interesting fraction of the top N (labelled galaxies ranked by the "
-                 "score given); unlab.: of the top N not labelled; AP: average precision; "
-                 "found: interesting galaxies among the labelled; ceiling: a logistic "
-                 "regression told every other galaxy's truth (out of fold), the limit of the "
-                 "features rather than a method. Mean ± std over repeats."),
-        show_edge=False,
-    )
-    table.add_column("metric", no_wrap=True)
-    for key in BENCHMARK_METHODS:
-        table.add_column(_COLUMN_NAMES[key], justify="right", no_wrap=True)
-    metrics = [m for n in PRECISION_AT
-               for m in (f"precision_at_{n}", f"precision_at_{n}_unlabelled")]
-    for metric in [*metrics, "average_precision", "n_found"]:
-        name = metric.replace("precision_at_", "P@").replace("_unlabelled", " unlab.")
-        name = {"average_precision": "AP", "n_found": "found"}.get(name, name)
-        fmt = ".0f" if metric == "n_found" else ".3f"
-        table.add_row(name, *(f"{result[k][metric]:{fmt}}±{result[k][metric + '_std']:{fmt}}"
-                              for k in BENCHMARK_METHODS))
-    console.print(table)
-
-
-def _draw(files: list[str], captions: list[str], path: str, title: str,
-          highlight: list[int] | None = None) -> None:
-    from galmorph.report.plots import galaxy_grid
-
-    galaxy_grid(files, captions, path=path, title=title, highlight=highlight or ())

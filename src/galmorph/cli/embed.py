@@ -6,7 +6,7 @@ first N principal components with ``--pca N``. ``--stages 2`` puts the pooled
 features of an earlier encoder stage first (finer structure; better for
 ``galmorph anomaly``, see :mod:`galmorph.inference.embed`). The file records the model (name,
 path, checksum), its image settings and the fitted PCA, so ``galmorph similar
---image`` can put a new image in the same space (see :mod:`galmorph.inference.embed`).
+--image`` can put a new image in the same space (see :mod:`galmorph.inference.new_images`).
 
 Example::
 
@@ -25,8 +25,8 @@ from galmorph.cli.predict import add_backend_option
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``embed`` sub-command."""
-    from galmorph.data.images import VIEW_CHOICES
-    from galmorph.inference.embed import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
+    from galmorph.data.views import VIEW_CHOICES
+    from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
     from galmorph.models.defaults import DEFAULT_MODEL
 
     parser = subparsers.add_parser(
@@ -92,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Embed the catalog and write the file; 0 on success."""
-    from galmorph.inference.embed import embed_to_file, read_embedding_info
+    from galmorph.inference.embed import embed_to_file
+    from galmorph.inference.embeddings import read_embedding_info
 
     path = embed_to_file(
         args.catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,

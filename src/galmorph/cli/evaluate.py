@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.inference.predict import evaluate_catalog, resolve_device
+    from galmorph.inference.device import resolve_device
+    from galmorph.inference.evaluate import evaluate_catalog
     from galmorph.models.checkpoint import load_model
     from galmorph.models.metrics import print_evaluation, write_json
 

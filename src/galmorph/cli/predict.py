@@ -36,7 +36,7 @@ READING_METADATA = (
 
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run a model over a catalog."""
-    from galmorph.data.images import VIEW_CHOICES
+    from galmorph.data.views import VIEW_CHOICES
     from galmorph.models.defaults import DEFAULT_MODEL
 
     parser.add_argument(
@@ -114,7 +114,7 @@ def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` sub-command."""
-    from galmorph.inference.resumable import DEFAULT_CHUNK_SIZE
+    from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE
 
     parser = subparsers.add_parser(
         "predict",
@@ -164,8 +164,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict and write the table; 0 on success."""
     from galmorph.exceptions import GalmorphError
+    from galmorph.inference.device import resolve_device
     from galmorph.inference.outputs import output_format
-    from galmorph.inference.predict import predict_to_file, resolve_device
+    from galmorph.inference.predict import predict_to_file
     from galmorph.models.checkpoint import load_model
 
     output_format(args.output)  # an unusable file name fails before any work

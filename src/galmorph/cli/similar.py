@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``similar`` sub-command."""
-    from galmorph.search.search import (
+    from galmorph.search.defaults import (
         DUPLICATE_RADIUS_ARCSEC,
         EXACT_MAX_ROWS,
         INDEX_KINDS,
@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, print and draw; 0 on success."""
-    from galmorph.inference.embed import read_embeddings
+    from galmorph.inference.embeddings import read_embeddings
     from galmorph.report.plots import check_figure_path
     from galmorph.search.search import SimilaritySearch
 

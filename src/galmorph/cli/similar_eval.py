@@ -5,7 +5,7 @@ counts, or its own 0/1 columns) is a query; precision@k is the fraction of its k
 nearest galaxies with the same tag. Printed per tag and averaged, beside the same
 measure for random neighbours, raw-pixel PCA, an untrained encoder of the same
 architecture, and the model's own predicted vote fractions
-(see :func:`galmorph.search.search.evaluate_similarity`).
+(see :func:`galmorph.search.evaluation.evaluate_similarity`).
 
 Example::
 
@@ -27,7 +27,8 @@ def _tag_list(text: str) -> list[str]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``similar-eval`` sub-command."""
-    from galmorph.search.search import BASELINES, METRICS, TAGS
+    from galmorph.search.defaults import BASELINES, METRICS
+    from galmorph.search.tags import TAGS
 
     definitions = "; ".join(f"{t.name} ({t.kind}): {t.rule}" for t in TAGS)
     parser = subparsers.add_parser(
@@ -79,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
     from galmorph.models.metrics import write_json
-    from galmorph.search.search import evaluate_similarity, print_tag_evaluation
+    from galmorph.search.evaluation import evaluate_similarity, print_tag_evaluation
 
     result = evaluate_similarity(
         args.embeddings, args.catalog, k=args.k, metric=args.metric, tags=args.tags,

@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from galmorph.data.images import ImageConfig
+    from galmorph.data.image_config import ImageConfig
     from galmorph.models.model import MIN_CONCENTRATION
     from galmorph.training.train import train
 

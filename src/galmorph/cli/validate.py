@@ -12,13 +12,17 @@ Example::
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from galmorph.data.catalog import FORMATS, CatalogSummary, summarize_catalog
+from galmorph.data.defaults import FORMATS
 from galmorph.data.schemas import builtin_schemas
+
+if TYPE_CHECKING:
+    from galmorph.data.validation import CatalogSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the catalog summary; 0 when it is usable, 1 otherwise."""
+    from galmorph.data.catalog import summarize_catalog
+
     summary = summarize_catalog(
         args.catalog, args.schema, drop_missing_images=args.skip_missing_images
     )

@@ -21,7 +21,7 @@ Examples
 >>> from importlib.resources import files
 >>> from galmorph.data.datasets import GalaxyDataModule
 >>> demo = files("galmorph") / "demo_data" / "gz2_demo" / "catalog.csv"
->>> dm = GalaxyDataModule(demo, "gz2-no-odd", batch_size=8, num_workers=0)
+>>> dm = GalaxyDataModule(demo, "gz2-no-odd", batch_size=8, num_workers=0, seed=1)
 >>> dm.split_summary["sizes"]
 {'train': 0, 'val': 0, 'test': 630}
 >>> batch = next(iter(dm.test_dataloader()))
@@ -45,16 +45,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from galmorph.data.catalog import load_catalog
-from galmorph.data.images import (
-    ImageConfig,
-    TrainAugmentation,
-    eval_transform,
-    load_image,
-    to_channels,
-    train_preparation,
-)
-from galmorph.data.schemas import Schema, get_schema
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image, to_channels
+from galmorph.data.schemas import get_schema
 from galmorph.data.splits import SPLIT_NAMES, assign_splits
+from galmorph.data.transforms import TrainAugmentation, eval_transform, train_preparation
+from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphWarning, ImageError
 
 CatalogSource = str | Path | pd.DataFrame
@@ -214,8 +210,8 @@ class GalaxyDataModule(L.LightningDataModule):
         num_workers: loader worker processes; default :func:`default_num_workers`.
         cache: decode each split's images once into memory (see
             :class:`GalaxyDataset`).
-        augment: random training augmentation (:func:`galmorph.data.images.train_preparation`
-            in the loader, :class:`galmorph.data.images.TrainAugmentation` batch-wise);
+        augment: random training augmentation (:func:`galmorph.data.transforms.train_preparation`
+            in the loader, :class:`galmorph.data.transforms.TrainAugmentation` batch-wise);
             False trains on the evaluation transform.
         drop_missing_images: skip rows whose image file is missing, with a warning.
     """
@@ -326,7 +322,7 @@ class GalaxyDataModule(L.LightningDataModule):
         """Finish training batches on their device: random views, grey, normalisation.
 
         Training items leave the loader as prepared ``uint8`` images
-        (:func:`~galmorph.data.images.train_preparation`); augmenting whole batches here
+        (:func:`~galmorph.data.transforms.train_preparation`); augmenting whole batches here
         costs the loader workers (which share the CPU with the model) nothing.
         Other batches are float already and pass through.
         """

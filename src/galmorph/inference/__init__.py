@@ -1,1 +1,54 @@
-"""TODO"""
+"""Inference: run a trained model over catalogs, for predictions, evaluation and embeddings.
+
+* :mod:`~galmorph.inference.predict`: per-galaxy predictions (:func:`predict_catalog`,
+  :func:`predict_to_file`); :mod:`~galmorph.inference.evaluate`: a vote-count model
+  against volunteer votes (:func:`evaluate_catalog`);
+* :mod:`~galmorph.inference.embed`: pooled encoder features (:func:`embed_catalog`,
+  :func:`embed_to_file`); :mod:`~galmorph.inference.embeddings`: the embeddings file
+  (:func:`read_embeddings`); :mod:`~galmorph.inference.new_images`: new images in a
+  file's space (:func:`embed_images`);
+* :mod:`~galmorph.inference.loop`, :mod:`~galmorph.inference.device`,
+  :mod:`~galmorph.inference.loading` and :mod:`~galmorph.inference.distributed`: the
+  loop they share, where it runs, the model it runs and several processes (DDP);
+* :mod:`~galmorph.inference.outputs` and :mod:`~galmorph.inference.resumable`: result
+  tables written atomically, chunk by chunk, resumable after an interruption.
+
+What users import is named here and loaded on first use, so importing
+``galmorph.inference`` does not load torch.
+
+Examples
+--------
+>>> from galmorph.inference import chunk_bounds, output_format, predict_catalog
+>>> chunk_bounds(5, 2)
+[(0, 2), (2, 4), (4, 5)]
+>>> output_format("predictions.fits")
+'fits'
+>>> table = predict_catalog("catalog.csv", "gz2-starter")  # doctest: +SKIP
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "device": ["resolve_device"],
+        "distributed": ["DistributedInference"],
+        "embed": ["DEFAULT_VIEWS", "embed_catalog", "embed_to_file"],
+        "embeddings": [
+            "EmbeddingInfo",
+            "Embeddings",
+            "PCAProjection",
+            "feature_columns",
+            "fit_pca",
+            "read_embedding_info",
+            "read_embeddings",
+        ],
+        "evaluate": ["evaluate_catalog"],
+        "loading": ["ModelSpec"],
+        "loop": ["DEFAULT_BATCH_SIZE", "check_image_conventions", "infer", "run_over_images"],
+        "new_images": ["embed_images", "load_embedding_model"],
+        "outputs": ["output_format", "read_metadata", "write_table", "write_table_chunks"],
+        "predict": ["WrittenTable", "predict_catalog", "predict_to_file"],
+        "resumable": ["DEFAULT_CHUNK_SIZE", "PartStore", "chunk_bounds", "parts_dir_for"],
+    },
+)

@@ -36,9 +36,6 @@ import pandas as pd
 
 from galmorph.inference.outputs import read_metadata, write_table
 
-#: Galaxies per chunk: one part file, and the most results held in memory at once.
-DEFAULT_CHUNK_SIZE = 50_000
-
 
 def chunk_bounds(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
     """``(start, stop)`` row ranges of ``chunk_size`` rows (the last may be shorter)."""

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from galmorph.data.images import ImageConfig
-from galmorph.data.schemas import Schema
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.tree import Schema
 from galmorph.exceptions import ModelError
 from galmorph.files import atomic_target
 from galmorph.models.defaults import DEFAULT_MODEL

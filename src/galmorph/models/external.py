@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from galmorph import __version__
-from galmorph.data.images import ImageConfig
+from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import ModelError
 from galmorph.models.model import GalaxyModel
 

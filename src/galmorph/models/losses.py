@@ -68,7 +68,7 @@ def dirichlet_multinomial_nll(
         concentrations: ``(batch, n_answers)`` Dirichlet concentrations (> 0).
             Computed in their dtype, or float32 if that is a half-precision type.
         question_index_groups: per question ``(start, stop)`` answer columns, as
-            :attr:`galmorph.data.schemas.Schema.question_index_groups`; consecutive and
+            :attr:`galmorph.data.tree.Schema.question_index_groups`; consecutive and
             covering every column.
 
     Returns:

@@ -37,7 +37,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from scipy.stats import binomtest
 
-from galmorph.data.schemas import Schema
+from galmorph.data.tree import Schema
 from galmorph.files import atomic_target
 from galmorph.models.losses import dirichlet_multinomial_nll
 

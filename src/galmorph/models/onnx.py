@@ -19,7 +19,7 @@ framework needs:
   (of the source ``.pt`` file) and ``galmorph_version``.
 
 The input is ``images``: ``float32 (batch, channels, size, size)`` made by
-:func:`galmorph.data.images.eval_transform`; the output is ``outputs`` (full) or
+:func:`galmorph.data.transforms.eval_transform`; the output is ``outputs`` (full) or
 ``features`` (encoder), ``float32 (batch, n)``.
 
 Export uses PyTorch's TorchScript-based exporter (``dynamo=False``): in torch
@@ -29,7 +29,7 @@ faster than the ``torch.export`` (dynamo) exporter, which also needs
 
 :class:`OnnxModel` runs an exported file with ONNX Runtime's CPU execution
 provider as a batch function (tensor in, tensor out), which is what
-:func:`galmorph.inference.predict.infer` takes; :func:`cached_onnx_model` exports a loaded
+:func:`galmorph.inference.loop.infer` takes; :func:`cached_onnx_model` exports a loaded
 model once into a cache folder keyed by its checksum. ``backend="onnx"`` of
 :func:`galmorph.inference.predict.predict_catalog` and
 :func:`galmorph.inference.embed.embed_catalog` use it; :func:`resolve_backend` turns
@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from galmorph import __version__
-from galmorph.data.images import ImageConfig
+from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import GalmorphError, ModelError
 from galmorph.files import atomic_target
 from galmorph.models.checkpoint import LoadedModel, load_model
@@ -99,7 +99,7 @@ def output_labels(metadata: dict[str, Any], what: str, n_outputs: int) -> list[s
         return [f"feat_{i}" for i in range(n_outputs)]
     task = metadata["task"]
     if task == "votes":
-        from galmorph.data.schemas import Schema
+        from galmorph.data.tree import Schema
 
         return [a.full_name for a in Schema.from_dict(metadata["schema"]).answers]
     if task == "classification":

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from galmorph.data.images import ImageConfig
+from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import ModelError
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import DEFAULT_MODEL

@@ -35,6 +35,7 @@ INTERVAL = 0.90
 #: Galaxies whose quantiles are solved at once (bounds memory).
 _CHUNK = 4096
 
+
 def beta_mixture_quantile(
     a: np.ndarray, b: np.ndarray, q: float, *, tol: float = 1e-7, max_iter: int = 100
 ) -> np.ndarray:

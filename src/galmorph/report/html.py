@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,20 @@ def facts_html(facts: Sequence[tuple[str, Any]]) -> str:
     items = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>"
                     for k, v in facts)
     return f'<dl class="facts">{items}</dl>'
+
+
+def percent_text(value: Any) -> str:
+    """A fraction as a percentage with one decimal, for a table cell; ``–`` when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{100 * value:.1f}"
+
+
+def number_text(value: Any, fmt: str = ".3f") -> str:
+    """A number formatted with ``fmt``, for a table cell; ``–`` when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, fmt)
 
 
 def render_report(

@@ -1,1 +1,47 @@
-"""TODO"""
+"""Similarity search over galaxy embeddings, and its evaluation with morphology tags.
+
+What users import is named here and loaded on first use, so importing
+``galmorph.search`` does not load torch, pandas or faiss. The modules:
+:mod:`~galmorph.search.search` (queries by id, sky position, image or vector),
+:mod:`~galmorph.search.index` (metrics, exact and approximate indexes),
+:mod:`~galmorph.search.index_store` (indexes saved beside the embeddings file),
+:mod:`~galmorph.search.tags` (morphology tags from Galaxy Zoo 2 votes),
+:mod:`~galmorph.search.baselines` and :mod:`~galmorph.search.evaluation`
+(tag-retrieval precision@k beside baselines).
+
+Examples
+--------
+>>> import numpy as np
+>>> from galmorph.search import METRICS, TAGS, neighbour_table, precision_at_k
+>>> METRICS
+('cosine', 'euclidean', 'manhattan')
+>>> [tag.name for tag in TAGS if tag.kind == "transfer"]
+['odd', 'ring', 'merger']
+>>> neighbours = neighbour_table(np.array([[0.0], [0.1], [5.0], [5.2]]), 1, "euclidean")
+>>> neighbours.ravel().tolist()
+[1, 0, 3, 2]
+>>> precision_at_k(neighbours, np.array([True, True, False, False])).tolist()
+[1.0, 1.0, 0.0, 0.0]
+"""
+
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "baselines": ["BASELINES", "baseline_features"],
+        "evaluation": [
+            "evaluate_similarity", "neighbour_table", "precision_at_k", "print_tag_evaluation",
+        ],
+        "index": [
+            "INDEX_KINDS", "METRICS", "ExactIndex", "FaissIndex", "Index", "build_index",
+            "search_vectors",
+        ],
+        "index_store": ["index_files", "load_or_build_index"],
+        "search": [
+            "DUPLICATE_RADIUS_ARCSEC", "SimilarityResult", "SimilaritySearch",
+            "angular_separation", "select_neighbours",
+        ],
+        "tags": ["TAGS", "TagDefinition", "derive_tags"],
+    },
+)

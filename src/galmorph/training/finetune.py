@@ -15,35 +15,36 @@ shipped name, a file or ``hf_hub:ORG/NAME``), from timm's own ImageNet weights
 (``init="imagenet"``), or from random weights (``init="scratch"``).
 
 Encoder blocks are the stages timm groups a model into (ConvNeXt ``stages``,
-ResNet ``layer1``-``layer4``, EfficientNet ``blocks``; see :func:`encoder_blocks`),
-counted from the head side. ``n_blocks`` of them are trained, the rest are
-frozen: their parameters get no gradients (``requires_grad=False``, left out of
-the optimizer) and their modules stay in eval mode while training, so
-BatchNorm running statistics and dropout do not change either. Block ``d``
-from the top trains at ``learning_rate * lr_decay**d``; the head at
-``learning_rate``.
+ResNet ``layer1``-``layer4``, EfficientNet ``blocks``; see
+:func:`galmorph.models.blocks.encoder_blocks`), counted from the head side.
+``n_blocks`` of them are trained, the rest are frozen: their parameters get no
+gradients (``requires_grad=False``, left out of the optimizer) and their modules
+stay in eval mode while training, so BatchNorm running statistics and dropout do
+not change either. Block ``d`` from the top trains at
+``learning_rate * lr_decay**d``; the head at ``learning_rate``.
 
 The result is a self-describing model (:mod:`galmorph.models.checkpoint`) for
-:func:`galmorph.inference.predict.predict_catalog`: :func:`classification_columns` and
-:func:`regression_columns` make its output columns. :func:`probe` is a fast
-baseline: logistic regression on frozen embeddings
-(:func:`galmorph.inference.embed.embed_catalog`).
+:func:`galmorph.inference.predict.predict_catalog`:
+:func:`galmorph.models.tasks.classification_columns` and
+:func:`galmorph.models.tasks.regression_columns` make its output columns.
+:func:`galmorph.training.probe.probe` is a fast baseline: logistic regression on
+frozen embeddings (:func:`galmorph.inference.embed.embed_catalog`).
 
 Examples
 --------
->>> from galmorph.training.finetune import finetune  # doctest: +SKIP
->>> result = finetune("rings.csv", "runs/rings", label="ring", n_blocks=2, epochs=30)
->>> result.model_path
+>>> from galmorph.training.finetune import finetune
+>>> result = finetune(  # doctest: +SKIP
+...     "rings.csv", "runs/rings", label="ring", n_blocks=2, epochs=30)
+>>> result.model_path  # doctest: +SKIP
 PosixPath('runs/rings/model.pt')
 """
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,422 +52,41 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from galmorph import __version__
-from galmorph.data import bundled
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource, GalaxyDataModule, GalaxyDataset, Transform
-from galmorph.data.images import (
-    ImageConfig,
-    eval_transform,
-    load_image,
-    to_channels,
-    train_transform,
-)
-from galmorph.data.schemas import Schema, get_schema
-from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
-from galmorph.models.blocks import encoder_blocks, freeze_encoder, layerwise_groups
+from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.schemas import get_schema
+from galmorph.data.tree import Schema
+from galmorph.exceptions import CatalogError, GalmorphError
+from galmorph.models.blocks import encoder_blocks
 from galmorph.models.checkpoint import LoadedModel, save_model
 from galmorph.models.defaults import DEFAULT_MODEL
-from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import ConcentrationHead, GalaxyModel, LinearHead
 from galmorph.models.starts import starting_point
-from galmorph.training.train import LAST_NAME, MODEL_FILE, build_trainer
+from galmorph.training.conventions import auto_crop, source_conventions
+from galmorph.training.finetune_module import TASKS, FinetuneModule
+from galmorph.training.targets import (
+    TargetDataModule,
+    class_loss_weights,
+    labelled_catalog,
+    normalise_classes,
+    stratified_split,
+)
+from galmorph.training.train import TrainResult
+from galmorph.training.trainer import LAST_NAME, MODEL_FILE, build_trainer
 
-TASKS = ("classification", "regression", "votes")
-#: Source-image conventions of :class:`ImageConfig` that describe the training data.
-SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
 #: Encoder blocks trained by default when starting from pretrained weights.
 DEFAULT_N_BLOCKS = 1
-#: Images measured by :func:`galaxy_fill`.
-FILL_SAMPLE = 64
 
 
-# ------------------------------------------------------------ training module
-class FinetuneModule(L.LightningModule):
-    """Trains a :class:`GalaxyModel` on one task with part of its encoder frozen.
-
-    Args:
-        model: encoder and new head.
-        task: ``classification`` (head gives logits), ``regression`` (one value)
-            or ``votes`` (Dirichlet concentrations of ``schema``).
-        n_blocks: encoder blocks trained, from the top (-1: all, 0: none).
-        learning_rate: AdamW learning rate of the head.
-        lr_decay: block ``d`` from the top trains at ``learning_rate * lr_decay**d``.
-        weight_decay: AdamW weight decay of weight matrices (not of biases or norms).
-        label_smoothing, class_weights: cross-entropy options (classification).
-        loss: ``mse`` or ``mae`` (regression).
-        schema: the decision tree (votes).
-        metadata: self-description written into every checkpoint.
-
-    Batches hold ``image`` and ``target`` (class index or value), or ``counts``
-    for votes. The learning rate warms up linearly over the first 5% of steps,
-    then follows a cosine to zero.
-    """
-
-    def __init__(
-        self,
-        model: GalaxyModel,
-        task: str,
-        *,
-        n_blocks: int = 0,
-        learning_rate: float = 1e-3,
-        lr_decay: float = 0.5,
-        weight_decay: float = 0.05,
-        label_smoothing: float = 0.0,
-        class_weights: torch.Tensor | None = None,
-        loss: str = "mse",
-        schema: Schema | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-        if loss not in ("mse", "mae"):
-            raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")
-        if task == "votes" and schema is None:
-            raise ValueError("a votes model needs its schema")
-        self.model = model
-        self.task = task
-        self.frozen_modules = freeze_encoder(model.encoder, n_blocks)
-        self.n_blocks = n_blocks
-        self.learning_rate = learning_rate
-        self.lr_decay = lr_decay
-        self.weight_decay = weight_decay
-        self.label_smoothing = label_smoothing
-        self.register_buffer("class_weights", class_weights, persistent=False)
-        self.loss = loss
-        self.schema = schema
-        self.metadata = dict(metadata or {})
-        self.train()
-
-    def train(self, mode: bool = True) -> FinetuneModule:
-        """Set train/eval mode, keeping frozen encoder modules in eval mode."""
-        super().train(mode)
-        for name in self.frozen_modules:
-            self.model.encoder.get_submodule(name).eval()
-        return self
-
-    def on_train_epoch_start(self) -> None:
-        self.train()
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images)
-
-    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss of a batch, and the model's outputs."""
-        outputs = self.model(batch["image"]).float()
-        if self.task == "classification":
-            loss = F.cross_entropy(
-                outputs, batch["target"], weight=self.class_weights,
-                label_smoothing=self.label_smoothing,
-            )
-        elif self.task == "regression":
-            error = F.mse_loss if self.loss == "mse" else F.l1_loss
-            loss = error(outputs[:, 0], batch["target"].float())
-        else:
-            assert self.schema is not None
-            loss = vote_loss(batch["counts"], outputs, self.schema.question_index_groups)
-        return loss, outputs
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss(batch)
-        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True,
-                 batch_size=len(batch["image"]))
-        return loss
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        loss, outputs = self._loss(batch)
-        size = len(batch["image"])
-        self.log("val_loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
-        if self.task == "classification":
-            accuracy = (outputs.argmax(dim=1) == batch["target"]).float().mean()
-            self.log("val_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
-        elif self.task == "regression":
-            mae = (outputs[:, 0] - batch["target"]).abs().mean()
-            self.log("val_mae", mae, batch_size=size, sync_dist=True)
-
-    def parameter_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups with layer-wise decay (:func:`galmorph.models.starts.layerwise_groups`)."""
-        return layerwise_groups(
-            self.model.head.parameters(), self.model.encoder, self.n_blocks, self.learning_rate,
-            self.lr_decay, self.weight_decay,
-        )
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(self.parameter_groups())
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = max(1, round(0.05 * total))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            return 0.5 * (1 + math.cos(math.pi * progress))
-
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["galmorph"] = self.metadata
-
-
-# --------------------------------------------------------------------- data
-class TargetDataset(GalaxyDataset):
-    """A :class:`GalaxyDataset` whose items also hold ``target``: a class index or value."""
-
-    def __init__(
-        self,
-        catalog: pd.DataFrame,
-        targets: np.ndarray,
-        transform: Transform,
-        *,
-        channels: int,
-        cache: bool,
-    ) -> None:
-        super().__init__(catalog, None, transform, channels=channels, cache=cache)
-        self.targets = torch.as_tensor(targets)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        item = super().__getitem__(index)
-        item["target"] = self.targets[index]
-        return item
-
-
-class TargetDataModule(GalaxyDataModule):
-    """Train/validation loaders over explicit catalogs whose items carry ``target``."""
-
-    def __init__(
-        self,
-        train: pd.DataFrame,
-        val: pd.DataFrame,
-        targets: Mapping[str, np.ndarray],
-        image_config: ImageConfig,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            image_config=image_config,
-            train_catalog=train,
-            val_catalog=val if len(val) else None,
-            **kwargs,
-        )
-        self.targets = dict(targets)
-
-    def dataset(self, name: str) -> GalaxyDataset:
-        if name not in self._datasets and name in self.targets:
-            config = self.image_config
-            make = train_transform if name == "train" and self.augment else eval_transform
-            self._datasets[name] = TargetDataset(
-                self.catalogs[name], self.targets[name], make(config),
-                channels=config.channels, cache=self.cache,
-            )
-        return super().dataset(name)
-
-
-def _normalise_classes(values: pd.Series) -> pd.Series:
-    """Class labels as Python ints (whole numbers, bools) or as text.
-
-    Raises:
-        CatalogError: for numbers that are not whole (a regression target).
-    """
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype(int).astype(object)
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype(float)
-        if not (numbers == np.round(numbers)).all():
-            raise CatalogError(
-                f"label column {values.name!r} holds numbers that are not whole, not classes: "
-                "use task='regression' (--task regression) to predict them"
-            )
-        return numbers.astype(int).astype(object)
-    return values.astype(str)
-
-
-def stratified_split(
-    strata: pd.Series, ids: pd.Series, fraction: float, seed: int
-) -> np.ndarray:
-    """Boolean mask of validation rows: ``fraction`` of each stratum (rounded half up,
-    leaving at least one row of each in training), chosen by ``seed`` independently
-    of the row order."""
-    is_val = np.zeros(len(ids), dtype=bool)
-    if fraction <= 0:
-        return is_val
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"stratum": strata.to_numpy(), "id": ids.to_numpy()})
-    for _, group in frame.groupby("stratum", sort=True):
-        ordered = group.sort_values("id").index.to_numpy()
-        n_val = min(math.floor(fraction * len(ordered) + 0.5), len(ordered) - 1)
-        is_val[rng.permutation(ordered)[:n_val]] = True
-    return is_val
-
-
-def _class_weights(
-    option: str | Mapping[Any, float] | Sequence[float] | None,
-    classes: list[Any],
-    counts: np.ndarray,
-) -> torch.Tensor | None:
-    """Per-class loss weights: ``balanced`` (n / (k n_c)), per class or in class order."""
-    if option is None:
-        return None
-    if isinstance(option, str):
-        if option != "balanced":
-            raise ValueError(
-                f"class_weights must be 'balanced', a mapping or a list, got {option!r}"
-            )
-        weights = counts.sum() / (len(classes) * np.maximum(counts, 1))
-    elif isinstance(option, Mapping):
-        keys = {str(k): float(v) for k, v in option.items()}
-        missing = [c for c in classes if str(c) not in keys]
-        if missing:
-            raise ValueError(f"class_weights has no weight for classes {missing}")
-        weights = np.array([keys[str(c)] for c in classes])
-    else:
-        weights = np.asarray(option, dtype=float)
-        if weights.shape != (len(classes),):
-            raise ValueError(f"class_weights needs {len(classes)} values (classes {classes})")
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def same_conventions(config: ImageConfig, image: str | Path) -> bool:
-    """Whether an image has the side in pixels that ``config``'s conventions imply."""
-    if not (config.field_of_view and config.pixel_scale):
-        return False
-    side = round(config.field_of_view / config.pixel_scale)
-    return load_image(image).shape[:2] == (side, side)
-
-
-def source_conventions(
-    config: ImageConfig, first_image: str | Path, given: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """Source-image conventions to record for a model fine-tuned on new images.
-
-    ``given`` values win; otherwise the starting model's are kept when the new
-    images have the side its conventions imply, and are cleared (unknown) when not.
-    """
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(SOURCE_FIELDS))
-    if unknown:
-        raise ValueError(f"unknown source conventions {unknown}; known: {list(SOURCE_FIELDS)}")
-    cleared: dict[str, Any] = {
-        "survey": "", "bands": "", "pixel_scale": None, "field_of_view": None, "stretch": ""
-    }
-    keep = same_conventions(config, first_image)
-    base = {f: getattr(config, f) for f in SOURCE_FIELDS} if keep else cleared
-    return {**base, **given}
-
-
-def galaxy_fill(paths: Sequence[str | Path], n: int = FILL_SAMPLE, seed: int = 0) -> float:
-    """Median apparent size of the central galaxy: its diameter over the image side.
-
-    Measured on ``n`` images drawn by ``seed`` (all when fewer), in grey: the
-    background is the median of the outer tenth of the image, and the galaxy is
-    the connected region around the centre brighter than the background by a
-    tenth of the centre's (90th percentile of the central tenth) excess; its
-    diameter is that of a circle of the same area.
-    """
-    from scipy import ndimage
-
-    chosen = np.random.default_rng(seed).permutation(len(paths))[:n]
-    fills = []
-    for i in chosen:
-        image = to_channels(load_image(paths[i]), 1)[..., 0].astype(np.float64)
-        side = min(image.shape)
-        edge, middle = max(1, side // 10), slice(side // 2 - side // 20, side // 2 + side // 20 + 1)
-        border = np.concatenate([image[:edge].ravel(), image[-edge:].ravel(),
-                                 image[:, :edge].ravel(), image[:, -edge:].ravel()])
-        background = np.median(border)
-        centre = np.percentile(image[middle, middle], 90)
-        mask = ndimage.binary_opening(image > background + 0.1 * (centre - background))
-        regions, _ = ndimage.label(mask)
-        label = regions[image.shape[0] // 2, image.shape[1] // 2]
-        if label and centre > background:
-            fills.append(2 * math.sqrt((regions == label).sum() / math.pi) / side)
-    return float(np.median(fills)) if fills else math.nan
-
-
-def auto_crop(
-    config: ImageConfig, paths: Sequence[str | Path]
-) -> tuple[tuple[float, float], dict[str, float]] | None:
-    """A training crop giving new images' galaxies the apparent size the model was trained on.
-
-    Only for models trained on images with the conventions of the bundled GZ2
-    SDSS galaxies (:meth:`ImageConfig.for_sdss_gz2`), whose galaxy size is measured
-    on those (:func:`galaxy_fill`), and only for new images of other conventions.
-    The model's crop is scaled by the ratio of the galaxy sizes (capped at the
-    whole image).
-
-    Returns:
-        The crop, and the two galaxy sizes (``galaxy_fill`` of the new images and
-        ``reference_fill``); None when the crop should stay as it is.
-    """
-    sdss = ImageConfig.for_sdss_gz2()
-    if any(getattr(config, f) != getattr(sdss, f) for f in SOURCE_FIELDS):
-        return None
-    if same_conventions(config, paths[0]):
-        return None
-    reference = bundled.demo_catalog()
-    demo = pd.read_csv(reference, usecols=["file_loc"])["file_loc"]
-    reference_fill = galaxy_fill([reference.parent / p for p in demo])
-    fill = galaxy_fill(list(paths))
-    if not (fill > 0 and reference_fill > 0):
-        return None
-    scale = fill / reference_fill
-    low, high = (min(1.0, round(c * scale, 3)) for c in config.crop_fraction)
-    return (low, high), {"galaxy_fill": round(fill, 3), "reference_fill": round(reference_fill, 3)}
-
-
-# ------------------------------------------------------------------ the job
 @dataclass
-class FinetuneResult:
+class FinetuneResult(TrainResult):
     """Where a fine-tuning run left its files, and its best validation loss."""
-
-    output_dir: Path
-    model_path: Path
-    best_checkpoint: Path
-    last_checkpoint: Path
-    best_val_loss: float | None
-    epochs_completed: int
-    seconds: float
-    metadata: dict[str, Any] = field(repr=False)
-
-
-def _labelled_catalog(
-    catalog: CatalogSource, task: str, label: str | None, schema: Schema | None
-) -> pd.DataFrame:
-    """The catalog with its label checked; rows without a label dropped, with a warning."""
-    frame = load_catalog(catalog, schema)
-    if task == "votes":
-        return frame
-    if label is None:
-        raise ValueError(f"a {task} model needs label= (the catalog column to learn)")
-    if label not in frame:
-        raise CatalogError(
-            f"the catalog has no label column {label!r}; its columns: {', '.join(frame.columns)}"
-        )
-    if task == "regression":
-        values = pd.to_numeric(frame[label], errors="coerce")
-        bad = frame[label].notna() & values.isna()
-        if bad.any():
-            raise CatalogError(
-                f"label column {label!r} must hold numbers; it has "
-                f"{', '.join(map(repr, frame.loc[bad, label].unique()[:5]))}"
-            )
-        frame[label] = values
-    missing = frame[label].isna()
-    if missing.all():
-        raise CatalogError(f"label column {label!r} is empty")
-    if missing.any():
-        warnings.warn(
-            f"skipping {int(missing.sum())} of {len(frame)} galaxies without a {label!r} label",
-            GalmorphWarning, stacklevel=3,
-        )
-        frame = frame[~missing].reset_index(drop=True)
-    return frame
 
 
 def finetune(
@@ -517,10 +137,12 @@ def finetune(
         label: the column to learn (classification, regression).
         schema: decision tree of the vote columns (votes).
         model, init, encoder, imagenet_weights: where the encoder starts (see
-            :func:`starting_point`); default: the shipped pretrained model.
+            :func:`galmorph.models.starts.starting_point`); default: the shipped
+            pretrained model.
         n_blocks: encoder blocks trained, from the top (0: linear probe on a frozen
             encoder; -1: all). Default: :data:`DEFAULT_N_BLOCKS`, or all from scratch.
-        learning_rate, lr_decay, weight_decay: AdamW settings (see :class:`FinetuneModule`).
+        learning_rate, lr_decay, weight_decay: AdamW settings (see
+            :class:`galmorph.training.finetune_module.FinetuneModule`).
         dropout: head dropout.
         label_smoothing: cross-entropy label smoothing (classification).
         class_weights: ``"balanced"``, a weight per class (mapping, or list in
@@ -537,10 +159,12 @@ def finetune(
         crop_fraction: ``(min, max)`` side of the training crop as a fraction of
             the image side (evaluation uses their mean); smaller zooms in, to give
             galaxies the apparent size the starting model saw. Default: the
-            starting model's, scaled by :func:`auto_crop` (for Galaxy Zoo DECaLS
-            cutouts and the GZ2 SDSS starter about ``(0.4, 0.48)``).
+            starting model's, scaled by :func:`galmorph.training.conventions.auto_crop`
+            (for Galaxy Zoo DECaLS cutouts and the GZ2 SDSS starter about
+            ``(0.4, 0.48)``).
         source: conventions of the new images (``survey``, ``bands``,
-            ``pixel_scale``, ``field_of_view``, ``stretch``); see :func:`source_conventions`.
+            ``pixel_scale``, ``field_of_view``, ``stretch``); see
+            :func:`galmorph.training.conventions.source_conventions`.
         augment: random rotations, flips and crops while training.
         accelerator, devices, precision: passed to ``lightning.Trainer``.
         num_workers: image-loading worker processes; cache_images: decode once.
@@ -564,7 +188,7 @@ def finetune(
     output_dir = Path(output_dir)
     L.seed_everything(seed, workers=True, verbose=False)
 
-    frame = _labelled_catalog(catalog, task, label, tree)
+    frame = labelled_catalog(catalog, task, label, tree)
     start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
     crop_record: dict[str, Any] = {}
     if crop_fraction is None:
@@ -585,7 +209,7 @@ def finetune(
     ids = frame["id_str"]
     if task == "classification":
         assert label is not None
-        values = _normalise_classes(frame[label])
+        values = normalise_classes(frame[label])
         classes = sorted(values.unique())
         if not 2 <= len(classes) <= MAX_CLASSES:
             raise CatalogError(
@@ -596,7 +220,7 @@ def finetune(
         targets = values.map(index).to_numpy(dtype=np.int64)
         is_val = stratified_split(values, ids, val_fraction, split_seed)
         train_counts = np.bincount(targets[~is_val], minlength=len(classes))
-        class_weight_tensor = _class_weights(class_weights, classes, train_counts)
+        class_weight_tensor = class_loss_weights(class_weights, classes, train_counts)
         head: nn.Module = LinearHead(start.encoder.num_features, len(classes), dropout)
         task_meta = {"classes": classes, "label_column": label,
                      "class_counts": train_counts.tolist()}
@@ -704,83 +328,3 @@ def finetune(
         output_dir, model_path, best, last, metadata["training"]["best_val_loss"],
         trainer.current_epoch, seconds, metadata,
     )
-
-
-# ------------------------------------------------------------ probe baseline
-#: Inverse L2 strengths the probe chooses among by cross-validation.
-PROBE_REGULARISATION = tuple(float(c) for c in np.logspace(-4, 1, 11))
-
-
-def probe(
-    train_features: np.ndarray,
-    train_labels: Sequence[Any] | np.ndarray,
-    test_features: np.ndarray,
-    test_labels: Sequence[Any] | np.ndarray,
-    *,
-    regularisation: float | None = None,
-) -> dict[str, Any]:
-    """Logistic-regression probe: fit on standardised embeddings, score on a test set.
-
-    Args:
-        train_features, test_features: ``(n, feature_dim)`` embeddings.
-        train_labels, test_labels: class labels.
-        regularisation: inverse L2 strength ``C`` of scikit-learn's LogisticRegression;
-            None: chosen from :data:`PROBE_REGULARISATION` by stratified
-            cross-validation on the training set (log-loss), as many folds as the
-            rarest class allows (at most 5).
-
-    Returns:
-        ``accuracy``, ``roc_auc`` (binary: of the second class; multi-class:
-        one-vs-rest macro average; None when a test class is missing),
-        ``n_train``, ``n_test``, ``classes``, ``regularisation`` (the ``C`` used)
-        and ``probabilities`` ``(n_test, n_classes)``.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    labels = np.asarray(train_labels)
-    folds = min(5, int(np.unique(labels, return_counts=True)[1].min()))
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(
-        C=1.0 if regularisation is None else regularisation, max_iter=5000))
-    if regularisation is None and folds >= 2:
-        classifier = GridSearchCV(
-            classifier, {"logisticregression__C": list(PROBE_REGULARISATION)},
-            cv=StratifiedKFold(folds, shuffle=True, random_state=0), scoring="neg_log_loss",
-        )
-    classifier.fit(np.asarray(train_features), labels)
-    fitted = getattr(classifier, "best_estimator_", classifier)
-    chosen = float(fitted[-1].C)
-    classes = classifier.classes_
-    probabilities = classifier.predict_proba(np.asarray(test_features))
-    return {
-        **classification_metrics(np.asarray(test_labels), probabilities, list(classes)),
-        "n_train": len(labels),
-        "classes": list(classes),
-        "regularisation": chosen,
-        "probabilities": probabilities,
-    }
-
-
-def classification_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]
-) -> dict[str, Any]:
-    """``accuracy``, ``n_correct``, ``n_test`` and ``roc_auc`` of class probabilities.
-
-    ``roc_auc`` is that of the second class for two classes, the one-vs-rest
-    macro average for more, and None when a class is missing from ``labels``.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels)
-    predicted = np.asarray(classes)[np.asarray(probabilities).argmax(axis=1)]
-    correct = int((predicted == labels).sum())
-    auc = None
-    if set(np.unique(labels)) == set(classes):
-        if len(classes) == 2:
-            auc = float(roc_auc_score(labels == classes[1], probabilities[:, 1]))
-        else:
-            auc = float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes))
-    return {"accuracy": correct / len(labels), "n_correct": correct, "n_test": len(labels),
-            "roc_auc": auc}

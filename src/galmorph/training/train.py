@@ -1,10 +1,14 @@
 """Train a vote-count model on a Galaxy Zoo catalog.
 
+A run leaves ``best.ckpt``, ``last.ckpt``, logs and ``model.pt``: the compact
+self-describing model, for predict/embed/finetune.
+
 Examples
 --------
->>> from galmorph.training.train import train  # doctest: +SKIP
->>> result = train("catalog.csv", schema="gz2-no-odd", output_dir="runs/gz2", epochs=20)
->>> result.model_path  # compact self-describing model, for predict/embed/finetune
+>>> from galmorph.training.train import train
+>>> result = train(  # doctest: +SKIP
+...     "catalog.csv", schema="gz2-no-odd", output_dir="runs/gz2", epochs=20)
+>>> result.model_path  # doctest: +SKIP
 PosixPath('runs/gz2/model.pt')
 """
 
@@ -13,32 +17,27 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, Logger
-from lightning.pytorch.plugins import TorchCheckpointIO
 
 from galmorph import __version__
 from galmorph.data.datasets import CatalogSource, GalaxyDataModule
-from galmorph.data.images import ImageConfig
-from galmorph.data.schemas import Schema, get_schema
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.schemas import get_schema
+from galmorph.data.tree import Schema
 from galmorph.exceptions import GalmorphError
-from galmorph.files import atomic_target
 from galmorph.inference.resumable import remove_leftovers
 from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
-from galmorph.models.model import MIN_CONCENTRATION, VoteModule
+from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
+from galmorph.training.trainer import BEST_NAME, LAST_NAME, MODEL_FILE, build_trainer
+from galmorph.training.vote_module import VoteModule
 
-BEST_NAME = "best"
-LAST_NAME = "last"
-MODEL_FILE = "model.pt"
 #: Layer-wise learning-rate decay per encoder block for pretrained starts.
 PRETRAINED_LR_DECAY = 0.8
 
@@ -57,25 +56,6 @@ class TrainResult:
     metadata: dict[str, Any] = field(repr=False)
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes each checkpoint to a temporary file beside it, then renames it into place.
-
-    A process killed while saving (SIGKILL, a node failure, a full disk) leaves
-    the previous ``last.ckpt``/``best.ckpt`` whole, and at worst a hidden
-    ``.NAME.*.tmp`` file that the next run removes. (Lightning's own writer
-    stages the file in the system temporary folder, from where moving it to
-    another file system is a copy that a kill can leave half done.)
-    """
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO takes no storage_options")
-        with atomic_target(path) as tmp:
-            torch.save(checkpoint, tmp)
-
-
 def _check_resumable(checkpoint: Path) -> dict[str, Any]:
     """The galmorph metadata of a checkpoint to resume from, after checking it can be read.
 
@@ -90,81 +70,6 @@ def _check_resumable(checkpoint: Path) -> dict[str, Any]:
             f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
             "delete it to train from the start, or copy best.ckpt over it to go on from there"
         ) from None
-
-
-def _loggers(output_dir: Path) -> list[Logger]:
-    """CSV always; TensorBoard and Weights & Biases too when they are installed."""
-    loggers: list[Logger] = [CSVLogger(output_dir, name="logs")]
-    try:
-        import tensorboard  # noqa: F401
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(output_dir, name="tensorboard"))
-    except ImportError:
-        pass
-    return loggers
-
-
-def build_trainer(
-    output_dir: Path,
-    *,
-    epochs: int,
-    monitor: str | None = "val_loss",
-    patience: int | None = None,
-    accelerator: str = "auto",
-    devices: int | str = "auto",
-    strategy: str = "auto",
-    num_nodes: int = 1,
-    precision: str | None = None,
-    gradient_clip: float | None = 1.0,
-    progress: bool = True,
-    log_every_n_steps: int = 10,
-    callbacks: Sequence[L.Callback] = (),
-    max_minutes: float | None = None,
-) -> tuple[L.Trainer, ModelCheckpoint]:
-    """A Lightning Trainer writing ``best.ckpt``, ``last.ckpt`` and logs in ``output_dir``.
-
-    ``best.ckpt`` has the lowest ``monitor`` (a logged validation metric) so far.
-    With ``monitor=None`` there is no validation at all and ``best.ckpt`` is the
-    latest epoch. ``patience`` stops training after that many epochs without a
-    better ``monitor`` (None: run all epochs); ``max_minutes`` stops training
-    after that much time (e.g. a batch job's wall-time limit), keeping the best
-    checkpoint so far. ``callbacks`` are added to galmorph's. The other
-    arguments go to ``lightning.Trainer``.
-    """
-    if patience is not None and monitor is None:
-        raise ValueError("early stopping (patience) needs a validation metric to monitor")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = ModelCheckpoint(
-        dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min", save_last=True,
-        enable_version_counter=False,
-    )
-    checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
-    every: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch"), *callbacks]
-    if patience is not None:
-        every.append(EarlyStopping(monitor, patience=patience, mode="min"))
-    no_validation: dict[str, Any] = (
-        {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
-    )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        plugins=[AtomicCheckpointIO()],
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        num_nodes=num_nodes,
-        precision=precision,
-        gradient_clip_val=gradient_clip,
-        callbacks=every,
-        max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
-        logger=_loggers(output_dir),
-        default_root_dir=output_dir,
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
-        log_every_n_steps=log_every_n_steps,
-        **no_validation,
-    )
-    return trainer, checkpoint
 
 
 def vote_start(

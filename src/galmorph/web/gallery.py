@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError, ImageError
+from galmorph.web.summary import PredictionSummary
 
 if TYPE_CHECKING:
     from galmorph.anomaly.session import AnomalySession
@@ -35,8 +36,6 @@ BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "ima
 MAX_PAGE_SIZE = 200
 #: Largest number of neighbours or ranking rows one request may ask for.
 MAX_RESULTS = 500
-#: Questions shown in a galaxy's one-line morphology summary.
-SUMMARY_QUESTIONS = 3
 
 
 class UnknownGalaxy(GalmorphError):
@@ -45,76 +44,6 @@ class UnknownGalaxy(GalmorphError):
 
 class NoSession(GalmorphError):
     """A labelling action on a gallery started without ``--session``."""
-
-
-def _question_label(question: str) -> str:
-    """``t02_edgeon`` → ``edgeon``; other names with ``_`` as spaces."""
-    head, _, rest = question.partition("_")
-    if rest and head[:1] == "t" and head[1:].isdigit():
-        question = rest
-    return question.replace("_", " ")
-
-
-def _display(question: str, answer: str) -> str:
-    """What a card shows: the answer, with its question when the answer is a bare yes/no."""
-    return f"{_question_label(question)}: {answer}" if answer in ("yes", "no") else answer
-
-
-def _answer_label(question: str, answer: str) -> str:
-    """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth``."""
-    label = answer[len(question) + 1:].removesuffix("_fraction")
-    head, _, rest = label.partition("_")
-    if rest and head[:1] == "a" and head[1:].isdigit():  # GZ2's a01_ prefix
-        label = rest
-    return label.replace("_", " ")
-
-
-class PredictionSummary:
-    """Per galaxy, the top answer of each question it was probably asked.
-
-    Built from a ``galmorph predict`` table: questions are its ``<question>_asked``
-    columns and their answers the ``<question>_<answer>_fraction`` columns.
-    """
-
-    def __init__(self, table: pd.DataFrame, source: str) -> None:
-        if "id_str" not in table.columns:
-            raise GalmorphError(f"predictions {source} have no id_str column")
-        ids = table["id_str"].astype(str).to_numpy()
-        self.rows = pd.Index(ids)
-        self.questions: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []
-        fractions = [c for c in table.columns if str(c).endswith("_fraction")]
-        for asked in (c for c in table.columns if str(c).endswith("_asked")):
-            question = asked.removesuffix("_asked")
-            answers = [c for c in fractions if c.startswith(question + "_")]
-            if not answers:
-                continue
-            values = table[answers].to_numpy(dtype=np.float64)
-            top = np.nanargmax(np.nan_to_num(values, nan=-1.0), axis=1)
-            self.questions.append((
-                question, [_answer_label(question, a) for a in answers],
-                np.column_stack([top, values[np.arange(len(values)), top]]),
-                table[asked].to_numpy(dtype=np.float64),
-            ))
-        if not self.questions:
-            raise GalmorphError(f"predictions {source} have no <question>_asked and "
-                                "<answer>_fraction columns: make them with `galmorph predict`")
-
-    def __call__(self, galaxy_id: str) -> list[dict[str, Any]]:
-        """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "text", "fraction"}``,
-        most asked first; ``text`` is what the page shows."""
-        row = self.rows.get_indexer([galaxy_id])[0]
-        if row < 0:
-            return []
-        asked = sorted(((q[3][row], i) for i, q in enumerate(self.questions)
-                        if q[3][row] >= 0.5), key=lambda pair: -pair[0])
-        result = []
-        for _, i in asked[:SUMMARY_QUESTIONS]:
-            question, labels, top, _ = self.questions[i]
-            answer = labels[int(top[row, 0])]
-            result.append({"question": question, "answer": answer,
-                           "text": _display(question, answer),
-                           "fraction": round(float(top[row, 1]), 3)})
-        return result
 
 
 def _number(value: Any) -> float | None:
@@ -153,7 +82,7 @@ class Gallery:
         batch_size: int | None = None,
     ) -> None:
         from galmorph.data.catalog import load_catalog, read_table
-        from galmorph.inference.embed import read_embeddings
+        from galmorph.inference.embeddings import read_embeddings
 
         self.embeddings = read_embeddings(embeddings)
         emb = self.embeddings
@@ -186,7 +115,8 @@ class Gallery:
     @staticmethod
     def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
                       batch_size: int | None) -> AnomalySession:
-        from galmorph.anomaly.session import DEFAULT_BATCH_SIZE, AnomalySession
+        from galmorph.anomaly.defaults import DEFAULT_BATCH_SIZE
+        from galmorph.anomaly.session import AnomalySession
 
         if path.exists():
             return AnomalySession.open(path, embeddings=embeddings)

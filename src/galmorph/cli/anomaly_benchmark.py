@@ -1,0 +1,80 @@
+"""``galmorph anomaly benchmark``: the simulated-researcher benchmark and its table.
+
+Its parser is in :mod:`galmorph.cli.anomaly`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """Run the simulated-researcher benchmark and print (and write) the table."""
+    from galmorph.anomaly.baselines import artefact_flags
+    from galmorph.anomaly.benchmark import benchmark, benchmark_setup
+    from galmorph.data.catalog import read_table
+    from galmorph.inference.embeddings import read_embeddings
+    from galmorph.models.metrics import write_json
+
+    emb = read_embeddings(args.embeddings)
+    flags = None
+    if args.predictions:
+        flags, _, _ = artefact_flags(read_table(args.predictions), emb.ids,
+                                     column=args.artefact_column,
+                                     threshold=args.artefact_threshold)
+    setup = benchmark_setup(emb, args.truth, args.score_column,
+                            threshold=args.interesting_threshold, pca=args.pca, seed=args.seed,
+                            artefacts=flags)
+    console = Console(highlight=False, stderr=True)
+    with console.status("benchmark") as status:
+        result = benchmark(setup, n_labels=args.labels, repeats=args.repeats,
+                           batch_size=args.batch_size, xi=args.xi, seed=args.seed,
+                           progress=status.update)
+    result["settings"].update(embeddings=str(args.embeddings), truth=str(args.truth),
+                              score_column=args.score_column,
+                              interesting_threshold=args.interesting_threshold,
+                              model=emb.info.model.get("name"), pca=args.pca)
+    print_benchmark(result, Console(highlight=False, soft_wrap=True))
+    if args.json:
+        write_json(result, args.json)
+        Console(highlight=False, soft_wrap=True).print(f"Wrote {args.json}")
+    return 0
+
+
+_COLUMN_NAMES = {"active": "active", "isolation_forest": "iso. forest",
+                 "reweighted_forest": "reweighted", "random": "random",
+                 "supervised_ceiling": "ceiling"}
+
+
+def print_benchmark(result: dict[str, Any], console: Console) -> None:
+    """The benchmark's table: one row per metric, one column per method (mean ± std)."""
+    from galmorph.anomaly.benchmark import BENCHMARK_METHODS
+    from galmorph.anomaly.defaults import PRECISION_AT
+
+    settings = result["settings"]
+    table = Table(
+        title=(f"{settings['n_galaxies']} galaxies, {settings['n_interesting']} interesting; "
+               f"{settings['n_labels']} labels, {settings['repeats']} repeats"),
+        caption=("P@N: interesting fraction of the top N (labelled galaxies ranked by the "
+                 "score given); unlab.: of the top N not labelled; AP: average precision; "
+                 "found: interesting galaxies among the labelled; ceiling: a logistic "
+                 "regression told every other galaxy's truth (out of fold), the limit of the "
+                 "features rather than a method. Mean ± std over repeats."),
+        show_edge=False,
+    )
+    table.add_column("metric", no_wrap=True)
+    for key in BENCHMARK_METHODS:
+        table.add_column(_COLUMN_NAMES[key], justify="right", no_wrap=True)
+    metrics = [m for n in PRECISION_AT
+               for m in (f"precision_at_{n}", f"precision_at_{n}_unlabelled")]
+    for metric in [*metrics, "average_precision", "n_found"]:
+        name = metric.replace("precision_at_", "P@").replace("_unlabelled", " unlab.")
+        name = {"average_precision": "AP", "n_found": "found"}.get(name, name)
+        fmt = ".0f" if metric == "n_found" else ".3f"
+        table.add_row(name, *(f"{result[k][metric]:{fmt}}±{result[k][metric + '_std']:{fmt}}"
+                              for k in BENCHMARK_METHODS))
+    console.print(table)

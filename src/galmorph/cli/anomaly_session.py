@@ -1,0 +1,199 @@
+"""``galmorph anomaly start|next|label|rank|status``: the actions on a session file.
+
+Each ``run_*`` runs one action of ``galmorph anomaly`` (its parser is in
+:mod:`galmorph.cli.anomaly`) and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from galmorph.anomaly.records import Batch
+    from galmorph.anomaly.session import AnomalySession
+
+
+def run_start(args: argparse.Namespace) -> int:
+    """Create the session file and print a summary."""
+    from galmorph.anomaly.session import AnomalySession
+
+    session = AnomalySession.start(
+        args.embeddings, args.session, method=args.baseline or "active", pca=args.pca,
+        xi=args.xi, batch_size=args.batch_size, seed=args.seed, predictions=args.predictions,
+        artefact_column=args.artefact_column, artefact_threshold=args.artefact_threshold,
+        include_artefacts=args.include_artefacts, overwrite=args.force,
+    )
+    with session:
+        flagged = int(session.galaxies["artefact"].sum())
+        settings = session.settings
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(
+            f"Started {args.session}: {len(session.embeddings)} galaxies, method "
+            f"{settings.method}, {session.features.shape[1]} standardised features"
+            + (f"; {flagged} flagged as artefacts ({settings.artefact_column} ≥ "
+               f"{settings.artefact_threshold:g})" if settings.artefact_source else "")
+        )
+        console.print(f"Next: galmorph anomaly next --session {args.session}")
+    return 0
+
+
+def _galaxy_info(session: AnomalySession, ids: list[str]) -> list[dict[str, Any]]:
+    """``ra``, ``dec`` and ``file_loc`` of galaxies, where the embeddings have them."""
+    import pandas as pd
+
+    emb = session.embeddings
+    rows = pd.Index(emb.ids).get_indexer(ids)
+    columns = {"ra": emb.ra, "dec": emb.dec, "file_loc": emb.file_loc}
+    return [{name: _plain(column[row].item() if hasattr(column[row], "item") else column[row])
+             for name, column in columns.items() if column is not None} for row in rows]
+
+
+def _batch_table(batch: Batch, info: list[dict[str, Any]]) -> Table:
+    """The batch as a table; ids never shortened, the model's columns only when it gave them."""
+    numbers = [(name, fmt) for name, fmt in
+               (("predicted", ".2f"), ("std", ".2f"), ("acquisition", ".3g"))
+               if batch.values[name].notna().any()]
+    table = Table(show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("id_str", no_wrap=True, min_width=max(len(g) for g in batch.ids))
+    for name in ("ra", "dec", *(n for n, _ in numbers)):
+        table.add_column(name, justify="right", no_wrap=True)
+
+    def number(value: float | None, fmt: str) -> str:
+        return "–" if value is None or math.isnan(value) else format(value, fmt)
+
+    for i, galaxy in enumerate(batch.ids):
+        values = batch.values.iloc[i]
+        table.add_row(str(i + 1), galaxy, number(info[i].get("ra"), ".4f"),
+                      number(info[i].get("dec"), ".4f"),
+                      *(number(values[name], fmt) for name, fmt in numbers))
+    return table
+
+
+def run_next(args: argparse.Namespace) -> int:
+    """Print (and optionally draw) the galaxies to label next."""
+    from galmorph.anomaly.session import AnomalySession
+    from galmorph.report.plots import check_figure_path
+
+    if args.grid:
+        check_figure_path(args.grid)
+    with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
+        batch = session.next_batch(new=args.new)
+        n_labels = session.store.n_labels()
+        info = _galaxy_info(session, batch.ids)
+        if args.grid:
+            _draw([i.get("file_loc", "") for i in info],
+                  [f"{n + 1}. {g}" for n, g in enumerate(batch.ids)], args.grid,
+                  f"batch {batch.batch_id} ({batch.method})")
+        if args.json:
+            json.dump({"batch": batch.batch_id, "method": batch.method, "n_labels": n_labels,
+                       "galaxies": [
+                           {"id_str": g, **info[i],
+                            **{k: _plain(v) for k, v in batch.values.iloc[i].items()}}
+                           for i, g in enumerate(batch.ids)]},
+                      sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return 0
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(f"Batch {batch.batch_id} ({batch.method}, proposed with {batch.n_labels} "
+                      f"labels; {n_labels} labels now): {len(batch.ids)} to score 0-5")
+        console.print(_batch_table(batch, info))
+        if args.grid:
+            console.print(f"Wrote {args.grid}")
+        console.print(f"Score with: galmorph anomaly label ID SCORE --session {args.session}")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    """NaN as None (JSON null)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def run_label(args: argparse.Namespace) -> int:
+    """Store each ID SCORE pair; print each once it is on disk."""
+    from galmorph.anomaly.labels import LabelStore
+    from galmorph.anomaly.records import check_score
+
+    if len(args.pairs) % 2:
+        args.parser.error("give galaxy ids and scores in pairs: ID SCORE [ID SCORE ...]")
+    pairs = [(args.pairs[i], check_score(args.pairs[i + 1]))
+             for i in range(0, len(args.pairs), 2)]
+    console = Console(highlight=False, soft_wrap=True)
+    with LabelStore.open(args.session) as store:
+        for galaxy_id, score in pairs:
+            record = store.label(galaxy_id, score)
+            was = f" (was {record.previous:g})" if record.previous is not None else ""
+            console.print(f"{record.galaxy_id}: {record.score:g}{was}")
+        console.print(f"{store.n_labels()} galaxies labelled in {args.session}")
+    return 0
+
+
+def run_rank(args: argparse.Namespace) -> int:
+    """Print the top of the ranking and write all of it."""
+    from galmorph.anomaly.session import AnomalySession
+    from galmorph.inference.outputs import output_format, write_table
+    from galmorph.report.plots import check_figure_path
+
+    if args.output:
+        output_format(args.output)
+    if args.grid:
+        check_figure_path(args.grid)
+    with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
+        ranking = session.ranking(method=args.method, include_artefacts=args.include_artefacts)
+        top = ranking.head(args.top)
+        if args.output:
+            write_table(ranking, args.output, ranking.attrs["galmorph"])
+            session.store.log_event("rank", {"output": args.output, "method": args.method})
+        if args.grid:
+            captions = [f"{r.rank}. {r.id_str}\n" + (f"your score {r.score:g}" if r.labelled
+                                                      else f"predicted {r.predicted:.2f}")
+                        for r in top.itertuples()]
+            files = (top["file_loc"].tolist() if "file_loc" in top
+                     else [""] * len(top))
+            _draw(files, captions, args.grid,
+                  f"top {len(top)} ({ranking.attrs['galmorph']['galmorph_anomaly_method']})",
+                  highlight=[i for i, v in enumerate(top["labelled"]) if v])
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table(show_edge=False, caption="interest: your score if labelled (*), else predicted")
+    table.add_column("rank", justify="right")
+    table.add_column("id_str", no_wrap=True, min_width=max(map(len, top["id_str"]), default=6))
+    table.add_column("interest", justify="right")
+    table.add_column("isolation forest", justify="right")
+    for row in top.itertuples():
+        table.add_row(str(row.rank), row.id_str,
+                      f"{row.interest:.2f}{'*' if row.labelled else ''}",
+                      f"{row.isolation_forest:.3f}")
+    console.print(table)
+    for path in (args.output, args.grid):
+        if path:
+            console.print(f"Wrote {path}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the session's settings and progress."""
+    from galmorph.anomaly.labels import LabelStore
+
+    with LabelStore.open(args.session) as store:
+        settings = store.settings()
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(f"Session {args.session}: {store.n_galaxies()} galaxies, "
+                      f"{store.n_labels()} labelled ({len(store.history())} labels given), "
+                      f"{store.n_batches()} batches proposed")
+        for key, value in settings.items():
+            console.print(f"  {key}: {value}")
+    return 0
+
+
+def _draw(files: list[str], captions: list[str], path: str, title: str,
+          highlight: list[int] | None = None) -> None:
+    from galmorph.report.plots import galaxy_grid
+
+    galaxy_grid(files, captions, path=path, title=title, highlight=highlight or ())

@@ -1,0 +1,317 @@
+"""Galaxy Zoo decision trees: questions, answers and how they depend on each other.
+
+A :class:`Schema` lists the questions of a decision tree in order, each with its
+answers and the vote-count column of every answer in a catalog. It also knows
+which answer leads to each question, so it can compute the probability that a
+question was asked given predicted answer fractions.
+
+Schemas are built from plain data or YAML (see :meth:`Schema.from_dict` for the
+format); :func:`galmorph.data.schemas.get_schema` gives the built-in ones by name.
+
+Examples
+--------
+>>> from galmorph.data.tree import Schema
+>>> schema = Schema.from_dict({"name": "rings", "questions": [
+...     {"name": "featured", "answers": ["yes", "no"]},
+...     {"name": "ring", "asked_after": "featured/yes", "answers": ["ring", "none"]}]})
+>>> schema.label_cols
+['featured_yes', 'featured_no', 'ring_ring', 'ring_none']
+>>> schema.question("ring").asked_after.full_name
+'featured_yes'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from galmorph.exceptions import SchemaError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer of a question.
+
+    Attributes:
+        name: short name, unique within its question (e.g. ``a01_smooth``).
+        question: name of the question it answers.
+        column: catalog column holding its vote counts.
+        index: position of the answer among all answers of the schema.
+    """
+
+    name: str
+    question: str
+    column: str
+    index: int
+
+    @property
+    def full_name(self) -> str:
+        """Vote column without a trailing ``_count``; the stem of prediction columns."""
+        return self.column.removesuffix("_count")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question of the tree, its answers, and the answer that leads to it.
+
+    ``asked_after`` is None for a question asked of every galaxy.
+    """
+
+    name: str
+    answers: tuple[Answer, ...]
+    asked_after: Answer | None = None
+    text: str = ""
+
+    @property
+    def columns(self) -> list[str]:
+        """Vote-count columns of this question's answers."""
+        return [a.column for a in self.answers]
+
+    @property
+    def start(self) -> int:
+        """Index of the first answer in the schema's answer list."""
+        return self.answers[0].index
+
+    @property
+    def stop(self) -> int:
+        """One past the index of the last answer (a Python slice end)."""
+        return self.answers[-1].index + 1
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A decision tree: ordered questions, each after at most one earlier answer."""
+
+    name: str
+    questions: tuple[Question, ...]
+    _by_name: dict[str, Question] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {q.name: q for q in self.questions})
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def answers(self) -> tuple[Answer, ...]:
+        """All answers, in label-column order."""
+        return tuple(a for q in self.questions for a in q.answers)
+
+    @property
+    def label_cols(self) -> list[str]:
+        """Vote-count columns, one per answer, in the order of model outputs."""
+        return [a.column for a in self.answers]
+
+    @property
+    def question_index_groups(self) -> list[tuple[int, int]]:
+        """Per question, ``(start, stop)`` indices of its answers (stop exclusive)."""
+        return [(q.start, q.stop) for q in self.questions]
+
+    @property
+    def n_questions(self) -> int:
+        return len(self.questions)
+
+    @property
+    def n_answers(self) -> int:
+        return sum(len(q.answers) for q in self.questions)
+
+    def question(self, name: str) -> Question:
+        """The question called ``name``; SchemaError naming the known ones otherwise."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            known = ", ".join(self._by_name)
+            raise SchemaError(
+                f"schema {self.name!r} has no question {name!r} (it has: {known})"
+            ) from None
+
+    def answer(self, key: str) -> Answer:
+        """An answer by vote column, full name, or ``question/answer``."""
+        for a in self.answers:
+            if key in (a.column, a.full_name, f"{a.question}/{a.name}"):
+                return a
+        raise SchemaError(f"schema {self.name!r} has no answer {key!r}")
+
+    def prob_asked(self, fractions: np.ndarray) -> np.ndarray:
+        """Probability each question was asked, from answer fractions.
+
+        Args:
+            fractions: ``(n_galaxies, n_answers)`` expected vote fractions, each
+                question's answers summing to 1.
+
+        Returns:
+            ``(n_galaxies, n_questions)``: the product of the fractions of the
+            answers on the chain leading to each question (1 for root questions).
+        """
+        fractions = np.asarray(fractions, dtype=np.float64)
+        if fractions.ndim != 2 or fractions.shape[1] != self.n_answers:
+            raise ValueError(
+                f"expected fractions of shape (n, {self.n_answers}), got {fractions.shape}"
+            )
+        asked = np.ones((fractions.shape[0], self.n_questions))
+        position = {q.name: i for i, q in enumerate(self.questions)}
+        for i, q in enumerate(self.questions):
+            if q.asked_after is not None:
+                parent = position[q.asked_after.question]
+                asked[:, i] = asked[:, parent] * fractions[:, q.asked_after.index]
+        return asked
+
+    def without(self, *names: str, name: str | None = None) -> Schema:
+        """A copy without the named questions (which no kept question may depend on)."""
+        for n in names:
+            self.question(n)
+        dropped = set(names)
+        spec = self.to_dict()
+        spec["name"] = name or f"{self.name}-without-{'-'.join(names)}"
+        spec["questions"] = [q for q in spec["questions"] if q["name"] not in dropped]
+        for q in spec["questions"]:
+            after = q.get("asked_after")
+            if after and after.split("/")[0] in dropped:
+                raise SchemaError(
+                    f"question {q['name']!r} is asked after {after!r}, which would be removed"
+                )
+        return Schema.from_dict(spec)
+
+    # ------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (the YAML format), e.g. to store inside a checkpoint."""
+        return {
+            "name": self.name,
+            "questions": [
+                {
+                    "name": q.name,
+                    "text": q.text,
+                    "asked_after": (
+                        f"{q.asked_after.question}/{q.asked_after.name}"
+                        if q.asked_after
+                        else None
+                    ),
+                    "answers": [{"name": a.name, "column": a.column} for a in q.answers],
+                }
+                for q in self.questions
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> Schema:
+        """Build and validate a schema from its plain-data form.
+
+        The format (as YAML)::
+
+            name: my-tree
+            questions:
+              - name: smooth-or-featured
+                text: Is the galaxy simply smooth and rounded?   # optional
+                answers:
+                  - smooth                       # column defaults to <question>_<answer>
+                  - {name: featured, column: smooth-or-featured_featured_count}
+              - name: edge-on
+                asked_after: smooth-or-featured/featured   # <question>/<answer>
+                answers: [yes, no]
+
+        Questions must come after the question whose answer leads to them.
+
+        Raises:
+            SchemaError: naming the offending question when the spec is invalid.
+        """
+        if not isinstance(spec, Mapping):
+            raise SchemaError("a schema must be a mapping with 'name' and 'questions'")
+        schema_name = str(spec.get("name") or "custom")
+        raw_questions = spec.get("questions")
+        if not isinstance(raw_questions, list) or not raw_questions:
+            raise SchemaError(f"schema {schema_name!r}: 'questions' must be a non-empty list")
+
+        questions: list[Question] = []
+        by_name: dict[str, Question] = {}
+        seen_columns: dict[str, str] = {}
+        index = 0
+        for position, raw in enumerate(raw_questions):
+            label = f"schema {schema_name!r}, question #{position + 1}"
+            if not isinstance(raw, Mapping):
+                raise SchemaError(f"{label}: must be a mapping with 'name' and 'answers'")
+            q_name = str(raw.get("name", "")).strip()
+            if not _NAME.match(q_name):
+                raise SchemaError(
+                    f"{label}: name {q_name!r} must be letters, digits, '_' or '-'"
+                )
+            label = f"schema {schema_name!r}, question {q_name!r}"
+            if q_name in by_name:
+                raise SchemaError(f"{label}: duplicate question name")
+            raw_answers = raw.get("answers")
+            if not isinstance(raw_answers, list) or len(raw_answers) < 2:
+                raise SchemaError(f"{label}: needs a list of at least two answers")
+            answers: list[Answer] = []
+            for raw_answer in raw_answers:
+                if isinstance(raw_answer, Mapping):
+                    a_name = _answer_name(raw_answer.get("name", ""))
+                    column = str(raw_answer.get("column") or f"{q_name}_{a_name}")
+                else:
+                    a_name = _answer_name(raw_answer)
+                    column = f"{q_name}_{a_name}"
+                if not _NAME.match(a_name):
+                    raise SchemaError(f"{label}: answer name {a_name!r} is not valid")
+                if any(a.name == a_name for a in answers):
+                    raise SchemaError(f"{label}: duplicate answer {a_name!r}")
+                if column in seen_columns:
+                    raise SchemaError(
+                        f"{label}: column {column!r} is already used by {seen_columns[column]}"
+                    )
+                seen_columns[column] = f"question {q_name!r}"
+                answers.append(Answer(a_name, q_name, column, index))
+                index += 1
+            asked_after = _resolve_parent(raw.get("asked_after"), by_name, label)
+            question = Question(q_name, tuple(answers), asked_after, str(raw.get("text") or ""))
+            questions.append(question)
+            by_name[q_name] = question
+        return cls(schema_name, tuple(questions))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Schema:
+        """Read a custom schema from a YAML file (format in :meth:`from_dict`)."""
+        import yaml
+
+        path = Path(path)
+        try:
+            spec = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise SchemaError(f"schema file not found: {path}") from None
+        except yaml.YAMLError as err:
+            raise SchemaError(f"schema file {path} is not valid YAML: {err}") from None
+        if isinstance(spec, Mapping) and "name" not in spec:
+            spec = {**spec, "name": path.stem}
+        try:
+            return cls.from_dict(spec)
+        except SchemaError as err:
+            raise SchemaError(f"{path}: {err}") from None
+
+
+def _answer_name(raw: Any) -> str:
+    # YAML reads bare yes/no as booleans; answer names mean the words.
+    if isinstance(raw, bool):
+        return "yes" if raw else "no"
+    return str(raw).strip()
+
+
+def _resolve_parent(
+    ref: Any, known: Mapping[str, Question], label: str
+) -> Answer | None:
+    if ref is None or ref == "":
+        return None
+    if not isinstance(ref, str) or "/" not in ref:
+        raise SchemaError(f"{label}: asked_after must be '<question>/<answer>', got {ref!r}")
+    q_name, a_name = ref.split("/", 1)
+    if q_name not in known:
+        raise SchemaError(
+            f"{label}: asked_after refers to question {q_name!r}, "
+            "which must be defined earlier in the list"
+        )
+    for answer in known[q_name].answers:
+        if answer.name == a_name:
+            return answer
+    raise SchemaError(f"{label}: question {q_name!r} has no answer {a_name!r}")
+

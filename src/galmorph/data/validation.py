@@ -1,0 +1,288 @@
+"""Checks of a catalog against the required columns and a decision tree's vote columns.
+
+:func:`inspect_catalog` runs every check on a table (ids, image paths and files,
+vote counts) and returns the cleaned catalog with a :class:`CatalogSummary` of
+what it found; :func:`galmorph.data.catalog.load_catalog` raises on its errors
+and :func:`galmorph.data.catalog.summarize_catalog` reports them.
+
+Rows are numbered from 0 in file order (the header is not a row) in messages.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from pathlib import Path
+>>> from galmorph.data.validation import inspect_catalog
+>>> frame = pd.DataFrame({"id_str": ["a", "a"], "file_loc": ["a.jpg", "b.jpg"]})
+>>> _, summary = inspect_catalog(frame, None, "demo", Path("."), check_images=False, drop=False)
+>>> summary.usable, summary.errors
+(False, ['id_str must be unique; 1 id repeated: a (rows 0, 1)'])
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from galmorph.data.schemas import get_schema
+from galmorph.data.tree import Question, Schema
+
+#: How many offending rows, ids or files a message lists before "and N more".
+_SHOWN = 5
+#: Largest vote count accepted: 2**53, the last whole number a float64 holds exactly.
+MAX_VOTES = 2**53
+
+
+@dataclass
+class CatalogSummary:
+    """What :func:`~galmorph.data.catalog.summarize_catalog` found; usable if ``errors`` is empty.
+
+    Image counts are None when they could not be checked (no ``file_loc``
+    column); vote statistics are the total votes per galaxy on
+    ``votes_question``, the first question with vote columns.
+
+    Example:
+        >>> s = summarize_catalog("catalog.csv", "gz2")  # doctest: +SKIP
+        >>> s.usable, s.questions_absent  # doctest: +SKIP
+        (True, ['t10_arms_winding', 't11_arms_number'])
+    """
+
+    source: str
+    schema: Schema | None
+    n_rows: int
+    n_rows_kept: int = 0
+    n_images_found: int | None = None
+    n_images_missing: int | None = None
+    first_missing: list[str] = field(default_factory=list)
+    questions_present: list[str] = field(default_factory=list)
+    questions_absent: list[str] = field(default_factory=list)
+    votes_question: str | None = None
+    votes_median: float | None = None
+    votes_min: int | None = None
+    votes_max: int | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """True when :func:`~galmorph.data.catalog.load_catalog` would accept the catalog."""
+        return not self.errors
+
+
+# ------------------------------------------------------------------ the checks
+def inspect_catalog(
+    frame: pd.DataFrame,
+    schema: Schema | str | None,
+    source: str,
+    root: Path,
+    *,
+    check_images: bool,
+    drop: bool,
+) -> tuple[pd.DataFrame, CatalogSummary]:
+    """Run every check; return the cleaned catalog and what was found."""
+    schema = get_schema(schema) if schema is not None else None
+    frame = frame.reset_index(drop=True)  # row labels are now row numbers
+    summary = CatalogSummary(source=source, schema=schema, n_rows=len(frame))
+    errors = summary.errors
+    if frame.empty:
+        errors.append("the catalog has no rows")
+        return frame, summary
+    repeated = frame.columns[frame.columns.duplicated()].unique()
+    if len(repeated):  # a DataFrame may repeat a name; nothing below can tell them apart
+        errors.append(f"column names must be unique; repeated: {_abbreviate(repeated)}")
+        return frame, summary
+    errors += _missing_columns(frame)
+    if "id_str" in frame:
+        errors += _blank_values(frame, "id_str")
+        frame["id_str"] = _as_text(frame["id_str"])
+        errors += _duplicate_ids(frame)
+    if "file_loc" in frame:
+        errors += _blank_values(frame, "file_loc")
+        frame["file_loc"] = _resolve_paths(frame["file_loc"], root)
+        if check_images:
+            frame = _check_images(frame, root, summary, drop)
+    if schema is not None:
+        frame = _check_votes(frame, schema, summary)
+    summary.n_rows_kept = len(frame)
+    return frame.reset_index(drop=True).copy(), summary  # copy() also defragments
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _abbreviate(items: Iterable[object], limit: int = 8) -> str:
+    items = [str(i) for i in items]
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _describe_rows(frame: pd.DataFrame, mask: pd.Series, values: pd.Series | None = None) -> str:
+    """``row 3 (J1234+56): -1, row 8 (J...): nan and 4 more`` for the rows in ``mask``."""
+    labels = frame.index[mask.to_numpy()]
+    shown = []
+    for label in labels[:_SHOWN]:
+        text = f"row {label}"
+        if "id_str" in frame:
+            text += f" ({frame.at[label, 'id_str']})"
+        if values is not None:
+            text += f": {values.at[label]}"
+        shown.append(text)
+    more = len(labels) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _missing_columns(frame: pd.DataFrame) -> list[str]:
+    missing = [c for c in ("id_str", "file_loc") if c not in frame]
+    if not missing:
+        return []
+    return [
+        f"missing required column(s) {', '.join(map(repr, missing))} (id_str: a unique "
+        "name per galaxy; file_loc: its image path); the catalog has columns: "
+        + _abbreviate(frame.columns)
+    ]
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Values as ``str``; bytes (e.g. from a parquet binary column) decoded as UTF-8.
+
+    Undecodable bytes become U+FFFD instead of failing, as pandas' own
+    conversion would with a UnicodeDecodeError.
+    """
+    if column.dtype == object:
+        column = column.map(
+            lambda v: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+        )
+    return column.astype(str)
+
+
+def _is_blank(column: pd.Series) -> pd.Series:
+    return column.isna() | (_as_text(column).str.strip() == "")
+
+
+def _blank_values(frame: pd.DataFrame, column: str) -> list[str]:
+    blank = _is_blank(frame[column])
+    if not blank.any():
+        return []
+    return [
+        f"column {column!r} is empty in {_count(int(blank.sum()), 'row')}: "
+        + _describe_rows(frame, blank)
+    ]
+
+
+def _duplicate_ids(frame: pd.DataFrame) -> list[str]:
+    repeated = frame["id_str"].duplicated(keep=False) & ~_is_blank(frame["id_str"])
+    if not repeated.any():
+        return []
+    groups = frame[repeated].groupby("id_str", sort=False).groups
+    shown = [
+        f"{ident} (rows {', '.join(map(str, rows))})"
+        for ident, rows in list(groups.items())[:_SHOWN]
+    ]
+    more = len(groups) - len(shown)
+    return [
+        f"id_str must be unique; {_count(len(groups), 'id')} repeated: "
+        + "; ".join(shown)
+        + (f"; and {more} more" if more > 0 else "")
+    ]
+
+
+def _resolve_paths(file_loc: pd.Series, root: Path) -> list[str]:
+    """Absolute image paths; relative ones start at ``root``; blanks stay ``""``."""
+    base = os.path.abspath(root)
+    return [
+        "" if blank else os.path.abspath(os.path.join(base, loc))
+        for loc, blank in zip(_as_text(file_loc), _is_blank(file_loc), strict=True)
+    ]
+
+
+def _check_images(
+    frame: pd.DataFrame, root: Path, summary: CatalogSummary, drop: bool
+) -> pd.DataFrame:
+    """Count image files; missing ones are an error, or rows to drop when ``drop``."""
+    listed = frame["file_loc"] != ""
+    found = frame["file_loc"].map(os.path.isfile).astype(bool)
+    missing = listed & ~found
+    summary.n_images_found = int(found.sum())
+    summary.n_images_missing = int(missing.sum())
+    summary.first_missing = frame.loc[missing, "file_loc"].head(_SHOWN).tolist()
+    if not missing.any():
+        return frame
+    n_missing, n_listed = summary.n_images_missing, int(listed.sum())
+    rows = _describe_rows(frame, missing, frame["file_loc"])
+    if n_missing == n_listed:
+        summary.errors.append(
+            f"none of the {n_listed} image files exist ({rows}); file_loc paths are read "
+            f"relative to {os.path.abspath(root)}: are the images there?"
+        )
+    elif drop:
+        summary.warnings.append(
+            f"skipping {n_missing} of {_count(len(frame), 'row')} with a missing image file: {rows}"
+        )
+        return frame[~missing]
+    else:
+        summary.errors.append(
+            f"image file missing for {n_missing} of {n_listed} rows: {rows}; fix file_loc or "
+            "skip those rows (drop_missing_images=True, or --skip-missing-images)"
+        )
+    return frame
+
+
+def _check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -> pd.DataFrame:
+    """Match the schema's questions to columns and check their vote counts."""
+    present: list[Question] = []
+    absent: list[Question] = []
+    for question in schema.questions:
+        have = [c for c in question.columns if c in frame]
+        if len(have) == len(question.columns):
+            present.append(question)
+        elif not have:
+            absent.append(question)
+        else:
+            lacking = [c for c in question.columns if c not in frame]
+            summary.errors.append(
+                f"question {question.name!r} has only some of its vote columns: missing "
+                f"{', '.join(lacking)} (found {', '.join(have)})"
+            )
+    summary.questions_present = [q.name for q in present]
+    summary.questions_absent = [q.name for q in absent]
+    if len(absent) == schema.n_questions:
+        summary.errors.append(
+            f"none of the vote columns of schema {schema.name!r} are in the catalog (missing "
+            f"{_abbreviate(schema.label_cols, 6)}); check that the schema (--schema) "
+            "matches this catalog"
+        )
+        return frame
+    if absent:
+        summary.warnings.append(
+            f"no vote columns for {_count(len(absent), 'question')} of "
+            f"schema {schema.name!r}: {', '.join(summary.questions_absent)}; "
+            "treating them as having no votes (all counts 0)"
+        )
+        zeros = [c for q in absent for c in q.columns]
+        frame = pd.concat([frame, pd.DataFrame(0, index=frame.index, columns=zeros)], axis=1)
+    n_errors = len(summary.errors)
+    for column in (c for q in present for c in q.columns):
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+        bad |= values > MAX_VOTES  # beyond it a float is not surely whole; int64 may overflow
+        if bad.any():
+            summary.errors.append(
+                f"column {column!r} must hold vote counts (whole numbers from 0 to 2**53) "
+                "but has "
+                f"{_count(int(bad.sum()), 'bad value')}: "
+                + _describe_rows(frame, bad, frame[column])
+            )
+        else:
+            frame[column] = values.astype("int64")
+    if len(summary.errors) == n_errors and present and len(frame):
+        totals = frame[present[0].columns].sum(axis=1)
+        summary.votes_question = present[0].name
+        summary.votes_median = float(totals.median())
+        summary.votes_min, summary.votes_max = int(totals.min()), int(totals.max())
+    return frame

@@ -1,0 +1,128 @@
+"""Evaluate a vote-count model against a catalog's volunteer votes.
+
+:func:`evaluate_catalog` predicts every galaxy of a labelled catalog (the loop of
+:mod:`galmorph.inference.loop`, as :func:`galmorph.inference.predict.predict_catalog`)
+and compares the predictions with the volunteers' votes
+(:func:`galmorph.models.metrics.evaluate_votes`).
+
+Examples
+--------
+>>> from galmorph.inference.evaluate import evaluate_catalog
+>>> result = evaluate_catalog("catalog.csv", "gz2-starter")  # doctest: +SKIP
+>>> result["n_galaxies"], sorted(result["questions"])[0]  # doctest: +SKIP
+(630, 't01_smooth_or_features')
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from galmorph.data.catalog import load_catalog
+from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.tree import Schema
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
+from galmorph.inference.device import resolve_device
+from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
+from galmorph.inference.loop import check_image_conventions, model_outputs
+from galmorph.models.checkpoint import LoadedModel
+from galmorph.models.metrics import evaluate_votes
+
+
+def _run(
+    catalog: CatalogSource,
+    loaded: LoadedModel,
+    *,
+    mc_samples: int,
+    batch_size: int,
+    num_workers: int | None,
+    device: torch.device,
+    progress: bool,
+    seed: int | None,
+    drop_missing_images: bool,
+    views: int = 1,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The catalog as read and the model's raw outputs for its rows, in order."""
+    datamodule = GalaxyDataModule(
+        predict_catalog=catalog,
+        image_config=loaded.image_config,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        drop_missing_images=drop_missing_images,
+    )
+    frame = datamodule.catalogs["predict"]
+    for message in check_image_conventions(
+        frame["file_loc"].tolist(), loaded.image_config, loaded.name
+    ):
+        warnings.warn(message, GalmorphWarning, stacklevel=3)
+    raw = model_outputs(
+        loaded,
+        datamodule.predict_dataloader(),
+        mc_samples=mc_samples,
+        device=device,
+        progress=progress,
+        seed=seed,
+        views=views,
+    )
+    return frame, raw
+
+
+def evaluate_catalog(
+    catalog: CatalogSource,
+    model: ModelSpec = None,
+    *,
+    mc_samples: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    seed: int | None = 0,
+    drop_missing_images: bool = False,
+    views: int = 1,
+) -> dict[str, Any]:
+    """Compare a vote-count model's predictions with a catalog's volunteer votes.
+
+    The catalog is read with the model's schema, so it needs that schema's vote
+    columns (see :func:`galmorph.data.catalog.load_catalog`); arguments as
+    :func:`galmorph.inference.predict.predict_catalog`.
+
+    Returns:
+        :func:`galmorph.models.metrics.evaluate_votes` (against the model's no-image
+        baseline when it records one), plus ``model`` (its provenance).
+    """
+    torch_device = resolve_device(device)
+    loaded = as_loaded(model, torch_device)
+    check_has_head(loaded)
+    schema: Schema | None = loaded.schema
+    if loaded.task != "votes" or schema is None:
+        raise GalmorphError(
+            f"{loaded.name} is a {loaded.task!r} model; evaluation compares vote-count "
+            "models with volunteer votes"
+        )
+    labelled = load_catalog(catalog, schema, drop_missing_images=drop_missing_images)
+    _, raw = _run(
+        labelled,
+        loaded,
+        mc_samples=mc_samples,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        device=torch_device,
+        progress=progress,
+        seed=seed,
+        drop_missing_images=False,
+        views=views,
+    )
+    baseline = loaded.metadata.get("vote_baseline")
+    result = evaluate_votes(
+        labelled[schema.label_cols].to_numpy(),
+        raw,
+        schema,
+        baseline=np.asarray(baseline) if baseline is not None else None,
+    )
+    result["model"] = output_metadata(loaded, mc_samples, views)
+    return result

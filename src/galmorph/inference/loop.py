@@ -1,0 +1,299 @@
+"""The inference loop: a model's outputs for every image of a catalog, in catalog order.
+
+:func:`infer` applies a batch function to the images of a predict loader
+(:meth:`GalaxyDataModule.predict_dataloader`, whose worker processes decode
+images while the model computes) and puts the rows back in catalog order;
+:func:`run_over_images` does so for the rows of a catalog table.
+:func:`model_outputs` gives a loaded model's raw outputs ``(N, n_outputs, S)``,
+with ``S`` MC-dropout samples (:func:`sample_outputs`), averaged over orientations,
+in PyTorch or ONNX Runtime, in one process or shared between several
+(:class:`~galmorph.inference.distributed.DistributedInference`).
+:func:`check_image_conventions` compares the first images of a catalog with the
+images a model was trained on.
+
+Examples
+--------
+>>> from torch.utils.data import DataLoader
+>>> data = [{"image": torch.full((3, 2, 2), float(i)), "index": i} for i in range(3)]
+>>> loader = DataLoader(data, batch_size=2)
+>>> infer(loader, lambda images: images.mean((1, 2, 3)), torch.device("cpu"), progress=False)
+array([0., 1., 2.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from torch import nn
+from torch.utils.data import DataLoader
+
+from galmorph.data.datasets import GalaxyDataModule
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image
+from galmorph.data.views import average_over_views
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
+from galmorph.models.checkpoint import LoadedModel
+from galmorph.models.model import GalaxyModel, enable_mc_dropout
+from galmorph.models.onnx import cached_onnx_model, resolve_backend
+
+if TYPE_CHECKING:
+    from galmorph.inference.distributed import DistributedInference
+
+#: Images at the top of a catalog checked against the model's conventions.
+CONVENTION_CHECKS = 3
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ------------------------------------------------------ image conventions
+def _source_channels(config: ImageConfig) -> int:
+    """Channels of the images a model was trained on (a grey model may read colour files)."""
+    if config.channels == 3 or len(config.bands) == 3:
+        return 3
+    return 1
+
+
+def check_image_conventions(
+    paths: Sequence[str | Path], config: ImageConfig, model_name: str = "the model"
+) -> list[str]:
+    """Differences between the first images and the images a model was trained on.
+
+    Compares the size of the first :data:`CONVENTION_CHECKS` images with
+    ``field_of_view / pixel_scale`` (when the model records both) and their
+    channel count with the model's source images.
+
+    Returns:
+        One message per kind of difference (empty when all agree).
+    """
+    expected_side = (
+        round(config.field_of_view / config.pixel_scale)
+        if config.field_of_view and config.pixel_scale
+        else None
+    )
+    trained_on = f"{config.survey} {config.bands}".strip() or "its training"
+    channels = _source_channels(config)
+    messages: dict[str, str] = {}
+    for path in paths[:CONVENTION_CHECKS]:
+        height, width, have = load_image(path).shape
+        if expected_side is not None and (height, width) != (expected_side, expected_side):
+            messages.setdefault(
+                "size",
+                f"{path} is {width}x{height} px, but {model_name} was trained on "
+                f"{expected_side}x{expected_side} px {trained_on} images "
+                f"({config.field_of_view:g} arcsec across at {config.pixel_scale:g} "
+                "arcsec/px): cut images to the same field of view and pixel scale, or "
+                "predictions may be unreliable",
+            )
+        if have != channels:
+            messages.setdefault(
+                "channels",
+                f"{path} has {have} channel{'s' if have > 1 else ''}, but {model_name} was "
+                f"trained on {channels}-channel {trained_on} images: it is converted "
+                f"({'luminance' if channels == 1 else 'grey repeated in 3 channels'}), "
+                "but predictions may be unreliable",
+            )
+    return list(messages.values())
+
+
+# ------------------------------------------------------------------ inference
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("galaxies"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def infer(
+    loader: DataLoader,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+    *,
+    channels_last: bool = False,
+    progress: bool = True,
+    description: str = "Predicting",
+) -> np.ndarray:
+    """Apply ``forward`` to the images of every batch; rows come back in catalog order.
+
+    Runs under :func:`torch.inference_mode`, and on CUDA GPUs that support it in
+    bfloat16 mixed precision (vote heads compute in float32; outputs are
+    float32). The model's mode (eval, MC dropout) is the caller's business.
+
+    Args:
+        loader: batches of ``image`` and ``index`` (row in the catalog), e.g.
+            :meth:`GalaxyDataModule.predict_dataloader`.
+        forward: maps a batch of images on ``device`` to a tensor ``(batch, ...)``.
+        device: where the images go.
+        channels_last: give images in channels-last memory format (fast convolutions
+            on GPUs, with a model converted to it).
+        progress: show a progress bar on stderr.
+        description: label of the progress bar.
+
+    Returns:
+        ``float32`` array ``(len(loader.dataset), ...)``; row ``i`` is catalog row ``i``.
+    """
+    n_rows = len(loader.dataset)  # type: ignore[arg-type]
+    out: np.ndarray | None = None
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    with (
+        _progress(progress) as bar,
+        torch.inference_mode(),
+        torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16),
+    ):
+        task = bar.add_task(description, total=n_rows)
+        for batch in loader:
+            images = batch["image"].to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            values = forward(images).float().cpu().numpy()
+            if out is None:
+                out = np.empty((n_rows, *values.shape[1:]), dtype=np.float32)
+            out[batch["index"].numpy()] = values
+            bar.advance(task, len(values))
+    if out is None:
+        raise GalmorphError("there are no galaxies to run the model on")
+    return out
+
+
+def _has_dropout(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Dropout) and m.p > 0 for m in module.modules())
+
+
+def sample_outputs(model: GalaxyModel, mc_samples: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A batch function giving ``mc_samples`` model outputs: ``(batch, n_outputs, S)``.
+
+    When only the head has dropout, the encoder runs once per batch and the
+    head ``mc_samples`` times (the same result, much faster).
+    """
+    stochastic_encoder = mc_samples > 1 and _has_dropout(model.encoder)
+
+    def forward(images: torch.Tensor) -> torch.Tensor:
+        if stochastic_encoder:
+            return torch.stack([model(images) for _ in range(mc_samples)], dim=-1)
+        features = model.encoder(images)
+        return torch.stack([model.head(features) for _ in range(mc_samples)], dim=-1)
+
+    return forward
+
+
+def model_outputs(
+    loaded: LoadedModel,
+    loader: DataLoader,
+    *,
+    mc_samples: int = 1,
+    device: torch.device,
+    progress: bool = True,
+    seed: int | None = 0,
+    distributed: DistributedInference | None = None,
+    backend: str = "torch",
+    views: int = 1,
+) -> np.ndarray | None:
+    """Raw outputs ``(N, n_outputs, mc_samples)`` of a model for a predict loader.
+
+    With ``mc_samples > 1`` dropout samples (MC dropout); ``seed`` makes the
+    samples reproducible without touching the global random state. The model is
+    left in eval mode. With ``distributed`` the rows are shared between its
+    processes (:class:`~galmorph.inference.distributed.DistributedInference`) and
+    only the first process gets the outputs back; the others get None. ``backend`` is resolved by
+    :func:`galmorph.models.onnx.resolve_backend`: ``"onnx"`` runs the model exported
+    to ONNX (:func:`galmorph.models.onnx.cached_onnx_model`) with ONNX Runtime. With
+    ``views`` above 1 every output (every MC sample) is the mean over that many
+    orientations of the images (:func:`galmorph.data.views.average_over_views`).
+    """
+    if mc_samples < 1:
+        raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
+    if resolve_backend(backend, device, mc_samples, distributed=distributed is not None) == "onnx":
+        session = cached_onnx_model(loaded, "full")
+
+        def one_sample(images: torch.Tensor) -> torch.Tensor:
+            return session(images)[..., None]  # (batch, n_outputs, 1 sample)
+
+        onnx_forward = average_over_views(one_sample, views)
+        if distributed is not None:
+            return distributed.outputs(loader, loaded.model, onnx_forward)
+        return infer(loader, onnx_forward, device, progress=progress)
+    model = loaded.model
+    if mc_samples > 1 and not _has_dropout(model):
+        warnings.warn(
+            f"{loaded.name} has no dropout, so its {mc_samples} MC samples are identical",
+            GalmorphWarning,
+            stacklevel=3,
+        )
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    forks = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=forks):
+            if seed is not None:
+                torch.manual_seed(seed)
+            if mc_samples > 1:
+                enable_mc_dropout(model)
+            else:
+                model.eval()
+            forward = average_over_views(sample_outputs(model, mc_samples), views)
+            if distributed is not None:
+                return distributed.outputs(loader, model, forward, mc_dropout=mc_samples > 1)
+            return infer(
+                loader,
+                forward,
+                device,
+                channels_last=channels_last,
+                progress=progress,
+            )
+    finally:
+        model.eval()
+
+
+def run_over_images(
+    frame: pd.DataFrame,
+    forward: Forward,
+    image_config: ImageConfig,
+    *,
+    device: torch.device,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    num_workers: int | None = None,
+    progress: bool = True,
+    description: str = "Embedding",
+) -> np.ndarray:
+    """``forward`` over the evaluation-transformed images of a catalog, rows in order.
+
+    Builds the predict loader of :class:`~galmorph.data.datasets.GalaxyDataModule` and runs
+    :func:`infer` (no gradients). ``forward`` maps image batches
+    ``(b, channels, size, size)`` on ``device`` to ``(b, ...)``.
+
+    Returns:
+        ``float32`` array ``(len(frame), ...)``.
+    """
+    datamodule = GalaxyDataModule(
+        predict_catalog=frame,
+        image_config=image_config,
+        batch_size=batch_size,
+        num_workers=num_workers,
+    )
+    return infer(
+        datamodule.predict_dataloader(), forward, device, progress=progress,
+        description=description,
+    )
+

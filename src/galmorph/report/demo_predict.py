@@ -1,0 +1,147 @@
+"""Step 1 of ``galmorph demo``: predict every galaxy's vote fractions and evaluate them.
+
+:func:`predict_step` writes ``predictions.parquet``, shows the galaxies the model is
+most sure about for the first questions and, when the catalog has volunteer
+votes, compares the predictions with them per question (``evaluation.json``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from galmorph.report.html import (
+    Section,
+    figure_html,
+    note_html,
+    number_text,
+    paragraph_html,
+    percent_text,
+    table_html,
+)
+
+if TYPE_CHECKING:
+    from galmorph.report.demo import DemoRunner
+
+
+def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.DataFrame:
+    """Predict every galaxy, show the most confident ones and evaluate; returns the predictions."""
+    from galmorph.inference.outputs import write_table
+    from galmorph.inference.predict import predict_catalog
+    from galmorph.models.metrics import evaluate_votes, write_json
+    from galmorph.report.plots import galaxy_grid
+
+    s = run.settings
+    predictions = predict_catalog(
+        catalog, loaded, device=s.device, progress=s.progress, num_workers=s.num_workers,
+    )
+    path = write_table(predictions, run.out / "predictions.parquet", predictions.attrs["galmorph"])
+    run.say(f"wrote {path} ({len(predictions)} galaxies x {predictions.shape[1] - 1} columns)")
+    section = Section(
+        "predictions", "1. Morphology of every galaxy",
+        "The model looked at each image and predicted what fraction of Galaxy Zoo volunteers "
+        "would give each answer to each question of the decision tree (smooth or featured? "
+        "edge-on? spiral arms? ...). Below, the galaxies it is most sure about for the first "
+        "questions, and how well it agrees with the real volunteers.",
+    )
+    schema = loaded.schema
+    if loaded.task != "votes" or schema is None:
+        section.blocks.append(note_html(
+            f"{loaded.name} is a {loaded.task} model, not a Galaxy Zoo vote-count model: "
+            "no vote fractions to show."))
+        run.sections.append(section)
+        return predictions
+
+    # galaxy grid: most confident galaxies for the answers of the first questions
+    shown = [a for a in schema.questions[0].answers]
+    edge_on = next((q for q in schema.questions if "edge" in q.name), None)
+    if edge_on is not None:
+        shown.append(edge_on.answers[0])
+    per_answer = 6
+    images, captions = [], []
+    has_votes = all(c in catalog for c in schema.questions[0].columns)
+    for answer in shown:
+        column = f"{answer.full_name}_fraction"
+        top = predictions[column].to_numpy().argsort(kind="stable")[::-1][:per_answer]
+        question = schema.question(answer.question)
+        for row in top:
+            images.append(catalog["file_loc"].iloc[row])
+            text = f"{answer.name.split('_', 1)[-1]}: {predictions[column].iloc[row]:.2f}"
+            if has_votes and all(c in catalog for c in question.columns):
+                votes = catalog.loc[row, question.columns].to_numpy(dtype=float)
+                if votes.sum() > 0:
+                    share = votes[question.answers.index(answer)] / votes.sum()
+                    text += f"\nvolunteers: {share:.2f}"
+            captions.append(text)
+    grid = run.save(galaxy_grid(images, captions, ncols=per_answer, panel_size=1.7,
+                                title="Most confident galaxies per answer (predicted fraction)"),
+                    "predictions_grid.png")
+    section.blocks.append(figure_html(
+        grid, "grid of galaxies with their predicted vote fractions",
+        "Each row: the galaxies with the highest predicted fraction for one answer; under each, "
+        "the predicted fraction and (when known) the volunteers' actual fraction."))
+
+    # evaluation against the volunteers
+    present = [c for c in schema.label_cols if c in catalog]
+    if not present:
+        run.skip("evaluate", "the catalog has no Galaxy Zoo vote columns: nothing to compare with")
+        section.blocks.append(note_html(
+            "Evaluation skipped: the catalog has no Galaxy Zoo vote-count columns."))
+        run.sections.append(section)
+        return predictions
+    counts = np.zeros((len(catalog), schema.n_answers))
+    for answer in schema.answers:
+        if answer.column in catalog:
+            counts[:, answer.index] = pd.to_numeric(
+                catalog[answer.column], errors="coerce").fillna(0).to_numpy()
+    alpha = np.stack([predictions[f"{a.full_name}_concentration"].to_numpy(dtype=np.float64)
+                      for a in schema.answers], axis=1)
+    baseline = loaded.metadata.get("vote_baseline")
+    result = evaluate_votes(counts, alpha, schema,
+                            baseline=np.asarray(baseline) if baseline is not None else None)
+    write_json(result, run.out / "evaluation.json")
+    run.result.metrics["evaluation"] = {"mean_nll": result["mean_nll"],
+                                        "baseline_mean_nll": result.get("baseline_mean_nll")}
+    rows = []
+    unanswered = []
+    for question in schema.questions:
+        m = result["questions"][question.name]
+        if not m["n_answered"]:
+            unanswered.append(question.name)
+            continue
+        accuracy = percent_text(m["accuracy_confident"])
+        if accuracy != "–":
+            low, high = m["accuracy_ci95"]
+            accuracy += f" ({percent_text(low)}–{percent_text(high)})"
+        rows.append([
+            f"{question.name}" + (f": {question.text}" if question.text else ""),
+            number_text(m["nll"]), number_text(m.get("baseline_nll")), number_text(m["mae"]),
+            m["n_confident"], accuracy, percent_text(m["majority_accuracy"]),
+        ])
+    section.blocks.append(paragraph_html(
+        "How to read the table: NLL measures how likely the volunteers' actual votes are "
+        "under the model (lower is better) and 'No-image NLL' is the same for a guess that "
+        "ignores the image, so the model is useful where its NLL is clearly lower. 'Vote-fraction "
+        "error' is the mean difference between predicted and actual vote fractions. 'Accuracy' "
+        "is on 'confident' galaxies, where most volunteers answered the question and at least "
+        "80% of them agree; compare it with always giving the most common answer ('Majority')."))
+    section.blocks.append(table_html(
+        ["Question", "NLL", "No-image NLL", "Vote-fraction error", "Confident galaxies",
+         "Accuracy % (95% CI)", "Majority %"],
+        rows,
+    ))
+    total = f"Summed NLL per galaxy: {result['mean_nll']:.2f} nats"
+    if "baseline_mean_nll" in result:
+        total += f" (no-image guess: {result['baseline_mean_nll']:.2f}; lower is better)"
+    section.blocks.append(paragraph_html(total + f"; {result['n_galaxies']} galaxies."))
+    if unanswered:
+        section.blocks.append(note_html(
+            f"Not in the table: {', '.join(unanswered)}, which no galaxy of the catalog has "
+            "votes for (the model still predicts them)."))
+    run.say(f"summed NLL per galaxy {result['mean_nll']:.2f} nats"
+            + (f" (no-image guess {result['baseline_mean_nll']:.2f})"
+               if "baseline_mean_nll" in result else ""))
+    run.sections.append(section)
+    return predictions

@@ -1,0 +1,97 @@
+"""Approximate indexes saved beside their embeddings file and reused while it is unchanged.
+
+An approximate index (see :mod:`galmorph.search.index`) of an embeddings file is
+saved next to it as ``EMB.parquet.<kind>-<metric>.faiss`` with a JSON sidecar
+(``.json``: build settings, calibration and a fingerprint of the embeddings
+file). A later search reuses it while the fingerprint (file size, modification
+time, rows, columns) still matches.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from galmorph.exceptions import GalmorphWarning
+from galmorph.files import atomic_target
+from galmorph.models.metrics import write_json
+from galmorph.search.index import (
+    ExactIndex,
+    FaissIndex,
+    Index,
+    build_index,
+    resolve_index_kind,
+)
+
+INDEX_FORMAT_VERSION = 1
+
+
+def index_files(embeddings_path: str | Path, kind: str, metric: str) -> tuple[Path, Path]:
+    """Where an index of an embeddings file is kept: ``EMB.<kind>-<metric>.faiss`` and ``.json``."""
+    path = Path(embeddings_path)
+    stem = path.with_name(f"{path.name}.{kind}-{metric}")
+    return stem.with_name(stem.name + ".faiss"), stem.with_name(stem.name + ".json")
+
+
+def _fingerprint(path: Path, vectors: np.ndarray, kind: str, metric: str) -> dict[str, Any]:
+    stat = path.stat()
+    return {
+        "format_version": INDEX_FORMAT_VERSION, "embeddings": path.name, "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns, "rows": int(vectors.shape[0]),
+        "columns": int(vectors.shape[1]), "kind": kind, "metric": metric,
+    }
+
+
+def _save_index(index: FaissIndex, files: tuple[Path, Path], fingerprint: dict[str, Any]) -> None:
+    import faiss
+
+    index_path, json_path = files
+    with atomic_target(index_path) as tmp:
+        faiss.write_index(index.index, str(tmp))
+    write_json({"fingerprint": fingerprint, "params": index.params}, json_path)
+
+
+def load_or_build_index(
+    vectors: np.ndarray, metric: str, kind: str, source: Path | None = None,
+    *, rebuild: bool = False, notify: Callable[[str], None] | None = None,
+) -> Index:
+    """The index of ``kind`` (after :func:`.resolve_index_kind`) over search-space vectors.
+
+    An approximate index of an embeddings file ``source`` is read from
+    :func:`index_files` when its fingerprint matches the file, else built and
+    saved there (with a warning, and kept in memory only, if the folder is not
+    writable). ``rebuild`` forces a new build; ``notify`` is called with a message
+    before one starts (it can take minutes for millions of galaxies).
+    """
+    import faiss
+
+    kind = resolve_index_kind(kind, len(vectors), metric)
+    if kind == "exact":
+        return ExactIndex(vectors, metric)
+    if source is None:
+        return build_index(vectors, metric, kind)
+    files = index_files(source, kind, metric)
+    fingerprint = _fingerprint(source, vectors, kind, metric)
+    if not rebuild and all(f.is_file() for f in files):
+        try:
+            stored = json.loads(files[1].read_text())
+            if stored.get("fingerprint") == fingerprint:
+                return FaissIndex(faiss.read_index(str(files[0])), kind, stored["params"])
+        except (OSError, ValueError, KeyError, RuntimeError):
+            pass  # unreadable or partial: build a new one below
+    if notify is not None:
+        notify(f"building a {kind} index of {len(vectors):,} galaxies (saved to "
+               f"{files[0]} for later searches)")
+    index = build_index(vectors, metric, kind)
+    assert isinstance(index, FaissIndex)
+    try:
+        _save_index(index, files, fingerprint)
+    except OSError as err:
+        warnings.warn(f"could not save the {kind} index next to {source} ({err}); it will be "
+                      "built again next time", GalmorphWarning, stacklevel=2)
+    return index

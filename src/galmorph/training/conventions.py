@@ -1,0 +1,115 @@
+"""Image conventions of a new survey, and the training crop that suits its galaxies.
+
+A model fine-tuned on new images records their source conventions
+(:func:`source_conventions`): the starting model's when the images have the
+side those imply (:func:`same_conventions`), unknown otherwise.
+:func:`auto_crop` zooms in on galaxies smaller than those the starting model was
+trained on, by the ratio of their apparent sizes (:func:`galaxy_fill`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from galmorph.data import bundled
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image, to_channels
+
+#: Source-image conventions of :class:`ImageConfig` that describe the training data.
+SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
+#: Images measured by :func:`galaxy_fill`.
+FILL_SAMPLE = 64
+
+
+def same_conventions(config: ImageConfig, image: str | Path) -> bool:
+    """Whether an image has the side in pixels that ``config``'s conventions imply."""
+    if not (config.field_of_view and config.pixel_scale):
+        return False
+    side = round(config.field_of_view / config.pixel_scale)
+    return load_image(image).shape[:2] == (side, side)
+
+
+def source_conventions(
+    config: ImageConfig, first_image: str | Path, given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Source-image conventions to record for a model fine-tuned on new images.
+
+    ``given`` values win; otherwise the starting model's are kept when the new
+    images have the side its conventions imply, and are cleared (unknown) when not.
+    """
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(SOURCE_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown source conventions {unknown}; known: {list(SOURCE_FIELDS)}")
+    cleared: dict[str, Any] = {
+        "survey": "", "bands": "", "pixel_scale": None, "field_of_view": None, "stretch": ""
+    }
+    keep = same_conventions(config, first_image)
+    base = {f: getattr(config, f) for f in SOURCE_FIELDS} if keep else cleared
+    return {**base, **given}
+
+
+def galaxy_fill(paths: Sequence[str | Path], n: int = FILL_SAMPLE, seed: int = 0) -> float:
+    """Median apparent size of the central galaxy: its diameter over the image side.
+
+    Measured on ``n`` images drawn by ``seed`` (all when fewer), in grey: the
+    background is the median of the outer tenth of the image, and the galaxy is
+    the connected region around the centre brighter than the background by a
+    tenth of the centre's (90th percentile of the central tenth) excess; its
+    diameter is that of a circle of the same area.
+    """
+    from scipy import ndimage
+
+    chosen = np.random.default_rng(seed).permutation(len(paths))[:n]
+    fills = []
+    for i in chosen:
+        image = to_channels(load_image(paths[i]), 1)[..., 0].astype(np.float64)
+        side = min(image.shape)
+        edge, middle = max(1, side // 10), slice(side // 2 - side // 20, side // 2 + side // 20 + 1)
+        border = np.concatenate([image[:edge].ravel(), image[-edge:].ravel(),
+                                 image[:, :edge].ravel(), image[:, -edge:].ravel()])
+        background = np.median(border)
+        centre = np.percentile(image[middle, middle], 90)
+        mask = ndimage.binary_opening(image > background + 0.1 * (centre - background))
+        regions, _ = ndimage.label(mask)
+        label = regions[image.shape[0] // 2, image.shape[1] // 2]
+        if label and centre > background:
+            fills.append(2 * math.sqrt((regions == label).sum() / math.pi) / side)
+    return float(np.median(fills)) if fills else math.nan
+
+
+def auto_crop(
+    config: ImageConfig, paths: Sequence[str | Path]
+) -> tuple[tuple[float, float], dict[str, float]] | None:
+    """A training crop giving new images' galaxies the apparent size the model was trained on.
+
+    Only for models trained on images with the conventions of the bundled GZ2
+    SDSS galaxies (:meth:`ImageConfig.for_sdss_gz2`), whose galaxy size is measured
+    on those (:func:`galaxy_fill`), and only for new images of other conventions.
+    The model's crop is scaled by the ratio of the galaxy sizes (capped at the
+    whole image).
+
+    Returns:
+        The crop, and the two galaxy sizes (``galaxy_fill`` of the new images and
+        ``reference_fill``); None when the crop should stay as it is.
+    """
+    sdss = ImageConfig.for_sdss_gz2()
+    if any(getattr(config, f) != getattr(sdss, f) for f in SOURCE_FIELDS):
+        return None
+    if same_conventions(config, paths[0]):
+        return None
+    reference = bundled.demo_catalog()
+    demo = pd.read_csv(reference, usecols=["file_loc"])["file_loc"]
+    reference_fill = galaxy_fill([reference.parent / p for p in demo])
+    fill = galaxy_fill(list(paths))
+    if not (fill > 0 and reference_fill > 0):
+        return None
+    scale = fill / reference_fill
+    low, high = (min(1.0, round(c * scale, 3)) for c in config.crop_fraction)
+    return (low, high), {"galaxy_fill": round(fill, 3), "reference_fill": round(reference_fill, 3)}

@@ -1,0 +1,120 @@
+"""The Lightning Trainer of galmorph's training runs: checkpoints, logs and stopping.
+
+:func:`build_trainer` makes the Trainer that :func:`galmorph.training.train.train`
+and :func:`galmorph.training.finetune.finetune` run: it writes ``best.ckpt`` and
+``last.ckpt`` atomically (:class:`AtomicCheckpointIO`) and logs to CSV (and to
+TensorBoard when installed) in the run's folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.plugins import TorchCheckpointIO
+
+from galmorph.files import atomic_target
+
+BEST_NAME = "best"
+LAST_NAME = "last"
+MODEL_FILE = "model.pt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, then renames it into place.
+
+    A process killed while saving (SIGKILL, a node failure, a full disk) leaves
+    the previous ``last.ckpt``/``best.ckpt`` whole, and at worst a hidden
+    ``.NAME.*.tmp`` file that the next run removes. (Lightning's own writer
+    stages the file in the system temporary folder, from where moving it to
+    another file system is a copy that a kill can leave half done.)
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_target(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def _loggers(output_dir: Path) -> list[Logger]:
+    """CSV always; TensorBoard and Weights & Biases too when they are installed."""
+    loggers: list[Logger] = [CSVLogger(output_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(output_dir, name="tensorboard"))
+    except ImportError:
+        pass
+    return loggers
+
+
+def build_trainer(
+    output_dir: Path,
+    *,
+    epochs: int,
+    monitor: str | None = "val_loss",
+    patience: int | None = None,
+    accelerator: str = "auto",
+    devices: int | str = "auto",
+    strategy: str = "auto",
+    num_nodes: int = 1,
+    precision: str | None = None,
+    gradient_clip: float | None = 1.0,
+    progress: bool = True,
+    log_every_n_steps: int = 10,
+    callbacks: Sequence[L.Callback] = (),
+    max_minutes: float | None = None,
+) -> tuple[L.Trainer, ModelCheckpoint]:
+    """A Lightning Trainer writing ``best.ckpt``, ``last.ckpt`` and logs in ``output_dir``.
+
+    ``best.ckpt`` has the lowest ``monitor`` (a logged validation metric) so far.
+    With ``monitor=None`` there is no validation at all and ``best.ckpt`` is the
+    latest epoch. ``patience`` stops training after that many epochs without a
+    better ``monitor`` (None: run all epochs); ``max_minutes`` stops training
+    after that much time (e.g. a batch job's wall-time limit), keeping the best
+    checkpoint so far. ``callbacks`` are added to galmorph's. The other
+    arguments go to ``lightning.Trainer``.
+    """
+    if patience is not None and monitor is None:
+        raise ValueError("early stopping (patience) needs a validation metric to monitor")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min", save_last=True,
+        enable_version_counter=False,
+    )
+    checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
+    every: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch"), *callbacks]
+    if patience is not None:
+        every.append(EarlyStopping(monitor, patience=patience, mode="min"))
+    no_validation: dict[str, Any] = (
+        {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
+    )
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        plugins=[AtomicCheckpointIO()],
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        num_nodes=num_nodes,
+        precision=precision,
+        gradient_clip_val=gradient_clip,
+        callbacks=every,
+        max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
+        logger=_loggers(output_dir),
+        default_root_dir=output_dir,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        log_every_n_steps=log_every_n_steps,
+        **no_validation,
+    )
+    return trainer, checkpoint

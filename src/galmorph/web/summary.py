@@ -1,0 +1,97 @@
+"""Morphology summaries of the galaxies ``galmorph serve`` shows.
+
+:class:`PredictionSummary` reads a ``galmorph predict`` table once and gives, per
+galaxy, the top answer of each question it was probably asked, with a short
+label for the page (``t02_edgeon`` + ``a04_yes`` → ``edgeon: yes``).
+
+Example:
+    >>> import pandas as pd
+    >>> summary = PredictionSummary(pd.DataFrame({
+    ...     "id_str": ["a"], "t01_smooth_or_features_asked": [1.0],
+    ...     "t01_smooth_or_features_a01_smooth_fraction": [0.8],
+    ...     "t01_smooth_or_features_a02_features_or_disk_fraction": [0.2]}), "p.csv")
+    >>> summary("a")[0]["text"]
+    'smooth'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from galmorph.exceptions import GalmorphError
+
+#: Questions shown in a galaxy's one-line morphology summary.
+SUMMARY_QUESTIONS = 3
+
+
+def _question_label(question: str) -> str:
+    """``t02_edgeon`` → ``edgeon``; other names with ``_`` as spaces."""
+    head, _, rest = question.partition("_")
+    if rest and head[:1] == "t" and head[1:].isdigit():
+        question = rest
+    return question.replace("_", " ")
+
+
+def _display(question: str, answer: str) -> str:
+    """What a card shows: the answer, with its question when the answer is a bare yes/no."""
+    return f"{_question_label(question)}: {answer}" if answer in ("yes", "no") else answer
+
+
+def _answer_label(question: str, answer: str) -> str:
+    """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth``."""
+    label = answer[len(question) + 1:].removesuffix("_fraction")
+    head, _, rest = label.partition("_")
+    if rest and head[:1] == "a" and head[1:].isdigit():  # GZ2's a01_ prefix
+        label = rest
+    return label.replace("_", " ")
+
+
+class PredictionSummary:
+    """Per galaxy, the top answer of each question it was probably asked.
+
+    Built from a ``galmorph predict`` table: questions are its ``<question>_asked``
+    columns and their answers the ``<question>_<answer>_fraction`` columns.
+    """
+
+    def __init__(self, table: pd.DataFrame, source: str) -> None:
+        if "id_str" not in table.columns:
+            raise GalmorphError(f"predictions {source} have no id_str column")
+        ids = table["id_str"].astype(str).to_numpy()
+        self.rows = pd.Index(ids)
+        self.questions: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []
+        fractions = [c for c in table.columns if str(c).endswith("_fraction")]
+        for asked in (c for c in table.columns if str(c).endswith("_asked")):
+            question = asked.removesuffix("_asked")
+            answers = [c for c in fractions if c.startswith(question + "_")]
+            if not answers:
+                continue
+            values = table[answers].to_numpy(dtype=np.float64)
+            top = np.nanargmax(np.nan_to_num(values, nan=-1.0), axis=1)
+            self.questions.append((
+                question, [_answer_label(question, a) for a in answers],
+                np.column_stack([top, values[np.arange(len(values)), top]]),
+                table[asked].to_numpy(dtype=np.float64),
+            ))
+        if not self.questions:
+            raise GalmorphError(f"predictions {source} have no <question>_asked and "
+                                "<answer>_fraction columns: make them with `galmorph predict`")
+
+    def __call__(self, galaxy_id: str) -> list[dict[str, Any]]:
+        """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "text", "fraction"}``,
+        most asked first; ``text`` is what the page shows."""
+        row = self.rows.get_indexer([galaxy_id])[0]
+        if row < 0:
+            return []
+        asked = sorted(((q[3][row], i) for i, q in enumerate(self.questions)
+                        if q[3][row] >= 0.5), key=lambda pair: -pair[0])
+        result = []
+        for _, i in asked[:SUMMARY_QUESTIONS]:
+            question, labels, top, _ = self.questions[i]
+            answer = labels[int(top[row, 0])]
+            result.append({"question": question, "answer": answer,
+                           "text": _display(question, answer),
+                           "fraction": round(float(top[row, 1]), 3)})
+        return result

@@ -1,0 +1,69 @@
+"""Active learning: expected improvement, and the GP's fast posterior and exact proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from galmorph.anomaly.interest import InterestModel, expected_improvement
+
+
+# ----------------------------------------------------- expected improvement
+def test_expected_improvement_matches_a_hand_computation() -> None:
+    # μ=5, σ=1, best=4, ξ=0.5: gain 0.5, z 0.5; Φ(0.5)=0.691462461, φ(0.5)=0.352065327
+    assert expected_improvement(np.array([5.0]), np.array([1.0]), 4.0, 0.5)[0] == pytest.approx(
+        0.5 * 0.691462461 + 0.352065327, abs=1e-8)
+    # μ=3, σ=2, best=5, ξ=0: gain -2, z -1: -2 Φ(-1) + 2 φ(-1) = -2(0.158655254) + 2(0.241970725)
+    assert expected_improvement(np.array([3.0]), np.array([2.0]), 5.0, 0.0)[0] == pytest.approx(
+        -2 * 0.158655254 + 2 * 0.241970725, abs=1e-8)
+    # σ = 0: the plain improvement, never negative
+    assert expected_improvement(np.array([5.0, 3.0]), np.zeros(2), 4.0, 0.5).tolist() == [0.5, 0.0]
+
+
+def test_expected_improvement_grows_with_mean_and_std() -> None:
+    mean, std = np.meshgrid(np.linspace(0, 5, 11), np.linspace(0.01, 3, 11))
+    ei = expected_improvement(mean, std, 4.0, 0.5)
+    assert (np.diff(ei, axis=1) >= 0).all() and (np.diff(ei, axis=0) >= 0).all()
+
+
+# ------------------------------------------------------------ the GP model
+def test_blockwise_posterior_equals_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 6))
+    y = np.clip(np.round(2 + x[:, 0] + 0.3 * rng.normal(size=500)), 0, 5)
+    model = InterestModel(seed=0).fit(x[:60], y[:60])
+    mean, std = model.predict(x, return_std=True)
+    ref_mean, ref_std = model.gp.predict(x, return_std=True)
+    np.testing.assert_allclose(mean, ref_mean, atol=1e-8)
+    np.testing.assert_allclose(std, ref_std, atol=1e-8)
+
+
+def test_propose_returns_the_exact_top_expected_improvement() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6000, 8))
+    y = np.clip(np.round(2 + 1.5 * x[:, 0] - x[:, 1]), 0, 5)
+    labelled = rng.choice(len(x), 80, replace=False)
+    model = InterestModel(seed=0).fit(x[labelled], y[labelled])
+    candidates = np.ones(len(x), dtype=bool)
+    candidates[labelled] = False
+    candidates[::7] = False
+    proposal = model.propose(x, 10, candidates=candidates, best=5.0, xi=0.5)
+    mean, std = model.predict(x, return_std=True)
+    ei = np.where(candidates, expected_improvement(mean, std, 5.0, 0.5), -1.0)
+    assert proposal.rows.tolist() == np.argsort(-ei, kind="stable")[:10].tolist()
+    np.testing.assert_allclose(proposal.acquisition, ei[proposal.rows], rtol=1e-9)
+    assert proposal.n_exact < candidates.sum()  # the bound pruned most galaxies
+
+
+def test_gp_proposes_the_obvious_high_region(blobs: Callable) -> None:
+    x, scores = blobs()
+    rng = np.random.default_rng(0)
+    labelled = np.concatenate([rng.choice(np.arange(20, 300), 30, replace=False), [0]])
+    model = InterestModel(seed=0).fit(x[labelled], scores[labelled])
+    candidates = np.ones(len(x), dtype=bool)
+    candidates[labelled] = False
+    proposal = model.propose(x, 10, candidates=candidates, best=5.0, xi=0.0)
+    assert (proposal.rows < 20).all()  # all from the high-scoring blob
+    assert (proposal.mean > 2.5).all()

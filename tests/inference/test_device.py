@@ -1,0 +1,19 @@
+"""Device choice (galmorph.inference.device)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from galmorph.exceptions import GalmorphError
+from galmorph.inference.device import resolve_device
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(GalmorphError, match="unknown device"):
+        resolve_device("quantum")
+    if not torch.cuda.is_available():
+        with pytest.raises(GalmorphError, match="no CUDA GPU"):
+            resolve_device("cuda")

@@ -1,0 +1,36 @@
+"""New images in an embeddings file's space (galmorph.inference.new_images).
+
+The tiny untrained model and embeddings files come from ``tests/inference/conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from galmorph.exceptions import ModelError
+from galmorph.inference.embeddings import read_embeddings
+from galmorph.inference.new_images import embed_images, load_embedding_model
+
+
+def test_new_image_projects_onto_its_stored_row(pca_file: Path, raw_file: Path) -> None:
+    for path in (pca_file, raw_file):
+        emb = read_embeddings(path)
+        assert emb.file_loc is not None
+        vectors = embed_images([emb.file_loc[3], emb.file_loc[7]], emb)
+        np.testing.assert_allclose(vectors, emb.features[[3, 7]], atol=1e-4)
+
+
+def test_embedding_model_must_match_the_checksum(
+    pca_file: Path, tmp_path: Path, make_model_file: Callable[..., Path]
+) -> None:
+    info = read_embeddings(pca_file).info
+    other = make_model_file(tmp_path / "other.pt", seed=1)
+    with pytest.raises(ModelError, match="not the model these embeddings were made with"):
+        load_embedding_model(info, other)
+    moved = tmp_path / "moved.pt"
+    moved.write_bytes(Path(info.model["path"]).read_bytes())
+    assert load_embedding_model(info, moved).checksum == info.model["sha256"]

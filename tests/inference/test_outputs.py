@@ -1,0 +1,73 @@
+"""Atomic table output (galmorph.inference.outputs): formats, metadata and failed writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galmorph.data.catalog import read_table
+from galmorph.exceptions import GalmorphError
+from galmorph.inference import outputs
+from galmorph.inference.outputs import read_metadata, write_table
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"id_str": ["J1", "J2", "007"], "x_fraction": np.float32([0.25, 0.5, 1.0])}
+    )
+
+
+META = {
+    "galmorph_model": "gz2-starter", "galmorph_model_sha256": "ab" * 32, "galmorph_note": "a\nb"
+}
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".fits"])
+def test_write_table_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
+    path = write_table(frame, tmp_path / "sub" / f"out{suffix}", META)
+    assert read_metadata(path) == {**META, "galmorph_note": "a b"}
+    assert list(tmp_path.joinpath("sub").iterdir()) == [path]
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        back = pd.read_parquet(path)
+        assert pq.read_schema(path).metadata[b"galmorph_model"] == b"gz2-starter"
+    elif suffix == ".csv":
+        assert path.read_text().startswith("# galmorph_model: gz2-starter\n")
+        back = pd.read_csv(path, comment="#", dtype={"id_str": str})
+    else:
+        from astropy.io import fits
+
+        assert fits.getheader(path, 1)["galmorph_model_sha256"] == "ab" * 32
+        back = read_table(path)  # decodes FITS text columns
+    assert back["id_str"].tolist() == ["J1", "J2", "007"]
+    np.testing.assert_allclose(back["x_fraction"], frame["x_fraction"])
+
+
+def test_unknown_extension_fails_before_writing(tmp_path: Path, frame: pd.DataFrame) -> None:
+    for name in ("out.txt", "out"):
+        with pytest.raises(GalmorphError, match=r"\.parquet, \.csv or \.fits"):
+            write_table(frame, tmp_path / "new" / name, META)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_failed_write_leaves_old_file_and_no_temporary(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, error: type
+) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text("old\n")
+
+    def half_then_fail(frame: pd.DataFrame, target: Path, metadata: dict[str, str]) -> None:
+        target.write_text("id_str,x\nJ1,")
+        raise error("disk full")
+
+    monkeypatch.setitem(outputs._WRITERS, "csv", half_then_fail)
+    with pytest.raises(error):
+        write_table(frame, path, META)
+    assert list(tmp_path.iterdir()) == [path]
+    assert path.read_text() == "old\n"

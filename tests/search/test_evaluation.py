@@ -1,0 +1,75 @@
+"""Tag-retrieval evaluation (galmorph.search.evaluation).
+
+Checked on a hand-made toy example and, end to end, with a tiny untrained model.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from galmorph.data.bundled import demo_dir
+from galmorph.data.image_config import ImageConfig
+from galmorph.data.schemas import get_schema
+from galmorph.exceptions import GalmorphWarning
+from galmorph.inference.embed import embed_to_file
+from galmorph.models.checkpoint import build_model, save_model
+from galmorph.models.metrics import write_json
+from galmorph.search.evaluation import evaluate_similarity, neighbour_table, precision_at_k
+from galmorph.search.tags import derive_tags
+from galmorph.training.train import model_metadata
+
+
+def test_precision_at_k_on_a_toy_example() -> None:
+    neighbours = np.array([[1, 2, 3, 4], [0, 2, 5, -1], [5, 4, 3, 1]])
+    tagged = np.array([True, True, False, True, False, False])
+    np.testing.assert_allclose(precision_at_k(neighbours, tagged), [0.5, 0.25, 0.5])
+    # two tight groups on a line: every neighbour of a group member is in its group
+    features = np.array([[0.0], [0.1], [0.25], [0.45], [10.0], [10.15], [10.4]])
+    table = neighbour_table(features, 2, "euclidean")
+    assert table.tolist() == [[1, 2], [0, 2], [1, 3], [2, 1], [5, 6], [4, 6], [5, 4]]
+    group = np.array([True] * 4 + [False] * 3)
+    assert precision_at_k(table[group], group).tolist() == [1.0] * 4
+
+
+def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:
+    schema = get_schema("gz2-no-odd")
+    metadata = model_metadata(
+        schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
+        {"split": {"method": "seeded", "seed": 1, "fractions": [0.8, 0.1, 0.1]}},
+        np.full(schema.n_answers, 3.0), "tiny",
+    )
+    torch.manual_seed(5)
+    model = save_model(build_model(metadata), metadata, tmp_path / "tiny.pt")
+    catalog = pd.read_csv(demo_dir() / "catalog.csv", nrows=40, dtype={"id_str": str})
+    catalog["file_loc"] = [str(demo_dir() / p) for p in catalog["file_loc"]]
+    emb = embed_to_file(catalog, tmp_path / "emb.parquet", model, pca=6, num_workers=0,
+                        progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_similarity(emb, catalog, k=5, num_workers=0, progress=False,
+                                     split="test")
+    assert not [w for w in caught if issubclass(w.category, GalmorphWarning)]
+    assert result["methods"] == ["random", "pixels", "untrained", "votes", "model"]
+    assert result["n_galaxies"] == 40 and result["model_split_counts"] == {"test": 40}
+    smooth = next(t for t in result["tags"] if t["name"] == "smooth")
+    n_smooth = int(derive_tags(catalog, ["smooth"])[0]["smooth"].sum())
+    assert smooth["n"] == n_smooth
+    assert smooth["precision"]["random"] == pytest.approx((n_smooth - 1) / 39)
+    assert set(result["means"]) == {"all", "trained", "transfer"}
+    for values in result["means"].values():
+        assert all(0 <= v <= 1 for v in values.values())
+    scored = [t for t in result["tags"] if t["n"] >= 2]
+    assert result["means"]["all"]["model"] == pytest.approx(
+        np.mean([t["precision"]["model"] for t in scored]))
+    assert all(math.isnan(v) for t in result["tags"] if t["n"] < 2
+               for v in t["precision"].values())
+    write_json(result, tmp_path / "eval.json")  # JSON-ready
+
+

@@ -1,0 +1,158 @@
+"""The package's shape: layers that import downwards only, small modules, a light CLI.
+
+See docs/architecture.md for the map these tests hold the code to.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "galmorph"
+
+#: Layer of each top-level part of the package; a module imports only from its own
+#: part or from parts of lower layers (``cli`` may also use ``web``, to serve it).
+LAYERS = {
+    "exceptions": 0, "files": 0,
+    "data": 1,
+    "models": 2,
+    "inference": 3,
+    "training": 4,
+    "search": 5, "anomaly": 5,
+    "report": 6,
+    "cli": 7, "web": 7,
+}
+ALSO_ALLOWED = {("cli", "web")}
+
+MAX_LINES = 400
+
+#: Libraries that only the commands that use them may import.
+HEAVY = ("torch", "timm", "lightning", "faiss", "onnxruntime", "dask", "distributed", "umap",
+         "numba", "matplotlib")
+
+
+def _modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _part(path: Path) -> str | None:
+    """``data``, ``models``, ... for a module; None for the package root and __main__."""
+    relative = path.relative_to(PACKAGE).with_suffix("")
+    part = relative.parts[0]
+    return part if part in LAYERS else None
+
+
+def _galmorph_imports(path: Path) -> set[str]:
+    """Parts of galmorph a module imports, at module level or inside functions."""
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "galmorph" else [
+                f"galmorph.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            pieces = name.split(".")
+            if pieces[0] == "galmorph" and len(pieces) > 1 and pieces[1] in LAYERS:
+                parts.add(pieces[1])
+    return parts
+
+
+def test_layers_import_downwards_only() -> None:
+    wrong = []
+    for path in _modules():
+        part = _part(path)
+        if part is None:
+            continue
+        for imported in _galmorph_imports(path) - {part}:
+            if (part, imported) in ALSO_ALLOWED:
+                continue
+            if LAYERS[imported] >= LAYERS[part]:
+                wrong.append(f"{path.relative_to(PACKAGE)} imports galmorph.{imported}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_layer_check_sees_function_level_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from galmorph.report.html import write_report\n"
+                      "from galmorph import data\n")
+    assert _galmorph_imports(module) == {"report", "data"}
+
+
+def test_modules_are_small() -> None:
+    long = {str(p.relative_to(PACKAGE)): n for p in _modules()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_every_folder_is_a_subpackage_with_a_public_api() -> None:
+    folders = [p for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py"))]
+    assert len(folders) >= 6
+    for folder in folders:
+        init = folder / "__init__.py"
+        assert init.is_file(), folder
+        assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
+
+
+def _imported_after(code: str, tmp_path: Path) -> set[str]:
+    """Top-level modules in sys.modules after running ``code`` in a fresh interpreter."""
+    probe = (
+        "import json, sys\n"
+        f"{code}\n"
+        "print('MODULES=' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    line = [x for x in done.stdout.splitlines() if x.startswith("MODULES=")]
+    assert line, done.stdout[-2000:] + done.stderr[-2000:]
+    return set(json.loads(line[-1].removeprefix("MODULES=")))
+
+
+def _help(argv: list[str]) -> str:
+    return (
+        "from galmorph.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as stop:\n"
+        "    assert stop.code == 0, stop.code\n"
+    )
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    from galmorph.cli import COMMANDS
+
+    code = _help(["--help"]) + "".join(
+        _help([name.replace("_", "-"), "--help"]) for name in COMMANDS)
+    imported = _imported_after(code, tmp_path)
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    from galmorph.cli import COMMANDS
+
+    done = subprocess.run([sys.executable, "-m", "galmorph", "--help"], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0
+    for name in COMMANDS:
+        assert name.replace("_", "-") in done.stdout
+
+
+@pytest.mark.parametrize("extra", [[], ["--schema", "gz2"]])
+def test_validate_never_imports_torch(tmp_path: Path, extra: list[str]) -> None:
+    from galmorph.data.bundled import demo_catalog
+
+    code = (
+        "from galmorph.cli import main\n"
+        f"status = main(['validate', {str(demo_catalog())!r}, *{extra!r}])\n"
+        "assert status == 0, status\n"
+    )
+    imported = _imported_after(code, tmp_path)
+    assert "galmorph" in imported
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
