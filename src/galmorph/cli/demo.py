@@ -23,7 +23,7 @@ from galmorph.cli._common import positive_int
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
     from galmorph.models.defaults import DEFAULT_MODEL
-    from galmorph.report.demo import DemoSettings
+    from galmorph.report.demo_settings import DemoSettings
 
     defaults = DemoSettings()
     parser = subparsers.add_parser(
@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 on success."""
-    from galmorph.report.demo import DemoSettings, run_demo
+    from galmorph.report.demo import run_demo
+    from galmorph.report.demo_settings import DemoSettings
 
     settings = DemoSettings(
         out=args.out, data=args.data, model=args.model, device=args.device,

@@ -24,7 +24,8 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "demo": ["DemoResult", "DemoSettings", "run_demo"],
+        "demo": ["run_demo"],
+        "demo_settings": ["DemoResult", "DemoSettings"],
         "html": [
             "Section",
             "facts_html",

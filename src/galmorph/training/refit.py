@@ -26,10 +26,10 @@ from galmorph.data.catalog import load_catalog
 from galmorph.data.datasets import CatalogSource
 from galmorph.data.splits import assign_splits
 from galmorph.exceptions import GalmorphError
+from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.embed import embed_catalog
 from galmorph.inference.embeddings import FEATURE_PREFIX
 from galmorph.inference.loading import ModelSpec
-from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.losses import vote_loss
 from galmorph.models.model import MIN_CONCENTRATION, ConcentrationHead, GalaxyModel
