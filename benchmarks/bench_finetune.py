@@ -73,7 +73,8 @@ from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.imagenet import has_offline_weights
 from galmorph.training.conventions import auto_crop
-from galmorph.training.finetune import DEFAULT_N_BLOCKS, finetune
+from galmorph.training.defaults import DEFAULT_N_BLOCKS
+from galmorph.training.finetune import finetune
 from galmorph.training.probe import classification_metrics, probe
 from galmorph.training.targets import stratified_split
 

@@ -101,6 +101,17 @@ def test_every_folder_is_a_subpackage_with_a_public_api() -> None:
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
 
 
+def test_no_block_of_code_is_repeated_across_modules() -> None:
+    """pylint's duplicate-code check, at 8 lines (imports, docstrings and signatures aside)."""
+    pytest.importorskip("pylint")
+    done = subprocess.run(
+        [sys.executable, "-m", "pylint", "--disable=all", "--enable=duplicate-code",
+         "--min-similarity-lines=8", "--score=n", str(PACKAGE)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
 def _imported_after(code: str, tmp_path: Path) -> set[str]:
     """Top-level modules in sys.modules after running ``code`` in a fresh interpreter."""
     probe = (

@@ -56,8 +56,8 @@ TESTS = Path(__file__).resolve().parent
 # ----------------------------------------------------------- child processes
 _PRELOAD = [
     "pytest", "torch", "lightning", "timm", "pyarrow.parquet", "galmorph.cli", "galmorph.cli.train",
-    "galmorph.cli.predict", "galmorph.cli.embed", "galmorph.training.train", "galmorph.inference.predict",
-    "galmorph.inference.embed",
+    "galmorph.cli.predict", "galmorph.cli.embed", "galmorph.training.train",
+    "galmorph.inference.predict", "galmorph.inference.embed",
 ]
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(_PRELOAD)

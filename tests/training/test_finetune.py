@@ -1,7 +1,4 @@
-"""Fine-tuning (galmorph.training.finetune): blocks, freezing, heads, checkpoints and predictions.
-
-Also the encoder blocks and starting points that fine-tuning relies on
-(galmorph.models.blocks, galmorph.models.starts).
+"""Fine-tuning (galmorph.training.finetune): freezing, heads, starts, checkpoints and predictions.
 
 Pretrained models are throwaway ones trained for one epoch at 32 px on bundled
 galaxies (``tiny_model``: convnext_atto; ``resnet_model``: timm's tiny
@@ -15,19 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import timm
 import torch
 from torch import nn
 
 from galmorph.data import bundled
-from galmorph.data.image_config import ImageConfig
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.predict import predict_catalog
-from galmorph.models.blocks import encoder_blocks, freeze_encoder
+from galmorph.models.blocks import encoder_blocks
 from galmorph.models.checkpoint import load_model, save_model
-from galmorph.models.model import create_encoder
-from galmorph.models.starts import starting_point
 from galmorph.training.finetune import finetune
 from galmorph.training.train import TrainResult, train
 
@@ -50,55 +43,6 @@ def resnet_model(
         ring_frame, "gz2-no-odd", tmp_path_factory.mktemp("resnet_model"), encoder="test_resnet",
         image_size=32, epochs=1, batch_size=16, split_seed=0, num_workers=0, progress=False,
     )
-
-
-# ------------------------------------------------------------------ blocks
-@pytest.mark.parametrize(
-    ("name", "n_blocks", "top", "bottom"),
-    [
-        ("convnext_atto", 4, ["stages.3.", "head.norm."], ["stages.0.", "stem."]),
-        ("test_resnet", 4, ["layer4."], ["layer1.", "conv1.", "bn1."]),
-        ("test_efficientnet", 5, ["blocks.4.", "conv_head.", "bn2."], ["blocks.0.", "conv_stem."]),
-        ("test_vit", 6, ["blocks.5.", "norm."], ["blocks.0.", "patch_embed.", "pos_embed"]),
-    ],
-)
-def test_encoder_blocks_cover_every_tensor_once_from_the_top(
-    name: str, n_blocks: int, top: list[str], bottom: list[str]
-) -> None:
-    encoder = create_encoder(name)
-    blocks = encoder_blocks(encoder)
-    assert len(blocks) == n_blocks
-    every = [n for n, _ in [*encoder.named_parameters(), *encoder.named_buffers()]]
-    flat = [n for block in blocks for n in block]
-    assert sorted(flat) == sorted(every)
-    for prefix in top:
-        assert any(n.startswith(prefix) for n in blocks[0]), prefix
-    for prefix in bottom:
-        assert any(n.startswith(prefix) for n in blocks[-1]), prefix
-    stage = {"convnext_atto": "stages.2.", "test_resnet": "layer3."}.get(name)
-    if stage:
-        assert all(n.startswith(stage) for n in blocks[1])
-
-
-def test_an_encoder_timm_cannot_group_is_one_block() -> None:
-    encoder = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
-    assert encoder_blocks(encoder) == [
-        ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-         "1.num_batches_tracked"]
-    ]
-
-
-def test_freeze_encoder_counts_blocks_from_the_top() -> None:
-    encoder = create_encoder("test_resnet")
-    assert freeze_encoder(encoder, 1) == ["conv1", "bn1", "layer1", "layer2", "layer3"]
-    trainable = {n for n, p in encoder.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith("layer4.") for n in trainable)
-    assert freeze_encoder(encoder, 0) == [""]
-    assert not any(p.requires_grad for p in encoder.parameters())
-    assert freeze_encoder(encoder, -1) == []
-    assert all(p.requires_grad for p in encoder.parameters())
-    with pytest.raises(ValueError, match="0 to 4"):
-        freeze_encoder(encoder, 5)
 
 
 # ---------------------------------------------------------- really frozen
@@ -244,26 +188,6 @@ def test_new_image_conventions_are_recorded(
 
 
 # ------------------------------------------------------------ where it starts
-def test_imagenet_start_from_a_local_weights_file(tmp_path: Path) -> None:
-    torch.manual_seed(1)
-    reference = timm.create_model("test_resnet")  # stands in for downloaded ImageNet weights
-    weights = tmp_path / "test_resnet_imagenet.pth"
-    torch.save(reference.state_dict(), weights)
-    start = starting_point("imagenet", encoder="test_resnet", imagenet_weights=weights)
-    assert start.encoder_name == "test_resnet"
-    assert start.encoder.num_features == reference.num_features
-    loaded = start.encoder.state_dict()
-    for name, value in reference.state_dict().items():
-        if not name.startswith("fc."):
-            assert torch.equal(loaded[name], value), name
-    imagenet_mean = tuple(reference.pretrained_cfg["mean"])
-    assert start.image_config.mean == pytest.approx(imagenet_mean)
-    assert imagenet_mean != pytest.approx(ImageConfig.for_sdss_gz2().mean)
-    assert start.record == {"init": "imagenet", "weights": str(weights)}
-    with pytest.raises(ModelError, match="does not exist"):
-        starting_point("imagenet", encoder="test_resnet", imagenet_weights=tmp_path / "no.pth")
-
-
 def test_a_loaded_model_given_as_the_start_is_left_untouched(
     tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
 ) -> None:
@@ -273,18 +197,6 @@ def test_a_loaded_model_given_as_the_start_is_left_untouched(
     after = _tensors(loaded.model)
     assert all(torch.equal(before[n], after[n]) for n in before)
     assert all(p.requires_grad for p in loaded.model.parameters())
-
-
-def test_scratch_start_has_the_pretrained_architecture_but_new_weights(
-    tiny_model: TrainResult,
-) -> None:
-    pretrained = load_model(tiny_model.model_path)
-    start = starting_point("scratch", tiny_model.model_path)
-    assert start.encoder_name == "convnext_atto" and start.record == {"init": "scratch"}
-    assert start.image_config == pretrained.image_config
-    assert not torch.equal(start.encoder.stem[0].weight, pretrained.model.encoder.stem[0].weight)
-    own = starting_point("scratch", encoder="test_convnext", channels=1)
-    assert own.image_config.channels == 1 and own.encoder.stem[0].in_channels == 1
 
 
 def test_scratch_trains_every_block_by_default(

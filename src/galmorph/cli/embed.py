@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=(
             "Metadata: the parquet key 'galmorph_embedding' holds JSON with the model (spec, "
             "path, name, sha256), encoder, image settings and the PCA (components, mean, "
-            "explained_variance); read it with galmorph.inference.embed.read_embeddings(path)."
+            "explained_variance); read it with galmorph.inference.embeddings.read_embeddings(path)."
         ),
     )
     parser.add_argument("catalog", metavar="CATALOG", help="table of galaxies (id_str, file_loc)")

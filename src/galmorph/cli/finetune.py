@@ -39,7 +39,7 @@ def _fraction(text: str) -> float:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``finetune`` sub-command."""
     from galmorph.models.defaults import DEFAULT_MODEL
-    from galmorph.training.finetune import DEFAULT_N_BLOCKS
+    from galmorph.training.defaults import DEFAULT_N_BLOCKS
 
     parser = subparsers.add_parser(
         "finetune",

@@ -58,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-concentration", type=positive_float, default=None, metavar="BOUND",
         help="lower bound of the head's Dirichlet concentrations (default: "
-        "galmorph.models.model.MIN_CONCENTRATION; 1 reproduces models trained before it was lowered)",
+        "galmorph.models.model.MIN_CONCENTRATION; 1 reproduces models trained before it "
+        "was lowered)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of weights and augmentation")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the id-hash split")

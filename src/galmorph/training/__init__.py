@@ -23,7 +23,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "conventions": ["auto_crop", "galaxy_fill", "source_conventions"],
-        "finetune": ["DEFAULT_N_BLOCKS", "FinetuneResult", "finetune"],
+        "defaults": ["DEFAULT_N_BLOCKS"],
+        "finetune": ["FinetuneResult", "finetune"],
         "finetune_module": ["FinetuneModule"],
         "probe": ["PROBE_REGULARISATION", "classification_metrics", "probe"],
         "refit": ["refit_vote_head"],

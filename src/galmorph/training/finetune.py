@@ -67,6 +67,7 @@ from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import ConcentrationHead, GalaxyModel, LinearHead
 from galmorph.models.starts import starting_point
 from galmorph.training.conventions import auto_crop, source_conventions
+from galmorph.training.defaults import DEFAULT_N_BLOCKS
 from galmorph.training.finetune_module import TASKS, FinetuneModule
 from galmorph.training.targets import (
     TargetDataModule,
@@ -80,8 +81,6 @@ from galmorph.training.trainer import LAST_NAME, MODEL_FILE, build_trainer
 
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
-#: Encoder blocks trained by default when starting from pretrained weights.
-DEFAULT_N_BLOCKS = 1
 
 
 @dataclass
@@ -140,7 +139,8 @@ def finetune(
             :func:`galmorph.models.starts.starting_point`); default: the shipped
             pretrained model.
         n_blocks: encoder blocks trained, from the top (0: linear probe on a frozen
-            encoder; -1: all). Default: :data:`DEFAULT_N_BLOCKS`, or all from scratch.
+            encoder; -1: all). Default:
+            :data:`galmorph.training.defaults.DEFAULT_N_BLOCKS`, or all from scratch.
         learning_rate, lr_decay, weight_decay: AdamW settings (see
             :class:`galmorph.training.finetune_module.FinetuneModule`).
         dropout: head dropout.

@@ -1,0 +1,8 @@
+"""Defaults of training and fine-tuning that the command line shows.
+
+Plain constants only (no imports), so that building ``galmorph``'s argument parser
+never loads torch or Lightning.
+"""
+
+#: Encoder blocks trained by default when starting from pretrained weights.
+DEFAULT_N_BLOCKS = 1
