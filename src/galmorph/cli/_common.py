@@ -59,14 +59,113 @@ def model_with_image(args: argparse.Namespace) -> Any:
     image = encoder_image(args)
     if image is None:
         return args.model
-    from galmorph.exceptions import GalmorphError
     from galmorph.models.checkpoint import load_model
+
+    return _checked_encoder(load_model(args.model, image=image))
+
+
+def _checked_encoder(loaded: Any) -> Any:
+    """``loaded`` if it is an external encoder, which takes image settings.
+
+    Raises:
+        GalmorphError: for a galmorph model, which has its own.
+    """
+    from galmorph.exceptions import GalmorphError
     from galmorph.models.external import ENCODER_TASK
 
-    loaded = load_model(args.model, image=image)
     if loaded.task != ENCODER_TASK:
         raise GalmorphError(
             f"--input-size, --mean and --std are for external encoders; {loaded.name} is a "
             "galmorph model with its own image settings"
         )
     return loaded
+
+
+def add_partition_options(parser: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--scheduler``, ``--id-column`` and ``--file-column``."""
+    group = parser.add_argument_group(
+        "partitioned catalogs",
+        "CATALOG may be a folder of parquet files at any depth (a HATS catalog's "
+        "Norder=*/Dir=*/Npix=*.parquet included) or a quoted glob; OUT is then a folder that "
+        "mirrors it, one parquet file per partition, and OUT/_manifest.json lists the "
+        "partitions done. A re-run skips them. Relative image paths are read from the "
+        "catalog's folder. Without --workers or --scheduler the partitions are done one "
+        "after another in this process",
+    )
+    group.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="start a local Dask cluster of N worker processes (127.0.0.1)")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the Dask cluster of this scheduler (e.g. tcp://host:8786); "
+                            "every worker needs the catalog, the images and the model, and "
+                            "one thread (dask worker --nthreads 1)")
+    group.add_argument("--id-column", default=None, metavar="NAME",
+                       help="the column of galaxy ids, when it is not id_str")
+    group.add_argument("--file-column", default=None, metavar="NAME",
+                       help="the column of image paths, when it is not file_loc")
+
+
+def reject_options(given: dict[str, bool], why: str) -> None:
+    """Raises GalmorphError naming the options of ``given`` that are set, and ``why``."""
+    named = [option for option, used in given.items() if used]
+    if named:
+        from galmorph.exceptions import GalmorphError
+
+        raise GalmorphError(f"{', '.join(named)}: {why}")
+
+
+def check_single_file(args: argparse.Namespace) -> None:
+    """Raises GalmorphError when options of partitioned catalogs are given for one file."""
+    reject_options(
+        {"--workers": args.workers is not None, "--scheduler": args.scheduler is not None,
+         "--id-column": args.id_column is not None,
+         "--file-column": args.file_column is not None},
+        f"for partitioned catalogs (a folder or a glob), and {args.catalog} is a file",
+    )
+
+
+def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> int:
+    """Predict or embed a partitioned catalog into the folder ``args.output``.
+
+    ``options`` are the keyword arguments of predict_catalog or embed_catalog.
+    Prints what was done; lists failed partitions on stderr.
+
+    Returns:
+        0, or 1 when a partition failed.
+    """
+    from rich.console import Console
+
+    from galmorph.inference.dask_run import run_partitions
+    from galmorph.inference.loading import check_has_head
+    from galmorph.inference.partition_task import PartitionJob, job_model
+    from galmorph.inference.partitions import check_output_dir, find_partitions
+
+    on_dask = args.workers is not None or args.scheduler is not None
+    reject_options({"--num-workers": on_dask and bool(args.num_workers)},
+                   "each Dask worker decodes its images itself; add workers with --workers")
+    partitions = find_partitions(args.catalog)
+    out_dir = check_output_dir(partitions, args.output)
+    image = encoder_image(args) if kind == "embed" else None
+    # on Dask the model is loaded here only to check it and take its checksum
+    loaded = job_model(args.model, image, "cpu" if on_dask else args.device)
+    if image is not None:
+        _checked_encoder(loaded)
+    if kind == "predict":
+        check_has_head(loaded)
+    job = PartitionJob(kind, str(args.model), loaded.checksum, out_dir, options, image,
+                       args.id_column, args.file_column, args.skip_missing_images)
+    summary = run_partitions(partitions, job, scheduler=args.scheduler, workers=args.workers)
+    done = len(summary.computed)
+    text = (f"Wrote {done} partition{'' if done == 1 else 's'} ({summary.rows_written} "
+            f"galax{'y' if summary.rows_written == 1 else 'ies'}) to {out_dir} (model "
+            f"{loaded.name}, sha256 {loaded.checksum[:12]})")
+    if summary.skipped:
+        text += f"; skipped {len(summary.skipped)} already complete"
+    Console(highlight=False).print(text)
+    if not summary.failed:
+        return 0
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {len(summary.failed)} of {len(partitions)} partitions "
+                 "failed (run again to retry them):")
+    for name, message in summary.failed.items():
+        errors.print(f"  - {name}: {message}", markup=False)
+    return 1

@@ -8,9 +8,15 @@ features of an earlier encoder stage first (finer structure; better for
 path, checksum), its image settings and the fitted PCA, so ``galmorph similar
 --image`` can put a new image in the same space (see :mod:`galmorph.inference.new_images`).
 
+A partitioned catalog (a folder of parquet files, e.g. a HATS catalog, or a glob)
+is embedded partition by partition into a folder that mirrors it, one embeddings
+file per partition (without ``--pca``), in this process or on a Dask cluster
+(``--workers N``, ``--scheduler ADDRESS``); see :mod:`galmorph.inference.dask_run`.
+
 Example::
 
     galmorph embed catalog.csv --model gz2-starter -o embeddings.parquet --pca 40
+    galmorph embed hats_cat/dataset -o emb/ --workers 8 --id-column objid --file-column cutout
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli._common import add_encoder_image_options, model_with_image, positive_int
+from galmorph.cli._common import (
+    add_encoder_image_options,
+    add_partition_options,
+    check_single_file,
+    model_with_image,
+    positive_int,
+    reject_options,
+    run_partitioned,
+)
 from galmorph.cli.predict import add_backend_option
 
 
@@ -43,9 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "explained_variance); read it with galmorph.inference.embeddings.read_embeddings(path)."
         ),
     )
-    parser.add_argument("catalog", metavar="CATALOG", help="table of galaxies (id_str, file_loc)")
+    parser.add_argument("catalog", metavar="CATALOG",
+                        help="table of galaxies (id_str, file_loc); or a partitioned catalog "
+                             "(a folder of parquet files, or a quoted glob)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.parquet",
-                        help="output parquet file (written atomically)")
+                        help="output parquet file (written atomically); for a partitioned "
+                             "catalog, a folder")
     parser.add_argument(
         "-m", "--model", default=DEFAULT_MODEL,
         help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, "
@@ -87,13 +104,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="skip rows whose image file is missing instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_partition_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Embed the catalog and write the file; 0 on success."""
+    """Embed the catalog and write the file (or a partitioned catalog's folder); 0 on
+    success, 1 when partitions failed."""
+    from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE
     from galmorph.inference.embed import embed_to_file
     from galmorph.inference.embeddings import read_embedding_info
+    from galmorph.inference.partitions import is_partitioned
+
+    if is_partitioned(args.catalog):
+        reject_options(
+            {"--pca": args.pca is not None, "--chunk-size": args.chunk_size != DEFAULT_CHUNK_SIZE},
+            "not for partitioned catalogs: each partition is embedded on its own, and one "
+            "PCA per partition would put them in different spaces",
+        )
+        return run_partitioned(args, "embed", {
+            "batch_size": args.batch_size, "num_workers": args.num_workers,
+            "device": args.device, "progress": not args.no_progress, "backend": args.backend,
+            "views": args.views, "stages": args.stages,
+        })
+    check_single_file(args)
 
     path = embed_to_file(
         args.catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,

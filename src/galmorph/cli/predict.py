@@ -9,10 +9,17 @@ Large catalogs are done ``--chunk-size`` galaxies at a time (memory does not gro
 with the catalog); ``--resume`` keeps finished chunks so that a killed run can be
 continued; ``--devices N`` shares the galaxies between N GPUs (Lightning DDP).
 
+A partitioned catalog (a folder of parquet files, e.g. a HATS catalog, or a glob)
+is predicted partition by partition into a folder that mirrors it, in this process
+or on a Dask cluster (``--workers N``, ``--scheduler ADDRESS``); see
+:mod:`galmorph.inference.dask_run`.
+
 Example::
 
     galmorph predict catalog.csv --model runs/gz2/model.pt -o predictions.parquet
     galmorph predict big.parquet -o big_pred.parquet --resume --devices 4 --device cuda
+    galmorph predict hats_cat/dataset -o preds/ --workers 8 --id-column objid \
+        --file-column cutout
 """
 
 from __future__ import annotations
@@ -23,7 +30,13 @@ from typing import Any
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import (
+    add_partition_options,
+    check_single_file,
+    positive_int,
+    reject_options,
+    run_partitioned,
+)
 
 #: How the metadata of each output format is read back (shown in ``--help``).
 READING_METADATA = (
@@ -128,13 +141,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog=READING_METADATA,
     )
-    parser.add_argument("catalog", metavar="CATALOG", help="table of galaxies, one per row")
+    parser.add_argument("catalog", metavar="CATALOG",
+                        help="table of galaxies, one per row; or a partitioned catalog (a "
+                             "folder of parquet files, or a quoted glob)")
     parser.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="OUT",
-        help="output table: .parquet, .csv or .fits (written atomically)",
+        help="output table: .parquet, .csv or .fits (written atomically); for a partitioned "
+        "catalog, a folder",
     )
     add_inference_options(parser)
     add_backend_option(parser)
@@ -158,17 +174,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="machines, for DDP under torchrun or SLURM (default: 1)")
     large.add_argument("--strategy", default="ddp",
                        help="Lightning strategy with --devices/--num-nodes (default: ddp)")
+    add_partition_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict and write the table; 0 on success."""
+    """Predict and write the table (or a partitioned catalog's folder); 0 on success,
+    1 when partitions failed."""
     from galmorph.exceptions import GalmorphError
+    from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE
     from galmorph.inference.device import resolve_device
     from galmorph.inference.outputs import output_format
+    from galmorph.inference.partitions import is_partitioned
     from galmorph.inference.predict import predict_to_file
     from galmorph.models.checkpoint import load_model
 
+    if is_partitioned(args.catalog):
+        reject_options(
+            {"--chunk-size": args.chunk_size != DEFAULT_CHUNK_SIZE,
+             "--devices": args.devices > 1, "--num-nodes": args.num_nodes > 1},
+            "not for partitioned catalogs, which are done a partition at a time (share "
+            "them between processes with --workers or --scheduler)",
+        )
+        options = {"backend": args.backend, **inference_kwargs(args)}
+        del options["drop_missing_images"]  # done as each partition is read
+        return run_partitioned(args, "predict", options)
+    check_single_file(args)
     output_format(args.output)  # an unusable file name fails before any work
     if os.path.exists(args.catalog) and os.path.exists(args.output) and os.path.samefile(
         args.catalog, args.output

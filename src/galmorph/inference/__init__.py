@@ -11,7 +11,12 @@
   :mod:`~galmorph.inference.loading` and :mod:`~galmorph.inference.distributed`: the
   loop they share, where it runs, the model it runs and several processes (DDP);
 * :mod:`~galmorph.inference.outputs` and :mod:`~galmorph.inference.resumable`: result
-  tables written atomically, chunk by chunk, resumable after an interruption.
+  tables written atomically, chunk by chunk, resumable after an interruption;
+* :mod:`~galmorph.inference.partitions` (:func:`find_partitions`),
+  :mod:`~galmorph.inference.partition_task` (:func:`run_partition`),
+  :mod:`~galmorph.inference.manifest` and :mod:`~galmorph.inference.dask_run`
+  (:func:`run_partitions`): partitioned catalogs (a folder of parquet files, a HATS
+  catalog), one output file per partition, on a Dask cluster or in this process.
 
 What users import is named here and loaded on first use, so importing
 ``galmorph.inference`` does not load torch.
@@ -46,9 +51,15 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "evaluate": ["evaluate_catalog"],
         "loading": ["ModelSpec"],
         "loop": ["DEFAULT_BATCH_SIZE", "check_image_conventions", "infer", "run_over_images"],
+        "dask_run": ["RunSummary", "dask_client", "run_partitions"],
+        "manifest": ["MANIFEST_NAME", "Manifest", "PartitionRecord"],
         "new_images": ["embed_images", "load_embedding_model"],
         "outputs": ["output_format", "read_metadata", "write_table", "write_table_chunks"],
+        "partition_task": ["PartitionJob", "PartitionResult", "job_model", "run_partition"],
+        "partitions": ["Partition", "find_partitions", "is_partitioned", "read_partition"],
         "predict": ["WrittenTable", "predict_catalog", "predict_to_file"],
-        "resumable": ["DEFAULT_CHUNK_SIZE", "PartStore", "chunk_bounds", "parts_dir_for"],
+        "resumable": [
+            "DEFAULT_CHUNK_SIZE", "PartStore", "chunk_bounds", "ids_digest", "parts_dir_for",
+        ],
     },
 )

@@ -1,0 +1,201 @@
+"""Predict or embed a partitioned catalog, one task per partition, on a Dask cluster.
+
+:func:`run_partitions` skips the partitions the output's manifest
+(:mod:`galmorph.inference.manifest`) records as complete for the same rows and
+model, then runs :func:`galmorph.inference.partition_task.run_partition` on each
+of the others:
+
+* on a Dask cluster (``client``, ``scheduler`` address, or ``workers`` processes
+  of a :class:`distributed.LocalCluster` on 127.0.0.1 started here, one thread
+  each, no dashboard): one task per partition, submitted with ``pure=False``.
+  Dask's scheduler hands partitions to workers as they free up and gives those of
+  a worker that dies to another one; a task that raises an unexpected error is
+  tried ``retries`` more times. Workers decode images in their own process
+  (``num_workers=0``) and show no progress bars. The workers of a cluster started
+  elsewhere need one thread each (``dask worker --nthreads 1``): a process runs
+  one partition at a time;
+* with none of those, in this process, one partition after another (no Dask).
+
+Local workers are started with Python's ``spawn``: a script that calls
+:func:`run_partitions` needs the usual ``if __name__ == "__main__":`` guard.
+
+This process only lists the partitions and reads their id columns (to check the
+manifest); results come back as small :class:`PartitionResult` records, and the
+manifest is rewritten as they arrive. A partition that fails (a bad row, a
+corrupt image) is reported in :attr:`RunSummary.failed` and the others go on.
+
+Example:
+    >>> parts = find_partitions("hats_cat/dataset")  # doctest: +SKIP
+    >>> job = PartitionJob("embed", "gz2-starter", sha, Path("emb"), {"views": 1})  # doctest: +SKIP
+    >>> summary = run_partitions(parts, job, workers=8)  # doctest: +SKIP
+    >>> len(summary.computed), len(summary.skipped), summary.failed  # doctest: +SKIP
+    (3072, 0, {})
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.inference.manifest import Manifest, PartitionRecord
+from galmorph.inference.partition_task import PartitionJob, PartitionResult, run_partition
+from galmorph.inference.partitions import Partition, check_output_dir, read_ids
+from galmorph.inference.resumable import ids_digest
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: What runs on one partition: :func:`run_partition`, or a function that calls it.
+Task = Callable[[Partition, PartitionJob], PartitionResult]
+
+
+@dataclass
+class RunSummary:
+    """What a run did: partitions (paths under the root) computed, skipped as complete,
+    and failed (with why), and the rows written."""
+
+    out_dir: Path
+    computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    rows_written: int = 0
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None, workers: int | None = None, timeout: float = 20
+) -> Iterator[Client]:
+    """A client of the scheduler at ``scheduler``, else of a new local cluster of ``workers``
+    processes (one thread each, on 127.0.0.1, no dashboard), closed on exit.
+
+    Raises:
+        GalmorphError: when the scheduler cannot be reached within ``timeout`` seconds.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=timeout)
+        except (OSError, TimeoutError) as err:
+            raise GalmorphError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        with client:
+            yield client
+        return
+    with (
+        # no dashboard; the scheduler's other HTTP routes on a free loopback port
+        LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
+                     host="127.0.0.1", dashboard_address=None,
+                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manifest,
+             summary: RunSummary) -> list[Partition]:
+    """The partitions to compute; complete ones go to ``summary.skipped``, unreadable
+    ones to ``summary.failed``."""
+    todo = []
+    for partition in partitions:
+        if partition.relative in manifest.records:
+            try:
+                ids = read_ids(partition, job.id_column)
+            except GalmorphError as err:
+                manifest.forget(partition.relative)
+                summary.failed[partition.relative] = str(err)
+                continue
+            if manifest.is_complete(partition.relative, len(ids), ids_digest(ids),
+                                    job.model_sha256):
+                summary.skipped.append(partition.relative)
+                continue
+            manifest.forget(partition.relative)  # stale: its output is made again
+        todo.append(partition)
+    return todo
+
+
+def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
+          summary: RunSummary) -> None:
+    for message in result.warnings:
+        warnings.warn(message, GalmorphWarning, stacklevel=3)
+    if result.error is not None:
+        summary.failed[result.relative] = result.error
+        return
+    manifest.record(result.relative, PartitionRecord(
+        result.rows, result.ids_sha256, job.model_sha256, result.rows_written))
+    summary.computed.append(result.relative)
+    summary.rows_written += result.rows_written
+
+
+def _on_dask(client: Client, todo: Sequence[Partition], job: PartitionJob, task: Task,
+             retries: int, manifest: Manifest, summary: RunSummary) -> None:
+    from distributed import as_completed
+
+    job = replace(job, options={**job.options, "num_workers": 0, "progress": False})
+    futures = {client.submit(task, partition, job, pure=False, retries=retries): partition
+               for partition in todo}
+    for batch in as_completed(futures).batches():
+        for future in batch:
+            partition = futures.pop(future)
+            try:
+                result = future.result()
+            except Exception as err:  # retries spent, or its workers kept dying (KilledWorker)
+                summary.failed[partition.relative] = (
+                    f"{partition.path}: {type(err).__name__}: {err}")
+            else:
+                _note(result, job, manifest, summary)
+            future.release()
+        manifest.save()
+
+
+def run_partitions(
+    partitions: Sequence[Partition],
+    job: PartitionJob,
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    task: Task = run_partition,
+    retries: int = 1,
+) -> RunSummary:
+    """Compute every partition not yet complete in ``job.out_dir`` (see the module docs).
+
+    Args:
+        partitions: from :func:`galmorph.inference.partitions.find_partitions`.
+        job: what to compute, and where it goes.
+        client: a connected :class:`distributed.Client` to run on.
+        scheduler: address of a Dask scheduler to connect to (``tcp://host:8786``).
+        workers: worker processes of a local cluster to start (ignored with
+            ``client`` or ``scheduler``). None of the three: run in this process.
+        task: the function run on each partition (a wrapper of :func:`run_partition`
+            may add to it).
+        retries: more tries of a task that raised something else than a
+            :class:`GalmorphError` (a worker that dies does not count).
+
+    Returns:
+        The partitions computed, skipped and failed (sorted), and the rows written.
+
+    Raises:
+        GalmorphError: when ``job.out_dir`` is a file or inside the catalog's folder.
+    """
+    job = replace(job, out_dir=check_output_dir(partitions, job.out_dir))
+    manifest = Manifest(job.out_dir, job.fingerprint())
+    summary = RunSummary(Path(job.out_dir))
+    todo = _pending(partitions, job, manifest, summary)
+    if todo and client is not None:
+        _on_dask(client, todo, job, task, retries, manifest, summary)
+    elif todo and (scheduler is not None or workers is not None):
+        with dask_client(scheduler, workers) as started:
+            _on_dask(started, todo, job, task, retries, manifest, summary)
+    else:
+        for partition in todo:
+            _note(task(partition, job), job, manifest, summary)
+            manifest.save()
+    summary.computed.sort()
+    summary.skipped.sort()
+    summary.failed = dict(sorted(summary.failed.items()))
+    return summary

@@ -1,0 +1,114 @@
+"""The manifest of a partitioned output: which partitions are complete, and from what.
+
+``OUT_DIR/_manifest.json`` is rewritten atomically (:func:`galmorph.files.atomic_target`)
+each time partitions complete, so it always lists finished outputs only. It holds
+the *job* (what the results depend on besides the rows: the kind of output, the
+model's SHA-256 and options such as ``views``) and, per partition (its path
+relative to the root), the input's row count, the SHA-256 of its ids
+(:func:`galmorph.inference.resumable.ids_digest`), the model's SHA-256 and the
+rows written::
+
+    {"version": 1, "job": {"kind": "predict", "model_sha256": "...", "views": 1, ...},
+     "partitions": {"Norder=0/Dir=0/Npix=4.parquet":
+                    {"rows": 812, "ids_sha256": "...", "model_sha256": "...",
+                     "rows_written": 812}}}
+
+A partition is complete (:meth:`Manifest.is_complete`) when its entry matches the
+input as it is now and its output file is there; a manifest of another job
+counts nothing as complete, and is replaced as partitions complete again.
+
+Example:
+    >>> manifest = Manifest("out", {"kind": "predict", "model_sha256": "ab12"})  # doctest: +SKIP
+    >>> manifest.is_complete("Npix=4.parquet", 812, "9f86...", "ab12")  # doctest: +SKIP
+    False
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from galmorph.exceptions import GalmorphError
+from galmorph.files import atomic_target
+
+#: File name of the manifest in the output folder.
+MANIFEST_NAME = "_manifest.json"
+#: Version of the manifest's layout.
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PartitionRecord:
+    """A completed partition: its input (rows, ids' SHA-256), model and rows written."""
+
+    rows: int
+    ids_sha256: str
+    model_sha256: str
+    rows_written: int
+
+
+def _job(job: Mapping[str, object]) -> dict[str, Any]:
+    """The job as it reads back from JSON (tuples become lists, keys text)."""
+    return json.loads(json.dumps(dict(job), sort_keys=True))
+
+
+class Manifest:
+    """The manifest of ``out_dir`` for ``job``: read at start, saved by :meth:`save`.
+
+    Raises:
+        GalmorphError: naming the file when it exists but is not a manifest.
+    """
+
+    def __init__(self, out_dir: str | Path, job: Mapping[str, object]) -> None:
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / MANIFEST_NAME
+        self.job = _job(job)
+        self.records: dict[str, PartitionRecord] = {}
+        if self.path.is_file():
+            stored = self._read()
+            if stored["job"] == self.job:
+                self.records = stored["partitions"]
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("version") != MANIFEST_VERSION:
+                raise ValueError(f"version {data.get('version')!r}, not {MANIFEST_VERSION}")
+            records = {str(name): PartitionRecord(**entry)
+                       for name, entry in data["partitions"].items()}
+            return {"job": data["job"], "partitions": records}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            raise GalmorphError(f"{self.path} is not a galmorph manifest ({err}); delete it "
+                                "to compute every partition again") from None
+
+    def is_complete(self, relative: str, rows: int, ids_sha256: str, model_sha256: str) -> bool:
+        """Whether ``relative`` is done: recorded for this input and model, its output there."""
+        record = self.records.get(relative)
+        return (
+            record is not None
+            and (record.rows, record.ids_sha256, record.model_sha256)
+            == (rows, ids_sha256, model_sha256)
+            and (self.out_dir / relative).is_file()
+        )
+
+    def record(self, relative: str, record: PartitionRecord) -> None:
+        """Note a completed partition (:meth:`save` writes it)."""
+        self.records[relative] = record
+
+    def forget(self, relative: str) -> None:
+        """Drop a partition's entry, e.g. one whose input changed (:meth:`save` writes it)."""
+        self.records.pop(relative, None)
+
+    def save(self) -> Path:
+        """Write the manifest atomically."""
+        data = {
+            "version": MANIFEST_VERSION,
+            "job": self.job,
+            "partitions": {name: asdict(self.records[name]) for name in sorted(self.records)},
+        }
+        with atomic_target(self.path) as tmp:
+            tmp.write_text(json.dumps(data, indent=1) + "\n")
+        return self.path

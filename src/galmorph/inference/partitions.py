@@ -1,0 +1,203 @@
+"""Partitioned catalogs: one catalog cut into parquet files, read one partition at a time.
+
+A partitioned catalog is a folder of parquet files at any depth, e.g. a HATS
+catalog's ``dataset/Norder=N/Dir=D/Npix=P.parquet`` files, or a glob such as
+``'cat/**/*.parquet'``. Its *root* is the folder given (for a glob, the folder
+before the first component with a wildcard): partitions are named by their path
+relative to it, outputs mirror those paths (:meth:`Partition.output`), and a
+relative ``file_loc`` is read from it. Files and folders whose names start with
+``.`` or ``_`` (temporary files, ``_metadata``) are not partitions, as in pyarrow.
+
+Catalogs without ``id_str`` or ``file_loc`` (HATS catalogs have neither) name
+their columns: ``read_partition(p, id_column="objid", file_column="cutout")``;
+a column already called ``id_str`` (or ``file_loc``) then gives way to the named one.
+
+Examples
+--------
+>>> from galmorph.inference.partitions import find_partitions, is_partitioned
+>>> is_partitioned("catalog.csv")
+False
+>>> parts = find_partitions("hats_cat/dataset")  # doctest: +SKIP
+>>> parts[0].relative, parts[0].output("out")  # doctest: +SKIP
+('Norder=0/Dir=0/Npix=4.parquet', PosixPath('out/Norder=0/Dir=0/Npix=4.parquet'))
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from galmorph.data.catalog import read_table
+from galmorph.data.validation import inspect_catalog
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
+
+#: Characters that make a catalog argument a glob pattern.
+GLOB_CHARS = "*?["
+#: File ending of partitions.
+SUFFIX = ".parquet"
+#: Name prefixes of files and folders that are never partitions.
+IGNORED_PREFIXES = (".", "_")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One file of a partitioned catalog.
+
+    Attributes:
+        root: the catalog's root folder (absolute).
+        relative: the file's path under ``root``, with ``/`` separators.
+    """
+
+    root: Path
+    relative: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.relative
+
+    def output(self, out_dir: str | Path) -> Path:
+        """Where this partition's results go in ``out_dir``: the same relative path."""
+        return Path(out_dir) / self.relative
+
+
+def is_partitioned(source: str | Path) -> bool:
+    """Whether a catalog argument names a partitioned catalog (a folder, or a glob)."""
+    path = Path(source)
+    if path.is_dir():
+        return True
+    return not path.exists() and any(c in str(source) for c in GLOB_CHARS)
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder before the first path component with a wildcard."""
+    fixed = []
+    for part in Path(pattern).parts:
+        if any(c in part for c in GLOB_CHARS):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _is_partition(path: Path, root: Path) -> bool:
+    relative = path.relative_to(root)
+    return (path.name.endswith(SUFFIX) and path.is_file()
+            and not any(p.startswith(IGNORED_PREFIXES) for p in relative.parts))
+
+
+def find_partitions(source: str | Path) -> list[Partition]:
+    """The partitions of a folder (parquet files at any depth) or glob, sorted by path.
+
+    Raises:
+        CatalogError: when ``source`` is neither a folder nor a glob, or no
+            parquet file is found.
+    """
+    text = str(source)
+    if Path(text).is_dir():
+        root = Path(os.path.abspath(text))
+        found = root.rglob(f"*{SUFFIX}")
+        where = f"in {text} (or its subfolders)"
+    elif is_partitioned(text):
+        root = Path(os.path.abspath(_glob_root(text)))
+        found = (Path(os.path.abspath(p)) for p in glob.glob(text, recursive=True))
+        where = f"matching {text}"
+    else:
+        raise CatalogError(f"{text} is neither a folder of parquet files nor a glob pattern")
+    paths = sorted({p for p in found if _is_partition(p, root)})
+    if not paths:
+        raise CatalogError(f"no parquet files ({SUFFIX}) found {where}")
+    return [Partition(root, PurePosixPath(p.relative_to(root)).as_posix()) for p in paths]
+
+
+def check_output_dir(partitions: Sequence[Partition], out_dir: str | Path) -> Path:
+    """``out_dir`` as a folder for the partitions' outputs (absolute).
+
+    Raises:
+        GalmorphError: when it is a file, or inside the catalog's root (a re-run
+            would read the outputs as partitions).
+    """
+    out = Path(os.path.abspath(out_dir))
+    if out.exists() and not out.is_dir():
+        raise GalmorphError(f"the output {out_dir} is a file; give a folder for the partitions")
+    for root in {p.root for p in partitions}:
+        if out == root or root in out.parents:
+            raise GalmorphError(f"the output folder {out_dir} is inside the catalog's folder "
+                                f"{root}; write it elsewhere")
+    return out
+
+
+def rename_columns(
+    frame: pd.DataFrame, source: str, id_column: str | None, file_column: str | None
+) -> pd.DataFrame:
+    """``frame`` with ``id_column`` renamed ``id_str`` and ``file_column`` ``file_loc``.
+
+    None (or the standard name) leaves a column as it is. A column that already
+    has the standard name is dropped in favour of the named one.
+
+    Raises:
+        CatalogError: naming ``source`` when a named column is missing, or both
+            options name the same column.
+    """
+    if id_column is not None and id_column == file_column:
+        raise CatalogError(f"--id-column and --file-column both name {id_column!r}")
+    renames = {}
+    for given, standard, option in ((id_column, "id_str", "--id-column"),
+                                    (file_column, "file_loc", "--file-column")):
+        if given is None or given == standard:
+            continue
+        if given not in frame:
+            shown = ", ".join(map(str, frame.columns[:20]))
+            raise CatalogError(f"{source} has no column {given!r} (given by {option}); "
+                               f"its columns: {shown}")
+        renames[given] = standard
+    replaced = [c for c in renames.values() if c in frame]
+    return frame.drop(columns=replaced).rename(columns=renames)
+
+
+def read_ids(partition: Partition, id_column: str | None = None) -> pd.Series:
+    """The id column of a partition, read alone (as stored: not yet text)."""
+    import pyarrow.parquet as pq
+
+    column = id_column or "id_str"
+    try:
+        table = pq.read_table(partition.path, columns=[column])
+    except Exception as err:  # pyarrow raises several types for a bad file or column
+        raise CatalogError(f"cannot read column {column!r} of {partition.path}: {err}") from None
+    return table.column(column).to_pandas()
+
+
+def read_partition(
+    partition: Partition,
+    *,
+    id_column: str | None = None,
+    file_column: str | None = None,
+    drop_missing_images: bool = False,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Read and check one partition, like :func:`galmorph.data.catalog.load_catalog`.
+
+    Returns:
+        The catalog (``id_str`` as text, ``file_loc`` absolute, read from the root;
+        rows with a missing image dropped, with a warning, when asked) and the
+        ids as stored, before any row is dropped (what :func:`read_ids` reads).
+
+    Raises:
+        CatalogError: naming the partition file and its offending rows (numbered
+            from 0 in the file).
+    """
+    source = str(partition.path)
+    frame = rename_columns(read_table(partition.path), source, id_column, file_column)
+    ids = frame["id_str"].copy() if "id_str" in frame else pd.Series([], dtype=object)
+    frame, summary = inspect_catalog(frame, None, source, partition.root, check_images=True,
+                                     drop=drop_missing_images)
+    if summary.errors:
+        listed = "\n".join(f"  - {e}" for e in summary.errors)
+        raise CatalogError(f"{source}: {summary.errors[0]}" if len(summary.errors) == 1
+                           else f"{source} has {len(summary.errors)} problems:\n{listed}")
+    for message in summary.warnings:
+        warnings.warn(f"{source}: {message}", GalmorphWarning, stacklevel=2)
+    return frame, ids
