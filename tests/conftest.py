@@ -7,6 +7,9 @@
   ``tmp_path/images``; ``edit`` may change the DataFrame before it is written.
 - ``small_catalog``: ``make_catalog()``, the path of an 8-galaxy catalog.
 - ``shared_data``: ``../shared/data`` next to the repository; skips the test if absent.
+- ``split_embeddings(file, folder, sizes)``: an embeddings file cut into partition files
+  ``folder/part=I/emb.parquet`` (its metadata kept), as ``galmorph embed`` writes them for
+  a partitioned catalog (without ``_manifest.json``).
 - ``tiny_model``: a vote-count model (convnext_atto, 32 px, gz2-no-odd) trained for
   one epoch on 120 bundled galaxies, once per session; a ``TrainResult`` whose
   ``model_path`` loads with :func:`galmorph.models.checkpoint.load_model`.
@@ -160,3 +163,19 @@ def demo_subset(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> C
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def split_embeddings() -> Callable[[Path, Path, list[int]], Path]:
+    """Cuts an embeddings file into partitions of ``sizes`` rows; returns the folder."""
+    import pyarrow.parquet as pq
+
+    def split(file: Path, folder: Path, sizes: list[int]) -> Path:
+        table = pq.read_table(file)
+        assert sum(sizes) == table.num_rows
+        for i, start in enumerate(np.cumsum([0, *sizes[:-1]])):
+            (folder / f"part={i}").mkdir(parents=True)
+            pq.write_table(table.slice(int(start), sizes[i]), folder / f"part={i}" / "emb.parquet")
+        return folder
+
+    return split

@@ -153,3 +153,58 @@ def test_similar_eval_prints_every_baseline(files: dict[str, Path],
     result = json.loads(out_json.read_text())
     assert result["methods"] == ["random", "pixels", "untrained", "votes", "model"]
     assert result["n_galaxies"] == N_GALAXIES and result["k"] == 3
+
+
+@pytest.fixture(scope="module")
+def partitioned(files: dict[str, Path]) -> dict[str, Path]:
+    """The catalog cut into 3 parquet partitions, embedded into a folder by galmorph embed,
+    and embedded as one file the same way (raw features: partitions take no --pca)."""
+    root = files["root"]
+    catalog = pd.read_csv(files["catalog"], dtype={"id_str": str})
+    catalog["file_loc"] = [str(root / loc) for loc in catalog["file_loc"]]
+    (root / "cat").mkdir()
+    for i, (start, stop) in enumerate([(0, 5), (5, 6), (6, N_GALAXIES)]):
+        catalog.iloc[start:stop].to_parquet(root / "cat" / f"part-{i}.parquet", index=False)
+    same = ["-m", str(files["model"]), "--views", "1", "--no-progress", "--device", "cpu"]
+    assert main(["embed", str(root / "cat"), "-o", str(root / "emb_parts"), *same]) == 0
+    assert main(["embed", str(files["catalog"]), "-o", str(root / "raw.parquet"), *same,
+                 "--num-workers", "0"]) == 0
+    return {"folder": root / "emb_parts", "file": root / "raw.parquet"}
+
+
+def test_similar_searches_a_partitioned_folder_as_its_file(
+        files: dict[str, Path], partitioned: dict[str, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = pd.read_csv(files["catalog"], dtype={"id_str": str})
+    query = catalog["id_str"][7]
+    folder, file = partitioned["folder"], partitioned["file"]
+    assert (folder / "_manifest.json").is_file()
+    expected = similar_json(file, "--id", query, "-k", "5", capsys=capsys)
+    for extra in ([], ["--index", "ivf"]):
+        found = similar_json(folder, "--id", query, "-k", "5", *extra, capsys=capsys)
+        assert found["index"] == (extra[-1] if extra else "exact")
+        assert [n["id_str"] for n in found["neighbours"]] == [
+            n["id_str"] for n in expected["neighbours"]]
+        assert [n["row"] for n in found["neighbours"]] == [n["row"] for n in expected["neighbours"]]
+        np.testing.assert_allclose([n["distance"] for n in found["neighbours"]],
+                                   [n["distance"] for n in expected["neighbours"]], atol=1e-5)
+    assert (folder / "_index.ivf-cosine.faiss").is_file()
+    by_position = similar_json(folder, "--ra", str(catalog["ra"][7]), "--dec",
+                               str(catalog["dec"][7]), "-k", "5", capsys=capsys)
+    assert by_position["query"]["id_str"] == query
+    by_image = similar_json(folder, "--image", str(files["root"] / catalog["file_loc"][7]),
+                            "-k", "5", "--device", "cpu", capsys=capsys)
+    assert [n["id_str"] for n in by_image["neighbours"]] == [
+        n["id_str"] for n in expected["neighbours"]]
+
+
+def test_similar_names_what_is_wrong_with_a_folder(
+        files: dict[str, Path], partitioned: dict[str, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    empty = files["root"] / "no_parquet"
+    empty.mkdir()
+    capsys.readouterr()
+    assert main(["similar", str(empty), "--id", "x"]) == 2
+    assert "holds no embeddings: no parquet files" in " ".join(capsys.readouterr().err.split())
+    assert main(["similar", str(partitioned["folder"]), "--id", "x", "--index", "hnsw"]) == 2
+    assert "use --index ivf (or auto), not hnsw" in " ".join(capsys.readouterr().err.split())

@@ -46,6 +46,16 @@ def test_a_folder_has_its_parquet_files_at_any_depth_and_nothing_else(tmp_path: 
     assert partitions[1].path == tmp_path / "a" / "deep" / "er" / "d.parquet"
 
 
+def test_a_hats_thumbnail_is_not_a_partition(tmp_path: Path) -> None:
+    hats = tmp_path / "gz_hats"
+    pixels = ["dataset/Norder=0/Dir=0/Npix=4.parquet", "dataset/Norder=1/Dir=0/Npix=33.parquet"]
+    for name in [*pixels, "dataset/data_thumbnail.parquet"]:
+        _touch_parquet(hats / name)
+    assert _relatives(find_partitions(hats)) == pixels
+    assert _relatives(find_partitions(hats / "dataset")) == [p.removeprefix("dataset/")
+                                                             for p in pixels]
+
+
 def test_a_hats_catalog_keeps_its_layout(tmp_path: Path) -> None:
     hats = tmp_path / "gz_hats"
     names = ["dataset/Norder=1/Dir=0/Npix=33.parquet", "dataset/Norder=0/Dir=0/Npix=4.parquet",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from PIL import Image
 
 from galmorph.anomaly.session import AnomalySession
 from galmorph.cli import main
+from galmorph.exceptions import GalmorphError
 from galmorph.web.app import SECURITY_HEADERS, create_app
 from galmorph.web.gallery import Gallery
 
@@ -215,3 +217,30 @@ def test_serve_command_binds_locally(web_files: dict[str, Path], monkeypatch: py
     assert main(["serve", str(web_files["embeddings"]), "--host", "0.0.0.0"]) == 0
     assert "other computers" in capsys.readouterr().out
     assert main(["serve", str(web_files["root"] / "missing.parquet")]) == 2
+
+
+def test_a_partitioned_folder_is_served_without_labelling(
+        web_files: dict[str, Path], client: TestClient, tmp_path: Path,
+        split_embeddings: Callable[[Path, Path, list[int]], Path],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+
+    folder = split_embeddings(web_files["embeddings"], tmp_path / "emb", [15, 10, 15])
+    parts = TestClient(create_app(Gallery(folder, predictions=web_files["predictions"])))
+    assert parts.get("/api/info").json() == client.get("/api/info").json()
+    page = {"page": 2, "per_page": 12}
+    assert (parts.get("/api/galaxies", params=page).json()
+            == client.get("/api/galaxies", params=page).json())
+    for galaxy in ids(web_files)[::9]:
+        assert (parts.get(f"/api/similar/{galaxy}", params={"k": 6}).json()
+                == client.get(f"/api/similar/{galaxy}", params={"k": 6}).json())
+    assert parts.get("/api/anomaly/batch").status_code == 409
+    with pytest.raises(GalmorphError, match="labelling .--session. needs a single embeddings "
+                                            "file.*without --session"):
+        Gallery(folder, session=tmp_path / "hunt.db")
+    assert not (tmp_path / "hunt.db").exists()
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    capsys.readouterr()
+    assert main(["serve", str(folder)]) == 0
+    assert "galmorph: 40 galaxies at http://127.0.0.1:8000/" in capsys.readouterr().out

@@ -5,7 +5,8 @@ Pages: a paged grid of the galaxies (with their predicted morphology when
 image's; anomaly labelling (score the active learner's batch 0–5 by click or
 keyboard, retrain, see the ranking, export CSV) on the same session file as
 ``galmorph anomaly``. Only this computer can connect unless ``--host`` says
-otherwise.
+otherwise. The embeddings may be the folder ``galmorph embed`` writes for a
+partitioned catalog (browse and search; labelling needs a single file).
 
 Example::
 
@@ -36,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "anomaly detection."
         ),
     )
-    parser.add_argument("embeddings", metavar="EMBEDDINGS", help="parquet file from galmorph embed")
+    parser.add_argument("embeddings", metavar="EMBEDDINGS",
+                        help="parquet file from galmorph embed, or the folder it writes for a "
+                             "partitioned catalog (without --session)")
     parser.add_argument("--catalog", metavar="C",
                         help="catalog whose file_loc gives the images (default: the "
                              "embeddings' file_loc)")

@@ -5,9 +5,14 @@ one within a few arcsec) or a new image (``--image``, embedded with the model th
 file records). Results leave out the query itself and other entries of the same
 object on the sky. ``--grid`` draws the query and its neighbours.
 
+The embeddings may also be the folder ``galmorph embed`` writes for a partitioned
+catalog: it is searched exactly up to the exact limit, else with an IVF index built a
+partition at a time and saved in the folder (see :mod:`galmorph.search.partitioned`).
+
 Example::
 
     galmorph similar embeddings.parquet --id J090203.35+590529.9 -k 10 --grid g.png
+    galmorph similar emb/ --ra 135.514 --dec 59.092
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "`galmorph embed`, leaving out the query and other entries of the same object."
         ),
     )
-    parser.add_argument("embeddings", metavar="EMBEDDINGS", help="parquet file from galmorph embed")
+    parser.add_argument("embeddings", metavar="EMBEDDINGS",
+                        help="parquet file from galmorph embed, or the folder it writes for a "
+                             "partitioned catalog")
     query = parser.add_mutually_exclusive_group(required=True)
     query.add_argument("--id", dest="galaxy_id", metavar="ID",
                        help="id_str of a galaxy in the file")
@@ -59,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--index", choices=INDEX_KINDS, default="auto",
         help=(f"auto (default): exact up to {EXACT_MAX_ROWS:,} galaxies, else an IVF index; "
-              "ivf/hnsw: a faiss approximate index, saved next to the embeddings and reused"),
+              "ivf/hnsw: a faiss approximate index, saved next to the embeddings and reused "
+              "(a folder: exact or ivf, built a partition at a time)"),
     )
     parser.add_argument("--rebuild-index", action="store_true",
                         help="build the approximate index again even if a saved one matches")
@@ -83,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, print and draw; 0 on success."""
-    from galmorph.inference.embeddings import read_embeddings
+    from galmorph.inference.embedding_folder import open_embeddings
     from galmorph.report.plots import check_figure_path
     from galmorph.search.search import SimilaritySearch
 
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.grid:
         check_figure_path(args.grid)
     search = SimilaritySearch(
-        read_embeddings(args.embeddings), args.metric, args.index,
+        open_embeddings(args.embeddings), args.metric, args.index,
         duplicate_radius=args.duplicate_radius, rebuild=args.rebuild_index,
         notify=lambda message: Console(stderr=True, highlight=False).print(message),
     )

@@ -5,8 +5,9 @@
   against volunteer votes (:func:`evaluate_catalog`);
 * :mod:`~galmorph.inference.embed`: pooled encoder features (:func:`embed_catalog`,
   :func:`embed_to_file`); :mod:`~galmorph.inference.embeddings`: the embeddings file
-  (:func:`read_embeddings`); :mod:`~galmorph.inference.new_images`: new images in a
-  file's space (:func:`embed_images`);
+  (:func:`read_embeddings`); :mod:`~galmorph.inference.embedding_folder`: a partitioned
+  catalog's folder of them (:func:`open_embeddings`); :mod:`~galmorph.inference.new_images`:
+  new images in a file's space (:func:`embed_images`);
 * :mod:`~galmorph.inference.loop`, :mod:`~galmorph.inference.device`,
   :mod:`~galmorph.inference.loading` and :mod:`~galmorph.inference.distributed`: the
   loop they share, where it runs, the model it runs and several processes (DDP);
@@ -16,7 +17,8 @@
   :mod:`~galmorph.inference.partition_task` (:func:`run_partition`),
   :mod:`~galmorph.inference.manifest` and :mod:`~galmorph.inference.dask_run`
   (:func:`run_partitions`): partitioned catalogs (a folder of parquet files, a HATS
-  catalog), one output file per partition, on a Dask cluster or in this process.
+  catalog), one output file per partition, on a Dask cluster or in this process;
+  :mod:`~galmorph.inference.hpc` (:func:`slurm_cluster`): such a cluster of SLURM jobs.
 
 What users import is named here and loaded on first use, so importing
 ``galmorph.inference`` does not load torch.
@@ -39,9 +41,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "device": ["resolve_device"],
         "distributed": ["DistributedInference"],
         "embed": ["DEFAULT_VIEWS", "embed_catalog", "embed_to_file"],
+        "embedding_folder": [
+            "PartitionedEmbeddings", "open_embeddings", "read_embedding_folder",
+        ],
         "embeddings": [
             "EmbeddingInfo",
             "Embeddings",
+            "GalaxyRows",
             "PCAProjection",
             "feature_columns",
             "fit_pca",
@@ -49,6 +55,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "read_embeddings",
         ],
         "evaluate": ["evaluate_catalog"],
+        "hpc": ["slurm_cluster"],
         "loading": ["ModelSpec"],
         "loop": ["DEFAULT_BATCH_SIZE", "check_image_conventions", "infer", "run_over_images"],
         "dask_run": ["RunSummary", "dask_client", "run_partitions"],

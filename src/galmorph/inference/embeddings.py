@@ -210,26 +210,20 @@ class EmbeddingInfo:
         )
 
 
-@dataclass
-class Embeddings:
-    """An embeddings file in memory: ids, positions, image paths and features.
+class GalaxyRows:
+    """What every embeddings source has besides features: the galaxies' ids, sky positions
+    and image paths, and how the features were made.
 
-    Attributes:
-        ids: ``(n,)`` galaxy ids (``id_str``).
-        features: ``float32 (n, n_features)``, row ``i`` for ``ids[i]``.
-        info: how the features were made.
-        ra, dec: ``(n,)`` degrees, or None when the catalog had no coordinates.
-        file_loc: ``(n,)`` image paths, or None.
-        path: the file it was read from (None when made in memory).
+    :class:`Embeddings` (one file, features in memory) and
+    :class:`galmorph.inference.embedding_folder.PartitionedEmbeddings` (a folder of files,
+    features read a partition at a time) share these methods.
     """
 
     ids: np.ndarray
-    features: np.ndarray
     info: EmbeddingInfo
-    ra: np.ndarray | None = None
-    dec: np.ndarray | None = None
-    file_loc: np.ndarray | None = None
-    path: Path | None = None
+    ra: np.ndarray | None
+    dec: np.ndarray | None
+    path: Path | None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -266,13 +260,78 @@ class Embeddings:
         return self.info.pca.transform(raw) if self.info.pca is not None else raw
 
 
+@dataclass
+class Embeddings(GalaxyRows):
+    """An embeddings file in memory: ids, positions, image paths and features.
+
+    Attributes:
+        ids: ``(n,)`` galaxy ids (``id_str``).
+        features: ``float32 (n, n_features)``, row ``i`` for ``ids[i]``.
+        info: how the features were made.
+        ra, dec: ``(n,)`` degrees, or None when the catalog had no coordinates.
+        file_loc: ``(n,)`` image paths, or None.
+        path: the file it was read from (None when made in memory).
+    """
+
+    ids: np.ndarray
+    features: np.ndarray
+    info: EmbeddingInfo
+    ra: np.ndarray | None = None
+    dec: np.ndarray | None = None
+    file_loc: np.ndarray | None = None
+    path: Path | None = None
+
+
 def feature_columns(n: int) -> list[str]:
     """``['feat_0', ..., 'feat_{n-1}']``."""
     return [f"{FEATURE_PREFIX}{i}" for i in range(n)]
 
 
+def feature_matrix(table: Any, n_features: int, path: str | Path) -> np.ndarray:
+    """The ``feat_*`` columns of a pyarrow table as ``float32 (rows, n_features)``.
+
+    Raises:
+        GalmorphError: naming ``path`` when a feature column is missing.
+    """
+    columns = feature_columns(n_features)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise GalmorphError(f"{path} lacks columns {', '.join(missing[:5])}")
+    features = np.empty((table.num_rows, len(columns)), dtype=np.float32)
+    for j, name in enumerate(columns):
+        features[:, j] = table.column(name).to_numpy()
+    return features
+
+
+#: Per-galaxy columns of an embeddings file besides the features (``id_str`` is required).
+GALAXY_COLUMNS = ("id_str", "ra", "dec", "file_loc")
+
+
+def galaxy_columns(table: Any, path: str | Path) -> dict[str, np.ndarray | None]:
+    """``ids``, ``ra``, ``dec`` (float64 degrees) and ``file_loc`` of a pyarrow table; None
+    for an optional column it lacks.
+
+    Raises:
+        GalmorphError: naming ``path`` when it has no ``id_str`` column.
+    """
+    if "id_str" not in table.column_names:
+        raise GalmorphError(f"{path} lacks columns id_str")
+
+    def optional(name: str) -> np.ndarray | None:
+        return table.column(name).to_numpy() if name in table.column_names else None
+
+    ra, dec = optional("ra"), optional("dec")
+    return {"ids": np.asarray(table.column("id_str").to_pylist(), dtype=object),
+            "ra": None if ra is None else ra.astype(np.float64),
+            "dec": None if dec is None else dec.astype(np.float64),
+            "file_loc": optional("file_loc")}
+
+
 def read_embeddings(path: str | Path) -> Embeddings:
     """Read an embeddings parquet file (:func:`galmorph.inference.embed.embed_to_file`).
+
+    A folder of them (a partitioned catalog's embeddings) is read by
+    :func:`galmorph.inference.embedding_folder.open_embeddings`.
 
     Raises:
         GalmorphError: when the file is missing or is not a galmorph embeddings file.
@@ -285,29 +344,9 @@ def read_embeddings(path: str | Path) -> Embeddings:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several types for a damaged file
         raise GalmorphError(f"cannot read {path} as parquet: {err}") from None
-    columns = feature_columns(info.n_features)
-    missing = [c for c in columns if c not in table.column_names]
-    if missing or "id_str" not in table.column_names:
-        raise GalmorphError(f"{path} lacks columns {', '.join((missing or ['id_str'])[:5])}")
-    features = np.empty((table.num_rows, len(columns)), dtype=np.float32)
-    for j, name in enumerate(columns):
-        features[:, j] = table.column(name).to_numpy()
-
-    def optional(name: str) -> np.ndarray | None:
-        return table.column(name).to_numpy() if name in table.column_names else None
-
-    ra, dec = optional("ra"), optional("dec")
-    return Embeddings(
-        ids=np.asarray(table.column("id_str").to_pylist(), dtype=object),
-        features=features,
-        info=info,
-        ra=None if ra is None else ra.astype(np.float64),
-        dec=None if dec is None else dec.astype(np.float64),
-        file_loc=optional("file_loc"),
-        path=path,
-    )
-
-
+    rows = galaxy_columns(table, path)
+    return Embeddings(features=feature_matrix(table, info.n_features, path), info=info,
+                      path=path, **rows)
 
 
 def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
@@ -319,6 +358,9 @@ def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
     import pyarrow.parquet as pq
 
     path = Path(path)
+    if path.is_dir():
+        raise GalmorphError(f"{path} is a folder; this needs one embeddings file (galmorph "
+                            "similar and serve also take a partitioned catalog's folder)")
     if not path.is_file():
         raise GalmorphError(f"embeddings file {path} does not exist")
     try:

@@ -28,7 +28,7 @@ from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphWarning, ImageError, ModelError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.device import resolve_device
-from galmorph.inference.embeddings import EmbeddingInfo, Embeddings
+from galmorph.inference.embeddings import EmbeddingInfo, GalaxyRows
 from galmorph.inference.loading import ModelSpec, as_loaded
 from galmorph.inference.loop import check_image_conventions, run_over_images
 from galmorph.models.checkpoint import LoadedModel, load_model
@@ -65,7 +65,7 @@ def load_embedding_model(
 
 def embed_images(
     paths: Sequence[str | Path],
-    embeddings: Embeddings,
+    embeddings: GalaxyRows,
     model: ModelSpec = None,
     *,
     device: str | torch.device = "cpu",
@@ -79,7 +79,8 @@ def embed_images(
 
     Args:
         paths: image files (jpg, png or FITS).
-        embeddings: the file whose model (see :func:`load_embedding_model`) and PCA to use.
+        embeddings: the file (or folder) whose model (see :func:`load_embedding_model`)
+            and PCA to use.
         model: override the recorded model location (it must have the same checksum).
 
     Returns:

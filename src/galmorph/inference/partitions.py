@@ -84,6 +84,10 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+#: Folders of a HATS catalog's partitions start with this (``Norder=N/Dir=D/Npix=P``).
+HATS_ORDER_PREFIX = "Norder="
+
+
 def _is_partition(path: Path, root: Path) -> bool:
     relative = path.relative_to(root)
     return (path.name.endswith(SUFFIX) and path.is_file()
@@ -92,6 +96,9 @@ def _is_partition(path: Path, root: Path) -> bool:
 
 def find_partitions(source: str | Path) -> list[Partition]:
     """The partitions of a folder (parquet files at any depth) or glob, sorted by path.
+
+    In a folder holding a HATS catalog, only the files under ``Norder=*`` folders are
+    partitions (not the one-row-per-pixel ``data_thumbnail.parquet`` beside them).
 
     Raises:
         CatalogError: when ``source`` is neither a folder nor a glob, or no
@@ -109,6 +116,10 @@ def find_partitions(source: str | Path) -> list[Partition]:
     else:
         raise CatalogError(f"{text} is neither a folder of parquet files nor a glob pattern")
     paths = sorted({p for p in found if _is_partition(p, root)})
+    if Path(text).is_dir():
+        pixels = [p for p in paths if any(part.startswith(HATS_ORDER_PREFIX)
+                                          for part in p.relative_to(root).parts)]
+        paths = pixels or paths  # a HATS catalog: its pixels, not data_thumbnail.parquet
     if not paths:
         raise CatalogError(f"no parquet files ({SUFFIX}) found {where}")
     return [Partition(root, PurePosixPath(p.relative_to(root)).as_posix()) for p in paths]

@@ -5,6 +5,8 @@ What users import is named here and loaded on first use, so importing
 :mod:`~galmorph.search.search` (queries by id, sky position, image or vector),
 :mod:`~galmorph.search.index` (metrics, exact and approximate indexes),
 :mod:`~galmorph.search.index_store` (indexes saved beside the embeddings file),
+:mod:`~galmorph.search.partitioned` (a partitioned catalog's folder of embeddings,
+indexed a partition at a time),
 :mod:`~galmorph.search.tags` (morphology tags from Galaxy Zoo 2 votes),
 :mod:`~galmorph.search.baselines` and :mod:`~galmorph.search.evaluation`
 (tag-retrieval precision@k beside baselines).
@@ -37,7 +39,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "INDEX_KINDS", "METRICS", "ExactIndex", "FaissIndex", "Index", "build_index",
             "search_vectors",
         ],
-        "index_store": ["index_files", "load_or_build_index"],
+        "index_store": ["cached_index", "index_files", "load_or_build_index"],
+        "partitioned": [
+            "StoredVectors", "build_partitioned_index", "open_partitioned_index",
+            "partitioned_kind",
+        ],
         "search": [
             "DUPLICATE_RADIUS_ARCSEC", "SimilarityResult", "SimilaritySearch",
             "angular_separation", "select_neighbours",

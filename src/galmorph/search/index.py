@@ -30,6 +30,8 @@ APPROXIMATE_KINDS = ("ivf", "hnsw")
 TARGET_RECALL = 0.97
 #: Indexed vectors held back as calibration queries (at most a tenth of them).
 CALIBRATION_QUERIES = 500
+#: IVF k-means is trained on up to this many vectors per list.
+TRAIN_PER_LIST = 64
 #: HNSW graph degree and build effort.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
@@ -146,6 +148,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 def calibrate(
     index: FaissIndex, queries: np.ndarray, truth: np.ndarray, *, target: float = TARGET_RECALL,
+    own: np.ndarray | None = None,
 ) -> tuple[int, float]:
     """Smallest search effort whose recall against ``truth`` reaches ``target``.
 
@@ -154,8 +157,12 @@ def calibrate(
 
     Args:
         index: the index to tune.
-        queries: ``(q, d)`` search-space vectors that are not in the index.
-        truth: ``(q, k)`` rows of their exact nearest neighbours in the index.
+        queries: ``(q, d)`` search-space vectors that are not in the index, or, with
+            ``own``, that are.
+        truth: ``(q, k)`` rows of their exact nearest neighbours in the index (without
+            their own rows).
+        own: ``(q,)`` each query's own row in the index, left out of what is found
+            (as a search by id leaves the galaxy out).
 
     Returns:
         The effort (IVF ``nprobe`` / HNSW ``efSearch``) and its recall@k.
@@ -170,7 +177,12 @@ def calibrate(
     def recall_at(value: int) -> float:
         if value not in measured:
             index.set_effort(value)
-            measured[value] = _recall(index.search(queries, k), truth)
+            if own is None:
+                found = index.search(queries, k)
+            else:
+                found = np.stack([f[f != r][:k] for f, r in zip(
+                    index.search(queries, k + 1), own, strict=True)])
+            measured[value] = _recall(found, truth)
         return measured[value]
 
     while recall_at(effort) < target and effort < ceiling:
@@ -199,8 +211,8 @@ def build_index(
     """Build an index over search-space vectors (see :func:`search_vectors`).
 
     ``kind`` as :func:`resolve_index_kind`. ``ivf``: IVF-Flat with :func:`ivf_lists`
-    lists, k-means trained on up to 64 vectors per list; ``hnsw``: HNSW-Flat with
-    :data:`HNSW_M` links. Up to :data:`CALIBRATION_QUERIES` random vectors (at most
+    lists, k-means trained on up to :data:`TRAIN_PER_LIST` vectors per list; ``hnsw``:
+    HNSW-Flat with :data:`HNSW_M` links. Up to :data:`CALIBRATION_QUERIES` random vectors (at most
     a tenth) are held back while the rest are added, serve as unseen queries to
     :func:`calibrate` the search effort to ``target_recall`` recall@10, and are
     added last. ``params`` records the settings, the calibrated recall and the
@@ -227,7 +239,8 @@ def build_index(
     if kind == "ivf":
         lists = ivf_lists(n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
-        index.train(vectors[np.sort(rng.choice(n, size=min(n, 64 * lists), replace=False))])
+        index.train(vectors[np.sort(rng.choice(n, size=min(n, TRAIN_PER_LIST * lists),
+                                               replace=False))])
         params: dict[str, Any] = {"nlist": lists, "nprobe": 1}
     else:
         graph = faiss.IndexHNSWFlat(dim, HNSW_M)

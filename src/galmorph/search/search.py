@@ -2,7 +2,9 @@
 
 :class:`SimilaritySearch` finds the ``k`` galaxies nearest to a query (a galaxy of
 the embeddings file by id or sky position, a new image, or a feature vector) in
-one of :data:`galmorph.search.index.METRICS`.
+one of :data:`galmorph.search.index.METRICS`, over an embeddings file or the
+folder of files of a partitioned catalog (searched in bounded memory, see
+:mod:`galmorph.search.partitioned`).
 
 Results exclude the query itself and every entry within
 :data:`DUPLICATE_RADIUS_ARCSEC` of its position on the sky (the same object
@@ -33,12 +35,14 @@ import pandas as pd
 import torch
 
 from galmorph.exceptions import GalmorphError
+from galmorph.inference.embedding_folder import PartitionedEmbeddings
 from galmorph.inference.embeddings import Embeddings
 from galmorph.inference.loading import ModelSpec
 from galmorph.inference.new_images import embed_images
 from galmorph.search.defaults import DUPLICATE_RADIUS_ARCSEC, MATCH_RADIUS_ARCSEC
-from galmorph.search.index import exact_distances, search_vectors
+from galmorph.search.index import Index, exact_distances, search_vectors
 from galmorph.search.index_store import load_or_build_index
+from galmorph.search.partitioned import StoredVectors, open_partitioned_index
 
 _EXTRA_CANDIDATES = 16
 
@@ -125,13 +129,15 @@ class SimilarityResult:
 
 
 class SimilaritySearch:
-    """Nearest-neighbour queries over an embeddings file (see the module docs).
+    """Nearest-neighbour queries over embeddings (see the module docs).
 
     Args:
-        embeddings: from :func:`galmorph.inference.embeddings.read_embeddings`.
+        embeddings: a file from :func:`galmorph.inference.embeddings.read_embeddings`, or
+            a folder from :func:`galmorph.inference.embedding_folder.open_embeddings`.
         metric: one of :data:`galmorph.search.index.METRICS`.
         index: one of :data:`galmorph.search.index.INDEX_KINDS` (``auto``: exact up to
-            :data:`galmorph.search.index.EXACT_MAX_ROWS` galaxies, else IVF).
+            :data:`galmorph.search.index.EXACT_MAX_ROWS` galaxies, else IVF; a folder:
+            ``exact`` or ``ivf``, see :func:`galmorph.search.partitioned.partitioned_kind`).
         duplicate_radius: arcsec within which entries are the same object.
         rebuild: build a new approximate index even if a saved one matches.
         notify: called with a message before an approximate index is built.
@@ -142,17 +148,25 @@ class SimilaritySearch:
     """
 
     def __init__(
-        self, embeddings: Embeddings, metric: str = "cosine", index: str = "auto", *,
+        self, embeddings: Embeddings | PartitionedEmbeddings, metric: str = "cosine",
+        index: str = "auto", *,
         duplicate_radius: float = DUPLICATE_RADIUS_ARCSEC, rebuild: bool = False,
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.embeddings = embeddings
         self.metric = metric
         self.duplicate_radius = duplicate_radius
-        self.vectors = search_vectors(embeddings.features, metric)
-        self.index = load_or_build_index(
-            self.vectors, metric, index, embeddings.path, rebuild=rebuild, notify=notify
-        )
+        #: Search-space vectors by row (read back from the index for a folder).
+        self.vectors: np.ndarray | StoredVectors
+        self.index: Index
+        if isinstance(embeddings, PartitionedEmbeddings):
+            self.vectors, self.index = open_partitioned_index(
+                embeddings, metric, index, rebuild=rebuild, notify=notify)
+        else:
+            self.vectors = search_vectors(embeddings.features, metric)
+            self.index = load_or_build_index(
+                self.vectors, metric, index, embeddings.path, rebuild=rebuild, notify=notify
+            )
 
     def _select(self, rows: np.ndarray, k: int, exclude: set[int],
                 centre: tuple[float, float] | None) -> list[int]:
@@ -171,9 +185,16 @@ class SimilaritySearch:
             centre: ``(ra, dec)`` whose same-object entries are never returned.
             query: description stored in the result.
         """
+        query_vector = search_vectors(np.asarray(vector, dtype=np.float32)[None], self.metric)
+        return self._nearest(query_vector, k, exclude, centre, query)
+
+    def _nearest(
+        self, query_vector: np.ndarray, k: int, exclude: Sequence[int],
+        centre: tuple[float, float] | None, query: dict[str, Any] | None,
+    ) -> SimilarityResult:
+        """:meth:`by_vector` for a search-space ``(1, n_features)`` query."""
         if k < 1:
             raise GalmorphError(f"k must be at least 1, got {k}")
-        query_vector = search_vectors(np.asarray(vector, dtype=np.float32)[None], self.metric)
         skip = set(exclude)
         wanted, total, found = k + len(skip) + _EXTRA_CANDIDATES, len(self.vectors), -1
         while True:
@@ -226,10 +247,8 @@ class SimilaritySearch:
     # ------------------------------------------------------------ queries
     def by_row(self, row: int, k: int = 10, *, kind: str = "row", **extra: Any) -> SimilarityResult:
         """Neighbours of the galaxy in row ``row``, excluding it and its same-object entries."""
-        return self.by_vector(
-            self.embeddings.features[row], k, exclude=[row], centre=self._centre(row),
-            query=self._describe(row, kind, **extra),
-        )
+        return self._nearest(self.vectors[np.array([row])], k, [row], self._centre(row),
+                             self._describe(row, kind, **extra))
 
     def by_id(self, galaxy_id: str, k: int = 10) -> SimilarityResult:
         """Neighbours of a galaxy by ``id_str``.

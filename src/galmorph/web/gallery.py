@@ -56,7 +56,9 @@ class Gallery:
     """The loaded galaxies and the jobs the web app runs on them.
 
     Args:
-        embeddings: parquet file from ``galmorph embed``.
+        embeddings: parquet file from ``galmorph embed``, or the folder it writes for a
+            partitioned catalog (searched with an index built a partition at a time; no
+            ``session``: the anomaly hunt holds every galaxy's features in memory).
         catalog: table whose ``file_loc`` gives the images (default: the
             embeddings' own ``file_loc``).
         predictions: table from ``galmorph predict``, for morphology summaries
@@ -82,9 +84,16 @@ class Gallery:
         batch_size: int | None = None,
     ) -> None:
         from galmorph.data.catalog import load_catalog, read_table
-        from galmorph.inference.embeddings import read_embeddings
+        from galmorph.inference.embedding_folder import open_embeddings
 
-        self.embeddings = read_embeddings(embeddings)
+        if session is not None and Path(embeddings).is_dir():
+            raise GalmorphError(
+                f"labelling (--session) needs a single embeddings file, and {embeddings} is a "
+                "folder of partitions: the anomaly hunt holds every galaxy's features in "
+                "memory. Serve the folder without --session to browse and search it, or "
+                "embed a catalog file of the galaxies to label (galmorph embed CATALOG -o "
+                "emb.parquet --pca 40) and serve that with --session")
+        self.embeddings = open_embeddings(embeddings)
         emb = self.embeddings
         self.ids = emb.ids.astype(str)
         self.rows = pd.Index(self.ids)
