@@ -112,6 +112,17 @@ def test_dynamic_batch(exports: dict[str, Path], starter: LoadedModel, batch: in
     assert OnnxModel(exports["encoder"]).run(images).shape == (batch, starter.model.feature_dim)
 
 
+def test_runtime_threads_follow_torch(exports: dict[str, Path]) -> None:
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert OnnxModel(exports["full"]).session.get_session_options().intra_op_num_threads == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert OnnxModel(exports["full"]).session.get_session_options().intra_op_num_threads == (
+        threads)
+
+
 def test_not_a_galmorph_export(tmp_path: Path) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not onnx")

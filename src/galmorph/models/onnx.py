@@ -231,6 +231,9 @@ class OnnxModel:
         # workers decoding the next batches: on 2 cores, predict at 96 px went from 0.6x
         # to 0.76x the model's own rate, which is unchanged (benchmarks/bench_model.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # As many threads as torch: one in a Dask worker (OMP_NUM_THREADS=1), which ONNX
+        # Runtime ignores, otherwise starting a thread per core in every worker.
+        options.intra_op_num_threads = torch.get_num_threads()
         try:
             self.session = ort.InferenceSession(
                 str(self.path), options, providers=["CPUExecutionProvider"]
