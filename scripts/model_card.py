@@ -32,7 +32,12 @@ def describe_start(training: dict) -> str:
     """How the encoder's weights started, in words."""
     start = training.get("start") or {"init": "scratch"}
     decay = training.get("lr_decay")
-    decayed = f"; layer-wise learning-rate decay {decay:g} per block" if decay else ""
+    if decay is None:
+        decayed = ""
+    elif decay == 1:
+        decayed = "; every block at the same learning rate (no layer-wise decay)"
+    else:
+        decayed = f"; layer-wise learning-rate decay {decay:g} per block"
     if start["init"] == "imagenet":
         return f"ImageNet weights from `{start['weights']}`{decayed}"
     if start["init"] == "pretrained":
