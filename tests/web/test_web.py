@@ -211,10 +211,11 @@ def test_serve_command_binds_locally(web_files: dict[str, Path], monkeypatch: py
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
-    assert main(["serve", str(web_files["embeddings"]), "--port", "8123"]) == 0
+    assert main(["serve", str(web_files["embeddings"]), "--port", "8123",
+                 "--map-method", "pca"]) == 0
     assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
-    assert main(["serve", str(web_files["embeddings"]), "--host", "0.0.0.0"]) == 0
+    assert main(["serve", str(web_files["embeddings"]), "--host", "0.0.0.0", "--no-map"]) == 0
     assert "other computers" in capsys.readouterr().out
     assert main(["serve", str(web_files["root"] / "missing.parquet")]) == 2
 
@@ -242,5 +243,224 @@ def test_a_partitioned_folder_is_served_without_labelling(
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
     capsys.readouterr()
-    assert main(["serve", str(folder)]) == 0
+    assert main(["serve", str(folder), "--map-method", "pca"]) == 0
     assert "galmorph: 40 galaxies at http://127.0.0.1:8000/" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- map and galaxy pages
+SCRIPT_ID = '<script>window.owned=1</script>/../x'
+
+
+@pytest.fixture(scope="module")
+def mapped(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+           ) -> tuple[TestClient, Gallery]:
+    """The 40 galaxies, one renamed to ``SCRIPT_ID``, with predictions and a PCA map."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from galmorph.web.map_view import MapView
+
+    root = tmp_path_factory.mktemp("mapped")
+    for name in ("embeddings", "predictions"):
+        table = pq.read_table(web_files[name])
+        renamed = table["id_str"].to_pylist()
+        renamed[1] = SCRIPT_ID
+        table = table.set_column(table.schema.get_field_index("id_str"), "id_str",
+                                 pa.array(renamed))
+        pq.write_table(table, root / web_files[name].name)
+    gallery = Gallery(root / "emb.parquet", predictions=root / "predictions.parquet")
+    gallery.map_view = MapView.load(gallery, method="pca")
+    yield TestClient(create_app(gallery), raise_server_exceptions=False), gallery
+    gallery.close()
+
+
+def _polygon(x0: float, y0: float, x1: float, y1: float) -> str:
+    return f"{x0},{y0},{x1},{y0},{x1},{y1},{x0},{y1}"
+
+
+def test_map_points_and_colours(mapped: tuple[TestClient, Gallery], client: TestClient) -> None:
+    import numpy as np
+
+    app, gallery = mapped
+    meta = app.get("/api/map").json()
+    assert (meta["count"], meta["placed"], meta["method"]) == (40, 40, "pca")
+    names = [c["name"] for c in meta["colours"]]
+    assert names == app.get("/api/info").json()["answers"] and "bar" in names
+    points = app.get("/api/map/points")
+    assert points.headers["content-type"] == "application/octet-stream"
+    xy = np.frombuffer(points.content, "<f4").reshape(-1, 2)
+    assert xy.shape == (40, 2) and np.array_equal(xy, gallery.map_view.xy)
+    assert meta["bounds"] == pytest.approx([*xy.min(axis=0), *xy.max(axis=0)])
+    bar = np.frombuffer(app.get("/api/map/colour", params={"by": "bar"}).content, "<f4")
+    np.testing.assert_array_equal(bar, gallery.table.values("bar"))
+    unknown = app.get("/api/map/colour", params={"by": "nonsense"})
+    assert unknown.status_code == 400 and "unknown name 'nonsense'" in unknown.json()["detail"]
+    no_session = app.get("/api/map/colour", params={"by": "score"})
+    assert no_session.status_code == 409 and "--session" in no_session.json()["detail"]
+    assert app.get("/api/map/rows/1").json()["id"] == SCRIPT_ID
+    assert app.get("/api/map/rows/40").status_code == 404
+    assert app.get("/api/map/rows/-1").status_code == 404
+    without = client.get("/api/map")  # a gallery served with --no-map
+    assert without.status_code == 409 and "--no-map" in without.json()["detail"]
+
+
+def test_selection_export(mapped: tuple[TestClient, Gallery]) -> None:
+    app, gallery = mapped
+    (x0, y0, x1, y1) = app.get("/api/map").json()["bounds"]
+    everything = _polygon(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
+    assert app.get("/api/map/selection", params={"polygon": everything}).json() == {"count": 40}
+    middle = (x0 + x1) / 2
+    answer = app.get("/export/selection.csv", params={"polygon": _polygon(x0 - 1, y0 - 1,
+                                                                          middle, y1 + 1)})
+    assert answer.status_code == 200 and "selection.csv" in answer.headers["content-disposition"]
+    table = pd.read_csv(io.BytesIO(answer.content), dtype={"id_str": str})
+    expected = gallery.ids[gallery.map_view.xy[:, 0] <= middle].tolist()
+    assert table["id_str"].tolist() == expected and 0 < len(expected) < 40
+    assert {"x", "y", "ra", "dec"} <= set(table.columns) and "file_loc" not in table.columns
+    for bad, message in (("", "no polygon"), ("0,0,1,1", "2 vertices"),
+                         ("0,0,1,0,x,1", "'x' where a number belongs"),
+                         ("0,0,1,0,1,1e999", "finite"), ("1" * 41_000, "longer than")):
+        for path in ("/api/map/selection", "/export/selection.csv"):
+            refused = app.get(path, params={"polygon": bad})
+            assert refused.status_code == 400 and message in refused.json()["detail"], bad
+
+
+def test_galaxy_pages(mapped: tuple[TestClient, Gallery]) -> None:
+    from urllib.parse import quote
+
+    app, gallery = mapped
+    known = str(gallery.ids[4])
+    page = app.get(f"/galaxy/{quote(known, safe='')}")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '<script src="/static/galaxy.js" defer></script>' in page.text
+    assert known not in page.text and page.headers["content-security-policy"]
+    data = app.get(f"/api/galaxy/{quote(known, safe='')}", params={"k": 4}).json()
+    assert data["galaxy"]["id"] == known and len(data["neighbours"]) == 4
+    assert {q["question"] for q in data["questions"]} >= {"t01_smooth_or_features", "t03_bar"}
+    assert data["history"] == [] and not data["has_session"]
+
+    script = app.get(f"/galaxy/{quote(SCRIPT_ID, safe='')}")  # an id with markup and a /
+    assert script.status_code == 200 and "owned" not in script.text
+    assert script.text == page.text  # the same static page: no catalog text in it
+    assert app.get(f"/api/galaxy/{quote(SCRIPT_ID, safe='')}").json()["galaxy"]["id"] == SCRIPT_ID
+    assert app.get("/static/galaxy.js").status_code == 200
+
+    unknown = app.get("/galaxy/%3Cb%3Enobody%3C%2Fb%3E")
+    assert unknown.status_code == 404 and "nobody" not in unknown.text
+    missing = app.get("/api/galaxy/nobody")
+    assert missing.status_code == 404 and "nobody" in missing.json()["detail"]
+    for attack in ("/galaxy/..%2F..%2Fetc%2Fpasswd", "/galaxy/%2Fetc%2Fpasswd",
+                   "/api/galaxy/..%2F..%2Fetc%2Fpasswd", "/api/galaxy/%2Fetc%2Fpasswd",
+                   "/galaxy/..%2Fstatic%2Fapp.js"):
+        answer = app.get(attack)
+        assert answer.status_code == 404 and "root:" not in answer.text, attack
+
+
+def test_serve_computes_the_map_before_it_listens(
+        web_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    import uvicorn
+
+    from galmorph.inference.maps import map_path
+
+    emb = tmp_path / "emb.parquet"
+    shutil.copyfile(web_files["embeddings"], emb)
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
+    assert main(["serve", str(emb), "--map-method", "pca"]) == 0
+    out = capsys.readouterr().out
+    assert "computing the PCA map of 40 galaxies" in out and map_path(emb).is_file()
+    assert out.index("computing") < out.index("http://127.0.0.1:8000/")
+    assert TestClient(apps[0]).get("/api/map").json()["count"] == 40
+    assert main(["serve", str(emb)]) == 0  # auto: the cached map
+    assert "computing" not in capsys.readouterr().out
+    assert main(["serve", str(emb), "--no-map"]) == 0
+    assert TestClient(apps[2]).get("/api/map").status_code == 409
+
+
+# ---------------------------------------------------------------- browse filters and sorts
+def _predicted(web_files: dict[str, Path], column: str) -> list[float]:
+    table = pd.read_parquet(web_files["predictions"]).set_index("id_str")
+    return table[column].reindex(ids(web_files)).tolist()
+
+
+def _all_pages(client: TestClient, **params: object) -> list[str]:
+    first = client.get("/api/galaxies", params={**params, "page": 1}).json()
+    found = [g["id"] for g in first["galaxies"]]
+    for page in range(2, first["pages"] + 1):
+        found += [g["id"] for g in client.get("/api/galaxies",
+                                              params={**params, "page": page}).json()["galaxies"]]
+    return found
+
+
+def test_browse_filters_and_sorts_by_predictions(client: TestClient,
+                                                 web_files: dict[str, Path]) -> None:
+    names = ids(web_files)
+    bar = _predicted(web_files, "t03_bar_a06_bar_fraction")
+    threshold = sorted(bar)[25]
+    passing = [n for n, b in zip(names, bar, strict=True) if b > threshold]
+    data = client.get("/api/galaxies", params={"where": f" bar > {threshold!r}",
+                                               "per_page": 5}).json()
+    assert (data["total"], data["pages"], data["per_page"]) == (14, 3, 5)
+    assert (data["where"], data["sort"]) == (f"bar > {threshold!r}", "")
+    assert _all_pages(client, where=f"bar > {threshold!r}", per_page=5) == passing
+
+    by_bar = [n for _, n in sorted(zip(bar, names, strict=True), key=lambda p: -p[0])]
+    assert _all_pages(client, sort="-bar", per_page=15) == by_bar
+    assert _all_pages(client, sort="a06_bar", per_page=15) == by_bar[::-1]
+
+    lower = _predicted(web_files, "t04_spiral_a08_spiral_lower90")
+    upper = _predicted(web_files, "t04_spiral_a08_spiral_upper90")
+    width = {n: u - lo for n, lo, u in zip(names, lower, upper, strict=True)}
+    sure = sorted(passing, key=lambda n: width[n])
+    params = {"where": f"bar > {threshold!r}", "sort": "spiral.uncertainty", "per_page": 4}
+    assert _all_pages(client, **params) == sure
+    chosen = sure[3][-2:]  # filter, sort and id text together
+    assert _all_pages(client, **params, q=chosen) == [n for n in sure if chosen in n]
+    empty = client.get("/api/galaxies", params={"where": "bar > 2"}).json()
+    assert (empty["total"], empty["pages"], empty["galaxies"]) == (0, 1, [])
+    assert client.get("/api/info").json()["answers"][:3] == ["smooth", "features_or_disk",
+                                                            "star_or_artifact"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"where": "barr > 0.5"}, "unknown name 'barr' at character 1; did you mean bar"),
+    ({"where": "no_bulge > 0.5"}, "'no_bulge' at character 1 could mean 2 answers: "
+                                  "t05_bulge_prominence_a10_no_bulge, "
+                                  "t09_bulge_shape_a27_no_bulge; "
+                                  "write one of a10_no_bulge, a27_no_bulge"),
+    ({"where": "bar >"}, "expected a number after '>' at character 6"),
+    ({"where": "bar > 0.5 and"}, "expected a comparison such as bar > 0.6"),
+    ({"where": "1 < 2"}, "expected a name after '<' at character 5, found '2': compare a name "
+                         "with a number"),
+    ({"where": "bar > spiral"}, "expected a number after '>' at character 7, found 'spiral'"),
+    ({"where": "__import__('os').system('id')"}, "expected <, <=, > or >= after '__import__'"),
+    ({"where": "open('/etc/passwd') > 0"}, "expected <, <=, > or >= after 'open'"),
+    ({"where": "bar > 0.5; import os"}, "unexpected character ';' at character 10"),
+    ({"where": "(" * 60 + "bar > 0" + ")" * 60}, "nests deeper than 50 levels"),
+    ({"where": "<script>alert(1)</script>"}, "expected a comparison such as bar > 0.6"),
+    ({"where": "id_str > 3"}, "'id_str' at character 1 is a text column"),
+    ({"sort": "-barr"}, "unknown name 'barr' in sort; did you mean bar"),
+    ({"sort": "no_bulge.uncertainty"}, "'no_bulge' in sort could mean 2 answers"),
+    ({"sort": "ra.uncertainty"}, "only predicted answers have a 90% interval"),
+])
+def test_bad_filters_get_400_saying_why(client: TestClient, params: dict[str, str],
+                                        message: str) -> None:
+    answer = client.get("/api/galaxies", params=params)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == "application/json"
+    assert message in answer.json()["detail"]
+
+
+def test_overlong_filters_are_refused_and_script_ids_stay_text(
+        client: TestClient, mapped: tuple[TestClient, Gallery]) -> None:
+    answer = client.get("/api/galaxies", params={"where": "bar > 0.5 " * 60})
+    assert answer.status_code == 422 and "at most 500 characters" in answer.json()["detail"]
+    app, _ = mapped
+    answer = app.get("/api/galaxies", params={"q": "<script>", "where": "bar > -1",
+                                              "sort": "-bar"})
+    assert answer.headers["content-type"] == "application/json"
+    assert [g["id"] for g in answer.json()["galaxies"]] == [SCRIPT_ID]  # a JSON string
+    assert answer.headers["x-content-type-options"] == "nosniff"  # never read as HTML

@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,6 +27,7 @@ from galmorph.anomaly.labels import LabelStore
 from galmorph.cli import main
 from galmorph.web.app import create_app
 from galmorph.web.gallery import Gallery
+from galmorph.web.map_view import MapView, inside_polygon, parse_polygon
 
 pytestmark = pytest.mark.browser
 
@@ -50,19 +53,25 @@ def _require_browser() -> None:
 @pytest.fixture(scope="module")
 def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[dict[str, object]]:
-    """A live server on a free port: its URL, session file and galaxy ids."""
+    """A live server on a free port (with predictions and a PCA map): its URL, session file
+    and galaxy ids."""
     _require_browser()
     import uvicorn
 
     root = tmp_path_factory.mktemp("site")
-    table = pq.read_table(web_files["embeddings"])
-    ids = table["id_str"].to_pylist()
+    ids = pq.read_table(web_files["embeddings"])["id_str"].to_pylist()
+    renamed = {ids[1]: MARKUP_ID}  # in the embeddings and the predictions
+    for name in ("embeddings", "predictions"):
+        table = pq.read_table(web_files[name])
+        column = table.schema.get_field_index("id_str")
+        table = table.set_column(column, "id_str", pa.array(
+            [renamed.get(i, i) for i in table["id_str"].to_pylist()]))
+        pq.write_table(table, root / web_files[name].name)
     ids[1] = MARKUP_ID
-    column = table.schema.get_field_index("id_str")
-    table = table.set_column(column, "id_str", pa.array(ids))
-    pq.write_table(table, root / "emb.parquet")
     session = root / "hunt.db"
-    gallery = Gallery(root / "emb.parquet", session=session, batch_size=4)
+    gallery = Gallery(root / "emb.parquet", predictions=root / "predictions.parquet",
+                      session=session, batch_size=4)
+    gallery.map_view = MapView.load(gallery, method="pca")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -206,3 +215,238 @@ def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str
     with LabelStore.open(site["session"]) as store:  # the same file the CLI uses
         assert store.labels() == dict(zip(batch, (4.0, 0.0, 3.0, 1.0), strict=True))
 
+
+
+# ---------------------------------------------------------------- map and galaxy pages
+MAP_BACKGROUND = 0xFF1D1611  # #11161d as the canvas's little-endian RGBA uint32
+
+COLOURS_JS = """() => {
+  const canvas = document.getElementById("map-canvas");
+  const ctx = canvas.getContext("2d");
+  const pixels = new Uint32Array(ctx.getImageData(0, 0, canvas.width, canvas.height).data.buffer);
+  const counts = new Map();
+  for (const v of pixels) counts.set(v, (counts.get(v) || 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]);
+}"""
+# Each point's position on the canvas, in gallery row order.
+SCREEN_JS = """() => Array.from({length: galmorphMap.n},
+  (_, i) => toScreen(galmorphMap.xy[2 * i], galmorphMap.xy[2 * i + 1]))"""
+
+
+def _open_map(page: object, site: dict[str, object]) -> None:
+    page.goto(site["url"] + "/#map")
+    page.wait_for_function("() => window.galmorphMap && galmorphMap.timings.length > 0")
+
+
+def _redrawn(page: object, action: Callable[[], None]) -> list[list[int]]:
+    """Do ``action``, wait for the next redraw, and return the canvas's colours."""
+    drawn = page.evaluate("galmorphMap.timings.length")
+    action()
+    page.wait_for_function(f"() => galmorphMap.timings.length > {drawn}")
+    return page.evaluate(COLOURS_JS)
+
+
+def _isolated(page: object, gap: float = 16) -> list[int]:
+    """Rows whose point is at least ``gap`` pixels from every other, well inside the canvas."""
+    screen = page.evaluate(SCREEN_JS)
+    width, height = page.evaluate("[mapCanvas().width, mapCanvas().height]")
+    return [i for i, (x, y) in enumerate(screen)
+            if 20 < x < width - 200 and 20 < y < height - 250
+            and all((x - u) ** 2 + (y - v) ** 2 >= gap ** 2
+                    for j, (u, v) in enumerate(screen) if j != i)]
+
+
+def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, object],
+                                             tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    _open_map(page, site)
+    expect(page.locator("#map-info")).to_contain_text("40 of 40 galaxies · pca map")
+    colours = page.evaluate(COLOURS_JS)
+    assert colours[0][0] == MAP_BACKGROUND
+    painted = {colour for colour, _ in colours[1:]}
+    assert len(painted) >= 5 and sum(n for _, n in colours[1:]) > 40 * 20
+    expect(page.locator("#map-legend")).to_be_visible()
+    expect(page.locator("#map-legend-label")).not_to_be_empty()
+    page.locator("#map").screenshot(path=str(tmp_path / "map.png"))
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+
+    options = page.locator("#map-colour option")
+    names = options.evaluate_all("nodes => nodes.map(n => n.value)")
+    assert names[0] == "" and names[-2:] == ["score", "interest"] and "bar" in names
+    recoloured = _redrawn(page, lambda: page.select_option("#map-colour", "bar"))
+    assert {c for c, _ in recoloured[1:]} != painted
+    plain = _redrawn(page, lambda: page.select_option("#map-colour", ""))
+    assert len(plain) == 2  # the background and one colour
+    expect(page.locator("#map-legend")).to_be_hidden()
+
+    home = page.evaluate("[galmorphMap.view.cx, galmorphMap.view.cy, galmorphMap.view.scale]")
+    box = page.locator("#map-canvas").bounding_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    zoomed = _redrawn(page, lambda: page.mouse.wheel(0, -400))
+    assert page.evaluate("galmorphMap.view.scale") > 1.5 * home[2]
+    assert zoomed != plain
+    page.mouse.move(box["x"] + 500, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 420, box["y"] + 260, steps=4)
+    page.mouse.up()
+    assert page.evaluate("galmorphMap.view.cx") != pytest.approx(home[0])
+    assert page.url.endswith("/#map")  # a drag is not a click
+    back = _redrawn(page, lambda: page.click("#map-reset"))
+    assert back == plain
+    assert page.evaluate("[galmorphMap.view.cx, galmorphMap.view.cy, galmorphMap.view.scale]"
+                         ) == pytest.approx(home)
+
+
+def test_map_hover_shows_the_galaxy_and_click_opens_its_neighbours(
+        page: object, site: dict[str, object]) -> None:
+    from playwright.sync_api import expect
+
+    _open_map(page, site)
+    rows = _isolated(page)
+    assert len(rows) >= 2, "the test map has no well separated points"
+    screen = page.evaluate(SCREEN_JS)
+    box = page.locator("#map-canvas").bounding_box()
+    tip = page.locator("#map-tip")
+    colour = page.locator("#map-colour option:checked").text_content()  # the first answer
+    assert colour == "smooth or features: smooth"
+    for row in rows[:2]:
+        x, y = screen[row]
+        page.mouse.move(box["x"] + x + 2, box["y"] + y - 1)
+        expect(tip).to_be_visible()
+        expect(tip.locator(".id")).to_have_text(site["ids"][row])
+        expect(tip.locator(".value")).to_contain_text(colour + " = ")
+        image = tip.locator("img")
+        assert image.get_attribute("src") == "/images/" + quote(site["ids"][row], safe="")
+        page.wait_for_function("() => document.querySelector('#map-tip img').naturalWidth > 0")
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    expect(tip).to_be_hidden()
+
+    row = rows[0]
+    page.mouse.click(box["x"] + screen[row][0], box["y"] + screen[row][1])
+    page.wait_for_url("**/galaxy/**")
+    expect(page.locator("#galaxy-id")).to_have_text(site["ids"][row])
+    neighbours = page.locator("#galaxy-neighbours .card")
+    expect(neighbours).to_have_count(12)
+    assert site["ids"][row] not in neighbours.locator(".id").all_text_contents()
+
+
+def test_galaxy_page_of_an_id_full_of_markup(page: object, site: dict[str, object]) -> None:
+    from playwright.sync_api import expect
+
+    answer = page.request.post(site["url"] + "/api/anomaly/label",
+                               data={"id": MARKUP_ID, "score": 3})
+    assert answer.ok
+    response = page.goto(site["url"] + "/galaxy/" + quote(MARKUP_ID, safe=""))
+    assert response.status == 200
+    expect(page.locator("#galaxy-id")).to_have_text(MARKUP_ID)
+    assert page.evaluate("window.hacked") is None and page.locator("main b").count() == 0
+    assert page.title() == "galmorph: " + MARKUP_ID
+    expect(page.locator("#galaxy-image")).to_have_attribute(
+        "src", "/images/" + quote(MARKUP_ID, safe=""))
+    page.wait_for_function("() => document.getElementById('galaxy-image').naturalWidth > 0")
+    questions = page.locator("#galaxy-answers .question")
+    assert questions.count() >= 5
+    bar = page.locator(".question[data-question=t03_bar]")
+    assert bar.locator(".answer").count() == 2
+    widths = bar.locator(".track .fill").evaluate_all(
+        "nodes => nodes.map(n => n.getBoundingClientRect().width)")
+    interval = bar.locator(".track .interval").first.evaluate("n => n.style.width")
+    assert all(w > 0 for w in widths) and interval.endswith("%")
+    expect(page.locator("#galaxy-neighbours .card")).to_have_count(12)
+    expect(page.locator("#galaxy-history tbody tr")).to_have_count(1)
+    expect(page.locator("#galaxy-history tbody td").first).to_have_text("3")
+    expect(page.locator("#galaxy-history tbody td").nth(2)).to_have_text("user")
+
+    first = page.locator("#galaxy-neighbours .card .id").first.text_content()
+    page.locator("#galaxy-neighbours a").first.click()
+    page.wait_for_url("**/galaxy/" + quote(first, safe=""))
+    expect(page.locator("#galaxy-id")).to_have_text(first)
+    expect(page.locator("#history-info")).to_contain_text("no labels")
+
+    missing = page.goto(site["url"] + "/galaxy/nobody%3Cb%3E")
+    assert missing.status == 404
+    expect(page.locator("#error")).to_contain_text("nobody<b>")
+    expect(page.locator("#galaxy")).to_be_hidden()
+
+
+def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, object]) -> None:
+    from playwright.sync_api import expect
+
+    _open_map(page, site)
+    screen = page.evaluate(SCREEN_JS)
+    box = page.locator("#map-canvas").bounding_box()
+    left, top = 5, 5
+    right = sorted(x for x, _ in screen)[len(screen) // 2] + 0.5  # about half the points
+    bottom = box["height"] - 5
+    inside = [site["ids"][i] for i, (x, y) in enumerate(screen)
+              if left <= x <= right and top <= y <= bottom]
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + left, box["y"] + top)
+    page.mouse.down()
+    page.mouse.move(box["x"] + right, box["y"] + bottom, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    expect(page.locator("#map-selection")).to_have_text(f"{len(inside)} galaxies selected")
+    with page.expect_download() as download:
+        page.click("#map-export")
+    table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
+    assert sorted(table["id_str"]) == sorted(inside) and 5 < len(inside) < 35
+    page.click("#map-clear")
+    expect(page.locator("#map-selection")).to_have_text("")
+    expect(page.locator("#map-export")).to_be_hidden()
+
+    page.click("#map-modes button[data-mode=lasso]")  # a triangle, drawn as a lasso
+    corners = [(left, top), (right, bottom / 2), (left, bottom), (left, top)]
+    page.mouse.move(box["x"] + left, box["y"] + top)
+    page.mouse.down()
+    for x, y in corners[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+    page.mouse.up()
+    triangle = np.array(corners[:3], dtype=np.float64)
+    inside = [site["ids"][i] for i in np.flatnonzero(
+        inside_polygon(np.array(screen, dtype=np.float32), triangle))]
+    expect(page.locator("#map-selection")).to_have_text(f"{len(inside)} galaxies selected")
+    href = page.locator("#map-export").get_attribute("href")
+    assert len(parse_polygon(parse_qs(urlparse(href).query)["polygon"][0])) >= 20
+    with page.expect_download() as download:
+        page.click("#map-export")
+    table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
+    assert sorted(table["id_str"]) == sorted(inside) and 0 < len(inside) < 40
+
+
+def test_filter_changes_the_grid(page: object, site: dict[str, object]) -> None:
+    from playwright.sync_api import expect
+
+    original = pq.read_table(site["root"] / "emb.parquet")["id_str"].to_pylist()
+    bar = pd.read_parquet(site["root"] / "predictions.parquet").set_index("id_str")[
+        "t03_bar_a06_bar_fraction"].reindex(original).tolist()
+    threshold = sorted(bar)[22]
+    passing = sorted((b, i) for i, b in enumerate(bar) if b > threshold)
+    expected = [site["ids"][i] for _, i in passing]  # bar ascending; MARKUP_ID as text
+
+    page.goto(site["url"] + "/")
+    ids = page.locator("#browse-grid .card .id")
+    expect(ids).to_have_count(40)
+    expect(page.locator("#browse-sort-names option")).to_have_count(3 * 28)  # gz2-no-odd
+    page.fill("#browse-where", f"bar > {threshold!r}")
+    page.fill("#browse-sort", "bar")
+    page.click("#filter button[type=submit]")
+    expect(ids).to_have_text(expected)
+    expect(page.locator("#page-info")).to_have_text(f"page 1 of 1 ({len(expected)} galaxies)")
+    assert page.evaluate("window.hacked") is None
+
+    page.fill("#browse-sort", "-bar")
+    page.click("#filter button[type=submit]")
+    expect(ids).to_have_text(expected[::-1])
+
+    page.fill("#browse-where", "bar >")
+    page.click("#filter button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("expected a number after '>' at character 6")
+    expect(ids).to_have_count(0)
+
+    page.fill("#browse-where", "")
+    page.fill("#browse-sort", "")
+    page.click("#filter button[type=submit]")
+    expect(ids).to_have_count(40)
+    expect(page.locator("#error")).to_be_hidden()

@@ -13,15 +13,21 @@ is embedded partition by partition into a folder that mirrors it, one embeddings
 file per partition (without ``--pca``), in this process or on a Dask cluster
 (``--workers N``, ``--scheduler ADDRESS``); see :mod:`galmorph.inference.dask_run`.
 
+``--map`` then lays the galaxies out in 2-D for ``galmorph serve``'s map (UMAP, or PCA
+for large catalogs; ``--map-method``) and caches it beside the embeddings
+(``emb.parquet``: ``emb.map.parquet``; a folder: ``FOLDER/_map.parquet``); see
+:mod:`galmorph.inference.maps`.
+
 Example::
 
-    galmorph embed catalog.csv --model gz2-starter -o embeddings.parquet --pca 40
+    galmorph embed catalog.csv --model gz2-starter -o embeddings.parquet --pca 40 --map
     galmorph embed hats_cat/dataset -o emb/ --workers 8 --id-column objid --file-column cutout
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -40,7 +46,12 @@ from galmorph.cli.predict import add_backend_option
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``embed`` sub-command."""
     from galmorph.data.views import VIEW_CHOICES
-    from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
+    from galmorph.inference.defaults import (
+        DEFAULT_CHUNK_SIZE,
+        DEFAULT_UMAP_MAX,
+        DEFAULT_VIEWS,
+        MAP_METHODS,
+    )
     from galmorph.models.defaults import DEFAULT_MODEL
 
     parser = subparsers.add_parser(
@@ -99,6 +110,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
               "arcs, tidal features) than the questions the model was trained on, which "
               "helps `galmorph anomaly` find unusual galaxies; try 2 (default: none)"),
     )
+    parser.add_argument(
+        "--map", action="store_true",
+        help=("then lay the galaxies out in 2-D for galmorph serve's map and cache it beside "
+              "the embeddings (emb.parquet: emb.map.parquet; a folder: FOLDER/_map.parquet)"),
+    )
+    parser.add_argument(
+        "--map-method", choices=MAP_METHODS, default="auto",
+        help=(f"how --map lays them out: auto (UMAP up to {DEFAULT_UMAP_MAX:,} galaxies, PCA "
+              "above), umap or pca. UMAP keeps neighbours together; measured on one busy core: "
+              "10,000 galaxies in 25 s, 30,000 in under a minute, 100,000 in 2-3 min (and "
+              "up to 1.5 min compiling, once). PCA (the first two principal components) "
+              "is fast: 1,000,000 galaxies of 40 features in 6 s. A forced umap on a "
+              f"folder is fitted on {DEFAULT_UMAP_MAX:,} galaxies and places the others "
+              "(default: auto)"),
+    )
     add_backend_option(parser)
     add_encoder_image_options(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
@@ -116,17 +142,26 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.inference.embeddings import read_embedding_info
     from galmorph.inference.partitions import is_partitioned
 
+    reject_options({"--map-method": args.map_method != "auto" and not args.map},
+                   "only with --map")
     if is_partitioned(args.catalog):
         reject_options(
             {"--pca": args.pca is not None, "--chunk-size": args.chunk_size != DEFAULT_CHUNK_SIZE},
             "not for partitioned catalogs: each partition is embedded on its own, and one "
             "PCA per partition would put them in different spaces",
         )
-        return run_partitioned(args, "embed", {
+        status = run_partitioned(args, "embed", {
             "batch_size": args.batch_size, "num_workers": args.num_workers,
             "device": args.device, "progress": not args.no_progress, "backend": args.backend,
             "views": args.views, "stages": args.stages,
         })
+        if args.map:
+            if status:
+                Console(stderr=True, highlight=False).print(
+                    "no map: it needs every partition; run again to complete them")
+            else:
+                make_map(args.output, args.map_method)
+        return status
     check_single_file(args)
 
     path = embed_to_file(
@@ -150,4 +185,20 @@ def run(args: argparse.Namespace) -> int:
         f"Wrote {n_rows} galax{'y' if n_rows == 1 else 'ies'} x {what} to {path} "
         f"(model {info.model['name']}, sha256 {info.model['sha256'][:12]})"
     )
+    if args.map:
+        make_map(path, args.map_method)
     return 0
+
+
+def make_map(embeddings: str | Path, method: str) -> None:
+    """Compute the map of the embeddings just written and cache it; print what was done."""
+    from galmorph.inference.maps import ensure_map, map_path
+
+    console = Console(highlight=False)
+    galaxy_map = ensure_map(
+        embeddings, method=method, recompute=True,
+        on_compute=lambda used, n: console.print(
+            f"computing the map: {used.upper()} of {n:,} galax{'y' if n == 1 else 'ies'}..."),
+    )
+    console.print(f"Wrote the map ({galaxy_map.method.upper()}, "
+                  f"{galaxy_map.info['seconds']:.1f} s) to {map_path(embeddings)}")

@@ -4,9 +4,13 @@ Pages: a paged grid of the galaxies (with their predicted morphology when
 ``--predictions`` is given); a galaxy's nearest neighbours, or an uploaded
 image's; anomaly labelling (score the active learner's batch 0–5 by click or
 keyboard, retrain, see the ranking, export CSV) on the same session file as
-``galmorph anomaly``. Only this computer can connect unless ``--host`` says
-otherwise. The embeddings may be the folder ``galmorph embed`` writes for a
-partitioned catalog (browse and search; labelling needs a single file).
+``galmorph anomaly``; a 2-D map of the representation (coloured by a predicted
+answer, label score or interest; hover, click, box and lasso selection to CSV),
+computed before the server listens when it is not cached beside the embeddings; a
+page per galaxy (``/galaxy/ID``: answers with 90% intervals, neighbours, labels).
+Only this computer can connect unless ``--host`` says otherwise. The embeddings
+may be the folder ``galmorph embed`` writes for a partitioned catalog (browse and
+search; labelling needs a single file).
 
 Example::
 
@@ -16,10 +20,16 @@ Example::
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from galmorph.cli._common import positive_int
+from galmorph.inference.defaults import DEFAULT_UMAP_MAX, MAP_METHODS
+
+if TYPE_CHECKING:
+    from galmorph.web.gallery import Gallery
+    from galmorph.web.map_view import MapView
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -32,9 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="explore, search and label galaxies in the web browser",
         description=(
-            "Serve a web page to browse the galaxies of an embeddings file, find the "
-            "galaxies most like one (or like an uploaded image) and label galaxies for "
-            "anomaly detection."
+            "Serve a web page to browse the galaxies of an embeddings file, see them on a "
+            "2-D map of the representation (computed before the server starts when it is "
+            "not cached beside the embeddings), find the galaxies most like one (or like an "
+            "uploaded image), open a page per galaxy and label galaxies for anomaly "
+            "detection."
         ),
     )
     parser.add_argument("embeddings", metavar="EMBEDDINGS",
@@ -54,6 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-m", "--model", default=None,
                         help="the embeddings' model, if it is not where the file records it "
                              "(for searches by uploaded image)")
+    parser.add_argument("--map-method", choices=MAP_METHODS, default="auto",
+                        help="how the Map tab's 2-D map is made when none is cached beside the "
+                             f"embeddings: UMAP up to {DEFAULT_UMAP_MAX:,} galaxies and PCA "
+                             "above (auto, the default), or always umap or pca")
+    parser.add_argument("--no-map", action="store_true",
+                        help="serve without the Map tab (no map is computed)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this computer only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
@@ -73,15 +91,37 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True)
     gallery = Gallery(args.embeddings, catalog=args.catalog, predictions=args.predictions,
                       session=args.session, model=args.model, batch_size=args.batch_size)
-    app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2)
-    if args.host not in LOCAL_HOSTS:
-        console.print(f"[yellow]warning:[/] listening on {args.host}: other computers on the "
-                      "network can open these pages")
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{args.port}/ "
-                  "(Ctrl+C stops)")
     try:
+        if not args.no_map:
+            gallery.map_view = _load_map(gallery, args.map_method, console)
+        app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2)
+        if args.host not in LOCAL_HOSTS:
+            console.print(f"[yellow]warning:[/] listening on {args.host}: other computers on "
+                          "the network can open these pages")
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{args.port}/ "
+                      "(Ctrl+C stops)")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         gallery.close()
     return 0
+
+
+def _load_map(gallery: Gallery, method: str, console: Console) -> MapView:
+    """The gallery's map, computed (and cached) when missing, saying so."""
+    import time
+
+    from galmorph.inference.maps import map_path
+    from galmorph.web.map_view import MapView
+
+    started = []
+
+    def computing(used: str, n: int) -> None:
+        started.append(time.perf_counter())
+        console.print(f"galmorph: computing the {used.upper()} map of {n:,} galaxies for the Map "
+                      f"tab (once: it is cached in {map_path(gallery.embeddings.path)})…")
+
+    view = MapView.load(gallery, method=method, on_compute=computing)
+    if started:
+        console.print(f"galmorph: map computed in {time.perf_counter() - started[0]:.1f} s")
+    return view

@@ -60,6 +60,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "loop": ["DEFAULT_BATCH_SIZE", "check_image_conventions", "infer", "run_over_images"],
         "dask_run": ["RunSummary", "dask_client", "run_partitions"],
         "manifest": ["MANIFEST_NAME", "Manifest", "PartitionRecord"],
+        "maps": ["GalaxyMap", "compute_map", "ensure_map", "map_path", "read_map"],
         "new_images": ["embed_images", "load_embedding_model"],
         "outputs": ["output_format", "read_metadata", "write_table", "write_table_chunks"],
         "partition_task": ["PartitionJob", "PartitionResult", "job_model", "run_partition"],

@@ -12,3 +12,10 @@ DEFAULT_VIEWS = 8
 
 #: Galaxies per batch when predicting.
 DEFAULT_BATCH_SIZE = 128
+
+#: How ``galmorph embed --map`` lays out the map: ``auto`` (UMAP up to
+#: ``DEFAULT_UMAP_MAX`` galaxies, PCA above), ``umap`` or ``pca``.
+MAP_METHODS = ("auto", "umap", "pca")
+
+#: ``auto`` maps at most this many galaxies with UMAP (see :mod:`galmorph.inference.maps`).
+DEFAULT_UMAP_MAX = 100_000

@@ -22,7 +22,10 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "app": ["create_app"],
         "gallery": ["Gallery"],
+        "map_view": ["MapView"],
+        "query": ["FilterError"],
         "summary": ["PredictionSummary"],
+        "table": ["GalaxyTable"],
     },
 )
 __all__ += ["DEFAULT_MAX_UPLOAD"]

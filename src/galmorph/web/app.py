@@ -4,7 +4,18 @@ Routes (JSON unless said otherwise):
 
 * ``GET /``: the page; ``/static/…``: its script and style (no external assets).
 * ``GET /api/info``: what is loaded.
-* ``GET /api/galaxies?page=&per_page=&q=``: a page of galaxies (``q``: id contains).
+* ``GET /api/galaxies?page=&per_page=&q=&where=&sort=``: a page of galaxies (``q``: id
+  contains; ``where``: a filter such as ``bar > 0.6 and spiral > 0.8``; ``sort``: ``NAME``,
+  ``-NAME`` or ``NAME.uncertainty``; see :mod:`galmorph.web.table`). Bad filters get 400.
+* ``GET /api/map``: the 2-D map's counts, method, bounds and colour choices;
+  ``/api/map/points``: its coordinates (little-endian float32 ``x, y`` per gallery row,
+  NaN off the map); ``/api/map/colour?by=NAME``: a float32 per row to colour by (a
+  predicted answer, ``score`` or ``interest``; NaN: none); ``/api/map/rows/{row}``: one
+  point's galaxy. 409 without a map.
+* ``GET /api/map/selection?polygon=x1,y1,...``: how many galaxies lie inside a polygon in
+  map coordinates; ``GET /export/selection.csv?polygon=``: their ids (CSV).
+* ``GET /galaxy/{id}``: a galaxy's page (static; 404 for unknown ids), filled from
+  ``GET /api/galaxy/{id}?k=``: its predicted answers, neighbours and label history.
 * ``GET /images/{id}``: a galaxy's image, by id only (unknown ids: 404).
 * ``GET /api/similar/{id}?k=``: its nearest neighbours.
 * ``POST /api/similar-image`` (multipart ``file``, ``k``): neighbours of an uploaded image.
@@ -32,6 +43,7 @@ from pydantic import BaseModel, Field
 from galmorph import __version__
 from galmorph.exceptions import GalmorphError
 from galmorph.web import DEFAULT_MAX_UPLOAD
+from galmorph.web.detail import DETAIL_NEIGHBOURS, galaxy_detail
 from galmorph.web.gallery import (
     MAX_PAGE_SIZE,
     MAX_RESULTS,
@@ -40,6 +52,8 @@ from galmorph.web.gallery import (
     UnknownGalaxy,
     csv_bytes,
 )
+from galmorph.web.map_view import MapView, float32_bytes, parse_polygon
+from galmorph.web.query import MAX_LENGTH
 
 #: Bytes of multipart framing allowed on top of the largest upload.
 FORM_OVERHEAD = 64 * 1024
@@ -123,8 +137,56 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
     @app.get("/api/galaxies")
     def galaxies(page: Annotated[int, Query(ge=1)] = 1,
                  per_page: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 48,
-                 q: Annotated[str, Query(max_length=200)] = "") -> dict[str, Any]:
-        return gallery.page(page, per_page, q.strip())
+                 q: Annotated[str, Query(max_length=200)] = "",
+                 where: Annotated[str, Query(max_length=MAX_LENGTH)] = "",
+                 sort: Annotated[str, Query(max_length=200)] = "") -> dict[str, Any]:
+        return gallery.page(page, per_page, q.strip(), where.strip(), sort.strip())
+
+    def map_view() -> MapView:
+        if gallery.map_view is None:
+            raise HTTPException(409, "no map: galmorph serve computes it before it listens "
+                                     "unless given --no-map")
+        return gallery.map_view
+
+    def floats(values: bytes) -> Response:
+        return Response(values, media_type="application/octet-stream")
+
+    @app.get("/api/map")
+    def galaxy_map() -> dict[str, Any]:
+        return map_view().meta()
+
+    @app.get("/api/map/points")
+    def map_points() -> Response:
+        return floats(float32_bytes(map_view().xy))
+
+    @app.get("/api/map/colour")
+    def map_colour(by: Annotated[str, Query(min_length=1, max_length=200)]) -> Response:
+        return floats(float32_bytes(map_view().colour(by)))
+
+    @app.get("/api/map/rows/{row}")
+    def map_row(row: int) -> dict[str, Any]:
+        if not 0 <= row < len(gallery.ids):
+            raise HTTPException(404, f"no row {row}: the map has {len(gallery.ids)} rows")
+        return gallery.describe(row)
+
+    @app.get("/api/map/selection")
+    def map_selection(polygon: str = "") -> dict[str, Any]:
+        return {"count": len(map_view().select(parse_polygon(polygon)))}
+
+    @app.get("/export/selection.csv")
+    def export_selection(polygon: str = "") -> Response:
+        return _csv(csv_bytes(map_view().select(parse_polygon(polygon))), "selection.csv")
+
+    @app.get("/galaxy/{galaxy_id:path}", include_in_schema=False)
+    def galaxy_page(galaxy_id: str) -> FileResponse:
+        known = gallery.rows.get_indexer([galaxy_id])[0] >= 0
+        return FileResponse(STATIC / "galaxy.html", media_type="text/html",
+                            status_code=200 if known else 404)
+
+    @app.get("/api/galaxy/{galaxy_id:path}")
+    def galaxy(galaxy_id: str, k: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = DETAIL_NEIGHBOURS
+               ) -> dict[str, Any]:
+        return galaxy_detail(gallery, galaxy_id, k)
 
     @app.get("/images/{galaxy_id:path}")
     def image(galaxy_id: str) -> Response:

@@ -24,11 +24,14 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError, ImageError
+from galmorph.web.detail import AnswerRows
 from galmorph.web.summary import PredictionSummary
+from galmorph.web.table import GalaxyTable
 
 if TYPE_CHECKING:
     from galmorph.anomaly.session import AnomalySession
     from galmorph.search.search import SimilarityResult, SimilaritySearch
+    from galmorph.web.map_view import MapView
 
 #: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
 BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -97,10 +100,10 @@ class Gallery:
         emb = self.embeddings
         self.ids = emb.ids.astype(str)
         self.rows = pd.Index(self.ids)
-        self._lower_ids = np.char.lower(self.ids)
+        self.rows.get_indexer(self.rows[:1])  # build the id lookup now, not on a request
         self.model = model
-        if catalog is not None:
-            frame = load_catalog(catalog, check_images=False)
+        frame = load_catalog(catalog, check_images=False) if catalog is not None else None
+        if frame is not None:
             known = frame.drop_duplicates("id_str").set_index("id_str")["file_loc"]
             files = known.reindex(self.ids).to_numpy()
             if pd.isna(files).all():
@@ -112,13 +115,20 @@ class Gallery:
         #: Image path per row (text; None when unknown), never sent to the browser.
         self.files = np.array([None if pd.isna(f) or not str(f) else str(f) for f in files],
                               dtype=object)
-        self.summary = (PredictionSummary(read_table(predictions), str(predictions))
-                        if predictions is not None else None)
+        table = read_table(predictions) if predictions is not None else None
+        self.summary = PredictionSummary(table, str(predictions)) if table is not None else None
+        #: The galaxies' numbers to filter and sort by (predictions, catalog, positions).
+        self.table = GalaxyTable(self.ids, predictions=table, catalog=frame,
+                                 columns={"ra": emb.ra, "dec": emb.dec})
+        #: Each galaxy's predicted answers with intervals, for its page; None: no predictions.
+        self.answers = AnswerRows(table) if table is not None else None
         self.session: AnomalySession | None = None
         if session is not None:
             self.session = self._open_session(Path(embeddings), Path(session), predictions,
                                               batch_size)
         self._search: SimilaritySearch | None = None
+        #: The 2-D map of the Map tab (``MapView.load(gallery)``); None: no map.
+        self.map_view: MapView | None = None
         self._lock = threading.RLock()
 
     @staticmethod
@@ -161,18 +171,23 @@ class Gallery:
     def _labels(self) -> dict[str, float] | None:
         return self.session.store.labels() if self.session is not None else None
 
-    def page(self, page: int = 1, per_page: int = 48, query: str = "") -> dict[str, Any]:
-        """One page of the galaxies whose id contains ``query`` (case-insensitive)."""
+    def page(self, page: int = 1, per_page: int = 48, query: str = "", where: str = "",
+             sort: str = "") -> dict[str, Any]:
+        """One page of the galaxies whose id contains ``query`` (case-insensitive) and that
+        pass the filter ``where``, in the order of ``sort`` (see :mod:`galmorph.web.table`).
+
+        Raises:
+            FilterError: for a filter or sort that cannot be read, saying why.
+        """
         per_page = max(1, min(per_page, MAX_PAGE_SIZE))
-        rows = np.arange(len(self.ids))
-        if query:
-            rows = rows[np.char.find(self._lower_ids, query.lower()) >= 0]
+        rows = self.table.select(where, sort, query)
         pages = max(1, math.ceil(len(rows) / per_page))
         page = max(1, min(page, pages))
         with self._lock:
             labels = self._labels()
         chosen = rows[(page - 1) * per_page: page * per_page]
         return {"total": int(len(rows)), "page": page, "pages": pages, "per_page": per_page,
+                "where": where, "sort": sort,
                 "galaxies": [self.describe(int(r), labels) for r in chosen]}
 
     def info(self) -> dict[str, Any]:
@@ -184,6 +199,7 @@ class Gallery:
             "n_features": info.n_features,
             "has_coordinates": self.embeddings.has_coordinates,
             "has_predictions": self.summary is not None,
+            "answers": self.table.names(),
             "has_session": self.session is not None,
             "session": self.session.store.path.name if self.session is not None else None,
         }

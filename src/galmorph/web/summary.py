@@ -27,7 +27,7 @@ from galmorph.exceptions import GalmorphError
 SUMMARY_QUESTIONS = 3
 
 
-def _question_label(question: str) -> str:
+def question_label(question: str) -> str:
     """``t02_edgeon`` → ``edgeon``; other names with ``_`` as spaces."""
     head, _, rest = question.partition("_")
     if rest and head[:1] == "t" and head[1:].isdigit():
@@ -37,10 +37,10 @@ def _question_label(question: str) -> str:
 
 def _display(question: str, answer: str) -> str:
     """What a card shows: the answer, with its question when the answer is a bare yes/no."""
-    return f"{_question_label(question)}: {answer}" if answer in ("yes", "no") else answer
+    return f"{question_label(question)}: {answer}" if answer in ("yes", "no") else answer
 
 
-def _answer_label(question: str, answer: str) -> str:
+def answer_label(question: str, answer: str) -> str:
     """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth``."""
     label = answer[len(question) + 1:].removesuffix("_fraction")
     head, _, rest = label.partition("_")
@@ -61,6 +61,7 @@ class PredictionSummary:
             raise GalmorphError(f"predictions {source} have no id_str column")
         ids = table["id_str"].astype(str).to_numpy()
         self.rows = pd.Index(ids)
+        self.rows.get_indexer(self.rows[:1])  # build the id lookup now, not on a request
         self.questions: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []
         fractions = [c for c in table.columns if str(c).endswith("_fraction")]
         for asked in (c for c in table.columns if str(c).endswith("_asked")):
@@ -71,7 +72,7 @@ class PredictionSummary:
             values = table[answers].to_numpy(dtype=np.float64)
             top = np.nanargmax(np.nan_to_num(values, nan=-1.0), axis=1)
             self.questions.append((
-                question, [_answer_label(question, a) for a in answers],
+                question, [answer_label(question, a) for a in answers],
                 np.column_stack([top, values[np.arange(len(values)), top]]),
                 table[asked].to_numpy(dtype=np.float64),
             ))

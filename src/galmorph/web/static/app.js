@@ -2,7 +2,7 @@
 // Catalog text is only ever inserted with textContent (never as HTML).
 "use strict";
 
-const state = { page: 1, filter: "", batch: [], current: 0, sending: Promise.resolve() };
+const state = { page: 1, filter: "", where: "", sort: "", batch: [], current: 0, sending: Promise.resolve() };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -63,14 +63,42 @@ function searchLink(galaxy) {
 }
 
 // ---------------------------------------------------------------- browse
+// The page of galaxies passing the filter (state.where), in state.sort's order; a bad
+// filter empties the grid, and the server's message shows in #error.
 async function showBrowse() {
-  const params = new URLSearchParams({ page: state.page, per_page: 48, q: state.filter });
-  const data = await api("/api/galaxies?" + params);
+  const params = new URLSearchParams({
+    page: state.page, per_page: 48, q: state.filter, where: state.where, sort: state.sort,
+  });
+  let data;
+  try {
+    data = await api("/api/galaxies?" + params);
+  } catch (error) {
+    $("page-info").textContent = "";
+    $("browse-grid").replaceChildren();
+    throw error;
+  }
   state.page = data.page;
   $("page-info").textContent = `page ${data.page} of ${data.pages} (${data.total} galaxies)`;
   $("prev").disabled = data.page <= 1;
   $("next").disabled = data.page >= data.pages;
   $("browse-grid").replaceChildren(...data.galaxies.map((g) => card(g, [], searchLink(g))));
+}
+
+// The filter form (id text, filter, sort; paging keeps them), and the sort box's
+// suggestions: every predicted answer, ascending, descending and by uncertainty.
+function setUpBrowse(answers) {
+  $("browse-sort-names").replaceChildren(...answers.flatMap((name) =>
+    [name, "-" + name, name + ".uncertainty"].map((value) => el("option", { value }))));
+  $("filter").addEventListener("submit", (e) => {
+    e.preventDefault();
+    state.filter = $("filter-text").value.trim();
+    state.where = $("browse-where").value.trim();
+    state.sort = $("browse-sort").value.trim();
+    state.page = 1;
+    run(showBrowse());
+  });
+  $("prev").addEventListener("click", () => { state.page -= 1; run(showBrowse()); });
+  $("next").addEventListener("click", () => { state.page += 1; run(showBrowse()); });
 }
 
 // ---------------------------------------------------------------- search
@@ -230,10 +258,11 @@ async function showRanking() {
 // ---------------------------------------------------------------- routing
 async function route() {
   const [tab, ...rest] = (location.hash.slice(1) || "browse").split("/");
-  const name = ["browse", "search", "label", "ranking"].includes(tab) ? tab : "browse";
+  const name = ["browse", "map", "search", "label", "ranking"].includes(tab) ? tab : "browse";
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== name;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === name);
   if (name === "browse") await showBrowse();
+  else if (name === "map") await showMap();
   else if (name === "search" && rest.length) await searchById(decodeURIComponent(rest.join("/")));
   else if (name === "label") await showLabel();
   else if (name === "ranking") await showRanking();
@@ -245,11 +274,7 @@ async function start() {
   const info = await api("/api/info");
   $("loaded").textContent = `${info.n_galaxies} galaxies · model ${info.model || "unknown"}` +
     (info.session ? ` · session ${info.session}` : "");
-  $("filter").addEventListener("submit", (e) => {
-    e.preventDefault(); state.filter = $("filter-text").value.trim(); state.page = 1; run(showBrowse());
-  });
-  $("prev").addEventListener("click", () => { state.page -= 1; run(showBrowse()); });
-  $("next").addEventListener("click", () => { state.page += 1; run(showBrowse()); });
+  setUpBrowse(info.answers || []);
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const target = "#search/" + encodeURIComponent($("search-id").value.trim());

@@ -1,0 +1,133 @@
+// galmorph serve: one galaxy's page, /galaxy/ID. The id is read from the address and
+// everything from the catalog is inserted with textContent, never as HTML.
+"use strict";
+
+function node(tag, className = "", text = null) {
+  const made = document.createElement(tag);
+  if (className) made.className = className;
+  if (text !== null) made.textContent = text;
+  return made;
+}
+
+function byId(id) { return document.getElementById(id); }
+
+function fail(message) {
+  const box = byId("error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+function fixed(value, digits) {
+  return value === null || value === undefined ? "–" : value.toFixed(digits);
+}
+
+function percent(value) { return `${Math.max(0, Math.min(1, value || 0)) * 100}%`; }
+
+function pageOf(id) { return "/galaxy/" + encodeURIComponent(id); }
+
+function imageOf(id) { return "/images/" + encodeURIComponent(id); }
+
+// One answer: its label, a bar of the predicted fraction with the 90% interval, the numbers.
+function answerRow(answer) {
+  const track = node("div", "track");
+  const fill = node("div", "fill");
+  fill.style.width = percent(answer.fraction);
+  track.append(fill);
+  if (answer.lower90 !== null && answer.upper90 !== null) {
+    const interval = node("div", "interval");
+    interval.style.left = percent(answer.lower90);
+    interval.style.width = percent(answer.upper90 - answer.lower90);
+    track.append(interval);
+  }
+  const numbers = `${fixed(answer.fraction, 2)} [${fixed(answer.lower90, 2)}, ${fixed(answer.upper90, 2)}]`;
+  const row = node("div", "answer");
+  row.dataset.answer = answer.answer;
+  row.append(node("span", "", answer.label), track, node("span", "muted", numbers));
+  return row;
+}
+
+function questionBlock(question) {
+  const unlikely = question.asked !== null && question.asked < 0.5;
+  const block = node("div", unlikely ? "question unlikely" : "question");
+  block.dataset.question = question.question;
+  block.append(node("h4", "", `${question.label} · asked ${fixed(question.asked, 2)}`));
+  for (const answer of question.answers) block.append(answerRow(answer));
+  return block;
+}
+
+function neighbourCard(galaxy) {
+  const card = node("figure", "card");
+  card.dataset.id = galaxy.id;
+  if (galaxy.has_image) {
+    const image = node("img");
+    Object.assign(image, { src: imageOf(galaxy.id), alt: galaxy.id, loading: "lazy" });
+    card.append(image);
+  }
+  card.append(node("figcaption", "id", galaxy.id),
+    node("div", "muted", `#${galaxy.rank}, distance ${fixed(galaxy.distance, 3)}`));
+  for (const item of galaxy.summary || []) {
+    card.append(node("div", "muted", `${item.text} ${item.fraction.toFixed(2)}`));
+  }
+  const link = node("a");
+  link.href = pageOf(galaxy.id);
+  link.append(card);
+  return link;
+}
+
+function showHistory(data) {
+  const table = byId("galaxy-history");
+  if (!data.has_session) {
+    byId("history-info").textContent = "no labels: no labelling session (galmorph serve --session FILE.db)";
+    return;
+  }
+  if (!data.history.length) {
+    byId("history-info").textContent = "no labels yet for this galaxy";
+    return;
+  }
+  byId("history-info").textContent = `${data.history.length} labels, oldest first`;
+  table.tBodies[0].replaceChildren(...data.history.map((record) => {
+    const row = node("tr");
+    row.append(node("td", "", String(record.score)), node("td", "", record.labelled_at),
+      node("td", "", record.source), node("td", "", record.previous === null ? "–" : String(record.previous)));
+    return row;
+  }));
+  table.hidden = false;
+}
+
+function showGalaxy(data) {
+  const galaxy = data.galaxy;
+  if (galaxy.has_image) {
+    Object.assign(byId("galaxy-image"), { src: imageOf(galaxy.id), alt: galaxy.id, hidden: false });
+  }
+  if (galaxy.ra !== undefined) {
+    byId("galaxy-position").textContent = `RA ${fixed(galaxy.ra, 5)}, Dec ${fixed(galaxy.dec, 5)}`;
+  }
+  if (galaxy.score !== undefined && galaxy.score !== null) {
+    byId("galaxy-score").textContent = `your score: ${galaxy.score}`;
+  }
+  byId("galaxy-search").href = "/#search/" + encodeURIComponent(galaxy.id);
+  if (data.questions.length) {
+    byId("galaxy-answers").replaceChildren(...data.questions.map(questionBlock));
+  } else {
+    byId("answers-help").textContent = "no predictions: start galmorph serve with --predictions";
+  }
+  byId("neighbours-info").textContent = `${data.neighbours.length} nearest galaxies (${data.metric} distance)`;
+  byId("galaxy-neighbours").replaceChildren(...data.neighbours.map(neighbourCard));
+  showHistory(data);
+  byId("galaxy").hidden = false;
+}
+
+async function start() {
+  const id = decodeURIComponent(location.pathname.slice("/galaxy/".length));
+  document.title = `galmorph: ${id}`;
+  byId("galaxy-id").textContent = id;
+  const response = await fetch("/api/galaxy/" + encodeURIComponent(id));
+  const data = await response.json().catch(() => ({ detail: response.statusText }));
+  if (!response.ok) {
+    fail(data.detail || `request failed (${response.status})`);
+    return;
+  }
+  showGalaxy(data);
+}
+
+start().catch((error) => fail(error.message));
