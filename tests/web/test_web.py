@@ -282,11 +282,11 @@ def test_map_points_and_colours(mapped: tuple[TestClient, Gallery], client: Test
     import numpy as np
 
     app, gallery = mapped
-    meta = app.get("/api/map").json()
+    meta = app.get("/api/map/info").json()
     assert (meta["count"], meta["placed"], meta["method"]) == (40, 40, "pca")
     names = [c["name"] for c in meta["colours"]]
     assert names == app.get("/api/info").json()["answers"] and "bar" in names
-    points = app.get("/api/map/points")
+    points = app.get("/api/map")
     assert points.headers["content-type"] == "application/octet-stream"
     xy = np.frombuffer(points.content, "<f4").reshape(-1, 2)
     assert xy.shape == (40, 2) and np.array_equal(xy, gallery.map_view.xy)
@@ -300,13 +300,13 @@ def test_map_points_and_colours(mapped: tuple[TestClient, Gallery], client: Test
     assert app.get("/api/map/rows/1").json()["id"] == SCRIPT_ID
     assert app.get("/api/map/rows/40").status_code == 404
     assert app.get("/api/map/rows/-1").status_code == 404
-    without = client.get("/api/map")  # a gallery served with --no-map
+    without = client.get("/api/map/info")  # a gallery served with --no-map
     assert without.status_code == 409 and "--no-map" in without.json()["detail"]
 
 
 def test_selection_export(mapped: tuple[TestClient, Gallery]) -> None:
     app, gallery = mapped
-    (x0, y0, x1, y1) = app.get("/api/map").json()["bounds"]
+    (x0, y0, x1, y1) = app.get("/api/map/info").json()["bounds"]
     everything = _polygon(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
     assert app.get("/api/map/selection", params={"polygon": everything}).json() == {"count": 40}
     middle = (x0 + x1) / 2
@@ -373,11 +373,11 @@ def test_serve_computes_the_map_before_it_listens(
     out = capsys.readouterr().out
     assert "computing the PCA map of 40 galaxies" in out and map_path(emb).is_file()
     assert out.index("computing") < out.index("http://127.0.0.1:8000/")
-    assert TestClient(apps[0]).get("/api/map").json()["count"] == 40
+    assert TestClient(apps[0]).get("/api/map/info").json()["count"] == 40
     assert main(["serve", str(emb)]) == 0  # auto: the cached map
     assert "computing" not in capsys.readouterr().out
     assert main(["serve", str(emb), "--no-map"]) == 0
-    assert TestClient(apps[2]).get("/api/map").status_code == 409
+    assert TestClient(apps[2]).get("/api/map/info").status_code == 409
 
 
 # ---------------------------------------------------------------- browse filters and sorts

@@ -7,9 +7,9 @@ Routes (JSON unless said otherwise):
 * ``GET /api/galaxies?page=&per_page=&q=&where=&sort=``: a page of galaxies (``q``: id
   contains; ``where``: a filter such as ``bar > 0.6 and spiral > 0.8``; ``sort``: ``NAME``,
   ``-NAME`` or ``NAME.uncertainty``; see :mod:`galmorph.web.table`). Bad filters get 400.
-* ``GET /api/map``: the 2-D map's counts, method, bounds and colour choices;
-  ``/api/map/points``: its coordinates (little-endian float32 ``x, y`` per gallery row,
-  NaN off the map); ``/api/map/colour?by=NAME``: a float32 per row to colour by (a
+* ``GET /api/map``: the 2-D map's coordinates (little-endian float32 ``x, y`` per
+  gallery row, NaN off the map); ``/api/map/info``: its counts, method, bounds and
+  colour choices; ``/api/map/colour?by=NAME``: a float32 per row to colour by (a
   predicted answer, ``score`` or ``interest``; NaN: none); ``/api/map/rows/{row}``: one
   point's galaxy. 409 without a map.
 * ``GET /api/map/selection?polygon=x1,y1,...``: how many galaxies lie inside a polygon in
@@ -152,12 +152,12 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
         return Response(values, media_type="application/octet-stream")
 
     @app.get("/api/map")
-    def galaxy_map() -> dict[str, Any]:
-        return map_view().meta()
-
-    @app.get("/api/map/points")
-    def map_points() -> Response:
+    def galaxy_map() -> Response:
         return floats(float32_bytes(map_view().xy))
+
+    @app.get("/api/map/info")
+    def map_info() -> dict[str, Any]:
+        return map_view().meta()
 
     @app.get("/api/map/colour")
     def map_colour(by: Annotated[str, Query(min_length=1, max_length=200)]) -> Response:

@@ -423,13 +423,13 @@ function setMode(button) {
 async function loadMap() {
   let meta;
   try {
-    meta = await api("/api/map");
+    meta = await api("/api/map/info");
   } catch (error) {
     if (error.status !== 409) throw error;
     $("map-info").textContent = error.message;
     return;
   }
-  const xy = await binary("/api/map/points");
+  const xy = await binary("/api/map");
   Object.assign(mapState, { n: meta.count, xy, bounds: meta.bounds, colours: meta.colours,
     radius: pointRadius(meta.placed), grid: buildGrid(xy, meta.count, meta.bounds) });
   mapState.offsets = discOffsets(mapState.radius);
