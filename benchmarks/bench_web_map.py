@@ -23,13 +23,13 @@ Run::
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from galmorph.web.background import BackgroundServer
 
 #: Installed in the page: wraps drawMap to stamp each redraw's end, and records the
 #: timeStamp of every pointer move and wheel event on the map, and when it is handled.
@@ -76,10 +76,8 @@ def write_galaxies(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     return folder / "emb.parquet", folder / "predictions.parquet"
 
 
-def serve(embeddings: Path, predictions: Path) -> tuple[object, threading.Thread, str]:
+def serve(embeddings: Path, predictions: Path) -> BackgroundServer:
     """A live ``galmorph serve`` app with a PCA map, on a free local port."""
-    import uvicorn
-
     from galmorph.web.app import create_app
     from galmorph.web.gallery import Gallery
     from galmorph.web.map_view import MapView
@@ -89,16 +87,7 @@ def serve(embeddings: Path, predictions: Path) -> tuple[object, threading.Thread
     gallery.map_view = MapView.load(gallery, method="pca")
     print(f"loaded {len(gallery.ids):,} galaxies and their PCA map in "
           f"{time.perf_counter() - started:.1f} s")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(gallery), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
+    return BackgroundServer(create_app(gallery))
 
 
 def measure(page: object, steps: int, act: object) -> dict[str, np.ndarray]:
@@ -135,7 +124,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="galmorph-map-bench-") as folder:
         embeddings, predictions = write_galaxies(Path(folder), args.n)
-        server, thread, url = serve(embeddings, predictions)
+        server = serve(embeddings, predictions)
+        url = server.url
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium, headless=True,
                                                  args=["--no-sandbox"])
@@ -163,8 +153,7 @@ def main() -> None:
                 for name, values in times.items():
                     report(f"{kind}: {name}", values)
             browser.close()
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
 
 
 if __name__ == "__main__":

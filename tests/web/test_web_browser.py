@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
@@ -26,6 +23,7 @@ import pytest
 from galmorph.anomaly.labels import LabelStore
 from galmorph.cli import main
 from galmorph.web.app import create_app
+from galmorph.web.background import BackgroundServer
 from galmorph.web.gallery import Gallery
 from galmorph.web.map_view import MapView, inside_polygon, parse_polygon
 
@@ -56,7 +54,6 @@ def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     """A live server on a free port (with predictions and a PCA map): its URL, session file
     and galaxy ids."""
     _require_browser()
-    import uvicorn
 
     root = tmp_path_factory.mktemp("site")
     ids = pq.read_table(web_files["embeddings"])["id_str"].to_pylist()
@@ -72,21 +69,10 @@ def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     gallery = Gallery(root / "emb.parquet", predictions=root / "predictions.parquet",
                       session=session, batch_size=4)
     gallery.map_view = MapView.load(gallery, method="pca")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(gallery), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "port": port, "session": session, "ids": ids,
+    server = BackgroundServer(create_app(gallery))
+    yield {"url": server.url, "port": server.port, "session": session, "ids": ids,
            "root": web_files["root"]}
-    server.should_exit = True
-    thread.join(10)
+    server.stop()
     gallery.close()
 
 

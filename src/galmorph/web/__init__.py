@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "app": ["create_app"],
+        "background": ["BackgroundServer"],
         "gallery": ["Gallery"],
         "map_view": ["MapView"],
         "query": ["FilterError"],
