@@ -383,7 +383,7 @@ def predict_cold(spec: dict) -> dict:
             start = time.perf_counter()
             table = predict_catalog(
                 catalog, model_path, progress=False, num_workers=spec.get("workers"),
-                backend=backend,
+                backend=backend, views=1,  # one pass per image, as the model-only rate
             )
             predict_s = time.perf_counter() - start
             write_table(table, output, table.attrs["galmorph"])

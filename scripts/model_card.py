@@ -151,7 +151,8 @@ Reproduce:
 {candidates_section}
 ## Evaluation on the bundled galaxies ({evaluation['n_galaxies']}, all in its test split)
 
-`galmorph evaluate src/galmorph/demo_data/gz2_demo/catalog.csv` (no `--model`: this model).
+`galmorph evaluate src/galmorph/demo_data/gz2_demo/catalog.csv` (no `--model`: this model;
+outputs averaged over {evaluation.get('model', {}).get('galmorph_views', '1')} views of each image).
 NLL is the Dirichlet-multinomial negative log-likelihood (nats per galaxy, full log-PMF);
 the baseline is a Dirichlet-multinomial per question fitted to the training split's votes
 with no image information. Accuracy is against *confident* volunteers (the question was

@@ -25,7 +25,7 @@ def test_evaluate_catalog(catalog: pd.DataFrame, loaded: LoadedModel) -> None:
     assert result["n_galaxies"] == N_GALAXIES and result["n_samples"] == 1
     assert np.isfinite(result["mean_nll"]) and np.isfinite(result["baseline_mean_nll"])
     assert result["model"]["galmorph_model"] == "tiny"
-    assert result["model"]["galmorph_views"] == "1"
+    assert result["model"]["galmorph_views"] == "8"  # the default
     smooth = result["questions"]["t01_smooth_or_features"]
     assert {"nll", "mae", "accuracy_confident", "n_confident"} <= set(smooth)
 

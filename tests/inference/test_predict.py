@@ -34,7 +34,7 @@ EvalImages = Callable[[list[str], ImageConfig], torch.Tensor]
 
 @pytest.fixture(scope="module")
 def table(catalog: pd.DataFrame, loaded: LoadedModel) -> pd.DataFrame:
-    return predict_catalog(catalog, loaded, batch_size=5, num_workers=0, progress=False)
+    return predict_catalog(catalog, loaded, batch_size=5, num_workers=0, progress=False, views=1)
 
 
 def _columns(table: pd.DataFrame, suffix: str) -> np.ndarray:
@@ -103,14 +103,15 @@ def test_catalog_without_vote_columns(
     catalog: pd.DataFrame, loaded: LoadedModel, table: pd.DataFrame
 ) -> None:
     bare = catalog[["id_str", "file_loc"]].head(4)
-    result = predict_catalog(bare, loaded, num_workers=0, progress=False)
+    result = predict_catalog(bare, loaded, num_workers=0, progress=False, views=1)
     pd.testing.assert_frame_equal(result, table.head(4), check_exact=False, atol=1e-6)
 
 
 def test_model_by_path_and_worker_processes(
     catalog: pd.DataFrame, model_path: Path, table: pd.DataFrame
 ) -> None:
-    result = predict_catalog(catalog, model_path, batch_size=4, num_workers=1, progress=False)
+    result = predict_catalog(catalog, model_path, batch_size=4, num_workers=1, progress=False,
+                             views=1)
     pd.testing.assert_frame_equal(result, table, check_exact=False, atol=1e-6)
 
 
@@ -149,8 +150,8 @@ def test_views_make_predictions_independent_of_orientation(
     frame = pd.DataFrame({"id_str": ["a", "b", "c"],
                           "file_loc": [str(tmp_path / f"{n}.png") for n in range(3)]})
     run = {"num_workers": 0, "progress": False, "backend": backend}
-    one = _columns(predict_catalog(frame, loaded, **run), "concentration")
-    eight = predict_catalog(frame, loaded, views=8, **run)
+    one = _columns(predict_catalog(frame, loaded, views=1, **run), "concentration")
+    eight = predict_catalog(frame, loaded, **run)  # the default: 8 views
     assert eight.attrs["galmorph"]["galmorph_views"] == "8"
     values = _columns(eight, "concentration")
     np.testing.assert_allclose(values, np.repeat(values[:1], 3, axis=0), rtol=1e-4)

@@ -50,6 +50,7 @@ READING_METADATA = (
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run a model over a catalog."""
     from galmorph.data.views import VIEW_CHOICES
+    from galmorph.inference.defaults import DEFAULT_VIEWS
     from galmorph.models.defaults import DEFAULT_MODEL
 
     parser.add_argument(
@@ -69,10 +70,11 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
         help="MC-dropout samples per galaxy; 1 turns dropout off (default: 1)",
     )
     parser.add_argument(
-        "--views", type=int, choices=VIEW_CHOICES, default=1,
+        "--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
         help="average each galaxy's outputs over this many orientations of its image: 8 "
-        "(right-angle rotations, each also mirrored), 4 (rotations) or 1 (as it is); 8 gives "
-        "slightly better predictions at 8 times the cost (default: 1)",
+        "(right-angle rotations, each also mirrored), 4 (rotations) or 1 (as it is, 8 times "
+        "faster than 8; for the shipped starter 8 lowers the summed NLL of its validation "
+        f"galaxies from 15.22 to 14.95) (default: {DEFAULT_VIEWS})",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=128, help="galaxies per batch (default: 128)"

@@ -26,7 +26,7 @@ from galmorph.data.catalog import load_catalog
 from galmorph.data.datasets import CatalogSource, GalaxyDataModule
 from galmorph.data.tree import Schema
 from galmorph.exceptions import GalmorphError, GalmorphWarning
-from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
+from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
 from galmorph.inference.device import resolve_device
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import check_image_conventions, model_outputs
@@ -45,7 +45,7 @@ def _run(
     progress: bool,
     seed: int | None,
     drop_missing_images: bool,
-    views: int = 1,
+    views: int = DEFAULT_VIEWS,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The catalog as read and the model's raw outputs for its rows, in order."""
     datamodule = GalaxyDataModule(
@@ -83,7 +83,7 @@ def evaluate_catalog(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
-    views: int = 1,
+    views: int = DEFAULT_VIEWS,
 ) -> dict[str, Any]:
     """Compare a vote-count model's predictions with a catalog's volunteer votes.
 

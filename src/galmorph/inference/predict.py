@@ -23,11 +23,12 @@ With ``mc_samples > 1`` the model's dropout stays on (MC dropout) and every
 galaxy is predicted that many times: fractions and concentrations are means over
 the samples, and intervals come from the mixture of the samples' distributions.
 
-With ``views`` 4 or 8 the model's outputs are averaged over each image turned by
-right angles (and mirrored, for 8; :func:`galmorph.data.views.average_over_views`):
-predictions that do not depend on how the galaxy lies on the sky, at ``views``
-times the cost. For the starter model this lowered the summed NLL on its
-validation split from 17.53 to 17.37 per galaxy.
+With ``views`` 4 or 8 (the default) the model's outputs are averaged over each image
+turned by right angles (and mirrored, for 8; :func:`galmorph.data.views.average_over_views`):
+predictions that do not depend on how the galaxy lies on the sky, at ``views`` times
+the cost (``views=1`` is 8 times faster). For the shipped starter, 8 views lowered the
+summed NLL per galaxy on its validation split from 15.22 to 14.95 and raised the
+confident spiral accuracy from 0.971 to 0.990 and bar from 0.964 to 0.988.
 
 Examples
 --------
@@ -51,7 +52,7 @@ import torch
 from galmorph.data.catalog import load_catalog
 from galmorph.data.datasets import CatalogSource, GalaxyDataModule
 from galmorph.exceptions import GalmorphError, GalmorphWarning
-from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE
+from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.device import resolve_device
 from galmorph.inference.distributed import DistributedInference
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
@@ -80,7 +81,7 @@ def _prediction_chunks(
     seed: int | None,
     distributed: DistributedInference | None = None,
     backend: str = "torch",
-    views: int = 1,
+    views: int = DEFAULT_VIEWS,
 ) -> Iterator[pd.DataFrame | None]:
     """The output table of a loaded catalog, ``chunk_size`` rows at a time, in order.
 
@@ -152,7 +153,7 @@ def predict_catalog(
     seed: int | None = 0,
     drop_missing_images: bool = False,
     backend: str = "torch",
-    views: int = 1,
+    views: int = DEFAULT_VIEWS,
 ) -> pd.DataFrame:
     """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
 
@@ -234,7 +235,7 @@ def predict_to_file(
     seed: int | None = 0,
     drop_missing_images: bool = False,
     backend: str = "torch",
-    views: int = 1,
+    views: int = DEFAULT_VIEWS,
 ) -> WrittenTable | None:
     """Predict every galaxy of a catalog into a table file, ``chunk_size`` rows at a time.
 
