@@ -96,6 +96,11 @@ def render(model_path: Path, evaluation: dict, command: str, notes: str,
         f"{refit['min_concentration_before']:g} to {low:g}:\n  validation loss "
         f"{refit['val_loss_before']:.3f} → {refit['val_loss_after']:.3f}."
     )
+    unlearnt = loaded.questions_without_votes
+    unlearnt_line = "" if not unlearnt else (
+        f"\n  {', '.join(unlearnt)} had no votes in the training catalog: the model never"
+        "\n  learnt them, so predictions and evaluations leave them out."
+    )
     candidates_section = "" if not candidates else f"""
 ## Candidates, compared on the validation split
 
@@ -116,8 +121,7 @@ every command when `--model` is not given.
   with Galaxy Zoo 2 vote counts (see `../shared/data/README.md`).
 - Schema: `{loaded.schema.name}` ({loaded.schema.n_questions} questions,
   {loaded.schema.n_answers} answers). t06 (odd) and t08 (odd feature) are left out so
-  that ring, merger and anomaly results downstream are honest transfer; t10/t11 have no
-  votes in this table.
+  that ring, merger and anomaly results downstream are honest transfer.{unlearnt_line}
 - Split: `galmorph.data.splits.assign_splits(id_str, fractions={split['fractions']},
   seed={split['seed']})` — a keyed hash of each id, so it does not depend on catalog order.
   Sizes: {split['sizes']}. The bundled demo galaxies are all in the test split.

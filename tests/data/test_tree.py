@@ -102,3 +102,15 @@ def test_invalid_yaml_names_the_problem(tmp_path, yaml_text, message):
 def test_removing_a_parent_question_is_refused():
     with pytest.raises(SchemaError, match="t08_odd_feature"):
         get_schema("gz2").without("t06_odd")
+
+
+def test_unanswered_lists_questions_with_no_vote_in_schema_order():
+    schema = get_schema("gz2")
+    counts = np.zeros((4, schema.n_answers))
+    assert schema.unanswered(counts) == [q.name for q in schema.questions]
+    spiral = schema.question("t04_spiral")
+    counts[2, spiral.start] = 1  # one vote for one answer is enough
+    counts[:, schema.question("t01_smooth_or_features").start:spiral.start] = 3
+    unanswered = schema.unanswered(counts)
+    assert "t04_spiral" not in unanswered and "t01_smooth_or_features" not in unanswered
+    assert unanswered[:2] == ["t05_bulge_prominence", "t06_odd"]

@@ -8,11 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from galmorph.data.schemas import get_schema
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.evaluate import evaluate_catalog
-from galmorph.models.checkpoint import LoadedModel
+from galmorph.models.checkpoint import LoadedModel, load_model
 
 SCHEMA = get_schema("gz2")
 N_GALAXIES = 12  # galaxies of the catalog fixture
@@ -41,3 +42,22 @@ def test_evaluate_rejects_models_without_votes(
     other = LoadedModel(loaded.model, {**loaded.metadata, "task": "regression"}, loaded.path)
     with pytest.raises(GalmorphError, match="regression"):
         evaluate_catalog(catalog, other, progress=False)
+
+
+def test_questions_without_training_votes_are_left_out(
+    tmp_path, catalog: pd.DataFrame, model_path
+) -> None:
+    """A model that never saw t03 votes is not scored on them; the catalog's are ignored."""
+    payload = torch.load(model_path, weights_only=False)
+    payload["galmorph"]["questions_without_votes"] = ["t03_bar"]
+    torch.save(payload, tmp_path / "no_bar.pt")
+    with pytest.warns(GalmorphWarning, match="no training votes for t03_bar"):
+        result = evaluate_catalog(catalog, load_model(tmp_path / "no_bar.pt"), views=1,
+                                  num_workers=0, progress=False)
+    assert "t03_bar" not in result["questions"]
+    assert set(result["questions"]) == {q.name for q in SCHEMA.questions} - {"t03_bar"}
+    full = evaluate_catalog(catalog, model_path, views=1, num_workers=0, progress=False)
+    bar = full["questions"]["t03_bar"]["nll"]
+    assert bar > 0
+    # the summed NLL loses exactly the bar question's share
+    assert result["mean_nll"] == pytest.approx(full["mean_nll"] - bar, rel=1e-6)

@@ -22,7 +22,7 @@ from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.predict import predict_catalog
-from galmorph.models.checkpoint import LoadedModel, save_model
+from galmorph.models.checkpoint import LoadedModel, load_model, save_model
 from galmorph.models.model import GalaxyModel
 from galmorph.training.train import model_metadata
 
@@ -181,3 +181,20 @@ def test_schema_free_catalog_of_a_custom_tree(tmp_path: Path, catalog: pd.DataFr
         result["arms_asked"], result["shape_flat_fraction"], rtol=1e-6
     )
     assert result.attrs["galmorph"]["galmorph_model"] == "two"  # file stem without a name
+
+
+def test_questions_without_training_votes_have_no_columns(
+    tmp_path: Path, catalog: pd.DataFrame, model_path: Path, table: pd.DataFrame
+) -> None:
+    payload = torch.load(model_path, weights_only=False)
+    payload["galmorph"]["questions_without_votes"] = ["t10_arms_winding", "t11_arms_number"]
+    torch.save(payload, tmp_path / "no_arms.pt")
+    loaded = load_model(tmp_path / "no_arms.pt")
+    assert loaded.learnt_schema.n_questions == SCHEMA.n_questions - 2
+    predicted = predict_catalog(catalog, loaded, num_workers=0, progress=False, views=1)
+    assert not [c for c in predicted.columns if c.startswith(("t10_", "t11_"))]
+    kept = [c for c in table.columns if not c.startswith(("t10_", "t11_"))]
+    assert list(predicted.columns) == kept
+    # t04 spiral (t10's parent) is still predicted, and the same as with every column
+    np.testing.assert_allclose(predicted[kept].drop(columns="id_str").to_numpy(),
+                               table[kept].drop(columns="id_str").to_numpy(), rtol=1e-5)

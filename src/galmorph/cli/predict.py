@@ -139,7 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "columns not needed). For vote-count models, each galaxy gets per answer "
             "<answer>_fraction (expected vote fraction), <answer>_concentration, "
             "<answer>_lower90 and <answer>_upper90 (90% interval of the fraction), and per "
-            "question <question>_asked (probability it was asked)."
+            "question <question>_asked (probability it was asked). Questions the model had "
+            "no training votes for (the shipped starter's t10 and t11) are left out."
         ),
         epilog=READING_METADATA,
     )

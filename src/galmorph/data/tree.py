@@ -161,6 +161,23 @@ class Schema:
                 asked[:, i] = asked[:, parent] * fractions[:, q.asked_after.index]
         return asked
 
+    def unanswered(self, counts: np.ndarray) -> list[str]:
+        """Names of the questions with no vote at all in ``counts``, in schema order.
+
+        Args:
+            counts: ``(n_galaxies, n_answers)`` vote counts in label-column order.
+
+        Example:
+            >>> from galmorph.data.schemas import get_schema
+            >>> schema = get_schema("gz2-no-odd")
+            >>> counts = np.ones((3, schema.n_answers))
+            >>> counts[:, schema.question("t11_arms_number").start:] = 0
+            >>> schema.unanswered(counts)
+            ['t11_arms_number']
+        """
+        totals = np.asarray(counts).sum(axis=0)
+        return [q.name for q in self.questions if not totals[q.start:q.stop].any()]
+
     def without(self, *names: str, name: str | None = None) -> Schema:
         """A copy without the named questions (which no kept question may depend on)."""
         for n in names:

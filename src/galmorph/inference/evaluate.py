@@ -89,7 +89,9 @@ def evaluate_catalog(
 
     The catalog is read with the model's schema, so it needs that schema's vote
     columns (see :func:`galmorph.data.catalog.load_catalog`); arguments as
-    :func:`galmorph.inference.predict.predict_catalog`.
+    :func:`galmorph.inference.predict.predict_catalog`. Questions the model had
+    no training vote for (:attr:`LoadedModel.questions_without_votes`) are left
+    out, with a warning when the catalog has vote columns for them.
 
     Returns:
         :func:`galmorph.models.metrics.evaluate_votes` (against the model's no-image
@@ -104,7 +106,16 @@ def evaluate_catalog(
             f"{loaded.name} is a {loaded.task!r} model; evaluation compares vote-count "
             "models with volunteer votes"
         )
-    labelled = load_catalog(catalog, schema, drop_missing_images=drop_missing_images)
+    learnt = loaded.learnt_schema
+    assert learnt is not None
+    labelled = load_catalog(catalog, learnt, drop_missing_images=drop_missing_images)
+    unlearnt = [q.name for q in schema.questions if q.name in loaded.questions_without_votes
+                and any(c in labelled for c in q.columns)]
+    if unlearnt:
+        warnings.warn(
+            f"{loaded.name} had no training votes for {', '.join(unlearnt)}: the catalog's "
+            "votes for them are left out of the evaluation", GalmorphWarning, stacklevel=2,
+        )
     _, raw = _run(
         labelled,
         loaded,
@@ -117,12 +128,13 @@ def evaluate_catalog(
         drop_missing_images=False,
         views=views,
     )
+    keep = loaded.learnt_answers
     baseline = loaded.metadata.get("vote_baseline")
     result = evaluate_votes(
-        labelled[schema.label_cols].to_numpy(),
-        raw,
-        schema,
-        baseline=np.asarray(baseline) if baseline is not None else None,
+        labelled[learnt.label_cols].to_numpy(),
+        raw[:, keep],
+        learnt,
+        baseline=np.asarray(baseline)[keep] if baseline is not None else None,
     )
     result["model"] = output_metadata(loaded, mc_samples, views)
     return result

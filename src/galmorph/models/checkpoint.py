@@ -8,6 +8,7 @@ name), ``channels``, ``dropout``, ``schema`` (the decision tree, for vote models
 ``classes`` (for classifiers), ``image`` (size, normalisation and the survey
 conventions the model was trained on), ``training`` (data summary and split),
 ``vote_baseline`` (per-answer Dirichlet concentrations of the no-image baseline),
+``questions_without_votes`` (schema questions the training catalog had no vote for)
 and ``galmorph_version``.
 
 Both Lightning checkpoints written during training and the compact files made by
@@ -166,6 +167,26 @@ class LoadedModel:
     def schema(self) -> Schema | None:
         spec = self.metadata.get("schema")
         return Schema.from_dict(spec) if spec else None
+
+    @property
+    def questions_without_votes(self) -> list[str]:
+        """Schema questions that had no training vote: the model never learnt them."""
+        return list(self.metadata.get("questions_without_votes", []))
+
+    @cached_property
+    def learnt_schema(self) -> Schema | None:
+        """The schema without :attr:`questions_without_votes` (same name; None without one)."""
+        if self.schema is None or not self.questions_without_votes:
+            return self.schema
+        return self.schema.without(*self.questions_without_votes, name=self.schema.name)
+
+    @property
+    def learnt_answers(self) -> list[int]:
+        """Positions in the schema's answer list of :attr:`learnt_schema`'s answers, in order."""
+        if self.schema is None:
+            return []
+        unlearnt = set(self.questions_without_votes)
+        return [a.index for a in self.schema.answers if a.question not in unlearnt]
 
     @cached_property
     def image_config(self) -> ImageConfig:

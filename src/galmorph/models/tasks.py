@@ -98,7 +98,10 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
     samples of ``α_a / A_q``, ``A_q`` the question's total concentration),
     ``_concentration`` (mean ``α_a``), ``_lower90`` and ``_upper90`` (5% and 95%
     quantiles of the mixture over samples of the Beta marginals
-    ``Beta(α_a, A_q − α_a)``), all ``float32``.
+    ``Beta(α_a, A_q − α_a)``), all ``float32``. Questions the model had no
+    training vote for (:attr:`LoadedModel.questions_without_votes`, e.g. GZ2's
+    t10 and t11 when the catalog lacks their columns) are left out: their outputs
+    were never fitted to anything.
     """
     schema = loaded.schema
     if schema is None:
@@ -116,8 +119,11 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
         lower[rows] = beta_mixture_quantile(a, b, tail)
         upper[rows] = beta_mixture_quantile(a, b, 1 - tail)
     asked = schema.prob_asked(fractions)
+    unlearnt = set(loaded.questions_without_votes)
     columns: dict[str, np.ndarray] = {}
     for i, question in enumerate(schema.questions):
+        if question.name in unlearnt:
+            continue
         columns[f"{question.name}_asked"] = asked[:, i]
         for answer in question.answers:
             j, stem = answer.index, answer.full_name

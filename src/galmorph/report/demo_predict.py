@@ -46,7 +46,7 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
         "edge-on? spiral arms? ...). Below, the galaxies it is most sure about for the first "
         "questions, and how well it agrees with the real volunteers.",
     )
-    schema = loaded.schema
+    schema = loaded.learnt_schema  # the questions the model had training votes for
     if loaded.task != "votes" or schema is None:
         section.blocks.append(note_html(
             f"{loaded.name} is a {loaded.task} model, not a Galaxy Zoo vote-count model: "
@@ -99,8 +99,9 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
     alpha = np.stack([predictions[f"{a.full_name}_concentration"].to_numpy(dtype=np.float64)
                       for a in schema.answers], axis=1)
     baseline = loaded.metadata.get("vote_baseline")
-    result = evaluate_votes(counts, alpha, schema,
-                            baseline=np.asarray(baseline) if baseline is not None else None)
+    result = evaluate_votes(
+        counts, alpha, schema,
+        baseline=np.asarray(baseline)[loaded.learnt_answers] if baseline is not None else None)
     write_json(result, run.out / "evaluation.json")
     run.result.metrics["evaluation"] = {"mean_nll": result["mean_nll"],
                                         "baseline_mean_nll": result.get("baseline_mean_nll")}

@@ -39,7 +39,8 @@ METHOD_LABELS = {
 def _vote_fractions(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:
     """Batch → expected vote fractions ``(b, n_answers)`` of a vote-count model."""
     assert loaded.schema is not None
-    groups = loaded.schema.question_index_groups
+    unlearnt = set(loaded.questions_without_votes)
+    groups = [(q.start, q.stop) for q in loaded.schema.questions if q.name not in unlearnt]
 
     def forward(images: torch.Tensor) -> torch.Tensor:
         alpha = loaded.model(images)

@@ -239,7 +239,8 @@ def finetune(
         counts = frame.loc[~is_val, tree.label_cols].to_numpy()
         head = ConcentrationHead(start.encoder.num_features, tree.n_answers, dropout)
         task_meta = {"schema": tree.to_dict(), "min_concentration": head.min_concentration,
-                     "vote_baseline": [float(v) for v in fit_vote_baseline(counts, tree)]}
+                     "vote_baseline": [float(v) for v in fit_vote_baseline(counts, tree)],
+                     "questions_without_votes": tree.unanswered(counts)}
     if val_fraction > 0 and not is_val.any():
         raise GalmorphError(
             f"{len(frame)} galaxies are too few for a validation split of {val_fraction:g}; "

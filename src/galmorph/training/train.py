@@ -98,8 +98,13 @@ def model_metadata(
     vote_baseline: np.ndarray,
     name: str | None,
     min_concentration: float = MIN_CONCENTRATION,
+    questions_without_votes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The self-description stored in every checkpoint of a vote-count model."""
+    """The self-description stored in every checkpoint of a vote-count model.
+
+    ``questions_without_votes``: questions of ``schema`` with no training vote
+    (predictions leave them out, see :func:`galmorph.models.tasks.vote_columns`).
+    """
     return {
         "task": "votes",
         "name": name,
@@ -111,6 +116,7 @@ def model_metadata(
         "image": image_config.to_dict(),
         "training": training,
         "vote_baseline": [float(v) for v in vote_baseline],
+        "questions_without_votes": list(questions_without_votes),
         "galmorph_version": __version__,
     }
 
@@ -227,7 +233,7 @@ def train(
     }
     metadata = model_metadata(
         schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema), name,
-        min_concentration,
+        min_concentration, schema.unanswered(train_counts),
     )
     module = VoteModule(
         schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
