@@ -13,6 +13,9 @@
 - ``tiny_model``: a vote-count model (convnext_atto, 32 px, gz2-no-odd) trained for
   one epoch on 120 bundled galaxies, once per session; a ``TrainResult`` whose
   ``model_path`` loads with :func:`galmorph.models.checkpoint.load_model`.
+- ``demo_run``: ``galmorph demo`` on 60 bundled galaxies with small settings, run once per
+  session (the demo test and the browser test read its report); its output folder and
+  what it printed.
 
 Example::
 
@@ -22,16 +25,31 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from galmorph.data import bundled
-from galmorph.training.train import TrainResult, train
+
+if TYPE_CHECKING:
+    from galmorph.training.train import TrainResult
+
+# PyTorch's OpenMP threads wait for each other at the end of every operation by
+# spinning. When the cores are shared (loader workers, the tests' subprocesses, other
+# jobs on the machine), a spinning thread holds the core its partner needs: with another
+# job on the 2 cores, `bench_finetune.py --quick` took 193 s instead of 29 s and the
+# session's tiny model 27 s instead of 2 s, with the same results. Sleeping instead
+# changes no number. OpenMP reads this once, when torch loads, so it is set here, before
+# anything imports torch; the tests' subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -87,6 +105,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFr
     folder = tmp_path_factory.mktemp("tiny_model")
     frame = demo_catalog.head(120).copy()
     frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
+    from galmorph.training.train import train
+
     return train(
         frame, "gz2-no-odd", folder, encoder="convnext_atto", image_size=32, epochs=1,
         batch_size=16, split_seed=0, num_workers=0, progress=False, name="tiny",
@@ -146,23 +166,49 @@ def web_files(tmp_path_factory: pytest.TempPathFactory, demo_catalog: pd.DataFra
             "embeddings": root / "emb.parquet", "predictions": root / "predictions.parquet"}
 
 
-@pytest.fixture
-def demo_subset(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> Callable:
-    """Writes 60 bundled galaxies, 14 of them rings, with their images; ``edit`` may
-    change the table first."""
+def _demo_subset(folder: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> Callable:
     rings = demo_catalog.index[demo_catalog["ring"] == 1][:14]
     others = demo_catalog.index[demo_catalog["ring"] == 0][:46]
     frame = demo_catalog.loc[np.sort(np.concatenate([rings, others]))].reset_index(drop=True)
-    (tmp_path / "images").mkdir()
+    (folder / "images").mkdir()
     for loc in frame["file_loc"]:
-        shutil.copyfile(demo_dir / loc, tmp_path / loc)
+        shutil.copyfile(demo_dir / loc, folder / loc)
 
     def make(edit=None) -> Path:
-        path = tmp_path / "catalog.csv"
+        path = folder / "catalog.csv"
         (edit(frame) if edit else frame).to_csv(path, index=False)
         return path
 
     return make
+
+
+@pytest.fixture
+def demo_subset(tmp_path: Path, demo_dir: Path, demo_catalog: pd.DataFrame) -> Callable:
+    """Writes 60 bundled galaxies, 14 of them rings, with their images; ``edit`` may
+    change the table first."""
+    return _demo_subset(tmp_path, demo_dir, demo_catalog)
+
+
+#: Small sizes of ``galmorph demo``'s steps, for :func:`demo_run`.
+DEMO_OPTIONS = ["--epochs", "2", "--anomaly-labels", "12", "--ring-labels", "5",
+                "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path,
+             demo_catalog: pd.DataFrame) -> tuple[Path, str]:
+    """``galmorph demo`` with :data:`DEMO_OPTIONS` on the galaxies of ``demo_subset``, run
+    once: its output folder, and what it printed."""
+    from galmorph.cli import main
+
+    root = tmp_path_factory.mktemp("demo")
+    catalog = _demo_subset(root, demo_dir, demo_catalog)()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["demo", "--data", str(catalog), "--out", str(root / "out"),
+                       *DEMO_OPTIONS])
+    assert status == 0, printed.getvalue()
+    return root / "out", printed.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import pytest
 
 from galmorph.cli import main
 from galmorph.exceptions import GalmorphWarning
+from galmorph.inference.dask_run import dask_client
 from galmorph.inference.embeddings import read_embedding_info
 from galmorph.inference.manifest import MANIFEST_NAME
 from galmorph.inference.outputs import read_metadata
@@ -83,11 +84,10 @@ def test_predict_on_workers_lists_a_failed_partition_and_a_rerun_finishes(
 
 @pytest.fixture
 def scheduler() -> Iterator[str]:
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
+    """The address of a local cluster of one worker (which leaves this process's
+    environment as it was)."""
+    with dask_client(workers=1) as client:
+        yield client.scheduler_info()["address"]
 
 
 def test_embed_a_glob_on_a_scheduler_skipping_missing_images(

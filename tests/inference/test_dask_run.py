@@ -191,6 +191,21 @@ def test_a_corrupt_image_fails_its_partition_only(
     assert sorted(Manifest(job.out_dir, job.fingerprint()).records) == summary.computed
 
 
+def test_a_local_cluster_gives_its_workers_one_thread_and_takes_the_limit_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dask's nanny sets OMP_NUM_THREADS=1 here for the workers it spawns; left there,
+    every program started from this process afterwards would compute on one core."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("GALMORPH_KEPT", "as it was")
+
+    with dask_client(workers=1) as started:
+        assert set(started.run(os.environ.get, "OMP_NUM_THREADS").values()) == {"1"}
+
+    assert "OMP_NUM_THREADS" not in os.environ
+    assert os.environ["GALMORPH_KEPT"] == "as it was"
+
+
 # ------------------------------------------------------------ in this process, no Dask
 def test_a_partition_whose_input_or_output_changed_is_done_again(
     catalog: list[Partition], tmp_path: Path, untrained_model: Path

@@ -101,11 +101,8 @@ def test_figure_html_rejects_other_images() -> None:
 FAST = ["--epochs", "2", "--anomaly-labels", "12", "--ring-labels", "5", "--device", "cpu"]
 
 
-def test_demo_runs_every_step_and_writes_the_report(demo_subset, tmp_path: Path, capsys) -> None:
-    catalog = demo_subset()
-    out = tmp_path / "out"
-    assert main(["demo", "--data", str(catalog), "--out", str(out), *FAST]) == 0
-    printed = capsys.readouterr().out
+def test_demo_runs_every_step_and_writes_the_report(demo_run: tuple[Path, str]) -> None:
+    out, printed = demo_run
     assert "Report:" in printed and "report.html" in printed
     assert f"galmorph serve {out / 'embeddings.parquet'}" in printed
     for step in ("[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"):

@@ -262,7 +262,7 @@ def test_benchmark_quick_mode(tmp_path: Path, tiny_model: TrainResult) -> None:
         catalog, index=False
     )
     arguments = ["--quick", "--catalog", str(catalog), "--model", str(tiny_model.model_path),
-                 "--out", str(tmp_path / "out"), "--num-workers", "0"]
+                 "--out", str(tmp_path / "out"), "--num-workers", "0", "--views", "1"]
     summary = bench.main(arguments)
     # the ImageNet row (offline EfficientNet-Lite0) and that architecture from scratch,
     # since the pretrained model is another architecture

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from galmorph.anomaly.labels import LabelStore
-from galmorph.cli import main
 from galmorph.web.app import create_app
 from galmorph.web.background import BackgroundServer
 from galmorph.web.gallery import Gallery
@@ -146,12 +145,10 @@ def test_browse_and_search(page: object, site: dict[str, object]) -> None:
     expect(page.locator("#search-grid .card .id").first).to_have_text(site["ids"][7])
 
 
-def test_demo_report_renders(browser: object, demo_subset: Callable[[], Path],
+def test_demo_report_renders(browser: object, demo_run: tuple[Path, str],
                              tmp_path: Path) -> None:
     """The demo's report, opened from disk: every figure decodes, nothing is fetched."""
-    out = tmp_path / "demo"
-    assert main(["demo", "--data", str(demo_subset()), "--out", str(out), "--epochs", "2",
-                 "--anomaly-labels", "12", "--ring-labels", "5", "--device", "cpu"]) == 0
+    out = demo_run[0]
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     requests: list[str] = []
@@ -163,7 +160,7 @@ def test_demo_report_renders(browser: object, demo_subset: Callable[[], Path],
     assert all(width > 200 for width in widths), widths
     assert page.locator("h2").count() >= 5 and page.locator("table").count() >= 3
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
-    page.screenshot(path=str(out / "report.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     context.close()
 
 

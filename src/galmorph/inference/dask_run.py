@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -71,7 +72,9 @@ def dask_client(
     scheduler: str | None = None, workers: int | None = None, timeout: float = 20
 ) -> Iterator[Client]:
     """A client of the scheduler at ``scheduler``, else of a new local cluster of ``workers``
-    processes (one thread each, on 127.0.0.1, no dashboard), closed on exit.
+    processes (one thread each, on 127.0.0.1, no dashboard), closed on exit; the thread
+    limits a local cluster sets in this process's environment for its workers are then
+    taken back.
 
     Raises:
         GalmorphError: when the scheduler cannot be reached within ``timeout`` seconds.
@@ -87,6 +90,7 @@ def dask_client(
             yield client
         return
     with (
+        _environment_kept(),
         # no dashboard; the scheduler's other HTTP routes on a free loopback port
         LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                      host="127.0.0.1", dashboard_address=None,
@@ -94,6 +98,25 @@ def dask_client(
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextmanager
+def _environment_kept() -> Iterator[None]:
+    """This process's environment variables as they were, once the block ends.
+
+    Dask's nanny sets its ``pre-spawn-environ`` (``OMP_NUM_THREADS=1``,
+    ``MKL_NUM_THREADS=1``, ``OPENBLAS_NUM_THREADS=1``...) in the process that starts a
+    local cluster, so that the workers it spawns inherit them, and leaves them there:
+    every program this process started afterwards (a script, ``galmorph`` itself)
+    would compute on one core.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in os.environ.keys() - saved.keys():
+            del os.environ[name]
+        os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
 
 
 def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manifest,
