@@ -24,7 +24,7 @@ SCHEMA = get_schema("gz2")
 
 @pytest.fixture(scope="module")
 def loaded() -> LoadedModel:
-    """What the column makers read of a loaded GZ2 vote model: its schema and name."""
+    """What the column makers read of a loaded GZ2 vote model: schema, name, unlearnt questions."""
     return SimpleNamespace(schema=SCHEMA, name="tiny", questions_without_votes=[])  # type: ignore[return-value]
 
 
