@@ -3,7 +3,7 @@ mixture intervals, class probabilities and regression means."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,8 +24,9 @@ SCHEMA = get_schema("gz2")
 
 @pytest.fixture(scope="module")
 def loaded() -> LoadedModel:
-    """What the column makers read of a loaded GZ2 vote model: schema, name, unlearnt questions."""
-    return SimpleNamespace(schema=SCHEMA, name="tiny", questions_without_votes=[])  # type: ignore[return-value]
+    """A loaded GZ2 vote model's description, without the network the column makers never use."""
+    metadata = {"task": "votes", "name": "tiny", "schema": SCHEMA.to_dict()}
+    return LoadedModel(None, metadata, Path("tiny.pt"))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------- mixture intervals

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.tree import Schema
+from galmorph.data.tree import Question, Schema
 from galmorph.exceptions import ModelError
 from galmorph.files import atomic_target
 from galmorph.models.defaults import DEFAULT_MODEL
@@ -181,12 +181,17 @@ class LoadedModel:
         return self.schema.without(*self.questions_without_votes, name=self.schema.name)
 
     @property
-    def learnt_answers(self) -> list[int]:
-        """Positions in the schema's answer list of :attr:`learnt_schema`'s answers, in order."""
+    def learnt_questions(self) -> list[Question]:
+        """The schema's questions that are not in :attr:`questions_without_votes`, in order."""
         if self.schema is None:
             return []
         unlearnt = set(self.questions_without_votes)
-        return [a.index for a in self.schema.answers if a.question not in unlearnt]
+        return [q for q in self.schema.questions if q.name not in unlearnt]
+
+    @property
+    def learnt_answers(self) -> list[int]:
+        """Positions in the schema's answer list of :attr:`learnt_schema`'s answers, in order."""
+        return [a.index for q in self.learnt_questions for a in q.answers]
 
     @cached_property
     def image_config(self) -> ImageConfig:

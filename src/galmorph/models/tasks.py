@@ -119,12 +119,10 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
         lower[rows] = beta_mixture_quantile(a, b, tail)
         upper[rows] = beta_mixture_quantile(a, b, 1 - tail)
     asked = schema.prob_asked(fractions)
-    unlearnt = set(loaded.questions_without_votes)
+    position = {q.name: i for i, q in enumerate(schema.questions)}
     columns: dict[str, np.ndarray] = {}
-    for i, question in enumerate(schema.questions):
-        if question.name in unlearnt:
-            continue
-        columns[f"{question.name}_asked"] = asked[:, i]
+    for question in loaded.learnt_questions:
+        columns[f"{question.name}_asked"] = asked[:, position[question.name]]
         for answer in question.answers:
             j, stem = answer.index, answer.full_name
             columns[f"{stem}_fraction"] = fractions[:, j]

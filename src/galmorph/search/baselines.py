@@ -38,9 +38,7 @@ METHOD_LABELS = {
 
 def _vote_fractions(loaded: LoadedModel) -> Callable[[torch.Tensor], torch.Tensor]:
     """Batch → expected vote fractions ``(b, n_answers)`` of a vote-count model."""
-    assert loaded.schema is not None
-    unlearnt = set(loaded.questions_without_votes)
-    groups = [(q.start, q.stop) for q in loaded.schema.questions if q.name not in unlearnt]
+    groups = [(q.start, q.stop) for q in loaded.learnt_questions]
 
     def forward(images: torch.Tensor) -> torch.Tensor:
         alpha = loaded.model(images)
