@@ -60,6 +60,22 @@ def test_finetune_then_predict_a_classifier(
     assert read_metadata(predictions)["galmorph_model"] == "model"
 
 
+def test_head_start_options(
+    tmp_path: Path, rings_csv: Path, tiny_model: TrainResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = [str(rings_csv), "--label", "ring", "--model", str(tiny_model.model_path),
+              "--val-fraction", "0.25", *FAST]
+    # training at a ruinous rate: no epoch beats the probe the head started from
+    assert main(["finetune", *common, "-o", str(tmp_path / "probe"), "--head-init", "probe",
+                 "--n-blocks", "-1", "--lr", "30"]) == 0
+    assert "model.pt holds that probe" in capsys.readouterr().out
+    assert load_model(tmp_path / "probe" / "model.pt").metadata["training"]["kept"] == "probe"
+    assert main(["finetune", *common, "-o", str(tmp_path / "random")]) == 0  # the default
+    assert "probe" not in capsys.readouterr().out
+    training = load_model(tmp_path / "random" / "model.pt").metadata["training"]
+    assert training["head_init"] == "random" and training["kept"] == "best epoch"
+
+
 def test_finetune_a_regressor_from_scratch(
     tmp_path: Path, rings_csv: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="encoder blocks to train, from the top; 0 trains only the head (linear probe), "
         f"-1 all (default: {DEFAULT_N_BLOCKS}; all with --from-scratch)",
     )
+    fit.add_argument(
+        "--head-init", choices=("random", "probe"), default="random",
+        help="random: a new head with random weights (default); probe: a classifier's head "
+        "starts as a logistic regression on the pretrained features, and if no epoch beats "
+        "its validation loss that probe is kept (regression and votes: always random)",
+    )
     fit.add_argument("--epochs", type=positive_int, default=30, help="(default: 30)")
     fit.add_argument("--patience", type=positive_int, default=None,
                      help="stop after this many epochs without a better validation loss")
@@ -177,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             encoder=args.encoder,
             imagenet_weights=args.imagenet_weights,
             n_blocks=args.n_blocks,
+            head_init=args.head_init,
             learning_rate=args.lr,
             lr_decay=args.lr_decay,
             weight_decay=args.weight_decay,
@@ -214,5 +221,8 @@ def run(args: argparse.Namespace) -> int:
         f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
         f"for {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min{loss}"
     )
+    if training.get("kept") == "probe":
+        console.print("no epoch beat the validation loss of the probe the head started from: "
+                      "model.pt holds that probe on the pretrained encoder")
     console.print(f"model: [bold]{result.model_path}[/]  (use it with galmorph predict --model)")
     return 0

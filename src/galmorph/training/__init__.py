@@ -2,7 +2,8 @@
 
 :func:`train` trains a vote-count model (:class:`VoteModule`); :func:`finetune`
 trains a new head, and optionally the top encoder blocks, on a labelled catalog
-(:class:`FinetuneModule`); :func:`probe` is the logistic-regression baseline on
+(:class:`FinetuneModule`), a classifier's head starting as a probe
+(:func:`probe_head_start`); :func:`probe` is the logistic-regression baseline on
 frozen embeddings; :func:`refit_vote_head` refits the head of a trained vote
 model. What users import is named here and loaded on first use, so importing
 ``galmorph.training`` does not load torch.
@@ -26,10 +27,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "defaults": ["DEFAULT_N_BLOCKS"],
         "finetune": ["FinetuneResult", "finetune"],
         "finetune_module": ["FinetuneModule"],
-        "probe": ["PROBE_REGULARISATION", "classification_metrics", "probe"],
+        "probe": ["PROBE_REGULARISATION", "classification_metrics", "fit_probe", "probe"],
         "refit": ["refit_vote_head"],
         "targets": ["stratified_split"],
         "train": ["TrainResult", "model_metadata", "train"],
         "vote_module": ["VoteModule"],
+        "warm_start": ["HEAD_INITS", "linear_head_weights", "probe_head_start"],
     },
 )

@@ -23,6 +23,10 @@ stay in eval mode while training, so BatchNorm running statistics and dropout do
 not change either. Block ``d`` from the top trains at
 ``learning_rate * lr_decay**d``; the head at ``learning_rate``.
 
+With ``head_init="probe"`` a classifier's head starts as a logistic-regression
+probe on the pretrained encoder's features (:mod:`galmorph.training.warm_start`);
+the probe is validated before the first epoch, and kept when no epoch beats it.
+
 The result is a self-describing model (:mod:`galmorph.models.checkpoint`) for
 :func:`galmorph.inference.predict.predict_catalog`:
 :func:`galmorph.models.tasks.classification_columns` and
@@ -41,6 +45,7 @@ PosixPath('runs/rings/model.pt')
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -78,6 +83,7 @@ from galmorph.training.targets import (
 )
 from galmorph.training.train import TrainResult
 from galmorph.training.trainer import LAST_NAME, MODEL_FILE, build_trainer
+from galmorph.training.warm_start import HEAD_INITS, probe_head_start
 
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
@@ -100,6 +106,7 @@ def finetune(
     encoder: str | None = None,
     imagenet_weights: str | Path | None = None,
     n_blocks: int | None = None,
+    head_init: str = "random",
     learning_rate: float = 1e-3,
     lr_decay: float = 0.5,
     weight_decay: float = 0.05,
@@ -141,6 +148,12 @@ def finetune(
         n_blocks: encoder blocks trained, from the top (0: linear probe on a frozen
             encoder; -1: all). Default:
             :data:`galmorph.training.defaults.DEFAULT_N_BLOCKS`, or all from scratch.
+        head_init: ``random``: a new head with random weights. ``probe``: a
+            classifier's head starts as a logistic-regression probe on the
+            pretrained encoder's features, and the model is then fine-tuned
+            (:mod:`galmorph.training.warm_start`); if no epoch beats the probe's
+            validation loss, the probe itself is kept. Regression, votes and
+            scratch starts always use ``random``.
         learning_rate, lr_decay, weight_decay: AdamW settings (see
             :class:`galmorph.training.finetune_module.FinetuneModule`).
         dropout: head dropout.
@@ -182,6 +195,8 @@ def finetune(
         raise ValueError("loss and squash are regression options")
     if task == "votes" and (schema is None or label is not None):
         raise ValueError("a votes model needs schema= (the new decision tree), not label=")
+    if head_init not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     tree = get_schema(schema) if task == "votes" and schema is not None else None
@@ -270,6 +285,13 @@ def finetune(
     blocks = len(encoder_blocks(start.encoder))
     if n_blocks is None:
         n_blocks = -1 if init == "scratch" else min(DEFAULT_N_BLOCKS, blocks)
+    head_record = {"head_init": "random"}
+    if head_init == "probe" and task == "classification" and start.pretrained:
+        assert targets is not None
+        head_record = probe_head_start(
+            galaxy_model, train_frame, targets[~is_val], config, num_workers=num_workers,
+            class_weights=None if class_weight_tensor is None else class_weight_tensor.numpy(),
+        )
     metadata: dict[str, Any] = {
         "task": task,
         "name": name,
@@ -292,6 +314,7 @@ def finetune(
             "class_weights": class_weight_tensor.tolist() if class_weight_tensor is not None
             else None,
             "augment": augment,
+            **head_record,
             **crop_record,
             "seed": seed,
         },
@@ -308,21 +331,32 @@ def finetune(
         progress=progress, log_every_n_steps=1,
     )
     began = time.perf_counter()
+    probe_state, probe_loss = None, None
     with warnings.catch_warnings():  # frozen modules are in eval mode on purpose
         warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+        if head_record["head_init"] == "probe" and len(val_frame):
+            scores = trainer.validate(module, datamodule=datamodule, verbose=False)
+            probe_loss = float(scores[0]["val_loss"])
+            probe_state = copy.deepcopy(module.state_dict())
         trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - began
     last = output_dir / f"{LAST_NAME}.ckpt"
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
-    best_loss = checkpoint.best_model_score if len(val_frame) else None
+    score = checkpoint.best_model_score if len(val_frame) else None
+    best_loss = float(score) if score is not None else None
+    keep_probe = probe_loss is not None and (best_loss is None or probe_loss <= best_loss)
+    if probe_loss is not None:
+        metadata["training"]["probe_val_loss"] = probe_loss
     metadata["training"].update(
         epochs_completed=trainer.current_epoch,
         seconds=round(seconds, 1),
-        best_val_loss=float(best_loss) if best_loss is not None else None,
+        best_val_loss=probe_loss if keep_probe else best_loss,
+        kept="probe" if keep_probe else "best epoch" if len(val_frame) else "last epoch",
     )
     model_path = output_dir / MODEL_FILE
     if trainer.is_global_zero:
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        state = probe_state if keep_probe else torch.load(
+            best, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
         save_model(galaxy_model, metadata, model_path)
     return FinetuneResult(
