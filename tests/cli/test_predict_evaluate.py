@@ -200,6 +200,24 @@ def test_evaluate_prints_table_and_writes_json(
     assert result["model"]["galmorph_views"] == "8"
 
 
+def test_evaluate_backends_agree(
+    capsys: pytest.CaptureFixture[str], catalog: Path, model_path: Path
+) -> None:
+    results = {}
+    for backend in ("torch", "onnx"):
+        out = catalog.parent / f"{backend}.json"
+        with pytest.warns(GalmorphWarning, match="t10_arms_winding"):
+            status, _, err = run(capsys, "evaluate", catalog, "-m", model_path, "--json", out,
+                                 "--backend", backend, "--views", "1", *FAST)
+        assert status == 0, err
+        results[backend] = json.loads(out.read_text())
+    assert results["onnx"]["mean_nll"] == pytest.approx(results["torch"]["mean_nll"], rel=1e-4)
+    # the option reaches the model: ONNX has no MC dropout
+    status, _, err = run(capsys, "evaluate", catalog, "-m", model_path, "--backend", "onnx",
+                         "--mc-samples", "2", *FAST)
+    assert status == 2 and "--backend torch" in err
+
+
 def test_evaluate_needs_vote_columns(
     capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], model_path: Path
 ) -> None:

@@ -16,7 +16,7 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli.predict import add_inference_options, inference_kwargs
+from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", metavar="OUT.json", default=None, help="also write the metrics as JSON"
     )
     add_inference_options(parser)
+    add_backend_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.models.metrics import print_evaluation, write_json
 
     loaded = load_model(args.model, resolve_device(args.device))
-    result = evaluate_catalog(args.catalog, loaded, **inference_kwargs(args))
+    result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
+                              **inference_kwargs(args))
     console = Console(highlight=False)
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
     print_evaluation(result, console)

@@ -46,6 +46,7 @@ def _run(
     seed: int | None,
     drop_missing_images: bool,
     views: int = DEFAULT_VIEWS,
+    backend: str = "torch",
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The catalog as read and the model's raw outputs for its rows, in order."""
     datamodule = GalaxyDataModule(
@@ -68,6 +69,7 @@ def _run(
         progress=progress,
         seed=seed,
         views=views,
+        backend=backend,
     )
     return frame, raw
 
@@ -84,6 +86,7 @@ def evaluate_catalog(
     seed: int | None = 0,
     drop_missing_images: bool = False,
     views: int = DEFAULT_VIEWS,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Compare a vote-count model's predictions with a catalog's volunteer votes.
 
@@ -127,6 +130,7 @@ def evaluate_catalog(
         seed=seed,
         drop_missing_images=False,
         views=views,
+        backend=backend,
     )
     keep = loaded.learnt_answers
     baseline = loaded.metadata.get("vote_baseline")
