@@ -65,6 +65,7 @@ from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphError
+from galmorph.inference.device import resolve_device
 from galmorph.models.blocks import encoder_blocks
 from galmorph.models.checkpoint import LoadedModel, save_model
 from galmorph.models.defaults import DEFAULT_MODEL
@@ -291,6 +292,7 @@ def finetune(
         head_record = probe_head_start(
             galaxy_model, train_frame, targets[~is_val], config, num_workers=num_workers,
             class_weights=None if class_weight_tensor is None else class_weight_tensor.numpy(),
+            device=resolve_device("cpu" if accelerator == "cpu" else "auto"),
         )
     metadata: dict[str, Any] = {
         "task": task,

@@ -73,6 +73,7 @@ def probe_head_start(
     class_weights: np.ndarray | None = None,
     views: int = DEFAULT_VIEWS,
     num_workers: int | None = None,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
     """Fit ``model``'s :class:`LinearHead` as a probe on its frozen encoder's features.
 
@@ -84,6 +85,8 @@ def probe_head_start(
         class_weights: per-class weights of the fit, in class order (None: equal).
         views: orientations averaged per galaxy (see ``galmorph embed --views``).
         num_workers: image-loading worker processes.
+        device: where to embed them (default: where the model is); the model is
+            moved back afterwards.
 
     Returns:
         What to record: ``head_init`` and the probe's ``probe_regularisation`` (C).
@@ -91,12 +94,14 @@ def probe_head_start(
     head = model.head
     if not isinstance(head, LinearHead):
         raise TypeError(f"a probe start needs a LinearHead, not {type(head).__name__}")
-    device = next(model.parameters()).device
-    model.eval()
+    home = next(model.parameters()).device
+    device = home if device is None else device
+    model.to(device).eval()
     features = run_over_images(
         train_frame, average_over_views(model.encoder, views), config, device=device,
         num_workers=num_workers, progress=False,
     ).astype(np.float64)
+    model.to(home)
     # one scale for all features: per-feature standardisation would give the weights of
     # near-constant features huge values, which the first fine-tuning steps then upset
     spread = float(features.std()) or 1.0
