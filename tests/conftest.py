@@ -13,6 +13,9 @@
 - ``tiny_model``: a vote-count model (convnext_atto, 32 px, gz2-no-odd) trained for
   one epoch on 120 bundled galaxies, once per session; a ``TrainResult`` whose
   ``model_path`` loads with :func:`galmorph.models.checkpoint.load_model`.
+- ``bn_model``: an untrained ``test_resnet`` vote model (it has BatchNorm), 32 px.
+- ``wide_field_catalog``: 16 bundled galaxies pasted into black images twice as wide
+  (so the galaxies fill half as much of them), as a CSV: another survey's conventions.
 - ``demo_run``: ``galmorph demo`` on 60 bundled galaxies with small settings, run once per
   session (the demo test and the browser test read its report); its output folder and
   what it printed.
@@ -143,6 +146,41 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     return save_model(build_model(metadata), metadata,
                       tmp_path_factory.mktemp("untrained") / "tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def bn_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained ``test_resnet`` gz2-no-odd vote model (32 px, BatchNorm), saved once."""
+    import torch
+
+    from galmorph.data.image_config import ImageConfig
+    from galmorph.data.schemas import get_schema
+    from galmorph.models.checkpoint import build_model, save_model
+    from galmorph.training.train import model_metadata
+
+    schema = get_schema("gz2-no-odd")
+    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_resnet", 0.2,
+                              {}, np.full(schema.n_answers, 3.0), "tiny-bn")
+    torch.manual_seed(0)
+    return save_model(build_model(metadata), metadata,
+                      tmp_path_factory.mktemp("bn_model") / "tiny-bn.pt")
+
+
+@pytest.fixture(scope="session")
+def wide_field_catalog(tmp_path_factory: pytest.TempPathFactory,
+                       demo_catalog: pd.DataFrame) -> Path:
+    """16 bundled galaxies, each in the middle of a black image twice as wide (CSV)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("wide_field")
+    (root / "images").mkdir()
+    frame = demo_catalog.head(16)[["id_str", "file_loc"]]
+    for loc in frame["file_loc"]:
+        canvas = Image.new("RGB", (256, 256))
+        canvas.paste(Image.open(bundled.demo_dir() / loc), (64, 64))
+        canvas.save(root / loc)
+    frame.to_csv(root / "catalog.csv", index=False)
+    return root / "catalog.csv"
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo", "demo_data", "validate", "train", "predict", "evaluate", "finetune", "embed",
-    "similar", "similar_eval", "export", "anomaly", "serve",
+    "similar", "similar_eval", "adapt", "export", "anomaly", "serve",
 )
 
 err_console = Console(stderr=True)

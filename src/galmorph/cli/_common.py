@@ -50,6 +50,26 @@ def encoder_image(args: argparse.Namespace) -> dict[str, Any] | None:
     return {k: v for k, v in given.items() if v is not None} or None
 
 
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """``--survey``, ``--bands``, ``--pixel-scale``, ``--field-of-view``: image conventions."""
+    group = parser.add_argument_group(
+        "source images",
+        "conventions of the new images, recorded in the model (default: the starting model's "
+        "when the images have the same size, else unknown)",
+    )
+    group.add_argument("--survey", help="e.g. 'DECaLS DR5'")
+    group.add_argument("--bands", help="filters in channel order, e.g. grz")
+    group.add_argument("--pixel-scale", type=positive_float, help="arcsec per pixel")
+    group.add_argument("--field-of-view", type=positive_float, help="image side in arcsec")
+
+
+def source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The source conventions given by :func:`add_source_options`' flags, by field name."""
+    given = {"survey": args.survey, "bands": args.bands, "pixel_scale": args.pixel_scale,
+             "field_of_view": args.field_of_view}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def model_with_image(args: argparse.Namespace) -> Any:
     """``args.model`` loaded with the external-encoder image settings, when any is given.
 

@@ -17,11 +17,16 @@ Example::
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from rich.console import Console
 
-from galmorph.cli._common import add_encoder_image_options, model_with_image, positive_int
+from galmorph.cli._common import (
+    add_encoder_image_options,
+    add_source_options,
+    model_with_image,
+    positive_int,
+    source_options,
+)
 
 
 def _fraction(text: str) -> float:
@@ -127,15 +132,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--seed", type=int, default=0, help="seed of the head and augmentation")
     fit.add_argument("--split-seed", type=int, default=0, help="seed of the validation split")
 
-    source = parser.add_argument_group(
-        "source images",
-        "conventions of the new images, recorded in the model (default: the pretrained model's "
-        "when the images have the same size, else unknown)",
-    )
-    source.add_argument("--survey", help="e.g. 'DECaLS DR5'")
-    source.add_argument("--bands", help="filters in channel order, e.g. grz")
-    source.add_argument("--pixel-scale", type=float, help="arcsec per pixel")
-    source.add_argument("--field-of-view", type=float, help="image side in arcsec")
+    add_source_options(parser)
 
     run_options = parser.add_argument_group("hardware")
     run_options.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
@@ -165,11 +162,6 @@ def run(args: argparse.Namespace) -> int:
     init = "scratch" if args.from_scratch else "imagenet" if imagenet else "pretrained"
     if args.encoder is not None and init == "pretrained":
         raise GalmorphError("--encoder needs --from-scratch, --imagenet or --imagenet-weights")
-    source: dict[str, Any] = {
-        k: v for k, v in (("survey", args.survey), ("bands", args.bands),
-                          ("pixel_scale", args.pixel_scale), ("field_of_view", args.field_of_view))
-        if v is not None
-    }
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     try:
         result = finetune(
@@ -200,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             image_size=args.image_size,
             crop_fraction=tuple(args.crop_fraction) if args.crop_fraction else None,
-            source=source,
+            source=source_options(args),
             augment=not args.no_augment,
             accelerator=args.accelerator,
             devices=devices,

@@ -23,8 +23,9 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "adapt": ["AdaptResult", "adapt_model"],
         "conventions": ["auto_crop", "galaxy_fill", "source_conventions"],
-        "defaults": ["DEFAULT_N_BLOCKS"],
+        "defaults": ["DEFAULT_ADAPT_IMAGES", "DEFAULT_N_BLOCKS"],
         "finetune": ["FinetuneResult", "finetune"],
         "finetune_module": ["FinetuneModule"],
         "probe": ["PROBE_REGULARISATION", "classification_metrics", "fit_probe", "probe"],

@@ -6,3 +6,5 @@ never loads torch or Lightning.
 
 #: Encoder blocks trained by default when starting from pretrained weights.
 DEFAULT_N_BLOCKS = 1
+#: Images ``adapt`` draws from a catalog to re-estimate normalisation statistics.
+DEFAULT_ADAPT_IMAGES = 2000

@@ -1,0 +1,139 @@
+"""Adapting a model to another survey's images (galmorph.training.adapt, ``galmorph adapt``).
+
+Models are tiny and untrained (``bn_model``: ``test_resnet``, with BatchNorm;
+``untrained_model``: ``test_convnext``, without); the new images are bundled galaxies
+in images twice as wide (``wide_field_catalog``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from galmorph.cli import main
+from galmorph.data.views import average_over_views
+from galmorph.exceptions import GalmorphWarning, ModelError
+from galmorph.inference.loop import run_over_images
+from galmorph.inference.predict import predict_catalog
+from galmorph.models.checkpoint import load_model
+from galmorph.training.adapt import adapt_model, batchnorm_layers
+
+CPU = {"device": "cpu", "num_workers": 0}
+
+
+def _frame(catalog: Path) -> pd.DataFrame:
+    frame = pd.read_csv(catalog)
+    frame["file_loc"] = [str(catalog.parent / loc) for loc in frame["file_loc"]]
+    return frame
+
+
+def test_batchnorm_statistics_become_those_of_the_new_images(
+    tmp_path: Path, bn_model: Path, wide_field_catalog: Path
+) -> None:
+    result = adapt_model(bn_model, wide_field_catalog, tmp_path / "a.pt", views=4, **CPU)
+    adapted = load_model(result.model_path)
+    original = load_model(bn_model)
+    first = batchnorm_layers(adapted.model.encoder)[0]
+    seen: list[torch.Tensor] = []
+    first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    run_over_images(_frame(wide_field_catalog), average_over_views(adapted.model.encoder, 4),
+                    adapted.image_config, device=torch.device("cpu"), num_workers=0,
+                    progress=False)
+    inputs = torch.cat(seen)  # 4 views of 16 images, one batch each
+    mean = inputs.mean((0, 2, 3))
+    variance = torch.stack([v.var((0, 2, 3)) for v in seen]).mean(0)  # averaged per batch
+    torch.testing.assert_close(first.running_mean, mean, rtol=2e-3, atol=2e-3)
+    torch.testing.assert_close(first.running_var, variance, rtol=2e-3, atol=2e-3)
+    old_first = batchnorm_layers(original.model.encoder)[0]
+    assert not torch.allclose(old_first.running_mean, first.running_mean, atol=1e-2)
+    assert result.record["batchnorm_layers"] == len(batchnorm_layers(original.model.encoder))
+    # the learnt weights are those of the original model
+    old = dict(original.model.named_parameters())
+    for name, value in adapted.model.named_parameters():
+        assert torch.equal(value, old[name]), name
+
+
+def test_crop_follows_the_galaxies_and_is_recorded(
+    tmp_path: Path, bn_model: Path, wide_field_catalog: Path
+) -> None:
+    original = load_model(bn_model)
+    result = adapt_model(original, wide_field_catalog, tmp_path / "a.pt", views=1,
+                         source={"survey": "Wide"}, **CPU)
+    meta = load_model(result.model_path).metadata
+    scale = result.record["galaxy_fill"] / result.record["reference_fill"]
+    assert 0.4 < scale < 0.65  # galaxies fill half as much of the wider images
+    expected = [round(c * scale, 3) for c in original.image_config.crop_fraction]
+    assert meta["image"]["crop_fraction"] == pytest.approx(expected, abs=1e-3)
+    assert meta["adaptation"] == result.record and result.record["images"] == 16
+    assert meta["image"]["survey"] == "Wide" and meta["image"]["pixel_scale"] is None
+    assert meta["name"] == "tiny-bn-adapted" and meta["schema"] == original.metadata["schema"]
+
+    chosen = adapt_model(original, wide_field_catalog, tmp_path / "b.pt", views=1,
+                         crop_fraction=(0.3, 0.5), max_images=5, **CPU)
+    assert chosen.record["crop_fraction"] == [0.3, 0.5] and chosen.record["images"] == 5
+    assert "galaxy_fill" not in chosen.record
+
+
+def test_adapted_model_predicts_the_new_images_without_the_size_warning(
+    tmp_path: Path, bn_model: Path, wide_field_catalog: Path
+) -> None:
+    options = {"views": 1, "progress": False, "num_workers": 0}
+    with pytest.warns(GalmorphWarning, match="galmorph adapt"):
+        before = predict_catalog(wide_field_catalog, bn_model, **options)
+    adapted = adapt_model(bn_model, wide_field_catalog, tmp_path / "a.pt", views=1, **CPU)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GalmorphWarning)
+        after = predict_catalog(wide_field_catalog, adapted.model_path, **options)
+    column = "t01_smooth_or_features_a01_smooth_fraction"
+    assert len(after) == 16 and not np.allclose(before[column], after[column])
+
+
+def test_encoder_without_batchnorm_only_gets_the_crop(
+    tmp_path: Path, untrained_model: Path, wide_field_catalog: Path
+) -> None:
+    with pytest.warns(GalmorphWarning, match="no BatchNorm layers: only the crop"):
+        result = adapt_model(untrained_model, wide_field_catalog, tmp_path / "a.pt",
+                             views=1, **CPU)
+    assert result.record["batchnorm_layers"] == 0
+    adapted, original = load_model(result.model_path), load_model(untrained_model)
+    for (name, value), old in zip(adapted.model.state_dict().items(),
+                                  original.model.state_dict().values(), strict=True):
+        assert torch.equal(value, old), name
+    assert adapted.image_config.crop_fraction != original.image_config.crop_fraction
+
+
+def test_bad_requests_are_clear(tmp_path: Path, bn_model: Path, wide_field_catalog: Path) -> None:
+    import timm
+    from timm.models import save_for_hf
+
+    folder = tmp_path / "timm"
+    save_for_hf(timm.create_model("test_resnet"), folder)
+    with pytest.raises(ModelError, match="external encoder"):
+        adapt_model(folder, wide_field_catalog, tmp_path / "a.pt", **CPU)
+    with pytest.raises(ValueError, match="max_images"):
+        adapt_model(bn_model, wide_field_catalog, tmp_path / "a.pt", max_images=0, **CPU)
+    assert not (tmp_path / "a.pt").exists()
+
+
+def test_adapt_command(tmp_path: Path, bn_model: Path, wide_field_catalog: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "wide.pt"
+    base = ["adapt", str(wide_field_catalog), "-m", str(bn_model), "--views", "1",
+            "--device", "cpu", "--num-workers", "0"]
+    assert main([*base, "-o", str(out), "--survey", "Wide", "--pixel-scale", "0.1"]) == 0
+    printed = capsys.readouterr().out
+    assert "Adapted tiny-bn to 16 images: crop 0." in printed
+    layers = len(batchnorm_layers(load_model(bn_model).model.encoder))
+    assert f"{layers} BatchNorm layers re-estimated over 1 views" in printed
+    meta = load_model(out).metadata
+    assert meta["image"]["survey"] == "Wide" and meta["image"]["pixel_scale"] == 0.1
+
+    assert main([*base, "-o", str(tmp_path / "wide.onnx")]) == 2
+    assert "name the adapted model .pt" in capsys.readouterr().err
+    assert main([*base, "-o", str(out), "--crop-fraction", "0.6", "0.4"]) == 2
+    assert "MIN <= MAX <= 1" in capsys.readouterr().err
