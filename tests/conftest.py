@@ -130,9 +130,8 @@ def _onnx_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
         os.environ["GALMORPH_ONNX_CACHE"] = previous
 
 
-@pytest.fixture(scope="session")
-def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny untrained ``test_convnext`` gz2-no-odd vote model (32 px), saved once."""
+def _untrained_vote_model(folder: Path, encoder: str, name: str) -> Path:
+    """A tiny untrained gz2-no-odd vote model (32 px) of ``encoder``, saved in ``folder``."""
     import torch
 
     from galmorph.data.image_config import ImageConfig
@@ -141,29 +140,22 @@ def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from galmorph.training.train import model_metadata
 
     schema = get_schema("gz2-no-odd")
-    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
-                              {}, np.full(schema.n_answers, 3.0), "tiny")
+    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), encoder, 0.2,
+                              {}, np.full(schema.n_answers, 3.0), name)
     torch.manual_seed(0)
-    return save_model(build_model(metadata), metadata,
-                      tmp_path_factory.mktemp("untrained") / "tiny.pt")
+    return save_model(build_model(metadata), metadata, folder / f"{name}.pt")
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained ``test_convnext`` gz2-no-odd vote model (32 px), saved once."""
+    return _untrained_vote_model(tmp_path_factory.mktemp("untrained"), "test_convnext", "tiny")
 
 
 @pytest.fixture(scope="session")
 def bn_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained ``test_resnet`` gz2-no-odd vote model (32 px, BatchNorm), saved once."""
-    import torch
-
-    from galmorph.data.image_config import ImageConfig
-    from galmorph.data.schemas import get_schema
-    from galmorph.models.checkpoint import build_model, save_model
-    from galmorph.training.train import model_metadata
-
-    schema = get_schema("gz2-no-odd")
-    metadata = model_metadata(schema, ImageConfig.for_sdss_gz2(size=32), "test_resnet", 0.2,
-                              {}, np.full(schema.n_answers, 3.0), "tiny-bn")
-    torch.manual_seed(0)
-    return save_model(build_model(metadata), metadata,
-                      tmp_path_factory.mktemp("bn_model") / "tiny-bn.pt")
+    return _untrained_vote_model(tmp_path_factory.mktemp("bn_model"), "test_resnet", "tiny-bn")
 
 
 @pytest.fixture(scope="session")
