@@ -1,7 +1,9 @@
+import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,7 @@ from galmorph.cli import main
 from galmorph.data import bundled
 from galmorph.models.checkpoint import load_model
 from galmorph.training.train import train
+from galmorph.training.trainer import LIGHTNING_NOISE
 
 
 def _demo_frame(n: int) -> pd.DataFrame:
@@ -66,6 +69,30 @@ def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):
         loaded = load_model(tmp_path / "run" / path)
         assert loaded.metadata["min_concentration"] == 1.0
         assert loaded.model.head.min_concentration == 1.0
+
+
+def test_cli_train_hides_lightning_noise_and_warns_before_replacing_a_run(
+    tmp_path, make_catalog, caplog
+):
+    args = [
+        "train", str(make_catalog(48)), "--schema", "gz2-no-odd", "-o", str(tmp_path / "run"),
+        "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
+        "--split", "0.6", "0.4", "0.0", "--no-progress",
+    ]
+    said = []
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(args) == 0
+        said.append([str(w.message) for w in caught])
+    logged = [record.getMessage() for record in caplog.records]
+    # 3 training batches (fewer than the logging interval), a folder holding the run's
+    # logs: Lightning would have said so, and advertised its cloud logger
+    for message in said[0] + said[1] + logged:
+        assert not any(re.match(pattern, message) for pattern in LIGHTNING_NOISE), message
+    assert not any("earlier run" in message for message in said[0])
+    (replacing,) = [message for message in said[1] if "earlier run" in message]
+    assert "(best.ckpt, last.ckpt, model.pt)" in replacing and "--resume" in replacing
 
 
 def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path):

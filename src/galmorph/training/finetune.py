@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +82,7 @@ from galmorph.training.targets import (
     stratified_split,
 )
 from galmorph.training.train import TrainResult
-from galmorph.training.trainer import LAST_NAME, MODEL_FILE, build_trainer
+from galmorph.training.trainer import LAST_NAME, MODEL_FILE, build_trainer, quiet_lightning
 from galmorph.training.warm_start import HEAD_INITS, probe_head_start
 
 #: More distinct values than this in a label column is not a classification.
@@ -334,8 +333,7 @@ def finetune(
     )
     began = time.perf_counter()
     probe_state, probe_loss = None, None
-    with warnings.catch_warnings():  # frozen modules are in eval mode on purpose
-        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
+    with quiet_lightning():
         if head_record["head_init"] == "probe" and len(val_frame):
             scores = trainer.validate(module, datamodule=datamodule, verbose=False)
             probe_loss = float(scores[0]["val_loss"])

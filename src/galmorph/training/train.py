@@ -15,6 +15,7 @@ PosixPath('runs/gz2/model.pt')
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +30,19 @@ from galmorph.data.datasets import CatalogSource, GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.resumable import remove_leftovers
 from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
-from galmorph.training.trainer import BEST_NAME, LAST_NAME, MODEL_FILE, build_trainer
+from galmorph.training.trainer import (
+    BEST_NAME,
+    LAST_NAME,
+    MODEL_FILE,
+    build_trainer,
+    quiet_lightning,
+)
 from galmorph.training.vote_module import VoteModule
 
 #: Layer-wise learning-rate decay per encoder block for pretrained starts.
@@ -70,6 +77,19 @@ def _check_resumable(checkpoint: Path) -> dict[str, Any]:
             f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
             "delete it to train from the start, or copy best.ckpt over it to go on from there"
         ) from None
+
+
+def _warn_if_replacing(output_dir: Path) -> None:
+    """Warn that a new run in ``output_dir`` replaces an earlier run's model files."""
+    earlier = [name for name in (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE)
+               if (output_dir / name).exists()]
+    if earlier:
+        warnings.warn(
+            f"{output_dir} holds an earlier run ({', '.join(earlier)}): this run replaces "
+            "it; to continue it instead pass --resume (resume=True in Python), or choose "
+            "another folder",
+            GalmorphWarning, stacklevel=3,
+        )
 
 
 def vote_start(
@@ -259,15 +279,18 @@ def train(
         for name in (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE):
             remove_leftovers(output_dir / name)
     resume_from = last if resume and last.exists() else None
+    if resume_from is None and trainer.is_global_zero:
+        _warn_if_replacing(output_dir)
     start = time.perf_counter()
-    if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
-        (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
-        metadata["training"]["initial_val_loss"] = float(initial["val_loss"])
-    else:
-        earlier = _check_resumable(resume_from).get("training", {})
-        if "initial_val_loss" in earlier:
-            metadata["training"]["initial_val_loss"] = earlier["initial_val_loss"]
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    with quiet_lightning():
+        if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
+            (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+            metadata["training"]["initial_val_loss"] = float(initial["val_loss"])
+        else:
+            earlier = _check_resumable(resume_from).get("training", {})
+            if "initial_val_loss" in earlier:
+                metadata["training"]["initial_val_loss"] = earlier["initial_val_loss"]
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     seconds = time.perf_counter() - start
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     best_loss = checkpoint.best_model_score

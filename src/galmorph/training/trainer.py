@@ -8,7 +8,11 @@ TensorBoard when installed) in the run's folder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,40 @@ from galmorph.files import atomic_target
 BEST_NAME = "best"
 LAST_NAME = "last"
 MODEL_FILE = "model.pt"
+
+# Lightning messages with nothing in them for a galmorph user to act on: the run's own
+# logs make its folder non-empty before the first checkpoint, small catalogs have fewer
+# batches than the logging interval, frozen blocks stay in eval mode on purpose,
+# Lightning calls a torch pytree API that torch has deprecated, and it advertises a
+# cloud logger.
+LIGHTNING_NOISE = (
+    r"Checkpoint directory .* exists and is not empty",
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+    r".*module\(s\) in eval mode",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"💡 Tip: ",
+)
+
+
+class _NoiseFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(re.match(pattern, message) for pattern in LIGHTNING_NOISE)
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Hide Lightning's warnings and log lines of :data:`LIGHTNING_NOISE` inside the block."""
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    noise = _NoiseFilter()
+    rank_zero_log.addFilter(noise)
+    try:
+        with warnings.catch_warnings():
+            for pattern in LIGHTNING_NOISE:
+                warnings.filterwarnings("ignore", pattern)
+            yield
+    finally:
+        rank_zero_log.removeFilter(noise)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -99,22 +137,23 @@ def build_trainer(
     no_validation: dict[str, Any] = (
         {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
     )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        plugins=[AtomicCheckpointIO()],
-        accelerator=accelerator,
-        devices=devices,
-        strategy=strategy,
-        num_nodes=num_nodes,
-        precision=precision,
-        gradient_clip_val=gradient_clip,
-        callbacks=every,
-        max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
-        logger=_loggers(output_dir),
-        default_root_dir=output_dir,
-        enable_progress_bar=progress,
-        enable_model_summary=progress,
-        log_every_n_steps=log_every_n_steps,
-        **no_validation,
-    )
+    with quiet_lightning():
+        trainer = L.Trainer(
+            max_epochs=epochs,
+            plugins=[AtomicCheckpointIO()],
+            accelerator=accelerator,
+            devices=devices,
+            strategy=strategy,
+            num_nodes=num_nodes,
+            precision=precision,
+            gradient_clip_val=gradient_clip,
+            callbacks=every,
+            max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
+            logger=_loggers(output_dir),
+            default_root_dir=output_dir,
+            enable_progress_bar=progress,
+            enable_model_summary=progress,
+            log_every_n_steps=log_every_n_steps,
+            **no_validation,
+        )
     return trainer, checkpoint
