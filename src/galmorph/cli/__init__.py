@@ -55,15 +55,22 @@ def _friendly_output() -> Iterator[None]:
             return f"warning: {message}\n"
         return original(message, category, filename, lineno, line)
 
-    lightning_log = logging.getLogger("lightning.pytorch")
-    level = lightning_log.level
+    # Lightning sets its own log level when first imported (inside a command), so its
+    # start-up lines are dropped by a filter on the logger they are written to.
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    chatter = _BelowWarning()
     warnings.formatwarning = format_warning
-    lightning_log.setLevel(logging.WARNING)
+    rank_zero_log.addFilter(chatter)
     try:
         yield
     finally:
         warnings.formatwarning = original
-        lightning_log.setLevel(level)
+        rank_zero_log.removeFilter(chatter)
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
 
 
 def main(argv: Sequence[str] | None = None) -> int:
