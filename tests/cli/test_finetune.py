@@ -39,13 +39,22 @@ def test_finetune_then_predict_a_classifier(
     status = main([
         "finetune", str(rings_csv), "--label", "ring", "-o", str(run),
         "--model", str(tiny_model.model_path), "--n-blocks", "1", "--val-fraction", "0.25",
-        *FAST,
+        *FAST, "--epochs", "3",
     ])
     assert status == 0
     out = capsys.readouterr().out
     assert "fine-tuned 1 of 4 encoder blocks" in out and "model.pt" in out
     meta = load_model(run / "model.pt").metadata
     assert meta["training"]["split"]["sizes"] == {"train": 24, "val": 8, "test": 0}
+    # the kept epoch's validation accuracy, as logged, is recorded and reported
+    logged = pd.read_csv(next((run / "logs").rglob("metrics.csv"))).dropna(subset=["val_loss"])
+    assert len(logged) == meta["training"]["epochs_completed"]
+    kept = logged.loc[logged["val_loss"].idxmin()]
+    scores = meta["training"]["best_val_metrics"]
+    assert scores["val_loss"] == pytest.approx(kept["val_loss"])
+    assert scores["val_loss"] == meta["training"]["best_val_loss"]
+    assert scores["val_accuracy"] == pytest.approx(kept["val_accuracy"])
+    assert f"validation accuracy {kept['val_accuracy']:.1%} on 8 galaxies" in out
 
     predictions = tmp_path / "rings.parquet"
     assert main([
@@ -69,7 +78,9 @@ def test_head_start_options(
     assert main(["finetune", *common, "-o", str(tmp_path / "probe"), "--head-init", "probe",
                  "--n-blocks", "-1", "--lr", "30"]) == 0
     assert "model.pt holds that probe" in capsys.readouterr().out
-    assert load_model(tmp_path / "probe" / "model.pt").metadata["training"]["kept"] == "probe"
+    probe = load_model(tmp_path / "probe" / "model.pt").metadata["training"]
+    assert probe["kept"] == "probe"
+    assert probe["best_val_metrics"]["val_loss"] == pytest.approx(probe["probe_val_loss"])
     assert main(["finetune", *common, "-o", str(tmp_path / "random")]) == 0  # the default
     assert "probe" not in capsys.readouterr().out
     training = load_model(tmp_path / "random" / "model.pt").metadata["training"]

@@ -213,6 +213,14 @@ def run(args: argparse.Namespace) -> int:
         f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
         f"for {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min{loss}"
     )
+    scores = training.get("best_val_metrics") or {}
+    n_val = training["split"]["sizes"]["val"]
+    if "val_accuracy" in scores:
+        console.print(f"validation accuracy {scores['val_accuracy']:.1%} on {n_val} galaxies "
+                      "(one view each)")
+    elif "val_mae" in scores:
+        console.print(f"validation mean absolute error {scores['val_mae']:.4g} on {n_val} "
+                      "galaxies (one view each)")
     if training.get("kept") == "probe":
         console.print("no epoch beat the validation loss of the probe the head started from: "
                       "model.pt holds that probe on the pretrained encoder")

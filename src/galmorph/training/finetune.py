@@ -82,7 +82,13 @@ from galmorph.training.targets import (
     stratified_split,
 )
 from galmorph.training.train import TrainResult
-from galmorph.training.trainer import LAST_NAME, MODEL_FILE, build_trainer, quiet_lightning
+from galmorph.training.trainer import (
+    LAST_NAME,
+    MODEL_FILE,
+    ValidationHistory,
+    build_trainer,
+    quiet_lightning,
+)
 from galmorph.training.warm_start import HEAD_INITS, probe_head_start
 
 #: More distinct values than this in a label column is not a classification.
@@ -329,7 +335,7 @@ def finetune(
     trainer, checkpoint = build_trainer(
         output_dir, epochs=epochs, monitor="val_loss" if len(val_frame) else None,
         patience=patience, accelerator=accelerator, devices=devices, precision=precision,
-        progress=progress, log_every_n_steps=1,
+        progress=progress, log_every_n_steps=1, callbacks=[history := ValidationHistory()],
     )
     began = time.perf_counter()
     probe_state, probe_loss = None, None
@@ -352,6 +358,7 @@ def finetune(
         seconds=round(seconds, 1),
         best_val_loss=probe_loss if keep_probe else best_loss,
         kept="probe" if keep_probe else "best epoch" if len(val_frame) else "last epoch",
+        best_val_metrics=history.best(),  # the kept model's: the lowest loss, probe included
     )
     model_path = output_dir / MODEL_FILE
     if trainer.is_global_zero:

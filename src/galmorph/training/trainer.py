@@ -83,6 +83,26 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
 
+class ValidationHistory(L.Callback):
+    """The ``val_*`` metrics of every validation run, in order, in :attr:`history`.
+
+    Sanity checks are left out; ``trainer.validate`` runs are kept, like epochs.
+    """
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.history.append({name: float(value) for name, value
+                                 in trainer.callback_metrics.items() if name.startswith("val_")})
+
+    def best(self, monitor: str = "val_loss") -> dict[str, float] | None:
+        """The metrics of the run with the lowest ``monitor`` (None before any)."""
+        scored = [metrics for metrics in self.history if monitor in metrics]
+        return min(scored, key=lambda metrics: metrics[monitor]) if scored else None
+
+
 def _loggers(output_dir: Path) -> list[Logger]:
     """CSV always; TensorBoard and Weights & Biases too when they are installed."""
     loggers: list[Logger] = [CSVLogger(output_dir, name="logs")]
