@@ -59,6 +59,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory, galaxies: pd.DataFrame) ->
 def test_bf16_training_lowers_the_loss_from_its_start(trained: Path) -> None:
     training = torch.load(trained, weights_only=False)["galmorph"]["training"]
     assert training["best_val_loss"] < training["initial_val_loss"]
+    hardware = training["hardware"]  # what it ran on, recorded
+    assert hardware["precision"] == "bf16-mixed" and hardware["devices"] == 1
+    if ACCELERATOR == "cuda":
+        assert hardware["device"] == torch.cuda.get_device_name(0)
+    else:
+        assert hardware["device"].startswith("cpu (")
 
 
 def test_prediction_on_the_accelerator_matches_the_cpu(

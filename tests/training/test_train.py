@@ -1,3 +1,4 @@
+import os
 import re
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from galmorph.cli import main
 from galmorph.data import bundled
 from galmorph.models.checkpoint import load_model
 from galmorph.training.train import train
-from galmorph.training.trainer import LIGHTNING_NOISE
+from galmorph.training.trainer import LIGHTNING_NOISE, hardware_summary
 
 
 def _demo_frame(n: int) -> pd.DataFrame:
@@ -63,8 +64,11 @@ def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):
         "--split", "0.6", "0.4", "0.0", "--min-concentration", "1", "--no-progress",
     ])
     assert status == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     assert "model.pt" in out and "Trainable params" not in out  # no model summary
+    assert f"trained 1 epoch in 0.0 min on cpu ({os.cpu_count()} cores), 32-bit;" in out
+    assert load_model(tmp_path / "run" / "model.pt").metadata["training"]["hardware"] == {
+        "device": f"cpu ({os.cpu_count()} cores)", "devices": 1, "precision": "32-true"}
     for path in ("model.pt", "best.ckpt"):  # the legacy bound, as asked, in both files
         loaded = load_model(tmp_path / "run" / path)
         assert loaded.metadata["min_concentration"] == 1.0
@@ -93,6 +97,15 @@ def test_cli_train_hides_lightning_noise_and_warns_before_replacing_a_run(
     assert not any("earlier run" in message for message in said[0])
     (replacing,) = [message for message in said[1] if "earlier run" in message]
     assert "(best.ckpt, last.ckpt, model.pt)" in replacing and "--resume" in replacing
+
+
+def test_hardware_summary_names_devices_and_precision():
+    assert hardware_summary(
+        {"device": "NVIDIA H100", "devices": 4, "precision": "bf16-mixed"}
+    ) == "4 × NVIDIA H100, bf16 mixed precision"
+    assert hardware_summary(
+        {"device": "mps", "devices": 1, "precision": "transformer-engine"}
+    ) == "mps, transformer-engine"
 
 
 def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path):

@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     """Fine-tune and report where the model is; 0 on success."""
     from galmorph.exceptions import GalmorphError
     from galmorph.training.finetune import finetune
+    from galmorph.training.trainer import hardware_summary
 
     if args.task == "votes":
         if args.schema is None or args.label is not None:
@@ -211,7 +212,8 @@ def run(args: argparse.Namespace) -> int:
     epochs = result.epochs_completed
     console.print(
         f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
-        f"for {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min{loss}"
+        f"for {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
+        f"{hardware_summary(training['hardware'])}{loss}"
     )
     scores = training.get("best_val_metrics") or {}
     n_val = training["split"]["sizes"]["val"]

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.data.image_config import ImageConfig
     from galmorph.models.model import MIN_CONCENTRATION
     from galmorph.training.train import train
+    from galmorph.training.trainer import hardware_summary
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
     result = train(
@@ -132,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
     )
     console = Console()
+    epochs = result.epochs_completed
     console.print(
-        f"trained {result.epochs_completed} epochs in {result.seconds / 60:.1f} min; "
+        f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
+        f"{hardware_summary(result.metadata['training']['hardware'])}; "
         f"best validation loss {result.best_val_loss:.3f} (summed NLL per galaxy)"
     )
     console.print(f"model: [bold]{result.model_path}[/]  (use it with --model)")

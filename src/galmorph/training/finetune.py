@@ -87,6 +87,7 @@ from galmorph.training.trainer import (
     MODEL_FILE,
     ValidationHistory,
     build_trainer,
+    hardware_record,
     quiet_lightning,
 )
 from galmorph.training.warm_start import HEAD_INITS, probe_head_start
@@ -356,6 +357,7 @@ def finetune(
     metadata["training"].update(
         epochs_completed=trainer.current_epoch,
         seconds=round(seconds, 1),
+        hardware=hardware_record(trainer),
         best_val_loss=probe_loss if keep_probe else best_loss,
         kept="probe" if keep_probe else "best epoch" if len(val_frame) else "last epoch",
         best_val_metrics=history.best(),  # the kept model's: the lowest loss, probe included

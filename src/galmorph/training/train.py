@@ -41,6 +41,7 @@ from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
     build_trainer,
+    hardware_record,
     quiet_lightning,
 )
 from galmorph.training.vote_module import VoteModule
@@ -297,6 +298,7 @@ def train(
     metadata["training"].update(
         epochs_completed=trainer.current_epoch,
         seconds_this_run=round(seconds, 1),
+        hardware=hardware_record(trainer),
         best_val_loss=float(best_loss) if best_loss is not None else None,
     )
     model_path = output_dir / MODEL_FILE

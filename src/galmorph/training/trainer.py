@@ -9,6 +9,7 @@ TensorBoard when installed) in the run's folder.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -101,6 +102,34 @@ class ValidationHistory(L.Callback):
         """The metrics of the run with the lowest ``monitor`` (None before any)."""
         scored = [metrics for metrics in self.history if monitor in metrics]
         return min(scored, key=lambda metrics: metrics[monitor]) if scored else None
+
+
+def hardware_record(trainer: L.Trainer) -> dict[str, Any]:
+    """What a run trained on: ``device`` (a GPU's name, or ``cpu (N cores)``), how many
+    ``devices`` in all nodes, and the numerical ``precision``."""
+    device = trainer.strategy.root_device
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"cpu ({os.cpu_count()} cores)" if device.type == "cpu" else device.type)
+    return {"device": name, "devices": trainer.num_devices * trainer.num_nodes,
+            "precision": str(trainer.precision)}
+
+
+_PRECISION_WORDS = {
+    "32-true": "32-bit", "64-true": "64-bit", "16-true": "16-bit", "bf16-true": "bf16",
+    "16-mixed": "16-bit mixed precision", "bf16-mixed": "bf16 mixed precision",
+}
+
+
+def hardware_summary(hardware: dict[str, Any]) -> str:
+    """:func:`hardware_record` in a few words.
+
+    Example:
+        >>> hardware_summary({"device": "NVIDIA H100", "devices": 4, "precision": "bf16-mixed"})
+        '4 × NVIDIA H100, bf16 mixed precision'
+    """
+    count = f"{hardware['devices']} × " if hardware["devices"] > 1 else ""
+    precision = _PRECISION_WORDS.get(hardware["precision"], hardware["precision"])
+    return f"{count}{hardware['device']}, {precision}"
 
 
 def _loggers(output_dir: Path) -> list[Logger]:
