@@ -11,6 +11,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from galmorph.cli import build_parser, main
+from galmorph.inference import embed, loop
+from galmorph.models.onnx import cached_onnx_model
 from galmorph.report.html import Section, figure_html, note_html, render_report, table_html
 
 SECTIONS = ("predictions", "similarity", "anomalies", "finetune", "about")
@@ -128,14 +130,26 @@ def test_demo_runs_every_step_and_writes_the_report(demo_run: tuple[Path, str]) 
         assert words in text
 
 
-def test_demo_skips_steps_without_their_columns(demo_subset, tmp_path: Path, capsys) -> None:
+def test_demo_skips_steps_without_their_columns(
+    demo_subset, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def strip(frame: pd.DataFrame) -> pd.DataFrame:
         votes = [c for c in frame.columns if c.endswith("_count")]
         return frame.drop(columns=[*votes, "ring"]).head(30)
 
+    exported: list[str] = []  # the parts of the model run by ONNX Runtime
+
+    def recording(loaded, what="full", stages=()):  # noqa: ANN001, ANN202
+        exported.append(what)
+        return cached_onnx_model(loaded, what, stages)
+
+    monkeypatch.setattr(loop, "cached_onnx_model", recording)
+    monkeypatch.setattr(embed, "cached_onnx_model", recording)
     catalog = demo_subset(strip)
     out = tmp_path / "bare"
     assert main(["demo", "--data", str(catalog), "--out", str(out), *FAST]) == 0
+    # on the CPU the default backend (auto) predicts and embeds with ONNX Runtime
+    assert exported == ["full", "encoder"]
     printed = capsys.readouterr().out
     assert printed.count("skipped:") == 3  # evaluation, anomaly hunt, fine-tuning
     assert (out / "predictions.parquet").is_file() and (out / "embeddings.parquet").is_file()
@@ -150,7 +164,8 @@ def test_demo_skips_steps_without_their_columns(demo_subset, tmp_path: Path, cap
 def test_demo_is_listed_with_its_options() -> None:
     parser = build_parser()
     args = parser.parse_args(["demo"])
-    assert args.out == "demo-output" and args.data is None
+    assert args.out == "demo-output" and args.data is None and args.backend == "auto"
+    assert parser.parse_args(["demo", "--backend", "torch"]).backend == "torch"
     args = parser.parse_args(["demo", "--out", "x", "--data", "c.csv", "--epochs", "3"])
     assert (args.out, args.data, args.epochs) == ("x", "c.csv", 3)
 

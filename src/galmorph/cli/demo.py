@@ -18,6 +18,7 @@ import argparse
 from rich.console import Console
 
 from galmorph.cli._common import positive_int
+from galmorph.cli.predict import add_backend_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"model to use (default: {DEFAULT_MODEL})")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    add_backend_option(parser)
     tuning = parser.add_argument_group("sizes of the steps")
     tuning.add_argument("--anomaly-labels", type=positive_int, default=defaults.anomaly_labels,
                         metavar="N", help="galaxies the simulated researcher labels "
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.report.demo_settings import DemoSettings
 
     settings = DemoSettings(
-        out=args.out, data=args.data, model=args.model, device=args.device,
+        out=args.out, data=args.data, model=args.model, device=args.device, backend=args.backend,
         anomaly_labels=args.anomaly_labels, ring_labels=args.ring_labels, epochs=args.epochs,
         n_blocks=args.n_blocks, seed=args.seed, progress=args.progress,
     )

@@ -102,7 +102,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
-    """The ``--backend`` option of predict, embed and evaluate."""
+    """The ``--backend`` option of predict, embed, evaluate and demo."""
     from galmorph.models.defaults import BACKENDS
 
     parser.add_argument(

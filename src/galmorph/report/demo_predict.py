@@ -36,6 +36,7 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
     s = run.settings
     predictions = predict_catalog(
         catalog, loaded, device=s.device, progress=s.progress, num_workers=s.num_workers,
+        backend=s.backend,
     )
     path = write_table(predictions, run.out / "predictions.parquet", predictions.attrs["galmorph"])
     run.say(f"wrote {path} ({len(predictions)} galaxies x {predictions.shape[1] - 1} columns)")

@@ -20,6 +20,8 @@ class DemoSettings:
         data: catalog file (None: the bundled demo catalog).
         model: model for prediction, embedding and as the fine-tuning start.
         device: ``auto``, ``cpu``, ``cuda``...
+        backend: inference backend of the prediction and embedding steps: ``auto``
+            (ONNX Runtime on the CPU, PyTorch on a GPU), ``torch`` or ``onnx``.
         pca: principal components kept in the embeddings.
         k: neighbours shown by the similarity search.
         anomaly_labels: galaxies the simulated researcher labels.
@@ -38,6 +40,7 @@ class DemoSettings:
     data: str | Path | None = None
     model: str | Path | None = None
     device: str = "auto"
+    backend: str = "auto"
     pca: int = 40
     k: int = 11
     anomaly_labels: int = 50

@@ -51,7 +51,8 @@ def similarity_step(
     s = run.settings
     pca = min(s.pca, len(catalog) - 1)
     path = embed_to_file(catalog, run.out / "embeddings.parquet", loaded, pca=pca,
-                         device=s.device, progress=s.progress, num_workers=s.num_workers)
+                         device=s.device, progress=s.progress, num_workers=s.num_workers,
+                         backend=s.backend)
     embeddings = read_embeddings(path)
     kept = float(embeddings.info.pca.explained_variance_ratio.sum()) if embeddings.info.pca else 1
     run.say(f"wrote {path} ({len(embeddings)} galaxies x {embeddings.features.shape[1]} PCA "
