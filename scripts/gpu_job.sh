@@ -137,7 +137,7 @@ for entry in sys.argv[2:]:
     training = torch.load(path, map_location="cpu", weights_only=False)["galmorph"]["training"]
     rows[name] = {"options": options, **{k: training.get(k) for k in (
         "best_val_loss", "initial_val_loss", "epochs_completed", "seconds_this_run", "start",
-        "lr_decay")}}
+        "lr_decay", "hardware")}}
 (out / "candidates.json").write_text(json.dumps(rows, indent=1))
 for name, row in rows.items():
     print(name, row.get("best_val_loss"), row.get("epochs_completed"), row.get("seconds_this_run"))

@@ -54,6 +54,7 @@ def test_tiny_gpu_job_packs_runs_and_reports_within_the_limits(tmp_path: Path) -
     assert set(candidates) == {"a-atto-scratch", "b-lite0-imagenet"}
     for name, row in candidates.items():
         assert row["epochs_completed"] == 1 and math.isfinite(row["best_val_loss"])
+        assert row["hardware"]["device"].startswith("cpu (")  # --tiny runs on the CPU
         loaded = load_model(out / f"cand-{name}.pt")
         assert loaded.metadata["training"]["split"]["seed"] == 0
     imagenet = torch.load(out / "cand-b-lite0-imagenet.pt", weights_only=False)["galmorph"]
