@@ -125,7 +125,8 @@ def test_shipped_names(monkeypatch: pytest.MonkeyPatch, trained: TrainResult) ->
 
 def test_unknown_names_and_missing_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpoint, "shipped_models", dict)
-    with pytest.raises(ModelError, match=r"'gz3-huge' not found.*hf_hub:ORG/NAME.*none installed"):
+    expected = r"'gz3-huge' not found.*timm-format.*hf_hub:ORG/NAME.*none installed"
+    with pytest.raises(ModelError, match=expected):
         resolve_model_path("gz3-huge")
     with pytest.raises(ModelError, match=repr(DEFAULT_MODEL)):
         load_model(None)

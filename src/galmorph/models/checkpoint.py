@@ -108,8 +108,9 @@ def resolve_model_path(spec: str | Path | None) -> Path:
         raise ModelError(f"no model file (*.pt or best*.ckpt) in folder {path}")
     names = ", ".join(sorted(shipped)) or "none installed"
     raise ModelError(
-        f"model {spec!r} not found: give a checkpoint path, {HUB_PREFIX}ORG/NAME, "
-        f"or a shipped model name ({names})"
+        f"model {spec!r} not found: give a galmorph model file or folder, a timm-format "
+        f"folder (config.json with model.safetensors or pytorch_model.bin), "
+        f"{HUB_PREFIX}ORG/NAME, or a shipped model name ({names})"
     )
 
 
