@@ -3,7 +3,10 @@
 :func:`build_trainer` makes the Trainer that :func:`galmorph.training.train.train`
 and :func:`galmorph.training.finetune.finetune` run: it writes ``best.ckpt`` and
 ``last.ckpt`` atomically (:class:`AtomicCheckpointIO`) and logs to CSV (and to
-TensorBoard when installed) in the run's folder.
+TensorBoard when installed) in the run's folder. Around it: :func:`quiet_lightning`
+hides Lightning's messages that a user cannot act on, :class:`ValidationHistory`
+keeps every validation run's metrics, and :func:`hardware_record` says what a run
+trained on.
 """
 
 from __future__ import annotations
