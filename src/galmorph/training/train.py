@@ -46,6 +46,9 @@ from galmorph.training.trainer import (
 )
 from galmorph.training.vote_module import VoteModule
 
+#: The model files a run writes in its folder.
+RUN_FILES = (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE)
+
 #: Layer-wise learning-rate decay per encoder block for pretrained starts.
 PRETRAINED_LR_DECAY = 0.8
 
@@ -82,8 +85,7 @@ def _check_resumable(checkpoint: Path) -> dict[str, Any]:
 
 def _warn_if_replacing(output_dir: Path) -> None:
     """Warn that a new run in ``output_dir`` replaces an earlier run's model files."""
-    earlier = [name for name in (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE)
-               if (output_dir / name).exists()]
+    earlier = [name for name in RUN_FILES if (output_dir / name).exists()]
     if earlier:
         warnings.warn(
             f"{output_dir} holds an earlier run ({', '.join(earlier)}): this run replaces "
@@ -277,7 +279,7 @@ def train(
     )
     last = output_dir / f"{LAST_NAME}.ckpt"
     if trainer.is_global_zero:  # what a killed run may have left: partial temporary files
-        for name in (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE):
+        for name in RUN_FILES:
             remove_leftovers(output_dir / name)
     resume_from = last if resume and last.exists() else None
     if resume_from is None and trainer.is_global_zero:
