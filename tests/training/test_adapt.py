@@ -21,7 +21,7 @@ from galmorph.exceptions import GalmorphWarning, ModelError
 from galmorph.inference.loop import run_over_images
 from galmorph.inference.predict import predict_catalog
 from galmorph.models.checkpoint import load_model
-from galmorph.training.adapt import adapt_model, batchnorm_layers
+from galmorph.training.adapt import adapt_model, batchnorm_layers, reestimate_batchnorm
 
 CPU = {"device": "cpu", "num_workers": 0}
 
@@ -56,6 +56,20 @@ def test_batchnorm_statistics_become_those_of_the_new_images(
     old = dict(original.model.named_parameters())
     for name, value in adapted.model.named_parameters():
         assert torch.equal(value, old[name]), name
+
+
+def test_reestimation_leaves_the_callers_layers_as_they_were_set(
+    bn_model: Path, wide_field_catalog: Path
+) -> None:
+    loaded = load_model(bn_model)
+    encoder = loaded.model.encoder
+    layers = batchnorm_layers(encoder)
+    momenta = [layer.momentum for layer in layers]
+    n = reestimate_batchnorm(encoder, _frame(wide_field_catalog), loaded.image_config, views=1,
+                             device=torch.device("cpu"), num_workers=0)
+    assert n == len(layers)
+    assert [layer.momentum for layer in layers] == momenta  # not left cumulative
+    assert not any(module.training for module in encoder.modules())
 
 
 def test_crop_follows_the_galaxies_and_is_recorded(

@@ -77,6 +77,7 @@ def reestimate_batchnorm(
     if not layers:
         return 0
     home = next(encoder.parameters()).device
+    momenta = [layer.momentum for layer in layers]
     encoder.to(device).eval()
     for layer in layers:
         layer.reset_running_stats()
@@ -86,6 +87,8 @@ def reestimate_batchnorm(
         run_over_images(frame, average_over_views(encoder, views), config, device=device,
                         batch_size=batch_size, num_workers=num_workers, progress=False)
     finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
         encoder.eval().to(home)
     return len(layers)
 
