@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import GalaxyDataset, decode_images
+from galmorph.data.galaxy_dataset import GalaxyDataset, decode_images
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
 from galmorph.data.transforms import eval_transform, train_transform

@@ -12,9 +12,14 @@ writes as JSON (``--out``):
   batch of each epoch after the first (validation not counted);
 * **predict, model only**: eval forward under :func:`torch.inference_mode` on
   normalised random tensors on the device, bf16 autocast;
+* **predict, loader only**: the predict loader alone over the same rows (JPEG
+  decoding and centre crops in the loader workers, ``uint8`` batches handed
+  over as :func:`~galmorph.inference.predict.predict_catalog` gets them on a GPU):
+  the most the pipeline can reach;
 * **predict, pipeline**: the whole :func:`galmorph.inference.predict.predict_catalog`
-  call on ``CATALOG`` repeated to ``--predict-rows`` rows (JPEG decoding in
-  loader workers, model load, intervals).
+  call on ``CATALOG`` repeated to ``--predict-rows`` rows (loader workers started,
+  batches finished on the device, outputs copied back and turned into a table),
+  after one untimed warm-up call on two batches, as model-only has warm-up steps.
 
 The ratio is pipeline over model-only; the goal is 0.9 or more.
 
@@ -37,6 +42,7 @@ import pandas as pd
 import torch
 
 from galmorph.data.catalog import load_catalog
+from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.transforms import TrainAugmentation, working_size
@@ -126,6 +132,20 @@ def model_only_prediction(
     return steps * batch_size / (time.perf_counter() - began)
 
 
+def loader_only(rows: pd.DataFrame, config: ImageConfig, device: torch.device,
+                args: argparse.Namespace) -> float:
+    """Images/s of the predict loader alone, batches moved to ``device``, no model."""
+    datamodule = GalaxyDataModule(
+        predict_catalog=rows, image_config=config, batch_size=args.batch_size,
+        num_workers=args.num_workers, finish_on_device=device.type != "cpu",
+    )
+    began = time.perf_counter()
+    for batch in datamodule.predict_dataloader():
+        batch["image"].to(device, non_blocking=True)
+    synchronise(device)
+    return len(rows) / (time.perf_counter() - began)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("catalog", help="GZ2 catalog with vote counts (the training data)")
@@ -135,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=3, help="pipeline epochs (first not timed)")
     parser.add_argument("--steps", type=int, default=30, help="timed model-only steps")
-    parser.add_argument("--predict-rows", type=int, default=20000)
+    parser.add_argument("--predict-rows", type=int, default=60000)
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--precision", default="bf16-mixed", help="bf16-mixed or 32")
@@ -173,9 +193,12 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = int(np.ceil(args.predict_rows / len(frame)))
     rows = pd.concat([frame] * repeats, ignore_index=True).head(args.predict_rows)
     rows["id_str"] = [f"{i}_{n}" for n, i in enumerate(rows["id_str"])]
+    figures["predict_loader_only"] = loader_only(rows, loaded.image_config, device, args)
+    options = {"device": device, "batch_size": args.batch_size, "num_workers": args.num_workers,
+               "progress": False, "views": 1}  # one view, as model-only
+    predict_catalog(rows.head(2 * args.batch_size), loaded, **options)  # warm-up
     began = time.perf_counter()
-    predict_catalog(rows, loaded, device=device, batch_size=args.batch_size,
-                    num_workers=args.num_workers, progress=False, views=1)  # as model-only
+    predict_catalog(rows, loaded, **options)
     figures["predict_pipeline"] = len(rows) / (time.perf_counter() - began)
     figures["predict_rows"] = len(rows)
     figures["predict_ratio"] = figures["predict_pipeline"] / figures["predict_model_only"]
@@ -183,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     for key in ("train", "predict"):
         print(f"{key:8s} model only {figures[f'{key}_model_only']:9.0f} img/s   pipeline "
               f"{figures[f'{key}_pipeline']:9.0f} img/s   ratio {figures[f'{key}_ratio']:.2f}")
+    print(f"predict  loader only {figures['predict_loader_only']:9.0f} img/s")
     if args.out:
         Path(args.out).write_text(json.dumps(figures, indent=1))
     return figures

@@ -71,7 +71,7 @@ if [ "$tiny" = 1 ]; then
 else
   accelerator=cuda; minutes=4
   bench=(--encoder tf_efficientnet_lite0 --init imagenet --image-size 224 --batch-size 256
-         --epochs 3 --steps 30 --predict-rows 20000 --device cuda)
+         --epochs 3 --steps 30 --predict-rows 60000 --device cuda)
   common=(--batch-size 64 --num-workers 3 --accelerator gpu --devices 1
           --precision bf16-mixed --rotation right-angles --crop-fraction 1 1 --centre-jitter 0)
   candidates=(

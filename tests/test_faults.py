@@ -84,7 +84,7 @@ def _install_hook(hook: str) -> dict[str, int]:
     ``replace:NAME``   just before a finished temporary file is renamed to NAME
     ``count``          nothing; only count loaded images
     """
-    from galmorph.data import datasets
+    from galmorph.data import galaxy_dataset
     from galmorph.inference import outputs
     from galmorph.training import vote_module
 
@@ -92,15 +92,15 @@ def _install_hook(hook: str) -> dict[str, int]:
     kind, *args = hook.split(":")
     n = int(args[0]) if args and args[0].isdigit() else 0
 
-    get_item = datasets.GalaxyDataset.__getitem__
+    get_item = galaxy_dataset.GalaxyDataset.__getitem__
 
-    def counted_item(self: datasets.GalaxyDataset, index: int) -> dict:
+    def counted_item(self: galaxy_dataset.GalaxyDataset, index: int) -> dict:
         counts["items"] += 1
         if kind == "items" and counts["items"] == n:
             _die()
         return get_item(self, index)
 
-    datasets.GalaxyDataset.__getitem__ = counted_item  # type: ignore[method-assign]
+    galaxy_dataset.GalaxyDataset.__getitem__ = counted_item  # type: ignore[method-assign]
 
     def nth_call(owner: object, name: str, when: Callable[..., bool] = lambda *a: True) -> None:
         real = getattr(owner, name)

@@ -6,6 +6,7 @@ import json
 import warnings
 from importlib.resources import files
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from galmorph.data.datasets import GalaxyDataModule, GalaxyDataset, decode_images
+from galmorph.data.datasets import GalaxyDataModule
+from galmorph.data.galaxy_dataset import GalaxyDataset, batch_finisher, decode_images
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image, to_channels
 from galmorph.data.schemas import get_schema
@@ -226,6 +228,33 @@ def test_predict_without_vote_columns_in_workers(unlabelled: pd.DataFrame) -> No
     expected = eval_transform(SMALL)(torch.from_numpy(load_image(unlabelled.iloc[5, 1])).permute(
         2, 0, 1))
     assert torch.allclose(batches[1]["image"][1], expected)
+
+
+def test_predict_batches_finished_on_the_device_equal_the_worker_transform(
+    unlabelled: pd.DataFrame, tmp_path: Path
+) -> None:
+    """finish_on_device: uint8 crops leave the workers; finished, they are the usual inputs."""
+    frame = unlabelled.copy()
+    odd = tmp_path / "odd.png"  # one image of another size, in the second batch
+    Image.fromarray(load_image(frame.iloc[6, 1])[:100, :90]).save(odd)
+    frame.iloc[6, 1] = str(odd)
+    kwargs = {"predict_catalog": frame, "image_config": SMALL, "batch_size": 4,
+              "num_workers": 1}
+    plain = list(GalaxyDataModule(**kwargs).predict_dataloader())
+    dm = GalaxyDataModule(**kwargs, finish_on_device=True)
+    loader = dm.predict_dataloader()
+    crops = list(loader)
+    assert crops[0]["image"].dtype == torch.uint8 and crops[0]["image"].shape == (4, 3, 112, 112)
+    assert crops[1]["image"].dtype == torch.float32  # mixed sizes: finished in the worker
+    finish = batch_finisher(loader)
+    for crop, expected in zip(crops, plain, strict=True):
+        assert torch.equal(crop["index"], expected["index"])
+        assert torch.allclose(finish(crop["image"]), expected["image"], atol=1e-5)
+    assert batch_finisher(GalaxyDataModule(**kwargs).predict_dataloader())(crops[0]["image"]) \
+        is crops[0]["image"]
+    dm.trainer = SimpleNamespace(predicting=True)  # as in Lightning's predict loop
+    finished = dm.on_after_batch_transfer(dict(crops[0]), 0)["image"]
+    assert torch.allclose(finished, plain[0]["image"], atol=1e-5)
 
 
 def test_predict_defaults_to_whole_catalog_without_counts(catalog: pd.DataFrame) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.transforms import eval_transform, train_transform
+from galmorph.data.transforms import EvalFinish, eval_preparation, eval_transform, train_transform
 
 
 def blob(
@@ -109,3 +109,21 @@ def test_random_greyscale_makes_channels_equal() -> None:
     assert torch.allclose(grey[0], grey[1]) and torch.allclose(grey[1], grey[2])
     kept = train_transform(ImageConfig(size=32, greyscale_p=0.0))(colour)
     assert not torch.allclose(kept[0], kept[1])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("input_channels", [1, 3])
+def test_eval_batches_finished_together_equal_the_per_image_transform(
+    channels: int, input_channels: int
+) -> None:
+    """Crops prepared one by one and finished as a batch are exactly eval_transform's output."""
+    config = ImageConfig.for_sdss_gz2(size=56, channels=channels)
+    images = torch.randint(0, 256, (5, input_channels, 128, 128), dtype=torch.uint8)
+    prepare, finish = eval_preparation(config), EvalFinish(config)
+    crops = torch.stack([prepare(image) for image in images])
+    assert crops.dtype == torch.uint8 and crops.shape == (5, input_channels, 112, 112)
+    finished = finish(crops)
+    expected = torch.stack([eval_transform(config)(image) for image in images])
+    assert finished.shape == (5, channels, 56, 56)
+    assert torch.equal(finished, expected)
+    assert finish(expected) is expected  # float batches are finished already

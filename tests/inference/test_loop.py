@@ -32,12 +32,13 @@ EvalImages = Callable[[list[str], ImageConfig], torch.Tensor]
 
 
 # ------------------------------------------------------------- inference loop
+@pytest.mark.parametrize("finish_on_device", [False, True])
 def test_infer_puts_rows_in_catalog_order_and_channels_last(
-    catalog: pd.DataFrame, eval_images: EvalImages
+    catalog: pd.DataFrame, eval_images: EvalImages, finish_on_device: bool
 ) -> None:
     datamodule = GalaxyDataModule(
         predict_catalog=catalog, image_config=ImageConfig.for_sdss_gz2(size=32),
-        batch_size=5, num_workers=0,
+        batch_size=5, num_workers=0, finish_on_device=finish_on_device,
     )
     loader = datamodule.predict_dataloader()
     means = infer(loader, lambda images: images.mean((1, 2, 3)), torch.device("cpu"),

@@ -1,7 +1,6 @@
-"""Datasets and the Lightning data module that feed galaxy images to models.
+"""The Lightning data module that feeds galaxy images to models.
 
-:class:`GalaxyDataset` turns catalog rows into dicts ``{"image", "counts",
-"index"}``. :class:`GalaxyDataModule` reads a catalog once, splits it into
+:class:`GalaxyDataModule` reads a catalog once, splits it into
 train/validation/test by a keyed hash of ``id_str`` (or takes explicit split
 catalogs) and builds the data loaders, recording the split in
 :attr:`GalaxyDataModule.split_summary` for checkpoints.
@@ -14,7 +13,9 @@ batch's device, so that the workers take little CPU from the model. On the
 bundled 128 px SDSS JPEGs one core decodes and augments over ten times faster
 than a 2-core CPU trains (see
 ``benchmarks/bench_data.py``), so the decoded-image cache (``cache=True``) is
-off by default; it helps with large images or slow disks.
+off by default; it helps with large images or slow disks. For a GPU, predict
+images can leave the workers as ``uint8`` crops too (``finish_on_device``). The
+datasets themselves are :class:`~galmorph.data.galaxy_dataset.GalaxyDataset`.
 
 Examples
 --------
@@ -34,27 +35,31 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from galmorph.data.catalog import load_catalog
+from galmorph.data.galaxy_dataset import CollateCrops, GalaxyDataset
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.images import load_image, to_channels
 from galmorph.data.schemas import get_schema
 from galmorph.data.splits import SPLIT_NAMES, assign_splits
-from galmorph.data.transforms import TrainAugmentation, eval_transform, train_preparation
+from galmorph.data.transforms import (
+    EvalFinish,
+    TrainAugmentation,
+    eval_preparation,
+    eval_transform,
+    train_preparation,
+)
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, GalmorphWarning, ImageError
+from galmorph.exceptions import CatalogError, GalmorphWarning
 
 CatalogSource = str | Path | pd.DataFrame
-Transform = Callable[[torch.Tensor], torch.Tensor]
 
 #: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
 PREDICT_PREFETCH = 4
@@ -74,106 +79,6 @@ def default_num_workers() -> int:
         cores = os.cpu_count() or 1
     most = MAX_DEFAULT_WORKERS["cuda" if torch.cuda.is_available() else "cpu"]
     return max(1, min(most, cores - 1))
-
-
-def decode_images(paths: Sequence[str | Path], channels: int) -> np.ndarray:
-    """Decode images once into one ``uint8`` array ``(N, H, W, channels)``.
-
-    At 128 x 128 x 3 this takes 48 kB per galaxy (300 MB for 6,000).
-
-    Raises:
-        ImageError: when an image cannot be read or differs in size from the first.
-    """
-    if not paths:
-        return np.zeros((0, 0, 0, channels), dtype=np.uint8)
-    first = to_channels(load_image(paths[0]), channels)
-    cache = np.empty((len(paths), *first.shape), dtype=np.uint8)
-    cache[0] = first
-    for i, path in enumerate(paths[1:], start=1):
-        image = to_channels(load_image(path), channels)
-        if image.shape != first.shape:
-            raise ImageError(
-                f"{path} is {image.shape[1]}x{image.shape[0]} px but {paths[0]} is "
-                f"{first.shape[1]}x{first.shape[0]}: the decoded-image cache needs images "
-                "of one size (turn the cache off)"
-            )
-        cache[i] = image
-    return cache
-
-
-class GalaxyDataset(Dataset[dict[str, Any]]):
-    """Catalog rows as ``{"image", "counts", "index"}`` dicts.
-
-    Args:
-        catalog: rows with absolute ``file_loc`` paths (see
-            :func:`galmorph.data.catalog.load_catalog`) and, when ``schema`` is given,
-            its vote-count columns.
-        schema: decision tree whose ``label_cols`` give ``counts``; None for
-            unlabelled catalogs (items then have no ``counts``).
-        transform: maps a ``uint8`` tensor ``(channels, H, W)`` to the model input;
-            None returns that tensor.
-        channels: channels images are converted to when read (1 or 3).
-        cache: True to decode every image now into a ``uint8`` array (shared with
-            fork-started workers), or such an array ``(N, H, W, channels)``.
-
-    Items:
-        ``image``: the transformed image; ``counts``: ``float32`` votes
-        ``(n_answers,)`` in ``schema.label_cols`` order; ``index``: row position
-        in ``catalog``.
-    """
-
-    def __init__(
-        self,
-        catalog: pd.DataFrame,
-        schema: Schema | None,
-        transform: Transform | None = None,
-        *,
-        channels: int = 3,
-        cache: np.ndarray | bool = False,
-    ) -> None:
-        self.paths: list[str] = catalog["file_loc"].astype(str).tolist()
-        self.transform = transform
-        self.channels = channels
-        self.counts: np.ndarray | None = None
-        if schema is not None:
-            missing = [c for c in schema.label_cols if c not in catalog]
-            if missing:
-                raise CatalogError(
-                    f"catalog lacks {len(missing)} vote columns of schema {schema.name!r}: "
-                    + ", ".join(missing[:5])
-                    + (" ..." if len(missing) > 5 else "")
-                )
-            self.counts = np.array(catalog[schema.label_cols].to_numpy(dtype=np.float32))
-        self.cache: np.ndarray | None = None
-        if isinstance(cache, np.ndarray):
-            shape_ok = cache.ndim == 4 and cache.shape[0] == len(self.paths)
-            if not shape_ok or cache.dtype != np.uint8 or cache.shape[-1] != channels:
-                raise ValueError(
-                    f"cache must be uint8 (N={len(self.paths)}, H, W, {channels}), "
-                    f"got {cache.dtype} {cache.shape}"
-                )
-            self.cache = cache
-        elif cache:
-            self.cache = decode_images(self.paths, channels)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if self.cache is not None:
-            image = self.cache[index]
-            if not image.flags.writeable:  # e.g. a read-only memory map
-                image = image.copy()
-        else:
-            image = to_channels(load_image(self.paths[index]), self.channels)
-        tensor = torch.from_numpy(image).permute(2, 0, 1)
-        item: dict[str, Any] = {
-            "image": self.transform(tensor) if self.transform is not None else tensor,
-            "index": index,
-        }
-        if self.counts is not None:
-            item["counts"] = torch.from_numpy(self.counts[index])
-        return item
 
 
 def _source_name(source: CatalogSource) -> str:
@@ -214,6 +119,12 @@ class GalaxyDataModule(L.LightningDataModule):
             in the loader, :class:`galmorph.data.transforms.TrainAugmentation` batch-wise);
             False trains on the evaluation transform.
         drop_missing_images: skip rows whose image file is missing, with a warning.
+        finish_on_device: predict batches leave the loader workers as ``uint8``
+            centre crops, and :class:`~galmorph.data.transforms.EvalFinish` (the
+            predict dataset's ``finish``) converts, resizes and normalises them on
+            the model's device. For GPUs: the workers then only decode, and a
+            quarter of the bytes or less crosses to the device. The inputs are
+            the same as :func:`~galmorph.data.transforms.eval_transform`'s.
     """
 
     def __init__(
@@ -233,8 +144,10 @@ class GalaxyDataModule(L.LightningDataModule):
         cache: bool = False,
         augment: bool = True,
         drop_missing_images: bool = False,
+        finish_on_device: bool = False,
     ) -> None:
         super().__init__()
+        self.finish_on_device = finish_on_device
         self.schema = get_schema(schema) if schema is not None else None
         self.image_config = image_config or ImageConfig.for_sdss_gz2()
         self.batch_size = batch_size
@@ -307,13 +220,16 @@ class GalaxyDataModule(L.LightningDataModule):
                 raise CatalogError("training needs a schema for the vote counts")
             config = self.image_config
             augmented = name == "train" and self.augment  # finished batch-wise, see below
-            make = train_preparation if augmented else eval_transform
+            crops = name == "predict" and self.finish_on_device
+            make = (train_preparation if augmented
+                    else eval_preparation if crops else eval_transform)
             self._datasets[name] = GalaxyDataset(
                 self.catalogs[name],
                 None if name == "predict" else self.schema,
                 make(config),
                 channels=config.channels,
                 cache=self.cache,
+                finish=EvalFinish(config) if crops else None,
             )
         return self._datasets[name]
 
@@ -324,10 +240,13 @@ class GalaxyDataModule(L.LightningDataModule):
         Training items leave the loader as prepared ``uint8`` images
         (:func:`~galmorph.data.transforms.train_preparation`); augmenting whole batches here
         costs the loader workers (which share the CPU with the model) nothing.
-        Other batches are float already and pass through.
+        Predict batches of ``uint8`` crops (``finish_on_device``) get the predict
+        dataset's ``finish``. Other batches are float already and pass through.
         """
         if batch["image"].dtype == torch.uint8:
-            batch["image"] = self._augmentation(batch["image"])
+            predicting = self.trainer is not None and self.trainer.predicting
+            finish = self.dataset("predict").finish if predicting else self._augmentation
+            batch["image"] = finish(batch["image"])  # type: ignore[misc]
         return batch
 
     def setup(self, stage: str) -> None:
@@ -350,6 +269,7 @@ class GalaxyDataModule(L.LightningDataModule):
             persistent_workers=workers > 0 and name in ("train", "val"),
             prefetch_factor=(PREDICT_PREFETCH if name == "predict" else 2) if workers else None,
             pin_memory=torch.cuda.is_available(),
+            collate_fn=CollateCrops(dataset.finish) if dataset.finish is not None else None,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -366,7 +286,8 @@ class GalaxyDataModule(L.LightningDataModule):
         """Batches of ``image`` and ``index`` (row in ``catalogs["predict"]``), in order.
 
         Workers decode and prefetch ``PREDICT_PREFETCH`` batches each, so JPEG
-        decoding overlaps the model's compute.
+        decoding overlaps the model's compute. With ``finish_on_device`` the
+        images are ``uint8`` crops that the dataset's ``finish`` completes.
         """
         return self._loader("predict")
 

@@ -3,9 +3,10 @@
 :func:`train_transform` and :func:`eval_transform` build the pipelines matching
 an :class:`~galmorph.data.image_config.ImageConfig`, mapping a ``uint8`` tensor
 ``(C, H, W)`` to a normalised ``float32`` tensor ``(channels, size, size)``.
-Training is split in two for speed: :func:`train_preparation` runs per image in
-the loader workers and :class:`TrainAugmentation` draws random views of whole
-batches on their device.
+Both are split in two for speed: a per-image part that runs in the loader
+workers (:func:`train_preparation`, :func:`eval_preparation`) and a batch part
+that can run on the batch's device (:class:`TrainAugmentation` draws random
+views; :class:`EvalFinish` converts, resizes and normalises).
 
 Examples
 --------
@@ -38,8 +39,8 @@ def _square(image: torch.Tensor) -> torch.Tensor:
 
 
 class ToChannels(torch.nn.Module):
-    """``(C, H, W)`` (uint8 or float) to ``channels`` channels: BT.601 luminance, or
-    repeated grey."""
+    """``(..., C, H, W)`` (uint8 or float) to ``channels`` channels: BT.601 luminance,
+    or repeated grey."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -52,7 +53,7 @@ class ToChannels(torch.nn.Module):
         if have == 3 and self.channels == 1:
             return TF.rgb_to_grayscale(image, num_output_channels=1)
         if have == 1 and self.channels == 3:
-            return image.repeat(3, 1, 1)
+            return image.repeat_interleave(3, dim=-3)
         raise ValueError(f"cannot convert a {have}-channel image to {self.channels} channels")
 
     def extra_repr(self) -> str:
@@ -245,24 +246,50 @@ def train_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tenso
     return Chain(train_preparation(config), _OneImage(TrainAugmentation(config)))
 
 
+def eval_preparation(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The per-image part of evaluation: ``uint8 (C, H, W)`` to its ``uint8`` centre crop.
+
+    The square crop's side is ``config.eval_crop_fraction`` (the mean training
+    crop) of the shorter image side. Batches of its output go through
+    :class:`EvalFinish`; the two together are :func:`eval_transform`.
+    """
+    return CentreCrop(config.eval_crop_fraction)
+
+
+class EvalFinish(torch.nn.Module):
+    """The batch part of evaluation: ``uint8 (B, C, h, w)`` crops to normalised
+    ``float32 (B, channels, size, size)``.
+
+    ``float32`` conversion, channel conversion, antialiased bilinear resize to
+    ``config.size`` (skipped when the crops have that size already) and
+    normalisation, on the batch's device. Float batches (finished already) pass
+    through unchanged.
+    """
+
+    def __init__(self, config: ImageConfig) -> None:
+        super().__init__()
+        self.steps = Chain(_to_float, ToChannels(config.channels), Resize(config.size),
+                           Normalise(config.mean, config.std))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8:
+            return images
+        return self.steps(images)
+
+
 def eval_transform(config: ImageConfig) -> Callable[[torch.Tensor], torch.Tensor]:
     """Deterministic transform: ``uint8 (C, H, W)`` to ``float32 (channels, size, size)``.
 
-    Square centre crop of side ``config.eval_crop_fraction`` (the mean training
-    crop), antialiased bilinear resize to ``config.size`` (skipped when the crop
-    has that size already), channel conversion and normalisation.
+    :func:`eval_preparation` (square centre crop of side
+    ``config.eval_crop_fraction``) then :class:`EvalFinish` (channel conversion,
+    antialiased bilinear resize to ``config.size``, normalisation), one image at
+    a time.
     """
-    return Chain(
-        CentreCrop(config.eval_crop_fraction),
-        _to_float,
-        ToChannels(config.channels),
-        Resize(config.size),
-        Normalise(config.mean, config.std),
-    )
+    return Chain(eval_preparation(config), _OneImage(EvalFinish(config)))
 
 
 class Resize(torch.nn.Module):
-    """Antialiased bilinear resize of a float ``(C, H, W)`` image to ``size`` x ``size``."""
+    """Antialiased bilinear resize of float ``(..., C, H, W)`` images to ``size`` x ``size``."""
 
     def __init__(self, size: int) -> None:
         super().__init__()

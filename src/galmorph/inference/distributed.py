@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from galmorph.data.galaxy_dataset import batch_finisher
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.device import accelerator_name
 from galmorph.models.model import enable_mc_dropout
@@ -38,11 +39,13 @@ class _InferenceModule(L.LightningModule):
         model: nn.Module,
         forward: Callable[[torch.Tensor], torch.Tensor],
         mc_dropout: bool,
+        finish: Callable[[torch.Tensor], torch.Tensor],
     ) -> None:
         super().__init__()
         self.model = model
         self._forward = forward
         self._mc_dropout = mc_dropout
+        self._finish = finish
 
     def on_predict_model_eval(self) -> None:  # Lightning's hook puts the model in eval mode
         if self._mc_dropout:
@@ -51,7 +54,8 @@ class _InferenceModule(L.LightningModule):
             self.model.eval()
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> tuple[Any, Any]:
-        return batch["index"].cpu(), self._forward(batch["image"]).float().cpu()
+        images = self._finish(batch["image"])
+        return batch["index"].cpu(), self._forward(images).float().cpu()
 
 
 class DistributedInference:
@@ -116,7 +120,7 @@ class DistributedInference:
         """
         import torch.distributed as dist
 
-        module = _InferenceModule(model, forward, mc_dropout)
+        module = _InferenceModule(model, forward, mc_dropout, batch_finisher(loader))
         batches = self.trainer.predict(module, dataloaders=loader, return_predictions=True)
         batches = cast(list[tuple[torch.Tensor, torch.Tensor]], batches or [])
         local = (

@@ -55,6 +55,7 @@ def _run(
         batch_size=batch_size,
         num_workers=num_workers,
         drop_missing_images=drop_missing_images,
+        finish_on_device=device.type != "cpu",
     )
     frame = datamodule.catalogs["predict"]
     for message in check_image_conventions(

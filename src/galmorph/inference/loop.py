@@ -43,6 +43,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from galmorph.data.datasets import GalaxyDataModule
+from galmorph.data.galaxy_dataset import batch_finisher
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
 from galmorph.data.views import average_over_views
@@ -125,6 +126,18 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
+def _start_copy(values: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+    """Start copying ``values`` to the CPU as ``float32``; on a GPU, asynchronously
+    (into pinned memory) with an event that marks the copy's end."""
+    values = values.float()
+    if values.device.type != "cuda":
+        return values.cpu(), None
+    host = values.to("cpu", non_blocking=True)
+    done = torch.cuda.Event()
+    done.record(torch.cuda.current_stream(values.device))
+    return host, done
+
+
 def infer(
     loader: DataLoader,
     forward: Callable[[torch.Tensor], torch.Tensor],
@@ -139,6 +152,10 @@ def infer(
     Runs under :func:`torch.inference_mode`, and on CUDA GPUs that support it in
     bfloat16 mixed precision (vote heads compute in float32; outputs are
     float32). The model's mode (eval, MC dropout) is the caller's business.
+    Batches of ``uint8`` crops are finished on ``device`` first
+    (:func:`~galmorph.data.galaxy_dataset.batch_finisher`). On a GPU the outputs
+    of one batch are copied back while the next batch computes, so the GPU does
+    not wait for the loader.
 
     Args:
         loader: batches of ``image`` and ``index`` (row in the catalog), e.g.
@@ -154,7 +171,20 @@ def infer(
         ``float32`` array ``(len(loader.dataset), ...)``; row ``i`` is catalog row ``i``.
     """
     n_rows = len(loader.dataset)  # type: ignore[arg-type]
+    finish = batch_finisher(loader)
     out: np.ndarray | None = None
+    pending: tuple[np.ndarray, torch.Tensor, torch.cuda.Event | None] | None = None
+
+    def store(rows: np.ndarray, host: torch.Tensor, done: torch.cuda.Event | None) -> None:
+        nonlocal out
+        if done is not None:
+            done.synchronize()
+        values = host.numpy()
+        if out is None:
+            out = np.empty((n_rows, *values.shape[1:]), dtype=np.float32)
+        out[rows] = values
+        bar.advance(task, len(values))
+
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     with (
         _progress(progress) as bar,
@@ -163,14 +193,15 @@ def infer(
     ):
         task = bar.add_task(description, total=n_rows)
         for batch in loader:
-            images = batch["image"].to(device, non_blocking=True)
+            images = finish(batch["image"].to(device, non_blocking=True))
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            values = forward(images).float().cpu().numpy()
-            if out is None:
-                out = np.empty((n_rows, *values.shape[1:]), dtype=np.float32)
-            out[batch["index"].numpy()] = values
-            bar.advance(task, len(values))
+            copy = (batch["index"].numpy(), *_start_copy(forward(images)))
+            if pending is not None:
+                store(*pending)
+            pending = copy
+        if pending is not None:
+            store(*pending)
     if out is None:
         raise GalmorphError("there are no galaxies to run the model on")
     return out
@@ -291,6 +322,7 @@ def run_over_images(
         image_config=image_config,
         batch_size=batch_size,
         num_workers=num_workers,
+        finish_on_device=device.type != "cpu",
     )
     return infer(
         datamodule.predict_dataloader(), forward, device, progress=progress,

@@ -103,6 +103,7 @@ def _prediction_chunks(
             image_config=loaded.image_config,
             batch_size=batch_size,
             num_workers=num_workers,
+            finish_on_device=device.type != "cpu",
         )
         raw = model_outputs(
             loaded,
