@@ -2,8 +2,10 @@
 
 Prints images/s for: decoding alone; decoding + training augmentation at 96 and
 128 px; the same from a cache of decoded uint8 arrays; decoding + the evaluation
-transform (prediction); and the same through a DataLoader with one worker per
-core. Single-process rows use one core (one torch thread). The last column
+transform (prediction) at 96 and 224 px, and at 224 px the GPU's worker share
+(decoding + the ``uint8`` centre crop, finished on the GPU); and the same through a
+DataLoader with one worker per core (batching included). Single-process rows use
+one core (one torch thread). The last column
 compares each rate with the model's measured speed on a 2-core CPU (training
 77 img/s at 96 px and 47 img/s at 128 px, prediction 336 img/s at 96 px);
 decoding keeps up when it is at least 3x.
@@ -32,7 +34,7 @@ from galmorph.data.catalog import load_catalog
 from galmorph.data.galaxy_dataset import GalaxyDataset, decode_images
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
-from galmorph.data.transforms import eval_transform, train_transform
+from galmorph.data.transforms import eval_preparation, eval_transform, train_transform
 
 #: Model throughput (images/s) on this project's 2-core CPU, convnext_atto.
 MODEL_RATE = {("train", 96): 77.0, ("train", 128): 47.0, ("predict", 96): 336.0}
@@ -92,19 +94,22 @@ def main() -> None:
                          ("train", size)))
             rows.append((f"{name}, {size} px", f"DataLoader, {cores} workers",
                          loader_rate(dataset, cores, args.batch_size), ("train", size)))
-    config = ImageConfig.for_sdss_gz2(size=96)
-    predict = GalaxyDataset(catalog, None, eval_transform(config))
-    rows.append(("decode + eval transform, 96 px", "1 core",
-                 rate(lambda: (1 for i in range(len(predict)) if predict[i])), ("predict", 96)))
-    rows.append(("decode + eval transform, 96 px", f"DataLoader, {cores} workers",
-                 loader_rate(predict, cores, args.batch_size), ("predict", 96)))
+    for name, size, make in (("decode + eval transform", 96, eval_transform),
+                             ("decode + eval transform", 224, eval_transform),
+                             ("decode + uint8 crop (GPU finishes)", 224, eval_preparation)):
+        predict = GalaxyDataset(catalog, None, make(ImageConfig.for_sdss_gz2(size=size)))
+        model = ("predict", size) if ("predict", size) in MODEL_RATE else None
+        rows.append((f"{name}, {size} px", "1 core",
+                     rate(lambda d=predict: (1 for i in range(len(d)) if d[i])), model))
+        rows.append((f"{name}, {size} px", f"DataLoader, {cores} workers",
+                     loader_rate(predict, cores, args.batch_size), model))
 
-    print(f"{'pipeline':<38} {'where':<24} {'img/s':>8}  {'x model rate':>22}")
+    print(f"{'pipeline':<44} {'where':<24} {'img/s':>8}  {'x model rate':>22}")
     for name, where, value, model in rows:
         ratio = ""
         if model is not None:
             ratio = f"{value / MODEL_RATE[model]:.1f}x {model[0]} {MODEL_RATE[model]:.0f}/s"
-        print(f"{name:<38} {where:<24} {value:8.0f}  {ratio:>22}")
+        print(f"{name:<44} {where:<24} {value:8.0f}  {ratio:>22}")
 
 
 if __name__ == "__main__":

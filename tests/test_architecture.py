@@ -167,3 +167,36 @@ def test_validate_never_imports_torch(tmp_path: Path, extra: list[str]) -> None:
     imported = _imported_after(code, tmp_path)
     assert "galmorph" in imported
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_similar_by_id_imports_no_deep_learning_library(tmp_path: Path) -> None:
+    """A query by id needs only the embeddings file: torch, timm and the model load
+    only for a query by image (they cost 5-8 s of start-up)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo
+
+    info = EmbeddingInfo(model={"spec": "-", "path": "-", "name": "-", "sha256": "-"},
+                         encoder="-", feature_dim=8, image={}, n_features=8)
+    features = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    table = pa.table({"id_str": [f"g{i}" for i in range(30)],
+                      **{f"feat_{j}": features[:, j] for j in range(8)}})
+    path = tmp_path / "emb.parquet"
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: info.to_json()}), path)
+    code = (
+        "from galmorph.cli import main\n"
+        f"status = main(['similar', {str(path)!r}, '--id', 'g3', '-k', '4', '--json'])\n"
+        "assert status == 0, status\n"
+    )
+    imported = _imported_after(code, tmp_path)
+    assert not imported & {"torch", "timm", "lightning"}, sorted(imported & set(HEAVY))
+
+
+def test_prediction_and_embedding_import_no_lightning(tmp_path: Path) -> None:
+    """Lightning (1-2 s of start-up) is for training and multi-GPU runs only."""
+    imported = _imported_after(
+        "import galmorph.inference.predict, galmorph.inference.embed, galmorph.inference.evaluate",
+        tmp_path)
+    assert "torch" in imported and "lightning" not in imported

@@ -1,5 +1,8 @@
 """Writing files so that a failed or killed run never leaves a half-written one.
 
+:func:`atomic_target` gives a temporary path that replaces the target on success;
+:func:`write_json` writes plain JSON (NaN as null) through it.
+
 Example:
     >>> with atomic_target(Path("out.json")) as tmp:  # doctest: +SKIP
     ...     tmp.write_text("{}")
@@ -7,11 +10,16 @@ Example:
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 
 @contextmanager
@@ -37,3 +45,34 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data: NaN/inf → None, numpy scalars and arrays → Python values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    """Write ``result`` as JSON atomically (temporary file + rename); NaN becomes null.
+
+    Readers never see a half-written file: the JSON goes to a temporary file in
+    the same directory, which then replaces ``path``. Missing parent directories
+    are created.
+
+    Example:
+        >>> write_json({"mean_nll": float("nan")}, "metrics.json")  # doctest: +SKIP
+        PosixPath('metrics.json')
+    """
+    path = Path(path)
+    text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
+    with atomic_target(path) as tmp:
+        tmp.write_text(text)
+    return path

@@ -49,6 +49,7 @@ def test_tiny_gpu_job_packs_runs_and_reports_within_the_limits(tmp_path: Path) -
         assert throughput[f"{task}_model_only"] > 0 and throughput[f"{task}_pipeline"] > 0
         ratio = throughput[f"{task}_pipeline"] / throughput[f"{task}_model_only"]
         assert throughput[f"{task}_ratio"] == ratio
+    assert throughput["predict_loader_only"] > 0 and throughput["predict_file_ratio"] > 0
 
     candidates = json.loads((out / "candidates.json").read_text())
     assert set(candidates) == {"a-atto-scratch", "b-lite0-imagenet"}

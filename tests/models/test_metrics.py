@@ -15,9 +15,10 @@ from rich.console import Console
 from scipy.stats import binomtest, dirichlet_multinomial
 
 from galmorph.data.tree import Schema
+from galmorph.files import write_json
 from galmorph.models import metrics
 from galmorph.models.losses import vote_loss
-from galmorph.models.metrics import evaluate_votes, fit_vote_baseline, print_evaluation, write_json
+from galmorph.models.metrics import evaluate_votes, fit_vote_baseline, print_evaluation
 
 # shape: smooth, featured, artifact (columns 0-2); edge: yes, no (columns 3-4)
 SCHEMA = Schema.from_dict(

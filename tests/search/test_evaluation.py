@@ -18,9 +18,9 @@ from galmorph.data.bundled import demo_dir
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.exceptions import GalmorphWarning
+from galmorph.files import write_json
 from galmorph.inference.embed import embed_to_file
 from galmorph.models.checkpoint import build_model, save_model
-from galmorph.models.metrics import write_json
 from galmorph.search.evaluation import evaluate_similarity, neighbour_table, precision_at_k
 from galmorph.search.tags import derive_tags
 from galmorph.training.train import model_metadata

@@ -17,8 +17,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from galmorph.anomaly.baselines import artefact_flags
     from galmorph.anomaly.benchmark import benchmark, benchmark_setup
     from galmorph.data.catalog import read_table
+    from galmorph.files import write_json
     from galmorph.inference.embeddings import read_embeddings
-    from galmorph.models.metrics import write_json
 
     emb = read_embeddings(args.embeddings)
     flags = None

@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.models.metrics import write_json
+    from galmorph.files import write_json
     from galmorph.search.evaluation import evaluate_similarity, print_tag_evaluation
 
     result = evaluate_similarity(

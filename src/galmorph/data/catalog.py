@@ -39,6 +39,9 @@ from galmorph.data.tree import Schema
 from galmorph.data.validation import CatalogSummary, inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphWarning
 
+#: What :func:`load_catalog` reads: a table file's path, or a DataFrame.
+CatalogSource = str | Path | pd.DataFrame
+
 
 def _leading_comment_lines(path: Path) -> int:
     """Number of ``#`` lines before the header (galmorph's CSV outputs carry metadata so)."""

@@ -33,10 +33,8 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -44,41 +42,23 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from galmorph.data.catalog import load_catalog
-from galmorph.data.galaxy_dataset import CollateCrops, GalaxyDataset
+from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.galaxy_dataset import (
+    GalaxyDataset,
+    default_num_workers,
+    galaxy_loader,
+    predict_dataset,
+)
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.splits import SPLIT_NAMES, assign_splits
 from galmorph.data.transforms import (
-    EvalFinish,
     TrainAugmentation,
-    eval_preparation,
     eval_transform,
     train_preparation,
 )
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphWarning
-
-CatalogSource = str | Path | pd.DataFrame
-
-#: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
-PREDICT_PREFETCH = 4
-
-
-#: Most loader workers by default: on the CPU the model needs the cores too; with a
-#: CUDA GPU the workers' JPEG decoding is what limits the rate.
-MAX_DEFAULT_WORKERS = {"cpu": 4, "cuda": 16}
-
-
-def default_num_workers() -> int:
-    """Loader worker processes: one fewer than the usable cores, from 1 to 4, or to 16
-    when a CUDA GPU is present (the model then runs there, not on the cores)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    most = MAX_DEFAULT_WORKERS["cuda" if torch.cuda.is_available() else "cpu"]
-    return max(1, min(most, cores - 1))
 
 
 def _source_name(source: CatalogSource) -> str:
@@ -120,11 +100,8 @@ class GalaxyDataModule(L.LightningDataModule):
             False trains on the evaluation transform.
         drop_missing_images: skip rows whose image file is missing, with a warning.
         finish_on_device: predict batches leave the loader workers as ``uint8``
-            centre crops, and :class:`~galmorph.data.transforms.EvalFinish` (the
-            predict dataset's ``finish``) converts, resizes and normalises them on
-            the model's device. For GPUs: the workers then only decode, and a
-            quarter of the bytes or less crosses to the device. The inputs are
-            the same as :func:`~galmorph.data.transforms.eval_transform`'s.
+            centre crops, finished on the model's device (see
+            :func:`~galmorph.data.galaxy_dataset.predict_dataset`).
     """
 
     def __init__(
@@ -218,19 +195,18 @@ class GalaxyDataModule(L.LightningDataModule):
                 raise CatalogError(f"no {name} catalog was given to the data module")
             if name == "train" and self.schema is None:
                 raise CatalogError("training needs a schema for the vote counts")
-            config = self.image_config
-            augmented = name == "train" and self.augment  # finished batch-wise, see below
-            crops = name == "predict" and self.finish_on_device
-            make = (train_preparation if augmented
-                    else eval_preparation if crops else eval_transform)
-            self._datasets[name] = GalaxyDataset(
-                self.catalogs[name],
-                None if name == "predict" else self.schema,
-                make(config),
-                channels=config.channels,
-                cache=self.cache,
-                finish=EvalFinish(config) if crops else None,
-            )
+            if name == "predict":
+                self._datasets[name] = predict_dataset(
+                    self.catalogs[name], self.image_config, cache=self.cache,
+                    finish_on_device=self.finish_on_device,
+                )
+            else:
+                augmented = name == "train" and self.augment  # finished batch-wise, see below
+                make = train_preparation if augmented else eval_transform
+                self._datasets[name] = GalaxyDataset(
+                    self.catalogs[name], self.schema, make(self.image_config),
+                    channels=self.image_config.channels, cache=self.cache,
+                )
         return self._datasets[name]
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int
@@ -257,20 +233,8 @@ class GalaxyDataModule(L.LightningDataModule):
             self.dataset(name)
 
     def _loader(self, name: str) -> DataLoader:
-        dataset = self.dataset(name)
-        train = name == "train"
-        workers = self.num_workers if len(dataset) else 0
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=train,
-            drop_last=train and len(dataset) > self.batch_size,
-            num_workers=workers,
-            persistent_workers=workers > 0 and name in ("train", "val"),
-            prefetch_factor=(PREDICT_PREFETCH if name == "predict" else 2) if workers else None,
-            pin_memory=torch.cuda.is_available(),
-            collate_fn=CollateCrops(dataset.finish) if dataset.finish is not None else None,
-        )
+        return galaxy_loader(self.dataset(name), self.batch_size, self.num_workers,
+                             shuffle=name == "train", persistent=name in ("train", "val"))
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, augmented batches; the last partial batch is dropped."""
@@ -285,9 +249,7 @@ class GalaxyDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """Batches of ``image`` and ``index`` (row in ``catalogs["predict"]``), in order.
 
-        Workers decode and prefetch ``PREDICT_PREFETCH`` batches each, so JPEG
-        decoding overlaps the model's compute. With ``finish_on_device`` the
-        images are ``uint8`` crops that the dataset's ``finish`` completes.
+        See :func:`~galmorph.data.galaxy_dataset.predict_loader`.
         """
         return self._loader("predict")
 

@@ -5,8 +5,10 @@
 once for all (:func:`decode_images`). Items can leave the workers only prepared
 (``uint8``); the dataset's ``finish`` then completes whole batches on their
 device: :class:`CollateCrops` batches such items and :func:`batch_finisher`
-gives the finishing step of a loader.
-:class:`~galmorph.data.datasets.GalaxyDataModule` builds the datasets and loaders.
+gives the finishing step of a loader. :func:`galaxy_loader` makes the loaders and
+:func:`predict_loader` the loader that prediction and embedding read. Nothing
+here needs Lightning (:class:`~galmorph.data.datasets.GalaxyDataModule` builds
+training's datasets and loaders from these).
 
 Examples
 --------
@@ -22,6 +24,7 @@ torch.Size([3, 128, 128])
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,33 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image, to_channels
+from galmorph.data.transforms import EvalFinish, eval_preparation, eval_transform
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, ImageError
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
+
+#: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
+PREDICT_PREFETCH = 4
+
+
+#: Most loader workers by default: on the CPU the model needs the cores too; with a
+#: CUDA GPU the workers' JPEG decoding is what limits the rate.
+MAX_DEFAULT_WORKERS = {"cpu": 4, "cuda": 16}
+
+
+def default_num_workers() -> int:
+    """Loader worker processes: one fewer than the usable cores, from 1 to 4, or to 16
+    when a CUDA GPU is present (the model then runs there, not on the cores)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    most = MAX_DEFAULT_WORKERS["cuda" if torch.cuda.is_available() else "cpu"]
+    return max(1, min(most, cores - 1))
+
 
 
 def decode_images(paths: Sequence[str | Path], channels: int) -> np.ndarray:
@@ -168,3 +193,65 @@ def batch_finisher(loader: DataLoader) -> Transform:
     :class:`GalaxyDataset`), or nothing."""
     finish = getattr(loader.dataset, "finish", None)
     return finish if finish is not None else (lambda images: images)
+
+
+def galaxy_loader(
+    dataset: GalaxyDataset, batch_size: int, num_workers: int | None = None, *,
+    shuffle: bool = False, persistent: bool = False,
+) -> DataLoader:
+    """A loader over ``dataset`` in worker processes (none for an empty dataset).
+
+    With ``shuffle`` (training) the rows are shuffled and a last partial batch is
+    dropped; without it the rows come in order and each worker prefetches
+    :data:`PREDICT_PREFETCH` batches, so decoding overlaps the model's compute.
+    ``persistent`` keeps the workers between passes (epochs). Items left
+    ``uint8`` for a ``finish`` are batched by :class:`CollateCrops`.
+    """
+    workers = default_num_workers() if num_workers is None else num_workers
+    workers = workers if len(dataset) else 0
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=shuffle and len(dataset) > batch_size,
+        num_workers=workers,
+        persistent_workers=workers > 0 and persistent,
+        prefetch_factor=(2 if shuffle else PREDICT_PREFETCH) if workers else None,
+        pin_memory=torch.cuda.is_available(),
+        collate_fn=CollateCrops(dataset.finish) if dataset.finish is not None else None,
+    )
+
+
+def predict_dataset(
+    catalog: pd.DataFrame, config: ImageConfig, *, cache: np.ndarray | bool = False,
+    finish_on_device: bool = False,
+) -> GalaxyDataset:
+    """The evaluation-transformed images of a loaded catalog, without vote counts.
+
+    With ``finish_on_device`` the items are ``uint8`` centre crops
+    (:func:`~galmorph.data.transforms.eval_preparation`) and the dataset's
+    ``finish`` (:class:`~galmorph.data.transforms.EvalFinish`) completes them
+    batch-wise on the model's device: for GPUs, whose loader workers then only
+    decode, and a quarter of the bytes or less crosses to the device. The inputs
+    are the same as :func:`~galmorph.data.transforms.eval_transform`'s.
+    """
+    return GalaxyDataset(
+        catalog, None,
+        (eval_preparation if finish_on_device else eval_transform)(config),
+        channels=config.channels, cache=cache,
+        finish=EvalFinish(config) if finish_on_device else None,
+    )
+
+
+def predict_loader(
+    catalog: pd.DataFrame, config: ImageConfig, *, batch_size: int,
+    num_workers: int | None = None, finish_on_device: bool = False,
+) -> DataLoader:
+    """Batches of ``image`` and ``index`` (row in ``catalog``), in order, for a model.
+
+    ``catalog`` is loaded already (:func:`~galmorph.data.catalog.load_catalog`:
+    absolute ``file_loc``, a RangeIndex). See :func:`predict_dataset` and
+    :func:`galaxy_loader`.
+    """
+    dataset = predict_dataset(catalog, config, finish_on_device=finish_on_device)
+    return galaxy_loader(dataset, batch_size, num_workers)

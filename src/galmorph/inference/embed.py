@@ -52,8 +52,7 @@ import pandas as pd
 import torch
 
 from galmorph import __version__
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource
+from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.views import average_over_views, check_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS

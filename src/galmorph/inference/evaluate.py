@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.data.tree import Schema
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
@@ -49,22 +49,15 @@ def _run(
     backend: str = "torch",
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The catalog as read and the model's raw outputs for its rows, in order."""
-    datamodule = GalaxyDataModule(
-        predict_catalog=catalog,
-        image_config=loaded.image_config,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        drop_missing_images=drop_missing_images,
-        finish_on_device=device.type != "cpu",
-    )
-    frame = datamodule.catalogs["predict"]
+    frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
     for message in check_image_conventions(
         frame["file_loc"].tolist(), loaded.image_config, loaded.name
     ):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     raw = model_outputs(
         loaded,
-        datamodule.predict_dataloader(),
+        predict_loader(frame, loaded.image_config, batch_size=batch_size,
+                       num_workers=num_workers, finish_on_device=device.type != "cpu"),
         mc_samples=mc_samples,
         device=device,
         progress=progress,

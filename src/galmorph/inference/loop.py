@@ -1,7 +1,7 @@
 """The inference loop: a model's outputs for every image of a catalog, in catalog order.
 
 :func:`infer` applies a batch function to the images of a predict loader
-(:meth:`GalaxyDataModule.predict_dataloader`, whose worker processes decode
+(:func:`~galmorph.data.galaxy_dataset.predict_loader`, whose worker processes decode
 images while the model computes) and puts the rows back in catalog order;
 :func:`run_over_images` does so for the rows of a catalog table.
 :func:`model_outputs` gives a loaded model's raw outputs ``(N, n_outputs, S)``,
@@ -42,8 +42,7 @@ from rich.progress import (
 from torch import nn
 from torch.utils.data import DataLoader
 
-from galmorph.data.datasets import GalaxyDataModule
-from galmorph.data.galaxy_dataset import batch_finisher
+from galmorph.data.galaxy_dataset import batch_finisher, predict_loader
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
 from galmorph.data.views import average_over_views
@@ -159,7 +158,7 @@ def infer(
 
     Args:
         loader: batches of ``image`` and ``index`` (row in the catalog), e.g.
-            :meth:`GalaxyDataModule.predict_dataloader`.
+            :func:`~galmorph.data.galaxy_dataset.predict_loader`.
         forward: maps a batch of images on ``device`` to a tensor ``(batch, ...)``.
         device: where the images go.
         channels_last: give images in channels-last memory format (fast convolutions
@@ -310,22 +309,14 @@ def run_over_images(
 ) -> np.ndarray:
     """``forward`` over the evaluation-transformed images of a catalog, rows in order.
 
-    Builds the predict loader of :class:`~galmorph.data.datasets.GalaxyDataModule` and runs
+    Builds the catalog's :func:`~galmorph.data.galaxy_dataset.predict_loader` and runs
     :func:`infer` (no gradients). ``forward`` maps image batches
     ``(b, channels, size, size)`` on ``device`` to ``(b, ...)``.
 
     Returns:
         ``float32`` array ``(len(frame), ...)``.
     """
-    datamodule = GalaxyDataModule(
-        predict_catalog=frame,
-        image_config=image_config,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        finish_on_device=device.type != "cpu",
-    )
-    return infer(
-        datamodule.predict_dataloader(), forward, device, progress=progress,
-        description=description,
-    )
+    loader = predict_loader(frame, image_config, batch_size=batch_size, num_workers=num_workers,
+                            finish_on_device=device.type != "cpu")
+    return infer(loader, forward, device, progress=progress, description=description)
 

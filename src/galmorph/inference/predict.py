@@ -10,7 +10,7 @@ interval of the vote fraction), and per question ``<question>_asked`` (the
 probability it was asked, from the fractions along its branch of the tree);
 ``<answer>`` is :attr:`galmorph.data.tree.Answer.full_name`.
 
-The catalog is streamed through :meth:`GalaxyDataModule.predict_dataloader`, whose
+The catalog is streamed through :func:`~galmorph.data.galaxy_dataset.predict_loader`, whose
 worker processes decode images while the model computes, by the loop of
 :mod:`galmorph.inference.loop`, which
 :func:`galmorph.inference.evaluate.evaluate_catalog` shares.
@@ -45,22 +45,25 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.device import resolve_device
-from galmorph.inference.distributed import DistributedInference
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import CONVENTION_CHECKS, check_image_conventions, model_outputs
 from galmorph.inference.outputs import output_format, write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.tasks import TASK_OUTPUTS
+
+if TYPE_CHECKING:
+    from galmorph.inference.distributed import DistributedInference
 
 #: Parquet metadata key of a resumable prediction part's record
 #: (:mod:`galmorph.inference.resumable`).
@@ -98,16 +101,13 @@ def _prediction_chunks(
         if store is not None and store.has(start, stop, ids):
             yield store.read(start, stop) if primary else None
             continue
-        datamodule = GalaxyDataModule(
-            predict_catalog=frame.iloc[start:stop],
-            image_config=loaded.image_config,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            finish_on_device=device.type != "cpu",
+        loader = predict_loader(
+            frame.iloc[start:stop], loaded.image_config, batch_size=batch_size,
+            num_workers=num_workers, finish_on_device=device.type != "cpu",
         )
         raw = model_outputs(
             loaded,
-            datamodule.predict_dataloader(),
+            loader,
             mc_samples=mc_samples,
             device=device,
             progress=progress,
@@ -267,6 +267,8 @@ def predict_to_file(
     loaded, frame, torch_device = _prepare(catalog, model, device, drop_missing_images)
     distributed = None
     if str(devices) not in ("1", "auto") or num_nodes > 1:
+        from galmorph.inference.distributed import DistributedInference  # Lightning: 1-2 s
+
         distributed = DistributedInference(device, devices, num_nodes, strategy, progress)
     primary = distributed is None or distributed.is_primary
     store = None

@@ -6,7 +6,8 @@ Pure functions on arrays, in the order of :attr:`Schema.label_cols`:
   training votes, ignoring the images: the NLL a model must beat.
 * :func:`evaluate_votes` computes per-question NLL, vote-fraction error and
   accuracy on confidently classified galaxies, optionally from MC-dropout samples.
-* :func:`print_evaluation` shows the result as a table; :func:`write_json` saves it.
+* :func:`print_evaluation` shows the result as a table; :func:`galmorph.files.write_json`
+  saves it.
 
 Examples
 --------
@@ -23,9 +24,7 @@ True
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +37,6 @@ from scipy.special import logsumexp
 from scipy.stats import binomtest
 
 from galmorph.data.tree import Schema
-from galmorph.files import atomic_target
 from galmorph.models.losses import dirichlet_multinomial_nll
 
 CONFIDENT_ANSWERED = 0.5
@@ -341,34 +339,3 @@ def print_evaluation(result: dict[str, Any], console: Console | None = None) -> 
             f"{_number(result['baseline_mean_nll'], '.3f')}; lower is better)"
         )
     console.print(summary)
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON data: NaN/inf → None, numpy scalars and arrays → Python values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(result: dict[str, Any], path: str | Path) -> Path:
-    """Write ``result`` as JSON atomically (temporary file + rename); NaN becomes null.
-
-    Readers never see a half-written file: the JSON goes to a temporary file in
-    the same directory, which then replaces ``path``. Missing parent directories
-    are created.
-
-    Example:
-        >>> write_json({"mean_nll": float("nan")}, "metrics.json")  # doctest: +SKIP
-        PosixPath('metrics.json')
-    """
-    path = Path(path)
-    text = json.dumps(_jsonable(result), indent=2, allow_nan=False) + "\n"
-    with atomic_target(path) as tmp:
-        tmp.write_text(text)
-    return path

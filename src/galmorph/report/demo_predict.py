@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.DataFrame:
     """Predict every galaxy, show the most confident ones and evaluate; returns the predictions."""
+    from galmorph.files import write_json
     from galmorph.inference.outputs import write_table
     from galmorph.inference.predict import predict_catalog
-    from galmorph.models.metrics import evaluate_votes, write_json
+    from galmorph.models.metrics import evaluate_votes
     from galmorph.report.plots import galaxy_grid
 
     s = run.settings

@@ -27,8 +27,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource
+from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.splits import assign_splits
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE

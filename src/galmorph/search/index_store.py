@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from galmorph.exceptions import GalmorphWarning
-from galmorph.files import atomic_target
-from galmorph.models.metrics import write_json
+from galmorph.files import atomic_target, write_json
 from galmorph.search.index import (
     ExactIndex,
     FaissIndex,

@@ -28,21 +28,23 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.embedding_folder import PartitionedEmbeddings
 from galmorph.inference.embeddings import Embeddings
-from galmorph.inference.loading import ModelSpec
-from galmorph.inference.new_images import embed_images
 from galmorph.search.defaults import DUPLICATE_RADIUS_ARCSEC, MATCH_RADIUS_ARCSEC
 from galmorph.search.index import Index, exact_distances, search_vectors
 from galmorph.search.index_store import load_or_build_index
 from galmorph.search.partitioned import StoredVectors, open_partitioned_index
+
+if TYPE_CHECKING:
+    import torch
+
+    from galmorph.inference.loading import ModelSpec
 
 _EXTRA_CANDIDATES = 16
 
@@ -288,6 +290,9 @@ class SimilaritySearch:
         Entries whose image is this same file (and their same-object entries) are
         left out, as for a query by id.
         """
+        # torch, timm and the model load only for queries by image: 5 s of imports
+        from galmorph.inference.new_images import embed_images
+
         vector = embed_images([image], self.embeddings, model, device=device)[0]
         path = Path(image).resolve()
         exclude: list[int] = []

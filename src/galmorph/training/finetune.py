@@ -59,7 +59,8 @@ import torch
 from torch import nn
 
 from galmorph import __version__
-from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.catalog import CatalogSource
+from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema

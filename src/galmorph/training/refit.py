@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource
+from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.splits import assign_splits
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE

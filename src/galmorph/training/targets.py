@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import load_catalog
-from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.galaxy_dataset import GalaxyDataset, Transform
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.transforms import eval_transform, train_transform

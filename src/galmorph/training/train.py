@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from galmorph import __version__
-from galmorph.data.datasets import CatalogSource, GalaxyDataModule
+from galmorph.data.catalog import CatalogSource
+from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
