@@ -152,32 +152,45 @@ def _fill_hub_cache(cache: Path, repo: str, files: dict[str, Path]) -> None:
     (root / "refs" / "main").write_text(commit)
 
 
-def test_hub_repositories_load_offline_from_the_cache(
-    timm_folder: Path, untrained_model: Path, small_catalog: Path, tmp_path: Path
+def _embed_offline(cache: Path, tmp_path: Path, catalog: Path, repo: str
+                   ) -> subprocess.CompletedProcess[str]:
+    """``galmorph embed -m hf_hub:REPO`` in a fresh interpreter (the hub reads
+    ``HF_HUB_OFFLINE`` when imported), from a filled cache with no network."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
+           "HF_HOME": str(tmp_path / "home")}
+    out = tmp_path / f"{repo.split('/')[1]}.parquet"
+    return subprocess.run(
+        [sys.executable, "-m", "galmorph", "embed", str(catalog), "-m", f"hf_hub:{repo}",
+         "-o", str(out), "--views", "1", *CPU],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_hub_timm_encoders_load_offline_from_the_cache(
+    timm_folder: Path, small_catalog: Path, tmp_path: Path
 ) -> None:
     cache = tmp_path / "hub"
     weights = next(p for p in timm_folder.iterdir() if p.name != "config.json")
     _fill_hub_cache(cache, "someone/timm-encoder",
                     {"config.json": timm_folder / "config.json", weights.name: weights})
+    done = _embed_offline(cache, tmp_path, small_catalog, "someone/timm-encoder")
+    assert done.returncode == 0, done.stderr
+    info = read_embeddings(tmp_path / "timm-encoder.parquet").info
+    assert info.model["spec"] == "hf_hub:someone/timm-encoder"
+    assert info.model["name"] == "someone/timm-encoder"
+
+
+def test_hub_galmorph_models_load_offline_and_a_missing_repository_is_named(
+    untrained_model: Path, small_catalog: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "hub"
     _fill_hub_cache(cache, "someone/galmorph-model", {"galmorph.pt": untrained_model})
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache),
-           "HF_HOME": str(tmp_path / "home")}
-    for repo in ("someone/timm-encoder", "someone/galmorph-model"):
-        out = tmp_path / f"{repo.split('/')[1]}.parquet"
-        done = subprocess.run(
-            [sys.executable, "-m", "galmorph", "embed", str(small_catalog), "-m",
-             f"hf_hub:{repo}", "-o", str(out), "--views", "1", *CPU],
-            env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        info = read_embeddings(out).info
-        assert info.model["spec"] == f"hf_hub:{repo}"
-        assert info.model["name"] in (repo, "tiny")
-    missing = subprocess.run(
-        [sys.executable, "-m", "galmorph", "embed", str(small_catalog), "-m",
-         "hf_hub:someone/absent", "-o", str(tmp_path / "x.parquet"), *CPU],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+    done = _embed_offline(cache, tmp_path, small_catalog, "someone/galmorph-model")
+    assert done.returncode == 0, done.stderr
+    info = read_embeddings(tmp_path / "galmorph-model.parquet").info
+    assert info.model["spec"] == "hf_hub:someone/galmorph-model"
+    assert info.model["name"] == "tiny"
+    missing = _embed_offline(cache, tmp_path, small_catalog, "someone/absent")
     assert missing.returncode == 2 and "error:" in missing.stderr
     assert "galmorph.pt" in missing.stderr and "config.json" in missing.stderr
 
