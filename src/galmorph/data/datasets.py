@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader
 
 from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.galaxy_dataset import (
+    PREDICT_PREFETCH,
     GalaxyDataset,
     default_num_workers,
     galaxy_loader,
@@ -234,7 +235,8 @@ class GalaxyDataModule(L.LightningDataModule):
 
     def _loader(self, name: str) -> DataLoader:
         return galaxy_loader(self.dataset(name), self.batch_size, self.num_workers,
-                             shuffle=name == "train", persistent=name in ("train", "val"))
+                             shuffle=name == "train", persistent=name in ("train", "val"),
+                             prefetch=PREDICT_PREFETCH if name == "predict" else 2)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, augmented batches; the last partial batch is dropped."""

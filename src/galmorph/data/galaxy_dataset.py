@@ -189,23 +189,22 @@ class CollateCrops:
 
 def batch_finisher(loader: DataLoader) -> Transform:
     """What completes a loader's image batches on their device: the dataset's ``finish``
-    (``uint8`` crops to model inputs, see
-    :class:`GalaxyDataset`), or nothing."""
+    (``uint8`` crops to model inputs, see :class:`GalaxyDataset`), or nothing."""
     finish = getattr(loader.dataset, "finish", None)
     return finish if finish is not None else (lambda images: images)
 
 
 def galaxy_loader(
     dataset: GalaxyDataset, batch_size: int, num_workers: int | None = None, *,
-    shuffle: bool = False, persistent: bool = False,
+    shuffle: bool = False, persistent: bool = False, prefetch: int = 2,
 ) -> DataLoader:
     """A loader over ``dataset`` in worker processes (none for an empty dataset).
 
     With ``shuffle`` (training) the rows are shuffled and a last partial batch is
-    dropped; without it the rows come in order and each worker prefetches
-    :data:`PREDICT_PREFETCH` batches, so decoding overlaps the model's compute.
-    ``persistent`` keeps the workers between passes (epochs). Items left
-    ``uint8`` for a ``finish`` are batched by :class:`CollateCrops`.
+    dropped; without it they come in order. Each worker prepares ``prefetch``
+    batches ahead, so decoding overlaps the model's compute; ``persistent`` keeps
+    the workers between passes (epochs). Items left ``uint8`` for a ``finish``
+    are batched by :class:`CollateCrops`.
     """
     workers = default_num_workers() if num_workers is None else num_workers
     workers = workers if len(dataset) else 0
@@ -216,7 +215,7 @@ def galaxy_loader(
         drop_last=shuffle and len(dataset) > batch_size,
         num_workers=workers,
         persistent_workers=workers > 0 and persistent,
-        prefetch_factor=(2 if shuffle else PREDICT_PREFETCH) if workers else None,
+        prefetch_factor=prefetch if workers else None,
         pin_memory=torch.cuda.is_available(),
         collate_fn=CollateCrops(dataset.finish) if dataset.finish is not None else None,
     )
@@ -254,4 +253,4 @@ def predict_loader(
     :func:`galaxy_loader`.
     """
     dataset = predict_dataset(catalog, config, finish_on_device=finish_on_device)
-    return galaxy_loader(dataset, batch_size, num_workers)
+    return galaxy_loader(dataset, batch_size, num_workers, prefetch=PREDICT_PREFETCH)
