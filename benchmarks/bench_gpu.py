@@ -20,6 +20,9 @@ writes as JSON (``--out``):
   call on ``CATALOG`` repeated to ``--predict-rows`` rows (loader workers started,
   batches finished on the device, outputs copied back and turned into a table),
   after one untimed warm-up call on two batches, as model-only has warm-up steps;
+* **predict, larger images** (``--large-catalog``, e.g. 424 px DECaLS JPEGs, whose
+  decoding costs more): loader only and pipeline, one view, rows repeated to half
+  of ``--predict-rows``;
 * **predict, command-line defaults**: :func:`~galmorph.inference.predict.predict_to_file`
   (what ``galmorph predict`` runs: 8 orientations averaged, 50,000-row parts, a
   Parquet file) on a third of those rows; its ratio is to model-only / 8.
@@ -47,6 +50,7 @@ import torch
 from galmorph.data.catalog import load_catalog
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import load_image
 from galmorph.data.schemas import get_schema
 from galmorph.data.transforms import TrainAugmentation, working_size
 from galmorph.files import write_json
@@ -137,6 +141,14 @@ def model_only_prediction(
     return steps * batch_size / (time.perf_counter() - began)
 
 
+def repeated(frame: pd.DataFrame, n_rows: int) -> pd.DataFrame:
+    """``frame``'s rows repeated to ``n_rows``, each with its own id."""
+    repeats = int(np.ceil(n_rows / len(frame)))
+    rows = pd.concat([frame] * repeats, ignore_index=True).head(n_rows)
+    rows["id_str"] = [f"{i}_{n}" for n, i in enumerate(rows["id_str"])]
+    return rows
+
+
 def loader_only(rows: pd.DataFrame, config: ImageConfig, device: torch.device,
                 args: argparse.Namespace) -> float:
     """Images/s of the predict loader alone, batches moved to ``device``, no model."""
@@ -161,6 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=3, help="pipeline epochs (first not timed)")
     parser.add_argument("--steps", type=int, default=30, help="timed model-only steps")
     parser.add_argument("--predict-rows", type=int, default=60000)
+    parser.add_argument("--large-catalog", default=None,
+                        help="catalog of larger images (ids and files) for a second rate")
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--precision", default="bf16-mixed", help="bf16-mixed or 32")
@@ -201,10 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     loaded = load_model(result.model_path)
     record("predict_model_only", model_only_prediction(
         loaded.model, loaded.image_config, args.batch_size, device, bf16, args.steps))
-    frame = load_catalog(args.catalog)
-    repeats = int(np.ceil(args.predict_rows / len(frame)))
-    rows = pd.concat([frame] * repeats, ignore_index=True).head(args.predict_rows)
-    rows["id_str"] = [f"{i}_{n}" for n, i in enumerate(rows["id_str"])]
+    rows = repeated(load_catalog(args.catalog), args.predict_rows)
     record("predict_loader_only", loader_only(rows, loaded.image_config, device, args))
     options = {"device": device, "batch_size": args.batch_size, "num_workers": args.num_workers,
                "progress": False, "views": 1}  # one view, as model-only
@@ -214,6 +225,15 @@ def main(argv: list[str] | None = None) -> dict:
     record("predict_pipeline", len(rows) / (time.perf_counter() - began))
     record("predict_rows", len(rows))
     record("predict_ratio", figures["predict_pipeline"] / figures["predict_model_only"])
+    if args.large_catalog:
+        large = repeated(load_catalog(args.large_catalog), max(args.predict_rows // 2, 1))
+        record("large_image_px", load_image(large["file_loc"].iloc[0]).shape[1])
+        record("large_loader_only", loader_only(large, loaded.image_config, device, args))
+        began = time.perf_counter()
+        predict_catalog(large, loaded, **options)
+        record("large_predict_pipeline", len(large) / (time.perf_counter() - began))
+        record("large_predict_ratio", figures["large_predict_pipeline"]
+               / figures["predict_model_only"])
     third = rows.head(max(len(rows) // 3, 1))
     began = time.perf_counter()
     predict_to_file(third, Path(args.work) / "predictions.parquet", loaded, device=device,
@@ -226,6 +246,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{key:8s} model only {figures[f'{key}_model_only']:9.0f} img/s   pipeline "
               f"{figures[f'{key}_pipeline']:9.0f} img/s   ratio {figures[f'{key}_ratio']:.2f}")
     print(f"predict  loader only {figures['predict_loader_only']:9.0f} img/s")
+    if args.large_catalog:
+        print(f"predict  {figures['large_image_px']} px images: loader only "
+              f"{figures['large_loader_only']:9.0f} img/s   pipeline "
+              f"{figures['large_predict_pipeline']:9.0f} img/s   ratio "
+              f"{figures['large_predict_ratio']:.2f}")
     print(f"predict  to a file, {DEFAULT_VIEWS} views {figures['predict_file_default_views']:9.0f} "
           f"img/s   ratio to model only / {DEFAULT_VIEWS} {figures['predict_file_ratio']:.2f}")
     return figures

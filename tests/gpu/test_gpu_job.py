@@ -50,6 +50,8 @@ def test_tiny_gpu_job_packs_runs_and_reports_within_the_limits(tmp_path: Path) -
         ratio = throughput[f"{task}_pipeline"] / throughput[f"{task}_model_only"]
         assert throughput[f"{task}_ratio"] == ratio
     assert throughput["predict_loader_only"] > 0 and throughput["predict_file_ratio"] > 0
+    assert throughput["large_image_px"] == 128  # --tiny packs the demo images as the large ones
+    assert throughput["large_loader_only"] > 0 and throughput["large_predict_ratio"] > 0
 
     candidates = json.loads((out / "candidates.json").read_text())
     assert set(candidates) == {"a-atto-scratch", "b-lite0-imagenet"}
