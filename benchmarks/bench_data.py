@@ -21,7 +21,6 @@ before timing, so figures are for a warm file-system cache.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable, Iterable
 from importlib.resources import files
@@ -31,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from galmorph.data.catalog import load_catalog
-from galmorph.data.galaxy_dataset import GalaxyDataset, decode_images
+from galmorph.data.galaxy_dataset import GalaxyDataset, decode_images, usable_cores
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
 from galmorph.data.transforms import eval_preparation, eval_transform, train_transform
@@ -65,7 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     catalog = load_catalog(args.catalog).head(args.n).reset_index(drop=True)
     paths = catalog["file_loc"].tolist()
     torch.set_num_threads(1)

@@ -45,22 +45,24 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 #: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
 PREDICT_PREFETCH = 4
 
-
 #: Most loader workers by default: on the CPU the model needs the cores too; with a
 #: CUDA GPU the workers' JPEG decoding is what limits the rate.
 MAX_DEFAULT_WORKERS = {"cpu": 4, "cuda": 16}
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity, where the system reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_num_workers() -> int:
     """Loader worker processes: one fewer than the usable cores, from 1 to 4, or to 16
     when a CUDA GPU is present (the model then runs there, not on the cores)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
     most = MAX_DEFAULT_WORKERS["cuda" if torch.cuda.is_available() else "cpu"]
-    return max(1, min(most, cores - 1))
-
+    return max(1, min(most, usable_cores() - 1))
 
 
 def decode_images(paths: Sequence[str | Path], channels: int) -> np.ndarray:

@@ -12,7 +12,6 @@ trained on.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import TorchCheckpointIO
 
+from galmorph.data.galaxy_dataset import usable_cores
 from galmorph.files import atomic_target
 
 BEST_NAME = "best"
@@ -112,7 +112,7 @@ def hardware_record(trainer: L.Trainer) -> dict[str, Any]:
     ``devices`` in all nodes, and the numerical ``precision``."""
     device = trainer.strategy.root_device
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu ({os.cpu_count()} cores)" if device.type == "cpu" else device.type)
+            else f"cpu ({usable_cores()} cores)" if device.type == "cpu" else device.type)
     return {"device": name, "devices": trainer.num_devices * trainer.num_nodes,
             "precision": str(trainer.precision)}
 
