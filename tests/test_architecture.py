@@ -101,6 +101,16 @@ def test_every_folder_is_a_subpackage_with_a_public_api() -> None:
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
 
 
+def test_every_public_name_of_a_subpackage_resolves() -> None:
+    import importlib
+
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    for folder in folders:
+        package = importlib.import_module(f"galmorph.{folder}")
+        for name in getattr(package, "__all__", []):
+            assert hasattr(package, name), f"galmorph.{folder}.{name} does not resolve"
+
+
 def test_no_block_of_code_is_repeated_across_modules() -> None:
     """pylint's duplicate-code check, at 8 lines (imports, docstrings and signatures aside)."""
     pytest.importorskip("pylint")

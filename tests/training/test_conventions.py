@@ -11,6 +11,7 @@ import pytest
 
 from galmorph.data import bundled
 from galmorph.data.image_config import ImageConfig
+from galmorph.data.images import ASINH_STRETCH
 from galmorph.training.conventions import auto_crop, galaxy_fill, source_conventions
 
 
@@ -29,6 +30,16 @@ def test_source_conventions_are_cleared_for_other_images(tmp_path: Path) -> None
                        "stretch": ""}
     with pytest.raises(ValueError, match="unknown source conventions"):
         source_conventions(config, same, {"arcsec": 1})
+
+
+def test_fits_images_record_galmorphs_own_stretch(tmp_path: Path) -> None:
+    from astropy.io import fits
+
+    image = tmp_path / "galaxy.fits"
+    fits.PrimaryHDU(np.random.default_rng(0).random((3, 64, 64), dtype=np.float32)).writeto(image)
+    config = ImageConfig.for_sdss_gz2()
+    assert source_conventions(config, image, None)["stretch"] == ASINH_STRETCH
+    assert source_conventions(config, image, {"stretch": "mine"})["stretch"] == "mine"
 
 
 def test_galaxy_fill_measures_the_central_object(tmp_path: Path) -> None:

@@ -64,12 +64,18 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"image path {path} is not a file")
     if info.st_size == 0:
         raise ImageError(f"image file {path} is empty")
-    if _is_fits(path):
+    if is_fits(path):
         return _load_fits(path)
     return _load_pillow(path)
 
 
-def _is_fits(path: Path) -> bool:
+def is_fits(path: str | Path) -> bool:
+    """Whether an image file is FITS: by its suffix, else (not a JPEG or PNG) its first bytes.
+
+    Raises:
+        ImageError: when the file must be read and cannot be.
+    """
+    path = Path(path)
     name = path.name.lower()
     if name.endswith(FITS_SUFFIXES):
         return True

@@ -38,9 +38,10 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
+        "defaults": ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "DEFAULT_VIEWS"],
         "device": ["resolve_device"],
         "distributed": ["DistributedInference"],
-        "embed": ["DEFAULT_VIEWS", "embed_catalog", "embed_to_file"],
+        "embed": ["embed_catalog", "embed_to_file"],
         "embedding_folder": [
             "PartitionedEmbeddings", "open_embeddings", "read_embedding_folder",
         ],
@@ -57,7 +58,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "evaluate": ["evaluate_catalog"],
         "hpc": ["slurm_cluster"],
         "loading": ["ModelSpec"],
-        "loop": ["DEFAULT_BATCH_SIZE", "check_image_conventions", "infer", "run_over_images"],
+        "loop": ["check_image_conventions", "infer", "run_over_images"],
         "dask_run": ["RunSummary", "dask_client", "run_partitions"],
         "manifest": ["MANIFEST_NAME", "Manifest", "PartitionRecord"],
         "maps": ["GalaxyMap", "compute_map", "ensure_map", "map_path", "read_map"],
@@ -66,8 +67,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "partition_task": ["PartitionJob", "PartitionResult", "job_model", "run_partition"],
         "partitions": ["Partition", "find_partitions", "is_partitioned", "read_partition"],
         "predict": ["WrittenTable", "predict_catalog", "predict_to_file"],
-        "resumable": [
-            "DEFAULT_CHUNK_SIZE", "PartStore", "chunk_bounds", "ids_digest", "parts_dir_for",
-        ],
+        "resumable": ["PartStore", "chunk_bounds", "ids_digest", "parts_dir_for"],
     },
 )

@@ -201,11 +201,8 @@ class LoadedModel:
     @cached_property
     def checksum(self) -> str:
         """SHA-256 of the model file (hex)."""
-        digest = hashlib.sha256()
         with open(self.path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+            return hashlib.file_digest(handle, "sha256").hexdigest()
 
     def provenance(self) -> dict[str, str]:
         """Model name, galmorph version it was made with, and file checksum, as strings."""

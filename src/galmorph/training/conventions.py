@@ -19,7 +19,7 @@ import pandas as pd
 
 from galmorph.data import bundled
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.images import load_image, to_channels
+from galmorph.data.images import ASINH_STRETCH, is_fits, load_image, to_channels
 
 #: Source-image conventions of :class:`ImageConfig` that describe the training data.
 SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
@@ -52,6 +52,8 @@ def source_conventions(
     }
     keep = same_conventions(config, first_image)
     base = {f: getattr(config, f) for f in SOURCE_FIELDS} if keep else cleared
+    if is_fits(first_image):
+        base["stretch"] = ASINH_STRETCH
     return {**base, **given}
 
 

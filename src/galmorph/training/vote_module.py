@@ -86,19 +86,13 @@ class VoteModule(L.LightningModule):
                  batch_size=len(batch["image"]))
         return loss
 
-    def _evaluation_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         nll = self._per_question_nll(batch)
         size = len(batch["image"])
-        self.log(f"{stage}_loss", nll.sum(dim=1).mean(), prog_bar=True, batch_size=size,
+        self.log("val_loss", nll.sum(dim=1).mean(), prog_bar=True, batch_size=size,
                  sync_dist=True)
         for question, value in zip(self.schema.questions, nll.mean(dim=0), strict=True):
-            self.log(f"{stage}_nll/{question.name}", value, batch_size=size, sync_dist=True)
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluation_step(batch, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._evaluation_step(batch, "test")
+            self.log(f"val_nll/{question.name}", value, batch_size=size, sync_dist=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         if self.lr_decay is None:
