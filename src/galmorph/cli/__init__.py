@@ -31,6 +31,7 @@ err_console = Console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``galmorph`` argument parser, with every sub-command registered."""
     parser = argparse.ArgumentParser(
         prog="galmorph",
         description="Galaxy morphology tools from deep supervised representations.",

@@ -13,6 +13,7 @@ from galmorph.exceptions import GalmorphError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``demo-data`` sub-command."""
     parser = subparsers.add_parser(
         "demo-data",
         help="copy the bundled demo galaxies (catalog + images) to a folder",
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Copy the bundled demo galaxies into an empty folder; 0 on success."""
     target: Path = args.folder
     if target.exists() and any(target.iterdir()):
         raise GalmorphError(f"{target} already exists and is not empty: choose a new folder")

@@ -10,6 +10,7 @@ from galmorph.cli._common import positive_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` sub-command."""
     parser = subparsers.add_parser(
         "train",
         help="train a model on Galaxy Zoo vote counts",
@@ -87,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a vote-count model and write it to the output folder; 0 on success."""
     from galmorph.data.image_config import ImageConfig
     from galmorph.models.model import MIN_CONCENTRATION
     from galmorph.training.train import train

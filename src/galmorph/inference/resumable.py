@@ -118,6 +118,7 @@ class PartStore:
         return write_table(frame, self.path(start, stop), {self.key: self.record(start, stop, ids)})
 
     def read(self, start: int, stop: int, columns: list[str] | None = None) -> pd.DataFrame:
+        """The kept chunk of rows ``start`` to ``stop`` (only ``columns``, when given)."""
         return pd.read_parquet(self.path(start, stop), columns=columns)
 
     def remove(self) -> None:

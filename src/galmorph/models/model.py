@@ -69,6 +69,8 @@ class ConcentrationHead(nn.Module):
         self.min_concentration = float(min_concentration)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``(batch, in_features)`` to ``float32`` Dirichlet
+        concentrations ``(batch, n_answers)``."""
         with torch.autocast(features.device.type, enabled=False):
             logits = self.linear(self.dropout(features.float()))
         return self.min_concentration + CONCENTRATION_RANGE * torch.sigmoid(logits)
@@ -87,6 +89,7 @@ class LinearHead(nn.Module):
         self.squash = squash
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled features ``(batch, in_features)`` to outputs ``(batch, n_outputs)``."""
         values = self.linear(self.dropout(features))
         return torch.sigmoid(values) if self.squash else values
 
@@ -130,6 +133,8 @@ class GalaxyModel(nn.Module):
         return int(self.encoder.num_features)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised images ``(batch, channels, size, size)`` to the head's outputs
+        ``(batch, n_outputs)``."""
         return self.head(self.encoder(images))
 
     def embedder(self, stages: Sequence[int] = ()) -> nn.Module:
@@ -177,6 +182,8 @@ class StageFeatures(nn.Module):
         self.num_features = sum(channels[s] for s in self.stages) + int(encoder.num_features)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``(batch, channels, size, size)`` to features ``(batch, num_features)``:
+        each chosen stage's channels averaged over the image, then the pooled ones."""
         final, earlier = self.encoder.forward_intermediates(
             images, indices=self.stages, intermediates_only=False
         )

@@ -90,6 +90,7 @@ class ExactIndex:
         self._metric = faiss.METRIC_L1 if metric == "manhattan" else faiss.METRIC_L2
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
+        """Rows ``(q, min(n, rows))`` of the ``n`` nearest vectors to each query ``(q, d)``."""
         import faiss
 
         n = min(n, len(self.vectors))
@@ -120,11 +121,14 @@ class FaissIndex:
         return int(self.params[self._effort_key])
 
     def set_effort(self, value: int) -> None:
+        """Set the search effort (see :attr:`effort`)."""
         self.params[self._effort_key] = int(value)
         if self.kind == "ivf":
             self.index.nprobe = int(value)
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
+        """Rows ``(q, min(n, rows))`` of about the ``n`` nearest vectors to each query
+        ``(q, d)``, nearest first; -1 where the index found fewer."""
         n = min(n, self.index.ntotal)
         if self._hnsw is not None:  # HNSW returns at most efSearch results
             self._hnsw.efSearch = max(self.effort, n)
