@@ -50,17 +50,19 @@ class TagDefinition:
     select: Callable[[pd.DataFrame], np.ndarray]
 
 
-_GZ2 = get_schema("gz2")
+def _columns(question: str) -> list[str]:
+    """Vote-count columns of a GZ2 question."""
+    return list(get_schema("gz2").question(question).columns)
 
 
 def _votes(catalog: pd.DataFrame, question: str) -> np.ndarray:
     """Total votes ``(n,)`` on a GZ2 question."""
-    return catalog[_GZ2.question(question).columns].to_numpy(dtype=np.float64).sum(axis=1)
+    return catalog[_columns(question)].to_numpy(dtype=np.float64).sum(axis=1)
 
 
 def _fraction(catalog: pd.DataFrame, answer: str) -> np.ndarray:
     """Vote fraction ``(n,)`` of a GZ2 answer (``question/answer``); 0 without votes."""
-    found = _GZ2.answer(answer)
+    found = get_schema("gz2").answer(answer)
     total = _votes(catalog, found.question)
     counts = catalog[found.column].to_numpy(dtype=np.float64)
     return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
@@ -68,8 +70,9 @@ def _fraction(catalog: pd.DataFrame, answer: str) -> np.ndarray:
 
 def _top_odd_feature(answer: str) -> Callable[[pd.DataFrame], np.ndarray]:
     def select(catalog: pd.DataFrame) -> np.ndarray:
-        counts = catalog[_GZ2.question("t08_odd_feature").columns].to_numpy(dtype=np.float64)
-        own = catalog[_GZ2.answer(f"t08_odd_feature/{answer}").column].to_numpy(np.float64)
+        counts = catalog[_columns("t08_odd_feature")].to_numpy(dtype=np.float64)
+        own_column = get_schema("gz2").answer(f"t08_odd_feature/{answer}").column
+        own = catalog[own_column].to_numpy(dtype=np.float64)
         return (own >= 3) & (own >= counts.max(axis=1))
 
     return select
@@ -158,7 +161,7 @@ def derive_tags(
     import pandas as pd
 
     def available(tag: TagDefinition) -> bool:
-        return all(c in catalog for q in tag.questions for c in _GZ2.question(q).columns)
+        return all(c in catalog for q in tag.questions for c in _columns(q))
 
     tags: dict[str, np.ndarray] = {}
     kinds: dict[str, str] = {}
