@@ -28,3 +28,17 @@ class ModelError(GalmorphError):
 
 class GalmorphWarning(UserWarning):
     """Something in the input was fixed up or skipped; the job goes on (e.g. dropped rows)."""
+
+
+def user_message(err: GalmorphError) -> str:
+    """The error's own message, without the wrapping a data-loader worker adds
+    (the worker's number and the traceback) when it raised the error.
+
+    Example:
+        >>> user_message(ImageError("image file a.jpg is empty"))
+        'image file a.jpg is empty'
+    """
+    text = str(err)
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+        text = text.rsplit(f"{type(err).__module__}.{type(err).__qualname__}: ", 1)[-1]
+    return text.strip()

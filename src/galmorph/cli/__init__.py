@@ -2,8 +2,9 @@
 
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to the function
-that runs it. Errors caused by user input (:class:`galmorph.GalmorphError`) are
-printed as one clear message with exit status 2, never as a traceback.
+that runs it. Errors caused by user input (:class:`galmorph.GalmorphError`) and
+files that cannot be read or written (:class:`OSError` naming a file) are printed as
+one clear message with exit status 2, never as a traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from rich.console import Console
 
 from galmorph import __version__
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning, user_message
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -74,6 +75,11 @@ class _BelowWarning(logging.Filter):
         return record.levelno >= logging.WARNING
 
 
+def _error(message: str) -> int:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``galmorph`` console script; returns the exit status."""
     parser = build_parser()
@@ -82,8 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _friendly_output():
             status = args.func(args)
     except GalmorphError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-        return 2
+        return _error(user_message(err))
+    except OSError as err:
+        if err.filename is None:  # not about a file: a bug or the system, keep its traceback
+            raise
+        return _error(f"{err.strerror or err}: {err.filename}")
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         return 130

@@ -30,7 +30,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError, ModelError
+from galmorph.exceptions import (
+    GalmorphError,
+    GalmorphWarning,
+    ImageError,
+    ModelError,
+    user_message,
+)
 from galmorph.inference.partitions import Partition, read_partition
 from galmorph.inference.resumable import ids_digest, remove_leftovers
 
@@ -129,7 +135,7 @@ def _compute(frame: pd.DataFrame, loaded: LoadedModel, job: PartitionJob) -> pd.
 
 def _failure(err: GalmorphError, partition: Partition, frame: pd.DataFrame | None) -> str:
     """The error's message, naming the partition file and, for an image, the row."""
-    message = str(err)
+    message = user_message(err)
     if isinstance(err, ImageError) and frame is not None:
         rows = [f"row {i} ({ident})" for i, (ident, loc)
                 in enumerate(zip(frame["id_str"], frame["file_loc"], strict=True))
