@@ -7,6 +7,7 @@ galaxies (``tiny_model``: convnext_atto; ``resnet_model``: timm's tiny
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +235,10 @@ def test_bad_labels_and_options(
         finetune(ring_frame.head(20), tmp_path, label="ring", model=model, **FAST)
     with pytest.raises(CatalogError, match="must hold numbers"):
         finetune(ring_frame.assign(x="a"), tmp_path, task="regression", label="x", model=model)
+    infinite = ring_frame.assign(x=1.0)
+    infinite.loc[2, "x"] = float("inf")
+    with pytest.raises(CatalogError, match=re.escape(f"row 2 ({infinite['id_str'][2]}) hold")):
+        finetune(infinite, tmp_path, task="regression", label="x", model=model)
     with pytest.raises(CatalogError, match="in \\[0, 1\\]"):
         finetune(ring_frame, tmp_path, task="regression", label="ra", squash=True, model=model)
     with pytest.raises(ValueError, match="regression options"):

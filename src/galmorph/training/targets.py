@@ -163,6 +163,14 @@ def labelled_catalog(
                 f"label column {label!r} must hold numbers; it has "
                 f"{', '.join(map(repr, frame.loc[bad, label].unique()[:5]))}"
             )
+        infinite = np.isinf(values.to_numpy(dtype=float))
+        if infinite.any():
+            rows = np.flatnonzero(infinite)
+            raise CatalogError(
+                f"label column {label!r} must hold finite numbers; "
+                + ", ".join(f"row {i} ({frame['id_str'].iat[i]})" for i in rows[:5])
+                + (" ..." if len(rows) > 5 else "") + " hold infinity"
+            )
         frame[label] = values
     missing = frame[label].isna()
     if missing.all():
