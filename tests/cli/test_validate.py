@@ -19,13 +19,37 @@ def run_validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, s
 
 
 def test_good_catalog(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
-    status, out, err = run_validate(capsys, str(small_catalog))  # schema defaults to gz2
+    status, out, err = run_validate(capsys, str(small_catalog), "--schema", "gz2")
     assert status == 0, out + err
     assert "Galaxies (rows)" in out and "Images found" in out
+    assert "Image sizes" in out and "128x128 px, 3 channels (all)" in out
     assert "Questions with vote columns (9 of 11)" in out
     assert "t10_arms_winding, t11_arms_number" in out
     assert "Votes per galaxy" in out and "median" in out
     assert "Ready to use: 8 galaxies." in out
+
+
+def test_without_a_schema_votes_are_not_needed(
+    capsys: pytest.CaptureFixture[str], make_catalog
+) -> None:
+    catalog = make_catalog(4, edit=lambda frame: frame[["id_str", "file_loc"]])
+    status, out, _ = run_validate(capsys, str(catalog))
+    assert status == 0
+    assert "Ready to use: 4 galaxies." in out and "add --schema NAME" in out
+    status, out, _ = run_validate(capsys, str(catalog), "--schema", "gz2")
+    assert status == 1 and "none of the vote columns" in out
+
+
+def test_unreadable_images_are_problems_naming_their_rows(
+    capsys: pytest.CaptureFixture[str], small_catalog: Path
+) -> None:
+    frame = read_table(small_catalog)
+    (small_catalog.parent / frame["file_loc"][2]).write_bytes(b"not a jpeg")
+    status, out, _ = run_validate(capsys, str(small_catalog))
+    assert status == 1
+    assert "1 image file cannot be read" in out and f"row 2 ({frame['id_str'][2]})" in out
+    status, out, _ = run_validate(capsys, str(small_catalog), "--quick")
+    assert status == 0 and "Image sizes" not in out
 
 
 def test_wrong_schema(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:
@@ -69,7 +93,7 @@ def test_every_problem_is_listed(capsys: pytest.CaptureFixture[str], make_catalo
         frame.loc[2, "t03_bar_a06_bar_count"] = -2
         return frame
 
-    status, out, _ = run_validate(capsys, str(make_catalog(edit=edit)))
+    status, out, _ = run_validate(capsys, str(make_catalog(edit=edit)), "--schema", "gz2")
     assert status == 1
     assert "Not usable: 2 problems" in out
     assert "1. id_str must be unique" in out

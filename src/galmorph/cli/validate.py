@@ -1,8 +1,10 @@
 """``galmorph validate``: check a catalog before training on it or predicting with it.
 
-Reports the number of galaxies, whether their images exist, which questions of
-the decision tree have vote columns, how many volunteers voted per galaxy, and
-either "ready to use" (exit status 0) or every problem found (exit status 1).
+Reports the number of galaxies, whether their images exist and can be read (and
+their sizes), with ``--schema`` which questions of the decision tree have vote
+columns and how many volunteers voted per galaxy, and either "ready to use" (exit
+status 0) or every problem found (exit status 1). Without ``--schema`` the vote
+columns are not checked: a catalog to predict, embed or search needs none.
 
 Example::
 
@@ -32,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check a catalog: columns, ids, image files and vote counts",
         description=(
             "Check that a catalog of galaxies is ready to use: required columns "
-            "(id_str, file_loc), unique ids, existing image files, and vote counts "
-            "for the questions of a Galaxy Zoo decision tree."
+            "(id_str, file_loc), unique ids, image files that exist and can be read, "
+            "and, with --schema, vote counts for the questions of a Galaxy Zoo "
+            "decision tree (needed by train and evaluate)."
         ),
     )
     parser.add_argument(
@@ -43,12 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--schema",
-        default="gz2",
         metavar="NAME_OR_YAML",
         help=(
-            f"decision tree of the vote columns: {', '.join(builtin_schemas())} "
-            "or a YAML schema file (default: gz2)"
+            f"also check the vote columns of a decision tree: {', '.join(builtin_schemas())} "
+            "or a YAML schema file (for catalogs to train or evaluate on; default: votes "
+            "not checked)"
         ),
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only check that image files exist, without reading them (large catalogs)",
     )
     parser.add_argument(
         "--skip-missing-images",
@@ -62,22 +70,36 @@ def run(args: argparse.Namespace) -> int:
     """Print the catalog summary; 0 when it is usable, 1 otherwise."""
     from galmorph.data.catalog import summarize_catalog
 
-    summary = summarize_catalog(
-        args.catalog, args.schema, drop_missing_images=args.skip_missing_images
-    )
-    _print_summary(Console(highlight=False), summary)
+    console = Console(highlight=False)
+    with console.status("checking the catalog" + ("" if args.quick else " and reading its images")):
+        summary = summarize_catalog(
+            args.catalog, args.schema, drop_missing_images=args.skip_missing_images,
+            decode_images=not args.quick,
+        )
+    _print_summary(console, summary)
     return 0 if summary.usable else 1
 
 
+def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
+    """``128x128 px, 3 channels (all)`` or the most common sizes with their counts."""
+    def size(shape: tuple[int, ...]) -> str:
+        height, width, channels = shape
+        return f"{width}x{height} px, {channels} channel{'s' if channels > 1 else ''}"
+
+    if len(shapes) == 1:
+        return f"{size(next(iter(shapes)))} (all)"
+    listed = [f"{size(shape)}: {n}" for shape, n in list(shapes.items())[:3]]
+    more = f"; {len(shapes) - 3} more sizes" if len(shapes) > 3 else ""
+    return f"{len(shapes)} sizes ({'; '.join(listed)}{more}): cut every image the same way"
+
+
 def _print_summary(console: Console, s: CatalogSummary) -> None:
-    assert s.schema is not None  # validate always checks against a schema
     console.print(Text.assemble(("Catalog  ", "bold"), s.source))
-    console.print(
-        Text.assemble(
-            ("Schema   ", "bold"),
-            f"{s.schema.name} ({s.schema.n_questions} questions, {s.schema.n_answers} answers)",
-        )
+    schema = (
+        f"{s.schema.name} ({s.schema.n_questions} questions, {s.schema.n_answers} answers)"
+        if s.schema is not None else "none given: vote columns not checked (--schema NAME)"
     )
+    console.print(Text.assemble(("Schema   ", "bold"), schema))
     facts = Table.grid(padding=(0, 3))
     facts.add_row("Galaxies (rows)", str(s.n_rows))
     if s.n_images_found is None:
@@ -85,6 +107,8 @@ def _print_summary(console: Console, s: CatalogSummary) -> None:
     else:
         facts.add_row("Images found", str(s.n_images_found))
         facts.add_row("Images missing", str(s.n_images_missing))
+        if s.image_shapes:
+            facts.add_row("Image sizes", _image_sizes(s.image_shapes))
     if s.votes_question is not None:
         facts.add_row(
             "Votes per galaxy",
@@ -93,7 +117,13 @@ def _print_summary(console: Console, s: CatalogSummary) -> None:
         )
     console.print()
     console.print(facts)
+    if s.schema is not None:
+        _print_questions(console, s)
+    _print_verdict(console, s)
 
+
+def _print_questions(console: Console, s: CatalogSummary) -> None:
+    assert s.schema is not None
     present = Table(
         title=f"Questions with vote columns ({len(s.questions_present)} of {s.schema.n_questions})",
         title_justify="left",
@@ -115,6 +145,8 @@ def _print_summary(console: Console, s: CatalogSummary) -> None:
             )
         )
 
+
+def _print_verdict(console: Console, s: CatalogSummary) -> None:
     if s.warnings:
         console.print()
         console.print("[bold yellow]Notes[/]")
@@ -127,6 +159,8 @@ def _print_summary(console: Console, s: CatalogSummary) -> None:
             f"[bold green]Ready to use:[/] {s.n_rows_kept} "
             + ("galaxy" if s.n_rows_kept == 1 else "galaxies")
             + (f" (skipping {skipped} without an image file)." if skipped else ".")
+            + ("" if s.schema is not None else
+               " Vote counts were not checked: add --schema NAME before train or evaluate.")
         )
         return
     console.print(

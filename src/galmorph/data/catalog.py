@@ -176,9 +176,15 @@ def load_catalog(
 
 
 def summarize_catalog(
-    path: str | Path, schema: Schema | str | None, *, drop_missing_images: bool = False
+    path: str | Path, schema: Schema | str | None, *, drop_missing_images: bool = False,
+    decode_images: bool = False,
 ) -> CatalogSummary:
     """Check a catalog file like :func:`load_catalog`, gathering problems instead of raising.
+
+    With ``decode_images`` every image is also read, as the jobs will read it
+    (:func:`~galmorph.data.validation.read_images`): corrupt files are problems too,
+    and the summary counts the image sizes. Without a ``schema`` the vote columns
+    are not checked (a catalog to predict or embed needs none).
 
     Raises only when the file cannot be read at all (CatalogError) or the
     schema is unknown (SchemaError).
@@ -195,6 +201,7 @@ def summarize_catalog(
         Path(path).parent,
         check_images=True,
         drop=drop_missing_images,
+        decode_images=decode_images,
     )
     return summary
 

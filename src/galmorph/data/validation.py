@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galmorph.data.images import load_image
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Question, Schema
+from galmorph.exceptions import ImageError
 
 #: How many offending rows, ids or files a message lists before "and N more".
 _SHOWN = 5
@@ -64,6 +67,7 @@ class CatalogSummary:
     votes_median: float | None = None
     votes_min: int | None = None
     votes_max: int | None = None
+    image_shapes: dict[tuple[int, ...], int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -82,8 +86,13 @@ def inspect_catalog(
     *,
     check_images: bool,
     drop: bool,
+    decode_images: bool = False,
 ) -> tuple[pd.DataFrame, CatalogSummary]:
-    """Run every check; return the cleaned catalog and what was found."""
+    """Run every check; return the cleaned catalog and what was found.
+
+    ``check_images``: image files must exist; ``decode_images``: and be readable
+    (:func:`read_images`).
+    """
     schema = get_schema(schema) if schema is not None else None
     frame = frame.reset_index(drop=True)  # row labels are now row numbers
     summary = CatalogSummary(source=source, schema=schema, n_rows=len(frame))
@@ -105,6 +114,8 @@ def inspect_catalog(
         frame["file_loc"] = _resolve_paths(frame["file_loc"], root)
         if check_images:
             frame = _check_images(frame, root, summary, drop)
+            if decode_images:
+                read_images(frame, summary)
     if schema is not None:
         frame = _check_votes(frame, schema, summary)
     summary.n_rows_kept = len(frame)
@@ -231,6 +242,27 @@ def _check_images(
             "skip those rows (drop_missing_images=True, or --skip-missing-images)"
         )
     return frame
+
+
+def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
+    """Decode every image file of ``frame`` that exists: unreadable ones are errors naming
+    their rows, and ``summary.image_shapes`` counts the ``(height, width, channels)`` found."""
+    shapes: Counter[tuple[int, ...]] = Counter()
+    problems: dict[object, str] = {}
+    for label, path in frame["file_loc"].items():
+        if not path or not os.path.isfile(path):
+            continue  # counted as missing already
+        try:
+            shapes[load_image(path).shape] += 1
+        except ImageError as err:
+            problems[label] = str(err)
+    summary.image_shapes = dict(shapes.most_common())
+    if problems:
+        unreadable = pd.Series(frame.index.isin(list(problems)), index=frame.index)
+        summary.errors.append(
+            f"{_count(len(problems), 'image file')} cannot be read: "
+            + _describe_rows(frame, unreadable, pd.Series(problems, dtype=object))
+        )
 
 
 def _check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -> pd.DataFrame:
