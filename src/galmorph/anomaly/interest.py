@@ -70,6 +70,22 @@ def expected_improvement(
 
 
 # ----------------------------------------------------------------- GP model
+def _data_scaled_start(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """A second starting point for the kernel's hyperparameters, in the labels' own units:
+    the length scale is the median distance between labelled galaxies and the amplitude
+    the mean squared score (both within the kernel's bounds).
+
+    From the fixed start alone, a few extreme scores (only 0s and 5s) can lead the
+    optimiser to a length scale far below the galaxies' spacing, where every galaxy is
+    predicted the prior's 0 and proposals are in catalog order; the fit keeps whichever
+    start reaches the higher marginal likelihood.
+    """
+    from scipy.spatial.distance import pdist
+
+    length = float(np.median(pdist(x)))
+    return float(np.clip(length, 0.2, 500.0)), float(np.clip(np.mean(y**2), 0.02, 500.0))
+
+
 @dataclass(frozen=True)
 class Proposal:
     """Galaxies proposed for labelling, best first.
@@ -114,17 +130,25 @@ class InterestModel:
         y = np.asarray(y, dtype=np.float64)
         if len(x) < 1 or len(x) != len(y):
             raise GalmorphError(f"cannot fit to {len(x)} galaxies and {len(y)} scores")
-        kernel = (
-            ConstantKernel(1.0, (1e-2, 1e3))
-            * RationalQuadratic(length_scale=math.sqrt(x.shape[1]), alpha=1.0,
-                                length_scale_bounds=(1e-1, 1e3), alpha_bounds=(1e-3, 1e3))
-            + WhiteKernel(0.1, (1e-2, 1e1))
-        )
-        gp = GaussianProcessRegressor(kernel, random_state=self.seed)
+
+        def kernel(length_scale: float, amplitude: float) -> Any:
+            return (
+                ConstantKernel(amplitude, (1e-2, 1e3))
+                * RationalQuadratic(length_scale=length_scale, alpha=1.0,
+                                    length_scale_bounds=(1e-1, 1e3), alpha_bounds=(1e-3, 1e3))
+                + WhiteKernel(0.1, (1e-2, 1e1))
+            )
+
+        starts = [kernel(math.sqrt(x.shape[1]), 1.0)]
+        if len(x) > 1:  # also from the labels' own scale (see _data_scaled_start)
+            starts.append(kernel(*_data_scaled_start(x, y)))
+        fits = []
         # small matrices: one BLAS thread is fastest, and far faster on a busy machine
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(x, y)
+            for start in starts:
+                fits.append(GaussianProcessRegressor(start, random_state=self.seed).fit(x, y))
+        gp = max(fits, key=lambda fit: fit.log_marginal_likelihood_value_)
         self.gp = gp
         product, white = gp.kernel_.k1, gp.kernel_.k2
         self._amplitude = float(product.k1.constant_value)
