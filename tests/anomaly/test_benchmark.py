@@ -45,9 +45,9 @@ def test_benchmark_finds_the_interesting_blob(tmp_path: Path, blobs: Callable,
     assert result["active"]["average_precision"] > result["random"]["average_precision"]
     assert {"precision_at_50", "precision_at_50_unlabelled", "average_precision",
             "precision_at_200_std"} <= set(result["active"])
-    with pytest.warns(GalmorphWarning):
-        stricter = benchmark_setup(emb, truth, "odd_fraction", threshold=1.1)
-    assert stricter.notes["n_interesting"] == 0
+    with pytest.warns(GalmorphWarning), pytest.raises(GalmorphError, match="no galaxy is "
+                                                     "interesting.*1.1.*maximum.* is 1"):
+        benchmark_setup(emb, truth, "odd_fraction", threshold=1.1)
 
 
 def test_supervised_ceiling_measures_what_the_features_separate() -> None:
@@ -59,3 +59,62 @@ def test_supervised_ceiling_measures_what_the_features_separate() -> None:
     unrelated = rng.random(400) < linear.mean()  # nothing in x tells these apart
     assert roc_auc_score(unrelated, supervised_scores(x, unrelated, seed=0)) < 0.65
     assert not supervised_scores(x, np.zeros(400, bool)).any()
+
+
+def _truth_file(tmp_path: Path, scores: list[object], ids: list[str] | None = None) -> Path:
+    """A truth CSV of ``scores`` for G000, G001, ... (or ``ids``)."""
+    ids = ids or [f"G{i:03d}" for i in range(len(scores))]
+    path = tmp_path / "truth.csv"
+    pd.DataFrame({"id_str": ids, "score": scores}).to_csv(path, index=False)
+    return path
+
+
+def test_benchmark_rejects_text_scores_naming_file_column_and_rows(
+        tmp_path: Path, write_embeddings: Callable) -> None:
+    emb = write_embeddings(tmp_path / "emb.parquet", np.random.default_rng(0).normal(size=(20, 2)))
+    scores: list[object] = [5, 0] * 10
+    scores[3] = scores[11] = "abc"
+    scores[5] = None  # empty: still only a warning
+    truth = _truth_file(tmp_path, scores)
+    with pytest.raises(GalmorphError) as caught:
+        benchmark_setup(emb, truth, "score")
+    message = str(caught.value)
+    assert str(truth) in message and "'score'" in message and "2 non-numeric values" in message
+    assert "row 3 (G003): abc, row 11 (G011): abc" in message and "row 5" not in message
+
+
+def test_benchmark_rejects_repeated_ids(tmp_path: Path, write_embeddings: Callable) -> None:
+    emb = write_embeddings(tmp_path / "emb.parquet", np.random.default_rng(0).normal(size=(20, 2)))
+    ids = [f"G{i:03d}" for i in range(20)] + ["G004"]  # the repeat agrees with row 4
+    truth = _truth_file(tmp_path, [5, 0] * 10 + [5], ids)
+    with pytest.raises(GalmorphError, match=r"truth.csv: id_str must be unique; 1 id repeated: "
+                                            r"G004 \(rows 4, 20\).*even where their values agree"):
+        benchmark_setup(emb, truth, "score")
+
+
+@pytest.mark.parametrize(("scores", "threshold", "expected"), [
+    ([0.0] * 20, None, r"score of at least 4.*maximum of column 'score' of truth catalog .*"
+                       r"truth.csv is 0"),
+    ([5, 0] * 10, 99.0, r"reaches --interesting-threshold 99; the maximum .* is 5"),
+])
+def test_benchmark_needs_an_interesting_galaxy(tmp_path: Path, write_embeddings: Callable,
+                                               scores: list[float], threshold: float | None,
+                                               expected: str) -> None:
+    emb = write_embeddings(tmp_path / "emb.parquet", np.random.default_rng(0).normal(size=(20, 2)))
+    with pytest.raises(GalmorphError, match="no galaxy is interesting: .*" + expected):
+        benchmark_setup(emb, _truth_file(tmp_path, scores), "score", threshold=threshold)
+
+
+@pytest.mark.parametrize("bad", [7, -2])
+def test_benchmark_out_of_range_scores_name_file_column_and_rows(
+        tmp_path: Path, write_embeddings: Callable, bad: float) -> None:
+    emb = write_embeddings(tmp_path / "emb.parquet", np.random.default_rng(0).normal(size=(20, 2)))
+    scores: list[float] = [5, 0] * 10
+    scores[6] = bad
+    truth = _truth_file(tmp_path, scores)
+    with pytest.raises(GalmorphError) as caught:
+        benchmark_setup(emb, truth, "score")
+    message = str(caught.value)
+    assert str(truth) in message and "column 'score'" in message
+    assert "fractions in [0, 1] or scores in [0, 5]" in message
+    assert f"1 row: row 6 (G006): {bad}" in message

@@ -143,3 +143,24 @@ def test_benchmark_command_writes_json(files: dict, capsys: pytest.CaptureFixtur
         assert {"precision_at_50", "precision_at_50_unlabelled", "average_precision",
                 "precision_at_50_std"} <= set(result[method])
     assert result["active"]["n_found"] == 4
+
+
+@pytest.mark.parametrize(("odd", "extra", "expected"), [
+    (["abc", "abc"] + [0.1] * (N - 2), [], "column 'odd' must hold numbers but has 2 non-numeric "
+                                          "values: row 0 ("),
+    ([7.0] + [0.1] * (N - 1), [], "column 'odd' must hold fractions in [0, 1] or scores in "
+                                  "[0, 5]; its values run from 0.1 to 7, outside [0, 5] in 1 "
+                                  "row: row 0 ("),
+    ([0.0] * N, [], "no galaxy is interesting"),
+    ([1.0] * 4 + [0.1] * (N - 4), ["--interesting-threshold", "99"], "no galaxy is interesting"),
+])
+def test_benchmark_rejects_bad_truth(files: dict, capsys: pytest.CaptureFixture[str],
+                                     odd: list[object], extra: list[str], expected: str) -> None:
+    truth = files["root"] / "bad_truth.csv"
+    pd.DataFrame({"id_str": files["ids"], "odd": odd}).to_csv(truth, index=False)
+    capsys.readouterr()
+    assert main(["anomaly", "benchmark", str(files["emb"]), "--truth", str(truth),
+                 "--score-column", "odd", "--labels", "5", "--repeats", "1", *extra]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "error:" in err and str(truth) in err and expected in err
+    assert "Traceback" not in err

@@ -208,3 +208,40 @@ def test_similar_names_what_is_wrong_with_a_folder(
     assert "holds no embeddings: no parquet files" in " ".join(capsys.readouterr().err.split())
     assert main(["similar", str(partitioned["folder"]), "--id", "x", "--index", "hnsw"]) == 2
     assert "use --index ivf (or auto), not hnsw" in " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), [
+    ("t01_smooth_or_features_a01_smooth_count", "abc", "must hold vote counts"),
+    ("t01_smooth_or_features_a01_smooth_count", -4, "must hold vote counts"),
+    ("lab", "a", "must be a boolean (0/1) tag column"),
+])
+def test_similar_eval_rejects_bad_catalog_values(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, value: object,
+        expected: str) -> None:
+    from galmorph.data.schemas import get_schema
+    from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
+    from galmorph.inference.outputs import write_table
+
+    ids = [f"G{i}" for i in range(8)]
+    info = EmbeddingInfo(model={"spec": "none", "path": "none", "name": "none", "sha256": "0"},
+                         encoder="none", feature_dim=3, image={}, n_features=3)
+    features = pd.DataFrame(np.random.default_rng(0).normal(size=(8, 3)),
+                            columns=feature_columns(3))
+    emb = write_table(pd.concat([pd.DataFrame({"id_str": ids}), features], axis=1),
+                      tmp_path / "emb.parquet", {METADATA_KEY: info.to_json()})
+    catalog = pd.DataFrame(0, index=range(8), columns=get_schema("gz2").label_cols)
+    catalog.insert(0, "id_str", ids)
+    catalog.insert(1, "file_loc", [f"{i}.jpg" for i in ids])
+    for loc in catalog["file_loc"]:
+        (tmp_path / loc).touch()
+    catalog["lab"] = [0, 1] * 4
+    catalog[column] = catalog[column].astype(object)
+    catalog.loc[5, column] = value
+    catalog.to_csv(tmp_path / "cat.csv", index=False)
+    capsys.readouterr()
+    assert main(["similar-eval", str(emb), "--catalog", str(tmp_path / "cat.csv"),
+                 "--baselines", "random", "--tags", "lab" if column == "lab" else "smooth",
+                 "--no-progress", *CPU]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert f"error: {tmp_path / 'cat.csv'}: column {column!r} {expected}" in err
+    assert f"row 5 (G5): {value}" in err and "Traceback" not in err

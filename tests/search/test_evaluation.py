@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ import torch
 from galmorph.data.bundled import demo_dir
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
-from galmorph.exceptions import GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.files import write_json
 from galmorph.inference.embed import embed_to_file
+from galmorph.inference.embeddings import Embeddings
 from galmorph.models.checkpoint import build_model, save_model
 from galmorph.search.evaluation import evaluate_similarity, neighbour_table, precision_at_k
 from galmorph.search.tags import derive_tags
@@ -73,3 +75,45 @@ def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:
     write_json(result, tmp_path / "eval.json")  # JSON-ready
 
 
+
+
+def vote_catalog(folder: Path, n: int = 10) -> pd.DataFrame:
+    """``n`` galaxies G0, G1, ... with (empty) image files and GZ2 vote counts, half smooth."""
+    catalog = pd.DataFrame({"id_str": [f"G{i}" for i in range(n)],
+                            "file_loc": [str(folder / f"G{i}.jpg") for i in range(n)]})
+    for path in catalog["file_loc"]:
+        Path(path).touch()
+    schema = get_schema("gz2")
+    votes = pd.DataFrame(0, index=catalog.index, columns=schema.label_cols)
+    votes[schema.answer("t01_smooth_or_features/a01_smooth").column] = [20, 0] * (n // 2)
+    votes[schema.answer("t01_smooth_or_features/a02_features_or_disk").column] = [0, 20] * (n // 2)
+    return pd.concat([catalog, votes], axis=1)
+
+
+@pytest.mark.parametrize(("bad", "shown"), [("abc", "abc"), (None, "nan"), (-4, "-4")])
+def test_bad_vote_counts_are_errors_as_in_evaluate(
+        tmp_path: Path, make_embeddings: Callable[..., Embeddings], bad: object,
+        shown: str) -> None:
+    catalog = vote_catalog(tmp_path)
+    column = get_schema("gz2").answer("t01_smooth_or_features/a01_smooth").column
+    catalog[column] = catalog[column].astype(object)
+    catalog.loc[3, column] = bad
+    catalog.to_csv(tmp_path / "votes.csv", index=False)
+    emb = make_embeddings(np.random.default_rng(0).normal(size=(10, 4)))
+    with pytest.raises(GalmorphError) as caught:
+        evaluate_similarity(emb, tmp_path / "votes.csv", baselines=["random"], k=3,
+                            progress=False)
+    assert str(caught.value) == (
+        f"{tmp_path / 'votes.csv'}: column {column!r} must hold vote counts (whole numbers "
+        f"from 0 to 2**53) but has 1 bad value: row 3 (G3): {shown}")
+
+
+def test_text_or_empty_custom_tags_are_errors(
+        tmp_path: Path, make_embeddings: Callable[..., Embeddings]) -> None:
+    catalog = vote_catalog(tmp_path).assign(lab=["a", "b"] * 5)
+    catalog.to_csv(tmp_path / "tags.csv", index=False)
+    emb = make_embeddings(np.random.default_rng(0).normal(size=(10, 4)))
+    with pytest.raises(GalmorphError, match=r"tags.csv: column 'lab' must be a boolean \(0/1\) "
+                                            r"tag column but has 10 other values: row 0 \(G0\): a"):
+        evaluate_similarity(emb, tmp_path / "tags.csv", tags=["lab"], baselines=["random"],
+                            progress=False)

@@ -54,3 +54,16 @@ def test_ring_tag_equals_the_bundled_ring_column() -> None:
     tags, _, _ = derive_tags(catalog, ["ring"])
     assert tags["ring"].tolist() == (catalog["ring"] == 1).tolist()
 
+
+
+@pytest.mark.parametrize(("values", "shown"), [
+    (["a", "b", "a"], "3 other values: row 0 (G0): a, row 1 (G1): b, row 2 (G2): a"),
+    ([1, None, 0], "1 other value: row 1 (G1): nan"),
+    ([1, 2, 0], "1 other value: row 1 (G1): 2"),
+])
+def test_custom_tag_columns_must_hold_only_0_and_1(values: list[object], shown: str) -> None:
+    catalog = pd.DataFrame({"id_str": ["G0", "G1", "G2"], "lab": values})
+    with pytest.raises(GalmorphError) as caught:
+        derive_tags(catalog, ["lab"], source="cat.csv")
+    assert str(caught.value) == ("cat.csv: column 'lab' must be a boolean (0/1) tag column but "
+                                 f"has {shown}")

@@ -65,6 +65,68 @@ def user_scores(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _truth_values(table: pd.DataFrame, column: str, source: str) -> pd.Series:
+    """The truth column's numeric values by ``id_str`` (NaN where empty).
+
+    Raises:
+        GalmorphError: for a missing column, a repeated id, text in the column or
+            values outside [0, 5], naming ``source``, the column and the rows.
+    """
+    from galmorph.data import validation as checks
+
+    for needed in ("id_str", column):
+        if needed not in table:
+            raise GalmorphError(f"{source} has no column {needed!r}; its columns: "
+                                + checks.abbreviate(table.columns))
+    table = table.reset_index(drop=True)  # rows numbered from 0 in file order
+    blank = checks.blank_values(table, "id_str")
+    if blank:
+        raise GalmorphError(f"{source}: {blank[0]}")
+    table = table.assign(id_str=checks.as_text(table["id_str"]))
+    repeated = checks.duplicate_ids(table)
+    if repeated:
+        raise GalmorphError(f"{source}: {repeated[0]}; each galaxy needs one {column} value "
+                            "(repeated rows are rejected even where their values agree)")
+    raw = table[column]
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    text = values.isna() & ~checks.is_blank(raw)
+    if text.any():
+        raise GalmorphError(f"{source}: column {column!r} must hold numbers but has "
+                            f"{checks.plural(int(text.sum()), 'non-numeric value')}: "
+                            + checks.describe_rows(table, text, raw))
+    outside = ~values.between(0, MAX_SCORE) & values.notna()
+    if outside.any():
+        raise GalmorphError(
+            f"{source}: column {column!r} must hold fractions in [0, 1] or scores in [0, 5]; "
+            f"its values run from {values.min():g} to {values.max():g}, outside [0, 5] in "
+            f"{checks.plural(int(outside.sum()), 'row')}: "
+            + checks.describe_rows(table, outside, raw))
+    return pd.Series(values.to_numpy(), index=table["id_str"])
+
+
+def _check_interesting(interesting: np.ndarray, candidates: np.ndarray, values: np.ndarray,
+                       threshold: float | None, where: str) -> None:
+    """Raise unless some candidate galaxy is interesting (the benchmark measures finding them).
+
+    ``values`` are the truth column's values of the galaxies; ``where`` names the column.
+    """
+    if interesting[candidates].any():
+        return
+    if threshold is not None:
+        rule = f"--interesting-threshold {threshold:g}"
+    elif values.max() <= 1:  # fractions: a score of 4 is a fraction of at least 0.7
+        rule = (f"a score of at least {DEFAULT_INTERESTING_SCORE} (a fraction of at "
+                f"least {(DEFAULT_INTERESTING_SCORE - 0.5) / MAX_SCORE:g})")
+    else:
+        rule = f"a score of at least {DEFAULT_INTERESTING_SCORE}"
+    if interesting.any():
+        raise GalmorphError(f"every galaxy reaching {rule} in {where} is "
+                            f"flagged as an artefact: nothing interesting is left to find")
+    raise GalmorphError(f"no galaxy is interesting: none of the {len(values)} galaxies reaches "
+                        f"{rule}; the maximum of {where} is {values.max():g}. "
+                        "Lower --interesting-threshold or check the column")
+
+
 @dataclass
 class BenchmarkSetup:
     """The benchmark's galaxies: features, the simulated answers and the truth.
@@ -99,23 +161,21 @@ def benchmark_setup(
     """Join the embeddings to the truth catalog on ``id_str`` (see :func:`benchmark`).
 
     Raises:
-        GalmorphError: when the column is missing or nothing matches.
+        GalmorphError: naming the truth file, the column and the offending rows when
+            the column is missing, holds text or values outside [0, 5], an id is
+            repeated, nothing matches, or no galaxy is interesting.
     """
     from galmorph.data.catalog import read_table
 
     emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
+    source = "the truth catalog" if isinstance(truth, pd.DataFrame) else f"truth catalog {truth}"
     table = truth if isinstance(truth, pd.DataFrame) else read_table(truth)
-    for needed in ("id_str", score_column):
-        if needed not in table:
-            raise GalmorphError(f"the truth catalog has no column {needed!r}")
-    by_id = pd.Series(pd.to_numeric(table[score_column], errors="coerce").to_numpy(),
-                      index=table["id_str"].astype(str))
-    by_id = by_id[~by_id.index.duplicated()]
+    by_id = _truth_values(table, score_column, source)
     values = by_id.reindex([str(i) for i in emb.ids]).to_numpy(dtype=np.float64)
     keep = ~np.isnan(values)
     if not keep.any():
         raise GalmorphError(f"no galaxy of {emb.path or 'the embeddings'} has a "
-                            f"{score_column} value in the truth catalog (joined on id_str)")
+                            f"{score_column} value in {source} (joined on id_str)")
     if not keep.all():
         warnings.warn(f"{int((~keep).sum())} of {len(keep)} galaxies have no {score_column} "
                       "value: left out of the benchmark", GalmorphWarning, stacklevel=2)
@@ -125,6 +185,8 @@ def benchmark_setup(
     candidates = np.ones(int(keep.sum()), dtype=bool)
     if artefacts is not None:
         candidates = ~np.asarray(artefacts, dtype=bool)[keep]
+    _check_interesting(interesting, candidates, values[keep], threshold,
+                       f"column {score_column!r} of {source}")
     x = interest_features(emb.features, pca, seed=seed)[keep]
     return BenchmarkSetup(
         ids=emb.ids[keep], x=x, scores=scores, interesting=interesting, candidates=candidates,

@@ -102,15 +102,15 @@ def inspect_catalog(
         return frame, summary
     repeated = frame.columns[frame.columns.duplicated()].unique()
     if len(repeated):  # a DataFrame may repeat a name; nothing below can tell them apart
-        errors.append(f"column names must be unique; repeated: {_abbreviate(repeated)}")
+        errors.append(f"column names must be unique; repeated: {abbreviate(repeated)}")
         return frame, summary
     errors += _missing_columns(frame)
     if "id_str" in frame:
-        errors += _blank_values(frame, "id_str")
-        frame["id_str"] = _as_text(frame["id_str"])
-        errors += _duplicate_ids(frame)
+        errors += blank_values(frame, "id_str")
+        frame["id_str"] = as_text(frame["id_str"])
+        errors += duplicate_ids(frame)
     if "file_loc" in frame:
-        errors += _blank_values(frame, "file_loc")
+        errors += blank_values(frame, "file_loc")
         frame["file_loc"] = _resolve_paths(frame["file_loc"], root)
         if check_images:
             frame = _check_images(frame, root, summary, drop)
@@ -122,18 +122,19 @@ def inspect_catalog(
     return frame.reset_index(drop=True).copy(), summary  # copy() also defragments
 
 
-def _count(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
     """``1 row``, ``2 rows``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _abbreviate(items: Iterable[object], limit: int = 8) -> str:
+def abbreviate(items: Iterable[object], limit: int = 8) -> str:
+    """``a, b, c, ... (5 more)``: the first ``limit`` items, then how many more."""
     items = [str(i) for i in items]
     more = len(items) - limit
     return ", ".join(items[:limit]) + (f", ... ({more} more)" if more > 0 else "")
 
 
-def _describe_rows(frame: pd.DataFrame, mask: pd.Series, values: pd.Series | None = None) -> str:
+def describe_rows(frame: pd.DataFrame, mask: pd.Series, values: pd.Series | None = None) -> str:
     """``row 3 (J1234+56): -1, row 8 (J...): nan and 4 more`` for the rows in ``mask``."""
     labels = frame.index[mask.to_numpy()]
     shown = []
@@ -155,11 +156,11 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
     return [
         f"missing required column(s) {', '.join(map(repr, missing))} (id_str: a unique "
         "name per galaxy; file_loc: its image path); the catalog has columns: "
-        + _abbreviate(frame.columns)
+        + abbreviate(frame.columns)
     ]
 
 
-def _as_text(column: pd.Series) -> pd.Series:
+def as_text(column: pd.Series) -> pd.Series:
     """Values as ``str``; bytes (e.g. from a parquet binary column) decoded as UTF-8.
 
     Undecodable bytes become U+FFFD instead of failing, as pandas' own
@@ -172,22 +173,25 @@ def _as_text(column: pd.Series) -> pd.Series:
     return column.astype(str)
 
 
-def _is_blank(column: pd.Series) -> pd.Series:
-    return column.isna() | (_as_text(column).str.strip() == "")
+def is_blank(column: pd.Series) -> pd.Series:
+    """Boolean mask of missing or whitespace-only values."""
+    return column.isna() | (as_text(column).str.strip() == "")
 
 
-def _blank_values(frame: pd.DataFrame, column: str) -> list[str]:
-    blank = _is_blank(frame[column])
+def blank_values(frame: pd.DataFrame, column: str) -> list[str]:
+    """An error naming the rows where ``column`` is blank (none when it never is)."""
+    blank = is_blank(frame[column])
     if not blank.any():
         return []
     return [
-        f"column {column!r} is empty in {_count(int(blank.sum()), 'row')}: "
-        + _describe_rows(frame, blank)
+        f"column {column!r} is empty in {plural(int(blank.sum()), 'row')}: "
+        + describe_rows(frame, blank)
     ]
 
 
-def _duplicate_ids(frame: pd.DataFrame) -> list[str]:
-    repeated = frame["id_str"].duplicated(keep=False) & ~_is_blank(frame["id_str"])
+def duplicate_ids(frame: pd.DataFrame) -> list[str]:
+    """An error naming each repeated ``id_str`` and its rows (none when all are unique)."""
+    repeated = frame["id_str"].duplicated(keep=False) & ~is_blank(frame["id_str"])
     if not repeated.any():
         return []
     groups = frame[repeated].groupby("id_str", sort=False).groups
@@ -197,7 +201,7 @@ def _duplicate_ids(frame: pd.DataFrame) -> list[str]:
     ]
     more = len(groups) - len(shown)
     return [
-        f"id_str must be unique; {_count(len(groups), 'id')} repeated: "
+        f"id_str must be unique; {plural(len(groups), 'id')} repeated: "
         + "; ".join(shown)
         + (f"; and {more} more" if more > 0 else "")
     ]
@@ -208,7 +212,7 @@ def _resolve_paths(file_loc: pd.Series, root: Path) -> list[str]:
     base = os.path.abspath(root)
     return [
         "" if blank else os.path.abspath(os.path.join(base, loc))
-        for loc, blank in zip(_as_text(file_loc), _is_blank(file_loc), strict=True)
+        for loc, blank in zip(as_text(file_loc), is_blank(file_loc), strict=True)
     ]
 
 
@@ -225,7 +229,7 @@ def _check_images(
     if not missing.any():
         return frame
     n_missing, n_listed = summary.n_images_missing, int(listed.sum())
-    rows = _describe_rows(frame, missing, frame["file_loc"])
+    rows = describe_rows(frame, missing, frame["file_loc"])
     if n_missing == n_listed:
         summary.errors.append(
             f"none of the {n_listed} image files exist ({rows}); file_loc paths are read "
@@ -233,7 +237,7 @@ def _check_images(
         )
     elif drop:
         summary.warnings.append(
-            f"skipping {n_missing} of {_count(len(frame), 'row')} with a missing image file: {rows}"
+            f"skipping {n_missing} of {plural(len(frame), 'row')} with a missing image file: {rows}"
         )
         return frame[~missing]
     else:
@@ -260,8 +264,8 @@ def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
     if problems:
         unreadable = pd.Series(frame.index.isin(list(problems)), index=frame.index)
         summary.errors.append(
-            f"{_count(len(problems), 'image file')} cannot be read: "
-            + _describe_rows(frame, unreadable, pd.Series(problems, dtype=object))
+            f"{plural(len(problems), 'image file')} cannot be read: "
+            + describe_rows(frame, unreadable, pd.Series(problems, dtype=object))
         )
 
 
@@ -286,13 +290,13 @@ def _check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -
     if len(absent) == schema.n_questions:
         summary.errors.append(
             f"none of the vote columns of schema {schema.name!r} are in the catalog (missing "
-            f"{_abbreviate(schema.label_cols, 6)}); check that the schema (--schema) "
+            f"{abbreviate(schema.label_cols, 6)}); check that the schema (--schema) "
             "matches this catalog"
         )
         return frame
     if absent:
         summary.warnings.append(
-            f"no vote columns for {_count(len(absent), 'question')} of "
+            f"no vote columns for {plural(len(absent), 'question')} of "
             f"schema {schema.name!r}: {', '.join(summary.questions_absent)}; "
             "treating them as having no votes (all counts 0)"
         )
@@ -307,8 +311,8 @@ def _check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -
             summary.errors.append(
                 f"column {column!r} must hold vote counts (whole numbers from 0 to 2**53) "
                 "but has "
-                f"{_count(int(bad.sum()), 'bad value')}: "
-                + _describe_rows(frame, bad, frame[column])
+                f"{plural(int(bad.sum()), 'bad value')}: "
+                + describe_rows(frame, bad, frame[column])
             )
         else:
             frame[column] = values.astype("int64")

@@ -28,8 +28,10 @@ from rich.console import Console
 from rich.table import Table
 
 from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.schemas import get_schema
 from galmorph.data.splits import assign_splits
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.data.validation import inspect_catalog
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.device import resolve_device
 from galmorph.inference.embeddings import Embeddings, read_embeddings
@@ -40,6 +42,28 @@ from galmorph.search.defaults import BASELINES, DUPLICATE_RADIUS_ARCSEC
 from galmorph.search.index import ExactIndex, _check_metric, search_vectors
 from galmorph.search.search import _EXTRA_CANDIDATES, select_neighbours
 from galmorph.search.tags import _TAGS_BY_NAME, derive_tags
+
+
+def check_vote_columns(frame: pd.DataFrame, source: str) -> None:
+    """Check a catalog's GZ2 vote-count columns as ``galmorph evaluate`` and ``validate`` do.
+
+    Catalogs without any GZ2 vote column (custom tag columns only) pass.
+
+    Raises:
+        CatalogError: naming ``source``, the columns and rows with bad counts (text,
+            NaN, negative or fractional) or questions with only some of their columns.
+    """
+    schema = get_schema("gz2")
+    if not any(c in frame for c in schema.label_cols):
+        return
+    _, summary = inspect_catalog(frame, schema, source, Path.cwd(), check_images=False,
+                                 drop=False)  # votes of absent questions need no warning here
+    errors = summary.errors
+    if len(errors) == 1:
+        raise CatalogError(f"{source}: {errors[0]}")
+    if errors:
+        listed = "\n".join(f"  - {e}" for e in errors)
+        raise CatalogError(f"{source} has {len(errors)} problems:\n{listed}")
 
 
 def neighbour_table(
@@ -144,9 +168,15 @@ def evaluate_similarity(
     if unknown:
         raise GalmorphError(f"unknown baseline(s) {', '.join(unknown)}: use {', '.join(BASELINES)}")
     emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
+    frame = load_catalog(catalog, None)
+    source = "catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
+    check_vote_columns(frame, source)
+    all_tags, kinds, skipped = derive_tags(frame, tags, source=source)  # before the model loads
+    if all_tags.empty:
+        raise GalmorphError("no tags to evaluate: " + "; ".join(f"{k}: {v}"
+                                                                for k, v in skipped.items()))
     torch_device = resolve_device(device)
     loaded = load_embedding_model(emb.info, model, torch_device)
-    frame = load_catalog(catalog, None)
     rows = pd.Series(np.arange(len(emb)), index=pd.Index(emb.ids)).reindex(frame["id_str"])
     if rows.isna().all():
         raise GalmorphError("none of the catalog's galaxies are in the embeddings (by id_str)")
@@ -164,10 +194,7 @@ def evaluate_similarity(
         raise GalmorphError(f"only {int(keep.sum())} galaxies to evaluate: need at least 2")
     frame = frame[keep].reset_index(drop=True)
     emb_rows = rows.to_numpy()[keep].astype(np.int64)
-    tag_table, kinds, skipped = derive_tags(frame, tags)
-    if tag_table.empty:
-        raise GalmorphError("no tags to evaluate: " + "; ".join(f"{k}: {v}"
-                                                                for k, v in skipped.items()))
+    tag_table = all_tags[keep].reset_index(drop=True)
     ra = frame["ra"].to_numpy(np.float64) if "ra" in frame else None
     dec = frame["dec"].to_numpy(np.float64) if "dec" in frame else None
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from galmorph.data.schemas import get_schema
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import CatalogError, GalmorphError
 
 if TYPE_CHECKING:  # pandas loads with derive_tags, so that `similar-eval --help` stays fast
     import pandas as pd
@@ -141,7 +141,7 @@ _TAGS_BY_NAME = {t.name: t for t in TAGS}
 
 
 def derive_tags(
-    catalog: pd.DataFrame, names: Sequence[str] | None = None
+    catalog: pd.DataFrame, names: Sequence[str] | None = None, *, source: str = "catalog"
 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
     """Boolean tag columns for a catalog.
 
@@ -149,6 +149,8 @@ def derive_tags(
         catalog: rows with GZ2 vote-count columns and/or boolean (0/1) tag columns.
         names: built-in tag names (:data:`TAGS`) or catalog columns; None: every
             built-in tag whose questions have vote columns.
+        source: the catalog's name (its file) for error messages; rows are named
+            by ``catalog``'s index (row numbers in file order from ``load_catalog``).
 
     Returns:
         ``(tags, kinds, skipped)``: a ``bool`` DataFrame (one column per tag, rows as
@@ -156,9 +158,12 @@ def derive_tags(
         the built-in tags left out with the reason.
 
     Raises:
-        GalmorphError: for a name that is neither a built-in tag nor a usable column.
+        GalmorphError: for a name that is neither a built-in tag nor a column.
+        CatalogError: for a tag column holding anything but 0 and 1 (text, 2, empty).
     """
     import pandas as pd
+
+    from galmorph.data.validation import describe_rows, plural
 
     def available(tag: TagDefinition) -> bool:
         return all(c in catalog for q in tag.questions for c in _columns(q))
@@ -178,8 +183,12 @@ def derive_tags(
                 skipped[name] = f"no vote columns for {', '.join(tag.questions)}"
         elif name in catalog:
             values = pd.to_numeric(catalog[name], errors="coerce")
-            if not values.dropna().isin([0, 1]).all():
-                raise GalmorphError(f"column {name!r} is not a boolean (0/1) tag column")
+            bad = ~values.isin([0, 1])  # text and empty values are NaN here
+            if bad.any():
+                raise CatalogError(
+                    f"{source}: column {name!r} must be a boolean (0/1) tag column but has "
+                    f"{plural(int(bad.sum()), 'other value')}: "
+                    + describe_rows(catalog, bad, catalog[name]))
             tags[name], kinds[name] = values.fillna(0).to_numpy() == 1, "custom"
         else:
             raise GalmorphError(
