@@ -181,7 +181,8 @@ def export_onnx(
     if what not in WHATS:
         raise GalmorphError(f"--what must be one of {', '.join(WHATS)}, got {what!r}")
     if stages and what != "encoder":
-        raise GalmorphError("stages are features of the encoder: export with what='encoder'")
+        raise GalmorphError("stages are features of the encoder: export with what='encoder' "
+                            "(--what encoder)")
     loaded = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
     network = loaded.model if what == "full" else loaded.model.embedder(stages)
     config = loaded.image_config
