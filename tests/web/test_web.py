@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import galmorph.cli.serve as serve_cli
 from galmorph.anomaly.session import AnomalySession
 from galmorph.cli import main
 from galmorph.exceptions import GalmorphError
@@ -211,6 +212,7 @@ def test_serve_command_binds_locally(web_files: dict[str, Path], monkeypatch: py
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(serve_cli, "check_can_listen", lambda host, port: port)
     assert main(["serve", str(web_files["embeddings"]), "--port", "8123",
                  "--map-method", "pca"]) == 0
     assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
@@ -242,6 +244,7 @@ def test_a_partitioned_folder_is_served_without_labelling(
     assert not (tmp_path / "hunt.db").exists()
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    monkeypatch.setattr(serve_cli, "check_can_listen", lambda host, port: port)
     capsys.readouterr()
     assert main(["serve", str(folder), "--map-method", "pca"]) == 0
     assert "galmorph: 40 galaxies at http://127.0.0.1:8000/" in capsys.readouterr().out
@@ -369,6 +372,7 @@ def test_serve_computes_the_map_before_it_listens(
     shutil.copyfile(web_files["embeddings"], emb)
     apps = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
+    monkeypatch.setattr(serve_cli, "check_can_listen", lambda host, port: port)
     assert main(["serve", str(emb), "--map-method", "pca"]) == 0
     out = capsys.readouterr().out
     assert "computing the PCA map of 40 galaxies" in out and map_path(emb).is_file()

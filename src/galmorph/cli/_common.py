@@ -3,18 +3,54 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer > 0, with a clear message otherwise."""
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` (to ``high``), with a clear message otherwise."""
+    allowed = f"from {low} to {high}" if high is not None else f"of {low} or more"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected a whole number {allowed}, got {value}")
+        return value
+
+    return parse
+
+
+#: argparse types: counts above 0, counts from 0 (e.g. worker processes), TCP ports.
+positive_int = whole_number(1)
+non_negative_int = whole_number(0)
+port_number = whole_number(0, 65535)
+
+
+@contextmanager
+def no_new_empty_dir(path: str | Path) -> Iterator[None]:
+    """On an error inside the block, remove ``path`` (and parents) created in it, if empty.
+
+    A failed command leaves no empty output folder behind; folders that existed before
+    the block, or that hold anything, are kept.
+    """
+    path = Path(path).absolute()
+    new = [folder for folder in (path, *path.parents) if not folder.exists()]
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
-    return value
+        yield
+    except BaseException:
+        for folder in new:  # deepest first
+            if not folder.is_dir():
+                continue
+            try:
+                folder.rmdir()  # only an empty folder goes
+            except OSError:
+                break
+        raise
 
 
 def positive_float(text: str) -> float:

@@ -12,7 +12,13 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli._common import add_source_options, positive_float, positive_int, source_options
+from galmorph.cli._common import (
+    add_source_options,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    source_options,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the adapted model's name (default: the model's + '-adapted')")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--num-workers", type=int, default=None, metavar="N",
+    parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
                         help="image-decoding processes")
     add_source_options(parser)
     parser.set_defaults(func=run)

@@ -17,7 +17,7 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import no_new_empty_dir, positive_int
 from galmorph.cli.predict import add_backend_option
 
 
@@ -74,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
         anomaly_labels=args.anomaly_labels, ring_labels=args.ring_labels, epochs=args.epochs,
         n_blocks=args.n_blocks, seed=args.seed, progress=args.progress,
     )
-    run_demo(settings, Console(highlight=False))
+    with no_new_empty_dir(args.out):
+        run_demo(settings, Console(highlight=False))
     return 0

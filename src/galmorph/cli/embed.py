@@ -36,6 +36,7 @@ from galmorph.cli._common import (
     add_partition_options,
     check_single_file,
     model_with_image,
+    non_negative_int,
     positive_int,
     reject_options,
     run_partitioned,
@@ -98,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="N", help=f"galaxies per chunk (default: {DEFAULT_CHUNK_SIZE})")
     parser.add_argument("--batch-size", type=positive_int, default=128,
                         help="galaxies per batch (default: 128)")
-    parser.add_argument("--num-workers", type=int, default=None, metavar="N",
+    parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
                         help="image-decoding processes (default: one fewer than the cores, "
                              "at most 4)")
     parser.add_argument("--device", default="auto",

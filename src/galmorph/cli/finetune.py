@@ -24,6 +24,8 @@ from galmorph.cli._common import (
     add_encoder_image_options,
     add_source_options,
     model_with_image,
+    no_new_empty_dir,
+    non_negative_int,
     positive_int,
     source_options,
 )
@@ -138,7 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_options.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
     run_options.add_argument("--devices", default="auto", help="number of devices, or auto")
     run_options.add_argument("--precision", default=None, help="e.g. bf16-mixed")
-    run_options.add_argument("--num-workers", type=int, default=None,
+    run_options.add_argument("--num-workers", type=non_negative_int, default=None,
                              help="image-loading processes")
     run_options.add_argument("--no-cache", action="store_true",
                              help="decode images every epoch instead of once into memory")
@@ -164,47 +166,48 @@ def run(args: argparse.Namespace) -> int:
     if args.encoder is not None and init == "pretrained":
         raise GalmorphError("--encoder needs --from-scratch, --imagenet or --imagenet-weights")
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    try:
-        result = finetune(
-            args.catalog,
-            args.output,
-            task=args.task,
-            label=args.label,
-            schema=args.schema,
-            model=model_with_image(args),
-            init=init,
-            encoder=args.encoder,
-            imagenet_weights=args.imagenet_weights,
-            n_blocks=args.n_blocks,
-            head_init=args.head_init,
-            learning_rate=args.lr,
-            lr_decay=args.lr_decay,
-            weight_decay=args.weight_decay,
-            dropout=args.dropout,
-            label_smoothing=args.label_smoothing,
-            class_weights=args.class_weights,
-            loss=args.loss,
-            squash=args.squash,
-            epochs=args.epochs,
-            patience=args.patience,
-            batch_size=args.batch_size,
-            val_fraction=args.val_fraction,
-            split_seed=args.split_seed,
-            seed=args.seed,
-            image_size=args.image_size,
-            crop_fraction=tuple(args.crop_fraction) if args.crop_fraction else None,
-            source=source_options(args),
-            augment=not args.no_augment,
-            accelerator=args.accelerator,
-            devices=devices,
-            precision=args.precision,
-            num_workers=args.num_workers,
-            cache_images=not args.no_cache,
-            name=args.name,
-            progress=not args.no_progress,
-        )
-    except ValueError as err:  # inconsistent options, e.g. --squash with a classifier
-        raise GalmorphError(str(err)) from None
+    with no_new_empty_dir(args.output):
+        try:
+            result = finetune(
+                args.catalog,
+                args.output,
+                task=args.task,
+                label=args.label,
+                schema=args.schema,
+                model=model_with_image(args),
+                init=init,
+                encoder=args.encoder,
+                imagenet_weights=args.imagenet_weights,
+                n_blocks=args.n_blocks,
+                head_init=args.head_init,
+                learning_rate=args.lr,
+                lr_decay=args.lr_decay,
+                weight_decay=args.weight_decay,
+                dropout=args.dropout,
+                label_smoothing=args.label_smoothing,
+                class_weights=args.class_weights,
+                loss=args.loss,
+                squash=args.squash,
+                epochs=args.epochs,
+                patience=args.patience,
+                batch_size=args.batch_size,
+                val_fraction=args.val_fraction,
+                split_seed=args.split_seed,
+                seed=args.seed,
+                image_size=args.image_size,
+                crop_fraction=tuple(args.crop_fraction) if args.crop_fraction else None,
+                source=source_options(args),
+                augment=not args.no_augment,
+                accelerator=args.accelerator,
+                devices=devices,
+                precision=args.precision,
+                num_workers=args.num_workers,
+                cache_images=not args.no_cache,
+                name=args.name,
+                progress=not args.no_progress,
+            )
+        except ValueError as err:  # inconsistent options, e.g. --squash with a classifier
+            raise GalmorphError(str(err)) from None
     console = Console(highlight=False, soft_wrap=True)
     training = result.metadata["training"]
     loss = (f"; best validation loss {result.best_val_loss:.3f}"

@@ -33,6 +33,7 @@ from rich.console import Console
 from galmorph.cli._common import (
     add_partition_options,
     check_single_file,
+    non_negative_int,
     positive_int,
     reject_options,
     run_partitioned,
@@ -81,7 +82,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--num-workers",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="image-decoding processes; 0 decodes in the main process "

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import port_number, positive_int
 from galmorph.inference.defaults import DEFAULT_UMAP_MAX, MAP_METHODS
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="serve without the Map tab (no map is computed)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this computer only)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--port", type=port_number, default=8000,
+                        help="port, 1 to 65535, or 0 for any free one (default: 8000)")
     parser.add_argument("--max-upload-mb", type=positive_int,
                         default=DEFAULT_MAX_UPLOAD // 1024**2,
                         help="largest image upload in MB (default: %(default)s)")
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.web.gallery import Gallery
 
     console = Console(highlight=False, soft_wrap=True)
+    port = check_can_listen(args.host, args.port)  # before the (maybe slow) loading
     gallery = Gallery(args.embeddings, catalog=args.catalog, predictions=args.predictions,
                       session=args.session, model=args.model, batch_size=args.batch_size)
     try:
@@ -99,12 +101,51 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]warning:[/] listening on {args.host}: other computers on "
                           "the network can open these pages")
         host = f"[{args.host}]" if ":" in args.host else args.host
-        console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{args.port}/ "
+        port = check_can_listen(args.host, port)  # still free after the loading
+        console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{port}/ "
                       "(Ctrl+C stops)")
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(app, host=args.host, port=port, log_level="warning")
     finally:
         gallery.close()
     return 0
+
+
+def check_can_listen(host: str, port: int) -> int:
+    """Check that a server can listen on ``host``:``port`` by binding a socket there.
+
+    Returns:
+        ``port``, or for 0 a free port that the system chose.
+
+    Raises:
+        GalmorphError: when the host does not resolve, the port is in use, or it may
+            not be used (e.g. below 1024 without privileges), naming the option.
+    """
+    import errno
+    import socket
+
+    from galmorph.exceptions import GalmorphError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    try:
+        addresses = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        raise GalmorphError(f"--host {host}: cannot listen there ({err})") from None
+    family, kind, proto, _, address = addresses[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+            return int(probe.getsockname()[1])
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise GalmorphError(f"port {port} on {host} is in use: choose another with "
+                                "--port") from None
+        if err.errno == errno.EACCES:
+            raise GalmorphError(f"port {port} on {host} needs privileges: choose one from "
+                                "1024 with --port") from None
+        raise GalmorphError(f"cannot listen on {host} port {port} (--host, --port): "
+                            f"{err.strerror or err}") from None
 
 
 def _load_map(gallery: Gallery, method: str, console: Console) -> MapView:

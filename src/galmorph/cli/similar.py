@@ -31,6 +31,30 @@ if TYPE_CHECKING:
     from galmorph.search.search import SimilarityResult
 
 
+def right_ascension(text: str) -> float:
+    """An argparse type: a right ascension in degrees, in [0, 360)."""
+    value = _degrees(text)
+    if not 0 <= value < 360:
+        raise argparse.ArgumentTypeError(f"expected degrees from 0 up to (not including) 360, "
+                                         f"got {text}")
+    return value
+
+
+def declination(text: str) -> float:
+    """An argparse type: a declination in degrees, in [-90, 90]."""
+    value = _degrees(text)
+    if not -90 <= value <= 90:
+        raise argparse.ArgumentTypeError(f"expected degrees from -90 to 90, got {text}")
+    return value
+
+
+def _degrees(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of degrees, got {text!r}") from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``similar`` sub-command."""
     from galmorph.search.defaults import (
@@ -57,9 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="id_str of a galaxy in the file")
     query.add_argument("--image", metavar="FILE",
                        help="a new image, embedded with the model the file records")
-    query.add_argument("--ra", type=float, metavar="DEG",
+    query.add_argument("--ra", type=right_ascension, metavar="DEG",
                        help="right ascension (with --dec) of a galaxy in the file")
-    parser.add_argument("--dec", type=float, metavar="DEG", help="declination, with --ra")
+    parser.add_argument("--dec", type=declination, metavar="DEG",
+                        help="declination, with --ra")
     parser.add_argument("-k", type=positive_int, default=10, help="neighbours (default: 10)")
     parser.add_argument("--metric", choices=METRICS, default="cosine",
                         help="distance (default: cosine); manhattan is searched exactly only")

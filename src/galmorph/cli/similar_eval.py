@@ -18,7 +18,7 @@ import argparse
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import non_negative_int, positive_int
 
 
 def _tag_list(text: str) -> list[str]:
@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--batch-size", type=positive_int, default=128,
                         help="galaxies per batch (default: 128)")
-    parser.add_argument("--num-workers", type=int, default=None, metavar="N",
+    parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
                         help="image-decoding processes (default: one fewer than the cores, "
                              "at most 4)")
     parser.add_argument("--seed", type=int, default=0,

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from galmorph.cli._common import positive_float, positive_int
+from galmorph.cli._common import (
+    no_new_empty_dir,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+if TYPE_CHECKING:
+    from galmorph.training.train import TrainResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several GPUs")
     parser.add_argument("--num-nodes", type=positive_int, default=1, help="machines for DDP")
     parser.add_argument("--precision", default=None, help="e.g. bf16-mixed or 16-mixed")
-    parser.add_argument("--num-workers", type=int, default=None, help="data loader workers")
+    parser.add_argument("--num-workers", type=non_negative_int, default=None,
+                        help="data loader workers")
     parser.add_argument("--no-cache", action="store_true",
                         help="decode images every epoch instead of once into memory")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.ckpt")
@@ -89,13 +99,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train a vote-count model and write it to the output folder; 0 on success."""
+    from galmorph.data.splits import check_fractions
+    from galmorph.exceptions import GalmorphError
+    from galmorph.training.trainer import hardware_summary
+
+    try:
+        check_fractions(args.split)
+    except ValueError:
+        raise GalmorphError(
+            f"--split {' '.join(f'{f:g}' for f in args.split)}: expected three fractions "
+            "TRAIN VAL TEST, each 0 or more, summing to 1 (e.g. --split 0.8 0.1 0.1)"
+        ) from None
+    with no_new_empty_dir(args.output):
+        result = _train(args)
+    console = Console()
+    epochs = result.epochs_completed
+    console.print(
+        f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
+        f"{hardware_summary(result.metadata['training']['hardware'])}; "
+        f"best validation loss {result.best_val_loss:.3f} (summed NLL per galaxy)"
+    )
+    console.print(f"model: [bold]{result.model_path}[/]  (use it with --model)")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> TrainResult:
+    """Run :func:`galmorph.training.train.train` with the command's options."""
     from galmorph.data.image_config import ImageConfig
     from galmorph.models.model import MIN_CONCENTRATION
     from galmorph.training.train import train
-    from galmorph.training.trainer import hardware_summary
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    result = train(
+    return train(
         args.catalog,
         args.schema,
         args.output,
@@ -134,12 +169,3 @@ def run(args: argparse.Namespace) -> int:
         lr_decay=args.lr_decay,
         max_minutes=args.max_minutes,
     )
-    console = Console()
-    epochs = result.epochs_completed
-    console.print(
-        f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
-        f"{hardware_summary(result.metadata['training']['hardware'])}; "
-        f"best validation loss {result.best_val_loss:.3f} (summed NLL per galaxy)"
-    )
-    console.print(f"model: [bold]{result.model_path}[/]  (use it with --model)")
-    return 0

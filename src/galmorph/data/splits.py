@@ -31,6 +31,23 @@ def unit_hash(ids: Iterable[str], seed: int = 0) -> np.ndarray:
     return np.asarray(values, dtype=np.float64) / 2.0**64
 
 
+def check_fractions(fractions: Sequence[float]) -> np.ndarray:
+    """``fractions`` as an array, when they are three non-negative numbers summing to 1.
+
+    Raises:
+        ValueError: otherwise (NaN and infinity included).
+    """
+    try:
+        values = np.asarray(fractions, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
+    if (values is None or values.shape != (3,) or not np.isfinite(values).all()
+            or (values < 0).any() or abs(values.sum() - 1) > 1e-6):
+        given = fractions if values is None else values.tolist()
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {given}")
+    return values
+
+
 def assign_splits(
     ids: Iterable[str], fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> np.ndarray:
@@ -41,10 +58,6 @@ def assign_splits(
         fractions: train, validation and test fractions; must sum to 1.
         seed: changes the assignment; record it to reproduce a split.
     """
-    fractions = np.asarray(fractions, dtype=np.float64)
-    if fractions.shape != (3,) or (fractions < 0).any() or abs(fractions.sum() - 1) > 1e-6:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got "
-                         f"{fractions.tolist()}")
     u = unit_hash(ids, seed)
-    edges = np.cumsum(fractions)[:2]
+    edges = np.cumsum(check_fractions(fractions))[:2]
     return np.asarray(SPLIT_NAMES)[np.searchsorted(edges, u, side="right")]

@@ -42,10 +42,32 @@ def create_encoder(
 
     The feature dimension is read from the encoder (``num_features``), so any
     image size works. ``pretrained=True`` asks timm for its own (ImageNet) weights.
+
+    Raises:
+        ModelError: when timm has no model ``name`` (with close names, if any).
     """
-    return timm.create_model(
-        name, pretrained=pretrained, in_chans=channels, num_classes=0, **kwargs
-    )
+    try:
+        return timm.create_model(
+            name, pretrained=pretrained, in_chans=channels, num_classes=0, **kwargs
+        )
+    except RuntimeError as err:
+        if str(err).startswith("Invalid pretrained tag"):
+            base = name.split(".")[0]
+            raise ModelError(f"unknown encoder {name!r}: {str(err).rstrip('.')} (timm."
+                             f"list_pretrained('{base}.*') lists its tags)") from None
+        if not str(err).startswith("Unknown model"):
+            raise
+        raise ModelError(f"unknown encoder {name!r}: not a timm model name; "
+                         f"{_close_names(name)}") from None
+
+
+def _close_names(name: str) -> str:
+    """Up to three timm model names like ``name``, as a suggestion."""
+    import difflib
+
+    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+    listing = "timm.list_models() lists them"
+    return f"did you mean {', '.join(close)}? ({listing})" if close else listing
 
 
 class ConcentrationHead(nn.Module):

@@ -27,6 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from galmorph.data.galaxy_dataset import usable_cores
+from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target
 
 BEST_NAME = "best"
@@ -173,11 +174,14 @@ def build_trainer(
     better ``monitor`` (None: run all epochs); ``max_minutes`` stops training
     after that much time (e.g. a batch job's wall-time limit), keeping the best
     checkpoint so far. ``callbacks`` are added to galmorph's. The other
-    arguments go to ``lightning.Trainer``.
+    arguments go to ``lightning.Trainer``. ``output_dir`` is made once the Trainer is.
+
+    Raises:
+        GalmorphError: when Lightning refuses the hardware settings (e.g. a GPU
+            accelerator on a machine without one), naming them.
     """
     if patience is not None and monitor is None:
         raise ValueError("early stopping (patience) needs a validation metric to monitor")
-    output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = ModelCheckpoint(
         dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min", save_last=True,
         enable_version_counter=False,
@@ -189,7 +193,9 @@ def build_trainer(
     no_validation: dict[str, Any] = (
         {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
     )
-    with quiet_lightning():
+    hardware = {"accelerator": accelerator, "devices": devices, "strategy": strategy,
+                "num_nodes": num_nodes, "precision": precision}
+    with quiet_lightning(), _hardware_errors(hardware):
         trainer = L.Trainer(
             max_epochs=epochs,
             plugins=[AtomicCheckpointIO()],
@@ -208,4 +214,31 @@ def build_trainer(
             log_every_n_steps=log_every_n_steps,
             **no_validation,
         )
+    output_dir.mkdir(parents=True, exist_ok=True)  # once the Trainer is known to work
     return trainer, checkpoint
+
+
+_HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": "auto", "strategy": "auto",
+                      "num_nodes": 1, "precision": None}
+
+
+@contextmanager
+def _hardware_errors(hardware: dict[str, Any]) -> Iterator[None]:
+    """Lightning's refusal of the hardware settings as a GalmorphError naming them.
+
+    ``hardware``: the Trainer's ``accelerator``, ``devices``, ``strategy``, ``num_nodes``
+    and ``precision``; those not at their defaults are named as command-line options.
+    """
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        yield
+    except (MisconfigurationException, ValueError, TypeError) as err:
+        given = [f"--{key.replace('_', '-')} {value}" for key, value in hardware.items()
+                 if value != _HARDWARE_DEFAULTS[key]]
+        named = ", ".join(given) if given else "the default hardware settings (auto)"
+        hint = ("; use --accelerator cpu, or check that PyTorch sees the GPU "
+                "(torch.cuda.is_available())" if not torch.cuda.is_available()
+                and str(hardware["accelerator"]).lower() in ("gpu", "cuda") else "")
+        message = str(err).rstrip(".!") if hint else str(err)
+        raise GalmorphError(f"cannot train with {named}: {message}{hint}") from None

@@ -1,0 +1,161 @@
+"""Bad option values: one ``error:`` line naming the option, no traceback, no empty folder."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from galmorph.cli import main
+from galmorph.data import bundled
+from galmorph.exceptions import GalmorphError
+
+FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
+
+
+@pytest.fixture
+def catalog20(tmp_path: Path, demo_catalog: pd.DataFrame) -> Path:
+    """20 bundled galaxies with absolute image paths, as a CSV file."""
+    frame = demo_catalog.head(20).copy()
+    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
+    path = tmp_path / "cat20.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The stderr of an argparse usage error (exit status 2) from ``argv``."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["predict", "c.csv", "-o", "out.parquet"],
+    ["embed", "c.csv", "-o", "out.parquet", "--resume"],
+    ["evaluate", "c.csv"],
+    ["train", "c.csv", "-o", "run"],
+    ["finetune", "c.csv", "--label", "ring", "-o", "run"],
+    ["adapt", "c.csv", "-o", "adapted.pt"],
+    ["similar-eval", "emb.parquet", "--catalog", "c.csv"],
+])
+def test_negative_num_workers_is_a_usage_error(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = usage_error([*argv, "--num-workers", "-3"], capsys)
+    assert "argument --num-workers: expected a whole number of 0 or more, got -3" in err
+    assert list(tmp_path.iterdir()) == []  # no out.parquet.parts/, no run/
+
+
+@pytest.mark.parametrize("split", [["0.5", "0.5", "0.5"], ["1.2", "-0.1", "-0.1"],
+                                   ["nan", "nan", "nan"]])
+def test_bad_split_names_the_option(split: list[str], catalog20: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", str(catalog20), "-o", str(run), "--split", *split, *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --split ") and "summing to 1" in err
+    assert "Traceback" not in err and not run.exists()
+
+
+def test_unknown_encoder_is_named_with_close_names(catalog20: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", str(catalog20), "-o", str(run), "--encoder", "not_a_model", *FAST]) == 2
+    assert "error: unknown encoder 'not_a_model': not a timm model name" in capsys.readouterr().err
+    assert main(["finetune", str(catalog20), "--task", "regression", "--label", "ra", "-o",
+                 str(run), "--from-scratch", "--encoder", "convnxt_atto", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "unknown encoder 'convnxt_atto'" in err and "did you mean convnext_atto" in err
+    assert not run.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+@pytest.mark.filterwarnings("ignore::galmorph.exceptions.GalmorphWarning")
+def test_gpu_accelerator_without_gpu_leaves_no_folder(
+    catalog20: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", str(catalog20), "-o", str(run), "--image-size", "32",
+                 "--accelerator", "gpu", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot train with --accelerator gpu: ") and "Traceback" not in err
+    assert not run.exists()
+    for option in (["--accelerator", "cuda"], ["--devices", "0"]):
+        assert main(["finetune", str(catalog20), "--task", "regression", "--label", "ra", "-o",
+                     str(run), "--from-scratch", "--encoder", "resnet18", "--image-size", "32",
+                     *option, *FAST]) == 2
+        assert f"error: cannot train with {' '.join(option)}: " in capsys.readouterr().err
+        assert not run.exists()
+
+
+def test_serve_port_out_of_range_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    err = usage_error(["serve", "emb.parquet", "--port", "99999"], capsys)
+    assert "argument --port: expected a whole number from 0 to 65535, got 99999" in err
+
+
+def test_serve_refuses_a_busy_port_before_its_banner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", str(tmp_path / "emb.parquet"), "--port", str(port)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"error: port {port} on 127.0.0.1 is in use: choose another "
+                            "with --port\n")
+    assert captured.out == ""
+    assert main(["serve", "emb.parquet", "--host", "no-such-host.invalid"]) == 2
+    assert capsys.readouterr().err.startswith("error: --host no-such-host.invalid: ")
+
+
+def test_port_zero_is_a_free_port() -> None:
+    from galmorph.cli.serve import check_can_listen
+
+    assert 0 < check_can_listen("127.0.0.1", 0) <= 65535
+
+
+@pytest.mark.parametrize(("query", "option"), [
+    (["--ra", "10", "--dec", "95"], "--dec"), (["--ra", "10", "--dec", "-90.5"], "--dec"),
+    (["--ra", "360", "--dec", "0"], "--ra"), (["--ra", "-1", "--dec", "0"], "--ra"),
+])
+def test_similar_checks_sky_coordinates(query: list[str], option: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert f"argument {option}: expected degrees from" in usage_error(
+        ["similar", "emb.parquet", *query], capsys)
+
+
+def test_failed_demo_leaves_no_folder_it_made(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "dm" / "sub"
+    assert main(["demo", "--data", str(tmp_path / "none.csv"), "-o", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "dm").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main(["demo", "--data", str(tmp_path / "none.csv"), "-o", str(kept)]) == 2
+    assert kept.is_dir()  # it was there before
+
+
+def test_no_new_empty_dir_keeps_what_it_did_not_make_or_what_is_filled(tmp_path: Path) -> None:
+    from galmorph.cli._common import no_new_empty_dir
+
+    with pytest.raises(GalmorphError), no_new_empty_dir(tmp_path / "a" / "b"):
+        (tmp_path / "a" / "b").mkdir(parents=True)
+        raise GalmorphError("failed")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(GalmorphError), no_new_empty_dir(tmp_path / "a" / "b"):
+        (tmp_path / "a" / "b").mkdir(parents=True)
+        (tmp_path / "a" / "b" / "log.csv").write_text("x")
+        raise GalmorphError("failed")
+    assert (tmp_path / "a" / "b" / "log.csv").is_file()
+    with no_new_empty_dir(tmp_path / "c"):
+        (tmp_path / "c").mkdir()
+    assert (tmp_path / "c").is_dir()  # kept when the block succeeds
