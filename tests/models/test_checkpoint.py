@@ -143,12 +143,18 @@ def test_hub_download(monkeypatch: pytest.MonkeyPatch, trained: TrainResult) -> 
     assert load_model("hf_hub:galmorph/gz2-tiny").name == "tiny"
     assert calls == [("galmorph/gz2-tiny", HUB_FILENAME)]
 
+    tries = []
+
     def offline(repo_id: str, filename: str, **kwargs: object) -> str:
+        tries.append((filename, kwargs.get("local_files_only", False)))
         raise LocalEntryNotFoundError("not in the cache and no connection")
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", offline)
     with pytest.raises(ModelError, match=r"hf_hub:galmorph/gz2-tiny.*no connection"):
         resolve_model_path("hf_hub:galmorph/gz2-tiny")
+    # once the hub is out of reach (after huggingface_hub's own retries, ~20 s), the
+    # timm files are looked for in the cache only, not retried over the network
+    assert tries == [(HUB_FILENAME, False), ("config.json", True)]
 
 
 def test_hub_cache_offline(

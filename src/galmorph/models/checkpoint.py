@@ -120,12 +120,20 @@ def _download_from_hub(repo_id: str) -> Path:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     failures = (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError)
+    cache_only = False
+
+    def download(filename: str) -> Path:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename,
+                                    local_files_only=cache_only))
+
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=HUB_FILENAME))
+        return download(HUB_FILENAME)
     except failures as err:
         galmorph_error = err
+        # the hub could not be reached (after its retries): look in the cache only from now on
+        cache_only = isinstance(err, LocalEntryNotFoundError)
     try:
-        config = Path(hf_hub_download(repo_id=repo_id, filename=CONFIG_FILE))
+        config = download(CONFIG_FILE)
     except failures:
         raise ModelError(
             f"could not get {HUB_FILENAME} (a galmorph model) or {CONFIG_FILE} (a timm "
@@ -134,7 +142,7 @@ def _download_from_hub(repo_id: str) -> Path:
         ) from None
     for weights in WEIGHT_FILES:
         try:
-            hf_hub_download(repo_id=repo_id, filename=weights)
+            download(weights)
             return config.parent
         except failures:
             continue
