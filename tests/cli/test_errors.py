@@ -57,3 +57,20 @@ def test_an_output_that_cannot_be_written_is_one_clear_line(
     err = capsys.readouterr().err
     assert status == 2
     assert err.startswith("error:") and str(not_a_folder) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_training_on_an_unreadable_image_fails_before_writing_anything(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], untrained_model: Path,
+    command: str,
+) -> None:
+    catalog, truncated = _catalog_with_truncated_image(make_catalog)
+    out = catalog.parent / "run"
+    options = (["--schema", "gz2-no-odd", "--image-size", "32", "--split", "0.5", "0.5", "0"]
+               if command == "train" else ["--label", "ring", "-m", str(untrained_model)])
+    status = main([command, str(catalog), "-o", str(out), "--epochs", "1", "--num-workers", "0",
+                   "--no-progress", *options])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("error:") and str(truncated) in err and "Traceback" not in err
+    assert not out.exists()  # no logs, no empty folder

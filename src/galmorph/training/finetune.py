@@ -334,6 +334,7 @@ def finetune(
         weight_decay=weight_decay, label_smoothing=label_smoothing,
         class_weights=class_weight_tensor, loss=loss, schema=tree, metadata=metadata,
     )
+    datamodule.setup("fit")  # decode the images now: a bad one fails before any file is written
     trainer, checkpoint = build_trainer(
         output_dir, epochs=epochs, monitor="val_loss" if len(val_frame) else None,
         patience=patience, accelerator=accelerator, devices=devices, precision=precision,

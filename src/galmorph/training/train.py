@@ -264,6 +264,7 @@ def train(
         metadata=metadata, min_concentration=min_concentration, encoder=start.encoder,
         lr_decay=lr_decay,
     )
+    datamodule.setup("fit")  # decode the images now: a bad one fails before any file is written
     trainer, checkpoint = build_trainer(
         output_dir,
         epochs=epochs,
