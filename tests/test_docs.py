@@ -106,3 +106,29 @@ def test_readme_python_examples_run(tmp_path: Path, demo_subset: Callable[..., P
     for printed in ("distance", "interest", "prob_1"):  # each example printed its table
         assert printed in done.stdout, printed
     assert len(pd.read_parquet(tmp_path / "predictions.parquet")) == len(pd.read_csv(subset))
+
+
+def _modules() -> list[str]:
+    """Every module of the package (but ``__main__``, which runs the command line)."""
+    import pkgutil
+
+    import galmorph
+
+    return sorted(info.name for info in pkgutil.walk_packages(galmorph.__path__, "galmorph.")
+                  if not info.name.endswith("__main__"))
+
+
+def test_docstring_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    failed, tried = {}, 0
+    for name in _modules():
+        result = doctest.testmod(importlib.import_module(name), report=False,
+                                 optionflags=doctest.ELLIPSIS)
+        tried += result.attempted
+        if result.failed:
+            failed[name] = result.failed
+    assert tried > 100
+    assert not failed, f"failing docstring examples (run pytest --doctest-modules): {failed}"

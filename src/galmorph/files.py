@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from galmorph.exceptions import GalmorphError
+
 
 @contextmanager
 def atomic_target(path: str | Path) -> Iterator[Path]:
@@ -30,8 +32,13 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     Missing folders are created. The file is made readable by all (0644) and
     flushed to disk before the rename; on any error, Ctrl-C included, it is
     deleted and ``path`` left as it was.
+
+    Raises:
+        GalmorphError: when ``path`` is a folder.
     """
     path = Path(path)
+    if path.is_dir():
+        raise GalmorphError(f"cannot write {path}: it is a folder, give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)

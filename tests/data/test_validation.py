@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -225,3 +226,23 @@ def test_summary_gathers_every_problem(make_catalog, demo_catalog: pd.DataFrame)
     assert (s.n_images_found, s.n_images_missing) == (7, 1)
     assert s.first_missing == [str(path.parent / demo_catalog["file_loc"][6])]
     assert s.votes_question is None  # no statistics from invalid votes
+
+
+@pytest.mark.parametrize(("column", "value"), [("ra", "abc"), ("ra", 361.0), ("ra", -5.0),
+                                               ("dec", 95.0), ("dec", float("inf"))])
+def test_sky_positions_must_be_degrees_in_range(make_catalog, demo_catalog: pd.DataFrame,
+                                                column: str, value: object) -> None:
+    catalog = make_catalog(edit=set_value(column, 2, value))
+    row = re.escape(f"row 2 ({demo_catalog['id_str'][2]})")
+    with pytest.raises(CatalogError, match=rf"column '{column}' must hold degrees.*{row}"):
+        load_catalog(catalog)
+
+
+def test_unknown_sky_positions_may_be_empty(make_catalog) -> None:
+    frame = load_catalog(make_catalog(edit=set_value("ra", 2, None)))
+    assert np.isnan(float(frame["ra"][2])) and len(frame) == 8
+
+
+def test_a_catalog_is_a_path_or_a_dataframe() -> None:
+    with pytest.raises(TypeError, match="table file's path or a pandas DataFrame, not a list"):
+        load_catalog([1, 2])

@@ -71,3 +71,15 @@ def test_failed_write_leaves_old_file_and_no_temporary(
         write_table(frame, path, META)
     assert list(tmp_path.iterdir()) == [path]
     assert path.read_text() == "old\n"
+
+
+def test_bad_arguments_are_named(tmp_path: Path, frame: pd.DataFrame) -> None:
+    with pytest.raises(TypeError, match="writes a pandas DataFrame, not a list"):
+        write_table([1, 2], tmp_path / "t.csv")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="metadata must be a mapping"):
+        write_table(frame, tmp_path / "t.csv", "abc")  # type: ignore[arg-type]
+    folder = tmp_path / "table.parquet"
+    folder.mkdir()
+    with pytest.raises(GalmorphError, match="table.parquet: it is a folder"):
+        write_table(frame, folder)
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.tmp"))

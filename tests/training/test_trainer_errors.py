@@ -37,3 +37,26 @@ def test_gpu_without_gpu_suggests_the_cpu(tmp_path: Path) -> None:
 def test_a_working_trainer_makes_its_folder(tmp_path: Path) -> None:
     build_trainer(tmp_path / "run", epochs=1, progress=False, accelerator="cpu")
     assert (tmp_path / "run").is_dir()
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    ({"epochs": 0}, "epochs"), ({"epochs": -1}, "epochs"), ({"epochs": 2.5}, "epochs"),
+    ({"batch_size": 0}, "batch_size"), ({"num_workers": -1}, "num_workers"),
+    ({"max_minutes": 0}, "max_minutes"), ({"max_minutes": float("nan")}, "max_minutes"),
+])
+def test_train_checks_its_counts_before_any_work(
+    options: dict, named: str, tmp_path: Path, make_catalog
+) -> None:
+    from galmorph.training.train import train
+
+    with pytest.raises(ValueError, match=f"^{named} must be"):
+        train(make_catalog(4), "gz2-no-odd", tmp_path / "run", **options)
+    assert not (tmp_path / "run").exists()
+
+
+def test_finetune_checks_its_counts_before_any_work(tmp_path: Path, make_catalog) -> None:
+    from galmorph.training.finetune import finetune
+
+    with pytest.raises(ValueError, match="^epochs must be"):
+        finetune(make_catalog(4), tmp_path / "run", label="ring", epochs=0)
+    assert not (tmp_path / "run").exists()

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -103,10 +104,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Raises:
         CatalogError: naming the file when it is missing, has an unknown
             extension, or cannot be parsed.
+        TypeError: when ``path`` is not a path.
 
     Example:
         >>> frame = read_table("galaxies.fits")  # doctest: +SKIP
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"a catalog is a table file's path or a pandas DataFrame, not a "
+                        f"{type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a table file" if path.is_dir() else "does not exist"

@@ -38,6 +38,8 @@ from galmorph.exceptions import ImageError
 _SHOWN = 5
 #: Largest vote count accepted: 2**53, the last whole number a float64 holds exactly.
 MAX_VOTES = 2**53
+#: Sky-position columns checked when a catalog has them: their ranges in degrees.
+POSITION_RANGES = {"ra": (0.0, 360.0), "dec": (-90.0, 90.0)}
 
 
 @dataclass
@@ -109,6 +111,7 @@ def inspect_catalog(
         errors += blank_values(frame, "id_str")
         frame["id_str"] = as_text(frame["id_str"])
         errors += duplicate_ids(frame)
+    errors += _position_errors(frame)
     if "file_loc" in frame:
         errors += blank_values(frame, "file_loc")
         frame["file_loc"] = _resolve_paths(frame["file_loc"], root)
@@ -158,6 +161,23 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
         "name per galaxy; file_loc: its image path); the catalog has columns: "
         + abbreviate(frame.columns)
     ]
+
+
+def _position_errors(frame: pd.DataFrame) -> list[str]:
+    """``ra`` and ``dec`` must be degrees in range, or empty where a position is unknown."""
+    errors = []
+    for column, (low, high) in POSITION_RANGES.items():
+        if column not in frame:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = (values.isna() & ~is_blank(frame[column])) | (values < low) | (values > high)
+        if bad.any():
+            errors.append(
+                f"column {column!r} must hold degrees from {low:g} to {high:g} (or be empty "
+                f"where unknown) but has {plural(int(bad.sum()), 'bad value')}: "
+                + describe_rows(frame, bad, frame[column])
+            )
+    return errors
 
 
 def as_text(column: pd.Series) -> pd.Series:

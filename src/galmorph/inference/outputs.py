@@ -123,7 +123,13 @@ def write_table(
 
     Raises:
         GalmorphError: for an unknown extension, before anything is written.
+        TypeError: when ``frame`` is not a DataFrame or ``metadata`` not a mapping.
     """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"write_table writes a pandas DataFrame, not a {type(frame).__name__}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping of keys to values, not a "
+                        f"{type(metadata).__name__}")
     path = Path(path)
     fmt = output_format(path)
     with atomic_target(path) as tmp:

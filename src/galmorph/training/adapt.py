@@ -14,9 +14,10 @@ No label is needed: use the adapted model with ``--model`` for ``predict``, ``em
 (e.g. ConvNeXt's LayerNorm) only get the crop.
 
 Example:
-    >>> from galmorph.training.adapt import adapt_model  # doctest: +SKIP
-    >>> adapted = adapt_model("gz2-starter", "decals/catalog.csv", "decals-starter.pt")
-    >>> adapted.record["images"], adapted.record["crop_fraction"]
+    >>> from galmorph.training.adapt import adapt_model
+    >>> adapted = adapt_model("gz2-starter", "decals/catalog.csv",
+    ...                       "decals-starter.pt")  # doctest: +SKIP
+    >>> adapted.record["images"], adapted.record["crop_fraction"]  # doctest: +SKIP
     (330, [0.459, 0.459])
 """
 

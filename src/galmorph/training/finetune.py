@@ -88,6 +88,7 @@ from galmorph.training.trainer import (
     MODEL_FILE,
     ValidationHistory,
     build_trainer,
+    check_run_options,
     hardware_record,
     quiet_lightning,
 )
@@ -207,6 +208,7 @@ def finetune(
         raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    check_run_options(epochs=epochs, batch_size=batch_size, num_workers=num_workers)
     tree = get_schema(schema) if task == "votes" and schema is not None else None
     output_dir = Path(output_dir)
     L.seed_everything(seed, workers=True, verbose=False)

@@ -42,6 +42,7 @@ from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
     build_trainer,
+    check_run_options,
     hardware_record,
     quiet_lightning,
 )
@@ -213,6 +214,8 @@ def train(
         max_minutes: stop after this much training time, keeping the best model so far.
         callbacks: more Lightning callbacks (e.g. to time the training loop).
     """
+    check_run_options(epochs=epochs, batch_size=batch_size, num_workers=num_workers,
+                      max_minutes=max_minutes)
     output_dir = Path(output_dir)
     schema = get_schema(schema)
     L.seed_everything(seed, workers=True, verbose=False)

@@ -12,6 +12,7 @@ trained on.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
@@ -134,6 +136,27 @@ def hardware_summary(hardware: dict[str, Any]) -> str:
     count = f"{hardware['devices']} × " if hardware["devices"] > 1 else ""
     precision = _PRECISION_WORDS.get(hardware["precision"], hardware["precision"])
     return f"{count}{hardware['device']}, {precision}"
+
+
+def check_run_options(
+    *, epochs: int, batch_size: int, num_workers: int | None = None,
+    max_minutes: float | None = None,
+) -> None:
+    """Check a training run's counts before any work: ``epochs`` and ``batch_size`` whole
+    numbers from 1, ``num_workers`` from 0 (or None), ``max_minutes`` above 0 (or None).
+
+    Raises:
+        ValueError: naming the first argument that is not.
+    """
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                             ("num_workers", num_workers, 0)):
+        if value is None and name == "num_workers":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"{name} must be a whole number of at least {low}, got {value!r}")
+    if max_minutes is not None and not (isinstance(max_minutes, int | float)
+                                        and math.isfinite(max_minutes) and max_minutes > 0):
+        raise ValueError(f"max_minutes must be a number of minutes above 0, got {max_minutes!r}")
 
 
 def _loggers(output_dir: Path) -> list[Logger]:
