@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,15 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
-from galmorph.inference.embedding_folder import PartitionedEmbeddings
+from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
 from galmorph.inference.embeddings import Embeddings
+from galmorph.search.arguments import (
+    check_k,
+    check_position,
+    check_radius,
+    check_row,
+    check_vector,
+)
 from galmorph.search.defaults import DUPLICATE_RADIUS_ARCSEC, MATCH_RADIUS_ARCSEC
 from galmorph.search.index import Index, exact_distances, search_vectors
 from galmorph.search.index_store import load_or_build_index
@@ -80,6 +88,9 @@ def select_neighbours(
         radius: arcsec within which two entries are the same object; of several
             candidates within it of each other only the nearest is kept.
 
+    A position with NaN (unknown, in ``centre`` or a row's) is within ``radius`` of
+    nothing: such an entry has no duplicates on the sky.
+
     Example:
         >>> select_neighbours(np.array([0, 1, 2, 3]), 2, exclude={0})
         [1, 2]
@@ -90,7 +101,7 @@ def select_neighbours(
         return rows[:k].tolist()
     ras, decs = ra[rows], dec[rows]
     if centre is not None:
-        far = angular_separation(centre[0], centre[1], ras, decs) > radius
+        far = ~(angular_separation(centre[0], centre[1], ras, decs) <= radius)  # NaN: far
         rows, ras, decs = rows[far], ras[far], decs[far]
     kept: list[int] = []
     for i in range(len(rows)):
@@ -135,14 +146,19 @@ class SimilaritySearch:
 
     Args:
         embeddings: a file from :func:`galmorph.inference.embeddings.read_embeddings`, or
-            a folder from :func:`galmorph.inference.embedding_folder.open_embeddings`.
+            a folder from :func:`galmorph.inference.embedding_folder.open_embeddings`, or
+            the path (str or Path) of either, read with ``open_embeddings``.
         metric: one of :data:`galmorph.search.index.METRICS`.
         index: one of :data:`galmorph.search.index.INDEX_KINDS` (``auto``: exact up to
             :data:`galmorph.search.index.EXACT_MAX_ROWS` galaxies, else IVF; a folder:
             ``exact`` or ``ivf``, see :func:`galmorph.search.partitioned.partitioned_kind`).
-        duplicate_radius: arcsec within which entries are the same object.
+        duplicate_radius: arcsec (≥ 0) within which entries are the same object.
         rebuild: build a new approximate index even if a saved one matches.
         notify: called with a message before an approximate index is built.
+
+    Raises:
+        TypeError: when ``embeddings`` is none of these; ValueError: for a negative
+            ``duplicate_radius``; GalmorphError: for a path that is not embeddings.
 
     Example:
         >>> search = SimilaritySearch(read_embeddings("emb.parquet"))  # doctest: +SKIP
@@ -150,21 +166,31 @@ class SimilaritySearch:
     """
 
     def __init__(
-        self, embeddings: Embeddings | PartitionedEmbeddings, metric: str = "cosine",
-        index: str = "auto", *,
+        self, embeddings: Embeddings | PartitionedEmbeddings | str | os.PathLike[str],
+        metric: str = "cosine", index: str = "auto", *,
         duplicate_radius: float = DUPLICATE_RADIUS_ARCSEC, rebuild: bool = False,
         notify: Callable[[str], None] | None = None,
     ) -> None:
-        self.embeddings = embeddings
+        if isinstance(embeddings, (str, os.PathLike)):
+            embeddings = open_embeddings(embeddings)
+        elif not isinstance(embeddings, (Embeddings, PartitionedEmbeddings)):
+            raise TypeError(
+                "embeddings must be Embeddings (read_embeddings), PartitionedEmbeddings "
+                "(open_embeddings) or the path of an embeddings file or folder, got "
+                f"{type(embeddings).__name__}")
+        self.duplicate_radius = check_radius(duplicate_radius, "duplicate_radius")
+        self.embeddings: Embeddings | PartitionedEmbeddings = embeddings
         self.metric = metric
-        self.duplicate_radius = duplicate_radius
         #: Search-space vectors by row (read back from the index for a folder).
         self.vectors: np.ndarray | StoredVectors
         self.index: Index
         if isinstance(embeddings, PartitionedEmbeddings):
             self.vectors, self.index = open_partitioned_index(
                 embeddings, metric, index, rebuild=rebuild, notify=notify)
+            #: Features per galaxy: the length of a query vector.
+            self.n_features = embeddings.info.n_features
         else:
+            self.n_features = int(embeddings.features.shape[1])
             self.vectors = search_vectors(embeddings.features, metric)
             self.index = load_or_build_index(
                 self.vectors, metric, index, embeddings.path, rebuild=rebuild, notify=notify
@@ -183,11 +209,16 @@ class SimilaritySearch:
         """Neighbours of a feature vector ``(n_features,)`` in the embeddings' space.
 
         Args:
+            vector: ``(n_features,)`` finite numbers (``n_features``: the embeddings').
+            k: neighbours wanted (a whole number ≥ 1).
             exclude: rows never returned.
             centre: ``(ra, dec)`` whose same-object entries are never returned.
             query: description stored in the result.
+
+        Raises:
+            ValueError: naming the expected and received shapes, or for NaN values.
         """
-        query_vector = search_vectors(np.asarray(vector, dtype=np.float32)[None], self.metric)
+        query_vector = search_vectors(check_vector(vector, self.n_features)[None], self.metric)
         return self._nearest(query_vector, k, exclude, centre, query)
 
     def _nearest(
@@ -195,8 +226,7 @@ class SimilaritySearch:
         centre: tuple[float, float] | None, query: dict[str, Any] | None,
     ) -> SimilarityResult:
         """:meth:`by_vector` for a search-space ``(1, n_features)`` query."""
-        if k < 1:
-            raise GalmorphError(f"k must be at least 1, got {k}")
+        k = check_k(k)
         skip = set(exclude)
         wanted, total, found = k + len(skip) + _EXTRA_CANDIDATES, len(self.vectors), -1
         while True:
@@ -233,9 +263,9 @@ class SimilaritySearch:
     def _describe(self, row: int, kind: str, **extra: Any) -> dict[str, Any]:
         emb = self.embeddings
         query: dict[str, Any] = {"kind": kind, "id_str": str(emb.ids[row]), "row": row}
-        if emb.has_coordinates:
-            assert emb.ra is not None and emb.dec is not None
-            query["ra"], query["dec"] = float(emb.ra[row]), float(emb.dec[row])
+        centre = self._centre(row)
+        if centre is not None and np.isfinite(centre).all():  # NaN: position unknown
+            query["ra"], query["dec"] = centre
         if emb.file_loc is not None:
             query["file_loc"] = str(emb.file_loc[row])
         return {**query, **extra}
@@ -248,7 +278,12 @@ class SimilaritySearch:
 
     # ------------------------------------------------------------ queries
     def by_row(self, row: int, k: int = 10, *, kind: str = "row", **extra: Any) -> SimilarityResult:
-        """Neighbours of the galaxy in row ``row``, excluding it and its same-object entries."""
+        """Neighbours of the galaxy in row ``row``, excluding it and its same-object entries.
+
+        Raises:
+            IndexError: naming the rows there are, for a row outside ``[0, len)``.
+        """
+        row = check_row(row, len(self.embeddings))
         return self._nearest(self.vectors[np.array([row])], k, [row], self._centre(row),
                              self._describe(row, kind, **extra))
 
@@ -265,14 +300,23 @@ class SimilaritySearch:
     ) -> SimilarityResult:
         """Neighbours of the galaxy nearest to ``(ra, dec)`` (degrees) within ``radius`` arcsec.
 
+        Galaxies whose position is unknown (NaN) are never matched.
+
         Raises:
+            TypeError, ValueError: naming ``ra``, ``dec`` or ``radius`` when not a number,
+                RA outside [0, 360), Dec outside [-90, 90], NaN, or a negative radius.
             GalmorphError: without coordinates, or with no galaxy within ``radius``.
         """
+        ra, dec = check_position(ra, dec)
+        radius = check_radius(radius, "radius")
         emb = self.embeddings
         if emb.ra is None or emb.dec is None:
             raise GalmorphError("these embeddings have no ra/dec columns: query by --id instead")
-        separation = angular_separation(ra, dec, emb.ra, emb.dec)
+        separation = np.nan_to_num(angular_separation(ra, dec, emb.ra, emb.dec), nan=np.inf)
         row = int(np.argmin(separation))
+        if not np.isfinite(separation[row]):
+            raise GalmorphError("no galaxy of these embeddings has a known position (ra/dec "
+                                "are all NaN): query by --id instead")
         if separation[row] > radius:
             raise GalmorphError(
                 f"no galaxy within {radius:g} arcsec of RA {ra:.6f}, Dec {dec:.6f}; the nearest "
@@ -289,11 +333,30 @@ class SimilaritySearch:
 
         Entries whose image is this same file (and their same-object entries) are
         left out, as for a query by id.
+
+        Args:
+            image: the path (str or Path) of one image file (jpg, png or FITS); for
+                features already computed use :meth:`by_vector`.
+
+        Raises:
+            TypeError: when ``image`` is not one path.
+            GalmorphError: when the image is unreadable, or the model gives features of
+                another length than the embeddings'.
         """
+        if not isinstance(image, (str, os.PathLike)):
+            raise TypeError(
+                f"image must be the path (str or Path) of one image file, got "
+                f"{type(image).__name__}; search by features with by_vector, and by several "
+                "images with one by_image call each")
         # torch, timm and the model load only for queries by image: 5 s of imports
         from galmorph.inference.new_images import embed_images
 
         vector = embed_images([image], self.embeddings, model, device=device)[0]
+        if vector.shape != (self.n_features,):
+            where = self.embeddings.path or "the embeddings"
+            raise GalmorphError(
+                f"the model gives features of shape {vector.shape} per image but {where} has "
+                f"({self.n_features},): the file's recorded model or PCA does not match it")
         path = Path(image).resolve()
         exclude: list[int] = []
         centre = None
