@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -20,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from galmorph.exceptions import GalmorphError
 
 
 @contextmanager
@@ -34,11 +33,11 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     deleted and ``path`` left as it was.
 
     Raises:
-        GalmorphError: when ``path`` is a folder.
+        IsADirectoryError: when ``path`` is a folder (not the temporary file's name).
     """
     path = Path(path)
     if path.is_dir():
-        raise GalmorphError(f"cannot write {path}: it is a folder, give a file name")
+        raise IsADirectoryError(errno.EISDIR, "a folder is there, give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
