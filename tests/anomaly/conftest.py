@@ -1,13 +1,15 @@
 """Fixtures of the anomaly tests: tiny embeddings files and 2-D point clouds.
 
-- ``write_embeddings(path, features, ids=None)``: writes a minimal embeddings parquet
-  file (no model needed) and returns its path.
+- ``write_embeddings(path, features, ids=None, model="none")``: writes a minimal
+  embeddings parquet file (no model needed; ``model`` names the one it records, with
+  a sha256 of its own) and returns its path.
 - ``blobs(n=300, seed=0)``: 2-D points, a broad cloud plus a small far blob whose
   galaxies score 5 (others 0-1); returns the points and the scores.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +21,12 @@ from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_c
 from galmorph.inference.outputs import write_table
 
 
-def write_embeddings(path: Path, features: np.ndarray, ids: list[str] | None = None) -> Path:
-    """A minimal embeddings parquet file (no model needed)."""
+def write_embeddings(path: Path, features: np.ndarray, ids: list[str] | None = None,
+                     model: str = "none") -> Path:
+    """A minimal embeddings parquet file (no model needed), said to be made by ``model``."""
     ids = ids or [f"G{i:03d}" for i in range(len(features))]
-    info = EmbeddingInfo(model={"spec": "none", "path": "none", "name": "none", "sha256": "0"},
+    sha256 = "0" if model == "none" else hashlib.sha256(model.encode()).hexdigest()
+    info = EmbeddingInfo(model={"spec": model, "path": model, "name": model, "sha256": sha256},
                          encoder="none", feature_dim=features.shape[1], image={},
                          n_features=features.shape[1])
     frame = pd.DataFrame(features.astype(np.float32), columns=feature_columns(features.shape[1]))

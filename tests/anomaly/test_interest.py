@@ -82,3 +82,57 @@ def test_a_few_extreme_scores_still_teach_the_model() -> None:
     near_interesting = data["neighbour_of_score"] >= 4
     assert predicted[near_interesting].mean() > 2.0
     assert predicted[near_interesting].mean() > predicted[~near_interesting].mean() + 1.5
+
+
+# ------------------------------------------------------------ input checks
+@pytest.fixture(scope="module")
+def fitted() -> tuple[InterestModel, np.ndarray]:
+    x = np.random.default_rng(3).normal(size=(30, 3))
+    return InterestModel(seed=0).fit(x[:10], np.arange(10) % 6), x
+
+
+def _nan_row(x: np.ndarray) -> np.ndarray:
+    bad = x.copy()
+    bad[4, 1] = np.nan
+    return bad
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (lambda m, x: InterestModel().fit(x[:, 0], np.ones(30)),
+     r"x must be a 2-D array of numbers of shape \(n, d\) with at least 1 row, got float64 of "
+     r"shape \(30,\)"),
+    (lambda m, x: InterestModel().fit(x[:0], np.ones(0)), r"with at least 1 row"),
+    (lambda m, x: InterestModel().fit(_nan_row(x), np.ones(30)),
+     r"x holds NaN or infinite values in 1 row \(e.g. row 4: \[.*, nan, .*\]\)"),
+    (lambda m, x: InterestModel().fit(x, np.ones(29)), r"y must be one score per row of x, "
+                                                       r"shape \(30,\), got shape \(29,\)"),
+    (lambda m, x: InterestModel().fit(x, np.full(30, np.inf)), r"y holds NaN or infinite"),
+    (lambda m, x: m.predict(x[:, :2]), r"x must be .* shape \(n, 3\), got float64 of shape "
+                                       r"\(30, 2\)"),
+    (lambda m, x: m.predict(_nan_row(x)), r"x holds NaN or infinite values in 1 row"),
+    (lambda m, x: m.propose(x, 0, best=5.0), r"k must be a whole number of at least 1, got 0"),
+    (lambda m, x: m.propose(x, -1, best=5.0), r"k must be a whole number of at least 1, got -1"),
+    (lambda m, x: m.propose(x[:, :2], 3, best=5.0), r"x must be .* shape \(n, 3\)"),
+    (lambda m, x: m.propose(x, 3, candidates=np.ones(10, dtype=bool), best=5.0),
+     r"candidates must be a boolean mask with one value per row of x, shape \(30,\), got bool "
+     r"of shape \(10,\)"),
+    (lambda m, x: m.propose(x, 3, candidates=np.arange(30) % 2, best=5.0),
+     r"candidates must be a boolean mask .* got int64 of shape \(30,\)"),
+    (lambda m, x: m.propose(x, 3, candidates=np.zeros(30, dtype=bool), best=5.0),
+     r"candidates is all False: no row may be proposed"),
+    (lambda m, x: m.propose(x, 3, best=np.nan), r"best must be a finite number, got nan"),
+    (lambda m, x: m.propose(x, 3, best=5.0, xi=-1), r"xi must be a finite number of at least 0"),
+])
+def test_interest_model_checks_its_inputs(fitted: tuple[InterestModel, np.ndarray],
+                                          call: Callable, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        call(*fitted)
+
+
+def test_a_candidate_mask_still_limits_proposals(fitted: tuple[InterestModel, np.ndarray]
+                                                 ) -> None:
+    model, x = fitted
+    candidates = np.zeros(len(x), dtype=bool)
+    candidates[[3, 17, 25]] = True
+    assert sorted(model.propose(x, 5, candidates=candidates, best=5.0).rows.tolist()) == [
+        3, 17, 25]

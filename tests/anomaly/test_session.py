@@ -1,4 +1,5 @@
-"""Anomaly sessions: batches that resume, rankings, artefacts, errors and baselines."""
+"""Anomaly sessions: batches that resume, rankings, artefacts, errors and baselines, and
+the checks of what a session is given (settings, session files, embeddings, predictions)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from galmorph.anomaly.interest import InterestModel
 from galmorph.anomaly.session import AnomalySession
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.outputs import write_table
 
 
@@ -106,3 +107,76 @@ def test_baseline_sessions_propose_their_top_scores(session_files: dict[str, Pat
         assert unlabelled["id_str"].head(3).tolist() == batch.ids
         assert ranking["predicted"].between(0, 5).all()
         assert session.galaxies["lof"].notna().all() == (method == "lof")
+
+
+# ------------------------------------------------------------- input checks
+def test_open_refuses_embeddings_of_another_model(tmp_path: Path, blobs: Callable,
+                                                  write_embeddings: Callable) -> None:
+    x, _ = blobs(n=30)
+    first = write_embeddings(tmp_path / "a.parquet", x, model="model-a")
+    other = write_embeddings(tmp_path / "b.parquet", x, model="model-b")  # the same galaxies
+    AnomalySession.start(first, tmp_path / "s.db").close()
+    with pytest.raises(GalmorphError, match=r"b.parquet holds embeddings made by model model-b "
+                                            r"\(sha256 .*started with .* model model-a"):
+        AnomalySession.open(tmp_path / "s.db", embeddings=other)
+    with AnomalySession.open(tmp_path / "s.db") as session:  # the stored path is unchanged
+        assert session.settings.embeddings == str(first.resolve())
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ({"xi": "a"}, "xi (--xi) must be a finite number of at least 0, got 'a'"),
+    ({"xi": math.nan}, "xi (--xi) must be a finite number of at least 0, got nan"),
+    ({"xi": -1}, "xi (--xi) must be a finite number of at least 0, got -1"),
+    ({"seed": -1}, "seed (--seed) must be a whole number of at least 0"),
+    ({"seed": 2**32}, "and at most 4294967295, got 4294967296"),
+    ({"pca": 2.5}, "pca (--pca) must be a whole number of at least 1, got 2.5"),
+    ({"pca": "3"}, "pca (--pca) must be a whole number of at least 1, got '3'"),
+    ({"batch_size": 0}, "batch_size (--batch-size) must be a whole number of at least 1"),
+    ({"artefact_threshold": "a"}, "artefact_threshold (--artefact-threshold) must be a finite "
+                                  "number from 0 to 1, got 'a'"),
+    ({"artefact_threshold": 1.5}, "from 0 to 1, got 1.5"),
+])
+def test_start_refuses_bad_settings_naming_them(session_files: dict[str, Path],
+                                                setting: dict, expected: str) -> None:
+    with pytest.raises(GalmorphError) as raised:
+        AnomalySession.start(session_files["embeddings"], session_files["session"], **setting)
+    assert isinstance(raised.value, ValueError) and expected in str(raised.value)
+    assert not session_files["session"].exists()
+
+
+def test_start_takes_whole_floats_as_ints(session_files: dict[str, Path]) -> None:
+    with AnomalySession.start(session_files["embeddings"], session_files["session"], pca=2.0,
+                              batch_size=3.0, xi=1) as session:
+        assert (session.settings.pca, session.settings.batch_size) == (2, 3)
+        assert type(session.settings.pca) is int and type(session.settings.xi) is float
+
+
+def test_session_files_that_are_folders_are_refused(session_files: dict[str, Path]) -> None:
+    folder = session_files["session"]
+    folder.mkdir()
+    with pytest.raises(GalmorphError, match="s.db is a folder: name a file, e.g. .*hunt.db"):
+        AnomalySession.start(session_files["embeddings"], folder, overwrite=True)
+    with pytest.raises(GalmorphError, match="s.db is a folder, not a session file"):
+        AnomalySession.open(folder)
+    assert folder.is_dir()
+
+
+def test_predictions_of_other_galaxies_warn_that_none_is_flagged(
+        session_files: dict[str, Path]) -> None:
+    others = pd.DataFrame({"id_str": ["x1", "x2"],
+                           "smooth-or-featured_artifact_fraction": [0.9, 0.9]})
+    with pytest.warns(GalmorphWarning, match=r"no galaxy is flagged as an artefact: no id of "
+                                             r"the 120 galaxies is in the predictions' id_str "
+                                             r"\(ids like 'G000'; the predictions': 'x1'\)"):
+        session = AnomalySession.start(session_files["embeddings"], session_files["session"],
+                                       predictions=others)
+    with session:
+        assert not session.galaxies["artefact"].any()
+
+
+def test_a_closed_session_says_so(session_files: dict[str, Path]) -> None:
+    session = AnomalySession.start(session_files["embeddings"], session_files["session"])
+    session.close()
+    for action in (lambda: session.label("G001", 3), session.next_batch, session.ranking):
+        with pytest.raises(GalmorphError, match=r"the session is closed \(.*s.db\): open it"):
+            action()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -164,3 +165,32 @@ def test_benchmark_rejects_bad_truth(files: dict, capsys: pytest.CaptureFixture[
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert "error:" in err and str(truth) in err and expected in err
     assert "Traceback" not in err
+
+
+
+def test_bad_embeddings_and_options_are_refused_clearly(
+        files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    info = pq.read_metadata(files["emb"]).metadata[METADATA_KEY.encode()].decode()
+    repeated, nan = files["root"] / "repeated.parquet", files["root"] / "nan.parquet"
+    table = pd.read_parquet(files["emb"])
+    write_table(table.assign(id_str=[*files["ids"][:7], files["ids"][2], *files["ids"][8:]]),
+                repeated, {METADATA_KEY: info})
+    table.loc[3, "feat_1"] = np.nan
+    write_table(table, nan, {METADATA_KEY: info})
+    capsys.readouterr()
+    for path, expected in (
+            (repeated, f"id_str must be unique; 1 id repeated: {files['ids'][2]} (rows 2, 7)"),
+            (nan, f"NaN, infinite or empty in 1 row: row 3 ({files['ids'][3]}): feat_1 = nan")):
+        assert main(["anomaly", "start", str(path), "--session", str(files["db"])]) == 2
+        assert f"{path}: " in (err := " ".join(capsys.readouterr().err.split()))
+        assert expected in err and "Traceback" not in err
+    assert not files["db"].exists()
+    for option, value in (("--seed", "-1"), ("--xi", "inf")):
+        with pytest.raises(SystemExit) as exited:
+            main(["anomaly", "start", str(files["emb"]), "--session", str(files["db"]),
+                  option, value])
+        assert exited.value.code == 2 and option in capsys.readouterr().err
+    folder = files["root"] / "folder.db"
+    folder.mkdir()
+    assert main(["anomaly", "next", "--session", str(folder)]) == 2
+    assert "folder.db is a folder, not a session file" in capsys.readouterr().err

@@ -17,6 +17,8 @@ their taste from the representation and proposes what to look at next.
 - :mod:`~galmorph.anomaly.methods` and :mod:`~galmorph.anomaly.ranking`: what each
   method predicts and proposes, and rankings with their metrics;
 - :mod:`~galmorph.anomaly.benchmark`: the simulated-researcher benchmark;
+- :mod:`~galmorph.anomaly.checks`: the checks of what sessions and the interest model
+  are given (:class:`SettingError` for a bad session setting);
 - :mod:`~galmorph.anomaly.defaults`: the defaults the command line shows.
 
 What users import is named here and loaded on first use, so importing
@@ -40,6 +42,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
                       "lof_scores", "reweighted_scores", "scale_scores"],
         "benchmark": ["BENCHMARK_METHODS", "BenchmarkSetup", "benchmark", "benchmark_setup",
                       "simulate", "supervised_scores", "user_scores"],
+        "checks": ["SettingError"],
         "defaults": ["DEFAULT_ARTEFACT_THRESHOLD", "DEFAULT_BATCH_SIZE", "DEFAULT_PCA",
                      "DEFAULT_XI", "METHODS", "PRECISION_AT"],
         "features": ["interest_features", "spread_sample"],

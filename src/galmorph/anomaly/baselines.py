@@ -176,9 +176,16 @@ def artefact_flags(
     by_id = pd.Series(pd.to_numeric(predictions[column], errors="coerce").to_numpy(),
                       index=predictions["id_str"].astype(str))
     by_id = by_id[~by_id.index.duplicated()]
-    values = by_id.reindex([str(i) for i in ids]).to_numpy(dtype=np.float64)
+    wanted = [str(i) for i in ids]
+    values = by_id.reindex(wanted).to_numpy(dtype=np.float64)
     missing = int(np.isnan(values).sum())
-    if missing:
+    if missing and not by_id.index.isin(wanted).any():
+        theirs = repr(by_id.index[0]) if len(by_id) else "none"
+        warnings.warn(f"no galaxy is flagged as an artefact: no id of the {len(values)} galaxies "
+                      f"is in the predictions' id_str (ids like {wanted[0]!r}; the predictions': "
+                      f"{theirs}): are they predictions of this catalog?", GalmorphWarning,
+                      stacklevel=2)
+    elif missing:
         warnings.warn(f"{missing} of {len(values)} galaxies have no {column} prediction: "
                       "not flagged as artefacts", GalmorphWarning, stacklevel=2)
     with np.errstate(invalid="ignore"):

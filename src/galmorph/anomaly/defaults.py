@@ -9,6 +9,8 @@ METHODS = ("active", "isolation-forest", "lof", "reweighted-forest")
 DEFAULT_PCA = 40
 DEFAULT_XI = 0.5
 DEFAULT_BATCH_SIZE = 10
+#: Largest seed: scikit-learn's random states are below 2**32.
+MAX_SEED = 2**32 - 1
 #: Predicted star/artefact fraction at or above which a galaxy is flagged.
 DEFAULT_ARTEFACT_THRESHOLD = 0.5
 #: Score at or above which the benchmark calls a galaxy interesting by default.

@@ -37,6 +37,13 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
+from galmorph.anomaly.checks import (
+    check_candidates,
+    check_features,
+    check_scores,
+    real_number,
+    whole_number,
+)
 from galmorph.anomaly.defaults import DEFAULT_XI
 from galmorph.exceptions import GalmorphError
 
@@ -120,16 +127,18 @@ class InterestModel:
         self.gp: Any = None
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> InterestModel:
-        """Fit to labelled features ``(m, d)`` and scores ``(m,)``."""
+        """Fit to labelled features ``(m, d)`` and scores ``(m,)``, ``m ≥ 1``.
+
+        Raises:
+            ValueError: for other shapes, or NaN or infinite values.
+        """
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, RationalQuadratic, WhiteKernel
         from threadpoolctl import threadpool_limits
 
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        if len(x) < 1 or len(x) != len(y):
-            raise GalmorphError(f"cannot fit to {len(x)} galaxies and {len(y)} scores")
+        x = check_features(x, "x", min_rows=1).astype(np.float64)
+        y = check_scores(y, len(x))
 
         def kernel(length_scale: float, amplitude: float) -> Any:
             return (
@@ -193,11 +202,19 @@ class InterestModel:
 
         Equal to ``GaussianProcessRegressor.predict`` (the std includes the fitted
         white noise, as there).
+
+        Raises:
+            ValueError: unless ``x`` is ``(n, d)`` finite features, ``d`` as fitted.
         """
+        self._check()
+        return self._posterior(check_features(x, "x", self._train.shape[1]), return_std)
+
+    def _posterior(self, x: np.ndarray, return_std: bool
+                   ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` of checked features."""
         from scipy.linalg import solve_triangular
         from threadpoolctl import threadpool_limits
 
-        self._check()
         n = len(x)
         mean = np.empty(n)
         std = np.empty(n) if return_std else None
@@ -281,8 +298,17 @@ class InterestModel:
             candidates: boolean mask of rows that may be proposed (None: all).
             best: the highest score given so far.
             xi: exploration trade-off ξ.
+
+        Raises:
+            ValueError: unless ``x`` is ``(n, d)`` finite features (``d`` as fitted), ``k``
+                a whole number ≥ 1, ``candidates`` a boolean mask of ``n`` rows with at
+                least one True, ``best`` a finite number and ``xi`` a finite number ≥ 0.
         """
         self._check()
+        x = check_features(x, "x", self._train.shape[1], min_rows=1)
+        k = whole_number(k, "k", 1)
+        candidates = check_candidates(candidates, len(x))
+        best, xi = real_number(best, "best"), real_number(xi, "xi", 0.0)
         start = time.perf_counter()
         mean_bound, std_bound = self._scan(x)
         bound = expected_improvement(mean_bound, std_bound, best, xi)
@@ -297,7 +323,7 @@ class InterestModel:
         kth = -np.inf
         while done < len(order) and (done < k or kth < bound[order[done]]):
             chosen = order[done : done + _EXACT_BLOCK]
-            mean, std = self.predict(x[chosen], return_std=True)
+            mean, std = self._posterior(x[chosen], return_std=True)
             found_rows.append(chosen)
             found_mean.append(mean)
             found_std.append(std)

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from galmorph.anomaly.checks import check_new_session, check_session_file
 from galmorph.anomaly.database import (
     APPLICATION,
     DEFAULT_BUSY_TIMEOUT,
@@ -72,10 +73,8 @@ class LabelStore:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         """Open an existing session file; see :meth:`open`."""
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise GalmorphError(f"session file {self.path} does not exist; "
-                                "start one with `galmorph anomaly start`")
+        self.path = check_session_file(path)
+        self._closed = False
         self._lock = threading.RLock()
         self._conn = connect(self.path, busy_timeout)
         try:
@@ -93,7 +92,7 @@ class LabelStore:
         """Open an existing session file.
 
         Raises:
-            GalmorphError: when it is missing or not a session file.
+            GalmorphError: when it is missing, a folder or not a session file.
         """
         return cls(path, busy_timeout=busy_timeout)
 
@@ -120,12 +119,9 @@ class LabelStore:
             overwrite: replace an existing file (its labels are lost).
 
         Raises:
-            GalmorphError: when ``path`` exists and ``overwrite`` is false.
+            GalmorphError: when ``path`` is a folder, or exists and ``overwrite`` is false.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise GalmorphError(f"session file {path} already exists: continue it, or pass "
-                                "--force to start again (its labels would be lost)")
+        path = check_new_session(path, overwrite)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         remove_database(tmp)
@@ -161,9 +157,10 @@ class LabelStore:
 
     # ------------------------------------------------------------ plumbing
     def close(self) -> None:
-        """Close the connection (the file stays consistent either way)."""
+        """Close the connection (the file stays consistent either way); later calls raise."""
         with self._lock:
             self._conn.close()
+            self._closed = True
 
     def __enter__(self) -> LabelStore:
         return self
@@ -171,22 +168,34 @@ class LabelStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection; every use of the file goes through it.
+
+        Raises:
+            GalmorphError: once the store is closed.
+        """
+        if self._closed:
+            raise GalmorphError(f"the session is closed ({self.path}): open it again")
+        return self._conn
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            conn = self._db
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
-                self._conn.execute("COMMIT")
+                yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self._db.execute(sql, params).fetchall()
 
     # ------------------------------------------------------------ settings
     def settings(self) -> dict[str, Any]:
@@ -213,7 +222,7 @@ class LabelStore:
         with self._lock:
             frame = pd.read_sql_query(
                 f"SELECT row, id_str, {', '.join(GALAXY_VALUES)} FROM galaxies ORDER BY row",
-                self._conn,
+                self._db,
             )
         frame["artefact"] = frame["artefact"].astype(bool)
         return frame
@@ -234,7 +243,7 @@ class LabelStore:
                                  ((v, i) for i, v in enumerate(column)))
 
     def _check_galaxy(self, galaxy_id: str) -> None:
-        found = self._conn.execute("SELECT 1 FROM galaxies WHERE id_str = ?", (galaxy_id,))
+        found = self._db.execute("SELECT 1 FROM galaxies WHERE id_str = ?", (galaxy_id,))
         if found.fetchone() is None:
             raise GalmorphError(f"no galaxy with id {galaxy_id!r} in session {self.path}")
 

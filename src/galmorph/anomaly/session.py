@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.anomaly.baselines import artefact_flags, isolation_forest_scores, lof_scores
+from galmorph.anomaly.checks import check_new_session, check_same_model, check_settings
 from galmorph.anomaly.defaults import (
     DEFAULT_ARTEFACT_THRESHOLD,
     DEFAULT_BATCH_SIZE,
@@ -127,16 +128,18 @@ class AnomalySession:
             overwrite: replace an existing session file.
 
         Raises:
-            GalmorphError: for bad settings, or an existing session without ``overwrite``.
+            GalmorphError: for bad embeddings or predictions; a ``session`` that is a
+                folder, or exists without ``overwrite``; bad settings
+                (:class:`~galmorph.anomaly.checks.SettingError`, also a ValueError, naming
+                the argument: ``pca``, ``batch_size`` whole numbers ≥ 1, ``seed`` ≥ 0,
+                ``xi`` a finite number ≥ 0, ``artefact_threshold`` from 0 to 1).
         """
         from galmorph.data.catalog import read_table
 
         check_method(method)
-        if pca < 1 or batch_size < 1:
-            raise GalmorphError("--pca and --batch-size must be at least 1")
-        if Path(session).exists() and not overwrite:
-            raise GalmorphError(f"session file {session} already exists: continue it, or pass "
-                                "--force to start again (its labels would be lost)")
+        checked = check_settings(pca=pca, xi=xi, batch_size=batch_size, seed=seed,
+                                 artefact_threshold=artefact_threshold)
+        check_new_session(session, overwrite)
         emb = read_embeddings(embeddings)
         values: dict[str, np.ndarray] = {}
         source = column = None
@@ -144,21 +147,20 @@ class AnomalySession:
             table = (predictions if isinstance(predictions, pd.DataFrame)
                      else read_table(predictions))
             flags, fractions, column = artefact_flags(table, emb.ids, column=artefact_column,
-                                                      threshold=artefact_threshold)
+                                                      threshold=checked["artefact_threshold"])
             values.update(artefact=flags, artefact_value=fractions)
             source = None if isinstance(predictions, pd.DataFrame) else str(
                 Path(predictions).resolve())
         settings = SessionSettings(
-            embeddings=str(Path(embeddings).resolve()), method=method, pca=pca, xi=xi,
-            batch_size=batch_size, seed=seed, include_artefacts=include_artefacts,
-            artefact_source=source, artefact_column=column, artefact_threshold=artefact_threshold,
+            embeddings=str(Path(embeddings).resolve()), method=method, **checked,
+            include_artefacts=include_artefacts, artefact_source=source, artefact_column=column,
             model={k: emb.info.model.get(k, "") for k in ("name", "sha256")},
             ids_sha256=ids_digest(emb.ids),
         )
-        features = interest_features(emb.features, pca, seed=seed)
-        values["isolation_forest"] = isolation_forest_scores(features, seed=seed)
+        features = interest_features(emb.features, settings.pca, seed=settings.seed)
+        values["isolation_forest"] = isolation_forest_scores(features, seed=settings.seed)
         if method == "lof":
-            values["lof"] = lof_scores(features, seed=seed)
+            values["lof"] = lof_scores(features, seed=settings.seed)
         store = LabelStore.create(session, asdict(settings), emb.ids, values=values,
                                   overwrite=overwrite)
         session_ = cls(store, emb, settings)
@@ -170,23 +172,28 @@ class AnomalySession:
              ) -> AnomalySession:
         """Continue a session; ``embeddings`` gives the embeddings' new path (a moved file).
 
-        The new path is recorded in the session once its galaxies are checked.
+        The new path is recorded in the session once its model and galaxies are checked.
 
         Raises:
-            GalmorphError: when the embeddings' galaxies differ from the session's.
+            GalmorphError: when the embeddings were made by another model than the
+                session's, or their galaxies differ from the session's (the session is
+                left as it was).
         """
         store = LabelStore.open(session)
-        settings = SessionSettings.from_dict(store.settings())
-        path = embeddings if embeddings is not None else settings.embeddings
-        if not Path(path).is_file():
+        try:
+            settings = SessionSettings.from_dict(store.settings())
+            path = embeddings if embeddings is not None else settings.embeddings
+            if not Path(path).exists():
+                raise GalmorphError(f"the session's embeddings file {path} is missing; pass "
+                                    "its new location with --embeddings")
+            emb = read_embeddings(path)
+            check_same_model(settings.model, emb.info.model, path)
+            if ids_digest(emb.ids) != settings.ids_sha256:
+                raise GalmorphError(f"{path} does not hold the galaxies this session was "
+                                    "started with (its ids differ)")
+        except BaseException:
             store.close()
-            raise GalmorphError(f"the session's embeddings file {path} is missing; pass its new "
-                                "location with --embeddings")
-        emb = read_embeddings(path)
-        if ids_digest(emb.ids) != settings.ids_sha256:
-            store.close()
-            raise GalmorphError(f"{path} does not hold the galaxies this session was started "
-                                "with (its ids differ)")
+            raise
         moved = str(Path(path).resolve())
         if moved != settings.embeddings:
             store.update_settings({"embeddings": moved})

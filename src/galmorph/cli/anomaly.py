@@ -19,8 +19,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import positive_int, whole_number
 from galmorph.cli.anomaly_benchmark import run_benchmark
 from galmorph.cli.anomaly_session import run_label, run_next, run_rank, run_start, run_status
 
@@ -42,8 +43,8 @@ def _non_negative(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {text}")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text}")
     return value
 
 
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         DEFAULT_BATCH_SIZE,
         DEFAULT_PCA,
         DEFAULT_XI,
+        MAX_SEED,
         METHODS,
     )
 
@@ -98,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             f"units; larger explores more (default: {DEFAULT_XI:g})")
         p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                        metavar="N", help=f"galaxies per batch (default: {DEFAULT_BATCH_SIZE})")
-        p.add_argument("--seed", type=int, default=0,
+        p.add_argument("--seed", type=whole_number(0, MAX_SEED), default=0,
                        help="seed of the cold start, the forests and the PCA (default: 0)")
 
     start = actions.add_parser(

@@ -98,10 +98,8 @@ class PCAProjection:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists of floats; exact: float64 reprs round-trip)."""
         return {
-            "n_components": self.n_components,
-            "components": self.components.tolist(),
-            "mean": self.mean.tolist(),
-            "explained_variance": self.explained_variance.tolist(),
+            "n_components": self.n_components, "components": self.components.tolist(),
+            "mean": self.mean.tolist(), "explained_variance": self.explained_variance.tolist(),
             "explained_variance_ratio": self.explained_variance_ratio.tolist(),
             "n_samples_seen": self.n_samples_seen,
         }
@@ -109,15 +107,9 @@ class PCAProjection:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PCAProjection:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            components=np.asarray(values["components"], dtype=np.float64),
-            mean=np.asarray(values["mean"], dtype=np.float64),
-            explained_variance=np.asarray(values["explained_variance"], dtype=np.float64),
-            explained_variance_ratio=np.asarray(
-                values["explained_variance_ratio"], dtype=np.float64
-            ),
-            n_samples_seen=int(values["n_samples_seen"]),
-        )
+        arrays = {name: np.asarray(values[name], dtype=np.float64) for name in
+                  ("components", "mean", "explained_variance", "explained_variance_ratio")}
+        return cls(**arrays, n_samples_seen=int(values["n_samples_seen"]))
 
 
 def fit_pca(chunks: Iterable[np.ndarray], n_components: int) -> PCAProjection:
@@ -141,9 +133,8 @@ def fit_pca(chunks: Iterable[np.ndarray], n_components: int) -> PCAProjection:
     fitted = False
     for chunk in chunks:
         if chunk.shape[1] < n_components:
-            raise GalmorphError(
-                f"cannot keep {n_components} PCA components of {chunk.shape[1]} features"
-            )
+            raise GalmorphError(f"cannot keep {n_components} PCA components of "
+                                f"{chunk.shape[1]} features")
         pending.append(chunk)
         if fitted or sum(len(c) for c in pending) >= n_components:
             ipca.partial_fit(np.concatenate(pending).astype(np.float64, copy=False))
@@ -152,13 +143,8 @@ def fit_pca(chunks: Iterable[np.ndarray], n_components: int) -> PCAProjection:
         rows = sum(len(c) for c in pending)
         raise GalmorphError(f"PCA with {n_components} components needs at least that many "
                             f"galaxies; there are {rows}")
-    return PCAProjection(
-        components=ipca.components_,
-        mean=ipca.mean_,
-        explained_variance=ipca.explained_variance_,
-        explained_variance_ratio=ipca.explained_variance_ratio_,
-        n_samples_seen=int(ipca.n_samples_seen_),
-    )
+    return PCAProjection(ipca.components_, ipca.mean_, ipca.explained_variance_,
+                         ipca.explained_variance_ratio_, int(ipca.n_samples_seen_))
 
 
 # ------------------------------------------------------------ the file format
@@ -180,19 +166,12 @@ class EmbeddingInfo:
         return ImageConfig.from_dict(self.image)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format_version": FORMAT_VERSION,
-                "model": self.model,
-                "encoder": self.encoder,
-                "feature_dim": self.feature_dim,
-                "image": self.image,
-                "n_features": self.n_features,
-                "pca": self.pca.to_dict() if self.pca is not None else None,
-                "views": self.views,
-                "stages": list(self.stages),
-            }
-        )
+        return json.dumps({
+            "format_version": FORMAT_VERSION, "model": self.model, "encoder": self.encoder,
+            "feature_dim": self.feature_dim, "image": self.image, "n_features": self.n_features,
+            "pca": self.pca.to_dict() if self.pca is not None else None, "views": self.views,
+            "stages": list(self.stages),
+        })
 
     @classmethod
     def from_json(cls, text: str) -> EmbeddingInfo:
@@ -250,9 +229,8 @@ class GalaxyRows:
             close = [i for i in known if i.startswith(str(galaxy_id))][:3]
             close = close or difflib.get_close_matches(str(galaxy_id), known, n=3)
             hint = f"; similar ids: {', '.join(close)}" if close else ""
-        raise GalmorphError(
-            f"no galaxy with id {galaxy_id!r}{where} ({len(self.ids)} galaxies){hint}"
-        )
+        raise GalmorphError(f"no galaxy with id {galaxy_id!r}{where} ({len(self.ids)} "
+                            f"galaxies){hint}")
 
     def project(self, raw: np.ndarray) -> np.ndarray:
         """Encoder features ``(n, feature_dim)`` in this file's space (PCA if it has one)."""
@@ -291,16 +269,45 @@ def feature_matrix(table: Any, n_features: int, path: str | Path) -> np.ndarray:
     """The ``feat_*`` columns of a pyarrow table as ``float32 (rows, n_features)``.
 
     Raises:
-        GalmorphError: naming ``path`` when a feature column is missing.
+        GalmorphError: naming ``path`` and the columns or rows: a feature column missing
+            or not numeric, or a NaN, infinite or empty feature.
     """
+    import pyarrow as pa
+
     columns = feature_columns(n_features)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise GalmorphError(f"{path} lacks columns {', '.join(missing[:5])}")
+    odd = [f"{c} ({t})" for c, t in zip(columns, table.select(columns).schema.types, strict=True)
+           if not (pa.types.is_integer(t) or pa.types.is_floating(t))]
+    if odd:
+        raise GalmorphError(f"{path}: feature columns must hold numbers; not numeric: "
+                            + ", ".join(odd[:5]) + (" ..." if len(odd) > 5 else ""))
     features = np.empty((table.num_rows, len(columns)), dtype=np.float32)
-    for j, name in enumerate(columns):
-        features[:, j] = table.column(name).to_numpy()
+    with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf: refused below
+        for j, name in enumerate(columns):
+            features[:, j] = table.column(name).to_numpy()
+    bad = ~np.isfinite(features.sum(axis=1, dtype=np.float64))  # NaN and inf survive a sum
+    if bad.any():
+        from galmorph.data.validation import describe_rows, plural
+
+        frame = _rows(table, bad)
+        shown = frame.index[:5].to_series().map(lambda r: " and ".join(
+            f"{columns[j]} = {features[r, j]}" for j in np.flatnonzero(~np.isfinite(features[r]))))
+        raise GalmorphError(
+            f"{path}: features must be finite numbers (within float32's range), but are NaN, "
+            f"infinite or empty in {plural(len(frame), 'row')}: "
+            + describe_rows(frame, frame.index.to_series().notna(), shown))
     return features
+
+
+def _rows(table: Any, mask: np.ndarray | None = None) -> Any:
+    """A pandas frame of the table's ``id_str`` (if it has one), indexed by row number."""
+    import pandas as pd
+
+    rows = np.arange(table.num_rows) if mask is None else np.flatnonzero(mask)
+    ids = table.column("id_str").take(rows).to_pylist() if "id_str" in table.column_names else None
+    return pd.DataFrame(None if ids is None else {"id_str": ids}, index=rows)
 
 
 #: Per-galaxy columns of an embeddings file besides the features (``id_str`` is required).
@@ -312,16 +319,27 @@ def galaxy_columns(table: Any, path: str | Path) -> dict[str, np.ndarray | None]
     for an optional column it lacks.
 
     Raises:
-        GalmorphError: naming ``path`` when it has no ``id_str`` column.
+        GalmorphError: naming ``path``: no ``id_str`` column, or rows with blank or repeated ids.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if "id_str" not in table.column_names:
         raise GalmorphError(f"{path} lacks columns id_str")
+    ids = table.column("id_str").cast(pa.large_string())  # numbers are read as their text
+    blank = ids.null_count or pc.any(pc.equal(pc.utf8_trim_whitespace(ids), "")).as_py()
+    if blank or len(pc.unique(ids)) < len(ids):
+        from galmorph.data.validation import blank_values, duplicate_ids
+
+        frame = _rows(table)
+        raise GalmorphError(f"{path}: "
+                            + "; ".join(blank_values(frame, "id_str") + duplicate_ids(frame)))
 
     def optional(name: str) -> np.ndarray | None:
         return table.column(name).to_numpy() if name in table.column_names else None
 
     ra, dec = optional("ra"), optional("dec")
-    return {"ids": np.asarray(table.column("id_str").to_pylist(), dtype=object),
+    return {"ids": np.asarray(ids.to_pylist(), dtype=object),
             "ra": None if ra is None else ra.astype(np.float64),
             "dec": None if dec is None else dec.astype(np.float64),
             "file_loc": optional("file_loc")}
@@ -334,7 +352,9 @@ def read_embeddings(path: str | Path) -> Embeddings:
     :func:`galmorph.inference.embedding_folder.open_embeddings`.
 
     Raises:
-        GalmorphError: when the file is missing or is not a galmorph embeddings file.
+        GalmorphError: when the file is missing or is not a galmorph embeddings file, or
+            naming the rows or columns: a blank or repeated id, a feature column that is
+            not numeric, a NaN, infinite or empty feature.
     """
     import pyarrow.parquet as pq
 

@@ -1,0 +1,204 @@
+"""Checks of what the anomaly layer is given, with errors that name the argument.
+
+:meth:`~galmorph.anomaly.session.AnomalySession.start` checks its settings
+(:func:`check_settings`) and its session file (:func:`check_new_session`) before any
+work; :meth:`~galmorph.anomaly.session.AnomalySession.open` refuses embeddings of
+another model (:func:`check_same_model`); :class:`~galmorph.anomaly.interest.InterestModel`
+checks its arrays (:func:`check_features`, :func:`check_scores`,
+:func:`check_candidates`) and numbers (:func:`whole_number`, :func:`real_number`).
+
+Example:
+    >>> check_settings(pca=40, xi=0.5, batch_size=10, seed=0, artefact_threshold=0.5)["pca"]
+    40
+    >>> check_settings(pca=2.5, xi=0.5, batch_size=10, seed=0, artefact_threshold=0.5)
+    Traceback (most recent call last):
+    ...
+    galmorph.anomaly.checks.SettingError: pca (--pca) must be a whole number of at least 1, got 2.5
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from galmorph.anomaly.defaults import MAX_SEED
+from galmorph.exceptions import GalmorphError
+
+
+class SettingError(GalmorphError, ValueError):
+    """A bad setting of a session: a GalmorphError (the command line prints it) and a
+    ValueError (a wrong argument of the Python API)."""
+
+
+def whole_number(value: Any, name: str, low: int, high: int | None = None, *,
+                 error: type[Exception] = ValueError) -> int:
+    """``value`` as an int from ``low`` to ``high`` (ints, or floats that are whole; not bool).
+
+    Raises:
+        ``error``: naming ``name`` and the value, for anything else.
+    """
+    whole = (isinstance(value, numbers.Integral)
+             or (isinstance(value, numbers.Real) and float(value).is_integer()))
+    top = math.inf if high is None else high
+    if isinstance(value, bool) or not whole or not low <= value <= top:
+        upto = f" and at most {high}" if high is not None else ""
+        raise error(f"{name} must be a whole number of at least {low}{upto}, got {value!r}")
+    return int(value)
+
+
+def real_number(value: Any, name: str, low: float = -math.inf, high: float = math.inf, *,
+                error: type[Exception] = ValueError) -> float:
+    """``value`` as a finite float from ``low`` to ``high`` (not bool, NaN or infinite).
+
+    Raises:
+        ``error``: naming ``name`` and the value, for anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and low <= value <= high):
+        span = (f"from {low:g} to {high:g}" if math.isfinite(high)
+                else f"of at least {low:g}" if math.isfinite(low) else "")
+        raise error(f"{name} must be a finite number {span}".rstrip() + f", got {value!r}")
+    return float(value)
+
+
+# ------------------------------------------------------------------ sessions
+def check_settings(*, pca: Any, xi: Any, batch_size: Any, seed: Any,
+                   artefact_threshold: Any) -> dict[str, Any]:
+    """A session's numeric settings, checked and as plain ints and floats.
+
+    Raises:
+        SettingError: naming the argument (and its command-line option).
+    """
+    return {
+        "pca": whole_number(pca, "pca (--pca)", 1, error=SettingError),
+        "xi": real_number(xi, "xi (--xi)", 0.0, error=SettingError),
+        "batch_size": whole_number(batch_size, "batch_size (--batch-size)", 1,
+                                   error=SettingError),
+        "seed": whole_number(seed, "seed (--seed)", 0, MAX_SEED, error=SettingError),
+        "artefact_threshold": real_number(artefact_threshold,
+                                          "artefact_threshold (--artefact-threshold)", 0.0,
+                                          1.0, error=SettingError),
+    }
+
+
+def check_new_session(path: str | Path, overwrite: bool) -> Path:
+    """The path of a session file to create.
+
+    Raises:
+        GalmorphError: when it is a folder, or exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise GalmorphError(f"session file {path} is a folder: name a file, e.g. "
+                            f"{path / 'hunt.db'}")
+    if path.exists() and not overwrite:
+        raise GalmorphError(f"session file {path} already exists: continue it, or pass "
+                            "--force to start again (its labels would be lost)")
+    return path
+
+
+def check_session_file(path: str | Path) -> Path:
+    """The path of an existing session file.
+
+    Raises:
+        GalmorphError: when it is a folder or does not exist.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise GalmorphError(f"{path} is a folder, not a session file: give the session's "
+                            "file (made by `galmorph anomaly start --session FILE`)")
+    if not path.is_file():
+        raise GalmorphError(f"session file {path} does not exist; "
+                            "start one with `galmorph anomaly start`")
+    return path
+
+
+def _model(model: Mapping[str, str]) -> str:
+    return f"{model.get('name') or 'unnamed'} (sha256 {str(model.get('sha256'))[:12]}...)"
+
+
+def check_same_model(started: Mapping[str, str], found: Mapping[str, str],
+                     path: str | Path) -> None:
+    """Refuse embeddings made by another model than those a session started with.
+
+    ``started``: the model the session recorded; ``found``: the embeddings' (by sha256).
+
+    Raises:
+        GalmorphError: naming both models.
+    """
+    if started.get("sha256") and found.get("sha256") and started["sha256"] != found["sha256"]:
+        raise GalmorphError(
+            f"{path} holds embeddings made by model {_model(found)}, but this session was "
+            f"started with embeddings made by model {_model(started)}: give that model's "
+            "embeddings, or start a new session for this model")
+
+
+# ------------------------------------------------------------------- arrays
+def check_features(x: Any, name: str, n_features: int | None = None, *,
+                   min_rows: int = 0) -> np.ndarray:
+    """Features ``(n, d)`` (``d = n_features`` when given) of finite numbers, as an array.
+
+    Raises:
+        ValueError: naming ``name``: not numbers, another shape, or NaN or infinite values.
+    """
+    try:
+        array = np.asarray(x)
+    except ValueError:  # a ragged list
+        array = np.asarray(x, dtype=object)
+    width = "d" if n_features is None else str(n_features)
+    if array.dtype.kind not in "iuf" or array.ndim != 2 or len(array) < min_rows or (
+            n_features is not None and array.shape[1] != n_features):
+        rows = f" with at least {min_rows} row{'s' * (min_rows != 1)}" if min_rows else ""
+        raise ValueError(f"{name} must be a 2-D array of numbers of shape (n, {width}){rows}, "
+                         f"got {array.dtype} of shape {array.shape}")
+    if array.dtype.kind == "f" and array.itemsize < 8:
+        # no temporary array: NaN and inf survive a float64 sum, which float32 cannot overflow
+        bad = np.flatnonzero(~np.isfinite(array.sum(axis=1, dtype=np.float64)))
+    else:
+        bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{name} holds NaN or infinite values in {len(bad)} "
+                         f"row{'s' * (len(bad) != 1)} (e.g. row "
+                         f"{bad[0]}: {array[bad[0]].tolist()[:5]}); features must be finite")
+    return array
+
+
+def check_scores(y: Any, n: int) -> np.ndarray:
+    """``n`` finite scores, one per labelled galaxy, as float64 ``(n,)``.
+
+    Raises:
+        ValueError: naming ``y``: not numbers, another shape, or NaN or infinite values.
+    """
+    try:
+        scores = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"y must be {n} scores (numbers), got {type(y).__name__}") from None
+    if scores.shape != (n,):
+        raise ValueError(f"y must be one score per row of x, shape ({n},), got shape "
+                         f"{scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"y holds NaN or infinite scores at rows "
+                         f"{np.flatnonzero(~np.isfinite(scores))[:5].tolist()}")
+    return scores
+
+
+def check_candidates(candidates: Any, n: int) -> np.ndarray | None:
+    """A boolean mask of the ``n`` rows that may be proposed, with at least one True.
+
+    Raises:
+        ValueError: naming ``candidates``: not booleans, another length, or all False.
+    """
+    if candidates is None:
+        return None
+    mask = np.asarray(candidates)
+    if mask.dtype != bool or mask.shape != (n,):
+        raise ValueError(f"candidates must be a boolean mask with one value per row of x, "
+                         f"shape ({n},), got {mask.dtype} of shape {mask.shape}")
+    if not mask.any():
+        raise ValueError("candidates is all False: no row may be proposed")
+    return mask
