@@ -50,6 +50,10 @@ def test_page_and_header(client: TestClient) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert page.headers[name] == value
     assert client.get("/static/app.js").status_code == 200
+    assert '<link rel="icon" href="/static/favicon.svg"' in page.text
+    icon = client.get("/favicon.ico")  # asked for by browsers that do not read the link
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content == client.get("/static/favicon.svg").content
     info = client.get("/api/info").json()
     assert info["n_galaxies"] == 40 and info["has_predictions"] and not info["has_session"]
 
@@ -229,7 +233,8 @@ def test_a_partitioned_folder_is_served_without_labelling(
     import uvicorn
 
     folder = split_embeddings(web_files["embeddings"], tmp_path / "emb", [15, 10, 15])
-    parts = TestClient(create_app(Gallery(folder, predictions=web_files["predictions"])))
+    parts = TestClient(create_app(Gallery(folder, predictions=web_files["predictions"]),
+                                  max_upload=200_000))  # as `client`
     assert parts.get("/api/info").json() == client.get("/api/info").json()
     page = {"page": 2, "per_page": 12}
     assert (parts.get("/api/galaxies", params=page).json()

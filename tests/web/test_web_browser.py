@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
@@ -23,7 +25,7 @@ import pytest
 from galmorph.anomaly.labels import LabelStore
 from galmorph.web.app import create_app
 from galmorph.web.background import BackgroundServer
-from galmorph.web.gallery import Gallery
+from galmorph.web.gallery import NO_LABELS, Gallery
 from galmorph.web.map_view import MapView, inside_polygon, parse_polygon
 
 pytestmark = pytest.mark.browser
@@ -110,7 +112,7 @@ def test_traversal_paths_get_404(site: dict[str, object]) -> None:
         connection.close()
 
 
-def test_browse_and_search(page: object, site: dict[str, object]) -> None:
+def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     page.goto(site["url"] + "/")
@@ -128,6 +130,11 @@ def test_browse_and_search(page: object, site: dict[str, object]) -> None:
     expect(page.locator("#search-grid .card")).to_have_count(12)
     found = page.locator("#search-grid .card .id").all_text_contents()
     assert site["ids"][5] not in found
+    expect(page.locator("#search-query .card a")).to_have_attribute(  # every card links its page
+        "href", "/galaxy/" + quote(site["ids"][5], safe=""))
+    page.locator("#search-grid .card .card-main").first.focus()  # the keyboard's way in
+    page.keyboard.press("Enter")
+    expect(page.locator("#search-query .card .id")).to_have_text(found[0])
 
     page.fill("#search-id", site["ids"][9])
     page.fill("#search-k", "5")
@@ -143,6 +150,19 @@ def test_browse_and_search(page: object, site: dict[str, object]) -> None:
     page.set_input_files("#upload-file", str(site["root"] / catalog["file_loc"][7]))
     page.click("#upload-form button")
     expect(page.locator("#search-grid .card .id").first).to_have_text(site["ids"][7])
+
+    status = page.locator("#search-status")  # a failed upload says so under the form
+    page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain",
+                                                 "buffer": b"hello"}])
+    page.click("#upload-form button")
+    expect(status).to_have_text("Could not search with notes.txt: 'notes.txt' is not a jpg, "
+                                "png or FITS file")
+    expect(page.locator("#search .card")).to_have_count(0)  # the last image's results went
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(11 * 1024**2))
+    page.set_input_files("#upload-file", str(big))
+    page.click("#upload-form button")
+    expect(status).to_contain_text("big.png is 11 MB: the largest image this server accepts")
 
 
 def test_demo_report_renders(browser: object, demo_run: tuple[Path, str],
@@ -162,6 +182,53 @@ def test_demo_report_renders(browser: object, demo_run: tuple[Path, str],
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def fresh_url(site: dict[str, object], web_files: dict[str, Path], tmp_path: Path
+              ) -> Iterator[str]:
+    """A second live server, on a new labelling session (no score yet) with a PCA map."""
+    shutil.copyfile(web_files["embeddings"], tmp_path / "emb.parquet")
+    gallery = Gallery(tmp_path / "emb.parquet", predictions=web_files["predictions"],
+                      session=tmp_path / "hunt.db", batch_size=4)
+    gallery.map_view = MapView.load(gallery, method="pca")
+    server = BackgroundServer(create_app(gallery))
+    yield server.url
+    server.stop()
+    gallery.close()
+
+
+def test_before_the_first_score(page: object, fresh_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(fresh_url + "/#ranking")
+    expect(page.locator("#ranking-info")).to_have_text(NO_LABELS)  # no command line
+    export = page.locator("#ranking a.export-ranking")
+    expect(export).to_have_attribute("aria-disabled", "true")
+    export.click(force=True)
+    expect(page.locator("#error")).to_have_text(NO_LABELS)
+
+    page.click("nav a[data-tab=map]")
+    interest = page.locator("#map-colour option[value=interest]")
+    expect(interest).to_be_disabled()
+    page.evaluate("""() => { const chooser = document.getElementById("map-colour");
+      chooser.value = "interest"; chooser.dispatchEvent(new Event("change")); }""")
+    expect(page.locator("#error")).to_have_text(NO_LABELS)
+    expect(page.locator("#map-colour")).not_to_have_value("interest")  # back to the old colours
+    page.select_option("#map-colour", "bar")
+    expect(page.locator("#error")).to_be_hidden()  # the next success clears it
+
+    page.click("nav a[data-tab=label]")
+    ids = page.locator("#label-grid .card .id")
+    expect(ids).to_have_count(4)
+    batch = ids.all_text_contents()
+    page.click("#retrain")
+    expect(page.locator("#label-status")).to_contain_text("Nothing to retrain on yet")
+    expect(ids).to_have_text(batch)
+    page.keyboard.press("3")
+    expect(page.locator("#label-info")).to_contain_text("1 labels")
+    expect(page.locator("#label a.export-ranking")).not_to_have_attribute("aria-disabled", "true")
+    expect(interest).to_be_enabled()
 
 
 def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str, object]
@@ -245,6 +312,7 @@ def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, objec
 
     _open_map(page, site)
     expect(page.locator("#map-info")).to_contain_text("40 of 40 galaxies · pca map")
+    expect(page.locator("#map-canvas")).to_have_attribute("aria-label", re.compile("Map of"))
     colours = page.evaluate(COLOURS_JS)
     assert colours[0][0] == MAP_BACKGROUND
     painted = {colour for colour, _ in colours[1:]}
@@ -275,6 +343,11 @@ def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, objec
     page.mouse.up()
     assert page.evaluate("galmorphMap.view.cx") != pytest.approx(home[0])
     assert page.url.endswith("/#map")  # a drag is not a click
+    zoom = "galmorphMap.view.scale / homeView().scale"
+    _redrawn(page, lambda: page.mouse.wheel(0, -100_000))
+    assert page.evaluate(zoom) == pytest.approx(5000)  # zoom stops before the map vanishes
+    _redrawn(page, lambda: page.mouse.wheel(0, 200_000))
+    assert page.evaluate(zoom) == pytest.approx(0.1)
     back = _redrawn(page, lambda: page.click("#map-reset"))
     assert back == plain
     assert page.evaluate("[galmorphMap.view.cx, galmorphMap.view.cy, galmorphMap.view.scale]"
@@ -351,6 +424,8 @@ def test_galaxy_page_of_an_id_full_of_markup(page: object, site: dict[str, objec
     assert missing.status == 404
     expect(page.locator("#error")).to_contain_text("nobody<b>")
     expect(page.locator("#galaxy")).to_be_hidden()
+    assert page.goto(site["url"] + "/galaxy/100%").status == 404  # not valid percent-encoding
+    expect(page.locator("#error")).to_have_text("no galaxy '100%' in this catalog")
 
 
 def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, object]) -> None:
@@ -364,6 +439,9 @@ def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, obje
     bottom = box["height"] - 5
     inside = [site["ids"][i] for i, (x, y) in enumerate(screen)
               if left <= x <= right and top <= y <= bottom]
+    export = page.locator("#map-export")
+    expect(export).to_have_attribute("aria-disabled", "true")
+    expect(page.locator("#map-clear")).to_be_disabled()
     page.keyboard.down("Shift")
     page.mouse.move(box["x"] + left, box["y"] + top)
     page.mouse.down()
@@ -371,15 +449,20 @@ def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, obje
     page.mouse.up()
     page.keyboard.up("Shift")
     expect(page.locator("#map-selection")).to_have_text(f"{len(inside)} galaxies selected")
+    assert page.locator("#map-canvas").bounding_box() == box  # the map did not move
     with page.expect_download() as download:
         page.click("#map-export")
     table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
     assert sorted(table["id_str"]) == sorted(inside) and 5 < len(inside) < 35
     page.click("#map-clear")
     expect(page.locator("#map-selection")).to_have_text("")
-    expect(page.locator("#map-export")).to_be_hidden()
+    expect(export).to_have_attribute("aria-disabled", "true")
+    assert export.get_attribute("href") is None
 
+    modes = page.locator("#map-modes button")
     page.click("#map-modes button[data-mode=lasso]")  # a triangle, drawn as a lasso
+    assert modes.evaluate_all("ns => ns.map(n => n.getAttribute('aria-pressed'))") == [
+        "false", "false", "true"]
     corners = [(left, top), (right, bottom / 2), (left, bottom), (left, top)]
     page.mouse.move(box["x"] + left, box["y"] + top)
     page.mouse.down()
@@ -433,3 +516,53 @@ def test_filter_changes_the_grid(page: object, site: dict[str, object]) -> None:
     page.click("#filter button[type=submit]")
     expect(ids).to_have_count(40)
     expect(page.locator("#error")).to_be_hidden()
+
+
+def test_browse_state_lives_in_the_address(page: object, site: dict[str, object]) -> None:
+    from playwright.sync_api import expect
+
+    start = site["url"] + "/?sort=-bar&per_page=10"
+    page.goto(start)
+    info, ids = page.locator("#page-info"), page.locator("#browse-grid .card .id")
+    expect(info).to_have_text("page 1 of 4 (40 galaxies)")
+    expect(page.locator("#browse-sort")).to_have_value("-bar")
+    expect(ids).to_have_count(10)
+    first = ids.all_text_contents()
+    page.click("#next")
+    expect(info).to_have_text("page 2 of 4 (40 galaxies)")
+    assert parse_qs(urlparse(page.url).query) == {"sort": ["-bar"], "page": ["2"],
+                                                  "per_page": ["10"]}
+    expect(ids).not_to_have_text(first)
+    second = ids.all_text_contents()
+    page.reload()
+    expect(info).to_have_text("page 2 of 4 (40 galaxies)")
+    expect(ids).to_have_text(second)
+    page.go_back()  # the previous page of results, not out of the app
+    expect(info).to_have_text("page 1 of 4 (40 galaxies)")
+    expect(ids).to_have_text(first)
+    assert page.url == start
+
+
+def test_phone_layout_fits_the_screen(browser: object, site: dict[str, object]) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    overflow = "() => document.documentElement.scrollWidth - innerWidth"
+    page.goto(site["url"] + "/#browse")
+    expect(page.locator("#browse-grid .card")).to_have_count(40)
+    assert page.evaluate(overflow) <= 0
+    ranking = page.locator("nav a[data-tab=ranking]").bounding_box()
+    assert ranking["x"] + ranking["width"] <= 390
+    page.goto(site["url"] + "/#map")
+    page.wait_for_function("() => window.galmorphMap && galmorphMap.timings.length > 0")
+    expect(page.locator("#map-legend-label")).not_to_be_empty()
+    assert page.evaluate(overflow) <= 0
+    page.goto(site["url"] + "/galaxy/" + quote(site["ids"][3], safe=""))
+    expect(page.locator("#galaxy-neighbours .card")).to_have_count(12)
+    assert page.evaluate(overflow) <= 0
+    widest = page.locator(".question").evaluate_all(
+        "nodes => Math.max(...nodes.map(n => n.getBoundingClientRect().right))")
+    assert widest <= 390
+    context.close()

@@ -3,7 +3,8 @@
 Routes (JSON unless said otherwise):
 
 * ``GET /``: the page; ``/static/…``: its script and style (no external assets).
-* ``GET /api/info``: what is loaded.
+* ``GET /api/info``: what is loaded (and ``max_upload``, the largest upload in bytes).
+* ``GET /favicon.ico``: the page's icon (SVG).
 * ``GET /api/galaxies?page=&per_page=&q=&where=&sort=``: a page of galaxies (``q``: id
   contains; ``where``: a filter such as ``bar > 0.6 and spiral > 0.8``; ``sort``: ``NAME``,
   ``-NAME`` or ``NAME.uncertainty``; see :mod:`galmorph.web.table`). Bad filters get 400.
@@ -17,12 +18,15 @@ Routes (JSON unless said otherwise):
 * ``GET /galaxy/{id}``: a galaxy's page (static; 404 for unknown ids), filled from
   ``GET /api/galaxy/{id}?k=``: its predicted answers, neighbours and label history.
 * ``GET /images/{id}``: a galaxy's image, by id only (unknown ids: 404).
-* ``GET /api/similar/{id}?k=``: its nearest neighbours.
+* ``GET /api/similar/{id}?k=``: its nearest neighbours; ``id`` may also be an id in
+  another case or a position ``RA Dec`` in degrees (see :mod:`galmorph.web.lookup`).
 * ``POST /api/similar-image`` (multipart ``file``, ``k``): neighbours of an uploaded image.
 * ``GET /api/anomaly/batch``, ``POST /api/anomaly/retrain``: the batch to label;
-  retrain refits the model to every label and proposes a new batch.
+  retrain refits the model to every label and proposes a new batch (before any label
+  it keeps the batch: ``"retrained": false``).
 * ``POST /api/anomaly/label`` (``{"id", "score"}``, score 0–5).
-* ``GET /api/anomaly/ranking?limit=``; ``GET /export/labels.csv``, ``/export/ranking.csv``.
+* ``GET /api/anomaly/ranking?limit=``; ``GET /export/labels.csv``, ``/export/ranking.csv``
+  (409 before the first label when the session's method learns from labels).
 
 Bad requests get a 4xx answer ``{"detail": message}``; an unexpected failure a
 500 with a one-line message, never a stack trace.
@@ -48,10 +52,12 @@ from galmorph.web.gallery import (
     MAX_PAGE_SIZE,
     MAX_RESULTS,
     Gallery,
+    NoLabels,
     NoSession,
     UnknownGalaxy,
     csv_bytes,
 )
+from galmorph.web.lookup import similar_to_text
 from galmorph.web.map_view import MapView, float32_bytes, parse_polygon
 from galmorph.web.query import MAX_LENGTH
 
@@ -105,7 +111,8 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
         return JSONResponse({"detail": str(err)}, status_code=404)
 
     @app.exception_handler(NoSession)
-    async def no_session(_: Request, err: NoSession) -> JSONResponse:
+    @app.exception_handler(NoLabels)
+    async def no_session(_: Request, err: GalmorphError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=409)
 
     @app.exception_handler(GalmorphError)
@@ -130,9 +137,14 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/api/info")
     def info() -> dict[str, Any]:
-        return gallery.info()
+        return {**gallery.info(), "max_upload": max_upload}
 
     @app.get("/api/galaxies")
     def galaxies(page: Annotated[int, Query(ge=1)] = 1,
@@ -202,7 +214,7 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> Fas
     @app.get("/api/similar/{galaxy_id:path}")
     def similar(galaxy_id: str,
                 k: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 12) -> dict[str, Any]:
-        return gallery.similar(galaxy_id, k)
+        return similar_to_text(gallery, galaxy_id, k)
 
     @app.post("/api/similar-image")
     def similar_image(file: Annotated[UploadFile, File()],

@@ -49,6 +49,15 @@ class NoSession(GalmorphError):
     """A labelling action on a gallery started without ``--session``."""
 
 
+class NoLabels(GalmorphError):
+    """A ranking asked for before any score, when the session's method learns from scores."""
+
+
+#: Why there is no ranking yet (what the web page shows).
+NO_LABELS = ("No scores yet. Score some galaxies in the Label tab first: the ranking learns "
+             "from your scores.")
+
+
 def _number(value: Any) -> float | None:
     """A JSON-safe float: None for NaN."""
     value = float(value)
@@ -130,6 +139,10 @@ class Gallery:
         #: The 2-D map of the Map tab (``MapView.load(gallery)``); None: no map.
         self.map_view: MapView | None = None
         self._lock = threading.RLock()
+        from galmorph.web.lookup import CaselessIds
+
+        #: Rows by id ignoring case, for what people type (built on first use).
+        self.caseless = CaselessIds(self.ids)
 
     @staticmethod
     def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
@@ -168,7 +181,8 @@ class Gallery:
             info["score"] = labels.get(galaxy_id)
         return info
 
-    def _labels(self) -> dict[str, float] | None:
+    def labels(self) -> dict[str, float] | None:
+        """Every score given, by id; None without a session."""
         return self.session.store.labels() if self.session is not None else None
 
     def page(self, page: int = 1, per_page: int = 48, query: str = "", where: str = "",
@@ -184,7 +198,7 @@ class Gallery:
         pages = max(1, math.ceil(len(rows) / per_page))
         page = max(1, min(page, pages))
         with self._lock:
-            labels = self._labels()
+            labels = self.labels()
         chosen = rows[(page - 1) * per_page: page * per_page]
         return {"total": int(len(rows)), "page": page, "pages": pages, "per_page": per_page,
                 "where": where, "sort": sort,
@@ -202,6 +216,10 @@ class Gallery:
             "answers": self.table.names(),
             "has_session": self.session is not None,
             "session": self.session.store.path.name if self.session is not None else None,
+            "n_labels": self.session.store.n_labels() if self.session is not None else None,
+            # active learning ranks nothing before the first score (the baselines do)
+            "ranking_needs_labels": (self.session is not None
+                                     and self.session.settings.method == "active"),
         }
 
     # -------------------------------------------------------------- images
@@ -241,8 +259,9 @@ class Gallery:
                 self._search = SimilaritySearch(self.embeddings)
             return self._search
 
-    def _neighbours(self, result: SimilarityResult) -> list[dict[str, Any]]:
-        labels = self._labels()
+    def neighbours(self, result: SimilarityResult) -> list[dict[str, Any]]:
+        """The found galaxies of a search, described, with ``rank`` and ``distance``."""
+        labels = self.labels()
         found = []
         for rank, row, distance in zip(result.neighbours["rank"], result.neighbours["row"],
                                        result.neighbours["distance"], strict=True):
@@ -255,8 +274,8 @@ class Gallery:
         row = self.row(galaxy_id)
         k = max(1, min(k, MAX_RESULTS, len(self.ids) - 1))
         result = self.search.by_row(row, k)
-        return {"query": self.describe(row, self._labels()), "metric": result.metric,
-                "neighbours": self._neighbours(result)}
+        return {"query": self.describe(row, self.labels()), "metric": result.metric,
+                "neighbours": self.neighbours(result)}
 
     def similar_to_upload(self, data: bytes, filename: str, k: int = 12) -> dict[str, Any]:
         """The ``k`` galaxies most like an uploaded image file (``data``, its bytes).
@@ -280,7 +299,7 @@ class Gallery:
                 raise ImageError(f"{filename!r} is not a readable image") from None
             result = self.search.by_image(path, k, model=self.model)
         return {"query": {"id": filename}, "metric": result.metric,
-                "neighbours": self._neighbours(result)}
+                "neighbours": self.neighbours(result)}
 
     # ------------------------------------------------------------ labelling
     def _session(self) -> AnomalySession:
@@ -292,12 +311,14 @@ class Gallery:
         """The latest batch to label, whole (scored galaxies keep their score).
 
         A batch is proposed when there is none, or with ``new`` (the model is
-        refitted to every label so far: "retrain").
+        refitted to every label so far: "retrain"). Before any score there is nothing
+        to refit to, and ``new`` keeps the batch. ``retrained``: whether it was refitted.
         """
         with self._lock:
             session = self._session()
             latest = session.store.latest_batch()
-            if latest is None or new:
+            retrained = new and (latest is None or session.store.n_labels() > 0)
+            if latest is None or retrained:
                 session.next_batch(new=True)
                 latest = session.store.latest_batch()
             labels = session.store.labels()
@@ -308,7 +329,7 @@ class Gallery:
                                  "predicted": _number(values["predicted"]),
                                  "std": _number(values["std"])})
             return {"batch": latest.batch_id, "method": latest.method,
-                    "n_labels": len(labels), "galaxies": galaxies}
+                    "n_labels": len(labels), "retrained": retrained, "galaxies": galaxies}
 
     def label(self, galaxy_id: str, score: float) -> dict[str, Any]:
         """Store a score from 0 to 5 for a loaded galaxy."""
@@ -319,10 +340,10 @@ class Gallery:
             return {"id": galaxy_id, "score": record.score, "n_labels": session.store.n_labels()}
 
     def ranking(self, limit: int = 50) -> dict[str, Any]:
-        """The ``limit`` most interesting galaxies (see :meth:`AnomalySession.ranking`)."""
+        """The ``limit`` most interesting galaxies (see :meth:`AnomalySession.ranking`);
+        :class:`NoLabels` before the first score when the session's method needs scores."""
         limit = max(1, min(limit, MAX_RESULTS))
-        with self._lock:
-            frame = self._session().ranking()
+        frame = self._ranking()
         rows = []
         for item in frame.head(limit).itertuples():
             rows.append({**self.describe(self.row(item.id_str)), "rank": int(item.rank),
@@ -344,9 +365,18 @@ class Gallery:
 
     def ranking_table(self) -> pd.DataFrame:
         """The whole ranking, without image paths."""
+        return self._ranking().drop(columns=["file_loc"], errors="ignore")
+
+    def _ranking(self) -> pd.DataFrame:
+        """The session's ranking; :class:`NoLabels` when it needs scores and has none."""
         with self._lock:
-            frame = self._session().ranking()
-        return frame.drop(columns=["file_loc"], errors="ignore")
+            session = self._session()
+            try:
+                return session.ranking()
+            except GalmorphError:
+                if session.store.n_labels() == 0:
+                    raise NoLabels(NO_LABELS) from None
+                raise
 
     def _add_positions(self, frame: pd.DataFrame) -> None:
         emb = self.embeddings

@@ -2,7 +2,12 @@
 // Catalog text is only ever inserted with textContent (never as HTML).
 "use strict";
 
-const state = { page: 1, filter: "", where: "", sort: "", batch: [], current: 0, sending: Promise.resolve() };
+const state = {
+  page: 1, perPage: 48, filter: "", where: "", sort: "", batch: [], current: 0,
+  sending: Promise.resolve(), searches: 0, maxUpload: 0, nLabels: null, rankingNeedsLabels: false,
+};
+// What the page says where the ranking needs scores and there are none.
+const NO_SCORES = "No scores yet. Score some galaxies in the Label tab first: the ranking learns from your scores.";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -24,7 +29,12 @@ function showError(message) {
 }
 
 async function api(url, options = {}) {
-  const response = await fetch(url, options);
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (error) {
+    throw new Error("could not reach the galmorph server: is galmorph serve still running?");
+  }
   const body = await response.json().catch(() => ({ detail: response.statusText }));
   if (!response.ok) {
     const error = new Error(body.detail || `request failed (${response.status})`);
@@ -37,10 +47,14 @@ async function api(url, options = {}) {
 
 function imageUrl(id) { return "/images/" + encodeURIComponent(id); }
 
+function galaxyUrl(id) { return "/galaxy/" + encodeURIComponent(id); }
+
 function fmt(value, digits) { return value === null || value === undefined ? "–" : value.toFixed(digits); }
 
-// One galaxy as a card: image, id, position, predicted morphology, extras.
-function card(galaxy, extras = [], onClick = null) {
+// One galaxy as a card: image, id, position, predicted morphology, extras, and a link to its
+// page. onClick runs on a click anywhere on the card; `action` names it on a button that
+// takes keyboard focus (its click bubbles up to the card), e.g. "Similar".
+function card(galaxy, extras = [], onClick = null, action = null) {
   const node = el("figure", { class: "card", "data-id": galaxy.id });
   if (galaxy.has_image) node.append(el("img", { src: imageUrl(galaxy.id), alt: galaxy.id, loading: "lazy" }));
   node.append(el("figcaption", { class: "id", text: galaxy.id }));
@@ -54,6 +68,14 @@ function card(galaxy, extras = [], onClick = null) {
     node.append(el("div", {}, el("span", { class: "badge", text: `your score ${galaxy.score}` })));
   }
   for (const extra of extras) node.append(extra);
+  const actions = el("div", { class: "card-actions" });
+  if (onClick && action) {
+    actions.append(el("button", { type: "button", class: "card-main", text: action.text,
+      "aria-label": `${action.text}: ${action.label}` }));
+  }
+  actions.append(el("a", { href: galaxyUrl(galaxy.id), text: "Galaxy page",
+    "aria-label": `Galaxy page of ${galaxy.id}`, on: { click: (e) => e.stopPropagation() } }));
+  node.append(actions);
   if (onClick) node.addEventListener("click", onClick);
   return node;
 }
@@ -62,12 +84,58 @@ function searchLink(galaxy) {
   return () => { location.hash = "#search/" + encodeURIComponent(galaxy.id); };
 }
 
+// A card whose click (or Similar button) shows the galaxies most like it.
+function searchCard(galaxy, extras = []) {
+  return card(galaxy, extras, searchLink(galaxy),
+    { text: "Similar", label: `galaxies most like ${galaxy.id}` });
+}
+
 // ---------------------------------------------------------------- browse
+// The browse state lives in the address's query string (?q=&where=&sort=&page=&per_page=),
+// so a reload or a shared link shows the same galaxies; a new filter or page is a new
+// history entry, so Back returns to the previous page of results.
+function browseSearch() {
+  const params = new URLSearchParams();
+  if (state.filter) params.set("q", state.filter);
+  if (state.where) params.set("where", state.where);
+  if (state.sort) params.set("sort", state.sort);
+  if (state.page > 1) params.set("page", state.page);
+  if (state.perPage !== 48) params.set("per_page", state.perPage);
+  const text = params.toString();
+  return text ? "?" + text : "";
+}
+
+function saveBrowse(push) {
+  const search = browseSearch();
+  if (search === location.search) return;
+  const url = location.pathname + search + location.hash;
+  if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+}
+
+// Read the browse state from the address into `state` and the form; true when it changed.
+function readBrowse() {
+  const params = new URLSearchParams(location.search);
+  const number = (name, fallback, most) => {
+    const value = parseInt(params.get(name), 10);
+    return value >= 1 ? Math.min(value, most) : fallback;
+  };
+  const read = {
+    filter: params.get("q") || "", where: params.get("where") || "", sort: params.get("sort") || "",
+    page: number("page", 1, Number.MAX_SAFE_INTEGER), perPage: number("per_page", 48, 200),
+  };
+  const changed = Object.keys(read).some((key) => state[key] !== read[key]);
+  Object.assign(state, read);
+  $("filter-text").value = state.filter;
+  $("browse-where").value = state.where;
+  $("browse-sort").value = state.sort;
+  return changed;
+}
+
 // The page of galaxies passing the filter (state.where), in state.sort's order; a bad
 // filter empties the grid, and the server's message shows in #error.
 async function showBrowse() {
   const params = new URLSearchParams({
-    page: state.page, per_page: 48, q: state.filter, where: state.where, sort: state.sort,
+    page: state.page, per_page: state.perPage, q: state.filter, where: state.where, sort: state.sort,
   });
   let data;
   try {
@@ -77,11 +145,20 @@ async function showBrowse() {
     $("browse-grid").replaceChildren();
     throw error;
   }
-  state.page = data.page;
+  if (data.page !== state.page) {  // past the last page: show the last one
+    state.page = data.page;
+    saveBrowse(false);
+  }
   $("page-info").textContent = `page ${data.page} of ${data.pages} (${data.total} galaxies)`;
   $("prev").disabled = data.page <= 1;
   $("next").disabled = data.page >= data.pages;
-  $("browse-grid").replaceChildren(...data.galaxies.map((g) => card(g, [], searchLink(g))));
+  $("browse-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
+}
+
+function turnPage(step) {
+  state.page += step;
+  saveBrowse(true);
+  run(showBrowse());
 }
 
 // The filter form (id text, filter, sort; paging keeps them), and the sort box's
@@ -95,46 +172,90 @@ function setUpBrowse(answers) {
     state.where = $("browse-where").value.trim();
     state.sort = $("browse-sort").value.trim();
     state.page = 1;
+    saveBrowse(true);
     run(showBrowse());
   });
-  $("prev").addEventListener("click", () => { state.page -= 1; run(showBrowse()); });
-  $("next").addEventListener("click", () => { state.page += 1; run(showBrowse()); });
+  $("prev").addEventListener("click", () => turnPage(-1));
+  $("next").addEventListener("click", () => turnPage(1));
+  readBrowse();
+  // Back and Forward between pages of results change only the query string.
+  window.addEventListener("popstate", () => { if (readBrowse() && currentTab() === "browse") run(showBrowse()); });
 }
 
 // ---------------------------------------------------------------- search
+// Each search gets a number: an answer arriving after a newer search started is dropped.
 function showResults(data, queryCard) {
   $("search-query").replaceChildren(queryCard);
-  $("search-status").textContent = `${data.neighbours.length} nearest galaxies (${data.metric} distance)`;
+  searchStatus(`${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
   $("search-grid").replaceChildren(...data.neighbours.map((g) =>
-    card(g, [el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` })], searchLink(g))));
+    searchCard(g, [el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` })])));
 }
 
+function searchStatus(text, failed = false) {
+  const status = $("search-status");
+  status.textContent = text;
+  status.classList.toggle("failed", failed);
+}
+
+function clearResults() {
+  $("search-query").replaceChildren();
+  $("search-grid").replaceChildren();
+}
+
+// A galaxy by id (any case) or by position "RA Dec" in degrees.
 async function searchById(id) {
+  const search = ++state.searches;
   $("search-id").value = id;
-  $("search-status").textContent = "Searching…";
+  searchStatus("Searching…");
   const k = $("search-k").value || 12;
   try {
     const data = await api(`/api/similar/${encodeURIComponent(id)}?k=${k}`);
-    const query = card(data.query, [el("div", { class: "muted", text: "query" })]);
+    if (search !== state.searches) return;
+    const position = data.query.position;
+    const extras = [el("div", { class: "muted", text: "query" })];
+    if (position) {
+      extras.push(el("div", { class: "muted",
+        text: `nearest to RA ${position.ra}, Dec ${position.dec} (${position.separation_arcsec.toFixed(2)}″)` }));
+    }
+    const query = card(data.query, extras);
     query.classList.add("query");
     showResults(data, query);
   } catch (error) {
-    $("search-status").textContent = "";
-    $("search-grid").replaceChildren();
-    $("search-query").replaceChildren();
+    if (search !== state.searches) return;
+    searchStatus("");
+    clearResults();
     throw error;
   }
 }
 
+function megabytes(bytes) { return `${Number((bytes / 1024 ** 2).toPrecision(3))} MB`; }
+
+// An uploaded image's neighbours. The old results go at once (they are not this image's);
+// a failure is said on the status line under the upload form, where the user is looking.
 async function searchByUpload(event) {
   event.preventDefault();
   const file = $("upload-file").files[0];
   if (!file) return;
+  const search = ++state.searches;
+  clearResults();
+  showError("");
+  if (state.maxUpload && file.size > state.maxUpload) {
+    searchStatus(`${file.name} is ${megabytes(file.size)}: the largest image this server accepts ` +
+      `is ${megabytes(state.maxUpload)}.`, true);
+    return;
+  }
   const form = new FormData();
   form.append("file", file);
   form.append("k", $("search-k").value || 12);
-  $("search-status").textContent = "Embedding your image…";
-  const data = await api("/api/similar-image", { method: "POST", body: form });
+  searchStatus(`Embedding ${file.name}…`);
+  let data;
+  try {
+    data = await api("/api/similar-image", { method: "POST", body: form });
+  } catch (error) {
+    if (search === state.searches) searchStatus(`Could not search with ${file.name}: ${error.message}`, true);
+    return;
+  }
+  if (search !== state.searches) return;
   const query = el("figure", { class: "card query" },
     el("img", { src: URL.createObjectURL(file), alt: file.name }),
     el("figcaption", { class: "id", text: file.name }),
@@ -175,6 +296,7 @@ function useBatch(data) {
   const waiting = state.batch.findIndex((g) => g.score === null || g.score === undefined);
   state.current = waiting >= 0 ? waiting : 0;
   $("label-info").textContent = `${data.n_labels} labels · batch ${data.batch} (${data.method})`;
+  setLabelCount(data.n_labels);
   drawBatch();
 }
 
@@ -206,6 +328,7 @@ function giveScore(score) {
   });
   state.sending = state.sending.then(send).then((data) => {
     $("label-info").textContent = `${data.n_labels} labels`;
+    setLabelCount(data.n_labels);
   }, (error) => {
     galaxy.score = previous;
     drawBatch();
@@ -216,13 +339,21 @@ function giveScore(score) {
   return sent;
 }
 
+// Retrain fits the model to every score and proposes a new batch; with no score yet there
+// is nothing to fit, and the server keeps the batch ("retrained": false).
 async function retrain() {
   $("label-status").textContent = "Retraining…";
   $("retrain").disabled = true;
   try {
     await state.sending;
-    useBatch(await api("/api/anomaly/retrain", { method: "POST" }));
-    $("label-status").textContent = "Retrained on all your scores: here is the next batch.";
+    const data = await api("/api/anomaly/retrain", { method: "POST" });
+    useBatch(data);
+    $("label-status").textContent = data.retrained
+      ? "Retrained on all your scores: here is the next batch."
+      : "Nothing to retrain on yet: score some of these galaxies first (click a score or press 0–5).";
+  } catch (error) {
+    $("label-status").textContent = "";
+    throw error;
   } finally {
     $("retrain").disabled = false;
   }
@@ -242,28 +373,74 @@ function onKey(event) {
 }
 
 // ---------------------------------------------------------------- ranking
+// Whether the ranking can be made: not when the session's method learns from scores and
+// there are none yet. Until then the controls that need it (the ranking exports, the map's
+// "interest" colour) are disabled, with a tooltip saying why.
+function rankingReady() { return !(state.rankingNeedsLabels && state.nLabels === 0); }
+
+function setLabelCount(n) {
+  state.nLabels = n;
+  updateRankingControls();
+}
+
+function updateRankingControls() {
+  const ready = rankingReady();
+  for (const link of document.querySelectorAll("a.export-ranking")) {
+    link.classList.toggle("disabled", !ready);
+    if (ready) { link.removeAttribute("aria-disabled"); link.removeAttribute("title"); }
+    else { link.setAttribute("aria-disabled", "true"); link.title = NO_SCORES; }
+  }
+  const interest = document.querySelector("#map-colour option[value=interest]");
+  if (interest) {
+    interest.disabled = !ready;
+    interest.title = ready ? "" : NO_SCORES;
+  }
+}
+
+// A click on a disabled export says why instead of downloading an error.
+function exportRanking(event) {
+  if (rankingReady()) return;
+  event.preventDefault();
+  showError(NO_SCORES);
+}
+
 async function showRanking() {
   try {
     const data = await api("/api/anomaly/ranking?limit=60");
     $("ranking-info").textContent = `top ${data.galaxies.length} of ${data.n_ranked}`;
-    $("ranking-grid").replaceChildren(...data.galaxies.map((g) => card(g, [el("div", {
+    $("ranking-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g, [el("div", {
       class: "muted", text: `#${g.rank} · interest ${fmt(g.interest, 2)}${g.labelled ? " ★" : ""}`,
-    })], searchLink(g))));
+    })])));
   } catch (error) {
-    if (error.status !== 409) throw error;
+    if (error.status !== 409) throw error;  // 409: no session, or no scores yet
     $("ranking-info").textContent = error.message;
+    $("ranking-grid").replaceChildren();
   }
 }
 
 // ---------------------------------------------------------------- routing
+// Percent-decoded text, or the text itself where it is not valid percent-encoding ("100%").
+function decoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    return text;
+  }
+}
+
+function currentTab() {
+  const tab = (location.hash.slice(1) || "browse").split("/")[0];
+  return ["browse", "map", "search", "label", "ranking"].includes(tab) ? tab : "browse";
+}
+
 async function route() {
-  const [tab, ...rest] = (location.hash.slice(1) || "browse").split("/");
-  const name = ["browse", "map", "search", "label", "ranking"].includes(tab) ? tab : "browse";
+  const rest = location.hash.slice(1).split("/").slice(1);
+  const name = currentTab();
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== name;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === name);
   if (name === "browse") await showBrowse();
   else if (name === "map") await showMap();
-  else if (name === "search" && rest.length) await searchById(decodeURIComponent(rest.join("/")));
+  else if (name === "search" && rest.length) await searchById(decoded(rest.join("/")));
   else if (name === "label") await showLabel();
   else if (name === "ranking") await showRanking();
 }
@@ -274,6 +451,10 @@ async function start() {
   const info = await api("/api/info");
   $("loaded").textContent = `${info.n_galaxies} galaxies · model ${info.model || "unknown"}` +
     (info.session ? ` · session ${info.session}` : "");
+  state.maxUpload = info.max_upload || 0;
+  state.rankingNeedsLabels = Boolean(info.ranking_needs_labels);
+  setLabelCount(info.n_labels);
+  for (const link of document.querySelectorAll("a.export-ranking")) link.addEventListener("click", exportRanking);
   setUpBrowse(info.answers || []);
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();

@@ -117,8 +117,18 @@ function showGalaxy(data) {
   byId("galaxy").hidden = false;
 }
 
+// The id in the address: percent-decoded, or as it is where that fails ("/galaxy/100%").
+function addressId() {
+  const text = location.pathname.slice("/galaxy/".length);
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    return text;
+  }
+}
+
 async function start() {
-  const id = decodeURIComponent(location.pathname.slice("/galaxy/".length));
+  const id = addressId();
   document.title = `galmorph: ${id}`;
   byId("galaxy-id").textContent = id;
   const response = await fetch("/api/galaxy/" + encodeURIComponent(id));

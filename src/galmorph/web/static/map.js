@@ -1,7 +1,8 @@
 // galmorph serve: the Map tab, a 2-D map of the representation drawn on a canvas.
 // Points live in typed arrays and are drawn by writing pixels into an ImageData
 // (no per-point canvas calls), so a million of them redraw in a few milliseconds.
-// Uses el, $, api, imageUrl and showError from app.js (loaded after this file).
+// Uses el, $, api, imageUrl, run, showError and updateRankingControls from app.js (loaded
+// after this file).
 "use strict";
 
 // viridis, 256 colours as rrggbb (matplotlib's table).
@@ -36,13 +37,15 @@ const PLAIN = rgba("7fb8ff");
 const GRID = 256;          // grid cells per axis of the hover index
 const HOVER_PX = 10;       // how near (screen pixels) the pointer must be to a point
 const MAX_LASSO = 400;     // vertices of a lasso sent to the server
+const MIN_ZOOM = 0.1;      // zoom limits, relative to the whole map in view: far enough out to
+const MAX_ZOOM = 5000;     // find it again, in far enough to part points float32 keeps apart
 
 const mapState = {
   loaded: null, n: 0, xy: null, bounds: null, colours: [],
   drawX: null, drawY: null, drawC: null, radius: 0, offsets: null,
   grid: null, view: { cx: 0, cy: 0, scale: 1 }, home: null,
   image: null, pixels: null, pending: false, timings: [],
-  values: null, range: null, label: "",
+  values: null, range: null, label: "", colour: "",
   drag: null, polygon: null, hovered: -1, rowCache: new Map(),
 };
 
@@ -55,7 +58,9 @@ async function binary(url) {
     error.status = response.status;
     throw error;
   }
-  return new Float32Array(await response.arrayBuffer());
+  const values = new Float32Array(await response.arrayBuffer());
+  showError("");
+  return values;
 }
 
 function pointRadius(n) {
@@ -265,10 +270,20 @@ function drawLegend() {
 }
 
 // ------------------------------------------------------------ colour
+// Colour by `name` ("" for one colour); when that fails the chooser goes back to the
+// colours the map still shows.
 async function colourBy(name) {
   const choice = mapState.colours.find((c) => c.name === name);
-  mapState.values = name ? await binary("/api/map/colour?" + new URLSearchParams({ by: name })) : null;
-  mapState.label = choice ? choice.label : "";
+  let values = null;
+  if (name) {
+    try {
+      values = await binary("/api/map/colour?" + new URLSearchParams({ by: name }));
+    } catch (error) {
+      $("map-colour").value = mapState.colour;
+      throw error;
+    }
+  }
+  Object.assign(mapState, { values, colour: name, label: choice ? choice.label : "" });
   arrangePoints();
   drawLegend();
   requestDraw();
@@ -328,23 +343,36 @@ function simplify(points) {
   return step <= 1 ? points : points.filter((_, i) => i % step === 0);
 }
 
+// The export link and Clear button are always there (disabled without a selection), so the
+// toolbar never changes size and the map never moves under the pointer.
+function setExport(href) {
+  const link = $("map-export");
+  if (href) {
+    link.href = href;
+    link.classList.remove("disabled");
+    link.removeAttribute("aria-disabled");
+  } else {
+    link.removeAttribute("href");
+    link.classList.add("disabled");
+    link.setAttribute("aria-disabled", "true");
+  }
+}
+
 async function selectShape(shape) {
   mapState.polygon = shape;
   drawOverlay();
   const polygon = polygonText(shape);
   const data = await api("/api/map/selection?" + new URLSearchParams({ polygon }));
   $("map-selection").textContent = `${data.count} galaxies selected`;
-  const link = $("map-export");
-  link.href = "/export/selection.csv?" + new URLSearchParams({ polygon });
-  link.hidden = data.count === 0;
-  $("map-clear").hidden = false;
+  setExport(data.count ? "/export/selection.csv?" + new URLSearchParams({ polygon }) : null);
+  $("map-clear").disabled = false;
 }
 
 function clearSelection() {
   mapState.polygon = null;
   $("map-selection").textContent = "";
-  $("map-export").hidden = true;
-  $("map-clear").hidden = true;
+  setExport(null);
+  $("map-clear").disabled = true;
   drawOverlay();
 }
 
@@ -402,11 +430,14 @@ function onUp(event) {
   }
 }
 
+// Zoom about the pointer, within MIN_ZOOM and MAX_ZOOM times the whole map's scale.
 function onWheel(event) {
   event.preventDefault();
-  const factor = Math.exp(-event.deltaY * (event.deltaMode === 1 ? 0.05 : 0.0015));
+  const view = mapState.view, home = homeView().scale;
+  const wanted = view.scale * Math.exp(-event.deltaY * (event.deltaMode === 1 ? 0.05 : 0.0015));
+  const factor = Math.min(MAX_ZOOM * home, Math.max(MIN_ZOOM * home, wanted)) / view.scale;
+  if (!(factor > 0) || factor === 1) return;
   const [x, y] = toMap(event.offsetX, event.offsetY);
-  const view = mapState.view;
   view.scale *= factor;
   view.cx = x - (x - view.cx) / factor;
   view.cy = y - (y - view.cy) / factor;
@@ -416,6 +447,7 @@ function onWheel(event) {
 function setMode(button) {
   for (const other of document.querySelectorAll("#map-modes button")) {
     other.classList.toggle("active", other === button);
+    other.setAttribute("aria-pressed", String(other === button));
   }
 }
 
@@ -437,6 +469,7 @@ async function loadMap() {
   const chooser = $("map-colour");
   chooser.replaceChildren(el("option", { value: "", text: "— one colour —" }),
     ...meta.colours.map((c) => el("option", { value: c.name, text: c.label })));
+  updateRankingControls();
   const canvas = mapCanvas();
   canvas.addEventListener("pointerdown", onDown);
   canvas.addEventListener("pointermove", onMove);

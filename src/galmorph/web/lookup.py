@@ -1,0 +1,104 @@
+"""What a person types in the Search tab's "Galaxy id" box, turned into a galaxy.
+
+:func:`similar_to_text` accepts an id as it is, an id in another case (``j000314.90-000217.7``
+when ids are unique ignoring case) or a sky position ``RA Dec`` in degrees
+(``0.81208 -0.03825``; also with a comma), matched to the nearest galaxy within
+:data:`~galmorph.search.defaults.MATCH_RADIUS_ARCSEC`.
+
+Example:
+    >>> parse_position("0.81208 -0.03825"), parse_position("150.1, 2.2"), parse_position("J0003")
+    ((0.81208, -0.03825), (150.1, 2.2), None)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from galmorph.exceptions import GalmorphError
+from galmorph.web.gallery import MAX_RESULTS, UnknownGalaxy
+
+if TYPE_CHECKING:
+    from galmorph.web.gallery import Gallery
+
+_SEPARATOR = re.compile(r"[\s,]+")
+
+
+def parse_position(text: str) -> tuple[float, float] | None:
+    """``(ra, dec)`` from two finite numbers separated by spaces or a comma; else None."""
+    parts = [p for p in _SEPARATOR.split(text.strip()) if p]
+    if len(parts) != 2:
+        return None
+    try:
+        ra, dec = float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+    return (ra, dec) if math.isfinite(ra) and math.isfinite(dec) else None
+
+
+class CaselessIds:
+    """Row of an id ignoring case, where only one id matches (built on first use)."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        self.ids = ids
+        self._index: pd.Index | None = None
+        self._lock = threading.Lock()
+
+    def row(self, text: str) -> int | None:
+        """The one row whose id equals ``text`` ignoring case; None for none or several."""
+        with self._lock:
+            if self._index is None:
+                self._index = pd.Index(pd.Series(self.ids, dtype=object).str.casefold())
+        found = np.flatnonzero(self._index == text.casefold())
+        return int(found[0]) if len(found) == 1 else None
+
+
+def _unknown(gallery: Gallery, text: str) -> UnknownGalaxy:
+    hint = ("; type a galaxy's id, or its RA and Dec in degrees (e.g. 150.1 2.2)"
+            if gallery.embeddings.has_coordinates else "")
+    return UnknownGalaxy(f"no galaxy {text!r} in this catalog{hint}")
+
+
+def _similar_at(gallery: Gallery, ra: float, dec: float, k: int) -> dict[str, Any]:
+    """Neighbours of the galaxy nearest to ``(ra, dec)``; its description gains ``position``."""
+    if not gallery.embeddings.has_coordinates:
+        raise UnknownGalaxy(f"no galaxy '{ra:g} {dec:g}' in this catalog, and it has no "
+                            "positions (ra, dec) to search by: type a galaxy's id")
+    if not (0 <= ra < 360 and -90 <= dec <= 90):
+        raise GalmorphError(f"RA {ra:g}, Dec {dec:g} is not a sky position: RA is 0 up to 360 "
+                            "degrees, Dec -90 to 90")
+    k = max(1, min(k, MAX_RESULTS, len(gallery.ids) - 1))
+    try:
+        result = gallery.search.by_position(ra, dec, k)
+    except (TypeError, ValueError, GalmorphError) as err:
+        raise UnknownGalaxy(str(err)) from None
+    row = int(result.query["row"])
+    query = {**gallery.describe(row, gallery.labels()),
+             "position": {"ra": ra, "dec": dec,
+                          "separation_arcsec": float(result.query["separation_arcsec"])}}
+    return {"query": query, "metric": result.metric,
+            "neighbours": gallery.neighbours(result)}
+
+
+def similar_to_text(gallery: Gallery, text: str, k: int = 12) -> dict[str, Any]:
+    """:meth:`Gallery.similar` of the galaxy ``text`` names: its id, its id in another case,
+    or its position ``RA Dec`` (degrees; the description gains ``position``).
+
+    Raises:
+        UnknownGalaxy: when ``text`` names no galaxy (saying what can be typed).
+        GalmorphError: for a position off the sky.
+    """
+    if gallery.rows.get_indexer([text])[0] >= 0:
+        return gallery.similar(text, k)
+    row = gallery.caseless.row(text)
+    if row is not None:
+        return gallery.similar(str(gallery.ids[row]), k)
+    position = parse_position(text)
+    if position is not None:
+        return _similar_at(gallery, *position, k)
+    raise _unknown(gallery, text)
