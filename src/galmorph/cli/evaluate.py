@@ -44,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
     from galmorph.files import write_json
-    from galmorph.inference.device import resolve_device
     from galmorph.inference.evaluate import evaluate_catalog
     from galmorph.models.checkpoint import load_model
+    from galmorph.models.device import resolve_device
     from galmorph.models.metrics import print_evaluation
 
     loaded = load_model(args.model, resolve_device(args.device))

@@ -187,11 +187,11 @@ def run(args: argparse.Namespace) -> int:
     1 when partitions failed."""
     from galmorph.exceptions import GalmorphError
     from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE
-    from galmorph.inference.device import resolve_device
     from galmorph.inference.outputs import output_format
     from galmorph.inference.partitions import is_partitioned
     from galmorph.inference.predict import predict_to_file
     from galmorph.models.checkpoint import load_model
+    from galmorph.models.device import resolve_device
 
     if is_partitioned(args.catalog):
         reject_options(

@@ -8,9 +8,9 @@
   (:func:`read_embeddings`); :mod:`~galmorph.inference.embedding_folder`: a partitioned
   catalog's folder of them (:func:`open_embeddings`); :mod:`~galmorph.inference.new_images`:
   new images in a file's space (:func:`embed_images`);
-* :mod:`~galmorph.inference.loop`, :mod:`~galmorph.inference.device`,
-  :mod:`~galmorph.inference.loading` and :mod:`~galmorph.inference.distributed`: the
-  loop they share, where it runs, the model it runs and several processes (DDP);
+* :mod:`~galmorph.inference.loop`, :mod:`~galmorph.inference.loading` and
+  :mod:`~galmorph.inference.distributed`: the loop they share, the model it runs
+  and several processes (DDP); where it runs is :mod:`galmorph.models.device`'s;
 * :mod:`~galmorph.inference.outputs` and :mod:`~galmorph.inference.resumable`: result
   tables written atomically, chunk by chunk, resumable after an interruption;
 * :mod:`~galmorph.inference.partitions` (:func:`find_partitions`),
@@ -39,7 +39,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "defaults": ["DEFAULT_BATCH_SIZE", "DEFAULT_CHUNK_SIZE", "DEFAULT_VIEWS"],
-        "device": ["resolve_device"],
         "distributed": ["DistributedInference"],
         "embed": ["embed_catalog", "embed_to_file"],
         "embedding_folder": [

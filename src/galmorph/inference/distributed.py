@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from galmorph.data.galaxy_dataset import batch_finisher
 from galmorph.exceptions import GalmorphError
-from galmorph.inference.device import accelerator_name
+from galmorph.models.device import accelerator_name
 from galmorph.models.model import enable_mc_dropout
 
 

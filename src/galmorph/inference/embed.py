@@ -56,7 +56,6 @@ from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.views import average_over_views, check_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
-from galmorph.inference.device import resolve_device
 from galmorph.inference.embeddings import (
     METADATA_KEY,
     EmbeddingInfo,
@@ -70,6 +69,7 @@ from galmorph.inference.outputs import write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.defaults import DEFAULT_MODEL
+from galmorph.models.device import resolve_device
 from galmorph.models.onnx import cached_onnx_model, resolve_backend
 
 #: Parquet metadata key of a resumable part's bookkeeping JSON.

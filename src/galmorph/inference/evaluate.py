@@ -27,10 +27,10 @@ from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.data.tree import Schema
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
-from galmorph.inference.device import resolve_device
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import check_image_conventions, model_outputs
 from galmorph.models.checkpoint import LoadedModel
+from galmorph.models.device import resolve_device
 from galmorph.models.metrics import evaluate_votes
 
 

@@ -111,8 +111,8 @@ class PartitionResult:
 
 @functools.lru_cache(maxsize=2)
 def _load(model: str, image: str, device: str) -> LoadedModel:
-    from galmorph.inference.device import resolve_device
     from galmorph.models.checkpoint import load_model
+    from galmorph.models.device import resolve_device
 
     return load_model(model, resolve_device(device), image=json.loads(image))
 

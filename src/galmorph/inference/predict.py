@@ -54,12 +54,12 @@ from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
-from galmorph.inference.device import resolve_device
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import CONVENTION_CHECKS, check_image_conventions, model_outputs
 from galmorph.inference.outputs import output_format, write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
+from galmorph.models.device import resolve_device
 from galmorph.models.tasks import TASK_OUTPUTS
 
 if TYPE_CHECKING:

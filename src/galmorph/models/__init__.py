@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "checkpoint": ["LoadedModel", "build_model", "load_model", "save_model", "shipped_models"],
         "defaults": ["BACKENDS", "DEFAULT_MODEL", "WHATS"],
+        "device": ["resolve_device"],
         "external": ["load_timm_encoder"],
         "imagenet": ["load_lite_imagenet"],
         "losses": ["dirichlet_multinomial_nll", "vote_loss"],

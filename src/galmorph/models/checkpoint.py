@@ -40,6 +40,7 @@ from galmorph.data.tree import Question, Schema
 from galmorph.exceptions import ModelError
 from galmorph.files import atomic_target
 from galmorph.models.defaults import DEFAULT_MODEL
+from galmorph.models.device import resolve_device
 from galmorph.models.external import (
     CONFIG_FILE,
     ENCODER_TASK,
@@ -243,8 +244,14 @@ def load_model(
     (a folder, or a hub repository without ``galmorph.pt``; task ``encoder``, no
     head) takes them from its ``config.json``, and ``image`` (``size``, ``mean``,
     ``std``, ``channels``) fills or replaces them (see
-    :func:`galmorph.models.external.image_settings`).
+    :func:`galmorph.models.external.image_settings`). ``device`` is resolved by
+    :func:`galmorph.models.device.resolve_device` (``auto``, ``cpu``, ``cuda:N``...).
+
+    Raises:
+        GalmorphError: for an unknown or unavailable device, and ModelError for a
+            model that cannot be found or read.
     """
+    device = resolve_device(device)
     source = str(spec or DEFAULT_MODEL)
     path = resolve_model_path(spec)
     if path.name in WEIGHT_FILES and is_timm_folder(path.parent):  # a recorded weights file

@@ -103,9 +103,9 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     """
     from galmorph.data.bundled import demo_catalog
     from galmorph.data.catalog import load_catalog
-    from galmorph.inference.device import resolve_device
     from galmorph.models.checkpoint import load_model
     from galmorph.models.defaults import DEFAULT_MODEL
+    from galmorph.models.device import resolve_device
 
     settings = settings or DemoSettings()
     console = console or Console(highlight=False)

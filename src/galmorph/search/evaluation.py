@@ -33,10 +33,10 @@ from galmorph.data.splits import assign_splits
 from galmorph.data.validation import inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
-from galmorph.inference.device import resolve_device
 from galmorph.inference.embeddings import Embeddings, read_embeddings
 from galmorph.inference.loading import ModelSpec
 from galmorph.inference.new_images import load_embedding_model
+from galmorph.models.device import resolve_device
 from galmorph.search.baselines import METHOD_LABELS, baseline_features
 from galmorph.search.defaults import BASELINES, DUPLICATE_RADIUS_ARCSEC
 from galmorph.search.index import ExactIndex, _check_metric, search_vectors

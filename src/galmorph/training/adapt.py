@@ -38,9 +38,9 @@ from galmorph.data.image_config import ImageConfig
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphWarning, ModelError
 from galmorph.inference.defaults import DEFAULT_VIEWS
-from galmorph.inference.device import resolve_device
 from galmorph.inference.loop import run_over_images
 from galmorph.models.checkpoint import LoadedModel, load_model, save_model
+from galmorph.models.device import resolve_device
 from galmorph.models.external import ENCODER_TASK
 from galmorph.training.conventions import auto_crop, source_conventions
 from galmorph.training.defaults import DEFAULT_ADAPT_IMAGES

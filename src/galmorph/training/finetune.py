@@ -65,10 +65,10 @@ from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphError
-from galmorph.inference.device import resolve_device
 from galmorph.models.blocks import encoder_blocks
 from galmorph.models.checkpoint import LoadedModel, save_model
 from galmorph.models.defaults import DEFAULT_MODEL
+from galmorph.models.device import resolve_device
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import ConcentrationHead, GalaxyModel, LinearHead
 from galmorph.models.starts import starting_point

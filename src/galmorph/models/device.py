@@ -1,8 +1,8 @@
-"""Where inference runs: a torch device from a name, and Lightning's name for its kind.
+"""Where a model runs: a torch device from a name, and Lightning's name for its kind.
 
 Examples
 --------
->>> from galmorph.inference.device import accelerator_name, resolve_device
+>>> from galmorph.models.device import accelerator_name, resolve_device
 >>> resolve_device("cpu")
 device(type='cpu')
 >>> accelerator_name("cuda:1")

@@ -1,4 +1,4 @@
-"""Device choice (galmorph.inference.device)."""
+"""Device choice (galmorph.models.device)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from galmorph.exceptions import GalmorphError
-from galmorph.inference.device import resolve_device
+from galmorph.models.device import resolve_device
 
 
 def test_resolve_device() -> None:
@@ -17,3 +17,12 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(GalmorphError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_load_model_resolves_its_device(untrained_model) -> None:
+    from galmorph.models.checkpoint import load_model
+
+    assert load_model(untrained_model, "auto").model.head.linear.weight.device.type in (
+        "cpu", "cuda", "mps")
+    with pytest.raises(GalmorphError, match="unknown device 'gpu'"):
+        load_model(untrained_model, "gpu")
