@@ -5,6 +5,7 @@ The folders are embeddings files of ``tests/inference/conftest.py`` cut into par
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -112,3 +113,18 @@ def test_bad_folders_are_named(raw_file: Path, pca_file: Path, catalog: pd.DataF
     pq.write_table(table.slice(0, 2), part)  # changed after it was opened
     with pytest.raises(GalmorphError, match="has 2 rows, not 6 .* open it again"):
         opened.read_features()
+
+
+def test_a_galaxy_in_two_partitions_is_named(raw_file: Path, tmp_path: Path,
+                                            split_embeddings: Split) -> None:
+    folder = split_embeddings(raw_file, tmp_path / "emb", SIZES)
+    last = folder / "part=2" / "emb.parquet"
+    table = pq.read_table(last)
+    ids = table.column("id_str").to_pylist()
+    first = pq.read_table(folder / "part=0" / "emb.parquet").column("id_str")[0].as_py()
+    ids[3] = first
+    column = table.schema.get_field_index("id_str")
+    pq.write_table(table.set_column(column, "id_str", [ids]), last)
+    named = re.escape(f"1 repeated: {first} (in part=0/emb.parquet and part=2/emb.parquet)")
+    with pytest.raises(GalmorphError, match=f"unique across the folder's partitions; {named}"):
+        read_embedding_folder(folder)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,25 @@ def _check_same(first: Partition, making: dict[str, Any], columns: set[str],
                             "the partitions of one folder must come from one catalog")
 
 
+def _check_unique_ids(ids: np.ndarray, offsets: np.ndarray, partitions: Sequence[Any]) -> None:
+    """Each partition's ids are unique already; a galaxy in two partitions is an error
+    naming the id and both files."""
+    import pandas as pd
+
+    repeated = np.flatnonzero(pd.Index(ids).duplicated(keep=False))
+    if not len(repeated):
+        return
+    where = np.searchsorted(offsets, repeated, side="right") - 1  # partition of each row
+    files: dict[str, list[str]] = {}
+    for row, part in zip(repeated, where, strict=True):
+        files.setdefault(str(ids[row]), []).append(partitions[part].relative)
+    shown = "; ".join(f"{ident} (in {' and '.join(names)})"
+                      for ident, names in list(files.items())[:5])
+    more = f"; and {len(files) - 5} more" if len(files) > 5 else ""
+    raise GalmorphError(f"id_str must be unique across the folder's partitions; {len(files)} "
+                        f"repeated: {shown}{more}")
+
+
 def read_embedding_folder(folder: str | Path) -> PartitionedEmbeddings:
     """Open a folder of embeddings files: its per-galaxy columns now, features on demand.
 
@@ -239,8 +258,9 @@ def read_embedding_folder(folder: str | Path) -> PartitionedEmbeddings:
         return None if parts[0][name] is None else np.concatenate([p[name] for p in parts])
 
     ids = [p["ids"] for p in parts if p["ids"] is not None]
+    offsets = np.concatenate([[0], np.cumsum([len(i) for i in ids])]).astype(np.int64)
+    _check_unique_ids(np.concatenate(ids), offsets, partitions)
     return PartitionedEmbeddings(
-        ids=np.concatenate(ids), info=info, partitions=tuple(partitions),
-        offsets=np.concatenate([[0], np.cumsum([len(i) for i in ids])]).astype(np.int64),
+        ids=np.concatenate(ids), info=info, partitions=tuple(partitions), offsets=offsets,
         ra=joined("ra"), dec=joined("dec"), file_loc=joined("file_loc"), path=root,
     )
