@@ -48,6 +48,10 @@ def test_benchmark_finds_the_interesting_blob(tmp_path: Path, blobs: Callable,
     with pytest.warns(GalmorphWarning), pytest.raises(GalmorphError, match="no galaxy is "
                                                      "interesting.*1.1.*maximum.* is 1"):
         benchmark_setup(emb, truth, "odd_fraction", threshold=1.1)
+    for bad, named in (({"xi": -1}, "xi"), ({"seed": -1}, "seed"), ({"repeats": 0}, "repeats"),
+                       ({"n_labels": 2.5}, "n_labels"), ({"batch_size": "10"}, "batch_size")):
+        with pytest.raises(ValueError, match=f"^{named} \\(--"):
+            benchmark(setup, **bad)
 
 
 def test_supervised_ceiling_measures_what_the_features_separate() -> None:

@@ -28,11 +28,13 @@ import numpy as np
 import pandas as pd
 
 from galmorph.anomaly.baselines import isolation_forest_scores, lof_scores
+from galmorph.anomaly.checks import SettingError, real_number, whole_number
 from galmorph.anomaly.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_INTERESTING_SCORE,
     DEFAULT_PCA,
     DEFAULT_XI,
+    MAX_SEED,
 )
 from galmorph.anomaly.features import interest_features
 from galmorph.anomaly.methods import predict_interest, propose
@@ -303,7 +305,15 @@ def benchmark(
         ``<metric>_std`` its standard deviation, ``seconds`` the mean time of a run
         and ``repeats`` the per-run values; ``settings``: the run's settings and the
         data's counts.
+
+    Raises:
+        SettingError: naming a setting that is not a usable number.
     """
+    xi = real_number(xi, "xi (--xi)", 0.0, error=SettingError)
+    seed = whole_number(seed, "seed (--seed)", 0, MAX_SEED, error=SettingError)
+    batch_size = whole_number(batch_size, "batch_size (--batch-size)", 1, error=SettingError)
+    repeats = whole_number(repeats, "repeats (--repeats)", 1, error=SettingError)
+    n_labels = whole_number(n_labels, "n_labels (--labels)", 1, error=SettingError)
     result: dict[str, Any] = {}
     for key, method in BENCHMARK_METHODS.items():
         runs = []
