@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "galmorph"
 #: Layer of each top-level part of the package; a module imports only from its own
 #: part or from parts of lower layers (``cli`` may also use ``web``, to serve it).
 LAYERS = {
-    "exceptions": 0, "files": 0,
+    "exceptions": 0, "files": 0, "numbers": 0,
     "data": 1,
     "models": 2,
     "inference": 3,

@@ -172,7 +172,7 @@ def test_rows_outside_the_embeddings_name_the_range(search: SimilaritySearch, ro
 
 def test_row_must_be_a_whole_number(search: SimilaritySearch) -> None:
     with pytest.raises(TypeError, match="row must be a whole number"):
-        search.by_row(1.0)  # type: ignore[arg-type]
+        search.by_row(1.5)  # type: ignore[arg-type]
     assert search.by_row(np.int32(1), 2).query["row"] == 1
 
 

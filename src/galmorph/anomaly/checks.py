@@ -18,8 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,42 +26,12 @@ import numpy as np
 
 from galmorph.anomaly.defaults import MAX_SEED
 from galmorph.exceptions import GalmorphError
+from galmorph.numbers import real_number, whole_number
 
 
 class SettingError(GalmorphError, ValueError):
     """A bad setting of a session: a GalmorphError (the command line prints it) and a
     ValueError (a wrong argument of the Python API)."""
-
-
-def whole_number(value: Any, name: str, low: int, high: int | None = None, *,
-                 error: type[Exception] = ValueError) -> int:
-    """``value`` as an int from ``low`` to ``high`` (ints, or floats that are whole; not bool).
-
-    Raises:
-        ``error``: naming ``name`` and the value, for anything else.
-    """
-    whole = (isinstance(value, numbers.Integral)
-             or (isinstance(value, numbers.Real) and float(value).is_integer()))
-    top = math.inf if high is None else high
-    if isinstance(value, bool) or not whole or not low <= value <= top:
-        upto = f" and at most {high}" if high is not None else ""
-        raise error(f"{name} must be a whole number of at least {low}{upto}, got {value!r}")
-    return int(value)
-
-
-def real_number(value: Any, name: str, low: float = -math.inf, high: float = math.inf, *,
-                error: type[Exception] = ValueError) -> float:
-    """``value`` as a finite float from ``low`` to ``high`` (not bool, NaN or infinite).
-
-    Raises:
-        ``error``: naming ``name`` and the value, for anything else.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-            math.isfinite(value) and low <= value <= high):
-        span = (f"from {low:g} to {high:g}" if math.isfinite(high)
-                else f"of at least {low:g}" if math.isfinite(low) else "")
-        raise error(f"{name} must be a finite number {span}".rstrip() + f", got {value!r}")
-    return float(value)
 
 
 # ------------------------------------------------------------------ sessions

@@ -10,42 +10,17 @@ Example:
     >>> check_k(2.5)
     Traceback (most recent call last):
     ...
-    TypeError: k must be a whole number (an int), got 2.5 (float)
+    TypeError: k must be a whole number of at least 1, got 2.5
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
 import numpy as np
 
-
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _whole_number(value: Any, name: str) -> int:
-    """``value`` as an ``int`` (Python or numpy integers; not bool).
-
-    Raises:
-        TypeError: naming ``name`` for anything else (floats, strings, None).
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number (an int), got {_describe(value)}")
-    return int(value)
-
-
-def _real_number(value: Any, name: str) -> float:
-    """``value`` as a ``float`` (Python or numpy ints and floats; not bool).
-
-    Raises:
-        TypeError: naming ``name`` for anything else (strings, None, arrays).
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {_describe(value)}")
-    return float(value)
+from galmorph.numbers import real_number, whole_number
 
 
 def check_k(k: Any) -> int:
@@ -54,10 +29,7 @@ def check_k(k: Any) -> int:
     Raises:
         TypeError: when ``k`` is not a whole number; ValueError: when it is below 1.
     """
-    k = _whole_number(k, "k")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    return k
+    return whole_number(k, "k", 1, kind_error=TypeError)
 
 
 def check_row(row: Any, n_rows: int) -> int:
@@ -66,7 +38,7 @@ def check_row(row: Any, n_rows: int) -> int:
     Raises:
         TypeError: when ``row`` is not a whole number; IndexError: naming the rows there are.
     """
-    row = _whole_number(row, "row")
+    row = whole_number(row, "row", kind_error=TypeError)
     if not 0 <= row < n_rows:
         raise IndexError(f"row must be from 0 to {n_rows - 1} (the embeddings have {n_rows} "
                          f"rows), got {row}")
@@ -79,10 +51,7 @@ def check_radius(radius: Any, name: str) -> float:
     Raises:
         TypeError: when it is not a number; ValueError: when negative, NaN or infinite.
     """
-    value = _real_number(radius, name)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number of arcsec ≥ 0, got {value}")
-    return value
+    return real_number(radius, name, 0.0, kind_error=TypeError)
 
 
 def check_position(ra: Any, dec: Any) -> tuple[float, float]:
@@ -92,7 +61,10 @@ def check_position(ra: Any, dec: Any) -> tuple[float, float]:
         TypeError: naming ``ra`` or ``dec`` when it is not a number; ValueError: naming
             it when it is NaN, infinite or out of its range.
     """
-    ra_deg, dec_deg = _real_number(ra, "ra"), _real_number(dec, "dec")
+    for value, name in ((ra, "ra"), (dec, "dec")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+    ra_deg, dec_deg = float(ra), float(dec)
     if not 0 <= ra_deg < 360:  # False for NaN
         raise ValueError(f"ra must be degrees from 0 up to (not including) 360, got {ra_deg}")
     if not -90 <= dec_deg <= 90:

@@ -12,7 +12,6 @@ trained on.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
@@ -31,6 +29,7 @@ from lightning.pytorch.plugins import TorchCheckpointIO
 from galmorph.data.galaxy_dataset import usable_cores
 from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target
+from galmorph.numbers import real_number, whole_number
 
 BEST_NAME = "best"
 LAST_NAME = "last"
@@ -148,14 +147,11 @@ def check_run_options(
     Raises:
         ValueError: naming the first argument that is not.
     """
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
-                             ("num_workers", num_workers, 0)):
-        if value is None and name == "num_workers":
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValueError(f"{name} must be a whole number of at least {low}, got {value!r}")
-    if max_minutes is not None and not (isinstance(max_minutes, int | float)
-                                        and math.isfinite(max_minutes) and max_minutes > 0):
+    whole_number(epochs, "epochs", 1)
+    whole_number(batch_size, "batch_size", 1)
+    if num_workers is not None:
+        whole_number(num_workers, "num_workers", 0)
+    if max_minutes is not None and real_number(max_minutes, "max_minutes") <= 0:
         raise ValueError(f"max_minutes must be a number of minutes above 0, got {max_minutes!r}")
 
 
