@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.anomaly.baselines import isolation_forest_scores, lof_scores
-from galmorph.anomaly.checks import SettingError, real_number, whole_number
+from galmorph.anomaly.checks import SettingError
 from galmorph.anomaly.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_INTERESTING_SCORE,
@@ -42,6 +42,7 @@ from galmorph.anomaly.ranking import rank_order, ranking_metrics
 from galmorph.anomaly.records import MAX_SCORE
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.embeddings import Embeddings, read_embeddings
+from galmorph.numbers import real_number, whole_number
 
 
 def user_scores(values: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@
 work; :meth:`~galmorph.anomaly.session.AnomalySession.open` refuses embeddings of
 another model (:func:`check_same_model`); :class:`~galmorph.anomaly.interest.InterestModel`
 checks its arrays (:func:`check_features`, :func:`check_scores`,
-:func:`check_candidates`) and numbers (:func:`whole_number`, :func:`real_number`).
+:func:`check_candidates`) and numbers (:mod:`galmorph.numbers`).
 
 Example:
     >>> check_settings(pca=40, xi=0.5, batch_size=10, seed=0, artefact_threshold=0.5)["pca"]

@@ -37,15 +37,10 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-from galmorph.anomaly.checks import (
-    check_candidates,
-    check_features,
-    check_scores,
-    real_number,
-    whole_number,
-)
+from galmorph.anomaly.checks import check_candidates, check_features, check_scores
 from galmorph.anomaly.defaults import DEFAULT_XI
 from galmorph.exceptions import GalmorphError
+from galmorph.numbers import real_number, whole_number
 
 #: Rows per block when computing the GP's posterior for many galaxies.
 _CHUNK = 16_384
