@@ -141,6 +141,12 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     page.click("#search-form button")
     expect(page.locator("#search-query .card .id")).to_have_text(site["ids"][9])
     expect(page.locator("#search-grid .card")).to_have_count(5)
+    address = urlparse(page.url)
+    assert address.query == "k=5" and address.fragment == "search/" + quote(site["ids"][9], safe="")
+    page.reload()  # the same search, with as many results
+    expect(page.locator("#search-query .card .id")).to_have_text(site["ids"][9])
+    expect(page.locator("#search-grid .card")).to_have_count(5)
+    expect(page.locator("#search-k")).to_have_value("5")
 
     page.fill("#search-id", "no-such-galaxy")
     page.click("#search-form button")
@@ -150,6 +156,8 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     page.set_input_files("#upload-file", str(site["root"] / catalog["file_loc"][7]))
     page.click("#upload-form button")
     expect(page.locator("#search-grid .card .id").first).to_have_text(site["ids"][7])
+    expect(page.locator("#search-grid .card")).to_have_count(5)
+    assert page.url.endswith("/?k=5#search")  # an image is not in the address
 
     status = page.locator("#search-status")  # a failed upload says so under the form
     page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain",
@@ -163,6 +171,10 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     page.set_input_files("#upload-file", str(big))
     page.click("#upload-form button")
     expect(status).to_contain_text("big.png is 11 MB: the largest image this server accepts")
+    page.reload()  # the empty search, not the last galaxy's results
+    expect(page.locator("#search-k")).to_have_value("5")
+    expect(status).to_be_empty()
+    assert page.locator("#search .card").count() == 0
 
 
 def test_demo_report_renders(browser: object, demo_run: tuple[Path, str],
@@ -342,7 +354,7 @@ def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, objec
     page.mouse.move(box["x"] + 420, box["y"] + 260, steps=4)
     page.mouse.up()
     assert page.evaluate("galmorphMap.view.cx") != pytest.approx(home[0])
-    assert page.url.endswith("/#map")  # a drag is not a click
+    assert urlparse(page.url).path == "/" and page.url.endswith("#map")  # a drag is no click
     zoom = "galmorphMap.view.scale / homeView().scale"
     _redrawn(page, lambda: page.mouse.wheel(0, -100_000))
     assert page.evaluate(zoom) == pytest.approx(5000)  # zoom stops before the map vanishes
@@ -352,6 +364,7 @@ def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, objec
     assert back == plain
     assert page.evaluate("[galmorphMap.view.cx, galmorphMap.view.cy, galmorphMap.view.scale]"
                          ) == pytest.approx(home)
+    assert parse_qs(urlparse(page.url).query, keep_blank_values=True) == {"colour": [""]}
 
 
 def test_map_hover_shows_the_galaxy_and_click_opens_its_neighbours(
@@ -455,7 +468,7 @@ def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, obje
     table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
     assert sorted(table["id_str"]) == sorted(inside) and 5 < len(inside) < 35
     page.click("#map-clear")
-    expect(page.locator("#map-selection")).to_have_text("")
+    expect(page.locator("#map-selection")).to_have_text("No galaxies selected")
     expect(export).to_have_attribute("aria-disabled", "true")
     assert export.get_attribute("href") is None
 
@@ -565,4 +578,109 @@ def test_phone_layout_fits_the_screen(browser: object, site: dict[str, object]) 
     widest = page.locator(".question").evaluate_all(
         "nodes => Math.max(...nodes.map(n => n.getBoundingClientRect().right))")
     assert widest <= 390
+    context.close()
+
+
+VIEW_JS = "[galmorphMap.view.cx, galmorphMap.view.cy, galmorphMap.view.scale]"
+ZOOM_JS = "galmorphMap.view.scale / homeView().scale"
+
+
+def _map_query(page: object) -> dict[str, list[str]]:
+    """The page address's query parameters, empty values kept."""
+    return parse_qs(urlparse(page.url).query, keep_blank_values=True)
+
+
+def test_map_colour_and_view_live_in_the_address(page: object, site: dict[str, object]) -> None:
+    """Colour and view (set with the keyboard, + and - and a drag) survive Back and reload."""
+    from playwright.sync_api import expect
+
+    _open_map(page, site)
+    page.select_option("#map-colour", "bar")
+    page.wait_for_function("() => galmorphMap.colour === 'bar'")
+    page.get_by_role("button", name="Zoom in").focus()  # the buttons take the keyboard
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    assert page.evaluate(ZOOM_JS) == pytest.approx(2.25)
+    page.get_by_role("button", name="Zoom out").click()
+    assert page.evaluate(ZOOM_JS) == pytest.approx(1.5)
+    box = page.locator("#map-canvas").bounding_box()
+    page.mouse.move(box["x"] + 500, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 470, box["y"] + 320, steps=3)
+    page.mouse.up()
+    kept = page.evaluate(VIEW_JS)
+    query = _map_query(page)
+    assert query["colour"] == ["bar"] and float(query["zoom"][0]) == pytest.approx(1.5)
+    assert [float(query["x"][0]), float(query["y"][0])] == pytest.approx(kept[:2], abs=1e-3)
+
+    page.keyboard.down("Shift")  # a selection is not kept: the map says so
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 10, box["y"] + box["height"] - 10, steps=3)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    expect(page.locator("#map-selection")).to_have_text(re.compile(r"^\d+ galaxies selected$"))
+    row = _isolated(page)[0]
+    x, y = page.evaluate(SCREEN_JS)[row]
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url("**/galaxy/**")
+    for leave in (page.go_back, page.reload):
+        leave()
+        page.wait_for_function("() => window.galmorphMap && galmorphMap.timings.length > 0")
+        assert page.evaluate(VIEW_JS) == pytest.approx(kept, rel=1e-4)
+        expect(page.locator("#map-colour")).to_have_value("bar")
+        expect(page.locator("#map-legend-label")).to_contain_text("bar")
+        expect(page.locator("#map-selection")).to_have_text("No galaxies selected")
+        expect(page.locator("#map-export")).to_have_attribute("aria-disabled", "true")
+
+    page.goto(site["url"] + "/?colour=nothing&x=1&y=oops&zoom=2#map")  # made-up values
+    page.wait_for_function("() => window.galmorphMap && galmorphMap.timings.length > 0")
+    assert page.evaluate("[galmorphMap.colour, " + ZOOM_JS + "]") == [
+        "smooth", 1]
+    assert _map_query(page) == {}
+    page.goto(site["url"] + "/?x=0&y=0&zoom=1e9#map")
+    page.wait_for_function("() => window.galmorphMap && galmorphMap.timings.length > 0")
+    assert page.evaluate(ZOOM_JS) == pytest.approx(5000)  # the zoom limit
+
+
+def test_map_pinch_and_touch_pan(browser: object, site: dict[str, object]) -> None:
+    """Two fingers zoom about their midpoint (within the limits), one finger pans."""
+    context = browser.new_context(viewport={"width": 800, "height": 900}, has_touch=True)
+    page = context.new_page()
+    _open_map(page, site)
+    touch = context.new_cdp_session(page)
+    box = page.locator("#map-canvas").bounding_box()
+
+    def fingers(kind: str, *points: tuple[float, float]) -> None:
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+            {"x": box["x"] + x, "y": box["y"] + y, "id": i} for i, (x, y) in enumerate(points)]})
+
+    start = page.evaluate(VIEW_JS)
+    under = page.evaluate("toMap(300, 260)")  # the map point at the fingers' first midpoint
+    fingers("touchStart", (250, 260), (350, 260))
+    for step in range(1, 6):  # twice as far apart, and 40 px lower
+        fingers("touchMove", (250 - 10 * step, 260 + 8 * step), (350 + 10 * step, 260 + 8 * step))
+    fingers("touchEnd")
+    page.wait_for_function(f"() => galmorphMap.view.scale > {start[2] * 1.5}")
+    assert page.evaluate(VIEW_JS)[2] == pytest.approx(2 * start[2])
+    assert page.evaluate("([x, y]) => toScreen(x, y)", under) == pytest.approx([300, 300])
+    assert float(_map_query(page)["zoom"][0]) == pytest.approx(2)
+
+    pinched = page.evaluate(VIEW_JS)
+    fingers("touchStart", (400, 400))  # one finger pans
+    for step in range(1, 5):
+        fingers("touchMove", (400 - 15 * step, 400 + 10 * step))
+    fingers("touchEnd")
+    page.wait_for_function(f"() => galmorphMap.view.cx !== {pinched[0]}")
+    assert page.evaluate(VIEW_JS) == pytest.approx(
+        [pinched[0] + 60 / pinched[2], pinched[1] + 40 / pinched[2], pinched[2]])
+    assert urlparse(page.url).path == "/"  # a drag is no tap
+
+    limits = page.evaluate("""() => { const home = homeView().scale;
+      const far = pinchView({cx: 0, cy: 0, scale: home}, [0, 0], [1, 0], [0, 0], [1e9, 0],
+                            [100, 100], scaleLimits());
+      const near = pinchView({cx: 0, cy: 0, scale: home}, [0, 0], [1e9, 0], [0, 0], [1, 0],
+                             [100, 100], scaleLimits());
+      return [far.scale / home, near.scale / home]; }""")
+    assert limits == pytest.approx([5000, 0.1])
     context.close()

@@ -5,6 +5,7 @@
 const state = {
   page: 1, perPage: 48, filter: "", where: "", sort: "", batch: [], current: 0,
   sending: Promise.resolve(), searches: 0, maxUpload: 0, nLabels: null, rankingNeedsLabels: false,
+  routed: "",  // the fragment last routed
 };
 // What the page says where the ranking needs scores and there are none.
 const NO_SCORES = "No scores yet. Score some galaxies in the Label tab first: the ranking learns from your scores.";
@@ -80,9 +81,14 @@ function card(galaxy, extras = [], onClick = null, action = null) {
   return node;
 }
 
-function searchLink(galaxy) {
-  return () => { location.hash = "#search/" + encodeURIComponent(galaxy.id); };
+// Search for galaxy `id` (or a position) with the form's "How many": a new history entry.
+function goSearch(id) {
+  const k = kParam(searchK($("search-k").value));
+  setAddress(addressWith({ k }, "#search/" + encodeURIComponent(id)), true);
+  run(route());
 }
+
+function searchLink(galaxy) { return () => goSearch(galaxy.id); }
 
 // A card whose click (or Similar button) shows the galaxies most like it.
 function searchCard(galaxy, extras = []) {
@@ -90,26 +96,44 @@ function searchCard(galaxy, extras = []) {
     { text: "Similar", label: `galaxies most like ${galaxy.id}` });
 }
 
+// ---------------------------------------------------------------- the address
+// Each tab keeps its state in the address's query string, next to the others' (Browse:
+// q, where, sort, page, per_page; Map: colour, x, y, zoom; search: k); the fragment names the
+// tab (and the searched galaxy), so a reload, Back or a shared link shows the same view.
+//
+// The address with `values` set in its query string (null: the default, so left out) and the
+// other parameters kept; `hash` replaces the fragment where given.
+function addressWith(values, hash = location.hash) {
+  const params = new URLSearchParams(location.search);
+  for (const [key, value] of Object.entries(values)) {
+    if (value === null || value === undefined) params.delete(key); else params.set(key, value);
+  }
+  const text = params.toString();
+  return location.pathname + (text ? "?" + text : "") + hash;
+}
+
+// The current address as addressWith writes it.
+function currentAddress() { return addressWith({}); }
+
+// Go to `url` in this page: a new history entry (push) or in place of the current one;
+// false where it is the current address already.
+function setAddress(url, push) {
+  if (url === currentAddress()) return false;
+  if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+  return true;
+}
+
+function addressParam(name) { return new URLSearchParams(location.search).get(name); }
+
 // ---------------------------------------------------------------- browse
 // The browse state lives in the address's query string (?q=&where=&sort=&page=&per_page=),
 // so a reload or a shared link shows the same galaxies; a new filter or page is a new
 // history entry, so Back returns to the previous page of results.
-function browseSearch() {
-  const params = new URLSearchParams();
-  if (state.filter) params.set("q", state.filter);
-  if (state.where) params.set("where", state.where);
-  if (state.sort) params.set("sort", state.sort);
-  if (state.page > 1) params.set("page", state.page);
-  if (state.perPage !== 48) params.set("per_page", state.perPage);
-  const text = params.toString();
-  return text ? "?" + text : "";
-}
-
 function saveBrowse(push) {
-  const search = browseSearch();
-  if (search === location.search) return;
-  const url = location.pathname + search + location.hash;
-  if (push) history.pushState(null, "", url); else history.replaceState(null, "", url);
+  setAddress(addressWith({
+    q: state.filter || null, where: state.where || null, sort: state.sort || null,
+    page: state.page > 1 ? state.page : null, per_page: state.perPage !== 48 ? state.perPage : null,
+  }), push);
 }
 
 // Read the browse state from the address into `state` and the form; true when it changed.
@@ -178,12 +202,30 @@ function setUpBrowse(answers) {
   $("prev").addEventListener("click", () => turnPage(-1));
   $("next").addEventListener("click", () => turnPage(1));
   readBrowse();
-  // Back and Forward between pages of results change only the query string.
-  window.addEventListener("popstate", () => { if (readBrowse() && currentTab() === "browse") run(showBrowse()); });
 }
 
 // ---------------------------------------------------------------- search
 // Each search gets a number: an answer arriving after a newer search started is dropped.
+// The searched galaxy is in the fragment (#search/ID) and "How many" in the query string
+// (?k=, left out at 12); an uploaded image is not kept, so its address is plain #search.
+const DEFAULT_K = 12, MAX_K = 100;
+
+// "How many" from text: a whole number from 1 to MAX_K, else DEFAULT_K.
+function searchK(text) {
+  const k = parseInt(text, 10);
+  return k >= 1 ? Math.min(k, MAX_K) : DEFAULT_K;
+}
+
+// The address's "How many", shown in the form; true when the form showed another.
+function readSearchK() {
+  const k = searchK(addressParam("k"));
+  const changed = String(k) !== $("search-k").value;
+  $("search-k").value = k;
+  return changed;
+}
+
+function kParam(k) { return k === DEFAULT_K ? null : k; }
+
 function showResults(data, queryCard) {
   $("search-query").replaceChildren(queryCard);
   searchStatus(`${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
@@ -207,7 +249,8 @@ async function searchById(id) {
   const search = ++state.searches;
   $("search-id").value = id;
   searchStatus("Searching…");
-  const k = $("search-k").value || 12;
+  readSearchK();
+  const k = $("search-k").value;
   try {
     const data = await api(`/api/similar/${encodeURIComponent(id)}?k=${k}`);
     if (search !== state.searches) return;
@@ -239,6 +282,8 @@ async function searchByUpload(event) {
   const search = ++state.searches;
   clearResults();
   showError("");
+  const k = searchK($("search-k").value);
+  setAddress(addressWith({ k: kParam(k) }, "#search"), true);  // not this image: nothing to reload
   if (state.maxUpload && file.size > state.maxUpload) {
     searchStatus(`${file.name} is ${megabytes(file.size)}: the largest image this server accepts ` +
       `is ${megabytes(state.maxUpload)}.`, true);
@@ -246,7 +291,7 @@ async function searchByUpload(event) {
   }
   const form = new FormData();
   form.append("file", file);
-  form.append("k", $("search-k").value || 12);
+  form.append("k", k);
   searchStatus(`Embedding ${file.name}…`);
   let data;
   try {
@@ -434,6 +479,7 @@ function currentTab() {
 }
 
 async function route() {
+  state.routed = location.hash;
   const rest = location.hash.slice(1).split("/").slice(1);
   const name = currentTab();
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== name;
@@ -441,8 +487,23 @@ async function route() {
   if (name === "browse") await showBrowse();
   else if (name === "map") await showMap();
   else if (name === "search" && rest.length) await searchById(decoded(rest.join("/")));
+  else if (name === "search") readSearchK();
   else if (name === "label") await showLabel();
   else if (name === "ranking") await showRanking();
+}
+
+// The address changed under the page (Back, Forward, a link to a fragment): show what it
+// says. Both popstate and hashchange call this, and Chrome fires no hashchange between
+// entries made by pushState, so a new fragment is routed once, by whichever comes first;
+// one fragment with another query string redraws only what changed.
+function onAddressChange() {
+  const tab = currentTab();
+  const browseMoved = readBrowse();
+  const kMoved = tab === "search" && readSearchK();
+  if (location.hash !== state.routed) run(route());
+  else if (tab === "map") saveMap();  // the map is not in the history: the address follows it
+  else if (browseMoved && tab === "browse") run(showBrowse());
+  else if (kMoved && location.hash.includes("/")) run(route());
 }
 
 function run(promise) { promise.catch((error) => showError(error.message)); }
@@ -458,14 +519,14 @@ async function start() {
   setUpBrowse(info.answers || []);
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const target = "#search/" + encodeURIComponent($("search-id").value.trim());
-    if (location.hash === target) run(route()); else location.hash = target;
+    goSearch($("search-id").value.trim());
   });
   $("upload-form").addEventListener("submit", (e) => run(searchByUpload(e)));
   $("retrain").addEventListener("click", () => run(retrain()));
   $("refresh-ranking").addEventListener("click", () => run(showRanking()));
   document.addEventListener("keydown", onKey);
-  window.addEventListener("hashchange", () => run(route()));
+  window.addEventListener("hashchange", onAddressChange);
+  window.addEventListener("popstate", onAddressChange);
   await route();
 }
 

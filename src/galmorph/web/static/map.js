@@ -1,8 +1,8 @@
 // galmorph serve: the Map tab, a 2-D map of the representation drawn on a canvas.
 // Points live in typed arrays and are drawn by writing pixels into an ImageData
 // (no per-point canvas calls), so a million of them redraw in a few milliseconds.
-// Uses el, $, api, imageUrl, run, showError and updateRankingControls from app.js (loaded
-// after this file).
+// Uses el, $, api, imageUrl, run, showError, updateRankingControls, addressWith and setAddress
+// from app.js (loaded after this file).
 "use strict";
 
 // viridis, 256 colours as rrggbb (matplotlib's table).
@@ -39,6 +39,8 @@ const HOVER_PX = 10;       // how near (screen pixels) the pointer must be to a 
 const MAX_LASSO = 400;     // vertices of a lasso sent to the server
 const MIN_ZOOM = 0.1;      // zoom limits, relative to the whole map in view: far enough out to
 const MAX_ZOOM = 5000;     // find it again, in far enough to part points float32 keeps apart
+const ZOOM_STEP = 1.5;     // zoom of one press of the + or - button
+const SAVE_DELAY = 400;    // ms: the address follows the wheel at most this often
 
 const mapState = {
   loaded: null, n: 0, xy: null, bounds: null, colours: [],
@@ -47,6 +49,7 @@ const mapState = {
   image: null, pixels: null, pending: false, timings: [],
   values: null, range: null, label: "", colour: "",
   drag: null, polygon: null, hovered: -1, rowCache: new Map(),
+  pointers: new Map(), pinch: null, saveTimer: 0,
 };
 
 // ------------------------------------------------------------ data
@@ -269,6 +272,71 @@ function drawLegend() {
   $("map-legend-label").textContent = mapState.label;
 }
 
+// ------------------------------------------------------------ the address
+// The colour and view live in the address's query string: colour (left out for the first
+// colour, empty for one colour), and x, y, zoom (the centre in map units, the zoom relative to
+// the whole map in view; left out for the whole map). They are read when the page loads
+// (a reload, Back from a galaxy's page, a shared link). After that the map keeps its view
+// across tabs, Back and Forward; the address follows it, replacing the current history entry
+// (a pan or zoom is no new entry): at the end of a drag or pinch, at most every SAVE_DELAY ms
+// while the wheel turns, and when the tab is shown.
+function firstColour() { return mapState.colours.length ? mapState.colours[0].name : ""; }
+
+function mapParams() {
+  const { view } = mapState, home = homeView();
+  const whole = view.scale === home.scale && view.cx === home.cx && view.cy === home.cy;
+  const digits = Math.max(0, Math.min(20, Math.ceil(Math.log10(10 * view.scale))));  // 0.1 px
+  return {
+    colour: mapState.colour === firstColour() ? null : mapState.colour,
+    x: whole ? null : view.cx.toFixed(digits),
+    y: whole ? null : view.cy.toFixed(digits),
+    zoom: whole ? null : String(Number((view.scale / home.scale).toPrecision(6))),
+  };
+}
+
+function saveMap() {
+  clearTimeout(mapState.saveTimer);
+  mapState.saveTimer = 0;
+  if (mapState.drawX) setAddress(addressWith(mapParams()), false);  // once loaded
+}
+
+function saveMapSoon() {
+  if (!mapState.saveTimer) mapState.saveTimer = setTimeout(saveMap, SAVE_DELAY);
+}
+
+// The colour and view the address asks for: a colour the map lacks (or none named) is the
+// first, a missing or bad view the whole map, a zoom past the limits the limit.
+function addressedMap() {
+  const params = new URLSearchParams(location.search);
+  let colour = params.get("colour");
+  if (colour === null || (colour && !mapState.colours.some((c) => c.name === colour))) {
+    colour = firstColour();
+  }
+  const home = homeView();
+  const x = parseFloat(params.get("x")), y = parseFloat(params.get("y"));
+  const zoom = parseFloat(params.get("zoom"));
+  const view = Number.isFinite(x) && Number.isFinite(y) && zoom > 0
+    ? { cx: x, cy: y, scale: home.scale * Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, zoom)) } : home;
+  return { colour, view };
+}
+
+// Show the colour and view in the address (as the map loads); a colour that cannot be shown
+// (interest before the first score) leaves the first one, and says why.
+async function showAddressedMap() {
+  const { colour, view } = addressedMap();
+  mapState.view = view;
+  $("map-colour").value = colour;
+  try {
+    await colourBy(colour);
+  } catch (error) {
+    if (colour === firstColour()) throw error;
+    $("map-colour").value = firstColour();
+    await colourBy(firstColour());
+    showError(error.message);
+  }
+  saveMap();
+}
+
 // ------------------------------------------------------------ colour
 // Colour by `name` ("" for one colour); when that fails the chooser goes back to the
 // colours the map still shows.
@@ -330,6 +398,7 @@ async function hover(event) {
 
 async function openRow(row) {
   const galaxy = await describeRow(row);
+  saveMap();  // Back returns to this view
   location.href = "/galaxy/" + encodeURIComponent(galaxy.id);
 }
 
@@ -370,7 +439,7 @@ async function selectShape(shape) {
 
 function clearSelection() {
   mapState.polygon = null;
-  $("map-selection").textContent = "";
+  $("map-selection").textContent = "No galaxies selected";
   setExport(null);
   $("map-clear").disabled = true;
   drawOverlay();
@@ -383,10 +452,16 @@ function dragKind(event) {
   return document.querySelector("#map-modes button.active").dataset.mode;
 }
 
+// A second finger (pointer) down starts a pinch, which ends any pan, box or lasso.
 function onDown(event) {
   if (event.button !== 0) return;
   event.preventDefault();
   mapCanvas().setPointerCapture(event.pointerId);
+  mapState.pointers.set(event.pointerId, [event.offsetX, event.offsetY]);
+  if (mapState.pointers.size >= 2) {
+    if (!mapState.pinch) startPinch();
+    return;
+  }
   const kind = dragKind(event);
   const start = toMap(event.offsetX, event.offsetY);
   mapState.drag = { kind, x: event.offsetX, y: event.offsetY, moved: false, start, points: [start] };
@@ -394,6 +469,10 @@ function onDown(event) {
 }
 
 function onMove(event) {
+  if (mapState.pointers.has(event.pointerId)) {
+    mapState.pointers.set(event.pointerId, [event.offsetX, event.offsetY]);
+  }
+  if (mapState.pinch) { movePinch(); return; }
   const drag = mapState.drag;
   if (!drag) { run(hover(event)); return; }
   const dx = event.offsetX - drag.x, dy = event.offsetY - drag.y;
@@ -417,6 +496,11 @@ function onMove(event) {
 }
 
 function onUp(event) {
+  if (!mapState.pointers.delete(event.pointerId)) return;
+  if (mapState.pinch) {
+    if (mapState.pinch.ids.includes(event.pointerId)) endPinch();
+    return;
+  }
   const drag = mapState.drag;
   if (!drag) return;
   mapState.drag = null;
@@ -427,21 +511,102 @@ function onUp(event) {
     run(selectShape(drag.kind === "lasso" ? simplify(drag.shape) : drag.shape));
   } else {
     drawOverlay();
+    if (drag.kind === "pan") saveMap();
   }
 }
 
-// Zoom about the pointer, within MIN_ZOOM and MAX_ZOOM times the whole map's scale.
+// A pointer the browser took away (a system gesture, a lost capture): no click, no selection.
+function onCancel(event) {
+  if (!mapState.pointers.delete(event.pointerId)) return;
+  if (mapState.pinch) {
+    if (mapState.pinch.ids.includes(event.pointerId)) endPinch();
+    return;
+  }
+  const drag = mapState.drag;
+  mapState.drag = null;
+  drawOverlay();
+  if (drag && drag.kind === "pan" && drag.moved) saveMap();
+}
+
+// ------------------------------------------------------------ zoom and pinch
+// The least and most scale: MIN_ZOOM and MAX_ZOOM times the whole map's.
+function scaleLimits() {
+  const home = homeView().scale;
+  return [MIN_ZOOM * home, MAX_ZOOM * home];
+}
+
+// Zoom by `factor` about canvas pixel (px, py), which stays over the same map point, within
+// the zoom limits; false where the view did not change (at a limit).
+function zoomAbout(px, py, factor) {
+  const view = mapState.view, [least, most] = scaleLimits();
+  const change = Math.min(most, Math.max(least, view.scale * factor)) / view.scale;
+  if (!(change > 0) || change === 1) return false;
+  const [x, y] = toMap(px, py);
+  view.scale *= change;
+  view.cx = x - (x - view.cx) / change;
+  view.cy = y - (y - view.cy) / change;
+  requestDraw();
+  return true;
+}
+
 function onWheel(event) {
   event.preventDefault();
-  const view = mapState.view, home = homeView().scale;
-  const wanted = view.scale * Math.exp(-event.deltaY * (event.deltaMode === 1 ? 0.05 : 0.0015));
-  const factor = Math.min(MAX_ZOOM * home, Math.max(MIN_ZOOM * home, wanted)) / view.scale;
-  if (!(factor > 0) || factor === 1) return;
-  const [x, y] = toMap(event.offsetX, event.offsetY);
-  view.scale *= factor;
-  view.cx = x - (x - view.cx) / factor;
-  view.cy = y - (y - view.cy) / factor;
+  const factor = Math.exp(-event.deltaY * (event.deltaMode === 1 ? 0.05 : 0.0015));
+  if (zoomAbout(event.offsetX, event.offsetY, factor)) saveMapSoon();
+}
+
+// The + and - buttons zoom about the centre of the map.
+function zoomStep(factor) {
+  const canvas = mapCanvas();
+  if (zoomAbout(canvas.width / 2, canvas.height / 2, factor)) saveMap();
+}
+
+// The view during a pinch. `start` is the view when the two pointers went down at canvas
+// pixels a0 and b0; they are now at a1 and b1. The scale follows the distance between
+// them (within `limits`, the least and most scale) and the map point under their first
+// midpoint follows their midpoint, so two fingers zoom and pan at once; `size` is the
+// canvas's [width, height].
+function pinchView(start, a0, b0, a1, b1, size, limits) {
+  const d0 = Math.hypot(b0[0] - a0[0], b0[1] - a0[1]);
+  const d1 = Math.hypot(b1[0] - a1[0], b1[1] - a1[1]);
+  const wanted = d0 > 0 ? start.scale * (d1 / d0) : start.scale;
+  const scale = Math.min(limits[1], Math.max(limits[0], wanted));
+  const [w, h] = size;
+  const x = start.cx + ((a0[0] + b0[0]) / 2 - w / 2) / start.scale;
+  const y = start.cy - ((a0[1] + b0[1]) / 2 - h / 2) / start.scale;
+  return {
+    cx: x - ((a1[0] + b1[0]) / 2 - w / 2) / scale,
+    cy: y + ((a1[1] + b1[1]) / 2 - h / 2) / scale,
+    scale,
+  };
+}
+
+function startPinch() {
+  const [[idA, a], [idB, b]] = mapState.pointers.entries();
+  mapState.drag = null;
+  mapState.pinch = { ids: [idA, idB], a, b, view: { ...mapState.view } };
+  $("map-tip").hidden = true;
+  drawOverlay();
+}
+
+function movePinch() {
+  const { ids, a, b, view } = mapState.pinch;
+  const a1 = mapState.pointers.get(ids[0]), b1 = mapState.pointers.get(ids[1]);
+  const canvas = mapCanvas();
+  mapState.view = pinchView(view, a, b, a1, b1, [canvas.width, canvas.height], scaleLimits());
   requestDraw();
+}
+
+// A pinch's finger lifted: the view is saved; two fingers still down pinch on, one pans on.
+function endPinch() {
+  mapState.pinch = null;
+  saveMap();
+  if (mapState.pointers.size >= 2) {
+    startPinch();
+    return;
+  }
+  const [rest] = mapState.pointers.values();
+  if (rest) mapState.drag = { kind: "pan", x: rest[0], y: rest[1], moved: true, start: rest, points: [] };
 }
 
 function setMode(button) {
@@ -474,33 +639,36 @@ async function loadMap() {
   canvas.addEventListener("pointerdown", onDown);
   canvas.addEventListener("pointermove", onMove);
   canvas.addEventListener("pointerup", onUp);
+  canvas.addEventListener("pointercancel", onCancel);
+  canvas.addEventListener("lostpointercapture", onCancel);
   canvas.addEventListener("pointerleave", () => {
     mapState.hovered = -1; $("map-tip").hidden = true; drawOverlay();
   });
   canvas.addEventListener("wheel", onWheel, { passive: false });
-  chooser.addEventListener("change", () => run(colourBy(chooser.value)));
-  $("map-reset").addEventListener("click", () => { mapState.view = homeView(); requestDraw(); });
+  chooser.addEventListener("change", () => run(colourBy(chooser.value).then(saveMap)));
+  $("map-reset").addEventListener("click", () => { mapState.view = homeView(); requestDraw(); saveMap(); });
+  $("map-zoom-in").addEventListener("click", () => zoomStep(ZOOM_STEP));
+  $("map-zoom-out").addEventListener("click", () => zoomStep(1 / ZOOM_STEP));
   $("map-clear").addEventListener("click", clearSelection);
   for (const button of document.querySelectorAll("#map-modes button")) {
     button.addEventListener("click", () => setMode(button));
   }
   window.addEventListener("resize", () => { if (!$("map").hidden) { fitCanvas(); requestDraw(); } });
   fitCanvas();
-  mapState.view = homeView();
-  const first = meta.colours.length ? meta.colours[0].name : "";
-  chooser.value = first;
-  await colourBy(first);
+  await showAddressedMap();
   window.galmorphMap = mapState;
 }
 
 async function showMap() {
-  if (!mapState.loaded) {
+  const fresh = !mapState.loaded;
+  if (fresh) {
     mapState.loaded = loadMap().catch((error) => { mapState.loaded = null; throw error; });
   }
   await mapState.loaded;
   if (!mapState.xy) return;
   fitCanvas();
-  const chosen = $("map-colour").value;
-  if (chosen === "score" || chosen === "interest") await colourBy(chosen);  // labels may have changed
+  saveMap();  // Back or Forward may have left an older view in the address
+  const chosen = mapState.colour;  // the scores may have changed since it was drawn
+  if (!fresh && (chosen === "score" || chosen === "interest")) await colourBy(chosen);
   else requestDraw();
 }
