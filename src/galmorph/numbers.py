@@ -5,6 +5,8 @@
 Callers choose the error: ``ValueError`` by default, ``kind_error`` (e.g.
 ``TypeError``) for a value that is not a number at all.
 
+:func:`nonfinite_rows` finds the rows of a feature array that hold NaN or infinity.
+
 Example:
     >>> whole_number(3.0, "k", 1), real_number(0.5, "xi", 0.0)
     (3, 0.5)
@@ -19,6 +21,8 @@ from __future__ import annotations
 import math
 import numbers
 from typing import Any
+
+import numpy as np
 
 
 def _span(low: float | None, high: float | None) -> str:
@@ -69,3 +73,14 @@ def real_number(value: Any, name: str, low: float | None = None, high: float | N
             and (high is None or number <= high)):
         raise error(message)
     return number
+
+
+def nonfinite_rows(array: np.ndarray) -> np.ndarray:
+    """Boolean mask ``(n,)`` of the rows of a numeric array ``(n, d)`` holding NaN or infinity.
+
+    Float32 (and smaller) rows are summed in float64, which their finite values cannot
+    overflow while NaN and infinity survive it: no boolean copy of a large array is made.
+    """
+    if array.dtype.kind == "f" and array.itemsize < 8:
+        return ~np.isfinite(array.sum(axis=1, dtype=np.float64))
+    return ~np.isfinite(array).all(axis=1)

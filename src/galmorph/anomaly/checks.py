@@ -26,7 +26,7 @@ import numpy as np
 
 from galmorph.anomaly.defaults import MAX_SEED
 from galmorph.exceptions import GalmorphError
-from galmorph.numbers import real_number, whole_number
+from galmorph.numbers import nonfinite_rows, real_number, whole_number
 
 
 class SettingError(GalmorphError, ValueError):
@@ -124,11 +124,7 @@ def check_features(x: Any, name: str, n_features: int | None = None, *,
         rows = f" with at least {min_rows} row{'s' * (min_rows != 1)}" if min_rows else ""
         raise ValueError(f"{name} must be a 2-D array of numbers of shape (n, {width}){rows}, "
                          f"got {array.dtype} of shape {array.shape}")
-    if array.dtype.kind == "f" and array.itemsize < 8:
-        # no temporary array: NaN and inf survive a float64 sum, which float32 cannot overflow
-        bad = np.flatnonzero(~np.isfinite(array.sum(axis=1, dtype=np.float64)))
-    else:
-        bad = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    bad = np.flatnonzero(nonfinite_rows(array))
     if len(bad):
         raise ValueError(f"{name} holds NaN or infinite values in {len(bad)} "
                          f"row{'s' * (len(bad) != 1)} (e.g. row "

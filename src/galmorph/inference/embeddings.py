@@ -54,6 +54,7 @@ import numpy as np
 
 from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import GalmorphError
+from galmorph.numbers import nonfinite_rows
 
 #: Parquet metadata key of the :class:`EmbeddingInfo` JSON.
 METADATA_KEY = "galmorph_embedding"
@@ -287,7 +288,7 @@ def feature_matrix(table: Any, n_features: int, path: str | Path) -> np.ndarray:
     with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf: refused below
         for j, name in enumerate(columns):
             features[:, j] = table.column(name).to_numpy()
-    bad = ~np.isfinite(features.sum(axis=1, dtype=np.float64))  # NaN and inf survive a sum
+    bad = nonfinite_rows(features)
     if bad.any():
         from galmorph.data.validation import describe_rows, plural
 
