@@ -17,9 +17,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from rich.console import Console
-
 from galmorph import __version__
+from galmorph.cli._common import make_console
 from galmorph.exceptions import GalmorphError, GalmorphWarning, user_message
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
@@ -28,7 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "similar", "similar_eval", "adapt", "export", "anomaly", "serve",
 )
 
-err_console = Console(stderr=True)
+err_console = make_console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

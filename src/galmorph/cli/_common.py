@@ -6,7 +6,10 @@ import argparse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -23,6 +26,17 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The console a command prints its messages on (stdout, or stderr).
+
+    Numbers and paths are not coloured, and no line breaks are added inside long lines,
+    so a path printed stays whole to copy (the terminal wraps it for display only).
+    """
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 #: argparse types: counts above 0, counts from 0 (e.g. worker processes), TCP ports.
@@ -188,8 +202,6 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
     Returns:
         0, or 1 when a partition failed.
     """
-    from rich.console import Console
-
     from galmorph.inference.dask_run import run_partitions
     from galmorph.inference.loading import check_has_head
     from galmorph.inference.partition_task import PartitionJob, job_model
@@ -216,10 +228,10 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
             f"{loaded.name}, sha256 {loaded.checksum[:12]})")
     if summary.skipped:
         text += f"; skipped {len(summary.skipped)} already complete"
-    Console(highlight=False).print(text)
+    make_console().print(text)
     if not summary.failed:
         return 0
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    errors = make_console(stderr=True)
     errors.print(f"[bold red]error:[/] {len(summary.failed)} of {len(partitions)} partitions "
                  "failed (run again to retry them):")
     for name, message in summary.failed.items():

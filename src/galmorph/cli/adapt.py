@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
 from galmorph.cli._common import (
     add_source_options,
+    make_console,
     non_negative_int,
     positive_float,
     positive_int,
@@ -100,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if "galaxy_fill" in record:
         crop_text += (f" (galaxies fill {record['galaxy_fill']:g} of these images' side, "
                       f"{record['reference_fill']:g} of its training images')")
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     console.print(
         f"Adapted {record['from']} to {record['images']} images: crop {crop_text}; "
         f"{record['batchnorm_layers']} BatchNorm layers re-estimated over "

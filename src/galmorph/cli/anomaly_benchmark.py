@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from galmorph.cli._common import make_console
+
 
 def run_benchmark(args: argparse.Namespace) -> int:
     """Run the simulated-researcher benchmark and print (and write) the table."""
@@ -29,7 +31,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     setup = benchmark_setup(emb, args.truth, args.score_column,
                             threshold=args.interesting_threshold, pca=args.pca, seed=args.seed,
                             artefacts=flags)
-    console = Console(highlight=False, stderr=True)
+    console = make_console(stderr=True)
     with console.status("benchmark") as status:
         result = benchmark(setup, n_labels=args.labels, repeats=args.repeats,
                            batch_size=args.batch_size, xi=args.xi, seed=args.seed,
@@ -38,10 +40,10 @@ def run_benchmark(args: argparse.Namespace) -> int:
                               score_column=args.score_column,
                               interesting_threshold=args.interesting_threshold,
                               model=emb.info.model.get("name"), pca=args.pca)
-    print_benchmark(result, Console(highlight=False, soft_wrap=True))
+    print_benchmark(result, make_console())
     if args.json:
         write_json(result, args.json)
-        Console(highlight=False, soft_wrap=True).print(f"Wrote {args.json}")
+        make_console().print(f"Wrote {args.json}")
     return 0
 
 

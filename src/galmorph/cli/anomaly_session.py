@@ -12,8 +12,9 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
+
+from galmorph.cli._common import make_console
 
 if TYPE_CHECKING:
     from galmorph.anomaly.records import Batch
@@ -33,7 +34,7 @@ def run_start(args: argparse.Namespace) -> int:
     with session:
         flagged = int(session.galaxies["artefact"].sum())
         settings = session.settings
-        console = Console(highlight=False, soft_wrap=True)
+        console = make_console()
         console.print(
             f"Started {args.session}: {len(session.embeddings)} galaxies, method "
             f"{settings.method}, {session.features.shape[1]} standardised features"
@@ -101,7 +102,7 @@ def run_next(args: argparse.Namespace) -> int:
                       sys.stdout, indent=2)
             sys.stdout.write("\n")
             return 0
-        console = Console(highlight=False, soft_wrap=True)
+        console = make_console()
         console.print(f"Batch {batch.batch_id} ({batch.method}, proposed with {batch.n_labels} "
                       f"labels; {n_labels} labels now): {len(batch.ids)} to score 0-5")
         console.print(_batch_table(batch, info))
@@ -125,7 +126,7 @@ def run_label(args: argparse.Namespace) -> int:
         args.parser.error("give galaxy ids and scores in pairs: ID SCORE [ID SCORE ...]")
     pairs = [(args.pairs[i], check_score(args.pairs[i + 1]))
              for i in range(0, len(args.pairs), 2)]
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     with LabelStore.open(args.session) as store:
         for galaxy_id, score in pairs:
             record = store.label(galaxy_id, score)
@@ -160,7 +161,7 @@ def run_rank(args: argparse.Namespace) -> int:
             _draw(files, captions, args.grid,
                   f"top {len(top)} ({ranking.attrs['galmorph']['galmorph_anomaly_method']})",
                   highlight=[i for i, v in enumerate(top["labelled"]) if v])
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     table = Table(show_edge=False, caption="interest: your score if labelled (*), else predicted")
     table.add_column("rank", justify="right")
     table.add_column("id_str", no_wrap=True, min_width=max(map(len, top["id_str"]), default=6))
@@ -183,7 +184,7 @@ def run_status(args: argparse.Namespace) -> int:
 
     with LabelStore.open(args.session) as store:
         settings = store.settings()
-        console = Console(highlight=False, soft_wrap=True)
+        console = make_console()
         console.print(f"Session {args.session}: {store.n_galaxies()} galaxies, "
                       f"{store.n_labels()} labelled ({len(store.history())} labels given), "
                       f"{store.n_batches()} batches proposed")

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
-from galmorph.cli._common import no_new_empty_dir, positive_int
+from galmorph.cli._common import make_console, no_new_empty_dir, positive_int
 from galmorph.cli.predict import add_backend_option
 
 
@@ -75,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
         n_blocks=args.n_blocks, seed=args.seed, progress=args.progress,
     )
     with no_new_empty_dir(args.out):
-        run_demo(settings, Console(highlight=False))
+        run_demo(settings, make_console())
     return 0

@@ -6,8 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from rich.console import Console
-
+from galmorph.cli._common import make_console
 from galmorph.data.bundled import demo_dir
 from galmorph.exceptions import GalmorphError
 
@@ -32,5 +31,5 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         raise GalmorphError(f"{target} already exists and is not empty: choose a new folder")
     shutil.copytree(demo_dir(), target, dirs_exist_ok=True)
-    Console().print(f"demo catalog: [bold]{target / 'catalog.csv'}[/] (630 galaxies)")
+    make_console().print(f"demo catalog: [bold]{target / 'catalog.csv'}[/] (630 galaxies)")
     return 0

@@ -29,12 +29,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
-
 from galmorph.cli._common import (
     add_encoder_image_options,
     add_partition_options,
     check_single_file,
+    make_console,
     model_with_image,
     non_negative_int,
     positive_int,
@@ -158,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         })
         if args.map:
             if status:
-                Console(stderr=True, highlight=False).print(
+                make_console(stderr=True).print(
                     "no map: it needs every partition; run again to complete them")
             else:
                 make_map(args.output, args.map_method)
@@ -182,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         what += f" (encoder stages {', '.join(map(str, info.stages))} and its output)"
     if info.views > 1:
         what += f", averaged over {info.views} orientations"
-    Console(highlight=False).print(
+    make_console().print(
         f"Wrote {n_rows} galax{'y' if n_rows == 1 else 'ies'} x {what} to {path} "
         f"(model {info.model['name']}, sha256 {info.model['sha256'][:12]})"
     )
@@ -195,7 +194,7 @@ def make_map(embeddings: str | Path, method: str) -> None:
     """Compute the map of the embeddings just written and cache it; print what was done."""
     from galmorph.inference.maps import ensure_map, map_path
 
-    console = Console(highlight=False)
+    console = make_console()
     galaxy_map = ensure_map(
         embeddings, method=method, recompute=True,
         on_compute=lambda used, n: console.print(

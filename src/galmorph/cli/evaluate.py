@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
+from galmorph.cli._common import make_console
 from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
 
 
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, resolve_device(args.device))
     result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
                               **inference_kwargs(args))
-    console = Console(highlight=False)
+    console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
     print_evaluation(result, console)
     if args.json:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
+from galmorph.cli._common import make_console
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     exported = OnnxModel(export_onnx(loaded, args.output, what=args.what, stages=args.stages))
     output = exported.session.get_outputs()[0]
     config = exported.image_config
-    Console(highlight=False).print(
+    make_console().print(
         f"Wrote {exported.path} ({args.what} of {loaded.name}, sha256 "
         f"{loaded.checksum[:12]}): input images (batch, {config.channels}, {config.size}, "
         f"{config.size}) float32, output {output.name} (batch, {output.shape[1]})"

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
 from galmorph.cli._common import (
     add_encoder_image_options,
     add_source_options,
+    make_console,
     model_with_image,
     no_new_empty_dir,
     non_negative_int,
@@ -208,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except ValueError as err:  # inconsistent options, e.g. --squash with a classifier
             raise GalmorphError(str(err)) from None
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     training = result.metadata["training"]
     loss = (f"; best validation loss {result.best_val_loss:.3f}"
             if result.best_val_loss is not None else " (no validation: last epoch kept)")

@@ -28,11 +28,10 @@ import argparse
 import os
 from typing import Any
 
-from rich.console import Console
-
 from galmorph.cli._common import (
     add_partition_options,
     check_single_file,
+    make_console,
     non_negative_int,
     positive_int,
     reject_options,
@@ -216,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend, **inference_kwargs(args),
     )
     if written is not None:  # None in the other processes of a multi-GPU run
-        Console(highlight=False).print(
+        make_console().print(
             f"Wrote {written.n_rows} galax{'y' if written.n_rows == 1 else 'ies'} x "
             f"{written.n_columns - 1} columns to {written.path} (model {loaded.name}, "
             f"sha256 {loaded.checksum[:12]})"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from galmorph.cli._common import port_number, positive_int
+from galmorph.cli._common import make_console, port_number, positive_int
 from galmorph.inference.defaults import DEFAULT_UMAP_MAX, MAP_METHODS
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.web.app import create_app
     from galmorph.web.gallery import Gallery
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console()
     port = check_can_listen(args.host, args.port)  # before the (maybe slow) loading
     gallery = Gallery(args.embeddings, catalog=args.catalog, predictions=args.predictions,
                       session=args.session, model=args.model, batch_size=args.batch_size)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from galmorph.cli._common import positive_int
+from galmorph.cli._common import make_console, positive_int
 
 if TYPE_CHECKING:
     from galmorph.search.search import SimilarityResult
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     search = SimilaritySearch(
         open_embeddings(args.embeddings), args.metric, args.index,
         duplicate_radius=args.duplicate_radius, rebuild=args.rebuild_index,
-        notify=lambda message: Console(stderr=True, highlight=False).print(message),
+        notify=lambda message: make_console(stderr=True).print(message),
     )
     if args.galaxy_id is not None:
         result = search.by_id(args.galaxy_id, args.k)
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    _print(result, Console(highlight=False), args.grid)
+    _print(result, make_console(), args.grid)
     return 0
 
 

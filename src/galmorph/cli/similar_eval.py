@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
-from galmorph.cli._common import non_negative_int, positive_int
+from galmorph.cli._common import make_console, non_negative_int, positive_int
 
 
 def _tag_list(text: str) -> list[str]:
@@ -88,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, num_workers=args.num_workers,
         progress=not args.no_progress, seed=args.seed,
     )
-    console = Console(highlight=False)
+    console = make_console()
     model = result["model"]
     console.print(f"Embeddings {args.embeddings} (model {model['galmorph_model']}, sha256 "
                   f"{model['galmorph_model_sha256'][:12]}); truth {args.catalog}")

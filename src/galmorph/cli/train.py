@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from galmorph.cli._common import (
+    make_console,
     no_new_empty_dir,
     non_negative_int,
     positive_float,
@@ -112,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     with no_new_empty_dir(args.output):
         result = _train(args)
-    console = Console()
+    console = make_console()
     epochs = result.epochs_completed
     console.print(
         f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "

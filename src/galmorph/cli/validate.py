@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from galmorph.cli._common import make_console
 from galmorph.data.defaults import FORMATS
 from galmorph.data.schemas import builtin_schemas
 
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the catalog summary; 0 when it is usable, 1 otherwise."""
     from galmorph.data.catalog import summarize_catalog
 
-    console = Console(highlight=False)
+    console = make_console()
     with console.status("checking the catalog" + ("" if args.quick else " and reading its images")):
         summary = summarize_catalog(
             args.catalog, args.schema, drop_missing_images=args.skip_missing_images,
