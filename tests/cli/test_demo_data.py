@@ -11,3 +11,10 @@ def test_demo_data_copies_a_usable_catalog(tmp_path, capsys):
     assert (target / "PROVENANCE.md").is_file()
     assert main(["demo-data", str(target)]) == 2  # never overwrites
     assert "not empty" in capsys.readouterr().err
+
+
+def test_a_long_path_is_printed_whole_on_a_narrow_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    target = tmp_path.joinpath(*["a-rather-long-folder-name"] * 4, "demo")
+    assert main(["demo-data", str(target)]) == 0
+    assert f"{target / 'catalog.csv'}" in capsys.readouterr().out  # no line break inside it
