@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.dask_run import Task, dask_client, run_partitions
 from galmorph.inference.embed import embed_catalog
 from galmorph.inference.manifest import Manifest
@@ -204,6 +205,33 @@ def test_a_local_cluster_gives_its_workers_one_thread_and_takes_the_limit_back(
 
     assert "OMP_NUM_THREADS" not in os.environ
     assert os.environ["GALMORPH_KEPT"] == "as it was"
+
+
+def test_workers_of_several_threads_are_warned_about(
+    catalog: list[Partition], tmp_path: Path, untrained_model: Path
+) -> None:
+    from distributed import Client, LocalCluster
+
+    with (LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                       dashboard_address=None) as cluster,
+          Client(cluster) as threaded,
+          pytest.warns(GalmorphWarning, match=r"1 of the 1 Dask workers run more than one "
+                                               r"thread \(up to 2\).*--nthreads 1")):
+        summary = run_partitions(catalog[:1], _job(untrained_model, tmp_path / "out"),
+                                 client=threaded)
+
+    assert summary.computed == PARTS[:1]
+
+
+def test_workers_of_one_thread_raise_no_warning(
+    client, catalog: list[Partition], tmp_path: Path, untrained_model: Path
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GalmorphWarning)
+        summary = run_partitions(catalog[:1], _job(untrained_model, tmp_path / "out"),
+                                 client=client)
+
+    assert summary.computed == PARTS[:1]
 
 
 # ------------------------------------------------------------ in this process, no Dask

@@ -13,7 +13,7 @@ of the others:
   tried ``retries`` more times. Workers decode images in their own process
   (``num_workers=0``) and show no progress bars. The workers of a cluster started
   elsewhere need one thread each (``dask worker --nthreads 1``): a process runs
-  one partition at a time;
+  one partition at a time (a warning says when they have more);
 * with none of those, in this process, one partition after another (no Dask).
 
 Local workers are started with Python's ``spawn``: a script that calls
@@ -154,10 +154,29 @@ def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
     summary.rows_written += result.rows_written
 
 
+def _warn_if_threaded(client: Client) -> None:
+    """Warn when the cluster's workers run more than one thread each.
+
+    A worker of N threads runs N partitions at once in one process: each loads its
+    images and runs PyTorch on the same cores, so none goes faster, memory use grows N
+    times, and the warnings of partitions run side by side can be lost.
+    """
+    threads = client.nthreads()
+    threaded = {address: n for address, n in threads.items() if n > 1}
+    if threaded:
+        warnings.warn(
+            f"{len(threaded)} of the {len(threads)} Dask workers run more than one thread "
+            f"(up to {max(threaded.values())}): a worker runs a partition per thread, in one "
+            "process, on the same cores; start workers with one thread each "
+            "(dask worker --nthreads 1, or LocalCluster(threads_per_worker=1))",
+            GalmorphWarning, stacklevel=4)
+
+
 def _on_dask(client: Client, todo: Sequence[Partition], job: PartitionJob, task: Task,
              retries: int, manifest: Manifest, summary: RunSummary) -> None:
     from distributed import as_completed
 
+    _warn_if_threaded(client)
     job = replace(job, options={**job.options, "num_workers": 0, "progress": False})
     futures = {client.submit(task, partition, job, pure=False, retries=retries): partition
                for partition in todo}
