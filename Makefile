@@ -40,9 +40,13 @@ browser:
 	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# The tests run in TEST_WORKERS processes, a test file each (pytest-xdist): much of the
+# suite is Python start-up, file work and subprocesses that leave a core idle.
+TEST_WORKERS ?= 2
+
 test: install-dev browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
