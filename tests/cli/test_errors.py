@@ -42,6 +42,8 @@ def test_an_image_failing_in_a_loader_worker_is_one_clear_line(
     assert status == 2
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1, err
     assert str(truncated) in err and "corrupt or truncated" in err
+    galaxy = pd.read_csv(catalog, dtype={"id_str": str})["id_str"][3]
+    assert f"error: galaxy {galaxy}: image file {truncated}" in " ".join(err.split())
     assert "Traceback" not in err and "worker" not in err
     assert not out.exists()
 

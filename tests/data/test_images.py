@@ -169,7 +169,7 @@ def _make(kind: str, tmp_path: Path, demo_jpg: Path) -> Path:
         ("folder", "not a file"),
         ("bad_fits", "corrupt"),
         ("table_fits", "no 2-D or 3-D"),
-        ("five_bands", "5 planes"),
+        ("five_bands", "5 bands"),
         ("empty_fits", "no 2-D or 3-D"),
     ],
 )

@@ -188,6 +188,27 @@ def test_all_images_missing_is_an_error_even_when_dropping(small_catalog: Path) 
         load_quietly(small_catalog, base_dir="/nonexistent", drop_missing_images=True)
 
 
+def test_a_folder_as_an_image_is_named_as_a_folder(small_catalog: Path) -> None:
+    frame = pd.read_csv(small_catalog)
+    frame.loc[4, "file_loc"] = "images"
+    frame.to_csv(small_catalog, index=False)
+    with pytest.raises(CatalogError, match=r"file_loc names a folder, not an image file, in "
+                                           r"1 row: row 4 \(.+\): .+images$") as err:
+        load_quietly(small_catalog, drop_missing_images=True)
+    assert "missing" not in str(err.value)
+
+
+def test_a_tilde_in_an_image_path_is_the_home_folder(
+    small_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(small_catalog.parent))
+    frame = pd.read_csv(small_catalog)
+    frame["file_loc"] = "~/" + frame["file_loc"]
+    frame.to_csv(small_catalog, index=False)
+    cat = load_quietly(small_catalog, base_dir="/nonexistent")
+    assert cat["file_loc"].str.startswith(str(small_catalog.parent / "images")).all()
+
+
 def test_empty_catalog(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("id_str,file_loc\n")

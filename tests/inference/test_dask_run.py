@@ -187,7 +187,7 @@ def test_a_corrupt_image_fails_its_partition_only(
     assert summary.computed == [PARTS[0], PARTS[1], PARTS[3]]
     assert list(summary.failed) == [PARTS[2]]
     assert summary.failed[PARTS[2]].startswith(
-        f"{catalog[2].path}: row 1 ({bad.at[1, 'id_str']}): ")
+        f"{catalog[2].path}: galaxy {bad.at[1, 'id_str']}: ")
     assert not (job.out_dir / PARTS[2]).exists()
     assert sorted(Manifest(job.out_dir, job.fingerprint()).records) == summary.computed
 

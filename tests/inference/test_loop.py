@@ -97,7 +97,7 @@ def test_mc_without_dropout_warns(
 def test_conventions_of_the_training_images_give_no_warning(
     catalog: pd.DataFrame, loaded: LoadedModel
 ) -> None:
-    assert check_image_conventions(catalog["file_loc"].tolist(), loaded.image_config) == []
+    assert check_image_conventions(catalog, loaded.image_config) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error", GalmorphWarning)
         predict_catalog(catalog.head(2), loaded, num_workers=0, progress=False)
@@ -128,6 +128,6 @@ def test_grey_model_accepts_colour_jpegs_it_was_trained_on(
 ) -> None:
     grey = load_model(make_model_file(tmp_path / "grey.pt", channels=1))
     # trained on luminance of gri colour JPEGs: colour files are the convention
-    assert check_image_conventions(catalog["file_loc"].tolist(), grey.image_config) == []
+    assert check_image_conventions(catalog, grey.image_config) == []
     config = ImageConfig(size=32, channels=1, pixel_scale=0.2, field_of_view=25.6)
-    assert "3 channels" in check_image_conventions(catalog["file_loc"].tolist(), config)[0]
+    assert "3 channels" in check_image_conventions(catalog, config)[0]

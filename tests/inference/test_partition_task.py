@@ -110,7 +110,7 @@ def test_a_model_file_changed_since_it_was_loaded_is_loaded_again(
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_a_corrupt_image_names_the_partition_and_row(partition: Partition, tmp_path: Path,
+def test_a_corrupt_image_names_the_partition_and_galaxy(partition: Partition, tmp_path: Path,
                                                     untrained_model: Path, workers: int) -> None:
     frame = pd.read_parquet(partition.path)
     (partition.root / frame.at[1, "file_loc"]).write_bytes(b"not a jpeg")
@@ -119,7 +119,7 @@ def test_a_corrupt_image_names_the_partition_and_row(partition: Partition, tmp_p
                                            options={"num_workers": workers}))
 
     assert result.error is not None
-    assert result.error.startswith(f"{partition.path}: row 1 ({frame.at[1, 'id_str']}): ")
+    assert result.error.startswith(f"{partition.path}: galaxy {frame.at[1, 'id_str']}: ")
     assert "corrupt" in result.error or "cannot identify" in result.error
     assert len(result.error.splitlines()) == 1  # a loader worker's traceback is dropped
     assert not (tmp_path / "out").exists()

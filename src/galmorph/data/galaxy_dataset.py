@@ -25,7 +25,8 @@ torch.Size([3, 128, 128])
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,21 +66,43 @@ def default_num_workers() -> int:
     return max(1, min(most, usable_cores() - 1))
 
 
-def decode_images(paths: Sequence[str | Path], channels: int) -> np.ndarray:
+@contextmanager
+def galaxy_named(galaxy: object) -> Iterator[None]:
+    """Image errors raised in the block start with ``galaxy ID:`` (unless ``galaxy`` is None)."""
+    try:
+        yield
+    except ImageError as err:
+        if galaxy is None:
+            raise
+        raise ImageError(f"galaxy {galaxy}: {err}") from None
+
+
+def read_galaxy_image(path: str | Path, channels: int, galaxy: object = None) -> np.ndarray:
+    """:func:`~galmorph.data.images.load_image` as ``channels`` channels; errors name
+    ``galaxy`` (its id) when given."""
+    with galaxy_named(galaxy):
+        return to_channels(load_image(path), channels)
+
+
+def decode_images(
+    paths: Sequence[str | Path], channels: int, ids: Sequence[object] | None = None
+) -> np.ndarray:
     """Decode images once into one ``uint8`` array ``(N, H, W, channels)``.
 
     At 128 x 128 x 3 this takes 48 kB per galaxy (300 MB for 6,000).
 
     Raises:
-        ImageError: when an image cannot be read or differs in size from the first.
+        ImageError: when an image cannot be read (naming the galaxy when ``ids``, one per
+            path, are given) or differs in size from the first.
     """
     if not paths:
         return np.zeros((0, 0, 0, channels), dtype=np.uint8)
-    first = to_channels(load_image(paths[0]), channels)
+    names = ids if ids is not None else [None] * len(paths)
+    first = read_galaxy_image(paths[0], channels, names[0])
     cache = np.empty((len(paths), *first.shape), dtype=np.uint8)
     cache[0] = first
     for i, path in enumerate(paths[1:], start=1):
-        image = to_channels(load_image(path), channels)
+        image = read_galaxy_image(path, channels, names[i])
         if image.shape != first.shape:
             raise ImageError(
                 f"{path} is {image.shape[1]}x{image.shape[0]} px but {paths[0]} is "
@@ -127,6 +150,8 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
         finish: torch.nn.Module | None = None,
     ) -> None:
         self.paths: list[str] = catalog["file_loc"].astype(str).tolist()
+        self.ids: list[object] | None = (
+            catalog["id_str"].tolist() if "id_str" in catalog else None)
         self.transform = transform
         self.finish = finish
         self.channels = channels
@@ -150,7 +175,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
                 )
             self.cache = cache
         elif cache:
-            self.cache = decode_images(self.paths, channels)
+            self.cache = decode_images(self.paths, channels, self.ids)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -161,7 +186,8 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
             if not image.flags.writeable:  # e.g. a read-only memory map
                 image = image.copy()
         else:
-            image = to_channels(load_image(self.paths[index]), self.channels)
+            image = read_galaxy_image(self.paths[index], self.channels,
+                                      None if self.ids is None else self.ids[index])
         tensor = torch.from_numpy(image).permute(2, 0, 1)
         item: dict[str, Any] = {
             "image": self.transform(tensor) if self.transform is not None else tensor,

@@ -22,11 +22,15 @@ import math
 import stat
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from galmorph.exceptions import ImageError
+
+if TYPE_CHECKING:
+    from astropy.io.fits.hdu.base import _BaseHDU
 
 #: Lower and upper percentiles (per band) clipped before the arcsinh stretch.
 STRETCH_PERCENTILES = (0.5, 99.5)
@@ -38,7 +42,13 @@ ASINH_STRETCH = (
     f"per band: clip to the {STRETCH_PERCENTILES[0]}-{STRETCH_PERCENTILES[1]} percentiles, "
     f"x -> asinh(x/{STRETCH_SOFTENING}) / asinh(1/{STRETCH_SOFTENING}), scaled to 0-255"
 )
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz")
+FITS_SUFFIXES = (
+    ".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".fit.bz2"
+)
+#: First bytes of a FITS file, and of the gzip and bzip2 files astropy decompresses.
+FITS_SIGNATURES = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
+#: Smallest image side in pixels :func:`load_image` accepts (a 1x1 file is a failed download).
+MIN_SIDE = 8
 #: ITU-R BT.601 luma weights, as used by Pillow's "L" mode and torchvision.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -46,14 +56,18 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``uint8`` ``(H, W, C)``, ``C`` = 1 (grey) or 3 (colour).
 
-    8-bit images (JPEG, PNG, ...) are returned as stored (palette and alpha images
-    become RGB). FITS files, and 16-bit or floating-point images, are stretched
-    with :func:`asinh_stretch`. For FITS, the first HDU holding 2-D ``(H, W)`` or
-    3-D bands-first ``(C, H, W)`` data with 1 or 3 bands is used.
+    8-bit images (JPEG, PNG, ...) are returned as displayed: turned as their EXIF
+    orientation says, palette and alpha images as RGB. FITS files, and 16-bit or
+    floating-point images, are stretched with :func:`asinh_stretch`. For FITS, the
+    first HDU with data of 2 or more axes is used: 2-D ``(H, W)``, or a cube of 1
+    or 3 bands, bands first ``(C, H, W)`` or last ``(H, W, C)`` (the band axis is the
+    shortest; leading axes of length 1 are dropped). Bands become channels in the
+    order stored: the first is red.
 
     Raises:
-        ImageError: naming the file when it is missing, empty, truncated, corrupt
-            or not a supported image.
+        ImageError: naming the file when it is missing, empty, truncated, corrupt,
+            smaller than :data:`MIN_SIDE`, blank (no finite or no varying pixels;
+            stretched data only) or not a supported image.
     """
     path = Path(path)
     try:
@@ -64,9 +78,14 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"image path {path} is not a file")
     if info.st_size == 0:
         raise ImageError(f"image file {path} is empty")
-    if is_fits(path):
-        return _load_fits(path)
-    return _load_pillow(path)
+    image = _load_fits(path) if is_fits(path) else _load_pillow(path)
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(
+            f"image file {path} is {width}x{height} px: too small to show a galaxy "
+            f"(at least {MIN_SIDE} px a side)"
+        )
+    return image
 
 
 def is_fits(path: str | Path) -> bool:
@@ -81,62 +100,118 @@ def is_fits(path: str | Path) -> bool:
         return True
     if name.endswith((".jpg", ".jpeg", ".png")):
         return False
+    return _head(path) == FITS_SIGNATURES[0]
+
+
+def _head(path: Path) -> bytes:
+    """The first 9 bytes of a file (fewer if it is shorter)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(9) == b"SIMPLE  ="
+            return handle.read(9)
     except OSError as err:
         raise ImageError(f"cannot read image file {path}: {err.strerror or err}") from None
 
 
 def _load_pillow(path: Path) -> np.ndarray:
+    """A Pillow-readable file as ``uint8`` ``(H, W, 1 or 3)``, as displayed."""
     try:
         with Image.open(path) as image:
             image.load()  # full decode here, so a truncated file fails here
+            ImageOps.exif_transpose(image, in_place=True)
             if image.mode in ("L", "RGB"):
                 array = np.array(image)
             elif image.mode in ("1", "LA", "La"):
                 array = np.array(image.convert("L"))
             elif image.mode.startswith(("I", "F")):  # 16/32-bit integer or float
-                return asinh_stretch(np.asarray(image, dtype=np.float64))[..., None]
+                return _stretch(path, np.asarray(image, dtype=np.float64)[..., None])
             else:
                 array = np.array(image.convert("RGB"))
     except UnidentifiedImageError:
         raise ImageError(
             f"{path} is corrupt or not an image file (Pillow cannot identify it)"
         ) from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"image file {path} is too large to read: {err}") from None
+    except (OSError, ValueError, SyntaxError) as err:
         raise ImageError(f"image file {path} is corrupt or truncated: {err}") from None
     return array[..., None] if array.ndim == 2 else array
 
 
 def _load_fits(path: Path) -> np.ndarray:
+    """A FITS file's first image as stretched ``uint8`` ``(H, W, 1 or 3)``."""
     from astropy.io import fits
     from astropy.io.fits.verify import VerifyWarning
 
+    if not _head(path).startswith(FITS_SIGNATURES):
+        raise ImageError(f"{path} is not a FITS file (it does not start with 'SIMPLE  =')")
     try:
         # header-standard warnings are noise here: the data is read or an error raised
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VerifyWarning)
             with fits.open(path, memmap=False) as hdus:
-                data = next(
-                    (np.array(h.data, dtype=np.float64) for h in hdus
-                     if h.is_image and h.data is not None and h.data.ndim in (2, 3)),
-                    None,
-                )
+                hdu = next((h for h in hdus if h.is_image and h.data is not None
+                            and h.data.ndim >= 2), None)
+                if hdu is None:
+                    held = ", ".join(f"HDU {i}: {_describe_hdu(h)}" for i, h in enumerate(hdus))
+                    raise ImageError(f"FITS file {path} has no 2-D or 3-D image data ({held})")
+                data = np.array(hdu.data, dtype=np.float64)
+    except ImageError:
+        raise
     except Exception as err:  # astropy raises many types for a damaged file
         raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
-    if data is None or data.size == 0:
-        raise ImageError(f"FITS file {path} has no 2-D or 3-D image data")
-    if data.ndim == 3:
-        if data.shape[0] not in (1, 3):
-            raise ImageError(
-                f"FITS file {path} has {data.shape[0]} planes along its first axis; "
-                "galmorph reads 2-D images or bands-first cubes of 1 or 3 bands "
-                "(write the 3 bands you want to a new file)"
-            )
-        data = np.moveaxis(data, 0, -1)
-    stretched = asinh_stretch(data)
-    return stretched[..., None] if stretched.ndim == 2 else stretched
+    return _stretch(path, _bands_last(path, data))
+
+
+def _describe_hdu(hdu: _BaseHDU) -> str:
+    """What an HDU without a usable image holds, e.g. ``table``, ``1-D data (10,)``."""
+    if not hdu.is_image:
+        return "table"
+    return "no data" if hdu.data is None else f"{hdu.data.ndim}-D data {hdu.data.shape}"
+
+
+def _bands_last(path: Path, data: np.ndarray) -> np.ndarray:
+    """FITS data ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` as ``(H, W, C)``, C = 1 or 3."""
+    shape = data.shape
+    while data.ndim > 3 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim == 2:
+        return data[..., None]
+    if data.ndim > 3:
+        raise ImageError(
+            f"FITS file {path} has {len(shape)}-D image data of shape {shape}; galmorph "
+            "reads 2-D images or cubes of 1 or 3 bands"
+        )
+    if data.shape[0] < min(data.shape[1:]):
+        data, where = np.moveaxis(data, 0, -1), "first"
+    elif data.shape[2] < min(data.shape[:2]):
+        where = "last"
+    else:
+        raise ImageError(
+            f"FITS file {path} has a cube of shape {shape} whose band axis is unclear "
+            "(galmorph takes the shortest axis, first or last, as the bands)"
+        )
+    if data.shape[-1] not in (1, 3):
+        raise ImageError(
+            f"FITS file {path} has {data.shape[-1]} bands (cube of shape {shape}, bands "
+            f"{where}); galmorph reads 1 or 3 bands (write the 3 bands you want to a new file)"
+        )
+    return data
+
+
+def _stretch(path: Path, bands: np.ndarray) -> np.ndarray:
+    """:func:`asinh_stretch` of ``(H, W, C)`` data, refusing a blank image."""
+    ranges = [
+        (finite.min(), finite.max())
+        for band in np.moveaxis(bands, -1, 0)
+        if (finite := band[np.isfinite(band)]).size
+    ]
+    if not ranges:
+        raise ImageError(f"image file {path} is blank: no finite pixels (all NaN or infinite)")
+    if all(lo == hi for lo, hi in ranges):
+        values = ", ".join(f"{lo:g}" for lo, _ in ranges)
+        what = "each band is one value" if len(ranges) > 1 else "every pixel is"
+        raise ImageError(f"image file {path} is blank: {what} {values}")
+    return asinh_stretch(bands)
 
 
 def asinh_stretch(data: np.ndarray) -> np.ndarray:
@@ -144,9 +219,10 @@ def asinh_stretch(data: np.ndarray) -> np.ndarray:
 
     Per band (last axis of ``(H, W, C)`` data; a 2-D array is one band): clip to
     the 0.5 and 99.5 percentiles of its finite pixels, rescale that range to
-    0-1, apply ``asinh(x / 0.1) / asinh(1 / 0.1)`` and scale to 0-255. NaN and
-    -inf pixels become the lower clip value (0), +inf the upper (255); a band
-    with no finite or no varying pixels becomes 0.
+    0-1, apply ``asinh(x / 0.1) / asinh(1 / 0.1)`` and scale to 0-255. Where the
+    two percentiles are equal (more than 99% of pixels alike), the minimum and
+    maximum are used instead. NaN and -inf pixels become the lower clip value
+    (0), +inf the upper (255); a band with no finite or no varying pixels becomes 0.
 
     Args:
         data: ``(H, W)`` or ``(H, W, C)`` array of any real dtype.
@@ -163,6 +239,8 @@ def asinh_stretch(data: np.ndarray) -> np.ndarray:
         if not finite.any():
             continue
         lo, hi = np.percentile(band[finite], STRETCH_PERCENTILES)
+        if hi <= lo:  # over 99% of pixels alike (a zero sky): use the full range
+            lo, hi = band[finite].min(), band[finite].max()
         if hi <= lo:
             continue
         scaled = (np.nan_to_num(band, nan=lo, posinf=hi, neginf=lo) - lo) / (hi - lo)

@@ -228,10 +228,11 @@ def duplicate_ids(frame: pd.DataFrame) -> list[str]:
 
 
 def _resolve_paths(file_loc: pd.Series, root: Path) -> list[str]:
-    """Absolute image paths; relative ones start at ``root``; blanks stay ``""``."""
+    """Absolute image paths; ``~`` is the home folder, relative ones start at ``root``;
+    blanks stay ``""``."""
     base = os.path.abspath(root)
     return [
-        "" if blank else os.path.abspath(os.path.join(base, loc))
+        "" if blank else os.path.abspath(os.path.join(base, os.path.expanduser(loc)))
         for loc, blank in zip(as_text(file_loc), is_blank(file_loc), strict=True)
     ]
 
@@ -242,7 +243,13 @@ def _check_images(
     """Count image files; missing ones are an error, or rows to drop when ``drop``."""
     listed = frame["file_loc"] != ""
     found = frame["file_loc"].map(os.path.isfile).astype(bool)
-    missing = listed & ~found
+    folders = frame["file_loc"].map(os.path.isdir).astype(bool)
+    if folders.any():
+        summary.errors.append(
+            f"file_loc names a folder, not an image file, in {plural(int(folders.sum()), 'row')}: "
+            + describe_rows(frame, folders, frame["file_loc"])
+        )
+    missing = listed & ~found & ~folders
     summary.n_images_found = int(found.sum())
     summary.n_images_missing = int(missing.sum())
     summary.first_missing = frame.loc[missing, "file_loc"].head(_SHOWN).tolist()

@@ -64,7 +64,7 @@ from galmorph.inference.embeddings import (
     fit_pca,
 )
 from galmorph.inference.loading import ModelSpec, as_loaded
-from galmorph.inference.loop import CONVENTION_CHECKS, check_image_conventions, run_over_images
+from galmorph.inference.loop import check_image_conventions, run_over_images
 from galmorph.inference.outputs import write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
@@ -119,9 +119,7 @@ class _EmbeddingJob:
                 f"encoder's {self.feature_dim} features and the {n} galaxies), got {pca}"
             )
         self.pca = pca
-        for message in check_image_conventions(
-            self.frame["file_loc"].head(CONVENTION_CHECKS).tolist(), self.config, self.loaded.name
-        ):
+        for message in check_image_conventions(self.frame, self.config, self.loaded.name):
             warnings.warn(message, GalmorphWarning, stacklevel=3)
         self.bounds = chunk_bounds(n, chunk_size)
         self.store: PartStore | None = None

@@ -50,9 +50,7 @@ def _run(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The catalog as read and the model's raw outputs for its rows, in order."""
     frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
-    for message in check_image_conventions(
-        frame["file_loc"].tolist(), loaded.image_config, loaded.name
-    ):
+    for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     raw = model_outputs(
         loaded,

@@ -23,8 +23,7 @@ array([0., 1., 2.], dtype=float32)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,7 +41,7 @@ from rich.progress import (
 from torch import nn
 from torch.utils.data import DataLoader
 
-from galmorph.data.galaxy_dataset import batch_finisher, predict_loader
+from galmorph.data.galaxy_dataset import batch_finisher, galaxy_named, predict_loader
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
 from galmorph.data.views import average_over_views
@@ -70,16 +69,19 @@ def _source_channels(config: ImageConfig) -> int:
 
 
 def check_image_conventions(
-    paths: Sequence[str | Path], config: ImageConfig, model_name: str = "the model"
+    catalog: pd.DataFrame, config: ImageConfig, model_name: str = "the model"
 ) -> list[str]:
-    """Differences between the first images and the images a model was trained on.
+    """Differences between a catalog's first images and those a model was trained on.
 
-    Compares the size of the first :data:`CONVENTION_CHECKS` images with
-    ``field_of_view / pixel_scale`` (when the model records both) and their
-    channel count with the model's source images.
+    Compares the size of the first :data:`CONVENTION_CHECKS` images of a loaded
+    catalog (absolute ``file_loc``) with ``field_of_view / pixel_scale`` (when the
+    model records both) and their channel count with the model's source images.
 
     Returns:
         One message per kind of difference (empty when all agree).
+
+    Raises:
+        ImageError: naming the galaxy (``id_str``) whose image cannot be read.
     """
     expected_side = (
         round(config.field_of_view / config.pixel_scale)
@@ -89,8 +91,11 @@ def check_image_conventions(
     trained_on = f"{config.survey} {config.bands}".strip() or "its training"
     channels = _source_channels(config)
     messages: dict[str, str] = {}
-    for path in paths[:CONVENTION_CHECKS]:
-        height, width, have = load_image(path).shape
+    head = catalog.head(CONVENTION_CHECKS)
+    galaxies = head["id_str"] if "id_str" in head else [None] * len(head)
+    for path, galaxy in zip(head["file_loc"], galaxies, strict=True):
+        with galaxy_named(galaxy):
+            height, width, have = load_image(path).shape
         if expected_side is not None and (height, width) != (expected_side, expected_side):
             messages.setdefault(
                 "size",

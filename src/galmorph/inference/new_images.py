@@ -98,8 +98,7 @@ def embed_images(
         "id_str": [f"image_{i}" for i in range(len(paths))],
         "file_loc": [str(Path(p).resolve()) for p in paths],
     })
-    for message in check_image_conventions(frame["file_loc"].tolist(), loaded.image_config,
-                                           loaded.name):
+    for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=2)
     loaded.model.eval()
     raw = run_over_images(

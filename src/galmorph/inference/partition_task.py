@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from galmorph.exceptions import (
     GalmorphError,
     GalmorphWarning,
-    ImageError,
     ModelError,
     user_message,
 )
@@ -133,22 +132,15 @@ def _compute(frame: pd.DataFrame, loaded: LoadedModel, job: PartitionJob) -> pd.
     return embed_catalog(frame, loaded, **job.options)
 
 
-def _failure(err: GalmorphError, partition: Partition, frame: pd.DataFrame | None) -> str:
-    """The error's message, naming the partition file and, for an image, the row."""
+def _failure(err: GalmorphError, partition: Partition) -> str:
+    """The error's message (an image's names its galaxy), naming the partition file."""
     message = user_message(err)
-    if isinstance(err, ImageError) and frame is not None:
-        rows = [f"row {i} ({ident})" for i, (ident, loc)
-                in enumerate(zip(frame["id_str"], frame["file_loc"], strict=True))
-                if loc in message]
-        if rows:
-            message = f"{', '.join(rows)}: {message}"
     if str(partition.path) not in message:
         message = f"{partition.path}: {message}"
     return message
 
 
 def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
-    frame = None
     ids: list[object] = []
     try:
         device = str(job.options.get("device", "cpu"))
@@ -167,7 +159,7 @@ def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
         table = _compute(frame, loaded, job)
     except GalmorphError as err:
         return PartitionResult(partition.relative, len(ids), ids_digest(ids),
-                               error=_failure(err, partition, frame))
+                               error=_failure(err, partition))
     from galmorph.inference.outputs import write_table
 
     output = partition.output(job.out_dir)

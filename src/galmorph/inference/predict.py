@@ -55,7 +55,7 @@ from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
-from galmorph.inference.loop import CONVENTION_CHECKS, check_image_conventions, model_outputs
+from galmorph.inference.loop import check_image_conventions, model_outputs
 from galmorph.inference.outputs import output_format, write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
@@ -135,9 +135,7 @@ def _prepare(
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
     frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
-    for message in check_image_conventions(
-        frame["file_loc"].head(CONVENTION_CHECKS).tolist(), loaded.image_config, loaded.name
-    ):
+    for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     return loaded, frame, torch_device
 
