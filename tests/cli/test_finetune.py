@@ -66,7 +66,7 @@ def test_finetune_then_predict_a_classifier(
     truth = pd.read_csv(rings_csv, dtype={"id_str": str}).set_index("id_str")["ring"]
     accuracy = (table["predicted_label"].to_numpy() == truth[table["id_str"]].to_numpy()).mean()
     assert 0 <= accuracy <= 1 and len(table) == 32
-    assert read_metadata(predictions)["galmorph_model"] == "model"
+    assert read_metadata(predictions)["galmorph_model"] == "run"  # the output folder's name
 
 
 def test_head_start_options(

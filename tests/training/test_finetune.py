@@ -231,7 +231,7 @@ def test_bad_labels_and_options(
         finetune(ring_frame, tmp_path, label="rings", model=model, **FAST)
     with pytest.raises(CatalogError, match="not whole, not classes"):
         finetune(ring_frame, tmp_path, label="ra", model=model, **FAST)
-    with pytest.raises(CatalogError, match="1 distinct values"):
+    with pytest.raises(CatalogError, match="same 'ring' label, 1"):
         finetune(ring_frame.head(20), tmp_path, label="ring", model=model, **FAST)
     with pytest.raises(CatalogError, match="must hold numbers"):
         finetune(ring_frame.assign(x="a"), tmp_path, task="regression", label="x", model=model)

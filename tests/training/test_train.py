@@ -56,6 +56,29 @@ def test_model_file_is_self_describing(tiny_model):
         torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-3)
 
 
+def test_ctrl_c_while_training_says_how_to_go_on(tmp_path, make_catalog, capsys, monkeypatch):
+    """Lightning turns Ctrl-C into sys.exit(1) and ignores any later one; the command exits
+    130 with what to do, and the process's Ctrl-C handler is back."""
+    from galmorph.training.vote_module import VoteModule
+
+    def interrupted(self, batch, batch_idx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VoteModule, "training_step", interrupted)
+    handler = signal.getsignal(signal.SIGINT)
+    run = tmp_path / "run"
+    status = main([
+        "train", str(make_catalog(24)), "--schema", "gz2-no-odd", "-o", str(run),
+        "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
+        "--split", "0.6", "0.4", "0.0", "--no-progress",
+    ])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 130
+    assert f"no new model.pt was written in {run}" in err and "--resume" in err
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert not (run / "model.pt").exists()
+
+
 def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):
     catalog = make_catalog(48)
     status = main([

@@ -17,6 +17,8 @@ Example::
 from __future__ import annotations
 
 import argparse
+import shlex
+from typing import TYPE_CHECKING
 
 from galmorph.cli._common import (
     add_encoder_image_options,
@@ -25,20 +27,37 @@ from galmorph.cli._common import (
     model_with_image,
     no_new_empty_dir,
     non_negative_int,
+    positive_float,
     positive_int,
     source_options,
 )
 
+if TYPE_CHECKING:
+    from galmorph.training.finetune import FinetuneResult
+
+
+def _number(text: str) -> float:
+    """``text`` as a number, or an argparse error saying it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
 
 def _fraction(text: str) -> float:
     """An argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, "
                                          f"got {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    """An argparse type: a finite number from 0."""
+    value = _number(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {value}")
     return value
 
 
@@ -60,7 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "catalog", metavar="CATALOG", help="catalog with id_str, file_loc and labels"
     )
-    parser.add_argument("--label", metavar="COLUMN", help="the column to learn (not for votes)")
+    parser.add_argument(
+        "--label", metavar="COLUMN",
+        help="the column to learn: classes, as numbers or words (rows left blank are skipped), "
+        "or with --task regression a number per galaxy",
+    )
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--task", choices=("classification", "regression", "votes"), default="classification",
@@ -106,13 +129,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--val-fraction", type=_fraction, default=0.2, metavar="F",
                      help="galaxies held out for validation, stratified by class; 0: none, "
                      "keep the last epoch (default: 0.2)")
-    fit.add_argument("--lr", type=float, default=1e-3, help="head learning rate (default: 1e-3)")
-    fit.add_argument("--lr-decay", type=float, default=0.5,
+    fit.add_argument("--lr", type=positive_float, default=1e-3,
+                     help="head learning rate (default: 1e-3)")
+    fit.add_argument("--lr-decay", type=positive_float, default=0.5,
                      help="each block down from the top trains at this times the learning rate "
                      "of the one above (default: 0.5)")
-    fit.add_argument("--weight-decay", type=float, default=0.05, help="(default: 0.05)")
-    fit.add_argument("--dropout", type=float, default=0.2, help="head dropout (default: 0.2)")
-    fit.add_argument("--label-smoothing", type=float, default=0.0, help="(classification)")
+    fit.add_argument("--weight-decay", type=_non_negative, default=0.05, help="(default: 0.05)")
+    fit.add_argument("--dropout", type=_fraction, default=0.2, help="head dropout (default: 0.2)")
+    fit.add_argument("--label-smoothing", type=_fraction, default=0.0,
+                     help="from 0 up to (not including) 1 (classification; default: 0)")
     fit.add_argument("--class-weights", choices=("balanced",), default=None,
                      help="weight classes inversely to their frequency (classification)")
     fit.add_argument("--loss", choices=("mse", "mae"), default="mse", help="(regression)")
@@ -143,7 +168,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              help="image-loading processes")
     run_options.add_argument("--no-cache", action="store_true",
                              help="decode images every epoch instead of once into memory")
-    parser.add_argument("--name", default=None, help="model name stored in its metadata")
+    parser.add_argument("--skip-missing-images", action="store_true",
+                        help="leave out rows whose image file is missing (with a warning) "
+                        "instead of stopping")
+    parser.add_argument("--name", default=None,
+                        help="model name stored in its metadata (default: the output folder's)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_encoder_image_options(parser)
     parser.set_defaults(func=run)
@@ -153,7 +182,6 @@ def run(args: argparse.Namespace) -> int:
     """Fine-tune and report where the model is; 0 on success."""
     from galmorph.exceptions import GalmorphError
     from galmorph.training.finetune import finetune
-    from galmorph.training.trainer import hardware_summary
 
     if args.task == "votes":
         if args.schema is None or args.label is not None:
@@ -202,31 +230,60 @@ def run(args: argparse.Namespace) -> int:
                 precision=args.precision,
                 num_workers=args.num_workers,
                 cache_images=not args.no_cache,
+                skip_missing_images=args.skip_missing_images,
                 name=args.name,
                 progress=not args.no_progress,
             )
         except ValueError as err:  # inconsistent options, e.g. --squash with a classifier
             raise GalmorphError(str(err)) from None
+        except KeyboardInterrupt:
+            make_console(stderr=True).print(f"no new model.pt was written in {args.output}; run "
+                                            "the command again to start afresh", markup=False)
+            raise
+    _report(result)
+    return 0
+
+
+def _report(result: FinetuneResult) -> None:
+    """Print how the run went, its validation scores, and how to use the model."""
+    from rich.markup import escape
+
+    from galmorph.training.trainer import hardware_summary
+
     console = make_console()
     training = result.metadata["training"]
     loss = (f"; best validation loss {result.best_val_loss:.3f}"
             if result.best_val_loss is not None else " (no validation: last epoch kept)")
-    epochs = result.epochs_completed
+    epochs, seconds = result.epochs_completed, result.seconds
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
     console.print(
         f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
-        f"for {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
+        f"for {epochs} epoch{'' if epochs == 1 else 's'} in {took} on "
         f"{hardware_summary(training['hardware'])}{loss}"
     )
     scores = training.get("best_val_metrics") or {}
     n_val = training["split"]["sizes"]["val"]
+    classes = result.metadata.get("classes", [])
     if "val_accuracy" in scores:
-        console.print(f"validation accuracy {scores['val_accuracy']:.1%} on {n_val} galaxies "
-                      "(one view each)")
+        val_counts = result.metadata["val_class_counts"]
+        common = max(range(len(classes)), key=result.metadata["class_counts"].__getitem__)
+        per_class = ", ".join(f"{c!r}: {n}" for c, n in zip(classes, val_counts, strict=True))
+        console.print(
+            f"validation accuracy {scores['val_accuracy']:.1%} on {n_val} galaxies ({per_class}; "
+            f"one view each); always answering {classes[common]!r} would score "
+            f"{val_counts[common] / n_val:.1%}", markup=False,
+        )
     elif "val_mae" in scores:
         console.print(f"validation mean absolute error {scores['val_mae']:.4g} on {n_val} "
                       "galaxies (one view each)")
     if training.get("kept") == "probe":
         console.print("no epoch beat the validation loss of the probe the head started from: "
                       "model.pt holds that probe on the pretrained encoder")
-    console.print(f"model: [bold]{result.model_path}[/]  (use it with galmorph predict --model)")
-    return 0
+    columns = (", ".join(f"prob_{c}" for c in classes) + " and predicted_label" if classes
+               else "prediction" if result.metadata["task"] == "regression"
+               else "the vote fractions of every answer")
+    console.print(f"model: [bold]{escape(str(result.model_path))}[/]")
+    console.print(f"use it: galmorph predict CATALOG --model {shlex.quote(str(result.model_path))} "
+                  f"-o predictions.parquet  (columns {columns})", markup=False)
+    if result.metrics_file is not None:
+        console.print(f"per-epoch losses and scores: {result.metrics_file}", markup=False)

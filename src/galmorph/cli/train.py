@@ -110,7 +110,14 @@ def run(args: argparse.Namespace) -> int:
             "TRAIN VAL TEST, each 0 or more, summing to 1 (e.g. --split 0.8 0.1 0.1)"
         ) from None
     with no_new_empty_dir(args.output):
-        result = _train(args)
+        try:
+            result = _train(args)
+        except KeyboardInterrupt:
+            make_console(stderr=True).print(
+                f"no new model.pt was written in {args.output}; its last.ckpt, if any, holds "
+                "the last finished epoch: run the command again with --resume to go on",
+                markup=False)
+            raise
     console = make_console()
     epochs = result.epochs_completed
     console.print(

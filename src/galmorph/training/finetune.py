@@ -74,12 +74,13 @@ from galmorph.models.model import ConcentrationHead, GalaxyModel, LinearHead
 from galmorph.models.starts import starting_point
 from galmorph.training.conventions import auto_crop, source_conventions
 from galmorph.training.defaults import DEFAULT_N_BLOCKS
-from galmorph.training.finetune_module import TASKS, FinetuneModule
+from galmorph.training.finetune_module import FinetuneModule, check_hyperparameters
 from galmorph.training.targets import (
     TargetDataModule,
+    catalog_name,
+    check_classes,
     class_loss_weights,
     labelled_catalog,
-    normalise_classes,
     stratified_split,
 )
 from galmorph.training.train import TrainResult
@@ -89,18 +90,23 @@ from galmorph.training.trainer import (
     ValidationHistory,
     build_trainer,
     check_run_options,
+    clear_leftovers,
     hardware_record,
+    interrupt_raised,
     quiet_lightning,
+    warn_if_replacing,
 )
 from galmorph.training.warm_start import HEAD_INITS, probe_head_start
-
-#: More distinct values than this in a label column is not a classification.
-MAX_CLASSES = 100
 
 
 @dataclass
 class FinetuneResult(TrainResult):
-    """Where a fine-tuning run left its files, and its best validation loss."""
+    """Where a fine-tuning run left its files, and its best validation loss.
+
+    ``metrics_file``: the CSV of this run's per-epoch losses and scores.
+    """
+
+    metrics_file: Path | None = None
 
 
 def finetune(
@@ -139,6 +145,7 @@ def finetune(
     precision: str | None = None,
     num_workers: int | None = None,
     cache_images: bool = True,
+    skip_missing_images: bool = False,
     name: str | None = None,
     progress: bool = True,
 ) -> FinetuneResult:
@@ -190,30 +197,32 @@ def finetune(
         augment: random rotations, flips and crops while training.
         accelerator, devices, precision: passed to ``lightning.Trainer``.
         num_workers: image-loading worker processes; cache_images: decode once.
-        name: model name recorded in its metadata.
+        skip_missing_images: drop rows whose image file is missing (with a warning).
+        name: model name recorded in its metadata (default: ``output_dir``'s name).
 
     Raises:
         GalmorphError: for bad catalogs, labels or models.
         ValueError: for inconsistent options.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if task != "classification" and (label_smoothing or class_weights is not None):
-        raise ValueError("label_smoothing and class_weights are classification options")
-    if task != "regression" and (squash or loss != "mse"):
-        raise ValueError("loss and squash are regression options")
+    check_hyperparameters(task, learning_rate=learning_rate, lr_decay=lr_decay,
+                          weight_decay=weight_decay, label_smoothing=label_smoothing,
+                          class_weights=class_weights, loss=loss, squash=squash, dropout=dropout)
     if task == "votes" and (schema is None or label is not None):
         raise ValueError("a votes model needs schema= (the new decision tree), not label=")
     if head_init not in HEAD_INITS:
         raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {head_init!r}")
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if patience is not None and val_fraction == 0:
+        raise ValueError("patience needs validation galaxies: a val_fraction above 0 "
+                         "(--val-fraction), or no patience and a fixed number of epochs")
     check_run_options(epochs=epochs, batch_size=batch_size, num_workers=num_workers)
     tree = get_schema(schema) if task == "votes" and schema is not None else None
     output_dir = Path(output_dir)
     L.seed_everything(seed, workers=True, verbose=False)
 
-    frame = labelled_catalog(catalog, task, label, tree)
+    frame = labelled_catalog(catalog, task, label, tree, skip_missing_images=skip_missing_images)
+    where = catalog_name(catalog)
     start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
     crop_record: dict[str, Any] = {}
     if crop_fraction is None:
@@ -234,21 +243,19 @@ def finetune(
     ids = frame["id_str"]
     if task == "classification":
         assert label is not None
-        values = normalise_classes(frame[label])
+        values = frame[label]
         classes = sorted(values.unique())
-        if not 2 <= len(classes) <= MAX_CLASSES:
-            raise CatalogError(
-                f"label column {label!r} has {len(classes)} distinct values; a classifier "
-                f"needs 2 to {MAX_CLASSES} (use task='regression' for numbers)"
-            )
         index = {c: i for i, c in enumerate(classes)}
         targets = values.map(index).to_numpy(dtype=np.int64)
         is_val = stratified_split(values, ids, val_fraction, split_seed)
         train_counts = np.bincount(targets[~is_val], minlength=len(classes))
+        val_counts = np.bincount(targets[is_val], minlength=len(classes))
+        check_classes(classes, train_counts + val_counts, val_counts, where, label,
+                      val_fraction, class_weights is not None)
         class_weight_tensor = class_loss_weights(class_weights, classes, train_counts)
         head: nn.Module = LinearHead(start.encoder.num_features, len(classes), dropout)
         task_meta = {"classes": classes, "label_column": label,
-                     "class_counts": train_counts.tolist()}
+                     "class_counts": train_counts.tolist(), "val_class_counts": val_counts.tolist()}
     elif task == "regression":
         assert label is not None
         targets = frame[label].to_numpy(dtype=np.float32)
@@ -268,8 +275,8 @@ def finetune(
                      "questions_without_votes": tree.unanswered(counts)}
     if val_fraction > 0 and not is_val.any():
         raise GalmorphError(
-            f"{len(frame)} galaxies are too few for a validation split of {val_fraction:g}; "
-            "use val_fraction=0 (--val-fraction 0) and a fixed number of epochs"
+            f"{where}: {len(frame)} galaxies are too few for a validation split of "
+            f"{val_fraction:g}; use val_fraction=0 (--val-fraction 0) and a fixed number of epochs"
         )
 
     train_frame = frame[~is_val].reset_index(drop=True)
@@ -305,7 +312,7 @@ def finetune(
         )
     metadata: dict[str, Any] = {
         "task": task,
-        "name": name,
+        "name": name or output_dir.absolute().name,
         "encoder": start.encoder_name,
         "channels": config.channels,
         "dropout": dropout,
@@ -342,9 +349,12 @@ def finetune(
         patience=patience, accelerator=accelerator, devices=devices, precision=precision,
         progress=progress, log_every_n_steps=1, callbacks=[history := ValidationHistory()],
     )
+    if trainer.is_global_zero:
+        clear_leftovers(output_dir)
+        warn_if_replacing(output_dir)
     began = time.perf_counter()
     probe_state, probe_loss = None, None
-    with quiet_lightning():
+    with quiet_lightning(), interrupt_raised(trainer):
         if head_record["head_init"] == "probe" and len(val_frame):
             scores = trainer.validate(module, datamodule=datamodule, verbose=False)
             probe_loss = float(scores[0]["val_loss"])
@@ -372,7 +382,9 @@ def finetune(
             best, map_location="cpu", weights_only=False)["state_dict"]
         module.load_state_dict(state)
         save_model(galaxy_model, metadata, model_path)
+    log_dir = trainer.loggers[0].log_dir if trainer.loggers else None
     return FinetuneResult(
         output_dir, model_path, best, last, metadata["training"]["best_val_loss"],
         trainer.current_epoch, seconds, metadata,
+        Path(log_dir) / "metrics.csv" if log_dir else None,
     )

@@ -4,6 +4,7 @@
 one task (classes, a number per galaxy, or the votes of a decision tree), keeps
 the frozen encoder blocks in eval mode, and trains the others at layer-wise
 decayed learning rates under a warm-up and cosine schedule.
+:func:`check_hyperparameters` checks its settings before any work.
 """
 
 from __future__ import annotations
@@ -19,8 +20,41 @@ from galmorph.data.tree import Schema
 from galmorph.models.blocks import freeze_encoder, layerwise_groups
 from galmorph.models.losses import vote_loss
 from galmorph.models.model import GalaxyModel
+from galmorph.numbers import real_number
 
 TASKS = ("classification", "regression", "votes")
+
+
+def check_hyperparameters(
+    task: str, *, learning_rate: float, lr_decay: float, weight_decay: float,
+    label_smoothing: float = 0.0, class_weights: Any = None, loss: str = "mse",
+    squash: bool = False, dropout: float = 0.0,
+) -> None:
+    """Check the task's training settings before any work.
+
+    ``learning_rate`` and ``lr_decay`` above 0, ``weight_decay`` from 0,
+    ``label_smoothing`` and ``dropout`` from 0 up to (not including) 1; label
+    smoothing and class weights for a classifier, ``loss`` and ``squash`` for a regressor.
+
+    Raises:
+        ValueError: naming the first setting that is wrong.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task != "classification" and (label_smoothing or class_weights is not None):
+        raise ValueError("label_smoothing and class_weights are classification options")
+    if task != "regression" and (squash or loss != "mse"):
+        raise ValueError("loss and squash are regression options")
+    if loss not in ("mse", "mae"):
+        raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")
+    for name, value in (("learning_rate", learning_rate), ("lr_decay", lr_decay)):
+        if not real_number(value, name) > 0:
+            raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+    real_number(weight_decay, "weight_decay", 0.0)
+    for name, value in (("label_smoothing", label_smoothing), ("dropout", dropout)):
+        if not 0 <= real_number(value, name) < 1:
+            raise ValueError(f"{name} must be a number from 0 up to (not including) 1, "
+                             f"got {value!r}")
 
 
 class FinetuneModule(L.LightningModule):
@@ -60,10 +94,9 @@ class FinetuneModule(L.LightningModule):
         metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-        if loss not in ("mse", "mae"):
-            raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")
+        check_hyperparameters(task, learning_rate=learning_rate, lr_decay=lr_decay,
+                              weight_decay=weight_decay, label_smoothing=label_smoothing,
+                              class_weights=class_weights, loss=loss)
         if task == "votes" and schema is None:
             raise ValueError("a votes model needs its schema")
         self.model = model

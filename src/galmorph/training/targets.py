@@ -1,7 +1,9 @@
 """Labelled targets for fine-tuning: the catalog's labels, datasets carrying them, the split.
 
 :func:`labelled_catalog` reads a catalog and checks its label column;
-:func:`normalise_classes` turns labels into classes, :func:`stratified_split`
+:func:`normalise_classes` turns labels into classes and :func:`check_classes`
+refuses columns that are not classes and warns of rare or unbalanced ones;
+:func:`stratified_split`
 holds out a validation set per class, and :func:`class_loss_weights` weighs the
 classes in the loss. :class:`TargetDataset` and :class:`TargetDataModule` give
 batches whose items carry ``target``: a class index or a value.
@@ -9,6 +11,7 @@ batches whose items carry ``target``: a class index or a value.
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,7 +27,11 @@ from galmorph.data.galaxy_dataset import GalaxyDataset, Transform
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.transforms import eval_transform, train_transform
 from galmorph.data.tree import Schema
+from galmorph.data.validation import describe_rows
 from galmorph.exceptions import CatalogError, GalmorphWarning
+
+#: More distinct values than this in a label column is not a classification.
+MAX_CLASSES = 100
 
 
 class TargetDataset(GalaxyDataset):
@@ -142,43 +149,109 @@ def class_loss_weights(
     return torch.tensor(weights, dtype=torch.float32)
 
 
+def catalog_name(catalog: CatalogSource) -> str:
+    """How messages name a catalog: its path, or ``the catalog`` for a DataFrame."""
+    return "the catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
+
+
 def labelled_catalog(
-    catalog: CatalogSource, task: str, label: str | None, schema: Schema | None
+    catalog: CatalogSource, task: str, label: str | None, schema: Schema | None, *,
+    skip_missing_images: bool = False,
 ) -> pd.DataFrame:
-    """The catalog with its label checked; rows without a label dropped, with a warning."""
-    frame = load_catalog(catalog, schema)
+    """The catalog with its label column checked, read as people write labels.
+
+    A missing column gets close names suggested; text labels lose surrounding spaces
+    and blank ones count as missing; rows without a label are dropped with a warning;
+    classes become ints or text (:func:`normalise_classes`).
+
+    Raises:
+        CatalogError: naming the catalog file, the column and rows.
+    """
+    frame = load_catalog(catalog, schema, drop_missing_images=skip_missing_images)
     if task == "votes":
         return frame
     if label is None:
         raise ValueError(f"a {task} model needs label= (the catalog column to learn)")
+    where = catalog_name(catalog)
     if label not in frame:
-        raise CatalogError(
-            f"the catalog has no label column {label!r}; its columns: {', '.join(frame.columns)}"
-        )
+        names = {str(c).lower(): str(c) for c in frame.columns}
+        close = difflib.get_close_matches(label.lower(), list(names), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(names[c]) for c in close)}?" if close else ""
+        raise CatalogError(f"{where} has no label column {label!r}{hint} "
+                           f"Its columns: {', '.join(map(str, frame.columns))}")
+    if not pd.api.types.is_numeric_dtype(frame[label]):
+        text = frame[label].where(frame[label].isna(), frame[label].astype(str).str.strip())
+        frame[label] = text.mask(text == "")
     if task == "regression":
-        values = pd.to_numeric(frame[label], errors="coerce")
-        bad = frame[label].notna() & values.isna()
-        if bad.any():
-            raise CatalogError(
-                f"label column {label!r} must hold numbers; it has "
-                f"{', '.join(map(repr, frame.loc[bad, label].unique()[:5]))}"
-            )
-        infinite = np.isinf(values.to_numpy(dtype=float))
-        if infinite.any():
-            rows = np.flatnonzero(infinite)
-            raise CatalogError(
-                f"label column {label!r} must hold finite numbers; "
-                + ", ".join(f"row {i} ({frame['id_str'].iat[i]})" for i in rows[:5])
-                + (" ..." if len(rows) > 5 else "") + " hold infinity"
-            )
-        frame[label] = values
+        frame[label] = _numbers(frame, label, where)
     missing = frame[label].isna()
     if missing.all():
-        raise CatalogError(f"label column {label!r} is empty")
+        raise CatalogError(f"{where}: label column {label!r} is empty")
     if missing.any():
         warnings.warn(
-            f"skipping {int(missing.sum())} of {len(frame)} galaxies without a {label!r} label",
-            GalmorphWarning, stacklevel=3,
+            f"{where}: skipping {int(missing.sum())} of {len(frame)} galaxies without a "
+            f"{label!r} label: {describe_rows(frame, missing)}", GalmorphWarning, stacklevel=3,
         )
         frame = frame[~missing].reset_index(drop=True)
+    if task == "classification":
+        try:
+            frame[label] = normalise_classes(frame[label])
+        except CatalogError as err:
+            raise CatalogError(f"{where}: {err}") from None
     return frame
+
+
+def _numbers(frame: pd.DataFrame, label: str, where: str) -> pd.Series:
+    """The label column as finite numbers or NaN (blank)."""
+    values = pd.to_numeric(frame[label], errors="coerce")
+    bad = frame[label].notna() & values.isna()
+    if bad.any():
+        raise CatalogError(
+            f"{where}: label column {label!r} must hold numbers; it has "
+            f"{', '.join(map(repr, frame.loc[bad, label].unique()[:5]))}"
+        )
+    infinite = pd.Series(np.isinf(values.to_numpy(dtype=float)), index=frame.index)
+    if infinite.any():
+        raise CatalogError(f"{where}: label column {label!r} must hold finite numbers; "
+                           f"{describe_rows(frame, infinite)} hold infinity")
+    return values
+
+
+def check_classes(
+    classes: list[Any], counts: np.ndarray, val_counts: np.ndarray, where: str, label: str,
+    val_fraction: float, weighted: bool,
+) -> None:
+    """Refuse one class or one per galaxy; warn of classes left out of validation, and of
+    unbalanced classes without ``weighted`` loss.
+
+    Args:
+        classes: the class labels, sorted; counts, val_counts: galaxies of each, in all
+            and held out for validation.
+        where: the catalog's name for messages (:func:`catalog_name`).
+
+    Raises:
+        CatalogError: when the column is not a classification.
+    """
+    if len(classes) == 1 or len(classes) > MAX_CLASSES or counts.max() == 1:
+        raise CatalogError(
+            f"{where}: every labelled galaxy has the same {label!r} label, {classes[0]!r}; a "
+            "classifier needs examples of at least two classes" if len(classes) == 1 else
+            f"{where}: label column {label!r} has {len(classes)} different values among "
+            f"{counts.sum()} galaxies: a classifier needs 2 to {MAX_CLASSES} classes, with "
+            "several galaxies each; for a number per galaxy use task='regression' "
+            "(--task regression)")
+    listed = ", ".join(f"{c!r}: {n}" for c, n in zip(classes, counts, strict=True))
+    unchecked = [f"{c!r} ({n})" for c, n, v in zip(classes, counts, val_counts, strict=True)
+                 if v == 0]
+    if val_fraction > 0 and unchecked and val_counts.any():
+        warnings.warn(
+            f"{where}: too few galaxies to hold any out for validation in {label!r} class "
+            f"{', '.join(unchecked)}: the validation scores leave it out; label more (at "
+            f"least {max(3, int(np.ceil(0.5 / val_fraction)))} galaxies of each class)",
+            GalmorphWarning, stacklevel=3)
+    if not weighted and counts.max() >= 3 * counts.min():
+        warnings.warn(
+            f"{where}: the {label!r} classes are unbalanced ({listed} galaxies): always "
+            f"answering {classes[counts.argmax()]!r} is {counts.max() / counts.sum():.0%} right; "
+            "weigh them with class_weights='balanced' (--class-weights balanced)",
+            GalmorphWarning, stacklevel=3)

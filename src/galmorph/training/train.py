@@ -15,7 +15,6 @@ PosixPath('runs/gz2/model.pt')
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,25 +30,25 @@ from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
-from galmorph.exceptions import GalmorphError, GalmorphWarning
-from galmorph.inference.resumable import remove_leftovers
+from galmorph.exceptions import GalmorphError
 from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
 from galmorph.training.trainer import (
-    BEST_NAME,
     LAST_NAME,
     MODEL_FILE,
     build_trainer,
     check_run_options,
+    clear_leftovers,
     hardware_record,
+    interrupt_raised,
     quiet_lightning,
+    warn_if_replacing,
 )
 from galmorph.training.vote_module import VoteModule
 
 #: The model files a run writes in its folder.
-RUN_FILES = (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE)
 
 #: Layer-wise learning-rate decay per encoder block for pretrained starts.
 PRETRAINED_LR_DECAY = 0.8
@@ -83,18 +82,6 @@ def _check_resumable(checkpoint: Path) -> dict[str, Any]:
             f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
             "delete it to train from the start, or copy best.ckpt over it to go on from there"
         ) from None
-
-
-def _warn_if_replacing(output_dir: Path) -> None:
-    """Warn that a new run in ``output_dir`` replaces an earlier run's model files."""
-    earlier = [name for name in RUN_FILES if (output_dir / name).exists()]
-    if earlier:
-        warnings.warn(
-            f"{output_dir} holds an earlier run ({', '.join(earlier)}): this run replaces "
-            "it; to continue it instead pass --resume (resume=True in Python), or choose "
-            "another folder",
-            GalmorphWarning, stacklevel=3,
-        )
 
 
 def vote_start(
@@ -283,14 +270,14 @@ def train(
         max_minutes=max_minutes,
     )
     last = output_dir / f"{LAST_NAME}.ckpt"
-    if trainer.is_global_zero:  # what a killed run may have left: partial temporary files
-        for name in RUN_FILES:
-            remove_leftovers(output_dir / name)
     resume_from = last if resume and last.exists() else None
-    if resume_from is None and trainer.is_global_zero:
-        _warn_if_replacing(output_dir)
+    if trainer.is_global_zero:
+        clear_leftovers(output_dir)
+        if resume_from is None:
+            warn_if_replacing(output_dir, "to continue it instead pass --resume (resume=True "
+                              "in Python), or ")
     start = time.perf_counter()
-    with quiet_lightning():
+    with quiet_lightning(), interrupt_raised(trainer):
         if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
             (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
             metadata["training"]["initial_val_loss"] = float(initial["val_loss"])

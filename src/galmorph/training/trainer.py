@@ -5,14 +5,16 @@ and :func:`galmorph.training.finetune.finetune` run: it writes ``best.ckpt`` and
 ``last.ckpt`` atomically (:class:`AtomicCheckpointIO`) and logs to CSV (and to
 TensorBoard when installed) in the run's folder. Around it: :func:`quiet_lightning`
 hides Lightning's messages that a user cannot act on, :class:`ValidationHistory`
-keeps every validation run's metrics, and :func:`hardware_record` says what a run
-trained on.
+keeps every validation run's metrics, :func:`hardware_record` says what a run
+trained on, :func:`interrupt_raised` turns Ctrl-C into ``KeyboardInterrupt``, and
+:func:`clear_leftovers` and :func:`warn_if_replacing` prepare a run's folder.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import signal
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,13 +29,16 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from galmorph.data.galaxy_dataset import usable_cores
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.files import atomic_target
+from galmorph.inference.resumable import remove_leftovers
 from galmorph.numbers import real_number, whole_number
 
 BEST_NAME = "best"
 LAST_NAME = "last"
 MODEL_FILE = "model.pt"
+#: The files a training run leaves in its output folder.
+RUN_FILES = (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE)
 
 # Lightning messages with nothing in them for a galmorph user to act on: the run's own
 # logs make its folder non-empty before the first checkpoint, small catalogs have fewer
@@ -261,3 +266,37 @@ def _hardware_errors(hardware: dict[str, Any]) -> Iterator[None]:
                 and str(hardware["accelerator"]).lower() in ("gpu", "cuda") else "")
         message = str(err).rstrip(".!") if hint else str(err)
         raise GalmorphError(f"cannot train with {named}: {message}{hint}") from None
+
+
+@contextmanager
+def interrupt_raised(trainer: L.Trainer) -> Iterator[None]:
+    """Ctrl-C in ``trainer`` runs inside as KeyboardInterrupt, not Lightning's ``sys.exit(1)``;
+    Lightning's handler, which ignores any later Ctrl-C, is undone."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        raise KeyboardInterrupt from None
+    finally:
+        if handler is not None and signal.getsignal(signal.SIGINT) is not handler:
+            signal.signal(signal.SIGINT, handler)
+
+
+def clear_leftovers(output_dir: Path) -> None:
+    """Remove the partial temporary files a killed run left in ``output_dir``."""
+    for name in RUN_FILES:
+        remove_leftovers(output_dir / name)
+
+
+def warn_if_replacing(output_dir: Path, how_to_continue: str = "") -> None:
+    """Warn that a new run in ``output_dir`` replaces an earlier run's model files
+    (``how_to_continue``, if given, ends in ``, or ``)."""
+    earlier = [name for name in RUN_FILES if (output_dir / name).exists()]
+    if earlier:
+        warnings.warn(
+            f"{output_dir} holds an earlier run ({', '.join(earlier)}): this run replaces "
+            f"it; {how_to_continue}choose another folder to keep it", GalmorphWarning,
+            stacklevel=3,
+        )

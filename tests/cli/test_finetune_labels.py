@@ -1,0 +1,96 @@
+"""``galmorph finetune`` on an astronomer's own labels: what it prints, and how it stops.
+
+The end of a run tells the validation accuracy beside always answering the most common
+class, where the model and the per-epoch log are and how to predict with the model;
+settings out of range are usage errors; Ctrl-C says that no model was written.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galmorph.cli import build_parser, main
+from galmorph.data import bundled
+from galmorph.training.finetune_module import FinetuneModule
+from galmorph.training.train import TrainResult
+
+FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
+
+
+@pytest.fixture
+def words_csv(tmp_path: Path, demo_catalog: pd.DataFrame) -> Path:
+    """12 rings and 12 others labelled in words, as a CSV file."""
+    frame = pd.concat([demo_catalog[demo_catalog["ring"] == 1].head(12),
+                       demo_catalog[demo_catalog["ring"] == 0].head(12)])
+    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
+    frame["kind"] = np.where(frame["ring"] == 1, "ring", "not ring")
+    path = tmp_path / "my labels.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_the_end_of_a_run_says_how_good_where_and_how_to_use_it(
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "my rings"
+    assert main(["finetune", str(words_csv), "--label", "kind", "-o", str(run),
+                 "--model", str(tiny_model.model_path), "--val-fraction", "0.25", *FAST]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"validation accuracy \d+\.\d% on 6 galaxies \('not ring': 3, 'ring': 3; "
+                     r"one view each\); always answering 'not ring' would score 50\.0%", out)
+    assert f"model: {run / 'model.pt'}" in out
+    command = (f"galmorph predict CATALOG --model {shlex.quote(str(run / 'model.pt'))} "
+               "-o predictions.parquet (columns prob_not ring, prob_ring and predicted_label)")
+    assert f"use it: {command}" in out
+    metrics = run / "logs" / "version_0" / "metrics.csv"
+    assert f"per-epoch losses and scores: {metrics}" in out and metrics.is_file()
+
+    predictions = tmp_path / "rings.csv"
+    assert main(["predict", str(words_csv), "--model", str(run / "model.pt"), "-o",
+                 str(predictions), "--views", "1", "--num-workers", "0", "--no-progress"]) == 0
+    table = pd.read_csv(predictions, comment="#")
+    assert list(table.columns) == ["id_str", "prob_not ring", "prob_ring", "predicted_label"]
+    np.testing.assert_allclose(table[["prob_not ring", "prob_ring"]].sum(axis=1), 1, rtol=1e-5)
+
+
+def test_ctrl_c_says_no_model_was_written(
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def interrupted(self: FinetuneModule, batch: dict, batch_idx: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FinetuneModule, "training_step", interrupted)
+    run = tmp_path / "run"
+    status = main(["finetune", str(words_csv), "--label", "kind", "-o", str(run),
+                   "--model", str(tiny_model.model_path), *FAST])
+    assert status == 130
+    err = capsys.readouterr().err
+    assert f"no new model.pt was written in {run}" in " ".join(err.split())
+    assert "interrupted" in err and not (run / "model.pt").exists()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--lr", "-1", "expected a number above 0, got -1"),
+    ("--lr-decay", "0", "expected a number above 0, got 0"),
+    ("--weight-decay", "-0.5", "expected a number of 0 or more, got -0.5"),
+    ("--label-smoothing", "2", "expected a number from 0 up to (not including) 1, got 2.0"),
+    ("--dropout", "1", "expected a number from 0 up to (not including) 1, got 1.0"),
+])
+def test_settings_out_of_range_are_usage_errors(
+    tmp_path: Path, option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["finetune", "c.csv", "--label", "ring", "-o",
+                                   str(tmp_path / "run"), option, value])
+    assert exit_info.value.code == 2
+    assert f"argument {option}: {message}" in capsys.readouterr().err
+    args = build_parser().parse_args(["finetune", "c.csv", "--label", "ring", "-o", "run",
+                                      "--skip-missing-images"])
+    assert args.skip_missing_images and args.lr == 1e-3 and args.weight_decay == 0.05
