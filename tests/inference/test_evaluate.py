@@ -36,11 +36,14 @@ def test_evaluate_needs_vote_columns(catalog: pd.DataFrame, loaded: LoadedModel)
         evaluate_catalog(catalog[["id_str", "file_loc"]], loaded, progress=False)
 
 
-def test_evaluate_rejects_models_without_votes(
+def test_evaluate_rejects_models_it_cannot_score(
     catalog: pd.DataFrame, loaded: LoadedModel
 ) -> None:
     other = LoadedModel(loaded.model, {**loaded.metadata, "task": "regression"}, loaded.path)
-    with pytest.raises(GalmorphError, match="regression"):
+    with pytest.raises(GalmorphError, match="records no label column to evaluate it against"):
+        evaluate_catalog(catalog, other, progress=False)
+    other = LoadedModel(loaded.model, {**loaded.metadata, "task": "segmentation"}, loaded.path)
+    with pytest.raises(GalmorphError, match="'segmentation' model: galmorph evaluates vote"):
         evaluate_catalog(catalog, other, progress=False)
 
 

@@ -22,15 +22,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="compare a model's predictions with a catalog's vote counts",
+        help="compare a model's predictions with a catalog's vote counts or labels",
         description=(
             "Run a vote-count model over a catalog with the vote columns of its decision "
             "tree and report per question the negative log-likelihood of the votes, the "
-            "vote-fraction error and the accuracy on confidently classified galaxies."
+            "vote-fraction error and the accuracy on confidently classified galaxies. A "
+            "fine-tuned classifier is scored against the label column it learnt (accuracy, "
+            "ROC AUC, galaxies by true and predicted class), a regressor by its errors."
         ),
     )
     parser.add_argument(
-        "catalog", metavar="CATALOG", help="table of galaxies with vote-count columns"
+        "catalog", metavar="CATALOG",
+        help="table of galaxies with vote-count columns, or the fine-tuned model's label column",
     )
     parser.add_argument(
         "--json", metavar="OUT.json", default=None, help="also write the metrics as JSON"
@@ -46,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.inference.evaluate import evaluate_catalog
     from galmorph.models.checkpoint import load_model
     from galmorph.models.device import resolve_device
+    from galmorph.models.label_metrics import print_label_evaluation
     from galmorph.models.metrics import print_evaluation
 
     loaded = load_model(args.model, resolve_device(args.device))
@@ -53,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
                               **inference_kwargs(args))
     console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
-    print_evaluation(result, console)
+    if "label_column" in result:
+        print_label_evaluation(result, console)
+    else:
+        print_evaluation(result, console)
     if args.json:
         console.print(f"Wrote {write_json(result, args.json)}")
     return 0

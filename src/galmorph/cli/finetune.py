@@ -255,7 +255,7 @@ def _report(result: FinetuneResult) -> None:
     loss = (f"; best validation loss {result.best_val_loss:.3f}"
             if result.best_val_loss is not None else " (no validation: last epoch kept)")
     epochs, seconds = result.epochs_completed, result.seconds
-    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+    took = f"{seconds:.2g} s" if seconds < 90 else f"{seconds / 60:.1f} min"
     console.print(
         f"fine-tuned {training['n_blocks']} of {training['encoder_blocks']} encoder blocks "
         f"for {epochs} epoch{'' if epochs == 1 else 's'} in {took} on "

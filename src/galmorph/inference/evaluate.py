@@ -1,9 +1,11 @@
-"""Evaluate a vote-count model against a catalog's volunteer votes.
+"""Evaluate a model against a catalog's volunteer votes or labels.
 
 :func:`evaluate_catalog` predicts every galaxy of a labelled catalog (the loop of
 :mod:`galmorph.inference.loop`, as :func:`galmorph.inference.predict.predict_catalog`)
-and compares the predictions with the volunteers' votes
-(:func:`galmorph.models.metrics.evaluate_votes`).
+and compares the predictions of a vote-count model with the volunteers' votes
+(:func:`galmorph.models.metrics.evaluate_votes`), those of a fine-tuned classifier
+or regressor with the labels in the column it learnt
+(:mod:`galmorph.models.label_metrics`).
 
 Examples
 --------
@@ -25,13 +27,21 @@ import torch
 from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.data.tree import Schema
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.data.validation import describe_rows
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import check_image_conventions, model_outputs
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.device import resolve_device
+from galmorph.models.label_metrics import (
+    classification_metrics,
+    confusion_counts,
+    normalise_classes,
+    regression_metrics,
+)
 from galmorph.models.metrics import evaluate_votes
+from galmorph.models.tasks import TASK_OUTPUTS
 
 
 def _run(
@@ -88,19 +98,32 @@ def evaluate_catalog(
     no training vote for (:attr:`LoadedModel.questions_without_votes`) are left
     out, with a warning when the catalog has vote columns for them.
 
+    A classifier or regressor (``galmorph finetune``) is compared with the labels in
+    the column it learnt (its ``label_column``); galaxies without one are left out.
+
     Returns:
         :func:`galmorph.models.metrics.evaluate_votes` (against the model's no-image
-        baseline when it records one), plus ``model`` (its provenance).
+        baseline when it records one), plus ``model`` (its provenance). For a
+        classifier: ``task``, ``label_column``,
+        :func:`~galmorph.models.label_metrics.classification_metrics`, the
+        ``majority_class`` and its ``majority_accuracy``, and ``confusion`` counts; for
+        a regressor :func:`~galmorph.models.label_metrics.regression_metrics`.
     """
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
     check_has_head(loaded)
+    run_options = {"mc_samples": mc_samples, "batch_size": batch_size, "num_workers": num_workers,
+                   "device": torch_device, "progress": progress, "seed": seed, "views": views,
+                   "backend": backend}
+    if loaded.task in ("classification", "regression"):
+        labelled, truth = _labels(catalog, loaded, drop_missing_images)
+        _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
+        return {**_label_scores(truth, raw, loaded),
+                "model": output_metadata(loaded, mc_samples, views)}
     schema: Schema | None = loaded.schema
     if loaded.task != "votes" or schema is None:
-        raise GalmorphError(
-            f"{loaded.name} is a {loaded.task!r} model; evaluation compares vote-count "
-            "models with volunteer votes"
-        )
+        raise GalmorphError(f"{loaded.name} is a {loaded.task!r} model: galmorph evaluates "
+                            "vote-count models, classifiers and regressors")
     learnt = loaded.learnt_schema
     assert learnt is not None
     labelled = load_catalog(catalog, learnt, drop_missing_images=drop_missing_images)
@@ -111,19 +134,7 @@ def evaluate_catalog(
             f"{loaded.name} had no training votes for {', '.join(unlearnt)}: the catalog's "
             "votes for them are left out of the evaluation", GalmorphWarning, stacklevel=2,
         )
-    _, raw = _run(
-        labelled,
-        loaded,
-        mc_samples=mc_samples,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        device=torch_device,
-        progress=progress,
-        seed=seed,
-        drop_missing_images=False,
-        views=views,
-        backend=backend,
-    )
+    _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
     keep = loaded.learnt_answers
     baseline = loaded.metadata.get("vote_baseline")
     result = evaluate_votes(
@@ -134,3 +145,67 @@ def evaluate_catalog(
     )
     result["model"] = output_metadata(loaded, mc_samples, views)
     return result
+
+
+def _labels(
+    catalog: CatalogSource, loaded: LoadedModel, drop_missing_images: bool
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The catalog's galaxies with a label in the model's ``label_column``, and the labels
+    (classes as the model's, or numbers).
+
+    Raises:
+        CatalogError: naming the catalog and the column, or rows with unknown classes.
+    """
+    where = "the catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
+    frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
+    column = loaded.metadata.get("label_column")
+    if column is None:
+        raise GalmorphError(f"{loaded.name} records no label column to evaluate it against")
+    if column not in frame:
+        raise CatalogError(f"{where} has no column {column!r}, the labels {loaded.name} "
+                           f"learnt; its columns: {', '.join(map(str, frame.columns))}")
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values):
+        values = values.where(values.isna(), values.astype(str).str.strip()).replace("", None)
+    if loaded.task == "regression":
+        values = pd.to_numeric(values, errors="coerce")
+    labelled = values.notna()
+    if not labelled.any():
+        raise CatalogError(f"{where}: column {column!r} holds no labels")
+    if not labelled.all():
+        warnings.warn(f"{where}: leaving out {int((~labelled).sum())} of {len(frame)} galaxies "
+                      f"without a {column!r} label", GalmorphWarning, stacklevel=3)
+    frame = frame[labelled].reset_index(drop=True)
+    values = values[labelled].reset_index(drop=True).rename(column)
+    if loaded.task == "regression":
+        return frame, values.astype(float)
+    try:
+        values = normalise_classes(values)
+    except CatalogError as err:
+        raise CatalogError(f"{where}: {err}") from None
+    classes = loaded.metadata["classes"]
+    unknown = ~values.isin(classes)
+    if unknown.any():
+        raise CatalogError(
+            f"{where}: {describe_rows(frame, unknown, values)} hold classes {loaded.name} "
+            f"was not trained on (its classes: {', '.join(map(repr, classes))})")
+    return frame, values
+
+
+def _label_scores(truth: pd.Series, raw: np.ndarray, loaded: LoadedModel) -> dict[str, Any]:
+    """Scores of a classifier's or regressor's outputs against the labels."""
+    columns = TASK_OUTPUTS[loaded.task](raw, loaded)
+    scores: dict[str, Any] = {"task": loaded.task, "label_column": str(truth.name)}
+    if loaded.task == "regression":
+        return {**scores, **regression_metrics(truth.to_numpy(), columns["prediction"])}
+    classes = loaded.metadata["classes"]
+    labels = truth.to_numpy(dtype=object)
+    probabilities = np.stack([columns[f"prob_{c}"] for c in classes], axis=1)
+    counts = truth.value_counts()
+    return {
+        **scores,
+        **classification_metrics(labels, probabilities, classes),
+        "majority_class": counts.index[0],
+        "majority_accuracy": float(counts.iloc[0] / len(truth)),
+        "confusion": confusion_counts(labels, columns["predicted_label"], classes),
+    }

@@ -1,8 +1,8 @@
-"""A fast baseline: logistic regression on frozen embeddings, and classification metrics.
+"""A fast baseline: logistic regression on frozen embeddings.
 
 :func:`probe` fits a logistic-regression probe on embeddings
 (:func:`galmorph.inference.embed.embed_catalog`) and scores it with
-:func:`classification_metrics`, which also scores any class probabilities.
+:func:`galmorph.models.label_metrics.classification_metrics` (importable from here too).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from galmorph.models.label_metrics import classification_metrics
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -96,26 +98,3 @@ def fit_probe(
         )
         return search.fit(np.asarray(features), labels).best_estimator_
     return classifier.fit(np.asarray(features), labels)
-
-
-def classification_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]
-) -> dict[str, Any]:
-    """``accuracy``, ``n_correct``, ``n_test`` and ``roc_auc`` of class probabilities.
-
-    ``roc_auc`` is that of the second class for two classes, the one-vs-rest
-    macro average for more, and None when a class is missing from ``labels``.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels)
-    predicted = np.asarray(classes)[np.asarray(probabilities).argmax(axis=1)]
-    correct = int((predicted == labels).sum())
-    auc = None
-    if set(np.unique(labels)) == set(classes):
-        if len(classes) == 2:
-            auc = float(roc_auc_score(labels == classes[1], probabilities[:, 1]))
-        else:
-            auc = float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes))
-    return {"accuracy": correct / len(labels), "n_correct": correct, "n_test": len(labels),
-            "roc_auc": auc}

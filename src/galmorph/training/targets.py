@@ -29,6 +29,7 @@ from galmorph.data.transforms import eval_transform, train_transform
 from galmorph.data.tree import Schema
 from galmorph.data.validation import describe_rows
 from galmorph.exceptions import CatalogError, GalmorphWarning
+from galmorph.models.label_metrics import normalise_classes
 
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
@@ -83,25 +84,6 @@ class TargetDataModule(GalaxyDataModule):
                 channels=config.channels, cache=self.cache,
             )
         return super().dataset(name)
-
-
-def normalise_classes(values: pd.Series) -> pd.Series:
-    """Class labels as Python ints (whole numbers, bools) or as text.
-
-    Raises:
-        CatalogError: for numbers that are not whole (a regression target).
-    """
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype(int).astype(object)
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype(float)
-        if not (numbers == np.round(numbers)).all():
-            raise CatalogError(
-                f"label column {values.name!r} holds numbers that are not whole, not classes: "
-                "use task='regression' (--task regression) to predict them"
-            )
-        return numbers.astype(int).astype(object)
-    return values.astype(str)
 
 
 def stratified_split(

@@ -1,0 +1,117 @@
+"""Scores of a classifier or a regressor against a catalog's labels.
+
+:func:`normalise_classes` reads class labels as people write them (whole numbers,
+bools or text), :func:`classification_metrics` scores class probabilities,
+:func:`regression_metrics` predicted values, and :func:`print_label_evaluation`
+shows either as a table.
+
+Example:
+    >>> import numpy as np
+    >>> scores = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.0, 2.5]))
+    >>> round(scores["mae"], 3), scores["n_test"]
+    (0.333, 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from galmorph.exceptions import CatalogError
+
+
+def normalise_classes(values: pd.Series) -> pd.Series:
+    """Class labels as Python ints (whole numbers, bools) or as text.
+
+    Raises:
+        CatalogError: for numbers that are not whole (a regression target).
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(int).astype(object)
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype(float)
+        if not (numbers == np.round(numbers)).all():
+            raise CatalogError(
+                f"label column {values.name!r} holds numbers that are not whole, not classes: "
+                "use task='regression' (--task regression) to predict them"
+            )
+        return numbers.astype(int).astype(object)
+    return values.astype(str)
+
+
+def classification_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]
+) -> dict[str, Any]:
+    """``accuracy``, ``n_correct``, ``n_test`` and ``roc_auc`` of class probabilities.
+
+    Args:
+        labels: ``(n,)`` true classes; probabilities: ``(n, n_classes)`` in ``classes`` order.
+
+    ``roc_auc`` is that of the second class for two classes, the one-vs-rest
+    macro average for more, and None when a class is missing from ``labels``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels)
+    predicted = np.asarray(classes)[np.asarray(probabilities).argmax(axis=1)]
+    correct = int((predicted == labels).sum())
+    auc = None
+    if set(np.unique(labels)) == set(classes):
+        if len(classes) == 2:
+            auc = float(roc_auc_score(labels == classes[1], probabilities[:, 1]))
+        else:
+            auc = float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes))
+    return {"accuracy": correct / len(labels), "n_correct": correct, "n_test": len(labels),
+            "roc_auc": auc}
+
+
+def confusion_counts(
+    labels: np.ndarray, predicted: np.ndarray, classes: Sequence[Any]
+) -> dict[str, dict[str, int]]:
+    """``{true class: {predicted class: galaxies}}``, classes as text, in ``classes`` order."""
+    return {str(t): {str(p): int(((labels == t) & (predicted == p)).sum()) for p in classes}
+            for t in classes}
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """``n_test``, mean absolute error ``mae``, ``rmse`` and Pearson ``r`` (None for
+    fewer than 2 values or constant ones) of ``(n,)`` predictions."""
+    truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
+    errors = predicted - truth
+    r = None
+    if len(truth) > 1 and truth.std() > 0 and predicted.std() > 0:
+        r = float(np.corrcoef(truth, predicted)[0, 1])
+    return {"n_test": len(truth), "mae": float(np.abs(errors).mean()),
+            "rmse": float(np.sqrt((errors**2).mean())), "pearson_r": r}
+
+
+def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
+    """Print :func:`galmorph.inference.evaluate.evaluate_catalog`'s scores of a classifier
+    (accuracy, ROC AUC, the majority baseline, a confusion table) or a regressor."""
+    column, n = result["label_column"], result["n_test"]
+    if result["task"] == "regression":
+        r = result["pearson_r"]
+        console.print(f"{n} galaxies, label {column!r}: mean absolute error {result['mae']:.4g}, "
+                      f"RMS error {result['rmse']:.4g}, correlation "
+                      f"{'n/a' if r is None else f'{r:.3f}'}", markup=False)
+        return
+    auc = result["roc_auc"]
+    console.print(
+        f"{n} galaxies, label {column!r}: accuracy {result['accuracy']:.1%} "
+        f"({result['n_correct']} right), ROC AUC {'n/a' if auc is None else f'{auc:.3f}'}; "
+        f"always answering {result['majority_class']!r} would score "
+        f"{result['majority_accuracy']:.1%}", markup=False,
+    )
+    table = Table(title="galaxies by true class (rows) and predicted class (columns)")
+    classes = list(result["confusion"])
+    table.add_column("true \\ predicted")
+    for name in classes:
+        table.add_column(name, justify="right")
+    for name in classes:
+        table.add_row(name, *(str(result["confusion"][name][p]) for p in classes))
+    console.print(table)
