@@ -101,6 +101,8 @@ def test_metadata_round_trips_from_the_file_alone(
     assert full.export["labels"] == [a.full_name for a in starter.schema.answers]
     assert encoder.export["labels"] == [f"feat_{i}" for i in range(starter.model.feature_dim)]
     assert (full.what, encoder.what) == ("full", "encoder")
+    assert props["outputs"].startswith("Dirichlet concentrations, one per answer")
+    assert encoder.export["meaning"].startswith("pooled encoder features")
 
 
 @pytest.mark.parametrize("batch", [1, 7])
@@ -154,6 +156,9 @@ def test_parity_finetuned_classifier(
         )
         if what == "full":
             assert exported.export["labels"] == ["0", "1"]
+            assert "apply a softmax" in exported.export["meaning"]
+            props = {p.key: p.value for p in onnx_lib.load(str(exported.path)).metadata_props}
+            assert props["outputs"] == exported.export["meaning"]
     catalog = make_catalog(12)
     tables = {b: predict_catalog(catalog, loaded, backend=b, num_workers=0, progress=False)
               for b in ("torch", "onnx")}
@@ -255,7 +260,8 @@ def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "starter-encoder.onnx"
     assert main(["export", "-o", str(out), "--what", "encoder"]) == 0
-    assert "Wrote" in capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "Wrote" in printed and "): pooled encoder features, the representation" in printed
     assert OnnxModel(out).what == "encoder"
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary left
 

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     make_console().print(
         f"Wrote {exported.path} ({args.what} of {loaded.name}, sha256 "
         f"{loaded.checksum[:12]}): input images (batch, {config.channels}, {config.size}, "
-        f"{config.size}) float32, output {output.name} (batch, {output.shape[1]})"
+        f"{config.size}) float32, output {output.name} (batch, {output.shape[1]}): "
+        f"{exported.export['meaning']}"
     )
     return 0

@@ -13,6 +13,8 @@ framework needs:
 * ``galmorph_export``: JSON with ``what``, ``input`` and ``output`` (tensor
   names), ``labels`` (output column names: answers, classes, ``prediction`` or
   ``feat_i``), the source model's provenance, opset and torch version;
+* ``outputs`` (also ``meaning`` in ``galmorph_export``): what the output numbers
+  are, e.g. class logits to apply a softmax to;
 * ``preprocessing``: the preprocessing in words; ``image_size``, ``channels``,
   ``mean``, ``std`` (JSON lists) and ``centre_crop_fraction`` for programs;
 * ``galmorph_model``, ``galmorph_model_version``, ``galmorph_model_sha256``
@@ -107,6 +109,20 @@ def output_labels(metadata: dict[str, Any], what: str, n_outputs: int) -> list[s
     return ["prediction"]
 
 
+def output_meaning(metadata: dict[str, Any], what: str) -> str:
+    """What the output numbers are, in words, and how to turn them into answers."""
+    if what == "encoder":
+        return "pooled encoder features, the representation (galmorph embed's feat_i columns)"
+    task = metadata["task"]
+    if task == "votes":
+        return ("Dirichlet concentrations, one per answer (labels): a question's expected vote "
+                "fractions are its answers' concentrations divided by their sum")
+    if task == "classification":
+        return ("class logits, one per class (labels): apply a softmax over them for the "
+                "class probabilities (galmorph predict's prob_<class> columns)")
+    return "the predicted value (galmorph predict's prediction column)"
+
+
 def preprocessing_text(config: ImageConfig) -> str:
     """The preprocessing an exported model expects, in words."""
     source = ", ".join(p for p in (f"{config.survey} {config.bands}".strip(), config.stretch) if p)
@@ -135,6 +151,7 @@ def _properties(
         "input": INPUT_NAME,
         "output": OUTPUT_NAMES[what],
         "labels": output_labels(loaded.metadata, what, n_outputs),
+        "meaning": output_meaning(loaded.metadata, what),
         "source": loaded.provenance(),
         "opset": OPSET,
         "torch_version": torch.__version__,
@@ -143,6 +160,7 @@ def _properties(
         METADATA_KEY: json.dumps(loaded.metadata, sort_keys=True),
         EXPORT_KEY: json.dumps(export, sort_keys=True),
         "preprocessing": preprocessing_text(config),
+        "outputs": output_meaning(loaded.metadata, what),
         "image_size": str(config.size),
         "channels": str(config.channels),
         "mean": json.dumps(list(config.mean)),
