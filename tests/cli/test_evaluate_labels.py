@@ -11,85 +11,71 @@ import pandas as pd
 import pytest
 
 from galmorph.cli import main
-from galmorph.data import bundled
 from galmorph.training.train import TrainResult
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
 RUN = ["--views", "1", "--num-workers", "0", "--no-progress", "--backend", "torch"]
 
 
-@pytest.fixture
-def labelled_csv(tmp_path: Path, demo_catalog: pd.DataFrame) -> Path:
-    """10 rings and 10 others labelled in words, with a number per galaxy, as a CSV file."""
-    frame = pd.concat([demo_catalog[demo_catalog["ring"] == 1].head(10),
-                       demo_catalog[demo_catalog["ring"] == 0].head(10)])
-    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
-    frame["kind"] = np.where(frame["ring"] == 1, "ring", "not ring")
-    frame["size"] = np.linspace(1.0, 3.0, len(frame))
-    path = tmp_path / "labels.csv"
-    frame.to_csv(path, index=False)
-    return path
-
-
-def _finetuned(labelled_csv: Path, run: Path, model: Path, *options: str) -> Path:
-    assert main(["finetune", str(labelled_csv), "-o", str(run), "--model", str(model),
+def _finetuned(words_csv: Path, run: Path, model: Path, *options: str) -> Path:
+    assert main(["finetune", str(words_csv), "-o", str(run), "--model", str(model),
                  "--val-fraction", "0", *options, *FAST]) == 0
     return run / "model.pt"
 
 
 def test_a_classifier_is_scored_against_its_label_column(
-    tmp_path: Path, labelled_csv: Path, tiny_model: TrainResult,
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    model = _finetuned(labelled_csv, tmp_path / "run", tiny_model.model_path, "--label", "kind")
+    model = _finetuned(words_csv, tmp_path / "run", tiny_model.model_path, "--label", "kind")
     predictions = tmp_path / "predictions.parquet"
-    assert main(["predict", str(labelled_csv), "-m", str(model), "-o", str(predictions),
+    assert main(["predict", str(words_csv), "-m", str(model), "-o", str(predictions),
                  *RUN]) == 0
     capsys.readouterr()
 
     scores = tmp_path / "scores.json"
-    assert main(["evaluate", str(labelled_csv), "-m", str(model), "--json", str(scores),
+    assert main(["evaluate", str(words_csv), "-m", str(model), "--json", str(scores),
                  *RUN]) == 0
 
     out = " ".join(capsys.readouterr().out.split())
     result = json.loads(scores.read_text())
-    table = pd.read_parquet(predictions).merge(pd.read_csv(labelled_csv), on="id_str")
+    table = pd.read_parquet(predictions).merge(pd.read_csv(words_csv), on="id_str")
     right = table["predicted_label"] == table["kind"]
-    assert result["n_test"] == 20 and result["n_correct"] == int(right.sum())
+    assert result["n_test"] == 24 and result["n_correct"] == int(right.sum())
     assert result["accuracy"] == pytest.approx(right.mean())
     assert result["majority_accuracy"] == 0.5 and 0 <= result["roc_auc"] <= 1
     for truth in ("not ring", "ring"):
         predicted = table.loc[table["kind"] == truth, "predicted_label"]
         assert result["confusion"][truth] == {c: int((predicted == c).sum())
                                               for c in ("not ring", "ring")}
-    assert f"20 galaxies, label 'kind': accuracy {right.mean():.1%}" in out
+    assert f"24 galaxies, label 'kind': accuracy {right.mean():.1%}" in out
 
 
 def test_a_regressor_is_scored_by_its_errors(
-    tmp_path: Path, labelled_csv: Path, tiny_model: TrainResult,
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult,
 ) -> None:
-    model = _finetuned(labelled_csv, tmp_path / "run", tiny_model.model_path,
+    model = _finetuned(words_csv, tmp_path / "run", tiny_model.model_path,
                        "--label", "size", "--task", "regression")
     predictions, scores = tmp_path / "predictions.parquet", tmp_path / "scores.json"
-    assert main(["predict", str(labelled_csv), "-m", str(model), "-o", str(predictions),
+    assert main(["predict", str(words_csv), "-m", str(model), "-o", str(predictions),
                  *RUN]) == 0
-    assert main(["evaluate", str(labelled_csv), "-m", str(model), "--json", str(scores),
+    assert main(["evaluate", str(words_csv), "-m", str(model), "--json", str(scores),
                  *RUN]) == 0
 
     result = json.loads(scores.read_text())
-    table = pd.read_parquet(predictions).merge(pd.read_csv(labelled_csv), on="id_str")
+    table = pd.read_parquet(predictions).merge(pd.read_csv(words_csv), on="id_str")
     errors = table["prediction"] - table["size"]
-    assert result["n_test"] == 20
+    assert result["n_test"] == 24
     assert result["mae"] == pytest.approx(errors.abs().mean(), rel=1e-5)
     assert result["rmse"] == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-5)
 
 
 def test_labels_the_classifier_never_learnt_are_named(
-    tmp_path: Path, labelled_csv: Path, tiny_model: TrainResult,
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    model = _finetuned(labelled_csv, tmp_path / "run", tiny_model.model_path, "--label", "kind")
-    frame = pd.read_csv(labelled_csv)
+    model = _finetuned(words_csv, tmp_path / "run", tiny_model.model_path, "--label", "kind")
+    frame = pd.read_csv(words_csv)
     frame.loc[3, "kind"] = "spiral"
     other = tmp_path / "other.csv"
     frame.drop(columns="kind").to_csv(tmp_path / "unlabelled.csv", index=False)

@@ -16,23 +16,10 @@ import pandas as pd
 import pytest
 
 from galmorph.cli import build_parser, main
-from galmorph.data import bundled
 from galmorph.training.finetune_module import FinetuneModule
 from galmorph.training.train import TrainResult
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
-
-
-@pytest.fixture
-def words_csv(tmp_path: Path, demo_catalog: pd.DataFrame) -> Path:
-    """12 rings and 12 others labelled in words, as a CSV file."""
-    frame = pd.concat([demo_catalog[demo_catalog["ring"] == 1].head(12),
-                       demo_catalog[demo_catalog["ring"] == 0].head(12)])
-    frame["file_loc"] = [str(bundled.demo_dir() / loc) for loc in frame["file_loc"]]
-    frame["kind"] = np.where(frame["ring"] == 1, "ring", "not ring")
-    path = tmp_path / "my labels.csv"
-    frame.to_csv(path, index=False)
-    return path
 
 
 def test_the_end_of_a_run_says_how_good_where_and_how_to_use_it(
