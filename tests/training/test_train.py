@@ -8,10 +8,12 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from galmorph.cli import main
 from galmorph.data import bundled
+from galmorph.exceptions import GalmorphWarning
 from galmorph.models.checkpoint import load_model
 from galmorph.training.train import train
 from galmorph.training.trainer import LIGHTNING_NOISE, hardware_summary
@@ -77,6 +79,21 @@ def test_ctrl_c_while_training_says_how_to_go_on(tmp_path, make_catalog, capsys,
     assert f"no new model.pt was written in {run}" in err and "--resume" in err
     assert signal.getsignal(signal.SIGINT) is handler
     assert not (run / "model.pt").exists()
+
+
+def test_cli_train_skips_missing_images_when_asked(tmp_path, make_catalog, capsys):
+    catalog = make_catalog(24)
+    gone = pd.read_csv(catalog, dtype={"id_str": str}).iloc[5]
+    (catalog.parent / gone["file_loc"]).unlink()
+    options = ["train", str(catalog), "--schema", "gz2-no-odd", "--image-size", "32",
+               "--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--split", "0.6",
+               "0.4", "0.0", "--no-progress"]
+    assert main([*options, "-o", str(tmp_path / "refused")]) == 2
+    assert "--skip-missing-images" in capsys.readouterr().err
+    with pytest.warns(GalmorphWarning, match=rf"skipping 1 of 24 rows .*{gone['id_str']}"):
+        assert main([*options, "-o", str(tmp_path / "run"), "--skip-missing-images"]) == 0
+    sizes = load_model(tmp_path / "run" / "model.pt").metadata["training"]["split"]["sizes"]
+    assert sum(sizes.values()) == 23
 
 
 def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):

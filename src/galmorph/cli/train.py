@@ -87,6 +87,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", default=None, help="e.g. bf16-mixed or 16-mixed")
     parser.add_argument("--num-workers", type=non_negative_int, default=None,
                         help="data loader workers")
+    parser.add_argument("--skip-missing-images", action="store_true",
+                        help="leave out rows whose image file is missing (with a warning) "
+                        "instead of stopping")
     parser.add_argument("--no-cache", action="store_true",
                         help="decode images every epoch instead of once into memory")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.ckpt")
@@ -167,6 +170,7 @@ def _train(args: argparse.Namespace) -> TrainResult:
         precision=args.precision,
         num_workers=args.num_workers,
         cache_images=not args.no_cache,
+        skip_missing_images=args.skip_missing_images,
         resume=args.resume,
         name=args.name,
         progress=not args.no_progress,

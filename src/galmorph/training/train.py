@@ -159,6 +159,7 @@ def train(
     precision: str | None = None,
     num_workers: int | None = None,
     cache_images: bool = True,
+    skip_missing_images: bool = False,
     gradient_clip: float = 1.0,
     resume: bool = False,
     name: str | None = None,
@@ -184,6 +185,8 @@ def train(
         accelerator, devices, strategy, num_nodes, precision: passed to
             ``lightning.Trainer`` (e.g. ``devices=4, strategy="ddp",
             precision="bf16-mixed"``).
+        skip_missing_images: leave out rows whose image file is missing (with a warning
+            naming them) instead of stopping.
         resume: continue from ``last.ckpt`` in ``output_dir`` when it exists.
         name: model name recorded in its metadata.
         min_concentration: lower bound of the Dirichlet concentrations
@@ -224,6 +227,7 @@ def train(
         batch_size=batch_size,
         num_workers=num_workers,
         cache=cache_images,
+        drop_missing_images=skip_missing_images,
     )
     train_counts = datamodule.catalogs["train"][schema.label_cols].to_numpy()
     if len(train_counts) == 0 or len(datamodule.catalogs["val"]) == 0:
