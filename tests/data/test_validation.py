@@ -207,6 +207,10 @@ def test_a_tilde_in_an_image_path_is_the_home_folder(
     frame.to_csv(small_catalog, index=False)
     cat = load_quietly(small_catalog, base_dir="/nonexistent")
     assert cat["file_loc"].str.startswith(str(small_catalog.parent / "images")).all()
+    frame.loc[2, "file_loc"] = "~no\x00body/a.jpg"  # expanduser raises ValueError on it
+    frame.to_csv(small_catalog, index=False)
+    with pytest.raises(CatalogError, match=r"image file missing for 1 of 8 rows: row 2"):
+        load_quietly(small_catalog, base_dir="/nonexistent")
 
 
 def test_empty_catalog(tmp_path: Path) -> None:

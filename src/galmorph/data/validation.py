@@ -232,9 +232,18 @@ def _resolve_paths(file_loc: pd.Series, root: Path) -> list[str]:
     blanks stay ``""``."""
     base = os.path.abspath(root)
     return [
-        "" if blank else os.path.abspath(os.path.join(base, os.path.expanduser(loc)))
+        "" if blank else os.path.abspath(os.path.join(base, _home_expanded(loc)))
         for loc, blank in zip(as_text(file_loc), is_blank(file_loc), strict=True)
     ]
+
+
+def _home_expanded(path: str) -> str:
+    """``path`` with a leading ``~`` or ``~user`` made the home folder; as it is when that
+    cannot be done (a NUL byte in it: the file is then reported missing)."""
+    try:
+        return os.path.expanduser(path)
+    except ValueError:
+        return path
 
 
 def _check_images(
