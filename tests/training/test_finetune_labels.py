@@ -7,6 +7,7 @@ and Ctrl-C. Models are the session's ``tiny_model`` (32 px); one epoch each.
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 from pathlib import Path
@@ -114,6 +115,18 @@ def test_a_second_run_in_the_folder_warns_and_logs_apart(
     assert first.metrics_file.is_file() and second.metrics_file.is_file()
     assert first.metrics_file != second.metrics_file
     assert load_model(second.model_path).metadata["name"] == "rings"
+
+
+def test_the_python_api_prints_no_lightning_chatter(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Lightning logs these at INFO (to the terminal when logging is not set up)."""
+    with caplog.at_level(logging.INFO):
+        finetune(ring_frame, tmp_path, label="ring", model=tiny_model.model_path, **FAST)
+    said = " ".join(record.getMessage() for record in caplog.records)
+    for chatter in ("GPU available", "TPU available", "stepping batches", "Trainer.fit"):
+        assert chatter not in said
 
 
 def test_ctrl_c_while_training_is_a_keyboard_interrupt(

@@ -44,8 +44,12 @@ RUN_FILES = (f"{BEST_NAME}.ckpt", f"{LAST_NAME}.ckpt", MODEL_FILE)
 # logs make its folder non-empty before the first checkpoint, small catalogs have fewer
 # batches than the logging interval, frozen blocks stay in eval mode on purpose,
 # Lightning calls a torch pytree API that torch has deprecated, and it advertises a
-# cloud logger.
+# cloud logger. Which hardware it found, how it counted the steps and that the last epoch
+# ended are in galmorph's own report (and the model's metadata).
 LIGHTNING_NOISE = (
+    r"[GTH]PU available: ",
+    r"Loading `train_dataloader` to estimate number of stepping batches",
+    r"`Trainer.fit` stopped: `max_epochs=\d+` reached",
     r"Checkpoint directory .* exists and is not empty",
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r".*module\(s\) in eval mode",
