@@ -44,6 +44,11 @@ from galmorph.exceptions import CatalogError, GalmorphWarning
 CatalogSource = str | Path | pd.DataFrame
 
 
+def catalog_name(catalog: CatalogSource) -> str:
+    """How messages name a catalog: its path, or ``the catalog`` for a DataFrame."""
+    return "the catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
+
+
 def _leading_comment_lines(path: Path) -> int:
     """Number of ``#`` lines before the header (galmorph's CSV outputs carry metadata so)."""
     import gzip

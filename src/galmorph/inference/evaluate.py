@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog
 from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.data.tree import Schema
 from galmorph.data.validation import describe_rows
@@ -37,6 +37,7 @@ from galmorph.models.device import resolve_device
 from galmorph.models.label_metrics import (
     classification_metrics,
     confusion_counts,
+    label_values,
     normalise_classes,
     regression_metrics,
 )
@@ -156,7 +157,7 @@ def _labels(
     Raises:
         CatalogError: naming the catalog and the column, or rows with unknown classes.
     """
-    where = "the catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
+    where = catalog_name(catalog)
     frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
     column = loaded.metadata.get("label_column")
     if column is None:
@@ -164,9 +165,7 @@ def _labels(
     if column not in frame:
         raise CatalogError(f"{where} has no column {column!r}, the labels {loaded.name} "
                            f"learnt; its columns: {', '.join(map(str, frame.columns))}")
-    values = frame[column]
-    if not pd.api.types.is_numeric_dtype(values):
-        values = values.where(values.isna(), values.astype(str).str.strip()).replace("", None)
+    values = label_values(frame[column])
     if loaded.task == "regression":
         values = pd.to_numeric(values, errors="coerce")
     labelled = values.notna()

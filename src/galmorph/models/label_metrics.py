@@ -1,9 +1,9 @@
 """Scores of a classifier or a regressor against a catalog's labels.
 
-:func:`normalise_classes` reads class labels as people write them (whole numbers,
-bools or text), :func:`classification_metrics` scores class probabilities,
-:func:`regression_metrics` predicted values, and :func:`print_label_evaluation`
-shows either as a table.
+:func:`label_values` reads a label column as people write it and
+:func:`normalise_classes` makes its classes whole numbers or text;
+:func:`classification_metrics` scores class probabilities, :func:`regression_metrics`
+predicted values, and :func:`print_label_evaluation` shows either as a table.
 
 Example:
     >>> import numpy as np
@@ -23,6 +23,15 @@ from rich.console import Console
 from rich.table import Table
 
 from galmorph.exceptions import CatalogError
+
+
+def label_values(values: pd.Series) -> pd.Series:
+    """A label column as people write it: text loses surrounding spaces, and blank text
+    becomes missing (NaN); numbers are kept as they are."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    text = values.where(values.isna(), values.astype(str).str.strip())
+    return text.mask(text == "")
 
 
 def normalise_classes(values: pd.Series) -> pd.Series:

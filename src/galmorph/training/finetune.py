@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from galmorph import __version__
-from galmorph.data.catalog import CatalogSource
+from galmorph.data.catalog import CatalogSource, catalog_name
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
@@ -77,7 +77,6 @@ from galmorph.training.defaults import DEFAULT_N_BLOCKS
 from galmorph.training.finetune_module import FinetuneModule, check_hyperparameters
 from galmorph.training.targets import (
     TargetDataModule,
-    catalog_name,
     check_classes,
     class_loss_weights,
     labelled_catalog,

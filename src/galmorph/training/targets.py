@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.galaxy_dataset import GalaxyDataset, Transform
 from galmorph.data.image_config import ImageConfig
@@ -29,7 +29,7 @@ from galmorph.data.transforms import eval_transform, train_transform
 from galmorph.data.tree import Schema
 from galmorph.data.validation import describe_rows
 from galmorph.exceptions import CatalogError, GalmorphWarning
-from galmorph.models.label_metrics import normalise_classes
+from galmorph.models.label_metrics import label_values, normalise_classes
 
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
@@ -131,11 +131,6 @@ def class_loss_weights(
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def catalog_name(catalog: CatalogSource) -> str:
-    """How messages name a catalog: its path, or ``the catalog`` for a DataFrame."""
-    return "the catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
-
-
 def labelled_catalog(
     catalog: CatalogSource, task: str, label: str | None, schema: Schema | None, *,
     skip_missing_images: bool = False,
@@ -161,9 +156,7 @@ def labelled_catalog(
         hint = f"; did you mean {' or '.join(repr(names[c]) for c in close)}?" if close else ""
         raise CatalogError(f"{where} has no label column {label!r}{hint} "
                            f"Its columns: {', '.join(map(str, frame.columns))}")
-    if not pd.api.types.is_numeric_dtype(frame[label]):
-        text = frame[label].where(frame[label].isna(), frame[label].astype(str).str.strip())
-        frame[label] = text.mask(text == "")
+    frame[label] = label_values(frame[label])
     if task == "regression":
         frame[label] = _numbers(frame, label, where)
     missing = frame[label].isna()
