@@ -495,12 +495,18 @@ function onMove(event) {
   }
 }
 
-function onUp(event) {
-  if (!mapState.pointers.delete(event.pointerId)) return;
+// Forget a pointer that went up or away; true when the drag (if any) is still to finish.
+function releasePointer(event) {
+  if (!mapState.pointers.delete(event.pointerId)) return false;
   if (mapState.pinch) {
     if (mapState.pinch.ids.includes(event.pointerId)) endPinch();
-    return;
+    return false;
   }
+  return true;
+}
+
+function onUp(event) {
+  if (!releasePointer(event)) return;
   const drag = mapState.drag;
   if (!drag) return;
   mapState.drag = null;
@@ -517,11 +523,7 @@ function onUp(event) {
 
 // A pointer the browser took away (a system gesture, a lost capture): no click, no selection.
 function onCancel(event) {
-  if (!mapState.pointers.delete(event.pointerId)) return;
-  if (mapState.pinch) {
-    if (mapState.pinch.ids.includes(event.pointerId)) endPinch();
-    return;
-  }
+  if (!releasePointer(event)) return;
   const drag = mapState.drag;
   mapState.drag = null;
   drawOverlay();
