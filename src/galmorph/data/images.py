@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from galmorph.data import fits_header
 from galmorph.exceptions import ImageError
 
 if TYPE_CHECKING:
@@ -61,8 +62,12 @@ def load_image(path: str | Path) -> np.ndarray:
     floating-point images, are stretched with :func:`asinh_stretch`. For FITS, the
     first HDU with data of 2 or more axes is used: 2-D ``(H, W)``, or a cube of 1
     or 3 bands, bands first ``(C, H, W)`` or last ``(H, W, C)`` (the band axis is the
-    shortest; leading axes of length 1 are dropped). Bands become channels in the
-    order stored: the first is red.
+    shortest; leading axes of length 1 are dropped). Bands named in the header
+    (``BAND0``..., or ``BANDS``, as Legacy Survey cutouts write) become red, green
+    and blue by wavelength, reddest first, as in SDSS and Legacy Survey colour
+    images; unnamed bands (or names :mod:`galmorph.data.fits_header` does not know)
+    in the order stored, the first red. Pan-STARRS stacks in asinh units
+    (``BSOFTEN``/``BOFFSET``) are first converted back to linear flux.
 
     Raises:
         ImageError: naming the file when it is missing, empty, truncated, corrupt,
@@ -155,11 +160,15 @@ def _load_fits(path: Path) -> np.ndarray:
                     held = ", ".join(f"HDU {i}: {_describe_hdu(h)}" for i, h in enumerate(hdus))
                     raise ImageError(f"FITS file {path} has no 2-D or 3-D image data ({held})")
                 data = np.array(hdu.data, dtype=np.float64)
+                header = {**hdus[0].header, **hdu.header}
     except ImageError:
         raise
     except Exception as err:  # astropy raises many types for a damaged file
         raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
-    return _stretch(path, _bands_last(path, data))
+    bands = _bands_last(path, fits_header.linear_flux(header, data))
+    names = fits_header.band_names(header, bands.shape[-1]) if bands.shape[-1] > 1 else None
+    order = fits_header.reddest_first(names) if names else None
+    return _stretch(path, bands if order is None else bands[..., order])
 
 
 def _describe_hdu(hdu: _BaseHDU) -> str:

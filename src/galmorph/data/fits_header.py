@@ -1,0 +1,93 @@
+"""What a FITS header says about its image: band names and pixel units.
+
+:func:`band_names` reads the names of a cube's bands (Legacy Survey cutouts
+write ``BANDS = 'grz'`` and ``BAND0 = 'g'`` ...), and :func:`reddest_first`
+orders named bands by wavelength, reddest first, so that they become red,
+green and blue as in survey colour composites (SDSS gri JPEGs show i as red).
+:func:`linear_flux` undoes the asinh scaling of Pan-STARRS stack images
+(``BSOFTEN``/``BOFFSET`` keywords).
+
+Examples
+--------
+>>> from astropy.io import fits
+>>> header = fits.Header({"BANDS": "grz"})
+>>> band_names(header, 3)
+['g', 'r', 'z']
+>>> reddest_first(["g", "r", "z"])
+[2, 1, 0]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Effective wavelengths in nm of common broad-band filters, by the names headers use.
+#: Lower-case ugrizy are SDSS, Pan-STARRS, DES, Legacy Survey, HSC and Rubin;
+#: upper-case UBVRI Johnson-Cousins; YJHK(s) near-infrared; W1-W4 WISE; FUV/NUV GALEX.
+BAND_WAVELENGTHS_NM: dict[str, float] = {
+    "FUV": 152, "NUV": 231,
+    "u": 355, "g": 475, "r": 620, "i": 760, "z": 900, "y": 970,
+    "U": 365, "B": 445, "V": 551, "R": 658, "I": 806,
+    "Y": 1020, "J": 1250, "H": 1650, "K": 2190, "Ks": 2150,
+    "W1": 3400, "W2": 4600, "W3": 12000, "W4": 22000,
+}
+
+
+def band_names(header: Mapping[str, Any], count: int) -> list[str] | None:
+    """Names of a cube's ``count`` bands in stored order, or None when not given.
+
+    Read from ``BAND0`` ... ``BAND{count-1}``, else from ``BANDS`` when it has one
+    character per band (``'grz'``) or ``count`` comma- or space-separated names.
+    """
+    numbered = [header.get(f"BAND{i}") for i in range(count)]
+    if all(isinstance(name, str) and name.strip() for name in numbered):
+        return [str(name).strip() for name in numbered]
+    joined = header.get("BANDS")
+    if not isinstance(joined, str):
+        return None
+    names = [n for n in re.split(r"[,\s]+", joined.strip()) if n]
+    if len(names) == 1 and len(names[0]) == count:
+        names = list(names[0])
+    return names if len(names) == count else None
+
+
+def wavelength_nm(name: str) -> float | None:
+    """Effective wavelength of a filter name (``'r'``, ``'HSC-G'``, ``'W1'``), or None.
+
+    A survey prefix before ``-``, ``_`` or a space is ignored; a one-letter name
+    not in :data:`BAND_WAVELENGTHS_NM` is tried in lower case (``'G'`` is g).
+    """
+    for candidate in (name, re.split(r"[-_ ]", name)[-1]):
+        candidate = candidate.strip().rstrip("'")
+        if candidate in BAND_WAVELENGTHS_NM:
+            return BAND_WAVELENGTHS_NM[candidate]
+        if len(candidate) == 1 and candidate.lower() in BAND_WAVELENGTHS_NM:
+            return BAND_WAVELENGTHS_NM[candidate.lower()]
+    return None
+
+
+def reddest_first(names: Sequence[str]) -> list[int] | None:
+    """Band indices ordered by wavelength, longest first; None if a name is unknown."""
+    wavelengths = [wavelength_nm(name) for name in names]
+    if any(w is None for w in wavelengths):
+        return None
+    return sorted(range(len(names)), key=lambda i: -float(wavelengths[i]))  # type: ignore[arg-type]
+
+
+def linear_flux(header: Mapping[str, Any], data: np.ndarray) -> np.ndarray:
+    """Pixel values as linear flux: Pan-STARRS asinh-scaled stacks are converted back.
+
+    Images with ``BSOFTEN`` and ``BOFFSET`` store ``2.5 log10(e) asinh((f - BOFFSET)
+    / (2 BSOFTEN))``; the flux is ``BOFFSET + 2 BSOFTEN sinh(x ln(10) / 2.5)``.
+    Other images are returned unchanged.
+    """
+    soften, offset = header.get("BSOFTEN"), header.get("BOFFSET")
+    if not isinstance(soften, int | float) or not isinstance(offset, int | float):
+        return data
+    with np.errstate(over="ignore"):  # a saturated pixel becomes +-inf, clipped by the stretch
+        return offset + 2.0 * soften * np.sinh(data * (math.log(10) / 2.5))

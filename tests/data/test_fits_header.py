@@ -1,0 +1,110 @@
+"""FITS headers: named bands become colours by wavelength; Pan-STARRS asinh units become flux."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from galmorph.data.fits_header import band_names, linear_flux, reddest_first, wavelength_nm
+from galmorph.data.images import load_image
+
+SIDE = 24
+#: Where each stored band's galaxy sits (row, column): band 0 top left, 1 centre, 2 bottom right.
+SPOTS = ((6, 6), (12, 12), (18, 18))
+
+
+def marked_cube() -> np.ndarray:
+    """``(3, SIDE, SIDE)`` float cube whose band b is a point source at ``SPOTS[b]``."""
+    cube = np.random.default_rng(0).normal(0, 0.01, (3, SIDE, SIDE))
+    for band, (row, col) in enumerate(SPOTS):
+        cube[band, row - 1:row + 2, col - 1:col + 2] += 10.0
+    return cube
+
+
+def stored_band_of_each_channel(image: np.ndarray) -> list[int]:
+    """Which stored band (by its spot) each channel of a loaded image shows."""
+    return [
+        int(np.argmax([image[row, col, channel] for row, col in SPOTS]))
+        for channel in range(image.shape[-1])
+    ]
+
+
+def write(path: Path, data: np.ndarray, **keywords: object) -> Path:
+    header = fits.Header()
+    for key, value in keywords.items():
+        header[key] = value
+    fits.PrimaryHDU(data.astype(np.float32), header=header).writeto(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        {"BANDS": "grz", "BAND0": "g", "BAND1": "r", "BAND2": "z"},  # Legacy Survey cutout
+        {"BANDS": "grz"},
+        {"BANDS": "g, r, i"},
+        {"BAND0": "HSC-G", "BAND1": "HSC-R", "BAND2": "HSC-I"},
+    ],
+)
+def test_named_bands_become_colours_reddest_first(tmp_path: Path, keywords: dict) -> None:
+    image = load_image(write(tmp_path / "cutout.fits", marked_cube(), **keywords))
+    assert stored_band_of_each_channel(image) == [2, 1, 0]
+
+
+def test_names_stored_reddest_first_keep_their_order(tmp_path: Path) -> None:
+    image = load_image(write(tmp_path / "izg.fits", marked_cube(), BANDS="irg"))
+    assert stored_band_of_each_channel(image) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [{}, {"BANDS": "F435W,F606W,F814W"}, {"BANDS": "gr"}, {"BAND0": "g", "BAND1": "r"}],
+    ids=["unnamed", "unknown-names", "too-few-names", "missing-BAND2"],
+)
+def test_unnamed_bands_keep_the_stored_order(tmp_path: Path, keywords: dict) -> None:
+    image = load_image(write(tmp_path / "cube.fits", marked_cube(), **keywords))
+    assert stored_band_of_each_channel(image) == [0, 1, 2]
+
+
+def test_names_in_the_primary_header_apply_to_an_extension_cube(tmp_path: Path) -> None:
+    primary = fits.PrimaryHDU(header=fits.Header({"BANDS": "grz"}))
+    path = tmp_path / "ext.fits"
+    fits.HDUList([primary, fits.ImageHDU(marked_cube().astype(np.float32))]).writeto(path)
+    assert stored_band_of_each_channel(load_image(path)) == [2, 1, 0]
+
+
+def test_bands_last_cube_is_reordered_too(tmp_path: Path) -> None:
+    path = write(tmp_path / "last.fits", np.moveaxis(marked_cube(), 0, -1), BANDS="grz")
+    assert stored_band_of_each_channel(load_image(path)) == [2, 1, 0]
+
+
+def test_pan_starrs_asinh_stack_reads_as_its_linear_flux(tmp_path: Path) -> None:
+    y, x = np.mgrid[:SIDE, :SIDE]
+    flux = 500 * np.exp(-((x - 12) ** 2 + (y - 12) ** 2) / 20) + np.random.default_rng(1).normal(
+        0, 2, (SIDE, SIDE))
+    soften, offset = 3.5, 1.2
+    scaled = 2.5 / math.log(10) * np.arcsinh((flux - offset) / (2 * soften))
+    linear = load_image(write(tmp_path / "linear.fits", flux))
+    stack = load_image(write(tmp_path / "stack.fits", scaled, BSOFTEN=soften, BOFFSET=offset))
+    unconverted = load_image(write(tmp_path / "plain.fits", scaled))
+    assert np.abs(stack.astype(int) - linear).max() <= 1
+    assert np.abs(unconverted.astype(int) - linear).max() > 20
+
+
+def test_linear_flux_leaves_other_images_alone() -> None:
+    data = np.arange(6.0).reshape(2, 3)
+    assert linear_flux(fits.Header({"BSOFTEN": 1.0}), data) is data
+
+
+def test_band_names_and_wavelengths() -> None:
+    assert band_names(fits.Header({"BAND0": "g", "BAND1": "r", "BAND2": "z"}), 3) == ["g", "r", "z"]
+    assert band_names(fits.Header({"BANDS": "griz"}), 3) is None
+    assert band_names(fits.Header(), 3) is None
+    assert wavelength_nm("G") == wavelength_nm("g") < wavelength_nm("r") < wavelength_nm("W1")
+    assert wavelength_nm("F814W") is None
+    assert reddest_first(["W1", "g", "Ks"]) == [0, 2, 1]
+    assert reddest_first(["g", "mystery", "r"]) is None
