@@ -11,6 +11,7 @@ from astropy.io import fits
 
 from galmorph.data.fits_header import band_names, linear_flux, reddest_first, wavelength_nm
 from galmorph.data.images import load_image
+from galmorph.exceptions import ImageError
 
 SIDE = 24
 #: Where each stored band's galaxy sits (row, column): band 0 top left, 1 centre, 2 bottom right.
@@ -108,3 +109,9 @@ def test_band_names_and_wavelengths() -> None:
     assert wavelength_nm("F814W") is None
     assert reddest_first(["W1", "g", "Ks"]) == [0, 2, 1]
     assert reddest_first(["g", "mystery", "r"]) is None
+
+
+def test_a_cube_of_four_named_bands_names_them_in_its_error(tmp_path: Path) -> None:
+    cube = np.concatenate([marked_cube(), marked_cube()[:1]])
+    with pytest.raises(ImageError, match=r"4 bands: g, r, i, z \(cube of shape \(4, 24, 24\)"):
+        load_image(write(tmp_path / "griz.fits", cube, BANDS="griz"))

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 import stat
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -165,7 +166,7 @@ def _load_fits(path: Path) -> np.ndarray:
         raise
     except Exception as err:  # astropy raises many types for a damaged file
         raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
-    bands = _bands_last(path, fits_header.linear_flux(header, data))
+    bands = _bands_last(path, fits_header.linear_flux(header, data), header)
     names = fits_header.band_names(header, bands.shape[-1]) if bands.shape[-1] > 1 else None
     order = fits_header.reddest_first(names) if names else None
     return _stretch(path, bands if order is None else bands[..., order])
@@ -178,7 +179,7 @@ def _describe_hdu(hdu: _BaseHDU) -> str:
     return "no data" if hdu.data is None else f"{hdu.data.ndim}-D data {hdu.data.shape}"
 
 
-def _bands_last(path: Path, data: np.ndarray) -> np.ndarray:
+def _bands_last(path: Path, data: np.ndarray, header: Mapping[str, Any]) -> np.ndarray:
     """FITS data ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` as ``(H, W, C)``, C = 1 or 3."""
     shape = data.shape
     while data.ndim > 3 and data.shape[0] == 1:
@@ -200,8 +201,10 @@ def _bands_last(path: Path, data: np.ndarray) -> np.ndarray:
             "(galmorph takes the shortest axis, first or last, as the bands)"
         )
     if data.shape[-1] not in (1, 3):
+        names = fits_header.band_names(header, data.shape[-1])
+        named = f": {', '.join(names)}" if names else ""
         raise ImageError(
-            f"FITS file {path} has {data.shape[-1]} bands (cube of shape {shape}, bands "
+            f"FITS file {path} has {data.shape[-1]} bands{named} (cube of shape {shape}, bands "
             f"{where}); galmorph reads 1 or 3 bands (write the 3 bands you want to a new file)"
         )
     return data
