@@ -47,6 +47,17 @@ def test_answers_are_grouped_by_question_with_their_intervals() -> None:
     assert answer_groups({"id_str": "x", "ra": 1.0}) == []
 
 
+def test_a_classifiers_classes_are_one_question_without_intervals() -> None:
+    row = {"id_str": "g1", "prob_not ring": np.float32(0.25), "prob_S0/Sa": 0.75,
+           "predicted_label": "S0/Sa", "prob_": 1.0}  # "prob_" alone names no class
+    assert answer_groups(row) == [{
+        "question": "class", "label": "class", "asked": None,
+        "answers": [{"answer": "prob_not ring", "label": "not ring", "fraction": 0.25,
+                     "lower90": None, "upper90": None},
+                    {"answer": "prob_S0/Sa", "label": "S0/Sa", "fraction": 0.75,
+                     "lower90": None, "upper90": None}]}]
+
+
 def test_answer_rows_find_a_galaxy_by_id() -> None:
     table = pd.DataFrame({"id_str": ["a", "b", "a"], "q_asked": [1.0, 0.5, 0.0],
                           "q_yes_fraction": [0.2, 0.9, 0.6]})

@@ -17,12 +17,17 @@ from galmorph.web.query import (
     Not,
     evaluate,
     parse,
+    typed,
+    unquote,
 )
 
 COLUMNS = {
     "bar": np.array([0.9, 0.7, 0.1, np.nan, 0.5]),
     "spiral": np.array([0.9, 0.2, 0.95, 0.9, 0.5]),
     "disk-edge-on.yes": np.array([0.0, 1.0, 0.0, 1.0, 0.0]),
+    "prob_not ring": np.array([0.9, 0.1, 0.6, np.nan, 0.5]),  # a classifier's class names
+    "prob_S0/Sa": np.array([0.2, 0.8, 0.6, 0.1, 0.0]),
+    "and": np.array([1.0, 0.0, 1.0, 0.0, 1.0]),
 }
 
 
@@ -86,6 +91,34 @@ def test_expressions_select_the_right_rows(text: str, expected: list[int]) -> No
     assert rows(text) == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("`prob_not ring` > 0.5", [0, 2]),
+    ("0.5 <= `prob_not ring` and `prob_S0/Sa`>0.5", [2]),
+    ("not `prob_not ring` > 0.5 or (`prob_S0/Sa` > 0.7)", [1, 3, 4]),
+    ("`and` > 0.5 and `bar` > 0.6", [0]),  # a keyword, or any name, may be backquoted
+    ("`disk-edge-on.yes` > 0.5", [1, 3]),
+])
+def test_backquoted_names_may_hold_any_character(text: str, expected: list[int]) -> None:
+    assert rows(text) == expected
+
+
+def test_backquoted_names_keep_their_text_and_place() -> None:
+    assert parse(" `prob_not ring` >= 0.5") == Compare(Name("prob_not ring", 2), ">=", 0.5)
+    assert parse("0.5 < `S0/Sa (early)`") == Compare(Name("S0/Sa (early)", 7), ">", 0.5)
+    assert parse("`__import__('os')` > 1").name.text == "__import__('os')"  # only a name
+
+
+@pytest.mark.parametrize(("name", "spelled"), [
+    ("bar", "bar"), ("prob_0", "prob_0"), ("prob_edge-on", "prob_edge-on"),
+    ("prob_v1.2", "prob_v1.2"), ("prob_not ring", "`prob_not ring`"),
+    ("prob_S0/Sa", "`prob_S0/Sa`"), ("0", "`0`"), ("not", "`not`"), ("Or", "`Or`"),
+])
+def test_names_are_spelled_as_a_filter_reads_them(name: str, spelled: str) -> None:
+    assert typed(name) == spelled and unquote(spelled) == name
+    node = parse(f"{spelled} > 0")
+    assert isinstance(node, Compare) and node.name.text == name
+
+
 def test_numbers_are_read_as_written() -> None:
     numbers = [parse(f"bar > {text}").number for text in ("-1.5e-3", "+2", ".5", "3.", "1E2")]
     assert numbers == [-0.0015, 2.0, 0.5, 3.0, 100.0]
@@ -130,6 +163,17 @@ def test_code_is_only_ever_a_name() -> None:
                                       "character 11, found '('"),
     ("bar > 'x'", "unexpected character \"'\" at character 7"),
     ("bär > 0.5", "unexpected character 'ä' at character 2"),
+    ("prob_not ring > 0.5", "expected <, <=, > or >= after 'prob_not' at character 10, found "
+                            "'ring': put a name with spaces or other characters in backquotes"),
+    ("prob_S0/Sa > 0.5", "unexpected character '/' at character 8: write comparisons like bar "
+                         "> 0.6, joined by and, or, not and parentheses; put a name with spaces "
+                         "or other characters in backquotes, as in `prob_S0/Sa` > 0.5"),
+    ("'prob_not ring' > 0.5", "unexpected character \"'\" at character 1: put a name with "
+                              "spaces or other characters in backquotes"),
+    ("`prob_not ring > 0.5", "the backquote at character 1 is not closed"),
+    ("bar > 0.5 or `", "the backquote at character 14 is not closed"),
+    ("`` > 0.5", "empty name `` at character 1"),
+    ("` ` > 0.5", "empty name `` at character 1"),
     ("and > 1", "expected a comparison such as bar > 0.6, 'not' or '(' at character 1, "
                 "found 'and'"),
     ("", "the filter is empty"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
+from galmorph.exceptions import GalmorphError
 from galmorph.web.summary import PredictionSummary
 
 
@@ -23,3 +25,14 @@ def test_prediction_summary_reads_top_answers() -> None:
     assert [s["answer"] for s in summary("b")] == ["features or disk", "yes"]
     assert [s["text"] for s in summary("b")] == ["features or disk", "edgeon: yes"]
     assert summary("missing") == []
+
+
+def test_a_classifiers_summary_is_its_most_probable_class() -> None:
+    table = pd.DataFrame({"id_str": ["a", "b"], "prob_not ring": [0.7, 0.2],
+                          "prob_S0/Sa": [0.3, 0.8], "predicted_label": ["not ring", "S0/Sa"]})
+    summary = PredictionSummary(table, "p.parquet")
+    assert summary("a") == [{"question": "class", "answer": "not ring", "text": "not ring",
+                             "fraction": 0.7}]
+    assert summary("b")[0]["text"] == "S0/Sa"
+    with pytest.raises(GalmorphError, match="nor a classifier's prob_<class> columns"):
+        PredictionSummary(table[["id_str", "predicted_label"]], "p.parquet")

@@ -132,6 +132,10 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
     return {name: values.astype(np.float32) for name, values in columns.items()}
 
 
+#: How a classifier's probability columns are named: ``prob_<class>``.
+PROBABILITY_PREFIX = "prob_"
+
+
 def _softmax(logits: np.ndarray, axis: int) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=axis, keepdims=True))
     return shifted / shifted.sum(axis=axis, keepdims=True)
@@ -146,7 +150,8 @@ def classification_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np
     classes = loaded.metadata["classes"]
     probabilities = _softmax(raw.astype(np.float64), axis=1).mean(axis=-1)
     columns: dict[str, np.ndarray] = {
-        f"prob_{c}": probabilities[:, i].astype(np.float32) for i, c in enumerate(classes)
+        f"{PROBABILITY_PREFIX}{c}": probabilities[:, i].astype(np.float32)
+        for i, c in enumerate(classes)
     }
     columns["predicted_label"] = np.asarray(classes)[probabilities.argmax(axis=1)]
     return columns

@@ -17,13 +17,20 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from galmorph.web.summary import answer_label, question_label
+from galmorph.models.tasks import PROBABILITY_PREFIX
+from galmorph.web.summary import (
+    CLASS_QUESTION,
+    answer_label,
+    is_class_column,
+    question_label,
+)
 
 if TYPE_CHECKING:
     from galmorph.web.gallery import Gallery
@@ -52,7 +59,8 @@ def answer_groups(values: Mapping[str, Any]) -> list[dict[str, Any]]:
         ``[{"question", "label", "asked", "answers": [{"answer", "label", "fraction",
         "lower90", "upper90"}]}]``: questions with at least one ``_fraction`` column;
         an answer column belongs to the question with the longest matching name. Missing
-        values are None.
+        values are None. A classifier's ``prob_<class>`` columns are one more question,
+        ``class``, without ``asked`` or intervals.
     """
     questions = [str(c).removesuffix("_asked") for c in values if str(c).endswith("_asked")]
     answers: dict[str, list[str]] = {q: [] for q in questions}
@@ -72,7 +80,20 @@ def answer_groups(values: Mapping[str, Any]) -> list[dict[str, Any]]:
                          **{key: _value(values.get(f"{stem}_{key}")) for key in ANSWER_VALUES}}
                         for stem in answers[question]],
         })
-    return groups
+    classes = _class_group(values)
+    return groups + [classes] if classes is not None else groups
+
+
+def _class_group(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A classifier's ``prob_<class>`` values as a question; None when there are none."""
+    columns = [str(c) for c in values
+               if is_class_column(c) and isinstance(values[c], numbers.Real)]
+    if not columns:
+        return None
+    return {"question": CLASS_QUESTION, "label": CLASS_QUESTION, "asked": None,
+            "answers": [{"answer": column, "label": column.removeprefix(PROBABILITY_PREFIX),
+                         "fraction": _value(values[column]), "lower90": None, "upper90": None}
+                        for column in columns]}
 
 
 class AnswerRows:

@@ -214,6 +214,8 @@ class Gallery:
             "has_coordinates": self.embeddings.has_coordinates,
             "has_predictions": self.summary is not None,
             "answers": self.table.names(),
+            # a classifier's prob_<class> columns, as filters spell them (`prob_not ring`)
+            "columns": self.table.predicted_names(),
             "has_session": self.session is not None,
             "session": self.session.store.path.name if self.session is not None else None,
             "n_labels": self.session.store.n_labels() if self.session is not None else None,

@@ -198,10 +198,14 @@ class MapView:
 
     def colour_choices(self) -> list[dict[str, str]]:
         """What the map can be coloured by: ``{"name", "label"}``, predicted answers first
-        (``spiral`` labelled ``spiral: spiral``, ``yes`` ``edgeon: yes``)."""
+        (``spiral`` labelled ``spiral: spiral``, ``yes`` ``edgeon: yes``), or a classifier's
+        columns (`` `prob_not ring` `` labelled ``prob_not ring``)."""
         table = self.gallery.table
         choices = [{"name": name, "label": answer_title(name, stem)}
                    for name, stem in zip(table.names(), table.stems, strict=True)]
+        choices += [{"name": name, "label": column}
+                    for name, column in zip(table.predicted_names(), table.predicted,
+                                            strict=True)]
         if self.gallery.session is not None:
             choices += [{"name": name, "label": label} for name, label in SESSION_COLOURS.items()]
         return choices

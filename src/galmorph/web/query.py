@@ -11,7 +11,9 @@ columns; the text is never run as code (no ``eval``, no ``DataFrame.query``)::
 Keywords are case-insensitive; ``not`` binds tighter than ``and``, ``and`` tighter
 than ``or``. Numbers may be signed, decimal or in exponent form (``-1.5e-3``).
 Names (letters, digits and ``_``, in parts joined by ``-`` or ``.``) are looked up
-by the caller (:class:`galmorph.web.table.GalaxyTable`). A comparison with NaN is
+by the caller (:class:`galmorph.web.table.GalaxyTable`). Any other name (with spaces,
+``/`` or ``+``, a keyword...) is written in backquotes, as in pandas' ``query``:
+`` `prob_not ring` > 0.5``; :func:`typed` spells a name so. A comparison with NaN is
 False, so ``not`` of it is True, as in numpy and pandas. Input is at most
 :data:`MAX_LENGTH` characters and nests at most :data:`MAX_DEPTH` levels.
 
@@ -21,6 +23,8 @@ Example:
     >>> tree = parse("bar > 0.6 AND not spiral <= 0.8")
     >>> evaluate(tree, lambda name: columns[name.text]).tolist()
     [True, False, False]
+    >>> parse("`prob_S0/Sa` >= 0.5")
+    Compare(name=Name(text='prob_S0/Sa', position=1), op='>=', number=0.5)
     >>> parse("bar >")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -51,13 +55,33 @@ _TOKEN = re.compile(rf"""
     (?P<space>[ \t\r\n]+)
   | (?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)
   | (?P<name>{NAME_PATTERN})
+  | (?P<quoted>`[^`]*`?)
   | (?P<op><=|>=|<|>)
   | (?P<paren>[()])
   | (?P<sign>[-+])
 """, re.VERBOSE)
+#: How to write a name with other characters (a filter's error messages end with it).
+QUOTE_HINT = "put a name with spaces or other characters in backquotes, as in `prob_S0/Sa` > 0.5"
 _HINTS = {"=": "compare with <, <=, > or >=", "!": "write not", "&": "write and",
-          "|": "write or"}
+          "|": "write or", "'": QUOTE_HINT, '"': QUOTE_HINT}
 _EXAMPLE = "write comparisons like bar > 0.6, joined by and, or, not and parentheses"
+_PLAIN = re.compile(NAME_PATTERN)
+
+
+def typed(name: str) -> str:
+    """``name`` as a filter must spell it: as it is when it is a plain name (``bar``,
+    ``prob_0``, ``edge-on``), else in backquotes (`` `prob_not ring` ``, `` `and` ``)."""
+    if _PLAIN.fullmatch(name) and name.lower() not in KEYWORDS:
+        return name
+    return f"`{name}`"
+
+
+def unquote(name: str) -> str:
+    """A name as typed, without its backquotes if it has them (`` `prob_S0/Sa` `` →
+    ``prob_S0/Sa``)."""
+    if len(name) >= 2 and name[0] == name[-1] == "`":
+        return name[1:-1]
+    return name
 
 
 class FilterError(GalmorphError):
@@ -109,16 +133,29 @@ class _Token:
         return "the end" if self.kind == "end" else repr(self.text)
 
 
+def _quoted(token: str, position: int) -> str:
+    """The name inside a backquoted ``token`` that starts at ``position``."""
+    if len(token) == 1 or not token.endswith("`"):
+        raise FilterError(f"the backquote at character {position} is not closed: write "
+                          "`NAME` with a backquote on each side")
+    if not token[1:-1].strip():
+        raise FilterError(f"empty name `` at character {position}: write the name between "
+                          "the backquotes")
+    return token[1:-1]
+
+
 def _tokens(text: str) -> Iterator[_Token]:
     at = 0
     while at < len(text):
         match = _TOKEN.match(text, at)
         if match is None:
             char = text[at]
-            hint = _HINTS.get(char, _EXAMPLE)
+            hint = _HINTS.get(char, f"{_EXAMPLE}; {QUOTE_HINT}")
             raise FilterError(f"unexpected character {char!r} at character {at + 1}: {hint}")
         kind, value = match.lastgroup, match.group()
-        if kind == "name" and value.lower() in KEYWORDS:
+        if kind == "quoted":
+            kind, value = "name", _quoted(value, at + 1)
+        elif kind == "name" and value.lower() in KEYWORDS:
             kind = value.lower()
         elif kind == "paren":
             kind = value
@@ -207,8 +244,9 @@ class _Parser:
         left = self.operand(None)
         op = self.token
         if op.kind != "op":
+            hint = f": {QUOTE_HINT}" if isinstance(left, Name) and op.kind == "name" else ""
             raise FilterError(f"expected <, <=, > or >= after {self.tokens[self.at - 1]} at "
-                              f"character {op.position}, found {op}")
+                              f"character {op.position}, found {op}{hint}")
         self.take()
         wanted = "a number" if isinstance(left, Name) else "a name"
         right = self.operand(op)

@@ -2,7 +2,9 @@
 
 :class:`PredictionSummary` reads a ``galmorph predict`` table once and gives, per
 galaxy, the top answer of each question it was probably asked, with a short
-label for the page (``t02_edgeon`` + ``a04_yes`` → ``edgeon: yes``).
+label for the page (``t02_edgeon`` + ``a04_yes`` → ``edgeon: yes``). A fine-tuned
+classifier's ``prob_<class>`` columns are read as one question, :data:`CLASS_QUESTION`,
+whose answers are the classes (``prob_not ring`` → ``not ring``).
 
 Example:
     >>> import pandas as pd
@@ -22,9 +24,23 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
+from galmorph.models.tasks import PROBABILITY_PREFIX
 
 #: Questions shown in a galaxy's one-line morphology summary.
 SUMMARY_QUESTIONS = 3
+#: The question a classifier answers (its ``prob_<class>`` columns), always asked.
+CLASS_QUESTION = "class"
+
+
+def is_class_column(name: object) -> bool:
+    """Whether a column name is a classifier's ``prob_<class>`` (with a class)."""
+    return str(name).startswith(PROBABILITY_PREFIX) and len(str(name)) > len(PROBABILITY_PREFIX)
+
+
+def class_columns(table: pd.DataFrame) -> list[str]:
+    """A classifier's ``prob_<class>`` number columns of ``table``, in its order."""
+    return [str(c) for c in table.columns
+            if is_class_column(c) and pd.api.types.is_numeric_dtype(table[c].dtype)]
 
 
 def question_label(question: str) -> str:
@@ -53,7 +69,8 @@ class PredictionSummary:
     """Per galaxy, the top answer of each question it was probably asked.
 
     Built from a ``galmorph predict`` table: questions are its ``<question>_asked``
-    columns and their answers the ``<question>_<answer>_fraction`` columns.
+    columns and their answers the ``<question>_<answer>_fraction`` columns, or a
+    classifier's ``prob_<class>`` columns (:data:`CLASS_QUESTION`).
     """
 
     def __init__(self, table: pd.DataFrame, source: str) -> None:
@@ -69,16 +86,25 @@ class PredictionSummary:
             answers = [c for c in fractions if c.startswith(question + "_")]
             if not answers:
                 continue
-            values = table[answers].to_numpy(dtype=np.float64)
-            top = np.nanargmax(np.nan_to_num(values, nan=-1.0), axis=1)
-            self.questions.append((
-                question, [answer_label(question, a) for a in answers],
-                np.column_stack([top, values[np.arange(len(values)), top]]),
-                table[asked].to_numpy(dtype=np.float64),
-            ))
+            self._add(question, [answer_label(question, a) for a in answers],
+                      table[answers].to_numpy(dtype=np.float64),
+                      table[asked].to_numpy(dtype=np.float64))
+        classes = class_columns(table)
+        if classes:
+            self._add(CLASS_QUESTION, [c.removeprefix(PROBABILITY_PREFIX) for c in classes],
+                      table[classes].to_numpy(dtype=np.float64), np.ones(len(table)))
         if not self.questions:
             raise GalmorphError(f"predictions {source} have no <question>_asked and "
-                                "<answer>_fraction columns: make them with `galmorph predict`")
+                                "<answer>_fraction columns, nor a classifier's prob_<class> "
+                                "columns: make them with `galmorph predict`")
+
+    def _add(self, question: str, labels: list[str], values: np.ndarray,
+             asked: np.ndarray) -> None:
+        """Keep a question: its answers' labels, answer fractions and how likely asked."""
+        top = np.nanargmax(np.nan_to_num(values, nan=-1.0), axis=1)
+        self.questions.append((question, labels,
+                               np.column_stack([top, values[np.arange(len(values)), top]]),
+                               asked))
 
     def __call__(self, galaxy_id: str) -> list[dict[str, Any]]:
         """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "text", "fraction"}``,

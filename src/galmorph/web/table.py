@@ -16,6 +16,12 @@ Names, for any schema (answers are found from the ``<question>_asked`` and
 * ``ANSWER.uncertainty``: the width of its 90% interval, ``_upper90 - _lower90``;
 * the whole name of a number column of the predictions, the catalog or the embeddings
   (``t03_bar_asked``, ``redshift``, ``ra``); it wins over an answer of the same name.
+  A fine-tuned classifier's predictions have no answers: their number columns
+  (``prob_<class>``) are its :attr:`GalaxyTable.predicted` columns.
+
+A name with spaces or other characters (``prob_not ring``) is written in backquotes
+in a filter (see :func:`galmorph.web.query.typed`), and may be in a sort or
+:meth:`GalaxyTable.values`; messages and :meth:`GalaxyTable.names` spell names so.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -40,7 +46,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from galmorph.web.query import NAME_PATTERN, FilterError, evaluate, parse
+from galmorph.web.query import FilterError, evaluate, parse, typed, unquote
 
 #: Selections (filter, sort, id text) kept, most recent first.
 MAX_SELECTIONS = 16
@@ -48,13 +54,17 @@ MAX_SELECTIONS = 16
 MAX_ORDERS = 8
 UNCERTAINTY = ".uncertainty"
 _PREFIXED = re.compile(r"[at][0-9]+_(.+)")
-_NAME = re.compile(NAME_PATTERN)
 
 
 def _short(name: str) -> str:
     """``a06_bar`` → ``bar``, ``t03_bar`` → ``bar``; other names as they are."""
     match = _PREFIXED.fullmatch(name)
     return match.group(1) if match else name
+
+
+def _listed(names: list[str]) -> str:
+    """The first ten ``names``, joined by commas (``…`` for more)."""
+    return ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
 
 
 def _rows_of(frame: pd.DataFrame, ids: np.ndarray) -> np.ndarray | None:
@@ -128,8 +138,13 @@ class GalaxyTable:
         self.stems: list[str] = []
         self._keys: dict[str, list[str]] = {}  # lower-case name -> answer stems
         self._spelled: dict[str, str] = {}  # lower-case name -> as first written
+        #: The number columns of predictions without answers (a classifier's ``prob_<class>``).
+        self.predicted: list[str] = []
         if predictions is not None:
             self._find_answers([str(c) for c in predictions.columns])
+            if not self.stems:
+                self.predicted = [name for name, (frame, _) in self._sources.items()
+                                  if frame is predictions]
         self._lower_ids: np.ndarray | None = None
         self._orders: OrderedDict[tuple[str, bool], np.ndarray] = OrderedDict()
         self._selections: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
@@ -159,14 +174,18 @@ class GalaxyTable:
             stems.append(stem)
 
     def _name_of(self, stem: str) -> str:
-        """The shortest name that means only this answer."""
+        """The shortest name that means only this answer, as a filter spells it."""
         keys = [self._spelled[key] for key, stems in self._keys.items() if stems == [stem]]
-        typed = [k for k in keys if _NAME.fullmatch(k)] or [stem]
-        return min(typed, key=lambda k: ("." in k, len(k), k))
+        plain = [k for k in keys if typed(k) == k]
+        return min(plain, key=lambda k: ("." in k, len(k), k)) if plain else typed(stem)
 
     def names(self) -> list[str]:
         """One name per predicted answer, in the table's order (``bar``, ``a10_no_bulge``)."""
         return [self._name_of(stem) for stem in self.stems]
+
+    def predicted_names(self) -> list[str]:
+        """:attr:`predicted`, as a filter spells them (`` `prob_not ring` ``, ``prob_ring``)."""
+        return [typed(name) for name in self.predicted]
 
     # ------------------------------------------------------------ columns
     @staticmethod
@@ -204,17 +223,20 @@ class GalaxyTable:
         known = [k for k in (*self._spelled.values(), *self._sources)
                  if "." not in k or "." in name]
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        close_text = f"; did you mean {' or '.join(close)}?" if close else ""
-        answers = self.names()
-        if answers:
-            listed = ", ".join(answers[:10]) + (", …" if len(answers) > 10 else "")
-            hint = (f"names are the predicted answers ({listed}), ANSWER.uncertainty, "
-                    "and number columns of the predictions or catalog")
-        else:
-            listed = ", ".join(list(self._sources)[:10]) or "none"
-            hint = ("no predictions are loaded (galmorph serve --predictions FILE); "
-                    f"number columns: {listed}")
-        return FilterError(f"unknown name {name!r}{where}{close_text} ({hint})")
+        close_text = f"; did you mean {' or '.join(map(typed, close))}?" if close else ""
+        return FilterError(f"unknown name {name!r}{where}{close_text} ({self._hint()})")
+
+    def _hint(self) -> str:
+        """What names there are, as a filter spells them (for unknown names)."""
+        if self.stems:
+            return (f"names are the predicted answers ({_listed(self.names())}), "
+                    "ANSWER.uncertainty, and number columns of the predictions or catalog")
+        if self.predicted:
+            return (f"names are the predicted columns ({_listed(self.predicted_names())}) "
+                    "and number columns of the catalog")
+        columns = _listed([typed(k) for k in self._sources]) or "none"
+        return ("no predictions are loaded (galmorph serve --predictions FILE); "
+                f"number columns: {columns}")
 
     def _uncertainty(self, name: str, where: str) -> str:
         base = name[:-len(UNCERTAINTY)]
@@ -247,12 +269,13 @@ class GalaxyTable:
 
     def values(self, name: str) -> np.ndarray:
         """``(n,)`` read-only float values of ``name`` per gallery row (NaN where unknown),
-        resolved as in filters: ``bar``, ``a06_bar``, ``bar.uncertainty``, ``ra``...
+        resolved as in filters: ``bar``, ``a06_bar``, ``bar.uncertainty``, ``ra``,
+        ``prob_not ring`` or `` `prob_not ring` ``...
 
         Raises:
             FilterError: for an unknown name (with close matches) or an ambiguous one.
         """
-        return self._values[self._key(name.strip(), "")]
+        return self._values[self._key(unquote(name.strip()), "")]
 
     # ---------------------------------------------------------- selecting
     def _mask(self, where: str, text: str) -> np.ndarray | None:
@@ -271,7 +294,7 @@ class GalaxyTable:
         if not sort:
             return None
         descending = sort.startswith("-")
-        name = sort[1:].strip() if sort[0] in "-+" else sort
+        name = unquote(sort[1:].strip() if sort[0] in "-+" else sort)
         if not name:
             raise FilterError(f"sort {sort!r} names nothing: write NAME or -NAME, e.g. -bar")
         key = (self._key(name, " in sort"), descending)

@@ -186,10 +186,12 @@ function turnPage(step) {
 }
 
 // The filter form (id text, filter, sort; paging keeps them), and the sort box's
-// suggestions: every predicted answer, ascending, descending and by uncertainty.
-function setUpBrowse(answers) {
-  $("browse-sort-names").replaceChildren(...answers.flatMap((name) =>
-    [name, "-" + name, name + ".uncertainty"].map((value) => el("option", { value }))));
+// suggestions: every predicted answer, ascending, descending and by uncertainty, and a
+// classifier's columns (`columns`, backquoted where a filter needs it), up and down.
+function setUpBrowse(answers, columns) {
+  const values = [...answers.flatMap((name) => [name, "-" + name, name + ".uncertainty"]),
+    ...columns.flatMap((name) => [name, "-" + name])];
+  $("browse-sort-names").replaceChildren(...values.map((value) => el("option", { value })));
   $("filter").addEventListener("submit", (e) => {
     e.preventDefault();
     state.filter = $("filter-text").value.trim();
@@ -516,7 +518,7 @@ async function start() {
   state.rankingNeedsLabels = Boolean(info.ranking_needs_labels);
   setLabelCount(info.n_labels);
   for (const link of document.querySelectorAll("a.export-ranking")) link.addEventListener("click", exportRanking);
-  setUpBrowse(info.answers || []);
+  setUpBrowse(info.answers || [], info.columns || []);
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     goSearch($("search-id").value.trim());

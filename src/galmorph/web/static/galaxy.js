@@ -39,7 +39,9 @@ function answerRow(answer) {
     interval.style.width = percent(answer.upper90 - answer.lower90);
     track.append(interval);
   }
-  const numbers = `${fixed(answer.fraction, 2)} [${fixed(answer.lower90, 2)}, ${fixed(answer.upper90, 2)}]`;
+  const interval = answer.lower90 === null && answer.upper90 === null ? ""
+    : ` [${fixed(answer.lower90, 2)}, ${fixed(answer.upper90, 2)}]`;
+  const numbers = fixed(answer.fraction, 2) + interval;
   const row = node("div", "answer");
   row.dataset.answer = answer.answer;
   row.append(node("span", "", answer.label), track, node("span", "muted", numbers));
@@ -50,7 +52,9 @@ function questionBlock(question) {
   const unlikely = question.asked !== null && question.asked < 0.5;
   const block = node("div", unlikely ? "question unlikely" : "question");
   block.dataset.question = question.question;
-  block.append(node("h4", "", `${question.label} · asked ${fixed(question.asked, 2)}`));
+  // a classifier's class question has no "asked"
+  const asked = question.asked === null ? "" : ` · asked ${fixed(question.asked, 2)}`;
+  block.append(node("h4", "", question.label + asked));
   for (const answer of question.answers) block.append(answerRow(answer));
   return block;
 }
