@@ -33,13 +33,18 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     deleted and ``path`` left as it was.
 
     Raises:
-        IsADirectoryError: when ``path`` is a folder (not the temporary file's name).
+        IsADirectoryError: when ``path`` is a folder.
+        OSError: naming ``path`` (not the temporary file) when its folder cannot be
+            made or written to.
     """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "a folder is there, give a file name", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # name the file asked for, not the temporary one
+        raise OSError(err.errno, f"cannot write there: {err.strerror}", str(path)) from None
     os.close(handle)
     tmp = Path(name)
     try:

@@ -122,3 +122,13 @@ def test_benchmark_out_of_range_scores_name_file_column_and_rows(
     assert str(truth) in message and "column 'score'" in message
     assert "fractions in [0, 1] or scores in [0, 5]" in message
     assert f"1 row: row 6 (G006): {bad}" in message
+
+
+def test_benchmark_refuses_a_budget_that_labels_every_galaxy(
+        tmp_path: Path, write_embeddings: Callable) -> None:
+    emb = write_embeddings(tmp_path / "emb.parquet", np.random.default_rng(0).normal(size=(20, 2)))
+    setup = benchmark_setup(emb, _truth_file(tmp_path, [5, 0] * 10), "score")
+    with pytest.raises(ValueError, match=r"^n_labels \(--labels\) must be below the 20 galaxies "
+                                         r"that can be labelled, got 20"):
+        benchmark(setup, n_labels=20, repeats=1)
+    assert benchmark(setup, n_labels=19, repeats=1)["settings"]["n_labels"] == 19

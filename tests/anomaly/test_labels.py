@@ -63,6 +63,38 @@ def test_unknown_galaxy_is_refused_and_nothing_is_written(store: LabelStore) -> 
     assert store.history() == []
 
 
+def test_label_many_stores_all_or_nothing(store: LabelStore) -> None:
+    store.label("G1", 1)
+    with pytest.raises(GalmorphError, match=r"no galaxy with id 'X', 'Y' in .* \(nothing was "
+                                            r"stored\)"):
+        store.label_many([("G1", 3), ("X", 4), ("G2", 5), ("Y", 0)])
+    with pytest.raises(GalmorphError, match="'G2' is given more than once.*nothing was stored"):
+        store.label_many([("G2", 3), ("G3", 4), ("G2", 5)])
+    with pytest.raises(GalmorphError, match="score"):
+        store.label_many([("G2", 3), ("G3", 9)])
+    assert store.labels() == {"G1": 1.0} and len(store.history()) == 1
+    records = store.label_many([("G1", 3), ("G2", 4)], source="file labels.csv")
+    assert [(r.galaxy_id, r.score, r.previous, r.source) for r in records] == [
+        ("G1", 3.0, 1.0, "file labels.csv"), ("G2", 4.0, None, "file labels.csv")]
+    assert store.unknown_ids(["G3", "nope", "G39"]) == ["nope"]
+
+
+def test_a_failed_overwrite_keeps_the_old_session(store: LabelStore,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    store.label("G1", 3)
+    store.close()
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("galmorph.anomaly.labels.os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        LabelStore.create(store.path, {}, IDS[:2], overwrite=True)
+    with LabelStore.open(store.path) as old:
+        assert old.labels() == {"G1": 3.0} and old.n_galaxies() == 40
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["s.db"]
+
+
 def test_create_refuses_an_existing_file_unless_asked(store: LabelStore) -> None:
     store.label("G1", 3)
     with pytest.raises(GalmorphError, match="already exists"):

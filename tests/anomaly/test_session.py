@@ -180,3 +180,45 @@ def test_a_closed_session_says_so(session_files: dict[str, Path]) -> None:
     for action in (lambda: session.label("G001", 3), session.next_batch, session.ranking):
         with pytest.raises(GalmorphError, match=r"the session is closed \(.*s.db\): open it"):
             action()
+
+
+def test_changed_galaxies_are_described_with_the_way_to_carry_the_scores(
+        tmp_path: Path, blobs: Callable, write_embeddings: Callable) -> None:
+    x, _ = blobs(n=30)
+    ids = [f"G{i:03d}" for i in range(30)]
+    first = write_embeddings(tmp_path / "a.parquet", x, ids)
+    AnomalySession.start(first, tmp_path / "s.db").close()
+    for name, rows, change in (
+            ("more", [*ids, "G999"], r"1 galaxy added \(e.g. G999\)\)"),
+            ("fewer", ids[:27], r"3 galaxies removed \(e.g. G027\)\)"),
+            ("shuffled", ids[::-1], r"the same galaxies in another order\)")):
+        other = write_embeddings(tmp_path / f"{name}.parquet", np.zeros((len(rows), 2)), rows)
+        skip = " --skip-unknown" if name == "fewer" else ""
+        with pytest.raises(GalmorphError, match=(
+                rf"{name}.parquet does not hold the galaxies session .*s.db was started with "
+                rf"\(its ids differ: {change}. Give the original embeddings with --embeddings, or "
+                rf"start a new session on .*{name}.parquet and carry your scores over: galmorph "
+                rf"anomaly label --from .*s.db{skip} --session NEW.db$")):
+            AnomalySession.open(tmp_path / "s.db", embeddings=other)
+    with pytest.raises(GalmorphError, match=r"^embeddings file .*nothere.parquet does not exist"):
+        AnomalySession.open(tmp_path / "s.db", embeddings=tmp_path / "nothere.parquet")
+    one = write_embeddings(tmp_path / "one.parquet", x[:1])
+    with pytest.raises(GalmorphError, match="one.parquet holds 1 galaxy: a session needs at "
+                                            "least 2"):
+        AnomalySession.start(one, tmp_path / "one.db")
+
+
+def test_scores_of_one_value_warn_that_predictions_mean_little(
+        session_files: dict[str, Path]) -> None:
+    with AnomalySession.start(session_files["embeddings"], session_files["session"],
+                              batch_size=4) as session:
+        session.label_many([(g, 0) for g in session.next_batch().ids])
+        for action in (session.ranking, lambda: session.next_batch(new=True)):
+            with pytest.warns(GalmorphWarning, match="all 4 scores given are 0: until some "
+                                                     "differ, the model cannot tell"):
+                action()
+        session.label("G100", 2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            session.ranking()
+            session.ranking(method="isolation-forest")

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from galmorph.cli import main
+from galmorph.exceptions import GalmorphWarning
 from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
 from galmorph.inference.outputs import write_table
 
@@ -194,3 +195,75 @@ def test_bad_embeddings_and_options_are_refused_clearly(
     folder.mkdir()
     assert main(["anomaly", "next", "--session", str(folder)]) == 2
     assert "folder.db is a folder, not a session file" in capsys.readouterr().err
+
+
+def test_label_stores_every_pair_or_none_and_says_what_next(
+        files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    db, ids = str(files["db"]), files["ids"]
+    assert main(["anomaly", "start", str(files["emb"]), "--session", db]) == 0
+    capsys.readouterr()
+    for pairs, expected in (
+            ([ids[0], "3", "nope", "4"], "no galaxy with id 'nope' in session"),
+            ([ids[0], "3", ids[1], "9"], f"score of {ids[1]} (pair 2): a score is a number "
+                                         "from 0 to 5, not '9'"),
+            ([ids[0], "3", ids[0], "1"], f"galaxy '{ids[0]}' is given more than once"),
+            (["4", ids[0]], "give each galaxy id first, then its score")):
+        assert main(["anomaly", "label", *pairs, "--session", db]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert err.startswith("error: ") and expected in err and "nothing was stored" in err
+    assert main(["anomaly", "status", "--session", db]) == 0
+    assert "0 labelled (0 labels given)" in capsys.readouterr().out
+    assert main(["anomaly", "label", ids[0], "0", ids[1], "0", "--session", db]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 galaxies labelled" in out and f"Next: galmorph anomaly next --session {db}" in out
+    with pytest.warns(GalmorphWarning, match="all 2 scores given are 0: until some differ"):
+        assert main(["anomaly", "rank", "--session", db, "--top", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"All {N} galaxies in a file: add -o ranked.csv" in out
+    assert f"Score more galaxies to sharpen it: galmorph anomaly next --session {db}" in out
+
+
+def test_label_from_a_file_or_another_session(files: dict, capsys: pytest.CaptureFixture[str]
+                                              ) -> None:
+    db, ids, root = str(files["db"]), files["ids"], files["root"]
+    assert main(["anomaly", "start", str(files["emb"]), "--session", db]) == 0
+    labels = root / "labels.csv"
+    labels.write_text(f"id_str,score\n{ids[0]},5\n{ids[1]},high\n")
+    capsys.readouterr()
+    assert main(["anomaly", "label", "--from", str(labels), "--session", db]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (f"error: labels file {labels}: column 'score' must hold numbers from 0 to 5 but has "
+            f"1 bad value: row 1 ({ids[1]}): high; nothing was stored") in err
+    labels.write_text(f"id_str,score\n{ids[0]},5\nJ000000.00+000000.0,4\n{ids[2]},1\n")
+    assert main(["anomaly", "label", "--from", str(labels), "--session", db]) == 2
+    assert ("1 galaxy not in session" in (err := " ".join(capsys.readouterr().err.split()))
+            and "row 1 (J000000.00+000000.0); nothing was stored (pass --skip-unknown" in err)
+    with pytest.warns(GalmorphWarning, match="1 galaxy not in session .* left out"):
+        assert main(["anomaly", "label", "--from", str(labels), "--skip-unknown",
+                     "--session", db]) == 0
+    assert f"Stored 2 scores from {labels}" in " ".join(capsys.readouterr().out.split())
+    # the catalog changed: the old session refuses the new embeddings; a new one takes the scores
+    table = pd.read_parquet(files["emb"]).iloc[1:]
+    info = pq.read_metadata(files["emb"]).metadata[METADATA_KEY.encode()].decode()
+    fewer = write_table(table, root / "fewer.parquet", {METADATA_KEY: info})
+    assert main(["anomaly", "next", "--session", db, "--embeddings", str(fewer)]) == 2
+    assert (f"label --from {db} --skip-unknown --session NEW.db"
+            in " ".join(capsys.readouterr().err.split()))
+    new = str(root / "new.db")
+    assert main(["anomaly", "start", str(fewer), "--session", new]) == 0
+    with pytest.warns(GalmorphWarning, match=f"1 galaxy not in session {new} left out"):
+        assert main(["anomaly", "label", "--from", db, "--skip-unknown", "--session", new]) == 0
+    assert "Stored 1 score from" in capsys.readouterr().out
+    with pytest.warns(GalmorphWarning, match="the 1 score given is 1"):
+        assert main(["anomaly", "rank", "--session", new, "-o", str(root / "r.csv")]) == 0
+    ranked = pd.read_csv(root / "r.csv", comment="#")
+    assert ranked.loc[ranked["labelled"], "id_str"].tolist() == [ids[2]]
+
+
+def test_benchmark_table_keeps_whole_numbers_in_80_columns(
+        files: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["anomaly", "benchmark", str(files["emb"]), "--truth", str(files["truth"]),
+                 "--score-column", "odd", "--labels", "5", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and "P@100 unlab." in out and "1 repeat\n" in out

@@ -7,7 +7,7 @@ their taste from the representation and proposes what to look at next.
   its session file together (start, next batch, label, rank);
 - :mod:`~galmorph.anomaly.labels`: :class:`LabelStore`, the durable SQLite session
   file (:mod:`~galmorph.anomaly.database` its schema, :mod:`~galmorph.anomaly.records`
-  the values it returns);
+  the values it returns; :mod:`~galmorph.anomaly.label_files` scores read from a file);
 - :mod:`~galmorph.anomaly.features`: the standardised interest features and the
   cold start;
 - :mod:`~galmorph.anomaly.interest`: active learning, a Gaussian process and its
@@ -47,6 +47,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
                      "DEFAULT_XI", "METHODS", "PRECISION_AT"],
         "features": ["interest_features", "spread_sample"],
         "interest": ["InterestModel", "Proposal", "expected_improvement"],
+        "label_files": ["read_label_file"],
         "labels": ["LabelStore"],
         "methods": ["Step", "predict_interest", "propose"],
         "ranking": ["rank_order", "ranking_metrics"],

@@ -308,13 +308,19 @@ def benchmark(
         data's counts.
 
     Raises:
-        SettingError: naming a setting that is not a usable number.
+        SettingError: naming a setting that is not a usable number, or ``n_labels``
+            when it reaches the number of galaxies that can be labelled.
     """
     xi = real_number(xi, "xi (--xi)", 0.0, error=SettingError)
     seed = whole_number(seed, "seed (--seed)", 0, MAX_SEED, error=SettingError)
     batch_size = whole_number(batch_size, "batch_size (--batch-size)", 1, error=SettingError)
     repeats = whole_number(repeats, "repeats (--repeats)", 1, error=SettingError)
     n_labels = whole_number(n_labels, "n_labels (--labels)", 1, error=SettingError)
+    n_candidates = int(setup.candidates.sum())
+    if n_labels >= n_candidates:
+        raise SettingError(f"n_labels (--labels) must be below the {n_candidates} galaxies that "
+                           f"can be labelled, got {n_labels}: the benchmark measures how the "
+                           "galaxies left unlabelled are ranked")
     result: dict[str, Any] = {}
     for key, method in BENCHMARK_METHODS.items():
         runs = []

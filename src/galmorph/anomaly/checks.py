@@ -18,14 +18,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from galmorph.anomaly.defaults import MAX_SEED
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.numbers import nonfinite_rows, real_number, whole_number
 
 
@@ -104,6 +105,53 @@ def check_same_model(started: Mapping[str, str], found: Mapping[str, str],
             f"{path} holds embeddings made by model {_model(found)}, but this session was "
             f"started with embeddings made by model {_model(started)}: give that model's "
             "embeddings, or start a new session for this model")
+
+
+def check_same_galaxies(started: Sequence[str], found: Sequence[str], path: str | Path,
+                        session: str | Path) -> None:
+    """Refuse embeddings whose galaxies (ids, in order) differ from those a session started with.
+
+    ``started``: the session's ids; ``found``: the embeddings'.
+
+    Raises:
+        GalmorphError: saying which galaxies were added or removed (or that the order
+            changed), and how to carry the scores to a new session.
+    """
+    if list(started) == list(found):
+        return
+    old, new = set(started), set(found)
+    added, removed = [g for g in found if g not in old], [g for g in started if g not in new]
+    if not added and not removed:
+        change = "the same galaxies in another order"
+    else:
+        change = "; ".join(f"{len(ids)} {'galaxy' if len(ids) == 1 else 'galaxies'} {what} "
+                           f"(e.g. {ids[0]})"
+                           for ids, what in ((added, "added"), (removed, "removed")) if ids)
+    skip = " --skip-unknown" if removed else ""
+    raise GalmorphError(
+        f"{path} does not hold the galaxies session {session} was started with (its ids "
+        f"differ: {change}). Give the original embeddings with --embeddings, or start a new "
+        f"session on {path} and carry your scores over: galmorph anomaly label --from "
+        f"{session}{skip} --session NEW.db")
+
+
+def warn_if_one_value(scores: np.ndarray, method: str) -> None:
+    """Warn (GalmorphWarning) when every score given is the same, for active learning.
+
+    A Gaussian process fitted to one value predicts it everywhere: its proposals and
+    ranking of the galaxies not scored mean little until some scores differ. (The
+    baselines rank by their anomaly score whatever the scores.)
+    """
+    if method != "active" or not len(scores):
+        return
+    if np.ptp(scores) > 0:
+        return
+    given = (f"the 1 score given is {scores[0]:g}" if len(scores) == 1
+             else f"all {len(scores)} scores given are {scores[0]:g}")
+    warnings.warn(f"{given}: until some differ, the model cannot tell what you find "
+                  "interesting, so its predictions for the other galaxies mean little; give "
+                  "higher (or lower) scores to galaxies you find more (or less) interesting",
+                  GalmorphWarning, stacklevel=3)
 
 
 # ------------------------------------------------------------------- arrays

@@ -117,5 +117,11 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 def remove_database(path: Path) -> None:
     """Delete a database file and its WAL and shared-memory files, where present."""
-    for suffix in ("", "-wal", "-shm"):
+    remove_sidecars(path)
+    path.unlink(missing_ok=True)
+
+
+def remove_sidecars(path: Path) -> None:
+    """Delete a database's WAL and shared-memory files, where present (not the database)."""
+    for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -41,6 +41,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,7 @@ from galmorph.anomaly.database import (
     now,
     nullable,
     remove_database,
+    remove_sidecars,
 )
 from galmorph.anomaly.records import Batch, LabelRecord, check_score
 from galmorph.exceptions import GalmorphError
@@ -146,8 +148,8 @@ class LabelStore:
                     ((i, str(g), *(c[i] for c in columns)) for i, g in enumerate(ids)),
                 )
             conn.close()  # checkpoints the WAL into the file and removes it
-            remove_database(path)
-            os.replace(tmp, path)
+            remove_sidecars(path)  # an old session's WAL must not replay into the new file
+            os.replace(tmp, path)  # atomic: the old session stays whole until this moment
         except BaseException:
             remove_database(tmp)
             raise
@@ -242,10 +244,15 @@ class LabelStore:
                 conn.executemany(f"UPDATE galaxies SET {name} = ? WHERE row = ?",
                                  ((v, i) for i, v in enumerate(column)))
 
-    def _check_galaxy(self, galaxy_id: str) -> None:
-        found = self._db.execute("SELECT 1 FROM galaxies WHERE id_str = ?", (galaxy_id,))
-        if found.fetchone() is None:
-            raise GalmorphError(f"no galaxy with id {galaxy_id!r} in session {self.path}")
+    def unknown_ids(self, ids: Sequence[str]) -> list[str]:
+        """The ids (in the order given) that are not galaxies of the session."""
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = [str(g) for g in ids[start:start + 500]]
+            known.update(g for (g,) in self._query(
+                f"SELECT id_str FROM galaxies WHERE id_str IN ({', '.join('?' * len(chunk))})",
+                chunk))
+        return [str(g) for g in ids if str(g) not in known]
 
     # -------------------------------------------------------------- labels
     def label(self, galaxy_id: str, score: float, *, source: str = "user") -> LabelRecord:
@@ -256,21 +263,48 @@ class LabelStore:
         Raises:
             GalmorphError: for a score outside 0–5 or an id not in the session.
         """
-        value = check_score(score)
-        galaxy_id = str(galaxy_id)
+        return self.label_many([(galaxy_id, score)], source=source)[0]
+
+    def label_many(self, pairs: Sequence[tuple[str, float]], *, source: str = "user"
+                   ) -> list[LabelRecord]:
+        """Store ``(galaxy_id, score)`` pairs in one transaction: all of them or none.
+
+        Raises:
+            GalmorphError: for a score outside 0–5, an id not in the session or an id
+                given twice; nothing is stored then.
+        """
+        pairs = [(str(g), check_score(s)) for g, s in pairs]
+        ids = [g for g, _ in pairs]
+        repeated = [g for g, n in Counter(ids).items() if n > 1]
+        if repeated:
+            raise GalmorphError(f"galaxy {repeated[0]!r} is given more than once; give each "
+                                "galaxy one score (nothing was stored)")
+        records = []
         with self._write() as conn:
-            self._check_galaxy(galaxy_id)
-            old = conn.execute("SELECT score FROM labels WHERE id_str = ?",
-                               (galaxy_id,)).fetchone()
-            previous = None if old is None else float(old[0])
-            when = now()
-            cursor = conn.execute(
-                "INSERT INTO label_history (id_str, score, previous, labelled_at, source) "
-                "VALUES (?, ?, ?, ?, ?)", (galaxy_id, value, previous, when, source),
-            )
-            sequence = int(cursor.lastrowid or 0)
-            conn.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
-                         (galaxy_id, value, when, sequence))
+            unknown = self.unknown_ids(ids)
+            if unknown:
+                shown = ", ".join(map(repr, unknown[:5])) + (
+                    f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                nothing = " (nothing was stored)" if len(pairs) > 1 else ""
+                raise GalmorphError(f"no galaxy with id {shown} in session {self.path}{nothing}")
+            for galaxy_id, value in pairs:
+                records.append(self._insert(conn, galaxy_id, value, source))
+        return records
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, galaxy_id: str, value: float, source: str
+                ) -> LabelRecord:
+        """One label into the history and the current scores (inside a transaction)."""
+        old = conn.execute("SELECT score FROM labels WHERE id_str = ?", (galaxy_id,)).fetchone()
+        previous = None if old is None else float(old[0])
+        when = now()
+        cursor = conn.execute(
+            "INSERT INTO label_history (id_str, score, previous, labelled_at, source) "
+            "VALUES (?, ?, ?, ?, ?)", (galaxy_id, value, previous, when, source),
+        )
+        sequence = int(cursor.lastrowid or 0)
+        conn.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?, ?)",
+                     (galaxy_id, value, when, sequence))
         return LabelRecord(galaxy_id, value, when, previous, source, sequence)
 
     def labels(self) -> dict[str, float]:

@@ -60,8 +60,9 @@ def predict_interest(
     check_method(method)
     if method == "active":
         if not len(labelled_rows):
-            raise GalmorphError("no labels yet: label the galaxies `galmorph anomaly next` "
-                                "shows, or rank with a baseline method")
+            raise GalmorphError("no labels yet: score the galaxies `galmorph anomaly next` "
+                                "shows, or rank with a baseline method (such as "
+                                "--method isolation-forest)")
         model = InterestModel(seed=seed).fit(x[labelled_rows], scores)
         return Step(np.asarray(model.predict(x)))
     if anomaly is None:

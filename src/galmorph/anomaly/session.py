@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 
 from galmorph.anomaly.baselines import artefact_flags, isolation_forest_scores, lof_scores
-from galmorph.anomaly.checks import check_new_session, check_same_model, check_settings
+from galmorph.anomaly.checks import (
+    check_new_session,
+    check_same_galaxies,
+    check_same_model,
+    check_settings,
+    warn_if_one_value,
+)
 from galmorph.anomaly.defaults import (
     DEFAULT_ARTEFACT_THRESHOLD,
     DEFAULT_BATCH_SIZE,
@@ -141,6 +147,9 @@ class AnomalySession:
                                  artefact_threshold=artefact_threshold)
         check_new_session(session, overwrite)
         emb = read_embeddings(embeddings)
+        if len(emb) < 2:
+            raise GalmorphError(f"{embeddings} holds {len(emb)} galaxy: a session needs at "
+                                "least 2")
         values: dict[str, np.ndarray] = {}
         source = column = None
         if predictions is not None:
@@ -183,14 +192,14 @@ class AnomalySession:
         try:
             settings = SessionSettings.from_dict(store.settings())
             path = embeddings if embeddings is not None else settings.embeddings
-            if not Path(path).exists():
+            if embeddings is None and not Path(path).exists():
                 raise GalmorphError(f"the session's embeddings file {path} is missing; pass "
                                     "its new location with --embeddings")
             emb = read_embeddings(path)
             check_same_model(settings.model, emb.info.model, path)
             if ids_digest(emb.ids) != settings.ids_sha256:
-                raise GalmorphError(f"{path} does not hold the galaxies this session was "
-                                    "started with (its ids differ)")
+                check_same_galaxies(store.galaxies()["id_str"].tolist(), emb.ids.tolist(),
+                                    path, session)
         except BaseException:
             store.close()
             raise
@@ -256,6 +265,12 @@ class AnomalySession:
         """Store a score (0–5) durably; see :meth:`~galmorph.anomaly.labels.LabelStore.label`."""
         return self.store.label(galaxy_id, check_score(score))
 
+    def label_many(self, pairs: list[tuple[str, float]], *, source: str = "user"
+                   ) -> list[LabelRecord]:
+        """Store several scores in one transaction: all or none (see
+        :meth:`~galmorph.anomaly.labels.LabelStore.label_many`)."""
+        return self.store.label_many(pairs, source=source)
+
     def next_batch(self, *, new: bool = False) -> Batch:
         """The galaxies to label next: the unlabelled rest of the latest batch, or a new batch.
 
@@ -278,7 +293,9 @@ class AnomalySession:
         candidates = self._eligible(None)
         candidates[rows] = False
         if not candidates.any():
-            raise GalmorphError("every galaxy that can be proposed is labelled already")
+            raise GalmorphError("every galaxy that can be proposed is labelled already: rank "
+                                "them (`galmorph anomaly rank`)")
+        warn_if_one_value(scores, settings.method)
         chosen, table, details = propose(
             settings.method, self.features, rows, scores, candidates=candidates,
             batch_size=settings.batch_size, xi=settings.xi,
@@ -304,6 +321,7 @@ class AnomalySession:
         method = method or self.settings.method
         check_method(method)
         rows, scores = self.labelled()
+        warn_if_one_value(scores, method)
         predicted = predict_interest(method, self.features, rows, scores,
                                      anomaly=self._anomaly(method),
                                      seed=self.settings.seed).predicted

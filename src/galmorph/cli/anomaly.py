@@ -11,6 +11,7 @@ Example::
     galmorph anomaly start embeddings.parquet --session hunt.db
     galmorph anomaly next --session hunt.db --grid batch.png
     galmorph anomaly label J090203.35+590529.9 4 --session hunt.db
+    galmorph anomaly label --from labels.csv --session hunt.db   # id_str, score columns
     galmorph anomaly rank --session hunt.db -o ranked.csv
     galmorph anomaly benchmark embeddings.parquet --truth catalog.csv \\
         --score-column t06_odd_a14_yes_fraction --json bench.json
@@ -140,13 +141,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     label = actions.add_parser(
         "label", help="score galaxies 0-5",
-        description=("Store scores (0 = boring ... 5 = most interesting). Each is on disk "
-                     "when its line is printed; labelling a galaxy again replaces its score "
-                     "and keeps the old one in the history."),
+        description=("Store scores (0 = boring ... 5 = most interesting), all of them or, "
+                     "after any error, none; they are on disk when their lines are printed. "
+                     "Labelling a galaxy again replaces its score and keeps the old one in "
+                     "the history."),
     )
-    label.add_argument("pairs", nargs="+", metavar="ID SCORE",
+    label.add_argument("pairs", nargs="*", metavar="ID SCORE",
                        help="one or more galaxy ids each followed by its score")
     session_option(label)
+    label.add_argument("--from", dest="from_file", metavar="FILE",
+                       help="read the scores from a table with columns id_str and score "
+                            "(.csv, .parquet, .fits; e.g. the labels.csv that `galmorph serve` "
+                            "exports) or from another session file")
+    label.add_argument("--skip-unknown", action="store_true",
+                       help="leave out galaxies that are not in the session (with a warning) "
+                            "instead of storing nothing")
     label.set_defaults(func=run_label, parser=label)
 
     rank = actions.add_parser(

@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from galmorph.cli._common import make_console
@@ -60,7 +61,8 @@ def print_benchmark(result: dict[str, Any], console: Console) -> None:
     settings = result["settings"]
     table = Table(
         title=(f"{settings['n_galaxies']} galaxies, {settings['n_interesting']} interesting; "
-               f"{settings['n_labels']} labels, {settings['repeats']} repeats"),
+               f"{settings['n_labels']} labels, {settings['repeats']} "
+               f"repeat{'s' * (settings['repeats'] != 1)}"),
         caption=("P@N: interesting fraction of the top N (labelled galaxies ranked by the "
                  "score given); unlab.: of the top N not labelled; AP: average precision; "
                  "found: interesting galaxies among the labelled; ceiling: a logistic "
@@ -79,4 +81,8 @@ def print_benchmark(result: dict[str, Any], console: Console) -> None:
         fmt = ".0f" if metric == "n_found" else ".3f"
         table.add_row(name, *(f"{result[k][metric]:{fmt}}±{result[k][metric + '_std']:{fmt}}"
                               for k in BENCHMARK_METHODS))
+    # as wide as the table needs: a narrow terminal, or a file (80 columns), would cut
+    # the numbers short ("0.160±0.0…")
+    width = Measurement.get(console, console.options.update_width(1000), table).maximum
+    console.width = max(console.width, width)
     console.print(table)

@@ -17,6 +17,7 @@ from rich.table import Table
 from galmorph.cli._common import make_console
 
 if TYPE_CHECKING:
+    from galmorph.anomaly.labels import LabelStore
     from galmorph.anomaly.records import Batch
     from galmorph.anomaly.session import AnomalySession
 
@@ -118,22 +119,98 @@ def _plain(value: Any) -> Any:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    """Store each ID SCORE pair; print each once it is on disk."""
+    """Store the ID SCORE pairs (or ``--from`` a file) in one transaction; print them."""
     from galmorph.anomaly.labels import LabelStore
-    from galmorph.anomaly.records import check_score
+    from galmorph.data.validation import plural
 
-    if len(args.pairs) % 2:
-        args.parser.error("give galaxy ids and scores in pairs: ID SCORE [ID SCORE ...]")
-    pairs = [(args.pairs[i], check_score(args.pairs[i + 1]))
-             for i in range(0, len(args.pairs), 2)]
+    pairs, source = _label_input(args)
     console = make_console()
     with LabelStore.open(args.session) as store:
-        for galaxy_id, score in pairs:
-            record = store.label(galaxy_id, score)
-            was = f" (was {record.previous:g})" if record.previous is not None else ""
-            console.print(f"{record.galaxy_id}: {record.score:g}{was}")
-        console.print(f"{store.n_labels()} galaxies labelled in {args.session}")
+        pairs = _known_pairs(store, pairs, args)
+        records = store.label_many(pairs, source=source)
+        if args.from_file:
+            changed = sum(r.previous is not None for r in records)
+            console.print(f"Stored {plural(len(records), 'score')} from {args.from_file} "
+                          f"({changed} replacing earlier scores)")
+        else:
+            for record in records:
+                was = f" (was {record.previous:g})" if record.previous is not None else ""
+                console.print(f"{record.galaxy_id}: {record.score:g}{was}")
+        console.print(f"{plural(store.n_labels(), 'galaxy')} labelled in {args.session}")
+    console.print(f"Next: galmorph anomaly next --session {args.session} (the rest of the batch, "
+                  f"or a new one), or galmorph anomaly rank --session {args.session}")
     return 0
+
+
+def _label_input(args: argparse.Namespace) -> tuple[list[tuple[str, float]], str]:
+    """The ``(id, score)`` pairs to store and their source: the command line or a file."""
+    from galmorph.anomaly.label_files import read_label_file
+
+    if args.from_file and args.pairs:
+        args.parser.error("give ID SCORE pairs or --from FILE, not both")
+    if args.from_file:
+        return read_label_file(args.from_file), f"file {args.from_file}"
+    if not args.pairs or len(args.pairs) % 2:
+        args.parser.error("give galaxy ids and scores in pairs: ID SCORE [ID SCORE ...] "
+                          "(or --from FILE)")
+    return [(args.pairs[i], _score(args.pairs[i], args.pairs[i + 1], i // 2 + 1))
+            for i in range(0, len(args.pairs), 2)], "user"
+
+
+def _score(galaxy_id: str, text: str, position: int) -> float:
+    """The score typed for a galaxy; an error names the galaxy and the pair."""
+    from galmorph.anomaly.records import check_score
+    from galmorph.exceptions import GalmorphError
+
+    try:
+        return check_score(text)
+    except GalmorphError as err:
+        swapped = _is_number(galaxy_id) and not _is_number(text)
+        hint = "; give each galaxy id first, then its score" if swapped else ""
+        raise GalmorphError(f"score of {galaxy_id} (pair {position}): {err}{hint}; nothing "
+                            "was stored") from None
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (a score typed where an id should be)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _known_pairs(store: LabelStore, pairs: list[tuple[str, float]], args: argparse.Namespace
+                 ) -> list[tuple[str, float]]:
+    """The pairs of galaxies in the session.
+
+    With ``--skip-unknown`` the others are left out with a warning; without it a file's
+    unknown galaxies are an error naming their rows (typed ids: the store's own error).
+
+    Raises:
+        GalmorphError: for a ``--from`` file naming galaxies not in the session.
+    """
+    import warnings
+
+    from galmorph.anomaly.label_files import is_session_file
+    from galmorph.data.validation import plural
+    from galmorph.exceptions import GalmorphError, GalmorphWarning
+
+    unknown = set(store.unknown_ids([g for g, _ in pairs]))
+    if not unknown or not (args.skip_unknown or args.from_file):
+        return pairs
+    rows = [f"row {i} ({g})" for i, (g, _) in enumerate(pairs) if g in unknown]
+    what = plural(len(unknown), "galaxy")
+    if not args.skip_unknown:
+        if is_session_file(args.from_file):  # no rows to name: its ids
+            rows = [g for g, _ in pairs if g in unknown]
+        where = ", ".join(rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        raise GalmorphError(f"labels file {args.from_file}: {what} not in session {store.path}: "
+                            f"{where}; nothing was stored (pass --skip-unknown to leave them "
+                            "out)")
+    warnings.warn(f"{what} not in session {store.path} left out (e.g. {sorted(unknown)[0]})",
+                  GalmorphWarning, stacklevel=2)
+    return [(g, s) for g, s in pairs if g not in unknown]
 
 
 def run_rank(args: argparse.Namespace) -> int:
@@ -175,6 +252,10 @@ def run_rank(args: argparse.Namespace) -> int:
     for path in (args.output, args.grid):
         if path:
             console.print(f"Wrote {path}")
+    if not args.output:
+        console.print(f"All {len(ranking)} galaxies in a file: add -o ranked.csv")
+    console.print(f"Score more galaxies to sharpen it: galmorph anomaly next --session "
+                  f"{args.session}")
     return 0
 
 
@@ -190,6 +271,7 @@ def run_status(args: argparse.Namespace) -> int:
                       f"{store.n_batches()} batches proposed")
         for key, value in settings.items():
             console.print(f"  {key}: {value}")
+    console.print(f"Next: galmorph anomaly next --session {args.session}")
     return 0
 
 

@@ -126,8 +126,10 @@ def inspect_catalog(
 
 
 def plural(n: int, noun: str) -> str:
-    """``1 row``, ``2 rows``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    """``1 row``, ``2 rows``, ``2 galaxies``."""
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def abbreviate(items: Iterable[object], limit: int = 8) -> str:
