@@ -137,7 +137,7 @@ def test_options_that_do_not_fit_a_partitioned_catalog(
     assert message in " ".join(stderr.split())
 
 
-def test_partition_options_are_refused_for_one_file(
+def test_dask_options_are_refused_for_one_file(
     capsys: pytest.CaptureFixture[str], small_catalog: Path, tmp_path: Path,
     untrained_model: Path,
 ) -> None:
@@ -145,4 +145,31 @@ def test_partition_options_are_refused_for_one_file(
                             "-m", untrained_model, "--workers", "2", "--id-column", "x", *FAST)
 
     assert status == 2
-    assert "--workers, --id-column: for partitioned catalogs" in " ".join(stderr.split())
+    assert "--workers: for partitioned catalogs" in " ".join(stderr.split())
+
+
+@pytest.mark.parametrize("command", ["predict", "embed"])
+def test_one_file_with_other_column_names(
+    capsys: pytest.CaptureFixture[str], make_catalog, tmp_path: Path, untrained_model: Path,
+    monkeypatch: pytest.MonkeyPatch, command: str,
+) -> None:
+    """``objid`` and ``cutout`` columns, image paths relative to the catalog's folder, run
+    from another folder: the same galaxies as with the standard names."""
+    renamed = make_catalog(n=4, name="sdss.csv", edit=lambda f: f.rename(
+        columns={"id_str": "objid", "file_loc": "cutout"}))
+    standard = make_catalog(n=4)
+    monkeypatch.chdir(tmp_path.parent)
+    out = {name: tmp_path / f"{name}.parquet" for name in ("renamed", "standard")}
+
+    status, _, stderr = run(capsys, command, renamed, "-o", out["renamed"], "-m",
+                            untrained_model, *NAMES, *FAST)
+    assert status == 0, stderr
+    assert run(capsys, command, standard, "-o", out["standard"], "-m", untrained_model,
+               *FAST)[0] == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out["renamed"]),
+                                  pd.read_parquet(out["standard"]))
+
+    status, _, stderr = run(capsys, command, renamed, "-o", tmp_path / "x.parquet", "-m",
+                            untrained_model, "--id-column", "objid", *FAST)
+    assert status == 2 and f"{renamed}: missing required column(s) 'file_loc'" in stderr
+    assert "--file-column" in " ".join(stderr.split())

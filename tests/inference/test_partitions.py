@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from galmorph.data.catalog import rename_columns
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.partitions import (
     Partition,
@@ -16,7 +17,6 @@ from galmorph.inference.partitions import (
     is_partitioned,
     read_ids,
     read_partition,
-    rename_columns,
 )
 from galmorph.inference.resumable import ids_digest
 

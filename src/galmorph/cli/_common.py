@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rich.console import Console
 
 
@@ -152,7 +153,8 @@ def _checked_encoder(loaded: Any) -> Any:
 
 
 def add_partition_options(parser: argparse.ArgumentParser) -> None:
-    """``--workers``, ``--scheduler``, ``--id-column`` and ``--file-column``."""
+    """``--workers`` and ``--scheduler`` (partitioned catalogs), ``--id-column`` and
+    ``--file-column`` (any catalog)."""
     group = parser.add_argument_group(
         "partitioned catalogs",
         "CATALOG may be a folder of parquet files at any depth (a HATS catalog's "
@@ -168,10 +170,10 @@ def add_partition_options(parser: argparse.ArgumentParser) -> None:
                        help="run on the Dask cluster of this scheduler (e.g. tcp://host:8786); "
                             "every worker needs the catalog, the images and the model, and "
                             "one thread (dask worker --nthreads 1)")
-    group.add_argument("--id-column", default=None, metavar="NAME",
-                       help="the column of galaxy ids, when it is not id_str")
-    group.add_argument("--file-column", default=None, metavar="NAME",
-                       help="the column of image paths, when it is not file_loc")
+    parser.add_argument("--id-column", default=None, metavar="NAME",
+                        help="the catalog's column of galaxy ids, when it is not id_str")
+    parser.add_argument("--file-column", default=None, metavar="NAME",
+                        help="the catalog's column of image paths, when it is not file_loc")
 
 
 def reject_options(given: dict[str, bool], why: str) -> None:
@@ -183,14 +185,22 @@ def reject_options(given: dict[str, bool], why: str) -> None:
         raise GalmorphError(f"{', '.join(named)}: {why}")
 
 
-def check_single_file(args: argparse.Namespace) -> None:
-    """Raises GalmorphError when options of partitioned catalogs are given for one file."""
+def single_file_catalog(args: argparse.Namespace) -> str | pd.DataFrame:
+    """The catalog of one file: its path, or with ``--id-column``/``--file-column`` the
+    table with those columns renamed (read by :func:`galmorph.data.catalog.read_catalog`).
+
+    Raises:
+        GalmorphError: when Dask options, which are for partitioned catalogs, are given.
+    """
     reject_options(
-        {"--workers": args.workers is not None, "--scheduler": args.scheduler is not None,
-         "--id-column": args.id_column is not None,
-         "--file-column": args.file_column is not None},
+        {"--workers": args.workers is not None, "--scheduler": args.scheduler is not None},
         f"for partitioned catalogs (a folder or a glob), and {args.catalog} is a file",
     )
+    if args.id_column is None and args.file_column is None:
+        return args.catalog
+    from galmorph.data.catalog import read_catalog
+
+    return read_catalog(args.catalog, args.id_column, args.file_column)
 
 
 def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> int:

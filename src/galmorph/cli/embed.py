@@ -32,13 +32,13 @@ from pathlib import Path
 from galmorph.cli._common import (
     add_encoder_image_options,
     add_partition_options,
-    check_single_file,
     make_console,
     model_with_image,
     non_negative_int,
     positive_int,
     reject_options,
     run_partitioned,
+    single_file_catalog,
 )
 from galmorph.cli.predict import add_backend_option
 
@@ -162,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 make_map(args.output, args.map_method)
         return status
-    check_single_file(args)
+    catalog = single_file_catalog(args)
 
     path = embed_to_file(
-        args.catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
+        catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
         chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
         device=args.device, progress=not args.no_progress,
         drop_missing_images=args.skip_missing_images, backend=args.backend, views=args.views,

@@ -30,12 +30,12 @@ from typing import Any
 
 from galmorph.cli._common import (
     add_partition_options,
-    check_single_file,
     make_console,
     non_negative_int,
     positive_int,
     reject_options,
     run_partitioned,
+    single_file_catalog,
 )
 
 #: How the metadata of each output format is read back (shown in ``--help``).
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         options = {"backend": args.backend, **inference_kwargs(args)}
         del options["drop_missing_images"]  # done as each partition is read
         return run_partitioned(args, "predict", options)
-    check_single_file(args)
+    catalog = single_file_catalog(args)
     output_format(args.output)  # an unusable file name fails before any work
     if os.path.exists(args.catalog) and os.path.exists(args.output) and os.path.samefile(
         args.catalog, args.output
@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         raise GalmorphError(f"the output {args.output} would overwrite the catalog")
     loaded = load_model(args.model, resolve_device(args.device))
     written = predict_to_file(
-        args.catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
+        catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
         devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
         backend=args.backend, **inference_kwargs(args),
     )

@@ -45,8 +45,11 @@ CatalogSource = str | Path | pd.DataFrame
 
 
 def catalog_name(catalog: CatalogSource) -> str:
-    """How messages name a catalog: its path, or ``the catalog`` for a DataFrame."""
-    return "the catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
+    """How messages name a catalog: its path, or ``the catalog`` for a DataFrame
+    (its file's, when :func:`read_catalog` read it)."""
+    if isinstance(catalog, pd.DataFrame):
+        return str(catalog.attrs.get("source", "the catalog"))
+    return str(catalog)
 
 
 def _leading_comment_lines(path: Path) -> int:
@@ -134,6 +137,55 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise CatalogError(f"cannot read {path} as a {fmt} table: {err}") from err
 
 
+def rename_columns(
+    frame: pd.DataFrame, source: str, id_column: str | None, file_column: str | None
+) -> pd.DataFrame:
+    """``frame`` with ``id_column`` renamed ``id_str`` and ``file_column`` ``file_loc``.
+
+    None (or the standard name) leaves a column as it is. A column that already
+    has the standard name is dropped in favour of the named one.
+
+    Raises:
+        CatalogError: naming ``source`` when a named column is missing, or both
+            options name the same column.
+    """
+    if id_column is not None and id_column == file_column:
+        raise CatalogError(f"--id-column and --file-column both name {id_column!r}")
+    renames = {}
+    for given, standard, option in ((id_column, "id_str", "--id-column"),
+                                    (file_column, "file_loc", "--file-column")):
+        if given is None or given == standard:
+            continue
+        if given not in frame:
+            shown = ", ".join(map(str, frame.columns[:20]))
+            raise CatalogError(f"{source} has no column {given!r} (given by {option}); "
+                               f"its columns: {shown}")
+        renames[given] = standard
+    replaced = [c for c in renames.values() if c in frame]
+    return frame.drop(columns=replaced).rename(columns=renames)
+
+
+def read_catalog(
+    path: str | Path, id_column: str | None = None, file_column: str | None = None
+) -> pd.DataFrame:
+    """A catalog file as a DataFrame, its id and image-path columns given their standard names.
+
+    ``id_column`` becomes ``id_str`` and ``file_column`` ``file_loc`` (see
+    :func:`rename_columns`). ``attrs`` keep the file's name and folder, so that
+    :func:`load_catalog` names the file in messages and reads relative image paths
+    from its folder, as for the file itself.
+
+    Raises:
+        CatalogError: naming the file when it cannot be read or lacks a named column.
+
+    Example:
+        >>> frame = read_catalog("sdss.csv", id_column="objid")  # doctest: +SKIP
+    """
+    frame = rename_columns(read_table(path), str(path), id_column, file_column)
+    frame.attrs.update(source=str(path), base_dir=str(Path(path).parent))
+    return frame
+
+
 def load_catalog(
     source: str | Path | pd.DataFrame,
     schema: Schema | str | None = None,
@@ -151,7 +203,8 @@ def load_catalog(
             Questions with no columns at all are added with 0 votes, with one
             :class:`GalmorphWarning` naming them.
         base_dir: folder that relative ``file_loc`` paths start from (default:
-            the catalog file's folder, or the working directory for a DataFrame).
+            the catalog file's folder; for a DataFrame, its file's folder when
+            :func:`read_catalog` read it, else the working directory).
         check_images: check that every image file exists.
         drop_missing_images: drop rows whose image is missing (with a warning
             saying how many) instead of failing; failing anyway if none exist.
@@ -167,8 +220,8 @@ def load_catalog(
         >>> cat = load_catalog("catalog.csv", "gz2", drop_missing_images=True)  # doctest: +SKIP
     """
     if isinstance(source, pd.DataFrame):
-        frame, name = source, "catalog"
-        root = Path(base_dir) if base_dir is not None else Path.cwd()
+        frame, name = source, source.attrs.get("source", "catalog")
+        root = Path(base_dir or source.attrs.get("base_dir") or Path.cwd())
     else:
         frame, name = read_table(source), str(source)
         root = Path(base_dir) if base_dir is not None else Path(source).parent

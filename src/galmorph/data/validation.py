@@ -161,7 +161,8 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
     return [
         f"missing required column(s) {', '.join(map(repr, missing))} (id_str: a unique "
         "name per galaxy; file_loc: its image path); the catalog has columns: "
-        + abbreviate(frame.columns)
+        + abbreviate(frame.columns) + " (rename yours, or name them to predict and embed "
+        "with --id-column and --file-column)"
     ]
 
 

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from galmorph.data.catalog import read_table
+from galmorph.data.catalog import read_table, rename_columns
 from galmorph.data.validation import inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 
@@ -140,34 +140,6 @@ def check_output_dir(partitions: Sequence[Partition], out_dir: str | Path) -> Pa
             raise GalmorphError(f"the output folder {out_dir} is inside the catalog's folder "
                                 f"{root}; write it elsewhere")
     return out
-
-
-def rename_columns(
-    frame: pd.DataFrame, source: str, id_column: str | None, file_column: str | None
-) -> pd.DataFrame:
-    """``frame`` with ``id_column`` renamed ``id_str`` and ``file_column`` ``file_loc``.
-
-    None (or the standard name) leaves a column as it is. A column that already
-    has the standard name is dropped in favour of the named one.
-
-    Raises:
-        CatalogError: naming ``source`` when a named column is missing, or both
-            options name the same column.
-    """
-    if id_column is not None and id_column == file_column:
-        raise CatalogError(f"--id-column and --file-column both name {id_column!r}")
-    renames = {}
-    for given, standard, option in ((id_column, "id_str", "--id-column"),
-                                    (file_column, "file_loc", "--file-column")):
-        if given is None or given == standard:
-            continue
-        if given not in frame:
-            shown = ", ".join(map(str, frame.columns[:20]))
-            raise CatalogError(f"{source} has no column {given!r} (given by {option}); "
-                               f"its columns: {shown}")
-        renames[given] = standard
-    replaced = [c for c in renames.values() if c in frame]
-    return frame.drop(columns=replaced).rename(columns=renames)
 
 
 def read_ids(partition: Partition, id_column: str | None = None) -> pd.Series:
