@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from galmorph.cli import main
+from galmorph.cli import build_parser, main
+from galmorph.search import SimilaritySearch
 
 N_GALAXIES = 16
 CPU = ["--device", "cpu", "--num-workers", "0"]
@@ -133,6 +134,110 @@ def test_similar_errors_are_clear(files: dict[str, Path], capsys: pytest.Capture
     assert message in " ".join(capsys.readouterr().err.split())
 
 
+def test_similar_takes_sexagesimal_positions(files: dict[str, Path],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from astropy.coordinates import SkyCoord
+
+    catalog = pd.read_csv(files["catalog"])
+    expected = similar_json(files["embeddings"], "--id", catalog["id_str"][5], capsys=capsys)
+    place = SkyCoord(catalog["ra"][5], catalog["dec"][5], unit="deg")
+    for style in ({"sep": ":"}, {}):  # 09:02:03.350 +59:05:29.900, 9h02m03.35s +59d05m29.9s
+        ra, dec = place.to_string("hmsdms", precision=3, **style).split()
+        found = similar_json(files["embeddings"], "--ra", ra, "--dec", dec, capsys=capsys)
+        assert found["query"]["id_str"] == catalog["id_str"][5]
+        assert found["neighbours"] == expected["neighbours"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--id", "a", "--id", "b"], "--id given twice: galmorph similar takes one query per run"),
+        (["--ra", "10", "--dec", "1", "--dec", "2"], "--dec given twice"),
+        (["--ra", "12:xx", "--dec", "1"], "expected degrees or sexagesimal (e.g. 135.514"),
+        (["--ra", "10", "--dec", "5h"], "a declination is in degrees, not hours"),
+        (["--id", "a", "--match-radius", "-1"], "--match-radius: expected arcsec of 0 or more"),
+        (["--id", "a", "--duplicate-radius", "nan"], "expected arcsec of 0 or more, got nan"),
+    ],
+)
+def test_similar_usage_errors_exit_2(files: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                     args: list[str], message: str) -> None:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["similar", str(files["embeddings"]), *args])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_similar_names_the_galaxy_a_copy_of_the_query_image_is(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = pd.read_csv(files["catalog"])
+    copy = tmp_path / "downloaded again.jpg"
+    shutil.copyfile(files["root"] / catalog["file_loc"][5], copy)
+    by_copy = similar_json(files["embeddings"], "--image", str(copy), capsys=capsys)
+    by_id = similar_json(files["embeddings"], "--id", catalog["id_str"][5], capsys=capsys)
+    assert by_copy["query"]["same_as"] == [catalog["id_str"][5]]
+    assert SimilaritySearch(files["embeddings"]).by_image(copy).to_dict() == by_copy  # = Python
+    first, *others = by_copy["neighbours"]  # the copy's galaxy is nearest, and marked
+    assert first["id_str"] == catalog["id_str"][5] and first["distance"] < 1e-6
+    assert [n["id_str"] for n in others] == [n["id_str"] for n in by_id["neighbours"][:-1]]
+    assert main(["similar", str(files["embeddings"]), "--image", str(copy), "-k", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"the same image as {catalog['id_str'][5]} (rank 1) in the embeddings" in out
+    original = similar_json(files["embeddings"], "--image", str(files["root"] /
+                            catalog["file_loc"][5]), capsys=capsys)  # by its own path: left out
+    assert original["query"]["same_as"] == [catalog["id_str"][5]]
+    assert [n["id_str"] for n in original["neighbours"]] == [n["id_str"]
+                                                             for n in by_id["neighbours"]]
+
+
+def test_similar_embeds_an_image_on_the_cpu_as_python_and_serve_do() -> None:
+    args = build_parser().parse_args(["similar", "emb.parquet", "--image", "new.jpg"])
+    assert args.device == "cpu"  # "auto" took a GPU, whose bfloat16 changes the features
+
+
+def test_similar_says_when_fewer_neighbours_exist(files: dict[str, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    query = pd.read_csv(files["catalog"])["id_str"][0]
+    capsys.readouterr()
+    assert main(["similar", str(files["embeddings"]), "--id", query, "-k", "50"]) == 0
+    captured = capsys.readouterr()
+    assert f"only {N_GALAXIES - 1} neighbours of the 50 asked for" in " ".join(
+        captured.err.split())
+    assert "--grid neighbours.png" in captured.out  # what to do next
+
+
+def test_similar_refuses_empty_embeddings_and_unwritable_grids(
+        files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow.parquet as pq
+
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(files["embeddings"]).slice(0, 0), empty)
+    capsys.readouterr()
+    assert main(["similar", str(empty), "--ra", "10", "--dec", "0"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"error: {empty} holds no galaxies" in err and "Traceback" not in err
+    grid = files["catalog"] / "g.png"  # under a file, not a folder
+    assert main(["similar", str(files["embeddings"]), "--id", "x", "--grid", str(grid)]) == 2
+    assert f"cannot write --grid {grid}" in " ".join(capsys.readouterr().err.split())
+
+
+def test_an_interrupted_grid_leaves_the_old_picture(
+        files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    grid = tmp_path / "g.png"
+    grid.write_bytes(b"old picture")
+
+    def interrupted(self: Figure, fname: object, *args: object, **kwargs: object) -> None:
+        Path(str(fname)).write_bytes(b"half a png")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", interrupted)
+    query = pd.read_csv(files["catalog"])["id_str"][0]
+    assert main(["similar", str(files["embeddings"]), "--id", query, "--grid", str(grid)]) == 130
+    assert grid.read_bytes() == b"old picture" and list(tmp_path.iterdir()) == [grid]
+
+
 def test_similar_needs_ra_with_dec(files: dict[str, Path],
                                    capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -153,6 +258,21 @@ def test_similar_eval_prints_every_baseline(files: dict[str, Path],
     result = json.loads(out_json.read_text())
     assert result["methods"] == ["random", "pixels", "untrained", "votes", "model"]
     assert result["n_galaxies"] == N_GALAXIES and result["k"] == 3
+
+
+def test_similar_eval_checks_k_and_json_before_evaluating(
+        files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["similar-eval", str(files["embeddings"]), "--catalog", str(files["catalog"]),
+            "--baselines", "random", "--no-progress", *CPU]
+    capsys.readouterr()
+    assert main([*base, "-k", str(N_GALAXIES)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"only {N_GALAXIES - 1} others each: use -k {N_GALAXIES - 1} or less" in err
+    out_json = files["catalog"] / "eval.json"  # under a file, not a folder
+    assert main([*base, "--json", str(out_json)]) == 2
+    captured = capsys.readouterr()
+    assert f"cannot write --json {out_json}" in " ".join(captured.err.split())
+    assert "Tag retrieval" not in captured.out
 
 
 @pytest.fixture(scope="module")

@@ -117,7 +117,7 @@ def test_the_folder_index_is_saved_in_it_and_reused(
     first = SimilaritySearch(open_embeddings(folder), "euclidean", notify=messages.append)
     index_path, json_path = index_files(folder, "ivf", "euclidean")
     assert index_path == folder / "_index.ivf-euclidean.faiss" and json_path.is_file()
-    assert first.index.kind == "ivf" and "building a ivf index of 3,000 galaxies" in messages[0]
+    assert first.index.kind == "ivf" and "building the ivf index of 3,000 galaxies" in messages[0]
 
     built: list[str] = []
     real_build = partitioned_module.build_partitioned_index

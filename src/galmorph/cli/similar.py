@@ -1,9 +1,11 @@
 """``galmorph similar``: the galaxies most like a query galaxy, from an embeddings file.
 
 The query is a galaxy of the file (``--id``, or ``--ra``/``--dec`` of the nearest
-one within a few arcsec) or a new image (``--image``, embedded with the model the
-file records). Results leave out the query itself and other entries of the same
-object on the sky. ``--grid`` draws the query and its neighbours.
+one within a few arcsec, in degrees or sexagesimal) or a new image (``--image``,
+embedded with the model the file records). Results leave out the query itself (for an
+image, the entries that are that image) and other entries of the same object on the
+sky. ``--grid`` draws the query and its neighbours (written atomically). One query per
+run: a repeated ``--id`` is a usage error, not a second query.
 
 The embeddings may also be the folder ``galmorph embed`` writes for a partitioned
 catalog: it is searched exactly up to the exact limit, else with an IVF index built a
@@ -13,13 +15,17 @@ Example::
 
     galmorph similar embeddings.parquet --id J090203.35+590529.9 -k 10 --grid g.png
     galmorph similar emb/ --ra 135.514 --dec 59.092
+    galmorph similar embeddings.parquet --ra 09:02:03.35 --dec +59:05:29.9
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -28,12 +34,18 @@ from rich.table import Table
 from galmorph.cli._common import make_console, positive_int
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from galmorph.search.search import SimilarityResult
 
 
 def right_ascension(text: str) -> float:
-    """An argparse type: a right ascension in degrees, in [0, 360)."""
-    value = _degrees(text)
+    """An argparse type: a right ascension, as degrees in [0, 360).
+
+    Decimal degrees (``135.514``), or sexagesimal hours (``09:02:03.35``, ``09 02 03.35``,
+    ``9h02m03.35s``) or degrees (``135d30m``).
+    """
+    value = _angle(text, hours=True)
     if not 0 <= value < 360:
         raise argparse.ArgumentTypeError(f"expected degrees from 0 up to (not including) 360, "
                                          f"got {text}")
@@ -41,18 +53,75 @@ def right_ascension(text: str) -> float:
 
 
 def declination(text: str) -> float:
-    """An argparse type: a declination in degrees, in [-90, 90]."""
-    value = _degrees(text)
+    """An argparse type: a declination, as degrees in [-90, 90] (decimal or ``+59:05:29.9``)."""
+    value = _angle(text, hours=False)
     if not -90 <= value <= 90:
         raise argparse.ArgumentTypeError(f"expected degrees from -90 to 90, got {text}")
     return value
 
 
-def _degrees(text: str) -> float:
+def _angle(text: str, *, hours: bool) -> float:
+    """Decimal degrees, or a sexagesimal angle (hours for RA without a unit, else degrees)."""
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of degrees, got {text!r}") from None
+        pass
+    import astropy.units as u  # only for sexagesimal input: 0.5 s to import
+    from astropy.coordinates import Angle
+
+    example = "135.514, 09:02:03.35 or 9h02m03.35s" if hours else "59.0916 or +59:05:29.9"
+    if not hours and "h" in text.lower():
+        raise argparse.ArgumentTypeError(f"a declination is in degrees, not hours: got {text!r}")
+    try:
+        given = any(unit in text.lower() for unit in ("h", "d", "°"))
+        angle = Angle(text) if given else Angle(text, unit=u.hourangle if hours else u.deg)
+    except (ValueError, u.UnitsError):
+        raise argparse.ArgumentTypeError(
+            f"expected degrees or sexagesimal (e.g. {example}), got {text!r}") from None
+    return float(angle.deg)
+
+
+def arcsec(text: str) -> float:
+    """An argparse type: a radius in arcsec, a finite number ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of arcsec, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected arcsec of 0 or more, got {text}")
+    return value
+
+
+class _Once(argparse.Action):
+    """Stores an option's value; a second one is a usage error (one query per run)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest) is not None:
+            parser.error(f"{option_string} given twice: galmorph similar takes one query per "
+                         "run (run it once per galaxy, or call SimilaritySearch in Python)")
+        setattr(namespace, self.dest, values)
+
+
+def writable_file(path: str, option: str) -> Path:
+    """``path`` if a file can be written there (missing folders are made later).
+
+    Raises:
+        GalmorphError: naming ``option`` when ``path`` is a folder or under no writable one.
+    """
+    from galmorph.exceptions import GalmorphError
+
+    target = Path(path)
+    if target.is_dir():
+        raise GalmorphError(f"{option} {path} is a folder: give a file name in it")
+    folder = next(p for p in target.absolute().parents if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # a real write: permissions alone can lie
+            pass
+    except OSError as err:
+        raise GalmorphError(f"cannot write {option} {path}: {folder} is not a writable folder "
+                            f"({err.strerror or err})") from None
+    return target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,14 +146,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="parquet file from galmorph embed, or the folder it writes for a "
                              "partitioned catalog")
     query = parser.add_mutually_exclusive_group(required=True)
-    query.add_argument("--id", dest="galaxy_id", metavar="ID",
+    query.add_argument("--id", dest="galaxy_id", metavar="ID", action=_Once,
                        help="id_str of a galaxy in the file")
-    query.add_argument("--image", metavar="FILE",
-                       help="a new image, embedded with the model the file records")
-    query.add_argument("--ra", type=right_ascension, metavar="DEG",
-                       help="right ascension (with --dec) of a galaxy in the file")
-    parser.add_argument("--dec", type=declination, metavar="DEG",
-                        help="declination, with --ra")
+    query.add_argument("--image", metavar="FILE", action=_Once,
+                       help="a new image (jpg, png or FITS), embedded with the model the "
+                            "file records")
+    query.add_argument("--ra", type=right_ascension, metavar="RA", action=_Once,
+                       help="right ascension (with --dec) of a galaxy in the file: degrees, "
+                            "or hours as 09:02:03.35 or 9h02m03.35s")
+    parser.add_argument("--dec", type=declination, metavar="DEC", action=_Once,
+                        help="declination, with --ra: degrees, as 59.0916 or +59:05:29.9")
     parser.add_argument("-k", type=positive_int, default=10, help="neighbours (default: 10)")
     parser.add_argument("--metric", choices=METRICS, default="cosine",
                         help="distance (default: cosine); manhattan is searched exactly only")
@@ -100,17 +171,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="draw the query and its neighbours with ids and distances")
     parser.add_argument("--json", action="store_true",
                         help="print the query and neighbours as JSON instead of a table")
-    parser.add_argument("--match-radius", type=float, default=MATCH_RADIUS_ARCSEC,
+    parser.add_argument("--match-radius", type=arcsec, default=MATCH_RADIUS_ARCSEC,
                         metavar="ARCSEC", help="--ra/--dec: largest distance to the galaxy "
                         f"taken as the query (default: {MATCH_RADIUS_ARCSEC:g})")
-    parser.add_argument("--duplicate-radius", type=float, default=DUPLICATE_RADIUS_ARCSEC,
+    parser.add_argument("--duplicate-radius", type=arcsec, default=DUPLICATE_RADIUS_ARCSEC,
                         metavar="ARCSEC", help="entries this close on the sky are one object "
                         f"(default: {DUPLICATE_RADIUS_ARCSEC:g})")
     parser.add_argument("-m", "--model", default=None,
                         help="--image: the embeddings' model, if it is not where the file "
                              "records it (it must have the recorded checksum)")
-    parser.add_argument("--device", default="auto",
-                        help="--image: auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--device", default="cpu",
+                        help="--image: cpu, auto, cuda, cuda:N or mps (default: cpu, as in "
+                             "Python and galmorph serve: one image needs no GPU, and a GPU's "
+                             "bfloat16 gives slightly different features)")
+    # "--dec -00:02:17.7" is a value, not an unknown option: argparse's own test (which
+    # this widens) takes only decimal numbers for negative values
+    parser._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d[\d:. hdms°′″'\"]*$")
     parser.set_defaults(func=run, parser=parser)
 
 
@@ -123,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.ra is None) != (args.dec is None):
         args.parser.error("--ra and --dec go together")
     if args.grid:
-        check_figure_path(args.grid)
+        writable_file(str(check_figure_path(args.grid)), "--grid")
     search = SimilaritySearch(
         open_embeddings(args.embeddings), args.metric, args.index,
         duplicate_radius=args.duplicate_radius, rebuild=args.rebuild_index,
@@ -137,6 +213,10 @@ def run(args: argparse.Namespace) -> int:
         result = search.by_position(args.ra, args.dec, args.k, radius=args.match_radius)
     if args.grid:
         _draw(result, args.grid)
+    shortfall = _shortfall(len(result.neighbours), args.k, len(search.embeddings),
+                           args.embeddings)
+    if shortfall:
+        make_console(stderr=True).print(f"warning: {shortfall}")
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -145,9 +225,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _query_text(query: dict[str, Any]) -> str:
+def _shortfall(found: int, k: int, n_galaxies: int, source: str) -> str | None:
+    """Why fewer than ``k`` neighbours came back, or None when all did."""
+    if found >= k:
+        return None
+    galaxies = "galaxy" if n_galaxies == 1 else "galaxies"
+    return (f"only {found} neighbours of the {k} asked for: {source} has {n_galaxies} "
+            f"{galaxies}, and the query and entries of the same object on the sky are left out")
+
+
+def _query_text(query: dict[str, Any], neighbours: pd.DataFrame) -> str:
     if query["kind"] == "image":
-        return f"image {query['image']}"
+        text = f"image {query['image']}"
+        if query.get("same_as"):
+            rank = dict(zip(neighbours["id_str"], neighbours["rank"], strict=True))
+            where = [f"{i} (rank {rank[i]})" if i in rank else f"{i} (left out)"
+                     for i in query["same_as"]]
+            text += f", the same image as {', '.join(where)} in the embeddings"
+        return text
     text = str(query["id_str"])
     if "ra" in query:
         text += f" (RA {query['ra']:.5f}, Dec {query['dec']:.5f})"
@@ -157,7 +252,7 @@ def _query_text(query: dict[str, Any]) -> str:
 
 
 def _print(result: SimilarityResult, console: Console, grid: str | None) -> None:
-    console.print(f"Query: {_query_text(result.query)}")
+    console.print(f"Query: {_query_text(result.query, result.neighbours)}")
     table = Table(
         caption=(f"{result.metric} distance; {result.index} search"
                  + (f" ({', '.join(f'{k} {v}' for k, v in result.index_params.items())})"
@@ -179,20 +274,26 @@ def _print(result: SimilarityResult, console: Console, grid: str | None) -> None
     console.print(table)
     if grid:
         console.print(f"Wrote {grid}")
+    elif len(result.neighbours):
+        console.print("To see them: --grid neighbours.png; for scripts: --json.")
 
 
 def _draw(result: SimilarityResult, path: str) -> None:
+    """The query and its neighbours as a grid of images, written atomically to ``path``."""
     from galmorph.report.plots import galaxy_grid
 
     query = result.query
     neighbours = result.neighbours
     if query["kind"] == "image":
-        first, caption = query["image"], "query image"
+        first = query["image"]
+        caption = "query image" + (f"\n= {query['same_as'][0]}" if query.get("same_as") else "")
     else:
         first, caption = query.get("file_loc", ""), f"query\n{query['id_str']}"
     files = neighbours["file_loc"].tolist() if "file_loc" in neighbours else [""] * len(neighbours)
+    same = set(query.get("same_as", ()))
     captions = [caption] + [
-        f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}" for r in neighbours.itertuples()
+        f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}"
+        + (" (the query)" if r.id_str in same else "") for r in neighbours.itertuples()
     ]
     galaxy_grid([first, *files], captions, highlight=[0], path=path,
                 title=f"{len(neighbours)} nearest ({result.metric})")

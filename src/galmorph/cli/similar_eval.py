@@ -77,9 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
+    from galmorph.cli.similar import writable_file
     from galmorph.files import write_json
     from galmorph.search.evaluation import evaluate_similarity, print_tag_evaluation
 
+    if args.json:  # before the evaluation, which can take minutes
+        writable_file(args.json, "--json")
     result = evaluate_similarity(
         args.embeddings, args.catalog, k=args.k, metric=args.metric, tags=args.tags,
         baselines=args.baselines, model=args.model, split=args.split, device=args.device,

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from galmorph.data.images import load_image
 from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError
+from galmorph.files import atomic_target
 
 #: Colour of the frame around highlighted panels.
 HIGHLIGHT_COLOUR = "#d62728"
@@ -136,6 +137,13 @@ def galaxy_grid(
     if title:
         figure.suptitle(title)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=dpi)
+        save_figure(figure, path, dpi)
     return figure
+
+
+def save_figure(figure: Figure, path: str | Path, dpi: int = 100) -> None:
+    """Save ``figure`` in the format of ``path``'s suffix, atomically: an interrupted
+    save leaves no half-written picture (an earlier one stays)."""
+    path = Path(path)
+    with atomic_target(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=dpi)

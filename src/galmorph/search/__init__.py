@@ -3,6 +3,7 @@
 What users import is named here and loaded on first use, so importing
 ``galmorph.search`` does not load torch, pandas or faiss. The modules:
 :mod:`~galmorph.search.search` (queries by id, sky position, image or vector),
+:mod:`~galmorph.search.matching` (which entries a query image or position is),
 :mod:`~galmorph.search.index` (metrics, exact and approximate indexes),
 :mod:`~galmorph.search.index_store` (indexes saved beside the embeddings file),
 :mod:`~galmorph.search.partitioned` (a partitioned catalog's folder of embeddings,
@@ -40,6 +41,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "search_vectors",
         ],
         "index_store": ["cached_index", "index_files", "load_or_build_index"],
+        "matching": ["identical_rows"],
         "partitioned": [
             "StoredVectors", "build_partitioned_index", "open_partitioned_index",
             "partitioned_kind",

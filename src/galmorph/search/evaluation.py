@@ -37,6 +37,7 @@ from galmorph.inference.embeddings import Embeddings, read_embeddings
 from galmorph.inference.loading import ModelSpec
 from galmorph.inference.new_images import load_embedding_model
 from galmorph.models.device import resolve_device
+from galmorph.search.arguments import check_k
 from galmorph.search.baselines import METHOD_LABELS, baseline_features
 from galmorph.search.defaults import BASELINES, DUPLICATE_RADIUS_ARCSEC
 from galmorph.search.index import ExactIndex, _check_metric, search_vectors
@@ -114,6 +115,25 @@ def precision_at_k(neighbours: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     return hits.sum(axis=1) / neighbours.shape[1]
 
 
+def _check_count(n: int, k: int, split: str | None, model_splits: np.ndarray | None,
+                 embedded: np.ndarray) -> None:
+    """Refuse fewer than 2 galaxies, or ``k`` above the neighbours each has (``n - 1``).
+
+    Raises:
+        GalmorphError: naming the split's galaxies, or suggesting a ``k`` that fits.
+    """
+    if n < 2:
+        where = ""
+        if split is not None and model_splits is not None:
+            values, counts = np.unique(model_splits[embedded], return_counts=True)
+            found = ", ".join(f"{v} {c}" for v, c in zip(values, counts, strict=True))
+            where = f" in the {split} split (the catalog's embedded galaxies are: {found})"
+        raise GalmorphError(f"only {n} galaxies to evaluate{where}: need at least 2")
+    if k > n - 1:
+        raise GalmorphError(f"k = {k} neighbours per query, but the {n} galaxies evaluated have "
+                            f"only {n - 1} others each: use -k {n - 1} or less")
+
+
 def evaluate_similarity(
     embeddings: Embeddings | str | Path,
     catalog: CatalogSource,
@@ -164,6 +184,7 @@ def evaluate_similarity(
         3.4
     """
     _check_metric(metric)
+    k = check_k(k)
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise GalmorphError(f"unknown baseline(s) {', '.join(unknown)}: use {', '.join(BASELINES)}")
@@ -190,8 +211,7 @@ def evaluate_similarity(
         if model_splits is None:
             raise GalmorphError(f"{loaded.name} records no seeded split: cannot select --split")
         keep = keep & (model_splits == split)
-    if keep.sum() < 2:
-        raise GalmorphError(f"only {int(keep.sum())} galaxies to evaluate: need at least 2")
+    _check_count(int(keep.sum()), k, split, model_splits, rows.notna().to_numpy())
     frame = frame[keep].reset_index(drop=True)
     emb_rows = rows.to_numpy()[keep].astype(np.int64)
     tag_table = all_tags[keep].reset_index(drop=True)

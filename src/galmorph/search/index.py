@@ -271,7 +271,8 @@ def resolve_index_kind(kind: str, n_rows: int, metric: str) -> str:
     (and always for ``manhattan``), else ``ivf``.
 
     Raises:
-        GalmorphError: for an unknown kind, or ``manhattan`` with an approximate kind.
+        GalmorphError: for an unknown kind, ``manhattan`` with an approximate kind, or
+            an approximate kind for fewer than 2 rows.
     """
     _check_metric(metric)
     if kind not in INDEX_KINDS:
@@ -289,4 +290,7 @@ def resolve_index_kind(kind: str, n_rows: int, metric: str) -> str:
             f"the manhattan metric is searched exactly only; the approximate {kind} index "
             "supports cosine and euclidean: use --index exact (or auto), or another --metric"
         )
+    if kind in APPROXIMATE_KINDS and n_rows < 2:  # nothing left to index beside its calibration
+        raise GalmorphError(f"an approximate {kind} index needs at least 2 galaxies, got "
+                            f"{n_rows}: use --index exact")
     return kind

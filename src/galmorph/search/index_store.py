@@ -79,7 +79,7 @@ def cached_index(
         except (OSError, ValueError, KeyError, RuntimeError):
             pass  # unreadable or partial: build a new one below
     if notify is not None:
-        notify(f"building a {kind} index of {n_rows:,} galaxies (saved to "
+        notify(f"building the {kind} index of {n_rows:,} galaxies (saved to "
                f"{files[0]} for later searches)")
     index = build()
     try:

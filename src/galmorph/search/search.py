@@ -47,6 +47,7 @@ from galmorph.search.arguments import (
 from galmorph.search.defaults import DUPLICATE_RADIUS_ARCSEC, MATCH_RADIUS_ARCSEC
 from galmorph.search.index import Index, exact_distances, search_vectors
 from galmorph.search.index_store import load_or_build_index
+from galmorph.search.matching import identical_rows, no_match_message
 from galmorph.search.partitioned import StoredVectors, open_partitioned_index
 
 if TYPE_CHECKING:
@@ -122,7 +123,8 @@ class SimilarityResult:
         query: what was searched for: ``kind`` (``id``, ``position``, ``image`` or
             ``vector``) and, as known, ``id_str``, ``ra``, ``dec``, ``file_loc``,
             ``row`` (in the embeddings), ``separation_arcsec`` (of a position match),
-            ``image``.
+            ``image``, ``same_as`` (ids of the entries that are that image: same file,
+            left out, or identical features, kept).
         neighbours: one row per neighbour, nearest first: ``rank`` (1...),
             ``id_str``, ``distance``, ``ra``, ``dec`` (when known), ``file_loc``, ``row``.
         metric, index: how they were found.
@@ -158,7 +160,8 @@ class SimilaritySearch:
 
     Raises:
         TypeError: when ``embeddings`` is none of these; ValueError: for a negative
-            ``duplicate_radius``; GalmorphError: for a path that is not embeddings.
+            ``duplicate_radius``; GalmorphError: for a path that is not embeddings, or
+            embeddings with no galaxies.
 
     Example:
         >>> search = SimilaritySearch(read_embeddings("emb.parquet"))  # doctest: +SKIP
@@ -179,6 +182,9 @@ class SimilaritySearch:
                 "(open_embeddings) or the path of an embeddings file or folder, got "
                 f"{type(embeddings).__name__}")
         self.duplicate_radius = check_radius(duplicate_radius, "duplicate_radius")
+        if len(embeddings) == 0:
+            raise GalmorphError(f"{embeddings.path or 'the embeddings'} holds no galaxies: "
+                                "embed a catalog with galmorph embed CATALOG -o EMB.parquet")
         self.embeddings: Embeddings | PartitionedEmbeddings = embeddings
         self.metric = metric
         #: Search-space vectors by row (read back from the index for a folder).
@@ -312,18 +318,25 @@ class SimilaritySearch:
         emb = self.embeddings
         if emb.ra is None or emb.dec is None:
             raise GalmorphError("these embeddings have no ra/dec columns: query by --id instead")
-        separation = np.nan_to_num(angular_separation(ra, dec, emb.ra, emb.dec), nan=np.inf)
-        row = int(np.argmin(separation))
-        if not np.isfinite(separation[row]):
+        row, separation = self._nearest_on_sky(ra, dec)
+        if not np.isfinite(separation):
             raise GalmorphError("no galaxy of these embeddings has a known position (ra/dec "
                                 "are all NaN): query by --id instead")
-        if separation[row] > radius:
-            raise GalmorphError(
-                f"no galaxy within {radius:g} arcsec of RA {ra:.6f}, Dec {dec:.6f}; the nearest "
-                f"is {emb.ids[row]} at {separation[row]:.1f} arcsec"
-            )
+        if separation > radius:
+            hours_row, hours_separation = self._nearest_on_sky(15 * ra, dec) if ra < 24 else (0, -1)
+            hours = str(emb.ids[hours_row]) if 0 <= hours_separation <= radius else None
+            raise GalmorphError(no_match_message(ra, dec, radius, str(emb.ids[row]), separation,
+                                                 hours))
         return self.by_row(row, k, kind="position", query_ra=ra, query_dec=dec,
-                           separation_arcsec=float(separation[row]))
+                           separation_arcsec=separation)
+
+    def _nearest_on_sky(self, ra: float, dec: float) -> tuple[int, float]:
+        """The row nearest to ``(ra, dec)`` and its separation in arcsec (inf: none known)."""
+        emb = self.embeddings
+        assert emb.ra is not None and emb.dec is not None
+        separation = np.nan_to_num(angular_separation(ra, dec, emb.ra, emb.dec), nan=np.inf)
+        row = int(np.argmin(separation))
+        return row, float(separation[row])
 
     def by_image(
         self, image: str | Path, k: int = 10, *, model: ModelSpec = None,
@@ -332,7 +345,9 @@ class SimilaritySearch:
         """Neighbours of a new image, embedded with the embeddings' model (and PCA).
 
         Entries whose image is this same file (and their same-object entries) are
-        left out, as for a query by id.
+        left out, as for a query by id. Entries whose features are identical to the
+        image's (a copy of it elsewhere) stay, at distance ~0: ``query["same_as"]``
+        names both kinds, so the image's galaxy is known either way.
 
         Args:
             image: the path (str or Path) of one image file (jpg, png or FITS); for
@@ -359,10 +374,12 @@ class SimilaritySearch:
                 f"({self.n_features},): the file's recorded model or PCA does not match it")
         path = Path(image).resolve()
         exclude: list[int] = []
-        centre = None
         if self.embeddings.file_loc is not None:
-            same = np.flatnonzero(self.embeddings.file_loc == str(path))
-            exclude = same.tolist()
-            centre = self._centre(exclude[0]) if exclude else None
-        return self.by_vector(vector, k, exclude=exclude, centre=centre,
-                              query={"kind": "image", "image": str(path)})
+            exclude = np.flatnonzero(self.embeddings.file_loc == str(path)).tolist()
+        copies = identical_rows(self.index, self.vectors, search_vectors(vector[None],
+                                                                         self.metric))
+        query: dict[str, Any] = {"kind": "image", "image": str(path)}
+        if exclude or copies:
+            query["same_as"] = [str(self.embeddings.ids[r]) for r in sorted({*exclude, *copies})]
+        return self.by_vector(vector, k, exclude=exclude, query=query,
+                              centre=self._centre(exclude[0]) if exclude else None)
