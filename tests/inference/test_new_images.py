@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from galmorph.exceptions import ModelError
+from galmorph.exceptions import ImageError, ModelError
 from galmorph.inference.embeddings import read_embeddings
 from galmorph.inference.new_images import embed_images, load_embedding_model
 
@@ -34,3 +34,12 @@ def test_embedding_model_must_match_the_checksum(
     moved = tmp_path / "moved.pt"
     moved.write_bytes(Path(info.model["path"]).read_bytes())
     assert load_embedding_model(info, moved).checksum == info.model["sha256"]
+
+
+def test_an_unreadable_new_image_is_named_by_its_file_alone(pca_file: Path, tmp_path: Path
+                                                             ) -> None:
+    bad = tmp_path / "upload.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ImageError) as caught:
+        embed_images([bad], read_embeddings(pca_file))
+    assert str(caught.value).startswith(str(bad)) and "galaxy" not in str(caught.value)

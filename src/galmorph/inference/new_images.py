@@ -94,10 +94,8 @@ def embed_images(
         raise ImageError(f"image file not found: {', '.join(missing)}")
     torch_device = resolve_device(device)
     loaded = load_embedding_model(embeddings.info, model, torch_device)
-    frame = pd.DataFrame({
-        "id_str": [f"image_{i}" for i in range(len(paths))],
-        "file_loc": [str(Path(p).resolve()) for p in paths],
-    })
+    # no id_str: errors name the image file alone
+    frame = pd.DataFrame({"file_loc": [str(Path(p).resolve()) for p in paths]})
     for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=2)
     loaded.model.eval()
