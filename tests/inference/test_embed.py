@@ -129,6 +129,10 @@ def test_bad_pca_and_output_names(catalog: pd.DataFrame, model_path: Path, tmp_p
     pq.write_table(pa.table({"id_str": ["a"]}), tmp_path / "plain.parquet")
     with pytest.raises(GalmorphError, match="not a galmorph embeddings file"):
         read_embeddings(tmp_path / "plain.parquet")
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    with pytest.raises(GalmorphError, match=r"catalog.csv is not an embeddings file .*: "
+                                            r"galmorph embed \S*catalog.csv -o EMB.parquet"):
+        read_embeddings(tmp_path / "catalog.csv")
 
 
 def test_resume_skips_finished_chunks(catalog: pd.DataFrame, model_path: Path, tmp_path: Path,

@@ -387,6 +387,10 @@ def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
     try:
         meta = pq.read_metadata(path)
     except Exception as err:  # pyarrow raises several types for a non-parquet file
+        if not path.name.lower().endswith((".parquet", ".pq")):
+            raise GalmorphError(f"{path} is not an embeddings file (parquet, from galmorph "
+                                f"embed); for a catalog, make one first: galmorph embed {path} "
+                                "-o EMB.parquet") from None
         raise GalmorphError(f"cannot read {path} as parquet: {err}") from None
     raw_info = (meta.metadata or {}).get(METADATA_KEY.encode())
     if raw_info is None:
