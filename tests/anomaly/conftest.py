@@ -1,8 +1,9 @@
 """Fixtures of the anomaly tests: tiny embeddings files and 2-D point clouds.
 
-- ``write_embeddings(path, features, ids=None, model="none")``: writes a minimal
+- ``write_embeddings(path, features, ids=None, model="none", **info)``: writes a minimal
   embeddings parquet file (no model needed; ``model`` names the one it records, with
-  a sha256 of its own) and returns its path.
+  a sha256 of its own; ``info``: other :class:`EmbeddingInfo` fields, such as
+  ``stages=(2,)``) and returns its path.
 - ``blobs(n=300, seed=0)``: 2-D points, a broad cloud plus a small far blob whose
   galaxies score 5 (others 0-1); returns the points and the scores.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,16 +24,18 @@ from galmorph.inference.outputs import write_table
 
 
 def write_embeddings(path: Path, features: np.ndarray, ids: list[str] | None = None,
-                     model: str = "none") -> Path:
-    """A minimal embeddings parquet file (no model needed), said to be made by ``model``."""
+                     model: str = "none", **info: Any) -> Path:
+    """A minimal embeddings parquet file (no model needed), said to be made by ``model``
+    (and as ``info`` says: other :class:`EmbeddingInfo` fields)."""
     ids = ids or [f"G{i:03d}" for i in range(len(features))]
     sha256 = "0" if model == "none" else hashlib.sha256(model.encode()).hexdigest()
-    info = EmbeddingInfo(model={"spec": model, "path": model, "name": model, "sha256": sha256},
-                         encoder="none", feature_dim=features.shape[1], image={},
-                         n_features=features.shape[1])
+    made = EmbeddingInfo(**{
+        "model": {"spec": model, "path": model, "name": model, "sha256": sha256},
+        "encoder": "none", "feature_dim": features.shape[1], "image": {},
+        "n_features": features.shape[1], **info})
     frame = pd.DataFrame(features.astype(np.float32), columns=feature_columns(features.shape[1]))
     frame.insert(0, "id_str", ids)
-    return write_table(frame, path, {METADATA_KEY: info.to_json()})
+    return write_table(frame, path, {METADATA_KEY: made.to_json()})
 
 
 def blobs(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""The SQLite label store: durability (real SIGKILLs), history, batches, concurrency."""
+"""The SQLite label store: durability (real SIGKILLs), history, batches, concurrency, and a
+file replaced while open."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from galmorph.anomaly.database import remove_sidecars
 from galmorph.anomaly.labels import LabelStore
 from galmorph.exceptions import GalmorphError
 
@@ -99,8 +102,95 @@ def test_create_refuses_an_existing_file_unless_asked(store: LabelStore) -> None
     store.label("G1", 3)
     with pytest.raises(GalmorphError, match="already exists"):
         LabelStore.create(store.path, {}, IDS)
+    store.close()  # an open session is not replaced: see the tests below
     with LabelStore.create(store.path, {"x": 1}, IDS[:2], overwrite=True) as fresh:
         assert fresh.labels() == {} and fresh.n_galaxies() == 2 and fresh.settings() == {"x": 1}
+
+
+# ------------------------------------------- a session replaced while open
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from galmorph.anomaly.labels import LabelStore
+
+    store = LabelStore.open(sys.argv[1])  # as `galmorph serve --session` keeps it
+    print("open", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_start_force_refuses_a_session_open_elsewhere_until_it_is_closed(
+        store: LabelStore, tmp_path: Path) -> None:
+    store.label("G1", 3)
+    in_use = r"s.db is open in another program .*stop it first.*\(nothing was changed\)"
+    with pytest.raises(GalmorphError, match=in_use):  # open in this process
+        LabelStore.create(store.path, {}, IDS[:2], overwrite=True)
+    store.close()
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    holder = subprocess.Popen([sys.executable, str(script), str(store.path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        with pytest.raises(GalmorphError, match=in_use):  # open in another process
+            LabelStore.create(store.path, {}, IDS[:2], overwrite=True)
+        with LabelStore.open(store.path) as old:
+            assert old.labels() == {"G1": 3.0} and old.n_galaxies() == 40
+    finally:
+        holder.send_signal(signal.SIGKILL)  # a crash leaves no lock behind
+        holder.wait(10)
+    with LabelStore.create(store.path, {}, IDS[:2], overwrite=True) as fresh:
+        assert fresh.labels() == {} and fresh.n_galaxies() == 2
+    assert not list(tmp_path.glob(".s.db.*"))
+
+
+def _replace(path: Path, ids: list[str]) -> None:
+    """Put a new session file at ``path`` without asking who has it open (as `start --force`
+    did before it asked)."""
+    LabelStore.create(path.with_name("new.db"), {}, ids).close()
+    remove_sidecars(path)
+    os.replace(path.with_name("new.db"), path)
+
+
+def test_a_store_whose_file_was_replaced_refuses_to_use_it(store: LabelStore) -> None:
+    store.label("G1", 3)
+    _replace(store.path, IDS[:2])
+    replaced = r"s.db was replaced or deleted after this program opened it .*nothing was stored"
+    for use in (lambda: store.label("G1", 4), store.labels, store.galaxies,
+                lambda: store.log_event("rank")):
+        with pytest.raises(GalmorphError, match=replaced):
+            use()
+    with LabelStore.open(store.path) as fresh:
+        assert fresh.labels() == {} and fresh.history() == []
+    store.path.unlink()
+    with pytest.raises(GalmorphError, match=replaced):
+        store.label("G2", 1)
+
+
+@pytest.mark.parametrize("write", [lambda store: store.label("G2", 5),
+                                   lambda store: store.record_batch(["G3"], "active")],
+                         ids=["label", "batch"])
+def test_a_store_notices_a_replacement_made_while_it_waited_to_write(
+        store: LabelStore, write: Callable[[LabelStore], object]) -> None:
+    holder = LabelStore.open(store.path)
+    outcome: list[BaseException | None] = []
+
+    def wait_and_write() -> None:
+        try:
+            write(store)  # waits for the holder's transaction
+            outcome.append(None)
+        except GalmorphError as err:
+            outcome.append(err)
+
+    with holder._write():
+        waiting = threading.Thread(target=wait_and_write)
+        waiting.start()
+        time.sleep(0.5)
+        _replace(store.path, IDS[:2])
+    waiting.join(30)
+    holder.close()
+    assert isinstance(outcome[0], GalmorphError) and "was replaced" in str(outcome[0])
+    with LabelStore.open(store.path) as fresh:
+        assert fresh.labels() == {} and fresh.n_batches() == 0
 
 
 def test_non_session_files_are_refused(tmp_path: Path) -> None:

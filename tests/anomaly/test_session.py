@@ -4,6 +4,7 @@ the checks of what a session is given (settings, session files, embeddings, pred
 from __future__ import annotations
 
 import math
+import sqlite3
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -206,6 +207,67 @@ def test_changed_galaxies_are_described_with_the_way_to_carry_the_scores(
     with pytest.raises(GalmorphError, match="one.parquet holds 1 galaxy: a session needs at "
                                             "least 2"):
         AnomalySession.start(one, tmp_path / "one.db")
+
+
+CARRY = (r"Give the original features with --embeddings, or start a new session on "
+         r".*{name}.parquet and carry your scores over: galmorph anomaly start "
+         r".*{name}.parquet --session NEW.db, then galmorph anomaly label --from .*s.db "
+         r"--session NEW.db$")
+
+
+@pytest.mark.parametrize(("name", "features", "info", "change"), [
+    ("values", lambda x: x + 1, {},
+     r"the same model and settings, but other feature values \(made again.*edited\)"),
+    ("stages", lambda x: x, {"stages": (2,), "feature_dim": 5},
+     r"feature_dim 2 → 5, stages \[\] → \[2\]"),
+    ("wider", lambda x: np.hstack([x, x]), {}, r"n_features 2 → 4, feature_dim 2 → 4"),
+    ("views", lambda x: x * 0.9, {"views": 8, "image": {"size": 160}},
+     r"views 1 → 8"),  # image keys the session did not record are not compared
+])
+def test_other_features_of_the_same_galaxies_are_refused(
+        tmp_path: Path, blobs: Callable, write_embeddings: Callable, name: str,
+        features: Callable, info: dict, change: str) -> None:
+    x, _ = blobs(n=30)
+    first = write_embeddings(tmp_path / "a.parquet", x)
+    AnomalySession.start(first, tmp_path / "s.db").close()
+    other = write_embeddings(tmp_path / f"{name}.parquet", features(x), **info)
+    with pytest.raises(GalmorphError, match=(
+            rf"^.*{name}.parquet holds the same galaxies as .*a.parquet, which session "
+            rf".*s.db was started on, but other features \({change}\); the session's "
+            rf"isolation-forest scores were computed from the old features and would be "
+            rf"stale. {CARRY.format(name=name)}")):
+        AnomalySession.open(tmp_path / "s.db", embeddings=other)
+    with AnomalySession.open(tmp_path / "s.db") as session:  # left as it was
+        assert session.settings.embeddings == str(first.resolve())
+
+
+def test_embeddings_made_again_in_place_are_refused_but_a_copy_opens(
+        tmp_path: Path, blobs: Callable, write_embeddings: Callable) -> None:
+    x, _ = blobs(n=30)
+    first = write_embeddings(tmp_path / "a.parquet", x)
+    AnomalySession.start(first, tmp_path / "s.db").close()
+    copy = write_embeddings(tmp_path / "copy.parquet", x)
+    AnomalySession.open(tmp_path / "s.db", embeddings=copy).close()  # the same features
+    write_embeddings(copy, x[::-1].copy())  # `galmorph embed -o copy.parquet` again
+    with pytest.raises(GalmorphError, match=(
+            r"^.*copy.parquet has changed since session .*s.db was started on it \(the same "
+            r"model and settings, but other feature values.*\); .* would be stale. "
+            + CARRY.format(name="copy"))):
+        AnomalySession.open(tmp_path / "s.db")
+
+
+def test_sessions_from_before_the_feature_record_compare_what_they_recorded(
+        tmp_path: Path, blobs: Callable, write_embeddings: Callable) -> None:
+    x, _ = blobs(n=30)
+    AnomalySession.start(write_embeddings(tmp_path / "a.parquet", x), tmp_path / "s.db").close()
+    with sqlite3.connect(tmp_path / "s.db") as db:  # as the previous version made it
+        db.execute("DELETE FROM settings WHERE key = 'features'")
+    other = write_embeddings(tmp_path / "b.parquet", x + 1, model="none")
+    with AnomalySession.open(tmp_path / "s.db", embeddings=other) as session:
+        assert session.settings.features == {}
+    with pytest.raises(GalmorphError, match="made by model model-b"):  # still compared
+        AnomalySession.open(tmp_path / "s.db", embeddings=write_embeddings(
+            tmp_path / "c.parquet", x, model="model-b"))
 
 
 def test_scores_of_one_value_warn_that_predictions_mean_little(

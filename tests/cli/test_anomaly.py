@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from galmorph.anomaly.labels import LabelStore
 from galmorph.cli import main
 from galmorph.exceptions import GalmorphWarning
 from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
@@ -128,6 +129,33 @@ def test_user_errors_exit_with_status_2(files: dict, capsys: pytest.CaptureFixtu
     assert exited.value.code == 2
     assert main(["anomaly", "rank", "--session", db]) == 2
     assert "no labels yet" in capsys.readouterr().err
+
+
+def test_other_features_and_a_session_in_use_are_refused_with_what_to_do(
+        files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    db, new_db = str(files["db"]), str(files["root"] / "new.db")
+    assert main(["anomaly", "start", str(files["emb"]), "--session", db]) == 0
+    assert main(["anomaly", "label", files["ids"][5], "4", files["ids"][6], "0",
+                 "--session", db]) == 0
+    info = pq.read_metadata(files["emb"]).metadata[METADATA_KEY.encode()].decode()
+    again = files["root"] / "again.parquet"  # the same galaxies, embedded another way
+    write_table(pd.read_parquet(files["emb"]).assign(feat_0=lambda t: t["feat_0"] * 2), again,
+                {METADATA_KEY: info})
+    capsys.readouterr()
+    assert main(["anomaly", "next", "--session", db, "--embeddings", str(again)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{again} holds the same galaxies as {files['emb']}, which session {db}" in err
+    assert (f"galmorph anomaly start {again} --session NEW.db, then galmorph anomaly label "
+            f"--from {db} --session NEW.db") in err and "Traceback" not in err
+    assert main(["anomaly", "start", str(again), "--session", new_db]) == 0
+    assert main(["anomaly", "label", "--from", db, "--session", new_db]) == 0
+    assert main(["anomaly", "next", "--session", new_db]) == 0
+    with LabelStore.open(db):  # as `galmorph serve --session` keeps it open
+        assert main(["anomaly", "start", str(files["emb"]), "--session", db, "--force"]) == 2
+        assert f"{db} is open in another program" in " ".join(capsys.readouterr().err.split())
+    assert main(["anomaly", "status", "--session", db]) == 0
+    assert "2 labelled" in capsys.readouterr().out
+    assert main(["anomaly", "start", str(files["emb"]), "--session", db, "--force"]) == 0
 
 
 def test_benchmark_command_writes_json(files: dict, capsys: pytest.CaptureFixture[str]) -> None:

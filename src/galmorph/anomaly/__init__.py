@@ -19,6 +19,8 @@ their taste from the representation and proposes what to look at next.
 - :mod:`~galmorph.anomaly.benchmark`: the simulated-researcher benchmark;
 - :mod:`~galmorph.anomaly.checks`: the checks of what sessions and the interest model
   are given (:class:`SettingError` for a bad session setting);
+  :mod:`~galmorph.anomaly.fingerprint`: what identifies the features a session was
+  started on, so that it refuses others;
 - :mod:`~galmorph.anomaly.defaults`: the defaults the command line shows.
 
 What users import is named here and loaded on first use, so importing

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from galmorph.anomaly.database import held_alone
 from galmorph.anomaly.defaults import MAX_SEED
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.numbers import nonfinite_rows, real_number, whole_number
@@ -59,7 +60,8 @@ def check_new_session(path: str | Path, overwrite: bool) -> Path:
     """The path of a session file to create.
 
     Raises:
-        GalmorphError: when it is a folder, or exists and ``overwrite`` is false.
+        GalmorphError: when it is a folder, or exists and ``overwrite`` is false or
+            another connection has it open (it could not be replaced).
     """
     path = Path(path)
     if path.is_dir():
@@ -68,6 +70,8 @@ def check_new_session(path: str | Path, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise GalmorphError(f"session file {path} already exists: continue it, or pass "
                             "--force to start again (its labels would be lost)")
+    with held_alone(path):  # refuses a session in use now, before any work
+        pass
     return path
 
 

@@ -2,12 +2,22 @@
 
 The tables are described in :mod:`galmorph.anomaly.labels`. :func:`connect` opens a
 file in autocommit mode (explicit transactions), WAL, ``synchronous=FULL``.
+
+A session file replaced while a program has it open (``galmorph anomaly start --force``
+while ``galmorph serve`` runs) would take that program's later labels into the deleted
+file, silently. So :func:`held_alone` refuses to replace a file that any connection has
+open (SQLite's own locks, which a crashed program does not leave behind) and keeps
+others out until it is replaced; and :func:`check_same_file` lets a connection notice
+that its path now names another file (device and inode), however it was replaced.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +28,8 @@ from galmorph.exceptions import GalmorphError
 
 #: Seconds a writer waits for another process's transaction before giving up.
 DEFAULT_BUSY_TIMEOUT = 30.0
+#: Seconds :func:`held_alone` waits for other connections to close a file before refusing.
+IN_USE_TIMEOUT = 1.0
 SCHEMA_VERSION = 1
 APPLICATION = "galmorph-anomaly-session"
 
@@ -113,6 +125,84 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     except sqlite3.DatabaseError as err:
         raise GalmorphError(f"cannot open {path} as a session file: {err}") from None
     return conn
+
+
+#: Which file a path names: its device and inode (None: no file).
+FileId = tuple[int, int] | None
+
+
+def file_id(path: Path) -> FileId:
+    """Device and inode of the file ``path`` names now; None when there is none."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def connect_file(path: Path, busy_timeout: float) -> tuple[sqlite3.Connection, FileId]:
+    """:func:`connect`, and the file it opened (for :func:`check_same_file`).
+
+    The path is looked at before and after connecting, until both agree, so that a file
+    replaced meanwhile is not taken for the one opened.
+
+    Raises:
+        GalmorphError: when it is not an SQLite file, or keeps being replaced.
+    """
+    for _ in range(3):
+        before = file_id(path)
+        conn = connect(path, busy_timeout)
+        if file_id(path) == before:
+            return conn, before
+        conn.close()
+    raise GalmorphError(f"session file {path} was replaced again and again while being "
+                        "opened: try again")
+
+
+def check_same_file(path: Path, opened: FileId) -> None:
+    """Raise when ``path`` no longer names the file a connection opened (``opened``).
+
+    Raises:
+        GalmorphError: saying the session file was replaced or deleted, and what to do.
+    """
+    if file_id(path) != opened:
+        raise GalmorphError(
+            f"session file {path} was replaced or deleted after this program opened it (e.g. "
+            "by `galmorph anomaly start --force`), so what it stored now would be lost: "
+            "nothing was stored or read. Open the session again (for `galmorph serve`: stop "
+            f"it and start it again) to go on with the file now at {path}")
+
+
+@contextmanager
+def held_alone(path: Path, timeout: float = IN_USE_TIMEOUT) -> Iterator[None]:
+    """Hold the SQLite file ``path`` (if there is one) so that no other connection uses it.
+
+    Raises:
+        GalmorphError: when another connection, of this program or another, has it
+            open after ``timeout`` seconds.
+    """
+    if not path.is_file():
+        yield
+        return
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        _lock_exclusively(conn, path)
+        yield
+    finally:
+        conn.close()
+
+
+def _lock_exclusively(conn: sqlite3.Connection, path: Path) -> None:
+    """Take an exclusive lock until ``conn`` closes (none on a file that is not SQLite's)."""
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+    except sqlite3.DatabaseError as err:  # not an SQLite file: no program uses it as one
+        if (getattr(err, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_BUSY:
+            raise GalmorphError(
+                f"session file {path} is open in another program (e.g. `galmorph serve "
+                f"--session {path}`): stop it first, then start again (nothing was "
+                "changed)") from None
 
 
 def remove_database(path: Path) -> None:

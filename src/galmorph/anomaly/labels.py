@@ -25,6 +25,8 @@ whatever happens to the process afterwards. Several processes (the command line
 and a web app) may read and write one session at once: writers wait up to
 ``busy_timeout`` seconds for each other and readers never block. One
 :class:`LabelStore` may be shared between threads (its calls are serialised).
+:meth:`LabelStore.create` refuses to replace a file in use, and a store whose file was
+replaced anyway refuses to use it (see :mod:`galmorph.anomaly.database`).
 
 Example
 -------
@@ -56,8 +58,11 @@ from galmorph.anomaly.database import (
     GALAXY_VALUES,
     SCHEMA,
     SCHEMA_VERSION,
+    check_same_file,
     column_values,
     connect,
+    connect_file,
+    held_alone,
     now,
     nullable,
     remove_database,
@@ -78,7 +83,7 @@ class LabelStore:
         self.path = check_session_file(path)
         self._closed = False
         self._lock = threading.RLock()
-        self._conn = connect(self.path, busy_timeout)
+        self._conn, self._file = connect_file(self.path, busy_timeout)
         try:
             version = self._conn.execute(
                 "SELECT value FROM meta WHERE key = 'application'"
@@ -121,7 +126,8 @@ class LabelStore:
             overwrite: replace an existing file (its labels are lost).
 
         Raises:
-            GalmorphError: when ``path`` is a folder, or exists and ``overwrite`` is false.
+            GalmorphError: when ``path`` is a folder, or exists and ``overwrite`` is false
+                or another connection has it open.
         """
         path = check_new_session(path, overwrite)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,8 +154,9 @@ class LabelStore:
                     ((i, str(g), *(c[i] for c in columns)) for i, g in enumerate(ids)),
                 )
             conn.close()  # checkpoints the WAL into the file and removes it
-            remove_sidecars(path)  # an old session's WAL must not replay into the new file
-            os.replace(tmp, path)  # atomic: the old session stays whole until this moment
+            with held_alone(path):  # refused while in use; no one opens it until replaced
+                remove_sidecars(path)  # an old session's WAL must not replay into the new file
+                os.replace(tmp, path)  # atomic: the old session stays whole until this moment
         except BaseException:
             remove_database(tmp)
             raise
@@ -175,10 +182,11 @@ class LabelStore:
         """The open connection; every use of the file goes through it.
 
         Raises:
-            GalmorphError: once the store is closed.
+            GalmorphError: once the store is closed, or its file was replaced or deleted.
         """
         if self._closed:
             raise GalmorphError(f"the session is closed ({self.path}): open it again")
+        check_same_file(self.path, self._file)
         return self._conn
 
     @contextmanager
@@ -188,6 +196,7 @@ class LabelStore:
             conn = self._db
             conn.execute("BEGIN IMMEDIATE")
             try:
+                check_same_file(self.path, self._file)  # replaced while this waited?
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:

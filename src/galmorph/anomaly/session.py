@@ -44,6 +44,7 @@ from galmorph.anomaly.defaults import (
     DEFAULT_XI,
 )
 from galmorph.anomaly.features import interest_features
+from galmorph.anomaly.fingerprint import check_same_features, feature_record
 from galmorph.anomaly.labels import LabelStore
 from galmorph.anomaly.methods import check_method, predict_interest, propose
 from galmorph.anomaly.ranking import rank_order
@@ -70,6 +71,9 @@ class SessionSettings:
         artefact_threshold: the fraction at or above which a galaxy is flagged.
         model: the embeddings' model (name and sha256), for the record.
         ids_sha256: checksum of the embeddings' ids, to notice a changed file.
+        features: what identifies the embeddings' features (see
+            :mod:`~galmorph.anomaly.fingerprint`), to refuse others; empty in sessions
+            made before it was recorded.
     """
 
     embeddings: str
@@ -84,6 +88,7 @@ class SessionSettings:
     artefact_threshold: float = DEFAULT_ARTEFACT_THRESHOLD
     model: dict[str, str] = field(default_factory=dict)
     ids_sha256: str = ""
+    features: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SessionSettings:
@@ -164,7 +169,7 @@ class AnomalySession:
             embeddings=str(Path(embeddings).resolve()), method=method, **checked,
             include_artefacts=include_artefacts, artefact_source=source, artefact_column=column,
             model={k: emb.info.model.get(k, "") for k in ("name", "sha256")},
-            ids_sha256=ids_digest(emb.ids),
+            ids_sha256=ids_digest(emb.ids), features=feature_record(emb.info, emb.features),
         )
         features = interest_features(emb.features, settings.pca, seed=settings.seed)
         values["isolation_forest"] = isolation_forest_scores(features, seed=settings.seed)
@@ -181,12 +186,13 @@ class AnomalySession:
              ) -> AnomalySession:
         """Continue a session; ``embeddings`` gives the embeddings' new path (a moved file).
 
-        The new path is recorded in the session once its model and galaxies are checked.
+        The new path is recorded in the session once its model, galaxies and features
+        are checked.
 
         Raises:
             GalmorphError: when the embeddings were made by another model than the
-                session's, or their galaxies differ from the session's (the session is
-                left as it was).
+                session's, or their galaxies or features differ from the session's (the
+                session is left as it was).
         """
         store = LabelStore.open(session)
         try:
@@ -200,6 +206,9 @@ class AnomalySession:
             if ids_digest(emb.ids) != settings.ids_sha256:
                 check_same_galaxies(store.galaxies()["id_str"].tolist(), emb.ids.tolist(),
                                     path, session)
+            if settings.features:  # not in sessions made before it was recorded
+                check_same_features(settings.features, feature_record(emb.info, emb.features),
+                                    path, session, settings.embeddings)
         except BaseException:
             store.close()
             raise

@@ -123,7 +123,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--include-artefacts", action="store_true",
                        help="propose and rank flagged galaxies too")
     start.add_argument("--force", action="store_true",
-                       help="replace an existing session file (its labels are lost)")
+                       help="replace an existing session file (its labels are lost); refused "
+                            "while another program (e.g. galmorph serve) has it open")
     start.set_defaults(func=run_start)
 
     nxt = actions.add_parser(
