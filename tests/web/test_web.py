@@ -189,6 +189,22 @@ def test_label_retrain_rank_export(labelling: tuple[TestClient, Path],
         assert session.store.labels()[chosen[0]] == 5
 
 
+def test_scores_all_of_one_value_are_noticed_on_the_page(labelling: tuple[TestClient, Path]
+                                                        ) -> None:
+    client, _ = labelling
+    batch = client.get("/api/anomaly/batch").json()
+    assert batch["notice"] is None  # nothing scored yet
+    chosen = [g["id"] for g in batch["galaxies"]]
+    for galaxy in chosen[:3]:
+        client.post("/api/anomaly/label", json={"id": galaxy, "score": 0})
+    retrained = client.post("/api/anomaly/retrain").json()
+    assert retrained["retrained"] and "all 3 scores given are 0" in retrained["notice"]
+    ranking = client.get("/api/anomaly/ranking").json()
+    assert ranking["notice"] == retrained["notice"]
+    client.post("/api/anomaly/label", json={"id": chosen[3], "score": 4})
+    assert client.get("/api/anomaly/ranking").json()["notice"] is None
+
+
 def test_internal_errors_have_no_stack_trace(gallery: Gallery, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
     def broken(*args: object) -> None:

@@ -139,23 +139,28 @@ def check_same_galaxies(started: Sequence[str], found: Sequence[str], path: str 
         f"{session}{skip} --session NEW.db")
 
 
-def warn_if_one_value(scores: np.ndarray, method: str) -> None:
-    """Warn (GalmorphWarning) when every score given is the same, for active learning.
+def one_value_notice(scores: np.ndarray, method: str) -> str | None:
+    """What to tell a researcher whose scores are all the same, for active learning; None
+    when they differ (or for a baseline method, which ranks by its anomaly score whatever
+    the scores).
 
     A Gaussian process fitted to one value predicts it everywhere: its proposals and
-    ranking of the galaxies not scored mean little until some scores differ. (The
-    baselines rank by their anomaly score whatever the scores.)
+    ranking of the galaxies not scored mean little until some scores differ.
     """
-    if method != "active" or not len(scores):
-        return
-    if np.ptp(scores) > 0:
-        return
+    if method != "active" or not len(scores) or np.ptp(scores) > 0:
+        return None
     given = (f"the 1 score given is {scores[0]:g}" if len(scores) == 1
              else f"all {len(scores)} scores given are {scores[0]:g}")
-    warnings.warn(f"{given}: until some differ, the model cannot tell what you find "
-                  "interesting, so its predictions for the other galaxies mean little; give "
-                  "higher (or lower) scores to galaxies you find more (or less) interesting",
-                  GalmorphWarning, stacklevel=3)
+    return (f"{given}: until some differ, the model cannot tell what you find interesting, "
+            "so its predictions for the other galaxies mean little; give higher (or lower) "
+            "scores to galaxies you find more (or less) interesting")
+
+
+def warn_if_one_value(scores: np.ndarray, method: str) -> None:
+    """Warn (GalmorphWarning) with :func:`one_value_notice` when it has something to say."""
+    notice = one_value_notice(scores, method)
+    if notice is not None:
+        warnings.warn(notice, GalmorphWarning, stacklevel=3)
 
 
 # ------------------------------------------------------------------- arrays

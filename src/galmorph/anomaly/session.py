@@ -35,6 +35,7 @@ from galmorph.anomaly.checks import (
     check_same_galaxies,
     check_same_model,
     check_settings,
+    one_value_notice,
     warn_if_one_value,
 )
 from galmorph.anomaly.defaults import (
@@ -313,6 +314,10 @@ class AnomalySession:
         method = "cold-start" if settings.method == "active" and not len(rows) else settings.method
         return self.store.record_batch(self.embeddings.ids[chosen].tolist(), method, table,
                                        details)
+
+    def notice(self) -> str | None:
+        """What the researcher should know about the scores so far (all one value), or None."""
+        return one_value_notice(self.labelled()[1], self.settings.method)
 
     def ranking(self, *, method: str | None = None, include_artefacts: bool | None = None
                 ) -> pd.DataFrame:

@@ -314,7 +314,8 @@ class Gallery:
 
         A batch is proposed when there is none, or with ``new`` (the model is
         refitted to every label so far: "retrain"). Before any score there is nothing
-        to refit to, and ``new`` keeps the batch. ``retrained``: whether it was refitted.
+        to refit to, and ``new`` keeps the batch. ``retrained``: whether it was refitted;
+        ``notice``: what the researcher should know about the scores (all one value), or None.
         """
         with self._lock:
             session = self._session()
@@ -331,7 +332,8 @@ class Gallery:
                                  "predicted": _number(values["predicted"]),
                                  "std": _number(values["std"])})
             return {"batch": latest.batch_id, "method": latest.method,
-                    "n_labels": len(labels), "retrained": retrained, "galaxies": galaxies}
+                    "n_labels": len(labels), "retrained": retrained,
+                    "notice": session.notice(), "galaxies": galaxies}
 
     def label(self, galaxy_id: str, score: float) -> dict[str, Any]:
         """Store a score from 0 to 5 for a loaded galaxy."""
@@ -342,7 +344,8 @@ class Gallery:
             return {"id": galaxy_id, "score": record.score, "n_labels": session.store.n_labels()}
 
     def ranking(self, limit: int = 50) -> dict[str, Any]:
-        """The ``limit`` most interesting galaxies (see :meth:`AnomalySession.ranking`);
+        """The ``limit`` most interesting galaxies (see :meth:`AnomalySession.ranking`) and
+        a ``notice`` when the scores cannot yet say much (all one value), else None;
         :class:`NoLabels` before the first score when the session's method needs scores."""
         limit = max(1, min(limit, MAX_RESULTS))
         frame = self._ranking()
@@ -350,7 +353,9 @@ class Gallery:
         for item in frame.head(limit).itertuples():
             rows.append({**self.describe(self.row(item.id_str)), "rank": int(item.rank),
                          "interest": _number(item.interest), "labelled": bool(item.labelled)})
-        return {"n_ranked": len(frame), "galaxies": rows}
+        with self._lock:
+            notice = self._session().notice()
+        return {"n_ranked": len(frame), "notice": notice, "galaxies": rows}
 
     def labels_table(self) -> pd.DataFrame:
         """Every label: ``id_str``, ``score``, ``labelled_at`` (UTC), ``ra``, ``dec``."""

@@ -395,9 +395,10 @@ async function retrain() {
     await state.sending;
     const data = await api("/api/anomaly/retrain", { method: "POST" });
     useBatch(data);
-    $("label-status").textContent = data.retrained
-      ? "Retrained on all your scores: here is the next batch."
-      : "Nothing to retrain on yet: score some of these galaxies first (click a score or press 0–5).";
+    $("label-status").textContent = !data.retrained
+      ? "Nothing to retrain on yet: score some of these galaxies first (click a score or press 0–5)."
+      : data.notice ? `Retrained, but ${data.notice}.`
+        : "Retrained on all your scores: here is the next batch.";
   } catch (error) {
     $("label-status").textContent = "";
     throw error;
@@ -454,7 +455,8 @@ function exportRanking(event) {
 async function showRanking() {
   try {
     const data = await api("/api/anomaly/ranking?limit=60");
-    $("ranking-info").textContent = `top ${data.galaxies.length} of ${data.n_ranked}`;
+    $("ranking-info").textContent = `top ${data.galaxies.length} of ${data.n_ranked}`
+      + (data.notice ? ` · note: ${data.notice}` : "");
     $("ranking-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g, [el("div", {
       class: "muted", text: `#${g.rank} · interest ${fmt(g.interest, 2)}${g.labelled ? " ★" : ""}`,
     })])));
