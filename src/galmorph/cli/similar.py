@@ -194,10 +194,16 @@ def run(args: argparse.Namespace) -> int:
     """Search, print and draw; 0 on success."""
     from galmorph.inference.embedding_folder import open_embeddings
     from galmorph.report.plots import check_figure_path
+    from galmorph.search.defaults import MATCH_RADIUS_ARCSEC
     from galmorph.search.search import SimilaritySearch
 
     if (args.ra is None) != (args.dec is None):
         args.parser.error("--ra and --dec go together")
+    if args.image is None and (args.model is not None or args.device != "cpu"):
+        args.parser.error("-m/--model and --device are for --image queries (a galaxy of the "
+                          "file is found by its stored features, with no model)")
+    if args.ra is None and args.match_radius != MATCH_RADIUS_ARCSEC:
+        args.parser.error("--match-radius is for --ra/--dec queries")
     if args.grid:
         writable_file(str(check_figure_path(args.grid)), "--grid")
     search = SimilaritySearch(
