@@ -347,10 +347,8 @@ def galaxy_columns(table: Any, path: str | Path) -> dict[str, np.ndarray | None]
 
 
 def read_embeddings(path: str | Path) -> Embeddings:
-    """Read an embeddings parquet file (:func:`galmorph.inference.embed.embed_to_file`).
-
-    A folder of them (a partitioned catalog's embeddings) is read by
-    :func:`galmorph.inference.embedding_folder.open_embeddings`.
+    """Read an embeddings parquet file (:func:`galmorph.inference.embed.embed_to_file`); a
+    folder of them is read by :func:`galmorph.inference.embedding_folder.open_embeddings`.
 
     Raises:
         GalmorphError: when the file is missing or is not a galmorph embeddings file, or
@@ -387,11 +385,10 @@ def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
     try:
         meta = pq.read_metadata(path)
     except Exception as err:  # pyarrow raises several types for a non-parquet file
-        if not path.name.lower().endswith((".parquet", ".pq")):
-            raise GalmorphError(f"{path} is not an embeddings file (parquet, from galmorph "
-                                f"embed); for a catalog, make one first: galmorph embed {path} "
-                                "-o EMB.parquet") from None
-        raise GalmorphError(f"cannot read {path} as parquet: {err}") from None
+        parquet = path.name.lower().endswith((".parquet", ".pq"))
+        raise GalmorphError(f"cannot read {path} as parquet: {err}" if parquet else (
+            f"{path} is not an embeddings file (parquet, from galmorph embed); for a "
+            f"catalog, make one first: galmorph embed {path} -o EMB.parquet")) from None
     raw_info = (meta.metadata or {}).get(METADATA_KEY.encode())
     if raw_info is None:
         raise GalmorphError(
