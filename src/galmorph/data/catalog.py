@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from galmorph.data.defaults import FORMATS
@@ -52,25 +53,47 @@ def catalog_name(catalog: CatalogSource) -> str:
     return str(catalog)
 
 
-def _leading_comment_lines(path: Path) -> int:
-    """Number of ``#`` lines before the header (galmorph's CSV outputs carry metadata so)."""
+def _csv_layout(path: Path) -> tuple[int, str]:
+    """Number of ``#`` lines before the header (galmorph's CSV outputs carry metadata so),
+    and the header's separator: ``,``, or ``;`` or a tab when it has those and no comma
+    (spreadsheets in many European locales write ``;``)."""
     import gzip
 
     opener = gzip.open if path.name.endswith(".gz") else open
-    count = 0
+    count, header = 0, ""
     with opener(path, "rt", errors="replace") as handle:
         for line in handle:
             if not line.startswith("#"):
+                header = line
                 break
             count += 1
-    return count
+    separator = next((s for s in (",", ";", "\t") if s in header), ",")
+    return count, separator
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    skip, separator = _csv_layout(path)
     # read ids and paths as text: an id like "007" must not become the number 7
-    return pd.read_csv(
-        path, dtype={"id_str": str, "file_loc": str}, skiprows=_leading_comment_lines(path)
-    )
+    frame = pd.read_csv(path, dtype={"id_str": str, "file_loc": str}, skiprows=skip,
+                        sep=separator)
+    if separator == ";":
+        frame = _decimal_commas(frame)
+    filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
+    # a spreadsheet's trailing rows of empty cells (",,,") are no galaxies
+    return frame.iloc[:filled[-1] + 1 if len(filled) else 0]
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is a number written with a decimal comma (``0,05``,
+    as spreadsheets that separate with ``;`` write them) as numbers."""
+    for name in frame.columns.difference(["id_str", "file_loc"]):
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or not column.notna().any():
+            continue
+        values = column.dropna().astype(str).str.strip()
+        if values.str.fullmatch(r"[-+]?\d+,\d*(?:[eE][-+]?\d+)?").all():
+            frame[name] = pd.to_numeric(column.str.replace(",", ".", regex=False))
+    return frame
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galmorph.data.image_paths import URL, resolve_image_paths
 from galmorph.data.images import load_image
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Question, Schema
@@ -114,7 +115,7 @@ def inspect_catalog(
     errors += _position_errors(frame)
     if "file_loc" in frame:
         errors += blank_values(frame, "file_loc")
-        frame["file_loc"] = _resolve_paths(frame["file_loc"], root)
+        frame = _resolve_image_paths(frame, root, summary)
         if check_images:
             frame = _check_images(frame, root, summary, drop)
             if decode_images:
@@ -230,30 +231,31 @@ def duplicate_ids(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _resolve_paths(file_loc: pd.Series, root: Path) -> list[str]:
-    """Absolute image paths; ``~`` is the home folder, relative ones start at ``root``;
-    blanks stay ``""``."""
-    base = os.path.abspath(root)
-    return [
-        "" if blank else os.path.abspath(os.path.join(base, _home_expanded(loc)))
-        for loc, blank in zip(as_text(file_loc), is_blank(file_loc), strict=True)
-    ]
-
-
-def _home_expanded(path: str) -> str:
-    """``path`` with a leading ``~`` or ``~user`` made the home folder; as it is when that
-    cannot be done (a NUL byte in it: the file is then reported missing)."""
-    try:
-        return os.path.expanduser(path)
-    except ValueError:
-        return path
+def _resolve_image_paths(frame: pd.DataFrame, root: Path, summary: CatalogSummary
+                         ) -> pd.DataFrame:
+    """``file_loc`` made absolute (:mod:`galmorph.data.image_paths`); web addresses are an
+    error, Windows ``\\`` separators read as ``/`` a warning."""
+    column = frame["file_loc"]
+    resolved = resolve_image_paths(as_text(column).where(~is_blank(column)), root)
+    urls, windows = pd.Series(resolved.urls, frame.index), pd.Series(resolved.windows, frame.index)
+    if urls.any():
+        summary.errors.append(
+            f"file_loc holds web addresses in {plural(int(urls.sum()), 'row')} ("
+            + describe_rows(frame, urls, column) + "); galmorph reads image files on disk: "
+            "download the images first and give their paths")
+    if windows.any():
+        summary.warnings.append(
+            f"file_loc uses Windows separators (\\) in {plural(int(windows.sum()), 'row')}, "
+            "read as / (" + describe_rows(frame, windows, column) + ")")
+    return frame.assign(file_loc=resolved.paths)
 
 
 def _check_images(
     frame: pd.DataFrame, root: Path, summary: CatalogSummary, drop: bool
 ) -> pd.DataFrame:
     """Count image files; missing ones are an error, or rows to drop when ``drop``."""
-    listed = frame["file_loc"] != ""
+    # web addresses are an error of their own (_resolve_image_paths)
+    listed = (frame["file_loc"] != "") & ~frame["file_loc"].str.match(URL)
     found = frame["file_loc"].map(os.path.isfile).astype(bool)
     folders = frame["file_loc"].map(os.path.isdir).astype(bool)
     if folders.any():
