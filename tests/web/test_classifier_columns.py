@@ -1,6 +1,7 @@
 """A fine-tuned classifier's predictions in the web app: ``prob_<class>`` columns whose class
 names are not plain names (``prob_not ring``, ``prob_S0/Sa``) are loaded, filtered (in
-backquotes), sorted and coloured by, and named as a filter must spell them."""
+backquotes), sorted and coloured by, and named as a filter must spell them. A regressor's
+``prediction`` is served too."""
 
 from __future__ import annotations
 
@@ -120,3 +121,29 @@ def test_served_classifier_predictions(classified: tuple[TestClient, pd.DataFram
     assert (classes["question"], classes["asked"]) == ("class", None)
     assert [a["label"] for a in classes["answers"]] == CLASSES
     assert classes["answers"][0]["fraction"] == pytest.approx(ring[0], abs=1e-4)
+
+
+def test_served_regressor_predictions(web_files: dict[str, Path], tmp_path: Path) -> None:
+    shutil.copyfile(web_files["embeddings"], tmp_path / "emb.parquet")
+    ids = pd.read_parquet(web_files["embeddings"], columns=["id_str"])["id_str"].tolist()
+    values = np.random.default_rng(2).normal(10, 3, len(ids)).astype(np.float32)
+    pd.DataFrame({"id_str": ids, "prediction": values}).to_parquet(tmp_path / "reg.parquet")
+    gallery = Gallery(tmp_path / "emb.parquet", predictions=tmp_path / "reg.parquet")
+    try:
+        client = TestClient(create_app(gallery), raise_server_exceptions=False)
+        assert client.get("/api/info").json()["columns"] == ["prediction"]
+        page = client.get("/api/galaxies", params={"where": "prediction > 10",
+                                                   "sort": "-prediction", "per_page": 200})
+        assert page.status_code == 200, page.text
+        galaxies = page.json()["galaxies"]
+        assert len(galaxies) == int((values > 10).sum())
+        top = int(np.argmax(values))
+        assert galaxies[0]["id"] == ids[top]
+        assert galaxies[0]["summary"] == [{"question": "prediction", "answer": "prediction",
+                                           "text": "prediction",
+                                           "fraction": round(float(values[top]), 3)}]
+        group = client.get(f"/api/galaxy/{ids[top]}").json()["questions"][-1]
+        assert group["value"] is True
+        assert group["answers"][0]["fraction"] == pytest.approx(values[top], abs=1e-4)
+    finally:
+        gallery.close()

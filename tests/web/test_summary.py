@@ -34,5 +34,5 @@ def test_a_classifiers_summary_is_its_most_probable_class() -> None:
     assert summary("a") == [{"question": "class", "answer": "not ring", "text": "not ring",
                              "fraction": 0.7}]
     assert summary("b")[0]["text"] == "S0/Sa"
-    with pytest.raises(GalmorphError, match="nor a classifier's prob_<class> columns"):
+    with pytest.raises(GalmorphError, match="nor a classifier.s prob_<class> or a regressor"):
         PredictionSummary(table[["id_str", "predicted_label"]], "p.parquet")

@@ -134,6 +134,8 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
 
 #: How a classifier's probability columns are named: ``prob_<class>``.
 PROBABILITY_PREFIX = "prob_"
+#: The column of a regressor's predicted value.
+REGRESSION_COLUMN = "prediction"
 
 
 def _softmax(logits: np.ndarray, axis: int) -> np.ndarray:
@@ -159,7 +161,7 @@ def classification_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np
 
 def regression_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
     """Output column of a regressor from values ``(N, 1, S)``: ``prediction``, the MC mean."""
-    return {"prediction": raw[:, 0, :].mean(axis=-1).astype(np.float32)}
+    return {REGRESSION_COLUMN: raw[:, 0, :].mean(axis=-1).astype(np.float32)}
 
 
 #: Per model task: raw outputs ``(N, n_outputs, S)`` and the model → output columns.

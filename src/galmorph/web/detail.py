@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from galmorph.models.tasks import PROBABILITY_PREFIX
+from galmorph.models.tasks import PROBABILITY_PREFIX, REGRESSION_COLUMN
 from galmorph.web.summary import (
     CLASS_QUESTION,
     answer_label,
@@ -60,7 +60,8 @@ def answer_groups(values: Mapping[str, Any]) -> list[dict[str, Any]]:
         "lower90", "upper90"}]}]``: questions with at least one ``_fraction`` column;
         an answer column belongs to the question with the longest matching name. Missing
         values are None. A classifier's ``prob_<class>`` columns are one more question,
-        ``class``, without ``asked`` or intervals.
+        ``class``, without ``asked`` or intervals; a regressor's ``prediction`` is one with
+        ``"value": True`` (its one answer's ``fraction`` is the value).
     """
     questions = [str(c).removesuffix("_asked") for c in values if str(c).endswith("_asked")]
     answers: dict[str, list[str]] = {q: [] for q in questions}
@@ -80,8 +81,20 @@ def answer_groups(values: Mapping[str, Any]) -> list[dict[str, Any]]:
                          **{key: _value(values.get(f"{stem}_{key}")) for key in ANSWER_VALUES}}
                         for stem in answers[question]],
         })
-    classes = _class_group(values)
-    return groups + [classes] if classes is not None else groups
+    extra = [group for group in (_class_group(values), _regression_group(values)) if group]
+    return groups + extra
+
+
+def _regression_group(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A regressor's ``prediction`` as a question whose one answer is a value, not a
+    fraction (``"value": True``: no bar); None when there is none."""
+    value = values.get(REGRESSION_COLUMN)
+    if not isinstance(value, numbers.Real):
+        return None
+    return {"question": REGRESSION_COLUMN, "label": REGRESSION_COLUMN, "asked": None,
+            "value": True,
+            "answers": [{"answer": REGRESSION_COLUMN, "label": REGRESSION_COLUMN,
+                         "fraction": _value(value), "lower90": None, "upper90": None}]}
 
 
 def _class_group(values: Mapping[str, Any]) -> dict[str, Any] | None:

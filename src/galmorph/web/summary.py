@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
-from galmorph.models.tasks import PROBABILITY_PREFIX
+from galmorph.models.tasks import PROBABILITY_PREFIX, REGRESSION_COLUMN
 
 #: Questions shown in a galaxy's one-line morphology summary.
 SUMMARY_QUESTIONS = 3
@@ -41,6 +41,12 @@ def class_columns(table: pd.DataFrame) -> list[str]:
     """A classifier's ``prob_<class>`` number columns of ``table``, in its order."""
     return [str(c) for c in table.columns
             if is_class_column(c) and pd.api.types.is_numeric_dtype(table[c].dtype)]
+
+
+def is_regression(table: pd.DataFrame) -> bool:
+    """Whether ``table`` holds a regressor's predictions (a number column ``prediction``)."""
+    return (REGRESSION_COLUMN in table.columns
+            and pd.api.types.is_numeric_dtype(table[REGRESSION_COLUMN].dtype))
 
 
 def question_label(question: str) -> str:
@@ -70,7 +76,8 @@ class PredictionSummary:
 
     Built from a ``galmorph predict`` table: questions are its ``<question>_asked``
     columns and their answers the ``<question>_<answer>_fraction`` columns, or a
-    classifier's ``prob_<class>`` columns (:data:`CLASS_QUESTION`).
+    classifier's ``prob_<class>`` columns (:data:`CLASS_QUESTION`), or a regressor's
+    ``prediction`` (its value in place of a fraction).
     """
 
     def __init__(self, table: pd.DataFrame, source: str) -> None:
@@ -93,10 +100,14 @@ class PredictionSummary:
         if classes:
             self._add(CLASS_QUESTION, [c.removeprefix(PROBABILITY_PREFIX) for c in classes],
                       table[classes].to_numpy(dtype=np.float64), np.ones(len(table)))
+        if is_regression(table):
+            self._add(REGRESSION_COLUMN, [REGRESSION_COLUMN],
+                      table[[REGRESSION_COLUMN]].to_numpy(dtype=np.float64), np.ones(len(table)))
         if not self.questions:
             raise GalmorphError(f"predictions {source} have no <question>_asked and "
                                 "<answer>_fraction columns, nor a classifier's prob_<class> "
-                                "columns: make them with `galmorph predict`")
+                                "or a regressor's prediction column: make them with "
+                                "`galmorph predict`")
 
     def _add(self, question: str, labels: list[str], values: np.ndarray,
              asked: np.ndarray) -> None:

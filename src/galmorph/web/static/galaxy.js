@@ -27,8 +27,15 @@ function pageOf(id) { return "/galaxy/" + encodeURIComponent(id); }
 
 function imageOf(id) { return "/images/" + encodeURIComponent(id); }
 
-// One answer: its label, a bar of the predicted fraction with the 90% interval, the numbers.
-function answerRow(answer) {
+// One answer: its label, a bar of the predicted fraction with the 90% interval, the numbers
+// (a regressor's value has no bar).
+function answerRow(answer, isValue) {
+  const row = node("div", "answer");
+  row.dataset.answer = answer.answer;
+  if (isValue) {
+    row.append(node("span", "", answer.label), node("span", "muted", fixed(answer.fraction, 3)));
+    return row;
+  }
   const track = node("div", "track");
   const fill = node("div", "fill");
   fill.style.width = percent(answer.fraction);
@@ -42,8 +49,6 @@ function answerRow(answer) {
   const interval = answer.lower90 === null && answer.upper90 === null ? ""
     : ` [${fixed(answer.lower90, 2)}, ${fixed(answer.upper90, 2)}]`;
   const numbers = fixed(answer.fraction, 2) + interval;
-  const row = node("div", "answer");
-  row.dataset.answer = answer.answer;
   row.append(node("span", "", answer.label), track, node("span", "muted", numbers));
   return row;
 }
@@ -55,7 +60,7 @@ function questionBlock(question) {
   // a classifier's class question has no "asked"
   const asked = question.asked === null ? "" : ` · asked ${fixed(question.asked, 2)}`;
   block.append(node("h4", "", question.label + asked));
-  for (const answer of question.answers) block.append(answerRow(answer));
+  for (const answer of question.answers) block.append(answerRow(answer, question.value));
   return block;
 }
 
