@@ -84,3 +84,12 @@ def nonfinite_rows(array: np.ndarray) -> np.ndarray:
     if array.dtype.kind == "f" and array.itemsize < 8:
         return ~np.isfinite(array.sum(axis=1, dtype=np.float64))
     return ~np.isfinite(array).all(axis=1)
+
+
+def reads_as_number(text: str) -> bool:
+    """Whether ``text`` is a number as ``float()`` reads it (``"4"``, ``"-1.5e3"``, ``"nan"``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -161,23 +161,15 @@ def _score(galaxy_id: str, text: str, position: int) -> float:
     """The score typed for a galaxy; an error names the galaxy and the pair."""
     from galmorph.anomaly.records import check_score
     from galmorph.exceptions import GalmorphError
+    from galmorph.numbers import reads_as_number
 
     try:
         return check_score(text)
     except GalmorphError as err:
-        swapped = _is_number(galaxy_id) and not _is_number(text)
+        swapped = reads_as_number(galaxy_id) and not reads_as_number(text)
         hint = "; give each galaxy id first, then its score" if swapped else ""
         raise GalmorphError(f"score of {galaxy_id} (pair {position}): {err}{hint}; nothing "
                             "was stored") from None
-
-
-def _is_number(text: str) -> bool:
-    """Whether ``text`` reads as a number (a score typed where an id should be)."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _known_pairs(store: LabelStore, pairs: list[tuple[str, float]], args: argparse.Namespace

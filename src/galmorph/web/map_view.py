@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
+from galmorph.numbers import reads_as_number
 from galmorph.web.gallery import NoSession
 from galmorph.web.summary import answer_label, question_label
 
@@ -94,7 +95,7 @@ def parse_polygon(text: str) -> np.ndarray:
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        bad = next(p for p in parts if not _is_number(p))
+        bad = next(p for p in parts if not reads_as_number(p))
         raise GalmorphError(f"the polygon has {bad[:30]!r} where a number belongs: give "
                             "x1,y1,x2,y2,... in map coordinates") from None
     if not all(math.isfinite(v) for v in values):
@@ -106,14 +107,6 @@ def parse_polygon(text: str) -> np.ndarray:
         raise GalmorphError(f"the polygon has {vertices} vertices: give 3 to "
                             f"{MAX_POLYGON_VERTICES}")
     return np.array(values, dtype=np.float64).reshape(-1, 2)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def inside_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
