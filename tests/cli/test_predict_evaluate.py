@@ -192,8 +192,11 @@ def test_evaluate_prints_table_and_writes_json(
         assert {"nll", "mae", "accuracy_confident", "n_confident"} <= set(metrics)
     assert isinstance(result["mean_nll"], float) and result["mean_nll"] > 0
     assert result["mean_nll"] == pytest.approx(
-        sum(m["nll"] for m in result["questions"].values())
+        sum(m["nll"] for m in result["questions"].values() if m["nll"] is not None)
     )
+    # nobody voted on t10/t11 (the catalog has no columns for them): no score, not 0
+    assert result["questions"]["t10_arms_winding"]["nll"] is None
+    assert "No better than the no-image baseline" in stdout or "Better than" in stdout
     assert result["n_galaxies"] == 5 and result["n_samples"] == 2
     assert "baseline_mean_nll" in result
     assert result["model"]["galmorph_model"] == "tiny"
@@ -229,3 +232,35 @@ def test_evaluate_needs_vote_columns(
 def test_evaluate_missing_model(capsys: pytest.CaptureFixture[str], catalog: Path) -> None:
     status, _, err = run(capsys, "evaluate", catalog, "-m", catalog.parent / "none.pt", *FAST)
     assert status == 2 and "none.pt" in err and "not found" in err
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("metrics.txt", "--json {path}: the metrics are written as JSON: name the file metrics.json"),
+    (".", "--json {path} is a folder: give a file name in it"),
+])
+def test_evaluate_checks_its_json_file_before_any_work(
+    capsys: pytest.CaptureFixture[str], catalog: Path, model_path: Path,
+    monkeypatch: pytest.MonkeyPatch, target: str, message: str,
+) -> None:
+    from galmorph.inference import evaluate
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model ran")
+
+    monkeypatch.setattr(evaluate, "evaluate_catalog", never)
+    path = catalog.parent / target
+    status, _, err = run(capsys, "evaluate", catalog, "-m", model_path, "--json", path, *FAST)
+    assert status == 2 and " ".join(err.split()) == f"error: {message.format(path=path)}"
+    assert not (catalog.parent / "metrics.txt").exists()
+
+
+def test_evaluate_says_when_votes_are_fractions(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], model_path: Path
+) -> None:
+    first = SCHEMA.questions[0].columns
+    fractions = make_catalog(4, name="fractions.csv", edit=lambda df: df.assign(
+        **{c: df[c] / df[first].sum(axis=1) for c in first}))
+    status, _, err = run(capsys, "evaluate", fractions, "-m", model_path, *FAST)
+    err = " ".join(err.split())
+    assert status == 2 and err.startswith(f"error: {fractions}: vote columns t01_")
+    assert "these look like vote fractions, not counts" in err and err.count("error:") == 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from galmorph.data.schemas import builtin_schemas, get_schema
+from galmorph.data.schemas import builtin_schemas, fraction_hint, get_schema
 from galmorph.exceptions import SchemaError
 
 
@@ -59,3 +59,28 @@ def test_importing_galmorph_builds_no_schema():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+def test_schema_files_are_found_by_their_suffix_in_any_case(tmp_path):
+    (tmp_path / "Rings.YAML").write_text("questions:\n  - name: featured\n    answers: [yes, no]\n")
+    assert get_schema(str(tmp_path / "Rings.YAML")).label_cols == ["featured_yes", "featured_no"]
+    (tmp_path / "rings.txt").write_text("questions: []\n")
+    with pytest.raises(SchemaError, match="rings.txt: name it .yaml or .yml"):
+        get_schema(str(tmp_path / "rings.txt"))
+
+
+def test_fraction_hint_spots_fractions_given_for_counts(demo_catalog):
+    gz2 = get_schema("gz2")
+    counts = demo_catalog.head(6)
+    assert fraction_hint(counts, gz2) is None
+    assert fraction_hint(counts.astype({c: float for c in gz2.label_cols if c in counts}),
+                         gz2) is None  # 12.0 is a count
+    first = gz2.questions[0].columns
+    fractions = counts.copy()
+    fractions[first] = counts[first].div(counts[first].sum(axis=1), axis=0)
+    assert "look like vote fractions, not counts" in fraction_hint(fractions, gz2)
+    published = counts[["id_str", "file_loc"]].assign(
+        **{c.replace("_count", "_weighted_fraction"): 0.5 for c in first})
+    hint = fraction_hint(published, gz2)
+    assert "no vote-count columns" in hint and "_weighted_fraction" in hint
+    assert fraction_hint(counts[["id_str", "file_loc"]], gz2) is None

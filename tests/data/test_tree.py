@@ -1,5 +1,7 @@
 """Tests of galmorph.data.tree: a Schema's queries, its plain-data and YAML forms."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -76,7 +78,7 @@ def test_custom_yaml_schema(tmp_path):
         ("questions:\n  - name: q1\n    answers: [a, a]\n", "question 'q1'.*duplicate answer"),
         (
             "questions:\n  - name: q2\n    asked_after: q1/a\n    answers: [a, b]\n",
-            "question 'q2'.*'q1'.*defined earlier",
+            "question 'q2'.*there is no question 'q1'",
         ),
         (
             "questions:\n  - name: q1\n    answers: [a, b]\n"
@@ -114,3 +116,103 @@ def test_unanswered_lists_questions_with_no_vote_in_schema_order():
     unanswered = schema.unanswered(counts)
     assert "t04_spiral" not in unanswered and "t01_smooth_or_features" not in unanswered
     assert unanswered[:2] == ["t05_bulge_prominence", "t06_odd"]
+
+
+RINGS = """\
+name: rings
+questions:
+  - name: featured
+    answers: [yes, no]
+  - name: ring
+    asked_after: featured/yes
+    answers: [ring, none]
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("featured/yes", "featurd/yes"),
+         "line 6: question 'ring': asked_after 'featurd/yes': there is no question 'featurd'; "
+         "did you mean 'featured'?"),
+        (("featured/yes", "featured/yess"),
+         "line 6: question 'ring': .*has no answer 'yess'; did you mean 'yes'\\? "
+         "\\(its answers: yes, no\\)"),
+        (("featured/yes", "ring/ring"),
+         "line 6: question 'ring': .*cannot be asked after one of its own answers"),
+        (("    answers: [yes, no]", "    asked_after: ring/ring\n    answers: [yes, no]"),
+         "line 4: question 'featured': .*'featured' and 'ring' are each asked after the "
+         "other, a cycle"),
+        (("name: ring", "name: featured"), "line 5: question 'featured': duplicate question"),
+        (("[ring, none]", "[ring, ring]"), "line 7: question 'ring': duplicate answer 'ring'"),
+        (("[ring, none]", "[ring]"), "line 7: question 'ring': .*at least two answers"),
+        (("[ring, none]", "[{name: ring, column: featured_yes}, none]"),
+         "line 7: question 'ring', answer 'ring': column 'featured_yes' is already used by "
+         "answer featured/yes"),
+        (("asked_after:", "asked_afer:"),
+         "line 6: question 'ring': unknown key 'asked_afer' \\(did you mean 'asked_after'\\?"),
+        (("questions:", "question:"), "line 2: schema 'rings': unknown key 'question'"),
+        (("[ring, none]", "[{name: ring, colum: r}, none]"),
+         "line 7: answer 'ring': unknown key 'colum'"),
+        (("[ring, none]", "[ring, ~]"), "line 7: question 'ring', answer #2: .*is missing"),
+        (("[ring, none]", "[annulaire, élliptique]"),
+         "line 7: .*answer name 'élliptique' must be ASCII .*e.g. 'elliptique'"),
+        (("[ring, none]", "ring, none"), "line 7: .*must be a list .*not 'ring, none'"),
+        (("  - name: ring\n", "  - name: ring\n\t"), "line 6, column 1: .*never tabs"),
+        (("    asked_after", "     asked_after"), "not valid YAML: line 6"),
+        (("name: rings\n", "name: rings\nname: other\n"),
+         "line 2, column 1: 'name' is given twice"),
+    ],
+)
+def test_yaml_mistakes_name_file_line_and_question(tmp_path, edit, message):
+    path = tmp_path / "my_tree.yaml"
+    path.write_text(RINGS.replace(*edit), encoding="utf-8")
+    with pytest.raises(SchemaError, match=f"^{re.escape(str(path))}(, |: ).*{message}") as caught:
+        get_schema(str(path))
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "the file is empty"), ("- name: a\n  answers: [x, y]\n", "holds a list"),
+     ("questions: [\n", "not valid YAML: line 2")],
+)
+def test_yaml_files_that_are_no_schema(tmp_path, text, message):
+    path = tmp_path / "tree.yaml"
+    path.write_text(text)
+    with pytest.raises(SchemaError, match=f"^{re.escape(str(path))}.*{message}"):
+        get_schema(str(path))
+
+
+def test_unreadable_yaml_files_are_schema_errors(tmp_path):
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00questions")
+    with pytest.raises(SchemaError, match="binary.yaml: it is not UTF-8 text"):
+        get_schema(str(tmp_path / "binary.yaml"))
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(SchemaError, match="cannot read schema file .*folder.yaml"):
+        get_schema(str(tmp_path / "folder.yaml"))
+
+
+def test_yaml_words_stay_the_words_written(tmp_path):
+    """YAML 1.1 reads on/off/yes/no as booleans and 007 as 7: answers mean the words."""
+    path = tmp_path / "words.yaml"
+    path.write_text("\ufeffquestions:\n  - name: light\n"
+                    "    answers: [on, off, yes, no, 007, 0x1A]\n"
+                    "  - name: 2024\n    answers: [true, false]\n")
+    schema = get_schema(str(path))
+    assert schema.name == "words"
+    assert [a.name for a in schema.question("light").answers] == [
+        "on", "off", "yes", "no", "007", "0x1A"]
+    assert schema.label_cols[-2:] == ["2024_true", "2024_false"]
+
+
+def test_yaml_error_lines_reach_the_command_line(tmp_path, capsys):
+    from galmorph.cli import main
+
+    path = tmp_path / "my_tree.yaml"
+    path.write_text(RINGS.replace("featured/yes", "featurd/yes"))
+    assert main(["train", str(tmp_path / "catalog.csv"), "--schema", str(path),
+                 "-o", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}, line 6: question 'ring'") and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()

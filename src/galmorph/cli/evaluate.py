@@ -13,9 +13,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
+from typing import Any
 
 from galmorph.cli._common import make_console
 from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
+from galmorph.cli.similar import writable_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="table of galaxies with vote-count columns, or the fine-tuned model's label column",
     )
     parser.add_argument(
-        "--json", metavar="OUT.json", default=None, help="also write the metrics as JSON"
+        "--json", metavar="OUT.json", default=None,
+        help="also write the metrics as JSON (checked before the model runs)"
     )
     add_inference_options(parser)
     add_backend_option(parser)
@@ -52,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.models.label_metrics import print_label_evaluation
     from galmorph.models.metrics import print_evaluation
 
+    json_path = _json_target(args.json)
     loaded = load_model(args.model, resolve_device(args.device))
     result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
                               **inference_kwargs(args))
@@ -61,6 +67,67 @@ def run(args: argparse.Namespace) -> int:
         print_label_evaluation(result, console)
     else:
         print_evaluation(result, console)
-    if args.json:
-        console.print(f"Wrote {write_json(result, args.json)}")
+        for line in vote_verdict(result):
+            console.print(line, markup=False)
+    if json_path is not None:
+        console.print(f"Wrote {write_json(result, json_path)}")
     return 0
+
+
+def _json_target(path: str | None) -> Path | None:
+    """The ``--json`` file, checked before any work: a ``.json`` name in a writable folder.
+
+    Raises:
+        GalmorphError: naming the option and the file.
+    """
+    from galmorph.exceptions import GalmorphError
+
+    if path is None:
+        return None
+    target = writable_file(path, "--json")
+    if target.suffix.lower() != ".json":
+        raise GalmorphError(f"--json {path}: the metrics are written as JSON: name the file "
+                            f"{target.with_suffix('.json').name}")
+    return target
+
+
+#: Below this many galaxies, the summary says the figures are rough.
+FEW_GALAXIES = 100
+
+
+def vote_verdict(result: dict[str, Any]) -> list[str]:
+    """What a vote evaluation's numbers say, in words: the model against the no-image
+    baseline (the average votes, one guess for every galaxy), and whether there were
+    enough galaxies to tell.
+
+    Example:
+        >>> vote_verdict({"n_galaxies": 500, "questions": {
+        ...     "bar": {"nll": 1.0, "baseline_nll": 1.5}}})
+        ['Better than the no-image baseline on every question: the model learnt from the images.']
+    """
+    scored = {name: q for name, q in result["questions"].items()
+              if all(_finite(q.get(k)) for k in ("nll", "baseline_nll"))}
+    worse = [name for name, q in scored.items() if q["nll"] >= q["baseline_nll"]]
+    lines = []
+    if scored and not worse:
+        lines.append("Better than the no-image baseline on every question: the model learnt "
+                     "from the images.")
+    elif scored and len(worse) == len(scored):
+        lines.append("No better than the no-image baseline (the average votes, the same guess "
+                     "for every galaxy) on any question: the model has not learnt from the "
+                     "images yet; train longer, on more galaxies, or from --init imagenet.")
+    elif worse:
+        lines.append(f"No better than the no-image baseline on {', '.join(worse)}: the model "
+                     f"has not learnt {'that question' if len(worse) == 1 else 'those'} from "
+                     "the images yet.")
+    if result["n_galaxies"] < FEW_GALAXIES:
+        lines.append(f"Only {result['n_galaxies']} galax"
+                     f"{'y' if result['n_galaxies'] == 1 else 'ies'}: these figures are rough "
+                     "(the 95% intervals show how rough); a few hundred test galaxies give firm "
+                     "ones.")
+    return lines
+
+
+def _finite(value: Any) -> bool:
+    """Whether ``value`` is a finite number (not None, NaN or missing)."""
+    return isinstance(value, int | float) and math.isfinite(value)

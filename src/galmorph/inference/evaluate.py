@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -24,8 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog
+from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog, read_catalog
 from galmorph.data.galaxy_dataset import predict_loader
+from galmorph.data.schemas import fraction_hint
 from galmorph.data.tree import Schema
 from galmorph.data.validation import describe_rows
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
@@ -127,9 +129,11 @@ def evaluate_catalog(
                             "vote-count models, classifiers and regressors")
     learnt = loaded.learnt_schema
     assert learnt is not None
-    labelled = load_catalog(catalog, learnt, drop_missing_images=drop_missing_images)
+    source = catalog if isinstance(catalog, pd.DataFrame) else read_catalog(catalog)
+    _check_vote_columns(source, learnt, loaded.name)
+    labelled = load_catalog(source, learnt, drop_missing_images=drop_missing_images)
     unlearnt = [q.name for q in schema.questions if q.name in loaded.questions_without_votes
-                and any(c in labelled for c in q.columns)]
+                and any(c in source for c in q.columns)]
     if unlearnt:
         warnings.warn(
             f"{loaded.name} had no training votes for {', '.join(unlearnt)}: the catalog's "
@@ -145,6 +149,38 @@ def evaluate_catalog(
         baseline=np.asarray(baseline)[keep] if baseline is not None else None,
     )
     result["model"] = output_metadata(loaded, mc_samples, views)
+    return _without_unvoted(result, catalog_name(catalog))
+
+
+def _check_vote_columns(frame: pd.DataFrame, learnt: Schema, model_name: str) -> None:
+    """Refuse a catalog without the model's vote columns, or with fractions in them.
+
+    Raises:
+        CatalogError: naming the catalog, the model's decision tree and its columns.
+    """
+    where = catalog_name(frame)
+    hint = fraction_hint(frame, learnt)
+    if hint:
+        raise CatalogError(f"{where}: {hint}")
+    if not any(c in frame for c in learnt.label_cols):
+        raise CatalogError(
+            f"{where} has none of the vote columns of decision tree {learnt.name!r}, which "
+            f"model {model_name!r} learnt ({', '.join(learnt.label_cols[:4])}"
+            f"{', ...' if learnt.n_answers > 4 else ''}): evaluate compares the model with "
+            "the volunteers' votes for its questions; galmorph predict needs no votes")
+
+
+def _without_unvoted(result: dict[str, Any], where: str) -> dict[str, Any]:
+    """``result`` with no NLL for the questions nobody in the catalog voted on (a 0 there
+    would read as a perfect score), and a warning naming them."""
+    unvoted = [name for name, q in result["questions"].items() if q["n_answered"] == 0]
+    for name in unvoted:
+        scores = result["questions"][name]
+        scores.update({k: math.nan for k in ("nll", "baseline_nll") if k in scores})
+    if unvoted:
+        it = "it" if len(unvoted) == 1 else "them"
+        warnings.warn(f"{where}: no galaxy has a vote for {', '.join(unvoted)}: the model is "
+                      f"not scored on {it}", GalmorphWarning, stacklevel=3)
     return result
 
 

@@ -15,6 +15,7 @@ PosixPath('runs/gz2/model.pt')
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +23,16 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
 
 from galmorph import __version__
-from galmorph.data.catalog import CatalogSource
+from galmorph.data.catalog import CatalogSource, catalog_name, read_table
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.schemas import get_schema
+from galmorph.data.schemas import fraction_hint, get_schema
 from galmorph.data.tree import Schema
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
@@ -82,6 +84,51 @@ def _check_resumable(checkpoint: Path) -> dict[str, Any]:
             f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
             "delete it to train from the start, or copy best.ckpt over it to go on from there"
         ) from None
+
+
+def _explained(err: CatalogError, catalog: CatalogSource, schema: Schema) -> CatalogError:
+    """``err``, or one clear error when the catalog's votes look like fractions, not counts."""
+    try:
+        frame = catalog if isinstance(catalog, pd.DataFrame) else read_table(catalog)
+    except (GalmorphError, TypeError):
+        return err
+    hint = fraction_hint(frame, schema)
+    return CatalogError(f"{catalog_name(catalog)}: {hint}") if hint else err
+
+
+def check_training_votes(
+    catalog: CatalogSource, splits: dict[str, pd.DataFrame], schema: Schema
+) -> None:
+    """Refuse a training split without any vote; warn about what teaches the model nothing.
+
+    Warns when questions whose vote columns are in the catalog have no vote in the
+    training split (the model cannot learn them; absent columns were warned about
+    when the catalog was read), and when galaxies have no vote for any question.
+
+    Raises:
+        CatalogError: naming the catalog when every training vote is 0.
+    """
+    where = catalog_name(catalog)
+    unanswered = schema.unanswered(splits["train"][schema.label_cols].to_numpy())
+    if len(unanswered) == schema.n_questions:
+        raise CatalogError(f"{where}: no galaxy of the training split has a vote (every vote "
+                           "column is 0 or missing there): check the vote columns")
+    if unanswered:
+        columns = catalog.columns if isinstance(catalog, pd.DataFrame) else (
+            read_table(catalog).columns)
+        silent = [q for q in unanswered if set(schema.question(q).columns) & set(columns)]
+        if silent:
+            it = "it" if len(silent) == 1 else "them"
+            warnings.warn(
+                f"{where}: no galaxy of the training split has a vote for {', '.join(silent)} "
+                f"(the vote columns are all 0): the model cannot learn {it}; predict and "
+                f"evaluate leave {it} out", GalmorphWarning, stacklevel=3)
+    everything = splits["predict"][schema.label_cols].sum(axis=1)
+    if (everything == 0).any():
+        warnings.warn(
+            f"{where}: {int((everything == 0).sum())} of {len(everything)} galaxies have no "
+            "vote for any question: they teach the model nothing (a vote column missing, or "
+            "galaxies nobody classified?)", GalmorphWarning, stacklevel=3)
 
 
 def vote_start(
@@ -188,7 +235,7 @@ def train(
         skip_missing_images: leave out rows whose image file is missing (with a warning
             naming them) instead of stopping.
         resume: continue from ``last.ckpt`` in ``output_dir`` when it exists.
-        name: model name recorded in its metadata.
+        name: model name recorded in its metadata (default: ``output_dir``'s name).
         min_concentration: lower bound of the Dirichlet concentrations
             (:data:`galmorph.models.model.MIN_CONCENTRATION`; 1 reproduces models trained
             before the bound was lowered).
@@ -218,23 +265,27 @@ def train(
             **{k: start.image_config.to_dict()[k] for k in ("channels", "mean", "std")},
         })
         lr_decay = PRETRAINED_LR_DECAY if lr_decay is None else lr_decay
-    datamodule = GalaxyDataModule(
-        catalog,
-        schema,
-        config,
-        fractions=split_fractions,
-        seed=split_seed,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        cache=cache_images,
-        drop_missing_images=skip_missing_images,
-    )
+    try:
+        datamodule = GalaxyDataModule(
+            catalog,
+            schema,
+            config,
+            fractions=split_fractions,
+            seed=split_seed,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            cache=cache_images,
+            drop_missing_images=skip_missing_images,
+        )
+    except CatalogError as err:
+        raise _explained(err, catalog, schema) from None
     train_counts = datamodule.catalogs["train"][schema.label_cols].to_numpy()
     if len(train_counts) == 0 or len(datamodule.catalogs["val"]) == 0:
         raise GalmorphError(
             f"the split {datamodule.split_summary['sizes']} leaves no training or validation "
             "galaxies: use a larger catalog or different split fractions"
         )
+    check_training_votes(catalog, datamodule.catalogs, schema)
     training = {
         "split": datamodule.split_summary,
         "epochs": epochs,
@@ -250,8 +301,8 @@ def train(
         ),
     }
     metadata = model_metadata(
-        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema), name,
-        min_concentration, schema.unanswered(train_counts),
+        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema),
+        name or output_dir.absolute().name, min_concentration, schema.unanswered(train_counts),
     )
     module = VoteModule(
         schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
