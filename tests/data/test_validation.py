@@ -120,6 +120,20 @@ def test_no_question_of_schema(small_catalog: Path) -> None:
     assert "--schema" in str(err.value)
 
 
+def test_vote_fractions_given_as_counts_are_one_error(make_catalog) -> None:
+    columns = get_schema("gz2").question("t01_smooth_or_features").columns
+
+    def as_fractions(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[columns] = frame[columns].div(frame[columns].sum(axis=1), axis=0)
+        return frame
+
+    with pytest.raises(CatalogError) as err:
+        load_quietly(make_catalog(edit=as_fractions))
+    message = str(err.value)
+    assert "these look like vote fractions, not counts" in message
+    assert "must hold vote counts" not in message and "problems" not in message
+
+
 def test_partial_question(make_catalog) -> None:
     column = "t02_edgeon_a05_no_count"
     path = make_catalog(edit=lambda df: df.drop(columns=[column]))

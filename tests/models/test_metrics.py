@@ -6,6 +6,7 @@ import doctest
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -225,3 +226,13 @@ def test_print_evaluation_table(tmp_path: Path) -> None:
 
 def test_docstring_examples() -> None:
     assert doctest.testmod(metrics).failed == 0
+
+
+def test_read_only_arrays_are_evaluated_without_a_torch_warning() -> None:
+    counts = np.array([[2, 8, 0, 8, 2]], dtype=np.float64)  # one galaxy, as pandas may hand it
+    alpha = _alpha_for([(1, 0)])
+    counts.setflags(write=False)
+    alpha.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isfinite(evaluate_votes(counts, alpha, SCHEMA)["mean_nll"])

@@ -303,6 +303,8 @@ def fraction_hint(frame: Any, schema: Schema) -> str | None:
               "(the Galaxy Zoo tables have them in the *_count columns)")
     present = [c for c in schema.label_cols if c in frame]
     if not present:
+        if any(str(c).endswith("_count") for c in frame.columns):
+            return None  # counts of another tree: the schema is the mistake, not the votes
         named = [str(c) for c in frame.columns if str(c).endswith(FRACTION_ENDINGS)]
         more = f" and {len(named) - 3} more" if len(named) > 3 else ""
         return (f"no vote-count columns of schema {schema.name!r}, "

@@ -31,7 +31,7 @@ import pandas as pd
 
 from galmorph.data.image_paths import URL, resolve_image_paths
 from galmorph.data.images import load_image
-from galmorph.data.schemas import get_schema
+from galmorph.data.schemas import fraction_hint, get_schema
 from galmorph.data.tree import Question, Schema
 from galmorph.exceptions import ImageError
 
@@ -312,6 +312,10 @@ def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
 
 def _check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -> pd.DataFrame:
     """Match the schema's questions to columns and check their vote counts."""
+    hint = fraction_hint(frame, schema)
+    if hint is not None:  # one clear line instead of one per column
+        summary.errors.append(hint)
+        return frame
     present: list[Question] = []
     absent: list[Question] = []
     for question in schema.questions:

@@ -64,8 +64,8 @@ def _nll(counts: np.ndarray, concentrations: np.ndarray, schema: Schema) -> np.n
     """``(N, n_questions)`` NLL (nats) from :func:`dirichlet_multinomial_nll` in float64."""
     with torch.no_grad():
         return dirichlet_multinomial_nll(
-            torch.from_numpy(counts),
-            torch.from_numpy(np.ascontiguousarray(concentrations, dtype=np.float64)),
+            torch.as_tensor(np.array(counts)),  # a copy: the caller's array may be read-only
+            torch.from_numpy(np.array(concentrations, dtype=np.float64)),
             schema.question_index_groups,
         ).numpy()
 
