@@ -69,3 +69,15 @@ def test_questions_and_galaxies_without_votes_are_named(demo_catalog: pd.DataFra
                        "teach the model nothing (a vote column missing, or galaxies nobody "
                        "classified?)")
     assert len(said) == 2
+
+
+def test_finetune_on_votes_refuses_a_catalog_without_votes(
+    tmp_path: Path, make_catalog, untrained_model: Path
+) -> None:
+    from galmorph.training.finetune import finetune
+
+    catalog = make_catalog(12, edit=lambda df: df.assign(
+        **{c: 0 for c in df if c.endswith("_count")}))
+    with pytest.raises(CatalogError, match=f"^{catalog}: no galaxy of the training split"):
+        finetune(catalog, tmp_path / "run", task="votes", schema="gz2", model=untrained_model,
+                 epochs=1, num_workers=0, progress=False)

@@ -82,7 +82,7 @@ from galmorph.training.targets import (
     labelled_catalog,
     stratified_split,
 )
-from galmorph.training.train import TrainResult
+from galmorph.training.train import TrainResult, check_training_votes
 from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
@@ -287,6 +287,7 @@ def finetune(
             schema=tree, image_config=config, train_catalog=train_frame,
             val_catalog=val_frame if len(val_frame) else None, **loader_options,
         )
+        check_training_votes(catalog, {"train": train_frame, "predict": frame}, tree)
     else:
         datamodule = TargetDataModule(
             train_frame, val_frame, {"train": targets[~is_val], "val": targets[is_val]},

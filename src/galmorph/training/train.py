@@ -30,7 +30,7 @@ from galmorph import __version__
 from galmorph.data.catalog import CatalogSource, catalog_name, read_table
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.schemas import fraction_hint, get_schema
+from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.models.checkpoint import save_model
@@ -84,16 +84,6 @@ def _check_resumable(checkpoint: Path) -> dict[str, Any]:
             f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
             "delete it to train from the start, or copy best.ckpt over it to go on from there"
         ) from None
-
-
-def _explained(err: CatalogError, catalog: CatalogSource, schema: Schema) -> CatalogError:
-    """``err``, or one clear error when the catalog's votes look like fractions, not counts."""
-    try:
-        frame = catalog if isinstance(catalog, pd.DataFrame) else read_table(catalog)
-    except (GalmorphError, TypeError):
-        return err
-    hint = fraction_hint(frame, schema)
-    return CatalogError(f"{catalog_name(catalog)}: {hint}") if hint else err
 
 
 def check_training_votes(
@@ -265,20 +255,17 @@ def train(
             **{k: start.image_config.to_dict()[k] for k in ("channels", "mean", "std")},
         })
         lr_decay = PRETRAINED_LR_DECAY if lr_decay is None else lr_decay
-    try:
-        datamodule = GalaxyDataModule(
-            catalog,
-            schema,
-            config,
-            fractions=split_fractions,
-            seed=split_seed,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            cache=cache_images,
-            drop_missing_images=skip_missing_images,
-        )
-    except CatalogError as err:
-        raise _explained(err, catalog, schema) from None
+    datamodule = GalaxyDataModule(
+        catalog,
+        schema,
+        config,
+        fractions=split_fractions,
+        seed=split_seed,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        cache=cache_images,
+        drop_missing_images=skip_missing_images,
+    )
     train_counts = datamodule.catalogs["train"][schema.label_cols].to_numpy()
     if len(train_counts) == 0 or len(datamodule.catalogs["val"]) == 0:
         raise GalmorphError(
