@@ -156,3 +156,76 @@ def test_console_script_on_shared_data(shared_data: Path) -> None:
     assert wrong.returncode == 1
     assert "smooth-or-featured_smooth" in wrong.stdout
     assert "Traceback" not in wrong.stdout + wrong.stderr
+
+
+def test_next_steps_follow_a_usable_catalog(
+    capsys: pytest.CaptureFixture[str], small_catalog: Path
+) -> None:
+    status, out, _ = run_validate(capsys, str(small_catalog))
+    assert status == 0 and "Next, for example:" in out
+    assert f"galmorph predict {small_catalog} -o predictions.parquet" in out
+    assert f"galmorph embed {small_catalog} -o embeddings.parquet" in out
+    assert "galmorph adapt" not in out  # the bundled images are the starter's kind
+
+    status, out, _ = run_validate(capsys, str(small_catalog), "--schema", "gz2")
+    assert f"galmorph train {small_catalog} --schema gz2 -o run" in out
+    assert f"galmorph evaluate {small_catalog}" in out
+
+    (small_catalog.parent / read_table(small_catalog)["file_loc"][3]).unlink()
+    status, out, _ = run_validate(capsys, str(small_catalog), "--skip-missing-images")
+    assert f"galmorph predict {small_catalog} --skip-missing-images -o" in out
+    status, out, _ = run_validate(capsys, str(small_catalog))
+    assert status == 1 and "Next" not in out
+
+
+def test_columns_with_other_names(capsys: pytest.CaptureFixture[str], make_catalog) -> None:
+    catalog = make_catalog(4, edit=lambda frame: frame.rename(
+        columns={"id_str": "objid", "file_loc": "cutout"}))
+    status, out, _ = run_validate(capsys, str(catalog))
+    assert status == 1 and "--id-column and --file-column" in out
+    status, out, _ = run_validate(capsys, str(catalog), "--id-column", "objid",
+                                  "--file-column", "cutout")
+    assert status == 0 and "Ready to use: 4 galaxies." in out
+    assert f"galmorph predict {catalog} --id-column objid --file-column cutout -o" in out
+
+
+def test_images_unlike_the_starters_are_noted(
+    capsys: pytest.CaptureFixture[str], wide_field_catalog: Path, tmp_path: Path
+) -> None:
+    """256 px images: adapt the starter first. A FITS image among JPEGs: stretched unlike
+    them."""
+    import numpy as np
+    import pandas as pd
+    from astropy.io import fits
+
+    status, out, _ = run_validate(capsys, str(wide_field_catalog))
+    out = " ".join(out.split())
+    assert status == 0 and "learnt 128x128 px SDSS DR16 cutouts" in out
+    assert f"adapt it first: galmorph adapt {wide_field_catalog} -o adapted.pt" in out
+    assert "FITS" not in out
+
+    image = np.random.default_rng(0).normal(10, 1, (3, 256, 256)).astype("float32")
+    fits.PrimaryHDU(image).writeto(tmp_path / "cube.fits")
+    frame = pd.read_csv(wide_field_catalog)
+    frame["file_loc"] = [str(wide_field_catalog.parent / loc) for loc in frame["file_loc"]]
+    extra = pd.DataFrame({"id_str": ["cube"], "file_loc": [str(tmp_path / "cube.fits")]})
+    pd.concat([frame, extra]).to_csv(tmp_path / "mixed.csv", index=False)
+    status, out, _ = run_validate(capsys, str(tmp_path / "mixed.csv"))
+    assert status == 0 and "1 image is FITS and 16 are not" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("write", [
+    pytest.param(lambda f, p: p.write_text(f.to_csv(index=False), encoding="utf-8-sig"),
+                 id="byte-order-mark"),
+    pytest.param(lambda f, p: p.write_text("\ufeff" + f.to_csv(index=False, sep=";",
+                                                              lineterminator="\r\n")),
+                 id="excel-semicolons"),
+    pytest.param(lambda f, p: p.write_text(f.to_csv(index=False) + ",,\n,,\n\n"),
+                 id="blank-rows-at-the-end"),
+])
+def test_spreadsheet_csvs(capsys: pytest.CaptureFixture[str], make_catalog, write) -> None:
+    """CSV files as spreadsheets save them are read as they are (id_str found)."""
+    catalog = make_catalog(3, edit=lambda frame: frame[["id_str", "file_loc", "ra"]])
+    write(read_table(catalog), catalog)
+    status, out, _ = run_validate(capsys, str(catalog))
+    assert status == 0 and "Ready to use: 3 galaxies." in out, out

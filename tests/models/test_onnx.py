@@ -281,3 +281,54 @@ def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert OnnxModel(staged).export["stages"] == [2]
     assert main(["export", "-o", str(staged), "--stages", "2"]) == 2
     assert "export with what='encoder'" in capsys.readouterr().err
+
+
+def _preprocess_as_documented(path: str, props: dict[str, str]) -> np.ndarray:
+    """An image as an export's metadata describes it, with Pillow: square centre crop,
+    antialiased bilinear resize of the pixel values as floats, normalisation."""
+    from PIL import Image
+
+    size, channels = int(props["image_size"]), int(props["channels"])
+    image = Image.open(path).convert("RGB" if channels == 3 else "L")
+    keep = round(min(image.size) * float(props["centre_crop_fraction"]))
+    left, top = (image.width - keep) // 2, (image.height - keep) // 2
+    pixels = np.asarray(image.crop((left, top, left + keep, top + keep)), np.float32)
+    pixels = pixels.reshape(keep, keep, channels)
+    resized = np.stack([np.asarray(Image.fromarray(pixels[..., c]).resize(
+        (size, size), Image.BILINEAR)) for c in range(channels)], axis=-1) / 255
+    mean, std = (np.array(json.loads(props[k]), np.float32) for k in ("mean", "std"))
+    return ((resized - mean) / std).transpose(2, 0, 1)
+
+
+def test_documented_preprocessing_reproduces_predict(
+    untrained_model: Path, wide_field_catalog: Path, tmp_path: Path
+) -> None:
+    """Cropped and resized images (256 px to 32 px) prepared as the file's metadata says give
+    predict's concentrations: the resize is of floats, not rounded back to 8 bits."""
+    exported = OnnxModel(export_onnx(untrained_model, tmp_path / "m.onnx"))
+    props = exported.session.get_modelmeta().custom_metadata_map
+    assert "resize to 32x32 of the pixel values as floats" in props["preprocessing"]
+    assert float(props["centre_crop_fraction"]) < 1
+    frame = pd.read_csv(wide_field_catalog).head(6)
+    paths = [str(wide_field_catalog.parent / loc) for loc in frame["file_loc"]]
+    outputs = exported.run(np.stack([_preprocess_as_documented(p, props) for p in paths]))
+    table = predict_catalog(frame.assign(file_loc=paths), untrained_model, views=1,
+                            backend="torch", num_workers=0, progress=False)
+    columns = [f"{label}_concentration" for label in exported.export["labels"]]
+    np.testing.assert_allclose(outputs, table[columns].to_numpy(), rtol=RTOL, atol=ATOL)
+
+
+def test_cli_export_mistakes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, untrained_model: Path
+) -> None:
+    assert main(["export", "-m", str(untrained_model), "-o", str(tmp_path)]) == 2
+    assert f"is a folder: give the file's name, e.g. {tmp_path / 'tiny.onnx'}" in (
+        capsys.readouterr().err)
+    assert main(["export", "-m", str(untrained_model), "-o", str(tmp_path / "tiny")]) == 2
+    assert "name the output .onnx, not tiny (e.g. tiny.onnx)" in capsys.readouterr().err
+    out = tmp_path / "tiny.onnx"
+    assert main(["export", "-m", str(untrained_model), "-o", str(out)]) == 0
+    assert "replaced" not in capsys.readouterr().out
+    assert main(["export", "-m", str(untrained_model), "-o", str(out), "--what", "encoder"]) == 0
+    assert "(it replaced the file there)" in " ".join(capsys.readouterr().out.split())
+    assert OnnxModel(out).what == "encoder"

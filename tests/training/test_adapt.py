@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from galmorph.cli import main
+from galmorph.data import bundled
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphWarning, ModelError
 from galmorph.inference.loop import run_over_images
@@ -24,6 +25,8 @@ from galmorph.models.checkpoint import load_model
 from galmorph.training.adapt import adapt_model, batchnorm_layers, reestimate_batchnorm
 
 CPU = {"device": "cpu", "num_workers": 0}
+# most tests adapt on 16 images: fewer than adapt_model's advice
+pytestmark = pytest.mark.filterwarnings("ignore:BatchNorm statistics from only")
 
 
 def _frame(catalog: Path) -> pd.DataFrame:
@@ -140,10 +143,12 @@ def test_adapt_command(tmp_path: Path, bn_model: Path, wide_field_catalog: Path,
     base = ["adapt", str(wide_field_catalog), "-m", str(bn_model), "--views", "1",
             "--device", "cpu", "--num-workers", "0"]
     assert main([*base, "-o", str(out), "--survey", "Wide", "--pixel-scale", "0.1"]) == 0
-    printed = capsys.readouterr().out
-    assert "Adapted tiny-bn to 16 images: crop 0." in printed
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"Adapted tiny-bn to the images of {wide_field_catalog}" in printed
+    assert "crop the central 0." in printed and "of these images' side" in printed
     layers = len(batchnorm_layers(load_model(bn_model).model.encoder))
-    assert f"{layers} BatchNorm layers re-estimated over 1 views" in printed
+    assert f"statistics of {layers} layers re-estimated on all 16 images, 1 orientation" in printed
+    assert f"galmorph predict {wide_field_catalog} --model {out}" in printed
     meta = load_model(out).metadata
     assert meta["image"]["survey"] == "Wide" and meta["image"]["pixel_scale"] == 0.1
 
@@ -151,3 +156,70 @@ def test_adapt_command(tmp_path: Path, bn_model: Path, wide_field_catalog: Path,
     assert "name the adapted model .pt" in capsys.readouterr().err
     assert main([*base, "-o", str(out), "--crop-fraction", "0.6", "0.4"]) == 2
     assert "MIN <= MAX <= 1" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder: give the adapted model's file name" in capsys.readouterr().err
+    assert main([*base, "--max-images", "1", "-o", str(tmp_path / "one.pt")]) == 2
+    assert "need at least 2 images, got 1 (--max-images)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [17, 18])
+def test_statistics_count_every_image_once_whatever_the_batches(
+    bn_model: Path, make_catalog, n: int
+) -> None:
+    """17 or 18 images in batches of up to 8: no batch of one image (which a 1x1 feature
+    map cannot normalise), and a short last batch weighs its images, not a third."""
+    loaded = load_model(bn_model)
+    first = batchnorm_layers(loaded.model.encoder)[0]
+    frame = _frame(make_catalog(n))
+    reestimate_batchnorm(loaded.model.encoder, frame, loaded.image_config, views=1,
+                         device=torch.device("cpu"), batch_size=8, num_workers=0)
+    seen: list[torch.Tensor] = []
+    first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    run_over_images(frame, loaded.model.encoder, loaded.image_config,
+                    device=torch.device("cpu"), num_workers=0, progress=False)
+    torch.testing.assert_close(first.running_mean, torch.cat(seen).mean((0, 2, 3)),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_output_may_not_be_the_model_itself(tmp_path: Path, bn_model: Path,
+                                            wide_field_catalog: Path) -> None:
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(bn_model.read_bytes())
+    with pytest.raises(ValueError, match="is the model being adapted"):
+        adapt_model(mine, wide_field_catalog, mine, views=1, **CPU)
+    assert mine.read_bytes() == bn_model.read_bytes()
+
+
+def test_too_few_images(tmp_path: Path, bn_model: Path, wide_field_catalog: Path) -> None:
+    with pytest.raises(ValueError, match="need at least 2 images, got 1"):
+        adapt_model(bn_model, _frame(wide_field_catalog).head(1), tmp_path / "a.pt", **CPU)
+    with pytest.warns(GalmorphWarning, match="from only 3 images are noisy"):
+        adapt_model(bn_model, _frame(wide_field_catalog).head(3), tmp_path / "a.pt", views=1,
+                    **CPU)
+
+
+def test_mixed_sizes_are_cropped_for_the_most_common(
+    tmp_path: Path, bn_model: Path, wide_field_catalog: Path, demo_catalog: pd.DataFrame
+) -> None:
+    """Two GZ2-sized images first, then 16 twice as wide: the crop is measured for the
+    wide ones (it was kept as the model's when the first image decided), with a warning."""
+    gz2 = demo_catalog.tail(2)[["id_str", "file_loc"]].copy()
+    gz2["file_loc"] = [str(bundled.demo_dir() / loc) for loc in gz2["file_loc"]]
+    frame = pd.concat([gz2, _frame(wide_field_catalog)[["id_str", "file_loc"]]])
+    with pytest.warns(GalmorphWarning, match=r"2 sizes \(256x256 px: 16, 128x128 px: 2"):
+        result = adapt_model(bn_model, frame, tmp_path / "a.pt", views=1, **CPU)
+    assert result.record["crop_reason"] == "measured" and result.record["catalog_rows"] == 18
+    assert result.record["crop_fraction"][0] < load_model(bn_model).image_config.crop_fraction[0]
+
+
+def test_grey_images_for_a_colour_model_are_noted(
+    tmp_path: Path, bn_model: Path, wide_field_catalog: Path
+) -> None:
+    from PIL import Image
+
+    frame = _frame(wide_field_catalog)
+    for i, path in enumerate(frame["file_loc"]):
+        frame.loc[i, "file_loc"] = str(tmp_path / f"{i}.png")
+        Image.open(path).convert("L").save(frame.loc[i, "file_loc"])
+    with pytest.warns(GalmorphWarning, match="grey .1 channel. but tiny-bn learnt colour"):
+        adapt_model(bn_model, frame, tmp_path / "a.pt", views=1, **CPU)

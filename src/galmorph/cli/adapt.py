@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from galmorph.cli._common import (
     add_source_options,
@@ -69,19 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
                         help="image-decoding processes")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_source_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Adapt the model and say what changed; 0 on success."""
-    from pathlib import Path
+    import shlex
 
     from galmorph.exceptions import GalmorphError
     from galmorph.training.adapt import adapt_model
 
-    if Path(args.output).suffix != ".pt":
-        raise GalmorphError(f"name the adapted model .pt, not {Path(args.output).name}")
+    _check_output(args.output)
     crop = args.crop_fraction
     if crop is not None and not crop[0] <= crop[1] <= 1:
         raise GalmorphError(f"--crop-fraction needs MIN <= MAX <= 1, got {crop[0]} {crop[1]}")
@@ -90,20 +91,61 @@ def run(args: argparse.Namespace) -> int:
             args.model, args.catalog, args.output, crop_fraction=crop,
             max_images=args.max_images, views=args.views, source=source_options(args),
             seed=args.seed, name=args.name, device=args.device, num_workers=args.num_workers,
+            progress=not args.no_progress,
         )
     except ValueError as err:
         raise GalmorphError(str(err)) from None
     record = result.record
-    low, high = record["crop_fraction"]
-    crop_text = f"{low:g}" if low == high else f"{low:g}-{high:g}"
-    if "galaxy_fill" in record:
-        crop_text += (f" (galaxies fill {record['galaxy_fill']:g} of these images' side, "
-                      f"{record['reference_fill']:g} of its training images')")
     console = make_console()
-    console.print(
-        f"Adapted {record['from']} to {record['images']} images: crop {crop_text}; "
-        f"{record['batchnorm_layers']} BatchNorm layers re-estimated over "
-        f"{record['views']} views of each."
-    )
-    console.print(f"model: {result.model_path}  (use it with --model)")
+    console.print(f"Adapted {record['from']} to the images of {args.catalog} (no labels used):")
+    console.print(f"  crop       {_crop_text(record)}", soft_wrap=True)
+    console.print(f"  BatchNorm  {_batchnorm_text(record)}", soft_wrap=True)
+    console.print("  weights    unchanged")
+    console.print(f"Wrote {result.model_path}; use it with --model, e.g.\n  galmorph predict "
+                  f"{shlex.quote(args.catalog)} --model {shlex.quote(str(result.model_path))} "
+                  "-o predictions.parquet", soft_wrap=True)
     return 0
+
+
+def _check_output(output: str) -> None:
+    """The adapted model's path must be a ``.pt`` file name, not a folder."""
+    from pathlib import Path
+
+    from galmorph.exceptions import GalmorphError
+
+    path = Path(output)
+    if path.is_dir():
+        raise GalmorphError(f"{output} is a folder: give the adapted model's file name, "
+                            f"e.g. {path / 'adapted.pt'}")
+    if path.suffix != ".pt":
+        raise GalmorphError(f"name the adapted model .pt, not {path.name} "
+                            f"(e.g. {path.with_suffix('.pt').name})")
+
+
+def _crop_text(record: dict[str, Any]) -> str:
+    """The crop chosen, and why, in words."""
+    low, high = record["crop_fraction"]
+    middle = (low + high) / 2
+    text = "the whole image" if middle == 1 else f"the central {middle:g} of each image's side"
+    if low != high:
+        text += f" (training crops {low:g}-{high:g})"
+    if "galaxy_fill" in record:
+        return (f"{text}: the galaxies fill {record['galaxy_fill']:g} of these images' side "
+                f"and {record['reference_fill']:g} of the model's training images', so they "
+                "now appear at the size it learnt")
+    reason = record.get("crop_reason", "")
+    if reason == "given":
+        return f"{text}, as given (--crop-fraction)"
+    return f"{text}, the model's own ({reason})" if reason else text
+
+
+def _batchnorm_text(record: dict[str, Any]) -> str:
+    """What was re-estimated, on how many images, in words."""
+    layers, images, rows = record["batchnorm_layers"], record["images"], record["catalog_rows"]
+    if not layers:
+        return "none in this model: only the crop was adapted"
+    drawn = (f"all {images} images" if images == rows else
+             f"{images} of the {rows} images, drawn at random (--max-images, --seed)")
+    views = record["views"]
+    return (f"running statistics of {layers} layers re-estimated on {drawn}, "
+            f"{views} orientation{'s' if views > 1 else ''} each")

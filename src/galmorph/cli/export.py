@@ -65,16 +65,22 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.models.checkpoint import load_model
     from galmorph.models.onnx import OnnxModel, export_onnx
 
-    if Path(args.output).suffix.lower() != ".onnx":
-        raise GalmorphError(f"name the output .onnx, not {Path(args.output).name}")
+    target = Path(args.output)
+    if target.is_dir():
+        example = target / f"{Path(args.model.split(':')[-1]).stem or 'model'}.onnx"
+        raise GalmorphError(f"{target} is a folder: give the file's name, e.g. {example}")
+    if target.suffix.lower() != ".onnx":
+        raise GalmorphError(f"name the output .onnx, not {target.name} "
+                            f"(e.g. {target.with_suffix('.onnx').name})")
+    replaced = target.exists()
     loaded = load_model(args.model, "cpu")
-    exported = OnnxModel(export_onnx(loaded, args.output, what=args.what, stages=args.stages))
+    exported = OnnxModel(export_onnx(loaded, target, what=args.what, stages=args.stages))
     output = exported.session.get_outputs()[0]
     config = exported.image_config
     make_console().print(
         f"Wrote {exported.path} ({args.what} of {loaded.name}, sha256 "
         f"{loaded.checksum[:12]}): input images (batch, {config.channels}, {config.size}, "
         f"{config.size}) float32, output {output.name} (batch, {output.shape[1]}): "
-        f"{exported.export['meaning']}"
+        f"{exported.export['meaning']}" + (" (it replaced the file there)" if replaced else "")
     )
     return 0

@@ -25,6 +25,8 @@ from galmorph.data.defaults import FORMATS
 from galmorph.data.schemas import builtin_schemas
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from galmorph.data.validation import CatalogSummary
 
 
@@ -64,21 +66,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="treat rows whose image file is missing as rows to skip, not as an error",
     )
+    parser.add_argument("--id-column", metavar="NAME", default=None,
+                        help="the column of galaxy ids, when it is not named id_str")
+    parser.add_argument("--file-column", metavar="NAME", default=None,
+                        help="the column of image paths, when it is not named file_loc")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the catalog summary; 0 when it is usable, 1 otherwise."""
-    from galmorph.data.catalog import summarize_catalog
-
+    """Print the catalog summary and what to do next; 0 when it is usable, 1 otherwise."""
     console = make_console()
     with console.status("checking the catalog" + ("" if args.quick else " and reading its images")):
-        summary = summarize_catalog(
-            args.catalog, args.schema, drop_missing_images=args.skip_missing_images,
-            decode_images=not args.quick,
-        )
+        frame, summary = _inspect(args)
     _print_summary(console, summary)
+    if summary.usable:
+        _print_next_steps(console, args, summary, frame)
     return 0 if summary.usable else 1
+
+
+def _inspect(args: argparse.Namespace) -> tuple[pd.DataFrame, CatalogSummary]:
+    """The catalog as the jobs will read it (columns renamed), and what the checks found."""
+    from pathlib import Path
+
+    from galmorph.data.catalog import read_catalog
+    from galmorph.data.validation import inspect_catalog
+
+    frame = read_catalog(args.catalog, args.id_column, args.file_column)
+    return inspect_catalog(
+        frame, args.schema, str(args.catalog), Path(args.catalog).parent, check_images=True,
+        drop=args.skip_missing_images, decode_images=not args.quick,
+    )
 
 
 def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
@@ -91,7 +108,9 @@ def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
         return f"{size(next(iter(shapes)))} (all)"
     listed = [f"{size(shape)}: {n}" for shape, n in list(shapes.items())[:3]]
     more = f"; {len(shapes) - 3} more sizes" if len(shapes) > 3 else ""
-    return f"{len(shapes)} sizes ({'; '.join(listed)}{more}): cut every image the same way"
+    return (f"{len(shapes)} sizes ({'; '.join(listed)}{more}): a model sees each image's centre "
+            "resized to its input, so galaxies look larger or smaller with each cutout's "
+            "scale; cut every image the same way (field of view and pixel scale)")
 
 
 def _print_summary(console: Console, s: CatalogSummary) -> None:
@@ -169,3 +188,63 @@ def _print_verdict(console: Console, s: CatalogSummary) -> None:
     )
     for number, message in enumerate(s.errors, 1):
         console.print(Text(f"  {number}. {message}"), soft_wrap=True)
+
+
+def _print_next_steps(console: Console, args: argparse.Namespace, s: CatalogSummary,
+                      frame: pd.DataFrame) -> None:
+    """Notes on the images for the shipped model, and the commands to run next."""
+    import shlex
+
+    notes = _image_notes(s, frame, shlex.quote(args.catalog))
+    renamed = args.id_column or args.file_column
+    if renamed and (s.schema is not None or any("galmorph adapt" in n for n in notes)):
+        notes.append("adapt, train and evaluate read the columns id_str and file_loc only: "
+                     "rename yours in the catalog for them")
+    console.print()
+    for note in notes:
+        console.print(Text(f"Note: {note}"), soft_wrap=True)
+    console.print("[bold]Next[/], for example:")
+    for command in _next_commands(args, s):
+        console.print(Text(f"  {command}"), soft_wrap=True)
+
+
+def _next_commands(args: argparse.Namespace, s: CatalogSummary) -> list[str]:
+    """Train (and evaluate) with a schema, else predict and embed, with the options used."""
+    import shlex
+
+    catalog = shlex.quote(args.catalog)
+    skip = " --skip-missing-images" if s.n_rows_kept < s.n_rows else ""
+    if s.schema is not None:
+        train = f"galmorph train {catalog} --schema {shlex.quote(args.schema)} -o run{skip}"
+        return [train] if skip else [train, f"galmorph evaluate {catalog}"]
+    columns = "".join(f" --{option}-column {shlex.quote(name)}" for option, name in
+                      (("id", args.id_column), ("file", args.file_column)) if name)
+    return [f"galmorph {job} {catalog}{columns}{skip} -o {out}" for job, out in
+            (("predict", "predictions.parquet"), ("embed", "embeddings.parquet"))]
+
+
+def _image_notes(s: CatalogSummary, frame: pd.DataFrame, catalog: str) -> list[str]:
+    """FITS mixed with other images; images unlike the shipped starter model's."""
+    from galmorph.data.image_config import ImageConfig
+    from galmorph.data.images import FITS_SUFFIXES
+    from galmorph.data.validation import plural
+
+    notes = []
+    paths = frame["file_loc"].tolist()
+    fits = sum(str(p).lower().endswith(FITS_SUFFIXES) for p in paths)
+    if 0 < fits < len(paths):
+        others = len(paths) - fits
+        notes.append(
+            f"{plural(fits, 'image')} {'is' if fits == 1 else 'are'} FITS and {others} "
+            f"{'is' if others == 1 else 'are'} not: galmorph stretches FITS "
+            "data (asinh) but reads JPEG, PNG and other 8-bit images as they are, so a model "
+            "sees the two kinds differently; use one kind for a catalog")
+    sdss = ImageConfig.for_sdss_gz2()
+    side = round(sdss.field_of_view / sdss.pixel_scale)
+    if any(shape[:2] != (side, side) for shape in s.image_shapes):
+        notes.append(
+            f"the shipped model (gz2-starter) learnt {side}x{side} px {sdss.survey} cutouts "
+            f"({sdss.field_of_view:g}\" at {sdss.pixel_scale:g}\"/px); for images of another "
+            f"survey or scale, adapt it first: galmorph adapt {catalog} -o adapted.pt "
+            "(then --model adapted.pt)")
+    return notes

@@ -134,7 +134,9 @@ def preprocessing_text(config: ImageConfig) -> str:
         f"8-bit images{f' ({source})' if source else ''} scaled to [0, 1] (FITS files: "
         f"galmorph.data.images.asinh_stretch first); {channels}; square centre crop of "
         f"{config.eval_crop_fraction:g} of the shorter side; antialiased bilinear resize to "
-        f"{config.size}x{config.size}; subtract mean {list(config.mean)} and divide by std "
+        f"{config.size}x{config.size} of the pixel values as floats (rounding them to 8 bits "
+        "after resizing changes the outputs well beyond float precision); subtract mean "
+        f"{list(config.mean)} and divide by std "
         f"{list(config.std)} per channel; float32 NCHW (batch, {config.channels}, "
         f"{config.size}, {config.size}), any batch size"
     )
