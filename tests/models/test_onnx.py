@@ -9,6 +9,7 @@ on features, concentrations and logits.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -283,35 +284,33 @@ def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert "export with what='encoder'" in capsys.readouterr().err
 
 
-def _preprocess_as_documented(path: str, props: dict[str, str]) -> np.ndarray:
-    """An image as an export's metadata describes it, with Pillow: square centre crop,
-    antialiased bilinear resize of the pixel values as floats, normalisation."""
-    from PIL import Image
-
-    size, channels = int(props["image_size"]), int(props["channels"])
-    image = Image.open(path).convert("RGB" if channels == 3 else "L")
-    keep = round(min(image.size) * float(props["centre_crop_fraction"]))
-    left, top = (image.width - keep) // 2, (image.height - keep) // 2
-    pixels = np.asarray(image.crop((left, top, left + keep, top + keep)), np.float32)
-    pixels = pixels.reshape(keep, keep, channels)
-    resized = np.stack([np.asarray(Image.fromarray(pixels[..., c]).resize(
-        (size, size), Image.BILINEAR)) for c in range(channels)], axis=-1) / 255
-    mean, std = (np.array(json.loads(props[k]), np.float32) for k in ("mean", "std"))
-    return ((resized - mean) / std).transpose(2, 0, 1)
+def _readme_example(model: Path, images: list[str]) -> str:
+    """The README's ONNX Runtime example, reading ``model`` and predicting ``images``."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", readme, flags=re.S | re.M)
+    (example,) = [b for b in blocks if "ort.InferenceSession" in b]
+    for old, new in (('"starter.onnx"', repr(str(model))),
+                     ('["galaxy1.jpg", "galaxy2.jpg"]', repr(images))):
+        assert old in example
+        example = example.replace(old, new)
+    return example
 
 
 def test_documented_preprocessing_reproduces_predict(
     untrained_model: Path, wide_field_catalog: Path, tmp_path: Path
 ) -> None:
-    """Cropped and resized images (256 px to 32 px) prepared as the file's metadata says give
-    predict's concentrations: the resize is of floats, not rounded back to 8 bits."""
+    """Cropped and resized images (256 px to 32 px) prepared as the file's metadata and the
+    README's example say give predict's concentrations: the resize is of floats, not
+    rounded back to 8 bits."""
     exported = OnnxModel(export_onnx(untrained_model, tmp_path / "m.onnx"))
     props = exported.session.get_modelmeta().custom_metadata_map
     assert "resize to 32x32 of the pixel values as floats" in props["preprocessing"]
     assert float(props["centre_crop_fraction"]) < 1
     frame = pd.read_csv(wide_field_catalog).head(6)
     paths = [str(wide_field_catalog.parent / loc) for loc in frame["file_loc"]]
-    outputs = exported.run(np.stack([_preprocess_as_documented(p, props) for p in paths]))
+    namespace: dict[str, object] = {}
+    exec(compile(_readme_example(tmp_path / "m.onnx", paths), "README.md", "exec"), namespace)
+    outputs = namespace["concentrations"]
     table = predict_catalog(frame.assign(file_loc=paths), untrained_model, views=1,
                             backend="torch", num_workers=0, progress=False)
     columns = [f"{label}_concentration" for label in exported.export["labels"]]
