@@ -159,3 +159,11 @@ def test_no_new_empty_dir_keeps_what_it_did_not_make_or_what_is_filled(tmp_path:
     with no_new_empty_dir(tmp_path / "c"):
         (tmp_path / "c").mkdir()
     assert (tmp_path / "c").is_dir()  # kept when the block succeeds
+
+
+def test_options_are_taken_only_in_full(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--device`` must not silently become ``--devices`` (argparse's abbreviations)."""
+    with pytest.raises(SystemExit) as caught:
+        main(["finetune", "x.csv", "-o", "run", "--device", "cpu"])
+    assert caught.value.code == 2
+    assert "unrecognized arguments: --device cpu" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from galmorph import __version__
 from galmorph.cli._common import make_console
@@ -30,9 +31,18 @@ COMMANDS: tuple[str, ...] = (
 err_console = make_console(stderr=True)
 
 
+class WholeOptionParser(argparse.ArgumentParser):
+    """An argument parser that takes options only as written in full, as do its
+    sub-commands' parsers: ``--device cpu`` is never read as ``--devices cpu``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``galmorph`` argument parser, with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = WholeOptionParser(
         prog="galmorph",
         description="Galaxy morphology tools from deep supervised representations.",
     )
