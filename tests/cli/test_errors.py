@@ -76,3 +76,16 @@ def test_training_on_an_unreadable_image_fails_before_writing_anything(
     assert status == 2
     assert err.startswith("error:") and str(truncated) in err and "Traceback" not in err
     assert not out.exists()  # no logs, no empty folder
+
+
+def test_brackets_in_messages_are_printed_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path such as ``run[bold]/cat.csv`` is not read as rich markup (nor lost)."""
+    missing = tmp_path / "run[bold]" / "cat[yes, no].csv"
+    assert main(["validate", str(missing)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"catalog {missing} does not exist" in err
+    target = tmp_path / "copy[bold]"
+    assert main(["demo-data", str(target)]) == 0
+    assert f"demo catalog: {target / 'catalog.csv'} (630 galaxies)" in capsys.readouterr().out

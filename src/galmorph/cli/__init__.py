@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from galmorph import __version__
-from galmorph.cli._common import make_console
+from galmorph.cli._common import make_console, styled
 from galmorph.exceptions import GalmorphError, GalmorphWarning, user_message
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
@@ -85,7 +85,7 @@ class _BelowWarning(logging.Filter):
 
 
 def _error(message: str) -> int:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(styled("error:", "bold red", f" {message}"))
     return 2
 
 
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _error(f"{err.strerror or err}: {err.filename}")
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
+        err_console.print(styled("interrupted", "yellow"))
         return 130
     return int(status or 0)
 

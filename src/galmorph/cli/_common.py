@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
+    from rich.text import Text
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -33,11 +34,20 @@ def make_console(*, stderr: bool = False) -> Console:
     """The console a command prints its messages on (stdout, or stderr).
 
     Numbers and paths are not coloured, and no line breaks are added inside long lines,
-    so a path printed stays whole to copy (the terminal wraps it for display only).
+    so a path printed stays whole to copy (the terminal wraps it for display only). Text
+    is printed as written: ``[...]`` in a message or a path is not read as rich markup
+    (style a part with :func:`styled`).
     """
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
+
+
+def styled(label: str, style: str, rest: str = "") -> Text:
+    """``label`` in ``style`` (e.g. ``"bold red"``), then ``rest`` as written."""
+    from rich.text import Text
+
+    return Text.assemble((label, style), rest)
 
 
 #: argparse types: counts above 0, counts from 0 (e.g. worker processes), TCP ports.
@@ -242,8 +252,8 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
     if not summary.failed:
         return 0
     errors = make_console(stderr=True)
-    errors.print(f"[bold red]error:[/] {len(summary.failed)} of {len(partitions)} partitions "
-                 "failed (run again to retry them):")
+    errors.print(styled("error:", "bold red", f" {len(summary.failed)} of {len(partitions)} "
+                        "partitions failed (run again to retry them):"))
     for name, message in summary.failed.items():
-        errors.print(f"  - {name}: {message}", markup=False)
+        errors.print(f"  - {name}: {message}")
     return 1

@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from galmorph.cli._common import make_console
+from galmorph.cli._common import make_console, styled
 from galmorph.data.bundled import demo_dir
 from galmorph.exceptions import GalmorphError
 
@@ -31,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         raise GalmorphError(f"{target} already exists and is not empty: choose a new folder")
     shutil.copytree(demo_dir(), target, dirs_exist_ok=True)
-    make_console().print(f"demo catalog: [bold]{target / 'catalog.csv'}[/] (630 galaxies)")
+    make_console().print(styled(f"demo catalog: {target / 'catalog.csv'}", "bold",
+                                " (630 galaxies)"))
     return 0

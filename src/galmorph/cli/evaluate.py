@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_evaluation(result, console)
         for line in vote_verdict(result):
-            console.print(line, markup=False)
+            console.print(line)
     if json_path is not None:
         console.print(f"Wrote {write_json(result, json_path)}")
     return 0

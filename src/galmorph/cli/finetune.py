@@ -30,6 +30,7 @@ from galmorph.cli._common import (
     positive_float,
     positive_int,
     source_options,
+    styled,
 )
 
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
             raise GalmorphError(str(err)) from None
         except KeyboardInterrupt:
             make_console(stderr=True).print(f"no new model.pt was written in {args.output}; run "
-                                            "the command again to start afresh", markup=False)
+                                            "the command again to start afresh")
             raise
     _report(result)
     return 0
@@ -246,8 +247,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
-    from rich.markup import escape
-
     from galmorph.training.trainer import hardware_summary
 
     console = make_console()
@@ -271,7 +270,7 @@ def _report(result: FinetuneResult) -> None:
         console.print(
             f"validation accuracy {scores['val_accuracy']:.1%} on {n_val} galaxies ({per_class}; "
             f"one view each); always answering {classes[common]!r} would score "
-            f"{val_counts[common] / n_val:.1%}", markup=False,
+            f"{val_counts[common] / n_val:.1%}",
         )
     elif "val_mae" in scores:
         console.print(f"validation mean absolute error {scores['val_mae']:.4g} on {n_val} "
@@ -282,8 +281,8 @@ def _report(result: FinetuneResult) -> None:
     columns = (", ".join(f"prob_{c}" for c in classes) + " and predicted_label" if classes
                else "prediction" if result.metadata["task"] == "regression"
                else "the vote fractions of every answer")
-    console.print(f"model: [bold]{escape(str(result.model_path))}[/]")
+    console.print(styled(f"model: {result.model_path}", "bold"))
     console.print(f"use it: galmorph predict CATALOG --model {shlex.quote(str(result.model_path))} "
-                  f"-o predictions.parquet  (columns {columns})", markup=False)
+                  f"-o predictions.parquet  (columns {columns})")
     if result.metrics_file is not None:
-        console.print(f"per-epoch losses and scores: {result.metrics_file}", markup=False)
+        console.print(f"per-epoch losses and scores: {result.metrics_file}")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from galmorph.cli._common import make_console, port_number, positive_int
+from galmorph.cli._common import make_console, port_number, positive_int, styled
 from galmorph.inference.defaults import DEFAULT_UMAP_MAX, MAP_METHODS
 
 if TYPE_CHECKING:
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
             gallery.map_view = _load_map(gallery, args.map_method, console)
         app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2)
         if args.host not in LOCAL_HOSTS:
-            console.print(f"[yellow]warning:[/] listening on {args.host}: other computers on "
-                          "the network can open these pages")
+            console.print(styled("warning:", "yellow", f" listening on {args.host}: other "
+                                 "computers on the network can open these pages"))
         host = f"[{args.host}]" if ":" in args.host else args.host
         port = check_can_listen(args.host, port)  # still free after the loading
         console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{port}/ "

@@ -11,6 +11,7 @@ from galmorph.cli._common import (
     non_negative_int,
     positive_float,
     positive_int,
+    styled,
 )
 
 if TYPE_CHECKING:
@@ -118,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             make_console(stderr=True).print(
                 f"no new model.pt was written in {args.output}; its last.ckpt, if any, holds "
-                "the last finished epoch: run the command again with --resume to go on",
-                markup=False)
+                "the last finished epoch: run the command again with --resume to go on")
             raise
     console = make_console()
     epochs = result.epochs_completed
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         f"{hardware_summary(result.metadata['training']['hardware'])}; "
         f"best validation loss {result.best_val_loss:.3f} (summed NLL per galaxy)"
     )
-    console.print(f"model: [bold]{result.model_path}[/]  (use it with --model)")
+    console.print(styled(f"model: {result.model_path}", "bold", "  (use it with --model)"))
     return 0
 
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from galmorph.cli._common import make_console
+from galmorph.cli._common import make_console, styled
 from galmorph.data.defaults import FORMATS
 from galmorph.data.schemas import builtin_schemas
 
@@ -169,23 +169,22 @@ def _print_questions(console: Console, s: CatalogSummary) -> None:
 def _print_verdict(console: Console, s: CatalogSummary) -> None:
     if s.warnings:
         console.print()
-        console.print("[bold yellow]Notes[/]")
+        console.print(styled("Notes", "bold yellow"))
         for message in s.warnings:
             console.print(Text(f"  - {message}"), soft_wrap=True)
     console.print()
     if s.usable:
         skipped = s.n_rows - s.n_rows_kept
-        console.print(
-            f"[bold green]Ready to use:[/] {s.n_rows_kept} "
+        console.print(styled(
+            "Ready to use:", "bold green", f" {s.n_rows_kept} "
             + ("galaxy" if s.n_rows_kept == 1 else "galaxies")
             + (f" (skipping {skipped} without an image file)." if skipped else ".")
             + ("" if s.schema is not None else
                " Vote counts were not checked: add --schema NAME before train or evaluate.")
-        )
+        ))
         return
-    console.print(
-        f"[bold red]Not usable: {len(s.errors)} problem{'s' if len(s.errors) > 1 else ''}[/]"
-    )
+    console.print(styled(f"Not usable: {len(s.errors)} problem{'s' if len(s.errors) > 1 else ''}",
+                         "bold red"))
     for number, message in enumerate(s.errors, 1):
         console.print(Text(f"  {number}. {message}"), soft_wrap=True)
 
@@ -203,7 +202,7 @@ def _print_next_steps(console: Console, args: argparse.Namespace, s: CatalogSumm
     console.print()
     for note in notes:
         console.print(Text(f"Note: {note}"), soft_wrap=True)
-    console.print("[bold]Next[/], for example:")
+    console.print(styled("Next", "bold", ", for example:"))
     for command in _next_commands(args, s):
         console.print(Text(f"  {command}"), soft_wrap=True)
 

@@ -32,6 +32,7 @@ import torch
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 from scipy.stats import binomtest
@@ -332,10 +333,9 @@ def print_evaluation(result: dict[str, Any], console: Console | None = None) -> 
         ]
         table.add_row(*row)
     console.print(table)
-    summary = f"Summed NLL per galaxy: [bold]{_number(result['mean_nll'], '.3f')}[/] nats"
+    summary = Text.assemble("Summed NLL per galaxy: ",
+                            (_number(result["mean_nll"], ".3f"), "bold"), " nats")
     if has_baseline:
-        summary += (
-            f" (vote-count baseline without images: "
-            f"{_number(result['baseline_mean_nll'], '.3f')}; lower is better)"
-        )
+        summary.append(f" (vote-count baseline without images: "
+                       f"{_number(result['baseline_mean_nll'], '.3f')}; lower is better)")
     console.print(summary)

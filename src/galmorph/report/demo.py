@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.text import Text
 
 from galmorph import __version__
 from galmorph.exceptions import GalmorphError
@@ -74,20 +75,21 @@ class DemoRunner:
     @contextmanager
     def step(self, key: str, title: str) -> Iterator[None]:
         self.step_number += 1
-        self.console.print(f"[bold cyan][{self.step_number}/{self.n_steps}][/] {title}")
+        self.console.print(Text.assemble((f"[{self.step_number}/{self.n_steps}]", "bold cyan"),
+                                         f" {title}"))
         start, cpu = time.perf_counter(), time.process_time()
         yield
         seconds = time.perf_counter() - start
         self.result.timings[key] = seconds
         self.result.cpu_seconds[key] = time.process_time() - cpu
-        self.console.print(f"      [green]done[/] in {seconds:.1f} s")
+        self.console.print(Text.assemble("      ", ("done", "green"), f" in {seconds:.1f} s"))
 
     def skip(self, key: str, reason: str) -> None:
         self.result.skipped[key] = reason
-        self.console.print(f"      [yellow]skipped:[/] {reason}", highlight=False)
+        self.console.print(Text.assemble("      ", ("skipped:", "yellow"), f" {reason}"))
 
     def say(self, text: str) -> None:
-        self.console.print(f"      {text}", highlight=False)
+        self.console.print(Text(f"      {text}"))
 
     def save(self, figure: Figure, name: str) -> Figure:
         """Also keep every figure as a PNG next to the report."""
@@ -118,8 +120,9 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     if len(catalog) < 3:
         raise GalmorphError(f"the demo needs at least 3 galaxies; {data} has {len(catalog)}")
     loaded = load_model(model_spec, resolve_device(settings.device))
-    console.print(f"galmorph demo: {len(catalog)} galaxies from [bold]{data}[/], model "
-                  f"[bold]{loaded.name}[/]; output in [bold]{run.out}[/]")
+    console.print(Text.assemble(f"galmorph demo: {len(catalog)} galaxies from ",
+                                (str(data), "bold"), ", model ", (loaded.name, "bold"),
+                                "; output in ", (str(run.out), "bold")))
 
     with run.step("predict", "Predicting the morphology of every galaxy and evaluating it"):
         predictions = predict_step(run, catalog, loaded)
@@ -158,8 +161,8 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
                    "1581.",
         )
     run.result.timings["total"] = time.perf_counter() - began
-    console.print(f"Report: [bold]{run.result.report.resolve()}[/] "
-                  f"(total {run.result.timings['total']:.0f} s)")
+    console.print(Text.assemble("Report: ", (str(run.result.report.resolve()), "bold"),
+                                f" (total {run.result.timings['total']:.0f} s)"))
     embeddings, predictions = run.out / "embeddings.parquet", run.out / "predictions.parquet"
     if embeddings.is_file():
         extra = f" --predictions {predictions}" if predictions.is_file() else ""
