@@ -27,9 +27,9 @@ def test_windows_separators_are_read_as_slashes_where_that_names_a_file(images: 
     resolved = resolve_image_paths(
         pd.Series(["images\\a.jpg", "images/b.jpg", "images\\missing.jpg", None, "~/x.jpg"]),
         images)
-    assert resolved.paths[:3] == [str(images / "images" / "a.jpg"),
-                                  str(images / "images" / "b.jpg"),
-                                  str(images / "images\\missing.jpg")]
+    assert resolved.paths[:2] == [str(images / "images" / "a.jpg"),
+                                  str(images / "images" / "b.jpg")]
+    assert resolved.paths[2] == str(images / "images" / "missing.jpg")  # the path to look for
     assert resolved.paths[3:] == ["", os.path.expanduser("~/x.jpg")]
     assert resolved.windows.tolist() == [True, False, False, False, False]
 
@@ -74,3 +74,23 @@ def test_trailing_rows_of_empty_cells_are_no_galaxies(images: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_catalog(path)["id_str"].tolist() == ["A", "B"]
+
+
+def test_windows_drive_paths_are_one_clear_error(images: Path) -> None:
+    path = images / "catalog.csv"
+    pd.DataFrame({"id_str": ["A", "B", "C"],
+                  "file_loc": ["C:\\Users\\me\\a.jpg", "\\\\server\\b.jpg", "images/b.jpg"]}
+                 ).to_csv(path, index=False)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    message = str(caught.value)
+    assert "Windows drive paths in 2 rows (row 0 (A): C:\\Users\\me\\a.jpg" in message
+    assert "files of another computer" in message and "missing" not in message
+
+
+def test_a_csv_from_excel_in_windows_1252_is_read_with_a_warning(images: Path) -> None:
+    path = images / "catalog.csv"
+    path.write_bytes("id_str,file_loc,name\nA,images/a.jpg,Andr\u00e9\n".encode("cp1252"))
+    with pytest.warns(GalmorphWarning, match="not UTF-8 text: read as Windows-1252"):
+        frame = load_catalog(path)
+    assert frame["name"].tolist() == ["Andr\u00e9"]

@@ -121,6 +121,8 @@ def test_shipped_names(monkeypatch: pytest.MonkeyPatch, trained: TrainResult) ->
     monkeypatch.setattr(checkpoint, "shipped_models", lambda: {"tiny": trained.model_path})
     assert resolve_model_path("tiny") == trained.model_path
     assert load_model("tiny").name == "tiny"
+    with pytest.raises(ModelError, match="'tiyn' not found: did you mean the shipped 'tiny'"):
+        resolve_model_path("tiyn")
 
 
 def test_unknown_names_and_missing_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,8 +74,14 @@ def _csv_layout(path: Path) -> tuple[int, str]:
 def _read_csv(path: Path) -> pd.DataFrame:
     skip, separator = _csv_layout(path)
     # read ids and paths as text: an id like "007" must not become the number 7
-    frame = pd.read_csv(path, dtype={"id_str": str, "file_loc": str}, skiprows=skip,
-                        sep=separator)
+    options = {"dtype": {"id_str": str, "file_loc": str}, "skiprows": skip, "sep": separator}
+    try:
+        frame = pd.read_csv(path, **options)
+    except UnicodeDecodeError:
+        warnings.warn(f"{path} is not UTF-8 text: read as Windows-1252, as Excel's plain "
+                      "'CSV' writes it (save as 'CSV UTF-8' to be sure of accents)",
+                      GalmorphWarning, stacklevel=4)
+        frame = pd.read_csv(path, encoding="cp1252", **options)
     if separator == ";":
         frame = _decimal_commas(frame)
     filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())

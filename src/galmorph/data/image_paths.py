@@ -3,9 +3,11 @@
 :func:`resolve_image_paths` makes each path absolute: ``~`` is the home folder, a
 relative path starts at the catalog's folder. Catalogs written on Windows use ``\\``
 between folders (``images\\J0902.jpg``); where such a path names no file here and the
-same path with ``/`` does, the ``/`` path is taken (:attr:`ResolvedPaths.windows`).
-Web addresses (``https://...``) are marked (:attr:`ResolvedPaths.urls`): galmorph reads
-image files on disk and downloads nothing.
+same path with ``/`` does, the ``/`` path is taken (:attr:`ResolvedPaths.windows`; when
+neither exists, the ``/`` path is the one reported missing). Web addresses
+(``https://...``) and, off Windows, Windows drive paths (``C:\\...``) are marked
+(:attr:`ResolvedPaths.urls`, :attr:`ResolvedPaths.drives`): galmorph reads image files on
+this computer's disks and downloads nothing.
 
 Example:
     >>> import pandas as pd
@@ -26,6 +28,8 @@ import pandas as pd
 
 #: A web address: a scheme such as ``http://``, ``https://``, ``s3://``.
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+#: A Windows path that names a drive or a network share: ``C:\\...``, ``\\\\server\\...``.
+WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,14 @@ class ResolvedPaths:
         paths: one absolute path per row.
         windows: rows whose ``\\`` separators were read as ``/``.
         urls: rows that hold a web address (left as written).
+        drives: rows that hold a Windows drive or share path (``C:\\...``: left as
+            written, a file of another computer) where this is not Windows.
     """
 
     paths: list[str]
     windows: np.ndarray
     urls: np.ndarray
+    drives: np.ndarray
 
 
 def resolve_image_paths(file_loc: pd.Series, root: str | Path) -> ResolvedPaths:
@@ -48,19 +55,25 @@ def resolve_image_paths(file_loc: pd.Series, root: str | Path) -> ResolvedPaths:
     base = os.path.abspath(root)
     texts = ["" if pd.isna(loc) else str(loc).strip() for loc in file_loc]
     urls = np.array([bool(URL.match(text)) for text in texts], dtype=bool)
+    drives = np.array([is_windows_absolute(text) for text in texts], dtype=bool)
     windows = np.zeros(len(texts), dtype=bool)
     paths = []
     for i, text in enumerate(texts):
-        if not text or urls[i]:
+        if not text or urls[i] or drives[i]:
             paths.append(text)
             continue
         path = _absolute(base, text)
         if "\\" in text and os.sep == "/" and not os.path.exists(path):
-            forward = _absolute(base, text.replace("\\", "/"))
-            if os.path.exists(forward):
-                path, windows[i] = forward, True
+            # the "/" form: the file, or when neither exists the path to look for
+            path = _absolute(base, text.replace("\\", "/"))
+            windows[i] = os.path.exists(path)
         paths.append(path)
-    return ResolvedPaths(paths, windows, urls)
+    return ResolvedPaths(paths, windows, urls, drives)
+
+
+def is_windows_absolute(path: str) -> bool:
+    """Whether ``path`` names a Windows drive or share where this is not Windows."""
+    return os.sep == "/" and bool(WINDOWS_ABSOLUTE.match(path))
 
 
 def _absolute(base: str, path: str) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmorph.data.image_paths import URL, resolve_image_paths
+from galmorph.data.image_paths import URL, is_windows_absolute, resolve_image_paths
 from galmorph.data.images import load_image
 from galmorph.data.schemas import fraction_hint, get_schema
 from galmorph.data.tree import Question, Schema
@@ -237,7 +237,13 @@ def _resolve_image_paths(frame: pd.DataFrame, root: Path, summary: CatalogSummar
     error, Windows ``\\`` separators read as ``/`` a warning."""
     column = frame["file_loc"]
     resolved = resolve_image_paths(as_text(column).where(~is_blank(column)), root)
-    urls, windows = pd.Series(resolved.urls, frame.index), pd.Series(resolved.windows, frame.index)
+    urls, windows, drives = (pd.Series(mask, frame.index) for mask in (
+        resolved.urls, resolved.windows, resolved.drives))
+    if drives.any():
+        summary.errors.append(
+            f"file_loc holds Windows drive paths in {plural(int(drives.sum()), 'row')} ("
+            + describe_rows(frame, drives, column) + "), files of another computer: give "
+            "their paths on this one, e.g. relative to the catalog's folder")
     if urls.any():
         summary.errors.append(
             f"file_loc holds web addresses in {plural(int(urls.sum()), 'row')} ("
@@ -254,8 +260,9 @@ def _check_images(
     frame: pd.DataFrame, root: Path, summary: CatalogSummary, drop: bool
 ) -> pd.DataFrame:
     """Count image files; missing ones are an error, or rows to drop when ``drop``."""
-    # web addresses are an error of their own (_resolve_image_paths)
-    listed = (frame["file_loc"] != "") & ~frame["file_loc"].str.match(URL)
+    # web addresses and Windows drive paths are errors of their own (_resolve_image_paths)
+    listed = ((frame["file_loc"] != "") & ~frame["file_loc"].str.match(URL)
+              & ~frame["file_loc"].map(is_windows_absolute).astype(bool))
     found = frame["file_loc"].map(os.path.isfile).astype(bool)
     folders = frame["file_loc"].map(os.path.isdir).astype(bool)
     if folders.any():

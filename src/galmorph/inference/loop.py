@@ -88,7 +88,8 @@ def check_image_conventions(
         if config.field_of_view and config.pixel_scale
         else None
     )
-    trained_on = f"{config.survey} {config.bands}".strip() or "its training"
+    survey = f"{config.survey} {config.bands}".strip()
+    trained_on = f"{survey} images" if survey else "images"
     channels = _source_channels(config)
     messages: dict[str, str] = {}
     head = catalog.head(CONVENTION_CHECKS)
@@ -100,7 +101,7 @@ def check_image_conventions(
             messages.setdefault(
                 "size",
                 f"{path} is {width}x{height} px, but {model_name} was trained on "
-                f"{expected_side}x{expected_side} px {trained_on} images "
+                f"{expected_side}x{expected_side} px {trained_on} "
                 f"({config.field_of_view:g} arcsec across at {config.pixel_scale:g} "
                 "arcsec/px): cut images to the same field of view and pixel scale, or "
                 "adapt the model to them (galmorph adapt), or predictions may be unreliable",
@@ -109,7 +110,7 @@ def check_image_conventions(
             messages.setdefault(
                 "channels",
                 f"{path} has {have} channel{'s' if have > 1 else ''}, but {model_name} was "
-                f"trained on {channels}-channel {trained_on} images: it is converted "
+                f"trained on {channels}-channel {trained_on}: it is converted "
                 f"({'luminance' if channels == 1 else 'grey repeated in 3 channels'}), "
                 "but predictions may be unreliable",
             )

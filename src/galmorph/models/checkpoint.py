@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,6 +109,9 @@ def resolve_model_path(spec: str | Path | None) -> Path:
             return candidates[0]
         raise ModelError(f"no model file (*.pt or best*.ckpt) in folder {path}")
     names = ", ".join(sorted(shipped)) or "none installed"
+    close = difflib.get_close_matches(str(spec), list(shipped), n=1, cutoff=0.7)
+    if close:
+        raise ModelError(f"model {spec!r} not found: did you mean the shipped {close[0]!r}?")
     raise ModelError(
         f"model {spec!r} not found: give a galmorph model file or folder, a timm-format "
         f"folder (config.json with model.safetensors or pytorch_model.bin), "
