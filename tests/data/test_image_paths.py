@@ -43,15 +43,22 @@ def test_a_windows_catalog_loads_with_a_warning(images: Path) -> None:
     assert frame["file_loc"].tolist() == [str(images / "images" / n) for n in ("a.jpg", "b.jpg")]
 
 
-def test_web_addresses_are_one_clear_error(images: Path) -> None:
+@pytest.mark.parametrize(("locations", "said"), [
+    (["https://x.org/a.jpg", "images/b.jpg"],
+     ["web addresses in 1 row (row 0 (A): https://x.org/a.jpg)", "download the images first"]),
+    (["C:\\Users\\me\\a.jpg", "\\\\server\\b.jpg", "images/b.jpg"],
+     ["Windows drive paths in 2 rows (row 0 (A): C:\\Users\\me\\a.jpg",
+      "files of another computer"]),
+], ids=["web", "windows-drive"])
+def test_paths_of_no_file_here_are_one_clear_error(images: Path, locations: list[str],
+                                                  said: list[str]) -> None:
     path = images / "catalog.csv"
-    pd.DataFrame({"id_str": ["A", "B"], "file_loc": ["https://x.org/a.jpg", "images/b.jpg"]}
+    pd.DataFrame({"id_str": list("ABC")[:len(locations)], "file_loc": locations}
                  ).to_csv(path, index=False)
     with pytest.raises(CatalogError) as caught:
         load_catalog(path)
     message = str(caught.value)
-    assert "web addresses in 1 row (row 0 (A): https://x.org/a.jpg)" in message
-    assert "download the images first" in message and "missing" not in message
+    assert all(words in message for words in said) and "missing" not in message
 
 
 @pytest.mark.parametrize("separator", [";", "\t"])
@@ -74,18 +81,6 @@ def test_trailing_rows_of_empty_cells_are_no_galaxies(images: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_catalog(path)["id_str"].tolist() == ["A", "B"]
-
-
-def test_windows_drive_paths_are_one_clear_error(images: Path) -> None:
-    path = images / "catalog.csv"
-    pd.DataFrame({"id_str": ["A", "B", "C"],
-                  "file_loc": ["C:\\Users\\me\\a.jpg", "\\\\server\\b.jpg", "images/b.jpg"]}
-                 ).to_csv(path, index=False)
-    with pytest.raises(CatalogError) as caught:
-        load_catalog(path)
-    message = str(caught.value)
-    assert "Windows drive paths in 2 rows (row 0 (A): C:\\Users\\me\\a.jpg" in message
-    assert "files of another computer" in message and "missing" not in message
 
 
 def test_a_csv_from_excel_in_windows_1252_is_read_with_a_warning(images: Path) -> None:
