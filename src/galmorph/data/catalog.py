@@ -240,7 +240,9 @@ def load_catalog(
 
     Returns:
         A new DataFrame with a RangeIndex and all original columns, ``id_str``
-        as text, ``file_loc`` as absolute paths and vote columns as int64.
+        as text, ``file_loc`` as absolute paths and vote columns as int64;
+        ``attrs["questions_without_columns"]`` names the schema's questions that had no
+        vote columns (added with 0 votes).
 
     Raises:
         CatalogError: listing every problem found, with the first offending rows.
@@ -264,6 +266,7 @@ def load_catalog(
         raise CatalogError(f"{name} has {len(summary.errors)} problems:\n{listed}")
     for message in summary.warnings:
         warnings.warn(f"{name}: {message}", GalmorphWarning, stacklevel=2)
+    frame.attrs["questions_without_columns"] = list(summary.questions_absent)
     return frame
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from galmorph import __version__
-from galmorph.data.catalog import CatalogSource, catalog_name, read_table
+from galmorph.data.catalog import CatalogSource, catalog_name
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
@@ -104,9 +104,9 @@ def check_training_votes(
         raise CatalogError(f"{where}: no galaxy of the training split has a vote (every vote "
                            "column is 0 or missing there): check the vote columns")
     if unanswered:
-        columns = catalog.columns if isinstance(catalog, pd.DataFrame) else (
-            read_table(catalog).columns)
-        silent = [q for q in unanswered if set(schema.question(q).columns) & set(columns)]
+        # questions without columns were warned about when the catalog was read
+        absent = set(splits["predict"].attrs.get("questions_without_columns", ()))
+        silent = [q for q in unanswered if q not in absent]
         if silent:
             it = "it" if len(silent) == 1 else "them"
             warnings.warn(
