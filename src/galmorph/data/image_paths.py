@@ -55,7 +55,7 @@ def resolve_image_paths(file_loc: pd.Series, root: str | Path) -> ResolvedPaths:
     base = os.path.abspath(root)
     texts = ["" if pd.isna(loc) else str(loc).strip() for loc in file_loc]
     urls = np.array([bool(URL.match(text)) for text in texts], dtype=bool)
-    drives = np.array([is_windows_absolute(text) for text in texts], dtype=bool)
+    drives = np.array([_is_windows_absolute(text) for text in texts], dtype=bool)
     windows = np.zeros(len(texts), dtype=bool)
     paths = []
     for i, text in enumerate(texts):
@@ -71,7 +71,7 @@ def resolve_image_paths(file_loc: pd.Series, root: str | Path) -> ResolvedPaths:
     return ResolvedPaths(paths, windows, urls, drives)
 
 
-def is_windows_absolute(path: str) -> bool:
+def _is_windows_absolute(path: str) -> bool:
     """Whether ``path`` names a Windows drive or share where this is not Windows."""
     return os.sep == "/" and bool(WINDOWS_ABSOLUTE.match(path))
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmorph.data.image_paths import URL, is_windows_absolute, resolve_image_paths
+from galmorph.data.image_paths import resolve_image_paths
 from galmorph.data.images import load_image
 from galmorph.data.schemas import fraction_hint, get_schema
 from galmorph.data.tree import Question, Schema
@@ -115,9 +115,9 @@ def inspect_catalog(
     errors += _position_errors(frame)
     if "file_loc" in frame:
         errors += blank_values(frame, "file_loc")
-        frame = _resolve_image_paths(frame, root, summary)
+        frame, elsewhere = _resolve_image_paths(frame, root, summary)
         if check_images:
-            frame = _check_images(frame, root, summary, drop)
+            frame = _check_images(frame, root, summary, drop, elsewhere)
             if decode_images:
                 read_images(frame, summary)
     if schema is not None:
@@ -232,9 +232,10 @@ def duplicate_ids(frame: pd.DataFrame) -> list[str]:
 
 
 def _resolve_image_paths(frame: pd.DataFrame, root: Path, summary: CatalogSummary
-                         ) -> pd.DataFrame:
-    """``file_loc`` made absolute (:mod:`galmorph.data.image_paths`); web addresses are an
-    error, Windows ``\\`` separators read as ``/`` a warning."""
+                         ) -> tuple[pd.DataFrame, pd.Series]:
+    """``file_loc`` made absolute (:mod:`galmorph.data.image_paths`), and the rows whose
+    image is elsewhere than on this computer: web addresses and Windows drive paths are
+    errors, Windows ``\\`` separators read as ``/`` a warning."""
     column = frame["file_loc"]
     resolved = resolve_image_paths(as_text(column).where(~is_blank(column)), root)
     urls, windows, drives = (pd.Series(mask, frame.index) for mask in (
@@ -253,16 +254,15 @@ def _resolve_image_paths(frame: pd.DataFrame, root: Path, summary: CatalogSummar
         summary.warnings.append(
             f"file_loc uses Windows separators (\\) in {plural(int(windows.sum()), 'row')}, "
             "read as / (" + describe_rows(frame, windows, column) + ")")
-    return frame.assign(file_loc=resolved.paths)
+    return frame.assign(file_loc=resolved.paths), urls | drives
 
 
 def _check_images(
-    frame: pd.DataFrame, root: Path, summary: CatalogSummary, drop: bool
+    frame: pd.DataFrame, root: Path, summary: CatalogSummary, drop: bool, elsewhere: pd.Series
 ) -> pd.DataFrame:
-    """Count image files; missing ones are an error, or rows to drop when ``drop``."""
-    # web addresses and Windows drive paths are errors of their own (_resolve_image_paths)
-    listed = ((frame["file_loc"] != "") & ~frame["file_loc"].str.match(URL)
-              & ~frame["file_loc"].map(is_windows_absolute).astype(bool))
+    """Count image files; missing ones are an error, or rows to drop when ``drop``.
+    Rows ``elsewhere`` (web addresses, drive paths) are errors of their own, not missing."""
+    listed = (frame["file_loc"] != "") & ~elsewhere
     found = frame["file_loc"].map(os.path.isfile).astype(bool)
     folders = frame["file_loc"].map(os.path.isdir).astype(bool)
     if folders.any():
