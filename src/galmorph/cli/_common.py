@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,27 @@ def styled(label: str, style: str, rest: str = "") -> Text:
     from rich.text import Text
 
     return Text.assemble((label, style), rest)
+
+
+def writable_file(path: str, option: str) -> Path:
+    """``path`` if a file can be written there (missing folders are made later).
+
+    Raises:
+        GalmorphError: naming ``option`` when ``path`` is a folder or under no writable one.
+    """
+    from galmorph.exceptions import GalmorphError
+
+    target = Path(path)
+    if target.is_dir():
+        raise GalmorphError(f"{option} {path} is a folder: give a file name in it")
+    folder = next(p for p in target.absolute().parents if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=folder):  # a real write: permissions alone can lie
+            pass
+    except OSError as err:
+        raise GalmorphError(f"cannot write {option} {path}: {folder} is not a writable folder "
+                            f"({err.strerror or err})") from None
+    return target
 
 
 #: argparse types: counts above 0, counts from 0 (e.g. worker processes), TCP ports.

@@ -17,9 +17,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from galmorph.cli._common import make_console
+from galmorph.cli._common import make_console, writable_file
 from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
-from galmorph.cli.similar import writable_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -24,14 +24,12 @@ import argparse
 import json
 import re
 import sys
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from galmorph.cli._common import make_console, positive_int
+from galmorph.cli._common import make_console, positive_int, writable_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,27 +99,6 @@ class _Once(argparse.Action):
             parser.error(f"{option_string} given twice: galmorph similar takes one query per "
                          "run (run it once per galaxy, or call SimilaritySearch in Python)")
         setattr(namespace, self.dest, values)
-
-
-def writable_file(path: str, option: str) -> Path:
-    """``path`` if a file can be written there (missing folders are made later).
-
-    Raises:
-        GalmorphError: naming ``option`` when ``path`` is a folder or under no writable one.
-    """
-    from galmorph.exceptions import GalmorphError
-
-    target = Path(path)
-    if target.is_dir():
-        raise GalmorphError(f"{option} {path} is a folder: give a file name in it")
-    folder = next(p for p in target.absolute().parents if p.exists())
-    try:
-        with tempfile.TemporaryFile(dir=folder):  # a real write: permissions alone can lie
-            pass
-    except OSError as err:
-        raise GalmorphError(f"cannot write {option} {path}: {folder} is not a writable folder "
-                            f"({err.strerror or err})") from None
-    return target
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

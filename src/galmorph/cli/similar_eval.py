@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.cli.similar import writable_file
+    from galmorph.cli._common import writable_file
     from galmorph.files import write_json
     from galmorph.search.evaluation import evaluate_similarity, print_tag_evaluation
 
