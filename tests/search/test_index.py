@@ -36,3 +36,11 @@ def test_calibration_reaches_its_target() -> None:
     assert index.params["calibration_recall_at_10"] >= 0.99
     assert 1 <= index.params["nprobe"] <= index.params["nlist"]
 
+
+
+def test_ivf_index_of_few_galaxies_is_built_silently(capfd: pytest.CaptureFixture[str]) -> None:
+    vectors = search_vectors(np.random.default_rng(4).normal(size=(12, 5)), "cosine")
+    index = build_index(vectors, "cosine", "ivf")
+    assert index.params["nlist"] == 1
+    assert sorted(index.search(vectors[:1], 12)[0]) == list(range(12))
+    assert "WARNING" not in capfd.readouterr().err  # faiss's k-means warning on stderr

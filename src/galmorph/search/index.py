@@ -243,6 +243,9 @@ def build_index(
     if kind == "ivf":
         lists = ivf_lists(n)
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
+        # ivf_lists gives each list >= 39 vectors except one list of fewer galaxies,
+        # where faiss's k-means would print a warning about too few training points
+        index.cp.min_points_per_centroid = 1
         index.train(vectors[np.sort(rng.choice(n, size=min(n, TRAIN_PER_LIST * lists),
                                                replace=False))])
         params: dict[str, Any] = {"nlist": lists, "nprobe": 1}
