@@ -87,6 +87,18 @@ def test_missing_images(capsys: pytest.CaptureFixture[str], small_catalog: Path)
     assert "Ready to use: 7 galaxies (skipping 1 without an image file)." in out
 
 
+def test_images_elsewhere_are_counted(capsys: pytest.CaptureFixture[str],
+                                      small_catalog: Path) -> None:
+    frame = read_table(small_catalog)
+    frame.loc[[1, 2], "file_loc"] = ["https://x.org/a.jpg", "D:\\cutouts\\b.jpg"]
+    frame.to_csv(small_catalog, index=False)
+    status, out, _ = run_validate(capsys, str(small_catalog))
+    assert status == 1
+    counts = {line.split("  ")[0]: line.split()[2] for line in out.splitlines()
+              if line.startswith("Images ")}
+    assert counts == {"Images found": "6", "Images missing": "0", "Images elsewhere": "2"}
+
+
 def test_every_problem_is_listed(capsys: pytest.CaptureFixture[str], make_catalog) -> None:
     def edit(frame):
         frame.loc[1, "id_str"] = frame.loc[0, "id_str"]

@@ -127,6 +127,9 @@ def _print_summary(console: Console, s: CatalogSummary) -> None:
     else:
         facts.add_row("Images found", str(s.n_images_found))
         facts.add_row("Images missing", str(s.n_images_missing))
+        if s.n_images_elsewhere:
+            facts.add_row("Images elsewhere", f"{s.n_images_elsewhere} (web addresses or "
+                          "another computer's drives)")
         if s.image_shapes:
             facts.add_row("Image sizes", _image_sizes(s.image_shapes))
     if s.votes_question is not None:

@@ -63,6 +63,7 @@ class CatalogSummary:
     n_rows_kept: int = 0
     n_images_found: int | None = None
     n_images_missing: int | None = None
+    n_images_elsewhere: int = 0
     first_missing: list[str] = field(default_factory=list)
     questions_present: list[str] = field(default_factory=list)
     questions_absent: list[str] = field(default_factory=list)
@@ -273,6 +274,7 @@ def _check_images(
     missing = listed & ~found & ~folders
     summary.n_images_found = int(found.sum())
     summary.n_images_missing = int(missing.sum())
+    summary.n_images_elsewhere = int(elsewhere.sum())
     summary.first_missing = frame.loc[missing, "file_loc"].head(_SHOWN).tolist()
     if not missing.any():
         return frame
