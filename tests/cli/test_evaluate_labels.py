@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from galmorph.cli import main
+from galmorph.models.checkpoint import load_model
 from galmorph.training.train import TrainResult
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
@@ -68,6 +69,10 @@ def test_a_regressor_is_scored_by_its_errors(
     assert result["n_test"] == 24
     assert result["mae"] == pytest.approx(errors.abs().mean(), rel=1e-5)
     assert result["rmse"] == pytest.approx(np.sqrt((errors**2).mean()), rel=1e-5)
+    # beside the no-image answer: the median of the labels the model was fine-tuned on
+    median = load_model(model).metadata["train_median"]
+    assert 1 < median < 3 and result["train_median"] == median
+    assert result["median_mae"] == pytest.approx((table["size"] - median).abs().mean())
 
 
 def test_labels_the_classifier_never_learnt_are_named(

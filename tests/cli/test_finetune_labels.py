@@ -46,6 +46,22 @@ def test_the_end_of_a_run_says_how_good_where_and_how_to_use_it(
     np.testing.assert_allclose(table[["prob_not ring", "prob_ring"]].sum(axis=1), 1, rtol=1e-5)
 
 
+def test_a_regressor_is_scored_beside_the_training_median(
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "sizes"
+    assert main(["finetune", str(words_csv), "--label", "size", "--task", "regression", "-o",
+                 str(run), "--model", str(tiny_model.model_path), "--val-fraction", "0.25",
+                 *FAST]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    found = re.search(r"validation mean absolute error [\d.]+ on 8 galaxies \(one view each\); "
+                      r"always answering the training median, ([\d.]+), would score ([\d.]+)",
+                      out)
+    assert found, out
+    # sizes are evenly spaced from 1 to 3: the median is near 2, and 0.5 from it on average
+    assert 1.8 < float(found[1]) < 2.2 and 0.3 < float(found[2]) < 0.8
+
+
 def test_ctrl_c_says_no_model_was_written(
     tmp_path: Path, words_csv: Path, tiny_model: TrainResult,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

@@ -23,6 +23,7 @@ from galmorph.inference.predict import predict_catalog
 from galmorph.models.blocks import encoder_blocks
 from galmorph.models.checkpoint import load_model, save_model
 from galmorph.training.finetune import finetune
+from galmorph.training.targets import stratified_split
 from galmorph.training.train import TrainResult, train
 
 FAST = {"epochs": 1, "batch_size": 8, "num_workers": 0, "progress": False}
@@ -131,6 +132,13 @@ def test_regressor_with_squashed_outputs(
     table = predict_catalog(frame, loaded, num_workers=0, progress=False)
     assert list(table.columns) == ["id_str", "prediction"]
     assert ((table["prediction"] > 0) & (table["prediction"] < 1)).all()
+    # the no-image baseline: the training galaxies' median, scored on the validation ones
+    quartile = pd.qcut(frame["smooth"].rank(method="first"), 4, labels=False)
+    is_val = stratified_split(quartile, frame["id_str"], 0.2, 0)
+    median = frame["smooth"][~is_val].median()
+    assert loaded.metadata["train_median"] == pytest.approx(median)
+    assert loaded.metadata["val_median_mae"] == pytest.approx(
+        (frame["smooth"][is_val] - median).abs().mean())
 
 
 def test_tree_model_on_a_new_schema(

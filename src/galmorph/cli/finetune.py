@@ -273,8 +273,12 @@ def _report(result: FinetuneResult) -> None:
             f"{val_counts[common] / n_val:.1%}",
         )
     elif "val_mae" in scores:
-        console.print(f"validation mean absolute error {scores['val_mae']:.4g} on {n_val} "
-                      "galaxies (one view each)")
+        baseline = result.metadata.get("val_median_mae")
+        console.print(
+            f"validation mean absolute error {scores['val_mae']:.4g} on {n_val} galaxies (one "
+            "view each)" + ("" if baseline is None else
+                            f"; always answering the training median, "
+                            f"{result.metadata['train_median']:.4g}, would score {baseline:.4g}"))
     if training.get("kept") == "probe":
         console.print("no epoch beat the validation loss of the probe the head started from: "
                       "model.pt holds that probe on the pretrained encoder")

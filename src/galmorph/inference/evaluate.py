@@ -110,7 +110,9 @@ def evaluate_catalog(
         classifier: ``task``, ``label_column``,
         :func:`~galmorph.models.label_metrics.classification_metrics`, the
         ``majority_class`` and its ``majority_accuracy``, and ``confusion`` counts; for
-        a regressor :func:`~galmorph.models.label_metrics.regression_metrics`.
+        a regressor :func:`~galmorph.models.label_metrics.regression_metrics`, and
+        where the model recorded its training labels' median, ``train_median`` and the
+        mean absolute error ``median_mae`` of always answering it.
     """
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
@@ -232,6 +234,10 @@ def _label_scores(truth: pd.Series, raw: np.ndarray, loaded: LoadedModel) -> dic
     columns = TASK_OUTPUTS[loaded.task](raw, loaded)
     scores: dict[str, Any] = {"task": loaded.task, "label_column": str(truth.name)}
     if loaded.task == "regression":
+        median = loaded.metadata.get("train_median")  # not recorded by older models
+        if median is not None:
+            scores.update(train_median=median,
+                          median_mae=float(np.abs(truth.to_numpy() - median).mean()))
         return {**scores, **regression_metrics(truth.to_numpy(), columns["prediction"])}
     classes = loaded.metadata["classes"]
     labels = truth.to_numpy(dtype=object)

@@ -108,6 +108,10 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
         console.print(f"{n} galaxies, label {column!r}: mean absolute error {result['mae']:.4g}, "
                       f"RMS error {result['rmse']:.4g}, correlation "
                       f"{'n/a' if r is None else f'{r:.3f}'}", markup=False)
+        if "median_mae" in result:
+            console.print(f"always answering the training median, {result['train_median']:.4g}, "
+                          f"would score a mean absolute error of {result['median_mae']:.4g}",
+                          markup=False)
         return
     auc = result["roc_auc"]
     console.print(

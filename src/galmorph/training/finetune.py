@@ -263,7 +263,10 @@ def finetune(
         quartile = pd.qcut(frame[label].rank(method="first"), 4, labels=False)
         is_val = stratified_split(quartile, ids, val_fraction, split_seed)
         head = LinearHead(start.encoder.num_features, 1, dropout, squash=squash)
-        task_meta = {"label_column": label, "loss": loss, "squash": squash}
+        median = float(np.median(targets[~is_val]))  # the constant of least absolute error
+        task_meta = {"label_column": label, "loss": loss, "squash": squash,
+                     "train_median": median, "val_median_mae": (
+                         float(np.abs(targets[is_val] - median).mean()) if is_val.any() else None)}
     else:
         assert tree is not None
         is_val = stratified_split(pd.Series(0, index=frame.index), ids, val_fraction, split_seed)
