@@ -47,3 +47,24 @@ def test_approximate_index_is_saved_and_reused(kind: str, tmp_path: Path,
     SimilaritySearch(emb, "euclidean", kind)
     assert built == ["x"]
 
+
+
+def test_an_index_saved_without_its_settings_is_built_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_embeddings: MakeEmbeddings) -> None:
+    features = np.random.default_rng(5).normal(size=(200, 4)).astype(np.float32)
+    source = tmp_path / "emb.parquet"
+    source.write_bytes(b"stands in for the embeddings file")
+    emb = make_embeddings(features, path=source)
+    SimilaritySearch(emb, "cosine", "ivf")
+    index_path, json_path = index_files(source, "ivf", "cosine")
+    settings = json_path.read_text()
+    SimilaritySearch(emb, "cosine", "ivf", rebuild=True)
+    # a --rebuild-index stopped after the index file was replaced, before its JSON was
+    json_path.write_text(settings)
+    os.utime(index_path, ns=(1, 1))
+    built: list[str] = []
+    real_build = index_store_module.build_index
+    monkeypatch.setattr(index_store_module, "build_index",
+                        lambda *a, **kw: built.append("x") or real_build(*a, **kw))
+    SimilaritySearch(emb, "cosine", "ivf")
+    assert built == ["x"]

@@ -50,13 +50,22 @@ def _fingerprint(path: Path, vectors: np.ndarray, kind: str, metric: str) -> dic
     }
 
 
+def _index_stamp(index_path: Path) -> dict[str, int]:
+    """Size and modification time of a saved index file: its JSON sidecar records them,
+    so an index left beside the JSON of another (a save stopped between the two files)
+    is not used with that JSON's settings."""
+    stat = index_path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def _save_index(index: FaissIndex, files: tuple[Path, Path], fingerprint: dict[str, Any]) -> None:
     import faiss
 
     index_path, json_path = files
     with atomic_target(index_path) as tmp:
         faiss.write_index(index.index, str(tmp))
-    write_json({"fingerprint": fingerprint, "params": index.params}, json_path)
+    write_json({"fingerprint": fingerprint, "index_file": _index_stamp(index_path),
+                "params": index.params}, json_path)
 
 
 def cached_index(
@@ -74,7 +83,8 @@ def cached_index(
     if not rebuild and all(f.is_file() for f in files):
         try:
             stored = json.loads(files[1].read_text())
-            if stored.get("fingerprint") == fingerprint:
+            if (stored.get("fingerprint") == fingerprint
+                    and stored.get("index_file") == _index_stamp(files[0])):
                 return FaissIndex(faiss.read_index(str(files[0])), kind, stored["params"])
         except (OSError, ValueError, KeyError, RuntimeError):
             pass  # unreadable or partial: build a new one below
