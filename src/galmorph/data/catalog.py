@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.data.defaults import FORMATS
+from galmorph.data.image_folder import image_folder_catalog
 from galmorph.data.tree import Schema
 from galmorph.data.validation import CatalogSummary, inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphWarning
@@ -166,6 +167,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise CatalogError(f"cannot read {path} as a {fmt} table: {err}") from err
 
 
+def read_catalog_source(path: str | Path) -> pd.DataFrame:
+    """A catalog's rows: a table file (:func:`read_table`), or a folder of image files
+    (:func:`~galmorph.data.image_folder.image_folder_catalog`).
+
+    Raises:
+        CatalogError: as :func:`read_table`, or for a folder that holds no image file.
+    """
+    if isinstance(path, str | os.PathLike) and Path(path).is_dir():
+        return image_folder_catalog(path)
+    return read_table(path)
+
+
 def rename_columns(
     frame: pd.DataFrame, source: str, id_column: str | None, file_column: str | None
 ) -> pd.DataFrame:
@@ -197,7 +210,8 @@ def rename_columns(
 def read_catalog(
     path: str | Path, id_column: str | None = None, file_column: str | None = None
 ) -> pd.DataFrame:
-    """A catalog file as a DataFrame, its id and image-path columns given their standard names.
+    """A catalog file (or a folder of images, see :func:`read_catalog_source`) as a
+    DataFrame, its id and image-path columns given their standard names.
 
     ``id_column`` becomes ``id_str`` and ``file_column`` ``file_loc`` (see
     :func:`rename_columns`). ``attrs`` keep the file's name and folder, so that
@@ -210,7 +224,7 @@ def read_catalog(
     Example:
         >>> frame = read_catalog("sdss.csv", id_column="objid")  # doctest: +SKIP
     """
-    frame = rename_columns(read_table(path), str(path), id_column, file_column)
+    frame = rename_columns(read_catalog_source(path), str(path), id_column, file_column)
     frame.attrs.update(source=str(path), base_dir=str(Path(path).parent))
     return frame
 
@@ -226,7 +240,8 @@ def load_catalog(
     """Read a catalog and check it is ready for training or prediction.
 
     Args:
-        source: a table file (see :func:`read_table`) or a DataFrame.
+        source: a table file (see :func:`read_table`), a folder of image files (see
+            :func:`read_catalog_source`) or a DataFrame.
         schema: decision tree (name, YAML path or Schema) whose vote columns
             must be valid counts; None to skip vote checks (unlabelled catalogs).
             Questions with no columns at all are added with 0 votes, with one
@@ -254,7 +269,7 @@ def load_catalog(
         frame, name = source, source.attrs.get("source", "catalog")
         root = Path(base_dir or source.attrs.get("base_dir") or Path.cwd())
     else:
-        frame, name = read_table(source), str(source)
+        frame, name = read_catalog_source(source), str(source)
         root = Path(base_dir) if base_dir is not None else Path(source).parent
     frame, summary = inspect_catalog(
         frame, schema, name, root, check_images=check_images, drop=drop_missing_images
@@ -290,7 +305,7 @@ def summarize_catalog(
         (True, 0)
     """
     _, summary = inspect_catalog(
-        read_table(path),
+        read_catalog_source(path),
         schema,
         str(path),
         Path(path).parent,

@@ -1,0 +1,103 @@
+"""A folder of image files read as a catalog: one galaxy per file.
+
+Astronomers often have cutouts and no table. :func:`image_folder_catalog` lists
+the image files of a folder (at any depth; hidden files and folders are left out)
+as a catalog: ``id_str`` is the file's path in the folder without its extension
+(``spirals/J0902+59``), ``file_loc`` its absolute path. Names in the IAU
+``JHHMMSS.ss+DDMMSS.s`` form, as SDSS and Galaxy Zoo cutouts have, also give ``ra``
+and ``dec`` in degrees (to the name's precision) when every file has one.
+
+Example:
+    >>> from galmorph.data.bundled import demo_dir
+    >>> frame = image_folder_catalog(demo_dir() / "images")
+    >>> row = frame.iloc[0]
+    >>> row["id_str"], round(float(row["ra"]), 6), round(float(row["dec"]), 6)
+    ('J000314.90-000217.7', 0.812083, -0.03825)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from galmorph.data.images import FITS_SUFFIXES
+from galmorph.exceptions import CatalogError
+
+#: File endings read as images (lower case); FITS ones include compressed files.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", *FITS_SUFFIXES)
+
+_IAU_NAME = re.compile(
+    r"J(\d{2})(\d{2})(\d{2}(?:\.\d+)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$"
+)
+
+
+def _image_suffix(name: str) -> str | None:
+    """The image ending of a file name (the longest that matches), or None."""
+    lower = name.lower()
+    matches = [s for s in IMAGE_SUFFIXES if lower.endswith(s)]
+    return max(matches, key=len) if matches else None
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Image files in ``folder`` and its subfolders, sorted; hidden ones left out."""
+    root = Path(folder)
+    found = []
+    for directory, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(directory) / n for n in names
+                  if not n.startswith(".") and _image_suffix(n) is not None]
+    return sorted(found)
+
+
+def iau_coordinates(name: str) -> tuple[float, float] | None:
+    """``(ra, dec)`` in degrees from a name ending in ``JHHMMSS.ss±DDMMSS.s``, else None."""
+    match = _IAU_NAME.search(name)
+    if match is None:
+        return None
+    hours, minutes, seconds, sign, degrees, arcmin, arcsec = match.groups()
+    ra = 15 * (int(hours) + int(minutes) / 60 + float(seconds) / 3600)
+    dec = int(degrees) + int(arcmin) / 60 + float(arcsec) / 3600
+    if ra >= 360 or dec > 90:
+        return None
+    return ra, -dec if sign == "-" else dec
+
+
+def image_folder_catalog(folder: str | Path) -> pd.DataFrame:
+    """The image files of ``folder`` as a catalog (see the module's description).
+
+    ``attrs["source"]`` names the folder for messages.
+
+    Raises:
+        CatalogError: when the folder holds no image file, or two files would give
+            a galaxy the same id (``a.jpg`` beside ``a.fits``).
+    """
+    root = Path(os.path.abspath(folder))
+    files = image_files(root)
+    if not files:
+        raise CatalogError(f"{folder} holds no catalog file and no images (files ending in "
+                           f"{', '.join(IMAGE_SUFFIXES[:6])} or .fits)")
+    ids = []
+    for path in files:
+        relative = PurePosixPath(path.relative_to(root).as_posix())
+        suffix = _image_suffix(relative.name)
+        assert suffix is not None
+        ids.append(str(relative)[: -len(suffix)])
+    frame = pd.DataFrame({"id_str": ids, "file_loc": [str(p) for p in files]})
+    repeated = frame[frame["id_str"].duplicated(keep=False)]
+    if len(repeated):
+        first = repeated["id_str"].iloc[0]
+        both = " and ".join(Path(p).name for p in repeated.loc[repeated["id_str"] == first,
+                                                              "file_loc"])
+        more = f" ({len(repeated)} files share names in all)" if len(repeated) > 2 else ""
+        raise CatalogError(
+            f"{folder}: {both} would both be galaxy {first!r}{more}: keep one image of each "
+            "galaxy in the folder, or list the images in a catalog (id_str, file_loc)")
+    coordinates = [iau_coordinates(Path(i).name) for i in ids]
+    if all(c is not None for c in coordinates):
+        frame["ra"], frame["dec"] = np.array(coordinates, dtype=np.float64).T
+    frame.attrs["source"] = str(folder)
+    return frame
