@@ -120,6 +120,9 @@ def test_embed_a_glob_on_a_scheduler_skipping_missing_images(
     ("predict", ["--devices", "2"], "--devices: not for partitioned catalogs"),
     ("predict", ["--workers", "2", "--num-workers", "2"], "--num-workers: each Dask worker"),
     ("embed", ["-o", "{hats}/out"], "inside the catalog's folder"),
+    ("predict", ["-o", "{hats}.parquet"], "hats.parquet names a table file"),
+    ("embed", ["--workers", "2", "--scheduler", "tcp://h:8786"], "--workers: not with --scheduler"),
+    ("predict", ["--workers", "1", "--scheduler", "tcp://h:1"], "--workers: not with --scheduler"),
     ("embed", ["--input-size", "48"], "--input-size, --mean and --std are for external"),
     ("predict", ["--id-column", "nope"], "has no column 'nope' (given by --id-column)"),
 ])

@@ -12,6 +12,7 @@ import shutil
 import signal
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -269,6 +270,45 @@ def test_another_model_or_option_does_every_partition_again(
     assert (other_views.computed, other_views.skipped) == (PARTS, [])
 
 
+def test_an_empty_partition_is_reported_and_never_failed(
+    catalog: list[Partition], tmp_path: Path, untrained_model: Path
+) -> None:
+    pd.read_parquet(catalog[1].path).head(0).to_parquet(catalog[1].path, index=False)
+    job = _job(untrained_model, tmp_path / "out")
+
+    with pytest.warns(GalmorphWarning, match=f"{catalog[1].path} has no rows"):
+        first = run_partitions(catalog, job)
+    with pytest.warns(GalmorphWarning, match="has no rows"):
+        again = run_partitions(catalog, job)
+
+    expected = [PARTS[0], PARTS[2], PARTS[3]]
+    assert (first.computed, first.empty, first.failed) == (expected, [PARTS[1]], {})
+    assert (again.skipped, again.empty, again.failed) == (expected, [PARTS[1]], {})
+    assert first.rows_written == 3 * PER_PART
+    assert sorted(Manifest(job.out_dir, job.fingerprint()).records) == expected
+    assert not (job.out_dir / PARTS[1]).exists()
+
+
+def test_rows_skipped_for_a_missing_image_are_done_once_it_is_back(
+    catalog: list[Partition], tmp_path: Path, untrained_model: Path
+) -> None:
+    frame = pd.read_parquet(catalog[2].path)
+    image = catalog[2].root / frame.at[1, "file_loc"]
+    kept = image.read_bytes()
+    image.unlink()
+    job = replace(_job(untrained_model, tmp_path / "out"), drop_missing_images=True)
+    with pytest.warns(GalmorphWarning, match="skipping 1 of 3 rows"):
+        run_partitions(catalog, job)
+
+    still_missing = run_partitions(catalog, job)
+    image.write_bytes(kept)
+    back = run_partitions(catalog, job)
+
+    assert (still_missing.computed, still_missing.skipped) == ([], PARTS)
+    assert (back.computed, back.skipped) == ([PARTS[2]], [PARTS[0], PARTS[1], PARTS[3]])
+    assert pd.read_parquet(job.out_dir / PARTS[2])["id_str"].tolist() == frame["id_str"].tolist()
+
+
 @pytest.fixture
 def other_model_file(tmp_path: Path, untrained_model: Path) -> Path:
     """The untrained model with one weight changed: another checksum."""
@@ -295,6 +335,15 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
     address = "tcp://127.0.0.1:9"  # the discard port: nothing listens there
     with (
         pytest.raises(GalmorphError, match=f"cannot reach the Dask scheduler at {address}"),
+        dask_client(address, timeout=1),
+    ):
+        pass
+
+
+@pytest.mark.parametrize("address", ["nonsense", "127.0.0.1", "htp://head:8786"])
+def test_a_scheduler_address_that_is_not_one_is_a_clear_error(address: str) -> None:
+    with (
+        pytest.raises(GalmorphError, match=f"'{address}' is not a Dask scheduler's address"),
         dask_client(address, timeout=1),
     ):
         pass

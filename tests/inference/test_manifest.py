@@ -76,6 +76,19 @@ def test_another_job_finds_nothing_complete_and_replaces_it(tmp_path: Path) -> N
     assert Manifest(tmp_path, JOB).records == {}
 
 
+def test_another_kind_of_output_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    _done(tmp_path)
+    before = (tmp_path / MANIFEST_NAME).read_text()
+
+    with pytest.raises(GalmorphError) as caught:
+        Manifest(tmp_path, {**JOB, "kind": "embed"})
+
+    assert str(caught.value) == (
+        f"{tmp_path} holds the output of galmorph predict ({tmp_path / MANIFEST_NAME}); "
+        "galmorph embed would overwrite its files: give another output folder")
+    assert (tmp_path / MANIFEST_NAME).read_text() == before
+
+
 def test_forget_drops_an_entry(tmp_path: Path) -> None:
     manifest = _done(tmp_path)
 
@@ -90,6 +103,8 @@ def test_forget_drops_an_entry(tmp_path: Path) -> None:
     "{not json",
     '{"version": 2, "job": {}, "partitions": {}}',
     '{"version": 1, "job": {}}',
+    '{"version": 1, "job": 5, "partitions": {}}',
+    '{"version": 1, "job": {"views": 1}, "partitions": {}}',
     '{"version": 1, "job": {}, "partitions": {"a.parquet": {"rows": 1}}}',
     "[1, 2]",
 ])

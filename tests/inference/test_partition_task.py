@@ -140,6 +140,22 @@ def test_skipped_rows_come_back_as_warnings(partition: Partition, tmp_path: Path
     assert written["id_str"].tolist() == frame["id_str"].head(3).tolist()
 
 
+@pytest.mark.parametrize("kind", ["predict", "embed"])
+def test_a_partition_without_rows_writes_nothing_and_is_no_failure(
+    partition: Partition, tmp_path: Path, untrained_model: Path, kind: str
+) -> None:
+    pd.read_parquet(partition.path).head(0).to_parquet(partition.path, index=False)
+    earlier = partition.output(tmp_path / "out")  # of a run when it had rows
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"PAR1")
+
+    result = run_partition(partition, _job(untrained_model, tmp_path / "out", kind))
+
+    assert (result.rows, result.rows_written, result.error) == (0, 0, None)
+    assert result.warnings == (f"{partition.path} has no rows: no output is written for it",)
+    assert not earlier.exists()
+
+
 def test_the_fingerprint_keeps_what_changes_results() -> None:
     job = PartitionJob("embed", "m.pt", "ab", Path("out"),
                        {"views": 8, "stages": [2], "batch_size": 7, "device": "cuda",

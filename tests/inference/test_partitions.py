@@ -71,6 +71,22 @@ def test_a_hats_catalog_keeps_its_layout(tmp_path: Path) -> None:
         n.removeprefix("dataset/") for n in names)
 
 
+def test_a_hats_collection_is_refused_for_its_main_catalog(tmp_path: Path) -> None:
+    collection = tmp_path / "gz_collection"
+    for catalog in ["gz", "gz_10arcs"]:  # the main catalog and its margin catalog
+        _touch_parquet(collection / catalog / "dataset/Norder=0/Dir=0/Npix=4.parquet")
+    (collection / "collection.properties").write_text(
+        "obs_collection=gz\nhats_primary_table_url=gz\nall_margins=gz_10arcs\n")
+
+    with pytest.raises(CatalogError) as caught:
+        find_partitions(collection)
+
+    assert str(caught.value).startswith(f"{collection} is a HATS collection")
+    assert str(caught.value).endswith(f"give the main catalog's folder, {collection / 'gz'}")
+    main = find_partitions(collection / "gz")
+    assert _relatives(main) == ["dataset/Norder=0/Dir=0/Npix=4.parquet"]
+
+
 def test_a_glob_is_rooted_at_its_folder_before_the_first_wildcard(tmp_path: Path) -> None:
     for name in ["dataset/Norder=0/Dir=0/Npix=4.parquet", "dataset/Norder=1/Dir=0/Npix=33.parquet",
                  "dataset/Norder=1/Dir=0/Npix=33.csv"]:
@@ -135,6 +151,29 @@ def test_an_output_inside_the_catalog_or_a_file_is_refused(tmp_path: Path, where
 
     with pytest.raises(GalmorphError, match="inside the catalog|is a file"):
         check_output_dir(find_partitions(tmp_path / "hats"), tmp_path / where)
+
+
+@pytest.mark.parametrize("name", ["preds.parquet", "preds.csv", "preds.FITS", "preds.csv.gz"])
+def test_an_output_named_like_a_table_file_is_refused(tmp_path: Path, name: str) -> None:
+    _touch_parquet(tmp_path / "hats" / "Npix=4.parquet")
+    partitions = find_partitions(tmp_path / "hats")
+
+    with pytest.raises(GalmorphError) as caught:
+        check_output_dir(partitions, tmp_path / name)
+
+    message = str(caught.value)
+    assert f"the output {tmp_path / name} names a table file" in message
+    assert "(1 parquet file)" in message and f"e.g. {tmp_path / 'preds'}" in message
+    assert not (tmp_path / name).exists()
+
+
+def test_a_folder_named_like_a_table_file_from_an_earlier_run_is_taken(tmp_path: Path) -> None:
+    _touch_parquet(tmp_path / "hats" / "Npix=4.parquet")
+    (tmp_path / "preds.parquet").mkdir()
+
+    out = check_output_dir(find_partitions(tmp_path / "hats"), tmp_path / "preds.parquet")
+
+    assert out == tmp_path / "preds.parquet"
 
 
 # ------------------------------------------------------------ reading one partition

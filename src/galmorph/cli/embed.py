@@ -40,7 +40,7 @@ from galmorph.cli._common import (
     run_partitioned,
     single_file_catalog,
 )
-from galmorph.cli.predict import add_backend_option
+from galmorph.cli.predict import SCHEDULER_HAS_WORKERS, add_backend_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(a folder of parquet files, or a quoted glob)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.parquet",
                         help="output parquet file (written atomically); for a partitioned "
-                             "catalog, a folder")
+                             "catalog, a folder, one file per partition (e.g. emb, not "
+                             "emb.parquet)")
     parser.add_argument(
         "-m", "--model", default=DEFAULT_MODEL,
         help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, "
@@ -150,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
             "not for partitioned catalogs: each partition is embedded on its own, and one "
             "PCA per partition would put them in different spaces",
         )
+        reject_options({"--workers": args.workers is not None and args.scheduler is not None},
+                       SCHEDULER_HAS_WORKERS)
         status = run_partitioned(args, "embed", {
             "batch_size": args.batch_size, "num_workers": args.num_workers,
             "device": args.device, "progress": not args.no_progress, "backend": args.backend,

@@ -38,6 +38,9 @@ from galmorph.cli._common import (
     single_file_catalog,
 )
 
+#: Why ``--workers`` does not go with ``--scheduler``.
+SCHEDULER_HAS_WORKERS = ("not with --scheduler: the cluster it runs has its own workers "
+                         "(start them there, one thread each)")
 #: How the metadata of each output format is read back (shown in ``--help``).
 READING_METADATA = (
     "Output metadata (galmorph_model, galmorph_model_version, galmorph_model_sha256, ...): "
@@ -153,7 +156,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         metavar="OUT",
         help="output table: .parquet, .csv or .fits (written atomically); for a partitioned "
-        "catalog, a folder",
+        "catalog, a folder, one file per partition (e.g. preds, not preds.parquet)",
     )
     add_inference_options(parser)
     add_backend_option(parser)
@@ -199,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
             "not for partitioned catalogs, which are done a partition at a time (share "
             "them between processes with --workers or --scheduler)",
         )
+        reject_options({"--workers": args.workers is not None and args.scheduler is not None},
+                       SCHEDULER_HAS_WORKERS)
         options = {"backend": args.backend, **inference_kwargs(args)}
         del options["drop_missing_images"]  # done as each partition is read
         return run_partitioned(args, "predict", options)

@@ -22,7 +22,11 @@ Local workers are started with Python's ``spawn``: a script that calls
 This process only lists the partitions and reads their id columns (to check the
 manifest); results come back as small :class:`PartitionResult` records, and the
 manifest is rewritten as they arrive. A partition that fails (a bad row, a
-corrupt image) is reported in :attr:`RunSummary.failed` and the others go on.
+corrupt image) is reported in :attr:`RunSummary.failed` and the others go on; one
+without rows in :attr:`RunSummary.empty` (nothing is written for it). A complete
+partition whose rows were skipped for a missing image (``drop_missing_images``) is
+done again once one of those images is there (this process checks the image files of
+such partitions only).
 
 Example:
     >>> parts = find_partitions("hats_cat/dataset")  # doctest: +SKIP
@@ -45,7 +49,12 @@ from typing import TYPE_CHECKING
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.manifest import Manifest, PartitionRecord
 from galmorph.inference.partition_task import PartitionJob, PartitionResult, run_partition
-from galmorph.inference.partitions import Partition, check_output_dir, read_ids
+from galmorph.inference.partitions import (
+    Partition,
+    check_output_dir,
+    read_ids,
+    read_partition,
+)
 from galmorph.inference.resumable import ids_digest
 
 if TYPE_CHECKING:
@@ -58,12 +67,13 @@ Task = Callable[[Partition, PartitionJob], PartitionResult]
 @dataclass
 class RunSummary:
     """What a run did: partitions (paths under the root) computed, skipped as complete,
-    and failed (with why), and the rows written."""
+    failed (with why) and empty (no rows: nothing written), and the rows written."""
 
     out_dir: Path
     computed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)
     rows_written: int = 0
 
 
@@ -77,7 +87,8 @@ def dask_client(
     taken back.
 
     Raises:
-        GalmorphError: when the scheduler cannot be reached within ``timeout`` seconds.
+        GalmorphError: when ``scheduler`` is not an address, or cannot be reached within
+            ``timeout`` seconds.
     """
     from distributed import Client, LocalCluster
 
@@ -86,6 +97,9 @@ def dask_client(
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as err:
             raise GalmorphError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        except ValueError as err:  # not an address: no port, an unknown protocol...
+            raise GalmorphError(f"{scheduler!r} is not a Dask scheduler's address ({err}): give "
+                                "the one the scheduler prints, e.g. tcp://head:8786") from None
         with client:
             yield client
         return
@@ -119,10 +133,25 @@ def _environment_kept() -> Iterator[None]:
         os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
 
 
+def _images_back(partition: Partition, job: PartitionJob, record: PartitionRecord) -> bool:
+    """Whether some rows the record says were skipped (for a missing image) have it now."""
+    if record.rows_written >= record.rows:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GalmorphWarning)  # the rows still skipped
+        try:
+            frame, _ = read_partition(partition, id_column=job.id_column,
+                                      file_column=job.file_column, drop_missing_images=True)
+        except GalmorphError:
+            return True  # its task says what is wrong
+    return len(frame) > record.rows_written
+
+
 def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manifest,
              summary: RunSummary) -> list[Partition]:
-    """The partitions to compute; complete ones go to ``summary.skipped``, unreadable
-    ones to ``summary.failed``."""
+    """The partitions to compute (those with rows skipped for a missing image that is
+    there now included); complete ones go to ``summary.skipped``, unreadable ones to
+    ``summary.failed``."""
     todo = []
     for partition in partitions:
         if partition.relative in manifest.records:
@@ -133,7 +162,8 @@ def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manif
                 summary.failed[partition.relative] = str(err)
                 continue
             if manifest.is_complete(partition.relative, len(ids), ids_digest(ids),
-                                    job.model_sha256):
+                                    job.model_sha256) and not _images_back(
+                    partition, job, manifest.records[partition.relative]):
                 summary.skipped.append(partition.relative)
                 continue
             manifest.forget(partition.relative)  # stale: its output is made again
@@ -147,6 +177,9 @@ def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     if result.error is not None:
         summary.failed[result.relative] = result.error
+        return
+    if result.rows == 0:  # nothing written, nothing to record
+        summary.empty.append(result.relative)
         return
     manifest.record(result.relative, PartitionRecord(
         result.rows, result.ids_sha256, job.model_sha256, result.rows_written))
@@ -219,7 +252,7 @@ def run_partitions(
             :class:`GalmorphError` (a worker that dies does not count).
 
     Returns:
-        The partitions computed, skipped and failed (sorted), and the rows written.
+        The partitions computed, skipped, failed and empty (sorted), and the rows written.
 
     Raises:
         GalmorphError: when ``job.out_dir`` is a file or inside the catalog's folder.
@@ -239,5 +272,6 @@ def run_partitions(
             manifest.save()
     summary.computed.sort()
     summary.skipped.sort()
+    summary.empty.sort()
     summary.failed = dict(sorted(summary.failed.items()))
     return summary

@@ -59,7 +59,9 @@ class Manifest:
     """The manifest of ``out_dir`` for ``job``: read at start, saved by :meth:`save`.
 
     Raises:
-        GalmorphError: naming the file when it exists but is not a manifest.
+        GalmorphError: naming the file when it exists but is not a manifest, or is
+            the manifest of another kind of output (``predict`` for ``embed``), whose
+            files this job would replace.
     """
 
     def __init__(self, out_dir: str | Path, job: Mapping[str, object]) -> None:
@@ -69,6 +71,11 @@ class Manifest:
         self.records: dict[str, PartitionRecord] = {}
         if self.path.is_file():
             stored = self._read()
+            kind, other = self.job.get("kind"), stored["job"]["kind"]
+            if kind != other:
+                raise GalmorphError(
+                    f"{self.out_dir} holds the output of galmorph {other} ({self.path}); "
+                    f"galmorph {kind} would overwrite its files: give another output folder")
             if stored["job"] == self.job:
                 self.records = stored["partitions"]
 
@@ -77,6 +84,8 @@ class Manifest:
             data = json.loads(self.path.read_text())
             if data.get("version") != MANIFEST_VERSION:
                 raise ValueError(f"version {data.get('version')!r}, not {MANIFEST_VERSION}")
+            if not isinstance(data["job"], dict) or "kind" not in data["job"]:
+                raise ValueError("its job names no kind of output")
             records = {str(name): PartitionRecord(**entry)
                        for name, entry in data["partitions"].items()}
             return {"job": data["job"], "partitions": records}

@@ -8,6 +8,9 @@ atomically with the same metadata as a single-file output. Memory holds one
 partition. The model is loaded once per process (:func:`job_model`), so a Dask
 worker loads it for its first partition and reuses it for the next ones.
 
+A partition without rows is not an error: nothing is written for it (a file an
+earlier run wrote for it is removed), with a warning, and its result has 0 rows.
+
 Errors caused by the input (a bad row, a corrupt image, another model) do not
 raise: they come back in :attr:`PartitionResult.error`, naming the partition
 file and the row, so that the other partitions go on and a failed one is not
@@ -36,7 +39,7 @@ from galmorph.exceptions import (
     ModelError,
     user_message,
 )
-from galmorph.inference.partitions import Partition, read_partition
+from galmorph.inference.partitions import Partition, count_rows, read_partition
 from galmorph.inference.resumable import ids_digest, remove_leftovers
 
 if TYPE_CHECKING:
@@ -96,7 +99,7 @@ class PartitionResult:
         relative: the partition's path under the root.
         rows: rows of the input partition; ids_sha256: SHA-256 of its ids.
         rows_written: rows of the output (fewer when rows were skipped).
-        error: why it failed (None: its output is written).
+        error: why it failed (None: its output is written, unless it has no rows).
         warnings: GalmorphWarning messages raised while doing it.
     """
 
@@ -142,7 +145,13 @@ def _failure(err: GalmorphError, partition: Partition) -> str:
 
 def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
     ids: list[object] = []
+    output = partition.output(job.out_dir)
     try:
+        if count_rows(partition) == 0:
+            output.unlink(missing_ok=True)  # of an earlier run, when it had rows
+            warnings.warn(f"{partition.path} has no rows: no output is written for it",
+                          GalmorphWarning, stacklevel=2)
+            return PartitionResult(partition.relative, 0, ids_digest([]))
         device = str(job.options.get("device", "cpu"))
         loaded = job_model(job.model, job.image, device)
         if loaded.checksum != job.model_sha256:  # the file may have changed since: load again
@@ -162,7 +171,6 @@ def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
                                error=_failure(err, partition))
     from galmorph.inference.outputs import write_table
 
-    output = partition.output(job.out_dir)
     remove_leftovers(output)  # of a worker killed while writing it
     write_table(table, output, table.attrs["galmorph"])
     return PartitionResult(partition.relative, len(ids), ids_digest(ids), len(table))

@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from galmorph.data.catalog import read_table, rename_columns
+from galmorph.data.defaults import FORMATS
 from galmorph.data.validation import inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 
@@ -88,6 +89,28 @@ def _glob_root(pattern: str) -> Path:
 HATS_ORDER_PREFIX = "Norder="
 
 
+#: File that makes a folder a HATS collection (a catalog with its margin and index catalogs).
+HATS_COLLECTION_FILE = "collection.properties"
+
+
+def _refuse_collection(folder: Path, text: str) -> None:
+    """Raise for a HATS collection's folder: its margin catalogs repeat galaxies of the
+    main one, which would be predicted twice.
+
+    Raises:
+        CatalogError: naming the main catalog's folder (``hats_primary_table_url``).
+    """
+    properties = folder / HATS_COLLECTION_FILE
+    if not properties.is_file():
+        return
+    main = next((line.split("=", 1)[1].strip() for line in properties.read_text().splitlines()
+                 if line.split("=", 1)[0].strip() == "hats_primary_table_url"), "CATALOG")
+    raise CatalogError(
+        f"{text} is a HATS collection ({properties}): its margin catalogs repeat galaxies of "
+        f"its main catalog, which would be done twice; give the main catalog's folder, "
+        f"{Path(text) / main}")
+
+
 def _is_partition(path: Path, root: Path) -> bool:
     relative = path.relative_to(root)
     return (path.name.endswith(SUFFIX) and path.is_file()
@@ -101,12 +124,13 @@ def find_partitions(source: str | Path) -> list[Partition]:
     partitions (not the one-row-per-pixel ``data_thumbnail.parquet`` beside them).
 
     Raises:
-        CatalogError: when ``source`` is neither a folder nor a glob, or no
-            parquet file is found.
+        CatalogError: when ``source`` is neither a folder nor a glob, is a HATS
+            collection's folder (give its main catalog's), or no parquet file is found.
     """
     text = str(source)
     if Path(text).is_dir():
         root = Path(os.path.abspath(text))
+        _refuse_collection(root, text)
         found = root.rglob(f"*{SUFFIX}")
         where = f"in {text} (or its subfolders)"
     elif is_partitioned(text):
@@ -129,17 +153,39 @@ def check_output_dir(partitions: Sequence[Partition], out_dir: str | Path) -> Pa
     """``out_dir`` as a folder for the partitions' outputs (absolute).
 
     Raises:
-        GalmorphError: when it is a file, or inside the catalog's root (a re-run
-            would read the outputs as partitions).
+        GalmorphError: when it is a file, is named like a table file (``preds.parquet``)
+            and is not yet a folder, or is inside the catalog's root (a re-run would
+            read the outputs as partitions).
     """
     out = Path(os.path.abspath(out_dir))
     if out.exists() and not out.is_dir():
         raise GalmorphError(f"the output {out_dir} is a file; give a folder for the partitions")
+    ending = next((end for end in FORMATS if out.name.lower().endswith(end)), None)
+    if ending is not None and not out.exists():  # a folder of an earlier run is taken as it is
+        raise GalmorphError(
+            f"the output {out_dir} names a table file, but the catalog is partitioned "
+            f"({len(partitions)} parquet file{'' if len(partitions) == 1 else 's'}), and its "
+            "results are written as a folder that mirrors it, one file per partition: "
+            f"give a folder name, e.g. {str(out_dir)[:-len(ending)] or 'results'}")
     for root in {p.root for p in partitions}:
         if out == root or root in out.parents:
             raise GalmorphError(f"the output folder {out_dir} is inside the catalog's folder "
                                 f"{root}; write it elsewhere")
     return out
+
+
+def count_rows(partition: Partition) -> int:
+    """The rows of a partition, from its parquet footer (no column is read).
+
+    Raises:
+        CatalogError: naming the file when it is not a readable parquet file.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(partition.path).metadata.num_rows)
+    except Exception as err:  # pyarrow raises several types for a bad file
+        raise CatalogError(f"cannot read {partition.path} as a parquet table: {err}") from None
 
 
 def read_ids(partition: Partition, id_column: str | None = None) -> pd.Series:
