@@ -176,3 +176,15 @@ def test_one_file_with_other_column_names(
                             untrained_model, "--id-column", "objid", *FAST)
     assert status == 2 and f"{renamed}: missing required column(s) 'file_loc'" in stderr
     assert "--file-column" in " ".join(stderr.split())
+
+
+def test_a_partition_without_rows_is_counted_in_the_summary(
+    capsys: pytest.CaptureFixture[str], hats: Path, tmp_path: Path, untrained_model: Path,
+) -> None:
+    pd.read_parquet(hats / PARTS[1]).head(0).to_parquet(hats / PARTS[1], index=False)
+    with pytest.warns(GalmorphWarning, match="has no rows: no output is written for it"):
+        status, stdout, stderr = run(capsys, "predict", hats, "-o", tmp_path / "preds", "-m",
+                                     untrained_model, *NAMES, *FAST)
+    assert status == 0, stderr
+    assert "Wrote 2 partitions (6 galaxies)" in stdout
+    assert "1 had no rows (nothing written for it)" in " ".join(stdout.split())

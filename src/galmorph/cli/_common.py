@@ -270,6 +270,9 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
             f"{loaded.name}, sha256 {loaded.checksum[:12]})")
     if summary.skipped:
         text += f"; skipped {len(summary.skipped)} already complete"
+    if summary.empty:
+        text += (f"; {len(summary.empty)} had no rows (nothing written for "
+                 f"{'it' if len(summary.empty) == 1 else 'them'})")
     make_console().print(text)
     if not summary.failed:
         return 0
