@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.exceptions import GalmorphWarning
 from galmorph.inference import loop
+from galmorph.inference.embeddings import read_embeddings
 from galmorph.inference.outputs import read_metadata
 from galmorph.models import checkpoint
 from galmorph.models.checkpoint import load_model, save_model
@@ -93,6 +95,29 @@ def test_predict_unlabelled_catalog_model_folder_and_mc(
     assert read_metadata(out)["galmorph_views"] == "4"
     table = _read_back(out)
     assert table["id_str"].tolist() == pd.read_csv(bare, dtype=str)["id_str"].tolist()
+
+
+def test_a_folder_of_cutouts_is_predicted_and_embedded_without_a_catalog(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, demo_dir: Path, model_path: Path
+) -> None:
+    folder = tmp_path / "cutouts"
+    (folder / "rings").mkdir(parents=True)
+    images = sorted((demo_dir / "images").iterdir())[:3]
+    for image, where in zip(images, ["", "", "rings"], strict=True):
+        shutil.copy(image, folder / where / image.name)
+    (folder / "notes.txt").write_text("not an image")
+    ids = [images[0].stem, images[1].stem, f"rings/{images[2].stem}"]
+
+    status, stdout, err = run(capsys, "predict", folder, "-m", model_path, "-o",
+                              tmp_path / "p.csv", *FAST)
+    assert status == 0, err
+    assert _read_back(tmp_path / "p.csv")["id_str"].tolist() == ids
+    status, _, err = run(capsys, "embed", folder, "-m", model_path, "-o", tmp_path / "e.parquet",
+                         *FAST)
+    assert status == 0, err
+    embeddings = read_embeddings(tmp_path / "e.parquet")
+    assert embeddings.ids.tolist() == ids
+    assert embeddings.ra is not None and embeddings.ra[0] == pytest.approx(0.8120833)  # J000314.90
 
 
 def test_unknown_extension_fails_before_any_work(

@@ -131,6 +131,16 @@ def test_which_arguments_are_partitioned(tmp_path: Path) -> None:
     assert is_partitioned(str(tmp_path / "*.parquet"))
     assert not is_partitioned(table)
     assert not is_partitioned(tmp_path / "missing.csv")
+    cutouts = tmp_path / "cutouts"
+    (cutouts / "deep").mkdir(parents=True)
+    (cutouts / "deep" / "J000314.90-000217.7.jpg").touch()
+    assert not is_partitioned(cutouts)  # a folder of images is one catalog of them
+    _touch_parquet(cutouts / "part.parquet")
+    assert is_partitioned(cutouts)
+    (tmp_path / "empty").mkdir()
+    assert is_partitioned(tmp_path / "empty")  # find_partitions then says what is missing
+    with pytest.raises(CatalogError, match="no parquet files .* and no images"):
+        find_partitions(tmp_path / "empty")
 
 
 def test_outputs_mirror_the_partitions(tmp_path: Path) -> None:

@@ -69,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("catalog", metavar="CATALOG",
-                        help="table of galaxies (id_str, file_loc); or a partitioned catalog "
-                             "(a folder of parquet files, or a quoted glob)")
+                        help="table of galaxies (id_str, file_loc); a folder of images (one "
+                             "galaxy each, named by its file); or a partitioned catalog (a "
+                             "folder of parquet files, or a quoted glob)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.parquet",
                         help="output parquet file (written atomically); for a partitioned "
                              "catalog, a folder, one file per partition (e.g. emb, not "

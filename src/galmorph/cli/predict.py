@@ -148,8 +148,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=READING_METADATA,
     )
     parser.add_argument("catalog", metavar="CATALOG",
-                        help="table of galaxies, one per row; or a partitioned catalog (a "
-                             "folder of parquet files, or a quoted glob)")
+                        help="table of galaxies, one per row; a folder of images (one galaxy "
+                             "each, named by its file); or a partitioned catalog (a folder "
+                             "of parquet files, or a quoted glob)")
     parser.add_argument(
         "-o",
         "--output",

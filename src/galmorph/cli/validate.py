@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "catalog",
         metavar="CATALOG",
-        help=f"table of galaxies, one per row ({', '.join(FORMATS)})",
+        help=f"table of galaxies, one per row ({', '.join(FORMATS)}), or a folder of "
+             "images (one galaxy each, named by its file)",
     )
     parser.add_argument(
         "--schema",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -42,15 +43,22 @@ def _image_suffix(name: str) -> str | None:
     return max(matches, key=len) if matches else None
 
 
+def _walk_images(folder: str | Path) -> Iterator[Path]:
+    """Image files in ``folder`` and its subfolders as found; hidden ones left out."""
+    for directory, subfolders, names in os.walk(folder):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        yield from (Path(directory) / n for n in sorted(names)
+                    if not n.startswith(".") and _image_suffix(n) is not None)
+
+
 def image_files(folder: str | Path) -> list[Path]:
     """Image files in ``folder`` and its subfolders, sorted; hidden ones left out."""
-    root = Path(folder)
-    found = []
-    for directory, subfolders, names in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found += [Path(directory) / n for n in names
-                  if not n.startswith(".") and _image_suffix(n) is not None]
-    return sorted(found)
+    return sorted(_walk_images(folder))
+
+
+def holds_images(folder: str | Path) -> bool:
+    """Whether ``folder`` (or a subfolder) holds an image file; stops at the first."""
+    return next(_walk_images(folder), None) is not None
 
 
 def iau_coordinates(name: str) -> tuple[float, float] | None:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from galmorph.data.catalog import read_table, rename_columns
 from galmorph.data.defaults import FORMATS
+from galmorph.data.image_folder import holds_images
 from galmorph.data.validation import inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 
@@ -68,10 +69,13 @@ class Partition:
 
 
 def is_partitioned(source: str | Path) -> bool:
-    """Whether a catalog argument names a partitioned catalog (a folder, or a glob)."""
+    """Whether a catalog argument names a partitioned catalog: a glob, or a folder, but
+    for one of image files with no parquet file (a catalog of its images, see
+    :func:`~galmorph.data.catalog.read_catalog_source`)."""
     path = Path(source)
     if path.is_dir():
-        return True
+        has_parquet = next(path.rglob(f"*{SUFFIX}"), None) is not None
+        return has_parquet or not holds_images(path)
     return not path.exists() and any(c in str(source) for c in GLOB_CHARS)
 
 
@@ -145,7 +149,8 @@ def find_partitions(source: str | Path) -> list[Partition]:
                                           for part in p.relative_to(root).parts)]
         paths = pixels or paths  # a HATS catalog: its pixels, not data_thumbnail.parquet
     if not paths:
-        raise CatalogError(f"no parquet files ({SUFFIX}) found {where}")
+        raise CatalogError(f"no parquet files ({SUFFIX}) found {where}"
+                           + (", and no images" if Path(text).is_dir() else ""))
     return [Partition(root, PurePosixPath(p.relative_to(root)).as_posix()) for p in paths]
 
 
