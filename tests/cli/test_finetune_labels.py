@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 from galmorph.cli import build_parser, main
+from galmorph.models.checkpoint import load_model
 from galmorph.training.finetune_module import FinetuneModule
 from galmorph.training.train import TrainResult
 
@@ -60,6 +62,22 @@ def test_a_regressor_is_scored_beside_the_training_median(
     assert found, out
     # sizes are evenly spaced from 1 to 3: the median is near 2, and 0.5 from it on average
     assert 1.8 < float(found[1]) < 2.2 and 0.3 < float(found[2]) < 0.8
+
+
+def test_images_sorted_into_folders_are_labels(
+    tmp_path: Path, words_csv: Path, tiny_model: TrainResult, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sorted_images = tmp_path / "sorted"
+    for kind, loc in pd.read_csv(words_csv)[["kind", "file_loc"]].itertuples(index=False):
+        (sorted_images / kind).mkdir(parents=True, exist_ok=True)
+        shutil.copy(loc, sorted_images / kind)
+    shutil.copy(loc, sorted_images)  # one not sorted yet: no label
+    run = tmp_path / "run"
+    assert main(["finetune", str(sorted_images), "--label", "folder", "-o", str(run),
+                 "--model", str(tiny_model.model_path), "--val-fraction", "0.25", *FAST]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "on 6 galaxies ('not ring': 3, 'ring': 3; one view each)" in out
+    assert load_model(run / "model.pt").metadata["classes"] == ["not ring", "ring"]
 
 
 def test_ctrl_c_says_no_model_was_written(

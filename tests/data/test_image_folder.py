@@ -40,6 +40,7 @@ def test_a_folder_of_cutouts_is_a_catalog_with_their_coordinates(cutouts: Path) 
     assert frame.loc[0, "id_str"] == "J000314.90-000217.7"
     assert frame.loc[0, "ra"] == pytest.approx(0.8120833) and frame.loc[0, "dec"] == -0.03825
     assert frame.attrs["source"] == str(cutouts)
+    assert frame["folder"].tolist() == ["", "", "spirals"]  # labels, where sorted into folders
 
 
 def test_the_commands_read_it_as_they_read_a_table(cutouts: Path) -> None:

@@ -78,12 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "catalog", metavar="CATALOG", help="catalog with id_str, file_loc and labels"
+        "catalog", metavar="CATALOG",
+        help="catalog with id_str, file_loc and labels; or a folder of images sorted into "
+        "subfolders, one per class (with --label folder)"
     )
     parser.add_argument(
         "--label", metavar="COLUMN",
         help="the column to learn: classes, as numbers or words (rows left blank are skipped), "
-        "or with --task regression a number per galaxy",
+        "or with --task regression a number per galaxy; for a folder of images, 'folder' "
+        "(the subfolder each image is in)",
     )
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument(

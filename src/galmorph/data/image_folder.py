@@ -3,9 +3,12 @@
 Astronomers often have cutouts and no table. :func:`image_folder_catalog` lists
 the image files of a folder (at any depth; hidden files and folders are left out)
 as a catalog: ``id_str`` is the file's path in the folder without its extension
-(``spirals/J0902+59``), ``file_loc`` its absolute path. Names in the IAU
-``JHHMMSS.ss+DDMMSS.s`` form, as SDSS and Galaxy Zoo cutouts have, also give ``ra``
-and ``dec`` in degrees (to the name's precision) when every file has one.
+(``spirals/J0902+59``), ``file_loc`` its absolute path, and ``folder`` the first
+subfolder on that path (blank for files in the folder itself), so that images
+sorted into ``rings/`` and ``others/`` are labels to fine-tune on (``--label
+folder``). Names in the IAU ``JHHMMSS.ss+DDMMSS.s`` form, as SDSS and Galaxy Zoo
+cutouts have, also give ``ra`` and ``dec`` in degrees (to the name's precision)
+when every file has one.
 
 Example:
     >>> from galmorph.data.bundled import demo_dir
@@ -94,7 +97,8 @@ def image_folder_catalog(folder: str | Path) -> pd.DataFrame:
         suffix = _image_suffix(relative.name)
         assert suffix is not None
         ids.append(str(relative)[: -len(suffix)])
-    frame = pd.DataFrame({"id_str": ids, "file_loc": [str(p) for p in files]})
+    frame = pd.DataFrame({"id_str": ids, "file_loc": [str(p) for p in files],
+                          "folder": [i.split("/")[0] if "/" in i else "" for i in ids]})
     repeated = frame[frame["id_str"].duplicated(keep=False)]
     if len(repeated):
         first = repeated["id_str"].iloc[0]
