@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from galmorph.data.catalog import load_catalog, read_table
+from galmorph.data.catalog import load_catalog, read_catalog, read_table
 from galmorph.data.schemas import get_schema
 from galmorph.exceptions import CatalogError, GalmorphWarning
 
@@ -126,3 +126,18 @@ def test_load_good_catalog(small_catalog: Path, demo_catalog: pd.DataFrame) -> N
     assert (cat[T10_T11] == 0).all().all()
     assert (cat[get_schema("gz2").label_cols].dtypes == "int64").all()
     assert cat["id_str"].tolist() == demo_catalog["id_str"].head(8).tolist()
+
+
+def test_problems_name_the_columns_as_the_file_does(tmp_path: Path, table: pd.DataFrame) -> None:
+    frame = table.rename(columns={"id_str": "objid", "file_loc": "cutout"})
+    frame.loc[1, "objid"] = frame.loc[0, "objid"]
+    frame.loc[2, "cutout"] = None
+    frame.loc[3, "cutout"] = "https://x.org/a.jpg"
+    path = tmp_path / "named.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(read_catalog(path, id_column="objid", file_column="cutout"))
+    message = str(caught.value)
+    assert "objid must be unique" in message and "column 'cutout' is empty" in message
+    assert "cutout holds web addresses" in message
+    assert "id_str" not in message and "file_loc" not in message

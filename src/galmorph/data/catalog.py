@@ -185,7 +185,8 @@ def rename_columns(
     """``frame`` with ``id_column`` renamed ``id_str`` and ``file_column`` ``file_loc``.
 
     None (or the standard name) leaves a column as it is. A column that already
-    has the standard name is dropped in favour of the named one.
+    has the standard name is dropped in favour of the named one. ``attrs["column_names"]``
+    maps the standard names to those given, for messages.
 
     Raises:
         CatalogError: naming ``source`` when a named column is missing, or both
@@ -204,7 +205,9 @@ def rename_columns(
                                f"its columns: {shown}")
         renames[given] = standard
     replaced = [c for c in renames.values() if c in frame]
-    return frame.drop(columns=replaced).rename(columns=renames)
+    frame = frame.drop(columns=replaced).rename(columns=renames)
+    frame.attrs["column_names"] = {standard: given for given, standard in renames.items()}
+    return frame
 
 
 def read_catalog(

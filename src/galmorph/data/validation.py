@@ -64,6 +64,8 @@ class CatalogSummary:
     n_images_found: int | None = None
     n_images_missing: int | None = None
     n_images_elsewhere: int = 0
+    id_column: str = "id_str"
+    file_column: str = "file_loc"
     first_missing: list[str] = field(default_factory=list)
     questions_present: list[str] = field(default_factory=list)
     questions_absent: list[str] = field(default_factory=list)
@@ -99,7 +101,10 @@ def inspect_catalog(
     """
     schema = get_schema(schema) if schema is not None else None
     frame = frame.reset_index(drop=True)  # row labels are now row numbers
-    summary = CatalogSummary(source=source, schema=schema, n_rows=len(frame))
+    given = frame.attrs.get("column_names", {})  # the user's names (--id-column, ...)
+    summary = CatalogSummary(source=source, schema=schema, n_rows=len(frame),
+                             id_column=given.get("id_str", "id_str"),
+                             file_column=given.get("file_loc", "file_loc"))
     errors = summary.errors
     if frame.empty:
         errors.append("the catalog has no rows")
@@ -110,12 +115,12 @@ def inspect_catalog(
         return frame, summary
     errors += _missing_columns(frame)
     if "id_str" in frame:
-        errors += blank_values(frame, "id_str")
+        errors += blank_values(frame, "id_str", summary.id_column)
         frame["id_str"] = as_text(frame["id_str"])
-        errors += duplicate_ids(frame)
+        errors += duplicate_ids(frame, summary.id_column)
     errors += _position_errors(frame)
     if "file_loc" in frame:
-        errors += blank_values(frame, "file_loc")
+        errors += blank_values(frame, "file_loc", summary.file_column)
         frame, elsewhere = _resolve_image_paths(frame, root, summary)
         if check_images:
             frame = _check_images(frame, root, summary, drop, elsewhere)
@@ -203,19 +208,21 @@ def is_blank(column: pd.Series) -> pd.Series:
     return column.isna() | (as_text(column).str.strip() == "")
 
 
-def blank_values(frame: pd.DataFrame, column: str) -> list[str]:
-    """An error naming the rows where ``column`` is blank (none when it never is)."""
+def blank_values(frame: pd.DataFrame, column: str, shown: str | None = None) -> list[str]:
+    """An error naming the rows where ``column`` (called ``shown`` in the user's file)
+    is blank; none when it never is."""
     blank = is_blank(frame[column])
     if not blank.any():
         return []
     return [
-        f"column {column!r} is empty in {plural(int(blank.sum()), 'row')}: "
+        f"column {shown or column!r} is empty in {plural(int(blank.sum()), 'row')}: "
         + describe_rows(frame, blank)
     ]
 
 
-def duplicate_ids(frame: pd.DataFrame) -> list[str]:
-    """An error naming each repeated ``id_str`` and its rows (none when all are unique)."""
+def duplicate_ids(frame: pd.DataFrame, id_name: str = "id_str") -> list[str]:
+    """An error naming each repeated ``id_str`` (called ``id_name`` in the user's file)
+    and its rows; none when all are unique."""
     repeated = frame["id_str"].duplicated(keep=False) & ~is_blank(frame["id_str"])
     if not repeated.any():
         return []
@@ -226,7 +233,7 @@ def duplicate_ids(frame: pd.DataFrame) -> list[str]:
     ]
     more = len(groups) - len(shown)
     return [
-        f"id_str must be unique; {plural(len(groups), 'id')} repeated: "
+        f"{id_name} must be unique; {plural(len(groups), 'id')} repeated: "
         + "; ".join(shown)
         + (f"; and {more} more" if more > 0 else "")
     ]
@@ -237,23 +244,23 @@ def _resolve_image_paths(frame: pd.DataFrame, root: Path, summary: CatalogSummar
     """``file_loc`` made absolute (:mod:`galmorph.data.image_paths`), and the rows whose
     image is elsewhere than on this computer: web addresses and Windows drive paths are
     errors, Windows ``\\`` separators read as ``/`` a warning."""
-    column = frame["file_loc"]
+    column, name = frame["file_loc"], summary.file_column
     resolved = resolve_image_paths(as_text(column).where(~is_blank(column)), root)
     urls, windows, drives = (pd.Series(mask, frame.index) for mask in (
         resolved.urls, resolved.windows, resolved.drives))
     if drives.any():
         summary.errors.append(
-            f"file_loc holds Windows drive paths in {plural(int(drives.sum()), 'row')} ("
+            f"{name} holds Windows drive paths in {plural(int(drives.sum()), 'row')} ("
             + describe_rows(frame, drives, column) + "), files of another computer: give "
             "their paths on this one, e.g. relative to the catalog's folder")
     if urls.any():
         summary.errors.append(
-            f"file_loc holds web addresses in {plural(int(urls.sum()), 'row')} ("
+            f"{name} holds web addresses in {plural(int(urls.sum()), 'row')} ("
             + describe_rows(frame, urls, column) + "); galmorph reads image files on disk: "
             "download the images first and give their paths")
     if windows.any():
         summary.warnings.append(
-            f"file_loc uses Windows separators (\\) in {plural(int(windows.sum()), 'row')}, "
+            f"{name} uses Windows separators (\\) in {plural(int(windows.sum()), 'row')}, "
             "read as / (" + describe_rows(frame, windows, column) + ")")
     return frame.assign(file_loc=resolved.paths), urls | drives
 
@@ -268,7 +275,8 @@ def _check_images(
     folders = frame["file_loc"].map(os.path.isdir).astype(bool)
     if folders.any():
         summary.errors.append(
-            f"file_loc names a folder, not an image file, in {plural(int(folders.sum()), 'row')}: "
+            f"{summary.file_column} names a folder, not an image file, in "
+            f"{plural(int(folders.sum()), 'row')}: "
             + describe_rows(frame, folders, frame["file_loc"])
         )
     missing = listed & ~found & ~folders
@@ -282,8 +290,8 @@ def _check_images(
     rows = describe_rows(frame, missing, frame["file_loc"])
     if n_missing == n_listed:
         summary.errors.append(
-            f"none of the {n_listed} image files exist ({rows}); file_loc paths are read "
-            f"relative to {os.path.abspath(root)}: are the images there?"
+            f"none of the {n_listed} image files exist ({rows}); {summary.file_column} paths "
+            f"are read relative to {os.path.abspath(root)}: are the images there?"
         )
     elif drop:
         summary.warnings.append(
@@ -292,8 +300,9 @@ def _check_images(
         return frame[~missing]
     else:
         summary.errors.append(
-            f"image file missing for {n_missing} of {n_listed} rows: {rows}; fix file_loc or "
-            "skip those rows (drop_missing_images=True, or --skip-missing-images)"
+            f"image file missing for {n_missing} of {n_listed} rows: {rows}; fix "
+            f"{summary.file_column} or skip those rows (drop_missing_images=True, or "
+            "--skip-missing-images)"
         )
     return frame
 
