@@ -115,6 +115,10 @@ def test_paths_and_folders(tmp_path: Path, trained: TrainResult) -> None:
     empty.mkdir()
     with pytest.raises(ModelError, match="no model file"):
         resolve_model_path(empty)
+    (empty / "config.json").write_text('{"architecture": "convnext_nano"}')
+    with pytest.raises(ModelError, match="has timm's config.json but not the encoder's "
+                       "weights: add model.safetensors or pytorch_model.bin"):
+        resolve_model_path(empty)
 
 
 def test_shipped_names(monkeypatch: pytest.MonkeyPatch, trained: TrainResult) -> None:

@@ -107,6 +107,9 @@ def resolve_model_path(spec: str | Path | None) -> Path:
         candidates = sorted(path.glob("*.pt")) + sorted(path.glob("best*.ckpt"))
         if candidates:
             return candidates[0]
+        if (path / CONFIG_FILE).is_file():  # a timm encoder's folder, without its weights
+            raise ModelError(f"{path} has timm's {CONFIG_FILE} but not the encoder's weights: "
+                             f"add {' or '.join(WEIGHT_FILES)}")
         raise ModelError(f"no model file (*.pt or best*.ckpt) in folder {path}")
     names = ", ".join(sorted(shipped)) or "none installed"
     close = difflib.get_close_matches(str(spec), list(shipped), n=1, cutoff=0.7)
