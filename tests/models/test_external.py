@@ -193,6 +193,8 @@ def test_hub_galmorph_models_load_offline_and_a_missing_repository_is_named(
     missing = _embed_offline(cache, tmp_path, small_catalog, "someone/absent")
     assert missing.returncode == 2 and "error:" in missing.stderr
     assert "galmorph.pt" in missing.stderr and "config.json" in missing.stderr
+    assert ("with no network here, download it where there is one (huggingface-cli download "
+            "someone/absent --local-dir FOLDER)") in " ".join(missing.stderr.split())
 
 
 def test_a_folder_with_weights_that_do_not_fit_is_refused(

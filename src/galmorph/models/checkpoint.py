@@ -143,10 +143,13 @@ def _download_from_hub(repo_id: str) -> Path:
     try:
         config = download(CONFIG_FILE)
     except failures:
+        offline = ("; with no network here, download it where there is one "
+                   f"(huggingface-cli download {repo_id} --local-dir FOLDER), copy FOLDER "
+                   "here and give --model FOLDER") if cache_only else ""
         raise ModelError(
             f"could not get {HUB_FILENAME} (a galmorph model) or {CONFIG_FILE} (a timm "
             f"encoder) of {HUB_PREFIX}{repo_id} from the Hugging Face hub or its local cache: "
-            f"{galmorph_error}"
+            f"{galmorph_error}{offline}"
         ) from None
     for weights in WEIGHT_FILES:
         try:
