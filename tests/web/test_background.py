@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from galmorph.exceptions import GalmorphError
 from galmorph.web.app import create_app
-from galmorph.web.background import BackgroundServer, free_port
+from galmorph.web.background import BackgroundServer
 from galmorph.web.gallery import Gallery
 
 
@@ -27,7 +27,7 @@ def test_serves_until_stopped(web_files: dict[str, Path]) -> None:
 
 def test_a_busy_port_is_a_clear_error() -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", free_port()))
+        taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(GalmorphError, match=f"did not start on 127.0.0.1:{port}"):

@@ -26,12 +26,15 @@ from rich.console import Console
 
 from galmorph.cli._common import make_console, port_number, positive_int, styled
 from galmorph.inference.defaults import DEFAULT_UMAP_MAX, MAP_METHODS
+from galmorph.web.background import check_can_listen
 
 if TYPE_CHECKING:
     from galmorph.web.gallery import Gallery
     from galmorph.web.map_view import MapView
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: Hosts that mean every address of this computer.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -97,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_map:
             gallery.map_view = _load_map(gallery, args.map_method, console)
         app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2)
+        port = check_can_listen(args.host, port)  # still free after the loading
         if args.host not in LOCAL_HOSTS:
             console.print(styled("warning:", "yellow", f" listening on {args.host}: other "
-                                 "computers on the network can open these pages"))
-        host = f"[{args.host}]" if ":" in args.host else args.host
-        port = check_can_listen(args.host, port)  # still free after the loading
-        console.print(f"galmorph: {len(gallery.ids):,} galaxies at http://{host}:{port}/ "
+                                 "computers on the network can open these pages"
+                                 + _elsewhere(args.host, port)))
+        console.print(f"galmorph: {len(gallery.ids):,} galaxies at {browser_url(args.host, port)} "
                       "(Ctrl+C stops)")
         uvicorn.run(app, host=args.host, port=port, log_level="warning")
     finally:
@@ -110,42 +113,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_can_listen(host: str, port: int) -> int:
-    """Check that a server can listen on ``host``:``port`` by binding a socket there.
+def browser_url(host: str, port: int) -> str:
+    """The address to open on this computer: a wildcard host (``0.0.0.0``, ``::``), which
+    some browsers refuse to open, as the loopback address.
 
-    Returns:
-        ``port``, or for 0 a free port that the system chose.
-
-    Raises:
-        GalmorphError: when the host does not resolve, the port is in use, or it may
-            not be used (e.g. below 1024 without privileges), naming the option.
+    Example:
+        >>> browser_url("0.0.0.0", 8000), browser_url("::", 80), browser_url("10.0.0.2", 1)
+        ('http://127.0.0.1:8000/', 'http://[::1]:80/', 'http://10.0.0.2:1/')
     """
-    import errno
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _elsewhere(host: str, port: int) -> str:
+    """For a wildcard host, where other computers find the pages (this computer's name)."""
     import socket
 
-    from galmorph.exceptions import GalmorphError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
-    try:
-        addresses = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as err:
-        raise GalmorphError(f"--host {host}: cannot listen there ({err})") from None
-    family, kind, proto, _, address = addresses[0]
-    try:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-            probe.bind(address)
-            return int(probe.getsockname()[1])
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise GalmorphError(f"port {port} on {host} is in use: choose another with "
-                                "--port") from None
-        if err.errno == errno.EACCES:
-            raise GalmorphError(f"port {port} on {host} needs privileges: choose one from "
-                                "1024 with --port") from None
-        raise GalmorphError(f"cannot listen on {host} port {port} (--host, --port): "
-                            f"{err.strerror or err}") from None
+    if host not in WILDCARD_HOSTS:
+        return ""
+    return f", at http://{socket.gethostname()}:{port}/"
 
 
 def _load_map(gallery: Gallery, method: str, console: Console) -> MapView:

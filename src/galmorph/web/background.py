@@ -22,11 +22,44 @@ from typing import Any
 from galmorph.exceptions import GalmorphError
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port of ``host`` that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+def check_can_listen(host: str, port: int, options: tuple[str, str] = ("--host", "--port")
+                     ) -> int:
+    """Check that a server can listen on ``host``:``port`` by binding a socket there.
+
+    Args:
+        options: what the host and port are called where they were given, for messages.
+
+    Returns:
+        ``port``, or for 0 a free port that the system chose.
+
+    Raises:
+        GalmorphError: when the host does not resolve, the port is in use, or it may
+            not be used (e.g. below 1024 without privileges), naming the option.
+    """
+    import errno
+
+    host_option, port_option = options
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    try:
+        addresses = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        raise GalmorphError(f"{host_option} {host}: cannot listen there ({err})") from None
+    family, kind, proto, _, address = addresses[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            probe.bind(address)
+            return int(probe.getsockname()[1])
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise GalmorphError(f"port {port} on {host} is in use: choose another with "
+                                f"{port_option}") from None
+        if err.errno == errno.EACCES:
+            raise GalmorphError(f"port {port} on {host} needs privileges: choose one from "
+                                f"1024 with {port_option}") from None
+        raise GalmorphError(f"cannot listen on {host} port {port} ({host_option}, "
+                            f"{port_option}): {err.strerror or err}") from None
 
 
 class BackgroundServer:
@@ -39,7 +72,8 @@ class BackgroundServer:
         timeout: seconds to wait for the server to listen.
 
     Raises:
-        GalmorphError: when the server has not started after ``timeout`` seconds.
+        GalmorphError: when the host does not resolve or the port is in use (saying so),
+            or the server has not started after ``timeout`` seconds.
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None,
@@ -47,7 +81,11 @@ class BackgroundServer:
         import uvicorn
 
         self.host = host
-        self.port = free_port(host) if port is None else port
+        try:
+            self.port = check_can_listen(host, port or 0, ("host", "port"))
+        except GalmorphError as err:
+            raise GalmorphError(f"the web server did not start on {host}:{port or 0}: "
+                                f"{err}") from None
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port,
                                                      log_level="warning"))
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -20,7 +20,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError, ImageError
@@ -81,8 +80,9 @@ class Gallery:
             (needed to search by an uploaded image).
 
     Raises:
-        GalmorphError: for unreadable inputs, or a catalog that shares no galaxy
-            with the embeddings.
+        GalmorphError: for unreadable inputs, or a catalog or predictions that share no
+            galaxy with the embeddings (see :mod:`galmorph.web.sources`, which also warns
+            of missing images and galaxies the catalog or predictions lack).
     """
 
     def __init__(
@@ -95,8 +95,9 @@ class Gallery:
         model: str | Path | None = None,
         batch_size: int | None = None,
     ) -> None:
-        from galmorph.data.catalog import load_catalog, read_table
+        from galmorph.data.catalog import load_catalog
         from galmorph.inference.embedding_folder import open_embeddings
+        from galmorph.web.sources import check_images, image_files, read_predictions
 
         if session is not None and Path(embeddings).is_dir():
             raise GalmorphError(
@@ -112,19 +113,11 @@ class Gallery:
         self.rows.get_indexer(self.rows[:1])  # build the id lookup now, not on a request
         self.model = model
         frame = load_catalog(catalog, check_images=False) if catalog is not None else None
-        if frame is not None:
-            known = frame.drop_duplicates("id_str").set_index("id_str")["file_loc"]
-            files = known.reindex(self.ids).to_numpy()
-            if pd.isna(files).all():
-                raise GalmorphError(f"catalog {catalog} shares no id_str with {embeddings}")
-        elif emb.file_loc is not None:
-            files = emb.file_loc
-        else:
-            files = np.full(len(self.ids), None)
         #: Image path per row (text; None when unknown), never sent to the browser.
-        self.files = np.array([None if pd.isna(f) or not str(f) else str(f) for f in files],
-                              dtype=object)
-        table = read_table(predictions) if predictions is not None else None
+        self.files = image_files(self.ids, frame, catalog, emb.file_loc, embeddings)
+        check_images(self.files, embeddings, catalog)
+        table = (read_predictions(predictions, self.ids, embeddings)
+                 if predictions is not None else None)
         self.summary = PredictionSummary(table, str(predictions)) if table is not None else None
         #: The galaxies' numbers to filter and sort by (predictions, catalog, positions).
         self.table = GalaxyTable(self.ids, predictions=table, catalog=frame,
@@ -169,9 +162,12 @@ class Gallery:
         return int(row)
 
     def describe(self, row: int, labels: dict[str, float] | None = None) -> dict[str, Any]:
-        """JSON-ready facts of one galaxy: id, position, summary, the user's score."""
+        """JSON-ready facts of one galaxy: id, position, summary, the user's score, and
+        ``has_image``: whether its image file is there now."""
         galaxy_id = str(self.ids[row])
-        info: dict[str, Any] = {"id": galaxy_id, "has_image": self.files[row] is not None}
+        file = self.files[row]
+        info: dict[str, Any] = {"id": galaxy_id,
+                                "has_image": file is not None and Path(file).is_file()}
         emb = self.embeddings
         if emb.ra is not None and emb.dec is not None:
             info["ra"], info["dec"] = _number(emb.ra[row]), _number(emb.dec[row])

@@ -119,12 +119,14 @@ class PredictionSummary:
 
     def __call__(self, galaxy_id: str) -> list[dict[str, Any]]:
         """Up to :data:`SUMMARY_QUESTIONS` ``{"question", "answer", "text", "fraction"}``,
-        most asked first; ``text`` is what the page shows."""
+        most asked first; ``text`` is what the page shows. A question whose answers are all
+        missing (NaN) for the galaxy is left out."""
         row = self.rows.get_indexer([galaxy_id])[0]
         if row < 0:
             return []
         asked = sorted(((q[3][row], i) for i, q in enumerate(self.questions)
-                        if q[3][row] >= 0.5), key=lambda pair: -pair[0])
+                        if q[3][row] >= 0.5 and not np.isnan(q[2][row, 1])),
+                       key=lambda pair: -pair[0])
         result = []
         for _, i in asked[:SUMMARY_QUESTIONS]:
             question, labels, top, _ = self.questions[i]

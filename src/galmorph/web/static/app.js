@@ -63,7 +63,7 @@ function card(galaxy, extras = [], onClick = null, action = null) {
     node.append(el("div", { class: "muted", text: `RA ${fmt(galaxy.ra, 4)}, Dec ${fmt(galaxy.dec, 4)}` }));
   }
   for (const item of galaxy.summary || []) {
-    node.append(el("div", { class: "muted", text: `${item.text} ${item.fraction.toFixed(2)}` }));
+    node.append(el("div", { class: "muted", text: `${item.text} ${fmt(item.fraction, 2)}` }));
   }
   if (galaxy.score !== undefined && galaxy.score !== null) {
     node.append(el("div", {}, el("span", { class: "badge", text: `your score ${galaxy.score}` })));

@@ -75,7 +75,7 @@ function neighbourCard(galaxy) {
   card.append(node("figcaption", "id", galaxy.id),
     node("div", "muted", `#${galaxy.rank}, distance ${fixed(galaxy.distance, 3)}`));
   for (const item of galaxy.summary || []) {
-    card.append(node("div", "muted", `${item.text} ${item.fraction.toFixed(2)}`));
+    card.append(node("div", "muted", `${item.text} ${fixed(item.fraction, 2)}`));
   }
   const link = node("a");
   link.href = pageOf(galaxy.id);
