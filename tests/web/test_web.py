@@ -242,6 +242,25 @@ def test_serve_command_binds_locally(web_files: dict[str, Path], monkeypatch: py
     assert main(["serve", str(web_files["root"] / "missing.parquet")]) == 2
 
 
+def test_a_local_server_answers_to_local_names_only(
+        web_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    apps = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append(app))
+    monkeypatch.setattr(serve_cli, "check_can_listen", lambda host, port: port)
+    for host in ("127.0.0.1", "0.0.0.0"):
+        assert main(["serve", str(web_files["embeddings"]), "--host", host, "--no-map"]) == 0
+    local, everywhere = (TestClient(app, base_url="http://127.0.0.1:8000") for app in apps)
+    for name in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "LOCALHOST"):
+        assert local.get("/api/info", headers={"host": name}).status_code == 200, name
+    # another site's name pointing here (DNS rebinding) is not this server's
+    refused = local.get("/api/info", headers={"host": "attacker.example:8000"})
+    assert refused.status_code == 400 and "not attacker.example" in refused.json()["detail"]
+    assert local.get("/api/info", headers={"host": "[::1"}).status_code == 400  # malformed
+    assert everywhere.get("/api/info", headers={"host": "galaxies.lab:8000"}).status_code == 200
+
+
 def test_a_partitioned_folder_is_served_without_labelling(
         web_files: dict[str, Path], client: TestClient, tmp_path: Path,
         split_embeddings: Callable[[Path, Path, list[int]], Path],
@@ -398,11 +417,12 @@ def test_serve_computes_the_map_before_it_listens(
     out = capsys.readouterr().out
     assert "computing the PCA map of 40 galaxies" in out and map_path(emb).is_file()
     assert out.index("computing") < out.index("http://127.0.0.1:8000/")
-    assert TestClient(apps[0]).get("/api/map/info").json()["count"] == 40
+    local = "http://127.0.0.1:8000"  # the server answers to local names only
+    assert TestClient(apps[0], base_url=local).get("/api/map/info").json()["count"] == 40
     assert main(["serve", str(emb)]) == 0  # auto: the cached map
     assert "computing" not in capsys.readouterr().out
     assert main(["serve", str(emb), "--no-map"]) == 0
-    assert TestClient(apps[2]).get("/api/map/info").status_code == 409
+    assert TestClient(apps[2], base_url=local).get("/api/map/info").status_code == 409
 
 
 # ---------------------------------------------------------------- browse filters and sorts

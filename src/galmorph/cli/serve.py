@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.no_map:
             gallery.map_view = _load_map(gallery, args.map_method, console)
-        app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2)
+        app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2,
+                         allowed_hosts=LOCAL_HOSTS if args.host in LOCAL_HOSTS else None)
         port = check_can_listen(args.host, port)  # still free after the loading
         if args.host not in LOCAL_HOSTS:
             console.print(styled("warning:", "yellow", f" listening on {args.host}: other "

@@ -35,6 +35,8 @@ Bad requests get a 4xx answer ``{"detail": message}``; an unexpected failure a
 from __future__ import annotations
 
 import logging
+import urllib.parse
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -87,17 +89,43 @@ def _csv(data: bytes, name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD) -> FastAPI:
-    """The web app serving ``gallery``; uploads larger than ``max_upload`` bytes get 413."""
+def host_name(header: str) -> str | None:
+    """The host of a ``Host`` header, without its port or IPv6 brackets (None if malformed).
+
+    Example:
+        >>> host_name("127.0.0.1:8000"), host_name("[::1]:80"), host_name("Evil.example")
+        ('127.0.0.1', '::1', 'evil.example')
+    """
+    try:
+        return urllib.parse.urlsplit(f"//{header}").hostname
+    except ValueError:
+        return None
+
+
+def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
+               allowed_hosts: Collection[str] | None = None) -> FastAPI:
+    """The web app serving ``gallery``; uploads larger than ``max_upload`` bytes get 413.
+
+    ``allowed_hosts``: the only host names requests may be addressed to (their ``Host``
+    header), else 400; for a server on this computer only, its loopback names, so that
+    another web site cannot reach it through a name it controls (DNS rebinding). None
+    takes any.
+    """
     app = FastAPI(title="galmorph", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
-        """Refuse oversized bodies before reading them; add the security headers."""
+        """Refuse requests to other host names and oversized bodies before reading them;
+        add the security headers."""
         length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > max_upload + FORM_OVERHEAD:
+        host = host_name(request.headers.get("host", ""))
+        if allowed_hosts is not None and host not in allowed_hosts:
             response: Response = JSONResponse(
+                {"detail": f"this server answers to {', '.join(allowed_hosts)} only, not "
+                 f"{host or 'an unnamed host'}"}, status_code=400)
+        elif not length.isdigit() or int(length) > max_upload + FORM_OVERHEAD:
+            response = JSONResponse(
                 {"detail": f"the request is larger than {max_upload / 1024**2:g} MB"
                  if length.isdigit() else "bad Content-Length header"},
                 status_code=413 if length.isdigit() else 400)
