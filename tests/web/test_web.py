@@ -75,6 +75,18 @@ def test_browse_pages_and_filter(client: TestClient, web_files: dict[str, Path])
     assert all(wanted.lower() in g["id"].lower() for g in found)
     assert client.get("/api/galaxies", params={"per_page": 10_000}).status_code == 422
 
+    # the whole selection as CSV: ids, positions and every predicted answer, in order
+    chosen = {"where": "bar > 0.3", "sort": "-spiral"}
+    export = client.get("/export/galaxies.csv", params=chosen)
+    assert export.status_code == 200 and "galaxies.csv" in export.headers["content-disposition"]
+    table = pd.read_csv(io.BytesIO(export.content), dtype={"id_str": str})
+    every = client.get("/api/galaxies", params={**chosen, "per_page": 200}).json()
+    assert table["id_str"].tolist() == [g["id"] for g in every["galaxies"]]
+    assert list(table.columns[:3]) == ["id_str", "ra", "dec"] and "t03_bar" not in table
+    assert (table["bar"] > 0.3).all() and table["spiral"].is_monotonic_decreasing
+    assert len(table.columns) == 3 + len(client.get("/api/info").json()["answers"])
+    assert client.get("/export/galaxies.csv", params={"where": "bar >"}).status_code == 400
+
 
 def test_images_by_id_only(client: TestClient, web_files: dict[str, Path]) -> None:
     galaxy = ids(web_files)[0]

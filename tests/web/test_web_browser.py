@@ -518,6 +518,11 @@ def test_filter_changes_the_grid(page: object, site: dict[str, object]) -> None:
     page.fill("#browse-sort", "-bar")
     page.click("#filter button[type=submit]")
     expect(ids).to_have_text(expected[::-1])
+    with page.expect_download() as download:  # every galaxy of the filter, in its order
+        page.click("#browse-export")
+    table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
+    assert table["id_str"].tolist() == expected[::-1]
+    assert (table["bar"] > threshold).all()
 
     page.fill("#browse-where", "bar >")
     page.click("#filter button[type=submit]")

@@ -8,6 +8,8 @@ Routes (JSON unless said otherwise):
 * ``GET /api/galaxies?page=&per_page=&q=&where=&sort=``: a page of galaxies (``q``: id
   contains; ``where``: a filter such as ``bar > 0.6 and spiral > 0.8``; ``sort``: ``NAME``,
   ``-NAME`` or ``NAME.uncertainty``; see :mod:`galmorph.web.table`). Bad filters get 400.
+  ``GET /export/galaxies.csv`` with the same ``q``, ``where`` and ``sort``: all of them
+  (ids, positions and predicted answers), as CSV.
 * ``GET /api/map``: the 2-D map's coordinates (little-endian float32 ``x, y`` per
   gallery row, NaN off the map); ``/api/map/info``: its counts, method, bounds and
   colour choices; ``/api/map/colour?by=NAME``: a float32 per row to colour by (a
@@ -269,6 +271,13 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
     @app.get("/api/anomaly/ranking")
     def ranking(limit: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 50) -> dict[str, Any]:
         return gallery.ranking(limit)
+
+    @app.get("/export/galaxies.csv")
+    def export_galaxies(q: Annotated[str, Query(max_length=200)] = "",
+                        where: Annotated[str, Query(max_length=MAX_LENGTH)] = "",
+                        sort: Annotated[str, Query(max_length=200)] = "") -> Response:
+        rows = gallery.table.select(where, sort, q)
+        return _csv(csv_bytes(gallery.table.frame(rows)), "galaxies.csv")
 
     @app.get("/export/labels.csv")
     def export_labels() -> Response:

@@ -336,3 +336,15 @@ class GalaxyTable:
             while len(self._selections) > MAX_SELECTIONS:
                 self._selections.popitem(last=False)
         return rows
+
+    def frame(self, rows: np.ndarray) -> pd.DataFrame:
+        """The galaxies of ``rows``, in that order, as a table to export: ``id_str``, ``ra``
+        and ``dec`` where known, then each predicted answer's fraction (or a classifier's
+        column), named as filters name them."""
+        table = {"id_str": self.ids[rows]}
+        for name in ("ra", "dec"):
+            if name in self._sources:
+                table[name] = self.values(name)[rows]
+        for name in [*self.names(), *self.predicted]:
+            table[unquote(name)] = self.values(name)[rows]
+        return pd.DataFrame(table)

@@ -174,6 +174,10 @@ async function showBrowse() {
     saveBrowse(false);
   }
   $("page-info").textContent = `page ${data.page} of ${data.pages} (${data.total} galaxies)`;
+  // the export takes every galaxy of this filter and order, not only this page's
+  $("browse-export").href = "/export/galaxies.csv?" + new URLSearchParams({
+    q: state.filter, where: state.where, sort: state.sort,
+  });
   $("prev").disabled = data.page <= 1;
   $("next").disabled = data.page >= data.pages;
   $("browse-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
