@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from rich.console import Console
 
 from galmorph.cli import build_parser, main
 from galmorph.inference import embed, loop
-from galmorph.models.onnx import cached_onnx_model
+from galmorph.inference.embeddings import read_embeddings
+from galmorph.models.checkpoint import load_model
+from galmorph.models.onnx import cache_dir, cached_onnx_model
+from galmorph.report import demo
+from galmorph.report.demo import OUTPUTS, DemoRunner
+from galmorph.report.demo_anomaly import ODD_NO, ODD_YES, anomaly_step
+from galmorph.report.demo_predict import _answer_label
+from galmorph.report.demo_settings import DemoSettings
 from galmorph.report.html import Section, figure_html, note_html, render_report, table_html
 
 SECTIONS = ("predictions", "similarity", "anomalies", "finetune", "about")
@@ -114,6 +124,9 @@ def test_demo_runs_every_step_and_writes_the_report(demo_run: tuple[Path, str]) 
     for name in ("predictions.parquet", "embeddings.parquet", "evaluation.json",
                  "anomaly_ranking.csv", "ring_test_predictions.csv", "ring-classifier/model.pt"):
         assert (out / name).is_file(), name
+    # every file it writes is one that a re-run clears first
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {p for p in written if not p.startswith("ring-classifier/")} == set(OUTPUTS)
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert len(predictions) == 60
 
@@ -128,6 +141,15 @@ def test_demo_runs_every_step_and_writes_the_report(demo_run: tuple[Path, str]) 
     text = " ".join(page.text)
     for words in ("t01_smooth_or_features", "Test accuracy", "Random %", "ROC AUC"):
         assert words in text
+    # the test accuracy beside that of always answering 'not ring' (most test galaxies)
+    rings = pd.read_csv(out / "ring_test_predictions.csv")["ring"]
+    assert f"always answering 'not ring' would score {(rings == 0).mean():.1%}" in text
+    classifier = out / "ring-classifier" / "model.pt"
+    n_val = load_model(classifier).metadata["training"]["split"]["sizes"]["val"]
+    assert f"on the {n_val} held-out validation galaxies" in text
+    # the fine-tuned classifier is tested with the demo's backend too (auto: ONNX Runtime)
+    checksum = hashlib.sha256(classifier.read_bytes()).hexdigest()
+    assert list(cache_dir().glob(f"{checksum[:32]}-full-*.onnx"))
 
 
 def test_demo_skips_steps_without_their_columns(
@@ -147,7 +169,17 @@ def test_demo_skips_steps_without_their_columns(
     monkeypatch.setattr(embed, "cached_onnx_model", recording)
     catalog = demo_subset(strip)
     out = tmp_path / "bare"
+    earlier = ["evaluation.json", "anomaly_ranking.csv",
+               "ring_test_predictions.csv", "figures/ring_candidates.png",
+               "ring-classifier/model.pt", "ring-classifier/logs/version_0/metrics.csv"]
+    for name in [*earlier, "report.html", "notes.txt", "figures/mine.png"]:  # and the user's
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("earlier")
     assert main(["demo", "--data", str(catalog), "--out", str(out), *FAST]) == 0
+    # what the earlier run made and this one did not is gone; the user's files are kept
+    assert not [name for name in earlier if (out / name).exists()]
+    assert not (out / "ring-classifier").exists()
+    assert (out / "notes.txt").read_text() == (out / "figures/mine.png").read_text() == "earlier"
     # on the CPU the default backend (auto) predicts and embeds with ONNX Runtime
     assert exported == ["full", "encoder"]
     printed = capsys.readouterr().out
@@ -171,6 +203,61 @@ def test_demo_is_listed_with_its_options() -> None:
 
 
 def test_demo_reports_a_bad_catalog_as_one_error(tmp_path: Path, capsys) -> None:
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "report.html").write_text("earlier")
     assert main(["demo", "--data", str(tmp_path / "missing.csv"), "--out",
                  str(tmp_path / "o")]) == 2
     assert "error" in capsys.readouterr().err
+    assert (tmp_path / "o" / "report.html").read_text() == "earlier"  # nothing was run
+
+
+def test_demo_refuses_an_output_folder_that_is_a_file(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "out.html"
+    target.write_text("mine")
+    assert main(["demo", "--out", str(target)]) == 2
+    assert f"the output folder {target} is a file" in capsys.readouterr().err
+    assert target.read_text() == "mine"
+
+
+def test_an_interrupted_demo_leaves_no_earlier_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("an earlier run's report")
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "predict_step", interrupted)
+    assert main(["demo", "--out", str(out), "--device", "cpu"]) == 130
+    assert not (out / "report.html").exists()  # no report describing other files
+
+
+def test_the_hunt_is_skipped_when_there_is_nothing_or_too_little_to_rank(
+    demo_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = demo_run
+    catalog = pd.read_csv(out.parent / "catalog.csv")
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    embeddings = read_embeddings(out / "embeddings.parquet")
+    odd = catalog[ODD_YES] / (catalog[ODD_YES] + catalog[ODD_NO])
+    dull, interesting = catalog[odd < 0.5], catalog[odd >= 0.7]
+    assert len(dull) >= 3 and len(interesting) >= 1
+    for rows, why in ((dull, "nothing to hunt for"),
+                      (pd.concat([interesting.head(1), dull.head(3)]), "too few to rank")):
+        run = DemoRunner(DemoSettings(out=tmp_path), Console(file=io.StringIO()))
+        anomaly_step(run, rows.reset_index(drop=True), predictions, embeddings)
+        assert why in run.result.skipped["anomaly"]
+        assert "Skipped" in run.sections[-1].blocks[-1]
+
+
+def test_run_demo_names_a_catalog_that_is_not_a_path(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="DemoSettings.data is the path of a catalog file"):
+        demo.run_demo(DemoSettings(data=630, out=tmp_path / "out"))  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+
+
+def test_bare_yes_and_no_answers_are_named_with_their_question() -> None:
+    assert _answer_label("a04_yes", "t02_edgeon") == "edgeon yes"
+    assert _answer_label("a01_smooth", "t01_smooth_or_features") == "smooth"

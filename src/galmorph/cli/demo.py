@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("-o", "--out", default="demo-output", metavar="DIR",
-                        help="output folder (default: demo-output)")
+                        help="output folder; an earlier demo's outputs there are replaced, "
+                        "other files kept (default: demo-output)")
     parser.add_argument("--data", metavar="CATALOG", default=None,
                         help="catalog to run on (default: the 630 bundled SDSS galaxies)")
     parser.add_argument("-m", "--model", default=DEFAULT_MODEL,

@@ -36,6 +36,8 @@ PosixPath('demo-output/report.html')
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +50,7 @@ from rich.text import Text
 from galmorph import __version__
 from galmorph.exceptions import GalmorphError
 from galmorph.report.demo_anomaly import anomaly_step
-from galmorph.report.demo_finetune import finetune_step
+from galmorph.report.demo_finetune import CLASSIFIER_FOLDER, finetune_step
 from galmorph.report.demo_predict import predict_step
 from galmorph.report.demo_settings import DemoResult, DemoSettings
 from galmorph.report.demo_similarity import similarity_step
@@ -57,6 +59,18 @@ from galmorph.report.plots import save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+#: The files the demo writes in its folder (figures under ``figures/``), removed when it
+#: starts so that the folder never mixes two runs: a step skipped this time, or a run
+#: interrupted, leaves nothing of an earlier run beside the new files.
+OUTPUTS = (
+    "report.html", "predictions.parquet", "evaluation.json", "embeddings.parquet",
+    "anomaly_ranking.csv", "ring_test_predictions.csv",
+    *(f"figures/{name}.png" for name in ("predictions_grid", "similar_grid", "anomaly_grid",
+                                          "finetune_curve", "ring_candidates")),
+)
+#: What a fine-tuning run writes in its folder (:data:`CLASSIFIER_FOLDER`).
+_CLASSIFIER_FILES = ("model.pt", "best.ckpt", "last.ckpt", "logs")
 
 
 class DemoRunner:
@@ -97,11 +111,27 @@ class DemoRunner:
         return figure
 
 
+def clear_outputs(out: Path) -> None:
+    """Remove what an earlier demo wrote in ``out`` (:data:`OUTPUTS` and its fine-tuned
+    classifier's folder); other files are left alone."""
+    for name in OUTPUTS:
+        (out / name).unlink(missing_ok=True)
+    classifier = out / CLASSIFIER_FOLDER
+    if classifier.is_dir() and any((classifier / n).exists() for n in _CLASSIFIER_FILES):
+        shutil.rmtree(classifier)
+
+
 def run_demo(settings: DemoSettings | None = None, console: Console | None = None) -> DemoResult:
     """Run every step of the demo and write the report; see the module docs.
 
+    The outputs of an earlier demo in the same folder are removed once the catalog
+    and model have been read (:func:`clear_outputs`), and ``report.html`` is
+    written last, so an interrupted run leaves no report beside its files.
+
     Raises:
-        GalmorphError: when the catalog or model cannot be used.
+        GalmorphError: when the catalog or model cannot be used, or the output
+            folder is a file.
+        TypeError: when ``settings.data`` is not a path.
     """
     from galmorph.data.bundled import demo_catalog
     from galmorph.data.catalog import load_catalog
@@ -113,13 +143,19 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     console = console or Console(highlight=False)
     began, cpu_began = time.perf_counter(), time.process_time()
     run = DemoRunner(settings, console)
-    run.out.mkdir(parents=True, exist_ok=True)
+    if run.out.exists() and not run.out.is_dir():
+        raise GalmorphError(f"the output folder {run.out} is a file: name a folder")
+    if not isinstance(settings.data, str | os.PathLike | None):
+        raise TypeError(f"DemoSettings.data is the path of a catalog file (None: the bundled "
+                        f"galaxies), not a {type(settings.data).__name__}")
     data = Path(settings.data) if settings.data is not None else demo_catalog()
     model_spec = settings.model or DEFAULT_MODEL
     catalog = load_catalog(data, None)
     if len(catalog) < 3:
         raise GalmorphError(f"the demo needs at least 3 galaxies; {data} has {len(catalog)}")
     loaded = load_model(model_spec, resolve_device(settings.device))
+    run.out.mkdir(parents=True, exist_ok=True)
+    clear_outputs(run.out)
     console.print(Text.assemble(f"galmorph demo: {len(catalog)} galaxies from ",
                                 (str(data), "bold"), ", model ", (loaded.name, "bold"),
                                 "; output in ", (str(run.out), "bold")))

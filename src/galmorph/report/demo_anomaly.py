@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 #: Vote columns of GZ2's "is there anything odd?" question (the simulated researcher).
 ODD_YES = "t06_odd_a14_yes_count"
 ODD_NO = "t06_odd_a15_no_count"
+#: Lengths of the top of the ranking whose precision the report gives.
+CUTOFFS = (10, 25, 50)
 
 
 def _vote_fraction(catalog: pd.DataFrame, yes: str, no: str) -> np.ndarray:
@@ -73,11 +75,27 @@ def anomaly_step(
     flags = None
     with suppress(GalmorphError):  # a model without an artefact answer flags nothing
         flags, _, _ = artefact_flags(predictions, embeddings.ids)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GalmorphWarning)
-        setup = benchmark_setup(embeddings, truth, "odd_fraction", pca=s.pca,
-                                seed=s.seed, artefacts=flags)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GalmorphWarning)
+            setup = benchmark_setup(embeddings, truth, "odd_fraction", pca=s.pca,
+                                    seed=s.seed, artefacts=flags)
+    except GalmorphError:  # no interesting galaxy to find (a small catalog)
+        reason = ("no galaxy of the catalog that may be proposed (not a star or artefact) "
+                  "is interesting to the simulated researcher (a score of 4 or 5: at least 70% "
+                  "of the volunteers who answered called it odd), so there is nothing to hunt for")
+        run.skip("anomaly", reason)
+        section.blocks.append(note_html(f"Skipped: {reason}."))
+        run.sections.append(section)
+        return
     x, scores, candidates = setup.x, setup.scores, setup.candidates
+    if candidates.sum() < CUTOFFS[0]:
+        reason = (f"{int(candidates.sum())} galaxies may be proposed (not stars or artefacts): "
+                  f"too few to rank; the hunt needs at least {CUTOFFS[0]}")
+        run.skip("anomaly", reason)
+        section.blocks.append(note_html(f"Skipped: {reason}."))
+        run.sections.append(section)
+        return
     n_labels = min(s.anomaly_labels, int(candidates.sum()) - 1)
     labelled = np.zeros(len(x), dtype=bool)
     rows: list[int] = []
@@ -95,7 +113,7 @@ def anomaly_step(
     values[labelled] = scores[labelled]
     pool = np.flatnonzero(candidates)
     order = pool[rank_order(values[pool], labelled[pool])]
-    cutoffs = [n for n in (10, 25, 50) if n <= len(order)]
+    cutoffs = [n for n in CUTOFFS if n <= len(order)]
     metrics = ranking_metrics(order, setup.interesting, labelled, cutoffs)
     forest = scale_scores(isolation_forest_scores(x, seed=s.seed))
     forest_order = pool[rank_order(forest[pool], np.zeros(len(pool), dtype=bool))]

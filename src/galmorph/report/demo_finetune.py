@@ -8,7 +8,6 @@ on the embeddings, and writes ``ring-classifier/model.pt`` and
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Column of the fine-tuning labels.
 RING_COLUMN = "ring"
+#: Folder of the fine-tuned classifier, in the demo's folder.
+CLASSIFIER_FOLDER = "ring-classifier"
 
 
 def finetune_step(
@@ -74,9 +75,7 @@ def finetune_step(
     train = known[is_train].reset_index(drop=True)
     test = known[~is_train].reset_index(drop=True)
     train[RING_COLUMN] = train[RING_COLUMN].astype(int)
-    folder = run.out / "ring-classifier"
-    if (folder / "model.pt").is_file():  # an earlier demo's classifier: start afresh
-        shutil.rmtree(folder)
+    folder = run.out / CLASSIFIER_FOLDER
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's advice about small datasets and workers
         result = finetune(
@@ -88,7 +87,7 @@ def finetune_step(
         )
     history = _history(folder)
     test_pred = predict_catalog(test, result.model_path, device=s.device, progress=s.progress,
-                                num_workers=s.num_workers)
+                                num_workers=s.num_workers, backend=s.backend)
     classes = result.metadata["classes"]
     probabilities = test_pred[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
     truth = test[RING_COLUMN].astype(int).to_numpy()
@@ -112,17 +111,20 @@ def finetune_step(
     }
     test_pred.assign(ring=truth).to_csv(run.out / "ring_test_predictions.csv", index=False)
 
+    n_val = result.metadata["training"]["split"]["sizes"]["val"]
     curve = run.save(_curve_figure(history), "finetune_curve.png")
     section.blocks.append(figure_html(
         curve, "training and validation curves of the ring classifier",
         "Left: the loss (how wrong the model is; lower is better) on the training galaxies and "
-        "on a few held-out validation galaxies, after each pass over the data (epoch). Right: "
-        "the fraction of validation galaxies classified correctly."))
+        f"on the {n_val} held-out validation galaxies, after each pass over the data (epoch). "
+        f"Right: the fraction of those {n_val} galaxies classified correctly: so few that one "
+        "galaxy more or less moves it a lot; the test figures below, on every other galaxy, "
+        "are the ones to trust."))
     n_blocks = result.metadata["training"]["n_blocks"]
     blocks = result.metadata["training"]["encoder_blocks"]
     section.blocks.append(facts_html([
-        ("Training galaxies", f"{len(train)} ({per_class} rings + {per_class} non-rings; a "
-                              f"quarter of them held out for validation)"),
+        ("Training galaxies", f"{len(train)} ({per_class} rings + {per_class} non-rings; "
+                              f"{n_val} of them held out for validation)"),
         ("Model", f"{loaded.name} with a new ring/not-ring output; "
                   + (f"its encoder frozen (none of its {blocks} blocks trained): only the new "
                      "output learns" if n_blocks == 0 else
@@ -131,7 +133,8 @@ def finetune_step(
         ("Epochs", f"{result.epochs_completed} in {result.seconds:.0f} s"),
         ("Test galaxies", f"{len(test)} ({int(truth.sum())} rings) never seen in training"),
         ("Test accuracy", f"{metrics['accuracy']:.1%} (balanced over the two classes: "
-                          f"{balanced:.1%})"),
+                          f"{balanced:.1%}); always answering 'not ring' would score "
+                          f"{float(np.mean(truth == 0)):.1%} here, balanced 50%"),
         ("Test ROC AUC", number_text(metrics["roc_auc"], ".3f")
          + " (1 = every ring ranked above every non-ring; 0.5 = guessing)"),
         ("Simple baseline", f"a linear classifier on the embeddings: balanced accuracy "
@@ -151,8 +154,8 @@ def finetune_step(
         "Red frames: galaxies the catalog labels as rings. Unframed ones are worth a look: "
         "the labels come from volunteer votes and miss some rings."))
     section.blocks.append(paragraph_html(
-        f"Files: ring-classifier/model.pt (use it with galmorph predict CATALOG --model "
-        f"{folder.name}/model.pt -o rings.parquet) and ring_test_predictions.csv."))
+        f"Files: {CLASSIFIER_FOLDER}/model.pt (use it with galmorph predict CATALOG --model "
+        f"{CLASSIFIER_FOLDER}/model.pt -o rings.parquet) and ring_test_predictions.csv."))
     run.say(f"{len(train)} labels, {result.epochs_completed} epochs; test on {len(test)}: "
             f"accuracy {metrics['accuracy']:.1%}, balanced {balanced:.1%}, ROC AUC "
             f"{number_text(metrics['roc_auc'], '.3f')}")

@@ -28,6 +28,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from galmorph.files import atomic_target
+
 _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
        color: #1d1d1f; background: #f6f6f4; line-height: 1.45; }
@@ -175,8 +177,10 @@ def write_report(
     path: str | Path, title: str, introduction: str, sections: Sequence[Section],
     footer: str = "",
 ) -> Path:
-    """Write :func:`render_report` to ``path`` (UTF-8); returns the path."""
+    """Write :func:`render_report` to ``path`` (UTF-8, atomically: an interrupted write
+    leaves the earlier file or none); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(title, introduction, sections, footer), encoding="utf-8")
+    page = render_report(title, introduction, sections, footer)
+    with atomic_target(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path
