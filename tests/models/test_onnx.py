@@ -257,6 +257,25 @@ def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
         gonnx.resolve_backend("tensorrt", cpu)
 
 
+def test_a_model_changed_in_memory_is_not_run_from_its_file(
+    small_catalog: Path, untrained_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gonnx, "ONNX_FASTER_ON_CPU", True)
+    loaded = load_model(untrained_model)
+    options = {"num_workers": 0, "progress": False, "views": 1}
+    before = predict_catalog(small_catalog, loaded, **options)  # auto: ONNX Runtime
+    assert not loaded.changed_since_read()
+    with torch.no_grad():
+        loaded.model.head.linear.bias += 1.0  # as a notebook might, after reading it
+    assert loaded.changed_since_read()
+    after = predict_catalog(small_catalog, loaded, **options)  # auto: PyTorch, the new weights
+    in_torch = predict_catalog(small_catalog, loaded, backend="torch", **options)
+    pd.testing.assert_frame_equal(after, in_torch)
+    assert not np.allclose(after.iloc[:, 1:].to_numpy(float), before.iloc[:, 1:].to_numpy(float))
+    with pytest.raises(GalmorphError, match="changed in memory since it was read.*save it first"):
+        predict_catalog(small_catalog, loaded, backend="onnx", **options)
+
+
 # --------------------------------------------------------------------- CLI
 def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "starter-encoder.onnx"

@@ -70,7 +70,7 @@ from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for,
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.device import resolve_device
-from galmorph.models.onnx import cached_onnx_model, resolve_backend
+from galmorph.models.onnx import cached_onnx_model, resolve_model_backend
 
 #: Parquet metadata key of a resumable part's bookkeeping JSON.
 PART_KEY = "galmorph_embedding_part"
@@ -94,7 +94,7 @@ class _EmbeddingJob:
         chunk_size: int,
         device: str | torch.device,
         drop_missing_images: bool,
-        backend: str = "torch",
+        backend: str = "auto",
         views: int = DEFAULT_VIEWS,
         stages: Sequence[int] = (),
     ) -> None:
@@ -102,11 +102,11 @@ class _EmbeddingJob:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self.views = check_views(views)
         self.device = resolve_device(device)
-        self.backend = resolve_backend(backend, self.device)
         self.spec = (
             str(model.path) if isinstance(model, LoadedModel) else str(model or DEFAULT_MODEL)
         )
         self.loaded = as_loaded(model, self.device)
+        self.backend = resolve_model_backend(backend, self.loaded, self.device)
         self.frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
         self.config = self.loaded.image_config
         self.embedder = self.loaded.model.embedder(stages)
@@ -226,7 +226,7 @@ def embed_catalog(
     device: str | torch.device = "cpu",
     progress: bool = True,
     drop_missing_images: bool = False,
-    backend: str = "torch",
+    backend: str = "auto",
     views: int = DEFAULT_VIEWS,
     stages: Sequence[int] = (),
 ) -> pd.DataFrame:
@@ -249,8 +249,8 @@ def embed_catalog(
         chunk_size: galaxies per chunk (and per part file).
         parts_dir: folder for resumable parts (None: keep chunks in memory).
         batch_size, num_workers, device, progress, drop_missing_images, backend: as
-            :func:`galmorph.inference.predict.predict_catalog` (``backend="onnx"`` runs the
-            encoder exported to ONNX with ONNX Runtime).
+            :func:`galmorph.inference.predict.predict_catalog` (``backend="onnx"``, and
+            ``"auto"`` on the CPU, runs the encoder exported to ONNX with ONNX Runtime).
         views: orientations averaged over (1, 4 or 8; see the module docs).
         stages: earlier encoder stages whose pooled features come first (see the
             module docs; ``()``: the encoder's output only).
@@ -289,7 +289,7 @@ def embed_to_file(
     device: str | torch.device = "cpu",
     progress: bool = True,
     drop_missing_images: bool = False,
-    backend: str = "torch",
+    backend: str = "auto",
     views: int = DEFAULT_VIEWS,
     stages: Sequence[int] = (),
 ) -> Path:

@@ -59,7 +59,7 @@ def _run(
     seed: int | None,
     drop_missing_images: bool,
     views: int = DEFAULT_VIEWS,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """The catalog as read and the model's raw outputs for its rows, in order."""
     frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
@@ -91,7 +91,7 @@ def evaluate_catalog(
     seed: int | None = 0,
     drop_missing_images: bool = False,
     views: int = DEFAULT_VIEWS,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Compare a vote-count model's predictions with a catalog's volunteer votes.
 

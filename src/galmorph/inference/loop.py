@@ -49,7 +49,7 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.model import GalaxyModel, enable_mc_dropout
-from galmorph.models.onnx import cached_onnx_model, resolve_backend
+from galmorph.models.onnx import cached_onnx_model, resolve_model_backend
 
 if TYPE_CHECKING:
     from galmorph.inference.distributed import DistributedInference
@@ -252,14 +252,15 @@ def model_outputs(
     left in eval mode. With ``distributed`` the rows are shared between its
     processes (:class:`~galmorph.inference.distributed.DistributedInference`) and
     only the first process gets the outputs back; the others get None. ``backend`` is resolved by
-    :func:`galmorph.models.onnx.resolve_backend`: ``"onnx"`` runs the model exported
+    :func:`galmorph.models.onnx.resolve_model_backend`: ``"onnx"`` runs the model exported
     to ONNX (:func:`galmorph.models.onnx.cached_onnx_model`) with ONNX Runtime. With
     ``views`` above 1 every output (every MC sample) is the mean over that many
     orientations of the images (:func:`galmorph.data.views.average_over_views`).
     """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
-    if resolve_backend(backend, device, mc_samples, distributed=distributed is not None) == "onnx":
+    if resolve_model_backend(backend, loaded, device, mc_samples,
+                             distributed=distributed is not None) == "onnx":
         session = cached_onnx_model(loaded, "full")
 
         def one_sample(images: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ def _prediction_chunks(
     progress: bool,
     seed: int | None,
     distributed: DistributedInference | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
     views: int = DEFAULT_VIEWS,
 ) -> Iterator[pd.DataFrame | None]:
     """The output table of a loaded catalog, ``chunk_size`` rows at a time, in order.
@@ -151,7 +151,7 @@ def predict_catalog(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
-    backend: str = "torch",
+    backend: str = "auto",
     views: int = DEFAULT_VIEWS,
 ) -> pd.DataFrame:
     """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
@@ -172,9 +172,13 @@ def predict_catalog(
         progress: show a progress bar on stderr.
         seed: seed of the MC-dropout samples (None: not reproducible).
         drop_missing_images: skip rows whose image file is missing, with a warning.
-        backend: ``torch``, ``onnx`` (ONNX Runtime on the CPU, with the model
-            exported once to a cache; no MC dropout) or ``auto`` (see
-            :func:`galmorph.models.onnx.resolve_backend`).
+        backend: ``auto`` (the default, as the command line's ``--backend``: ONNX
+            Runtime for one CPU process without MC dropout, PyTorch otherwise; see
+            :func:`galmorph.models.onnx.resolve_backend`), ``torch``, or ``onnx``
+            (ONNX Runtime on the CPU, with the model file exported once to a cache;
+            no MC dropout). ONNX Runtime runs the model *file*: a :class:`LoadedModel`
+            whose weights were changed in memory runs in PyTorch with ``auto``, and is
+            refused with ``onnx``.
         views: average the outputs over 1, 4 or 8 orientations of each image
             (see the module docs).
 
@@ -233,7 +237,7 @@ def predict_to_file(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
-    backend: str = "torch",
+    backend: str = "auto",
     views: int = DEFAULT_VIEWS,
 ) -> WrittenTable | None:
     """Predict every galaxy of a catalog into a table file, ``chunk_size`` rows at a time.

@@ -27,7 +27,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -163,14 +163,34 @@ def _download_from_hub(repo_id: str) -> Path:
     )
 
 
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 (hex) of a model's weights and buffers as they are now, wherever they are."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 @dataclass
 class LoadedModel:
-    """A model ready for inference, with the metadata that describes it."""
+    """A model ready for inference, with the metadata that describes it.
+
+    ``read_weights`` is the :func:`weights_digest` of ``model`` when
+    :func:`load_model` read it, so that :meth:`changed_since_read` tells whether the
+    file at ``path`` still describes it ("": not known, taken as unchanged).
+    """
 
     model: GalaxyModel
     metadata: dict[str, Any]
     path: Path
     source: str = ""
+    read_weights: str = field(default="", repr=False)
+
+    def changed_since_read(self) -> bool:
+        """Whether :attr:`model`'s weights or buffers were changed in memory since it was
+        read: its file (and an ONNX export of it) no longer describes it."""
+        return bool(self.read_weights) and weights_digest(self.model) != self.read_weights
 
     @property
     def task(self) -> str:
@@ -268,7 +288,8 @@ def load_model(
         path = path.parent
     if path.is_dir():
         model, metadata, weights = load_timm_encoder(path, source, image)
-        return LoadedModel(model.to(device).eval(), metadata, weights, source)
+        return LoadedModel(model.to(device).eval(), metadata, weights, source,
+                           weights_digest(model))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for a file that is not a checkpoint
@@ -285,7 +306,7 @@ def load_model(
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ModelError(f"weights in {path} do not match the model they describe: {err}") from None
-    return LoadedModel(model.to(device).eval(), metadata, path, source)
+    return LoadedModel(model.to(device).eval(), metadata, path, source, weights_digest(model))
 
 
 def save_model(

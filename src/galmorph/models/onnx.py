@@ -289,6 +289,29 @@ def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
     return OnnxModel(path).metadata
 
 
+def resolve_model_backend(
+    backend: str, loaded: LoadedModel, device: torch.device, mc_samples: int = 1, *,
+    distributed: bool = False,
+) -> str:
+    """:func:`resolve_backend` for ``loaded``: ONNX Runtime runs an export of the model
+    *file*, so a model whose weights were changed in memory since it was read
+    (:meth:`~galmorph.models.checkpoint.LoadedModel.changed_since_read`) runs in PyTorch
+    with ``"auto"``.
+
+    Raises:
+        GalmorphError: as :func:`resolve_backend`, and for ``"onnx"`` with such a model.
+    """
+    resolved = resolve_backend(backend, device, mc_samples, distributed=distributed)
+    if resolved == "onnx" and loaded.changed_since_read():
+        if backend == "onnx":
+            raise GalmorphError(
+                f"{loaded.name} was changed in memory since it was read from {loaded.path}, "
+                "and ONNX Runtime would run the file's weights: save it first "
+                "(galmorph.models.checkpoint.save_model), or use backend='torch'")
+        return "torch"
+    return resolved
+
+
 def cache_dir() -> Path:
     """Folder of on-the-fly exports: ``$GALMORPH_ONNX_CACHE``, else
     ``$XDG_CACHE_HOME/galmorph/onnx`` (default ``~/.cache/galmorph/onnx``)."""
