@@ -45,7 +45,8 @@ ARTEFACT_COLUMNS = (
 
 def isolation_forest_scores(x: np.ndarray, *, seed: int = 0, n_estimators: int = 100
                             ) -> np.ndarray:
-    """Isolation-forest anomaly score of every row, higher = more anomalous (0 to 1).
+    """Isolation-forest anomaly score ``(n,)`` of every row of features ``(n, d)``, higher =
+    more anomalous (0 to 1).
 
     scikit-learn's :class:`~sklearn.ensemble.IsolationForest` (256 rows per tree),
     negated ``score_samples``.
@@ -58,7 +59,8 @@ def isolation_forest_scores(x: np.ndarray, *, seed: int = 0, n_estimators: int =
 
 def lof_scores(x: np.ndarray, *, n_neighbors: int = 20, reference: int = 20_000,
                seed: int = 0) -> np.ndarray:
-    """Local outlier factor of every row (higher = more anomalous; about 1 for inliers).
+    """Local outlier factor ``(n,)`` of every row of features ``(n, d)`` (higher = more
+    anomalous; about 1 for inliers).
 
     Neighbours are searched exactly (faiss) among up to ``reference`` random rows;
     with all rows as the reference this equals scikit-learn's
@@ -100,7 +102,7 @@ def lof_scores(x: np.ndarray, *, n_neighbors: int = 20, reference: int = 20_000,
 
 
 def scale_scores(values: np.ndarray) -> np.ndarray:
-    """Anomaly scores mapped linearly onto 0 (least) – 5 (most anomalous)."""
+    """Anomaly scores ``(n,)`` mapped linearly onto 0 (least) – 5 (most anomalous)."""
     values = np.asarray(values, dtype=np.float64)
     low, high = float(np.min(values)), float(np.max(values))
     if high <= low:

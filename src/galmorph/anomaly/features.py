@@ -50,7 +50,8 @@ def interest_features(features: np.ndarray, pca: int = DEFAULT_PCA, *, seed: int
 def spread_sample(
     x: np.ndarray, k: int, *, candidates: np.ndarray | None = None, seed: int = 0
 ) -> np.ndarray:
-    """``k`` rows spread over the feature space: the nearest to the k-means centres of a sample.
+    """``k`` row numbers ``(k,)`` spread over the feature space of ``x`` ``(n, d)``: the
+    nearest to the k-means centres of a sample (of the bool ``(n,)`` ``candidates``).
 
     k-means (``k`` clusters) runs on up to 20,000 random candidate rows.
     """

@@ -44,14 +44,15 @@ def predict_interest(
     anomaly: np.ndarray | None = None,
     seed: int = 0,
 ) -> Step:
-    """Every galaxy's predicted interest (0–5) under ``method``.
+    """Every galaxy's predicted interest (0–5; :attr:`Step.predicted`) under ``method``.
 
     The methods are :data:`~galmorph.anomaly.defaults.METHODS`.
 
     Args:
-        x: standardised features of all galaxies.
-        labelled_rows, scores: the labels so far.
-        anomaly: the unsupervised score the baseline uses (isolation forest for
+        x: standardised features ``(n, d)`` of all galaxies.
+        labelled_rows, scores: the labels so far: row numbers ``(m,)`` and their
+            scores ``(m,)`` (0–5).
+        anomaly: the unsupervised score ``(n,)`` the baseline uses (isolation forest for
             ``reweighted-forest``; LOF for ``lof``).
 
     Raises:

@@ -17,7 +17,8 @@ from galmorph.anomaly.defaults import PRECISION_AT
 
 
 def rank_order(values: np.ndarray, labelled: np.ndarray) -> np.ndarray:
-    """Rows by decreasing value; on ties labelled galaxies first, then by row."""
+    """Row numbers ``(n,)`` by decreasing ``values`` ``(n,)``; on ties the rows ``labelled``
+    (bool ``(n,)``) first, then by row."""
     rows = np.arange(len(values))
     return np.lexsort((rows, ~np.asarray(labelled, dtype=bool), -np.asarray(values)))
 

@@ -89,9 +89,9 @@ class TargetDataModule(GalaxyDataModule):
 def stratified_split(
     strata: pd.Series, ids: pd.Series, fraction: float, seed: int
 ) -> np.ndarray:
-    """Boolean mask of validation rows: ``fraction`` of each stratum (rounded half up,
-    leaving at least one row of each in training), chosen by ``seed`` independently
-    of the row order."""
+    """Boolean mask ``(n,)`` of validation rows: ``fraction`` of each stratum of ``strata``
+    ``(n,)`` (rounded half up, leaving at least one row of each in training), chosen by
+    ``seed`` from the ``ids`` ``(n,)``, independently of the row order."""
     is_val = np.zeros(len(ids), dtype=bool)
     if fraction <= 0:
         return is_val
