@@ -1,7 +1,7 @@
 """Images/s of ``embed`` with the PyTorch and ONNX Runtime backends, in the same run.
 
 Embeds the first ``--n`` galaxies of a catalog with a model (default: the
-shipped ``gz2-starter``, convnext_atto at 96 px) through
+shipped ``gz2-starter``, tf_efficientnet_lite0 at 128 px) through
 :func:`galmorph.inference.embed.embed_catalog`, once per backend per repeat,
 alternating backends so that both see the same machine load. Each timing is the
 whole call: catalog checks, JPEG decoding in the loader workers (default count),
