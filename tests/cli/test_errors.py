@@ -89,3 +89,54 @@ def test_brackets_in_messages_are_printed_as_written(
     target = tmp_path / "copy[bold]"
     assert main(["demo-data", str(target)]) == 0
     assert f"demo catalog: {target / 'catalog.csv'} (630 galaxies)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo-data", "{file}"], "{file} is a file, not a folder: give a folder (or a new name)"),
+    (["demo-data", "{file}/demo"], "cannot write {file}/demo: {file} is a file, not a folder"),
+    (["export", "-m", "{model}", "-o", "{file}/m.onnx"],
+     "cannot write {file}/m.onnx: {file} is a file, not a folder"),
+    (["train", "{file}", "-o", "{file}", "--epochs", "1", "--split", "0.5", "0.5", "0",
+      "--image-size", "32", "--num-workers", "0", "--no-progress"],
+     "{file} is a file, not a folder: give a folder (or a new name)"),
+])
+def test_a_file_where_a_folder_is_needed_is_named(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
+    make_catalog: Callable[..., Path], untrained_model: Path,
+) -> None:
+    """Before: 'error: File exists: cat.csv' or 'error: Not a directory: cat.csv/demo'."""
+    catalog = make_catalog(4)
+    fill = {"file": str(catalog), "model": str(untrained_model)}
+    assert main([arg.format(**fill) for arg in argv]) == 2
+    assert capsys.readouterr().err == f"error: {message.format(**fill)}\n"
+
+
+@pytest.mark.parametrize("argv", [
+    ["similar-eval", "{emb}", "--catalog", "{cat}", "--json", "{emb}"],
+    ["anomaly", "benchmark", "{emb}", "--truth", "{cat}", "--score-column", "ring",
+     "--json", "{emb}"],
+])
+def test_json_results_never_replace_an_input(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    make_catalog: Callable[..., Path],
+) -> None:
+    """Before, ``--json EMB.parquet`` wrote the results over the embeddings."""
+    emb = tmp_path / "emb.parquet"
+    emb.write_bytes(b"embeddings")
+    fill = {"emb": str(emb), "cat": str(make_catalog(4))}
+    assert main([arg.format(**fill) for arg in argv]) == 2
+    assert capsys.readouterr().err == (f"error: --json {emb}: the results are written as JSON: "
+                                       "name the file emb.json\n")
+    assert emb.read_bytes() == b"embeddings"
+
+
+def test_embed_never_writes_over_its_catalog(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], untrained_model: Path,
+) -> None:
+    catalog = make_catalog(4)
+    table = catalog.with_suffix(".parquet")
+    pd.read_csv(catalog).to_parquet(table)
+    before = table.read_bytes()
+    assert main(["embed", str(table), "-m", str(untrained_model), "-o", str(table), *FAST]) == 2
+    assert capsys.readouterr().err == f"error: the output {table} would overwrite the catalog\n"
+    assert table.read_bytes() == before

@@ -167,3 +167,38 @@ def test_options_are_taken_only_in_full(capsys: pytest.CaptureFixture[str]) -> N
         main(["finetune", "x.csv", "-o", "run", "--device", "cpu"])
     assert caught.value.code == 2
     assert "unrecognized arguments: --device cpu" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--lr", "nan"), ("--lr", "-1"), ("--weight-decay", "nan"), ("--dropout", "2"),
+    ("--centre-jitter", "nan"), ("--centre-jitter", "0.7"), ("--crop-fraction", "nan 1"),
+    ("--seed", "-1"), ("--seed", "99999999999"), ("--split-seed", "-1"),
+])
+def test_train_numbers_out_of_range_are_usage_errors(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, these reached torch or numpy and ended in a traceback (--lr nan after
+    writing run/logs/)."""
+    run = tmp_path / "run"
+    err = usage_error(["train", "c.csv", "-o", str(run), option, *value.split()], capsys)
+    assert f"argument {option}: expected " in err and "Traceback" not in err
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["finetune", "c.csv", "--label", "ring", "-o", "run", "--split-seed", "-1"],
+    ["adapt", "c.csv", "-o", "a.pt", "--seed", "-1"],
+])
+def test_negative_seeds_name_the_option(argv: list[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert f"argument {argv[-2]}: expected a whole number from 0 to " in usage_error(argv, capsys)
+
+
+def test_crop_fraction_of_train_is_checked_before_training(
+    catalog20: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", str(catalog20), "-o", str(run), "--crop-fraction", "0.9", "0.5",
+                 *FAST]) == 2
+    assert capsys.readouterr().err == "error: --crop-fraction needs MIN <= MAX <= 1, got 0.9 0.5\n"
+    assert not run.exists()

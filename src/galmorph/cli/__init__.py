@@ -10,12 +10,14 @@ one clear message with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from galmorph import __version__
@@ -89,6 +91,19 @@ def _error(message: str) -> int:
     return 2
 
 
+def _file_error(err: OSError) -> str:
+    """The message of an error about the file ``err.filename``: for a path through a
+    file where a folder is needed (e.g. ``-o catalog.csv/run``), which file is in the way."""
+    path = Path(err.filename)
+    if err.errno in (errno.EEXIST, errno.ENOTDIR):
+        blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocking == path:
+            return f"{path} is a file, not a folder: give a folder (or a new name)"
+        if blocking is not None:
+            return f"cannot write {path}: {blocking} is a file, not a folder"
+    return f"{err.strerror or err}: {err.filename}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``galmorph`` console script; returns the exit status."""
     parser = build_parser()
@@ -101,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         if err.filename is None:  # not about a file: a bug or the system, keep its traceback
             raise
-        return _error(f"{err.strerror or err}: {err.filename}")
+        return _error(_file_error(err))
     except KeyboardInterrupt:
         err_console.print(styled("interrupted", "yellow"))
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -100,15 +101,84 @@ def no_new_empty_dir(path: str | Path) -> Iterator[None]:
         raise
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0, with a clear message otherwise."""
+def _number(text: str) -> float:
+    """``text`` as a number, or an argparse error saying it is not one."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0, with a clear message otherwise."""
+    value = _number(text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number from 0."""
+    value = _number(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {value}")
+    return value
+
+
+def number_below(high: float) -> Callable[[str], float]:
+    """An argparse type: a number from 0 up to (not including) ``high``."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not 0 <= value < high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number from 0 up to (not including) {high:g}, got {value}")
+        return value
+
+    return parse
+
+
+#: argparse types: a fraction in [0, 1) (dropout, held-out share), a seed numpy accepts.
+fraction = number_below(1)
+seed_number = whole_number(0, 2**32 - 1)
+
+
+def check_crop_fraction(crop: tuple[float, float] | None) -> None:
+    """Raises GalmorphError unless ``--crop-fraction MIN MAX`` (each > 0) has MIN <= MAX <= 1."""
+    if crop is not None and not crop[0] <= crop[1] <= 1:
+        from galmorph.exceptions import GalmorphError
+
+        raise GalmorphError(f"--crop-fraction needs MIN <= MAX <= 1, got {crop[0]} {crop[1]}")
+
+
+def json_file(path: str | None, what: str, option: str = "--json") -> Path | None:
+    """The ``--json`` file, checked before any work: a ``.json`` name in a writable folder
+    (so that no input, such as the embeddings, is overwritten by it); None when not given.
+    ``what`` names what is written in the message (e.g. "the metrics").
+
+    Raises:
+        GalmorphError: naming the option and the file.
+    """
+    if path is None:
+        return None
+    target = writable_file(path, option)
+    if target.suffix.lower() != ".json":
+        from galmorph.exceptions import GalmorphError
+
+        raise GalmorphError(f"{option} {path}: {what} are written as JSON: name the file "
+                            f"{target.with_suffix('.json').name}")
+    return target
+
+
+def check_not_input(output: str | Path, inputs: dict[str, str | Path]) -> None:
+    """Raises GalmorphError when the file ``output`` is one of ``inputs`` (by what they are)."""
+    if not os.path.exists(output):
+        return
+    for what, path in inputs.items():
+        if os.path.exists(path) and os.path.samefile(path, output):
+            from galmorph.exceptions import GalmorphError
+
+            raise GalmorphError(f"the output {output} would overwrite the {what}")
 
 
 def add_encoder_image_options(parser: argparse.ArgumentParser) -> None:

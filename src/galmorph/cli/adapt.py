@@ -13,10 +13,12 @@ from typing import Any
 
 from galmorph.cli._common import (
     add_source_options,
+    check_crop_fraction,
     make_console,
     non_negative_int,
     positive_float,
     positive_int,
+    seed_number,
     source_options,
 )
 
@@ -63,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default: {DEFAULT_ADAPT_IMAGES})")
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help=f"orientations of each image (default: {DEFAULT_VIEWS})")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the images drawn")
+    parser.add_argument("--seed", type=seed_number, default=0, help="seed of the images drawn")
     parser.add_argument("--name", default=None,
                         help="the adapted model's name (default: the model's + '-adapted')")
     parser.add_argument("--device", default="auto",
@@ -84,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check_output(args.output)
     crop = args.crop_fraction
-    if crop is not None and not crop[0] <= crop[1] <= 1:
-        raise GalmorphError(f"--crop-fraction needs MIN <= MAX <= 1, got {crop[0]} {crop[1]}")
+    check_crop_fraction(crop)
     try:
         result = adapt_model(
             args.model, args.catalog, args.output, crop_fraction=crop,

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from galmorph.cli._common import make_console
+from galmorph.cli._common import json_file, make_console
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -23,6 +23,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from galmorph.files import write_json
     from galmorph.inference.embeddings import read_embeddings
 
+    json_path = json_file(args.json, "the results")  # before the benchmark: minutes
     emb = read_embeddings(args.embeddings)
     flags = None
     if args.predictions:
@@ -42,9 +43,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
                               interesting_threshold=args.interesting_threshold,
                               model=emb.info.model.get("name"), pca=args.pca)
     print_benchmark(result, make_console())
-    if args.json:
-        write_json(result, args.json)
-        make_console().print(f"Wrote {args.json}")
+    if json_path is not None:
+        make_console().print(f"Wrote {write_json(result, json_path)}")
     return 0
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from galmorph.cli._common import (
     add_encoder_image_options,
     add_partition_options,
+    check_not_input,
     make_console,
     model_with_image,
     non_negative_int,
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 make_map(args.output, args.map_method)
         return status
     catalog = single_file_catalog(args)
-
+    check_not_input(args.output, {"catalog": args.catalog})
     path = embed_to_file(
         catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
         chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
-from galmorph.cli._common import make_console, writable_file
+from galmorph.cli._common import json_file, make_console
 from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
 
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.models.label_metrics import print_label_evaluation
     from galmorph.models.metrics import print_evaluation
 
-    json_path = _json_target(args.json)
+    json_path = json_file(args.json, "the metrics")
     loaded = load_model(args.model, resolve_device(args.device))
     result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
                               **inference_kwargs(args))
@@ -71,23 +70,6 @@ def run(args: argparse.Namespace) -> int:
     if json_path is not None:
         console.print(f"Wrote {write_json(result, json_path)}")
     return 0
-
-
-def _json_target(path: str | None) -> Path | None:
-    """The ``--json`` file, checked before any work: a ``.json`` name in a writable folder.
-
-    Raises:
-        GalmorphError: naming the option and the file.
-    """
-    from galmorph.exceptions import GalmorphError
-
-    if path is None:
-        return None
-    target = writable_file(path, "--json")
-    if target.suffix.lower() != ".json":
-        raise GalmorphError(f"--json {path}: the metrics are written as JSON: name the file "
-                            f"{target.with_suffix('.json').name}")
-    return target
 
 
 #: Below this many galaxies, the summary says the figures are rough.

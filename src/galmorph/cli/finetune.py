@@ -23,43 +23,21 @@ from typing import TYPE_CHECKING
 from galmorph.cli._common import (
     add_encoder_image_options,
     add_source_options,
+    fraction,
     make_console,
     model_with_image,
     no_new_empty_dir,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
+    seed_number,
     source_options,
     styled,
 )
 
 if TYPE_CHECKING:
     from galmorph.training.finetune import FinetuneResult
-
-
-def _number(text: str) -> float:
-    """``text`` as a number, or an argparse error saying it is not one."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def _fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1)."""
-    value = _number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 up to (not including) 1, "
-                                         f"got {value}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    """An argparse type: a finite number from 0."""
-    value = _number(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -130,7 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--epochs", type=positive_int, default=30, help="(default: 30)")
     fit.add_argument("--patience", type=positive_int, default=None,
                      help="stop after this many epochs without a better validation loss")
-    fit.add_argument("--val-fraction", type=_fraction, default=0.2, metavar="F",
+    fit.add_argument("--val-fraction", type=fraction, default=0.2, metavar="F",
                      help="galaxies held out for validation, stratified by class; 0: none, "
                      "keep the last epoch (default: 0.2)")
     fit.add_argument("--lr", type=positive_float, default=1e-3,
@@ -138,9 +116,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--lr-decay", type=positive_float, default=0.5,
                      help="each block down from the top trains at this times the learning rate "
                      "of the one above (default: 0.5)")
-    fit.add_argument("--weight-decay", type=_non_negative, default=0.05, help="(default: 0.05)")
-    fit.add_argument("--dropout", type=_fraction, default=0.2, help="head dropout (default: 0.2)")
-    fit.add_argument("--label-smoothing", type=_fraction, default=0.0,
+    fit.add_argument("--weight-decay", type=non_negative_float, default=0.05,
+                     help="(default: 0.05)")
+    fit.add_argument("--dropout", type=fraction, default=0.2, help="head dropout (default: 0.2)")
+    fit.add_argument("--label-smoothing", type=fraction, default=0.0,
                      help="from 0 up to (not including) 1 (classification; default: 0)")
     fit.add_argument("--class-weights", choices=("balanced",), default=None,
                      help="weight classes inversely to their frequency (classification)")
@@ -159,8 +138,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--no-augment", action="store_true",
                      help="no random rotations, flips and crops while training")
-    fit.add_argument("--seed", type=int, default=0, help="seed of the head and augmentation")
-    fit.add_argument("--split-seed", type=int, default=0, help="seed of the validation split")
+    fit.add_argument("--seed", type=seed_number, default=0,
+                     help="seed of the head and augmentation")
+    fit.add_argument("--split-seed", type=seed_number, default=0,
+                     help="seed of the validation split")
 
     add_source_options(parser)
 

@@ -25,11 +25,11 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from galmorph.cli._common import (
     add_partition_options,
+    check_not_input,
     make_console,
     non_negative_int,
     positive_int,
@@ -188,7 +188,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict and write the table (or a partitioned catalog's folder); 0 on success,
     1 when partitions failed."""
-    from galmorph.exceptions import GalmorphError
     from galmorph.inference.defaults import DEFAULT_CHUNK_SIZE
     from galmorph.inference.outputs import output_format
     from galmorph.inference.partitions import is_partitioned
@@ -210,10 +209,7 @@ def run(args: argparse.Namespace) -> int:
         return run_partitioned(args, "predict", options)
     catalog = single_file_catalog(args)
     output_format(args.output)  # an unusable file name fails before any work
-    if os.path.exists(args.catalog) and os.path.exists(args.output) and os.path.samefile(
-        args.catalog, args.output
-    ):
-        raise GalmorphError(f"the output {args.output} would overwrite the catalog")
+    check_not_input(args.output, {"catalog": args.catalog})
     loaded = load_model(args.model, resolve_device(args.device))
     written = predict_to_file(
         catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,

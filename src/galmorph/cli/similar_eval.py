@@ -77,12 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.cli._common import writable_file
+    from galmorph.cli._common import json_file
     from galmorph.files import write_json
     from galmorph.search.evaluation import evaluate_similarity, print_tag_evaluation
 
-    if args.json:  # before the evaluation, which can take minutes
-        writable_file(args.json, "--json")
+    json_path = json_file(args.json, "the results")  # before the evaluation: minutes
     result = evaluate_similarity(
         args.embeddings, args.catalog, k=args.k, metric=args.metric, tags=args.tags,
         baselines=args.baselines, model=args.model, split=args.split, device=args.device,
@@ -98,6 +97,6 @@ def run(args: argparse.Namespace) -> int:
         console.print("Galaxies per split of the model's training: "
                       + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print_tag_evaluation(result, console)
-    if args.json:
-        console.print(f"Wrote {write_json(result, args.json)}")
+    if json_path is not None:
+        console.print(f"Wrote {write_json(result, json_path)}")
     return 0

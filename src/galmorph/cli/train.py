@@ -6,11 +6,16 @@ import argparse
 from typing import TYPE_CHECKING
 
 from galmorph.cli._common import (
+    check_crop_fraction,
+    fraction,
     make_console,
     no_new_empty_dir,
+    non_negative_float,
     non_negative_int,
+    number_below,
     positive_float,
     positive_int,
+    seed_number,
     styled,
 )
 
@@ -54,25 +59,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="training rotations: any angle, or multiples of 90 degrees (no interpolation)",
     )
     parser.add_argument(
-        "--crop-fraction", type=float, nargs=2, default=(0.8, 0.95), metavar=("MIN", "MAX"),
+        "--crop-fraction", type=positive_float, nargs=2, default=(0.8, 0.95),
+        metavar=("MIN", "MAX"),
         help="side of the random training crop near the centre, as a fraction of the image",
     )
-    parser.add_argument("--centre-jitter", type=float, default=0.04,
+    parser.add_argument("--centre-jitter", type=number_below(0.5), default=0.04,
                         help="largest shift of the crop centre, as a fraction of the image")
     parser.add_argument("--epochs", type=positive_int, default=20)
     parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="AdamW learning rate")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=0.05)
     parser.add_argument("--scheduler", choices=("cosine", "plateau"), default="cosine")
-    parser.add_argument("--dropout", type=float, default=0.2, help="head dropout")
+    parser.add_argument("--dropout", type=fraction, default=0.2, help="head dropout")
     parser.add_argument(
         "--min-concentration", type=positive_float, default=None, metavar="BOUND",
         help="lower bound of the head's Dirichlet concentrations (default: "
         "galmorph.models.model.MIN_CONCENTRATION; 1 reproduces models trained before it "
         "was lowered)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of weights and augmentation")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the id-hash split")
+    parser.add_argument("--seed", type=seed_number, default=0,
+                        help="seed of weights and augmentation")
+    parser.add_argument("--split-seed", type=seed_number, default=0,
+                        help="seed of the id-hash split")
     parser.add_argument(
         "--split", type=float, nargs=3, default=(0.8, 0.1, 0.1),
         metavar=("TRAIN", "VAL", "TEST"), help="split fractions (sum to 1)",
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             f"--split {' '.join(f'{f:g}' for f in args.split)}: expected three fractions "
             "TRAIN VAL TEST, each 0 or more, summing to 1 (e.g. --split 0.8 0.1 0.1)"
         ) from None
+    check_crop_fraction(args.crop_fraction)
     with no_new_empty_dir(args.output):
         try:
             result = _train(args)
