@@ -225,6 +225,21 @@ def test_bad_embeddings_and_options_are_refused_clearly(
     assert "folder.db is a folder, not a session file" in capsys.readouterr().err
 
 
+def test_a_file_that_is_not_a_session_is_never_written(
+        files: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    empty, table = files["root"] / "empty.csv", files["root"] / "notes.csv"
+    empty.touch()
+    table.write_text("id_str,comment\nJ1,odd\n")
+    for command in (["next"], ["status"], ["label", str(files["ids"][0]), "3"]):
+        assert main(["anomaly", *command, "--session", str(empty)]) == 2
+        assert f"{empty} is not a session file" in capsys.readouterr().err
+    assert empty.stat().st_size == 0  # opening it as a database would have written into it
+    assert main(["anomaly", "start", str(files["emb"]), "--session", str(table),
+                 "--force"]) == 2
+    assert "--force replaces only a session" in " ".join(capsys.readouterr().err.split())
+    assert table.read_text() == "id_str,comment\nJ1,odd\n"
+
+
 def test_label_stores_every_pair_or_none_and_says_what_next(
         files: dict, capsys: pytest.CaptureFixture[str]) -> None:
     db, ids = str(files["db"]), files["ids"]

@@ -27,6 +27,7 @@ import numpy as np
 
 from galmorph.anomaly.database import held_alone
 from galmorph.anomaly.defaults import MAX_SEED
+from galmorph.anomaly.label_files import is_session_file
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.numbers import nonfinite_rows, real_number, whole_number
 
@@ -60,8 +61,9 @@ def check_new_session(path: str | Path, overwrite: bool) -> Path:
     """The path of a session file to create.
 
     Raises:
-        GalmorphError: when it is a folder, or exists and ``overwrite`` is false or
-            another connection has it open (it could not be replaced).
+        GalmorphError: when it is a folder, or exists and ``overwrite`` is false, it is
+            not a session file (``overwrite`` replaces only sessions), or another
+            connection has it open (it could not be replaced).
     """
     path = Path(path)
     if path.is_dir():
@@ -70,6 +72,9 @@ def check_new_session(path: str | Path, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise GalmorphError(f"session file {path} already exists: continue it, or pass "
                             "--force to start again (its labels would be lost)")
+    if path.exists() and not is_session_file(path):
+        raise GalmorphError(f"{path} is not a session file, and --force replaces only a "
+                            "session: name another file, e.g. hunt.db")
     with held_alone(path):  # refuses a session in use now, before any work
         pass
     return path
@@ -79,7 +84,8 @@ def check_session_file(path: str | Path) -> Path:
     """The path of an existing session file.
 
     Raises:
-        GalmorphError: when it is a folder or does not exist.
+        GalmorphError: when it is a folder, does not exist, or is not a session file (an
+            SQLite database; opening another file would write into it).
     """
     path = Path(path)
     if path.is_dir():
@@ -88,6 +94,9 @@ def check_session_file(path: str | Path) -> Path:
     if not path.is_file():
         raise GalmorphError(f"session file {path} does not exist; "
                             "start one with `galmorph anomaly start`")
+    if not is_session_file(path):
+        raise GalmorphError(f"{path} is not a session file (made by `galmorph anomaly start "
+                            "--session FILE`)")
     return path
 
 
