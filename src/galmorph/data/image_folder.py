@@ -49,8 +49,8 @@ def _image_suffix(name: str) -> str | None:
 def _walk_images(folder: str | Path) -> Iterator[Path]:
     """Image files in ``folder`` and its subfolders as found; hidden ones left out."""
     for directory, subfolders, names in os.walk(folder):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        yield from (Path(directory) / n for n in sorted(names)
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        yield from (Path(directory) / n for n in names
                     if not n.startswith(".") and _image_suffix(n) is not None)
 
 
