@@ -86,7 +86,7 @@ def evaluate_catalog(
     mc_samples: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_workers: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,

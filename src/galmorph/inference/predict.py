@@ -147,7 +147,7 @@ def predict_catalog(
     mc_samples: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_workers: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
@@ -168,7 +168,8 @@ def predict_catalog(
         batch_size: galaxies per batch.
         num_workers: image-decoding worker processes (None: one fewer than the cores,
             at most 4; 0: decode in this process).
-        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
+        device: ``auto`` (the default, as the command line's ``--device``: a GPU when
+            there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         progress: show a progress bar on stderr.
         seed: seed of the MC-dropout samples (None: not reproducible).
         drop_missing_images: skip rows whose image file is missing, with a warning.
@@ -233,7 +234,7 @@ def predict_to_file(
     mc_samples: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_workers: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,

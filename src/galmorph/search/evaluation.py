@@ -145,7 +145,7 @@ def evaluate_similarity(
     model: ModelSpec = None,
     split: str | None = None,
     duplicate_radius: float = DUPLICATE_RADIUS_ARCSEC,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_workers: int | None = None,
     progress: bool = True,
