@@ -140,3 +140,22 @@ def test_embed_never_writes_over_its_catalog(
     assert main(["embed", str(table), "-m", str(untrained_model), "-o", str(table), *FAST]) == 2
     assert capsys.readouterr().err == f"error: the output {table} would overwrite the catalog\n"
     assert table.read_bytes() == before
+
+
+@pytest.mark.parametrize(("command", "example"), [
+    ("predict", "predictions.parquet"), ("embed", "embeddings.parquet"),
+])
+@pytest.mark.parametrize("folder_name", ["results", "results.parquet"])
+def test_an_output_that_is_a_folder_is_named_as_one(
+    command: str, example: str, folder_name: str, capsys: pytest.CaptureFixture[str],
+    make_catalog: Callable[..., Path], untrained_model: Path,
+) -> None:
+    """Before: 'no extension' for a folder, or a failure after the work for x.parquet/."""
+    catalog = make_catalog(4)
+    folder = catalog.parent / folder_name
+    folder.mkdir()
+    assert main([command, str(catalog), "-m", str(untrained_model), "-o", str(folder),
+                 *FAST]) == 2
+    assert capsys.readouterr().err == (f"error: cannot write {folder}: it is a folder; name the "
+                                       f"output file, e.g. {folder / example}\n")
+    assert list(folder.iterdir()) == []

@@ -212,7 +212,7 @@ def run_rank(args: argparse.Namespace) -> int:
     from galmorph.report.plots import check_figure_path
 
     if args.output:
-        output_format(args.output)
+        output_format(args.output, "ranking.csv")
     if args.grid:
         check_figure_path(args.grid)
     with AnomalySession.open(args.session, embeddings=args.embeddings) as session:

@@ -65,7 +65,7 @@ from galmorph.inference.embeddings import (
 )
 from galmorph.inference.loading import ModelSpec, as_loaded
 from galmorph.inference.loop import check_image_conventions, run_over_images
-from galmorph.inference.outputs import write_table_chunks
+from galmorph.inference.outputs import check_not_folder, write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.defaults import DEFAULT_MODEL
@@ -307,13 +307,14 @@ def embed_to_file(
     is removed first.
 
     Raises:
-        GalmorphError: when ``output`` does not end in ``.parquet``.
+        GalmorphError: when ``output`` does not end in ``.parquet`` or is a folder.
 
     Example:
         >>> embed_to_file("big.csv", "big.parquet", pca=40, resume=True)  # doctest: +SKIP
         PosixPath('big.parquet')
     """
     output = Path(output)
+    check_not_folder(output, "embeddings.parquet")
     if output.suffix.lower() != ".parquet":
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "
                             f"not {output.name}")

@@ -55,12 +55,27 @@ _FITS_STRUCTURE = re.compile(
 )
 
 
-def output_format(path: str | Path) -> str:
-    """The format (``parquet``, ``csv`` or ``fits``) of an output file name.
+def check_not_folder(path: str | Path, example: str) -> None:
+    """Refuse an output file name that is an existing folder, suggesting ``example`` in it.
 
     Raises:
-        GalmorphError: naming the supported extensions when ``path`` has another.
+        GalmorphError: when ``path`` is a folder.
     """
+    if Path(path).is_dir():
+        raise GalmorphError(f"cannot write {path}: it is a folder; name the output file, "
+                            f"e.g. {Path(path) / example}")
+
+
+def output_format(path: str | Path, example: str = "predictions.parquet") -> str:
+    """The format (``parquet``, ``csv`` or ``fits``) of an output file name.
+
+    ``example`` is the file name suggested inside ``path`` when that is a folder.
+
+    Raises:
+        GalmorphError: naming the supported extensions when ``path`` has another, and
+            when ``path`` is a folder.
+    """
+    check_not_folder(path, example)
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         what = f"extension {suffix!r}" if suffix else "no extension"
