@@ -202,3 +202,17 @@ def test_crop_fraction_of_train_is_checked_before_training(
                  *FAST]) == 2
     assert capsys.readouterr().err == "error: --crop-fraction needs MIN <= MAX <= 1, got 0.9 0.5\n"
     assert not run.exists()
+
+
+@pytest.mark.parametrize(("option", "values", "message"), [
+    ("--interesting-threshold", ["nan"], "expected a finite number, got nan"),
+    ("--mean", ["0.5", "inf", "0.5"], "expected a finite number, got inf"),
+    ("--std", ["0.2", "0", "0.2"], "expected a number above 0, got 0"),
+])
+def test_numbers_that_are_not_usable_name_their_option(
+    option: str, values: list[str], message: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, --interesting-threshold nan made nothing interesting, silently."""
+    argv = (["anomaly", "benchmark", "emb.parquet", "--truth", "c.csv", "--score-column", "s"]
+            if option == "--interesting-threshold" else ["embed", "c.csv", "-o", "e.parquet"])
+    assert f"argument {option}: {message}" in usage_error([*argv, option, *values], capsys)

@@ -109,6 +109,14 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def finite_float(text: str) -> float:
+    """An argparse type: any finite number (not nan or inf)."""
+    value = _number(text)
+    if not abs(value) < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0, with a clear message otherwise."""
     value = _number(text)
@@ -191,9 +199,9 @@ def add_encoder_image_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--input-size", type=positive_int, default=None, metavar="PX",
                        help="input side in pixels")
-    group.add_argument("--mean", type=float, nargs="+", default=None,
+    group.add_argument("--mean", type=finite_float, nargs="+", default=None,
                        help="per-channel mean of pixels scaled to [0, 1]")
-    group.add_argument("--std", type=float, nargs="+", default=None,
+    group.add_argument("--std", type=positive_float, nargs="+", default=None,
                        help="per-channel standard deviation of pixels scaled to [0, 1]")
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from galmorph.cli._common import positive_int, whole_number
+from galmorph.cli._common import finite_float, positive_int, whole_number
 from galmorph.cli.anomaly_benchmark import run_benchmark
 from galmorph.cli.anomaly_session import run_label, run_next, run_rank, run_start, run_status
 
@@ -195,7 +195,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="catalog with id_str and the score column (joined on id_str)")
     bench.add_argument("--score-column", required=True, metavar="COL",
                        help="the simulated researcher's answers")
-    bench.add_argument("--interesting-threshold", type=float, default=None, metavar="T",
+    bench.add_argument("--interesting-threshold", type=finite_float, default=None, metavar="T",
                        help="a galaxy is interesting when the column's value is at least T "
                             "(default: when its score is at least 4)")
     bench.add_argument("--labels", type=positive_int, default=200, metavar="N",
