@@ -309,6 +309,49 @@ def test_rows_skipped_for_a_missing_image_are_done_once_it_is_back(
     assert pd.read_parquet(job.out_dir / PARTS[2])["id_str"].tolist() == frame["id_str"].tolist()
 
 
+def test_outputs_of_partitions_gone_from_a_repartitioned_catalog_are_removed(
+    catalog: list[Partition], tmp_path: Path, untrained_model: Path
+) -> None:
+    """Before, their galaxies stayed in the output, read again beside the new partitions."""
+    job = _job(untrained_model, tmp_path / "out")
+    run_partitions(catalog, job)
+    root = catalog[0].root
+    merged = "dataset/Norder=1/Dir=0/Npix=0.parquet"
+    (root / merged).parent.mkdir(parents=True)
+    pd.concat([pd.read_parquet(p.path) for p in catalog[:2]]).to_parquet(root / merged)
+    for partition in catalog[:2]:
+        partition.path.unlink()
+
+    with pytest.warns(GalmorphWarning, match=r"removed the outputs of 2 partitions no longer "
+                                             r"in .*cat \(re-partitioned or deleted\)"):
+        summary = run_partitions(find_partitions(root), job)
+
+    assert (summary.computed, summary.skipped) == ([merged], PARTS[2:])
+    assert sorted(Manifest(job.out_dir, job.fingerprint()).records) == sorted([merged, *PARTS[2:]])
+    assert not (job.out_dir / PARTS[0]).exists() and not (job.out_dir / PARTS[1]).exists()
+    assert (job.out_dir / PARTS[2]).exists()
+
+
+def test_partitions_done_from_another_folder_are_kept(
+    catalog: list[Partition], tmp_path: Path, untrained_model: Path
+) -> None:
+    """A catalog done in pieces (one folder, then another, into one output) keeps each."""
+    job = _job(untrained_model, tmp_path / "out")
+    run_partitions(catalog[:2], job)
+    other = tmp_path / "other"
+    shutil.copytree(catalog[0].root, other)
+    for name in PARTS[:2]:
+        (other / name).unlink()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GalmorphWarning)
+        summary = run_partitions(find_partitions(other), job)
+
+    assert summary.computed == PARTS[2:]
+    assert sorted(Manifest(job.out_dir, job.fingerprint()).records) == PARTS
+    assert all((job.out_dir / name).exists() for name in PARTS)
+
+
 @pytest.fixture
 def other_model_file(tmp_path: Path, untrained_model: Path) -> Path:
     """The untrained model with one weight changed: another checksum."""

@@ -42,9 +42,21 @@ def test_the_file_lists_the_job_and_every_partition(tmp_path: Path) -> None:
         "version": 1,
         "job": {"kind": "predict", "model_sha256": "ab" * 32, "stages": [2], "views": 1},
         "partitions": {NAME: {"rows": 12, "ids_sha256": "cd" * 32, "model_sha256": "ab" * 32,
-                              "rows_written": 11}},
+                              "rows_written": 11, "source_root": ""}},
     }
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file
+
+
+def test_a_manifest_written_before_catalog_roots_were_recorded_still_reads(
+    tmp_path: Path
+) -> None:
+    _done(tmp_path)
+    path = tmp_path / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    del data["partitions"][NAME]["source_root"]
+    path.write_text(json.dumps(data))
+
+    assert Manifest(tmp_path, dict(JOB)).records == {NAME: RECORD}
 
 
 def test_a_partition_is_complete_for_the_same_rows_ids_and_model(tmp_path: Path) -> None:

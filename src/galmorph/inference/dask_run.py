@@ -26,7 +26,9 @@ corrupt image) is reported in :attr:`RunSummary.failed` and the others go on; on
 without rows in :attr:`RunSummary.empty` (nothing is written for it). A complete
 partition whose rows were skipped for a missing image (``drop_missing_images``) is
 done again once one of those images is there (this process checks the image files of
-such partitions only).
+such partitions only). The outputs of partitions that were read from the same catalog
+folder but are no longer in it (a re-partitioned catalog) are deleted, with a warning;
+those read from another folder (a catalog done in pieces) are kept.
 
 Example:
     >>> parts = find_partitions("hats_cat/dataset")  # doctest: +SKIP
@@ -171,8 +173,25 @@ def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manif
     return todo
 
 
+def _drop_gone(partitions: Sequence[Partition], manifest: Manifest) -> None:
+    """Delete, with a warning, the outputs of partitions gone from the catalog."""
+    if not partitions:
+        return
+    root = partitions[0].root
+    gone = manifest.drop_gone(root, {partition.relative for partition in partitions})
+    if gone:
+        manifest.save()
+        many = len(gone) > 1
+        warnings.warn(
+            f"removed the output{'s' if many else ''} of {len(gone)} partition"
+            f"{'s' if many else ''} no longer in {root} (re-partitioned or deleted), e.g. "
+            f"{manifest.out_dir / gone[0]}: {'their' if many else 'its'} galaxies would "
+            "otherwise be read twice with those of the new partitions",
+            GalmorphWarning, stacklevel=3)
+
+
 def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
-          summary: RunSummary) -> None:
+          summary: RunSummary, root: Path) -> None:
     for message in result.warnings:
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     if result.error is not None:
@@ -182,7 +201,7 @@ def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
         summary.empty.append(result.relative)
         return
     manifest.record(result.relative, PartitionRecord(
-        result.rows, result.ids_sha256, job.model_sha256, result.rows_written))
+        result.rows, result.ids_sha256, job.model_sha256, result.rows_written, str(root)))
     summary.computed.append(result.relative)
     summary.rows_written += result.rows_written
 
@@ -222,7 +241,7 @@ def _on_dask(client: Client, todo: Sequence[Partition], job: PartitionJob, task:
                 summary.failed[partition.relative] = (
                     f"{partition.path}: {type(err).__name__}: {err}")
             else:
-                _note(result, job, manifest, summary)
+                _note(result, job, manifest, summary, partition.root)
             future.release()
         manifest.save()
 
@@ -260,6 +279,7 @@ def run_partitions(
     job = replace(job, out_dir=check_output_dir(partitions, job.out_dir))
     manifest = Manifest(job.out_dir, job.fingerprint())
     summary = RunSummary(Path(job.out_dir))
+    _drop_gone(partitions, manifest)
     todo = _pending(partitions, job, manifest, summary)
     if todo and client is not None:
         _on_dask(client, todo, job, task, retries, manifest, summary)
@@ -268,7 +288,7 @@ def run_partitions(
             _on_dask(started, todo, job, task, retries, manifest, summary)
     else:
         for partition in todo:
-            _note(task(partition, job), job, manifest, summary)
+            _note(task(partition, job), job, manifest, summary, partition.root)
             manifest.save()
     summary.computed.sort()
     summary.skipped.sort()

@@ -5,13 +5,13 @@ each time partitions complete, so it always lists finished outputs only. It hold
 the *job* (what the results depend on besides the rows: the kind of output, the
 model's SHA-256 and options such as ``views``) and, per partition (its path
 relative to the root), the input's row count, the SHA-256 of its ids
-(:func:`galmorph.inference.resumable.ids_digest`), the model's SHA-256 and the
-rows written::
+(:func:`galmorph.inference.resumable.ids_digest`), the model's SHA-256, the
+rows written and the catalog's root folder::
 
     {"version": 1, "job": {"kind": "predict", "model_sha256": "...", "views": 1, ...},
      "partitions": {"Norder=0/Dir=0/Npix=4.parquet":
                     {"rows": 812, "ids_sha256": "...", "model_sha256": "...",
-                     "rows_written": 812}}}
+                     "rows_written": 812, "source_root": "/data/hats_cat/dataset"}}}
 
 A partition is complete (:meth:`Manifest.is_complete`) when its entry matches the
 input as it is now and its output file is there; a manifest of another job
@@ -42,12 +42,14 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class PartitionRecord:
-    """A completed partition: its input (rows, ids' SHA-256), model and rows written."""
+    """A completed partition: its input (rows, ids' SHA-256), model and rows written, and
+    the root folder of the catalog it was read from (``""`` where not recorded)."""
 
     rows: int
     ids_sha256: str
     model_sha256: str
     rows_written: int
+    source_root: str = ""
 
 
 def _job(job: Mapping[str, object]) -> dict[str, Any]:
@@ -110,6 +112,31 @@ class Manifest:
     def forget(self, relative: str) -> None:
         """Drop a partition's entry, e.g. one whose input changed (:meth:`save` writes it)."""
         self.records.pop(relative, None)
+
+    def drop_gone(self, root: str | Path, current: set[str]) -> list[str]:
+        """Forget, and delete the outputs of, partitions read from the catalog at ``root``
+        whose input file is no longer there (a re-partitioned catalog), leaving those of
+        ``current`` and those from other roots (a catalog done in pieces); :meth:`save`
+        writes the manifest.
+
+        Returns:
+            The partitions dropped (paths under the root), sorted.
+        """
+        root = Path(root)
+        gone = sorted(
+            name for name, record in self.records.items()
+            if name not in current and record.source_root == str(root)
+            and not (root / name).exists()
+        )
+        for name in gone:
+            output = self.out_dir / name
+            output.unlink(missing_ok=True)
+            for folder in output.parents:
+                if folder == self.out_dir or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+            self.forget(name)
+        return gone
 
     def save(self) -> Path:
         """Write the manifest atomically."""
