@@ -216,3 +216,13 @@ def test_numbers_that_are_not_usable_name_their_option(
     argv = (["anomaly", "benchmark", "emb.parquet", "--truth", "c.csv", "--score-column", "s"]
             if option == "--interesting-threshold" else ["embed", "c.csv", "-o", "e.parquet"])
     assert f"argument {option}: {message}" in usage_error([*argv, option, *values], capsys)
+
+
+def test_galmorph_alone_lists_the_commands_and_where_to_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: a usage error, 'the following arguments are required: COMMAND'."""
+    assert main([]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "similar find the galaxies most similar" in out
+    assert "New here? 'galmorph demo' runs every job on the bundled galaxies" in out

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = WholeOptionParser(
         prog="galmorph",
         description="Galaxy morphology tools from deep supervised representations.",
+        epilog="New here? 'galmorph demo' runs every job on the bundled galaxies and writes "
+               "an HTML report; 'galmorph COMMAND --help' lists a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"galmorph {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -107,6 +109,10 @@ def _file_error(err: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``galmorph`` console script; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # the commands, rather than a usage error
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     try:
         with _friendly_output():
