@@ -241,3 +241,22 @@ def test_spreadsheet_csvs(capsys: pytest.CaptureFixture[str], make_catalog, writ
     write(read_table(catalog), catalog)
     status, out, _ = run_validate(capsys, str(catalog))
     assert status == 0 and "Ready to use: 3 galaxies." in out, out
+
+
+def test_image_sizes_beyond_three_and_a_catalog_without_rows(
+    capsys: pytest.CaptureFixture[str], make_catalog, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    def four_sizes(frame):  # 3 new sizes and the bundled 128 px
+        for side, row in zip((40, 48, 56), range(3), strict=True):
+            Image.new("RGB", (side, side), (90, 60, 30)).save(tmp_path / f"s{side}.png")
+            frame.loc[frame.index[row], "file_loc"] = f"s{side}.png"
+        return frame
+
+    status, out, _ = run_validate(capsys, str(make_catalog(5, edit=four_sizes)))
+    assert status == 0
+    assert "3 channels: 1; 1 more size)" in " ".join(out.split())  # not "1 more sizes"
+    empty = make_catalog(1, name="empty.csv", edit=lambda frame: frame.iloc[:0])
+    status, out, _ = run_validate(capsys, str(empty))
+    assert status == 1 and "not checked (no rows)" in out and "no file_loc column" not in out

@@ -207,3 +207,72 @@ def test_a_folder_with_weights_that_do_not_fit_is_refused(
     (broken / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="do not fit"):
         load_model(broken)
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one ``error:`` line a failed command printed on stderr."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_unreadable_weights_give_one_line_without_unsafe_advice(
+    timm_folder: Path, small_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    shutil.copy(timm_folder / "config.json", folder)
+    weights = folder / "pytorch_model.bin"
+    embed = ["embed", str(small_catalog), "-m", str(folder), "-o", str(tmp_path / "e.parquet"),
+             "--views", "1", *CPU]
+    cases = [  # what the file holds, what the one error line says
+        (b"not a pickle", "not a weights file (tensors by name) that loads safely"),
+        (torch.zeros(3), "holds no state dict"),
+        ([1, 2], "holds no state dict"),
+    ]
+    for content, expected in cases:
+        if isinstance(content, bytes):
+            weights.write_bytes(content)
+        else:
+            torch.save(content, weights)
+        assert main(embed) == 2
+        line = _one_error_line(capsys)
+        assert expected in line and str(weights) in line and "weights_only" not in line, line
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_weights_of_another_shape_are_named_in_one_line(
+    timm_folder: Path, timm_encoder: torch.nn.Module, tmp_path: Path
+) -> None:
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    shutil.copy(timm_folder / "config.json", folder)
+    state = dict(timm_encoder.state_dict())
+    first = next(k for k, v in state.items() if v.ndim == 4)
+    state[first] = torch.zeros(1, *state[first].shape[1:])
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(ModelError) as raised:
+        load_model(folder)
+    message = str(raised.value)
+    assert "\n" not in message and f"{first} is (1, " in message and "in the model" in message
+
+
+def test_unusable_image_settings_name_the_config_or_the_options(
+    timm_folder: Path, small_catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(timm_folder, bad)
+    config = json.loads((bad / "config.json").read_text())
+    for key, value in (("std", [0, 0, 0]), ("mean", "imagenet"), ("input_size", [3, 4, 4])):
+        broken = {**config, "pretrained_cfg": {**config["pretrained_cfg"], key: value}}
+        (bad / "config.json").write_text(json.dumps(broken))
+        with pytest.raises(ModelError, match=f"unusable image settings from {bad}/config.json"):
+            load_model(bad)
+    out = tmp_path / "e.parquet"
+    for flags, expected in ((["--mean", "0.1", "0.2"], "mean needs 1 or 3 values, got 2"),
+                            (["--input-size", "4"], "image size must be an integer >= 8")):
+        assert main(["embed", str(small_catalog), "-m", str(timm_folder), "-o", str(out),
+                     "--views", "1", *flags, *CPU]) == 2  # not averaged to 0.15, not a traceback
+        line = _one_error_line(capsys)
+        assert expected in line and "--input-size, --mean, --std" in line, line
+    assert not out.exists()

@@ -4,7 +4,9 @@
 regression value), ``--what encoder`` the representation (pooled features). The
 batch dimension is dynamic; the file's metadata holds the preprocessing (image
 size, channels, normalisation, crop) and the model's galmorph metadata (schema,
-classes...), see :mod:`galmorph.models.onnx`.
+classes...), see :mod:`galmorph.models.onnx`. An external timm encoder, which has no head,
+exports its features (``--what encoder``, its default), at the image size of its
+``config.json`` or ``--input-size``.
 
 Example::
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from galmorph.cli._common import make_console
+from galmorph.cli._common import add_encoder_image_options, make_console
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,21 +41,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "-m", "--model", default=DEFAULT_MODEL,
-        help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, or "
-              f"hf_hub:ORG/NAME (default: {DEFAULT_MODEL})"),
+        help=("model: a shipped name, a model file (.pt/.ckpt) or training folder, a timm "
+              f"encoder's folder, or hf_hub:ORG/NAME (default: {DEFAULT_MODEL})"),
     )
     parser.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
                         help="ONNX file to write (atomically)")
     parser.add_argument(
-        "--what", choices=WHATS, default="full",
+        "--what", choices=WHATS, default=None,
         help="full: the model's outputs (concentrations, logits...); encoder: the pooled "
-             "features (default: full)",
+             "features (default: full; encoder for an external encoder, which has no head)",
     )
     parser.add_argument(
         "--stages", type=int, nargs="+", default=[], metavar="S",
         help="with --what encoder: also output the pooled features of these earlier encoder "
              "stages, first, as `galmorph embed --stages` does",
     )
+    add_encoder_image_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
     """Export the model; 0 on success."""
     from pathlib import Path
 
+    from galmorph.cli._common import model_with_image, writable_file
     from galmorph.exceptions import GalmorphError
-    from galmorph.models.checkpoint import load_model
+    from galmorph.models.checkpoint import LoadedModel, load_model
+    from galmorph.models.external import ENCODER_TASK
     from galmorph.models.onnx import OnnxModel, export_onnx
 
     target = Path(args.output)
@@ -72,13 +77,16 @@ def run(args: argparse.Namespace) -> int:
     if target.suffix.lower() != ".onnx":
         raise GalmorphError(f"name the output .onnx, not {target.name} "
                             f"(e.g. {target.with_suffix('.onnx').name})")
+    writable_file(args.output, "-o")  # before the model is read and exported
     replaced = target.exists()
-    loaded = load_model(args.model, "cpu")
-    exported = OnnxModel(export_onnx(loaded, target, what=args.what, stages=args.stages))
+    spec = model_with_image(args)  # loaded already with --input-size, --mean or --std
+    loaded = spec if isinstance(spec, LoadedModel) else load_model(spec, "cpu")
+    what = args.what or ("encoder" if loaded.task == ENCODER_TASK else "full")
+    exported = OnnxModel(export_onnx(loaded, target, what=what, stages=args.stages))
     output = exported.session.get_outputs()[0]
     config = exported.image_config
     make_console().print(
-        f"Wrote {exported.path} ({args.what} of {loaded.name}, sha256 "
+        f"Wrote {exported.path} ({what} of {loaded.name}, sha256 "
         f"{loaded.checksum[:12]}): input images (batch, {config.channels}, {config.size}, "
         f"{config.size}) float32, output {output.name} (batch, {output.shape[1]}): "
         f"{exported.export['meaning']}" + (" (it replaced the file there)" if replaced else "")

@@ -107,8 +107,10 @@ def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
 
     if len(shapes) == 1:
         return f"{size(next(iter(shapes)))} (all)"
+    from galmorph.data.validation import plural
+
     listed = [f"{size(shape)}: {n}" for shape, n in list(shapes.items())[:3]]
-    more = f"; {len(shapes) - 3} more sizes" if len(shapes) > 3 else ""
+    more = f"; {plural(len(shapes) - 3, 'more size')}" if len(shapes) > 3 else ""
     return (f"{len(shapes)} sizes ({'; '.join(listed)}{more}): a model sees each image's centre "
             "resized to its input, so galaxies look larger or smaller with each cutout's "
             "scale; cut every image the same way (field of view and pixel scale)")
@@ -124,7 +126,8 @@ def _print_summary(console: Console, s: CatalogSummary) -> None:
     facts = Table.grid(padding=(0, 3))
     facts.add_row("Galaxies (rows)", str(s.n_rows))
     if s.n_images_found is None:
-        facts.add_row("Images", "not checked (no file_loc column)")
+        facts.add_row("Images", "not checked (no rows)" if s.n_rows == 0
+                      else f"not checked (no {s.file_column} column)")
     else:
         facts.add_row("Images found", str(s.n_images_found))
         facts.add_row("Images missing", str(s.n_images_missing))

@@ -17,6 +17,7 @@ False
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,25 +55,59 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file, by name.
+
+    Raises:
+        ModelError: in one line, for a file that is not a readable state dict.
+    """
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message suggests weights_only=False: unsafe
+        raise ModelError(f"{path} is not a weights file (tensors by name) that loads safely: "
+                         "corrupt, or another kind of file") from None
     except Exception as err:  # safetensors and torch raise several types for a bad file
-        raise ModelError(f"{path} is not a readable weights file: {err}") from None
+        reason = (str(err).strip() or type(err).__name__).splitlines()[0].split(". ")[0]
+        raise ModelError(f"{path} is not a readable weights file (corrupt, cut short, or not "
+                         f"saved by timm): {reason}") from None
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ModelError(f"{path} holds no state dict (tensors by parameter name): save the "
+                         "encoder with timm's save_for_hf")
+    return state
 
 
 def image_settings(
-    config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+    source: str | Path = CONFIG_FILE,
 ) -> ImageConfig:
     """galmorph image settings from a timm config's ``pretrained_cfg`` and ``overrides``.
 
     ``overrides`` (``size``, ``mean``, ``std``, ``channels``...) win; otherwise
     the side comes from ``input_size``, normalisation from ``mean``/``std``,
-    and what neither gives from :meth:`ImageConfig.for_sdss_gz2`.
+    and what neither gives from :meth:`ImageConfig.for_sdss_gz2`. The config's mean and
+    std are averaged to the number of channels when it differs; given ones are not.
+
+    Raises:
+        ModelError: in one line naming ``source`` (the config file), for values that
+            make no usable settings.
     """
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        return _image_config(config, given)
+    except (AttributeError, TypeError, ValueError, IndexError) as err:  # values of either
+        options = " and the settings given (--input-size, --mean, --std)" if given else ""
+        raise ModelError(f"unusable image settings from {source} (pretrained_cfg, "
+                         f"model_args){options}: {err}") from None
+
+
+def _image_config(config: Mapping[str, Any], overrides: Mapping[str, Any]) -> ImageConfig:
+    """:func:`image_settings`, raising ValueError or TypeError for unusable values."""
     cfg = config.get("pretrained_cfg") or {}
     found: dict[str, Any] = {}
     if cfg.get("input_size"):
@@ -80,13 +115,13 @@ def image_settings(
     for key in ("mean", "std"):
         if cfg.get(key):
             found[key] = [float(v) for v in cfg[key]]
-    if config.get("model_args", {}).get("in_chans"):
+    if (config.get("model_args") or {}).get("in_chans"):
         found["channels"] = int(config["model_args"]["in_chans"])
-    found.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    channels = int(found.get("channels", 3))
-    for key in ("mean", "std"):
+    channels = int(overrides.get("channels", found.get("channels", 3)))
+    for key in ("mean", "std"):  # the config's statistics for another number of channels
         if key in found and len(found[key]) != channels:
             found[key] = [sum(found[key]) / len(found[key])] * channels
+    found.update(overrides)  # given values are taken as they are, or refused
     base = ImageConfig.for_sdss_gz2(channels=channels).to_dict()
     # the encoder was not trained on SDSS: keep no survey conventions
     base.update(survey="", bands="", pixel_scale=None, field_of_view=None, stretch="")
@@ -110,7 +145,7 @@ def load_timm_encoder(
     weights = next((folder / w for w in WEIGHT_FILES if (folder / w).is_file()), None)
     if weights is None:
         raise ModelError(f"{folder} has {CONFIG_FILE} but no {' or '.join(WEIGHT_FILES)}")
-    settings = image_settings(config, image)
+    settings = image_settings(config, image, folder / CONFIG_FILE)
     architecture = config["architecture"]
     given = config.get("model_args") or {}
     model_args = {k: v for k, v in given.items() if k not in ("in_chans", "num_classes")}
@@ -132,10 +167,12 @@ def load_timm_encoder(
             f"the weights in {weights} do not fit timm's {architecture}: "
             f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
-    try:
-        encoder.load_state_dict(state)
-    except RuntimeError as err:  # shapes differ
-        raise ModelError(f"the weights in {weights} do not fit {architecture}: {err}") from None
+    different = [f"{k} is {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+                 for k, v in wanted.items() if state[k].shape != v.shape]
+    if different:
+        raise ModelError(f"the weights in {weights} do not fit timm's {architecture} as "
+                         f"{CONFIG_FILE} builds it (its model_args?): {'; '.join(different[:3])}")
+    encoder.load_state_dict(state)
     metadata = {
         "task": ENCODER_TASK,
         "name": source.removeprefix("hf_hub:") if source.startswith("hf_hub:") else folder.name,

@@ -1,43 +1,39 @@
 """ONNX export of galmorph models, and an ONNX Runtime backend for predict and embed.
 
-:func:`export_onnx` writes a model's encoder (``what="encoder"``: pooled
-features, the representation of :func:`galmorph.inference.embed.embed_catalog`) or
-the whole model (``what="full"``: vote concentrations, class logits or a
-regression value) to an ONNX file with a dynamic batch dimension. The file is
-self-describing: its metadata (``metadata_props``) holds the preprocessing
-contract and the model's full galmorph metadata, so it is all another
-framework needs:
+:func:`export_onnx` writes a model's encoder (``what="encoder"``: pooled features, the
+representation of :func:`galmorph.inference.embed.embed_catalog`) or the whole model
+(``what="full"``: vote concentrations, class logits or a regression value) to an ONNX file
+with a dynamic batch dimension. The file is self-describing: its metadata
+(``metadata_props``) holds the preprocessing contract and the model's full galmorph
+metadata, so it is all another framework needs:
 
 * ``galmorph``: the galmorph metadata JSON of the source model (see
   :mod:`galmorph.models.checkpoint`: task, encoder, schema, classes, image settings...);
-* ``galmorph_export``: JSON with ``what``, ``input`` and ``output`` (tensor
-  names), ``labels`` (output column names: answers, classes, ``prediction`` or
-  ``feat_i``), the source model's provenance, opset and torch version;
-* ``outputs`` (also ``meaning`` in ``galmorph_export``): what the output numbers
-  are, e.g. class logits to apply a softmax to;
-* ``preprocessing``: the preprocessing in words; ``image_size``, ``channels``,
-  ``mean``, ``std`` (JSON lists) and ``centre_crop_fraction`` for programs;
-* ``galmorph_model``, ``galmorph_model_version``, ``galmorph_model_sha256``
-  (of the source ``.pt`` file) and ``galmorph_version``.
+* ``galmorph_export``: JSON with ``what``, ``input`` and ``output`` (tensor names),
+  ``labels`` (output column names: answers, classes, ``prediction`` or ``feat_i``), the
+  source model's provenance, opset and torch version;
+* ``outputs`` (also ``meaning`` in ``galmorph_export``): what the output numbers are,
+  e.g. class logits to apply a softmax to;
+* ``preprocessing``: the preprocessing in words; ``image_size``, ``channels``, ``mean``,
+  ``std`` (JSON lists) and ``centre_crop_fraction`` for programs;
+* ``galmorph_model``, ``galmorph_model_version``, ``galmorph_model_sha256`` (of the
+  source ``.pt`` file) and ``galmorph_version``.
 
 The input is ``images``: ``float32 (batch, channels, size, size)`` made by
 :func:`galmorph.data.transforms.eval_transform`; the output is ``outputs`` (full) or
 ``features`` (encoder), ``float32 (batch, n)``.
 
-Export uses PyTorch's TorchScript-based exporter (``dynamo=False``): in torch
-2.15 it needs only the ``onnx`` package and exports convnext_atto several times
-faster than the ``torch.export`` (dynamo) exporter, which also needs
-``onnxscript``; both give the same numbers.
+Export uses PyTorch's TorchScript-based exporter (``dynamo=False``): in torch 2.15 it needs
+only ``onnx`` and exports convnext_atto several times faster than the ``torch.export``
+(dynamo) exporter, which also needs ``onnxscript``; both give the same numbers.
 
-:class:`OnnxModel` runs an exported file with ONNX Runtime's CPU execution
-provider as a batch function (tensor in, tensor out), which is what
-:func:`galmorph.inference.loop.infer` takes; :func:`cached_onnx_model` exports a loaded
-model once into a cache folder keyed by its checksum. ``backend="onnx"`` of
-:func:`galmorph.inference.predict.predict_catalog` and
+:class:`OnnxModel` runs an exported file with ONNX Runtime's CPU execution provider as a
+batch function (tensor in, tensor out), which is what :func:`galmorph.inference.loop.infer`
+takes; :func:`cached_onnx_model` exports a loaded model once into a cache folder keyed by
+its checksum. ``backend="onnx"`` of :func:`galmorph.inference.predict.predict_catalog` and
 :func:`galmorph.inference.embed.embed_catalog` use it; :func:`resolve_backend` turns
-``"auto"`` into a backend. ONNX Runtime and PyTorch agree to within
-:data:`ATOL` plus :data:`RTOL` times the value on features and outputs
-(``tests/models/test_onnx.py``).
+``"auto"`` into a backend. ONNX Runtime and PyTorch agree to within :data:`ATOL` plus
+:data:`RTOL` times the value on features and outputs (``tests/models/test_onnx.py``).
 
 Examples
 --------
@@ -63,10 +59,11 @@ import torch
 
 from galmorph import __version__
 from galmorph.data.image_config import ImageConfig
-from galmorph.exceptions import GalmorphError, ModelError
+from galmorph.exceptions import GalmorphError, GalmorphWarning, ModelError
 from galmorph.files import atomic_target
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import BACKENDS, WHATS
+from galmorph.models.external import ENCODER_TASK
 
 #: ONNX opset of exported files.
 OPSET = 17
@@ -76,19 +73,19 @@ OUTPUT_NAMES = {"full": "outputs", "encoder": "features"}
 METADATA_KEY = "galmorph"
 #: ONNX metadata key of the export description (JSON).
 EXPORT_KEY = "galmorph_export"
-#: Largest absolute difference between ONNX Runtime and PyTorch accepted by the
-#: parity tests, on encoder features and on model outputs (concentrations in
-#: up to ~100, logits). Measured with the starter model on 256 bundled galaxies:
-#: 3e-6 on features, 4e-5 on concentrations (a few float32 steps at ~100).
+#: Largest absolute difference between ONNX Runtime and PyTorch accepted by the parity
+#: tests, on encoder features and on model outputs (concentrations in up to ~100, logits).
+#: Measured with the starter model on 256 bundled galaxies: 3e-6 on features, 4e-5 on
+#: concentrations (a few float32 steps at ~100).
 ATOL = 1e-4
-#: Relative part of that tolerance: the EfficientNet-Lite0 starter's concentrations
-#: (up to ~100) differ by up to 1.4e-5 of their value (3e-4 absolute) on 8 bundled
-#: galaxies, float32 rounding of the two runtimes' convolutions.
+#: Relative part of that tolerance: the EfficientNet-Lite0 starter's concentrations (up to
+#: ~100) differ by up to 1.4e-5 of their value (3e-4 absolute) on 8 bundled galaxies,
+#: float32 rounding of the two runtimes' convolutions.
 RTOL = 2e-5
-#: Whether ``backend="auto"`` picks ONNX Runtime on the CPU, from
-#: ``benchmarks/bench_onnx.py`` (embed images/s, data loading included): on 2
-#: shared CPU cores, gz2-starter (128 px) on the 630 bundled galaxies ran at 39.1
-#: images/s with ONNX Runtime and 18.9 with PyTorch (best of 3), features within 4e-6.
+#: Whether ``backend="auto"`` picks ONNX Runtime on the CPU, from ``benchmarks/bench_onnx.py``
+#: (embed images/s, data loading included): on 2 shared CPU cores, gz2-starter (128 px) on
+#: the 630 bundled galaxies ran at 39.1 images/s with ONNX Runtime and 18.9 with PyTorch
+#: (best of 3), features within 4e-6.
 ONNX_FASTER_ON_CPU = True
 #: Environment variable naming the folder of on-the-fly exports.
 CACHE_ENV = "GALMORPH_ONNX_CACHE"
@@ -126,19 +123,19 @@ def output_meaning(metadata: dict[str, Any], what: str) -> str:
 def preprocessing_text(config: ImageConfig) -> str:
     """The preprocessing an exported model expects, in words."""
     source = ", ".join(p for p in (f"{config.survey} {config.bands}".strip(), config.stretch) if p)
-    channels = (
-        "colour images made grey by ITU-R BT.601 luminance" if config.channels == 1
-        else "grey images repeated in 3 channels"
-    )
+    channels = ("colour images made grey by ITU-R BT.601 luminance, as floats"
+                if config.channels == 1 else "grey images repeated in 3 channels")
+    crop = config.eval_crop_fraction
     return (
         f"8-bit images{f' ({source})' if source else ''} scaled to [0, 1] (FITS files: "
         f"galmorph.data.images.asinh_stretch first); {channels}; square centre crop of "
-        f"{config.eval_crop_fraction:g} of the shorter side; antialiased bilinear resize to "
+        f"{crop:g} of the shorter side S: the centred S x S square (offsets (width - S) // 2, "
+        f"(height - S) // 2), then its centre C x C, C = round({crop:g} S), at offset "
+        "round((S - C) / 2) in it (halves to even); antialiased bilinear resize to "
         f"{config.size}x{config.size} of the pixel values as floats (rounding them to 8 bits "
         "after resizing changes the outputs well beyond float precision); subtract mean "
-        f"{list(config.mean)} and divide by std "
-        f"{list(config.std)} per channel; float32 NCHW (batch, {config.channels}, "
-        f"{config.size}, {config.size}), any batch size"
+        f"{list(config.mean)} and divide by std {list(config.std)} per channel; float32 NCHW "
+        f"(batch, {config.channels}, {config.size}, {config.size}), any batch size"
     )
 
 
@@ -148,15 +145,10 @@ def _properties(
     """The ONNX ``metadata_props`` of an export (all values strings)."""
     config = loaded.image_config
     export = {
-        "what": what,
-        "stages": sorted(stages),
-        "input": INPUT_NAME,
-        "output": OUTPUT_NAMES[what],
-        "labels": output_labels(loaded.metadata, what, n_outputs),
-        "meaning": output_meaning(loaded.metadata, what),
-        "source": loaded.provenance(),
-        "opset": OPSET,
-        "torch_version": torch.__version__,
+        "what": what, "stages": sorted(stages), "input": INPUT_NAME,
+        "output": OUTPUT_NAMES[what], "labels": output_labels(loaded.metadata, what, n_outputs),
+        "meaning": output_meaning(loaded.metadata, what), "source": loaded.provenance(),
+        "opset": OPSET, "torch_version": torch.__version__,
     }
     return {
         METADATA_KEY: json.dumps(loaded.metadata, sort_keys=True),
@@ -174,10 +166,7 @@ def _properties(
 
 
 def export_onnx(
-    model: LoadedModel | str | Path | None,
-    output: str | Path,
-    *,
-    what: str = "full",
+    model: LoadedModel | str | Path | None, output: str | Path, *, what: str = "full",
     stages: Sequence[int] = (),
 ) -> Path:
     """Export a galmorph model to a self-describing ONNX file, written atomically.
@@ -194,8 +183,18 @@ def export_onnx(
         ``output`` as a Path.
 
     Raises:
-        GalmorphError: for an unknown ``what``, or ``stages`` with ``"full"``.
+        GalmorphError: for an unknown ``what``, ``stages`` with ``"full"``, or ``"full"``
+            with an encoder that has no head (an external timm encoder).
     """
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
+    data = onnx_bytes(loaded, what, stages)
+    with atomic_target(output) as tmp:
+        tmp.write_bytes(data)
+    return Path(output)
+
+
+def onnx_bytes(loaded: LoadedModel, what: str = "full", stages: Sequence[int] = ()) -> bytes:
+    """The ONNX file :func:`export_onnx` writes, in memory."""
     import onnx
 
     if what not in WHATS:
@@ -203,7 +202,9 @@ def export_onnx(
     if stages and what != "encoder":
         raise GalmorphError("stages are features of the encoder: export with what='encoder' "
                             "(--what encoder)")
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, "cpu")
+    if what == "full" and loaded.task == ENCODER_TASK:
+        raise GalmorphError(f"{loaded.name} is an encoder without a head: its outputs are its "
+                            "features, export them with what='encoder' (--what encoder)")
     network = loaded.model if what == "full" else loaded.model.embedder(stages)
     config = loaded.image_config
     parameter = next(loaded.model.parameters())
@@ -222,9 +223,7 @@ def export_onnx(
     onnx.helper.set_model_props(proto, _properties(loaded, what, n_outputs, stages))
     proto.doc_string = f"galmorph {loaded.name} ({what}). Input: {preprocessing_text(config)}."
     onnx.checker.check_model(proto)
-    with atomic_target(output) as tmp:
-        tmp.write_bytes(proto.SerializeToString())
-    return Path(output)
+    return proto.SerializeToString()
 
 
 # ----------------------------------------------------------------- runtime
@@ -235,7 +234,7 @@ class OnnxModel:
     a ``float32`` CPU tensor ``(batch, n)``, like the PyTorch model it came from.
 
     Attributes:
-        path: the ``.onnx`` file.
+        path: the ``.onnx`` file (with ``data``, the file's bytes, only its name).
         metadata: the source model's galmorph metadata.
         export: the export description (``what``, ``labels``, ``source``...).
 
@@ -243,29 +242,33 @@ class OnnxModel:
         ModelError: when the file is not an ONNX model exported by galmorph.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, data: bytes | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
         options = ort.SessionOptions()
-        # Idle threads sleep instead of spinning, which leaves the cores to the loader
-        # workers decoding the next batches: on 2 cores, predict at 96 px went from 0.6x
-        # to 0.76x the model's own rate, which is unchanged (benchmarks/bench_model.py).
+        # Idle threads sleep instead of spinning, leaving the cores to the loader workers
+        # decoding the next batches: on 2 cores, predict at 96 px went from 0.6x to 0.76x
+        # the model's own rate, which is unchanged (benchmarks/bench_model.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # As many threads as torch: one in a Dask worker (OMP_NUM_THREADS=1), which ONNX
         # Runtime ignores, otherwise starting a thread per core in every worker.
         options.intra_op_num_threads = torch.get_num_threads()
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
+            source = str(self.path) if data is None else data
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own types for bad files
             raise ModelError(f"{self.path} is not a readable ONNX model: {err}") from None
         properties = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in properties or EXPORT_KEY not in properties:
             raise ModelError(f"{self.path} is not a galmorph ONNX export (no galmorph metadata)")
-        self.metadata: dict[str, Any] = json.loads(properties[METADATA_KEY])
-        self.export: dict[str, Any] = json.loads(properties[EXPORT_KEY])
+        try:
+            self.metadata: dict[str, Any] = json.loads(properties[METADATA_KEY])
+            self.export: dict[str, Any] = json.loads(properties[EXPORT_KEY])
+            if not (isinstance(self.metadata, dict) and isinstance(self.export, dict)):
+                raise ValueError("not JSON objects")
+        except ValueError as err:
+            raise ModelError(f"{self.path} has unreadable galmorph metadata: {err}") from None
 
     @property
     def what(self) -> str:
@@ -326,23 +329,32 @@ def cached_onnx_model(
 ) -> OnnxModel:
     """An :class:`OnnxModel` of a loaded model, exported once into :func:`cache_dir`.
 
-    The cached file is named by the model file's SHA-256, ``what`` (with any
-    ``stages``), the input size (an external encoder's can be chosen) and the
-    opset, and is exported again when it is unreadable or records another model.
+    The cached file is named by the model file's SHA-256, ``what`` (with any ``stages``),
+    the input size (an external encoder's can be chosen), the opset and galmorph's version
+    (whose model code it holds); it is exported again when unreadable or of another model.
+    Where the folder cannot be written (read-only, full), the export runs from memory.
     """
-    part = what + "".join(f"-s{s}" for s in sorted(stages))
-    config = loaded.image_config
-    size = f"{config.channels}x{config.size}px"
-    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-{size}-opset{OPSET}.onnx"
+    part, config = what + "".join(f"-s{s}" for s in sorted(stages)), loaded.image_config
+    size = f"{config.channels}x{config.size}px-opset{OPSET}-v{__version__}"
+    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-{size}.onnx"
     if path.is_file():
         try:
             cached = OnnxModel(path)
         except ModelError:
             pass
         else:
-            if cached.export["source"]["galmorph_model_sha256"] == loaded.checksum:
+            if (cached.export.get("source") or {}).get("galmorph_model_sha256") == loaded.checksum:
                 return cached
-    return OnnxModel(export_onnx(loaded, path, what=what, stages=stages))
+    data = onnx_bytes(loaded, what, stages)
+    try:
+        with atomic_target(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as err:
+        warnings.warn(f"cannot keep the ONNX export of {loaded.name} in {path.parent} ("
+                      f"{err.strerror or err}): it is made again on every run; set {CACHE_ENV} "
+                      "to a writable folder", GalmorphWarning, stacklevel=2)
+        return OnnxModel(path, data)
+    return OnnxModel(path)
 
 
 def onnxruntime_available() -> bool:
