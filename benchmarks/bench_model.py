@@ -301,7 +301,7 @@ def predict_model_only(spec: dict) -> dict:
 def _onnx_session(model: Any, size: int, folder: Path, spin: bool) -> Any:
     """galmorph's ONNX Runtime batch function for ``model`` (exported into ``folder``)."""
     from galmorph.models.checkpoint import load_model, save_model
-    from galmorph.models.onnx import CACHE_ENV, cached_onnx_model
+    from galmorph.models.onnx_backend import CACHE_ENV, cached_onnx_model
 
     os.environ[CACHE_ENV] = str(folder / "onnx")
     if spin:
@@ -361,7 +361,7 @@ def predict_cold(spec: dict) -> dict:
         export_s = None
         if backend == "onnx":  # export once, untimed, as a user's second run finds it
             from galmorph.models.checkpoint import load_model
-            from galmorph.models.onnx import CACHE_ENV, cached_onnx_model
+            from galmorph.models.onnx_backend import CACHE_ENV, cached_onnx_model
 
             os.environ[CACHE_ENV] = str(folder / "onnx")
             if spec.get("ort_spin"):

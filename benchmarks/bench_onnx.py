@@ -38,7 +38,8 @@ from galmorph.data.catalog import load_catalog
 from galmorph.inference.embed import embed_catalog
 from galmorph.models.checkpoint import load_model
 from galmorph.models.defaults import DEFAULT_MODEL
-from galmorph.models.onnx import ATOL, CACHE_ENV, cached_onnx_model
+from galmorph.models.onnx import ATOL
+from galmorph.models.onnx_backend import CACHE_ENV, cached_onnx_model
 
 BACKENDS = ("torch", "onnx")
 

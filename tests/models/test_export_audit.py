@@ -14,10 +14,11 @@ from timm.models import save_for_hf
 
 from galmorph.cli import main
 from galmorph.exceptions import GalmorphError, GalmorphWarning, ModelError
-from galmorph.models import checkpoint
+from galmorph.models import checkpoint, onnx_backend
 from galmorph.models import onnx as gonnx
 from galmorph.models.checkpoint import load_model
-from galmorph.models.onnx import ATOL, RTOL, OnnxModel, cached_onnx_model, export_onnx
+from galmorph.models.onnx import ATOL, RTOL, OnnxModel, export_onnx
+from galmorph.models.onnx_backend import cached_onnx_model
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,9 @@ def test_an_unwritable_cache_runs_the_export_from_memory(
     """A read-only or full cache folder (a cluster's home) costs an export per run, not the
     run: ``backend="auto"`` would otherwise fail where PyTorch works."""
     (tmp_path / "taken").write_text("a file, not a folder")
-    monkeypatch.setenv(gonnx.CACHE_ENV, str(tmp_path / "taken" / "cache"))
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "taken" / "cache"))
     loaded = load_model(untrained_model)
-    with pytest.warns(GalmorphWarning, match=f"set {gonnx.CACHE_ENV} to a writable folder"):
+    with pytest.warns(GalmorphWarning, match=f"set {onnx_backend.CACHE_ENV} to a writable folder"):
         model = cached_onnx_model(loaded, "full")
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
@@ -104,7 +105,7 @@ def _rewrite_export_metadata(path: Path, value: str) -> None:
 def test_a_cached_file_with_other_metadata_is_exported_again(
     untrained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(gonnx.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path))
     loaded = load_model(untrained_model)
     path = cached_onnx_model(loaded, "encoder").path
     for value in ('{"what": "encoder"}', "[1, 2]", "{not json"):  # an older or damaged file
@@ -144,10 +145,10 @@ def test_a_new_galmorph_version_exports_again(
 ) -> None:
     """The cached graph is galmorph's model code of its time: after an upgrade, the ONNX
     backend must not keep running the old code's export of an unchanged model file."""
-    monkeypatch.setenv(gonnx.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path))
     loaded = load_model(untrained_model)
     first = cached_onnx_model(loaded, "encoder").path
     assert cached_onnx_model(loaded, "encoder").path == first  # reused
-    monkeypatch.setattr(gonnx, "__version__", "99.0.0")
+    monkeypatch.setattr(onnx_backend, "__version__", "99.0.0")
     second = cached_onnx_model(loaded, "encoder").path
     assert second != first and second.is_file()

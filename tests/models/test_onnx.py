@@ -26,6 +26,7 @@ from galmorph.exceptions import GalmorphError, ModelError
 from galmorph.inference.outputs import read_metadata
 from galmorph.inference.predict import predict_catalog
 from galmorph.models import onnx as gonnx
+from galmorph.models import onnx_backend
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.model import stage_channels
 from galmorph.models.onnx import ATOL, RTOL, OnnxModel, export_onnx
@@ -38,7 +39,7 @@ CPU = ["--device", "cpu", "--num-workers", "0", "--no-progress"]
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """On-the-fly exports go to one temporary folder per test session, not ~/.cache."""
     folder = tmp_path_factory.getbasetemp() / "onnx-cache"
-    monkeypatch.setenv(gonnx.CACHE_ENV, str(folder))
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(folder))
 
 
 @pytest.fixture(scope="module")
@@ -218,15 +219,15 @@ def test_embed_files_match_between_backends(
 def test_cached_export_is_reused(
     starter: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(gonnx.CACHE_ENV, str(tmp_path))
-    first = gonnx.cached_onnx_model(starter, "encoder")
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path))
+    first = onnx_backend.cached_onnx_model(starter, "encoder")
     assert first.path.parent == tmp_path
 
-    def no_export(*args: object, **kwargs: object) -> Path:
+    def no_export(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(gonnx, "export_onnx", no_export)
-    assert gonnx.cached_onnx_model(starter, "encoder").path == first.path
+    monkeypatch.setattr(onnx_backend, "onnx_bytes", no_export)
+    assert onnx_backend.cached_onnx_model(starter, "encoder").path == first.path
 
 
 def test_mc_dropout_with_onnx_is_an_error(
@@ -243,24 +244,24 @@ def test_mc_dropout_with_onnx_is_an_error(
 
 def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(gonnx, "ONNX_FASTER_ON_CPU", True)
-    assert gonnx.resolve_backend("auto", cpu) == "onnx"
-    assert gonnx.resolve_backend("auto", cpu, mc_samples=5) == "torch"
-    assert gonnx.resolve_backend("auto", gpu) == "torch"
-    assert gonnx.resolve_backend("auto", cpu, distributed=True) == "torch"
-    assert gonnx.resolve_backend("torch", cpu, mc_samples=5) == "torch"
-    monkeypatch.setattr(gonnx, "ONNX_FASTER_ON_CPU", False)
-    assert gonnx.resolve_backend("auto", cpu) == "torch"
+    monkeypatch.setattr(onnx_backend, "ONNX_FASTER_ON_CPU", True)
+    assert onnx_backend.resolve_backend("auto", cpu) == "onnx"
+    assert onnx_backend.resolve_backend("auto", cpu, mc_samples=5) == "torch"
+    assert onnx_backend.resolve_backend("auto", gpu) == "torch"
+    assert onnx_backend.resolve_backend("auto", cpu, distributed=True) == "torch"
+    assert onnx_backend.resolve_backend("torch", cpu, mc_samples=5) == "torch"
+    monkeypatch.setattr(onnx_backend, "ONNX_FASTER_ON_CPU", False)
+    assert onnx_backend.resolve_backend("auto", cpu) == "torch"
     with pytest.raises(GalmorphError, match="runs on the CPU"):
-        gonnx.resolve_backend("onnx", gpu)
+        onnx_backend.resolve_backend("onnx", gpu)
     with pytest.raises(GalmorphError, match="unknown backend"):
-        gonnx.resolve_backend("tensorrt", cpu)
+        onnx_backend.resolve_backend("tensorrt", cpu)
 
 
 def test_a_model_changed_in_memory_is_not_run_from_its_file(
     small_catalog: Path, untrained_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gonnx, "ONNX_FASTER_ON_CPU", True)
+    monkeypatch.setattr(onnx_backend, "ONNX_FASTER_ON_CPU", True)
     loaded = load_model(untrained_model)
     options = {"num_workers": 0, "progress": False, "views": 1}
     before = predict_catalog(small_catalog, loaded, **options)  # auto: ONNX Runtime

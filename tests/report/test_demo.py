@@ -17,7 +17,7 @@ from galmorph.cli import build_parser, main
 from galmorph.inference import embed, loop
 from galmorph.inference.embeddings import read_embeddings
 from galmorph.models.checkpoint import load_model
-from galmorph.models.onnx import cache_dir, cached_onnx_model
+from galmorph.models.onnx_backend import cache_dir, cached_onnx_model
 from galmorph.report import demo
 from galmorph.report.demo import OUTPUTS, DemoRunner
 from galmorph.report.demo_anomaly import ODD_NO, ODD_YES, anomaly_step

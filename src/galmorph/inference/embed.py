@@ -70,7 +70,7 @@ from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for,
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.device import resolve_device
-from galmorph.models.onnx import cached_onnx_model, resolve_model_backend
+from galmorph.models.onnx_backend import cached_onnx_model, resolve_model_backend
 
 #: Parquet metadata key of a resumable part's bookkeeping JSON.
 PART_KEY = "galmorph_embedding_part"

@@ -49,7 +49,7 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.model import GalaxyModel, enable_mc_dropout
-from galmorph.models.onnx import cached_onnx_model, resolve_model_backend
+from galmorph.models.onnx_backend import cached_onnx_model, resolve_model_backend
 
 if TYPE_CHECKING:
     from galmorph.inference.distributed import DistributedInference
@@ -252,8 +252,8 @@ def model_outputs(
     left in eval mode. With ``distributed`` the rows are shared between its
     processes (:class:`~galmorph.inference.distributed.DistributedInference`) and
     only the first process gets the outputs back; the others get None. ``backend`` is resolved by
-    :func:`galmorph.models.onnx.resolve_model_backend`: ``"onnx"`` runs the model exported
-    to ONNX (:func:`galmorph.models.onnx.cached_onnx_model`) with ONNX Runtime. With
+    :func:`galmorph.models.onnx_backend.resolve_model_backend`: ``"onnx"`` runs the model exported
+    to ONNX (:func:`galmorph.models.onnx_backend.cached_onnx_model`) with ONNX Runtime. With
     ``views`` above 1 every output (every MC sample) is the mean over that many
     orientations of the images (:func:`galmorph.data.views.average_over_views`).
     """

@@ -175,7 +175,7 @@ def predict_catalog(
         drop_missing_images: skip rows whose image file is missing, with a warning.
         backend: ``auto`` (the default, as the command line's ``--backend``: ONNX
             Runtime for one CPU process without MC dropout, PyTorch otherwise; see
-            :func:`galmorph.models.onnx.resolve_backend`), ``torch``, or ``onnx``
+            :func:`galmorph.models.onnx_backend.resolve_backend`), ``torch``, or ``onnx``
             (ONNX Runtime on the CPU, with the model file exported once to a cache;
             no MC dropout). ONNX Runtime runs the model *file*: a :class:`LoadedModel`
             whose weights were changed in memory runs in PyTorch with ``auto``, and is

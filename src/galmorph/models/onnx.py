@@ -29,10 +29,8 @@ only ``onnx`` and exports convnext_atto several times faster than the ``torch.ex
 
 :class:`OnnxModel` runs an exported file with ONNX Runtime's CPU execution provider as a
 batch function (tensor in, tensor out), which is what :func:`galmorph.inference.loop.infer`
-takes; :func:`cached_onnx_model` exports a loaded model once into a cache folder keyed by
-its checksum. ``backend="onnx"`` of :func:`galmorph.inference.predict.predict_catalog` and
-:func:`galmorph.inference.embed.embed_catalog` use it; :func:`resolve_backend` turns
-``"auto"`` into a backend. ONNX Runtime and PyTorch agree to within :data:`ATOL` plus
+takes; :mod:`galmorph.models.onnx_backend` chooses it for predict and embed and keeps the
+exports in a cache. ONNX Runtime and PyTorch agree to within :data:`ATOL` plus
 :data:`RTOL` times the value on features and outputs (``tests/models/test_onnx.py``).
 
 Examples
@@ -48,7 +46,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,10 +56,10 @@ import torch
 
 from galmorph import __version__
 from galmorph.data.image_config import ImageConfig
-from galmorph.exceptions import GalmorphError, GalmorphWarning, ModelError
+from galmorph.exceptions import GalmorphError, ModelError
 from galmorph.files import atomic_target
 from galmorph.models.checkpoint import LoadedModel, load_model
-from galmorph.models.defaults import BACKENDS, WHATS
+from galmorph.models.defaults import WHATS
 from galmorph.models.external import ENCODER_TASK
 
 #: ONNX opset of exported files.
@@ -82,13 +79,6 @@ ATOL = 1e-4
 #: ~100) differ by up to 1.4e-5 of their value (3e-4 absolute) on 8 bundled galaxies,
 #: float32 rounding of the two runtimes' convolutions.
 RTOL = 2e-5
-#: Whether ``backend="auto"`` picks ONNX Runtime on the CPU, from ``benchmarks/bench_onnx.py``
-#: (embed images/s, data loading included): on 2 shared CPU cores, gz2-starter (128 px) on
-#: the 630 bundled galaxies ran at 39.1 images/s with ONNX Runtime and 18.9 with PyTorch
-#: (best of 3), features within 4e-6.
-ONNX_FASTER_ON_CPU = True
-#: Environment variable naming the folder of on-the-fly exports.
-CACHE_ENV = "GALMORPH_ONNX_CACHE"
 
 
 # ------------------------------------------------------------------ export
@@ -145,10 +135,15 @@ def _properties(
     """The ONNX ``metadata_props`` of an export (all values strings)."""
     config = loaded.image_config
     export = {
-        "what": what, "stages": sorted(stages), "input": INPUT_NAME,
-        "output": OUTPUT_NAMES[what], "labels": output_labels(loaded.metadata, what, n_outputs),
-        "meaning": output_meaning(loaded.metadata, what), "source": loaded.provenance(),
-        "opset": OPSET, "torch_version": torch.__version__,
+        "what": what,
+        "stages": sorted(stages),
+        "input": INPUT_NAME,
+        "output": OUTPUT_NAMES[what],
+        "labels": output_labels(loaded.metadata, what, n_outputs),
+        "meaning": output_meaning(loaded.metadata, what),
+        "source": loaded.provenance(),
+        "opset": OPSET,
+        "torch_version": torch.__version__,
     }
     return {
         METADATA_KEY: json.dumps(loaded.metadata, sort_keys=True),
@@ -290,111 +285,3 @@ class OnnxModel:
 def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
     """The galmorph metadata of the model an ONNX file was exported from."""
     return OnnxModel(path).metadata
-
-
-def resolve_model_backend(
-    backend: str, loaded: LoadedModel, device: torch.device, mc_samples: int = 1, *,
-    distributed: bool = False,
-) -> str:
-    """:func:`resolve_backend` for ``loaded``: ONNX Runtime runs an export of the model
-    *file*, so a model whose weights were changed in memory since it was read
-    (:meth:`~galmorph.models.checkpoint.LoadedModel.changed_since_read`) runs in PyTorch
-    with ``"auto"``.
-
-    Raises:
-        GalmorphError: as :func:`resolve_backend`, and for ``"onnx"`` with such a model.
-    """
-    resolved = resolve_backend(backend, device, mc_samples, distributed=distributed)
-    if resolved == "onnx" and loaded.changed_since_read():
-        if backend == "onnx":
-            raise GalmorphError(
-                f"{loaded.name} was changed in memory since it was read from {loaded.path}, "
-                "and ONNX Runtime would run the file's weights: save it first "
-                "(galmorph.models.checkpoint.save_model), or use backend='torch'")
-        return "torch"
-    return resolved
-
-
-def cache_dir() -> Path:
-    """Folder of on-the-fly exports: ``$GALMORPH_ONNX_CACHE``, else
-    ``$XDG_CACHE_HOME/galmorph/onnx`` (default ``~/.cache/galmorph/onnx``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "galmorph" / "onnx"
-
-
-def cached_onnx_model(
-    loaded: LoadedModel, what: str = "full", stages: Sequence[int] = ()
-) -> OnnxModel:
-    """An :class:`OnnxModel` of a loaded model, exported once into :func:`cache_dir`.
-
-    The cached file is named by the model file's SHA-256, ``what`` (with any ``stages``),
-    the input size (an external encoder's can be chosen), the opset and galmorph's version
-    (whose model code it holds); it is exported again when unreadable or of another model.
-    Where the folder cannot be written (read-only, full), the export runs from memory.
-    """
-    part, config = what + "".join(f"-s{s}" for s in sorted(stages)), loaded.image_config
-    size = f"{config.channels}x{config.size}px-opset{OPSET}-v{__version__}"
-    path = cache_dir() / f"{loaded.checksum[:32]}-{part}-{size}.onnx"
-    if path.is_file():
-        try:
-            cached = OnnxModel(path)
-        except ModelError:
-            pass
-        else:
-            if (cached.export.get("source") or {}).get("galmorph_model_sha256") == loaded.checksum:
-                return cached
-    data = onnx_bytes(loaded, what, stages)
-    try:
-        with atomic_target(path) as tmp:
-            tmp.write_bytes(data)
-    except OSError as err:
-        warnings.warn(f"cannot keep the ONNX export of {loaded.name} in {path.parent} ("
-                      f"{err.strerror or err}): it is made again on every run; set {CACHE_ENV} "
-                      "to a writable folder", GalmorphWarning, stacklevel=2)
-        return OnnxModel(path, data)
-    return OnnxModel(path)
-
-
-def onnxruntime_available() -> bool:
-    """Whether the ``onnxruntime`` package can be imported."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def resolve_backend(
-    backend: str, device: torch.device, mc_samples: int = 1, *, distributed: bool = False
-) -> str:
-    """``"torch"`` or ``"onnx"`` for a backend option and a resolved device.
-
-    ``"auto"`` is ONNX Runtime when it is installed and :data:`ONNX_FASTER_ON_CPU`,
-    for inference on the CPU, in one process (not ``distributed``), without MC
-    dropout; else PyTorch (always on a GPU).
-
-    Raises:
-        GalmorphError: for an unknown backend, or ``"onnx"`` with MC dropout or on
-        a device other than the CPU.
-    """
-    if backend not in BACKENDS:
-        raise GalmorphError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
-    if backend == "auto":
-        use_onnx = (
-            ONNX_FASTER_ON_CPU and device.type == "cpu" and mc_samples == 1 and not distributed
-        )
-        return "onnx" if use_onnx and onnxruntime_available() else "torch"
-    if backend == "onnx":
-        if mc_samples > 1:
-            raise GalmorphError(
-                "MC-dropout sampling (--mc-samples above 1) is a feature of the PyTorch "
-                "backend: use --backend torch"
-            )
-        if device.type != "cpu":
-            raise GalmorphError(
-                f"the onnx backend runs on the CPU, not {device}: add --device cpu, or use "
-                "--backend torch"
-            )
-    return backend
