@@ -185,6 +185,39 @@ def test_hub_cache_offline(
 
 
 # ------------------------------------------------------------------ bad files
+class _Payload:
+    """A pickled object: what a model file could hide code in."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("this ran while the file was read",))
+
+
+def test_a_model_file_is_read_without_running_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, load_model unpickled anything (weights_only=False)."""
+    hostile = tmp_path / "shared.pt"
+    torch.save({"galmorph": {"task": "votes"}, "state_dict": {}, "x": _Payload()}, hostile)
+    with pytest.raises(ModelError, match=r"shared\.pt is not a galmorph model: it holds Python "
+                                         r"objects besides tensors and plain data"):
+        load_model(hostile)
+    assert "this ran" not in capsys.readouterr().out
+
+
+def test_an_onnx_export_given_as_model_says_what_it_is(tmp_path: Path) -> None:
+    exported = tmp_path / "model.onnx"
+    exported.write_bytes(b"\x08\x08\x12\x07pytorch")
+    with pytest.raises(ModelError, match=r"model\.onnx is an ONNX export \(galmorph export\), "
+                                         r"which ONNX Runtime runs"):
+        load_model(exported)
+
+
+def test_timm_weights_without_their_config_name_the_config(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(ModelError, match=r"has model\.safetensors but not timm's config\.json"):
+        load_model(tmp_path)
+
+
 def test_not_a_checkpoint(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_text("this is not a model\n")

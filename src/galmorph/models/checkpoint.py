@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -110,6 +111,11 @@ def resolve_model_path(spec: str | Path | None) -> Path:
         if (path / CONFIG_FILE).is_file():  # a timm encoder's folder, without its weights
             raise ModelError(f"{path} has timm's {CONFIG_FILE} but not the encoder's weights: "
                              f"add {' or '.join(WEIGHT_FILES)}")
+        weights = [w for w in WEIGHT_FILES if (path / w).is_file()]
+        if weights:  # a timm encoder's weights, without its config
+            raise ModelError(f"{path} has {weights[0]} but not timm's {CONFIG_FILE}, which says "
+                             "what architecture the weights are for: save the encoder with "
+                             "timm's save_for_hf, or copy its config.json beside them")
         raise ModelError(f"no model file (*.pt or best*.ckpt) in folder {path}")
     names = ", ".join(sorted(shipped)) or "none installed"
     close = difflib.get_close_matches(str(spec), list(shipped), n=1, cutoff=0.7)
@@ -263,6 +269,30 @@ def build_model(metadata: dict[str, Any]) -> GalaxyModel:
     return GalaxyModel(encoder, HEAD_BUILDERS[task](metadata, encoder.num_features))
 
 
+def _read_checkpoint(path: Path) -> Any:
+    """A checkpoint's contents, read as tensors and plain data only (``weights_only``: a
+    model file from elsewhere cannot run code).
+
+    Raises:
+        ModelError: in one line, for an ONNX export or a file that is not a checkpoint.
+    """
+    if path.suffix.lower() == ".onnx":
+        raise ModelError(f"{path} is an ONNX export (galmorph export), which ONNX Runtime runs "
+                         "(see the README); give galmorph the .pt model it was made from")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err):  # torch suggests weights_only=False: unsafe
+            raise ModelError(f"{path} is not a galmorph model: it holds Python objects besides "
+                             "tensors and plain data, which galmorph does not unpickle (that "
+                             "could run code)") from None
+        raise ModelError(f"{path} is not a readable model checkpoint (corrupt, or another "
+                         "kind of file)") from None
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        reason = (str(err).strip() or type(err).__name__).splitlines()[0].split(". ")[0]
+        raise ModelError(f"{path} is not a readable model checkpoint: {reason}") from None
+
+
 def load_model(
     spec: str | Path | None = None,
     device: str | torch.device = "cpu",
@@ -290,10 +320,7 @@ def load_model(
         model, metadata, weights = load_timm_encoder(path, source, image)
         return LoadedModel(model.to(device).eval(), metadata, weights, source,
                            weights_digest(model))
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        raise ModelError(f"{path} is not a readable model checkpoint: {err}") from None
+    payload = _read_checkpoint(path)
     metadata = payload.get("galmorph") if isinstance(payload, dict) else None
     if not metadata:
         raise ModelError(f"{path} is not a galmorph checkpoint (no 'galmorph' metadata)")
