@@ -162,6 +162,8 @@ def test_tree_model_on_a_new_schema(
     loaded = load_model(result.model_path)
     assert loaded.task == "votes" and loaded.schema == tree
     assert len(loaded.metadata["vote_baseline"]) == 5
+    # the loss of the average votes on the validation galaxies, to compare the model with
+    assert loaded.metadata["training"]["baseline_val_loss"] > 0
     table = predict_catalog(ring_frame, loaded, num_workers=0, progress=False)
     assert "t02_edgeon_asked" in table and "t02_edgeon_a05_no_fraction" in table
     fractions = table.filter(regex="^t01.*_fraction$").sum(axis=1)

@@ -106,8 +106,9 @@ def test_cli_train_reports_the_model(tmp_path, make_catalog, capsys):
     assert status == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "model.pt" in out and "Trainable params" not in out  # no model summary
+    # minutes: however busy the machine is
     assert re.search(rf"trained 1 epoch in \d+\.\d min on cpu \({os.cpu_count()} cores\), "
-                     "32-bit;", out), out  # minutes: however busy the machine is
+                     r"32-bit best validation loss \d+\.\d+ on \d+ galaxies", out), out
     assert load_model(tmp_path / "run" / "model.pt").name == "run"  # the folder's, as finetune
     assert load_model(tmp_path / "run" / "model.pt").metadata["training"]["hardware"] == {
         "device": f"cpu ({os.cpu_count()} cores)", "devices": 1, "precision": "32-true"}

@@ -20,6 +20,7 @@ from galmorph.cli._common import (
     positive_int,
     seed_number,
     source_options,
+    writable_file,
 )
 
 
@@ -109,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_output(output: str) -> None:
-    """The adapted model's path must be a ``.pt`` file name, not a folder."""
+    """The adapted model's path must be a ``.pt`` file name, not a folder, where a file
+    can be written (checked before the images are read)."""
     from pathlib import Path
 
     from galmorph.exceptions import GalmorphError
@@ -121,6 +123,7 @@ def _check_output(output: str) -> None:
     if path.suffix != ".pt":
         raise GalmorphError(f"name the adapted model .pt, not {path.name} "
                             f"(e.g. {path.with_suffix('.pt').name})")
+    writable_file(output, "-o")
 
 
 def _crop_text(record: dict[str, Any]) -> str:

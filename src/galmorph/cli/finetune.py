@@ -34,7 +34,9 @@ from galmorph.cli._common import (
     seed_number,
     source_options,
     styled,
+    whole_number,
 )
+from galmorph.data.image_config import MIN_IMAGE_SIZE
 
 if TYPE_CHECKING:
     from galmorph.training.finetune import FinetuneResult
@@ -127,8 +129,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--squash", action="store_true",
                      help="predict values in [0, 1] through a sigmoid (regression)")
     fit.add_argument("--batch-size", type=positive_int, default=32, help="(default: 32)")
-    fit.add_argument("--image-size", type=positive_int, default=None,
-                     help="input side in pixels (default: the pretrained model's)")
+    fit.add_argument("--image-size", type=whole_number(MIN_IMAGE_SIZE), default=None,
+                     help=f"input side in pixels, {MIN_IMAGE_SIZE} or more (default: the "
+                     "pretrained model's)")
     fit.add_argument(
         "--crop-fraction", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
         help="side of the training crop as a fraction of the image side (evaluation: their "
@@ -231,12 +234,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
+    from galmorph.cli.train import vote_loss_report
     from galmorph.training.trainer import hardware_summary
 
     console = make_console()
     training = result.metadata["training"]
-    loss = (f"; best validation loss {result.best_val_loss:.3f}"
-            if result.best_val_loss is not None else " (no validation: last epoch kept)")
+    votes = result.metadata["task"] == "votes"  # its loss is compared on lines of its own
+    if result.best_val_loss is None:
+        loss = " (no validation: last epoch kept)"
+    else:
+        loss = "" if votes else f"; best validation loss {result.best_val_loss:.3f}"
     epochs, seconds = result.epochs_completed, result.seconds
     took = f"{seconds:.2g} s" if seconds < 90 else f"{seconds / 60:.1f} min"
     console.print(
@@ -244,6 +251,8 @@ def _report(result: FinetuneResult) -> None:
         f"for {epochs} epoch{'' if epochs == 1 else 's'} in {took} on "
         f"{hardware_summary(training['hardware'])}{loss}"
     )
+    for line in vote_loss_report(training) if votes else ():
+        console.print(line)
     scores = training.get("best_val_metrics") or {}
     n_val = training["split"]["sizes"]["val"]
     classes = result.metadata.get("classes", [])

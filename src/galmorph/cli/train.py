@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from galmorph.cli._common import (
     check_crop_fraction,
@@ -17,7 +17,9 @@ from galmorph.cli._common import (
     positive_int,
     seed_number,
     styled,
+    whole_number,
 )
+from galmorph.data.image_config import MIN_IMAGE_SIZE
 
 if TYPE_CHECKING:
     from galmorph.training.train import TrainResult
@@ -37,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("catalog", help="catalog with id_str, file_loc and vote-count columns")
     parser.add_argument("--schema", default="gz2", help="decision tree: built-in name or YAML")
     parser.add_argument("-o", "--output", required=True, help="output folder")
-    parser.add_argument("--encoder", default="convnext_atto",
-                        help="timm model name, for --init scratch or imagenet")
+    parser.add_argument("--encoder", default=None,
+                        help="timm model name, for --init scratch or imagenet (default: "
+                        "convnext_atto)")
     parser.add_argument(
         "--init", default="scratch", metavar="{scratch,imagenet,MODEL}",
         help="where the encoder starts: random weights, ImageNet weights (offline for "
@@ -52,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="layer-wise learning-rate decay per encoder block from the top (default: "
         "galmorph.training.train.PRETRAINED_LR_DECAY for pretrained starts, none from scratch)",
     )
-    parser.add_argument("--image-size", type=positive_int, default=96, help="input side (px)")
+    parser.add_argument("--image-size", type=whole_number(MIN_IMAGE_SIZE), default=96,
+                        help=f"input side (px, {MIN_IMAGE_SIZE} or more)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3)
     parser.add_argument(
         "--rotation", choices=("any", "right-angles"), default="any",
@@ -122,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
             "TRAIN VAL TEST, each 0 or more, summing to 1 (e.g. --split 0.8 0.1 0.1)"
         ) from None
     check_crop_fraction(args.crop_fraction)
+    if args.encoder is not None and args.init not in ("scratch", "imagenet"):
+        raise GalmorphError(f"--encoder {args.encoder} needs --init scratch or imagenet: "
+                            f"--init {args.init} starts from that model's own encoder")
+    if args.imagenet_weights is not None and args.init != "imagenet":
+        raise GalmorphError(f"--imagenet-weights {args.imagenet_weights} needs --init imagenet "
+                            f"(the encoder starts from them), not --init {args.init}")
     with no_new_empty_dir(args.output):
         try:
             result = _train(args)
@@ -132,13 +142,33 @@ def run(args: argparse.Namespace) -> int:
             raise
     console = make_console()
     epochs = result.epochs_completed
+    training = result.metadata["training"]
     console.print(
         f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
-        f"{hardware_summary(result.metadata['training']['hardware'])}; "
-        f"best validation loss {result.best_val_loss:.3f} (summed NLL per galaxy)"
+        f"{hardware_summary(training['hardware'])}"
     )
+    for line in vote_loss_report(training):
+        console.print(line)
     console.print(styled(f"model: {result.model_path}", "bold", "  (use it with --model)"))
     return 0
+
+
+def vote_loss_report(training: dict[str, Any]) -> list[str]:
+    """A vote model's best validation loss beside the untrained model's and the no-image
+    baseline's (when recorded in its metadata ``training``), and whether it beats them."""
+    best = training.get("best_val_loss")
+    if best is None:
+        return []
+    initial, baseline = training.get("initial_val_loss"), training.get("baseline_val_loss")
+    compared = [*([f"{initial:.3f} before training"] if initial is not None else []),
+                *([f"{baseline:.3f} for the catalog's average votes given to every galaxy"]
+                  if baseline is not None else [])]
+    lines = [f"best validation loss {best:.3f} on {training['split']['sizes']['val']} galaxies "
+             "(summed NLL per galaxy, lower is better)" + "".join(f"; {c}" for c in compared)]
+    if baseline is not None and best >= baseline:
+        lines.append("the model does not yet beat the average votes, which ignore the images: "
+                     "train for more epochs, or on more galaxies, before using it")
+    return lines
 
 
 def _train(args: argparse.Namespace) -> TrainResult:
@@ -152,7 +182,7 @@ def _train(args: argparse.Namespace) -> TrainResult:
         args.catalog,
         args.schema,
         args.output,
-        encoder=args.encoder,
+        **({"encoder": args.encoder} if args.encoder else {}),
         image_config=ImageConfig.for_sdss_gz2(
             size=args.image_size,
             channels=args.channels,

@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+#: The smallest input side (pixels) of a model.
+MIN_IMAGE_SIZE = 8
+
 ROTATIONS = ("any", "right-angles")
 
 
@@ -73,8 +76,8 @@ class ImageConfig:
         set_(self, "mean", self._per_channel("mean", self.mean))
         set_(self, "std", self._per_channel("std", self.std))
         set_(self, "crop_fraction", tuple(float(f) for f in self.crop_fraction))
-        if not isinstance(self.size, int) or self.size < 8:
-            raise ValueError(f"image size must be an integer >= 8, got {self.size}")
+        if not isinstance(self.size, int) or self.size < MIN_IMAGE_SIZE:
+            raise ValueError(f"image size must be an integer >= {MIN_IMAGE_SIZE}, got {self.size}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
         if any(s <= 0 for s in self.std):

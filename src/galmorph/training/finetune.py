@@ -82,12 +82,13 @@ from galmorph.training.targets import (
     labelled_catalog,
     stratified_split,
 )
-from galmorph.training.train import TrainResult, check_training_votes
+from galmorph.training.train import TrainResult, baseline_val_loss, check_training_votes
 from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
     ValidationHistory,
     build_trainer,
+    check_output_dir,
     check_run_options,
     clear_leftovers,
     hardware_record,
@@ -218,6 +219,7 @@ def finetune(
     check_run_options(epochs=epochs, batch_size=batch_size, num_workers=num_workers)
     tree = get_schema(schema) if task == "votes" and schema is not None else None
     output_dir = Path(output_dir)
+    check_output_dir(output_dir)
     L.seed_everything(seed, workers=True, verbose=False)
 
     frame = labelled_catalog(catalog, task, label, tree, skip_missing_images=skip_missing_images)
@@ -237,6 +239,7 @@ def finetune(
 
     # labels, head and the validation split
     task_meta: dict[str, Any] = {}
+    baseline_record: dict[str, Any] = {}
     class_weight_tensor = None
     targets: np.ndarray | None = None
     ids = frame["id_str"]
@@ -272,9 +275,12 @@ def finetune(
         is_val = stratified_split(pd.Series(0, index=frame.index), ids, val_fraction, split_seed)
         counts = frame.loc[~is_val, tree.label_cols].to_numpy()
         head = ConcentrationHead(start.encoder.num_features, tree.n_answers, dropout)
+        baseline = fit_vote_baseline(counts, tree)
         task_meta = {"schema": tree.to_dict(), "min_concentration": head.min_concentration,
-                     "vote_baseline": [float(v) for v in fit_vote_baseline(counts, tree)],
+                     "vote_baseline": [float(v) for v in baseline],
                      "questions_without_votes": tree.unanswered(counts)}
+        baseline_record = {"baseline_val_loss": baseline_val_loss(
+            frame.loc[is_val, tree.label_cols].to_numpy(), baseline, tree)}
     if val_fraction > 0 and not is_val.any():
         raise GalmorphError(
             f"{where}: {len(frame)} galaxies are too few for a validation split of "
@@ -337,6 +343,7 @@ def finetune(
             "augment": augment,
             **head_record,
             **crop_record,
+            **baseline_record,
             "seed": seed,
         },
         "galmorph_version": __version__,

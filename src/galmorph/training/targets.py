@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -153,7 +154,9 @@ def labelled_catalog(
     if label not in frame:
         names = {str(c).lower(): str(c) for c in frame.columns}
         close = difflib.get_close_matches(label.lower(), list(names), n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(names[c]) for c in close)}?" if close else ""
+        hint = (f"; did you mean {' or '.join(repr(names[c]) for c in close)}?" if close
+                else "; for images sorted into a subfolder per class, give --label folder."
+                if isinstance(catalog, str | os.PathLike) and os.path.isdir(catalog) else ".")
         raise CatalogError(f"{where} has no label column {label!r}{hint} "
                            f"Its columns: {', '.join(map(str, frame.columns))}")
     frame[label] = label_values(frame[label])
@@ -168,6 +171,11 @@ def labelled_catalog(
             f"{label!r} label: {describe_rows(frame, missing)}", GalmorphWarning, stacklevel=3,
         )
         frame = frame[~missing].reset_index(drop=True)
+    if task == "regression" and frame[label].nunique() == 1:
+        galaxies = "the only labelled galaxy has" if len(frame) == 1 else (
+            f"all {len(frame)} labelled galaxies have")
+        raise CatalogError(f"{where}: {galaxies} the {label!r} value {frame[label].iloc[0]:g}: "
+                           "a regressor needs galaxies with different values to learn from")
     if task == "classification":
         try:
             frame[label] = normalise_classes(frame[label])
@@ -196,8 +204,8 @@ def check_classes(
     classes: list[Any], counts: np.ndarray, val_counts: np.ndarray, where: str, label: str,
     val_fraction: float, weighted: bool,
 ) -> None:
-    """Refuse one class or one per galaxy; warn of classes left out of validation, and of
-    unbalanced classes without ``weighted`` loss.
+    """Refuse one class or one per galaxy; warn of classes that differ only in case, of
+    classes left out of validation, and of unbalanced classes without ``weighted`` loss.
 
     Args:
         classes: the class labels, sorted; counts, val_counts: galaxies of each, in all
@@ -215,6 +223,14 @@ def check_classes(
             f"{counts.sum()} galaxies: a classifier needs 2 to {MAX_CLASSES} classes, with "
             "several galaxies each; for a number per galaxy use task='regression' "
             "(--task regression)")
+    by_case: dict[str, list[Any]] = {}
+    for c in classes:
+        by_case.setdefault(str(c).casefold(), []).append(c)
+    for alike in (group for group in by_case.values() if len(group) > 1):
+        warnings.warn(
+            f"{where}: the {label!r} classes {' and '.join(map(repr, alike))} differ only in "
+            "upper and lower case: they are learnt as different classes; write them alike "
+            "if they are one", GalmorphWarning, stacklevel=3)
     listed = ", ".join(f"{c!r}: {n}" for c, n in zip(classes, counts, strict=True))
     unchecked = [f"{c!r} ({n})" for c, n, v in zip(classes, counts, val_counts, strict=True)
                  if v == 0]

@@ -34,6 +34,7 @@ from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.models.checkpoint import save_model
+from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
@@ -41,6 +42,7 @@ from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
     build_trainer,
+    check_output_dir,
     check_run_options,
     clear_leftovers,
     hardware_record,
@@ -49,8 +51,6 @@ from galmorph.training.trainer import (
     warn_if_replacing,
 )
 from galmorph.training.vote_module import VoteModule
-
-#: The model files a run writes in its folder.
 
 #: Layer-wise learning-rate decay per encoder block for pretrained starts.
 PRETRAINED_LR_DECAY = 0.8
@@ -70,20 +70,55 @@ class TrainResult:
     metadata: dict[str, Any] = field(repr=False)
 
 
-def _check_resumable(checkpoint: Path) -> dict[str, Any]:
-    """The galmorph metadata of a checkpoint to resume from, after checking it can be read.
+def _check_resumable(checkpoint: Path, metadata: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The galmorph metadata and training steps of a checkpoint to resume from, after
+    checking it can be read and holds a model of this run's settings (``metadata``).
 
     Raises:
-        GalmorphError: when it cannot be read (e.g. damaged by a copy that was cut short).
+        GalmorphError: when it cannot be read (e.g. damaged by a copy that was cut short),
+            or was trained with another encoder, schema, image size or channels.
     """
     try:
         payload = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
-        return dict(payload.get("galmorph") or {})
+        earlier, steps = dict(payload.get("galmorph") or {}), int(payload.get("global_step", 0))
     except Exception as err:  # torch raises several types for a damaged file
         raise GalmorphError(
             f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
             "delete it to train from the start, or copy best.ckpt over it to go on from there"
         ) from None
+    changed = [
+        f"{what} {shown(earlier_value)}, not {shown(value)}"
+        for what, key, shown in _RESUMED_SETTINGS
+        if (earlier_value := key(earlier)) is not None and earlier_value != (value := key(metadata))
+    ]
+    if changed:
+        raise GalmorphError(
+            f"cannot resume from {checkpoint}: that run trained with {'; '.join(changed)}: "
+            "give the options it was trained with to go on, or leave out --resume (or choose "
+            "another folder) to start a new run"
+        )
+    return earlier, steps
+
+
+#: What a resumed run must share with the run it goes on: its name in messages, how to
+#: read it from a model's metadata (None: not recorded), and how to show it.
+_RESUMED_SETTINGS: tuple[tuple[str, Any, Any], ...] = (
+    ("encoder", lambda m: m.get("encoder"), repr),
+    ("--schema", lambda m: m.get("schema"), lambda s: s.get("name", "(unnamed)")),
+    ("--image-size", lambda m: m.get("image", {}).get("size"), str),
+    ("--channels", lambda m: m.get("channels"), str),
+)
+
+
+def baseline_val_loss(counts: np.ndarray, baseline: np.ndarray, schema: Schema) -> float | None:
+    """The validation loss (summed NLL per galaxy) of answering every galaxy of ``counts``
+    ``(n, n_answers)`` with the no-image ``baseline`` (:func:`fit_vote_baseline`); None
+    without galaxies."""
+    if len(counts) == 0:
+        return None
+    concentrations = torch.as_tensor(np.asarray(baseline, dtype=np.float64)).expand(len(counts), -1)
+    counts_tensor = torch.as_tensor(np.asarray(counts, dtype=np.float64))
+    return float(vote_loss(counts_tensor, concentrations, schema.question_index_groups))
 
 
 def check_training_votes(
@@ -244,6 +279,7 @@ def train(
     check_run_options(epochs=epochs, batch_size=batch_size, num_workers=num_workers,
                       max_minutes=max_minutes)
     output_dir = Path(output_dir)
+    check_output_dir(output_dir)
     schema = get_schema(schema)
     L.seed_everything(seed, workers=True, verbose=False)
     config = image_config or ImageConfig.for_sdss_gz2(size=image_size, channels=channels)
@@ -287,10 +323,19 @@ def train(
             np.median(train_counts[:, slice(*schema.question_index_groups[0])].sum(axis=1))
         ),
     }
+    baseline = fit_vote_baseline(train_counts, schema)
+    training["baseline_val_loss"] = baseline_val_loss(
+        datamodule.catalogs["val"][schema.label_cols].to_numpy(), baseline, schema)
     metadata = model_metadata(
-        schema, config, encoder, dropout, training, fit_vote_baseline(train_counts, schema),
+        schema, config, encoder, dropout, training, baseline,
         name or output_dir.absolute().name, min_concentration, schema.unanswered(train_counts),
     )
+    last = output_dir / f"{LAST_NAME}.ckpt"
+    resume_from = last if resume and last.exists() else None
+    earlier, steps = ({}, 0) if resume_from is None else _check_resumable(resume_from, metadata)
+    if resume and resume_from is None:
+        warnings.warn(f"nothing to resume: {output_dir} holds no {last.name}; training from "
+                      "the start", GalmorphWarning, stacklevel=2)
     module = VoteModule(
         schema, encoder, config.channels, dropout, learning_rate, weight_decay, scheduler,
         metadata=metadata, min_concentration=min_concentration, encoder=start.encoder,
@@ -311,8 +356,6 @@ def train(
         callbacks=callbacks,
         max_minutes=max_minutes,
     )
-    last = output_dir / f"{LAST_NAME}.ckpt"
-    resume_from = last if resume and last.exists() else None
     if trainer.is_global_zero:
         clear_leftovers(output_dir)
         if resume_from is None:
@@ -323,12 +366,15 @@ def train(
         if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
             (initial,) = trainer.validate(module, datamodule=datamodule, verbose=False)
             metadata["training"]["initial_val_loss"] = float(initial["val_loss"])
-        else:
-            earlier = _check_resumable(resume_from).get("training", {})
-            if "initial_val_loss" in earlier:
-                metadata["training"]["initial_val_loss"] = earlier["initial_val_loss"]
+        elif "initial_val_loss" in earlier.get("training", {}):
+            metadata["training"]["initial_val_loss"] = earlier["training"]["initial_val_loss"]
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
     seconds = time.perf_counter() - start
+    if resume_from is not None and trainer.global_step == steps:
+        done = trainer.current_epoch
+        warnings.warn(f"nothing more to train: the run in {output_dir} had already stopped after "
+                      f"{done} epoch{'' if done == 1 else 's'} of {epochs} (--epochs)",
+                      GalmorphWarning, stacklevel=2)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     best_loss = checkpoint.best_model_score
     metadata["training"].update(

@@ -12,6 +12,7 @@ trained on, :func:`interrupt_raised` turns Ctrl-C into ``KeyboardInterrupt``, an
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import signal
@@ -162,6 +163,17 @@ def check_run_options(
         whole_number(num_workers, "num_workers", 0)
     if max_minutes is not None and real_number(max_minutes, "max_minutes") <= 0:
         raise ValueError(f"max_minutes must be a number of minutes above 0, got {max_minutes!r}")
+
+
+def check_output_dir(output_dir: str | Path) -> None:
+    """Before any work, refuse an ``output_dir`` that is a file or lies under one.
+
+    Raises:
+        NotADirectoryError: naming ``output_dir``.
+    """
+    path = Path(output_dir).absolute()
+    if any(p.exists() and not p.is_dir() for p in (path, *path.parents)):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(output_dir))
 
 
 def _loggers(output_dir: Path) -> list[Logger]:
