@@ -183,6 +183,16 @@ def test_next_steps_follow_a_usable_catalog(
     assert f"galmorph train {small_catalog} --schema gz2 -o run" in out
     assert f"galmorph evaluate {small_catalog}" in out
 
+    tree = small_catalog.parent / "smooth.yaml"
+    columns = ["t01_smooth_or_features_a01_smooth_count",
+               "t01_smooth_or_features_a02_features_or_disk_count"]
+    tree.write_text("name: smooth\nquestions:\n  - name: smooth\n    answers:\n"
+                    + "".join(f"      - {{name: {name}, column: {column}}}\n"
+                              for name, column in zip(("yes", "no"), columns, strict=True)))
+    status, out, _ = run_validate(capsys, str(small_catalog), "--schema", str(tree))
+    assert status == 0 and f"galmorph train {small_catalog} --schema {tree} -o run" in out
+    assert "galmorph evaluate" not in out  # the shipped model answers GZ2's questions only
+
     (small_catalog.parent / read_table(small_catalog)["file_loc"][3]).unlink()
     status, out, _ = run_validate(capsys, str(small_catalog), "--skip-missing-images")
     assert f"galmorph predict {small_catalog} --skip-missing-images -o" in out

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from galmorph.data import bundled
+from galmorph.data.schemas import get_schema
 from galmorph.inference.evaluate import evaluate_catalog
 from galmorph.models.checkpoint import load_model, shipped_models
-from galmorph.models.defaults import DEFAULT_MODEL
+from galmorph.models.defaults import DEFAULT_MODEL, DEFAULT_MODEL_SCHEMAS
 
 CARD_FIGURES = Path(__file__).resolve().parents[2] / "docs" / "gz2-starter-evaluation.json"
 TOLERANCE = 0.02
@@ -31,6 +32,14 @@ def test_default_model_is_shipped_and_small():
     assert loaded.name == DEFAULT_MODEL
     assert loaded.schema.name == "gz2-no-odd"
     assert loaded.metadata["training"]["split"]["seed"] == 1
+
+
+@pytest.mark.parametrize("schema", DEFAULT_MODEL_SCHEMAS)
+def test_catalogs_of_the_default_model_s_schemas_have_every_vote_it_learnt(schema: str):
+    """What `galmorph validate --schema` relies on to suggest `galmorph evaluate`."""
+    learnt = load_model(None).learnt_schema
+    assert learnt is not None
+    assert set(learnt.label_cols) <= set(get_schema(schema).label_cols)
 
 
 def test_model_card_figures_are_reproduced(evaluation):

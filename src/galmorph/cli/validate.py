@@ -221,8 +221,11 @@ def _next_commands(args: argparse.Namespace, s: CatalogSummary) -> list[str]:
     catalog = shlex.quote(args.catalog)
     skip = " --skip-missing-images" if s.n_rows_kept < s.n_rows else ""
     if s.schema is not None:
+        from galmorph.models.defaults import DEFAULT_MODEL_SCHEMAS
+
         train = f"galmorph train {catalog} --schema {shlex.quote(args.schema)} -o run{skip}"
-        return [train] if skip else [train, f"galmorph evaluate {catalog}"]
+        scored = not skip and args.schema in DEFAULT_MODEL_SCHEMAS  # the shipped model's tree
+        return [train, f"galmorph evaluate {catalog}"] if scored else [train]
     columns = "".join(f" --{option}-column {shlex.quote(name)}" for option, name in
                       (("id", args.id_column), ("file", args.file_column)) if name)
     return [f"galmorph {job} {catalog}{columns}{skip} -o {out}" for job, out in

@@ -6,6 +6,9 @@ never loads torch.
 
 #: The model used when none is named: a shipped model in ``galmorph/weights``.
 DEFAULT_MODEL = "gz2-starter"
+#: Built-in schemas whose catalogs have every vote column the default model learnt, so
+#: that ``galmorph evaluate`` can score it on them.
+DEFAULT_MODEL_SCHEMAS = ("gz2", "gz2-no-odd")
 
 #: What an ONNX export holds: the whole model, or the encoder only (its features).
 WHATS = ("full", "encoder")
