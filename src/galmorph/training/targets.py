@@ -166,9 +166,13 @@ def labelled_catalog(
     if missing.all():
         raise CatalogError(f"{where}: label column {label!r} is empty")
     if missing.any():
+        outside = (label == "folder" and isinstance(catalog, str | os.PathLike)
+                   and os.path.isdir(catalog))
+        why = ("images not in a class subfolder (directly in the folder)" if outside
+               else f"galaxies without a {label!r} label")
         warnings.warn(
-            f"{where}: skipping {int(missing.sum())} of {len(frame)} galaxies without a "
-            f"{label!r} label: {describe_rows(frame, missing)}", GalmorphWarning, stacklevel=3,
+            f"{where}: skipping {int(missing.sum())} of {len(frame)} {why}: "
+            f"{describe_rows(frame, missing)}", GalmorphWarning, stacklevel=3,
         )
         frame = frame[~missing].reset_index(drop=True)
     if task == "regression" and frame[label].nunique() == 1:
