@@ -69,16 +69,44 @@ def test_ctrl_c_while_training_says_how_to_go_on(tmp_path, make_catalog, capsys,
     monkeypatch.setattr(VoteModule, "training_step", interrupted)
     handler = signal.getsignal(signal.SIGINT)
     run = tmp_path / "run"
-    status = main([
-        "train", str(make_catalog(24)), "--schema", "gz2-no-odd", "-o", str(run),
-        "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
-        "--split", "0.6", "0.4", "0.0", "--no-progress",
-    ])
+    run.mkdir()
+    (run / "last.ckpt").write_bytes(b"an earlier run's last epoch")
+    with pytest.warns(GalmorphWarning, match="holds an earlier run"):
+        status = main([
+            "train", str(make_catalog(24)), "--schema", "gz2-no-odd", "-o", str(run),
+            "--image-size", "32", "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
+            "--split", "0.6", "0.4", "0.0", "--no-progress",
+        ])
     err = " ".join(capsys.readouterr().err.split())
     assert status == 130
-    assert f"no new model.pt was written in {run}" in err and "--resume" in err
+    assert (f"no new model.pt was written in {run}; no epoch had finished, so there is "
+            "nothing to resume: run the command again to start over") in err
     assert signal.getsignal(signal.SIGINT) is handler
     assert not (run / "model.pt").exists()
+    assert not (run / "last.ckpt").exists()  # --resume would have gone on with the old run
+
+
+def test_ctrl_c_after_an_epoch_says_to_resume(tmp_path, make_catalog, capsys, monkeypatch):
+    from galmorph.training.vote_module import VoteModule
+
+    step = VoteModule.training_step
+
+    def interrupted_in_the_second_epoch(self, batch, batch_idx):
+        if self.current_epoch == 1:
+            raise KeyboardInterrupt
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(VoteModule, "training_step", interrupted_in_the_second_epoch)
+    run = tmp_path / "run"
+    assert main([
+        "train", str(make_catalog(24)), "--schema", "gz2-no-odd", "-o", str(run),
+        "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--num-workers", "0",
+        "--split", "0.6", "0.4", "0.0", "--no-progress",
+    ]) == 130
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("last.ckpt holds the last finished epoch: run the command again with --resume "
+            "to go on") in err
+    assert (run / "last.ckpt").is_file()
 
 
 def test_cli_train_skips_missing_images_when_asked(tmp_path, make_catalog, capsys):

@@ -136,9 +136,17 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = _train(args)
         except KeyboardInterrupt:
+            from pathlib import Path
+
+            from galmorph.training.trainer import LAST_NAME
+
+            last = Path(args.output) / f"{LAST_NAME}.ckpt"
             make_console(stderr=True).print(
-                f"no new model.pt was written in {args.output}; its last.ckpt, if any, holds "
-                "the last finished epoch: run the command again with --resume to go on")
+                f"no new model.pt was written in {args.output}; "
+                + (f"{last.name} holds the last finished epoch: run the command again with "
+                   "--resume to go on" if last.exists() else
+                   "no epoch had finished, so there is nothing to resume: run the command "
+                   "again to start over"))
             raise
     console = make_console()
     epochs = result.epochs_completed

@@ -361,6 +361,7 @@ def train(
         if resume_from is None:
             warn_if_replacing(output_dir, "to continue it instead pass --resume (resume=True "
                               "in Python), or ")
+            last.unlink(missing_ok=True)  # an interrupted new run must not resume the old one
     start = time.perf_counter()
     with quiet_lightning(), interrupt_raised(trainer):
         if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
