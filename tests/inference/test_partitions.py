@@ -275,3 +275,17 @@ def test_integer_ids_read_the_same_both_ways(tmp_path: Path, demo_dir: Path) -> 
 
     assert frame["id_str"].tolist() == ["587722981742084144", "3"]
     assert ids_digest(read_ids(partition, "objid")) == ids_digest(ids)
+
+
+def test_upper_case_id_and_file_columns_are_read_both_ways(root: Path) -> None:
+    """FITS-born tables often name them ID_STR and FILE_LOC; read_partition took them, and
+    read_ids (the manifest's check) failed on them."""
+    (partition,) = find_partitions(root)
+    frame = pd.read_parquet(partition.path)
+    frame.rename(columns={"objid": "ID_STR", "cutout": "FILE_LOC"}).to_parquet(
+        partition.path, index=False)
+
+    read, ids = read_partition(partition)
+
+    assert read["id_str"].tolist() == frame["objid"].tolist()
+    assert ids_digest(read_ids(partition)) == ids_digest(ids)

@@ -29,15 +29,17 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from galmorph.data.defaults import FORMATS
-from galmorph.data.image_folder import image_folder_catalog
+from galmorph.data.image_folder import IMAGE_SUFFIXES, image_folder_catalog
 from galmorph.data.tree import Schema
 from galmorph.data.validation import CatalogSummary, inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphWarning
@@ -54,48 +56,72 @@ def catalog_name(catalog: CatalogSource) -> str:
     return str(catalog)
 
 
-def _csv_layout(path: Path) -> tuple[int, str]:
-    """Number of ``#`` lines before the header (galmorph's CSV outputs carry metadata so),
-    and the header's separator: ``,``, or ``;`` or a tab when it has those and no comma
-    (spreadsheets in many European locales write ``;``)."""
+def _csv_layout(path: Path) -> tuple[int, str, str]:
+    """Number of lines before the header (``#`` comments, as galmorph's CSV outputs carry
+    metadata; blank lines; Excel's ``sep=;``), the header's separator (the one ``sep=``
+    names, else ``,``, or ``;`` or a tab when it has those and no comma: spreadsheets in
+    many European locales write ``;``) and the encoding: UTF-16 where a byte-order mark
+    says so (Windows PowerShell writes it), else UTF-8.
+    """
+    import codecs
     import gzip
 
     opener = gzip.open if path.name.endswith(".gz") else open
-    count, header = 0, ""
-    with opener(path, "rt", errors="replace") as handle:
+    with opener(path, "rb") as handle:
+        utf16 = handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    count, header, named = 0, "", None
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first line
+    with opener(path, "rt", encoding="utf-16" if utf16 else "utf-8-sig",
+                errors="replace") as handle:
         for line in handle:
-            if not line.startswith("#"):
+            excel = re.fullmatch(r"sep=(.)", line.strip("\r\n")) if count == 0 else None
+            if excel is None and line.strip() and not line.startswith("#"):
                 header = line
                 break
+            named = excel.group(1) if excel else named
             count += 1
-    separator = next((s for s in (",", ";", "\t") if s in header), ",")
-    return count, separator
+    separator = named or next((s for s in (",", ";", "\t") if s in header), ",")
+    return count, separator, "utf-16" if utf16 else "utf-8"
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    skip, separator = _csv_layout(path)
-    # read ids and paths as text: an id like "007" must not become the number 7
-    options = {"dtype": {"id_str": str, "file_loc": str}, "skiprows": skip, "sep": separator}
+def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
+    skip, separator, encoding = _csv_layout(path)
+    options = {"skiprows": skip, "sep": separator, "skipinitialspace": True,
+               "encoding": encoding}
+    # read ids and paths as text: an id like "007" must not become the number 7, nor an
+    # int64 id beside a blank cell a float (1237648720693755918 read as ...5920)
+    texts = {name.lower() for name in ("id_str", "file_loc", *text_columns)}
     try:
-        frame = pd.read_csv(path, **options)
+        frame = _read_csv_text(path, options, texts)
     except UnicodeDecodeError:
         warnings.warn(f"{path} is not UTF-8 text: read as Windows-1252, as Excel's plain "
                       "'CSV' writes it (save as 'CSV UTF-8' to be sure of accents)",
                       GalmorphWarning, stacklevel=4)
-        frame = pd.read_csv(path, encoding="cp1252", **options)
+        frame = _read_csv_text(path, {**options, "encoding": "cp1252"}, texts)
     if separator == ";":
-        frame = _decimal_commas(frame)
+        frame = _decimal_commas(frame, texts)
     filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
     # a spreadsheet's trailing rows of empty cells (",,,") are no galaxies
     return frame.iloc[:filled[-1] + 1 if len(filled) else 0]
 
 
-def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+def _read_csv_text(path: Path, options: dict[str, Any], texts: set[str]) -> pd.DataFrame:
+    """A CSV file read with ``options``: the columns ``texts`` names (lower case) as text,
+    spaces around column names (``id_str , file_loc``) left out."""
+    names = pd.read_csv(path, nrows=0, **options).columns
+    dtype = {name: str for name in names if str(name).strip().lower() in texts}
+    frame = pd.read_csv(path, dtype=dtype, **options)
+    return frame.rename(columns=lambda name: name.strip() if isinstance(name, str) else name)
+
+
+def _decimal_commas(frame: pd.DataFrame, texts: set[str]) -> pd.DataFrame:
     """Text columns whose every value is a number written with a decimal comma (``0,05``,
-    as spreadsheets that separate with ``;`` write them) as numbers."""
-    for name in frame.columns.difference(["id_str", "file_loc"]):
+    as spreadsheets that separate with ``;`` write them) as numbers; those named in
+    ``texts`` (ids and paths, lower case) left as text."""
+    for name in frame.columns:
         column = frame[name]
-        if pd.api.types.is_numeric_dtype(column) or not column.notna().any():
+        if (str(name).lower() in texts or pd.api.types.is_numeric_dtype(column)
+                or not column.notna().any()):
             continue
         values = column.dropna().astype(str).str.strip()
         if values.str.fullmatch(r"[-+]?\d+,\d*(?:[eE][-+]?\d+)?").all():
@@ -104,7 +130,20 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     frame = pd.read_parquet(path)
+    # integers with nulls come back as floats when the file has no pandas metadata (Spark,
+    # DuckDB, polars write it so): read them again as nullable integers, exact past 2**53
+    inexact = [f.name for f in pq.read_schema(path) if pa.types.is_integer(f.type)
+               and f.name in frame and frame[f.name].dtype.kind == "f"]
+    if inexact:
+        table = pq.read_table(path, columns=inexact)
+        for name in inexact:
+            kind = table.column(name).type
+            nullable = f"{'U' if pa.types.is_unsigned_integer(kind) else ''}Int{kind.bit_width}"
+            frame[name] = pd.array(table.column(name).to_pylist(), dtype=nullable)
     if isinstance(frame.index, pd.RangeIndex):
         return frame
     # a frame saved with e.g. id_str as its index: bring the named index back as a column
@@ -123,7 +162,6 @@ def _astropy_reader(fmt: str) -> Callable[[Path], pd.DataFrame]:
 
 
 _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
-    "csv": _read_csv,
     "parquet": _read_parquet,
     "fits": _astropy_reader("fits"),
     "votable": _astropy_reader("votable"),
@@ -131,13 +169,14 @@ _READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
     """Read a table file into a DataFrame, whatever its format.
 
-    Formats by extension: CSV (``.csv``, ``.csv.gz``), parquet (``.parquet``,
+    Formats by extension: CSV (``.csv``, ``.tsv``, gzipped too), parquet (``.parquet``,
     ``.pq``), FITS binary table (``.fits``, ``.fit``, ``.fits.gz``), VOTable
     (``.xml``, ``.vot``, ``.votable``) and ECSV (``.ecsv``). FITS text columns
-    are decoded to ``str``.
+    are decoded to ``str``. CSV columns ``id_str``, ``file_loc`` and those named in
+    ``text_columns`` (any case) are read as text, as written (``007`` stays ``007``).
 
     Raises:
         CatalogError: naming the file when it is missing, has an unknown
@@ -156,27 +195,30 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise CatalogError(f"catalog {path} {what}")
     name = path.name.lower()
     fmt = next((f for end, f in FORMATS.items() if name.endswith(end)), None)
+    # an image given where a catalog belongs: say how to predict images without a table
+    image = (f"; if {path.name} is an image, give the folder that holds it (each image in "
+             "it a galaxy) or a catalog that lists it") if name.endswith(IMAGE_SUFFIXES) else ""
     if fmt is None:
         raise CatalogError(
             f"cannot read {path}: unknown table format; "
-            f"use a file ending in one of {', '.join(FORMATS)}"
+            f"use a file ending in one of {', '.join(FORMATS)}{image}"
         )
     try:
-        return _READERS[fmt](path)
+        return _read_csv(path, text_columns) if fmt == "csv" else _READERS[fmt](path)
     except Exception as err:  # any parser failure means a bad file, reported as such
-        raise CatalogError(f"cannot read {path} as a {fmt} table: {err}") from err
+        raise CatalogError(f"cannot read {path} as a {fmt} table: {err}{image}") from err
 
 
-def read_catalog_source(path: str | Path) -> pd.DataFrame:
-    """A catalog's rows: a table file (:func:`read_table`), or a folder of image files
-    (:func:`~galmorph.data.image_folder.image_folder_catalog`).
+def read_catalog_source(path: str | Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
+    """A catalog's rows: a table file (:func:`read_table`, ``text_columns`` as there), or a
+    folder of image files (:func:`~galmorph.data.image_folder.image_folder_catalog`).
 
     Raises:
         CatalogError: as :func:`read_table`, or for a folder that holds no image file.
     """
     if isinstance(path, str | os.PathLike) and Path(path).is_dir():
         return image_folder_catalog(path)
-    return read_table(path)
+    return read_table(path, text_columns)
 
 
 def rename_columns(
@@ -184,9 +226,12 @@ def rename_columns(
 ) -> pd.DataFrame:
     """``frame`` with ``id_column`` renamed ``id_str`` and ``file_column`` ``file_loc``.
 
-    None (or the standard name) leaves a column as it is. A column that already
-    has the standard name is dropped in favour of the named one. ``attrs["column_names"]``
-    maps the standard names to those given, for messages.
+    Names match in any case when only one column does (``--id-column objid`` names
+    ``OBJID``). None (or the standard name) takes the column of the standard name, or the
+    one that is it in another case (``ID_STR``, as FITS tables often have; so are ``RA``
+    and ``DEC`` read as ``ra`` and ``dec``). A column that already has the standard name
+    is dropped in favour of the named one. ``attrs["column_names"]`` maps the standard
+    names to the file's, for messages.
 
     Raises:
         CatalogError: naming ``source`` when a named column is missing, or both
@@ -196,18 +241,29 @@ def rename_columns(
         raise CatalogError(f"--id-column and --file-column both name {id_column!r}")
     renames = {}
     for given, standard, option in ((id_column, "id_str", "--id-column"),
-                                    (file_column, "file_loc", "--file-column")):
-        if given is None or given == standard:
-            continue
-        if given not in frame:
+                                    (file_column, "file_loc", "--file-column"),
+                                    (None, "ra", ""), (None, "dec", "")):
+        found = find_column(frame.columns, standard if given is None else given)
+        if found is None and given not in (None, standard):
             shown = ", ".join(map(str, frame.columns[:20]))
             raise CatalogError(f"{source} has no column {given!r} (given by {option}); "
                                f"its columns: {shown}")
-        renames[given] = standard
+        if found is not None and found != standard:
+            renames[found] = standard
     replaced = [c for c in renames.values() if c in frame]
     frame = frame.drop(columns=replaced).rename(columns=renames)
     frame.attrs["column_names"] = {standard: given for given, standard in renames.items()}
     return frame
+
+
+def find_column(columns: Iterable[Any], name: str) -> str | None:
+    """Of ``columns`` (names), ``name``, else the only one that is ``name`` in another case
+    (``ID_STR`` for ``id_str``), else None."""
+    columns = list(columns)
+    if name in columns:
+        return name
+    same = [c for c in columns if isinstance(c, str) and c.lower() == name.lower()]
+    return same[0] if len(same) == 1 else None
 
 
 def read_catalog(
@@ -227,7 +283,8 @@ def read_catalog(
     Example:
         >>> frame = read_catalog("sdss.csv", id_column="objid")  # doctest: +SKIP
     """
-    frame = rename_columns(read_catalog_source(path), str(path), id_column, file_column)
+    named = [c for c in (id_column, file_column) if c is not None]
+    frame = rename_columns(read_catalog_source(path, named), str(path), id_column, file_column)
     frame.attrs.update(source=str(path), base_dir=str(Path(path).parent))
     return frame
 
@@ -272,7 +329,7 @@ def load_catalog(
         frame, name = source, source.attrs.get("source", "catalog")
         root = Path(base_dir or source.attrs.get("base_dir") or Path.cwd())
     else:
-        frame, name = read_catalog_source(source), str(source)
+        frame, name = read_catalog(source), str(source)
         root = Path(base_dir) if base_dir is not None else Path(source).parent
     frame, summary = inspect_catalog(
         frame, schema, name, root, check_images=check_images, drop=drop_missing_images
@@ -308,7 +365,7 @@ def summarize_catalog(
         (True, 0)
     """
     _, summary = inspect_catalog(
-        read_catalog_source(path),
+        read_catalog(path),
         schema,
         str(path),
         Path(path).parent,

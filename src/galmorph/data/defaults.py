@@ -8,6 +8,8 @@ never loads pandas or torch.
 FORMATS: dict[str, str] = {
     ".csv": "csv",
     ".csv.gz": "csv",
+    ".tsv": "csv",
+    ".tsv.gz": "csv",
     ".parquet": "parquet",
     ".pq": "parquet",
     ".fits": "fits",

@@ -1,10 +1,10 @@
 """A folder of image files read as a catalog: one galaxy per file.
 
 Astronomers often have cutouts and no table. :func:`image_folder_catalog` lists
-the image files of a folder (at any depth; hidden files and folders are left out)
-as a catalog: ``id_str`` is the file's path in the folder without its extension
-(``spirals/J0902+59``), ``file_loc`` its absolute path, and ``folder`` the first
-subfolder on that path (blank for files in the folder itself), so that images
+the image files of a folder (at any depth, through linked folders; hidden files and
+folders are left out) as a catalog: ``id_str`` is the file's path in the folder without
+its extension (``spirals/J0902+59``), ``file_loc`` its absolute path, and ``folder`` the
+first subfolder on that path (blank for files in the folder itself), so that images
 sorted into ``rings/`` and ``others/`` are labels to fine-tune on (``--label
 folder``). Names in the IAU ``JHHMMSS.ss+DDMMSS.s`` form, as SDSS and Galaxy Zoo
 cutouts have, also give ``ra`` and ``dec`` in degrees (to the name's precision)
@@ -47,8 +47,15 @@ def _image_suffix(name: str) -> str | None:
 
 
 def _walk_images(folder: str | Path) -> Iterator[Path]:
-    """Image files in ``folder`` and its subfolders as found; hidden ones left out."""
-    for directory, subfolders, names in os.walk(folder):
+    """Image files in ``folder`` and its subfolders as found; hidden ones left out.
+    Linked subfolders are followed, each folder read once (a link to a parent is no loop)."""
+    seen = set()
+    for directory, subfolders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         yield from (Path(directory) / n for n in names
                     if not n.startswith(".") and _image_suffix(n) is not None)

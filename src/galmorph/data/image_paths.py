@@ -1,13 +1,13 @@
 """A catalog's ``file_loc`` as absolute image paths, as written on any machine.
 
 :func:`resolve_image_paths` makes each path absolute: ``~`` is the home folder, a
-relative path starts at the catalog's folder. Catalogs written on Windows use ``\\``
-between folders (``images\\J0902.jpg``); where such a path names no file here and the
-same path with ``/`` does, the ``/`` path is taken (:attr:`ResolvedPaths.windows`; when
-neither exists, the ``/`` path is the one reported missing). Web addresses
-(``https://...``) and, off Windows, Windows drive paths (``C:\\...``) are marked
-(:attr:`ResolvedPaths.urls`, :attr:`ResolvedPaths.drives`): galmorph reads image files on
-this computer's disks and downloads nothing.
+relative path starts at the catalog's folder, a ``file://`` address is the file it names.
+Catalogs written on Windows use ``\\`` between folders (``images\\J0902.jpg``); where
+such a path names no file here and the same path with ``/`` does, the ``/`` path is taken
+(:attr:`ResolvedPaths.windows`; when neither exists, the ``/`` path is the one reported
+missing). Web addresses (``https://...``) and, off Windows, Windows drive paths
+(``C:\\...``) are marked (:attr:`ResolvedPaths.urls`, :attr:`ResolvedPaths.drives`):
+galmorph reads image files on this computer's disks and downloads nothing.
 
 Example:
     >>> import pandas as pd
@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
 
-#: A web address: a scheme such as ``http://``, ``https://``, ``s3://``.
+#: A web address: a scheme such as ``http://``, ``https://``, ``s3://`` (``file://`` with
+#: no host is a path on this computer).
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 #: A Windows path that names a drive or a network share: ``C:\\...``, ``\\\\server\\...``.
 WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
@@ -53,7 +57,7 @@ class ResolvedPaths:
 def resolve_image_paths(file_loc: pd.Series, root: str | Path) -> ResolvedPaths:
     """``file_loc`` (text; NaN or blank for none) as absolute paths from ``root``."""
     base = os.path.abspath(root)
-    texts = ["" if pd.isna(loc) else str(loc).strip() for loc in file_loc]
+    texts = [_local("" if pd.isna(loc) else str(loc).strip()) for loc in file_loc]
     urls = np.array([bool(URL.match(text)) for text in texts], dtype=bool)
     drives = np.array([_is_windows_absolute(text) for text in texts], dtype=bool)
     windows = np.zeros(len(texts), dtype=bool)
@@ -69,6 +73,25 @@ def resolve_image_paths(file_loc: pd.Series, root: str | Path) -> ResolvedPaths:
             windows[i] = os.path.exists(path)
         paths.append(path)
     return ResolvedPaths(paths, windows, urls, drives)
+
+
+def working_folder_hint(paths: Iterable[str], root: str | Path) -> str:
+    """For missing images ``paths`` (made absolute from ``root``) that are there from the
+    working folder instead, as a script's relative paths are: a hint; else ``""``."""
+    here, base = os.getcwd(), os.path.abspath(root)
+    there = [os.path.join(here, os.path.relpath(path, base)) for path in paths]
+    if here == base or not any(map(os.path.isfile, there)):
+        return ""
+    return (f" (they are there from the working folder {here}: write paths relative to the "
+            "catalog's folder, or absolute)")
+
+
+def _local(text: str) -> str:
+    """A ``file://`` address as the path it names on this computer; other text as it is."""
+    if text[:7].lower() != "file://":
+        return text
+    address = urlsplit(text)
+    return text if address.netloc not in ("", "localhost") else url2pathname(address.path)
 
 
 def _is_windows_absolute(path: str) -> bool:

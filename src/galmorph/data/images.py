@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import stat
 import warnings
@@ -44,8 +45,11 @@ ASINH_STRETCH = (
     f"per band: clip to the {STRETCH_PERCENTILES[0]}-{STRETCH_PERCENTILES[1]} percentiles, "
     f"x -> asinh(x/{STRETCH_SOFTENING}) / asinh(1/{STRETCH_SOFTENING}), scaled to 0-255"
 )
+#: FITS file endings, compressed ones included (``.fits.fz`` is a whole ending: the image
+#: ``a.fits.fz`` is galaxy ``a`` in a folder).
 FITS_SUFFIXES = (
-    ".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".fit.bz2"
+    ".fits", ".fit", ".fts", ".fz", ".fits.fz", ".fit.fz", ".fts.fz",
+    ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".fit.bz2", ".fts.bz2",
 )
 #: First bytes of a FITS file, and of the gzip and bzip2 files astropy decompresses.
 FITS_SIGNATURES = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
@@ -84,7 +88,15 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"image path {path} is not a file")
     if info.st_size == 0:
         raise ImageError(f"image file {path} is empty")
-    image = _load_fits(path) if is_fits(path) else _load_pillow(path)
+    if is_fits(path):
+        image = _load_fits(path)
+    else:
+        try:
+            image = _load_pillow(path)
+        except ImageError:
+            if _head(path) != FITS_SIGNATURES[0]:
+                raise
+            image = _load_fits(path)  # a FITS file saved with another name, e.g. a.jpg
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(
@@ -95,7 +107,8 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 def is_fits(path: str | Path) -> bool:
-    """Whether an image file is FITS: by its suffix, else (not a JPEG or PNG) its first bytes.
+    """Whether an image file is FITS: by its suffix, else (not a JPEG or PNG, which
+    :func:`load_image` checks only when they cannot be decoded) its first bytes.
 
     Raises:
         ImageError: when the file must be read and cannot be.
@@ -118,10 +131,17 @@ def _head(path: Path) -> bytes:
         raise ImageError(f"cannot read image file {path}: {err.strerror or err}") from None
 
 
+@functools.cache
+def _pillow_formats() -> tuple[str, ...]:
+    """The formats Pillow may read: all but FITS, which galmorph reads (and stretches)."""
+    Image.init()
+    return tuple(f for f in Image.ID if f != "FITS")
+
+
 def _load_pillow(path: Path) -> np.ndarray:
     """A Pillow-readable file as ``uint8`` ``(H, W, 1 or 3)``, as displayed."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=_pillow_formats()) as image:
             image.load()  # full decode here, so a truncated file fails here
             ImageOps.exif_transpose(image, in_place=True)
             if image.mode in ("L", "RGB"):

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galmorph.data.image_paths import resolve_image_paths
+from galmorph.data.image_paths import resolve_image_paths, working_folder_hint
 from galmorph.data.images import load_image
 from galmorph.data.schemas import fraction_hint, get_schema
 from galmorph.data.tree import Question, Schema
@@ -37,8 +37,9 @@ from galmorph.exceptions import ImageError
 
 #: How many offending rows, ids or files a message lists before "and N more".
 _SHOWN = 5
-#: Largest vote count accepted: 2**53, the last whole number a float64 holds exactly.
-MAX_VOTES = 2**53
+#: The last whole number a float64 holds exactly (a larger id held as a float has lost
+#: digits), and the largest vote count accepted.
+MAX_VOTES = EXACT_IN_FLOAT = 2**53
 #: Sky-position columns checked when a catalog has them: their ranges in degrees.
 POSITION_RANGES = {"ra": (0.0, 360.0), "dec": (-90.0, 90.0)}
 
@@ -50,11 +51,6 @@ class CatalogSummary:
     Image counts are None when they could not be checked (no ``file_loc``
     column); vote statistics are the total votes per galaxy on
     ``votes_question``, the first question with vote columns.
-
-    Example:
-        >>> s = summarize_catalog("catalog.csv", "gz2")  # doctest: +SKIP
-        >>> s.usable, s.questions_absent  # doctest: +SKIP
-        (True, ['t10_arms_winding', 't11_arms_number'])
     """
 
     source: str
@@ -118,7 +114,9 @@ def inspect_catalog(
         errors += blank_values(frame, "id_str", summary.id_column)
         frame["id_str"] = as_text(frame["id_str"])
         errors += duplicate_ids(frame, summary.id_column)
-    errors += _position_errors(frame)
+        summary.warnings += _rounded_ids(frame, summary.id_column)
+    frame, bad_positions = _positions(frame)
+    errors += bad_positions
     if "file_loc" in frame:
         errors += blank_values(frame, "file_loc", summary.file_column)
         frame, elsewhere = _resolve_image_paths(frame, root, summary)
@@ -173,13 +171,14 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _position_errors(frame: pd.DataFrame) -> list[str]:
-    """``ra`` and ``dec`` must be degrees in range, or empty where a position is unknown."""
+def _positions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``ra`` and ``dec`` must be degrees in range, or empty where unknown: errors naming bad
+    values; good columns as float64 (blank NaN), also where a table held them as text."""
     errors = []
     for column, (low, high) in POSITION_RANGES.items():
         if column not in frame:
             continue
-        values = pd.to_numeric(frame[column], errors="coerce")
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
         bad = (values.isna() & ~is_blank(frame[column])) | (values < low) | (values > high)
         if bad.any():
             errors.append(
@@ -187,7 +186,9 @@ def _position_errors(frame: pd.DataFrame) -> list[str]:
                 f"where unknown) but has {plural(int(bad.sum()), 'bad value')}: "
                 + describe_rows(frame, bad, frame[column])
             )
-    return errors
+        else:
+            frame = frame.assign(**{column: values})
+    return frame, errors
 
 
 def as_text(column: pd.Series) -> pd.Series:
@@ -201,6 +202,17 @@ def as_text(column: pd.Series) -> pd.Series:
             lambda v: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
         )
     return column.astype(str)
+
+
+def _rounded_ids(frame: pd.DataFrame, id_name: str) -> list[str]:
+    """A warning naming ids that are numbers over 2**53 in exponent form (``1.23765E+18``, as
+    Excel or a float column writes an SDSS objid): they have lost their last digits."""
+    ids = frame["id_str"]
+    rounded = (ids.str.contains(r"\d[eE]\+?\d")
+               & (pd.to_numeric(ids, errors="coerce") >= EXACT_IN_FLOAT))
+    return [f"{id_name} holds numbers in exponent form, which lost their last digits, in "
+            f"{plural(int(rounded.sum()), 'row')} ({describe_rows(frame, rounded)}): "
+            "write the ids as text"] if rounded.any() else []
 
 
 def is_blank(column: pd.Series) -> pd.Series:
@@ -292,6 +304,7 @@ def _check_images(
         summary.errors.append(
             f"none of the {n_listed} image files exist ({rows}); {summary.file_column} paths "
             f"are read relative to {os.path.abspath(root)}: are the images there?"
+            + working_folder_hint(frame.loc[missing, "file_loc"].head(100), root)
         )
     elif drop:
         summary.warnings.append(

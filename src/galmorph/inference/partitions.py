@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from galmorph.data.catalog import read_table, rename_columns
+from galmorph.data.catalog import find_column, read_table, rename_columns
 from galmorph.data.defaults import FORMATS
 from galmorph.data.image_folder import holds_images
 from galmorph.data.validation import inspect_catalog
@@ -194,11 +194,13 @@ def count_rows(partition: Partition) -> int:
 
 
 def read_ids(partition: Partition, id_column: str | None = None) -> pd.Series:
-    """The id column of a partition, read alone (as stored: not yet text)."""
+    """The id column of a partition, read alone (as stored: not yet text); its name matches
+    in any case, as :func:`~galmorph.data.catalog.read_catalog` matches it."""
     import pyarrow.parquet as pq
 
     column = id_column or "id_str"
     try:
+        column = find_column(pq.read_schema(partition.path).names, column) or column
         table = pq.read_table(partition.path, columns=[column])
     except Exception as err:  # pyarrow raises several types for a bad file or column
         raise CatalogError(f"cannot read column {column!r} of {partition.path}: {err}") from None
