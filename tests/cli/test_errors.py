@@ -95,7 +95,7 @@ def test_brackets_in_messages_are_printed_as_written(
     (["demo-data", "{file}"], "{file} is a file, not a folder: give a folder (or a new name)"),
     (["demo-data", "{file}/demo"], "cannot write {file}/demo: {file} is a file, not a folder"),
     (["export", "-m", "{model}", "-o", "{file}/m.onnx"],
-     "cannot write {file}/m.onnx: {file} is a file, not a folder"),
+     "cannot write -o {file}/m.onnx: {file} is a file, not a folder"),
     (["train", "{file}", "-o", "{file}", "--epochs", "1", "--split", "0.5", "0.5", "0",
       "--image-size", "32", "--num-workers", "0", "--no-progress"],
      "{file} is a file, not a folder: give a folder (or a new name)"),

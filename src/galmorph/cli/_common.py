@@ -64,6 +64,8 @@ def writable_file(path: str, option: str) -> Path:
     if target.is_dir():
         raise GalmorphError(f"{option} {path} is a folder: give a file name in it")
     folder = next(p for p in target.absolute().parents if p.exists())
+    if not folder.is_dir():
+        raise GalmorphError(f"cannot write {option} {path}: {folder} is a file, not a folder")
     try:
         with tempfile.TemporaryFile(dir=folder):  # a real write: permissions alone can lie
             pass
