@@ -280,6 +280,7 @@ def train(
                       max_minutes=max_minutes)
     output_dir = Path(output_dir)
     check_output_dir(output_dir)
+    clear_leftovers(output_dir)  # a killed write's temporary files, before anything is read
     schema = get_schema(schema)
     L.seed_everything(seed, workers=True, verbose=False)
     config = image_config or ImageConfig.for_sdss_gz2(size=image_size, channels=channels)
@@ -356,12 +357,10 @@ def train(
         callbacks=callbacks,
         max_minutes=max_minutes,
     )
-    if trainer.is_global_zero:
-        clear_leftovers(output_dir)
-        if resume_from is None:
-            warn_if_replacing(output_dir, "to continue it instead pass --resume (resume=True "
-                              "in Python), or ")
-            last.unlink(missing_ok=True)  # an interrupted new run must not resume the old one
+    if trainer.is_global_zero and resume_from is None:
+        warn_if_replacing(output_dir, "to continue it instead pass --resume (resume=True "
+                          "in Python), or ")
+        last.unlink(missing_ok=True)  # an interrupted new run must not resume the old one
     start = time.perf_counter()
     with quiet_lightning(), interrupt_raised(trainer):
         if resume_from is None:  # the untrained model's loss, so a run shows what it learnt
