@@ -138,7 +138,8 @@ def test_embed_never_writes_over_its_catalog(
     pd.read_csv(catalog).to_parquet(table)
     before = table.read_bytes()
     assert main(["embed", str(table), "-m", str(untrained_model), "-o", str(table), *FAST]) == 2
-    assert capsys.readouterr().err == f"error: the output {table} would overwrite the catalog\n"
+    assert capsys.readouterr().err == (f"error: the output {table} would overwrite the catalog: "
+                                       "nothing was written; name another file\n")
     assert table.read_bytes() == before
 
 

@@ -32,7 +32,7 @@ def read_label_file(path: str | Path) -> list[tuple[str, float]]:
     Raises:
         GalmorphError: naming the file, and its rows and column where they are at
             fault: a missing column, an empty or repeated id, a score that is not a
-            number from 0 to 5.
+            number from 0 to 5; or holding no scores at all.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,10 +42,15 @@ def read_label_file(path: str | Path) -> list[tuple[str, float]]:
         from galmorph.anomaly.labels import LabelStore
 
         with LabelStore.open(path) as store:
-            return list(store.labels().items())
-    from galmorph.data.catalog import read_table
+            pairs = list(store.labels().items())
+    else:
+        from galmorph.data.catalog import read_table
 
-    return label_pairs(read_table(path), f"labels file {path}")
+        pairs = label_pairs(read_table(path), f"labels file {path}")
+    if not pairs:
+        raise GalmorphError(f"labels file {path} holds no scores (no rows): is it the right "
+                            "file? Nothing was stored")
+    return pairs
 
 
 def is_session_file(path: str | Path) -> bool:

@@ -188,7 +188,8 @@ def check_not_input(output: str | Path, inputs: dict[str, str | Path]) -> None:
         if os.path.exists(path) and os.path.samefile(path, output):
             from galmorph.exceptions import GalmorphError
 
-            raise GalmorphError(f"the output {output} would overwrite the {what}")
+            raise GalmorphError(f"the output {output} would overwrite the {what}: nothing was "
+                                "written; name another file")
 
 
 def add_encoder_image_options(parser: argparse.ArgumentParser) -> None:

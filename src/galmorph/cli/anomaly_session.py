@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from galmorph.cli._common import make_console
+from galmorph.cli._common import check_not_input, make_console
 
 if TYPE_CHECKING:
     from galmorph.anomaly.labels import LabelStore
@@ -87,6 +87,7 @@ def run_next(args: argparse.Namespace) -> int:
     if args.grid:
         check_figure_path(args.grid)
     with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
+        _check_outputs(session, args.grid)
         batch = session.next_batch(new=args.new)
         n_labels = session.store.n_labels()
         info = _galaxy_info(session, batch.ids)
@@ -111,6 +112,16 @@ def run_next(args: argparse.Namespace) -> int:
             console.print(f"Wrote {args.grid}")
         console.print(f"Score with: galmorph anomaly label ID SCORE --session {args.session}")
     return 0
+
+
+def _check_outputs(session: AnomalySession, *outputs: str | None) -> None:
+    """Refuse (GalmorphError) an output file that is the session file or its embeddings:
+    writing it would destroy the labels (or the embeddings)."""
+    inputs = {"session file (and lose its labels)": session.store.path,
+              "embeddings": session.settings.embeddings}
+    for output in outputs:
+        if output:
+            check_not_input(output, inputs)
 
 
 def _plain(value: Any) -> Any:
@@ -216,6 +227,7 @@ def run_rank(args: argparse.Namespace) -> int:
     if args.grid:
         check_figure_path(args.grid)
     with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
+        _check_outputs(session, args.output, args.grid)
         ranking = session.ranking(method=args.method, include_artefacts=args.include_artefacts)
         top = ranking.head(args.top)
         if args.output:
