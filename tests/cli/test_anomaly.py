@@ -115,6 +115,22 @@ def test_baseline_mode_and_artefacts(files: dict, capsys: pytest.CaptureFixture[
     assert set(table["id_str"][:3]) <= set(files["ids"][:4])
 
 
+def test_a_session_that_ranks_artefacts_can_rank_without_them(
+    files: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, --include-artefacts could only be switched on."""
+    db, artefact = files["db"], files["ids"][0]
+    assert main(["anomaly", "start", str(files["emb"]), "--session", str(db), "--baseline",
+                 "isolation-forest", "--predictions", str(files["predictions"]),
+                 "--include-artefacts"]) == 0
+    ranked = files["root"] / "r.parquet"
+    assert main(["anomaly", "rank", "--session", str(db), "-o", str(ranked)]) == 0
+    assert artefact in pd.read_parquet(ranked)["id_str"].tolist()
+    assert main(["anomaly", "rank", "--session", str(db), "-o", str(ranked),
+                 "--no-include-artefacts"]) == 0
+    assert artefact not in pd.read_parquet(ranked)["id_str"].tolist()
+
+
 def test_user_errors_exit_with_status_2(files: dict, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(files["db"])
     assert main(["anomaly", "next", "--session", db]) == 2

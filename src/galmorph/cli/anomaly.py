@@ -172,8 +172,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="rows to print (default: 20)")
     rank.add_argument("--method", choices=METHODS, default=None,
                       help="rank with another method than the session's")
-    rank.add_argument("--include-artefacts", action="store_true", default=None,
-                      help="rank flagged galaxies too")
+    rank.add_argument("--include-artefacts", action=argparse.BooleanOptionalAction,
+                      default=None,
+                      help="rank flagged galaxies too, or not (default: as the session was "
+                           "started)")
     rank.add_argument("--grid", metavar="OUT.png", help="draw the top N galaxies")
     rank.set_defaults(func=run_rank)
 
