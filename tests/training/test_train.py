@@ -98,15 +98,19 @@ def test_ctrl_c_after_an_epoch_says_to_resume(tmp_path, make_catalog, capsys, mo
 
     monkeypatch.setattr(VoteModule, "training_step", interrupted_in_the_second_epoch)
     run = tmp_path / "run"
-    assert main([
-        "train", str(make_catalog(24)), "--schema", "gz2-no-odd", "-o", str(run),
-        "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--num-workers", "0",
-        "--split", "0.6", "0.4", "0.0", "--no-progress",
-    ]) == 130
+    argv = ["train", str(make_catalog(24)), "--schema", "gz2-no-odd", "-o", str(run),
+            "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--num-workers", "0",
+            "--split", "0.6", "0.4", "0.0", "--no-progress"]
+    assert main(argv) == 130
     err = " ".join(capsys.readouterr().err.split())
     assert ("last.ckpt holds the last finished epoch: run the command again with --resume "
             "to go on") in err
     assert (run / "last.ckpt").is_file()
+
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0
+    # the epochs of both runs, the time of this one
+    assert "trained to epoch 2 (this run: " in capsys.readouterr().out
 
 
 def test_cli_train_skips_missing_images_when_asked(tmp_path, make_catalog, capsys):

@@ -132,15 +132,16 @@ def run(args: argparse.Namespace) -> int:
     if args.imagenet_weights is not None and args.init != "imagenet":
         raise GalmorphError(f"--imagenet-weights {args.imagenet_weights} needs --init imagenet "
                             f"(the encoder starts from them), not --init {args.init}")
+    from pathlib import Path
+
+    from galmorph.training.trainer import LAST_NAME
+
+    last = Path(args.output) / f"{LAST_NAME}.ckpt"
+    resumed = args.resume and last.is_file()
     with no_new_empty_dir(args.output):
         try:
             result = _train(args)
         except KeyboardInterrupt:
-            from pathlib import Path
-
-            from galmorph.training.trainer import LAST_NAME
-
-            last = Path(args.output) / f"{LAST_NAME}.ckpt"
             make_console(stderr=True).print(
                 f"no new model.pt was written in {args.output}; "
                 + (f"{last.name} holds the last finished epoch: run the command again with "
@@ -151,9 +152,11 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     epochs = result.epochs_completed
     training = result.metadata["training"]
+    took = f"{result.seconds / 60:.1f} min"
     console.print(
-        f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {result.seconds / 60:.1f} min on "
-        f"{hardware_summary(training['hardware'])}"
+        (f"trained to epoch {epochs} (this run: {took})" if resumed else
+         f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {took}")
+        + f" on {hardware_summary(training['hardware'])}"
     )
     for line in vote_loss_report(training):
         console.print(line)
