@@ -128,11 +128,26 @@ class FaissIndex:
 
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         """Rows ``(q, min(n, rows))`` of about the ``n`` nearest vectors to each query
-        ``(q, d)``, nearest first; -1 where the index found fewer."""
+        ``(q, d)``, nearest first; -1 where the index found fewer.
+
+        IVF probes more lists (up to all) for the queries whose ``nprobe`` lists hold
+        fewer than ``n`` vectors, so a large ``n`` is not cut to what those lists hold.
+        """
         n = min(n, self.index.ntotal)
         if self._hnsw is not None:  # HNSW returns at most efSearch results
             self._hnsw.efSearch = max(self.effort, n)
-        _, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        _, rows = self.index.search(queries, n)
+        probes = self.effort
+        short = (rows < 0).any(axis=1)
+        while self._hnsw is None and short.any() and probes < self.index.nlist:
+            probes = min(2 * probes, self.index.nlist)
+            self.index.nprobe = probes
+            try:
+                _, rows[short] = self.index.search(np.ascontiguousarray(queries[short]), n)
+            finally:
+                self.index.nprobe = self.effort
+            short = (rows < 0).any(axis=1)
         return rows
 
 

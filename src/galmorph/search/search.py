@@ -222,9 +222,14 @@ class SimilaritySearch:
             query: description stored in the result.
 
         Raises:
-            ValueError: naming the expected and received shapes, or for NaN values.
+            ValueError: naming the expected and received shapes, for NaN values, or
+                for an all-zero vector with ``cosine`` (it has no direction).
         """
-        query_vector = search_vectors(check_vector(vector, self.n_features)[None], self.metric)
+        values = check_vector(vector, self.n_features)
+        if self.metric == "cosine" and not values.any():
+            raise ValueError("vector is all zeros, which has no cosine distance to anything: "
+                             "use metric='euclidean' or 'manhattan'")
+        query_vector = search_vectors(values[None], self.metric)
         return self._nearest(query_vector, k, exclude, centre, query)
 
     def _nearest(
