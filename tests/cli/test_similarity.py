@@ -125,6 +125,7 @@ def test_similar_by_position_and_by_image(files: dict[str, Path],
         (["--id", "x", "--metric", "manhattan", "--index", "hnsw"], "searched exactly only"),
         (["--id", "x", "--grid", "grid.txt"], "cannot draw grid.txt"),
         (["--image", "nowhere.jpg"], "image file not found: nowhere.jpg"),
+        (["--image", "."], ".: a folder, not an image file: give the image file itself"),
     ],
 )
 def test_similar_errors_are_clear(files: dict[str, Path], capsys: pytest.CaptureFixture[str],

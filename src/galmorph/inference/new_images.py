@@ -89,6 +89,10 @@ def embed_images(
     Raises:
         ImageError: when an image is missing or unreadable.
     """
+    folders = [str(p) for p in paths if Path(p).is_dir()]
+    if folders:
+        raise ImageError(f"{', '.join(folders)}: a folder, not an image file: give the image "
+                         "file itself")
     missing = [str(p) for p in paths if not Path(p).is_file()]
     if missing:
         raise ImageError(f"image file not found: {', '.join(missing)}")
