@@ -146,3 +146,12 @@ def test_index_kinds_a_folder_refuses(features: np.ndarray, tmp_path: Path,
     single = open_embeddings(write_partitions(features[:1], tmp_path / "one", [1]))
     with pytest.raises(GalmorphError, match="needs at least 2 galaxies"):
         SimilaritySearch(single, "cosine", "ivf")
+
+
+def test_a_folder_ivf_of_few_galaxies_is_built_silently(
+        features: np.ndarray, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+        write_partitions: WritePartitions) -> None:
+    folder = write_partitions(features[:30], tmp_path / "emb", [12, 18])
+    search = SimilaritySearch(open_embeddings(folder), "cosine", "ivf")
+    assert len(search.by_row(0, 29).neighbours) == 29
+    assert "WARNING" not in capfd.readouterr().err  # faiss's k-means warning on stderr

@@ -150,6 +150,7 @@ def build_partitioned_index(
     own = np.sort(rng.choice(n, size=max(1, min(CALIBRATION_QUERIES, n // 10)), replace=False))
     train, queries = _sample(embeddings, metric, [train_rows, own])
     index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
+    index.cp.min_points_per_centroid = 1  # few galaxies: no k-means warning (as build_index)
     index.train(train)
     del train
     index.set_direct_map_type(faiss.DirectMap.Array)  # vectors read back by row
