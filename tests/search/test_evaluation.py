@@ -40,7 +40,9 @@ def test_precision_at_k_on_a_toy_example() -> None:
     assert precision_at_k(table[group], group).tolist() == [1.0] * 4
 
 
-def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:
+def _tiny_embeddings(folder: Path, n: int) -> tuple[Path, pd.DataFrame]:
+    """Embeddings (PCA 6) of the first ``n`` bundled galaxies by a tiny untrained model,
+    and their catalog."""
     schema = get_schema("gz2-no-odd")
     metadata = model_metadata(
         schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
@@ -48,11 +50,15 @@ def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:
         np.full(schema.n_answers, 3.0), "tiny",
     )
     torch.manual_seed(5)
-    model = save_model(build_model(metadata), metadata, tmp_path / "tiny.pt")
-    catalog = pd.read_csv(demo_dir() / "catalog.csv", nrows=40, dtype={"id_str": str})
+    model = save_model(build_model(metadata), metadata, folder / "tiny.pt")
+    catalog = pd.read_csv(demo_dir() / "catalog.csv", nrows=n, dtype={"id_str": str})
     catalog["file_loc"] = [str(demo_dir() / p) for p in catalog["file_loc"]]
-    emb = embed_to_file(catalog, tmp_path / "emb.parquet", model, pca=6, num_workers=0,
-                        progress=False)
+    return embed_to_file(catalog, folder / "emb.parquet", model, pca=6, num_workers=0,
+                         progress=False), catalog
+
+
+def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:
+    emb, catalog = _tiny_embeddings(tmp_path, 40)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate_similarity(emb, catalog, k=5, num_workers=0, progress=False,
@@ -117,3 +123,15 @@ def test_text_or_empty_custom_tags_are_errors(
                                             r"tag column but has 10 other values: row 0 \(G0\): a"):
         evaluate_similarity(emb, tmp_path / "tags.csv", tags=["lab"], baselines=["random"],
                             progress=False)
+
+
+def test_no_tag_of_two_galaxies_is_warned_of(tmp_path: Path) -> None:
+    """Before: a table of dashes and exit status 0, with nothing said."""
+    emb, catalog = _tiny_embeddings(tmp_path, 10)
+    catalog = catalog.assign(lab=[1] + [0] * 9)
+    with pytest.warns(GalmorphWarning, match="no tag is carried by 2 or more of the 10 "
+                                             "galaxies, so no precision could be measured"):
+        result = evaluate_similarity(emb, catalog, tags=["lab"], k=3, baselines=["random"],
+                                     num_workers=0, progress=False)
+    assert result["means"] == {}
+

@@ -250,6 +250,10 @@ def evaluate_similarity(
             "name": name, "kind": kinds[name], "rule": tag.rule if tag else f"column {name} = 1",
             "n": count, "prevalence": count / n, "precision": precision,
         })
+    if not any(t["n"] >= 2 for t in per_tag):
+        warnings.warn(f"no tag is carried by 2 or more of the {n} galaxies, so no precision "
+                      "could be measured: evaluate on more galaxies, or with other --tags",
+                      GalmorphWarning, stacklevel=2)
     means: dict[str, dict[str, float]] = {}
     for group in ("all", "trained", "transfer", "custom"):
         members = [t for t in per_tag if (group == "all" or t["kind"] == group) and t["n"] >= 2]
