@@ -99,8 +99,7 @@ def cached_onnx_model(
         warnings.warn(f"cannot keep the ONNX export of {loaded.name} in {path.parent} ("
                       f"{err.strerror or err}): it is made again on every run; set {CACHE_ENV} "
                       "to a writable folder", GalmorphWarning, stacklevel=2)
-        return OnnxModel(path, data)
-    return OnnxModel(path)
+    return OnnxModel(path, data)  # from memory: the file just written need not be read back
 
 
 def onnxruntime_available() -> bool:

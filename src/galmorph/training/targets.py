@@ -151,12 +151,16 @@ def labelled_catalog(
     if label is None:
         raise ValueError(f"a {task} model needs label= (the catalog column to learn)")
     where = catalog_name(catalog)
+    image_folder = isinstance(catalog, str | os.PathLike) and os.path.isdir(catalog)
     if label not in frame:
         names = {str(c).lower(): str(c) for c in frame.columns}
         close = difflib.get_close_matches(label.lower(), list(names), n=3, cutoff=0.6)
-        hint = (f"; did you mean {' or '.join(repr(names[c]) for c in close)}?" if close
-                else "; for images sorted into a subfolder per class, give --label folder."
-                if isinstance(catalog, str | os.PathLike) and os.path.isdir(catalog) else ".")
+        if close:
+            hint = f"; did you mean {' or '.join(repr(names[c]) for c in close)}?"
+        elif image_folder:
+            hint = "; for images sorted into a subfolder per class, give --label folder."
+        else:
+            hint = "."
         raise CatalogError(f"{where} has no label column {label!r}{hint} "
                            f"Its columns: {', '.join(map(str, frame.columns))}")
     frame[label] = label_values(frame[label])
@@ -166,10 +170,8 @@ def labelled_catalog(
     if missing.all():
         raise CatalogError(f"{where}: label column {label!r} is empty")
     if missing.any():
-        outside = (label == "folder" and isinstance(catalog, str | os.PathLike)
-                   and os.path.isdir(catalog))
-        why = ("images not in a class subfolder (directly in the folder)" if outside
-               else f"galaxies without a {label!r} label")
+        why = ("images not in a class subfolder (directly in the folder)"
+               if image_folder and label == "folder" else f"galaxies without a {label!r} label")
         warnings.warn(
             f"{where}: skipping {int(missing.sum())} of {len(frame)} {why}: "
             f"{describe_rows(frame, missing)}", GalmorphWarning, stacklevel=3,
