@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import math
 import tempfile
 import time
 import warnings
@@ -72,6 +71,7 @@ from galmorph.inference.predict import predict_catalog
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.imagenet import has_offline_weights
+from galmorph.models.label_metrics import wilson_interval
 from galmorph.training.conventions import auto_crop
 from galmorph.training.defaults import DEFAULT_N_BLOCKS
 from galmorph.training.finetune import finetune
@@ -82,16 +82,6 @@ RINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rings_decals"
 METHODS = ("probe", "frozen", "unfrozen", "scratch", "imagenet", "imagenet-scratch")
 IMAGENET_ENCODER = "tf_efficientnet_lite0"
 RUN_KEYS = ["setup", "method", "n_labels", "seed"]
-
-
-def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion ``k / n``."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return (centre - half, centre + half)
 
 
 def balanced_sample(pool: pd.DataFrame, label: str, n: int | None, seed: int) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import pytest
 
 from galmorph.cli import main
 from galmorph.models.checkpoint import load_model
+from galmorph.models.label_metrics import versus_baseline
 from galmorph.training.train import TrainResult
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
@@ -50,6 +51,8 @@ def test_a_classifier_is_scored_against_its_label_column(
         assert result["confusion"][truth] == {c: int((predicted == c).sum())
                                               for c in ("not ring", "ring")}
     assert f"24 galaxies, label 'kind': accuracy {right.mean():.1%}" in out
+    majority = f"always answering {result['majority_class']!r}"
+    assert versus_baseline(int(right.sum()), 24, 0.5, majority) in out
 
 
 def test_a_regressor_is_scored_by_its_errors(

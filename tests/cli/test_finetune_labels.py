@@ -19,6 +19,7 @@ import pytest
 from galmorph.cli import build_parser, main
 from galmorph.exceptions import GalmorphWarning
 from galmorph.models.checkpoint import load_model
+from galmorph.models.label_metrics import versus_baseline
 from galmorph.training.finetune_module import FinetuneModule
 from galmorph.training.train import TrainResult
 
@@ -32,8 +33,11 @@ def test_the_end_of_a_run_says_how_good_where_and_how_to_use_it(
     assert main(["finetune", str(words_csv), "--label", "kind", "-o", str(run),
                  "--model", str(tiny_model.model_path), "--val-fraction", "0.25", *FAST]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert re.search(r"validation accuracy \d+\.\d% on 6 galaxies \('not ring': 3, 'ring': 3; "
-                     r"one view each\); always answering 'not ring' would score 50\.0%", out)
+    found = re.search(r"validation accuracy (\d+\.\d)% on 6 galaxies \('not ring': 3, 'ring': 3; "
+                      r"one view each\); always answering 'not ring' would score 50\.0%", out)
+    assert found, out
+    right = round(float(found[1]) / 100 * 6)
+    assert versus_baseline(right, 6, 0.5, "always answering 'not ring'") in out
     assert f"model: {run / 'model.pt'}" in out
     command = (f"galmorph predict CATALOG --model {shlex.quote(str(run / 'model.pt'))} "
                "-o predictions.parquet (columns prob_not ring, prob_ring and predicted_label)")

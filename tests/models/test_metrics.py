@@ -18,6 +18,7 @@ from scipy.stats import binomtest, dirichlet_multinomial
 from galmorph.data.tree import Schema
 from galmorph.files import write_json
 from galmorph.models import metrics
+from galmorph.models.label_metrics import versus_baseline, wilson_interval
 from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import evaluate_votes, fit_vote_baseline, print_evaluation
 
@@ -236,3 +237,26 @@ def test_read_only_arrays_are_evaluated_without_a_torch_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert math.isfinite(evaluate_votes(counts, alpha, SCHEMA)["mean_nll"])
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (45, 50), (66, 66), (130, 200)])
+def test_wilson_interval_matches_the_score_formula(k: int, n: int) -> None:
+    z = 1.959964
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    assert wilson_interval(k, n) == pytest.approx((centre - half, centre + half), abs=1e-6)
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+@pytest.mark.parametrize(("k", "n", "verdict"), [
+    (45, 50, "better than always answering 'no'"),   # 78.6% to 95.7%, above 50%
+    (30, 50, "not told apart from always answering 'no' on 50 galaxies"),  # 46% to 72%
+    (60, 100, "better than always answering 'no'"),  # 50.2% to 69.1%: just above
+    (5, 50, "worse than always answering 'no'; the model has not learnt these labels"),
+])
+def test_an_accuracy_is_judged_against_a_baseline_by_its_interval(k: int, n: int,
+                                                                  verdict: str) -> None:
+    text = versus_baseline(k, n, 0.5, "always answering 'no'")
+    low, high = wilson_interval(k, n)
+    assert text.startswith(f"95% interval {low:.1%} to {high:.1%}: ") and verdict in text

@@ -235,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
     from galmorph.cli.train import vote_loss_report
+    from galmorph.models.label_metrics import versus_baseline
     from galmorph.training.trainer import hardware_summary
 
     console = make_console()
@@ -265,6 +266,9 @@ def _report(result: FinetuneResult) -> None:
             f"one view each); always answering {classes[common]!r} would score "
             f"{val_counts[common] / n_val:.1%}",
         )
+        console.print(versus_baseline(round(scores["val_accuracy"] * n_val), n_val,
+                                      val_counts[common] / n_val,
+                                      f"always answering {classes[common]!r}"), markup=False)
     elif "val_mae" in scores:
         baseline = result.metadata.get("val_median_mae")
         console.print(

@@ -3,7 +3,8 @@
 :func:`label_values` reads a label column as people write it and
 :func:`normalise_classes` makes its classes whole numbers or text;
 :func:`classification_metrics` scores class probabilities, :func:`regression_metrics`
-predicted values, and :func:`print_label_evaluation` shows either as a table.
+predicted values, and :func:`print_label_evaluation` shows either as a table;
+:func:`versus_baseline` says in words whether an accuracy beats a baseline's beyond noise.
 
 Example:
     >>> import numpy as np
@@ -87,6 +88,40 @@ def confusion_counts(
             for t in classes}
 
 
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of the proportion ``k / n`` (NaNs for ``n == 0``).
+
+    Example:
+        >>> [round(x, 3) for x in wilson_interval(40, 50)]
+        [0.67, 0.888]
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    from scipy.stats import binomtest
+
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
+
+
+def versus_baseline(n_correct: int, n: int, baseline: float, baseline_name: str) -> str:
+    """Whether ``n_correct`` right of ``n`` beats ``baseline``, the accuracy of
+    ``baseline_name`` on the same galaxies, judged by the 95% Wilson interval.
+
+    Example:
+        >>> versus_baseline(45, 50, 0.5, "always answering 'no'")
+        "95% interval 78.6% to 95.7%: better than always answering 'no'"
+    """
+    low, high = wilson_interval(n_correct, n)
+    interval = f"95% interval {low:.1%} to {high:.1%}"
+    if low > baseline:
+        return f"{interval}: better than {baseline_name}"
+    if high < baseline:
+        return (f"{interval}: worse than {baseline_name}; the model has not learnt these "
+                "labels (check them, or train longer)")
+    return (f"{interval}: not told apart from {baseline_name} on {n} galaxies; more "
+            "labelled galaxies would tell")
+
+
 def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """``n_test``, mean absolute error ``mae``, ``rmse`` and Pearson ``r`` (None for
     fewer than 2 values or constant ones) of ``(n,)`` predictions."""
@@ -120,6 +155,8 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
         f"always answering {result['majority_class']!r} would score "
         f"{result['majority_accuracy']:.1%}", markup=False,
     )
+    console.print(versus_baseline(result["n_correct"], n, result["majority_accuracy"],
+                                  f"always answering {result['majority_class']!r}"), markup=False)
     table = Table(title="galaxies by true class (rows) and predicted class (columns)")
     classes = list(result["confusion"])
     table.add_column("true \\ predicted")

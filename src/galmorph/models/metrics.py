@@ -35,9 +35,9 @@ from rich.table import Table
 from rich.text import Text
 from scipy.optimize import minimize
 from scipy.special import logsumexp
-from scipy.stats import binomtest
 
 from galmorph.data.tree import Schema
+from galmorph.models.label_metrics import wilson_interval
 from galmorph.models.losses import dirichlet_multinomial_nll
 
 CONFIDENT_ANSWERED = 0.5
@@ -149,12 +149,11 @@ def _confident_metrics(
     truth = votes[confident].argmax(1)
     correct = predicted[confident].argmax(1) == truth
     k = int(correct.sum())
-    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     classes = np.unique(truth)
     return {
         "n_confident": n,
         "accuracy_confident": k / n,
-        "accuracy_ci95": [float(interval.low), float(interval.high)],
+        "accuracy_ci95": list(wilson_interval(k, n)),
         "balanced_accuracy_confident": float(np.mean([correct[truth == c].mean()
                                                       for c in classes])),
         "majority_accuracy": float(np.bincount(truth).max() / n),
