@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.embeddings import Embeddings
-from galmorph.search.search import SimilaritySearch, angular_separation, select_neighbours
+from galmorph.search.neighbours import angular_separation, select_neighbours
+from galmorph.search.search import SimilaritySearch
 
 ARCSEC = 1 / 3600
 MakeEmbeddings = Callable[..., Embeddings]
@@ -95,3 +96,23 @@ def test_query_by_position_and_bad_queries(random_features: np.ndarray,
     with pytest.raises(GalmorphError, match="no ra/dec"):
         SimilaritySearch(make_embeddings(random_features)).by_position(10.0, 0.0)
 
+
+
+def test_all_zero_features_have_no_cosine_direction(make_embeddings: MakeEmbeddings) -> None:
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(30, 5))
+    features[features[:, 0] < 0, 0] *= -1  # every galaxy on one side: cosine distances < 1
+    features[[4, 9]] = 0.0
+    with pytest.warns(GalmorphWarning, match=r"2 galaxies .* all-zero features \(e\.g\. 'G4', "
+                                             r"'G9'\).*never returned as neighbours"):
+        search = SimilaritySearch(make_embeddings(features), "cosine")
+    # asked for every other galaxy, it returns the 27 that have a direction, nearest first
+    rows = search.by_row(0, k=29).neighbours["row"].tolist()
+    expected, _ = brute_force(np.delete(features, [4, 9], axis=0), 0, 27, "cosine")
+    assert rows == [r + (r >= 4) + (r >= 8) for r in expected.tolist()]
+    with pytest.raises(GalmorphError, match="galaxy 'G9' has all-zero features.*--metric "
+                                            "euclidean"):
+        search.by_id("G9")
+    # other metrics measure them as any other point
+    assert 4 in SimilaritySearch(make_embeddings(features), "euclidean").by_row(0, k=29) \
+        .neighbours["row"].tolist()

@@ -17,7 +17,8 @@ import pytest
 
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.embeddings import METADATA_KEY, Embeddings, feature_columns
-from galmorph.search.search import SimilaritySearch, select_neighbours
+from galmorph.search.neighbours import select_neighbours
+from galmorph.search.search import SimilaritySearch
 
 ARCSEC = 1 / 3600
 N = 20

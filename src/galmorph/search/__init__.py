@@ -42,13 +42,13 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         ],
         "index_store": ["cached_index", "index_files", "load_or_build_index"],
         "matching": ["identical_rows"],
+        "neighbours": ["angular_separation", "select_neighbours"],
         "partitioned": [
             "StoredVectors", "build_partitioned_index", "open_partitioned_index",
             "partitioned_kind",
         ],
         "search": [
             "DUPLICATE_RADIUS_ARCSEC", "SimilarityResult", "SimilaritySearch",
-            "angular_separation", "select_neighbours",
         ],
         "tags": ["TAGS", "TagDefinition", "derive_tags"],
     },

@@ -41,7 +41,7 @@ from galmorph.search.arguments import check_k
 from galmorph.search.baselines import METHOD_LABELS, baseline_features
 from galmorph.search.defaults import BASELINES, DUPLICATE_RADIUS_ARCSEC
 from galmorph.search.index import ExactIndex, _check_metric, search_vectors
-from galmorph.search.search import _EXTRA_CANDIDATES, select_neighbours
+from galmorph.search.neighbours import EXTRA_CANDIDATES, select_neighbours
 from galmorph.search.tags import _TAGS_BY_NAME, derive_tags
 
 
@@ -81,7 +81,7 @@ def neighbour_table(
     vectors = search_vectors(features, metric)
     index = ExactIndex(vectors, metric)
     n = len(vectors)
-    wanted = min(n, k + 1 + _EXTRA_CANDIDATES)
+    wanted = min(n, k + 1 + EXTRA_CANDIDATES)
     candidates = index.search(vectors, wanted)
     out = np.full((n, k), -1, dtype=np.int64)
     for row in range(n):

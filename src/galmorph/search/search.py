@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
 from galmorph.inference.embeddings import Embeddings
 from galmorph.search.arguments import (
@@ -48,71 +49,13 @@ from galmorph.search.defaults import DUPLICATE_RADIUS_ARCSEC, MATCH_RADIUS_ARCSE
 from galmorph.search.index import Index, exact_distances, search_vectors
 from galmorph.search.index_store import load_or_build_index
 from galmorph.search.matching import identical_rows, no_match_message
+from galmorph.search.neighbours import EXTRA_CANDIDATES, angular_separation, select_neighbours
 from galmorph.search.partitioned import StoredVectors, open_partitioned_index
 
 if TYPE_CHECKING:
     import torch
 
     from galmorph.inference.loading import ModelSpec
-
-_EXTRA_CANDIDATES = 16
-
-
-def angular_separation(
-    ra1: np.ndarray | float, dec1: np.ndarray | float, ra2: np.ndarray | float,
-    dec2: np.ndarray | float,
-) -> np.ndarray:
-    """Angle between sky positions (degrees in), in arcsec; broadcasts (haversine formula).
-
-    Example:
-        >>> round(float(angular_separation(10.0, 0.0, 10.0, 1 / 3600)), 9)
-        1.0
-    """
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, dtype=np.float64))
-                            for v in (ra1, dec1, ra2, dec2))
-    h = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))) * 3600.0
-
-
-def select_neighbours(
-    candidates: np.ndarray, k: int, *, exclude: set[int] | Sequence[int] = (),
-    centre: tuple[float, float] | None = None, ra: np.ndarray | None = None,
-    dec: np.ndarray | None = None, radius: float = DUPLICATE_RADIUS_ARCSEC,
-) -> list[int]:
-    """The first ``k`` candidate rows that are neither excluded nor duplicates on the sky.
-
-    Args:
-        candidates: rows, nearest first (-1 entries are ignored).
-        exclude: rows never kept (e.g. the query's own).
-        centre: ``(ra, dec)`` of the query: rows within ``radius`` of it are skipped.
-        ra, dec: ``(n_rows,)`` degrees of every row; None: no sky checks.
-        radius: arcsec within which two entries are the same object; of several
-            candidates within it of each other only the nearest is kept.
-
-    A position with NaN (unknown, in ``centre`` or a row's) is within ``radius`` of
-    nothing: such an entry has no duplicates on the sky.
-
-    Example:
-        >>> select_neighbours(np.array([0, 1, 2, 3]), 2, exclude={0})
-        [1, 2]
-    """
-    skip = set(exclude)
-    rows = np.asarray([r for r in candidates if r >= 0 and r not in skip], dtype=np.int64)
-    if ra is None or dec is None:
-        return rows[:k].tolist()
-    ras, decs = ra[rows], dec[rows]
-    if centre is not None:
-        far = ~(angular_separation(centre[0], centre[1], ras, decs) <= radius)  # NaN: far
-        rows, ras, decs = rows[far], ras[far], decs[far]
-    kept: list[int] = []
-    for i in range(len(rows)):
-        if kept and (angular_separation(ras[i], decs[i], ras[kept], decs[kept]) <= radius).any():
-            continue
-        kept.append(i)
-        if len(kept) == k:
-            break
-    return rows[kept].tolist()
-
 
 # ------------------------------------------------------------------ queries
 @dataclass
@@ -201,6 +144,8 @@ class SimilaritySearch:
             self.index = load_or_build_index(
                 self.vectors, metric, index, embeddings.path, rebuild=rebuild, notify=notify
             )
+            if metric == "cosine":
+                _warn_directionless(embeddings, ~self.vectors.any(axis=1))
 
     def _select(self, rows: np.ndarray, k: int, exclude: set[int],
                 centre: tuple[float, float] | None) -> list[int]:
@@ -239,11 +184,15 @@ class SimilaritySearch:
         """:meth:`by_vector` for a search-space ``(1, n_features)`` query."""
         k = check_k(k)
         skip = set(exclude)
-        wanted, total, found = k + len(skip) + _EXTRA_CANDIDATES, len(self.vectors), -1
+        wanted, total, found = k + len(skip) + EXTRA_CANDIDATES, len(self.vectors), -1
         while True:
             candidates = self.index.search(query_vector, min(wanted, total))[0]
             candidates = candidates[candidates >= 0]
-            distances = exact_distances(query_vector[0], self.vectors[candidates], self.metric)
+            found_vectors = self.vectors[candidates]
+            if self.metric == "cosine":  # all-zero rows have no direction: never neighbours
+                directed = found_vectors.any(axis=1)
+                candidates, found_vectors = candidates[directed], found_vectors[directed]
+            distances = exact_distances(query_vector[0], found_vectors, self.metric)
             order = np.lexsort((candidates, distances))
             candidates, distances = candidates[order], distances[order]
             kept = self._select(candidates, k, skip, centre)
@@ -293,9 +242,15 @@ class SimilaritySearch:
 
         Raises:
             IndexError: naming the rows there are, for a row outside ``[0, len)``.
+            GalmorphError: for a galaxy whose features are all zero, with ``cosine``.
         """
         row = check_row(row, len(self.embeddings))
-        return self._nearest(self.vectors[np.array([row])], k, [row], self._centre(row),
+        query_vector = self.vectors[np.array([row])]
+        if self.metric == "cosine" and not query_vector.any():
+            raise GalmorphError(
+                f"galaxy {self.embeddings.ids[row]!r} has all-zero features, which have no "
+                "direction for the cosine metric: use --metric euclidean or manhattan")
+        return self._nearest(query_vector, k, [row], self._centre(row),
                              self._describe(row, kind, **extra))
 
     def by_id(self, galaxy_id: str, k: int = 10) -> SimilarityResult:
@@ -388,3 +343,14 @@ class SimilaritySearch:
             query["same_as"] = [str(self.embeddings.ids[r]) for r in sorted({*exclude, *copies})]
         return self.by_vector(vector, k, exclude=exclude, query=query,
                               centre=self._centre(exclude[0]) if exclude else None)
+
+
+def _warn_directionless(embeddings: Embeddings, zero: np.ndarray) -> None:
+    """Warn that the galaxies of ``(n,)`` mask ``zero``, all-zero features, are left out."""
+    if zero.any():
+        ids = embeddings.ids[zero][:3].tolist()
+        warnings.warn(
+            f"{int(zero.sum())} galaxies of {embeddings.path or 'the embeddings'} have "
+            f"all-zero features (e.g. {', '.join(map(repr, ids))}), which have no direction "
+            "for the cosine metric: they are never returned as neighbours (use --metric "
+            "euclidean or manhattan to include them)", GalmorphWarning, stacklevel=3)
