@@ -16,6 +16,8 @@
 - ``bn_model``: an untrained ``test_resnet`` vote model (it has BatchNorm), 32 px.
 - ``wide_field_catalog``: 16 bundled galaxies pasted into black images twice as wide
   (so the galaxies fill half as much of them), as a CSV: another survey's conventions.
+- ``write_rgb16(path, data)``: writes ``(H, W, 3)`` values as a 16-bit colour PNG
+  (``.png``) or uncompressed TIFF (other endings), which Pillow cannot write.
 - ``demo_run``: ``galmorph demo`` on 60 bundled galaxies with small settings, run once per
   session (the demo test and the browser test read its report); its output folder and
   what it printed.
@@ -32,6 +34,8 @@ import contextlib
 import io
 import os
 import shutil
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -255,3 +259,46 @@ def split_embeddings() -> Callable[[Path, Path, list[int]], Path]:
         return folder
 
     return split
+
+
+def _write_png_rgb16(path: Path, data: np.ndarray) -> Path:
+    """A 16-bit RGB PNG of ``(H, W, 3)`` values (Pillow cannot write one): big-endian
+    samples, filter 0 on each row, one zlib IDAT chunk."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    height, width, _ = data.shape
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in data)
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16 bits, colour
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return path
+
+
+def _write_tiff_rgb16(path: Path, data: np.ndarray) -> Path:
+    """An uncompressed little-endian 16-bit RGB TIFF of ``(H, W, 3)`` values: one IFD of
+    ten tags, BitsPerSample stored after it, then the pixels in one strip."""
+    height, width, _ = data.shape
+    pixels = data.astype("<u2").tobytes()
+    bits_at = 8 + 2 + 10 * 12 + 4
+    pixels_at = bits_at + 6
+    short, long = 3, 4
+    tags = [(256, short, 1, width), (257, short, 1, height), (258, short, 3, bits_at),
+            (259, short, 1, 1), (262, short, 1, 2), (273, long, 1, pixels_at),
+            (277, short, 1, 3), (278, short, 1, height), (279, long, 1, len(pixels)),
+            (284, short, 1, 1)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHII" if kind == long or tag == 258 else "<HHIHH", tag, kind, count,
+                    value, *(() if kind == long or tag == 258 else (0,)))
+        for tag, kind, count, value in tags)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+                     + struct.pack("<3H", 16, 16, 16) + pixels)
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_rgb16() -> Callable[[Path, np.ndarray], Path]:
+    def write(path: Path, data: np.ndarray) -> Path:
+        return (_write_png_rgb16 if path.suffix == ".png" else _write_tiff_rgb16)(path, data)
+    return write

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from galmorph.data.images import load_image
+from galmorph.data.images import load_image, reduced_depth
 from galmorph.exceptions import ImageError
+
+WriteRgb16 = Callable[[Path, np.ndarray], Path]
 
 
 def galaxy(bands: int = 3, height: int = 24, width: int = 32) -> np.ndarray:
@@ -172,3 +175,24 @@ def test_images_smaller_than_8_px_are_errors(
 def test_8_px_images_are_read(tmp_path: Path) -> None:
     path = write_fits(tmp_path / "tiny.fits", galaxy(1, 8, 8)[0])
     assert load_image(path).shape == (8, 8, 1)
+
+
+# ------------------------------------------------- 16-bit colour (Pillow keeps 8 bits)
+def faint_galaxy_16bit() -> np.ndarray:
+    """``(24, 32, 3)`` uint16 linear flux using only the bottom 10 of 16 bits."""
+    return np.moveaxis(galaxy(3) / 3 * 1000 + 20, 0, -1).clip(0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize("name", ["faint.png", "faint.tif"])
+def test_16_bit_colour_is_known_to_lose_its_low_bits(tmp_path: Path, name: str,
+                                                      write_rgb16: WriteRgb16) -> None:
+    data = faint_galaxy_16bit()
+    path = write_rgb16(tmp_path / name, data)
+    assert reduced_depth(path)
+    np.testing.assert_array_equal(load_image(path), data >> 8)  # Pillow's 8 bits: near black
+    grey = tmp_path / "grey.png"  # 16-bit greyscale is read whole, and stretched
+    Image.fromarray(data[..., 0]).save(grey)
+    assert not reduced_depth(grey) and load_image(grey).max() == 255
+    eight_bit = tmp_path / "eight.tif"
+    Image.fromarray((data >> 2).astype(np.uint8)).save(eight_bit)
+    assert not reduced_depth(eight_bit) and not reduced_depth(tmp_path / "missing.tif")

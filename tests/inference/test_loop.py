@@ -131,3 +131,19 @@ def test_grey_model_accepts_colour_jpegs_it_was_trained_on(
     assert check_image_conventions(catalog, grey.image_config) == []
     config = ImageConfig(size=32, channels=1, pixel_scale=0.2, field_of_view=25.6)
     assert "3 channels" in check_image_conventions(catalog, config)[0]
+
+
+def test_16_bit_colour_files_are_told_to_be_read_at_8_bits(
+    tmp_path: Path, loaded: LoadedModel, write_rgb16: Callable[[Path, np.ndarray], Path]
+) -> None:
+    side = round(loaded.image_config.field_of_view / loaded.image_config.pixel_scale)
+    data = (np.arange(side * side * 3).reshape(side, side, 3) % 1000).astype(np.uint16)
+    deep = write_rgb16(tmp_path / "deep.tif", data)
+    shallow = tmp_path / "shallow.tif"
+    Image.fromarray((data % 256).astype(np.uint8)).save(shallow)
+    config = loaded.image_config
+    only = check_image_conventions(pd.DataFrame({"file_loc": [str(shallow), str(deep)]}),
+                                   config)
+    assert len(only) == 1 and f"{deep} stores colour at 16 bits per channel" in only[0]
+    assert "save such images as FITS" in only[0]
+    assert check_image_conventions(pd.DataFrame({"file_loc": [str(shallow)]}), config) == []

@@ -3,8 +3,9 @@
 :func:`load_image` reads JPEG/PNG (and other formats Pillow knows) or FITS files
 into ``uint8`` arrays of shape ``(H, W, C)`` with ``C`` 1 or 3. Data that is not
 already 8-bit (FITS, 16-bit or float images) is converted with the documented
-stretch of :func:`asinh_stretch`; :func:`to_channels` converts between grey and
-colour. Nothing here needs torch: :mod:`galmorph.data.transforms` turns the
+stretch of :func:`asinh_stretch`; :func:`reduced_depth` tells the files Pillow can
+only read at 8 bits (16-bit colour PNG and TIFF); :func:`to_channels` converts
+between grey and colour. Nothing here needs torch: :mod:`galmorph.data.transforms` turns the
 arrays into model inputs.
 
 Examples
@@ -63,9 +64,10 @@ def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as ``uint8`` ``(H, W, C)``, ``C`` = 1 (grey) or 3 (colour).
 
     8-bit images (JPEG, PNG, ...) are returned as displayed: turned as their EXIF
-    orientation says, palette and alpha images as RGB. FITS files, and 16-bit or
-    floating-point images, are stretched with :func:`asinh_stretch`. For FITS, the
-    first HDU with data of 2 or more axes is used: 2-D ``(H, W)``, or a cube of 1
+    orientation says, palette and alpha images as RGB. FITS files, and 16-bit
+    greyscale or floating-point images, are stretched with :func:`asinh_stretch`;
+    Pillow reads 16-bit colour files at 8 bits (see :func:`reduced_depth`). For FITS,
+    the first HDU with data of 2 or more axes is used: 2-D ``(H, W)``, or a cube of 1
     or 3 bands, bands first ``(C, H, W)`` or last ``(H, W, C)`` (the band axis is the
     shortest; leading axes of length 1 are dropped). Bands named in the header
     (``BAND0``..., or ``BANDS``, as Legacy Survey cutouts write) become red, green
@@ -228,6 +230,19 @@ def _bands_last(path: Path, data: np.ndarray, header: Mapping[str, Any]) -> np.n
             f"{where}); galmorph reads 1 or 3 bands (write the 3 bands you want to a new file)"
         )
     return data
+
+
+def reduced_depth(path: str | Path) -> bool:
+    """Whether :func:`load_image` reads ``path`` at fewer bits than it stores: colour
+    PNG or TIFF at 16 bits per channel, of which Pillow keeps the top 8 bits, so faint
+    linear data looks black. False for files Pillow cannot open.
+    """
+    try:
+        with Image.open(path, formats=_pillow_formats()) as image:  # header only
+            return image.mode in ("RGB", "RGBA") and any(";16" in str(tile.args)
+                                                         for tile in image.tile)
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def _stretch(path: Path, bands: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader
 
 from galmorph.data.galaxy_dataset import batch_finisher, galaxy_named, predict_loader
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.images import load_image
+from galmorph.data.images import load_image, reduced_depth
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
@@ -75,7 +75,8 @@ def check_image_conventions(
 
     Compares the size of the first :data:`CONVENTION_CHECKS` images of a loaded
     catalog (absolute ``file_loc``) with ``field_of_view / pixel_scale`` (when the
-    model records both) and their channel count with the model's source images.
+    model records both) and their channel count with the model's source images, and
+    tells 16-bit colour files that are read at 8 bits (:func:`reduced_depth`).
 
     Returns:
         One message per kind of difference (empty when all agree).
@@ -105,6 +106,13 @@ def check_image_conventions(
                 f"({config.field_of_view:g} arcsec across at {config.pixel_scale:g} "
                 "arcsec/px): cut images to the same field of view and pixel scale, or "
                 "adapt the model to them (galmorph adapt), or predictions may be unreliable",
+            )
+        if reduced_depth(path):
+            messages.setdefault(
+                "depth",
+                f"{path} stores colour at 16 bits per channel, which is read at 8 (Pillow "
+                "keeps the top 8 bits of colour PNG and TIFF): faint, linear data looks "
+                "black; save such images as FITS, which is read whole and stretched",
             )
         if have != channels:
             messages.setdefault(
