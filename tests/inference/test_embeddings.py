@@ -18,7 +18,8 @@ from sklearn.decomposition import IncrementalPCA
 
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.embedding_folder import read_embedding_folder
-from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, fit_pca, read_embeddings
+from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, read_embeddings
+from galmorph.inference.pca import fit_pca
 
 N_GALAXIES = 12  # galaxies of the catalog fixture
 

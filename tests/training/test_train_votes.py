@@ -12,7 +12,8 @@ import pytest
 from galmorph.data.catalog import load_catalog
 from galmorph.data.schemas import get_schema
 from galmorph.exceptions import CatalogError, GalmorphWarning
-from galmorph.training.train import check_training_votes, train
+from galmorph.training.train import train
+from galmorph.training.training_votes import check_training_votes
 
 SCHEMA = get_schema("gz2-no-odd")
 FIRST = SCHEMA.questions[0].columns

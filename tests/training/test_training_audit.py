@@ -22,7 +22,8 @@ from galmorph.exceptions import CatalogError, GalmorphWarning
 from galmorph.models.checkpoint import load_model
 from galmorph.models.metrics import evaluate_votes, fit_vote_baseline
 from galmorph.training.targets import check_classes, labelled_catalog
-from galmorph.training.train import baseline_val_loss, train
+from galmorph.training.train import train
+from galmorph.training.training_votes import baseline_val_loss
 
 TINY = ["--schema", "gz2-no-odd", "--encoder", "test_convnext", "--image-size", "32",
         "--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--split", "0.6", "0.4",

@@ -6,8 +6,10 @@ their taste from the representation and proposes what to look at next.
 - :mod:`~galmorph.anomaly.session`: :class:`AnomalySession`, an embeddings file and
   its session file together (start, next batch, label, rank);
 - :mod:`~galmorph.anomaly.labels`: :class:`LabelStore`, the durable SQLite session
-  file (:mod:`~galmorph.anomaly.database` its schema, :mod:`~galmorph.anomaly.records`
-  the values it returns; :mod:`~galmorph.anomaly.label_files` scores read from a file);
+  file (:mod:`~galmorph.anomaly.database` its schema,
+  :mod:`~galmorph.anomaly.session_file` its transactions, settings and events,
+  :mod:`~galmorph.anomaly.records` the values it returns;
+  :mod:`~galmorph.anomaly.label_files` scores read from a file);
 - :mod:`~galmorph.anomaly.features`: the standardised interest features and the
   cold start;
 - :mod:`~galmorph.anomaly.interest`: active learning, a Gaussian process and its

@@ -75,7 +75,7 @@ def _truth_values(table: pd.DataFrame, column: str, source: str) -> pd.Series:
         GalmorphError: for a missing column, a repeated id, text in the column or
             values outside [0, 5], naming ``source``, the column and the rows.
     """
-    from galmorph.data import validation as checks
+    from galmorph.data import table_checks as checks
 
     for needed in ("id_str", column):
         if needed not in table:

@@ -68,7 +68,7 @@ def label_pairs(table: pd.DataFrame, source: str) -> list[tuple[str, float]]:
     Raises:
         GalmorphError: naming ``source`` and the rows at fault.
     """
-    from galmorph.data import validation as checks
+    from galmorph.data import table_checks as checks
 
     missing = [c for c in ("id_str", "score") if c not in table]
     if missing:

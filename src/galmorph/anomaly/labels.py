@@ -14,7 +14,8 @@
   with when, how (``method``) and the model's numbers for each galaxy;
 * ``events``: a log of what was done (session started, rankings written, ...).
 
-The schema and connections are in :mod:`galmorph.anomaly.database`; the values
+The schema and connections are in :mod:`galmorph.anomaly.database`, the transactions,
+settings and event log in :mod:`galmorph.anomaly.session_file`; the values
 returned (:class:`~galmorph.anomaly.records.LabelRecord`,
 :class:`~galmorph.anomaly.records.Batch`) in :mod:`galmorph.anomaly.records`.
 
@@ -42,26 +43,22 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from galmorph.anomaly.checks import check_new_session, check_session_file
+from galmorph.anomaly.checks import check_new_session
 from galmorph.anomaly.database import (
     APPLICATION,
     DEFAULT_BUSY_TIMEOUT,
     GALAXY_VALUES,
     SCHEMA,
     SCHEMA_VERSION,
-    check_same_file,
     column_values,
     connect,
-    connect_file,
     held_alone,
     now,
     nullable,
@@ -69,39 +66,15 @@ from galmorph.anomaly.database import (
     remove_sidecars,
 )
 from galmorph.anomaly.records import Batch, LabelRecord, check_score
+from galmorph.anomaly.session_file import SessionFile
 from galmorph.exceptions import GalmorphError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class LabelStore:
+class LabelStore(SessionFile):
     """A session file (see the module docs). Open with :meth:`open` or make with :meth:`create`."""
-
-    def __init__(self, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
-        """Open an existing session file; see :meth:`open`."""
-        self.path = check_session_file(path)
-        self._closed = False
-        self._lock = threading.RLock()
-        self._conn, self._file = connect_file(self.path, busy_timeout)
-        try:
-            version = self._conn.execute(
-                "SELECT value FROM meta WHERE key = 'application'"
-            ).fetchone()
-        except sqlite3.DatabaseError:
-            version = None
-        if version is None or version[0] != APPLICATION:
-            self._conn.close()
-            raise GalmorphError(f"{self.path} is not a galmorph anomaly session file")
-
-    @classmethod
-    def open(cls, path: str | Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> LabelStore:
-        """Open an existing session file.
-
-        Raises:
-            GalmorphError: when it is missing, a folder or not a session file.
-        """
-        return cls(path, busy_timeout=busy_timeout)
 
     @classmethod
     def create(
@@ -163,63 +136,6 @@ class LabelStore:
         store = cls(path)
         store.log_event("start", {"settings": dict(settings), "n_galaxies": len(ids)})
         return store
-
-    # ------------------------------------------------------------ plumbing
-    def close(self) -> None:
-        """Close the connection (the file stays consistent either way); later calls raise."""
-        with self._lock:
-            self._conn.close()
-            self._closed = True
-
-    def __enter__(self) -> LabelStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        """The open connection; every use of the file goes through it.
-
-        Raises:
-            GalmorphError: once the store is closed, or its file was replaced or deleted.
-        """
-        if self._closed:
-            raise GalmorphError(f"the session is closed ({self.path}): open it again")
-        check_same_file(self.path, self._file)
-        return self._conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
-        with self._lock:
-            conn = self._db
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                check_same_file(self.path, self._file)  # replaced while this waited?
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
-
-    # ------------------------------------------------------------ settings
-    def settings(self) -> dict[str, Any]:
-        """All settings, JSON-decoded."""
-        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM settings")}
-
-    def update_settings(self, values: Mapping[str, Any]) -> None:
-        """Set (or add) settings, in one transaction, and log the change."""
-        with self._write() as conn:
-            conn.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in values.items()])
-            conn.execute("INSERT INTO events (created_at, kind, details) VALUES (?, ?, ?)",
-                         (now(), "settings", json.dumps(dict(values))))
 
     # ------------------------------------------------------------ galaxies
     def n_galaxies(self) -> int:
@@ -383,16 +299,3 @@ class LabelStore:
 
     def n_batches(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM batches")[0][0])
-
-    # -------------------------------------------------------------- events
-    def log_event(self, kind: str, details: Mapping[str, Any] | None = None) -> None:
-        """Append an entry to the session's event log."""
-        with self._write() as conn:
-            conn.execute("INSERT INTO events (created_at, kind, details) VALUES (?, ?, ?)",
-                         (now(), kind, json.dumps(dict(details or {}))))
-
-    def events(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(time, kind, details)`` of every logged event, oldest first."""
-        return [(t, k, json.loads(d))
-                for t, k, d in self._query("SELECT created_at, kind, details FROM events "
-                                           "ORDER BY id")]

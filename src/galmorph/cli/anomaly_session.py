@@ -132,7 +132,7 @@ def _plain(value: Any) -> Any:
 def run_label(args: argparse.Namespace) -> int:
     """Store the ID SCORE pairs (or ``--from`` a file) in one transaction; print them."""
     from galmorph.anomaly.labels import LabelStore
-    from galmorph.data.validation import plural
+    from galmorph.data.table_checks import plural
 
     pairs, source = _label_input(args)
     console = make_console()
@@ -196,7 +196,7 @@ def _known_pairs(store: LabelStore, pairs: list[tuple[str, float]], args: argpar
     import warnings
 
     from galmorph.anomaly.label_files import is_session_file
-    from galmorph.data.validation import plural
+    from galmorph.data.table_checks import plural
     from galmorph.exceptions import GalmorphError, GalmorphWarning
 
     unknown = set(store.unknown_ids([g for g, _ in pairs]))

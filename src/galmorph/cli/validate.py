@@ -107,7 +107,7 @@ def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
 
     if len(shapes) == 1:
         return f"{size(next(iter(shapes)))} (all)"
-    from galmorph.data.validation import plural
+    from galmorph.data.table_checks import plural
 
     listed = [f"{size(shape)}: {n}" for shape, n in list(shapes.items())[:3]]
     more = f"; {plural(len(shapes) - 3, 'more size')}" if len(shapes) > 3 else ""
@@ -236,7 +236,7 @@ def _image_notes(s: CatalogSummary, frame: pd.DataFrame, catalog: str) -> list[s
     """FITS mixed with other images; images unlike the shipped starter model's."""
     from galmorph.data.image_config import ImageConfig
     from galmorph.data.images import FITS_SUFFIXES
-    from galmorph.data.validation import plural
+    from galmorph.data.table_checks import plural
 
     notes = []
     paths = frame["file_loc"].tolist()

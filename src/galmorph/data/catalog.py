@@ -352,7 +352,7 @@ def summarize_catalog(
     """Check a catalog file like :func:`load_catalog`, gathering problems instead of raising.
 
     With ``decode_images`` every image is also read, as the jobs will read it
-    (:func:`~galmorph.data.validation.read_images`): corrupt files are problems too,
+    (:func:`~galmorph.data.image_checks.read_images`): corrupt files are problems too,
     and the summary counts the image sizes. Without a ``schema`` the vote columns
     are not checked (a catalog to predict or embed needs none).
 

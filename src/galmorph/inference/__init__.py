@@ -5,7 +5,9 @@
   against volunteer votes (:func:`evaluate_catalog`);
 * :mod:`~galmorph.inference.embed`: pooled encoder features (:func:`embed_catalog`,
   :func:`embed_to_file`); :mod:`~galmorph.inference.embeddings`: the embeddings file
-  (:func:`read_embeddings`); :mod:`~galmorph.inference.embedding_folder`: a partitioned
+  (:func:`read_embeddings`; :mod:`~galmorph.inference.pca`: the PCA it may hold,
+  :mod:`~galmorph.inference.galaxy_rows`: its galaxies' ids, positions and image paths);
+  :mod:`~galmorph.inference.embedding_folder`: a partitioned
   catalog's folder of them (:func:`open_embeddings`); :mod:`~galmorph.inference.new_images`:
   new images in a file's space (:func:`embed_images`);
 * :mod:`~galmorph.inference.loop`, :mod:`~galmorph.inference.loading` and
@@ -47,13 +49,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "embeddings": [
             "EmbeddingInfo",
             "Embeddings",
-            "GalaxyRows",
-            "PCAProjection",
             "feature_columns",
-            "fit_pca",
             "read_embedding_info",
             "read_embeddings",
         ],
+        "galaxy_rows": ["GalaxyRows"],
         "evaluate": ["evaluate_catalog"],
         "hpc": ["slurm_cluster"],
         "loading": ["ModelSpec"],
@@ -65,6 +65,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "outputs": ["output_format", "read_metadata", "write_table", "write_table_chunks"],
         "partition_task": ["PartitionJob", "PartitionResult", "job_model", "run_partition"],
         "partitions": ["Partition", "find_partitions", "is_partitioned", "read_partition"],
+        "pca": ["PCAProjection", "fit_pca"],
         "predict": ["WrittenTable", "predict_catalog", "predict_to_file"],
         "resumable": ["PartStore", "chunk_bounds", "ids_digest", "parts_dir_for"],
     },

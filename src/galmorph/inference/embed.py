@@ -56,16 +56,11 @@ from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.views import average_over_views, check_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
-from galmorph.inference.embeddings import (
-    METADATA_KEY,
-    EmbeddingInfo,
-    PCAProjection,
-    feature_columns,
-    fit_pca,
-)
+from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
 from galmorph.inference.loading import ModelSpec, as_loaded
 from galmorph.inference.loop import check_image_conventions, run_over_images
 from galmorph.inference.outputs import check_not_folder, write_table_chunks
+from galmorph.inference.pca import PCAProjection, fit_pca
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.defaults import DEFAULT_MODEL

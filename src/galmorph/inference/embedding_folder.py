@@ -38,13 +38,13 @@ from galmorph.inference.embeddings import (
     GALAXY_COLUMNS,
     EmbeddingInfo,
     Embeddings,
-    GalaxyRows,
     feature_columns,
     feature_matrix,
     galaxy_columns,
     read_embedding_info,
     read_embeddings,
 )
+from galmorph.inference.galaxy_rows import GalaxyRows
 from galmorph.inference.manifest import MANIFEST_NAME, Manifest
 from galmorph.inference.partitions import Partition, find_partitions
 

@@ -4,7 +4,10 @@
 :func:`read_embeddings` reads it back (:func:`read_embedding_info`: only what it
 records, without the rows) and :func:`galmorph.inference.new_images.embed_images`
 embeds new images into the same space, with the model the file records.
-:func:`fit_pca` fits the :class:`PCAProjection` a file may hold.
+:func:`galmorph.inference.pca.fit_pca` fits the
+:class:`~galmorph.inference.pca.PCAProjection` a file may hold;
+:class:`~galmorph.inference.galaxy_rows.GalaxyRows` is what :class:`Embeddings` holds
+besides the features.
 
 The embeddings file (parquet) has one row per galaxy, in catalog order:
 
@@ -45,7 +48,6 @@ Examples
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,8 @@ import numpy as np
 
 from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import GalmorphError
+from galmorph.inference.galaxy_rows import GalaxyRows
+from galmorph.inference.pca import PCAProjection
 from galmorph.numbers import nonfinite_rows
 
 #: Parquet metadata key of the :class:`EmbeddingInfo` JSON.
@@ -63,92 +67,6 @@ FEATURE_PREFIX = "feat_"
 FORMAT_VERSION = 1
 
 
-# ------------------------------------------------------------------------ PCA
-@dataclass(frozen=True)
-class PCAProjection:
-    """A fitted PCA: ``(features - mean) @ components.T``, as sklearn's IncrementalPCA.
-
-    Attributes:
-        components: ``(n_components, feature_dim)`` unit principal axes, by
-            decreasing variance.
-        mean: ``(feature_dim,)`` mean of the fitted features.
-        explained_variance: ``(n_components,)`` variance along each axis.
-        explained_variance_ratio: ``(n_components,)`` fraction of the total variance.
-        n_samples_seen: galaxies it was fitted on.
-    """
-
-    components: np.ndarray
-    mean: np.ndarray
-    explained_variance: np.ndarray
-    explained_variance_ratio: np.ndarray
-    n_samples_seen: int
-
-    @property
-    def n_components(self) -> int:
-        return int(self.components.shape[0])
-
-    def transform(self, features: np.ndarray) -> np.ndarray:
-        """Project ``(n, feature_dim)`` features to ``float32 (n, n_components)``."""
-        features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2 or features.shape[1] != self.mean.shape[0]:
-            raise ValueError(
-                f"expected features of shape (n, {self.mean.shape[0]}), got {features.shape}"
-            )
-        return ((features - self.mean) @ self.components.T).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (lists of floats; exact: float64 reprs round-trip)."""
-        return {
-            "n_components": self.n_components, "components": self.components.tolist(),
-            "mean": self.mean.tolist(), "explained_variance": self.explained_variance.tolist(),
-            "explained_variance_ratio": self.explained_variance_ratio.tolist(),
-            "n_samples_seen": self.n_samples_seen,
-        }
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PCAProjection:
-        """Inverse of :meth:`to_dict`."""
-        arrays = {name: np.asarray(values[name], dtype=np.float64) for name in
-                  ("components", "mean", "explained_variance", "explained_variance_ratio")}
-        return cls(**arrays, n_samples_seen=int(values["n_samples_seen"]))
-
-
-def fit_pca(chunks: Iterable[np.ndarray], n_components: int) -> PCAProjection:
-    """Fit an IncrementalPCA over chunks of ``(rows, feature_dim)`` features.
-
-    Memory holds at most the chunk being fitted (the first chunks are merged
-    until there are ``n_components`` rows, which the first fit needs).
-
-    Raises:
-        GalmorphError: when there are fewer galaxies or features than components.
-
-    Example:
-        >>> rng = np.random.default_rng(0)
-        >>> fit_pca([rng.normal(size=(50, 8)), rng.normal(size=(30, 8))], 3).n_samples_seen
-        80
-    """
-    from sklearn.decomposition import IncrementalPCA
-
-    ipca = IncrementalPCA(n_components=n_components)
-    pending: list[np.ndarray] = []
-    fitted = False
-    for chunk in chunks:
-        if chunk.shape[1] < n_components:
-            raise GalmorphError(f"cannot keep {n_components} PCA components of "
-                                f"{chunk.shape[1]} features")
-        pending.append(chunk)
-        if fitted or sum(len(c) for c in pending) >= n_components:
-            ipca.partial_fit(np.concatenate(pending).astype(np.float64, copy=False))
-            pending, fitted = [], True
-    if not fitted:
-        rows = sum(len(c) for c in pending)
-        raise GalmorphError(f"PCA with {n_components} components needs at least that many "
-                            f"galaxies; there are {rows}")
-    return PCAProjection(ipca.components_, ipca.mean_, ipca.explained_variance_,
-                         ipca.explained_variance_ratio_, int(ipca.n_samples_seen_))
-
-
-# ------------------------------------------------------------ the file format
 @dataclass(frozen=True)
 class EmbeddingInfo:
     """What an embeddings file records about how it was made (see the module docs)."""
@@ -188,55 +106,6 @@ class EmbeddingInfo:
             views=int(values.get("views", 1)),
             stages=tuple(int(s) for s in values.get("stages", ())),
         )
-
-
-class GalaxyRows:
-    """What every embeddings source has besides features: the galaxies' ids, sky positions
-    and image paths, and how the features were made.
-
-    :class:`Embeddings` (one file, features in memory) and
-    :class:`galmorph.inference.embedding_folder.PartitionedEmbeddings` (a folder of files,
-    features read a partition at a time) share these methods.
-    """
-
-    ids: np.ndarray
-    info: EmbeddingInfo
-    ra: np.ndarray | None
-    dec: np.ndarray | None
-    path: Path | None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def has_coordinates(self) -> bool:
-        return self.ra is not None and self.dec is not None
-
-    def row_of(self, galaxy_id: str) -> int:
-        """Row of a galaxy by ``id_str``.
-
-        Raises:
-            GalmorphError: naming similar ids when it is not there.
-        """
-        matches = np.flatnonzero(self.ids == str(galaxy_id))
-        if len(matches):
-            return int(matches[0])
-        where = f" in {self.path}" if self.path else ""
-        hint = ""
-        if len(self.ids) <= 100_000:
-            import difflib
-
-            known = self.ids.tolist()
-            close = [i for i in known if i.startswith(str(galaxy_id))][:3]
-            close = close or difflib.get_close_matches(str(galaxy_id), known, n=3)
-            hint = f"; similar ids: {', '.join(close)}" if close else ""
-        raise GalmorphError(f"no galaxy with id {galaxy_id!r}{where} ({len(self.ids)} "
-                            f"galaxies){hint}")
-
-    def project(self, raw: np.ndarray) -> np.ndarray:
-        """Encoder features ``(n, feature_dim)`` in this file's space (PCA if it has one)."""
-        raw = np.asarray(raw, dtype=np.float32)
-        return self.info.pca.transform(raw) if self.info.pca is not None else raw
 
 
 @dataclass
@@ -290,7 +159,7 @@ def feature_matrix(table: Any, n_features: int, path: str | Path) -> np.ndarray:
             features[:, j] = table.column(name).to_numpy()
     bad = nonfinite_rows(features)
     if bad.any():
-        from galmorph.data.validation import describe_rows, plural
+        from galmorph.data.table_checks import describe_rows, plural
 
         frame = _rows(table, bad)
         shown = frame.index[:5].to_series().map(lambda r: " and ".join(
@@ -330,7 +199,7 @@ def galaxy_columns(table: Any, path: str | Path) -> dict[str, np.ndarray | None]
     ids = table.column("id_str").cast(pa.large_string())  # numbers are read as their text
     blank = ids.null_count or pc.any(pc.equal(pc.utf8_trim_whitespace(ids), "")).as_py()
     if blank or len(pc.unique(ids)) < len(ids):
-        from galmorph.data.validation import blank_values, duplicate_ids
+        from galmorph.data.table_checks import blank_values, duplicate_ids
 
         frame = _rows(table)
         raise GalmorphError(f"{path}: "

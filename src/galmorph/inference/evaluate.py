@@ -28,8 +28,8 @@ import torch
 from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog, read_catalog
 from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.data.schemas import fraction_hint
+from galmorph.data.table_checks import describe_rows
 from galmorph.data.tree import Schema
-from galmorph.data.validation import describe_rows
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata

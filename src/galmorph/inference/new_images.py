@@ -27,7 +27,8 @@ import torch
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphWarning, ImageError, ModelError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
-from galmorph.inference.embeddings import EmbeddingInfo, GalaxyRows
+from galmorph.inference.embeddings import EmbeddingInfo
+from galmorph.inference.galaxy_rows import GalaxyRows
 from galmorph.inference.loading import ModelSpec, as_loaded
 from galmorph.inference.loop import check_image_conventions, run_over_images
 from galmorph.models.checkpoint import LoadedModel, load_model

@@ -19,8 +19,8 @@ from galmorph.data.image_config import ImageConfig
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
-from galmorph.inference.embeddings import fit_pca
 from galmorph.inference.loop import run_over_images
+from galmorph.inference.pca import fit_pca
 from galmorph.models.checkpoint import LoadedModel, build_model
 from galmorph.search.defaults import BASELINES
 

@@ -163,7 +163,7 @@ def derive_tags(
     """
     import pandas as pd
 
-    from galmorph.data.validation import describe_rows, plural
+    from galmorph.data.table_checks import describe_rows, plural
 
     def available(tag: TagDefinition) -> bool:
         return all(c in catalog for q in tag.questions for c in _columns(q))

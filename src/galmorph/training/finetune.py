@@ -10,6 +10,9 @@ on a labelled catalog:
 * ``task="votes"``: vote counts of a new decision tree (``schema``), with the
   Dirichlet-multinomial loss used for pretraining.
 
+Each task's targets, head and validation split are made by
+:mod:`galmorph.training.finetune_tasks`.
+
 The encoder starts from a pretrained galmorph model (``init="pretrained"``: a
 shipped name, a file or ``hf_hub:ORG/NAME``), from timm's own ImageNet weights
 (``init="imagenet"``), or from random weights (``init="scratch"``).
@@ -53,36 +56,25 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
-import pandas as pd
 import torch
-from torch import nn
 
 from galmorph import __version__
 from galmorph.data.catalog import CatalogSource, catalog_name
-from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, GalmorphError
 from galmorph.models.blocks import encoder_blocks
 from galmorph.models.checkpoint import LoadedModel, save_model
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.device import resolve_device
-from galmorph.models.metrics import fit_vote_baseline
-from galmorph.models.model import ConcentrationHead, GalaxyModel, LinearHead
+from galmorph.models.model import GalaxyModel
 from galmorph.models.starts import starting_point
 from galmorph.training.conventions import auto_crop, source_conventions
 from galmorph.training.defaults import DEFAULT_N_BLOCKS
 from galmorph.training.finetune_module import FinetuneModule, check_hyperparameters
-from galmorph.training.targets import (
-    TargetDataModule,
-    check_classes,
-    class_loss_weights,
-    labelled_catalog,
-    stratified_split,
-)
-from galmorph.training.train import TrainResult, baseline_val_loss, check_training_votes
+from galmorph.training.finetune_tasks import task_datamodule, task_setup
+from galmorph.training.targets import labelled_catalog
+from galmorph.training.train import TrainResult
 from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
@@ -223,7 +215,6 @@ def finetune(
     L.seed_everything(seed, workers=True, verbose=False)
 
     frame = labelled_catalog(catalog, task, label, tree, skip_missing_images=skip_missing_images)
-    where = catalog_name(catalog)
     start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
     crop_record: dict[str, Any] = {}
     if crop_fraction is None:
@@ -237,86 +228,28 @@ def finetune(
         **source_conventions(start.image_config, frame["file_loc"].iloc[0], source),
     })
 
-    # labels, head and the validation split
-    task_meta: dict[str, Any] = {}
-    baseline_record: dict[str, Any] = {}
-    class_weight_tensor = None
-    targets: np.ndarray | None = None
-    ids = frame["id_str"]
-    if task == "classification":
-        assert label is not None
-        values = frame[label]
-        classes = sorted(values.unique())
-        index = {c: i for i, c in enumerate(classes)}
-        targets = values.map(index).to_numpy(dtype=np.int64)
-        is_val = stratified_split(values, ids, val_fraction, split_seed)
-        train_counts = np.bincount(targets[~is_val], minlength=len(classes))
-        val_counts = np.bincount(targets[is_val], minlength=len(classes))
-        check_classes(classes, train_counts + val_counts, val_counts, where, label,
-                      val_fraction, class_weights is not None)
-        class_weight_tensor = class_loss_weights(class_weights, classes, train_counts)
-        head: nn.Module = LinearHead(start.encoder.num_features, len(classes), dropout)
-        task_meta = {"classes": classes, "label_column": label,
-                     "class_counts": train_counts.tolist(), "val_class_counts": val_counts.tolist()}
-    elif task == "regression":
-        assert label is not None
-        targets = frame[label].to_numpy(dtype=np.float32)
-        if squash and not ((targets >= 0) & (targets <= 1)).all():
-            raise CatalogError(f"squash=True needs {label!r} values in [0, 1]")
-        quartile = pd.qcut(frame[label].rank(method="first"), 4, labels=False)
-        is_val = stratified_split(quartile, ids, val_fraction, split_seed)
-        head = LinearHead(start.encoder.num_features, 1, dropout, squash=squash)
-        median = float(np.median(targets[~is_val]))  # the constant of least absolute error
-        task_meta = {"label_column": label, "loss": loss, "squash": squash,
-                     "train_median": median, "val_median_mae": (
-                         float(np.abs(targets[is_val] - median).mean()) if is_val.any() else None)}
-    else:
-        assert tree is not None
-        is_val = stratified_split(pd.Series(0, index=frame.index), ids, val_fraction, split_seed)
-        counts = frame.loc[~is_val, tree.label_cols].to_numpy()
-        head = ConcentrationHead(start.encoder.num_features, tree.n_answers, dropout)
-        baseline = fit_vote_baseline(counts, tree)
-        task_meta = {"schema": tree.to_dict(), "min_concentration": head.min_concentration,
-                     "vote_baseline": [float(v) for v in baseline],
-                     "questions_without_votes": tree.unanswered(counts)}
-        baseline_record = {"baseline_val_loss": baseline_val_loss(
-            frame.loc[is_val, tree.label_cols].to_numpy(), baseline, tree)}
-    if val_fraction > 0 and not is_val.any():
-        raise GalmorphError(
-            f"{where}: {len(frame)} galaxies are too few for a validation split of "
-            f"{val_fraction:g}; use val_fraction=0 (--val-fraction 0) and a fixed number of epochs"
-        )
-
-    train_frame = frame[~is_val].reset_index(drop=True)
-    val_frame = frame[is_val].reset_index(drop=True)
-    loader_options = {"batch_size": batch_size, "num_workers": num_workers,
-                      "cache": cache_images, "augment": augment}
-    if targets is None:
-        datamodule: GalaxyDataModule = GalaxyDataModule(
-            schema=tree, image_config=config, train_catalog=train_frame,
-            val_catalog=val_frame if len(val_frame) else None, **loader_options,
-        )
-        check_training_votes(catalog, {"train": train_frame, "predict": frame}, tree)
-    else:
-        datamodule = TargetDataModule(
-            train_frame, val_frame, {"train": targets[~is_val], "val": targets[is_val]},
-            config, **loader_options,
-        )
-    datamodule.split_summary.update(
-        method="stratified", catalog="DataFrame" if isinstance(catalog, pd.DataFrame)
-        else str(catalog), seed=split_seed, fractions=[1 - val_fraction, val_fraction, 0.0],
+    setup = task_setup(
+        frame, task, label, tree, start.encoder.num_features, dropout=dropout,
+        val_fraction=val_fraction, split_seed=split_seed, class_weights=class_weights,
+        loss=loss, squash=squash, where=catalog_name(catalog),
+    )
+    datamodule, train_frame, val_frame = task_datamodule(
+        catalog, frame, setup, tree, config, val_fraction=val_fraction, split_seed=split_seed,
+        batch_size=batch_size, num_workers=num_workers, cache_images=cache_images,
+        augment=augment,
     )
 
-    galaxy_model = GalaxyModel(start.encoder, head)
+    galaxy_model = GalaxyModel(start.encoder, setup.head)
     blocks = len(encoder_blocks(start.encoder))
     if n_blocks is None:
         n_blocks = -1 if init == "scratch" else min(DEFAULT_N_BLOCKS, blocks)
     head_record = {"head_init": "random"}
     if head_init == "probe" and task == "classification" and start.pretrained:
-        assert targets is not None
+        assert setup.targets is not None
         head_record = probe_head_start(
-            galaxy_model, train_frame, targets[~is_val], config, num_workers=num_workers,
-            class_weights=None if class_weight_tensor is None else class_weight_tensor.numpy(),
+            galaxy_model, train_frame, setup.targets[~setup.is_val], config,
+            num_workers=num_workers,
+            class_weights=None if setup.class_weights is None else setup.class_weights.numpy(),
             device=resolve_device("cpu" if accelerator == "cpu" else "auto"),
         )
     metadata: dict[str, Any] = {
@@ -325,7 +258,7 @@ def finetune(
         "encoder": start.encoder_name,
         "channels": config.channels,
         "dropout": dropout,
-        **task_meta,
+        **setup.task_meta,
         "image": config.to_dict(),
         "training": {
             **start.record,
@@ -338,12 +271,12 @@ def finetune(
             "lr_decay": lr_decay,
             "weight_decay": weight_decay,
             "label_smoothing": label_smoothing,
-            "class_weights": class_weight_tensor.tolist() if class_weight_tensor is not None
+            "class_weights": setup.class_weights.tolist() if setup.class_weights is not None
             else None,
             "augment": augment,
             **head_record,
             **crop_record,
-            **baseline_record,
+            **setup.baseline_record,
             "seed": seed,
         },
         "galmorph_version": __version__,
@@ -351,7 +284,7 @@ def finetune(
     module = FinetuneModule(
         galaxy_model, task, n_blocks=n_blocks, learning_rate=learning_rate, lr_decay=lr_decay,
         weight_decay=weight_decay, label_smoothing=label_smoothing,
-        class_weights=class_weight_tensor, loss=loss, schema=tree, metadata=metadata,
+        class_weights=setup.class_weights, loss=loss, schema=tree, metadata=metadata,
     )
     datamodule.setup("fit")  # decode the images now: a bad one fails before any file is written
     trainer, checkpoint = build_trainer(

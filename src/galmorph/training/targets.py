@@ -26,9 +26,9 @@ from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.galaxy_dataset import GalaxyDataset, Transform
 from galmorph.data.image_config import ImageConfig
+from galmorph.data.table_checks import describe_rows
 from galmorph.data.transforms import eval_transform, train_transform
 from galmorph.data.tree import Schema
-from galmorph.data.validation import describe_rows
 from galmorph.exceptions import CatalogError, GalmorphWarning
 from galmorph.models.label_metrics import label_values, normalise_classes
 

@@ -1,7 +1,9 @@
 """Train a vote-count model on a Galaxy Zoo catalog.
 
 A run leaves ``best.ckpt``, ``last.ckpt``, logs and ``model.pt``: the compact
-self-describing model, for predict/embed/finetune.
+self-describing model, for predict/embed/finetune. The training votes are checked
+first (:mod:`galmorph.training.training_votes`), and so is the checkpoint a resumed
+run goes on from (:mod:`galmorph.training.resume`).
 
 Examples
 --------
@@ -23,21 +25,19 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import pandas as pd
-import torch
 
 from galmorph import __version__
-from galmorph.data.catalog import CatalogSource, catalog_name
+from galmorph.data.catalog import CatalogSource
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.models.checkpoint import save_model
-from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
+from galmorph.training.resume import check_resumable
 from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
@@ -50,6 +50,7 @@ from galmorph.training.trainer import (
     quiet_lightning,
     warn_if_replacing,
 )
+from galmorph.training.training_votes import baseline_val_loss, check_training_votes
 from galmorph.training.vote_module import VoteModule
 
 #: Layer-wise learning-rate decay per encoder block for pretrained starts.
@@ -68,92 +69,6 @@ class TrainResult:
     epochs_completed: int
     seconds: float
     metadata: dict[str, Any] = field(repr=False)
-
-
-def _check_resumable(checkpoint: Path, metadata: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """The galmorph metadata and training steps of a checkpoint to resume from, after
-    checking it can be read and holds a model of this run's settings (``metadata``).
-
-    Raises:
-        GalmorphError: when it cannot be read (e.g. damaged by a copy that was cut short),
-            or was trained with another encoder, schema, image size or channels.
-    """
-    try:
-        payload = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
-        earlier, steps = dict(payload.get("galmorph") or {}), int(payload.get("global_step", 0))
-    except Exception as err:  # torch raises several types for a damaged file
-        raise GalmorphError(
-            f"cannot resume from {checkpoint}: it is not a readable checkpoint ({err}); "
-            "delete it to train from the start, or copy best.ckpt over it to go on from there"
-        ) from None
-    changed = [
-        f"{what} {shown(earlier_value)}, not {shown(value)}"
-        for what, key, shown in _RESUMED_SETTINGS
-        if (earlier_value := key(earlier)) is not None and earlier_value != (value := key(metadata))
-    ]
-    if changed:
-        raise GalmorphError(
-            f"cannot resume from {checkpoint}: that run trained with {'; '.join(changed)}: "
-            "give the options it was trained with to go on, or leave out --resume (or choose "
-            "another folder) to start a new run"
-        )
-    return earlier, steps
-
-
-#: What a resumed run must share with the run it goes on: its name in messages, how to
-#: read it from a model's metadata (None: not recorded), and how to show it.
-_RESUMED_SETTINGS: tuple[tuple[str, Any, Any], ...] = (
-    ("encoder", lambda m: m.get("encoder"), repr),
-    ("--schema", lambda m: m.get("schema"), lambda s: s.get("name", "(unnamed)")),
-    ("--image-size", lambda m: m.get("image", {}).get("size"), str),
-    ("--channels", lambda m: m.get("channels"), str),
-)
-
-
-def baseline_val_loss(counts: np.ndarray, baseline: np.ndarray, schema: Schema) -> float | None:
-    """The validation loss (summed NLL per galaxy) of answering every galaxy of ``counts``
-    ``(n, n_answers)`` with the no-image ``baseline`` (:func:`fit_vote_baseline`); None
-    without galaxies."""
-    if len(counts) == 0:
-        return None
-    concentrations = torch.as_tensor(np.asarray(baseline, dtype=np.float64)).expand(len(counts), -1)
-    counts_tensor = torch.as_tensor(np.asarray(counts, dtype=np.float64))
-    return float(vote_loss(counts_tensor, concentrations, schema.question_index_groups))
-
-
-def check_training_votes(
-    catalog: CatalogSource, splits: dict[str, pd.DataFrame], schema: Schema
-) -> None:
-    """Refuse a training split without any vote; warn about what teaches the model nothing.
-
-    Warns when questions whose vote columns are in the catalog have no vote in the
-    training split (the model cannot learn them; absent columns were warned about
-    when the catalog was read), and when galaxies have no vote for any question.
-
-    Raises:
-        CatalogError: naming the catalog when every training vote is 0.
-    """
-    where = catalog_name(catalog)
-    unanswered = schema.unanswered(splits["train"][schema.label_cols].to_numpy())
-    if len(unanswered) == schema.n_questions:
-        raise CatalogError(f"{where}: no galaxy of the training split has a vote (every vote "
-                           "column is 0 or missing there): check the vote columns")
-    if unanswered:
-        # questions without columns were warned about when the catalog was read
-        absent = set(splits["predict"].attrs.get("questions_without_columns", ()))
-        silent = [q for q in unanswered if q not in absent]
-        if silent:
-            it = "it" if len(silent) == 1 else "them"
-            warnings.warn(
-                f"{where}: no galaxy of the training split has a vote for {', '.join(silent)} "
-                f"(the vote columns are all 0): the model cannot learn {it}; predict and "
-                f"evaluate leave {it} out", GalmorphWarning, stacklevel=3)
-    everything = splits["predict"][schema.label_cols].sum(axis=1)
-    if (everything == 0).any():
-        warnings.warn(
-            f"{where}: {int((everything == 0).sum())} of {len(everything)} galaxies have no "
-            "vote for any question: they teach the model nothing (a vote column missing, or "
-            "galaxies nobody classified?)", GalmorphWarning, stacklevel=3)
 
 
 def vote_start(
@@ -333,7 +248,7 @@ def train(
     )
     last = output_dir / f"{LAST_NAME}.ckpt"
     resume_from = last if resume and last.exists() else None
-    earlier, steps = ({}, 0) if resume_from is None else _check_resumable(resume_from, metadata)
+    earlier, steps = ({}, 0) if resume_from is None else check_resumable(resume_from, metadata)
     if resume and resume_from is None:
         warnings.warn(f"nothing to resume: {output_dir} holds no {last.name}; training from "
                       "the start", GalmorphWarning, stacklevel=2)

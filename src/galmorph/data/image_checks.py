@@ -1,0 +1,115 @@
+"""Checks of a catalog's image paths and files, for
+:func:`galmorph.data.validation.inspect_catalog`.
+
+:func:`resolve_file_column` makes ``file_loc`` absolute and flags paths of another
+computer (web addresses, Windows drives); :func:`check_image_files` counts the files
+found and missing; :func:`read_images` decodes them. Each records what it found in the
+catalog's :class:`~galmorph.data.validation.CatalogSummary`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from galmorph.data.image_paths import resolve_image_paths, working_folder_hint
+from galmorph.data.images import load_image
+from galmorph.data.table_checks import SHOWN, as_text, describe_rows, is_blank, plural
+from galmorph.exceptions import ImageError
+
+if TYPE_CHECKING:
+    from galmorph.data.validation import CatalogSummary
+
+
+def resolve_file_column(frame: pd.DataFrame, root: Path, summary: CatalogSummary
+                        ) -> tuple[pd.DataFrame, pd.Series]:
+    """``file_loc`` made absolute (:mod:`galmorph.data.image_paths`), and the rows whose
+    image is elsewhere than on this computer: web addresses and Windows drive paths are
+    errors, Windows ``\\`` separators read as ``/`` a warning."""
+    column, name = frame["file_loc"], summary.file_column
+    resolved = resolve_image_paths(as_text(column).where(~is_blank(column)), root)
+    urls, windows, drives = (pd.Series(mask, frame.index) for mask in (
+        resolved.urls, resolved.windows, resolved.drives))
+    if drives.any():
+        summary.errors.append(
+            f"{name} holds Windows drive paths in {plural(int(drives.sum()), 'row')} ("
+            + describe_rows(frame, drives, column) + "), files of another computer: give "
+            "their paths on this one, e.g. relative to the catalog's folder")
+    if urls.any():
+        summary.errors.append(
+            f"{name} holds web addresses in {plural(int(urls.sum()), 'row')} ("
+            + describe_rows(frame, urls, column) + "); galmorph reads image files on disk: "
+            "download the images first and give their paths")
+    if windows.any():
+        summary.warnings.append(
+            f"{name} uses Windows separators (\\) in {plural(int(windows.sum()), 'row')}, "
+            "read as / (" + describe_rows(frame, windows, column) + ")")
+    return frame.assign(file_loc=resolved.paths), urls | drives
+
+
+def check_image_files(
+    frame: pd.DataFrame, root: Path, summary: CatalogSummary, drop: bool, elsewhere: pd.Series
+) -> pd.DataFrame:
+    """Count image files; missing ones are an error, or rows to drop when ``drop``.
+    Rows ``elsewhere`` (web addresses, drive paths) are errors of their own, not missing."""
+    listed = (frame["file_loc"] != "") & ~elsewhere
+    found = frame["file_loc"].map(os.path.isfile).astype(bool)
+    folders = frame["file_loc"].map(os.path.isdir).astype(bool)
+    if folders.any():
+        summary.errors.append(
+            f"{summary.file_column} names a folder, not an image file, in "
+            f"{plural(int(folders.sum()), 'row')}: "
+            + describe_rows(frame, folders, frame["file_loc"])
+        )
+    missing = listed & ~found & ~folders
+    summary.n_images_found = int(found.sum())
+    summary.n_images_missing = int(missing.sum())
+    summary.n_images_elsewhere = int(elsewhere.sum())
+    summary.first_missing = frame.loc[missing, "file_loc"].head(SHOWN).tolist()
+    if not missing.any():
+        return frame
+    n_missing, n_listed = summary.n_images_missing, int(listed.sum())
+    rows = describe_rows(frame, missing, frame["file_loc"])
+    if n_missing == n_listed:
+        summary.errors.append(
+            f"none of the {n_listed} image files exist ({rows}); {summary.file_column} paths "
+            f"are read relative to {os.path.abspath(root)}: are the images there?"
+            + working_folder_hint(frame.loc[missing, "file_loc"].head(100), root)
+        )
+    elif drop:
+        summary.warnings.append(
+            f"skipping {n_missing} of {plural(len(frame), 'row')} with a missing image file: {rows}"
+        )
+        return frame[~missing]
+    else:
+        summary.errors.append(
+            f"image file missing for {n_missing} of {n_listed} rows: {rows}; fix "
+            f"{summary.file_column} or skip those rows (drop_missing_images=True, or "
+            "--skip-missing-images)"
+        )
+    return frame
+
+
+def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
+    """Decode every image file of ``frame`` that exists: unreadable ones are errors naming
+    their rows, and ``summary.image_shapes`` counts the ``(height, width, channels)`` found."""
+    shapes: Counter[tuple[int, ...]] = Counter()
+    problems: dict[object, str] = {}
+    for label, path in frame["file_loc"].items():
+        if not path or not os.path.isfile(path):
+            continue  # counted as missing already
+        try:
+            shapes[load_image(path).shape] += 1
+        except ImageError as err:
+            problems[label] = str(err)
+    summary.image_shapes = dict(shapes.most_common())
+    if problems:
+        unreadable = pd.Series(frame.index.isin(list(problems)), index=frame.index)
+        summary.errors.append(
+            f"{plural(len(problems), 'image file')} cannot be read: "
+            + describe_rows(frame, unreadable, pd.Series(problems, dtype=object))
+        )

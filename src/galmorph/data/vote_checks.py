@@ -1,0 +1,84 @@
+"""Checks of a catalog's vote columns against a decision tree, for
+:func:`galmorph.data.validation.inspect_catalog`.
+
+:func:`check_votes` matches each question of the tree to its vote columns (a question
+without any is warned of and given zero votes), refuses values that are not whole
+vote counts and records the votes per galaxy in the catalog's
+:class:`~galmorph.data.validation.CatalogSummary`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from galmorph.data.schemas import fraction_hint
+from galmorph.data.table_checks import EXACT_IN_FLOAT, abbreviate, describe_rows, plural
+from galmorph.data.tree import Question, Schema
+
+if TYPE_CHECKING:
+    from galmorph.data.validation import CatalogSummary
+
+#: The largest vote count accepted.
+MAX_VOTES = EXACT_IN_FLOAT
+
+
+def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -> pd.DataFrame:
+    """Match the schema's questions to columns and check their vote counts."""
+    hint = fraction_hint(frame, schema)
+    if hint is not None:  # one clear line instead of one per column
+        summary.errors.append(hint)
+        return frame
+    present: list[Question] = []
+    absent: list[Question] = []
+    for question in schema.questions:
+        have = [c for c in question.columns if c in frame]
+        if len(have) == len(question.columns):
+            present.append(question)
+        elif not have:
+            absent.append(question)
+        else:
+            lacking = [c for c in question.columns if c not in frame]
+            summary.errors.append(
+                f"question {question.name!r} has only some of its vote columns: missing "
+                f"{', '.join(lacking)} (found {', '.join(have)})"
+            )
+    summary.questions_present = [q.name for q in present]
+    summary.questions_absent = [q.name for q in absent]
+    if len(absent) == schema.n_questions:
+        summary.errors.append(
+            f"none of the vote columns of schema {schema.name!r} are in the catalog (missing "
+            f"{abbreviate(schema.label_cols, 6)}); check that the schema (--schema) "
+            "matches this catalog"
+        )
+        return frame
+    if absent:
+        summary.warnings.append(
+            f"no vote columns for {plural(len(absent), 'question')} of "
+            f"schema {schema.name!r}: {', '.join(summary.questions_absent)}; "
+            "treating them as having no votes (all counts 0)"
+        )
+        zeros = [c for q in absent for c in q.columns]
+        frame = pd.concat([frame, pd.DataFrame(0, index=frame.index, columns=zeros)], axis=1)
+    n_errors = len(summary.errors)
+    for column in (c for q in present for c in q.columns):
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+        bad |= values > MAX_VOTES  # beyond it a float is not surely whole; int64 may overflow
+        if bad.any():
+            summary.errors.append(
+                f"column {column!r} must hold vote counts (whole numbers from 0 to 2**53) "
+                "but has "
+                f"{plural(int(bad.sum()), 'bad value')}: "
+                + describe_rows(frame, bad, frame[column])
+            )
+        else:
+            frame[column] = values.astype("int64")
+    if len(summary.errors) == n_errors and present and len(frame):
+        totals = frame[present[0].columns].sum(axis=1)
+        summary.votes_question = present[0].name
+        summary.votes_median = float(totals.median())
+        summary.votes_min, summary.votes_max = int(totals.min()), int(totals.max())
+    return frame
