@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from galmorph.cli import main
@@ -50,6 +51,23 @@ def test_unreadable_images_are_problems_naming_their_rows(
     assert "1 image file cannot be read" in out and f"row 2 ({frame['id_str'][2]})" in out
     status, out, _ = run_validate(capsys, str(small_catalog), "--quick")
     assert status == 0 and "Image sizes" not in out
+
+
+def test_16_bit_colour_images_are_noted_with_their_rows(
+    capsys: pytest.CaptureFixture[str], small_catalog: Path, write_rgb16
+) -> None:
+    frame = read_table(small_catalog)
+    deep = small_catalog.parent / "deep.tif"
+    write_rgb16(deep, (np.arange(32 * 32 * 3).reshape(32, 32, 3) % 900).astype(np.uint16))
+    frame.loc[5, "file_loc"] = "deep.tif"
+    frame.to_csv(small_catalog, index=False)
+    status, out, _ = run_validate(capsys, str(small_catalog))
+    text = " ".join(out.split())
+    assert status == 0 and "1 image file stores colour at 16 bits per channel" in text
+    assert f"row 5 ({frame['id_str'][5]})" in text and "save such images as FITS" in text
+    frame.loc[5, "file_loc"] = "images/" + Path(frame["file_loc"][4]).name
+    frame.to_csv(small_catalog, index=False)
+    assert "16 bits" not in " ".join(run_validate(capsys, str(small_catalog))[1].split())
 
 
 def test_wrong_schema(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:

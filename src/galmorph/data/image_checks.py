@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from galmorph.data.image_paths import resolve_image_paths, working_folder_hint
-from galmorph.data.images import load_image
+from galmorph.data.images import load_image, reduced_depth
 from galmorph.data.table_checks import SHOWN, as_text, describe_rows, is_blank, plural
 from galmorph.exceptions import ImageError
 
@@ -96,9 +96,11 @@ def check_image_files(
 
 def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
     """Decode every image file of ``frame`` that exists: unreadable ones are errors naming
-    their rows, and ``summary.image_shapes`` counts the ``(height, width, channels)`` found."""
+    their rows, 16-bit colour files read at 8 bits (:func:`reduced_depth`) a warning, and
+    ``summary.image_shapes`` counts the ``(height, width, channels)`` found."""
     shapes: Counter[tuple[int, ...]] = Counter()
     problems: dict[object, str] = {}
+    shallow = pd.Series(False, index=frame.index)
     for label, path in frame["file_loc"].items():
         if not path or not os.path.isfile(path):
             continue  # counted as missing already
@@ -106,7 +108,17 @@ def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
             shapes[load_image(path).shape] += 1
         except ImageError as err:
             problems[label] = str(err)
+        else:
+            shallow[label] = reduced_depth(path)
     summary.image_shapes = dict(shapes.most_common())
+    if n_shallow := int(shallow.sum()):
+        summary.warnings.append(
+            f"{plural(n_shallow, 'image file')} {'stores' if n_shallow == 1 else 'store'} "
+            "colour at 16 bits per channel, "
+            "which is read at 8 (Pillow keeps the top 8 bits of colour PNG and TIFF, so "
+            "faint, linear data looks black): "
+            + describe_rows(frame, shallow, frame["file_loc"])
+            + "; save such images as FITS, which is read whole and stretched")
     if problems:
         unreadable = pd.Series(frame.index.isin(list(problems)), index=frame.index)
         summary.errors.append(
