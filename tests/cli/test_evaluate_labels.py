@@ -12,7 +12,7 @@ import pytest
 
 from galmorph.cli import main
 from galmorph.models.checkpoint import load_model
-from galmorph.models.label_metrics import versus_baseline
+from galmorph.models.label_metrics import versus_baseline, wilson_interval
 from galmorph.training.train import TrainResult
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
@@ -45,6 +45,7 @@ def test_a_classifier_is_scored_against_its_label_column(
     right = table["predicted_label"] == table["kind"]
     assert result["n_test"] == 24 and result["n_correct"] == int(right.sum())
     assert result["accuracy"] == pytest.approx(right.mean())
+    assert result["accuracy_ci95"] == pytest.approx(list(wilson_interval(int(right.sum()), 24)))
     assert result["majority_accuracy"] == 0.5 and 0 <= result["roc_auc"] <= 1
     for truth in ("not ring", "ring"):
         predicted = table.loc[table["kind"] == truth, "predicted_label"]

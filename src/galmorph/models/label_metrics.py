@@ -54,10 +54,26 @@ def normalise_classes(values: pd.Series) -> pd.Series:
     return values.astype(str)
 
 
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of the proportion ``k / n`` (NaNs for ``n == 0``).
+
+    Example:
+        >>> [round(x, 3) for x in wilson_interval(40, 50)]
+        [0.67, 0.888]
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    from scipy.stats import binomtest
+
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(interval.low), float(interval.high))
+
+
 def classification_metrics(
     labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]
 ) -> dict[str, Any]:
-    """``accuracy``, ``n_correct``, ``n_test`` and ``roc_auc`` of class probabilities.
+    """``accuracy`` (with its 95% Wilson interval ``accuracy_ci95``), ``n_correct``,
+    ``n_test`` and ``roc_auc`` of class probabilities.
 
     Args:
         labels: ``(n,)`` true classes; probabilities: ``(n, n_classes)`` in ``classes`` order.
@@ -76,8 +92,9 @@ def classification_metrics(
             auc = float(roc_auc_score(labels == classes[1], probabilities[:, 1]))
         else:
             auc = float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes))
-    return {"accuracy": correct / len(labels), "n_correct": correct, "n_test": len(labels),
-            "roc_auc": auc}
+    return {"accuracy": correct / len(labels),
+            "accuracy_ci95": list(wilson_interval(correct, len(labels))),
+            "n_correct": correct, "n_test": len(labels), "roc_auc": auc}
 
 
 def confusion_counts(
@@ -86,21 +103,6 @@ def confusion_counts(
     """``{true class: {predicted class: galaxies}}``, classes as text, in ``classes`` order."""
     return {str(t): {str(p): int(((labels == t) & (predicted == p)).sum()) for p in classes}
             for t in classes}
-
-
-def wilson_interval(k: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of the proportion ``k / n`` (NaNs for ``n == 0``).
-
-    Example:
-        >>> [round(x, 3) for x in wilson_interval(40, 50)]
-        [0.67, 0.888]
-    """
-    if n == 0:
-        return (float("nan"), float("nan"))
-    from scipy.stats import binomtest
-
-    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(interval.low), float(interval.high))
 
 
 def versus_baseline(n_correct: int, n: int, baseline: float, baseline_name: str) -> str:
