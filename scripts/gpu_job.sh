@@ -16,7 +16,7 @@
 #      1, which keeps the bundled demo galaxies in the test split):
 #      OUT/cand-NAME.pt, OUT/candidates.json, their logs in OUT/logs.tar.gz.
 # Everything it prints is also in OUT/job.log. Each OUT file is under 16 MiB.
-# --tiny runs the same steps on the CPU in seconds (tiny sizes; the test suite).
+# --tiny runs the same steps on the CPU in about a minute (tiny sizes; the test suite).
 set -uo pipefail
 
 tiny=0

@@ -11,6 +11,7 @@ import torch
 
 from galmorph.cli import main
 from galmorph.data import bundled
+from galmorph.data.defaults import MAX_DEFAULT_WORKERS
 from galmorph.exceptions import GalmorphError
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
@@ -51,6 +52,19 @@ def test_negative_num_workers_is_a_usage_error(
     err = usage_error([*argv, "--num-workers", "-3"], capsys)
     assert "argument --num-workers: expected a whole number of 0 or more, got -3" in err
     assert list(tmp_path.iterdir()) == []  # no out.parquet.parts/, no run/
+
+
+@pytest.mark.parametrize("command", ["predict", "embed", "evaluate", "train", "finetune",
+                                     "adapt", "similar-eval"])
+def test_num_workers_help_gives_the_default_the_loaders_use(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    cpu, cuda = MAX_DEFAULT_WORKERS["cpu"], MAX_DEFAULT_WORKERS["cuda"]
+    assert f"--num-workers N image-decoding processes; 0 decodes in the main process (default: " \
+           f"one fewer than the cores, at most {cpu}, or {cuda} with a CUDA GPU)" in shown
 
 
 @pytest.mark.parametrize("split", [["0.5", "0.5", "0.5"], ["1.2", "-0.1", "-0.1"],

@@ -69,7 +69,8 @@ def test_predict_writes_each_format_with_provenance(
     out = catalog.parent / "results" / f"predictions{suffix}"
     status, stdout, err = run(capsys, "predict", catalog, "--model", model_path, "-o", out, *FAST)
     assert status == 0, err
-    assert f"Wrote 5 galaxies x {SCHEMA.n_questions + 4 * SCHEMA.n_answers} columns" in stdout
+    assert (f"Wrote 5 galaxies x {SCHEMA.n_questions + 4 * SCHEMA.n_answers} prediction columns "
+            "(and id_str)") in stdout
     meta = read_metadata(out)
     assert meta["galmorph_model"] == "tiny"
     assert meta["galmorph_model_sha256"] == load_model(model_path).checksum

@@ -6,7 +6,11 @@ A tiny untrained ``test_convnext`` model stands in for the starter model.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -369,3 +373,17 @@ def test_similar_eval_rejects_bad_catalog_values(
     err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert f"error: {tmp_path / 'cat.csv'}: column {column!r} {expected}" in err
     assert f"row 5 (G5): {value}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("output", [["--json"], []])
+def test_a_reader_that_stops_early_gets_no_traceback(files: dict[str, Path],
+                                                     output: list[str]) -> None:
+    """``galmorph similar ... | true``: the reader is gone before the first line is written."""
+    command = [sys.executable, "-m", "galmorph", "similar", str(files["embeddings"]), "--id",
+               "-k", str(N_GALAXIES - 1), *output]
+    command.insert(command.index("--id") + 1, pd.read_csv(files["catalog"])["id_str"][0])
+    script = f"{shlex.join(command)} | true; echo status=${{PIPESTATUS[0]}} >&2"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "100"})
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert done.stderr.strip().endswith("status=1"), done.stderr

@@ -13,6 +13,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,10 @@ from typing import Any
 from galmorph import __version__
 from galmorph.cli._common import make_console, styled
 from galmorph.exceptions import GalmorphError, GalmorphWarning, user_message
+
+#: Exit status when the reader of standard output closed it early (``| head``): 1, as
+#: rich's console gives when it meets the closed pipe in a table, and Python's recipe.
+BROKEN_PIPE_STATUS = 1
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -106,6 +111,14 @@ def _file_error(err: OSError) -> str:
     return f"{err.strerror or err}: {err.filename}"
 
 
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so that Python's flush at exit does not
+    hit the closed pipe again (and print a second error)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``galmorph`` console script; returns the exit status."""
     parser = build_parser()
@@ -117,8 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _friendly_output():
             status = args.func(args)
+            sys.stdout.flush()  # here, so that a reader gone early is caught below
     except GalmorphError as err:
         return _error(user_message(err))
+    except BrokenPipeError:  # the reader stopped early (| head): stop quietly, as Unix tools do
+        _discard_stdout()
+        return BROKEN_PIPE_STATUS
     except OSError as err:
         if err.filename is None:  # not about a file: a bug or the system, keep its traceback
             raise

@@ -78,6 +78,17 @@ def writable_file(path: str, option: str) -> Path:
 #: argparse types: counts above 0, counts from 0 (e.g. worker processes), TCP ports.
 positive_int = whole_number(1)
 non_negative_int = whole_number(0)
+
+
+def add_num_workers(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--num-workers N``, image-decoding processes (None: the loaders' default)."""
+    from galmorph.data.defaults import MAX_DEFAULT_WORKERS
+
+    parser.add_argument(
+        "--num-workers", type=non_negative_int, default=None, metavar="N",
+        help="image-decoding processes; 0 decodes in the main process (default: one fewer "
+             f"than the cores, at most {MAX_DEFAULT_WORKERS['cpu']}, or "
+             f"{MAX_DEFAULT_WORKERS['cuda']} with a CUDA GPU)")
 port_number = whole_number(0, 65535)
 
 

@@ -12,10 +12,10 @@ import argparse
 from typing import Any
 
 from galmorph.cli._common import (
+    add_num_workers,
     add_source_options,
     check_crop_fraction,
     make_console,
-    non_negative_int,
     positive_float,
     positive_int,
     seed_number,
@@ -71,8 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the adapted model's name (default: the model's + '-adapted')")
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
-                        help="image-decoding processes")
+    add_num_workers(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_source_options(parser)
     parser.set_defaults(func=run)

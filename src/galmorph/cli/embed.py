@@ -31,11 +31,11 @@ from pathlib import Path
 
 from galmorph.cli._common import (
     add_encoder_image_options,
+    add_num_workers,
     add_partition_options,
     check_not_input,
     make_console,
     model_with_image,
-    non_negative_int,
     positive_int,
     reject_options,
     run_partitioned,
@@ -101,9 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="N", help=f"galaxies per chunk (default: {DEFAULT_CHUNK_SIZE})")
     parser.add_argument("--batch-size", type=positive_int, default=128,
                         help="galaxies per batch (default: 128)")
-    parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
-                        help="image-decoding processes (default: one fewer than the cores, "
-                             "at most 4)")
+    add_num_workers(parser)
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument(

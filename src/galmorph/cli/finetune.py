@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 from galmorph.cli._common import (
     add_encoder_image_options,
+    add_num_workers,
     add_source_options,
     fraction,
     make_console,
     model_with_image,
     no_new_empty_dir,
     non_negative_float,
-    non_negative_int,
     positive_float,
     positive_int,
     seed_number,
@@ -152,8 +152,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_options.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
     run_options.add_argument("--devices", default="auto", help="number of devices, or auto")
     run_options.add_argument("--precision", default=None, help="e.g. bf16-mixed")
-    run_options.add_argument("--num-workers", type=non_negative_int, default=None,
-                             help="image-loading processes")
+    add_num_workers(run_options)
     run_options.add_argument("--no-cache", action="store_true",
                              help="decode images every epoch instead of once into memory")
     parser.add_argument("--skip-missing-images", action="store_true",

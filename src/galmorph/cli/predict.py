@@ -28,10 +28,10 @@ import argparse
 from typing import Any
 
 from galmorph.cli._common import (
+    add_num_workers,
     add_partition_options,
     check_not_input,
     make_console,
-    non_negative_int,
     positive_int,
     reject_options,
     run_partitioned,
@@ -82,14 +82,7 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=positive_int, default=128, help="galaxies per batch (default: 128)"
     )
-    parser.add_argument(
-        "--num-workers",
-        type=non_negative_int,
-        default=None,
-        metavar="N",
-        help="image-decoding processes; 0 decodes in the main process "
-        "(default: one fewer than the cores, at most 4)",
-    )
+    add_num_workers(parser)
     parser.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
     )
@@ -219,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     if written is not None:  # None in the other processes of a multi-GPU run
         make_console().print(
             f"Wrote {written.n_rows} galax{'y' if written.n_rows == 1 else 'ies'} x "
-            f"{written.n_columns - 1} columns to {written.path} (model {loaded.name}, "
-            f"sha256 {loaded.checksum[:12]})"
+            f"{written.n_columns - 1} prediction columns (and id_str) to {written.path} (model "
+            f"{loaded.name}, sha256 {loaded.checksum[:12]})"
         )
     return 0

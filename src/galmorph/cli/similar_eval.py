@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from galmorph.cli._common import make_console, non_negative_int, positive_int
+from galmorph.cli._common import add_num_workers, make_console, positive_int
 
 
 def _tag_list(text: str) -> list[str]:
@@ -66,9 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--batch-size", type=positive_int, default=128,
                         help="galaxies per batch (default: 128)")
-    parser.add_argument("--num-workers", type=non_negative_int, default=None, metavar="N",
-                        help="image-decoding processes (default: one fewer than the cores, "
-                             "at most 4)")
+    add_num_workers(parser)
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the untrained encoder's weights (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -6,12 +6,12 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from galmorph.cli._common import (
+    add_num_workers,
     check_crop_fraction,
     fraction,
     make_console,
     no_new_empty_dir,
     non_negative_float,
-    non_negative_int,
     number_below,
     positive_float,
     positive_int,
@@ -98,8 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strategy", default="auto", help="e.g. ddp for several GPUs")
     parser.add_argument("--num-nodes", type=positive_int, default=1, help="machines for DDP")
     parser.add_argument("--precision", default=None, help="e.g. bf16-mixed or 16-mixed")
-    parser.add_argument("--num-workers", type=non_negative_int, default=None,
-                        help="data loader workers")
+    add_num_workers(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="leave out rows whose image file is missing (with a warning) "
                         "instead of stopping")

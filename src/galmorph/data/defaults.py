@@ -20,3 +20,8 @@ FORMATS: dict[str, str] = {
     ".votable": "votable",
     ".ecsv": "ascii.ecsv",
 }
+
+#: Most loader workers by default (one fewer than the usable cores, at least 1): on the
+#: CPU the model needs the cores too; with a CUDA GPU the workers' JPEG decoding is what
+#: limits the rate.
+MAX_DEFAULT_WORKERS: dict[str, int] = {"cpu": 4, "cuda": 16}

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from galmorph.data.defaults import MAX_DEFAULT_WORKERS
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image, to_channels
 from galmorph.data.transforms import EvalFinish, eval_preparation, eval_transform
@@ -45,10 +46,6 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 
 #: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
 PREDICT_PREFETCH = 4
-
-#: Most loader workers by default: on the CPU the model needs the cores too; with a
-#: CUDA GPU the workers' JPEG decoding is what limits the rate.
-MAX_DEFAULT_WORKERS = {"cpu": 4, "cuda": 16}
 
 
 def usable_cores() -> int:

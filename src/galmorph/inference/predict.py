@@ -167,7 +167,7 @@ def predict_catalog(
         mc_samples: dropout samples per galaxy (1: dropout off).
         batch_size: galaxies per batch.
         num_workers: image-decoding worker processes (None: one fewer than the cores,
-            at most 4; 0: decode in this process).
+            at most 4, or 16 with a CUDA GPU; 0: decode in this process).
         device: ``auto`` (the default, as the command line's ``--device``: a GPU when
             there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         progress: show a progress bar on stderr.
