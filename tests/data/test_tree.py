@@ -69,6 +69,7 @@ def test_custom_yaml_schema(tmp_path):
     assert schema.name == "rings"
     assert schema.label_cols == ["featured_yes", "featured_no", "ring_votes", "ring_none"]
     assert schema.question("ring").asked_after.name == "yes"
+    assert Schema.from_yaml(path) == schema  # the same reader, from the class
 
 
 @pytest.mark.parametrize(
