@@ -18,7 +18,11 @@ from scipy.stats import binomtest, dirichlet_multinomial
 from galmorph.data.tree import Schema
 from galmorph.files import write_json
 from galmorph.models import metrics
-from galmorph.models.label_metrics import versus_baseline, wilson_interval
+from galmorph.models.label_metrics import (
+    classification_metrics,
+    versus_constant_answer,
+    wilson_interval,
+)
 from galmorph.models.losses import vote_loss
 from galmorph.models.metrics import evaluate_votes, fit_vote_baseline, print_evaluation
 
@@ -249,14 +253,27 @@ def test_wilson_interval_matches_the_score_formula(k: int, n: int) -> None:
     assert all(math.isnan(x) for x in wilson_interval(0, 0))
 
 
-@pytest.mark.parametrize(("k", "n", "verdict"), [
-    (45, 50, "better than always answering 'no'"),   # 78.6% to 95.7%, above 50%
-    (30, 50, "not told apart from always answering 'no' on 50 galaxies"),  # 46% to 72%
-    (60, 100, "better than always answering 'no'"),  # 50.2% to 69.1%: just above
-    (5, 50, "worse than always answering 'no'; the model has not learnt these labels"),
+@pytest.mark.parametrize(("score", "counts", "verdict"), [
+    (0.9, [25, 25], "better than any one answer for every galaxy (50%)"),
+    (0.6, [10, 10], "not told apart from any one answer for every galaxy (50%) on 20 galaxies"),
+    (0.6, [500, 500], "better than"),           # the same score, firm on 1,000 galaxies
+    (0.1, [40, 40], "worse than any one answer for every galaxy (50%); the model has not"),
+    (0.5, [561, 29], "not told apart from"),    # rare rings: all 'not ring' scores 50% here
+    (0.6, [20, 20, 20, 0], "better than any one answer for every galaxy (33%)"),
 ])
-def test_an_accuracy_is_judged_against_a_baseline_by_its_interval(k: int, n: int,
-                                                                  verdict: str) -> None:
-    text = versus_baseline(k, n, 0.5, "always answering 'no'")
-    low, high = wilson_interval(k, n)
-    assert text.startswith(f"95% interval {low:.1%} to {high:.1%}: ") and verdict in text
+def test_a_balanced_accuracy_is_judged_against_chance_by_its_interval(
+    score: float, counts: list[int], verdict: str
+) -> None:
+    text = versus_constant_answer(score, counts)
+    present = [n for n in counts if n]
+    half = 1.96 * math.sqrt(score * (1 - score) * sum(1 / n for n in present)) / len(present)
+    assert text.startswith(f"balanced accuracy {score:.1%} (95% interval "
+                           f"{max(score - half, 0):.0%} to {min(score + half, 1):.0%}): ")
+    assert verdict in text
+
+
+def test_balanced_accuracy_weighs_each_class_equally() -> None:
+    labels = np.array([0] * 8 + [1] * 2)
+    probabilities = np.tile([[0.9, 0.1]], (10, 1))  # always class 0
+    scores = classification_metrics(labels, probabilities, [0, 1])
+    assert scores["accuracy"] == 0.8 and scores["balanced_accuracy"] == 0.5

@@ -5,18 +5,23 @@ decision tree) and prints, per question, the Dirichlet-multinomial NLL (beside
 the model's no-image baseline), the vote-fraction error and the accuracy on
 confidently classified galaxies; ``--json`` also saves them.
 
+A fine-tuned classifier or regressor is scored against its label column instead, and
+``--grid`` draws the galaxies it gets most wrong.
+
 Example::
 
     galmorph evaluate test_catalog.csv --model runs/gz2/model.pt --json metrics.json
+    galmorph evaluate labels.csv --model runs/rings/model.pt --grid mistakes.png
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
-from galmorph.cli._common import json_file, make_console
+from galmorph.cli._common import json_file, make_console, writable_file
 from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
 
 
@@ -41,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", metavar="OUT.json", default=None,
         help="also write the metrics as JSON (checked before the model runs)"
     )
+    parser.add_argument(
+        "--grid", metavar="OUT.png", default=None,
+        help="a fine-tuned model's worst galaxies as pictures: a classifier's most confident "
+             "mistakes, a regressor's largest errors (wrong labels show up there too)")
     add_inference_options(parser)
     add_backend_option(parser)
     parser.set_defaults(func=run)
@@ -48,21 +57,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
+    from galmorph.exceptions import GalmorphError
     from galmorph.files import write_json
     from galmorph.inference.evaluate import evaluate_catalog
     from galmorph.models.checkpoint import load_model
     from galmorph.models.device import resolve_device
     from galmorph.models.label_metrics import print_label_evaluation
     from galmorph.models.metrics import print_evaluation
+    from galmorph.report.plots import check_figure_path
 
     json_path = json_file(args.json, "the metrics")
+    grid = None if args.grid is None else writable_file(str(check_figure_path(args.grid)),
+                                                        "--grid")
     loaded = load_model(args.model, resolve_device(args.device))
+    if grid is not None and loaded.task == "votes":
+        raise GalmorphError(f"--grid draws the worst galaxies of a fine-tuned classifier or "
+                            f"regressor; {loaded.name} predicts vote fractions")
     result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
                               **inference_kwargs(args))
     console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
     if "label_column" in result:
         print_label_evaluation(result, console)
+        if grid is not None:
+            console.print(_draw_worst(result, grid))
     else:
         print_evaluation(result, console)
         for line in vote_verdict(result):
@@ -112,3 +130,23 @@ def vote_verdict(result: dict[str, Any]) -> list[str]:
 def _finite(value: Any) -> bool:
     """Whether ``value`` is a finite number (not None, NaN or missing)."""
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _draw_worst(result: dict[str, Any], path: Path) -> str:
+    """Draw ``result["worst"]`` (captions: id, label, prediction) to ``path``; what was done."""
+    from galmorph.report.plots import galaxy_grid
+
+    worst = result["worst"]
+    if not worst:
+        return f"No mistakes to draw: every galaxy is classified right ({path} not written)"
+    regression = result["task"] == "regression"
+    captions = [
+        f"{g.get('id_str', Path(g['file_loc']).stem)}\n"
+        + (f"label {g['label']:.3g}, predicted {g['predicted']:.3g}" if regression else
+           f"label {g['label']}\npredicted {g['predicted']} ({g['probability']:.0%})")
+        for g in worst]
+    title = (f"the {len(worst)} largest errors" if regression else
+             f"the {len(worst)} most confident mistakes")
+    galaxy_grid([g["file_loc"] for g in worst], captions, path=path,
+                title=f"{title} ({result['label_column']!r})")
+    return f"Wrote {path}: {title}"

@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
     from galmorph.cli.train import vote_loss_report
-    from galmorph.models.label_metrics import versus_baseline
+    from galmorph.models.label_metrics import versus_constant_answer
     from galmorph.training.trainer import hardware_summary
 
     console = make_console()
@@ -265,9 +265,9 @@ def _report(result: FinetuneResult) -> None:
             f"one view each); always answering {classes[common]!r} would score "
             f"{val_counts[common] / n_val:.1%}",
         )
-        console.print(versus_baseline(round(scores["val_accuracy"] * n_val), n_val,
-                                      val_counts[common] / n_val,
-                                      f"always answering {classes[common]!r}"), markup=False)
+        if "val_balanced_accuracy" in scores:
+            console.print(versus_constant_answer(scores["val_balanced_accuracy"], val_counts),
+                          markup=False)
     elif "val_mae" in scores:
         baseline = result.metadata.get("val_median_mae")
         console.print(
@@ -286,3 +286,6 @@ def _report(result: FinetuneResult) -> None:
                   f"-o predictions.parquet  (columns {columns})")
     if result.metrics_file is not None:
         console.print(f"per-epoch losses and scores: {result.metrics_file}")
+    if classes or result.metadata["task"] == "regression":
+        console.print(f"see the galaxies it gets most wrong: galmorph evaluate CATALOG --model "
+                      f"{shlex.quote(str(result.model_path))} --grid worst.png")

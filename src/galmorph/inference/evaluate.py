@@ -112,7 +112,8 @@ def evaluate_catalog(
         ``majority_class`` and its ``majority_accuracy``, and ``confusion`` counts; for
         a regressor :func:`~galmorph.models.label_metrics.regression_metrics`, and
         where the model recorded its training labels' median, ``train_median`` and the
-        mean absolute error ``median_mae`` of always answering it.
+        mean absolute error ``median_mae`` of always answering it; for both, ``worst``
+        (:func:`worst_galaxies`).
     """
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
@@ -124,6 +125,7 @@ def evaluate_catalog(
         labelled, truth = _labels(catalog, loaded, drop_missing_images)
         _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
         return {**_label_scores(truth, raw, loaded),
+                "worst": worst_galaxies(labelled, truth, raw, loaded),
                 "model": output_metadata(loaded, mc_samples, views)}
     schema: Schema | None = loaded.schema
     if loaded.task != "votes" or schema is None:
@@ -250,3 +252,46 @@ def _label_scores(truth: pd.Series, raw: np.ndarray, loaded: LoadedModel) -> dic
         "majority_accuracy": float(counts.iloc[0] / len(truth)),
         "confusion": confusion_counts(labels, columns["predicted_label"], classes),
     }
+
+
+#: Galaxies :func:`worst_galaxies` lists.
+WORST_KEPT = 24
+
+
+def worst_galaxies(frame: pd.DataFrame, truth: pd.Series, raw: np.ndarray,
+                   loaded: LoadedModel, n: int = WORST_KEPT) -> list[dict[str, Any]]:
+    """The ``n`` galaxies a classifier or regressor gets most wrong, worst first.
+
+    A classifier's are its mistakes, most confident first (``probability`` of the class
+    it gave); a regressor's the largest absolute errors (``error``). Each is a record
+    with ``id_str`` (when the catalog has one), ``file_loc``, ``label`` and
+    ``predicted``: for a look at the images (``galmorph evaluate --grid``), where wrong
+    labels show up too.
+
+    Args:
+        frame: the evaluated galaxies, in the order of ``truth`` and ``raw`` (n_galaxies rows).
+        truth: their labels; raw: the model's outputs ``(n_galaxies, n_outputs)``.
+    """
+    columns = TASK_OUTPUTS[loaded.task](raw, loaded)
+    if loaded.task == "regression":
+        predicted = np.asarray(columns["prediction"], dtype=np.float64)
+        badness = np.abs(predicted - truth.to_numpy(dtype=np.float64))
+        order = np.argsort(-badness, kind="stable")[:n]
+        extra = [{"error": float(badness[i])} for i in order]
+    else:
+        classes = loaded.metadata["classes"]
+        predicted = np.asarray(columns["predicted_label"], dtype=object)
+        wrong = np.flatnonzero(predicted != truth.to_numpy(dtype=object))
+        confidence = np.max([columns[f"prob_{c}"] for c in classes], axis=0)
+        order = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
+        extra = [{"probability": float(confidence[i])} for i in order]
+    ids = frame.get("id_str")
+    return [{**({"id_str": str(ids.iloc[i])} if ids is not None else {}),
+             "file_loc": str(frame["file_loc"].iloc[i]), "label": _plain(truth.iloc[i]),
+             "predicted": _plain(predicted[i]), **more}
+            for i, more in zip(order.tolist(), extra, strict=True)]
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (for JSON); other values as they are."""
+    return value.item() if isinstance(value, np.generic) else value

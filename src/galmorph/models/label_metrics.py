@@ -4,7 +4,8 @@
 :func:`normalise_classes` makes its classes whole numbers or text;
 :func:`classification_metrics` scores class probabilities, :func:`regression_metrics`
 predicted values, and :func:`print_label_evaluation` shows either as a table;
-:func:`versus_baseline` says in words whether an accuracy beats a baseline's beyond noise.
+:func:`versus_constant_answer` says in words whether a balanced accuracy beats chance
+beyond noise.
 
 Example:
     >>> import numpy as np
@@ -15,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,8 +74,9 @@ def wilson_interval(k: int, n: int) -> tuple[float, float]:
 def classification_metrics(
     labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[Any]
 ) -> dict[str, Any]:
-    """``accuracy`` (with its 95% Wilson interval ``accuracy_ci95``), ``n_correct``,
-    ``n_test`` and ``roc_auc`` of class probabilities.
+    """``accuracy`` (with its 95% Wilson interval ``accuracy_ci95``),
+    ``balanced_accuracy`` (the mean over the classes present of the fraction of each
+    called right), ``n_correct``, ``n_test`` and ``roc_auc`` of class probabilities.
 
     Args:
         labels: ``(n,)`` true classes; probabilities: ``(n, n_classes)`` in ``classes`` order.
@@ -92,9 +95,12 @@ def classification_metrics(
             auc = float(roc_auc_score(labels == classes[1], probabilities[:, 1]))
         else:
             auc = float(roc_auc_score(labels, probabilities, multi_class="ovr", labels=classes))
+    present = [c for c in classes if (labels == c).any()]
+    balanced = float(np.mean([(predicted[labels == c] == c).mean() for c in present]))
     return {"accuracy": correct / len(labels),
             "accuracy_ci95": list(wilson_interval(correct, len(labels))),
-            "n_correct": correct, "n_test": len(labels), "roc_auc": auc}
+            "balanced_accuracy": balanced, "n_correct": correct, "n_test": len(labels),
+            "roc_auc": auc}
 
 
 def confusion_counts(
@@ -105,22 +111,32 @@ def confusion_counts(
             for t in classes}
 
 
-def versus_baseline(n_correct: int, n: int, baseline: float, baseline_name: str) -> str:
-    """Whether ``n_correct`` right of ``n`` beats ``baseline``, the accuracy of
-    ``baseline_name`` on the same galaxies, judged by the 95% Wilson interval.
+def versus_constant_answer(balanced_accuracy: float, class_counts: Sequence[int]) -> str:
+    """Whether a balanced accuracy beats every constant answer beyond noise, in words.
+
+    The balanced accuracy is the mean over classes of the fraction of each class called
+    right, so a model trained on balanced classes is not judged by the class mix of the
+    galaxies it is tested on; one answer for every galaxy scores ``1 / classes``. The
+    95% interval is the normal approximation, each class's fraction from its own
+    galaxies (``class_counts``; classes without galaxies are left out).
 
     Example:
-        >>> versus_baseline(45, 50, 0.5, "always answering 'no'")
-        "95% interval 78.6% to 95.7%: better than always answering 'no'"
+        >>> print(versus_constant_answer(0.9, [25, 25]).replace(": ", ":\\n"))
+        balanced accuracy 90.0% (95% interval 82% to 98%):
+        better than any one answer for every galaxy (50%)
     """
-    low, high = wilson_interval(n_correct, n)
-    interval = f"95% interval {low:.1%} to {high:.1%}"
-    if low > baseline:
-        return f"{interval}: better than {baseline_name}"
-    if high < baseline:
-        return (f"{interval}: worse than {baseline_name}; the model has not learnt these "
-                "labels (check them, or train longer)")
-    return (f"{interval}: not told apart from {baseline_name} on {n} galaxies; more "
+    counts = [n for n in class_counts if n > 0]
+    chance, score = 1 / len(counts), balanced_accuracy
+    half = 1.96 * math.sqrt(score * (1 - score) * sum(1 / n for n in counts)) / len(counts)
+    low, high = max(score - half, 0.0), min(score + half, 1.0)
+    text = f"balanced accuracy {score:.1%} (95% interval {low:.0%} to {high:.0%})"
+    constant = f"any one answer for every galaxy ({chance:.0%})"
+    if low > chance:
+        return f"{text}: better than {constant}"
+    if high < chance:
+        return (f"{text}: worse than {constant}; the model has not learnt these labels (check "
+                "them, or train longer)")
+    return (f"{text}: not told apart from {constant} on {sum(counts)} galaxies; more "
             "labelled galaxies would tell")
 
 
@@ -157,8 +173,8 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
         f"always answering {result['majority_class']!r} would score "
         f"{result['majority_accuracy']:.1%}", markup=False,
     )
-    console.print(versus_baseline(result["n_correct"], n, result["majority_accuracy"],
-                                  f"always answering {result['majority_class']!r}"), markup=False)
+    counts = [sum(row.values()) for row in result["confusion"].values()]
+    console.print(versus_constant_answer(result["balanced_accuracy"], counts), markup=False)
     table = Table(title="galaxies by true class (rows) and predicted class (columns)")
     classes = list(result["confusion"])
     table.add_column("true \\ predicted")

@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torchmetrics.classification import MulticlassAccuracy
 
 from galmorph.data.tree import Schema
 from galmorph.models.blocks import freeze_encoder, layerwise_groups
@@ -111,6 +112,9 @@ class FinetuneModule(L.LightningModule):
         self.loss = loss
         self.schema = schema
         self.metadata = dict(metadata or {})
+        if task == "classification":  # the mean of each class's fraction right, per epoch
+            self.val_balanced_accuracy = MulticlassAccuracy(
+                num_classes=model.head.linear.out_features, average="macro")
         self.train()
 
     def train(self, mode: bool = True) -> FinetuneModule:
@@ -155,6 +159,8 @@ class FinetuneModule(L.LightningModule):
         if self.task == "classification":
             accuracy = (outputs.argmax(dim=1) == batch["target"]).float().mean()
             self.log("val_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
+            self.val_balanced_accuracy(outputs, batch["target"])
+            self.log("val_balanced_accuracy", self.val_balanced_accuracy, batch_size=size)
         elif self.task == "regression":
             mae = (outputs[:, 0] - batch["target"]).abs().mean()
             self.log("val_mae", mae, batch_size=size, sync_dist=True)
