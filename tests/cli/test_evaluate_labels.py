@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from scipy.stats import wilcoxon
 
 from galmorph.cli import main
 from galmorph.inference.evaluate import WORST_KEPT
@@ -98,6 +99,8 @@ def test_a_regressor_is_scored_by_its_errors(
     median = load_model(model).metadata["train_median"]
     assert 1 < median < 3 and result["train_median"] == median
     assert result["median_mae"] == pytest.approx((table["size"] - median).abs().mean())
+    expected = wilcoxon(errors.abs() - (table["size"] - median).abs()).pvalue
+    assert result["median_p_value"] == pytest.approx(expected, rel=1e-3)
 
 
 def test_labels_the_classifier_never_learnt_are_named(

@@ -20,6 +20,8 @@ from galmorph.files import write_json
 from galmorph.models import metrics
 from galmorph.models.label_metrics import (
     classification_metrics,
+    paired_p_value,
+    print_label_evaluation,
     versus_constant_answer,
     wilson_interval,
 )
@@ -277,3 +279,29 @@ def test_balanced_accuracy_weighs_each_class_equally() -> None:
     probabilities = np.tile([[0.9, 0.1]], (10, 1))  # always class 0
     scores = classification_metrics(labels, probabilities, [0, 1])
     assert scores["accuracy"] == 0.8 and scores["balanced_accuracy"] == 0.5
+
+
+@pytest.mark.parametrize(("p_value", "mae", "words"), [
+    (0.001, 0.2, "; the model is better (paired test, p = 0.001)"),
+    (0.001, 0.6, "; the model is worse (paired test, p = 0.001): it has not learnt"),
+    (0.3, 0.2, "; the model is not told apart from it on 40 galaxies"),
+    (None, 0.5, "; the model is not told apart from it on 40 galaxies"),
+])
+def test_a_regressor_is_judged_against_the_median_by_a_paired_test(
+    p_value: float | None, mae: float, words: str
+) -> None:
+    result = {"task": "regression", "label_column": "size", "n_test": 40, "mae": mae,
+              "rmse": mae, "pearson_r": None, "train_median": 2.0, "median_mae": 0.5,
+              "median_p_value": p_value}
+    console = Console(file=io.StringIO(), width=300)
+    print_label_evaluation(result, console)
+    shown = console.file.getvalue()
+    assert "would score a mean absolute error of 0.5" + words in shown
+
+
+def test_paired_p_value_tells_a_real_difference_from_noise() -> None:
+    rng = np.random.default_rng(0)
+    errors = rng.exponential(1.0, 200)
+    assert paired_p_value(errors, errors + 0.5) < 1e-6
+    assert paired_p_value(errors, errors[::-1]) > 0.05  # same errors, another order
+    assert paired_p_value(errors, errors) is None

@@ -41,6 +41,7 @@ from galmorph.models.label_metrics import (
     confusion_counts,
     label_values,
     normalise_classes,
+    paired_p_value,
     regression_metrics,
 )
 from galmorph.models.metrics import evaluate_votes
@@ -112,8 +113,9 @@ def evaluate_catalog(
         ``majority_class`` and its ``majority_accuracy``, and ``confusion`` counts; for
         a regressor :func:`~galmorph.models.label_metrics.regression_metrics`, and
         where the model recorded its training labels' median, ``train_median`` and the
-        mean absolute error ``median_mae`` of always answering it; for both, ``worst``
-        (:func:`worst_galaxies`).
+        mean absolute error ``median_mae`` of always answering it, with
+        ``median_p_value`` (:func:`~galmorph.models.label_metrics.paired_p_value` of the
+        two errors per galaxy); for both, ``worst`` (:func:`worst_galaxies`).
     """
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
@@ -238,8 +240,10 @@ def _label_scores(truth: pd.Series, raw: np.ndarray, loaded: LoadedModel) -> dic
     if loaded.task == "regression":
         median = loaded.metadata.get("train_median")  # not recorded by older models
         if median is not None:
-            scores.update(train_median=median,
-                          median_mae=float(np.abs(truth.to_numpy() - median).mean()))
+            median_errors = np.abs(truth.to_numpy() - median)
+            model_errors = np.abs(truth.to_numpy() - columns["prediction"])
+            scores.update(train_median=median, median_mae=float(median_errors.mean()),
+                          median_p_value=paired_p_value(model_errors, median_errors))
         return {**scores, **regression_metrics(truth.to_numpy(), columns["prediction"])}
     classes = loaded.metadata["classes"]
     labels = truth.to_numpy(dtype=object)

@@ -3,7 +3,8 @@
 :func:`label_values` reads a label column as people write it and
 :func:`normalise_classes` makes its classes whole numbers or text;
 :func:`classification_metrics` scores class probabilities, :func:`regression_metrics`
-predicted values, and :func:`print_label_evaluation` shows either as a table;
+predicted values (:func:`paired_p_value` compares two sets of errors), and
+:func:`print_label_evaluation` shows either as a table;
 :func:`versus_constant_answer` says in words whether a balanced accuracy beats chance
 beyond noise.
 
@@ -140,6 +141,22 @@ def versus_constant_answer(balanced_accuracy: float, class_counts: Sequence[int]
             "labelled galaxies would tell")
 
 
+def paired_p_value(errors: np.ndarray, other_errors: np.ndarray) -> float | None:
+    """Two-sided p-value that two ``(n,)`` sets of errors of the same galaxies differ only by
+    chance (Wilcoxon signed-rank test); None when they never differ.
+
+    Example:
+        >>> paired_p_value(np.zeros(20), np.ones(20)) < 0.001
+        True
+    """
+    from scipy.stats import wilcoxon
+
+    differences = np.asarray(errors, float) - np.asarray(other_errors, float)
+    if not differences.any():
+        return None
+    return float(wilcoxon(differences).pvalue)
+
+
 def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """``n_test``, mean absolute error ``mae``, ``rmse`` and Pearson ``r`` (None for
     fewer than 2 values or constant ones) of ``(n,)`` predictions."""
@@ -163,7 +180,8 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
                       f"{'n/a' if r is None else f'{r:.3f}'}", markup=False)
         if "median_mae" in result:
             console.print(f"always answering the training median, {result['train_median']:.4g}, "
-                          f"would score a mean absolute error of {result['median_mae']:.4g}",
+                          f"would score a mean absolute error of {result['median_mae']:.4g}"
+                          + _median_verdict(result),
                           markup=False)
         return
     auc = result["roc_auc"]
@@ -183,3 +201,16 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
     for name in classes:
         table.add_row(name, *(str(result["confusion"][name][p]) for p in classes))
     console.print(table)
+
+
+def _median_verdict(result: dict[str, Any]) -> str:
+    """``: the model is better / worse / not told apart`` from the regressor's
+    ``median_p_value`` (at 5%), or nothing for results without it."""
+    if "median_p_value" not in result:
+        return ""
+    p = result["median_p_value"]
+    if p is None or p >= 0.05:
+        return f"; the model is not told apart from it on {result['n_test']} galaxies"
+    better = result["mae"] < result["median_mae"]
+    return (f"; the model is {'better' if better else 'worse'} (paired test, p = {p:.2g})"
+            + ("" if better else ": it has not learnt these labels"))
