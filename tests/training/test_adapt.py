@@ -223,3 +223,21 @@ def test_grey_images_for_a_colour_model_are_noted(
         Image.open(path).convert("L").save(frame.loc[i, "file_loc"])
     with pytest.warns(GalmorphWarning, match="grey .1 channel. but tiny-bn learnt colour"):
         adapt_model(bn_model, frame, tmp_path / "a.pt", views=1, **CPU)
+
+
+def test_adapt_skips_missing_images_as_its_error_advises(
+    tmp_path: Path, bn_model: Path, wide_field_catalog: Path
+) -> None:
+    """The missing-image error says --skip-missing-images: adapt must accept it."""
+    frame = pd.read_csv(wide_field_catalog, dtype={"id_str": str})
+    frame["file_loc"] = [str(wide_field_catalog.parent / p) for p in frame["file_loc"]]
+    frame.loc[0, "file_loc"] = str(tmp_path / "missing.png")
+    catalog = tmp_path / "holes.csv"
+    frame.to_csv(catalog, index=False)
+    base = ["adapt", str(catalog), "-m", str(bn_model), "--views", "1", "--no-progress",
+            "--device", "cpu"]
+    assert main([*base, "-o", str(tmp_path / "no.pt")]) == 2
+    out = tmp_path / "holes.pt"
+    with pytest.warns(GalmorphWarning):
+        assert main([*base, "-o", str(out), "--skip-missing-images"]) == 0
+    assert load_model(out).metadata["adaptation"]["catalog_rows"] == len(frame) - 1

@@ -77,3 +77,29 @@ def test_auto_crop_zooms_in_on_smaller_galaxies(tmp_path: Path, demo_catalog: pd
     assert auto_crop(config, same) is None  # images of the model's own conventions
     other = ImageConfig.from_dict({**config.to_dict(), "survey": "DECaLS DR5"})
     assert auto_crop(other, padded) is None  # no reference size for other conventions
+
+
+def test_auto_crop_of_fits_compares_galaxies_under_one_stretch(
+    tmp_path: Path, demo_catalog: pd.DataFrame
+) -> None:
+    """FITS cutouts of the demo galaxies in a field twice as wide need a crop of half the
+    side: their sizes are compared with the demo galaxies as galmorph's stretch shows them
+    (compared with the JPEGs, the stretch's fainter outskirts asked for 0.6 of the side)."""
+    from astropy.io import fits
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    padded = []
+    for loc in demo_catalog["file_loc"].head(32):
+        jpeg = np.asarray(Image.open(bundled.demo_dir() / loc).convert("RGB")) / 255.0
+        flux = np.moveaxis(0.1 * np.sinh(jpeg * np.arcsinh(10.0)), -1, 0)[::-1]  # g, r, i
+        sky = np.median(flux[:, :4], axis=(1, 2))[:, None, None]
+        cube = sky + rng.normal(0, 0.01, (3, 256, 256))
+        cube[:, 64:192, 64:192] = flux
+        padded.append(tmp_path / f"{Path(loc).stem}.fits")
+        fits.PrimaryHDU((cube * 40 + 3).astype(np.float32),
+                        header=fits.Header({"BANDS": "gri"})).writeto(padded[-1])
+    config = ImageConfig.from_dict({**ImageConfig.for_sdss_gz2().to_dict(),
+                                    "crop_fraction": [1.0, 1.0]})
+    crop, record = auto_crop(config, padded)
+    assert crop[0] == pytest.approx(0.5, abs=0.06)

@@ -72,6 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     add_num_workers(parser)
+    parser.add_argument("--skip-missing-images", action="store_true",
+                        help="leave out rows whose image file is missing (with a warning)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_source_options(parser)
     parser.set_defaults(func=run)
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         result = adapt_model(
             args.model, args.catalog, args.output, crop_fraction=crop,
             max_images=args.max_images, views=args.views, source=source_options(args),
-            seed=args.seed, name=args.name, device=args.device, num_workers=args.num_workers,
+            seed=args.seed, name=args.name, drop_missing_images=args.skip_missing_images,
+            device=args.device, num_workers=args.num_workers,
             progress=not args.no_progress,
         )
     except ValueError as err:

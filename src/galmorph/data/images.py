@@ -268,8 +268,10 @@ def asinh_stretch(data: np.ndarray) -> np.ndarray:
     the 0.5 and 99.5 percentiles of its finite pixels, rescale that range to
     0-1, apply ``asinh(x / 0.1) / asinh(1 / 0.1)`` and scale to 0-255. Where the
     two percentiles are equal (more than 99% of pixels alike), the minimum and
-    maximum are used instead. NaN and -inf pixels become the lower clip value
-    (0), +inf the upper (255); a band with no finite or no varying pixels becomes 0.
+    maximum are used instead. NaN pixels (masked, or off a survey's edge) become the
+    background, the band's median (a cutout is mostly sky), so that they do not show as
+    black edges; -inf pixels the lower clip value (0), +inf the upper (255); a band with
+    no finite or no varying pixels becomes 0.
 
     Args:
         data: ``(H, W)`` or ``(H, W, C)`` array of any real dtype.
@@ -290,7 +292,8 @@ def asinh_stretch(data: np.ndarray) -> np.ndarray:
             lo, hi = band[finite].min(), band[finite].max()
         if hi <= lo:
             continue
-        scaled = (np.nan_to_num(band, nan=lo, posinf=hi, neginf=lo) - lo) / (hi - lo)
+        background = min(max(np.median(band[finite]), lo), hi)
+        scaled = (np.nan_to_num(band, nan=background, posinf=hi, neginf=lo) - lo) / (hi - lo)
         scaled = np.clip(scaled, 0.0, 1.0)
         stretched = np.arcsinh(scaled / STRETCH_SOFTENING) / math.asinh(1 / STRETCH_SOFTENING)
         out[..., c] = np.round(stretched * 255.0).astype(np.uint8)

@@ -236,6 +236,7 @@ def adapt_model(
     source: dict[str, Any] | None = None,
     seed: int = 0,
     name: str | None = None,
+    drop_missing_images: bool = False,
     device: str | torch.device = "auto",
     num_workers: int | None = None,
     progress: bool = False,
@@ -256,6 +257,8 @@ def adapt_model(
         source: conventions of the new images (``survey``, ``bands``,
             ``pixel_scale``, ``field_of_view``, ``stretch``) to record.
         name: the adapted model's name (default: the model's, with ``-adapted``).
+        drop_missing_images: leave out rows whose image file is missing (with a
+            warning) instead of raising.
         device: where to run (``auto``: a GPU when there is one).
         progress: show a progress bar while the statistics are estimated.
 
@@ -276,7 +279,7 @@ def adapt_model(
     if Path(output).resolve() == loaded.path.resolve():
         raise ValueError(f"{output} is the model being adapted: write the adapted copy to "
                          "another file, so that the original is kept")
-    frame = load_catalog(catalog)
+    frame = load_catalog(catalog, drop_missing_images=drop_missing_images)
     shapes = image_shapes(frame["file_loc"].tolist(), seed=seed)
     paths = _typical_first(frame["file_loc"].tolist(), shapes)
     crop_fraction, choice = choose_crop(loaded.image_config, paths, crop_fraction)

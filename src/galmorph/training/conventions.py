@@ -4,13 +4,16 @@ A model fine-tuned on new images records their source conventions
 (:func:`source_conventions`): the starting model's when the images have the
 side those imply (:func:`same_conventions`), unknown otherwise.
 :func:`auto_crop` zooms in on galaxies smaller than those the starting model was
-trained on, by the ratio of their apparent sizes (:func:`galaxy_fill`).
+trained on, by the ratio of their apparent sizes (:func:`galaxy_fill`). FITS images are
+compared with the reference galaxies as galmorph's own stretch shows them
+(:func:`sdss_as_fits`): a stretch that shows fainter outskirts makes a galaxy look larger.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,14 @@ import pandas as pd
 
 from galmorph.data import bundled
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.images import ASINH_STRETCH, is_fits, load_image, to_channels
+from galmorph.data.images import (
+    ASINH_STRETCH,
+    STRETCH_SOFTENING,
+    asinh_stretch,
+    is_fits,
+    load_image,
+    to_channels,
+)
 
 #: Source-image conventions of :class:`ImageConfig` that describe the training data.
 SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
@@ -57,21 +67,42 @@ def source_conventions(
     return {**base, **given}
 
 
-def galaxy_fill(paths: Sequence[str | Path], n: int = FILL_SAMPLE, seed: int = 0) -> float:
+def sdss_as_fits(path: str | Path) -> np.ndarray:
+    """An SDSS colour JPEG as galmorph would show its FITS bands: each channel taken back
+    to linear flux by inverting an asinh stretch (that of :func:`asinh_stretch`, close to
+    SDSS's, Lupton et al. 2004), then stretched with :func:`asinh_stretch`."""
+    softening = STRETCH_SOFTENING
+    values = load_image(path).astype(np.float64) / 255.0
+    return asinh_stretch(softening * np.sinh(values * math.asinh(1 / softening)))
+
+
+@functools.cache
+def reference_fill(fits: bool) -> float:
+    """:func:`galaxy_fill` of the bundled GZ2 SDSS galaxies, as their JPEGs show them, or
+    (``fits``) as galmorph's stretch of FITS images would (:func:`sdss_as_fits`)."""
+    reference = bundled.demo_catalog()
+    demo = pd.read_csv(reference, usecols=["file_loc"])["file_loc"]
+    return galaxy_fill([reference.parent / p for p in demo],
+                       load=sdss_as_fits if fits else load_image)
+
+
+def galaxy_fill(paths: Sequence[str | Path], n: int = FILL_SAMPLE, seed: int = 0,
+                load: Callable[[str | Path], np.ndarray] = load_image) -> float:
     """Median apparent size of the central galaxy: its diameter over the image side.
 
     Measured on ``n`` images drawn by ``seed`` (all when fewer), in grey: the
     background is the median of the outer tenth of the image, and the galaxy is
     the connected region around the centre brighter than the background by a
     tenth of the centre's (90th percentile of the central tenth) excess; its
-    diameter is that of a circle of the same area.
+    diameter is that of a circle of the same area. ``load`` reads an image as
+    ``uint8`` ``(H, W, C)``.
     """
     from scipy import ndimage
 
     chosen = np.random.default_rng(seed).permutation(len(paths))[:n]
     fills = []
     for i in chosen:
-        image = to_channels(load_image(paths[i]), 1)[..., 0].astype(np.float64)
+        image = to_channels(load(paths[i]), 1)[..., 0].astype(np.float64)
         side = min(image.shape)
         edge, middle = max(1, side // 10), slice(side // 2 - side // 20, side // 2 + side // 20 + 1)
         border = np.concatenate([image[:edge].ravel(), image[-edge:].ravel(),
@@ -93,7 +124,8 @@ def auto_crop(
 
     Only for models trained on images with the conventions of the bundled GZ2
     SDSS galaxies (:meth:`ImageConfig.for_sdss_gz2`), whose galaxy size is measured
-    on those (:func:`galaxy_fill`), and only for new images of other conventions.
+    on those (:func:`galaxy_fill`; for FITS images, as galmorph's stretch would show
+    them, :func:`reference_fill`), and only for new images of other conventions.
     The model's crop is scaled by the ratio of the galaxy sizes (capped at the
     whole image).
 
@@ -106,12 +138,10 @@ def auto_crop(
         return None
     if same_conventions(config, paths[0]):
         return None
-    reference = bundled.demo_catalog()
-    demo = pd.read_csv(reference, usecols=["file_loc"])["file_loc"]
-    reference_fill = galaxy_fill([reference.parent / p for p in demo])
+    reference = reference_fill(is_fits(paths[0]))
     fill = galaxy_fill(list(paths))
-    if not (fill > 0 and reference_fill > 0):
+    if not (fill > 0 and reference > 0):
         return None
-    scale = fill / reference_fill
+    scale = fill / reference
     low, high = (min(1.0, round(c * scale, 3)) for c in config.crop_fraction)
-    return (low, high), {"galaxy_fill": round(fill, 3), "reference_fill": round(reference_fill, 3)}
+    return (low, high), {"galaxy_fill": round(fill, 3), "reference_fill": round(reference, 3)}
