@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from galmorph.cli import main
+from galmorph.data import bundled
 from galmorph.data.catalog import read_table
 
 
@@ -283,8 +284,20 @@ def test_image_sizes_beyond_three_and_a_catalog_without_rows(
         return frame
 
     status, out, _ = run_validate(capsys, str(make_catalog(5, edit=four_sizes)))
+    text = " ".join(out.split())
     assert status == 0
-    assert "3 channels: 1; 1 more size)" in " ".join(out.split())  # not "1 more sizes"
+    assert "3 channels: 1; 1 more size)" in text  # not "1 more sizes"
+    assert "field of view and pixel scale" in text and "grey and colour" not in text
+
+    def one_grey(frame):  # the same 128 px, one of them grey
+        path = tmp_path / "grey.png"
+        Image.open(bundled.demo_dir() / frame["file_loc"].iloc[0]).convert("L").save(path)
+        frame.loc[frame.index[0], "file_loc"] = str(path)
+        return frame
+
+    status, out, _ = run_validate(capsys, str(make_catalog(5, name="grey.csv", edit=one_grey)))
+    text = " ".join(out.split())
+    assert "grey and colour images are mixed" in text and "pixel scale" not in text
     empty = make_catalog(1, name="empty.csv", edit=lambda frame: frame.iloc[:0])
     status, out, _ = run_validate(capsys, str(empty))
     assert status == 1 and "not checked (no rows)" in out and "no file_loc column" not in out

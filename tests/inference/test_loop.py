@@ -118,6 +118,7 @@ def test_other_sizes_and_channels_warn(
     assert len(messages) == 2
     size = next(m for m in messages if "64x64 px" in m)
     assert "tiny" in size and "128x128 px" in size and "SDSS DR16 gri" in size
+    assert "galmorph adapt CATALOG -o adapted.pt, then --model adapted.pt" in size
     channels = next(m for m in messages if "1 channel" in m)
     assert "3-channel" in channels
     assert len(result) == 2

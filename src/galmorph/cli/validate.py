@@ -111,9 +111,16 @@ def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
 
     listed = [f"{size(shape)}: {n}" for shape, n in list(shapes.items())[:3]]
     more = f"; {plural(len(shapes) - 3, 'more size')}" if len(shapes) > 3 else ""
-    return (f"{len(shapes)} sizes ({'; '.join(listed)}{more}): a model sees each image's centre "
-            "resized to its input, so galaxies look larger or smaller with each cutout's "
-            "scale; cut every image the same way (field of view and pixel scale)")
+    advice = []
+    if len({shape[:2] for shape in shapes}) > 1:
+        advice.append("a model sees each image's centre resized to its input, so galaxies look "
+                      "larger or smaller with each cutout's scale; cut every image the same "
+                      "way (field of view and pixel scale)")
+    if len({shape[2] for shape in shapes}) > 1:
+        advice.append("grey and colour images are mixed: each is converted to the channels the "
+                      "model learnt, so the grey ones show it no colour; give every galaxy the "
+                      "same bands")
+    return f"{len(shapes)} sizes ({'; '.join(listed)}{more}): {'; '.join(advice)}"
 
 
 def _print_summary(console: Console, s: CatalogSummary) -> None:

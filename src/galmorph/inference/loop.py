@@ -105,7 +105,8 @@ def check_image_conventions(
                 f"{expected_side}x{expected_side} px {trained_on} "
                 f"({config.field_of_view:g} arcsec across at {config.pixel_scale:g} "
                 "arcsec/px): cut images to the same field of view and pixel scale, or "
-                "adapt the model to them (galmorph adapt), or predictions may be unreliable",
+                "adapt the model to them (galmorph adapt CATALOG -o adapted.pt, then "
+                "--model adapted.pt), or predictions may be unreliable",
             )
         if reduced_depth(path):
             messages.setdefault(
