@@ -107,6 +107,11 @@ def test_band_names_and_wavelengths() -> None:
     assert band_names(fits.Header(), 3) is None
     assert wavelength_nm("G") == wavelength_nm("g") < wavelength_nm("r") < wavelength_nm("W1")
     assert wavelength_nm("F814W") is None
+    # HSC's newer r and i filters; Johnson R and WISE W2 keep their own wavelengths
+    assert wavelength_nm("HSC-R2") == wavelength_nm("r") and wavelength_nm("HSC-I2") == 760
+    assert wavelength_nm("R") == 658 and wavelength_nm("W2") == 4600
+    assert wavelength_nm("HSC-NB921") is None
+    assert reddest_first(["HSC-G", "HSC-R2", "HSC-I2"]) == [2, 1, 0]
     assert reddest_first(["W1", "g", "Ks"]) == [0, 2, 1]
     assert reddest_first(["g", "mystery", "r"]) is None
 

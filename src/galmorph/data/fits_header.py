@@ -60,14 +60,15 @@ def wavelength_nm(name: str) -> float | None:
     """Effective wavelength of a filter name (``'r'``, ``'HSC-G'``, ``'W1'``), or None.
 
     A survey prefix before ``-``, ``_`` or a space is ignored; a one-letter name
-    not in :data:`BAND_WAVELENGTHS_NM` is tried in lower case (``'G'`` is g).
+    not in :data:`BAND_WAVELENGTHS_NM` is tried in lower case (``'G'`` is g), and a
+    letter and a digit not in it as the letter (HSC's newer ``'HSC-R2'``, ``'HSC-I2'``).
     """
     for candidate in (name, re.split(r"[-_ ]", name)[-1]):
         candidate = candidate.strip().rstrip("'")
         if candidate in BAND_WAVELENGTHS_NM:
             return BAND_WAVELENGTHS_NM[candidate]
-        if len(candidate) == 1 and candidate.lower() in BAND_WAVELENGTHS_NM:
-            return BAND_WAVELENGTHS_NM[candidate.lower()]
+        if re.fullmatch(r"[A-Za-z]\d?", candidate) and candidate[0].lower() in BAND_WAVELENGTHS_NM:
+            return BAND_WAVELENGTHS_NM[candidate[0].lower()]
     return None
 
 
