@@ -45,3 +45,15 @@ def test_scratch_start_has_the_pretrained_architecture_but_new_weights(
     assert not torch.equal(start.encoder.stem[0].weight, pretrained.model.encoder.stem[0].weight)
     own = starting_point("scratch", encoder="test_convnext", channels=1)
     assert own.image_config.channels == 1 and own.encoder.stem[0].in_channels == 1
+
+
+def test_a_start_from_an_adapted_model_keeps_how_it_was_adapted(
+    tiny_model: TrainResult,
+) -> None:
+    loaded = load_model(tiny_model.model_path)
+    assert "model_adaptation" not in starting_point("pretrained", loaded).record
+    adaptation = {"crop_fraction": [0.7, 0.7], "batchnorm_images": 120}
+    loaded.metadata["adaptation"] = adaptation  # as galmorph adapt records it
+    record = starting_point("pretrained", loaded).record
+    assert record["model_adaptation"] == adaptation
+    assert record["model_sha256"] == loaded.checksum

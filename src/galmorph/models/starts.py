@@ -119,6 +119,8 @@ def starting_point(
         if init == "pretrained":
             record = {"init": init, "model": loaded.name, "model_path": str(loaded.path),
                       "model_sha256": loaded.checksum}
+            if "adaptation" in loaded.metadata:  # galmorph adapt: how it was fitted to images
+                record["model_adaptation"] = loaded.metadata["adaptation"]
             return Start(copy.deepcopy(loaded.model.encoder).train(), name, config, record)
     else:
         name = encoder
