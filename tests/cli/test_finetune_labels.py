@@ -70,6 +70,13 @@ def test_a_regressor_is_scored_beside_the_training_median(
     assert found, out
     # sizes are evenly spaced from 1 to 3: the median is near 2, and 0.5 from it on average
     assert 1.8 < float(found[1]) < 2.2 and 0.3 < float(found[2]) < 0.8
+    # judged by a paired test of the validation errors, logged per epoch
+    logged = pd.read_csv(run / "logs" / "version_0" / "metrics.csv")
+    p_value = logged["val_median_p_value"].dropna().iloc[-1]
+    assert 0 < p_value <= 1
+    verdict = ("not told apart from it on 8 galaxies" if p_value >= 0.05 else
+               f"(paired test, p = {p_value:.2g})")
+    assert f"would score {found[2]}; the model is " in out and verdict in out
 
 
 def test_images_sorted_into_folders_are_labels(

@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
     from galmorph.cli.train import vote_loss_report
-    from galmorph.models.label_metrics import versus_constant_answer
+    from galmorph.models.label_metrics import versus_constant_answer, versus_median
     from galmorph.training.trainer import hardware_summary
 
     console = make_console()
@@ -270,11 +270,15 @@ def _report(result: FinetuneResult) -> None:
                           markup=False)
     elif "val_mae" in scores:
         baseline = result.metadata.get("val_median_mae")
+        verdict = "" if baseline is None or "val_median_p_value" not in scores else versus_median(
+            {"mae": scores["val_mae"], "median_mae": baseline, "n_test": n_val,
+             "median_p_value": scores["val_median_p_value"]})
         console.print(
             f"validation mean absolute error {scores['val_mae']:.4g} on {n_val} galaxies (one "
             "view each)" + ("" if baseline is None else
                             f"; always answering the training median, "
-                            f"{result.metadata['train_median']:.4g}, would score {baseline:.4g}"))
+                            f"{result.metadata['train_median']:.4g}, would score {baseline:.4g}")
+            + verdict)
     if training.get("kept") == "probe":
         console.print("no epoch beat the validation loss of the probe the head started from: "
                       "model.pt holds that probe on the pretrained encoder")

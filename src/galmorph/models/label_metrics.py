@@ -181,7 +181,7 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
         if "median_mae" in result:
             console.print(f"always answering the training median, {result['train_median']:.4g}, "
                           f"would score a mean absolute error of {result['median_mae']:.4g}"
-                          + _median_verdict(result),
+                          + versus_median(result),
                           markup=False)
         return
     auc = result["roc_auc"]
@@ -203,9 +203,10 @@ def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def _median_verdict(result: dict[str, Any]) -> str:
-    """``: the model is better / worse / not told apart`` from the regressor's
-    ``median_p_value`` (at 5%), or nothing for results without it."""
+def versus_median(result: dict[str, Any]) -> str:
+    """``; the model is better / worse / not told apart`` from always answering the
+    training median, by a regressor's ``median_p_value`` (at 5%; with ``mae``,
+    ``median_mae`` and ``n_test``), or nothing for results without it."""
     if "median_p_value" not in result:
         return ""
     p = result["median_p_value"]

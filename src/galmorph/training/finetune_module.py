@@ -15,10 +15,13 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from galmorph.data.tree import Schema
 from galmorph.models.blocks import freeze_encoder, layerwise_groups
+from galmorph.models.label_metrics import paired_p_value
 from galmorph.models.losses import vote_loss
 from galmorph.models.model import GalaxyModel
 from galmorph.numbers import real_number
@@ -115,6 +118,10 @@ class FinetuneModule(L.LightningModule):
         if task == "classification":  # the mean of each class's fraction right, per epoch
             self.val_balanced_accuracy = MulticlassAccuracy(
                 num_classes=model.head.linear.out_features, average="macro")
+        #: A regressor's validation errors, and those of always answering the training
+        #: median, per galaxy (gathered from every process), for a paired test per epoch.
+        self.val_errors = (nn.ModuleList([CatMetric(), CatMetric()])
+                           if task == "regression" and "train_median" in self.metadata else None)
         self.train()
 
     def train(self, mode: bool = True) -> FinetuneModule:
@@ -162,8 +169,22 @@ class FinetuneModule(L.LightningModule):
             self.val_balanced_accuracy(outputs, batch["target"])
             self.log("val_balanced_accuracy", self.val_balanced_accuracy, batch_size=size)
         elif self.task == "regression":
-            mae = (outputs[:, 0] - batch["target"]).abs().mean()
-            self.log("val_mae", mae, batch_size=size, sync_dist=True)
+            errors = (outputs[:, 0] - batch["target"]).abs()
+            self.log("val_mae", errors.mean(), batch_size=size, sync_dist=True)
+            if self.val_errors is not None:
+                self.val_errors[0].update(errors)
+                self.val_errors[1].update((batch["target"] - self.metadata["train_median"]).abs())
+
+    def on_validation_epoch_end(self) -> None:
+        """Log ``val_median_p_value``: whether the regressor's errors differ from those of
+        always answering the training median beyond chance (paired test; 1 if equal)."""
+        if self.val_errors is None or not self.val_errors[0].update_count:
+            return
+        model_errors, median_errors = (e.compute().cpu().numpy() for e in self.val_errors)
+        for metric in self.val_errors:
+            metric.reset()
+        p_value = paired_p_value(model_errors, median_errors)
+        self.log("val_median_p_value", 1.0 if p_value is None else p_value)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups with layer-wise decay (:func:`galmorph.models.blocks.layerwise_groups`)."""
