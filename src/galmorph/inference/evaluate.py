@@ -126,8 +126,9 @@ def evaluate_catalog(
     if loaded.task in ("classification", "regression"):
         labelled, truth = _labels(catalog, loaded, drop_missing_images)
         _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
-        return {**_label_scores(truth, raw, loaded),
-                "worst": worst_galaxies(labelled, truth, raw, loaded),
+        columns = TASK_OUTPUTS[loaded.task](raw, loaded)
+        return {**_label_scores(truth, columns, loaded),
+                "worst": worst_galaxies(labelled, truth, columns, loaded),
                 "model": output_metadata(loaded, mc_samples, views)}
     schema: Schema | None = loaded.schema
     if loaded.task != "votes" or schema is None:
@@ -233,9 +234,9 @@ def _labels(
     return frame, values
 
 
-def _label_scores(truth: pd.Series, raw: np.ndarray, loaded: LoadedModel) -> dict[str, Any]:
-    """Scores of a classifier's or regressor's outputs against the labels."""
-    columns = TASK_OUTPUTS[loaded.task](raw, loaded)
+def _label_scores(truth: pd.Series, columns: dict[str, np.ndarray],
+                  loaded: LoadedModel) -> dict[str, Any]:
+    """Scores of a classifier's or regressor's output ``columns`` against the labels."""
     scores: dict[str, Any] = {"task": loaded.task, "label_column": str(truth.name)}
     if loaded.task == "regression":
         median = loaded.metadata.get("train_median")  # not recorded by older models
@@ -262,7 +263,7 @@ def _label_scores(truth: pd.Series, raw: np.ndarray, loaded: LoadedModel) -> dic
 WORST_KEPT = 24
 
 
-def worst_galaxies(frame: pd.DataFrame, truth: pd.Series, raw: np.ndarray,
+def worst_galaxies(frame: pd.DataFrame, truth: pd.Series, columns: dict[str, np.ndarray],
                    loaded: LoadedModel, n: int = WORST_KEPT) -> list[dict[str, Any]]:
     """The ``n`` galaxies a classifier or regressor gets most wrong, worst first.
 
@@ -274,9 +275,9 @@ def worst_galaxies(frame: pd.DataFrame, truth: pd.Series, raw: np.ndarray,
 
     Args:
         frame: the evaluated galaxies, in the order of ``truth`` and ``raw`` (n_galaxies rows).
-        truth: their labels; raw: the model's outputs ``(n_galaxies, n_outputs)``.
+        truth: their labels; columns: the model's output columns
+            (:data:`galmorph.models.tasks.TASK_OUTPUTS`), ``(n_galaxies,)`` each.
     """
-    columns = TASK_OUTPUTS[loaded.task](raw, loaded)
     if loaded.task == "regression":
         predicted = np.asarray(columns["prediction"], dtype=np.float64)
         badness = np.abs(predicted - truth.to_numpy(dtype=np.float64))

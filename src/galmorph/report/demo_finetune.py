@@ -92,17 +92,13 @@ def finetune_step(
     probabilities = test_pred[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
     truth = test[RING_COLUMN].astype(int).to_numpy()
     metrics = classification_metrics(truth, probabilities, classes)
-    predicted = np.asarray(classes)[probabilities.argmax(1)]
-    balanced = float(np.mean([(predicted[truth == c] == c).mean() for c in classes
-                              if (truth == c).any()]))
+    balanced = metrics["balanced_accuracy"]
     # baseline: logistic regression on the embeddings of the same galaxies
     rows_train = [embeddings.row_of(i) for i in train["id_str"]]
     rows_test = [embeddings.row_of(i) for i in test["id_str"]]
     baseline = probe(embeddings.features[rows_train], train[RING_COLUMN].to_numpy(),
                      embeddings.features[rows_test], truth)
-    base_pred = np.asarray(baseline["classes"])[baseline["probabilities"].argmax(1)]
-    base_balanced = float(np.mean([(base_pred[truth == c] == c).mean() for c in classes
-                                   if (truth == c).any()]))
+    base_balanced = baseline["balanced_accuracy"]
     run.result.metrics["finetune"] = {
         "n_train": len(train), "n_test": len(test), "accuracy": metrics["accuracy"],
         "balanced_accuracy": balanced, "roc_auc": metrics["roc_auc"],
