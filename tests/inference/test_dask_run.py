@@ -374,8 +374,13 @@ def test_an_output_inside_the_catalog_is_refused_before_any_work(
     assert not job.out_dir.exists()
 
 
-def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+def _no_client(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a Dask client was started")
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     address = "tcp://127.0.0.1:9"  # the discard port: nothing listens there
+    monkeypatch.setattr("distributed.Client", _no_client)
     with (
         pytest.raises(GalmorphError, match=f"cannot reach the Dask scheduler at {address}"),
         dask_client(address, timeout=1),
@@ -383,8 +388,13 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
         pass
 
 
-@pytest.mark.parametrize("address", ["nonsense", "127.0.0.1", "htp://head:8786"])
-def test_a_scheduler_address_that_is_not_one_is_a_clear_error(address: str) -> None:
+@pytest.mark.parametrize(
+    "address", ["nonsense", "127.0.0.1", "htp://head:8786", "tcp://head:port"])
+def test_a_scheduler_address_that_is_not_one_is_a_clear_error(
+    address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # told before Dask starts a client (and its event-loop thread, slow on a busy machine)
+    monkeypatch.setattr("distributed.Client", _no_client)
     with (
         pytest.raises(GalmorphError, match=f"'{address}' is not a Dask scheduler's address"),
         dask_client(address, timeout=1),

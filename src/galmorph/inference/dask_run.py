@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -95,13 +96,11 @@ def dask_client(
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        try:
+        _check_reachable(scheduler, timeout)
+        try:  # something listens there: a scheduler, or another program that never answers
             client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as err:
-            raise GalmorphError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-        except ValueError as err:  # not an address: no port, an unknown protocol...
-            raise GalmorphError(f"{scheduler!r} is not a Dask scheduler's address ({err}): give "
-                                "the one the scheduler prints, e.g. tcp://head:8786") from None
+            raise _unreachable(scheduler, err) from None
         with client:
             yield client
         return
@@ -114,6 +113,40 @@ def dask_client(
         Client(cluster) as client,
     ):
         yield client
+
+
+def _check_reachable(scheduler: str, timeout: float) -> None:
+    """Raise :class:`GalmorphError` unless ``scheduler`` is a Dask address whose host takes
+    a TCP connection within ``timeout`` seconds (addresses of other transports, such as
+    ``ucx://``, are only checked for their form).
+
+    Checked here, before a :class:`distributed.Client` starts its event-loop thread, so
+    that a mistyped address fails at once, the same way on a busy machine as on an idle one.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(scheduler)
+        get_backend(scheme)
+        host, port = parse_host_port(location) if scheme in _TCP_SCHEMES else (None, None)
+    except ValueError as err:  # an unknown protocol, no port, a port that is not a number
+        raise GalmorphError(f"{scheduler!r} is not a Dask scheduler's address ({err}): give "
+                            "the one the scheduler prints, e.g. tcp://head:8786") from None
+    if host is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:  # refused, unknown host, timed out
+        raise _unreachable(scheduler, err) from None
+
+
+def _unreachable(scheduler: str, err: Exception) -> GalmorphError:
+    return GalmorphError(f"cannot reach the Dask scheduler at {scheduler}: {err}")
+
+
+#: Dask transports that run over TCP (plain, TLS, WebSocket): reachable or not by a socket.
+_TCP_SCHEMES = frozenset({"tcp", "tls", "ws", "wss"})
 
 
 @contextmanager
