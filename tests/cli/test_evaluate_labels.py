@@ -13,7 +13,7 @@ from PIL import Image
 from scipy.stats import wilcoxon
 
 from galmorph.cli import main
-from galmorph.inference.evaluate import WORST_KEPT
+from galmorph.inference.worst import WORST_KEPT
 from galmorph.models.checkpoint import load_model
 from galmorph.models.label_metrics import versus_constant_answer, wilson_interval
 from galmorph.training.train import TrainResult
@@ -120,15 +120,3 @@ def test_labels_the_classifier_never_learnt_are_named(
     assert f"{other}: row 3 ({frame.at[3, 'id_str']}): spiral hold classes" in err
     assert main(["evaluate", str(tmp_path / "unlabelled.csv"), "-m", str(model), *RUN]) == 2
     assert "has no column 'kind', the labels" in " ".join(capsys.readouterr().err.split())
-
-
-def test_a_vote_model_has_no_worst_galaxies_to_draw(
-    tmp_path: Path, words_csv: Path, tiny_model: TrainResult,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    grid = tmp_path / "worst.png"
-    assert main(["evaluate", str(words_csv), "-m", str(tiny_model.model_path), "--grid",
-                 str(grid), *RUN]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    assert "--grid draws the worst galaxies of a fine-tuned classifier or regressor" in err
-    assert not grid.exists()

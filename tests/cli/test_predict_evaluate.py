@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from galmorph.cli import main
 from galmorph.data.image_config import ImageConfig
@@ -21,6 +22,7 @@ from galmorph.inference.embeddings import read_embeddings
 from galmorph.inference.outputs import read_metadata
 from galmorph.models import checkpoint
 from galmorph.models.checkpoint import load_model, save_model
+from galmorph.models.metrics import confident_mask
 from galmorph.models.model import GalaxyModel
 from galmorph.training.train import model_metadata
 
@@ -227,6 +229,42 @@ def test_evaluate_prints_table_and_writes_json(
     assert "baseline_mean_nll" in result
     assert result["model"]["galmorph_model"] == "tiny"
     assert result["model"]["galmorph_views"] == "8"
+
+
+def test_evaluate_draws_a_vote_models_confident_misses_largest_first(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], model_path: Path
+) -> None:
+    catalog = make_catalog(12)
+    predictions, scores, grid = (catalog.parent / name
+                                 for name in ("p.parquet", "e.json", "misses.png"))
+    assert run(capsys, "predict", catalog, "-m", model_path, "-o", predictions, "--views", "1",
+               "--backend", "torch", *FAST)[0] == 0
+    with pytest.warns(GalmorphWarning, match="t10_arms_winding"):
+        status, out, err = run(capsys, "evaluate", catalog, "-m", model_path, "--json", scores,
+                               "--grid", grid, "--views", "1", "--backend", "torch", *FAST)
+    assert status == 0, err
+
+    # the misses, found again from the predicted fractions and the votes
+    table = pd.read_parquet(predictions).merge(
+        pd.read_csv(catalog, dtype={"id_str": str}), on="id_str")
+    first_total = table[SCHEMA.questions[0].columns].sum(axis=1).to_numpy()
+    misses = {}
+    for question in SCHEMA.questions[:9]:  # the catalog has no votes for t10 and t11
+        votes = table[question.columns].to_numpy(dtype=float)
+        expected = table[[f"{a.full_name}_fraction" for a in question.answers]].to_numpy()
+        truth, guess = votes.argmax(1), expected.argmax(1)
+        rows = np.arange(len(table))
+        shortfall = votes[rows, truth] / votes.sum(1).clip(1) - expected[rows, truth]
+        for i in np.flatnonzero(confident_mask(votes, first_total) & (truth != guess)):
+            if shortfall[i] > misses.get(table["id_str"][i], (-1.0, ""))[0]:
+                misses[table["id_str"][i]] = (shortfall[i], question.name)
+    assert misses, "an untrained model misses some confident answers"
+    worst = json.loads(scores.read_text())["worst"]
+    assert [(g["id_str"], g["question"]) for g in worst] == [
+        (galaxy, question) for galaxy, (_, question) in
+        sorted(misses.items(), key=lambda item: -item[1][0])]
+    assert f"Wrote {grid}: the {len(worst)} largest confident misses" in " ".join(out.split())
+    assert Image.open(grid).size[0] > 0
 
 
 def test_evaluate_backends_agree(

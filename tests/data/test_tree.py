@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from galmorph.data.schemas import get_schema
-from galmorph.data.tree import Schema
+from galmorph.data.tree import Schema, plain_name
 from galmorph.exceptions import SchemaError
 
 
@@ -217,3 +217,14 @@ def test_yaml_error_lines_reach_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}, line 6: question 'ring'") and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_answers_in_words_drop_their_codes_and_name_the_question_of_a_yes_or_no():
+    schema = get_schema("gz2")
+    labels = {a.name: a.label for a in schema.answers}
+    assert labels["a01_smooth"] == "smooth"
+    assert labels["a02_features_or_disk"] == "features or disk"
+    assert schema.question("t02_edgeon").answers[0].label == "edgeon yes"
+    assert plain_name("t11_arms_number") == "arms number"
+    assert plain_name("smooth-or-featured") == "smooth-or-featured"  # no code: as it is
+    assert plain_name("a1b_x") == "a1b x"

@@ -21,7 +21,6 @@ from galmorph.models.onnx_backend import cache_dir, cached_onnx_model
 from galmorph.report import demo
 from galmorph.report.demo import OUTPUTS, DemoRunner
 from galmorph.report.demo_anomaly import ODD_NO, ODD_YES, anomaly_step
-from galmorph.report.demo_predict import _answer_label
 from galmorph.report.demo_settings import DemoSettings
 from galmorph.report.html import Section, figure_html, note_html, render_report, table_html
 
@@ -256,8 +255,3 @@ def test_run_demo_names_a_catalog_that_is_not_a_path(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="DemoSettings.data is the path of a catalog file"):
         demo.run_demo(DemoSettings(data=630, out=tmp_path / "out"))  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
-
-
-def test_bare_yes_and_no_answers_are_named_with_their_question() -> None:
-    assert _answer_label("a04_yes", "t02_edgeon") == "edgeon yes"
-    assert _answer_label("a01_smooth", "t01_smooth_or_features") == "smooth"

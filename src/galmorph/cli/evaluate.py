@@ -5,8 +5,10 @@ decision tree) and prints, per question, the Dirichlet-multinomial NLL (beside
 the model's no-image baseline), the vote-fraction error and the accuracy on
 confidently classified galaxies; ``--json`` also saves them.
 
-A fine-tuned classifier or regressor is scored against its label column instead, and
-``--grid`` draws the galaxies it gets most wrong.
+A fine-tuned classifier or regressor is scored against its label column instead.
+``--grid`` draws the galaxies a model gets most wrong: a vote-count model's confident
+misses (the volunteers agreed on an answer the model did not give), a classifier's
+most confident mistakes, a regressor's largest errors.
 
 Example::
 
@@ -48,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--grid", metavar="OUT.png", default=None,
-        help="a fine-tuned model's worst galaxies as pictures: a classifier's most confident "
-             "mistakes, a regressor's largest errors (wrong labels show up there too)")
+        help="the galaxies the model gets most wrong, as pictures: a vote-count model's "
+             "confident misses (the volunteers agreed on an answer the model did not give), "
+             "a classifier's most confident mistakes, a regressor's largest errors (wrong "
+             "votes and labels show up there too)")
     add_inference_options(parser)
     add_backend_option(parser)
     parser.set_defaults(func=run)
@@ -57,7 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and write the JSON if asked; 0 on success."""
-    from galmorph.exceptions import GalmorphError
     from galmorph.files import write_json
     from galmorph.inference.evaluate import evaluate_catalog
     from galmorph.models.checkpoint import load_model
@@ -70,21 +73,18 @@ def run(args: argparse.Namespace) -> int:
     grid = None if args.grid is None else writable_file(str(check_figure_path(args.grid)),
                                                         "--grid")
     loaded = load_model(args.model, resolve_device(args.device))
-    if grid is not None and loaded.task == "votes":
-        raise GalmorphError(f"--grid draws the worst galaxies of a fine-tuned classifier or "
-                            f"regressor; {loaded.name} predicts vote fractions")
     result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
                               **inference_kwargs(args))
     console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
     if "label_column" in result:
         print_label_evaluation(result, console)
-        if grid is not None:
-            console.print(_draw_worst(result, grid))
     else:
         print_evaluation(result, console)
         for line in vote_verdict(result):
             console.print(line)
+    if grid is not None:
+        console.print(_draw_worst(result, grid))
     if json_path is not None:
         console.print(f"Wrote {write_json(result, json_path)}")
     return 0
@@ -133,20 +133,38 @@ def _finite(value: Any) -> bool:
 
 
 def _draw_worst(result: dict[str, Any], path: Path) -> str:
-    """Draw ``result["worst"]`` (captions: id, label, prediction) to ``path``; what was done."""
+    """Draw ``result["worst"]`` (captions: id, truth, prediction) to ``path``; what was done."""
     from galmorph.report.plots import galaxy_grid
 
     worst = result["worst"]
+    task = result.get("task", "votes")
     if not worst:
-        return f"No mistakes to draw: every galaxy is classified right ({path} not written)"
-    regression = result["task"] == "regression"
-    captions = [
-        f"{g.get('id_str', Path(g['file_loc']).stem)}\n"
-        + (f"label {g['label']:.3g}, predicted {g['predicted']:.3g}" if regression else
-           f"label {g['label']}\npredicted {g['predicted']} ({g['probability']:.0%})")
-        for g in worst]
-    title = (f"the {len(worst)} largest errors" if regression else
-             f"the {len(worst)} most confident mistakes")
-    galaxy_grid([g["file_loc"] for g in worst], captions, path=path,
-                title=f"{title} ({result['label_column']!r})")
+        return (f"No {'confident misses' if task == 'votes' else 'mistakes'} to draw: "
+                f"{_NOTHING_WRONG[task]} ({path} not written)")
+    captions = [f"{g.get('id_str', Path(g['file_loc']).stem)}\n{_caption(task, g)}"
+                for g in worst]
+    title = f"the {len(worst)} {_TITLES[task]}"
+    about = "" if task == "votes" else f" ({result['label_column']!r})"
+    galaxy_grid([g["file_loc"] for g in worst], captions, path=path, title=title + about)
     return f"Wrote {path}: {title}"
+
+
+_TITLES = {"votes": "largest confident misses", "classification": "most confident mistakes",
+           "regression": "largest errors"}
+_NOTHING_WRONG = {
+    "votes": "on every question the volunteers answered confidently, the model gives their answer",
+    "classification": "every galaxy is classified right",
+    "regression": "every prediction is exact",
+}
+def _caption(task: str, galaxy: dict[str, Any]) -> str:
+    """What the grid says under one of the worst galaxies, after its id."""
+    if task == "votes":
+        from galmorph.data.tree import plain_name
+
+        return (f"{plain_name(galaxy['question'])}\n"
+                f"volunteers: {galaxy['label']} ({galaxy['label_fraction']:.0%})\n"
+                f"model: {galaxy['predicted']} ({galaxy['probability']:.0%})")
+    if task == "classification":
+        return (f"label {galaxy['label']}\n"
+                f"predicted {galaxy['predicted']} ({galaxy['probability']:.0%})")
+    return f"label {galaxy['label']:.3g}, predicted {galaxy['predicted']:.3g}"

@@ -54,6 +54,29 @@ class Answer:
         """Vote column without a trailing ``_count``; the stem of prediction columns."""
         return self.column.removesuffix("_count")
 
+    @property
+    def label(self) -> str:
+        """The answer in words, for captions (:func:`plain_name`), with its question's for
+        a bare yes or no.
+
+        Example:
+            >>> Answer("a04_yes", "t02_edgeon", "t02_edgeon_a04_yes_count", 3).label
+            'edgeon yes'
+            >>> Answer("a02_features_or_disk", "t01_smooth_or_features", "c", 1).label
+            'features or disk'
+        """
+        short = plain_name(self.name)
+        return f"{plain_name(self.question)} {short}" if short.lower() in ("yes", "no") else short
+
+
+def plain_name(name: str) -> str:
+    """A question's or answer's name in words: without a code such as GZ2's ``t01_`` or
+    ``a01_``, underscores as spaces (``t01_smooth_or_features`` → ``smooth or features``)."""
+    head, _, rest = name.partition("_")
+    if rest and head[:1].isalpha() and head[1:].isdigit():
+        name = rest
+    return name.replace("_", " ")
+
 
 @dataclass(frozen=True)
 class Question:

@@ -68,5 +68,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "pca": ["PCAProjection", "fit_pca"],
         "predict": ["WrittenTable", "predict_catalog", "predict_to_file"],
         "resumable": ["PartStore", "chunk_bounds", "ids_digest", "parts_dir_for"],
+        "worst": ["WORST_KEPT", "worst_galaxies", "worst_vote_galaxies"],
     },
 )

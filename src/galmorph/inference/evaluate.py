@@ -34,6 +34,7 @@ from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import check_image_conventions, model_outputs
+from galmorph.inference.worst import worst_galaxies, worst_vote_galaxies
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.device import resolve_device
 from galmorph.models.label_metrics import (
@@ -107,7 +108,8 @@ def evaluate_catalog(
 
     Returns:
         :func:`galmorph.models.metrics.evaluate_votes` (against the model's no-image
-        baseline when it records one), plus ``model`` (its provenance). For a
+        baseline when it records one), plus ``model`` (its provenance) and ``worst``
+        (:func:`~galmorph.inference.worst.worst_vote_galaxies`). For a
         classifier: ``task``, ``label_column``,
         :func:`~galmorph.models.label_metrics.classification_metrics`, the
         ``majority_class`` and its ``majority_accuracy``, and ``confusion`` counts; for
@@ -115,7 +117,8 @@ def evaluate_catalog(
         where the model recorded its training labels' median, ``train_median`` and the
         mean absolute error ``median_mae`` of always answering it, with
         ``median_p_value`` (:func:`~galmorph.models.label_metrics.paired_p_value` of the
-        two errors per galaxy); for both, ``worst`` (:func:`worst_galaxies`).
+        two errors per galaxy); for both, ``worst``
+        (:func:`~galmorph.inference.worst.worst_galaxies`).
     """
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
@@ -149,12 +152,14 @@ def evaluate_catalog(
     _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
     keep = loaded.learnt_answers
     baseline = loaded.metadata.get("vote_baseline")
+    counts = labelled[learnt.label_cols].to_numpy()
     result = evaluate_votes(
-        labelled[learnt.label_cols].to_numpy(),
+        counts,
         raw[:, keep],
         learnt,
         baseline=np.asarray(baseline)[keep] if baseline is not None else None,
     )
+    result["worst"] = worst_vote_galaxies(labelled, counts, raw[:, keep], learnt)
     result["model"] = output_metadata(loaded, mc_samples, views)
     return _without_unvoted(result, catalog_name(catalog))
 
@@ -257,46 +262,3 @@ def _label_scores(truth: pd.Series, columns: dict[str, np.ndarray],
         "majority_accuracy": float(counts.iloc[0] / len(truth)),
         "confusion": confusion_counts(labels, columns["predicted_label"], classes),
     }
-
-
-#: Galaxies :func:`worst_galaxies` lists.
-WORST_KEPT = 24
-
-
-def worst_galaxies(frame: pd.DataFrame, truth: pd.Series, columns: dict[str, np.ndarray],
-                   loaded: LoadedModel, n: int = WORST_KEPT) -> list[dict[str, Any]]:
-    """The ``n`` galaxies a classifier or regressor gets most wrong, worst first.
-
-    A classifier's are its mistakes, most confident first (``probability`` of the class
-    it gave); a regressor's the largest absolute errors (``error``). Each is a record
-    with ``id_str`` (when the catalog has one), ``file_loc``, ``label`` and
-    ``predicted``: for a look at the images (``galmorph evaluate --grid``), where wrong
-    labels show up too.
-
-    Args:
-        frame: the evaluated galaxies, in the order of ``truth`` and ``raw`` (n_galaxies rows).
-        truth: their labels; columns: the model's output columns
-            (:data:`galmorph.models.tasks.TASK_OUTPUTS`), ``(n_galaxies,)`` each.
-    """
-    if loaded.task == "regression":
-        predicted = np.asarray(columns["prediction"], dtype=np.float64)
-        badness = np.abs(predicted - truth.to_numpy(dtype=np.float64))
-        order = np.argsort(-badness, kind="stable")[:n]
-        extra = [{"error": float(badness[i])} for i in order]
-    else:
-        classes = loaded.metadata["classes"]
-        predicted = np.asarray(columns["predicted_label"], dtype=object)
-        wrong = np.flatnonzero(predicted != truth.to_numpy(dtype=object))
-        confidence = np.max([columns[f"prob_{c}"] for c in classes], axis=0)
-        order = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
-        extra = [{"probability": float(confidence[i])} for i in order]
-    ids = frame.get("id_str")
-    return [{**({"id_str": str(ids.iloc[i])} if ids is not None else {}),
-             "file_loc": str(frame["file_loc"].iloc[i]), "label": _plain(truth.iloc[i]),
-             "predicted": _plain(predicted[i]), **more}
-            for i, more in zip(order.tolist(), extra, strict=True)]
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python number it holds (for JSON); other values as they are."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -130,17 +130,48 @@ def fit_vote_baseline(counts: np.ndarray, schema: Schema) -> np.ndarray:
     return alpha
 
 
-def _confident_metrics(
-    votes: np.ndarray, predicted: np.ndarray, first_total: np.ndarray
-) -> dict[str, Any]:
-    """Accuracy metrics of one question on its confidently answered galaxies."""
+def confident_mask(votes: np.ndarray, first_total: np.ndarray) -> np.ndarray:
+    """Which galaxies the volunteers answered one question of confidently: at least
+    :data:`CONFIDENT_ANSWERED` of the first question's volunteers answered it, and at least
+    :data:`CONFIDENT_AGREEMENT` of its answers agree.
+
+    Args:
+        votes: ``(N, n_answers_of_the_question)`` vote counts.
+        first_total: ``(N,)`` votes for the schema's first question.
+
+    Returns:
+        ``(N,)`` booleans.
+    """
     total = votes.sum(1)
     top_share = votes.max(1, initial=0.0) / np.where(total > 0, total, 1.0)
-    confident = (
+    return (
         (total > 0)
         & (total >= CONFIDENT_ANSWERED * first_total)
         & (top_share >= CONFIDENT_AGREEMENT)
     )
+
+
+def expected_fractions(concentrations: np.ndarray, schema: Schema) -> np.ndarray:
+    """The vote fractions a model expects, ``α / Σα`` per question, averaged over MC samples.
+
+    Args:
+        concentrations: ``(N, n_answers)`` or ``(N, n_answers, S)``.
+
+    Returns:
+        ``(N, n_answers)``; each question's fractions sum to 1.
+    """
+    conc = np.asarray(concentrations, dtype=np.float64)
+    if conc.ndim == 2:
+        conc = conc[:, :, None]
+    sizes = [stop - start for start, stop in schema.question_index_groups]
+    return (conc / np.repeat(_question_sums(conc, schema), sizes, axis=1)).mean(2)
+
+
+def _confident_metrics(
+    votes: np.ndarray, predicted: np.ndarray, first_total: np.ndarray
+) -> dict[str, Any]:
+    """Accuracy metrics of one question on its confidently answered galaxies."""
+    confident = confident_mask(votes, first_total)
     n = int(confident.sum())
     if n == 0:
         nan = float("nan")
@@ -235,8 +266,7 @@ def evaluate_votes(
             raise ValueError(f"baseline must have shape ({n_answers},), got {baseline.shape}")
         baseline_nll = _nll(counts, np.broadcast_to(baseline, counts.shape), schema)
 
-    sizes = [stop - start for start, stop in schema.question_index_groups]
-    predicted = (conc / np.repeat(_question_sums(conc, schema), sizes, axis=1)).mean(2)
+    predicted = expected_fractions(conc, schema)
     first = schema.questions[0]
     first_total = counts[:, first.start:first.stop].sum(1)
 

@@ -26,15 +26,6 @@ if TYPE_CHECKING:
     from galmorph.report.demo import DemoRunner
 
 
-def _answer_label(answer: str, question: str) -> str:
-    """An answer's name without its code (``a01_smooth`` → ``smooth``), and its question's
-    for a bare ``yes``/``no`` (``t02_edgeon``, ``a04_yes`` → ``edgeon yes``)."""
-    short = answer.split("_", 1)[-1]
-    if short.lower() in ("yes", "no"):
-        return f"{question.split('_', 1)[-1]} {short}"
-    return short
-
-
 def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.DataFrame:
     """Predict every galaxy, show the most confident ones and evaluate; returns the predictions."""
     from galmorph.files import write_json
@@ -79,8 +70,7 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
         question = schema.question(answer.question)
         for row in top:
             images.append(catalog["file_loc"].iloc[row])
-            label = _answer_label(answer.name, question.name)
-            text = f"{label}: {predictions[column].iloc[row]:.2f}"
+            text = f"{answer.label}: {predictions[column].iloc[row]:.2f}"
             if has_votes and all(c in catalog for c in question.columns):
                 votes = catalog.loc[row, question.columns].to_numpy(dtype=float)
                 if votes.sum() > 0:
