@@ -23,6 +23,12 @@ from typing import Any
 import numpy as np
 
 
+def user_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, with ``~`` expanded as the shell and pandas
+    expand it (``~/catalog.csv`` → ``/home/me/catalog.csv``)."""
+    return Path(path).expanduser()
+
+
 @contextmanager
 def atomic_target(path: str | Path) -> Iterator[Path]:
     """A temporary file beside ``path`` (``.NAME.*.tmp``) that replaces it once the block
@@ -37,7 +43,7 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
         OSError: naming ``path`` (not the temporary file) when its folder cannot be
             made or written to.
     """
-    path = Path(path)
+    path = user_path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "a folder is there, give a file name", str(path))
     try:

@@ -100,7 +100,7 @@ def test_a_failed_overwrite_keeps_the_old_session(store: LabelStore,
 
 def test_create_refuses_an_existing_file_unless_asked(store: LabelStore) -> None:
     store.label("G1", 3)
-    with pytest.raises(GalmorphError, match="already exists"):
+    with pytest.raises(GalmorphError, match=r"already exists: .*overwrite=True \(--force\)"):
         LabelStore.create(store.path, {}, IDS)
     store.close()  # an open session is not replaced: see the tests below
     with LabelStore.create(store.path, {"x": 1}, IDS[:2], overwrite=True) as fresh:
@@ -122,8 +122,9 @@ def test_start_force_refuses_a_session_open_elsewhere_until_it_is_closed(
         store: LabelStore, tmp_path: Path) -> None:
     store.label("G1", 3)
     in_use = r"s.db is open in another program .*stop it first.*\(nothing was changed\)"
-    with pytest.raises(GalmorphError, match=in_use):  # open in this process
+    with pytest.raises(GalmorphError, match=in_use) as caught:  # open in this process
         LabelStore.create(store.path, {}, IDS[:2], overwrite=True)
+    assert "In Python (e.g. an earlier notebook cell), call .close()" in str(caught.value)
     store.close()
     script = tmp_path / "holder.py"
     script.write_text(HOLDER)

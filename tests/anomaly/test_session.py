@@ -284,3 +284,41 @@ def test_scores_of_one_value_warn_that_predictions_mean_little(
             warnings.simplefilter("error")
             session.ranking()
             session.ranking(method="isolation-forest")
+
+
+def test_session_paths_expand_the_home_folder(session_files: dict[str, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with AnomalySession.start("~/emb.parquet", Path("~/hunt.db"), batch_size=3) as session:
+        assert session.store.path == tmp_path / "hunt.db"
+        assert session.settings.embeddings == str(session_files["embeddings"].resolve())
+    moved = session_files["embeddings"].rename(tmp_path / "moved.parquet")
+    with AnomalySession.open("~/hunt.db", embeddings="~/moved.parquet") as session:
+        assert session.settings.embeddings == str(moved.resolve())
+    with pytest.raises(GalmorphError, match=r"overwrite=True \(--force\)"):
+        AnomalySession.start("~/moved.parquet", "~/hunt.db")
+
+
+def test_session_start_takes_paths_not_objects(session_files: dict[str, Path]) -> None:
+    from galmorph.inference.embeddings import read_embeddings
+
+    emb = read_embeddings(session_files["embeddings"])
+    with pytest.raises(TypeError, match="embeddings must be the path .* got Embeddings"):
+        AnomalySession.start(emb, session_files["session"])
+    assert not session_files["session"].exists()
+
+
+def test_label_many_takes_pairs_or_a_dict(session_files: dict[str, Path]) -> None:
+    with AnomalySession.start(session_files["embeddings"], session_files["session"]) as session:
+        session.label_many({"G001": 3, "G002": 0})
+        table = pd.DataFrame({"id_str": ["G003", "G004"], "score": [5, 1]})
+        with pytest.raises(TypeError, match=r"not a table: pass zip\(table.id_str"):
+            session.label_many(table)
+        session.label_many(zip(table.id_str, table.score, strict=True))
+        with pytest.raises(TypeError, match="item 1 is 'G006'"):
+            session.label_many([("G005", 2), "G006"])
+        with pytest.raises(TypeError, match=r"item 0 is \('G005', 2, 3\)"):
+            session.label_many([("G005", 2, 3)])
+        session.label_many(np.array([["G005", 2]], dtype=object))  # rows of table.to_numpy()
+        assert session.store.labels() == {"G001": 3.0, "G002": 0.0, "G003": 5.0, "G004": 1.0,
+                                          "G005": 2.0}

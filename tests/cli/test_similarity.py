@@ -335,7 +335,8 @@ def test_similar_names_what_is_wrong_with_a_folder(
     assert main(["similar", str(empty), "--id", "x"]) == 2
     assert "holds no embeddings: no parquet files" in " ".join(capsys.readouterr().err.split())
     assert main(["similar", str(partitioned["folder"]), "--id", "x", "--index", "hnsw"]) == 2
-    assert "use --index ivf (or auto), not hnsw" in " ".join(capsys.readouterr().err.split())
+    err = " ".join(capsys.readouterr().err.split())
+    assert "use index='ivf' (--index ivf) or auto, not hnsw" in err
 
 
 @pytest.mark.parametrize(("column", "value", "expected"), [

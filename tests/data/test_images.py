@@ -208,6 +208,27 @@ def test_to_channels(demo_jpg: Path) -> None:
     assert again.shape == (128, 128, 3)
     assert (again == grey).all()
     assert to_channels(rgb, 3) is rgb
-    with pytest.raises(ValueError, match="2-channel"):
+    with pytest.raises(ValueError, match=r"C = 1 or 3 channels, got shape \(128, 128, 2\)"):
         to_channels(rgb[..., :2], 3)
+
+
+def test_to_channels_takes_a_2d_array_as_grey_and_names_bad_shapes() -> None:
+    grey = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    colour = to_channels(grey, 3)
+    assert colour.shape == (8, 8, 3) and (colour == grey[..., None]).all()
+    assert to_channels(grey, 1).shape == (8, 8, 1)
+    for bad in (np.zeros((8, 8, 5), np.uint8), np.zeros(8, np.uint8)):
+        with pytest.raises(ValueError, match=rf"got shape \({bad.shape[0]},"):
+            to_channels(bad, 3)
+    with pytest.raises(ValueError, match="channels must be 1 .* or 3 .*, got 2"):
+        to_channels(grey, 2)
+
+
+def test_load_image_expands_the_home_folder(demo_jpg: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "g.jpg").write_bytes(demo_jpg.read_bytes())
+    assert (load_image("~/g.jpg") == load_image(demo_jpg)).all()
+    with pytest.raises(ImageError, match=f"{tmp_path}/missing.jpg"):
+        load_image(Path("~/missing.jpg"))
 

@@ -251,6 +251,20 @@ def test_summary_of_good_catalog(small_catalog: Path, demo_catalog: pd.DataFrame
     assert len(s.warnings) == 1
 
 
+def test_a_dataframe_is_summarised_as_its_file_is(small_catalog: Path) -> None:
+    frame = read_table(small_catalog)
+    frame.loc[2, "file_loc"] = "gone.jpg"
+    from_file = summarize_catalog(small_catalog, "gz2")
+    in_memory = summarize_catalog(frame, "gz2")  # relative paths: from the working folder
+    assert (in_memory.n_rows, in_memory.n_images_found) == (8, 0)
+    frame.attrs["base_dir"] = str(small_catalog.parent)
+    in_memory = summarize_catalog(frame, "gz2")
+    assert (in_memory.n_images_found, in_memory.n_images_missing) == (7, 1)
+    assert in_memory.votes_median == from_file.votes_median
+    with pytest.raises(TypeError, match="a catalog is a table file's path or a pandas DataFrame"):
+        summarize_catalog(8, "gz2")  # type: ignore[arg-type]
+
+
 def test_summary_gathers_every_problem(make_catalog, demo_catalog: pd.DataFrame) -> None:
     def edit(frame: pd.DataFrame) -> pd.DataFrame:
         frame.loc[1, "id_str"] = frame.loc[0, "id_str"]

@@ -122,7 +122,7 @@ def test_stages_are_recorded_and_used_for_new_images(catalog: pd.DataFrame, mode
 
 
 def test_bad_pca_and_output_names(catalog: pd.DataFrame, model_path: Path, tmp_path: Path) -> None:
-    with pytest.raises(GalmorphError, match="--pca must be between 1 and 12"):
+    with pytest.raises(GalmorphError, match="pca \\(--pca\\) must be between 1 and 12"):
         embed_catalog(catalog, model_path, pca=13, **FAST)
     with pytest.raises(GalmorphError, match="parquet"):
         embed_to_file(catalog, tmp_path / "emb.csv", model_path, **FAST)

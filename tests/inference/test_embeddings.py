@@ -106,3 +106,20 @@ def test_a_folder_partition_with_bad_rows_is_named(tmp_path: Path) -> None:
     _tiny_file(folder / "p0.parquet", _set("id_str", 2, "a"))
     with pytest.raises(GalmorphError, match=r"p0.parquet: id_str must be unique; .*a \(rows 0, 2"):
         read_embedding_folder(folder)
+
+
+def test_embeddings_and_models_show_as_one_line_in_a_notebook(
+    raw_file: Path, pca_file: Path, model_path: Path
+) -> None:
+    from galmorph.models.checkpoint import load_model
+
+    raw, reduced = read_embeddings(raw_file), read_embeddings(pca_file)
+    n_raw = raw.features.shape[1]
+    assert repr(raw) == (f"Embeddings({N_GALAXIES} galaxies x {n_raw} features, "
+                         f"model='tiny', path={str(raw_file)!r})")
+    assert repr(reduced).startswith(
+        f"Embeddings({N_GALAXIES} galaxies x {reduced.features.shape[1]} features, "
+        f"PCA of {n_raw}, model=")
+    loaded = load_model(model_path)
+    assert repr(loaded) == (f"LoadedModel(name='tiny', task='votes', "
+                            f"encoder='test_convnext', path={str(model_path)!r})")

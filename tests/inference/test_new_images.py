@@ -43,3 +43,18 @@ def test_an_unreadable_new_image_is_named_by_its_file_alone(pca_file: Path, tmp_
     with pytest.raises(ImageError) as caught:
         embed_images([bad], read_embeddings(pca_file))
     assert str(caught.value).startswith(str(bad)) and "galaxy" not in str(caught.value)
+
+
+def test_embed_images_takes_a_list_of_paths(pca_file: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    emb = read_embeddings(pca_file)
+    assert emb.file_loc is not None
+    with pytest.raises(TypeError, match="got one path .*pass \\[path\\] for one image"):
+        embed_images(emb.file_loc[3], emb)
+    with pytest.raises(TypeError, match=r"item 1 is an array of shape \(8, 8\)"):
+        embed_images([emb.file_loc[3], np.zeros((8, 8))], emb)
+    with pytest.raises(TypeError, match=r"got an array of shape \(8, 8, 3\)"):
+        embed_images(np.zeros((8, 8, 3)), emb)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "new.jpg").write_bytes(Path(emb.file_loc[3]).read_bytes())
+    np.testing.assert_allclose(embed_images(["~/new.jpg"], emb), emb.features[[3]], atol=1e-4)

@@ -84,3 +84,26 @@ def test_bad_arguments_are_named(tmp_path: Path, frame: pd.DataFrame) -> None:
                                             r"file, e\.g\. .*table\.parquet/predictions"):
         write_table(frame, folder)
     assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_path_under_the_home_folder_may_start_with_a_tilde(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalog: pd.DataFrame,
+    model_path: Path,
+) -> None:
+    from galmorph.data.catalog import load_catalog, read_catalog
+    from galmorph.inference.embed import embed_to_file
+    from galmorph.inference.embeddings import read_embeddings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path.parent)  # where a folder named ~ would appear
+    table = pd.DataFrame({"id_str": ["a"], "x": [1.5]})
+    write_table(table, "~/out/t.parquet", {"note": "home"})
+    assert read_metadata("~/out/t.parquet")["note"] == "home"
+    assert read_table("~/out/t.parquet")["x"].tolist() == [1.5]
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    assert read_catalog("~/catalog.csv")["id_str"].tolist() == catalog["id_str"].tolist()
+    assert len(load_catalog("~/catalog.csv")) == len(catalog)
+    embed_to_file("~/catalog.csv", "~/emb.parquet", model_path, views=1,
+                  num_workers=0, progress=False)
+    assert len(read_embeddings("~/emb.parquet").ids) == len(catalog)
+    assert not list(Path.cwd().glob("~*"))

@@ -20,7 +20,7 @@ from scipy import stats
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.predict import predict_catalog
 from galmorph.models.checkpoint import LoadedModel, load_model, save_model
 from galmorph.models.model import GalaxyModel
@@ -198,3 +198,29 @@ def test_questions_without_training_votes_have_no_columns(
     # t04 spiral (t10's parent) is still predicted, and the same as with every column
     np.testing.assert_allclose(predicted[kept].drop(columns="id_str").to_numpy(),
                                table[kept].drop(columns="id_str").to_numpy(), rtol=1e-5)
+
+
+def test_a_dataframe_keeps_its_index_so_results_line_up_with_its_rows(
+    tmp_path: Path, catalog: pd.DataFrame, loaded: LoadedModel, table: pd.DataFrame
+) -> None:
+    from galmorph.inference.embed import embed_catalog
+
+    column = "t01_smooth_or_features_a01_smooth_fraction"
+    subset = catalog.iloc[[7, 2, 5, 9]].copy()            # labels 7, 2, 5, 9, in that order
+    subset.loc[5, "file_loc"] = str(tmp_path / "gone.jpg")  # dropped: no image
+    options = {"num_workers": 0, "progress": False, "views": 1, "drop_missing_images": True}
+    with pytest.warns(GalmorphWarning, match="missing"):
+        predicted = predict_catalog(subset, loaded, **options)
+    assert list(predicted.index) == [7, 2, 9]
+    subset["smooth"] = predicted[column]                  # pandas aligns on the labels
+    expected = table.set_index(catalog.index)[column]
+    assert subset["smooth"].to_dict() == pytest.approx(
+        {7: expected[7], 2: expected[2], 5: np.nan, 9: expected[9]}, nan_ok=True)
+    with pytest.warns(GalmorphWarning, match="missing"):
+        embedded = embed_catalog(subset, loaded, **options)
+    assert list(embedded.index) == [7, 2, 9]
+    assert embedded["id_str"].tolist() == catalog["id_str"].iloc[[7, 2, 9]].tolist()
+    # a file's rows are numbered from 0
+    subset.drop(index=5).to_csv(tmp_path / "subset.csv", index=False)
+    from_file = predict_catalog(tmp_path / "subset.csv", loaded, **options)
+    assert list(from_file.index) == [0, 1, 2]

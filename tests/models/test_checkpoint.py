@@ -250,3 +250,14 @@ def test_unknown_task(tmp_path: Path, compact: LoadedModel) -> None:
 def test_loaded_model_without_schema(compact: LoadedModel) -> None:
     other = LoadedModel(compact.model, {**compact.metadata, "schema": None}, compact.path)
     assert other.schema is None
+
+
+def test_a_model_given_as_something_else_is_a_type_error_with_a_hint() -> None:
+    from types import SimpleNamespace
+
+    with pytest.raises(TypeError, match=r"name, file or folder, or loaded .*not by a int"):
+        load_model(42)  # type: ignore[arg-type]
+    result = SimpleNamespace(model_path=Path("runs/rings/model.pt"))  # as train, finetune give
+    with pytest.raises(TypeError, match=r"this one's model_path, 'runs/rings/model.pt'.*"
+                                        r"not by a SimpleNamespace"):
+        load_model(result)  # type: ignore[arg-type]

@@ -231,6 +231,25 @@ def test_print_evaluation_table(tmp_path: Path) -> None:
     assert "–" in console.file.getvalue() and "Base" not in console.file.getvalue()
 
 
+def test_print_evaluation_prints_a_classifiers_scores_and_refuses_other_things() -> None:
+    from galmorph.models.label_metrics import classification_metrics, confusion_counts
+
+    truth = np.array(["0", "0", "1", "1"], dtype=object)
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
+    scores = {"task": "classification", "label_column": "ring", "majority_class": "0",
+              "majority_accuracy": 0.5,
+              **classification_metrics(truth, probabilities, ["0", "1"]),
+              "confusion": confusion_counts(truth, np.array(["0", "0", "0", "1"], dtype=object),
+                                            ["0", "1"])}
+    console = Console(file=io.StringIO(), width=200)
+    print_evaluation(scores, console)
+    assert "'ring'" in console.file.getvalue() and "Summed NLL" not in console.file.getvalue()
+    with pytest.raises(TypeError, match="got a dict with keys 'mean_nll'$"):
+        print_evaluation({"mean_nll": 3.0})
+    with pytest.raises(TypeError, match="got a list$"):
+        print_evaluation([])  # type: ignore[arg-type]
+
+
 def test_docstring_examples() -> None:
     assert doctest.testmod(metrics).failed == 0
 

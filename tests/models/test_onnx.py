@@ -252,8 +252,10 @@ def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     assert onnx_backend.resolve_backend("torch", cpu, mc_samples=5) == "torch"
     monkeypatch.setattr(onnx_backend, "ONNX_FASTER_ON_CPU", False)
     assert onnx_backend.resolve_backend("auto", cpu) == "torch"
-    with pytest.raises(GalmorphError, match="runs on the CPU"):
+    with pytest.raises(GalmorphError, match=r'runs on the CPU.*device="cpu" \(--device cpu\)'):
         onnx_backend.resolve_backend("onnx", gpu)
+    with pytest.raises(GalmorphError, match=r'mc_samples above 1, --mc-samples.*backend="torch"'):
+        onnx_backend.resolve_backend("onnx", cpu, mc_samples=3)
     with pytest.raises(GalmorphError, match="unknown backend"):
         onnx_backend.resolve_backend("tensorrt", cpu)
 

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -60,3 +61,19 @@ def test_grid_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(GalmorphError, match="e.g. grid.png"):
         galaxy_grid(demo_images(1), path=tmp_path / "grid.txt")
     assert not (tmp_path / "grid.txt").exists()
+
+
+def test_grid_takes_columns_arrays_and_numeric_captions() -> None:
+    paths = pd.Series([str(p) for p in demo_images(3)], index=[10, 20, 30])
+    distances = pd.Series([0.0, 0.125, 0.5], index=[10, 20, 30])
+    figure = galaxy_grid(paths, distances)
+    assert [ax.get_xlabel() for ax in figure.axes] == ["0.0", "0.125", "0.5"]
+    assert len(galaxy_grid(paths.to_numpy(), np.arange(3)).axes) == 3
+    assert len(galaxy_grid(np.zeros((2, 8, 8, 3), np.uint8)).axes) == 2
+    assert len(galaxy_grid(p for p in demo_images(2)).axes) == 2
+
+
+def test_grid_names_a_wrongly_shaped_array() -> None:
+    images = [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 5), np.uint8)]
+    with pytest.raises(ValueError, match=r"image 1 is an array of shape \(8, 8, 5\)"):
+        galaxy_grid(images)

@@ -68,6 +68,6 @@ def test_an_approximate_index_of_one_galaxy_says_so(make_embeddings: MakeEmbeddi
                                                     kind: str) -> None:
     one = make_embeddings(np.ones((1, 4)))
     with pytest.raises(GalmorphError, match=f"approximate {kind} index needs at least 2 "
-                                            "galaxies, got 1: use --index exact"):
+                                            r"galaxies, got 1: use index='exact' \(--index"):
         SimilaritySearch(one, "cosine", kind)  # before: faiss's AssertionError (k > 0)
     assert len(SimilaritySearch(one).by_id("G0").neighbours) == 0

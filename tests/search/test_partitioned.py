@@ -135,7 +135,8 @@ def test_index_kinds_a_folder_refuses(features: np.ndarray, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch,
                                       write_partitions: WritePartitions) -> None:
     emb = open_embeddings(write_partitions(features[:300], tmp_path / "emb", [100, 200]))
-    with pytest.raises(GalmorphError, match="folder of partitions.*use --index ivf"):
+    with pytest.raises(GalmorphError,
+                       match=r"folder of partitions.*use index='ivf' \(--index ivf\)"):
         SimilaritySearch(emb, "cosine", "hnsw")
     with pytest.raises(GalmorphError, match="manhattan metric is searched exactly only"):
         SimilaritySearch(emb, "manhattan", "ivf")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
-from galmorph.training.probe import classification_metrics, probe
+from galmorph.exceptions import GalmorphError
+from galmorph.training.probe import classification_metrics, fit_probe, probe
 
 
 def test_probe_on_separable_and_uninformative_features() -> None:
@@ -47,3 +48,27 @@ def test_classification_metrics() -> None:
         "roc_auc"] == 1.0
     assert classification_metrics(np.array(["a", "a", "b"]), three, ["a", "b", "c"])[
         "roc_auc"] is None
+
+
+def test_probe_names_bad_inputs_before_scikit_learn() -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(12, 3)), np.repeat([0, 1], 6)
+    with pytest.raises(GalmorphError, match="train_labels are all 0.0 .*at least 2 classes"):
+        probe(x, np.zeros(12), x, y)
+    with pytest.raises(GalmorphError, match=r"train_features must be a 2-D .*shape \(12,\)"):
+        probe(x[:, 0], y, x, y)
+    with pytest.raises(GalmorphError, match=r"test_features .*\(n, 3\).*shape \(12, 2\)"):
+        probe(x, y, x[:, :2], y)
+    with pytest.raises(GalmorphError, match=r"train_labels must be one label per row of "
+                                            r"train_features \(12\), got shape \(10,\)"):
+        probe(x, y[:10], x, y)
+    with pytest.raises(GalmorphError, match=r"test_labels must be one label per row"):
+        probe(x, y, x, y[:5])
+    bad = x.copy()
+    bad[4, 1] = np.nan
+    with pytest.raises(GalmorphError, match="features holds NaN .* 1 row .*row 4"):
+        fit_probe(bad, y)
+    with pytest.raises(GalmorphError, match="labels has 1 missing label .*row 3"):
+        fit_probe(x, np.where(np.arange(12) == 3, np.nan, y))
+    with pytest.raises(GalmorphError, match="2-D array of numbers"):
+        fit_probe(np.array([["a", "b"]] * 12), y)

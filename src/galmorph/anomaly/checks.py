@@ -18,8 +18,9 @@ Example:
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from galmorph.anomaly.database import held_alone
 from galmorph.anomaly.defaults import MAX_SEED
 from galmorph.anomaly.label_files import is_session_file
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.files import user_path
 from galmorph.numbers import nonfinite_rows, real_number, whole_number
 
 
@@ -57,24 +59,64 @@ def check_settings(*, pca: Any, xi: Any, batch_size: Any, seed: Any,
     }
 
 
+def path_argument(path: str | Path, name: str = "session") -> Path:
+    """The file path given as argument ``name`` (``session``, ``embeddings``), ``~`` expanded.
+
+    Raises:
+        TypeError: when ``path`` is not a str or Path (e.g. an Embeddings object).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be the path (str or Path) of the {name} file, got "
+                        f"{type(path).__name__}")
+    return user_path(path)
+
+
+def id_score_pairs(pairs: Any) -> list[tuple[Any, Any]]:
+    """``(galaxy_id, score)`` pairs from an iterable of pairs or a mapping ``{id: score}``.
+
+    Raises:
+        TypeError: for a table (say how to pass one), or an item that is not a pair.
+    """
+    if hasattr(pairs, "columns"):  # a DataFrame iterates over its column names
+        raise TypeError("pairs must be (galaxy_id, score) pairs or a dict {galaxy_id: score}, "
+                        "not a table: pass zip(table.id_str, table.score) (with your column "
+                        "names), or a dict")
+    if isinstance(pairs, Mapping):
+        return list(pairs.items())
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"pairs must be (galaxy_id, score) pairs or a dict "
+                        f"{{galaxy_id: score}}, got {type(pairs).__name__}")
+    items = []
+    for i, item in enumerate(pairs):
+        pair = () if isinstance(item, (str, bytes)) or not isinstance(item, Iterable) else (
+            tuple(item))
+        if len(pair) != 2:
+            raise TypeError(f"pairs must be (galaxy_id, score) pairs or a dict "
+                            f"{{galaxy_id: score}}, but item {i} is {item!r}")
+        items.append(pair)
+    return items
+
+
 def check_new_session(path: str | Path, overwrite: bool) -> Path:
     """The path of a session file to create.
 
     Raises:
+        TypeError: when ``path`` is not a str or Path.
         GalmorphError: when it is a folder, or exists and ``overwrite`` is false, it is
             not a session file (``overwrite`` replaces only sessions), or another
             connection has it open (it could not be replaced).
     """
-    path = Path(path)
+    path = path_argument(path)
     if path.is_dir():
         raise GalmorphError(f"session file {path} is a folder: name a file, e.g. "
                             f"{path / 'hunt.db'}")
     if path.exists() and not overwrite:
         raise GalmorphError(f"session file {path} already exists: continue it, or pass "
-                            "--force to start again (its labels would be lost)")
+                            "overwrite=True (--force) to start again (its labels would be "
+                            "lost)")
     if path.exists() and not is_session_file(path):
-        raise GalmorphError(f"{path} is not a session file, and --force replaces only a "
-                            "session: name another file, e.g. hunt.db")
+        raise GalmorphError(f"{path} is not a session file, and overwrite=True (--force) "
+                            "replaces only a session: name another file, e.g. hunt.db")
     with held_alone(path):  # refuses a session in use now, before any work
         pass
     return path
@@ -84,10 +126,11 @@ def check_session_file(path: str | Path) -> Path:
     """The path of an existing session file.
 
     Raises:
+        TypeError: when ``path`` is not a str or Path.
         GalmorphError: when it is a folder, does not exist, or is not a session file (an
             SQLite database; opening another file would write into it).
     """
-    path = Path(path)
+    path = path_argument(path)
     if path.is_dir():
         raise GalmorphError(f"{path} is a folder, not a session file: give the session's "
                             "file (made by `galmorph anomaly start --session FILE`)")

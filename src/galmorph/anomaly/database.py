@@ -202,7 +202,8 @@ def _lock_exclusively(conn: sqlite3.Connection, path: Path) -> None:
             raise GalmorphError(
                 f"session file {path} is open in another program (e.g. `galmorph serve "
                 f"--session {path}`): stop it first, then start again (nothing was "
-                "changed)") from None
+                "changed). In Python (e.g. an earlier notebook cell), call .close() on the "
+                "session object that has it open") from None
 
 
 def remove_database(path: Path) -> None:

@@ -44,13 +44,13 @@ import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from galmorph.anomaly.checks import check_new_session
+from galmorph.anomaly.checks import check_new_session, id_score_pairs
 from galmorph.anomaly.database import (
     APPLICATION,
     DEFAULT_BUSY_TIMEOUT,
@@ -190,15 +190,21 @@ class LabelStore(SessionFile):
         """
         return self.label_many([(galaxy_id, score)], source=source)[0]
 
-    def label_many(self, pairs: Sequence[tuple[str, float]], *, source: str = "user"
-                   ) -> list[LabelRecord]:
-        """Store ``(galaxy_id, score)`` pairs in one transaction: all of them or none.
+    def label_many(self, pairs: Iterable[tuple[str, float]] | Mapping[str, float], *,
+                   source: str = "user") -> list[LabelRecord]:
+        """Store scores of several galaxies in one transaction: all of them or none.
+
+        Args:
+            pairs: ``(galaxy_id, score)`` pairs, e.g. ``[("J1", 4), ("J2", 0)]`` or
+                ``zip(table.id_str, table.score)``; or a dict ``{galaxy_id: score}``.
+            source: where the scores came from, kept in the history.
 
         Raises:
+            TypeError: when ``pairs`` is a table, or an item is not an (id, score) pair.
             GalmorphError: for a score outside 0–5, an id not in the session or an id
                 given twice; nothing is stored then.
         """
-        pairs = [(str(g), check_score(s)) for g, s in pairs]
+        pairs = [(str(g), check_score(s)) for g, s in id_score_pairs(pairs)]
         ids = [g for g, _ in pairs]
         repeated = [g for g, n in Counter(ids).items() if n > 1]
         if repeated:

@@ -21,7 +21,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from galmorph.anomaly.checks import (
     check_same_model,
     check_settings,
     one_value_notice,
+    path_argument,
     warn_if_one_value,
 )
 from galmorph.anomaly.defaults import (
@@ -133,13 +134,15 @@ class AnomalySession:
         """Start a session: settings, galaxies, their isolation-forest scores and artefact flags.
 
         Args:
-            embeddings: parquet file from ``galmorph embed``.
-            session: the session file to create.
+            embeddings: path of the parquet file from ``galmorph embed`` (``~`` is the
+                home folder).
+            session: path of the session file to create.
             predictions: table (or file) from ``galmorph predict`` to flag artefacts
                 with (:func:`~galmorph.anomaly.baselines.artefact_flags`); None: no flags.
             overwrite: replace an existing session file.
 
         Raises:
+            TypeError: when ``embeddings`` or ``session`` is not a path (str or Path).
             GalmorphError: for bad embeddings or predictions; a ``session`` that is a
                 folder, or exists without ``overwrite``; bad settings
                 (:class:`~galmorph.anomaly.checks.SettingError`, also a ValueError, naming
@@ -148,6 +151,7 @@ class AnomalySession:
         """
         from galmorph.data.catalog import read_table
 
+        embeddings = path_argument(embeddings, "embeddings")
         check_method(method)
         checked = check_settings(pca=pca, xi=xi, batch_size=batch_size, seed=seed,
                                  artefact_threshold=artefact_threshold)
@@ -165,9 +169,9 @@ class AnomalySession:
                                                       threshold=checked["artefact_threshold"])
             values.update(artefact=flags, artefact_value=fractions)
             source = None if isinstance(predictions, pd.DataFrame) else str(
-                Path(predictions).resolve())
+                Path(predictions).expanduser().resolve())
         settings = SessionSettings(
-            embeddings=str(Path(embeddings).resolve()), method=method, **checked,
+            embeddings=str(embeddings.resolve()), method=method, **checked,
             include_artefacts=include_artefacts, artefact_source=source, artefact_column=column,
             model={k: emb.info.model.get(k, "") for k in ("name", "sha256")},
             ids_sha256=ids_digest(emb.ids), features=feature_record(emb.info, emb.features),
@@ -198,10 +202,11 @@ class AnomalySession:
         store = LabelStore.open(session)
         try:
             settings = SessionSettings.from_dict(store.settings())
-            path = embeddings if embeddings is not None else settings.embeddings
-            if embeddings is None and not Path(path).exists():
+            path = path_argument(settings.embeddings if embeddings is None else embeddings,
+                                "embeddings")
+            if embeddings is None and not path.exists():
                 raise GalmorphError(f"the session's embeddings file {path} is missing; pass "
-                                    "its new location with --embeddings")
+                                    "its new location: embeddings=PATH (--embeddings)")
             emb = read_embeddings(path)
             check_same_model(settings.model, emb.info.model, path)
             if ids_digest(emb.ids) != settings.ids_sha256:
@@ -213,7 +218,7 @@ class AnomalySession:
         except BaseException:
             store.close()
             raise
-        moved = str(Path(path).resolve())
+        moved = str(path.resolve())
         if moved != settings.embeddings:
             store.update_settings({"embeddings": moved})
             settings = replace(settings, embeddings=moved)
@@ -275,9 +280,10 @@ class AnomalySession:
         """Store a score (0–5) durably; see :meth:`~galmorph.anomaly.labels.LabelStore.label`."""
         return self.store.label(galaxy_id, check_score(score))
 
-    def label_many(self, pairs: list[tuple[str, float]], *, source: str = "user"
-                   ) -> list[LabelRecord]:
-        """Store several scores in one transaction: all or none (see
+    def label_many(self, pairs: Iterable[tuple[str, float]] | Mapping[str, float], *,
+                   source: str = "user") -> list[LabelRecord]:
+        """Store several scores in one transaction: all or none. ``pairs``: ``(id, score)``
+        pairs (e.g. ``zip(table.id_str, table.score)``) or a dict ``{id: score}`` (see
         :meth:`~galmorph.anomaly.labels.LabelStore.label_many`)."""
         return self.store.label_many(pairs, source=source)
 

@@ -27,7 +27,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "bundled": ["demo_catalog", "demo_dir"],
         "defaults": ["FORMATS"],
-        "catalog": ["load_catalog", "read_table", "summarize_catalog"],
+        "catalog": ["load_catalog", "read_catalog", "read_table", "summarize_catalog"],
         "datasets": ["GalaxyDataModule"],
         "galaxy_dataset": ["GalaxyDataset"],
         "image_config": ["ImageConfig"],

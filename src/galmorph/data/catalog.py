@@ -43,6 +43,7 @@ from galmorph.data.image_folder import IMAGE_SUFFIXES, image_folder_catalog
 from galmorph.data.tree import Schema
 from galmorph.data.validation import CatalogSummary, inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphWarning
+from galmorph.files import user_path
 
 #: What :func:`load_catalog` reads: a table file's path, or a DataFrame.
 CatalogSource = str | Path | pd.DataFrame
@@ -189,7 +190,7 @@ def read_table(path: str | Path, text_columns: Collection[str] = ()) -> pd.DataF
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f"a catalog is a table file's path or a pandas DataFrame, not a "
                         f"{type(path).__name__}")
-    path = Path(path)
+    path = user_path(path)
     if not path.is_file():
         what = "is a folder, not a table file" if path.is_dir() else "does not exist"
         raise CatalogError(f"catalog {path} {what}")
@@ -216,8 +217,8 @@ def read_catalog_source(path: str | Path, text_columns: Collection[str] = ()) ->
     Raises:
         CatalogError: as :func:`read_table`, or for a folder that holds no image file.
     """
-    if isinstance(path, str | os.PathLike) and Path(path).is_dir():
-        return image_folder_catalog(path)
+    if isinstance(path, str | os.PathLike) and user_path(path).is_dir():
+        return image_folder_catalog(user_path(path))
     return read_table(path, text_columns)
 
 
@@ -283,6 +284,8 @@ def read_catalog(
     Example:
         >>> frame = read_catalog("sdss.csv", id_column="objid")  # doctest: +SKIP
     """
+    if isinstance(path, str | os.PathLike):
+        path = user_path(path)
     named = [c for c in (id_column, file_column) if c is not None]
     frame = rename_columns(read_catalog_source(path, named), str(path), id_column, file_column)
     frame.attrs.update(source=str(path), base_dir=str(Path(path).parent))
@@ -325,12 +328,7 @@ def load_catalog(
     Example:
         >>> cat = load_catalog("catalog.csv", "gz2", drop_missing_images=True)  # doctest: +SKIP
     """
-    if isinstance(source, pd.DataFrame):
-        frame, name = source, source.attrs.get("source", "catalog")
-        root = Path(base_dir or source.attrs.get("base_dir") or Path.cwd())
-    else:
-        frame, name = read_catalog(source), str(source)
-        root = Path(base_dir) if base_dir is not None else Path(source).parent
+    frame, name, root = _source_frame(source, base_dir)
     frame, summary = inspect_catalog(
         frame, schema, name, root, check_images=check_images, drop=drop_missing_images
     )
@@ -345,11 +343,24 @@ def load_catalog(
     return frame
 
 
+def _source_frame(
+    source: CatalogSource, base_dir: str | Path | None
+) -> tuple[pd.DataFrame, str, Path]:
+    """A catalog's rows, its name in messages, and the folder its relative paths start from."""
+    if isinstance(source, pd.DataFrame):
+        root = Path(base_dir or source.attrs.get("base_dir") or Path.cwd())
+        return source, source.attrs.get("source", "catalog"), root
+    frame = read_catalog(source)  # a TypeError for what is not a path
+    source = user_path(source)
+    return frame, str(source), Path(base_dir) if base_dir is not None else source.parent
+
+
 def summarize_catalog(
-    path: str | Path, schema: Schema | str | None, *, drop_missing_images: bool = False,
+    path: CatalogSource, schema: Schema | str | None, *, drop_missing_images: bool = False,
     decode_images: bool = False,
 ) -> CatalogSummary:
-    """Check a catalog file like :func:`load_catalog`, gathering problems instead of raising.
+    """Check a catalog (a file, folder or DataFrame, as :func:`load_catalog` takes) like
+    :func:`load_catalog`, gathering problems instead of raising.
 
     With ``decode_images`` every image is also read, as the jobs will read it
     (:func:`~galmorph.data.image_checks.read_images`): corrupt files are problems too,
@@ -364,11 +375,12 @@ def summarize_catalog(
         >>> summary.usable, summary.n_images_missing  # doctest: +SKIP
         (True, 0)
     """
+    frame, name, root = _source_frame(path, None)
     _, summary = inspect_catalog(
-        read_catalog(path),
+        frame,
         schema,
-        str(path),
-        Path(path).parent,
+        name,
+        root,
         check_images=True,
         drop=drop_missing_images,
         decode_images=decode_images,

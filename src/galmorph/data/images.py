@@ -74,14 +74,15 @@ def load_image(path: str | Path) -> np.ndarray:
     and blue by wavelength, reddest first, as in SDSS and Legacy Survey colour
     images; unnamed bands (or names :mod:`galmorph.data.fits_header` does not know)
     in the order stored, the first red. Pan-STARRS stacks in asinh units
-    (``BSOFTEN``/``BOFFSET``) are first converted back to linear flux.
+    (``BSOFTEN``/``BOFFSET``) are first converted back to linear flux. A ``~`` in
+    ``path`` is the home folder.
 
     Raises:
         ImageError: naming the file when it is missing, empty, truncated, corrupt,
             smaller than :data:`MIN_SIDE`, blank (no finite or no varying pixels;
             stretched data only) or not a supported image.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         info = path.stat()
     except OSError as err:
@@ -301,17 +302,32 @@ def asinh_stretch(data: np.ndarray) -> np.ndarray:
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """Convert a ``uint8`` ``(H, W, C)`` image to 1 (luminance) or 3 channels.
+    """Convert a ``uint8`` ``(H, W, C)`` image (``C`` 1 or 3) to 1 (luminance) or 3 channels.
 
     Three channels become one by ITU-R BT.601 luma (as Pillow's "L" mode); one
-    channel becomes three by repetition.
+    channel becomes three by repetition. A 2-D ``(H, W)`` array is one grey channel.
+
+    Returns:
+        ``(H, W, channels)``.
+
+    Raises:
+        ValueError: for ``channels`` other than 1 or 3, or an image that is not
+            ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``.
     """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (colour), got {channels!r}")
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"image must be (H, W) or (H, W, C) with C = 1 or 3 channels, got shape "
+            f"{image.shape}"
+        )
     have = image.shape[-1]
     if have == channels:
         return image
-    if channels == 3 and have == 1:
+    if channels == 3:
         return np.repeat(image, 3, axis=-1)
-    if channels == 1 and have == 3:
-        luma = image.astype(np.float32) @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)
-        return np.round(luma).clip(0, 255).astype(np.uint8)[..., None]
-    raise ValueError(f"cannot convert a {have}-channel image to {channels} channels")
+    luma = image.astype(np.float32) @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)
+    return np.round(luma).clip(0, 255).astype(np.uint8)[..., None]

@@ -52,9 +52,11 @@ import pandas as pd
 import torch
 
 from galmorph import __version__
-from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.caller_rows import load_catalog_keeping_rows
+from galmorph.data.catalog import CatalogSource
 from galmorph.data.views import average_over_views, check_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
 from galmorph.inference.loading import ModelSpec, as_loaded
@@ -102,7 +104,8 @@ class _EmbeddingJob:
         )
         self.loaded = as_loaded(model, self.device)
         self.backend = resolve_model_backend(backend, self.loaded, self.device)
-        self.frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
+        self.frame, self.caller_rows = load_catalog_keeping_rows(
+            catalog, drop_missing_images=drop_missing_images)
         self.config = self.loaded.image_config
         self.embedder = self.loaded.model.embedder(stages)
         self.stages = tuple(sorted(int(s) for s in stages))
@@ -110,7 +113,7 @@ class _EmbeddingJob:
         n = len(self.frame)
         if pca is not None and not 1 <= pca <= min(self.feature_dim, n):
             raise GalmorphError(
-                f"--pca must be between 1 and {min(self.feature_dim, n)} (the smaller of the "
+                f"pca (--pca) must be between 1 and {min(self.feature_dim, n)} (the smaller of the "
                 f"encoder's {self.feature_dim} features and the {n} galaxies), got {pca}"
             )
         self.pca = pca
@@ -252,7 +255,8 @@ def embed_catalog(
 
     Returns:
         ``id_str``, [``ra``, ``dec``], ``file_loc`` and ``feat_*`` (``float32``)
-        per galaxy, in catalog order; ``attrs["galmorph"]`` holds the file
+        per galaxy, in catalog order (for a DataFrame ``catalog``, with its index:
+        ``catalog["x"] = table["feat_0"]`` lines up); ``attrs["galmorph"]`` holds the file
         metadata (provenance and the :class:`EmbeddingInfo` JSON) for
         :func:`galmorph.inference.outputs.write_table`.
 
@@ -267,6 +271,8 @@ def embed_catalog(
     store = job.part_store(Path(parts_dir)) if parts_dir is not None else None
     job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
     table = pd.concat(list(job.tables()), ignore_index=True)
+    if job.caller_rows is not None:
+        table.index = job.caller_rows
     table.attrs["galmorph"] = job.metadata()
     return table
 
@@ -308,7 +314,7 @@ def embed_to_file(
         >>> embed_to_file("big.csv", "big.parquet", pca=40, resume=True)  # doctest: +SKIP
         PosixPath('big.parquet')
     """
-    output = Path(output)
+    output = user_path(output)
     check_not_folder(output, "embeddings.parquet")
     if output.suffix.lower() != ".parquet":
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "

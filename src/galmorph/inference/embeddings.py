@@ -56,6 +56,7 @@ import numpy as np
 
 from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import GalmorphError
+from galmorph.files import user_path
 from galmorph.inference.galaxy_rows import GalaxyRows
 from galmorph.inference.pca import PCAProjection
 from galmorph.numbers import nonfinite_rows
@@ -128,6 +129,13 @@ class Embeddings(GalaxyRows):
     dec: np.ndarray | None = None
     file_loc: np.ndarray | None = None
     path: Path | None = None
+
+    def __repr__(self) -> str:
+        """One line (not every feature): galaxies, features, model and file."""
+        pca = f", PCA of {self.info.feature_dim}" if self.info.pca is not None else ""
+        return (f"Embeddings({len(self.ids)} galaxies x {self.features.shape[1]} features"
+                f"{pca}, model={self.info.model.get('name')!r}, "
+                f"path={None if self.path is None else str(self.path)!r})")
 
 
 def feature_columns(n: int) -> list[str]:
@@ -226,7 +234,7 @@ def read_embeddings(path: str | Path) -> Embeddings:
     """
     import pyarrow.parquet as pq
 
-    path = Path(path)
+    path = user_path(path)
     info, _ = read_embedding_info(path)
     try:
         table = pq.read_table(path)
@@ -245,7 +253,7 @@ def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
     """
     import pyarrow.parquet as pq
 
-    path = Path(path)
+    path = user_path(path)
     if path.is_dir():
         raise GalmorphError(f"{path} is a folder; this needs one embeddings file (galmorph "
                             "similar and serve also take a partitioned catalog's folder)")

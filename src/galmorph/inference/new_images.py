@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,7 +80,8 @@ def embed_images(
     in the file gets its stored row back.
 
     Args:
-        paths: image files (jpg, png or FITS).
+        paths: a list (or other sequence) of image file paths, str or Path (jpg, png
+            or FITS); ``~`` is the home folder. One image: ``[path]``.
         embeddings: the file (or folder) whose model (see :func:`load_embedding_model`)
             and PCA to use.
         model: override the recorded model location (it must have the same checksum).
@@ -88,19 +90,22 @@ def embed_images(
         ``float32 (len(paths), n_features)``.
 
     Raises:
+        TypeError: when ``paths`` is one path, or holds something other than paths
+            (e.g. an image array).
         ImageError: when an image is missing or unreadable.
     """
-    folders = [str(p) for p in paths if Path(p).is_dir()]
+    paths = _image_paths(paths)
+    folders = [str(p) for p in paths if p.is_dir()]
     if folders:
         raise ImageError(f"{', '.join(folders)}: a folder, not an image file: give the image "
                          "file itself")
-    missing = [str(p) for p in paths if not Path(p).is_file()]
+    missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise ImageError(f"image file not found: {', '.join(missing)}")
     torch_device = resolve_device(device)
     loaded = load_embedding_model(embeddings.info, model, torch_device)
     # no id_str: errors name the image file alone
-    frame = pd.DataFrame({"file_loc": [str(Path(p).resolve()) for p in paths]})
+    frame = pd.DataFrame({"file_loc": [str(p.resolve()) for p in paths]})
     for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=2)
     loaded.model.eval()
@@ -111,3 +116,32 @@ def embed_images(
         progress=False,
     )
     return embeddings.project(raw)
+
+
+def _image_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """``paths`` as a list of Paths, ``~`` expanded.
+
+    Raises:
+        TypeError: when ``paths`` is one path, not a sequence, or holds other things.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError(
+            f"paths must be a list of image file paths, got one path ({str(paths)!r}): "
+            "pass [path] for one image")
+    if isinstance(paths, np.ndarray) and paths.dtype.kind in "fiub":
+        raise TypeError(
+            f"paths must be a list of image file paths, got an array of shape {paths.shape}: "
+            "write the image to a file (jpg, png or FITS) and pass [path]")
+    try:
+        items = list(paths)
+    except TypeError:
+        raise TypeError(f"paths must be a list of image file paths, got "
+                        f"{type(paths).__name__}") from None
+    for i, item in enumerate(items):
+        if not isinstance(item, (str, os.PathLike)):
+            what = (f"an array of shape {item.shape}" if isinstance(item, np.ndarray)
+                    else type(item).__name__)
+            raise TypeError(
+                f"paths must be a list of image file paths (str or Path), but item {i} is "
+                f"{what}: embed_images reads image files (jpg, png or FITS)")
+    return [Path(p).expanduser() for p in items]

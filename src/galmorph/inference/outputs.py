@@ -44,7 +44,7 @@ from pathlib import Path
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
-from galmorph.files import atomic_target
+from galmorph.files import atomic_target, user_path
 
 #: Output table formats by file-name extension (lower case).
 OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".fits": "fits"}
@@ -61,7 +61,7 @@ def check_not_folder(path: str | Path, example: str) -> None:
     Raises:
         GalmorphError: when ``path`` is a folder.
     """
-    if Path(path).is_dir():
+    if user_path(path).is_dir():
         raise GalmorphError(f"cannot write {path}: it is a folder; name the output file, "
                             f"e.g. {Path(path) / example}")
 
@@ -145,7 +145,7 @@ def write_table(
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a mapping of keys to values, not a "
                         f"{type(metadata).__name__}")
-    path = Path(path)
+    path = user_path(path)
     fmt = output_format(path)
     with atomic_target(path) as tmp:
         _WRITERS[fmt](frame, tmp, _clean_metadata(metadata))
@@ -172,7 +172,7 @@ def write_table_chunks(
         GalmorphError: for an unknown extension (before reading any chunk), or
             when there are no chunks.
     """
-    path = Path(path)
+    path = user_path(path)
     fmt = output_format(path)
     meta = _clean_metadata(metadata)
     rows = 0
@@ -226,7 +226,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     For FITS this is every header keyword of the table HDU that does not
     describe the table's columns.
     """
-    path = Path(path)
+    path = user_path(path)
     fmt = output_format(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq

@@ -50,9 +50,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.caller_rows import load_catalog_keeping_rows
+from galmorph.data.catalog import CatalogSource
 from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import check_image_conventions, model_outputs
@@ -127,17 +129,19 @@ def _prediction_chunks(
 
 def _prepare(
     catalog: CatalogSource, model: ModelSpec, device: str | torch.device, drop_missing_images: bool
-) -> tuple[LoadedModel, pd.DataFrame, torch.device]:
-    """The model (checked to be one that predicts) and the catalog, read and checked."""
+) -> tuple[LoadedModel, pd.DataFrame, torch.device, pd.Index | None]:
+    """The model (checked to be one that predicts), the catalog (read and checked) and,
+    for a DataFrame catalog, the index labels of the rows kept."""
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
     check_has_head(loaded)
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
-    frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
+    frame, caller_rows = load_catalog_keeping_rows(catalog,
+                                                   drop_missing_images=drop_missing_images)
     for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
-    return loaded, frame, torch_device
+    return loaded, frame, torch_device, caller_rows
 
 
 def predict_catalog(
@@ -184,7 +188,9 @@ def predict_catalog(
             (see the module docs).
 
     Returns:
-        ``id_str`` and the task's columns (see the module docs); ``attrs["galmorph"]``
+        ``id_str`` and the task's columns (see the module docs), a row per galaxy in
+        catalog order (for a DataFrame ``catalog``, with its index: ``catalog["p"] =
+        table["t01_smooth_or_features_a01_smooth_fraction"]`` lines up); ``attrs["galmorph"]``
         holds :func:`~galmorph.inference.loading.output_metadata`, for
         ``write_table(table, path, table.attrs["galmorph"])``.
 
@@ -192,7 +198,8 @@ def predict_catalog(
         GalmorphWarning: when the first images differ in size or channels from
         the images the model was trained on.
     """
-    loaded, frame, torch_device = _prepare(catalog, model, device, drop_missing_images)
+    loaded, frame, torch_device, caller_rows = _prepare(catalog, model, device,
+                                                        drop_missing_images)
     (table,) = _prediction_chunks(
         frame,
         loaded,
@@ -207,6 +214,8 @@ def predict_catalog(
         views=views,
     )
     assert table is not None
+    if caller_rows is not None:
+        table.index = caller_rows
     table.attrs["galmorph"] = output_metadata(loaded, mc_samples, views)
     return table
 
@@ -265,9 +274,9 @@ def predict_to_file(
     Returns:
         What was written, or None in processes other than the first.
     """
-    output = Path(output)
+    output = user_path(output)
     output_format(output)  # an unusable file name fails before any work
-    loaded, frame, torch_device = _prepare(catalog, model, device, drop_missing_images)
+    loaded, frame, torch_device, _ = _prepare(catalog, model, device, drop_missing_images)
     distributed = None
     if str(devices) not in ("1", "auto") or num_nodes > 1:
         from galmorph.inference.distributed import DistributedInference  # Lightning: 1-2 s

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from galmorph.files import user_path
 from galmorph.inference.outputs import read_metadata, write_table
 
 
@@ -46,7 +47,7 @@ def chunk_bounds(n_rows: int, chunk_size: int) -> list[tuple[int, int]]:
 
 def parts_dir_for(output: str | Path) -> Path:
     """The resumable-parts folder of an output file: ``OUT.parquet.parts/``."""
-    output = Path(output)
+    output = user_path(output)
     return output.with_name(output.name + ".parts")
 
 
@@ -63,7 +64,7 @@ def remove_leftovers(output: str | Path) -> list[Path]:
     writes. Another run writing the same output at the same time would lose its
     temporary file, so run one job per output file.
     """
-    output = Path(output)
+    output = user_path(output)
     stem = glob.escape(f".{output.name}.")
     removed = []
     for suffix in ("*.tmp", "*.parts"):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -193,6 +194,12 @@ class LoadedModel:
     source: str = ""
     read_weights: str = field(default="", repr=False)
 
+    def __repr__(self) -> str:
+        """One line (the network's layers would fill a notebook cell): name, task, encoder
+        and file."""
+        return (f"LoadedModel(name={self.name!r}, task={self.task!r}, "
+                f"encoder={self.metadata.get('encoder')!r}, path={str(self.path)!r})")
+
     def changed_since_read(self) -> bool:
         """Whether :attr:`model`'s weights or buffers were changed in memory since it was
         read: its file (and an ONNX export of it) no longer describes it."""
@@ -310,7 +317,13 @@ def load_model(
     Raises:
         GalmorphError: for an unknown or unavailable device, and ModelError for a
             model that cannot be found or read.
+        TypeError: when ``spec`` is neither a name nor a path.
     """
+    if spec is not None and not isinstance(spec, str | os.PathLike):
+        model_path = getattr(spec, "model_path", None)
+        hint = f" (this one's model_path, {str(model_path)!r})" if model_path else ""
+        raise TypeError(f"a model is given by its name, file or folder{hint}, or loaded with "
+                        f"load_model; not by a {type(spec).__name__}")
     device = resolve_device(device)
     source = str(spec or DEFAULT_MODEL)
     path = resolve_model_path(spec)

@@ -37,7 +37,7 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from galmorph.data.tree import Schema
-from galmorph.models.label_metrics import wilson_interval
+from galmorph.models.label_metrics import print_label_evaluation, wilson_interval
 from galmorph.models.losses import dirichlet_multinomial_nll
 
 CONFIDENT_ANSWERED = 0.5
@@ -312,16 +312,31 @@ def _percent(fraction: Any) -> str:
 
 
 def print_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
-    """Print :func:`evaluate_votes` output (or its JSON) as a table, one row per question.
+    """Print :func:`evaluate_votes` output (or its JSON) as a table, one row per question;
+    a fine-tuned model's scores from :func:`galmorph.inference.evaluate.evaluate_catalog`
+    as :func:`~galmorph.models.label_metrics.print_label_evaluation` does.
 
     Args:
-        result: the dict from :func:`evaluate_votes`, or read back from its JSON.
+        result: the dict from :func:`evaluate_votes` or ``evaluate_catalog``, or read back
+            from their JSON.
         console: where to print; a new console on stdout if None.
+
+    Raises:
+        TypeError: when ``result`` is neither.
 
     Example:
         >>> print_evaluation(evaluate_votes(counts, alpha, schema))  # doctest: +SKIP
     """
     console = console or Console()
+    if isinstance(result, dict) and "label_column" in result:
+        print_label_evaluation(result, console)
+        return
+    if not isinstance(result, dict) or not {"questions", "n_galaxies"} <= result.keys():
+        raise TypeError("print_evaluation prints what evaluate_catalog or evaluate_votes "
+                        "return (or their JSON read back), a dict with 'questions' and "
+                        f"'n_galaxies'; got a {type(result).__name__}"
+                        + (f" with keys {', '.join(map(repr, result))}"
+                           if isinstance(result, dict) else ""))
     has_baseline = "baseline_mean_nll" in result
     n_galaxies = result["n_galaxies"]
     title = f"Vote-count evaluation: {n_galaxies} galax{'y' if n_galaxies == 1 else 'ies'}"

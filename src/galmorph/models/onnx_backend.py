@@ -134,12 +134,12 @@ def resolve_backend(
     if backend == "onnx":
         if mc_samples > 1:
             raise GalmorphError(
-                "MC-dropout sampling (--mc-samples above 1) is a feature of the PyTorch "
-                "backend: use --backend torch"
+                "MC-dropout sampling (mc_samples above 1, --mc-samples) is a feature of the "
+                'PyTorch backend: use backend="torch" (--backend torch)'
             )
         if device.type != "cpu":
             raise GalmorphError(
-                f"the onnx backend runs on the CPU, not {device}: add --device cpu, or use "
-                "--backend torch"
+                f'the onnx backend runs on the CPU, not {device}: pass device="cpu" (--device '
+                'cpu), or use backend="torch" (--backend torch)'
             )
     return backend

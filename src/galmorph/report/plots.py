@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +49,19 @@ def check_figure_path(path: str | Path) -> Path:
     return path
 
 
-def _pixels(image: ImageLike) -> np.ndarray | None:
-    """An image as ``(H, W)`` or ``(H, W, 3)`` for imshow; None (with a warning) if unreadable."""
+def _pixels(image: ImageLike, index: int) -> np.ndarray | None:
+    """An image as ``(H, W)`` or ``(H, W, 3)`` for imshow; None (with a warning) if unreadable.
+
+    Raises:
+        ValueError: naming ``index`` for an array of another shape.
+    """
     if isinstance(image, np.ndarray):
         array = image
+        if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] in (1, 3))):
+            raise ValueError(
+                f"image {index} is an array of shape {array.shape}: galaxy_grid draws "
+                "(H, W), (H, W, 1) or (H, W, 3) arrays"
+            )
     else:
         try:
             array = load_image(image)
@@ -65,8 +74,8 @@ def _pixels(image: ImageLike) -> np.ndarray | None:
 
 
 def galaxy_grid(
-    images: Sequence[ImageLike],
-    captions: Sequence[str] | None = None,
+    images: Iterable[ImageLike],
+    captions: Iterable[object] | None = None,
     *,
     ncols: int | None = None,
     title: str | None = None,
@@ -80,8 +89,10 @@ def galaxy_grid(
     Args:
         images: image files (jpg, png, FITS: read by :func:`galmorph.data.images.load_image`)
             or arrays ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` (``uint8``, or floats
-            in [0, 1]). An unreadable file becomes a blank panel with a warning.
-        captions: one text per image (may hold newlines); None: no captions.
+            in [0, 1]), in a list or any iterable (e.g. a pandas column of paths, or a
+            stack of arrays). An unreadable file becomes a blank panel with a warning.
+        captions: one per image, shown with ``str`` (texts may hold newlines; numbers,
+            e.g. a column of distances, are fine); None: no captions.
         ncols: panels per row (default: up to 6, as square as possible).
         title: figure title.
         highlight: positions of panels to frame in :data:`HIGHLIGHT_COLOUR`.
@@ -94,6 +105,7 @@ def galaxy_grid(
 
     Raises:
         GalmorphError: with no images, mismatched captions or an unknown file format.
+        ValueError: for an image array of another shape, naming its position.
 
     Example:
         >>> import numpy as np
@@ -101,8 +113,11 @@ def galaxy_grid(
         >>> len(fig.axes)
         3
     """
+    images = list(images)
     if not images:
         raise GalmorphError("no images to draw")
+    if captions is not None:
+        captions = [str(c) for c in captions]
     if captions is not None and len(captions) != len(images):
         raise GalmorphError(f"{len(images)} images but {len(captions)} captions")
     if path is not None:
@@ -118,7 +133,7 @@ def galaxy_grid(
     marked = set(highlight)
     for i, image in enumerate(images):
         ax = figure.add_subplot(nrows, ncols, i + 1)
-        pixels = _pixels(image)
+        pixels = _pixels(image, i)
         if pixels is None:
             ax.set_facecolor("0.85")
             ax.text(0.5, 0.5, "image\nunreadable", ha="center", va="center",

@@ -299,16 +299,18 @@ def resolve_index_kind(kind: str, n_rows: int, metric: str) -> str:
         if metric == "manhattan" and n_rows > EXACT_MAX_ROWS:
             warnings.warn(
                 f"manhattan distances are searched exactly (no approximate index) over "
-                f"{n_rows} galaxies; use --metric cosine or euclidean for faster search",
+                f"{n_rows} galaxies; use metric='cosine' or 'euclidean' (--metric) for faster "
+                "search",
                 GalmorphWarning, stacklevel=3,
             )
         return "exact" if n_rows <= EXACT_MAX_ROWS or metric == "manhattan" else "ivf"
     if kind in APPROXIMATE_KINDS and metric == "manhattan":
         raise GalmorphError(
             f"the manhattan metric is searched exactly only; the approximate {kind} index "
-            "supports cosine and euclidean: use --index exact (or auto), or another --metric"
+            "supports cosine and euclidean: use index='exact' (--index exact) or auto, or another "
+            "metric"
         )
     if kind in APPROXIMATE_KINDS and n_rows < 2:  # nothing left to index beside its calibration
         raise GalmorphError(f"an approximate {kind} index needs at least 2 galaxies, got "
-                            f"{n_rows}: use --index exact")
+                            f"{n_rows}: use index='exact' (--index exact)")
     return kind

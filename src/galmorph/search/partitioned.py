@@ -87,16 +87,17 @@ def partitioned_kind(kind: str, embeddings: PartitionedEmbeddings, metric: str) 
     if kind == "hnsw":
         raise GalmorphError(
             f"{embeddings.path} is a folder of partitions, searched exactly or with an IVF "
-            "index built a partition at a time: use --index ivf (or auto), not hnsw")
+            "index built a partition at a time: use index='ivf' (--index ivf) or auto, not hnsw")
     if kind == "auto" and metric == "manhattan" and n > search_index.EXACT_MAX_ROWS:
         raise GalmorphError(
             f"manhattan distances are searched exactly, which would hold the features of all "
-            f"{n:,} galaxies of {embeddings.path} in memory: use --metric cosine or euclidean "
-            "(an IVF index built a partition at a time), or --index exact to load them anyway")
+            f"{n:,} galaxies of {embeddings.path} in memory: use metric='cosine' or 'euclidean' "
+            "(--metric; an IVF index built a partition at a time), or index='exact' (--index "
+            "exact) to load them anyway")
     kind = resolve_index_kind(kind, n, metric)
     if kind == "ivf" and n < 2:
         raise GalmorphError(f"an IVF index needs at least 2 galaxies and {embeddings.path} has "
-                            f"{n}: use --index exact")
+                            f"{n}: use index='exact' (--index exact)")
     return kind
 
 

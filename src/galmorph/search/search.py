@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.files import user_path
 from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
 from galmorph.inference.embeddings import Embeddings
 from galmorph.search.arguments import (
@@ -249,7 +250,7 @@ class SimilaritySearch:
         if self.metric == "cosine" and not query_vector.any():
             raise GalmorphError(
                 f"galaxy {self.embeddings.ids[row]!r} has all-zero features, which have no "
-                "direction for the cosine metric: use --metric euclidean or manhattan")
+                "direction for the cosine metric: use metric='euclidean' or 'manhattan' (--metric)")
         return self._nearest(query_vector, k, [row], self._centre(row),
                              self._describe(row, kind, **extra))
 
@@ -332,7 +333,7 @@ class SimilaritySearch:
             raise GalmorphError(
                 f"the model gives features of shape {vector.shape} per image but {where} has "
                 f"({self.n_features},): the file's recorded model or PCA does not match it")
-        path = Path(image).resolve()
+        path = user_path(image).resolve()
         exclude: list[int] = []
         if self.embeddings.file_loc is not None:
             exclude = np.flatnonzero(self.embeddings.file_loc == str(path)).tolist()
@@ -352,5 +353,5 @@ def _warn_directionless(embeddings: Embeddings, zero: np.ndarray) -> None:
         warnings.warn(
             f"{int(zero.sum())} galaxies of {embeddings.path or 'the embeddings'} have "
             f"all-zero features (e.g. {', '.join(map(repr, ids))}), which have no direction "
-            "for the cosine metric: they are never returned as neighbours (use --metric "
-            "euclidean or manhattan to include them)", GalmorphWarning, stacklevel=3)
+            "for the cosine metric: they are never returned as neighbours (use metric='euclidean' "
+            "or 'manhattan', --metric, to include them)", GalmorphWarning, stacklevel=3)

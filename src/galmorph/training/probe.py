@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
+from galmorph.exceptions import GalmorphError
 from galmorph.models.label_metrics import classification_metrics
+from galmorph.numbers import nonfinite_rows
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -44,14 +47,23 @@ def probe(
         one-vs-rest macro average; None when a test class is missing),
         ``n_train``, ``n_test``, ``classes``, ``regularisation`` (the ``C`` used)
         and ``probabilities`` ``(n_test, n_classes)``.
+
+    Raises:
+        GalmorphError: naming the argument: features that are not 2-D arrays of finite
+            numbers (test features of another width than the training ones), labels of
+            another length than their features or with missing values, or fewer than 2
+            training classes.
     """
-    classifier = fit_probe(train_features, train_labels, regularisation=regularisation)
+    train, _ = _training_set(train_features, train_labels, "train_features", "train_labels")
+    test = _features(test_features, "test_features", train.shape[1])
+    truth = _labels(test_labels, "test_labels", len(test), "test_features")
+    classifier = fit_probe(train, train_labels, regularisation=regularisation)
     chosen = float(classifier[-1].C)
     classes = classifier.classes_
-    probabilities = classifier.predict_proba(np.asarray(test_features))
+    probabilities = classifier.predict_proba(test)
     return {
-        **classification_metrics(np.asarray(test_labels), probabilities, list(classes)),
-        "n_train": len(np.asarray(train_labels)),
+        **classification_metrics(truth, probabilities, list(classes)),
+        "n_train": len(train),
         "classes": list(classes),
         "regularisation": chosen,
         "probabilities": probabilities,
@@ -80,13 +92,17 @@ def fit_probe(
 
     Returns:
         The fitted scikit-learn pipeline (``StandardScaler``, ``LogisticRegression``).
+
+    Raises:
+        GalmorphError: for features that are not a 2-D array of finite numbers, labels
+            of another length or with missing values, or fewer than 2 classes.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    labels = np.asarray(labels)
+    features, labels = _training_set(features, labels, "features", "labels")
     folds = min(5, int(np.unique(labels, return_counts=True)[1].min()))
     classifier = make_pipeline(StandardScaler(with_std=standardise), LogisticRegression(
         C=1.0 if regularisation is None else regularisation, max_iter=5000,
@@ -96,5 +112,63 @@ def fit_probe(
             classifier, {"logisticregression__C": list(PROBE_REGULARISATION)},
             cv=StratifiedKFold(folds, shuffle=True, random_state=0), scoring="neg_log_loss",
         )
-        return search.fit(np.asarray(features), labels).best_estimator_
-    return classifier.fit(np.asarray(features), labels)
+        return search.fit(features, labels).best_estimator_
+    return classifier.fit(features, labels)
+
+
+def _training_set(features: Any, labels: Any, features_name: str, labels_name: str
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Training features and labels, checked (see :func:`_features`, :func:`_labels`), of at
+    least 2 classes.
+
+    Raises:
+        GalmorphError: naming the argument.
+    """
+    features = _features(features, features_name)
+    labels = _labels(labels, labels_name, len(features), features_name)
+    names = np.unique(labels).tolist()
+    if len(names) < 2:
+        raise GalmorphError(
+            f"{labels_name} are all {names[0]!r} ({len(labels)} galaxies): a probe needs at "
+            "least 2 classes, each with at least 1 galaxy (2 or more to choose the "
+            "regularisation)")
+    return features, labels
+
+
+def _features(features: Any, name: str, width: int | None = None) -> np.ndarray:
+    """``features`` as a 2-D array of finite numbers (``width`` columns when given).
+
+    Raises:
+        GalmorphError: naming ``name``.
+    """
+    array = np.asarray(features)
+    shape = "(n, feature_dim)" if width is None else f"(n, {width}), as the training features"
+    if array.dtype.kind not in "biuf" or array.ndim != 2 or (
+            width is not None and array.shape[1] != width):
+        raise GalmorphError(f"{name} must be a 2-D array of numbers of shape {shape} (one row "
+                            f"per galaxy), got {array.dtype} of shape {array.shape}")
+    if not len(array):
+        raise GalmorphError(f"{name} holds no galaxies (shape {array.shape})")
+    bad = np.flatnonzero(nonfinite_rows(array))
+    if len(bad):
+        raise GalmorphError(f"{name} holds NaN or infinite values in {len(bad)} row"
+                            f"{'s' * (len(bad) != 1)} (e.g. row {bad[0]}): drop those galaxies")
+    return array
+
+
+def _labels(labels: Any, name: str, n: int, features: str) -> np.ndarray:
+    """``n`` class labels as a 1-D array, none missing.
+
+    Raises:
+        GalmorphError: naming ``name`` and the ``features`` they go with.
+    """
+    array = np.asarray(labels)
+    if array.ndim != 1 or len(array) != n:
+        raise GalmorphError(f"{name} must be one label per row of {features} ({n}), got "
+                            f"shape {array.shape}")
+    missing = np.flatnonzero(pd.isna(array))
+    if len(missing):
+        raise GalmorphError(f"{name} has {len(missing)} missing label"
+                            f"{'s' * (len(missing) != 1)} (e.g. row {missing[0]}): drop "
+                            "those galaxies")
+    return array
