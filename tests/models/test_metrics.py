@@ -18,15 +18,15 @@ from scipy.stats import binomtest, dirichlet_multinomial
 from galmorph.data.tree import Schema
 from galmorph.files import write_json
 from galmorph.models import metrics
+from galmorph.models.evaluation_tables import print_evaluation, print_label_evaluation
 from galmorph.models.label_metrics import (
     classification_metrics,
     paired_p_value,
-    print_label_evaluation,
     versus_constant_answer,
     wilson_interval,
 )
 from galmorph.models.losses import vote_loss
-from galmorph.models.metrics import evaluate_votes, fit_vote_baseline, print_evaluation
+from galmorph.models.metrics import evaluate_votes, fit_vote_baseline
 
 # shape: smooth, featured, artifact (columns 0-2); edge: yes, no (columns 3-4)
 SCHEMA = Schema.from_dict(

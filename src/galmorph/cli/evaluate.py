@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.inference.evaluate import evaluate_catalog
     from galmorph.models.checkpoint import load_model
     from galmorph.models.device import resolve_device
-    from galmorph.models.label_metrics import print_label_evaluation
-    from galmorph.models.metrics import print_evaluation
+    from galmorph.models.evaluation_tables import print_evaluation
     from galmorph.report.plots import check_figure_path
 
     json_path = json_file(args.json, "the metrics")
@@ -77,10 +76,8 @@ def run(args: argparse.Namespace) -> int:
                               **inference_kwargs(args))
     console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
-    if "label_column" in result:
-        print_label_evaluation(result, console)
-    else:
-        print_evaluation(result, console)
+    print_evaluation(result, console)
+    if "label_column" not in result:
         for line in vote_verdict(result):
             console.print(line)
     if grid is not None:

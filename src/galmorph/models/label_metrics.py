@@ -4,7 +4,7 @@
 :func:`normalise_classes` makes its classes whole numbers or text;
 :func:`classification_metrics` scores class probabilities, :func:`regression_metrics`
 predicted values (:func:`paired_p_value` compares two sets of errors), and
-:func:`print_label_evaluation` shows either as a table;
+:func:`galmorph.models.evaluation_tables.print_label_evaluation` shows either;
 :func:`versus_constant_answer` says in words whether a balanced accuracy beats chance
 beyond noise.
 
@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.table import Table
 
 from galmorph.exceptions import CatalogError
 
@@ -167,40 +165,6 @@ def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, An
         r = float(np.corrcoef(truth, predicted)[0, 1])
     return {"n_test": len(truth), "mae": float(np.abs(errors).mean()),
             "rmse": float(np.sqrt((errors**2).mean())), "pearson_r": r}
-
-
-def print_label_evaluation(result: dict[str, Any], console: Console) -> None:
-    """Print :func:`galmorph.inference.evaluate.evaluate_catalog`'s scores of a classifier
-    (accuracy, ROC AUC, the majority baseline, a confusion table) or a regressor."""
-    column, n = result["label_column"], result["n_test"]
-    if result["task"] == "regression":
-        r = result["pearson_r"]
-        console.print(f"{n} galaxies, label {column!r}: mean absolute error {result['mae']:.4g}, "
-                      f"RMS error {result['rmse']:.4g}, correlation "
-                      f"{'n/a' if r is None else f'{r:.3f}'}", markup=False)
-        if "median_mae" in result:
-            console.print(f"always answering the training median, {result['train_median']:.4g}, "
-                          f"would score a mean absolute error of {result['median_mae']:.4g}"
-                          + versus_median(result),
-                          markup=False)
-        return
-    auc = result["roc_auc"]
-    console.print(
-        f"{n} galaxies, label {column!r}: accuracy {result['accuracy']:.1%} "
-        f"({result['n_correct']} right), ROC AUC {'n/a' if auc is None else f'{auc:.3f}'}; "
-        f"always answering {result['majority_class']!r} would score "
-        f"{result['majority_accuracy']:.1%}", markup=False,
-    )
-    counts = [sum(row.values()) for row in result["confusion"].values()]
-    console.print(versus_constant_answer(result["balanced_accuracy"], counts), markup=False)
-    table = Table(title="galaxies by true class (rows) and predicted class (columns)")
-    classes = list(result["confusion"])
-    table.add_column("true \\ predicted")
-    for name in classes:
-        table.add_column(name, justify="right")
-    for name in classes:
-        table.add_row(name, *(str(result["confusion"][name][p]) for p in classes))
-    console.print(table)
 
 
 def versus_median(result: dict[str, Any]) -> str:

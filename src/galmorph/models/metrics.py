@@ -6,8 +6,8 @@ Pure functions on arrays, in the order of :attr:`Schema.label_cols`:
   training votes, ignoring the images: the NLL a model must beat.
 * :func:`evaluate_votes` computes per-question NLL, vote-fraction error and
   accuracy on confidently classified galaxies, optionally from MC-dropout samples.
-* :func:`print_evaluation` shows the result as a table; :func:`galmorph.files.write_json`
-  saves it.
+* :func:`galmorph.models.evaluation_tables.print_evaluation` shows the result as a
+  table; :func:`galmorph.files.write_json` saves it.
 
 Examples
 --------
@@ -29,15 +29,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
 from galmorph.data.tree import Schema
-from galmorph.models.label_metrics import print_label_evaluation, wilson_interval
+from galmorph.models.label_metrics import wilson_interval
 from galmorph.models.losses import dirichlet_multinomial_nll
 
 CONFIDENT_ANSWERED = 0.5
@@ -297,89 +293,3 @@ def evaluate_votes(
     result["n_galaxies"] = n_galaxies
     result["n_samples"] = n_samples
     return result
-
-
-def _number(value: Any, fmt: str) -> str:
-    """``value`` formatted, or an en dash for a missing value (None/NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return format(value, fmt)
-
-
-def _percent(fraction: Any) -> str:
-    """A fraction as a percentage with one decimal, without the % sign."""
-    return _number(None if fraction is None else 100 * fraction, ".1f")
-
-
-def print_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
-    """Print :func:`evaluate_votes` output (or its JSON) as a table, one row per question;
-    a fine-tuned model's scores from :func:`galmorph.inference.evaluate.evaluate_catalog`
-    as :func:`~galmorph.models.label_metrics.print_label_evaluation` does.
-
-    Args:
-        result: the dict from :func:`evaluate_votes` or ``evaluate_catalog``, or read back
-            from their JSON.
-        console: where to print; a new console on stdout if None.
-
-    Raises:
-        TypeError: when ``result`` is neither.
-
-    Example:
-        >>> print_evaluation(evaluate_votes(counts, alpha, schema))  # doctest: +SKIP
-    """
-    console = console or Console()
-    if isinstance(result, dict) and "label_column" in result:
-        print_label_evaluation(result, console)
-        return
-    if not isinstance(result, dict) or not {"questions", "n_galaxies"} <= result.keys():
-        raise TypeError("print_evaluation prints what evaluate_catalog or evaluate_votes "
-                        "return (or their JSON read back), a dict with 'questions' and "
-                        f"'n_galaxies'; got a {type(result).__name__}"
-                        + (f" with keys {', '.join(map(repr, result))}"
-                           if isinstance(result, dict) else ""))
-    has_baseline = "baseline_mean_nll" in result
-    n_galaxies = result["n_galaxies"]
-    title = f"Vote-count evaluation: {n_galaxies} galax{'y' if n_galaxies == 1 else 'ies'}"
-    if result.get("n_samples", 1) > 1:
-        title += f", {result['n_samples']} MC-dropout samples"
-    caption = "NLL: Dirichlet-multinomial negative log-likelihood (nats, lower is better)"
-    if has_baseline:
-        caption += "; Base: the vote-count baseline without images"
-    caption += (
-        f". MAE: vote-fraction error on galaxies with votes. Confident: galaxies where "
-        f"≥{CONFIDENT_ANSWERED:.0%} of the volunteers answered and ≥{CONFIDENT_AGREEMENT:.0%} "
-        "of them agree; accuracy, balanced accuracy and always giving their most common "
-        "answer (Maj.)."
-    )
-    table = Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
-    headers = ["NLL", "Base\nNLL"] if has_baseline else ["NLL"]
-    headers += ["MAE", "Conf.", "Accuracy %\n(95% CI)", "Bal.\nacc. %", "Maj.\n%"]
-    table.add_column("Question", overflow="fold", min_width=10)
-    for name in headers:
-        table.add_column(name, justify="right", no_wrap=True)
-
-    for name, m in result["questions"].items():
-        accuracy = _percent(m["accuracy_confident"])
-        if accuracy != "–":
-            low, high = m["accuracy_ci95"]
-            accuracy += f" ({_percent(low)}–{_percent(high)})"
-        row = [name, _number(m["nll"], ".3f")]
-        if has_baseline:
-            row.append(_number(m["baseline_nll"], ".3f"))
-        row += [
-            _number(m["mae"], ".3f"),
-            str(m["n_confident"]),
-            accuracy,
-            _percent(m["balanced_accuracy_confident"]),
-            _percent(m["majority_accuracy"]),
-        ]
-        table.add_row(*row)
-    console.print(table)
-    summary = Text.assemble("Summed NLL per galaxy: ",
-                            (_number(result["mean_nll"], ".3f"), "bold"), " nats")
-    if has_baseline:
-        summary.append(f" (vote-count baseline without images: "
-                       f"{_number(result['baseline_mean_nll'], '.3f')}; lower is better)")
-    console.print(summary)
