@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -68,7 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="galaxies per labelling batch of a new session (default: 10)")
     parser.add_argument("-m", "--model", default=None,
                         help="the embeddings' model, if it is not where the file records it "
-                             "(for searches by uploaded image)")
+                             "(for searches by uploaded image; it must be the model the "
+                             "embeddings were made with: for a fine-tuned model's answers give "
+                             "its predictions with --predictions)")
     parser.add_argument("--map-method", choices=MAP_METHODS, default="auto",
                         help="how the Map tab's 2-D map is made when none is cached beside the "
                              f"embeddings: UMAP up to {DEFAULT_UMAP_MAX:,} galaxies and PCA "
@@ -97,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     gallery = Gallery(args.embeddings, catalog=args.catalog, predictions=args.predictions,
                       session=args.session, model=args.model, batch_size=args.batch_size)
     try:
+        if args.model is not None:
+            _check_model(gallery, args.model)
+        else:
+            _check_recorded_model(gallery)
         if not args.no_map:
             gallery.map_view = _load_map(gallery, args.map_method, console)
         app = create_app(gallery, max_upload=args.max_upload_mb * 1024**2,
@@ -133,6 +140,46 @@ def _elsewhere(host: str, port: int) -> str:
     if host not in WILDCARD_HOSTS:
         return ""
     return f", at http://{socket.gethostname()}:{port}/"
+
+
+def _check_model(gallery: Gallery, model: str) -> None:
+    """Refuse a ``--model`` that is not the embeddings' model before listening, rather than
+    failing every search by uploaded image."""
+    from galmorph.exceptions import ModelError
+    from galmorph.models.checkpoint import load_model
+
+    info = gallery.embeddings.info
+    loaded = load_model(model, "cpu", image=info.image)
+    if loaded.checksum != info.model.get("sha256"):
+        raise ModelError(
+            f"--model {model} (sha256 {loaded.checksum[:12]}) is not the model "
+            f"{gallery.embeddings.path} was made with ({info.model.get('name', '?')}, sha256 "
+            f"{str(info.model.get('sha256', ''))[:12]}): serve's --model only says where that "
+            "model is, for searches by uploaded image. To show a fine-tuned model's answers, "
+            "give its predictions (galmorph predict CATALOG --model MODEL -o P.parquet, then "
+            "--predictions P.parquet); to search with it, embed with it (galmorph embed "
+            "CATALOG --model MODEL -o EMB.parquet) and serve those embeddings")
+
+
+def _check_recorded_model(gallery: Gallery) -> None:
+    """Warn when the model the embeddings record is not there: searches by uploaded image
+    would all fail (a model on the Hugging Face Hub is not checked: that needs the network)."""
+    import warnings
+
+    from galmorph.exceptions import GalmorphWarning, ModelError
+    from galmorph.models.checkpoint import HUB_PREFIX, resolve_model_path
+
+    model = gallery.embeddings.info.model
+    spec = str(model.get("spec", ""))
+    if Path(model.get("path", "")).is_file() or spec.startswith(HUB_PREFIX):
+        return
+    try:
+        resolve_model_path(spec)
+    except ModelError:
+        warnings.warn(f"the model {gallery.embeddings.path} was made with ({spec or '?'}, last "
+                      f"at {model.get('path') or '?'}) is not there: searches by uploaded image "
+                      "will fail until galmorph serve is given it with --model MODEL (browsing "
+                      "and searches by id work)", GalmorphWarning, stacklevel=2)
 
 
 def _load_map(gallery: Gallery, method: str, console: Console) -> MapView:

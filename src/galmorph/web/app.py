@@ -83,7 +83,7 @@ class LabelRequest(BaseModel):
     """A score for one galaxy."""
 
     id: str = Field(min_length=1, max_length=500)
-    score: float = Field(ge=0, le=5)
+    score: float = Field(ge=0, le=5, allow_inf_nan=False)
 
 
 def _csv(data: bytes, name: str) -> Response:
@@ -234,8 +234,12 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
     def image(galaxy_id: str) -> Response:
         try:
             content, media = gallery.image(galaxy_id)
+        except UnknownGalaxy:
+            raise
         except GalmorphError as err:  # unreadable file: as if it were not there
-            raise HTTPException(404, str(err)) from None
+            log.warning("cannot read the image of galaxy %r: %s", galaxy_id, err)
+            raise HTTPException(404, f"the image file of galaxy {galaxy_id!r} cannot be read "
+                                     "(the galmorph serve terminal says why)") from None
         headers = {"Cache-Control": "max-age=3600"}
         if isinstance(content, Path):
             return FileResponse(content, media_type=media, headers=headers)

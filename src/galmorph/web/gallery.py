@@ -97,7 +97,7 @@ class Gallery:
     ) -> None:
         from galmorph.data.catalog import load_catalog
         from galmorph.inference.embedding_folder import open_embeddings
-        from galmorph.web.sources import check_images, image_files, read_predictions
+        from galmorph.web import sources
 
         if session is not None and Path(embeddings).is_dir():
             raise GalmorphError(
@@ -114,9 +114,9 @@ class Gallery:
         self.model = model
         frame = load_catalog(catalog, check_images=False) if catalog is not None else None
         #: Image path per row (text; None when unknown), never sent to the browser.
-        self.files = image_files(self.ids, frame, catalog, emb.file_loc, embeddings)
-        check_images(self.files, embeddings, catalog)
-        table = (read_predictions(predictions, self.ids, embeddings)
+        self.files = sources.image_files(self.ids, frame, catalog, emb.file_loc, embeddings)
+        sources.check_images(self.files, embeddings, catalog)
+        table = (sources.read_predictions(predictions, self.ids, embeddings)
                  if predictions is not None else None)
         self.summary = PredictionSummary(table, str(predictions)) if table is not None else None
         #: The galaxies' numbers to filter and sort by (predictions, catalog, positions).
@@ -126,8 +126,10 @@ class Gallery:
         self.answers = AnswerRows(table) if table is not None else None
         self.session: AnomalySession | None = None
         if session is not None:
-            self.session = self._open_session(Path(embeddings), Path(session), predictions,
-                                              batch_size)
+            flags = (sources.artefact_source(predictions, table)
+                     if predictions is not None and table is not None
+                     and not Path(session).exists() else None)
+            self.session = self._open_session(Path(embeddings), Path(session), flags, batch_size)
         self._search: SimilaritySearch | None = None
         #: The 2-D map of the Map tab (``MapView.load(gallery)``); None: no map.
         self.map_view: MapView | None = None

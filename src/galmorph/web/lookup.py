@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from galmorph.web.gallery import Gallery
 
 _SEPARATOR = re.compile(r"[\s,]+")
+#: What the command line's no-match message suggests that the page cannot do.
+CLI_HINT = "widen the match radius (--match-radius)"
 
 
 def parse_position(text: str) -> tuple[float, float] | None:
@@ -75,8 +77,8 @@ def _similar_at(gallery: Gallery, ra: float, dec: float, k: int) -> dict[str, An
     k = max(1, min(k, MAX_RESULTS, len(gallery.ids) - 1))
     try:
         result = gallery.search.by_position(ra, dec, k)
-    except (TypeError, ValueError, GalmorphError) as err:
-        raise UnknownGalaxy(str(err)) from None
+    except (TypeError, ValueError, GalmorphError) as err:  # no command-line flags on the page
+        raise UnknownGalaxy(str(err).replace(CLI_HINT, "type its id")) from None
     row = int(result.query["row"])
     query = {**gallery.describe(row, gallery.labels()),
              "position": {"ra": ra, "dec": dec,

@@ -73,6 +73,20 @@ def read_predictions(path: str | Path, ids: np.ndarray, embeddings: str | Path
     return table
 
 
+def artefact_source(path: str | Path, table: pd.DataFrame) -> str | Path | None:
+    """``path`` when its ``table`` has a star-or-artefact fraction to flag artefacts with in a
+    new labelling session; else None, with a warning (a fine-tuned classifier's or a
+    regressor's predictions have none: no galaxy is flagged)."""
+    from galmorph.anomaly.baselines import ARTEFACT_COLUMNS
+
+    if any(column in table.columns for column in ARTEFACT_COLUMNS):
+        return path
+    warnings.warn(f"predictions {path} have no star-or-artefact fraction (such as "
+                  f"{ARTEFACT_COLUMNS[0]}): the new labelling session flags no galaxy as an "
+                  "artefact", GalmorphWarning, stacklevel=3)
+    return None
+
+
 def image_files(ids: np.ndarray, catalog: pd.DataFrame | None, catalog_path: str | Path | None,
                 file_loc: np.ndarray | None, embeddings: str | Path) -> np.ndarray:
     """Each galaxy's image path (text; None when unknown): the catalog's ``file_loc`` when

@@ -58,8 +58,11 @@ def question_label(question: str) -> str:
 
 
 def _display(question: str, answer: str) -> str:
-    """What a card shows: the answer, with its question when the answer is a bare yes/no."""
-    return f"{question_label(question)}: {answer}" if answer in ("yes", "no") else answer
+    """What a card shows: the answer, with its question when the answer is a bare yes/no or
+    a class named by a number (``class: 1``, not a bare ``1`` beside the 0–5 scores)."""
+    bare = answer in ("yes", "no") or (question == CLASS_QUESTION
+                                       and not any(c.isalpha() for c in answer))
+    return f"{question_label(question)}: {answer}" if bare else answer
 
 
 def answer_label(question: str, answer: str) -> str:

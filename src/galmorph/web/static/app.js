@@ -5,10 +5,13 @@
 const state = {
   page: 1, perPage: 48, filter: "", where: "", sort: "", batch: [], current: 0,
   sending: Promise.resolve(), searches: 0, maxUpload: 0, nLabels: null, rankingNeedsLabels: false,
+  hasSession: true,
   routed: "",  // the fragment last routed
 };
 // What the page says where the ranking needs scores and there are none.
 const NO_SCORES = "No scores yet. Score some galaxies in the Label tab first: the ranking learns from your scores.";
+// What the page says where there is nothing to label into.
+const NO_SESSION = "No labelling session: start galmorph serve with --session FILE.db to label galaxies.";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -52,12 +55,24 @@ function galaxyUrl(id) { return "/galaxy/" + encodeURIComponent(id); }
 
 function fmt(value, digits) { return value === null || value === undefined ? "–" : value.toFixed(digits); }
 
+// A square saying why a galaxy shows no image, in its place.
+function noImage(why) { return el("div", { class: "no-image", text: why }); }
+
+// A galaxy's image, or a square saying it has none (no file) or it cannot be shown (a
+// broken or unreadable file), so that every card keeps its shape.
+function galaxyImage(galaxy) {
+  if (!galaxy.has_image) return noImage("no image file");
+  const image = el("img", { src: imageUrl(galaxy.id), alt: galaxy.id, loading: "lazy" });
+  image.addEventListener("error", () => image.replaceWith(noImage("image cannot be read")));
+  return image;
+}
+
 // One galaxy as a card: image, id, position, predicted morphology, extras, and a link to its
 // page. onClick runs on a click anywhere on the card; `action` names it on a button that
 // takes keyboard focus (its click bubbles up to the card), e.g. "Similar".
 function card(galaxy, extras = [], onClick = null, action = null) {
   const node = el("figure", { class: "card", "data-id": galaxy.id });
-  if (galaxy.has_image) node.append(el("img", { src: imageUrl(galaxy.id), alt: galaxy.id, loading: "lazy" }));
+  node.append(galaxyImage(galaxy));
   node.append(el("figcaption", { class: "id", text: galaxy.id }));
   if (galaxy.ra !== undefined) {
     node.append(el("div", { class: "muted", text: `RA ${fmt(galaxy.ra, 4)}, Dec ${fmt(galaxy.dec, 4)}` }));
@@ -425,10 +440,14 @@ function onKey(event) {
 }
 
 // ---------------------------------------------------------------- ranking
-// Whether the ranking can be made: not when the session's method learns from scores and
-// there are none yet. Until then the controls that need it (the ranking exports, the map's
-// "interest" colour) are disabled, with a tooltip saying why.
-function rankingReady() { return !(state.rankingNeedsLabels && state.nLabels === 0); }
+// Why an export (`labels` or `ranking`) cannot be made yet, or null: without a session
+// neither can; the ranking neither when the session's method learns from scores and there are
+// none yet. Until then the controls that need it (the exports, the map's "interest" colour)
+// are disabled, with a tooltip saying why.
+function exportBlocked(kind) {
+  if (!state.hasSession) return NO_SESSION;
+  return kind === "ranking" && state.rankingNeedsLabels && state.nLabels === 0 ? NO_SCORES : null;
+}
 
 function setLabelCount(n) {
   state.nLabels = n;
@@ -436,24 +455,26 @@ function setLabelCount(n) {
 }
 
 function updateRankingControls() {
-  const ready = rankingReady();
-  for (const link of document.querySelectorAll("a.export-ranking")) {
-    link.classList.toggle("disabled", !ready);
-    if (ready) { link.removeAttribute("aria-disabled"); link.removeAttribute("title"); }
-    else { link.setAttribute("aria-disabled", "true"); link.title = NO_SCORES; }
+  for (const link of document.querySelectorAll("a[data-export]")) {
+    const why = exportBlocked(link.dataset.export);
+    link.classList.toggle("disabled", why !== null);
+    if (why === null) { link.removeAttribute("aria-disabled"); link.removeAttribute("title"); }
+    else { link.setAttribute("aria-disabled", "true"); link.title = why; }
   }
   const interest = document.querySelector("#map-colour option[value=interest]");
   if (interest) {
-    interest.disabled = !ready;
-    interest.title = ready ? "" : NO_SCORES;
+    const why = exportBlocked("ranking");
+    interest.disabled = why !== null;
+    interest.title = why || "";
   }
 }
 
 // A click on a disabled export says why instead of downloading an error.
-function exportRanking(event) {
-  if (rankingReady()) return;
+function exportClicked(event) {
+  const why = exportBlocked(event.currentTarget.dataset.export);
+  if (why === null) return;
   event.preventDefault();
-  showError(NO_SCORES);
+  showError(why);
 }
 
 async function showRanking() {
@@ -522,8 +543,9 @@ async function start() {
     (info.session ? ` · session ${info.session}` : "");
   state.maxUpload = info.max_upload || 0;
   state.rankingNeedsLabels = Boolean(info.ranking_needs_labels);
+  state.hasSession = Boolean(info.has_session);
   setLabelCount(info.n_labels);
-  for (const link of document.querySelectorAll("a.export-ranking")) link.addEventListener("click", exportRanking);
+  for (const link of document.querySelectorAll("a[data-export]")) link.addEventListener("click", exportClicked);
   setUpBrowse(info.answers || [], info.columns || []);
   $("search-form").addEventListener("submit", (e) => {
     e.preventDefault();

@@ -64,14 +64,31 @@ function questionBlock(question) {
   return block;
 }
 
+// What the bars mean when no question is Galaxy Zoo's (volunteer fractions with 90%
+// intervals): a fine-tuned classifier's class probabilities or a regressor's value. Null: as
+// the page says.
+function answersHelp(questions) {
+  if (questions.some((question) => question.asked !== null)) return null;
+  if (questions.some((question) => question.question === "class")) {
+    return "Each bar is the fine-tuned classifier's probability of that class (they add up to 1).";
+  }
+  return "The fine-tuned model's predicted value.";
+}
+
+// A galaxy's image, or a square saying it has none or it cannot be read (as on the main page).
+function galaxyImage(galaxy) {
+  if (!galaxy.has_image) return node("div", "no-image", "no image file");
+  const image = node("img");
+  Object.assign(image, { src: imageOf(galaxy.id), alt: galaxy.id, loading: "lazy" });
+  const unreadable = () => image.replaceWith(node("div", "no-image", "image cannot be read"));
+  image.addEventListener("error", unreadable);
+  return image;
+}
+
 function neighbourCard(galaxy) {
   const card = node("figure", "card");
   card.dataset.id = galaxy.id;
-  if (galaxy.has_image) {
-    const image = node("img");
-    Object.assign(image, { src: imageOf(galaxy.id), alt: galaxy.id, loading: "lazy" });
-    card.append(image);
-  }
+  card.append(galaxyImage(galaxy));
   card.append(node("figcaption", "id", galaxy.id),
     node("div", "muted", `#${galaxy.rank}, distance ${fixed(galaxy.distance, 3)}`));
   for (const item of galaxy.summary || []) {
@@ -105,9 +122,9 @@ function showHistory(data) {
 
 function showGalaxy(data) {
   const galaxy = data.galaxy;
-  if (galaxy.has_image) {
-    Object.assign(byId("galaxy-image"), { src: imageOf(galaxy.id), alt: galaxy.id, hidden: false });
-  }
+  const image = galaxyImage(galaxy);
+  image.id = "galaxy-image";
+  byId("galaxy-image").replaceWith(image);
   if (galaxy.ra !== undefined) {
     byId("galaxy-position").textContent = `RA ${fixed(galaxy.ra, 5)}, Dec ${fixed(galaxy.dec, 5)}`;
   }
@@ -117,6 +134,8 @@ function showGalaxy(data) {
   byId("galaxy-search").href = "/#search/" + encodeURIComponent(galaxy.id);
   if (data.questions.length) {
     byId("galaxy-answers").replaceChildren(...data.questions.map(questionBlock));
+    const help = answersHelp(data.questions);
+    if (help) byId("answers-help").textContent = help;
   } else {
     byId("answers-help").textContent = "no predictions: start galmorph serve with --predictions";
   }
