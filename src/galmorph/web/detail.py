@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from galmorph.data.tree import plain_name
 from galmorph.models.tasks import PROBABILITY_PREFIX, REGRESSION_COLUMN
 from galmorph.web.summary import (
     CLASS_QUESTION,
     answer_label,
     is_class_column,
-    question_label,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def answer_groups(values: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not answers[question]:
             continue
         groups.append({
-            "question": question, "label": question_label(question),
+            "question": question, "label": plain_name(question),
             "asked": _value(values[question + "_asked"]),
             "answers": [{"answer": stem[len(question) + 1:],
                          "label": answer_label(question, stem),

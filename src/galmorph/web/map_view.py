@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from galmorph.data.tree import plain_name
 from galmorph.exceptions import GalmorphError
 from galmorph.numbers import reads_as_number
 from galmorph.web.gallery import NoSession
-from galmorph.web.summary import answer_label, question_label
+from galmorph.web.summary import answer_label
 
 if TYPE_CHECKING:
     from galmorph.inference.maps import GalaxyMap
@@ -140,7 +141,7 @@ def answer_title(name: str, stem: str) -> str:
     if match is None:
         return name
     question = match.group(1)
-    return f"{question_label(question)}: {answer_label(question, stem)}"
+    return f"{plain_name(question)}: {answer_label(question, stem)}"
 
 
 class MapView:

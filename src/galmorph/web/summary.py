@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from galmorph.data.tree import plain_name
 from galmorph.exceptions import GalmorphError
 from galmorph.models.tasks import PROBABILITY_PREFIX, REGRESSION_COLUMN
 
@@ -49,29 +50,17 @@ def is_regression(table: pd.DataFrame) -> bool:
             and pd.api.types.is_numeric_dtype(table[REGRESSION_COLUMN].dtype))
 
 
-def question_label(question: str) -> str:
-    """``t02_edgeon`` → ``edgeon``; other names with ``_`` as spaces."""
-    head, _, rest = question.partition("_")
-    if rest and head[:1] == "t" and head[1:].isdigit():
-        question = rest
-    return question.replace("_", " ")
-
-
 def _display(question: str, answer: str) -> str:
     """What a card shows: the answer, with its question when the answer is a bare yes/no or
     a class named by a number (``class: 1``, not a bare ``1`` beside the 0–5 scores)."""
     bare = answer in ("yes", "no") or (question == CLASS_QUESTION
                                        and not any(c.isalpha() for c in answer))
-    return f"{question_label(question)}: {answer}" if bare else answer
+    return f"{plain_name(question)}: {answer}" if bare else answer
 
 
 def answer_label(question: str, answer: str) -> str:
-    """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth``."""
-    label = answer[len(question) + 1:].removesuffix("_fraction")
-    head, _, rest = label.partition("_")
-    if rest and head[:1] == "a" and head[1:].isdigit():  # GZ2's a01_ prefix
-        label = rest
-    return label.replace("_", " ")
+    """``t01_smooth_or_features_a01_smooth_fraction`` → ``smooth`` (:func:`plain_name`)."""
+    return plain_name(answer[len(question) + 1:].removesuffix("_fraction"))
 
 
 class PredictionSummary:
