@@ -347,8 +347,8 @@ def _metadata(size: int) -> dict:
 
 def predict_cold(spec: dict) -> dict:
     """Wall time of predict_catalog (model file, catalog, JPEGs) + write_table."""
-    from galmorph.data.catalog import read_table
     from galmorph.data.datasets import default_num_workers
+    from galmorph.data.table_files import read_table
     from galmorph.inference.outputs import write_table
     from galmorph.inference.predict import predict_catalog
     from galmorph.models.checkpoint import build_model, save_model

@@ -11,7 +11,7 @@ import pytest
 
 from galmorph.cli import main
 from galmorph.data import bundled
-from galmorph.data.catalog import read_table
+from galmorph.data.table_files import read_table
 
 
 def run_validate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from galmorph.data.catalog import load_catalog, read_catalog, read_table
+from galmorph.data.catalog import load_catalog, read_catalog
 from galmorph.data.schemas import get_schema
+from galmorph.data.table_files import read_table
 from galmorph.exceptions import CatalogError, GalmorphWarning
 
 T01 = get_schema("gz2").question("t01_smooth_or_features").columns

@@ -15,9 +15,10 @@ from astropy.io import fits
 from astropy.table import Table
 
 from galmorph.data.bundled import demo_dir
-from galmorph.data.catalog import load_catalog, read_catalog, read_table
+from galmorph.data.catalog import load_catalog, read_catalog
 from galmorph.data.image_folder import image_folder_catalog
 from galmorph.data.images import load_image
+from galmorph.data.table_files import read_table
 from galmorph.exceptions import CatalogError, GalmorphWarning
 
 #: An SDSS objid: above 2**53, so a float cannot hold it (it reads back as ...5920).

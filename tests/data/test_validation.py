@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmorph.data.catalog import load_catalog, read_table, summarize_catalog
+from galmorph.data.catalog import load_catalog, summarize_catalog
 from galmorph.data.schemas import get_schema
+from galmorph.data.table_files import read_table
 from galmorph.exceptions import CatalogError, GalmorphWarning
 
 T01 = get_schema("gz2").question("t01_smooth_or_features").columns

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmorph.data.catalog import read_table
+from galmorph.data.table_files import read_table
 from galmorph.exceptions import GalmorphError
 from galmorph.inference import outputs
 from galmorph.inference.outputs import read_metadata, write_table

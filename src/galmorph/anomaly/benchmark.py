@@ -168,7 +168,7 @@ def benchmark_setup(
             the column is missing, holds text or values outside [0, 5], an id is
             repeated, nothing matches, or no galaxy is interesting.
     """
-    from galmorph.data.catalog import read_table
+    from galmorph.data.table_files import read_table
 
     emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
     source = "the truth catalog" if isinstance(truth, pd.DataFrame) else f"truth catalog {truth}"

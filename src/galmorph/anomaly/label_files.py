@@ -44,7 +44,7 @@ def read_label_file(path: str | Path) -> list[tuple[str, float]]:
         with LabelStore.open(path) as store:
             pairs = list(store.labels().items())
     else:
-        from galmorph.data.catalog import read_table
+        from galmorph.data.table_files import read_table
 
         pairs = label_pairs(read_table(path), f"labels file {path}")
     if not pairs:

@@ -149,7 +149,7 @@ class AnomalySession:
                 the argument: ``pca``, ``batch_size`` whole numbers ≥ 1, ``seed`` ≥ 0,
                 ``xi`` a finite number ≥ 0, ``artefact_threshold`` from 0 to 1).
         """
-        from galmorph.data.catalog import read_table
+        from galmorph.data.table_files import read_table
 
         embeddings = path_argument(embeddings, "embeddings")
         check_method(method)

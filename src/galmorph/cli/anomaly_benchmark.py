@@ -19,7 +19,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     """Run the simulated-researcher benchmark and print (and write) the table."""
     from galmorph.anomaly.baselines import artefact_flags
     from galmorph.anomaly.benchmark import benchmark, benchmark_setup
-    from galmorph.data.catalog import read_table
+    from galmorph.data.table_files import read_table
     from galmorph.files import write_json
     from galmorph.inference.embeddings import read_embeddings
 

@@ -27,11 +27,12 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "bundled": ["demo_catalog", "demo_dir"],
         "defaults": ["FORMATS"],
-        "catalog": ["load_catalog", "read_catalog", "read_table", "summarize_catalog"],
+        "catalog": ["load_catalog", "read_catalog", "summarize_catalog"],
         "datasets": ["GalaxyDataModule"],
         "galaxy_dataset": ["GalaxyDataset"],
         "image_config": ["ImageConfig"],
         "images": ["asinh_stretch", "load_image", "to_channels"],
+        "table_files": ["read_table"],
         "schemas": ["builtin_schemas", "get_schema"],
         "splits": ["assign_splits"],
         "transforms": ["eval_transform", "train_transform"],

@@ -33,9 +33,10 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from galmorph.data.catalog import find_column, read_table, rename_columns
+from galmorph.data.catalog import find_column, rename_columns
 from galmorph.data.defaults import FORMATS
 from galmorph.data.image_folder import holds_images
+from galmorph.data.table_files import read_table
 from galmorph.data.validation import inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 

@@ -57,7 +57,7 @@ def read_predictions(path: str | Path, ids: np.ndarray, embeddings: str | Path
         GalmorphError: naming the file: missing, unreadable, without ``id_str``, or sharing
             no galaxy with the embeddings.
     """
-    from galmorph.data.catalog import read_table
+    from galmorph.data.table_files import read_table
 
     path = Path(path)
     if not path.is_file():
