@@ -132,13 +132,15 @@ def test_demo_runs_every_step_and_writes_the_report(demo_run: tuple[Path, str]) 
     page = parse((out / "report.html").read_text(encoding="utf-8"))
     assert page.sections == list(SECTIONS)
     assert page.external == []
-    # grids of predictions, similar galaxies, the anomaly ranking, the curve, ring candidates
-    assert len(page.images) == 5
+    # grids of predictions, confident misses, similar galaxies, the anomaly ranking, the
+    # curve, ring candidates
+    assert len(page.images) == 6
     for uri in page.images:
         assert len(_png(uri)) > 1000
     assert page.tables >= 3  # evaluation, anomaly precision, timings
     text = " ".join(page.text)
-    for words in ("t01_smooth_or_features", "Test accuracy", "Random %", "ROC AUC"):
+    for words in ("t01_smooth_or_features", "Test accuracy", "Random %", "ROC AUC",
+                  "Where the model and the volunteers disagree most"):
         assert words in text
     # the test accuracy beside that of always answering 'not ring' (most test galaxies)
     rings = pd.read_csv(out / "ring_test_predictions.csv")["ring"]

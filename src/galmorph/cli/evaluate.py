@@ -130,38 +130,20 @@ def _finite(value: Any) -> bool:
 
 
 def _draw_worst(result: dict[str, Any], path: Path) -> str:
-    """Draw ``result["worst"]`` (captions: id, truth, prediction) to ``path``; what was done."""
-    from galmorph.report.plots import galaxy_grid
+    """Draw ``result["worst"]`` to ``path``; what was done."""
+    from galmorph.report.worst_grid import TITLES, worst_grid
 
     worst = result["worst"]
     task = result.get("task", "votes")
     if not worst:
         return (f"No {'confident misses' if task == 'votes' else 'mistakes'} to draw: "
                 f"{_NOTHING_WRONG[task]} ({path} not written)")
-    captions = [f"{g.get('id_str', Path(g['file_loc']).stem)}\n{_caption(task, g)}"
-                for g in worst]
-    title = f"the {len(worst)} {_TITLES[task]}"
-    about = "" if task == "votes" else f" ({result['label_column']!r})"
-    galaxy_grid([g["file_loc"] for g in worst], captions, path=path, title=title + about)
-    return f"Wrote {path}: {title}"
+    worst_grid(worst, task, result.get("label_column"), path=path)
+    return f"Wrote {path}: the {len(worst)} {TITLES[task]}"
 
 
-_TITLES = {"votes": "largest confident misses", "classification": "most confident mistakes",
-           "regression": "largest errors"}
 _NOTHING_WRONG = {
     "votes": "on every question the volunteers answered confidently, the model gives their answer",
     "classification": "every galaxy is classified right",
     "regression": "every prediction is exact",
 }
-def _caption(task: str, galaxy: dict[str, Any]) -> str:
-    """What the grid says under one of the worst galaxies, after its id."""
-    if task == "votes":
-        from galmorph.data.tree import plain_name
-
-        return (f"{plain_name(galaxy['question'])}\n"
-                f"volunteers: {galaxy['label']} ({galaxy['label_fraction']:.0%})\n"
-                f"model: {galaxy['predicted']} ({galaxy['probability']:.0%})")
-    if task == "classification":
-        return (f"label {galaxy['label']}\n"
-                f"predicted {galaxy['predicted']} ({galaxy['probability']:.0%})")
-    return f"label {galaxy['label']:.3g}, predicted {galaxy['predicted']:.3g}"

@@ -143,8 +143,36 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
         section.blocks.append(note_html(
             f"Not in the table: {', '.join(unanswered)}, which no galaxy of the catalog has "
             "votes for (the model still predicts them)."))
+    _draw_misses(run, section, catalog, counts, alpha, schema)
     run.say(f"summed NLL per galaxy {result['mean_nll']:.2f} nats"
             + (f" (no-image guess {result['baseline_mean_nll']:.2f})"
                if "baseline_mean_nll" in result else ""))
     run.sections.append(section)
     return predictions
+
+
+#: Confident misses the report draws.
+MISSES_SHOWN = 12
+
+
+def _draw_misses(run: DemoRunner, section: Section, catalog: pd.DataFrame, counts: np.ndarray,
+                 alpha: np.ndarray, schema: Any) -> None:
+    """Add the galaxies where confident volunteers and the model disagree most."""
+    from galmorph.inference.worst import worst_vote_galaxies
+    from galmorph.report.worst_grid import worst_grid
+
+    worst = worst_vote_galaxies(catalog, counts, alpha, schema, n=MISSES_SHOWN)
+    if not worst:
+        section.blocks.append(note_html(
+            "On every question the volunteers answered confidently, the model gives their "
+            "answer: no disagreement to show."))
+        return
+    grid = run.save(worst_grid(worst, "votes", ncols=6, panel_size=1.7), "misses_grid.png")
+    section.blocks.append(figure_html(
+        grid, "grid of galaxies where the model and confident volunteers disagree",
+        "Where the model and the volunteers disagree most: galaxies whose volunteers agreed "
+        "(80% or more) on an answer the model did not expect, each under the question it "
+        "missed most, with the volunteers' share of votes for their answer and the share the "
+        "model expected for its own. Some are the model's mistakes, some the volunteers' "
+        "(a foreground star, a companion): galmorph evaluate --grid draws them for any "
+        "catalog with votes."))
