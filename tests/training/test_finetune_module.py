@@ -88,3 +88,34 @@ def test_learning_rate_decays_per_block_and_frozen_parameters_are_left_out() -> 
     assert id(encoder.layer2[0].conv1.weight) not in lr_of
     assert id(encoder.conv1[0].weight) not in lr_of
     assert len(lr_of) == sum(p.requires_grad for p in module.parameters())
+
+
+class _FixedLogits(nn.Module):
+    """Answers the same logits whatever the images."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits
+
+
+def test_balanced_accuracy_averages_only_the_classes_with_validation_galaxies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Class 2 has no validation galaxies but is predicted once: (1/2 + 2/2) / 2 = 0.75."""
+    torch.manual_seed(0)
+    encoder = create_encoder("test_resnet")
+    module = FinetuneModule(GalaxyModel(encoder, LinearHead(encoder.num_features, 3, 0.0)),
+                            "classification")
+    module.model = _FixedLogits(torch.eye(3)[[0, 2, 1, 1]] * 5)
+    logged: dict[str, object] = {}
+    monkeypatch.setattr(module, "log", lambda name, value, **_: logged.__setitem__(name, value))
+    module.validation_step({"image": torch.zeros(4, 3, 32, 32),
+                            "target": torch.tensor([0, 0, 1, 1])}, 0)
+    module.on_validation_epoch_end()
+    value = logged["val_balanced_accuracy"]
+    value = value.compute() if hasattr(value, "compute") else value
+    assert float(value) == pytest.approx(0.75)
+    assert float(logged["val_accuracy"]) == pytest.approx(0.75)

@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 
 from galmorph import __version__
-from galmorph.data.caller_rows import load_catalog_keeping_rows
+from galmorph.data.caller_rows import caller_index, load_catalog_with_rows
 from galmorph.data.catalog import CatalogSource
 from galmorph.data.views import average_over_views, check_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
@@ -104,8 +104,9 @@ class _EmbeddingJob:
         )
         self.loaded = as_loaded(model, self.device)
         self.backend = resolve_model_backend(backend, self.loaded, self.device)
-        self.frame, self.caller_rows = load_catalog_keeping_rows(
-            catalog, drop_missing_images=drop_missing_images)
+        self.frame, rows = load_catalog_with_rows(catalog,
+                                                  drop_missing_images=drop_missing_images)
+        self.caller_rows = caller_index(catalog, rows)
         self.config = self.loaded.image_config
         self.embedder = self.loaded.model.embedder(stages)
         self.stages = tuple(sorted(int(s) for s in stages))

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import torch
 
-from galmorph.data.caller_rows import load_catalog_keeping_rows
+from galmorph.data.caller_rows import caller_index, load_catalog_with_rows
 from galmorph.data.catalog import CatalogSource
 from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import GalmorphError, GalmorphWarning
@@ -137,11 +137,10 @@ def _prepare(
     check_has_head(loaded)
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
-    frame, caller_rows = load_catalog_keeping_rows(catalog,
-                                                   drop_missing_images=drop_missing_images)
+    frame, rows = load_catalog_with_rows(catalog, drop_missing_images=drop_missing_images)
     for message in check_image_conventions(frame, loaded.image_config, loaded.name):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
-    return loaded, frame, torch_device, caller_rows
+    return loaded, frame, torch_device, caller_index(catalog, rows)
 
 
 def predict_catalog(

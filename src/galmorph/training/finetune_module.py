@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics.aggregation import CatMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from galmorph.data.tree import Schema
 from galmorph.models.blocks import freeze_encoder, layerwise_groups
@@ -115,9 +115,10 @@ class FinetuneModule(L.LightningModule):
         self.loss = loss
         self.schema = schema
         self.metadata = dict(metadata or {})
-        if task == "classification":  # the mean of each class's fraction right, per epoch
-            self.val_balanced_accuracy = MulticlassAccuracy(
-                num_classes=model.head.linear.out_features, average="macro")
+        #: A classifier's validation galaxies by true and predicted class, for the mean of
+        #: each class's fraction right (over the classes it has galaxies of) per epoch.
+        self.val_confusion = (MulticlassConfusionMatrix(model.head.linear.out_features)
+                              if task == "classification" else None)
         #: A regressor's validation errors, and those of always answering the training
         #: median, per galaxy (gathered from every process), for a paired test per epoch.
         self.val_errors = (nn.ModuleList([CatMetric(), CatMetric()])
@@ -166,8 +167,8 @@ class FinetuneModule(L.LightningModule):
         if self.task == "classification":
             accuracy = (outputs.argmax(dim=1) == batch["target"]).float().mean()
             self.log("val_accuracy", accuracy, prog_bar=True, batch_size=size, sync_dist=True)
-            self.val_balanced_accuracy(outputs, batch["target"])
-            self.log("val_balanced_accuracy", self.val_balanced_accuracy, batch_size=size)
+            assert self.val_confusion is not None
+            self.val_confusion.update(outputs, batch["target"])
         elif self.task == "regression":
             errors = (outputs[:, 0] - batch["target"]).abs()
             self.log("val_mae", errors.mean(), batch_size=size, sync_dist=True)
@@ -176,8 +177,17 @@ class FinetuneModule(L.LightningModule):
                 self.val_errors[1].update((batch["target"] - self.metadata["train_median"]).abs())
 
     def on_validation_epoch_end(self) -> None:
-        """Log ``val_median_p_value``: whether the regressor's errors differ from those of
-        always answering the training median beyond chance (paired test; 1 if equal)."""
+        """Log a classifier's ``val_balanced_accuracy``, or ``val_median_p_value``: whether
+        the regressor's errors differ from those of always answering the training median
+        beyond chance (paired test; 1 if equal)."""
+        if self.val_confusion is not None and self.val_confusion.update_count:
+            confusion = self.val_confusion.compute()
+            with torch.inference_mode(False):  # a state fit can update after trainer.validate
+                self.val_confusion.reset()
+            support = confusion.sum(dim=1)
+            present = support > 0  # a class predicted but with no galaxies is no class's miss
+            self.log("val_balanced_accuracy",
+                     (confusion.diagonal()[present] / support[present]).float().mean())
         if self.val_errors is None or not self.val_errors[0].update_count:
             return
         model_errors, median_errors = (e.compute().cpu().numpy() for e in self.val_errors)

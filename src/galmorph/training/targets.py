@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog
+from galmorph.data.caller_rows import load_catalog_with_rows
+from galmorph.data.catalog import CatalogSource, catalog_name
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.galaxy_dataset import GalaxyDataset, Transform
 from galmorph.data.image_config import ImageConfig
@@ -34,6 +35,8 @@ from galmorph.models.label_metrics import label_values, normalise_classes
 
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
+#: A regression label of this many whole numbers or fewer may be class codes.
+MAX_CODES = 3
 
 
 class TargetDataset(GalaxyDataset):
@@ -140,14 +143,18 @@ def labelled_catalog(
 
     A missing column gets close names suggested; text labels lose surrounding spaces
     and blank ones count as missing; rows without a label are dropped with a warning;
-    classes become ints or text (:func:`normalise_classes`).
+    classes become ints or text (:func:`normalise_classes`). Messages number
+    rows as the catalog does, also after ``skip_missing_images`` dropped some. A
+    regression label of a few whole numbers only (class codes?) gets a warning.
 
     Raises:
         CatalogError: naming the catalog file, the column and rows.
     """
-    frame = load_catalog(catalog, schema, drop_missing_images=skip_missing_images)
+    frame, rows = load_catalog_with_rows(catalog, schema=schema,
+                                         drop_missing_images=skip_missing_images)
+    frame.index = rows  # messages name rows as the catalog numbers them
     if task == "votes":
-        return frame
+        return frame.reset_index(drop=True)
     if label is None:
         raise ValueError(f"a {task} model needs label= (the catalog column to learn)")
     where = catalog_name(catalog)
@@ -182,12 +189,25 @@ def labelled_catalog(
             f"all {len(frame)} labelled galaxies have")
         raise CatalogError(f"{where}: {galaxies} the {label!r} value {frame[label].iloc[0]:g}: "
                            "a regressor needs galaxies with different values to learn from")
+    if task == "regression":
+        _warn_if_classes(frame[label], label, where)
     if task == "classification":
         try:
             frame[label] = normalise_classes(frame[label])
         except CatalogError as err:
             raise CatalogError(f"{where}: {err}") from None
-    return frame
+    return frame.reset_index(drop=True)
+
+
+def _warn_if_classes(values: pd.Series, label: str, where: str) -> None:
+    """Warn when a regression label holds only a few whole numbers, like class codes."""
+    distinct = np.sort(values.unique())
+    if len(distinct) <= MAX_CODES and (distinct == np.round(distinct)).all():
+        warnings.warn(
+            f"{where}: label column {label!r} holds only the whole numbers "
+            f"{', '.join(f'{v:g}' for v in distinct)}: learnt as a number per galaxy; if "
+            "they are classes, use task='classification' (leave out --task regression)",
+            GalmorphWarning, stacklevel=4)
 
 
 def _numbers(frame: pd.DataFrame, label: str, where: str) -> pd.Series:
@@ -196,8 +216,10 @@ def _numbers(frame: pd.DataFrame, label: str, where: str) -> pd.Series:
     bad = frame[label].notna() & values.isna()
     if bad.any():
         raise CatalogError(
-            f"{where}: label column {label!r} must hold numbers; it has "
-            f"{', '.join(map(repr, frame.loc[bad, label].unique()[:5]))}"
+            f"{where}: label column {label!r} must hold numbers (or be left blank); "
+            f"{describe_rows(frame, bad, frame[label].map(repr))} are not numbers"
+            + ("; if they are classes, use task='classification' (leave out --task regression)"
+               if values.notna().sum() < bad.sum() else "")
         )
     infinite = pd.Series(np.isinf(values.to_numpy(dtype=float)), index=frame.index)
     if infinite.any():
@@ -236,19 +258,20 @@ def check_classes(
         warnings.warn(
             f"{where}: the {label!r} classes {' and '.join(map(repr, alike))} differ only in "
             "upper and lower case: they are learnt as different classes; write them alike "
-            "if they are one", GalmorphWarning, stacklevel=3)
+            "if they are one", GalmorphWarning, stacklevel=4)
     listed = ", ".join(f"{c!r}: {n}" for c, n in zip(classes, counts, strict=True))
     unchecked = [f"{c!r} ({n})" for c, n, v in zip(classes, counts, val_counts, strict=True)
                  if v == 0]
     if val_fraction > 0 and unchecked and val_counts.any():
+        them = "it" if len(unchecked) == 1 else "them"
         warnings.warn(
             f"{where}: too few galaxies to hold any out for validation in {label!r} class "
-            f"{', '.join(unchecked)}: the validation scores leave it out; label more (at "
+            f"{', '.join(unchecked)}: the validation scores leave {them} out; label more (at "
             f"least {max(3, int(np.ceil(0.5 / val_fraction)))} galaxies of each class)",
-            GalmorphWarning, stacklevel=3)
+            GalmorphWarning, stacklevel=4)
     if not weighted and counts.max() >= 3 * counts.min():
         warnings.warn(
             f"{where}: the {label!r} classes are unbalanced ({listed} galaxies): always "
             f"answering {classes[counts.argmax()]!r} is {counts.max() / counts.sum():.0%} right; "
             "weigh them with class_weights='balanced' (--class-weights balanced)",
-            GalmorphWarning, stacklevel=3)
+            GalmorphWarning, stacklevel=4)
