@@ -3,8 +3,9 @@
 
 :func:`check_votes` matches each question of the tree to its vote columns (a question
 without any is warned of and given zero votes), refuses values that are not whole
-vote counts and records the votes per galaxy in the catalog's
-:class:`~galmorph.data.validation.CatalogSummary`.
+vote counts, warns of follow-up questions voted on where the answer leading to them
+got no vote (:func:`votes_without_parent`), and records the votes per galaxy in the
+catalog's :class:`~galmorph.data.validation.CatalogSummary`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 #: The largest vote count accepted.
 MAX_VOTES = EXACT_IN_FLOAT
+#: Follow-up votes on a galaxy whose leading answer got none that are worth a warning:
+#: Galaxy Zoo 2's own table has single stray votes (1 or 2 galaxies of 6,092 per question).
+STRAY_VOTES = 2
 
 
 def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -> pd.DataFrame:
@@ -76,9 +80,34 @@ def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) ->
             )
         else:
             frame[column] = values.astype("int64")
+    if len(summary.errors) == n_errors:
+        summary.warnings += votes_without_parent(frame, present)
     if len(summary.errors) == n_errors and present and len(frame):
         totals = frame[present[0].columns].sum(axis=1)
         summary.votes_question = present[0].name
         summary.votes_median = float(totals.median())
         summary.votes_min, summary.votes_max = int(totals.min()), int(totals.max())
     return frame
+
+
+def votes_without_parent(frame: pd.DataFrame, present: list[Question]) -> list[str]:
+    """Warnings for questions with :data:`STRAY_VOTES` or more votes on galaxies where the
+    answer they are asked after (``asked_after``) got none: a misplaced ``asked_after``
+    in the tree, or vote columns swapped."""
+    names = {q.name for q in present}
+    found = []
+    for question in present:
+        parent = question.asked_after
+        if parent is None or parent.question not in names:
+            continue
+        votes = frame[question.columns].sum(axis=1)
+        stray = (votes >= STRAY_VOTES) & (frame[parent.column] == 0)
+        if stray.any():
+            found.append(
+                f"question {question.name!r} is asked after {parent.question}/{parent.name}, "
+                f"yet {plural(int(stray.sum()), 'galaxy')} of {len(frame)} "
+                f"{'has' if stray.sum() == 1 else 'have'} votes for it and none in "
+                f"{parent.column!r}: {describe_rows(frame, stray, votes)} (votes for "
+                f"{question.name!r}); check its asked_after in the tree, and the vote columns"
+            )
+    return found

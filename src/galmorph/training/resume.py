@@ -1,8 +1,10 @@
-"""Checks of the checkpoint a vote-count run resumes from (``train(resume=True)``).
+"""The checkpoint a vote-count run resumes from (``train(resume=True)``).
 
-:func:`check_resumable` reads the checkpoint and refuses one that cannot be read or
-was trained with other settings (encoder, schema, image size, channels) than the run
-that would go on from it.
+:func:`check_resumable` reads it and refuses one that cannot be read or was trained
+with other settings (encoder, schema, image size, channels) than the run that would go
+on from it;
+:func:`schedule_note` warns when a resumed run's learning-rate schedule has ended, and
+:func:`time_limit_note` says where a run stopped by its time limit left off.
 """
 
 from __future__ import annotations
@@ -10,9 +12,46 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from galmorph.exceptions import GalmorphError
+
+
+def schedule_note(earlier: dict[str, Any], epochs: int, scheduler: str, output_dir: Path
+                  ) -> str | None:
+    """A warning when a resumed cosine schedule was planned for another number of epochs
+    than ``epochs`` (the checkpoint's schedule goes on as planned); else None."""
+    planned = earlier.get("training", {}).get("epochs")
+    if scheduler != "cosine" or planned is None or planned == epochs:
+        return None
+    return (f"the run in {output_dir} was started with --epochs {planned}: its cosine "
+            f"learning-rate schedule was set for {planned} epoch{'' if planned == 1 else 's'} "
+            "and a resumed run keeps it"
+            + (f", so epochs after epoch {planned} train at a learning rate near 0"
+               if epochs > planned else "")
+            + f"; to train longer, start a new run from its model (--init "
+            f"{output_dir / 'model.pt'} --epochs N, in another folder)")
+
+
+def time_limit_note(trainer: L.Trainer, epochs: int, max_minutes: float | None) -> str | None:
+    """Where a run that ``max_minutes`` stopped left off, and what ``--resume`` does next;
+    None when the run was not stopped by its time limit."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    if max_minutes is None or timer is None or timer.time_remaining("train") > 0:
+        return None
+    epoch = trainer.current_epoch  # 1-based number of the epoch it stopped in or after
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    batches = trainer.num_training_batches
+    if done >= batches and epoch >= epochs:  # every epoch was trained in time
+        return None
+    where = (f"after epoch {epoch} of {epochs}" if done >= batches else
+             f"in epoch {epoch} of {epochs}, after {done} of its {batches} batches")
+    then = "" if done >= batches else f" (the rest of epoch {epoch} is not trained)"
+    return (f"stopped at the time limit (--max-minutes {max_minutes:g}) {where}: model.pt "
+            f"is the best model so far; run again with --resume to go on from epoch "
+            f"{epoch + 1}{then}")
 
 
 def check_resumable(checkpoint: Path, metadata: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -33,6 +72,8 @@ def check_resumable(checkpoint: Path, metadata: dict[str, Any]) -> tuple[dict[st
         ) from None
     changed = [
         f"{what} {shown(earlier_value)}, not {shown(value)}"
+        if shown(earlier_value) != shown(value) else
+        f"{what} {shown(earlier_value)} as it was then ({_tree_change(earlier_value, value)})"
         for what, key, shown in _RESUMED_SETTINGS
         if (earlier_value := key(earlier)) is not None and earlier_value != (value := key(metadata))
     ]
@@ -49,7 +90,36 @@ def check_resumable(checkpoint: Path, metadata: dict[str, Any]) -> tuple[dict[st
 #: read it from a model's metadata (None: not recorded), and how to show it.
 _RESUMED_SETTINGS: tuple[tuple[str, Any, Any], ...] = (
     ("encoder", lambda m: m.get("encoder"), repr),
-    ("--schema", lambda m: m.get("schema"), lambda s: s.get("name", "(unnamed)")),
+    ("--schema", lambda m: _tree(m.get("schema")), lambda s: s.get("name", "(unnamed)")),
     ("--image-size", lambda m: m.get("image", {}).get("size"), str),
     ("--channels", lambda m: m.get("channels"), str),
 )
+
+
+def _tree(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A schema's dict without its questions' texts, which the model does not learn."""
+    if schema is None:
+        return None
+    questions = [{k: v for k, v in q.items() if k != "text"} for q in schema.get("questions", [])]
+    return {**schema, "questions": questions}
+
+
+def _tree_change(earlier: dict[str, Any], now: dict[str, Any]) -> str:
+    """The first difference between two trees of one name, in words."""
+    before = {q["name"]: q for q in earlier["questions"]}
+    after = {q["name"]: q for q in now["questions"]}
+    if list(before) != list(after):
+        return f"questions {', '.join(before)}, not {', '.join(after)}"
+    for name, question in before.items():
+        for key in ("asked_after", "answers"):
+            if question.get(key) != after[name].get(key):
+                return (f"question {name!r} {key.replace('_', ' ')} "
+                        f"{_brief(question.get(key))}, not {_brief(after[name].get(key))}")
+    return "another tree of that name"
+
+
+def _brief(value: Any) -> str:
+    """An ``asked_after`` or an answer list (``name (column), ...``) as written."""
+    if isinstance(value, list):
+        return ", ".join(f"{a['name']} ({a['column']})" for a in value)
+    return str(value)

@@ -37,7 +37,7 @@ from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
-from galmorph.training.resume import check_resumable
+from galmorph.training.resume import check_resumable, schedule_note, time_limit_note
 from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
@@ -188,7 +188,8 @@ def train(
         imagenet_weights: local timm weights file for ``init="imagenet"``.
         lr_decay: layer-wise learning-rate decay per encoder block from the top.
             Default: :data:`PRETRAINED_LR_DECAY` for pretrained starts, none from scratch.
-        max_minutes: stop after this much training time, keeping the best model so far.
+        max_minutes: stop after this much training time (of this run, also when resumed),
+            keeping the best model so far.
         callbacks: more Lightning callbacks (e.g. to time the training loop).
     """
     check_run_options(epochs=epochs, batch_size=batch_size, num_workers=num_workers,
@@ -249,6 +250,9 @@ def train(
     last = output_dir / f"{LAST_NAME}.ckpt"
     resume_from = last if resume and last.exists() else None
     earlier, steps = ({}, 0) if resume_from is None else check_resumable(resume_from, metadata)
+    if resume_from is not None and (note := schedule_note(earlier, epochs, scheduler,
+                                                          output_dir)) is not None:
+        warnings.warn(note, GalmorphWarning, stacklevel=2)
     if resume and resume_from is None:
         warnings.warn(f"nothing to resume: {output_dir} holds no {last.name}; training from "
                       "the start", GalmorphWarning, stacklevel=2)
@@ -290,6 +294,9 @@ def train(
         warnings.warn(f"nothing more to train: the run in {output_dir} had already stopped after "
                       f"{done} epoch{'' if done == 1 else 's'} of {epochs} (--epochs)",
                       GalmorphWarning, stacklevel=2)
+    if (note := time_limit_note(trainer, epochs, max_minutes)) is not None:
+        metadata["training"]["time_limit_reached"] = True
+        warnings.warn(note, GalmorphWarning, stacklevel=2)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     best_loss = checkpoint.best_model_score
     metadata["training"].update(

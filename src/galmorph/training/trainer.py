@@ -25,7 +25,12 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    Timer,
+)
 from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import TorchCheckpointIO
 
@@ -189,6 +194,16 @@ def _loggers(output_dir: Path) -> list[Logger]:
     return loggers
 
 
+class RunTimer(Timer):
+    """Lightning's :class:`~lightning.pytorch.callbacks.Timer`, counting this run's time
+    only: a run resumed from a checkpoint gets its whole limit again (Lightning's would
+    carry on from the time the checkpoint records, and a batch job resumed with the same
+    limit would stop before its first step)."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Keep this run's clock (the checkpoint's elapsed time is not carried on)."""
+
+
 def build_trainer(
     output_dir: Path,
     *,
@@ -222,12 +237,20 @@ def build_trainer(
     """
     if patience is not None and monitor is None:
         raise ValueError("early stopping (patience) needs a validation metric to monitor")
+    # last.ckpt after every epoch, improved or not: save_last=True writes it only when
+    # best.ckpt is written, and a run resumed from it would repeat the epochs after the
+    # best; without validation, best.ckpt is written every epoch, and last.ckpt with it
     checkpoint = ModelCheckpoint(
-        dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min", save_last=True,
-        enable_version_counter=False,
+        dirpath=output_dir, filename=BEST_NAME, monitor=monitor, mode="min",
+        save_last=monitor is None, enable_version_counter=False,
     )
     checkpoint.CHECKPOINT_NAME_LAST = LAST_NAME
     every: list[L.Callback] = [checkpoint, LearningRateMonitor("epoch"), *callbacks]
+    if monitor is not None:
+        every.append(ModelCheckpoint(dirpath=output_dir, filename=LAST_NAME, monitor=None,
+                                     save_top_k=1, enable_version_counter=False))
+    if max_minutes is not None:
+        every.append(RunTimer(timedelta(minutes=max_minutes)))
     if patience is not None:
         every.append(EarlyStopping(monitor, patience=patience, mode="min"))
     no_validation: dict[str, Any] = (
@@ -246,7 +269,6 @@ def build_trainer(
             precision=precision,
             gradient_clip_val=gradient_clip,
             callbacks=every,
-            max_time=None if max_minutes is None else timedelta(minutes=max_minutes),
             logger=_loggers(output_dir),
             default_root_dir=output_dir,
             enable_progress_bar=progress,
