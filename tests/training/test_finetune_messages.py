@@ -82,3 +82,21 @@ def test_a_regression_label_of_words_suggests_classification(ring_frame: pd.Data
     with pytest.raises(CatalogError, match=re.escape(
             "are not numbers; if they are classes, use task='classification'")):
         labelled_catalog(words, "regression", "kind", None)
+
+
+def test_a_regression_label_of_fractions_suggests_squash(
+    tmp_path: Path, ring_frame: pd.DataFrame, tiny_model: TrainResult
+) -> None:
+    fractions = ring_frame.assign(smooth=np.linspace(0.05, 0.95, len(ring_frame)))
+    options = dict(task="regression", label="smooth", model=tiny_model.model_path, epochs=1,
+                   batch_size=8, num_workers=0, progress=False)
+    with pytest.warns(GalmorphWarning, match=re.escape(
+            "the 'smooth' values all lie in [0, 1]: if they are fractions, squash=True "
+            "(--squash)")) as warned:
+        finetune(fractions, tmp_path / "plain", **options)
+    assert {Path(w.filename) for w in warned} == {Path(__file__)}
+    with warnings.catch_warnings():  # squashed, or values beyond [0, 1]: nothing to say
+        warnings.simplefilter("error")
+        finetune(fractions, tmp_path / "squashed", squash=True, **options)
+        finetune(fractions.assign(smooth=fractions["smooth"] * 3), tmp_path / "wide",
+                 **options)

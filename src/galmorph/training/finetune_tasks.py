@@ -9,6 +9,7 @@ stratified validation split and what the model records about them (:class:`TaskS
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from galmorph.data.catalog import CatalogSource
 from galmorph.data.datasets import GalaxyDataModule
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, GalmorphError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import ConcentrationHead, LinearHead
 from galmorph.training.targets import (
@@ -102,6 +103,11 @@ def task_setup(
         targets = frame[label].to_numpy(dtype=np.float32)
         if squash and not ((targets >= 0) & (targets <= 1)).all():
             raise CatalogError(f"squash=True needs {label!r} values in [0, 1]")
+        if not squash and targets.min() >= 0 and targets.max() <= 1 and len(set(targets)) > 2:
+            warnings.warn(f"{where}: the {label!r} values all lie in [0, 1]: if they are "
+                          "fractions, squash=True (--squash) keeps the predictions in [0, 1] "
+                          "too (without it they may fall outside)", GalmorphWarning,
+                          stacklevel=3)
         quartile = pd.qcut(frame[label].rank(method="first"), 4, labels=False)
         is_val = stratified_split(quartile, ids, val_fraction, split_seed)
         head = LinearHead(num_features, 1, dropout, squash=squash)
