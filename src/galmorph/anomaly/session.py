@@ -52,6 +52,7 @@ from galmorph.anomaly.methods import check_method, predict_interest, propose
 from galmorph.anomaly.ranking import rank_order
 from galmorph.anomaly.records import Batch, LabelRecord, check_score
 from galmorph.exceptions import GalmorphError
+from galmorph.files import user_path
 from galmorph.inference.embeddings import Embeddings, read_embeddings
 from galmorph.inference.resumable import ids_digest
 
@@ -169,7 +170,7 @@ class AnomalySession:
                                                       threshold=checked["artefact_threshold"])
             values.update(artefact=flags, artefact_value=fractions)
             source = None if isinstance(predictions, pd.DataFrame) else str(
-                Path(predictions).expanduser().resolve())
+                user_path(predictions).resolve())
         settings = SessionSettings(
             embeddings=str(embeddings.resolve()), method=method, **checked,
             include_artefacts=include_artefacts, artefact_source=source, artefact_column=column,

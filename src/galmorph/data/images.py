@@ -32,6 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from galmorph.data import fits_header
 from galmorph.exceptions import ImageError
+from galmorph.files import user_path
 
 if TYPE_CHECKING:
     from astropy.io.fits.hdu.base import _BaseHDU
@@ -82,7 +83,7 @@ def load_image(path: str | Path) -> np.ndarray:
             smaller than :data:`MIN_SIDE`, blank (no finite or no varying pixels;
             stretched data only) or not a supported image.
     """
-    path = Path(path).expanduser()
+    path = user_path(path)
     try:
         info = path.stat()
     except OSError as err:

@@ -27,6 +27,7 @@ import torch
 
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphWarning, ImageError, ModelError
+from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.embeddings import EmbeddingInfo
 from galmorph.inference.galaxy_rows import GalaxyRows
@@ -144,4 +145,4 @@ def _image_paths(paths: Sequence[str | Path]) -> list[Path]:
             raise TypeError(
                 f"paths must be a list of image file paths (str or Path), but item {i} is "
                 f"{what}: embed_images reads image files (jpg, png or FITS)")
-    return [Path(p).expanduser() for p in items]
+    return [user_path(p) for p in items]

@@ -54,10 +54,11 @@ def probe(
             another length than their features or with missing values, or fewer than 2
             training classes.
     """
-    train, _ = _training_set(train_features, train_labels, "train_features", "train_labels")
+    train, labels = _training_set(train_features, train_labels, "train_features",
+                                  "train_labels")
     test = _features(test_features, "test_features", train.shape[1])
     truth = _labels(test_labels, "test_labels", len(test), "test_features")
-    classifier = fit_probe(train, train_labels, regularisation=regularisation)
+    classifier = _fit(train, labels, regularisation=regularisation)
     chosen = float(classifier[-1].C)
     classes = classifier.classes_
     probabilities = classifier.predict_proba(test)
@@ -97,12 +98,19 @@ def fit_probe(
         GalmorphError: for features that are not a 2-D array of finite numbers, labels
             of another length or with missing values, or fewer than 2 classes.
     """
+    features, labels = _training_set(features, labels, "features", "labels")
+    return _fit(features, labels, regularisation=regularisation, class_weight=class_weight,
+                standardise=standardise)
+
+
+def _fit(features: np.ndarray, labels: np.ndarray, *, regularisation: float | None,
+         class_weight: dict[Any, float] | None = None, standardise: bool = True) -> Pipeline:
+    """:func:`fit_probe` on features and labels already checked."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    features, labels = _training_set(features, labels, "features", "labels")
     folds = min(5, int(np.unique(labels, return_counts=True)[1].min()))
     classifier = make_pipeline(StandardScaler(with_std=standardise), LogisticRegression(
         C=1.0 if regularisation is None else regularisation, max_iter=5000,
