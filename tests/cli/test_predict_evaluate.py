@@ -231,6 +231,27 @@ def test_evaluate_prints_table_and_writes_json(
     assert result["model"]["galmorph_views"] == "8"
 
 
+def test_evaluate_only_unseen_leaves_out_the_galaxies_the_model_saw(
+    capsys: pytest.CaptureFixture[str], catalog: Path, model_path: Path, tmp_path: Path
+) -> None:
+    from galmorph.data.id_sets import ID_HASH_SCHEME, encode_ids
+
+    status, _, err = run(capsys, "evaluate", catalog, "-m", model_path, "--only-unseen", *FAST)
+    assert status == 2 and err.startswith("error: tiny does not record the galaxies"), err
+    payload = torch.load(model_path, weights_only=False)
+    ids = pd.read_csv(catalog, dtype={"id_str": str})["id_str"]
+    payload["galmorph"]["training"]["split"] = {
+        "id_hashes": {"scheme": ID_HASH_SCHEME, "val": encode_ids(ids.head(2))}}
+    torch.save(payload, tmp_path / "saw.pt")
+    out = tmp_path / "eval.json"
+    status, stdout, err = run(capsys, "evaluate", catalog, "-m", tmp_path / "saw.pt",
+                              "--only-unseen", "--views", "1", "--json", out, *FAST)
+    assert status == 0, err
+    assert "Left out 2 galaxies the model was trained or validated on" in stdout
+    assert "Vote-count evaluation: 3 galaxies" in stdout
+    assert json.loads(out.read_text())["n_seen"] == 2
+
+
 def test_evaluate_draws_a_vote_models_confident_misses_largest_first(
     capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], model_path: Path
 ) -> None:

@@ -64,3 +64,43 @@ def test_questions_without_training_votes_are_left_out(
     assert bar > 0
     # the summed NLL loses exactly the bar question's share
     assert result["mean_nll"] == pytest.approx(full["mean_nll"] - bar, rel=1e-6)
+
+
+def _model_that_saw(tmp_path, model_path, ids) -> LoadedModel:
+    """The tiny model, recording ``ids`` as its training galaxies."""
+    from galmorph.data.id_sets import ID_HASH_SCHEME, encode_ids
+
+    payload = torch.load(model_path, weights_only=False)
+    payload["galmorph"]["training"]["split"] = {
+        "id_hashes": {"scheme": ID_HASH_SCHEME, "train": encode_ids(ids)}}
+    torch.save(payload, tmp_path / "saw.pt")
+    return load_model(tmp_path / "saw.pt")
+
+
+def test_galaxies_the_model_trained_on_are_counted_or_left_out(
+    tmp_path, catalog: pd.DataFrame, model_path
+) -> None:
+    saw = _model_that_saw(tmp_path, model_path, catalog["id_str"].head(8))
+    options = {"views": 1, "num_workers": 0, "progress": False}
+    with pytest.warns(GalmorphWarning, match="8 of 12 galaxies were in tiny's training or "
+                                             "validation split.*scores only the 4 others"):
+        everything = evaluate_catalog(catalog, saw, **options)
+    assert everything["n_galaxies"] == 12 and everything["n_seen"] == 8
+    unseen = evaluate_catalog(catalog, saw, only_unseen=True, **options)
+    assert unseen["n_galaxies"] == 4 and unseen["n_seen"] == 8 and unseen["only_unseen"]
+    alone = evaluate_catalog(catalog.tail(4), saw, **options)
+    assert alone["mean_nll"] == pytest.approx(unseen["mean_nll"], rel=1e-5)
+    with pytest.raises(CatalogError, match="all 8 galaxies were in tiny's training"):
+        evaluate_catalog(catalog.head(8), saw, only_unseen=True, **options)
+    with pytest.warns(GalmorphWarning, match="all 8 galaxies were in tiny's training or "
+                                             "validation split.*on galaxies it never saw"):
+        evaluate_catalog(catalog.head(8), saw, **options)
+
+
+def test_only_unseen_needs_a_model_that_records_its_galaxies(
+    catalog: pd.DataFrame, loaded: LoadedModel
+) -> None:
+    with pytest.raises(GalmorphError, match="does not record the galaxies it was trained on"):
+        evaluate_catalog(catalog, loaded, only_unseen=True, progress=False)
+    result = evaluate_catalog(catalog, loaded, views=1, num_workers=0, progress=False)
+    assert result["n_seen"] is None

@@ -267,3 +267,15 @@ def test_train_can_start_from_a_galmorph_model(tmp_path, tiny_model):
     for name, value in source.model.encoder.state_dict().items():
         if value.is_floating_point() and "running" not in name:
             torch.testing.assert_close(trained[name], value, atol=2e-3, rtol=1e-2)
+
+
+def test_the_model_file_records_its_training_and_validation_galaxies(tiny_model, demo_catalog):
+    """What lets `galmorph evaluate` tell which galaxies of a catalog the model has seen."""
+    from galmorph.data.id_sets import seen_ids
+    from galmorph.data.splits import assign_splits
+
+    split = load_model(tiny_model.model_path).metadata["training"]["split"]
+    ids = demo_catalog["id_str"].head(120)
+    names = assign_splits(ids, split["fractions"], split["seed"])
+    assert (names == "test").any()
+    assert (seen_ids(split, ids) == (names != "test")).all()

@@ -54,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "confident misses (the volunteers agreed on an answer the model did not give), "
              "a classifier's most confident mistakes, a regressor's largest errors (wrong "
              "votes and labels show up there too)")
+    parser.add_argument(
+        "--only-unseen", action="store_true",
+        help="leave out the galaxies the model was trained on or chose its epoch with (its "
+             "training and validation splits, recorded in the model file), whose figures "
+             "flatter it; without this flag they are counted in a warning")
     add_inference_options(parser)
     add_backend_option(parser)
     parser.set_defaults(func=run)
@@ -73,9 +78,12 @@ def run(args: argparse.Namespace) -> int:
                                                         "--grid")
     loaded = load_model(args.model, resolve_device(args.device))
     result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
-                              **inference_kwargs(args))
+                              only_unseen=args.only_unseen, **inference_kwargs(args))
     console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
+    if args.only_unseen:
+        console.print(f"Left out {result['n_seen']} galaxies the model was trained or "
+                      "validated on.")
     print_evaluation(result, console)
     if "label_column" not in result:
         for line in vote_verdict(result):

@@ -50,6 +50,7 @@ from galmorph.data.galaxy_dataset import (
     galaxy_loader,
     predict_dataset,
 )
+from galmorph.data.id_sets import ID_HASH_SCHEME, MAX_RECORDED_IDS, encode_ids
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.splits import SPLIT_NAMES, assign_splits
@@ -141,7 +142,8 @@ class GalaxyDataModule(L.LightningDataModule):
         #: Catalogs by split name (``train``, ``val``, ``test``, ``predict``), RangeIndex.
         self.catalogs: dict[str, pd.DataFrame] = {}
         #: The split, as plain data for checkpoints: method, catalog, seed, fractions,
-        #: schema, sizes and ``id_digests`` (hash of each split's sorted ids).
+        #: schema, sizes, ``id_digests`` (hash of each split's sorted ids) and
+        #: ``id_hashes`` (the train and validation ids, :mod:`galmorph.data.id_sets`).
         self.split_summary: dict[str, Any] = {
             "method": "none", "catalog": None, "seed": None, "fractions": None
         }
@@ -184,6 +186,11 @@ class GalaxyDataModule(L.LightningDataModule):
                 if n in self.catalogs
             },
         )
+        seen = {n: self.catalogs[n]["id_str"] for n in ("train", "val") if n in self.catalogs}
+        if seen and sum(map(len, seen.values())) <= MAX_RECORDED_IDS:
+            self.split_summary["id_hashes"] = {
+                "scheme": ID_HASH_SCHEME, **{n: encode_ids(ids) for n, ids in seen.items()}
+            }
 
     # ---------------------------------------------------------------- datasets
     def dataset(self, name: str) -> GalaxyDataset:

@@ -27,6 +27,7 @@ import torch
 
 from galmorph.data.catalog import CatalogSource, catalog_name, load_catalog, read_catalog
 from galmorph.data.galaxy_dataset import predict_loader
+from galmorph.data.id_sets import seen_ids
 from galmorph.data.schemas import fraction_hint
 from galmorph.data.table_checks import describe_rows
 from galmorph.data.tree import Schema
@@ -94,6 +95,7 @@ def evaluate_catalog(
     drop_missing_images: bool = False,
     views: int = DEFAULT_VIEWS,
     backend: str = "auto",
+    only_unseen: bool = False,
 ) -> dict[str, Any]:
     """Compare a vote-count model's predictions with a catalog's volunteer votes.
 
@@ -105,6 +107,10 @@ def evaluate_catalog(
 
     A classifier or regressor (``galmorph finetune``) is compared with the labels in
     the column it learnt (its ``label_column``); galaxies without one are left out.
+
+    Galaxies the model trained or chose its epoch on (its training or validation split,
+    recorded in the model file) flatter its figures: a warning counts them, and
+    ``only_unseen=True`` leaves them out.
 
     Returns:
         :func:`galmorph.models.metrics.evaluate_votes` (against the model's no-image
@@ -118,7 +124,9 @@ def evaluate_catalog(
         mean absolute error ``median_mae`` of always answering it, with
         ``median_p_value`` (:func:`~galmorph.models.label_metrics.paired_p_value` of the
         two errors per galaxy); for both, ``worst``
-        (:func:`~galmorph.inference.worst.worst_galaxies`).
+        (:func:`~galmorph.inference.worst.worst_galaxies`). Always ``n_seen``: how many
+        of the catalog's galaxies the model trained on or validated with (None when its
+        file records no ids), and ``only_unseen``.
     """
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
@@ -128,11 +136,15 @@ def evaluate_catalog(
                    "backend": backend}
     if loaded.task in ("classification", "regression"):
         labelled, truth = _labels(catalog, loaded, drop_missing_images)
+        keep, n_seen = _unseen_rows(labelled, loaded, only_unseen, catalog_name(catalog))
+        labelled = labelled[keep].reset_index(drop=True)
+        truth = truth[keep].reset_index(drop=True)
         _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
         columns = TASK_OUTPUTS[loaded.task](raw, loaded)
         return {**_label_scores(truth, columns, loaded),
                 "worst": worst_galaxies(labelled, truth, columns, loaded),
-                "model": output_metadata(loaded, mc_samples, views)}
+                "model": output_metadata(loaded, mc_samples, views),
+                "n_seen": n_seen, "only_unseen": only_unseen}
     schema: Schema | None = loaded.schema
     if loaded.task != "votes" or schema is None:
         raise GalmorphError(f"{loaded.name} is a {loaded.task!r} model: galmorph evaluates "
@@ -142,6 +154,8 @@ def evaluate_catalog(
     source = catalog if isinstance(catalog, pd.DataFrame) else read_catalog(catalog)
     _check_vote_columns(source, learnt, loaded.name)
     labelled = load_catalog(source, learnt, drop_missing_images=drop_missing_images)
+    keep, n_seen = _unseen_rows(labelled, loaded, only_unseen, catalog_name(catalog))
+    labelled = labelled[keep].reset_index(drop=True)
     unlearnt = [q.name for q in schema.questions if q.name in loaded.questions_without_votes
                 and any(c in source for c in q.columns)]
     if unlearnt:
@@ -161,7 +175,38 @@ def evaluate_catalog(
     )
     result["worst"] = worst_vote_galaxies(labelled, counts, raw[:, keep], learnt)
     result["model"] = output_metadata(loaded, mc_samples, views)
+    result.update(n_seen=n_seen, only_unseen=only_unseen)
     return _without_unvoted(result, catalog_name(catalog))
+
+
+def _unseen_rows(frame: pd.DataFrame, loaded: LoadedModel, only_unseen: bool,
+                 where: str) -> tuple[np.ndarray, int | None]:
+    """The rows to score (bool, shape ``(n,)``) and how many galaxies the model has seen
+    (None when it records no ids); warns of seen galaxies unless they are left out.
+
+    Raises:
+        GalmorphError: ``only_unseen`` for a model that records no ids.
+        CatalogError: ``only_unseen`` leaving no galaxy, naming the catalog.
+    """
+    flag = "only_unseen=True (--only-unseen)"
+    seen = seen_ids((loaded.metadata.get("training") or {}).get("split") or {}, frame["id_str"])
+    if seen is None:
+        if only_unseen:
+            raise GalmorphError(f"{loaded.name} does not record the galaxies it was trained on "
+                                f"(made before galmorph recorded them): {flag} cannot tell "
+                                "which galaxies it saw")
+        return np.ones(len(frame), dtype=bool), None
+    n_seen, n = int(seen.sum()), len(frame)
+    if only_unseen and n_seen == n:
+        raise CatalogError(f"{where}: all {n} galaxies were in {loaded.name}'s training or "
+                           f"validation split: {flag} leaves none to evaluate")
+    if n_seen and not only_unseen:
+        advice = ("evaluate it on galaxies it never saw" if n_seen == n
+                  else f"{flag} scores only the {n - n_seen} others")
+        warnings.warn(f"{where}: {'all' if n_seen == n else f'{n_seen} of'} {n} galaxies were "
+                      f"in {loaded.name}'s training or validation split, so its figures on "
+                      f"them flatter it; {advice}", GalmorphWarning, stacklevel=3)
+    return (~seen if only_unseen else np.ones(n, dtype=bool)), n_seen
 
 
 def _check_vote_columns(frame: pd.DataFrame, learnt: Schema, model_name: str) -> None:
