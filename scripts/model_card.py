@@ -101,6 +101,11 @@ def render(model_path: Path, evaluation: dict, command: str, notes: str,
         f"\n  {', '.join(unlearnt)} had no votes in the training catalog: the model never"
         "\n  learnt them, so predictions and evaluations leave them out."
     )
+    recorded_line = "" if "id_hashes" not in split else (
+        "\n  The file records its training and validation galaxies (32-bit hashes of their"
+        "\n  ids): `galmorph evaluate` counts a catalog's galaxies it saw, and `--only-unseen`"
+        "\n  leaves them out."
+    )
     candidates_section = "" if not candidates else f"""
 ## Candidates, compared on the validation split
 
@@ -124,7 +129,7 @@ every command when `--model` is not given.
   that ring, merger and anomaly results downstream are honest transfer.{unlearnt_line}
 - Split: `galmorph.data.splits.assign_splits(id_str, fractions={split['fractions']},
   seed={split['seed']})` — a keyed hash of each id, so it does not depend on catalog order.
-  Sizes: {split['sizes']}. The bundled demo galaxies are all in the test split.
+  Sizes: {split['sizes']}. The bundled demo galaxies are all in the test split.{recorded_line}
 - Median votes per galaxy (t01, training split): {training['votes_per_galaxy_median']:.0f}.
 
 ## Model
