@@ -7,13 +7,16 @@ of the others:
 
 * on a Dask cluster (``client``, ``scheduler`` address, or ``workers`` processes
   of a :class:`distributed.LocalCluster` on 127.0.0.1 started here, one thread
-  each, no dashboard): one task per partition, submitted with ``pure=False``.
+  each, no dashboard: :func:`galmorph.inference.hpc.dask_client`): one task per
+  partition, submitted with ``pure=False``.
   Dask's scheduler hands partitions to workers as they free up and gives those of
   a worker that dies to another one; a task that raises an unexpected error is
   tried ``retries`` more times. Workers decode images in their own process
-  (``num_workers=0``) and show no progress bars. The workers of a cluster started
-  elsewhere need one thread each (``dask worker --nthreads 1``): a process runs
-  one partition at a time (a warning says when they have more);
+  (``num_workers=0``) and show no progress bars; this process shows one of the
+  partitions done (option ``progress``), and warns when the cluster has no workers
+  yet. The workers of a cluster started elsewhere need one thread each (``dask
+  worker --nthreads 1``): a process runs one partition at a time (a warning says
+  when they have more);
 * with none of those, in this process, one partition after another (no Dask).
 
 Local workers are started with Python's ``spawn``: a script that calls
@@ -22,7 +25,8 @@ Local workers are started with Python's ``spawn``: a script that calls
 This process only lists the partitions and reads their id columns (to check the
 manifest); results come back as small :class:`PartitionResult` records, and the
 manifest is rewritten as they arrive. A partition that fails (a bad row, a
-corrupt image) is reported in :attr:`RunSummary.failed` and the others go on; one
+corrupt image) is reported in :attr:`RunSummary.failed` (its output of an earlier run,
+if any, is deleted: it no longer matches the partition) and the others go on; one
 without rows in :attr:`RunSummary.empty` (nothing is written for it). A complete
 partition whose rows were skipped for a missing image (``drop_missing_images``) is
 done again once one of those images is there (this process checks the image files of
@@ -40,16 +44,14 @@ Example:
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.inference.hpc import dask_client
 from galmorph.inference.manifest import Manifest, PartitionRecord
 from galmorph.inference.partition_task import PartitionJob, PartitionResult, run_partition
 from galmorph.inference.partitions import (
@@ -61,7 +63,8 @@ from galmorph.inference.partitions import (
 from galmorph.inference.resumable import ids_digest
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
+    from rich.progress import Progress
 
 #: What runs on one partition: :func:`run_partition`, or a function that calls it.
 Task = Callable[[Partition, PartitionJob], PartitionResult]
@@ -78,94 +81,6 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     empty: list[str] = field(default_factory=list)
     rows_written: int = 0
-
-
-@contextmanager
-def dask_client(
-    scheduler: str | None = None, workers: int | None = None, timeout: float = 20
-) -> Iterator[Client]:
-    """A client of the scheduler at ``scheduler``, else of a new local cluster of ``workers``
-    processes (one thread each, on 127.0.0.1, no dashboard), closed on exit; the thread
-    limits a local cluster sets in this process's environment for its workers are then
-    taken back.
-
-    Raises:
-        GalmorphError: when ``scheduler`` is not an address, or cannot be reached within
-            ``timeout`` seconds.
-    """
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        _check_reachable(scheduler, timeout)
-        try:  # something listens there: a scheduler, or another program that never answers
-            client = Client(scheduler, timeout=timeout)
-        except (OSError, TimeoutError) as err:
-            raise _unreachable(scheduler, err) from None
-        with client:
-            yield client
-        return
-    with (
-        _environment_kept(),
-        # no dashboard; the scheduler's other HTTP routes on a free loopback port
-        LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                     host="127.0.0.1", dashboard_address=None,
-                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
-def _check_reachable(scheduler: str, timeout: float) -> None:
-    """Raise :class:`GalmorphError` unless ``scheduler`` is a Dask address whose host takes
-    a TCP connection within ``timeout`` seconds (addresses of other transports, such as
-    ``ucx://``, are only checked for their form).
-
-    Checked here, before a :class:`distributed.Client` starts its event-loop thread, so
-    that a mistyped address fails at once, the same way on a busy machine as on an idle one.
-    """
-    from distributed.comm.addressing import parse_address, parse_host_port
-    from distributed.comm.registry import get_backend
-
-    try:
-        scheme, location = parse_address(scheduler)
-        get_backend(scheme)
-        host, port = parse_host_port(location) if scheme in _TCP_SCHEMES else (None, None)
-    except ValueError as err:  # an unknown protocol, no port, a port that is not a number
-        raise GalmorphError(f"{scheduler!r} is not a Dask scheduler's address ({err}): give "
-                            "the one the scheduler prints, e.g. tcp://head:8786") from None
-    if host is None:
-        return
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as err:  # refused, unknown host, timed out
-        raise _unreachable(scheduler, err) from None
-
-
-def _unreachable(scheduler: str, err: Exception) -> GalmorphError:
-    return GalmorphError(f"cannot reach the Dask scheduler at {scheduler}: {err}")
-
-
-#: Dask transports that run over TCP (plain, TLS, WebSocket): reachable or not by a socket.
-_TCP_SCHEMES = frozenset({"tcp", "tls", "ws", "wss"})
-
-
-@contextmanager
-def _environment_kept() -> Iterator[None]:
-    """This process's environment variables as they were, once the block ends.
-
-    Dask's nanny sets its ``pre-spawn-environ`` (``OMP_NUM_THREADS=1``,
-    ``MKL_NUM_THREADS=1``, ``OPENBLAS_NUM_THREADS=1``...) in the process that starts a
-    local cluster, so that the workers it spawns inherit them, and leaves them there:
-    every program this process started afterwards (a script, ``galmorph`` itself)
-    would compute on one core.
-    """
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for name in os.environ.keys() - saved.keys():
-            del os.environ[name]
-        os.environ.update({k: v for k, v in saved.items() if os.environ.get(k) != v})
 
 
 def _images_back(partition: Partition, job: PartitionJob, record: PartitionRecord) -> bool:
@@ -193,8 +108,7 @@ def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manif
             try:
                 ids = read_ids(partition, job.id_column)
             except GalmorphError as err:
-                manifest.forget(partition.relative)
-                summary.failed[partition.relative] = str(err)
+                _fail(partition.relative, str(err), manifest, summary)
                 continue
             if manifest.is_complete(partition.relative, len(ids), ids_digest(ids),
                                     job.model_sha256) and not _images_back(
@@ -223,12 +137,20 @@ def _drop_gone(partitions: Sequence[Partition], manifest: Manifest) -> None:
             GalmorphWarning, stacklevel=3)
 
 
+def _fail(relative: str, message: str, manifest: Manifest, summary: RunSummary) -> None:
+    """Note a failed partition, and delete its output of an earlier run: that was made from
+    the partition as it was, and would be read with the folder as if it were current."""
+    summary.failed[relative] = message
+    manifest.forget(relative)
+    (manifest.out_dir / relative).unlink(missing_ok=True)
+
+
 def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
           summary: RunSummary, root: Path) -> None:
     for message in result.warnings:
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     if result.error is not None:
-        summary.failed[result.relative] = result.error
+        _fail(result.relative, result.error, manifest, summary)
         return
     if result.rows == 0:  # nothing written, nothing to record
         summary.empty.append(result.relative)
@@ -257,26 +179,65 @@ def _warn_if_threaded(client: Client) -> None:
             GalmorphWarning, stacklevel=4)
 
 
+def _warn_if_no_workers(client: Client) -> None:
+    """Warn when the cluster has no worker yet: its partitions wait, without a word, until
+    one joins (a scheduler started alone, or SLURM jobs still queued)."""
+    if not client.scheduler_info().get("workers"):
+        warnings.warn(
+            f"the Dask scheduler at {client.scheduler.address} has no workers yet: the "
+            "partitions wait until some join (start them with dask worker ADDRESS --nthreads "
+            "1, or cluster.scale(jobs=N))", GalmorphWarning, stacklevel=4)
+
+
+def _partition_progress(enabled: bool, total: int) -> Progress:
+    """A progress bar of partitions done, on stderr (the workers show none)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(TextColumn("partitions"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), disable=not enabled)
+    progress.add_task("partitions", total=total)
+    return progress
+
+
 def _on_dask(client: Client, todo: Sequence[Partition], job: PartitionJob, task: Task,
              retries: int, manifest: Manifest, summary: RunSummary) -> None:
     from distributed import as_completed
 
     _warn_if_threaded(client)
+    _warn_if_no_workers(client)
+    shown = bool(job.options.get("progress", True))
     job = replace(job, options={**job.options, "num_workers": 0, "progress": False})
     futures = {client.submit(task, partition, job, pure=False, retries=retries): partition
                for partition in todo}
-    for batch in as_completed(futures).batches():
-        for future in batch:
-            partition = futures.pop(future)
-            try:
-                result = future.result()
-            except Exception as err:  # retries spent, or its workers kept dying (KilledWorker)
-                summary.failed[partition.relative] = (
-                    f"{partition.path}: {type(err).__name__}: {err}")
-            else:
-                _note(result, job, manifest, summary, partition.root)
-            future.release()
-        manifest.save()
+    with _partition_progress(shown, len(todo)) as progress:
+        for batch in as_completed(futures).batches():
+            _note_batch(batch, futures, job, manifest, summary)
+            progress.advance(progress.task_ids[0], len(batch))
+
+
+def _note_batch(batch: Sequence[Future], futures: dict[Future, Partition], job: PartitionJob,
+                manifest: Manifest, summary: RunSummary) -> None:
+    """Note the results of finished tasks, release them and save the manifest."""
+    for future in batch:
+        partition = futures.pop(future)
+        try:
+            result = future.result()
+        except Exception as err:  # retries spent, or its workers kept dying (KilledWorker)
+            _fail(partition.relative, f"{partition.path}: {type(err).__name__}: {err}",
+                  manifest, summary)
+        else:
+            _note(result, job, manifest, summary, partition.root)
+        future.release()
+    manifest.save()
 
 
 def run_partitions(

@@ -197,8 +197,13 @@ def _check_same(first: Partition, making: dict[str, Any], columns: set[str],
                 "galmorph embed run; remove or embed again the odd ones")
     if names != columns:
         odd = ", ".join(sorted(names ^ columns))
-        raise GalmorphError(f"{first.path} and {other.path} differ in their columns ({odd}): "
-                            "the partitions of one folder must come from one catalog")
+        only = "; ".join(f"only {part.relative} has {', '.join(sorted(extra))}"
+                         for part, extra in ((first, columns - names), (other, names - columns))
+                         if extra)
+        raise GalmorphError(
+            f"{first.path} and {other.path} differ in their columns ({odd}): {only}; every "
+            "partition needs the same optional columns (ra and dec, file_loc): add them to "
+            "the catalog partitions without, or drop them from the others, and embed again")
 
 
 def _check_unique_ids(ids: np.ndarray, offsets: np.ndarray, partitions: Sequence[Any]) -> None:

@@ -18,7 +18,8 @@ retried. GalmorphWarnings (e.g. rows skipped for a missing image) come back in
 :attr:`PartitionResult.warnings`.
 
 Example:
-    >>> job = PartitionJob("predict", "gz2-starter", "ab12...", "out")  # doctest: +SKIP
+    >>> sha = job_model("gz2-starter").checksum  # doctest: +SKIP
+    >>> job = PartitionJob("predict", "gz2-starter", sha, Path("out"))  # doctest: +SKIP
     >>> run_partition(find_partitions("cat")[0], job).rows_written  # doctest: +SKIP
     812
 """
@@ -86,9 +87,14 @@ class PartitionJob:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
     def fingerprint(self) -> dict[str, Any]:
-        """What the results depend on besides the rows (the manifest's ``job``)."""
+        """What the results depend on besides the rows (the manifest's ``job``): the
+        options but for speed, and the image column and external encoder's image settings
+        when given (the same ids with other images or another crop are other results)."""
         kept = {k: v for k, v in self.options.items() if k not in SPEED_OPTIONS}
-        return {"kind": self.kind, "model_sha256": self.model_sha256, **kept}
+        given = {"file_column": self.file_column,
+                 "image": dict(self.image) if self.image else None}
+        return {"kind": self.kind, "model_sha256": self.model_sha256, **kept,
+                **{k: v for k, v in given.items() if v is not None}}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from galmorph.data.image_folder import holds_images
 from galmorph.data.table_files import read_table
 from galmorph.data.validation import inspect_catalog
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
+from galmorph.inference.manifest import MANIFEST_NAME
 
 #: Characters that make a catalog argument a glob pattern.
 GLOB_CHARS = "*?["
@@ -122,15 +123,52 @@ def _is_partition(path: Path, root: Path) -> bool:
             and not any(p.startswith(IGNORED_PREFIXES) for p in relative.parts))
 
 
+def _other_tables(root: Path, partitions: Sequence[Path]) -> list[Path]:
+    """Table files that are not partitions (CSV, FITS, ``.pq``...) in the folders of
+    ``partitions`` (all of ``root`` when there are none); names starting with ``.`` or
+    ``_`` aside."""
+    endings = tuple(end for end in FORMATS if end != SUFFIX)
+    found = ([path for folder in {p.parent for p in partitions} for path in folder.iterdir()]
+             if partitions else root.rglob("*"))
+    return sorted(
+        path for path in found
+        if path.name.lower().endswith(endings) and path.is_file()
+        and not any(p.startswith(IGNORED_PREFIXES) for p in path.relative_to(root).parts))
+
+
+def _warn_other_tables(root: Path, partitions: Sequence[Path], text: str) -> None:
+    """Warn of table files beside the partitions that are not read (their galaxies would be
+    missing from the results without a word), or raise when there are only such files.
+
+    Raises:
+        CatalogError: when the folder holds no partition but other table files.
+    """
+    others = _other_tables(root, partitions)
+    if not others:
+        return
+    shown = ", ".join(PurePosixPath(p.relative_to(root)).as_posix() for p in others[:3])
+    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+    why = (f"only {SUFFIX} files are partitions of a partitioned catalog: convert them "
+           f"(pandas.read_csv(f).to_parquet(...)) or move them out of {text}")
+    if not partitions:
+        raise CatalogError(f"no parquet files ({SUFFIX}) found in {text} (or its subfolders), "
+                           f"but {len(others)} other table file(s): {shown}{more}; {why}")
+    warnings.warn(f"{len(others)} table file(s) in {text} are not {SUFFIX} files and are "
+                  f"left out, with their galaxies: {shown}{more}; {why}",
+                  GalmorphWarning, stacklevel=3)
+
+
 def find_partitions(source: str | Path) -> list[Partition]:
     """The partitions of a folder (parquet files at any depth) or glob, sorted by path.
 
     In a folder holding a HATS catalog, only the files under ``Norder=*`` folders are
-    partitions (not the one-row-per-pixel ``data_thumbnail.parquet`` beside them).
+    partitions (not the one-row-per-pixel ``data_thumbnail.parquet`` beside them). Other
+    table files (CSV, FITS, ``.pq``) beside the partitions are left out with a warning.
 
     Raises:
         CatalogError: when ``source`` is neither a folder nor a glob, is a HATS
-            collection's folder (give its main catalog's), or no parquet file is found.
+            collection's folder (give its main catalog's), or no parquet file is found
+            (naming the other table files of a folder that has only those).
     """
     text = str(source)
     if Path(text).is_dir():
@@ -149,6 +187,7 @@ def find_partitions(source: str | Path) -> list[Partition]:
         pixels = [p for p in paths if any(part.startswith(HATS_ORDER_PREFIX)
                                           for part in p.relative_to(root).parts)]
         paths = pixels or paths  # a HATS catalog: its pixels, not data_thumbnail.parquet
+        _warn_other_tables(root, paths, text)
     if not paths:
         raise CatalogError(f"no parquet files ({SUFFIX}) found {where}"
                            + (", and no images" if Path(text).is_dir() else ""))
@@ -160,8 +199,9 @@ def check_output_dir(partitions: Sequence[Partition], out_dir: str | Path) -> Pa
 
     Raises:
         GalmorphError: when it is a file, is named like a table file (``preds.parquet``)
-            and is not yet a folder, or is inside the catalog's root (a re-run would
-            read the outputs as partitions).
+            and is not yet a folder, is inside the catalog's root (a re-run would
+            read the outputs as partitions), or is a folder without a manifest holding
+            files galmorph did not write at the outputs' paths (a copy of the catalog).
     """
     out = Path(os.path.abspath(out_dir))
     if out.exists() and not out.is_dir():
@@ -177,7 +217,35 @@ def check_output_dir(partitions: Sequence[Partition], out_dir: str | Path) -> Pa
         if out == root or root in out.parents:
             raise GalmorphError(f"the output folder {out_dir} is inside the catalog's folder "
                                 f"{root}; write it elsewhere")
+    foreign = _foreign_outputs(partitions, out)
+    if foreign:
+        others = f" and {len(foreign) - 1} more files" if len(foreign) > 1 else ""
+        raise GalmorphError(
+            f"the output folder {out_dir} already holds {foreign[0]}{others}, not written by "
+            f"galmorph (there is no {MANIFEST_NAME}), which the results would overwrite: "
+            "give a new or empty folder")
     return out
+
+
+def _foreign_outputs(partitions: Sequence[Partition], out: Path) -> list[Path]:
+    """Files at the outputs' paths in a folder without a manifest (not a galmorph output
+    folder) that galmorph did not write, e.g. a copy of the catalog."""
+    import pyarrow.parquet as pq
+
+    if not out.is_dir() or (out / MANIFEST_NAME).is_file():
+        return []
+    foreign = []
+    for partition in partitions:
+        path = partition.output(out)
+        if not path.exists():
+            continue
+        try:
+            written = b"galmorph_model" in (pq.read_schema(path).metadata or {})
+        except Exception:  # pyarrow raises several types for a file that is not parquet
+            written = False
+        if not written:
+            foreign.append(path)
+    return foreign
 
 
 def count_rows(partition: Partition) -> int:
