@@ -240,3 +240,18 @@ def test_galmorph_alone_lists_the_commands_and_where_to_start(
     out = " ".join(capsys.readouterr().out.split())
     assert "similar find the galaxies most similar" in out
     assert "New here? 'galmorph demo' runs every job on the bundled galaxies" in out
+
+
+def test_a_wildcard_the_shell_expanded_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parts = []
+    for name in ("a", "b", "c", "d", "e"):
+        (tmp_path / name).mkdir()
+        parts.append(tmp_path / name / "x.parquet")
+        parts[-1].write_bytes(b"")
+    err = usage_error(["predict", *map(str, parts), "-o", str(tmp_path / "out")], capsys)
+    assert "put the pattern in quotes" in err
+    assert f"{parts[3]} and 1 more" in err and str(parts[4]) not in err
+    err = usage_error(["predict", str(parts[0]), "--nonsense", "-o", "out"], capsys)
+    assert "unrecognized arguments: --nonsense" in err and "quotes" not in err

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from galmorph import __version__
 from galmorph.cli._common import make_console, styled
@@ -45,6 +45,21 @@ class WholeOptionParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's usage error, saying so when the arguments left over are files: the
+        shell expanded a wildcard (``cat/*/x.parquet``) that galmorph was to read itself."""
+        extra = message.removeprefix(UNRECOGNIZED).split()
+        if message.startswith(UNRECOGNIZED) and all(os.path.exists(a) for a in extra):
+            more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
+            message = (f"{UNRECOGNIZED}{' '.join(extra[:3])}{more}\n(the shell expanded a "
+                       "wildcard into these files: put the pattern in quotes, e.g. "
+                       "'catalog/*/*.parquet', or give the folder)")
+        super().error(message)
+
+
+#: How argparse's usage error for arguments left over begins.
+UNRECOGNIZED = "unrecognized arguments: "
 
 
 def build_parser() -> argparse.ArgumentParser:
