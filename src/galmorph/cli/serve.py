@@ -60,8 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="catalog whose file_loc gives the images (default: the "
                              "embeddings' file_loc)")
     parser.add_argument("--predictions", metavar="P",
-                        help="output of galmorph predict: morphology summaries, and artefact "
-                             "flags for a new session")
+                        help="output of galmorph predict (a table file, or the folder of a "
+                             "partitioned run): morphology summaries, and artefact flags for a "
+                             "new session")
     parser.add_argument("--session", metavar="S.db",
                         help="anomaly session file to label into (started if it does not "
                              "exist; the same file galmorph anomaly uses)")

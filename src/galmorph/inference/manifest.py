@@ -17,6 +17,8 @@ A partition is complete (:meth:`Manifest.is_complete`) when its entry matches th
 input as it is now and its output file is there; a manifest of another job
 counts nothing as complete, and is replaced as partitions complete again.
 
+:func:`read_output_folder` reads the complete partitions of such a folder as one table.
+
 Example:
     >>> manifest = Manifest("out", {"kind": "predict", "model_sha256": "ab12"})  # doctest: +SKIP
     >>> manifest.is_complete("Npix=4.parquet", 812, "9f86...", "ab12")  # doctest: +SKIP
@@ -30,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target
@@ -57,6 +61,55 @@ def _job(job: Mapping[str, object]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(job), sort_keys=True))
 
 
+def read_manifest(path: Path, advice: str = "") -> dict[str, Any]:
+    """The ``job`` (dict) and ``partitions`` (:class:`PartitionRecord` by relative path) of
+    the manifest file at ``path``.
+
+    Raises:
+        GalmorphError: naming the file when it is not a manifest, followed by ``advice``.
+    """
+    try:
+        data = json.loads(path.read_text())
+        if data.get("version") != MANIFEST_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, not {MANIFEST_VERSION}")
+        if not isinstance(data["job"], dict) or "kind" not in data["job"]:
+            raise ValueError("its job names no kind of output")
+        records = {str(name): PartitionRecord(**entry)
+                   for name, entry in data["partitions"].items()}
+        return {"job": data["job"], "partitions": records}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise GalmorphError(f"{path} is not a galmorph manifest ({err}){advice}") from None
+
+
+def read_output_folder(folder: str | Path, kind: str) -> pd.DataFrame:
+    """The rows of every partition that the manifest of ``folder`` (a partitioned output of
+    ``galmorph {kind}``) lists as complete, in one table (their order, by path).
+
+    Files of the folder that the manifest does not list (outputs of another job) are not
+    read.
+
+    Raises:
+        GalmorphError: naming the folder when it has no manifest, holds another kind of
+            output, or lists no complete partition; CatalogError for a listed file that
+            is missing or unreadable.
+    """
+    from galmorph.data.table_files import read_table
+
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise GalmorphError(f"{folder} is a folder without {MANIFEST_NAME}: give a table file, "
+                            f"or the folder of a partitioned galmorph {kind} run")
+    stored = read_manifest(path)
+    if stored["job"]["kind"] != kind:
+        raise GalmorphError(f"{folder} holds the output of galmorph {stored['job']['kind']}, "
+                            f"not of galmorph {kind}")
+    if not stored["partitions"]:
+        raise GalmorphError(f"{folder}: its {MANIFEST_NAME} lists no complete partition yet")
+    return pd.concat([read_table(folder / name) for name in sorted(stored["partitions"])],
+                     ignore_index=True)
+
+
 class Manifest:
     """The manifest of ``out_dir`` for ``job``: read at start, saved by :meth:`save`.
 
@@ -82,18 +135,7 @@ class Manifest:
                 self.records = stored["partitions"]
 
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-            if data.get("version") != MANIFEST_VERSION:
-                raise ValueError(f"version {data.get('version')!r}, not {MANIFEST_VERSION}")
-            if not isinstance(data["job"], dict) or "kind" not in data["job"]:
-                raise ValueError("its job names no kind of output")
-            records = {str(name): PartitionRecord(**entry)
-                       for name, entry in data["partitions"].items()}
-            return {"job": data["job"], "partitions": records}
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
-            raise GalmorphError(f"{self.path} is not a galmorph manifest ({err}); delete it "
-                                "to compute every partition again") from None
+        return read_manifest(self.path, "; delete it to compute every partition again")
 
     def is_complete(self, relative: str, rows: int, ids_sha256: str, model_sha256: str) -> bool:
         """Whether ``relative`` is done: recorded for this input and model, its output there."""

@@ -1,9 +1,9 @@
 """What ``galmorph serve`` reads besides the embeddings, checked against them at start-up.
 
-:func:`read_predictions` and :func:`image_files` read the ``--predictions`` table and the
-images' paths (from ``--catalog`` or the embeddings) and refuse a file that shares no
-galaxy with the embeddings, naming both, since every summary, filter and image would
-then be silently empty; a file that covers only some galaxies gets a
+:func:`read_predictions` and :func:`image_files` read the ``--predictions`` table (or
+partitioned output folder) and the images' paths (from ``--catalog`` or the embeddings)
+and refuse a file that shares no galaxy with the embeddings, naming both, since every
+summary, filter and image would then be silently empty; a file that covers only some galaxies gets a
 :class:`~galmorph.exceptions.GalmorphWarning` with the counts. :func:`check_images` warns
 when the image files of a sample of galaxies are not there (the folder moved, or the
 embeddings were made on another computer), instead of a page of broken images.
@@ -51,20 +51,26 @@ def _check_coverage(ids: np.ndarray, other: np.ndarray, what: str, embeddings: s
 
 def read_predictions(path: str | Path, ids: np.ndarray, embeddings: str | Path
                      ) -> pd.DataFrame:
-    """The ``galmorph predict`` table at ``path``, checked to share galaxies with ``ids``.
+    """The ``galmorph predict`` table at ``path``, or the complete partitions of its
+    partitioned output folder, checked to share galaxies with ``ids``.
 
     Raises:
         GalmorphError: naming the file: missing, unreadable, without ``id_str``, or sharing
-            no galaxy with the embeddings.
+            no galaxy with the embeddings; a folder that is not a partitioned predict output.
     """
     from galmorph.data.table_files import read_table
+    from galmorph.inference.manifest import read_output_folder
 
     path = Path(path)
-    if not path.is_file():
-        raise GalmorphError(f"predictions {path} "
-                            + ("is a folder, not a table file" if path.is_dir()
-                               else "does not exist"))
-    table = read_table(path)
+    if path.is_dir():
+        try:
+            table = read_output_folder(path, "predict")
+        except GalmorphError as err:
+            raise GalmorphError(f"predictions {err}") from None
+    elif path.is_file():
+        table = read_table(path)
+    else:
+        raise GalmorphError(f"predictions {path} does not exist")
     if "id_str" not in table.columns:
         raise GalmorphError(f"predictions {path} have no id_str column: make them with "
                             "`galmorph predict`")
