@@ -58,3 +58,12 @@ def test_artefact_flags_use_the_predicted_fraction() -> None:
     assert not flags.any()
     with pytest.raises(GalmorphError, match="no column 'x'"):
         artefact_flags(predictions, ["A"], column="x")
+
+
+def test_artefact_flags_errors_name_the_file_and_its_columns() -> None:
+    predictions = pd.DataFrame({"id_str": ["A"], "rank": [1], "interest": [5.0]})
+    with pytest.raises(GalmorphError, match=r"predictions file r\.csv has none of the artefact "
+                       r"columns .*its columns: id_str, rank, interest"):
+        artefact_flags(predictions, ["A"], source="predictions file r.csv")
+    with pytest.raises(GalmorphError, match=r"r\.csv has no id_str column \(its columns: rank"):
+        artefact_flags(predictions[["rank"]], ["A"], source="predictions file r.csv")

@@ -36,6 +36,7 @@ def test_benchmark_finds_the_interesting_blob(tmp_path: Path, blobs: Callable,
     with pytest.warns(GalmorphWarning, match="5 of 300 galaxies have no odd_fraction"):
         setup = benchmark_setup(emb, truth, "odd_fraction")
     assert setup.notes["n_galaxies"] == 295 and setup.notes["n_interesting"] == 15
+    assert setup.notes["interesting_rule"] == "odd_fraction ≥ 0.7"  # the default, said
     active = simulate("active", setup, n_labels=40, batch_size=10, seed=0)
     assert active["n_found"] == 15 and active["precision_at_50"] == pytest.approx(15 / 50)
     result = benchmark(setup, n_labels=30, repeats=2)

@@ -28,7 +28,8 @@ def test_an_exported_table_and_a_session_file_give_their_scores(tmp_path: Path) 
                               "values: row 1 (G2): high, row 2 (G3): 7"),
     ("G1,4\nG1,2\n", "id_str must be unique; 1 id repeated: G1 (rows 0, 1)"),
     ("G1,4\n,2\n", "column 'id_str' is empty in 1 row: row 1"),
-    ("G1,4\nG2,\n", "column 'score' is empty in 1 row: row 1 (G2)"),
+    ("G1,4\nG2,\n", "column 'score' is empty in 1 row: row 1 (G2) (a blank score is not a 0: "
+                    "leave out the galaxies you have not scored"),
     ("G1,inf\n", "row 0 (G1): inf"),
 ])
 def test_bad_rows_are_named_with_file_row_and_column(tmp_path: Path, rows: str,

@@ -25,3 +25,11 @@ def test_ranking_metrics_by_hand() -> None:
 def test_rank_order_puts_labelled_first_on_ties() -> None:
     order = rank_order(np.array([3.0, 5.0, 3.0, 1.0]), np.array([False, False, True, False]))
     assert order.tolist() == [1, 2, 0, 3]
+
+
+def test_rank_order_puts_a_score_of_5_above_predictions_past_the_scale() -> None:
+    # a GP's mean may pass 5: such a prediction ties with a given 5 (labelled first), and
+    # predictions past 5 keep their own order after it
+    values = np.array([6.0, 5.0, 5.5, 3.0, -0.5, 0.0])
+    labelled = np.array([False, True, False, False, False, True])
+    assert rank_order(values, labelled).tolist() == [1, 0, 2, 3, 5, 4]

@@ -322,3 +322,30 @@ def test_label_many_takes_pairs_or_a_dict(session_files: dict[str, Path]) -> Non
         session.label_many(np.array([["G005", 2]], dtype=object))  # rows of table.to_numpy()
         assert session.store.labels() == {"G001": 3.0, "G002": 0.0, "G003": 5.0, "G004": 1.0,
                                           "G005": 2.0}
+
+
+def test_ranking_keeps_predictions_past_5_on_the_0_to_5_scale(
+        session_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from galmorph.anomaly import session as session_module
+    from galmorph.anomaly.methods import Step
+
+    predicted = np.linspace(6.5, -1.0, 120)  # G000 predicted 6.5, G119 -1.0
+    monkeypatch.setattr(session_module, "predict_interest",
+                        lambda *args, **kwargs: Step(predicted.copy()))
+    with AnomalySession.start(session_files["embeddings"], session_files["session"]) as session:
+        session.label_many({"G050": 5, "G119": 0})
+        ranking = session.ranking().set_index("id_str")
+    assert ranking.loc["G050", "rank"] == 1  # a galaxy scored 5 leads, as the docs say
+    assert ranking.loc["G000", "rank"] == 2 and ranking.loc["G001", "rank"] == 3
+    assert ranking["interest"].between(0, 5).all()
+    assert ranking.loc["G000", "interest"] == 5 and ranking.loc["G000", "predicted"] == 6.5
+
+
+def test_predictions_without_an_artefact_column_are_named(session_files: dict[str, Path]
+                                                          ) -> None:
+    wrong = write_table(pd.DataFrame({"id_str": ["G000"], "score": [1.0]}),
+                        session_files["session"].with_name("ranking.parquet"))
+    with pytest.raises(GalmorphError, match=r"predictions file .*ranking\.parquet has none of "
+                       r"the artefact columns .*its columns: id_str, score"):
+        AnomalySession.start(session_files["embeddings"], session_files["session"],
+                             predictions=wrong)

@@ -92,7 +92,11 @@ def test_start_next_label_rank_round_trip(files: dict, capsys: pytest.CaptureFix
     assert table.set_index("id_str").loc[ids[1], "score"] == 2
     assert int(table["labelled"].sum()) == 4
     assert main(["anomaly", "status", "--session", str(db)]) == 0
-    assert "4 labelled (5 labels given), 2 batches" in capsys.readouterr().out
+    status = capsys.readouterr().out
+    assert "4 labelled (5 labels given), 2 batches" in status
+    # the model and features in short, not as Python dicts
+    assert "  model: none (sha256 0)\n" in status and "{" not in status
+    assert "features: 3 per galaxy from none (earlier stages: none; views: 1" in status
 
 
 def test_baseline_mode_and_artefacts(files: dict, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,6 +185,8 @@ def test_benchmark_command_writes_json(files: dict, capsys: pytest.CaptureFixtur
                  "--batch-size", "5", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "reweighted" in printed and "ceiling" in printed
+    assert "±" in printed and "Mean ± std over repeats" in " ".join(printed.split())
+    assert "4 interesting (odd ≥ 0.7);" in printed
     result = json.loads(out.read_text())
     assert set(result) >= {"active", "isolation_forest", "reweighted_forest", "random",
                            "supervised_ceiling"}
@@ -326,3 +332,20 @@ def test_benchmark_table_keeps_whole_numbers_in_80_columns(
                  "--score-column", "odd", "--labels", "5", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert "…" not in out and "P@100 unlab." in out and "1 repeat\n" in out
+    assert "±" not in out and "One run: no spread" in " ".join(out.split())  # not ±0.000
+
+
+def test_a_batch_predicted_past_5_says_what_that_means() -> None:
+    from rich.console import Console
+
+    from galmorph.anomaly.records import Batch
+    from galmorph.cli.anomaly_session import _batch_table
+
+    def caption(predicted: float) -> str:
+        values = pd.DataFrame({"acquisition": [0.9], "predicted": [predicted], "std": [1.5]})
+        console = Console(record=True, width=200)
+        console.print(_batch_table(Batch(2, "", "active", 20, ["G1"], values, {}), [{}]))
+        return " ".join(console.export_text().split())
+
+    assert "6.05" in caption(6.05) and "top of the 0-5 scale" in caption(6.05)
+    assert "top of the 0-5 scale" not in caption(4.2)

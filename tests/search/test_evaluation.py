@@ -135,3 +135,48 @@ def test_no_tag_of_two_galaxies_is_warned_of(tmp_path: Path) -> None:
                                      num_workers=0, progress=False)
     assert result["means"] == {}
 
+
+
+def test_the_table_caption_explains_only_the_columns_shown() -> None:
+    from rich.console import Console
+
+    from galmorph.search.evaluation import print_tag_evaluation
+
+    precision = {"random": 0.1, "model": 0.5}
+    result = {"k": 10, "metric": "cosine", "n_galaxies": 20, "methods": ["random", "model"],
+              "tags": [{"name": "ring", "kind": "transfer", "n": 5, "precision": precision}],
+              "means": {"all": precision}}
+    console = Console(record=True, width=300)
+    print_tag_evaluation(result, console)
+    text = " ".join(console.export_text().split())  # the caption wraps to the table
+    assert "random: the tag's prevalence" in text and "×random: model / random" in text
+    assert "votes" not in text and "pixels" not in text.lower()
+
+
+def test_a_catalog_without_votes_points_at_its_0_1_columns(
+        tmp_path: Path, make_embeddings: Callable[..., Embeddings]) -> None:
+    catalog = vote_catalog(tmp_path)[["id_str", "file_loc"]].assign(
+        ring=[0, 1] * 5, fraction=np.linspace(0, 1, 10))
+    catalog.to_csv(tmp_path / "rings.csv", index=False)
+    emb = make_embeddings(np.random.default_rng(0).normal(size=(10, 4)))
+    with pytest.raises(GalmorphError, match=r"no tags to evaluate: the built-in tags need GZ2 vote "
+                       r"counts \(smooth: no vote columns .*\); .*rings\.csv has 0/1 columns to "
+                       r"evaluate instead: --tags ring$"):
+        evaluate_similarity(emb, tmp_path / "rings.csv", baselines=["random"], progress=False)
+
+
+def test_random_neighbours_alone_need_no_model(
+        tmp_path: Path, make_embeddings: Callable[..., Embeddings]) -> None:
+    """Before: embeddings whose model was replaced (e.g. by an upgrade) could not be
+    evaluated at all, though random neighbours and the stored features need no model."""
+    vote_catalog(tmp_path).to_csv(tmp_path / "votes.csv", index=False)
+    emb = make_embeddings(np.random.default_rng(0).normal(size=(10, 4)))  # model "-": none
+    with pytest.warns(GalmorphWarning, match="Evaluated without it, so which galaxies it was "
+                                             "trained on is unknown"):
+        result = evaluate_similarity(emb, tmp_path / "votes.csv", baselines=["random"], k=3,
+                                     progress=False)
+    assert result["methods"] == ["random", "model"] and result["model_split_counts"] is None
+    assert result["model"]["galmorph_model"] == "-"
+    for needs_model in ({"baselines": ["pixels"]}, {"baselines": ["random"], "split": "test"}):
+        with pytest.raises(GalmorphError, match="model '-' not found"):
+            evaluate_similarity(emb, tmp_path / "votes.csv", k=3, progress=False, **needs_model)

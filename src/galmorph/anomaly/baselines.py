@@ -150,6 +150,7 @@ def artefact_flags(
     *,
     column: str | None = None,
     threshold: float = DEFAULT_ARTEFACT_THRESHOLD,
+    source: str = "the predictions table",
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Flag likely artefacts: predicted star/artefact fraction ≥ ``threshold``.
 
@@ -158,6 +159,7 @@ def artefact_flags(
             ``galmorph predict``).
         ids: the galaxies to flag, in order.
         column: the fraction column; None: the first of :data:`ARTEFACT_COLUMNS` present.
+        source: what the errors call the table (e.g. ``predictions file P.parquet``).
 
     Returns:
         Flags ``(n,)``, the fractions ``(n,)`` (NaN where a galaxy has no prediction,
@@ -166,15 +168,20 @@ def artefact_flags(
     Raises:
         GalmorphError: when the column or ``id_str`` is missing.
     """
+    from galmorph.data.table_checks import abbreviate
+
+    columns = f"its columns: {abbreviate(predictions.columns)}"
     if "id_str" not in predictions:
-        raise GalmorphError("the predictions table has no id_str column")
+        raise GalmorphError(f"{source} has no id_str column ({columns}): give the predictions "
+                            "`galmorph predict` wrote")
     if column is None:
         column = next((c for c in ARTEFACT_COLUMNS if c in predictions), None)
         if column is None:
-            raise GalmorphError("the predictions table has none of the artefact columns "
-                                f"{', '.join(ARTEFACT_COLUMNS)}; name one with --artefact-column")
+            raise GalmorphError(f"{source} has none of the artefact columns "
+                                f"{', '.join(ARTEFACT_COLUMNS)}; name one with --artefact-column "
+                                f"({columns})")
     elif column not in predictions:
-        raise GalmorphError(f"the predictions table has no column {column!r}")
+        raise GalmorphError(f"{source} has no column {column!r} ({columns})")
     by_id = pd.Series(pd.to_numeric(predictions[column], errors="coerce").to_numpy(),
                       index=predictions["id_str"].astype(str))
     by_id = by_id[~by_id.index.duplicated()]

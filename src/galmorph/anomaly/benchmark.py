@@ -191,11 +191,15 @@ def benchmark_setup(
     _check_interesting(interesting, candidates, values[keep], threshold,
                        f"column {score_column!r} of {source}")
     x = interest_features(emb.features, pca, seed=seed)[keep]
+    if threshold is None and values[keep].max() <= 1:  # fractions: scored round(5 × value)
+        threshold = (DEFAULT_INTERESTING_SCORE - 0.5) / MAX_SCORE
+    rule = f"{score_column} ≥ {DEFAULT_INTERESTING_SCORE if threshold is None else threshold:g}"
     return BenchmarkSetup(
         ids=emb.ids[keep], x=x, scores=scores, interesting=interesting, candidates=candidates,
         notes={"n_galaxies": int(keep.sum()), "n_dropped": int((~keep).sum()),
                "n_interesting": int(interesting[candidates].sum()),
-               "n_artefacts": int((~candidates).sum()), "n_features": int(x.shape[1])},
+               "n_artefacts": int((~candidates).sum()), "n_features": int(x.shape[1]),
+               "interesting_rule": rule},
     )
 
 

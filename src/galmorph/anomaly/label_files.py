@@ -76,7 +76,10 @@ def label_pairs(table: pd.DataFrame, source: str) -> list[tuple[str, float]]:
                             "id_str (the galaxy) and score (0-5); its columns: "
                             + checks.abbreviate(table.columns))
     table = table.reset_index(drop=True)  # rows numbered from 0 in file order
-    errors = checks.blank_values(table, "id_str") + checks.blank_values(table, "score")
+    unscored = [f"{e} (a blank score is not a 0: leave out the galaxies you have not scored, "
+                "e.g. the unlabelled rows of a ranking file)"
+                for e in checks.blank_values(table, "score")]
+    errors = checks.blank_values(table, "id_str") + unscored
     table = table.assign(id_str=checks.as_text(table["id_str"]).str.strip())
     errors += checks.duplicate_ids(table)
     raw = table["score"]

@@ -1,9 +1,10 @@
 """Rankings: every galaxy in one order of interest, and how good that order is.
 
 A ranking orders galaxies on one 0–5 scale: labelled galaxies by the score the
-researcher gave, the others by the method's prediction; on a tie the labelled
-galaxy comes first (:func:`rank_order`). :func:`ranking_metrics` scores a
-ranking against the truth (precision@N, average precision).
+researcher gave, the others by the method's prediction, taken as 5 where it is above
+(a Gaussian process's mean may pass the largest score); on a tie the labelled galaxy
+comes first, so one scored 5 leads, then the higher prediction (:func:`rank_order`).
+:func:`ranking_metrics` scores a ranking against the truth (precision@N, average precision).
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from galmorph.anomaly.defaults import PRECISION_AT
+from galmorph.anomaly.records import MAX_SCORE, MIN_SCORE
 
 
 def rank_order(values: np.ndarray, labelled: np.ndarray) -> np.ndarray:
-    """Row numbers ``(n,)`` by decreasing ``values`` ``(n,)``; on ties the rows ``labelled``
-    (bool ``(n,)``) first, then by row."""
+    """Row numbers ``(n,)`` by decreasing ``values`` ``(n,)`` clipped to the 0–5 scale; on
+    ties the rows ``labelled`` (bool ``(n,)``) first, then by the values as given, then by
+    row."""
+    values = np.asarray(values, dtype=np.float64)
     rows = np.arange(len(values))
-    return np.lexsort((rows, ~np.asarray(labelled, dtype=bool), -np.asarray(values)))
+    return np.lexsort((rows, -values, ~np.asarray(labelled, dtype=bool),
+                       -np.clip(values, MIN_SCORE, MAX_SCORE)))
 
 
 def ranking_metrics(

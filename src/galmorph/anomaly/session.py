@@ -50,7 +50,7 @@ from galmorph.anomaly.fingerprint import check_same_features, feature_record
 from galmorph.anomaly.labels import LabelStore
 from galmorph.anomaly.methods import check_method, predict_interest, propose
 from galmorph.anomaly.ranking import rank_order
-from galmorph.anomaly.records import Batch, LabelRecord, check_score
+from galmorph.anomaly.records import MAX_SCORE, MIN_SCORE, Batch, LabelRecord, check_score
 from galmorph.exceptions import GalmorphError
 from galmorph.files import user_path
 from galmorph.inference.embeddings import Embeddings, read_embeddings
@@ -166,11 +166,12 @@ class AnomalySession:
         if predictions is not None:
             table = (predictions if isinstance(predictions, pd.DataFrame)
                      else read_table(predictions))
-            flags, fractions, column = artefact_flags(table, emb.ids, column=artefact_column,
-                                                      threshold=checked["artefact_threshold"])
-            values.update(artefact=flags, artefact_value=fractions)
             source = None if isinstance(predictions, pd.DataFrame) else str(
                 user_path(predictions).resolve())
+            flags, fractions, column = artefact_flags(
+                table, emb.ids, column=artefact_column, threshold=checked["artefact_threshold"],
+                source=f"predictions file {predictions}" if source else "the predictions table")
+            values.update(artefact=flags, artefact_value=fractions)
         settings = SessionSettings(
             embeddings=str(embeddings.resolve()), method=method, **checked,
             include_artefacts=include_artefacts, artefact_source=source, artefact_column=column,
@@ -331,8 +332,8 @@ class AnomalySession:
         """Every eligible galaxy, most interesting first.
 
         Columns: ``rank``, ``id_str``, ``interest`` (the score given if labelled,
-        else the prediction, 0–5), ``labelled``, ``score`` (given; NaN if not),
-        ``predicted`` (the method's), ``isolation_forest``, ``artefact``, then
+        else the prediction, clipped to 0–5), ``labelled``, ``score`` (given; NaN if not),
+        ``predicted`` (the method's, which may pass 5), ``isolation_forest``, ``artefact``, then
         ``ra``, ``dec``, ``file_loc`` when the embeddings have them.
 
         Args:
@@ -351,9 +352,10 @@ class AnomalySession:
         labelled[rows] = True
         given = np.full(n, np.nan)
         given[rows] = scores
-        interest = np.where(labelled, given, predicted)
+        values = np.where(labelled, given, predicted)
         pool = np.flatnonzero(self._eligible(include_artefacts) | labelled)
-        order = pool[rank_order(interest[pool], labelled[pool])]
+        order = pool[rank_order(values[pool], labelled[pool])]
+        interest = np.clip(values, MIN_SCORE, MAX_SCORE)  # the GP's mean may pass 5
         frame = pd.DataFrame({
             "rank": np.arange(1, len(order) + 1),
             "id_str": self.embeddings.ids[order],

@@ -29,7 +29,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if args.predictions:
         flags, _, _ = artefact_flags(read_table(args.predictions), emb.ids,
                                      column=args.artefact_column,
-                                     threshold=args.artefact_threshold)
+                                     threshold=args.artefact_threshold,
+                                     source=f"predictions file {args.predictions}")
     setup = benchmark_setup(emb, args.truth, args.score_column,
                             threshold=args.interesting_threshold, pca=args.pca, seed=args.seed,
                             artefacts=flags)
@@ -59,15 +60,19 @@ def print_benchmark(result: dict[str, Any], console: Console) -> None:
     from galmorph.anomaly.defaults import PRECISION_AT
 
     settings = result["settings"]
+    several = settings["repeats"] > 1  # the std of one run is no spread: not shown
     table = Table(
-        title=(f"{settings['n_galaxies']} galaxies, {settings['n_interesting']} interesting; "
+        title=(f"{settings['n_galaxies']} galaxies, {settings['n_interesting']} interesting "
+               f"({settings['interesting_rule']}); "
                f"{settings['n_labels']} labels, {settings['repeats']} "
                f"repeat{'s' * (settings['repeats'] != 1)}"),
         caption=("P@N: interesting fraction of the top N (labelled galaxies ranked by the "
                  "score given); unlab.: of the top N not labelled; AP: average precision; "
                  "found: interesting galaxies among the labelled; ceiling: a logistic "
                  "regression told every other galaxy's truth (out of fold), the limit of the "
-                 "features rather than a method. Mean ± std over repeats."),
+                 "features rather than a method. "
+                 + ("Mean ± std over repeats." if several else "One run: no spread; run "
+                    "--repeats 3 or more to see how much the figures vary.")),
         show_edge=False,
     )
     table.add_column("metric", no_wrap=True)
@@ -79,7 +84,8 @@ def print_benchmark(result: dict[str, Any], console: Console) -> None:
         name = metric.replace("precision_at_", "P@").replace("_unlabelled", " unlab.")
         name = {"average_precision": "AP", "n_found": "found"}.get(name, name)
         fmt = ".0f" if metric == "n_found" else ".3f"
-        table.add_row(name, *(f"{result[k][metric]:{fmt}}±{result[k][metric + '_std']:{fmt}}"
+        table.add_row(name, *(f"{result[k][metric]:{fmt}}"
+                              + (f"±{result[k][metric + '_std']:{fmt}}" if several else "")
                               for k in BENCHMARK_METHODS))
     # as wide as the table needs: a narrow terminal, or a file (80 columns), would cut
     # the numbers short ("0.160±0.0…")

@@ -62,7 +62,10 @@ def _batch_table(batch: Batch, info: list[dict[str, Any]]) -> Table:
     numbers = [(name, fmt) for name, fmt in
                (("predicted", ".2f"), ("std", ".2f"), ("acquisition", ".3g"))
                if batch.values[name].notna().any()]
-    table = Table(show_edge=False)
+    past = "predicted" in dict(numbers) and bool((batch.values["predicted"] > 5).any())
+    table = Table(show_edge=False, caption=(
+        "predicted above 5: the model expects a score at the top of the 0-5 scale (its "
+        "estimate, extrapolated, may pass 5)" if past else None))
     table.add_column("#", justify="right")
     table.add_column("id_str", no_wrap=True, min_width=max(len(g) for g in batch.ids))
     for name in ("ra", "dec", *(n for n, _ in numbers)):
@@ -274,9 +277,23 @@ def run_status(args: argparse.Namespace) -> int:
                       f"{store.n_labels()} labelled ({len(store.history())} labels given), "
                       f"{store.n_batches()} batches proposed")
         for key, value in settings.items():
-            console.print(f"  {key}: {value}")
+            console.print(f"  {key}: {_setting_text(key, value)}", highlight=False)
     console.print(f"Next: galmorph anomaly next --session {args.session}")
     return 0
+
+
+def _setting_text(key: str, value: Any) -> str:
+    """A session setting as a line for people: the model and features in short, not as dicts."""
+    if key == "model" and isinstance(value, dict):
+        return f"{value.get('name') or '?'} (sha256 {str(value.get('sha256', ''))[:12]})"
+    if key == "features" and isinstance(value, dict):
+        stages = ", ".join(map(str, value.get("stages") or [])) or "none"
+        return (f"{value.get('n_features')} per galaxy from {value.get('encoder')} (earlier "
+                f"stages: {stages}; views: {value.get('views')}; pca: {value.get('pca')}); "
+                f"checksum {str(value.get('sha256', ''))[:12]}")
+    if key.endswith("sha256") and isinstance(value, str):
+        return value[:12]
+    return str(value)
 
 
 def _draw(files: list[str], captions: list[str], path: str, title: str,

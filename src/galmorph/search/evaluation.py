@@ -31,11 +31,12 @@ from galmorph.data.catalog import CatalogSource, load_catalog
 from galmorph.data.schemas import get_schema
 from galmorph.data.splits import assign_splits
 from galmorph.data.validation import inspect_catalog
-from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.embeddings import Embeddings, read_embeddings
 from galmorph.inference.loading import ModelSpec
 from galmorph.inference.new_images import load_embedding_model
+from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.device import resolve_device
 from galmorph.search.arguments import check_k
 from galmorph.search.baselines import METHOD_LABELS, baseline_features
@@ -196,21 +197,23 @@ def evaluate_similarity(
     check_vote_columns(frame, source)
     all_tags, kinds, skipped = derive_tags(frame, tags, source=source)  # before the model loads
     if all_tags.empty:
-        raise GalmorphError("no tags to evaluate: " + "; ".join(f"{k}: {v}"
-                                                                for k, v in skipped.items()))
+        raise GalmorphError(_no_tags_message(frame, source, skipped))
     torch_device = resolve_device(device)
-    loaded = load_embedding_model(emb.info, model, torch_device)
+    loaded = _model_if_found(emb, model, torch_device,
+                             needed=split is not None or set(baselines) - {"random"})
     rows = pd.Series(np.arange(len(emb)), index=pd.Index(emb.ids)).reindex(frame["id_str"])
     if rows.isna().all():
         raise GalmorphError("none of the catalog's galaxies are in the embeddings (by id_str)")
     keep = rows.notna().to_numpy()
-    split_record = (loaded.metadata.get("training") or {}).get("split") or {}
+    split_record = ((loaded.metadata.get("training") or {}).get("split") or {}
+                    if loaded is not None else {})
     model_splits = None
     if split_record.get("method") == "seeded":
         model_splits = assign_splits(frame["id_str"], split_record["fractions"],
                                      split_record["seed"])
     if split is not None:
         if model_splits is None:
+            assert loaded is not None  # a --split needs the model
             raise GalmorphError(f"{loaded.name} records no seeded split: cannot select --split")
         keep = keep & (model_splits == split)
     _check_count(int(keep.sum()), k, split, model_splits, rows.notna().to_numpy())
@@ -225,6 +228,7 @@ def evaluate_similarity(
         if name == "random":
             continue
         components = emb.info.n_features if (name == "pixels" or emb.info.pca) else None
+        assert loaded is not None  # a baseline other than random needs the model
         features[name] = baseline_features(
             name, frame, loaded, components, device=torch_device, batch_size=batch_size,
             num_workers=num_workers, progress=progress, seed=seed, views=emb.info.views,
@@ -266,7 +270,7 @@ def evaluate_similarity(
     if model_splits is not None:
         values, totals = np.unique(model_splits[keep], return_counts=True)
         counts = {str(v): int(c) for v, c in zip(values, totals, strict=True)}
-        if counts.get("train", 0) or counts.get("val", 0):
+        if loaded is not None and (counts.get("train", 0) or counts.get("val", 0)):
             warnings.warn(
                 f"{counts.get('train', 0) + counts.get('val', 0)} of the {n} galaxies were in "
                 f"the training or validation split of {loaded.name}: use split='test' "
@@ -277,9 +281,47 @@ def evaluate_similarity(
         "embeddings": str(emb.path) if emb.path else None,
         "n_features": emb.info.n_features, "pca": emb.info.pca is not None,
         "views": emb.info.views,
-        "model": loaded.provenance(), "model_split_counts": counts,
+        "model": loaded.provenance() if loaded is not None else {
+            "galmorph_model": str(emb.info.model.get("name", "")), "galmorph_model_version": "",
+            "galmorph_model_sha256": str(emb.info.model.get("sha256", ""))},
+        "model_split_counts": counts,
         "methods": methods, "tags": per_tag, "means": means, "skipped_tags": skipped,
     }
+
+
+def _model_if_found(emb: Embeddings, model: ModelSpec, device: torch.device, *,
+                    needed: object) -> LoadedModel | None:
+    """The embeddings' model; None, with a warning, when it cannot be had and is not
+    ``needed`` (random neighbours alone and no split: only its training split is lost)."""
+    try:
+        return load_embedding_model(emb.info, model, device)
+    except ModelError as err:
+        if needed:
+            raise
+        warnings.warn(f"{err}. Evaluated without it, so which galaxies it was trained on is "
+                      "unknown: the figures may include them", GalmorphWarning, stacklevel=3)
+        return None
+
+
+def _no_tags_message(frame: pd.DataFrame, source: str, skipped: dict[str, str]) -> str:
+    """Why no built-in tag could be derived, and which 0/1 columns ``--tags`` could name."""
+    flags = [str(c) for c in frame.columns
+             if c not in ("id_str", "file_loc") and frame[c].notna().any()
+             and pd.to_numeric(frame[c], errors="coerce").isin([0, 1]).all()]
+    hint = (f"; {source} has 0/1 columns to evaluate instead: --tags {','.join(flags[:5])}"
+            if flags else "; name your own 0/1 tag columns with --tags")
+    return ("no tags to evaluate: the built-in tags need GZ2 vote counts ("
+            + "; ".join(f"{k}: {v}" for k, v in skipped.items()) + ")" + hint)
+
+
+#: What each column of the evaluation table is, for its caption.
+_METHOD_NOTES = {
+    "random": "the tag's prevalence among the others",
+    "pixels": "PCA of the raw pixels",
+    "untrained": "the same network with random weights",
+    "votes": "the model's predicted vote fractions as features",
+    "model": "the embeddings",
+}
 
 
 def print_tag_evaluation(result: dict[str, Any], console: Console | None = None) -> None:
@@ -294,9 +336,10 @@ def print_tag_evaluation(result: dict[str, Any], console: Console | None = None)
         title=(f"Tag retrieval: precision@{result['k']} ({result['metric']}), "
                f"{result['n_galaxies']} galaxies"),
         caption=("Each galaxy with a tag is a query; precision@k: the fraction of its neighbours "
-                 "with the same tag. random: the tag's prevalence among the others; votes: the "
-                 "model's predicted vote fractions as features; model: the embeddings. Means "
-                 "are over tags with at least 2 members."),
+                 "with the same tag. "
+                 + "; ".join(f"{METHOD_LABELS[m]}: {_METHOD_NOTES[m]}" for m in methods)
+                 + ("; ×random: model / random" if "random" in methods else "")
+                 + ". Means are over tags with at least 2 members."),
         box=box.SIMPLE_HEAD, pad_edge=False,
     )
     table.add_column("tag", no_wrap=True)
