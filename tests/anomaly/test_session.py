@@ -69,6 +69,27 @@ def test_artefacts_are_left_out_unless_included(session_files: dict[str, Path]) 
         assert flagged <= set(session.next_batch().ids)
 
 
+def test_artefacts_are_flagged_from_a_partitioned_predict_folder(
+    session_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """The folder a partitioned ``galmorph predict`` writes: the parts its manifest lists."""
+    from galmorph.inference.manifest import Manifest, PartitionRecord
+
+    table = pd.read_parquet(session_files["predictions"])
+    folder = tmp_path / "preds"
+    manifest = Manifest(folder, {"kind": "predict"})
+    for name, part in (("a.parquet", table.iloc[:2]), ("b.parquet", table.iloc[2:])):
+        write_table(part, folder / name)
+        manifest.record(name, PartitionRecord(len(part), "", "", len(part)))
+    write_table(table.assign(**{"smooth-or-featured_artifact_fraction": 1.0}),
+                folder / "stale.parquet")  # not listed: not read
+    manifest.save()
+    with AnomalySession.start(session_files["embeddings"], session_files["session"],
+                              method="isolation-forest", predictions=folder) as session:
+        flagged = set(session.galaxies.loc[session.galaxies["artefact"], "id_str"])
+    assert flagged == {f"G{i:03d}" for i in range(4)}
+
+
 def test_session_errors(session_files: dict[str, Path], tmp_path: Path,
                         write_embeddings: Callable) -> None:
     files = session_files

@@ -138,8 +138,9 @@ class AnomalySession:
             embeddings: path of the parquet file from ``galmorph embed`` (``~`` is the
                 home folder).
             session: path of the session file to create.
-            predictions: table (or file) from ``galmorph predict`` to flag artefacts
-                with (:func:`~galmorph.anomaly.baselines.artefact_flags`); None: no flags.
+            predictions: table (file, or partitioned output folder) from ``galmorph
+                predict`` to flag artefacts with
+                (:func:`~galmorph.anomaly.baselines.artefact_flags`); None: no flags.
             overwrite: replace an existing session file.
 
         Raises:
@@ -150,7 +151,7 @@ class AnomalySession:
                 the argument: ``pca``, ``batch_size`` whole numbers ≥ 1, ``seed`` ≥ 0,
                 ``xi`` a finite number ≥ 0, ``artefact_threshold`` from 0 to 1).
         """
-        from galmorph.data.table_files import read_table
+        from galmorph.inference.manifest import read_output
 
         embeddings = path_argument(embeddings, "embeddings")
         check_method(method)
@@ -165,7 +166,7 @@ class AnomalySession:
         source = column = None
         if predictions is not None:
             table = (predictions if isinstance(predictions, pd.DataFrame)
-                     else read_table(predictions))
+                     else read_output(user_path(predictions), "predict"))
             source = None if isinstance(predictions, pd.DataFrame) else str(
                 user_path(predictions).resolve())
             flags, fractions, column = artefact_flags(

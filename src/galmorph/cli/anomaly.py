@@ -81,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def artefact_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--predictions", metavar="P.parquet",
-            help="predictions from `galmorph predict`: galaxies whose predicted star/artefact "
+            help="predictions from `galmorph predict` (a table file, or the folder of a "
+                 "partitioned run): galaxies whose predicted star/artefact "
                  "fraction reaches --artefact-threshold are flagged and left out")
         p.add_argument("--artefact-column", metavar="COL",
                        help="fraction column of --predictions (default: the GZ2 "

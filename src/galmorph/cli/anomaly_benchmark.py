@@ -19,15 +19,15 @@ def run_benchmark(args: argparse.Namespace) -> int:
     """Run the simulated-researcher benchmark and print (and write) the table."""
     from galmorph.anomaly.baselines import artefact_flags
     from galmorph.anomaly.benchmark import benchmark, benchmark_setup
-    from galmorph.data.table_files import read_table
     from galmorph.files import write_json
     from galmorph.inference.embeddings import read_embeddings
+    from galmorph.inference.manifest import read_output
 
     json_path = json_file(args.json, "the results")  # before the benchmark: minutes
     emb = read_embeddings(args.embeddings)
     flags = None
     if args.predictions:
-        flags, _, _ = artefact_flags(read_table(args.predictions), emb.ids,
+        flags, _, _ = artefact_flags(read_output(args.predictions, "predict"), emb.ids,
                                      column=args.artefact_column,
                                      threshold=args.artefact_threshold,
                                      source=f"predictions file {args.predictions}")

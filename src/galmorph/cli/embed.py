@@ -3,8 +3,8 @@
 Writes ``id_str``, ``ra``/``dec`` (when the catalog has them), ``file_loc`` and one
 float32 column per feature (``feat_0``...): the encoder's pooled output, or its
 first N principal components with ``--pca N``. ``--stages 2`` puts the pooled
-features of an earlier encoder stage first (finer structure; better for
-``galmorph anomaly``, see :mod:`galmorph.inference.embed`). The file records the model (name,
+features of an earlier encoder stage first (finer structure, see
+:mod:`galmorph.inference.embed`). The file records the model (name,
 path, checksum), its image settings and the fitted PCA, so ``galmorph similar
 --image`` can put a new image in the same space (see :mod:`galmorph.inference.new_images`).
 
@@ -108,8 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stages", type=int, nargs="+", default=[], metavar="S",
         help=("also keep the pooled features of these earlier encoder stages (0 = the "
               "finest), before the encoder's own: they respond to finer structure (rings, "
-              "arcs, tidal features) than the questions the model was trained on, which "
-              "helps `galmorph anomaly` find unusual galaxies; try 2 (default: none)"),
+              "arcs, tidal features) than the questions the model was trained on; whether "
+              "that helps a hunt depends on the model (`galmorph anomaly benchmark` tells): "
+              "with the current starter it does not (default: none)"),
     )
     parser.add_argument(
         "--map", action="store_true",

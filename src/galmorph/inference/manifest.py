@@ -17,7 +17,8 @@ A partition is complete (:meth:`Manifest.is_complete`) when its entry matches th
 input as it is now and its output file is there; a manifest of another job
 counts nothing as complete, and is replaced as partitions complete again.
 
-:func:`read_output_folder` reads the complete partitions of such a folder as one table.
+:func:`read_output_folder` reads the complete partitions of such a folder as one table,
+:func:`read_output` a table file or such a folder.
 
 Example:
     >>> manifest = Manifest("out", {"kind": "predict", "model_sha256": "ab12"})  # doctest: +SKIP
@@ -108,6 +109,19 @@ def read_output_folder(folder: str | Path, kind: str) -> pd.DataFrame:
         raise GalmorphError(f"{folder}: its {MANIFEST_NAME} lists no complete partition yet")
     return pd.concat([read_table(folder / name) for name in sorted(stored["partitions"])],
                      ignore_index=True)
+
+
+def read_output(path: str | Path, kind: str) -> pd.DataFrame:
+    """The table file at ``path``, or for a folder the partitioned output of ``galmorph
+    {kind}`` there (:func:`read_output_folder`).
+
+    Raises:
+        GalmorphError: as :func:`read_output_folder`; CatalogError naming a file that is
+            missing or unreadable.
+    """
+    from galmorph.data.table_files import read_table
+
+    return read_output_folder(path, kind) if Path(path).is_dir() else read_table(path)
 
 
 class Manifest:

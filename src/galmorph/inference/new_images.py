@@ -61,7 +61,8 @@ def load_embedding_model(
         raise ModelError(
             f"{loaded.path} (sha256 {loaded.checksum[:12]}) is not the model these embeddings "
             f"were made with ({info.model['name']}, sha256 {info.model['sha256'][:12]}); "
-            "pass that model with --model"
+            "pass that model with --model, or embed the catalog again with this one "
+            "(galmorph embed)"
         )
     return loaded
 

@@ -58,19 +58,17 @@ def read_predictions(path: str | Path, ids: np.ndarray, embeddings: str | Path
         GalmorphError: naming the file: missing, unreadable, without ``id_str``, or sharing
             no galaxy with the embeddings; a folder that is not a partitioned predict output.
     """
-    from galmorph.data.table_files import read_table
-    from galmorph.inference.manifest import read_output_folder
+    from galmorph.inference.manifest import read_output
 
     path = Path(path)
-    if path.is_dir():
-        try:
-            table = read_output_folder(path, "predict")
-        except GalmorphError as err:
-            raise GalmorphError(f"predictions {err}") from None
-    elif path.is_file():
-        table = read_table(path)
-    else:
+    if not path.exists():
         raise GalmorphError(f"predictions {path} does not exist")
+    try:
+        table = read_output(path, "predict")
+    except GalmorphError as err:
+        if not path.is_dir():
+            raise
+        raise GalmorphError(f"predictions {err}") from None
     if "id_str" not in table.columns:
         raise GalmorphError(f"predictions {path} have no id_str column: make them with "
                             "`galmorph predict`")
