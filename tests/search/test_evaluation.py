@@ -40,13 +40,13 @@ def test_precision_at_k_on_a_toy_example() -> None:
     assert precision_at_k(table[group], group).tolist() == [1.0] * 4
 
 
-def _tiny_embeddings(folder: Path, n: int) -> tuple[Path, pd.DataFrame]:
-    """Embeddings (PCA 6) of the first ``n`` bundled galaxies by a tiny untrained model,
-    and their catalog."""
+def _tiny_embeddings(folder: Path, n: int, **split: object) -> tuple[Path, pd.DataFrame]:
+    """Embeddings (PCA 6) of the first ``n`` bundled galaxies by a tiny untrained model
+    (its split record: seeded, with ``split`` added), and their catalog."""
     schema = get_schema("gz2-no-odd")
     metadata = model_metadata(
         schema, ImageConfig.for_sdss_gz2(size=32), "test_convnext", 0.2,
-        {"split": {"method": "seeded", "seed": 1, "fractions": [0.8, 0.1, 0.1]}},
+        {"split": {"method": "seeded", "seed": 1, "fractions": [0.8, 0.1, 0.1], **split}},
         np.full(schema.n_answers, 3.0), "tiny",
     )
     torch.manual_seed(5)
@@ -55,6 +55,24 @@ def _tiny_embeddings(folder: Path, n: int) -> tuple[Path, pd.DataFrame]:
     catalog["file_loc"] = [str(demo_dir() / p) for p in catalog["file_loc"]]
     return embed_to_file(catalog, folder / "emb.parquet", model, pca=6, num_workers=0,
                          progress=False), catalog
+
+
+def test_the_galaxies_a_model_records_make_its_splits(tmp_path: Path) -> None:
+    """Recorded training ids, not the id hash: the demo galaxies hash to the starter's test
+    split, but this model records 10 of them as trained on."""
+    from galmorph.data.id_sets import ID_HASH_SCHEME, encode_ids
+
+    ids = pd.read_csv(demo_dir() / "catalog.csv", nrows=12, dtype={"id_str": str})["id_str"]
+    emb, catalog = _tiny_embeddings(tmp_path, 40, id_hashes={
+        "scheme": ID_HASH_SCHEME, "train": encode_ids(ids[:10]), "val": encode_ids(ids[10:])})
+    with pytest.warns(GalmorphWarning, match="12 of the 40 galaxies were in the training or "
+                                             "validation split of tiny"):
+        everything = evaluate_similarity(emb, catalog, k=5, baselines=["random"],
+                                         num_workers=0, progress=False)
+    assert everything["model_split_counts"] == {"train": 10, "val": 2, "test": 28}
+    unseen = evaluate_similarity(emb, catalog, k=5, baselines=["random"], num_workers=0,
+                                 progress=False, split="test")
+    assert unseen["n_galaxies"] == 28
 
 
 def test_evaluate_similarity_end_to_end(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="A,B,...", help=f"default: {','.join(BASELINES)}")
     parser.add_argument("--split", choices=("train", "val", "test"), default=None,
                         help="keep only the galaxies in this split of the model's training "
-                             "(as its metadata records)")
+                             "(as its file records; test: the galaxies it never saw)")
     parser.add_argument("--json", metavar="OUT.json", default=None,
                         help="also write the results as JSON")
     parser.add_argument("-m", "--model", default=None,

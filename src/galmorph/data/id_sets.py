@@ -63,12 +63,20 @@ def seen_ids(split_record: Mapping[str, Any], ids: Iterable[object]) -> np.ndarr
         Bool array of shape ``(n,)``, or None when the model records no ids (models
         made before they were recorded, or trained on over :data:`MAX_RECORDED_IDS`).
     """
+    names = recorded_splits(split_record, ids)
+    return None if names is None else names != "test"
+
+
+def recorded_splits(split_record: Mapping[str, Any], ids: Iterable[object]
+                    ) -> np.ndarray | None:
+    """``'train'``, ``'val'`` or ``'test'`` (neither: a galaxy the model never saw) per id,
+    from the ids a model records; None when it records none (see :func:`seen_ids`)."""
     hashes = split_record.get("id_hashes") or {}
     if hashes.get("scheme") != ID_HASH_SCHEME:
         return None
     ids = list(ids)
-    seen = np.zeros(len(ids), dtype=bool)
-    for name in ("train", "val"):
+    names = np.full(len(ids), "test", dtype=object)
+    for name in ("val", "train"):  # train last: it wins where hashes collide
         if name in hashes:
-            seen |= contains_ids(hashes[name], ids)
-    return seen
+            names[contains_ids(hashes[name], ids)] = name
+    return names.astype(str)

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from galmorph.data.catalog import CatalogSource, load_catalog
+from galmorph.data.id_sets import recorded_splits
 from galmorph.data.schemas import get_schema
 from galmorph.data.splits import assign_splits
 from galmorph.data.validation import inspect_catalog
@@ -155,7 +156,9 @@ def evaluate_similarity(
     """Tag-retrieval precision@k of embeddings beside baselines (see the module docs).
 
     The galaxies evaluated are those of ``catalog`` that have embeddings (and, with
-    ``split``, that the embeddings' model's recorded seeded split puts in that split).
+    ``split``, those in that split of the embeddings' model: by the training and
+    validation galaxies its file records, every other galaxy counting as ``test``; for
+    older models, by their seeded split).
     Every galaxy carrying a tag is a query; neighbours are searched among all
     evaluated galaxies, exactly.
 
@@ -170,7 +173,8 @@ def evaluate_similarity(
             ``votes`` run a network over every image (about a minute for 630 galaxies on
             2 CPU cores); ``("random", "pixels")`` takes seconds.
         model: the embeddings' model, if not where the file records it (same checksum).
-        split: ``train``, ``val`` or ``test``: keep only that split of the model's training.
+        split: ``train``, ``val`` or ``test`` (galaxies the model never saw): keep only
+            that split of the model's training.
         seed: seed of the untrained encoder's weights.
 
     Returns:
@@ -207,14 +211,15 @@ def evaluate_similarity(
     keep = rows.notna().to_numpy()
     split_record = ((loaded.metadata.get("training") or {}).get("split") or {}
                     if loaded is not None else {})
-    model_splits = None
-    if split_record.get("method") == "seeded":
+    model_splits = recorded_splits(split_record, frame["id_str"])  # the ids it trained on
+    if model_splits is None and split_record.get("method") == "seeded":  # older models
         model_splits = assign_splits(frame["id_str"], split_record["fractions"],
                                      split_record["seed"])
     if split is not None:
         if model_splits is None:
             assert loaded is not None  # a --split needs the model
-            raise GalmorphError(f"{loaded.name} records no seeded split: cannot select --split")
+            raise GalmorphError(f"{loaded.name} records neither the galaxies it trained on nor "
+                                "a seeded split: cannot select --split")
         keep = keep & (model_splits == split)
     _check_count(int(keep.sum()), k, split, model_splits, rows.notna().to_numpy())
     frame = frame[keep].reset_index(drop=True)
