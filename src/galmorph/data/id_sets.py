@@ -52,21 +52,6 @@ def contains_ids(record: str, ids: Iterable[object]) -> np.ndarray:
     return np.isin(_hashes(ids), known)
 
 
-def seen_ids(split_record: Mapping[str, Any], ids: Iterable[object]) -> np.ndarray | None:
-    """Whether each id was in the training or validation split a model records.
-
-    Args:
-        split_record: a model's ``training.split`` metadata.
-        ids: galaxy ids (``id_str``).
-
-    Returns:
-        Bool array of shape ``(n,)``, or None when the model records no ids (models
-        made before they were recorded, or trained on over :data:`MAX_RECORDED_IDS`).
-    """
-    names = recorded_splits(split_record, ids)
-    return None if names is None else names != "test"
-
-
 def recorded_splits(split_record: Mapping[str, Any], ids: Iterable[object]
                     ) -> np.ndarray | None:
     """``'train'``, ``'val'`` or ``'test'`` (neither: a galaxy the model never saw) per id,
@@ -80,3 +65,18 @@ def recorded_splits(split_record: Mapping[str, Any], ids: Iterable[object]
         if name in hashes:
             names[contains_ids(hashes[name], ids)] = name
     return names.astype(str)
+
+
+def seen_ids(split_record: Mapping[str, Any], ids: Iterable[object]) -> np.ndarray | None:
+    """Whether each id was in the training or validation split a model records.
+
+    Args:
+        split_record: a model's ``training.split`` metadata.
+        ids: galaxy ids (``id_str``).
+
+    Returns:
+        Bool array of shape ``(n,)``, or None when the model records no ids (models
+        made before they were recorded, or trained on over :data:`MAX_RECORDED_IDS`).
+    """
+    names = recorded_splits(split_record, ids)
+    return None if names is None else names != "test"
