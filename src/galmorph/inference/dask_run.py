@@ -191,20 +191,10 @@ def _warn_if_no_workers(client: Client) -> None:
 
 def _partition_progress(enabled: bool, total: int) -> Progress:
     """A progress bar of partitions done, on stderr (the workers show none)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from galmorph.inference.progress import progress_bar
 
-    progress = Progress(TextColumn("partitions"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True), disable=not enabled)
-    progress.add_task("partitions", total=total)
+    progress = progress_bar("partitions", enabled)
+    progress.add_task("Computing", total=total)
     return progress
 
 

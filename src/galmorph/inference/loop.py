@@ -29,15 +29,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -47,6 +38,7 @@ from galmorph.data.images import load_image, reduced_depth
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
+from galmorph.inference.progress import progress_bar
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.model import GalaxyModel, enable_mc_dropout
 from galmorph.models.onnx_backend import cached_onnx_model, resolve_model_backend
@@ -127,19 +119,6 @@ def check_image_conventions(
 
 
 # ------------------------------------------------------------------ inference
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("galaxies"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
 def _start_copy(values: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event | None]:
     """Start copying ``values`` to the CPU as ``float32``; on a GPU, asynchronously
     (into pinned memory) with an event that marks the copy's end."""
@@ -201,7 +180,7 @@ def infer(
 
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     with (
-        _progress(progress) as bar,
+        progress_bar("galaxies", progress) as bar,
         torch.inference_mode(),
         torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16),
     ):
