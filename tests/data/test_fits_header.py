@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from galmorph.data.fits_header import band_names, linear_flux, reddest_first, wavelength_nm
+from galmorph.data.fits_header import (
+    band_names,
+    file_pixel_scale,
+    linear_flux,
+    pixel_scale,
+    reddest_first,
+    wavelength_nm,
+)
 from galmorph.data.images import load_image
 from galmorph.exceptions import ImageError
 
@@ -27,9 +34,10 @@ def marked_cube() -> np.ndarray:
 
 
 def stored_band_of_each_channel(image: np.ndarray) -> list[int]:
-    """Which stored band (by its spot) each channel of a loaded image shows."""
+    """Which stored band (by its spot) each channel of a loaded image shows (the first
+    row stored is shown at the bottom)."""
     return [
-        int(np.argmax([image[row, col, channel] for row, col in SPOTS]))
+        int(np.argmax([image[SIDE - 1 - row, col, channel] for row, col in SPOTS]))
         for channel in range(image.shape[-1])
     ]
 
@@ -120,3 +128,30 @@ def test_a_cube_of_four_named_bands_names_them_in_its_error(tmp_path: Path) -> N
     cube = np.concatenate([marked_cube(), marked_cube()[:1]])
     with pytest.raises(ImageError, match=r"4 bands: g, r, i, z \(cube of shape \(4, 24, 24\)"):
         load_image(write(tmp_path / "griz.fits", cube, BANDS="griz"))
+
+
+@pytest.mark.parametrize(
+    ("keywords", "scale"),
+    [
+        ({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CD1_1": -0.262 / 3600, "CD1_2": 0.0,
+          "CD2_1": 0.0, "CD2_2": 0.262 / 3600}, 0.262),  # Legacy Survey cutout
+        ({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": -0.396 / 3600,
+          "CDELT2": 0.396 / 3600}, 0.396),
+        ({"PIXSCALE": 0.168}, 0.168),
+        ({"BANDS": "grz"}, None),
+    ],
+)
+def test_pixel_scale_of_a_header(tmp_path: Path, keywords: dict, scale: float | None) -> None:
+    path = tmp_path / "cutout.fits"
+    fits.HDUList([fits.PrimaryHDU(),
+                  fits.ImageHDU(marked_cube().astype(np.float32),
+                                header=fits.Header(keywords))]).writeto(path)
+    found = file_pixel_scale(path)
+    assert found == (None if scale is None else pytest.approx(scale))
+    assert pixel_scale(fits.Header(keywords)) == found
+
+
+def test_pixel_scale_of_a_file_that_is_not_fits(tmp_path: Path) -> None:
+    path = tmp_path / "a.fits"
+    path.write_text("not FITS")
+    assert file_pixel_scale(path) is None

@@ -69,7 +69,7 @@ def test_fits_2d_with_nan_inf_and_extremes(tmp_path: Path) -> None:
     path = tmp_path / "galaxy.fits"
     fits.PrimaryHDU(data.astype(np.float32)).writeto(path)
 
-    image = load_image(path)
+    image = load_image(path)[::-1]  # as stored: the first row stored is shown at the bottom
     assert image.shape == (64, 64, 1)
     assert image.dtype == np.uint8
     assert image[31:33, 31:33].min() >= 250  # the galaxy is bright
@@ -100,7 +100,7 @@ def test_fits_3d_bands_first_in_extension(tmp_path: Path) -> None:
     path = tmp_path / "cube.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cube)]).writeto(path)
 
-    image = load_image(path)
+    image = load_image(path)[::-1]  # as stored: the first row stored is shown at the bottom
     assert image.shape == (40, 50, 3)
     assert image.dtype == np.uint8
     assert image[20, 25, 0] > 200 and image[3, 3, 0] == 0

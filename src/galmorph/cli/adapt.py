@@ -136,9 +136,12 @@ def _crop_text(record: dict[str, Any]) -> str:
     if low != high:
         text += f" (training crops {low:g}-{high:g})"
     if "galaxy_fill" in record:
-        return (f"{text}: the galaxies fill {record['galaxy_fill']:g} of these images' side "
-                f"and {record['reference_fill']:g} of the model's training images', so they "
-                "now appear at the size it learnt")
+        filled = (f"the galaxies fill {record['galaxy_fill']:g} of these images' side and "
+                  f"{record['reference_fill']:g} of the model's training images'")
+        if middle == 1 and record["galaxy_fill"] > record["reference_fill"]:
+            return (f"{text}: {filled}; a crop cannot make them smaller, so they appear "
+                    "larger than the model learnt (cutouts of a wider field would not)")
+        return f"{text}: {filled}, so they now appear at the size it learnt"
     reason = record.get("crop_reason", "")
     if reason == "given":
         return f"{text}, as given (--crop-fraction)"

@@ -5,7 +5,9 @@ write ``BANDS = 'grz'`` and ``BAND0 = 'g'`` ...), and :func:`reddest_first`
 orders named bands by wavelength, reddest first, so that they become red,
 green and blue as in survey colour composites (SDSS gri JPEGs show i as red).
 :func:`linear_flux` undoes the asinh scaling of Pan-STARRS stack images
-(``BSOFTEN``/``BOFFSET`` keywords).
+(``BSOFTEN``/``BOFFSET`` keywords). :func:`pixel_scale` reads the arcsec per pixel of
+a celestial WCS (``CD``, or ``CDELT`` with ``PC``) or of a ``PIXSCALE`` keyword, and
+:func:`file_pixel_scale` that of a FITS file's image.
 
 Examples
 --------
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,3 +96,51 @@ def linear_flux(header: Mapping[str, Any], data: np.ndarray) -> np.ndarray:
         return data
     with np.errstate(over="ignore"):  # a saturated pixel becomes +-inf, clipped by the stretch
         return offset + 2.0 * soften * np.sinh(data * (math.log(10) / 2.5))
+
+
+#: Keywords some pipelines write for the pixel scale in arcsec, without a WCS.
+PIXEL_SCALE_KEYWORDS = ("PIXSCALE", "PIXSCAL", "SECPIX", "PIXSCAL1")
+
+
+def pixel_scale(header: Any) -> float | None:
+    """Arcsec per pixel (the mean of the two axes) of an :class:`astropy.io.fits.Header`'s
+    celestial WCS, else of a :data:`PIXEL_SCALE_KEYWORDS` keyword; None when it gives none."""
+    from astropy.wcs import WCS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-standard WCS keywords are common
+            wcs = WCS(header).celestial
+            if wcs.has_celestial:
+                scales = [s.to_value("arcsec") for s in wcs.proj_plane_pixel_scales()]
+                scale = float(np.mean(scales))
+                if math.isfinite(scale) and scale > 0:
+                    return scale
+    except Exception:  # noqa: BLE001 - an unreadable WCS gives no scale
+        pass
+    for key in PIXEL_SCALE_KEYWORDS:
+        value = header.get(key)
+        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+            return float(value)
+    return None
+
+
+def file_pixel_scale(path: str | Path) -> float | None:
+    """:func:`pixel_scale` of the header of a FITS file's first image (with its primary
+    header's keywords), as :func:`galmorph.data.images.load_image` reads it; None for a
+    file that is not FITS or cannot be read (reading the image says why)."""
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False) as hdus:
+                hdu = next((h for h in hdus if h.is_image and h.header.get("NAXIS", 0) >= 2
+                            and h.header.get("NAXIS1", 0)), None)
+                if hdu is None:
+                    return None
+                header = hdus[0].header.copy()
+                header.update(hdu.header)
+    except Exception:  # noqa: BLE001 - not FITS, or damaged
+        return None
+    return pixel_scale(header)

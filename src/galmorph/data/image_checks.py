@@ -14,9 +14,14 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from galmorph.data.image_paths import resolve_image_paths, working_folder_hint
+from galmorph.data.image_paths import (
+    extension_hint,
+    resolve_image_paths,
+    working_folder_hint,
+)
 from galmorph.data.images import load_image, reduced_depth
 from galmorph.data.table_checks import SHOWN, as_text, describe_rows, is_blank, plural
 from galmorph.exceptions import ImageError
@@ -74,6 +79,7 @@ def check_image_files(
         return frame
     n_missing, n_listed = summary.n_images_missing, int(listed.sum())
     rows = describe_rows(frame, missing, frame["file_loc"])
+    rows += extension_hint(frame.loc[missing, "file_loc"].head(100))
     if n_missing == n_listed:
         summary.errors.append(
             f"none of the {n_listed} image files exist ({rows}); {summary.file_column} paths "
@@ -96,21 +102,32 @@ def check_image_files(
 
 def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
     """Decode every image file of ``frame`` that exists: unreadable ones are errors naming
-    their rows, 16-bit colour files read at 8 bits (:func:`reduced_depth`) a warning, and
+    their rows; 16-bit colour files read at 8 bits (:func:`reduced_depth`) and colour
+    images with a blank band (a FITS band of NaNs, off a survey's footprint) warnings; and
     ``summary.image_shapes`` counts the ``(height, width, channels)`` found."""
     shapes: Counter[tuple[int, ...]] = Counter()
     problems: dict[object, str] = {}
     shallow = pd.Series(False, index=frame.index)
+    blank = pd.Series("", index=frame.index, dtype=object)
     for label, path in frame["file_loc"].items():
         if not path or not os.path.isfile(path):
             continue  # counted as missing already
         try:
-            shapes[load_image(path).shape] += 1
+            image = load_image(path)
         except ImageError as err:
             problems[label] = str(err)
         else:
+            shapes[image.shape] += 1
             shallow[label] = reduced_depth(path)
+            blank[label] = f"{path} ({bands})" if (bands := _blank_bands(image)) else ""
     summary.image_shapes = dict(shapes.most_common())
+    if n_blank := int((blank != "").sum()):
+        summary.warnings.append(
+            f"{plural(n_blank, 'colour image')} {'has' if n_blank == 1 else 'have'} a blank "
+            "band, shown black (a FITS band with no finite or no varying pixels, e.g. off the "
+            "survey's footprint), so the model sees wrong colours: "
+            + describe_rows(frame, blank != "", blank)
+            + "; leave such galaxies out, or give every image all its bands")
     if n_shallow := int(shallow.sum()):
         summary.warnings.append(
             f"{plural(n_shallow, 'image file')} {'stores' if n_shallow == 1 else 'store'} "
@@ -125,3 +142,12 @@ def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
             f"{plural(len(problems), 'image file')} cannot be read: "
             + describe_rows(frame, unreadable, pd.Series(problems, dtype=object))
         )
+
+
+def _blank_bands(image: np.ndarray) -> str:
+    """The blank (all 0) channels of a colour image that is not all black, in words
+    (``"red blank"``); ``""`` when there are none."""
+    if image.shape[-1] != 3 or not image.any():
+        return ""
+    empty = [name for c, name in enumerate(("red", "green", "blue")) if not image[..., c].any()]
+    return f"{' and '.join(empty)} blank" if empty else ""

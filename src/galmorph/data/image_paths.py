@@ -34,6 +34,8 @@ import pandas as pd
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
 #: A Windows path that names a drive or a network share: ``C:\\...``, ``\\\\server\\...``.
 WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+#: A FITS path with CFITSIO's extension syntax: ``a.fits[1]``, ``a.fits.fz[SCI,2]``.
+FITS_EXTENSION = re.compile(r"^(.+)\[[^\[\]]+\]$")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,18 @@ def working_folder_hint(paths: Iterable[str], root: str | Path) -> str:
         return ""
     return (f" (they are there from the working folder {here}: write paths relative to the "
             "catalog's folder, or absolute)")
+
+
+def extension_hint(paths: Iterable[str]) -> str:
+    """For missing images ``paths`` written in CFITSIO's extension syntax (``a.fits[1]``,
+    ``a.fits[SCI]``) whose file exists: a hint; else ``""``."""
+    named = [path for path in paths if (match := FITS_EXTENSION.match(path))
+             and os.path.isfile(match.group(1))]
+    if not named:
+        return ""
+    return (f" ({named[0]} names an HDU with CFITSIO's [...] syntax, which galmorph does not "
+            "read: it reads a FITS file's first image HDU, so give the file's path and "
+            "write the HDU you want to a file of its own)")
 
 
 def _local(text: str) -> str:

@@ -70,7 +70,10 @@ def load_image(path: str | Path) -> np.ndarray:
     Pillow reads 16-bit colour files at 8 bits (see :func:`reduced_depth`). For FITS,
     the first HDU with data of 2 or more axes is used: 2-D ``(H, W)``, or a cube of 1
     or 3 bands, bands first ``(C, H, W)`` or last ``(H, W, C)`` (the band axis is the
-    shortest; leading axes of length 1 are dropped). Bands named in the header
+    shortest; leading axes of length 1 are dropped), shown as FITS viewers (ds9) show it:
+    the first row stored at the bottom, as the FITS standard places pixel (1, 1), so that
+    a FITS cutout is the right way up (north up for a survey's cutouts), like the JPEG
+    made from it, not its mirror image. Bands named in the header
     (``BAND0``..., or ``BANDS``, as Legacy Survey cutouts write) become red, green
     and blue by wavelength, reddest first, as in SDSS and Legacy Survey colour
     images; unnamed bands (or names :mod:`galmorph.data.fits_header` does not know)
@@ -168,16 +171,17 @@ def _load_pillow(path: Path) -> np.ndarray:
 
 
 def _load_fits(path: Path) -> np.ndarray:
-    """A FITS file's first image as stretched ``uint8`` ``(H, W, 1 or 3)``."""
+    """A FITS file's first image as stretched ``uint8`` ``(H, W, 1 or 3)``, first row
+    stored at the bottom."""
     from astropy.io import fits
-    from astropy.io.fits.verify import VerifyWarning
 
     if not _head(path).startswith(FITS_SIGNATURES):
         raise ImageError(f"{path} is not a FITS file (it does not start with 'SIMPLE  =')")
-    try:
-        # header-standard warnings are noise here: the data is read or an error raised
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", VerifyWarning)
+    # astropy's warnings (header standards, a short file) are noise here: the data is
+    # read or an error raised, which says "truncated" where astropy warned of it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             with fits.open(path, memmap=False) as hdus:
                 hdu = next((h for h in hdus if h.is_image and h.data is not None
                             and h.data.ndim >= 2), None)
@@ -186,11 +190,15 @@ def _load_fits(path: Path) -> np.ndarray:
                     raise ImageError(f"FITS file {path} has no 2-D or 3-D image data ({held})")
                 data = np.array(hdu.data, dtype=np.float64)
                 header = {**hdus[0].header, **hdu.header}
-    except ImageError:
-        raise
-    except Exception as err:  # astropy raises many types for a damaged file
-        raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
-    bands = _bands_last(path, fits_header.linear_flux(header, data), header)
+        except ImageError:
+            raise
+        except Exception as err:  # astropy raises many types for a damaged file
+            short = [str(w.message) for w in caught if "truncated" in str(w.message)]
+            if short:
+                raise ImageError(f"FITS file {path} is truncated (an interrupted download?): "
+                                 f"{short[0]}") from None
+            raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
+    bands = _bands_last(path, fits_header.linear_flux(header, data), header)[::-1]
     names = fits_header.band_names(header, bands.shape[-1]) if bands.shape[-1] > 1 else None
     order = fits_header.reddest_first(names) if names else None
     return _stretch(path, bands if order is None else bands[..., order])

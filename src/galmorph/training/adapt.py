@@ -169,19 +169,22 @@ def _typical_first(paths: list[str], shapes: dict[str, tuple[int, ...]]) -> list
 
 
 def choose_crop(
-    config: ImageConfig, paths: list[str], given: tuple[float, float] | None
+    config: ImageConfig, paths: list[str], given: tuple[float, float] | None,
+    source: dict[str, Any] | None = None,
 ) -> tuple[tuple[float, float] | None, dict[str, Any]]:
     """The crop for the new images (None: the model's) and what to record of the choice:
-    ``crop_reason``, and the galaxy sizes when they were measured."""
+    ``crop_reason``, and the galaxy sizes when they were measured. ``source`` holds the
+    conventions given for the images (a ``pixel_scale`` other than the model's means
+    other conventions whatever the images' side)."""
     if given is not None:
         return given, {"crop_reason": "given"}
-    automatic = auto_crop(config, paths)
+    automatic = auto_crop(config, paths, source)
     if automatic is not None:
         return automatic[0], {"crop_reason": "measured", **automatic[1]}
     sdss = ImageConfig.for_sdss_gz2()
     if any(getattr(config, f) != getattr(sdss, f) for f in SOURCE_FIELDS):
         reason = "kept: the model did not learn GZ2 SDSS cutouts, whose galaxy size is known"
-    elif same_conventions(config, paths[0]):
+    elif same_conventions(config, paths[0], source):
         reason = "kept: the images have the size of the model's training images"
     else:
         reason = "kept: the galaxies' size could not be measured"
@@ -282,7 +285,7 @@ def adapt_model(
     frame = load_catalog(catalog, drop_missing_images=drop_missing_images)
     shapes = image_shapes(frame["file_loc"].tolist(), seed=seed)
     paths = _typical_first(frame["file_loc"].tolist(), shapes)
-    crop_fraction, choice = choose_crop(loaded.image_config, paths, crop_fraction)
+    crop_fraction, choice = choose_crop(loaded.image_config, paths, crop_fraction, source)
     config = ImageConfig.from_dict({
         **loaded.image_config.to_dict(),
         **({"crop_fraction": list(crop_fraction)} if crop_fraction else {}),

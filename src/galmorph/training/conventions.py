@@ -2,7 +2,8 @@
 
 A model fine-tuned on new images records their source conventions
 (:func:`source_conventions`): the starting model's when the images have the
-side those imply (:func:`same_conventions`), unknown otherwise.
+side, pixel scale and field of view those imply (:func:`same_conventions`; a FITS
+image's header gives its pixel scale), unknown otherwise.
 :func:`auto_crop` zooms in on galaxies smaller than those the starting model was
 trained on, by the ratio of their apparent sizes (:func:`galaxy_fill`). FITS images are
 compared with the reference galaxies as galmorph's own stretch shows them
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from galmorph.data import bundled
+from galmorph.data import bundled, fits_header
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import (
     ASINH_STRETCH,
@@ -35,14 +36,34 @@ from galmorph.data.images import (
 SOURCE_FIELDS = ("survey", "bands", "pixel_scale", "field_of_view", "stretch")
 #: Images measured by :func:`galaxy_fill`.
 FILL_SAMPLE = 64
+#: Relative difference of pixel scales (or fields of view) taken as the same.
+SCALE_TOLERANCE = 0.02
 
 
-def same_conventions(config: ImageConfig, image: str | Path) -> bool:
-    """Whether an image has the side in pixels that ``config``'s conventions imply."""
+def same_conventions(config: ImageConfig, image: str | Path,
+                     given: Mapping[str, Any] | None = None) -> bool:
+    """Whether an image has the side in pixels that ``config``'s conventions imply, and
+    the pixel scale and field of view (``given`` by the user, or a FITS image's header:
+    :func:`image_pixel_scale`) that it records, where these are known."""
     if not (config.field_of_view and config.pixel_scale):
         return False
+    given = dict(given or {})
+    if "pixel_scale" not in given and (scale := image_pixel_scale(image)) is not None:
+        given["pixel_scale"] = scale
+    for name in ("pixel_scale", "field_of_view"):
+        if given.get(name) is not None and not math.isclose(
+                given[name], getattr(config, name), rel_tol=SCALE_TOLERANCE):
+            return False
     side = round(config.field_of_view / config.pixel_scale)
     return load_image(image).shape[:2] == (side, side)
+
+
+def image_pixel_scale(image: str | Path) -> float | None:
+    """Arcsec per pixel that a FITS image's header gives (its WCS or ``PIXSCALE``, see
+    :func:`galmorph.data.fits_header.pixel_scale`), to 4 significant digits; None for
+    other images and FITS headers that give none."""
+    scale = fits_header.file_pixel_scale(image) if is_fits(image) else None
+    return None if scale is None else float(f"{scale:.4g}")
 
 
 def source_conventions(
@@ -51,16 +72,20 @@ def source_conventions(
     """Source-image conventions to record for a model fine-tuned on new images.
 
     ``given`` values win; otherwise the starting model's are kept when the new
-    images have the side its conventions imply, and are cleared (unknown) when not.
+    images have the side, pixel scale and field of view its conventions imply
+    (:func:`same_conventions`), and are cleared (unknown) when not. A FITS image's
+    pixel scale is read from its header when not given (:func:`image_pixel_scale`).
     """
     given = dict(given or {})
     unknown = sorted(set(given) - set(SOURCE_FIELDS))
     if unknown:
         raise ValueError(f"unknown source conventions {unknown}; known: {list(SOURCE_FIELDS)}")
+    if "pixel_scale" not in given and (scale := image_pixel_scale(first_image)) is not None:
+        given["pixel_scale"] = scale
     cleared: dict[str, Any] = {
         "survey": "", "bands": "", "pixel_scale": None, "field_of_view": None, "stretch": ""
     }
-    keep = same_conventions(config, first_image)
+    keep = same_conventions(config, first_image, given)
     base = {f: getattr(config, f) for f in SOURCE_FIELDS} if keep else cleared
     if is_fits(first_image):
         base["stretch"] = ASINH_STRETCH
@@ -118,14 +143,15 @@ def galaxy_fill(paths: Sequence[str | Path], n: int = FILL_SAMPLE, seed: int = 0
 
 
 def auto_crop(
-    config: ImageConfig, paths: Sequence[str | Path]
+    config: ImageConfig, paths: Sequence[str | Path], given: Mapping[str, Any] | None = None
 ) -> tuple[tuple[float, float], dict[str, float]] | None:
     """A training crop giving new images' galaxies the apparent size the model was trained on.
 
     Only for models trained on images with the conventions of the bundled GZ2
     SDSS galaxies (:meth:`ImageConfig.for_sdss_gz2`), whose galaxy size is measured
     on those (:func:`galaxy_fill`; for FITS images, as galmorph's stretch would show
-    them, :func:`reference_fill`), and only for new images of other conventions.
+    them, :func:`reference_fill`), and only for new images of other conventions
+    (:func:`same_conventions`, with the pixel scale and field of view ``given``).
     The model's crop is scaled by the ratio of the galaxy sizes (capped at the
     whole image).
 
@@ -136,7 +162,7 @@ def auto_crop(
     sdss = ImageConfig.for_sdss_gz2()
     if any(getattr(config, f) != getattr(sdss, f) for f in SOURCE_FIELDS):
         return None
-    if same_conventions(config, paths[0]):
+    if same_conventions(config, paths[0], given):
         return None
     reference = reference_fill(is_fits(paths[0]))
     fill = galaxy_fill(list(paths))
