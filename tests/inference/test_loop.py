@@ -148,3 +148,23 @@ def test_16_bit_colour_files_are_told_to_be_read_at_8_bits(
     assert len(only) == 1 and f"{deep} stores colour at 16 bits per channel" in only[0]
     assert "save such images as FITS" in only[0]
     assert check_image_conventions(pd.DataFrame({"file_loc": [str(shallow)]}), config) == []
+
+
+def test_fits_files_are_told_when_the_model_learnt_another_stretch(
+    tmp_path: Path, loaded: LoadedModel
+) -> None:
+    from dataclasses import replace
+
+    from astropy.io import fits
+
+    from galmorph.data.images import ASINH_STRETCH
+
+    side = round(loaded.image_config.field_of_view / loaded.image_config.pixel_scale)
+    cube = tmp_path / "cube.fits"
+    fits.PrimaryHDU(np.random.default_rng(0).random((3, side, side))).writeto(cube)
+    frame = pd.DataFrame({"file_loc": [str(cube)]})
+    told = check_image_conventions(frame, loaded.image_config, "tiny")
+    assert len(told) == 1 and f"{cube} is FITS" in told[0] and "galmorph adapt" in told[0]
+    for stretch in (ASINH_STRETCH, ""):  # learnt on galmorph's FITS stretch, or unknown
+        config = replace(loaded.image_config, stretch=stretch)
+        assert check_image_conventions(frame, config) == []

@@ -230,7 +230,8 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "source images",
         "conventions of the new images, recorded in the model (default: the starting model's "
-        "when the images have the same size, else unknown)",
+        "when the images have the same size and pixel scale (--pixel-scale, or a FITS "
+        "image's WCS header), else unknown)",
     )
     group.add_argument("--survey", help="e.g. 'DECaLS DR5'")
     group.add_argument("--bands", help="filters in channel order, e.g. grz")

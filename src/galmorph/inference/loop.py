@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 
 from galmorph.data.galaxy_dataset import batch_finisher, galaxy_named, predict_loader
 from galmorph.data.image_config import ImageConfig
-from galmorph.data.images import load_image, reduced_depth
+from galmorph.data.images import ASINH_STRETCH, is_fits, load_image, reduced_depth
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
@@ -67,8 +67,9 @@ def check_image_conventions(
 
     Compares the size of the first :data:`CONVENTION_CHECKS` images of a loaded
     catalog (absolute ``file_loc``) with ``field_of_view / pixel_scale`` (when the
-    model records both) and their channel count with the model's source images, and
-    tells 16-bit colour files that are read at 8 bits (:func:`reduced_depth`).
+    model records both) and their channel count with the model's source images, tells
+    16-bit colour files that are read at 8 bits (:func:`reduced_depth`), and FITS files
+    for a model that learnt images stretched otherwise than galmorph stretches FITS.
 
     Returns:
         One message per kind of difference (empty when all agree).
@@ -106,6 +107,16 @@ def check_image_conventions(
                 f"{path} stores colour at 16 bits per channel, which is read at 8 (Pillow "
                 "keeps the top 8 bits of colour PNG and TIFF): faint, linear data looks "
                 "black; save such images as FITS, which is read whole and stretched",
+            )
+        if is_fits(path) and config.stretch and config.stretch != ASINH_STRETCH:
+            messages.setdefault(
+                "stretch",
+                f"{path} is FITS, which galmorph stretches itself ({ASINH_STRETCH}), but "
+                f"{model_name} learnt images stretched otherwise ({config.stretch}): its "
+                "answers for the same galaxy differ (gz2-starter: vote fractions by 0.14 on "
+                "average between SDSS JPEGs and FITS made from them); adapt the model to "
+                "your FITS images first (galmorph adapt CATALOG -o adapted.pt, then --model "
+                "adapted.pt: 0.04)",
             )
         if have != channels:
             messages.setdefault(

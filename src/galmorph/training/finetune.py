@@ -218,7 +218,7 @@ def finetune(
     start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
     crop_record: dict[str, Any] = {}
     if crop_fraction is None:
-        automatic = auto_crop(start.image_config, frame["file_loc"].tolist())
+        automatic = auto_crop(start.image_config, frame["file_loc"].tolist(), source)
         if automatic is not None:
             crop_fraction, crop_record = automatic
     config = ImageConfig.from_dict({
