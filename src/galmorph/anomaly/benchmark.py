@@ -322,8 +322,9 @@ def benchmark(
     n_labels = whole_number(n_labels, "n_labels (--labels)", 1, error=SettingError)
     n_candidates = int(setup.candidates.sum())
     if n_labels >= n_candidates:
-        raise SettingError(f"n_labels (--labels) must be below the {n_candidates} galaxies that "
-                           f"can be labelled, got {n_labels}: the benchmark measures how the "
+        galaxies = "1 galaxy that" if n_candidates == 1 else f"{n_candidates} galaxies that"
+        raise SettingError(f"n_labels (--labels) must be below the {galaxies} can be "
+                           f"labelled, got {n_labels}: the benchmark measures how the "
                            "galaxies left unlabelled are ranked")
     result: dict[str, Any] = {}
     for key, method in BENCHMARK_METHODS.items():
