@@ -91,7 +91,7 @@ def test_yaml_schema(capsys: pytest.CaptureFixture[str], small_catalog: Path) ->
     )
     status, out, _ = run_validate(capsys, str(small_catalog), "--schema", str(schema))
     assert status == 0
-    assert "smooth-only (1 questions, 2 answers)" in out
+    assert "smooth-only (1 question, 2 answers)" in out
 
 
 def test_missing_images(capsys: pytest.CaptureFixture[str], small_catalog: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx as onnx_lib
+import pandas as pd
 import pytest
 import timm
 import torch
@@ -152,3 +153,50 @@ def test_a_new_galmorph_version_exports_again(
     monkeypatch.setattr(onnx_backend, "__version__", "99.0.0")
     second = cached_onnx_model(loaded, "encoder").path
     assert second != first and second.is_file()
+
+
+def test_the_outputs_say_how_to_match_predicts_default_views(
+    untrained_model: Path, demo_catalog: pd.DataFrame, demo_dir: Path, tmp_path: Path
+) -> None:
+    """predict averages the outputs over 8 orientations by default: one pass of the file
+    differed from its fractions by up to 0.18 on the starter, and nothing said so. The
+    recipe the ``outputs`` metadata states reproduces predict's default."""
+    from galmorph.data.images import load_image, to_channels
+    from galmorph.data.transforms import eval_transform
+    from galmorph.inference.predict import predict_catalog
+
+    exported = OnnxModel(export_onnx(untrained_model, tmp_path / "m.onnx"))
+    meaning = exported.session.get_modelmeta().custom_metadata_map["outputs"]
+    assert "galmorph predict --views 1" in meaning and "(--views 8)" in meaning
+    assert "np.rot90(images, k, axes=(2, 3))" in meaning and "[..., ::-1]" in meaning
+    frame = demo_catalog.head(4).assign(file_loc=lambda f: [str(demo_dir / p)
+                                                            for p in f["file_loc"]])
+    config = exported.image_config
+    prepare = eval_transform(config)
+    images = torch.stack([
+        prepare(torch.from_numpy(to_channels(load_image(p), config.channels)).permute(2, 0, 1))
+        for p in frame["file_loc"]]).numpy()
+    turned = [np.rot90(images, k, axes=(2, 3)) for k in range(4)]
+    views = [view for r in turned for view in (r, r[..., ::-1])]
+    averaged = sum(exported.run(np.ascontiguousarray(v)) for v in views) / 8
+    table = predict_catalog(frame, untrained_model, backend="torch", num_workers=0,
+                            progress=False)
+    columns = [f"{label}_concentration" for label in exported.export["labels"]]
+    np.testing.assert_allclose(averaged, table[columns].to_numpy(), rtol=RTOL, atol=ATOL)
+    assert not np.allclose(exported.run(images), table[columns].to_numpy(), rtol=RTOL,
+                           atol=ATOL)
+
+
+def test_a_quoted_home_folder_in_the_output_is_expanded(
+    untrained_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o '~/m.onnx'`` (quoted, from a script) wrote the file under the home folder, then
+    failed reading it back from ``~/m.onnx`` with ONNX Runtime's NO_SUCHFILE error."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["export", "-m", str(untrained_model), "-o", "~/m.onnx"]) == 0
+    assert f"Wrote {tmp_path / 'm.onnx'} " in " ".join(capsys.readouterr().out.split())
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    assert export_onnx(untrained_model, "~/m.onnx", what="encoder") == tmp_path / "m.onnx"
+    assert main(["export", "-m", str(untrained_model), "-o", str(tmp_path / ".onnx")]) == 2
+    assert "give the output file a name before .onnx" in _one_error_line(capsys)

@@ -66,18 +66,22 @@ def run(args: argparse.Namespace) -> int:
 
     from galmorph.cli._common import model_with_image, writable_file
     from galmorph.exceptions import GalmorphError
+    from galmorph.files import user_path
     from galmorph.models.checkpoint import LoadedModel, load_model
     from galmorph.models.external import ENCODER_TASK
     from galmorph.models.onnx import OnnxModel, export_onnx
 
-    target = Path(args.output)
+    target = user_path(args.output)  # "~/m.onnx" quoted in a script: the home folder's
+    example = f"{Path(args.model.split(':')[-1]).stem or 'model'}.onnx"
     if target.is_dir():
-        example = target / f"{Path(args.model.split(':')[-1]).stem or 'model'}.onnx"
-        raise GalmorphError(f"{target} is a folder: give the file's name, e.g. {example}")
+        raise GalmorphError(f"{target} is a folder: give the file's name, e.g. "
+                            f"{target / example}")
+    if target.name.lower() == ".onnx":
+        raise GalmorphError(f"give the output file a name before .onnx, e.g. {example}")
     if target.suffix.lower() != ".onnx":
         raise GalmorphError(f"name the output .onnx, not {target.name} "
                             f"(e.g. {target.with_suffix('.onnx').name})")
-    writable_file(args.output, "-o")  # before the model is read and exported
+    writable_file(str(target), "-o")  # before the model is read and exported
     replaced = target.exists()
     spec = model_with_image(args)  # loaded already with --input-size, --mean or --std
     loaded = spec if isinstance(spec, LoadedModel) else load_model(spec, "cpu")

@@ -124,9 +124,12 @@ def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
 
 
 def _print_summary(console: Console, s: CatalogSummary) -> None:
+    from galmorph.data.table_checks import plural
+
     console.print(Text.assemble(("Catalog  ", "bold"), s.source))
     schema = (
-        f"{s.schema.name} ({s.schema.n_questions} questions, {s.schema.n_answers} answers)"
+        f"{s.schema.name} ({plural(s.schema.n_questions, 'question')}, "
+        f"{plural(s.schema.n_answers, 'answer')})"
         if s.schema is not None else "none given: vote columns not checked (--schema NAME)"
     )
     console.print(Text.assemble(("Schema   ", "bold"), schema))

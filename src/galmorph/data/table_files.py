@@ -1,6 +1,6 @@
 """Read a table file of any format astronomers use into a DataFrame.
 
-:func:`read_table` reads CSV (``.csv``, ``.tsv``, gzipped too, as Excel writes it too),
+:func:`read_table` reads CSV (``.csv``, ``.tsv``, gzipped too, as Excel and VizieR write it),
 parquet, FITS binary tables, VOTable and ECSV by their extension, keeping ids and paths
 as the text written; :mod:`galmorph.data.catalog` reads catalogs with it.
 
@@ -16,25 +16,30 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
 from galmorph.data.defaults import FORMATS
 from galmorph.data.image_folder import IMAGE_SUFFIXES
+from galmorph.data.table_checks import abbreviate, plural
 from galmorph.exceptions import CatalogError, GalmorphWarning
 from galmorph.files import user_path
 
 
-def _csv_layout(path: Path) -> tuple[int, str, str]:
-    """Number of lines before the header (``#`` comments, as galmorph's CSV outputs carry
-    metadata; blank lines; Excel's ``sep=;``), the header's separator (the one ``sep=``
-    names, else ``,``, or ``;`` or a tab when it has those and no comma: spreadsheets in
-    many European locales write ``;``) and the encoding: UTF-16 where a byte-order mark
-    says so (Windows PowerShell writes it), else UTF-8.
+def _csv_layout(path: Path) -> tuple[list[int], str, str]:
+    """The lines to skip, the header's separator and the encoding of a CSV file.
+
+    Skipped: ``#`` comment lines anywhere (galmorph's CSV outputs carry metadata so), blank
+    lines and Excel's ``sep=;`` before the header, and VizieR's units and ``---`` rows
+    under it. The separator is the one ``sep=`` names, else ``,``, or ``;`` or a tab when
+    the header has those and no comma (spreadsheets in many European locales write ``;``);
+    in a ``.tsv`` file a tab first. The encoding is UTF-16 where a byte-order mark says so
+    (Windows PowerShell writes it), else UTF-8. A warning names comment lines under the
+    header.
     """
     import codecs
     import gzip
@@ -42,19 +47,79 @@ def _csv_layout(path: Path) -> tuple[int, str, str]:
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as handle:
         utf16 = handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-    count, header, named = 0, "", None
+    # a .tsv file separates with tabs wherever its header has one (a name may hold a comma)
+    order = ("\t", ",", ";") if ".tsv" in path.name.lower() else (",", ";", "\t")
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first line
-    with opener(path, "rt", encoding="utf-16" if utf16 else "utf-8-sig",
-                errors="replace") as handle:
-        for line in handle:
-            excel = re.fullmatch(r"sep=(.)", line.strip("\r\n")) if count == 0 else None
-            if excel is None and line.strip() and not line.startswith("#"):
-                header = line
-                break
+    options = {"encoding": "utf-16" if utf16 else "utf-8-sig", "errors": "replace"}
+    with opener(path, "rt", **options) as handle:
+        skip, comments, separator = _scan(handle, order, whole=False)
+        ahead = _comment_ahead(handle)
+    if ahead:  # lines further down start with #: count the rows before each, quotes and all
+        with opener(path, "rt", **options) as handle:
+            skip, comments, separator = _scan(handle, order, whole=True)
+    if comments:
+        lines = f"line{'s' if len(comments) > 1 else ''} {abbreviate(comments, 5)}"
+        warnings.warn(f"{path}: skipped {plural(len(comments), 'comment line')} starting with "
+                      f"# among the rows ({lines}); quote an id that starts with #",
+                      GalmorphWarning, stacklevel=5)
+    return skip, separator, "utf-16" if utf16 else "utf-8"
+
+
+def _scan(lines: Iterable[str], order: tuple[str, ...], whole: bool
+          ) -> tuple[list[int], list[int], str]:
+    """The rows to skip (see :func:`_csv_layout`), the line numbers of those that are
+    comments under the header, and the separator; only to the header's third row below
+    unless ``whole``."""
+    skip: list[int] = []
+    comments: list[int] = []
+    header_at, separator, named = None, order[0], None
+    for number, line_number, text in _records(lines):
+        if header_at is None:
+            excel = re.fullmatch(r"sep=(.)", text) if number == 0 else None
+            if excel is None and text.strip() and not text.startswith("#"):
+                header_at = number
+                separator = named or next((s for s in order if s in text), order[0])
+                continue
             named = excel.group(1) if excel else named
-            count += 1
-    separator = named or next((s for s in (",", ";", "\t") if s in header), ",")
-    return count, separator, "utf-16" if utf16 else "utf-8"
+            skip.append(number)
+        elif text.startswith("#"):
+            skip.append(number)
+            comments.append(line_number)
+        elif number <= header_at + 2 and _dash_row(text, separator):
+            # VizieR writes a row of units, then one of dashes, under the header
+            skip += range(header_at + 1, number + 1)
+        if not whole and header_at is not None and number >= header_at + 2:
+            break
+    return skip, comments, separator
+
+
+def _comment_ahead(handle: TextIO) -> bool:
+    """Whether a line from where ``handle`` is (a line's start) on starts with ``#``; read
+    in blocks, much faster than line by line."""
+    previous = "\n"
+    while block := handle.read(1 << 20):
+        if "\n#" in previous + block:
+            return True
+        previous = block[-1]
+    return False
+
+
+def _records(lines: Iterable[str]) -> Iterator[tuple[int, int, str]]:
+    """For each record of a CSV file (a line, or several where a quoted value holds line
+    breaks): its number from 0, as pandas' ``skiprows`` counts, the line number of its
+    start from 1, as editors show it, and that line without its line break."""
+    record, quoted = 0, False
+    for line_number, line in enumerate(lines, 1):
+        if not quoted:
+            yield record, line_number, line.rstrip("\r\n")
+            record += 1
+        quoted ^= line.count('"') % 2 == 1
+
+
+def _dash_row(line: str, separator: str) -> bool:
+    """Whether ``line`` is VizieR's rule under the header: every cell dashes (``---``)."""
+    cells = [cell.strip() for cell in line.split(separator)]
+    return any(cells) and all(re.fullmatch(r"-*", cell) for cell in cells)
 
 
 def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
@@ -125,9 +190,24 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _astropy_reader(fmt: str) -> Callable[[Path], pd.DataFrame]:
     def read(path: Path) -> pd.DataFrame:
+        """The table in ``path``, or the first of several with a warning naming the file;
+        astropy's notes on header and unit standards (printed in its own format) are left
+        out: the table is read, or an error raised."""
         from astropy.table import Table
 
-        table = Table.read(path, format=fmt)
+        several = False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                table = Table.read(path, format=fmt)
+            except ValueError as err:  # a VOTable of several tables
+                if "Multiple tables found" not in str(err):
+                    raise
+                table, several = Table.read(path, format=fmt, table_id=0), True
+        if several or any("multiple tables are present" in str(w.message) for w in caught):
+            warnings.warn(f"{path} holds more than one table: read the first ({len(table)} "
+                          "rows), the others are not read (save the one to use in a file of "
+                          "its own)", GalmorphWarning, stacklevel=4)
         table.convert_bytestring_to_unicode()  # FITS text columns are bytes
         return table.to_pandas()
 
@@ -148,8 +228,10 @@ def read_table(path: str | Path, text_columns: Collection[str] = ()) -> pd.DataF
     Formats by extension: CSV (``.csv``, ``.tsv``, gzipped too), parquet (``.parquet``,
     ``.pq``), FITS binary table (``.fits``, ``.fit``, ``.fits.gz``), VOTable
     (``.xml``, ``.vot``, ``.votable``) and ECSV (``.ecsv``). FITS text columns
-    are decoded to ``str``. CSV columns ``id_str``, ``file_loc`` and those named in
-    ``text_columns`` (any case) are read as text, as written (``007`` stays ``007``).
+    are decoded to ``str``; of a file of several tables the first is read, with a warning.
+    CSV columns ``id_str``, ``file_loc`` and those named in ``text_columns`` (any case) are
+    read as text, as written (``007`` stays ``007``); ``#`` comment lines (with a warning
+    where they are among the rows) and VizieR's units and ``---`` rows are skipped.
 
     Raises:
         CatalogError: naming the file when it is missing, has an unknown

@@ -115,7 +115,7 @@ def inspect_catalog(
     errors += _missing_columns(frame)
     if "id_str" in frame:
         errors += blank_values(frame, "id_str", summary.id_column)
-        frame["id_str"] = as_text(frame["id_str"])
+        frame["id_str"] = as_text(_whole_ids(frame["id_str"]))
         errors += duplicate_ids(frame, summary.id_column)
         summary.warnings += _rounded_ids(frame, summary.id_column)
     frame, bad_positions = _positions(frame)
@@ -158,12 +158,33 @@ def _positions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             errors.append(
                 f"column {column!r} must hold degrees from {low:g} to {high:g} (or be empty "
                 f"where unknown) but has {plural(int(bad.sum()), 'bad value')}: "
-                + describe_rows(frame, bad, frame[column])
+                + describe_rows(frame, bad, frame[column]) + _sexagesimal_hint(frame[column][bad])
             )
         else:
             frame = frame.assign(**{column: values})
     return frame, errors
 
+
+def _sexagesimal_hint(values: pd.Series) -> str:
+    """Advice when bad positions are written in sexagesimal (``12:34:56.7``, ``12h34m56s``,
+    ``+12 34 56``), else nothing."""
+    pattern = r"\s*[-+]?\d{1,3}\s*[:hHdD ]\s*\d{1,2}\s*[:mM' ]\s*\d{1,2}(?:\.\d*)?\s*[sS\"]?\s*"
+    if not as_text(values).str.fullmatch(pattern).any():
+        return ""
+    return ("; sexagesimal positions are not read: convert them to degrees (e.g. astropy's "
+            "SkyCoord(ra, dec, unit=(u.hourangle, u.deg)), RA in hours) or leave the columns "
+            "out")
+
+
+def _whole_ids(ids: pd.Series) -> pd.Series:
+    """Float ids that are all whole and exact (a table's id column stored as floats, e.g.
+    for a blank cell) as whole numbers: ``6802``, not ``6802.0``; other ids as they are."""
+    if ids.dtype.kind != "f":
+        return ids
+    known = ids.dropna()
+    if not ((known == known.round()) & (known.abs() < EXACT_IN_FLOAT)).all():
+        return ids
+    return ids.astype("Int64")
 
 
 def _rounded_ids(frame: pd.DataFrame, id_name: str) -> list[str]:

@@ -30,7 +30,12 @@ STRAY_VOTES = 2
 
 
 def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) -> pd.DataFrame:
-    """Match the schema's questions to columns and check their vote counts."""
+    """Match the schema's questions to columns and check their vote counts.
+
+    A vote column matches in any case where only one column fits (FITS tables and
+    TOPCAT often write names in upper case: ``T01_SMOOTH_OR_FEATURES_A01_SMOOTH_COUNT``).
+    """
+    frame, shown = vote_columns_in_any_case(frame, schema)
     hint = fraction_hint(frame, schema)
     if hint is not None:  # one clear line instead of one per column
         summary.errors.append(hint)
@@ -73,8 +78,8 @@ def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) ->
         bad |= values > MAX_VOTES  # beyond it a float is not surely whole; int64 may overflow
         if bad.any():
             summary.errors.append(
-                f"column {column!r} must hold vote counts (whole numbers from 0 to 2**53) "
-                "but has "
+                f"column {shown.get(column, column)!r} must hold vote counts (whole numbers "
+                "from 0 to 2**53) but has "
                 f"{plural(int(bad.sum()), 'bad value')}: "
                 + describe_rows(frame, bad, frame[column])
             )
@@ -88,6 +93,33 @@ def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) ->
         summary.votes_median = float(totals.median())
         summary.votes_min, summary.votes_max = int(totals.min()), int(totals.max())
     return frame
+
+
+def vote_columns_in_any_case(
+    frame: pd.DataFrame, schema: Schema
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``frame`` with the schema's vote columns written in another case (the only column
+    that is the name in any case) given the schema's names, and those names mapped to the
+    file's, for messages.
+
+    Example:
+        >>> tree = Schema.from_dict({"questions": [{"name": "a", "answers": ["yes", "no"]}]})
+        >>> frame, shown = vote_columns_in_any_case(pd.DataFrame(columns=["A_YES", "a_no"]), tree)
+        >>> list(frame.columns), shown
+        (['a_yes', 'a_no'], {'a_yes': 'A_YES'})
+    """
+    lower: dict[str, list[str]] = {}
+    for name in frame.columns:
+        if isinstance(name, str):
+            lower.setdefault(name.lower(), []).append(name)
+    renames = {}
+    for column in schema.label_cols:
+        same = lower.get(column.lower(), [])
+        if column not in frame and len(same) == 1:
+            renames[same[0]] = column
+    if not renames:
+        return frame, {}
+    return frame.rename(columns=renames), {v: k for k, v in renames.items()}
 
 
 def votes_without_parent(frame: pd.DataFrame, present: list[Question]) -> list[str]:

@@ -57,7 +57,7 @@ import torch
 from galmorph import __version__
 from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import GalmorphError, ModelError
-from galmorph.files import atomic_target
+from galmorph.files import atomic_target, user_path
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import WHATS
 from galmorph.models.external import ENCODER_TASK
@@ -97,17 +97,26 @@ def output_labels(metadata: dict[str, Any], what: str, n_outputs: int) -> list[s
 
 
 def output_meaning(metadata: dict[str, Any], what: str) -> str:
-    """What the output numbers are, in words, and how to turn them into answers."""
+    """What the output numbers are, in words, how to turn them into answers, and how to
+    average them over orientations as galmorph predict and embed do by default."""
+    job = "embed" if what == "encoder" else "predict"
+    views = (f"; one pass over an image matches galmorph {job} --views 1: its default "
+             "(--views 8) averages the outputs over the image's 4 right-angle rotations, "
+             "each also mirrored left-right (numpy: np.rot90(images, k, axes=(2, 3)) for k "
+             "in 0..3, and each of those [..., ::-1])")
     if what == "encoder":
-        return "pooled encoder features, the representation (galmorph embed's feat_i columns)"
+        return ("pooled encoder features, the representation (galmorph embed's feat_i "
+                "columns)" + views)
     task = metadata["task"]
     if task == "votes":
         return ("Dirichlet concentrations, one per answer (labels): a question's expected vote "
-                "fractions are its answers' concentrations divided by their sum")
+                "fractions are its answers' concentrations divided by their sum" + views
+                + ", before dividing")
     if task == "classification":
         return ("class logits, one per class (labels): apply a softmax over them for the "
-                "class probabilities (galmorph predict's prob_<class> columns)")
-    return "the predicted value (galmorph predict's prediction column)"
+                "class probabilities (galmorph predict's prob_<class> columns)" + views
+                + ", before the softmax")
+    return "the predicted value (galmorph predict's prediction column)" + views
 
 
 def preprocessing_text(config: ImageConfig) -> str:
@@ -175,7 +184,7 @@ def export_onnx(
             (:class:`galmorph.models.model.StageFeatures`).
 
     Returns:
-        ``output`` as a Path.
+        ``output`` as a Path, ``~`` expanded.
 
     Raises:
         GalmorphError: for an unknown ``what``, ``stages`` with ``"full"``, or ``"full"``
@@ -185,7 +194,7 @@ def export_onnx(
     data = onnx_bytes(loaded, what, stages)
     with atomic_target(output) as tmp:
         tmp.write_bytes(data)
-    return Path(output)
+    return user_path(output)
 
 
 def onnx_bytes(loaded: LoadedModel, what: str = "full", stages: Sequence[int] = ()) -> bytes:
