@@ -104,3 +104,12 @@ def test_only_unseen_needs_a_model_that_records_its_galaxies(
         evaluate_catalog(catalog, loaded, only_unseen=True, progress=False)
     result = evaluate_catalog(catalog, loaded, views=1, num_workers=0, progress=False)
     assert result["n_seen"] is None
+
+
+def test_vote_columns_in_upper_case_are_read(catalog: pd.DataFrame, loaded: LoadedModel) -> None:
+    """As FITS tables and TOPCAT write them: T01_SMOOTH_OR_FEATURES_A01_SMOOTH_COUNT."""
+    votes = [c for c in catalog.columns if c.endswith("_count")]
+    upper = catalog.rename(columns={c: c.upper() for c in votes})
+    options = {"views": 1, "num_workers": 0, "progress": False}
+    assert (evaluate_catalog(upper, loaded, **options)["mean_nll"]
+            == pytest.approx(evaluate_catalog(catalog, loaded, **options)["mean_nll"]))

@@ -198,3 +198,11 @@ def test_random_neighbours_alone_need_no_model(
     for needs_model in ({"baselines": ["pixels"]}, {"baselines": ["random"], "split": "test"}):
         with pytest.raises(GalmorphError, match="model '-' not found"):
             evaluate_similarity(emb, tmp_path / "votes.csv", k=3, progress=False, **needs_model)
+
+
+def test_vote_columns_in_upper_case_give_the_same_tags(tmp_path: Path) -> None:
+    emb, catalog = _tiny_embeddings(tmp_path, 40)
+    upper = catalog.rename(columns={c: c.upper() for c in catalog.columns if "_count" in c})
+    options = {"k": 5, "baselines": ["random"], "num_workers": 0, "progress": False}
+    same = evaluate_similarity(emb, catalog, **options)
+    assert evaluate_similarity(emb, upper, **options)["tags"] == same["tags"]

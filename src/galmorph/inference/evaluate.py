@@ -31,6 +31,7 @@ from galmorph.data.id_sets import seen_ids
 from galmorph.data.schemas import fraction_hint
 from galmorph.data.table_checks import describe_rows
 from galmorph.data.tree import Schema
+from galmorph.data.vote_checks import vote_columns_in_any_case
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
@@ -152,6 +153,7 @@ def evaluate_catalog(
     learnt = loaded.learnt_schema
     assert learnt is not None
     source = catalog if isinstance(catalog, pd.DataFrame) else read_catalog(catalog)
+    source, _ = vote_columns_in_any_case(source, schema)  # T01_..._COUNT from FITS too
     _check_vote_columns(source, learnt, loaded.name)
     labelled = load_catalog(source, learnt, drop_missing_images=drop_missing_images)
     keep, n_seen = _unseen_rows(labelled, loaded, only_unseen, catalog_name(catalog))

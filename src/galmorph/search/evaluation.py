@@ -32,6 +32,7 @@ from galmorph.data.id_sets import recorded_splits
 from galmorph.data.schemas import get_schema
 from galmorph.data.splits import assign_splits
 from galmorph.data.validation import inspect_catalog
+from galmorph.data.vote_checks import vote_columns_in_any_case
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ModelError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.embeddings import Embeddings, read_embeddings
@@ -196,7 +197,7 @@ def evaluate_similarity(
     if unknown:
         raise GalmorphError(f"unknown baseline(s) {', '.join(unknown)}: use {', '.join(BASELINES)}")
     emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
-    frame = load_catalog(catalog, None)
+    frame, _ = vote_columns_in_any_case(load_catalog(catalog, None), get_schema("gz2"))
     source = "catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
     check_vote_columns(frame, source)
     all_tags, kinds, skipped = derive_tags(frame, tags, source=source)  # before the model loads
