@@ -18,7 +18,7 @@ import torch
 from galmorph.data.bundled import demo_dir
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.files import write_json
 from galmorph.inference.embed import embed_to_file
 from galmorph.inference.embeddings import Embeddings
@@ -206,3 +206,15 @@ def test_vote_columns_in_upper_case_give_the_same_tags(tmp_path: Path) -> None:
     options = {"k": 5, "baselines": ["random"], "num_workers": 0, "progress": False}
     same = evaluate_similarity(emb, catalog, **options)
     assert evaluate_similarity(emb, upper, **options)["tags"] == same["tags"]
+
+
+def test_random_neighbours_alone_need_no_image_files(tmp_path: Path) -> None:
+    """The embeddings hold what the model saw: only the other baselines read images."""
+    emb, catalog = _tiny_embeddings(tmp_path, 40)
+    moved = catalog.assign(file_loc=[str(tmp_path / "gone" / Path(p).name)
+                                     for p in catalog["file_loc"]])
+    options = {"k": 5, "num_workers": 0, "progress": False}
+    result = evaluate_similarity(emb, moved, baselines=["random"], **options)
+    assert result["n_galaxies"] == 40
+    with pytest.raises(CatalogError, match="gone"):
+        evaluate_similarity(emb, moved, baselines=["random", "pixels"], **options)

@@ -197,7 +197,9 @@ def evaluate_similarity(
     if unknown:
         raise GalmorphError(f"unknown baseline(s) {', '.join(unknown)}: use {', '.join(BASELINES)}")
     emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
-    frame, _ = vote_columns_in_any_case(load_catalog(catalog, None), get_schema("gz2"))
+    images_needed = bool(set(baselines) - {"random"})  # the others run a network on them
+    frame, _ = vote_columns_in_any_case(load_catalog(catalog, None, check_images=images_needed),
+                                        get_schema("gz2"))
     source = "catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
     check_vote_columns(frame, source)
     all_tags, kinds, skipped = derive_tags(frame, tags, source=source)  # before the model loads
