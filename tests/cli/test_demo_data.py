@@ -9,6 +9,10 @@ def test_demo_data_copies_a_usable_catalog(tmp_path, capsys):
     assert len(frame) == 630
     assert all(path.startswith(str(target)) for path in frame["file_loc"])
     assert (target / "PROVENANCE.md").is_file()
+    catalog = target / "catalog.csv"
+    printed = capsys.readouterr().out
+    assert f"Next: galmorph validate {catalog} --schema gz2" in printed  # what to do with it
+    assert f"galmorph demo --data {catalog}" in printed
     assert main(["demo-data", str(target)]) == 2  # never overwrites
     assert "not empty" in capsys.readouterr().err
 

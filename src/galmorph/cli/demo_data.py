@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "images/, PROVENANCE.md) into FOLDER, to try every command on real data."
         ),
     )
-    parser.add_argument("folder", type=Path, help="folder to create")
+    parser.add_argument("folder", type=Path,
+                        help="folder to create (or an empty one); an existing folder with "
+                        "files in it is refused, never overwritten")
     parser.set_defaults(func=run)
 
 
@@ -31,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         raise GalmorphError(f"{target} already exists and is not empty: choose a new folder")
     shutil.copytree(demo_dir(), target, dirs_exist_ok=True)
-    make_console().print(styled(f"demo catalog: {target / 'catalog.csv'}", "bold",
-                                " (630 galaxies)"))
+    catalog = target / "catalog.csv"
+    console = make_console()
+    console.print(styled(f"demo catalog: {catalog}", "bold", " (630 galaxies)"))
+    console.print(f"Next: galmorph validate {catalog} --schema gz2 (check it), "
+                  f"galmorph demo --data {catalog} (every step, with a report), or the "
+                  f"commands of README.md, e.g. galmorph predict {catalog} -o "
+                  f"{target / 'predictions.parquet'}")
     return 0

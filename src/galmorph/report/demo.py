@@ -158,7 +158,11 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     clear_outputs(run.out)
     console.print(Text.assemble(f"galmorph demo: {len(catalog)} galaxies from ",
                                 (str(data), "bold"), ", model ", (loaded.name, "bold"),
-                                "; output in ", (str(run.out), "bold")))
+                                "; output in ", (str(run.out), "bold")), soft_wrap=True)
+    if not settings.progress:
+        console.print(Text("Each step prints when it is done (the bundled galaxies take 1.5-5 "
+                           "minutes on a laptop CPU); --progress shows progress bars."),
+                      soft_wrap=True)
 
     with run.step("predict", "Predicting the morphology of every galaxy and evaluating it"):
         predictions = predict_step(run, catalog, loaded)
@@ -197,11 +201,24 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
                    "1581.",
         )
     run.result.timings["total"] = time.perf_counter() - began
-    console.print(Text.assemble("Report: ", (str(run.result.report.resolve()), "bold"),
-                                f" (total {run.result.timings['total']:.0f} s)"))
-    embeddings, predictions = run.out / "embeddings.parquet", run.out / "predictions.parquet"
+    report = run.result.report.resolve()
+    console.print(Text.assemble("Report: ", (str(report), "bold"),
+                                f" (total {run.result.timings['total']:.0f} s)"), soft_wrap=True)
+    _print_next_steps(console, run.out, report)
+    return run.result
+
+
+def _print_next_steps(console: Console, out: Path, report: Path) -> None:
+    """What to do with the demo's outputs: read the report, browse, try one's own catalog."""
+    console.print(Text(f"Next: open the report in a web browser: {report.as_uri()}"),
+                  soft_wrap=True)
+    embeddings, predictions = out / "embeddings.parquet", out / "predictions.parquet"
     if embeddings.is_file():
         extra = f" --predictions {predictions}" if predictions.is_file() else ""
-        console.print(f"Explore them in the browser: galmorph serve {embeddings}{extra} "
-                      f"--session {run.out / 'hunt.db'}", soft_wrap=True)
-    return run.result
+        console.print(Text(f"      browse, search and label these galaxies in the browser: "
+                           f"galmorph serve {embeddings}{extra} --session {out / 'hunt.db'}"),
+                      soft_wrap=True)
+    console.print(Text("      run it on your own galaxies: galmorph validate CATALOG, then "
+                       "galmorph demo --data CATALOG --out DIR (CATALOG: a table of id_str and "
+                       "file_loc columns, like the catalog.csv of galmorph demo-data DIR)"),
+                  soft_wrap=True)

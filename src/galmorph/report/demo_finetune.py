@@ -122,15 +122,15 @@ def finetune_step(
         ("Training galaxies", f"{len(train)} ({per_class} rings + {per_class} non-rings; "
                               f"{n_val} of them held out for validation)"),
         ("Model", f"{loaded.name} with a new ring/not-ring output; "
-                  + (f"its encoder frozen (none of its {blocks} blocks trained): only the new "
-                     "output learns" if n_blocks == 0 else
-                     f"the top {n_blocks} of its {blocks} encoder blocks trained, the rest "
-                     "frozen")),
+                  + (f"its encoder (the part that turns an image into its representation, "
+                     f"{blocks} blocks of layers) kept as it is: only the new output learns"
+                     if n_blocks == 0 else
+                     f"the last {n_blocks} of its encoder's {blocks} blocks of layers (the "
+                     "part that turns an image into its representation) retrained with it, "
+                     "the rest kept as they are")),
         ("Epochs", f"{result.epochs_completed} in {result.seconds:.0f} s"),
         ("Test galaxies", f"{len(test)} ({int(truth.sum())} rings) never seen in training"),
-        ("Test accuracy", f"{metrics['accuracy']:.1%} (balanced over the two classes: "
-                          f"{balanced:.1%}); always answering 'not ring' would score "
-                          f"{float(np.mean(truth == 0)):.1%} here, balanced 50%"),
+        ("Test accuracy", _accuracy_text(metrics["accuracy"], balanced, truth)),
         ("Test ROC AUC", number_text(metrics["roc_auc"], ".3f")
          + " (1 = every ring ranked above every non-ring; 0.5 = guessing)"),
         ("Simple baseline", f"a linear classifier on the embeddings: balanced accuracy "
@@ -156,6 +156,18 @@ def finetune_step(
             f"accuracy {metrics['accuracy']:.1%}, balanced {balanced:.1%}, ROC AUC "
             f"{number_text(metrics['roc_auc'], '.3f')}")
     run.sections.append(section)
+
+
+def _accuracy_text(accuracy: float, balanced: float, truth: np.ndarray) -> str:
+    """The test accuracy beside always answering 'not ring', and which of the two to compare."""
+    majority = float(np.mean(truth == 0))
+    text = (f"{accuracy:.1%} (balanced over the two classes: {balanced:.1%}); always answering "
+            f"'not ring' would score {majority:.1%} here, balanced 50%")
+    if accuracy <= majority:
+        text += (f". With only {1 - majority:.0%} rings, plain accuracy rewards never answering "
+                 "'ring': compare the balanced accuracy (the mean of the fractions of rings and "
+                 "of non-rings classified correctly) with its 50%")
+    return text
 
 
 def _history(folder: Path) -> pd.DataFrame:

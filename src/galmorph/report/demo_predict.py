@@ -7,6 +7,7 @@ votes, compares the predictions with them per question (``evaluation.json``).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,12 +125,13 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
             m["n_confident"], accuracy, percent_text(m["majority_accuracy"]),
         ])
     section.blocks.append(paragraph_html(
-        "How to read the table: NLL measures how likely the volunteers' actual votes are "
-        "under the model (lower is better) and 'No-image NLL' is the same for a guess that "
-        "ignores the image, so the model is useful where its NLL is clearly lower. 'Vote-fraction "
-        "error' is the mean difference between predicted and actual vote fractions. 'Accuracy' "
-        "is on 'confident' galaxies, where most volunteers answered the question and at least "
-        "80% of them agree; compare it with always giving the most common answer ('Majority')."))
+        "How to read the table: NLL (negative log-likelihood) measures how likely the "
+        "volunteers' actual votes are under the model (lower is better) and 'No-image NLL' is "
+        "the same for a guess that ignores the image, so the model is useful where its NLL is "
+        "clearly lower. 'Vote-fraction error' is the mean absolute difference between "
+        "predicted and actual vote fractions (0.05: 5 percentage points). 'Accuracy' is on "
+        "'confident' galaxies, where most volunteers answered the question and at least 80% "
+        "of them agree; compare it with always giving the most common answer ('Majority')."))
     section.blocks.append(table_html(
         ["Question", "NLL", "No-image NLL", "Vote-fraction error", "Confident galaxies",
          "Accuracy % (95% CI)", "Majority %"],
@@ -143,12 +145,28 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
         section.blocks.append(note_html(
             f"Not in the table: {', '.join(unanswered)}, which no galaxy of the catalog has "
             "votes for (the model still predicts them)."))
+    unlearnt = _unlearnt_questions(catalog, schema)
+    if unlearnt:
+        section.blocks.append(note_html(
+            f"Not in the table: {', '.join(unlearnt)}, which the catalog has votes for "
+            f"but {loaded.name} was not trained to answer (it predicts no vote fractions for "
+            "them)."))
     _draw_misses(run, section, catalog, counts, alpha, schema)
-    run.say(f"summed NLL per galaxy {result['mean_nll']:.2f} nats"
+    run.say(f"agreement with the volunteers' votes: summed NLL per galaxy "
+            f"{result['mean_nll']:.2f} nats"
             + (f" (no-image guess {result['baseline_mean_nll']:.2f})"
-               if "baseline_mean_nll" in result else ""))
+               if "baseline_mean_nll" in result else "") + "; lower is better")
     run.sections.append(section)
     return predictions
+
+
+def _unlearnt_questions(catalog: pd.DataFrame, schema: Any) -> list[str]:
+    """Questions with vote-count columns (``<question>_aNN_<answer>_count``) in the catalog
+    that the model's schema does not have, in catalog order."""
+    learnt = set(schema.label_cols)
+    names = (re.match(r"(.+?)_a\d+_.+_count$", str(c)) for c in catalog.columns
+             if str(c) not in learnt)
+    return list(dict.fromkeys(m.group(1) for m in names if m))
 
 
 #: Confident misses the report draws.
@@ -167,7 +185,7 @@ def _draw_misses(run: DemoRunner, section: Section, catalog: pd.DataFrame, count
             "On every question the volunteers answered confidently, the model gives their "
             "answer: no disagreement to show."))
         return
-    grid = run.save(worst_grid(worst, "votes", ncols=6, panel_size=1.7), "misses_grid.png")
+    grid = run.save(worst_grid(worst, "votes", ncols=4, panel_size=2.4), "misses_grid.png")
     section.blocks.append(figure_html(
         grid, "grid of galaxies where the model and confident volunteers disagree",
         "Where the model and the volunteers disagree most: galaxies whose volunteers agreed "

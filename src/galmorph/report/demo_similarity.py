@@ -29,8 +29,8 @@ def _pick_query(catalog: pd.DataFrame, predictions: pd.DataFrame) -> tuple[int, 
         if RING_VOTES in catalog:
             votes = catalog.loc[rings, RING_VOTES].astype(float)
             row = int(votes.sort_values(ascending=False, kind="stable").index[0])
-            return row, (f"the galaxy labelled as a ring with the most volunteer 'ring' votes "
-                         f"({int(catalog.loc[row, RING_VOTES])})")
+            return row, (f"the galaxy labelled as a ring with the most volunteer 'ring' votes: "
+                         f"{int(catalog.loc[row, RING_VOTES])}")
         return int(rings[0]), "the first galaxy labelled as a ring"
     spiral = [c for c in predictions.columns if c.endswith("_spiral_fraction")]
     if spiral:
@@ -87,8 +87,11 @@ def similarity_step(
     )
     section.blocks.append(figure_html(
         grid, "query galaxy and its nearest neighbours",
-        f"Query: {query_id}, {why}. Distances are cosine distances between representations "
-        "(0 = identical direction); the search needs no labels at all."))
+        f"Query: {query_id}, {why}. Under each neighbour: its rank, its id and its distance "
+        "from the query (the cosine distance between their representations: 0 for the same, "
+        "larger for less alike, at most 2)"
+        + ("; 'ring' marks the galaxies the catalog labels as rings" if is_ring is not None
+           else "") + ". The search needs no labels at all."))
     if is_ring is not None and catalog.loc[row, RING_COLUMN] == 1:
         base = float(pd.to_numeric(catalog[RING_COLUMN], errors="coerce").eq(1).mean())
         found = float(np.nanmean(is_ring == 1))

@@ -28,6 +28,10 @@ from galmorph.files import atomic_target
 
 #: Colour of the frame around highlighted panels.
 HIGHLIGHT_COLOUR = "#d62728"
+#: Font size of captions (points), and the smallest they shrink to so as to fit a panel.
+CAPTION_POINTS, MIN_CAPTION_POINTS = 8.0, 5.0
+#: Width of an average caption character in DejaVu Sans, as a fraction of the font size.
+_CHAR_WIDTH = 0.62
 
 ImageLike = str | Path | np.ndarray
 
@@ -92,7 +96,9 @@ def galaxy_grid(
             in [0, 1]), in a list or any iterable (e.g. a pandas column of paths, or a
             stack of arrays). An unreadable file becomes a blank panel with a warning.
         captions: one per image, shown with ``str`` (texts may hold newlines; numbers,
-            e.g. a column of distances, are fine); None: no captions.
+            e.g. a column of distances, are fine); None: no captions. Long captions
+            are set in a smaller font (down to :data:`MIN_CAPTION_POINTS`) so as not
+            to run into the next panel.
         ncols: panels per row (default: up to 6, as square as possible).
         title: figure title.
         highlight: positions of panels to frame in :data:`HIGHLIGHT_COLOUR`.
@@ -126,6 +132,9 @@ def galaxy_grid(
     nrows = int(np.ceil(len(images) / ncols))
     caption_lines = max((c.count("\n") + 1 for c in captions), default=0) if captions else 0
     caption_inches = 0.18 * caption_lines
+    longest = max((len(line) for c in captions or () for line in c.split("\n")), default=1)
+    caption_points = max(MIN_CAPTION_POINTS,
+                         min(CAPTION_POINTS, 0.97 * panel_size * 72 / (_CHAR_WIDTH * longest)))
     figure = Figure(
         figsize=(ncols * panel_size, nrows * (panel_size + caption_inches) + (0.4 if title else 0)),
         layout="constrained",
@@ -148,7 +157,8 @@ def galaxy_grid(
                 spine.set_color(HIGHLIGHT_COLOUR)
                 spine.set_linewidth(3)
         if captions is not None:
-            ax.set_xlabel(captions[i], fontsize=8, color=HIGHLIGHT_COLOUR if i in marked else "k")
+            ax.set_xlabel(captions[i], fontsize=caption_points,
+                          color=HIGHLIGHT_COLOUR if i in marked else "k")
     if title:
         figure.suptitle(title)
     if path is not None:
