@@ -224,7 +224,7 @@ def test_answers_in_words_drop_their_codes_and_name_the_question_of_a_yes_or_no(
     labels = {a.name: a.label for a in schema.answers}
     assert labels["a01_smooth"] == "smooth"
     assert labels["a02_features_or_disk"] == "features or disk"
-    assert schema.question("t02_edgeon").answers[0].label == "edgeon yes"
+    assert schema.question("t02_edgeon").answers[0].label == "edge-on yes"
     assert plain_name("t11_arms_number") == "arms number"
     assert plain_name("smooth-or-featured") == "smooth-or-featured"  # no code: as it is
     assert plain_name("a1b_x") == "a1b x"

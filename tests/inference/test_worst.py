@@ -57,7 +57,7 @@ def test_a_galaxy_is_listed_once_for_its_largest_miss() -> None:
 
     assert [(g["id_str"], g["question"]) for g in worst] == [
         ("g1", "t01_smooth_or_features"), ("g0", "t02_edgeon")]
-    assert worst[1]["label"] == "edgeon yes" and worst[1]["predicted"] == "edgeon no"
+    assert worst[1]["label"] == "edge-on yes" and worst[1]["predicted"] == "edge-on no"
     assert worst[1]["label_fraction"] == pytest.approx(0.9)
 
 

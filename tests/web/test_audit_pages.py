@@ -24,9 +24,9 @@ def test_a_question_without_predictions_is_left_out_of_the_summary() -> None:
         "t02_edgeon_a04_yes_fraction": [0.3, np.nan],
         "t02_edgeon_a05_no_fraction": [0.7, 0.4],
     }), "p.csv")
-    assert summary("a") == [{"question": "t02_edgeon", "answer": "no", "text": "edgeon: no",
+    assert summary("a") == [{"question": "t02_edgeon", "answer": "no", "text": "edge-on: no",
                              "fraction": 0.7}]
-    assert [s["text"] for s in summary("b")] == ["smooth", "edgeon: no"]
+    assert [s["text"] for s in summary("b")] == ["smooth", "edge-on: no"]
 
 
 def test_cards_of_galaxies_with_missing_predictions_have_numbers(

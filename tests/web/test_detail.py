@@ -40,7 +40,7 @@ def test_answers_are_grouped_by_question_with_their_intervals() -> None:
         {"answer": "a02_features_or_disk", "label": "features or disk", "fraction": 0.3,
          "lower90": None, "upper90": None},  # NaN and missing columns
     ]
-    assert groups[1]["asked"] == 0.3 and groups[1]["label"] == "edgeon"
+    assert groups[1]["asked"] == 0.3 and groups[1]["label"] == "edge-on"
     assert [a["answer"] for a in groups[1]["answers"]] == ["a04_yes"]
     assert groups[1]["answers"][0]["fraction"] == 0.1235
     assert [a["label"] for a in groups[2]["answers"]] == ["more"]

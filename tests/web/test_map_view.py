@@ -44,7 +44,7 @@ def test_map_rows_follow_the_gallery_by_id() -> None:
 
 
 def test_answers_are_titled_with_their_question() -> None:
-    assert answer_title("yes", "t02_edgeon_a04_yes") == "edgeon: yes"
+    assert answer_title("yes", "t02_edgeon_a04_yes") == "edge-on: yes"
     assert answer_title("a10_no_bulge", "t05_bulge_prominence_a10_no_bulge") == (
         "bulge prominence: no bulge")
     assert answer_title("ring", "ring") == "ring"  # not a GZ name
@@ -100,7 +100,7 @@ def test_the_map_of_a_gallery(copied: Path, web_files: dict[str, Path]) -> None:
     assert meta["bounds"] == pytest.approx([low[0], low[1], high[0], high[1]])
     names = [c["name"] for c in meta["colours"]]
     assert names == gallery.table.names() and "score" not in names
-    edgeon = next(c["name"] for c in meta["colours"] if c["label"] == "edgeon: yes")
+    edgeon = next(c["name"] for c in meta["colours"] if c["label"] == "edge-on: yes")
     np.testing.assert_array_equal(view.colour(edgeon),
                                   gallery.table.values("t02_edgeon_a04_yes_fraction"))
     assert np.frombuffer(float32_bytes(view.xy), "<f4").reshape(-1, 2).tolist() == view.xy.tolist()

@@ -23,7 +23,7 @@ def test_prediction_summary_reads_top_answers() -> None:
     assert summary("a") == [{"question": "t01_smooth_or_features", "answer": "smooth",
                              "text": "smooth", "fraction": 0.8}]
     assert [s["answer"] for s in summary("b")] == ["features or disk", "yes"]
-    assert [s["text"] for s in summary("b")] == ["features or disk", "edgeon: yes"]
+    assert [s["text"] for s in summary("b")] == ["features or disk", "edge-on: yes"]
     assert summary("missing") == []
 
 

@@ -70,13 +70,16 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=1,
         metavar="N",
-        help="MC-dropout samples per galaxy; 1 turns dropout off (default: 1)",
+        help="repeat each prediction N times with parts of the network switched off at "
+             "random (Monte Carlo dropout), to measure how unsure it is; 1: once, no "
+             "randomness (default: 1)",
     )
     parser.add_argument(
         "--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
         help="average each galaxy's outputs over this many orientations of its image: 8 "
         "(right-angle rotations, each also mirrored), 4 (rotations) or 1 (as it is, 8 times "
-        "faster than 8; for the shipped starter 8 lowers the summed NLL of its validation "
+        "faster than 8; for the shipped starter 8 lowers the summed NLL (negative "
+        "log-likelihood of the volunteers' votes; lower is better) of its validation "
         f"galaxies from 15.22 to 14.95) (default: {DEFAULT_VIEWS})",
     )
     parser.add_argument(
@@ -103,9 +106,9 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--backend", choices=BACKENDS, default="auto",
-        help="torch: PyTorch; onnx: ONNX Runtime on the CPU (the model is exported to ONNX "
-        "once, to a cache; no MC dropout); auto: onnx for one CPU process without MC "
-        "dropout (about 2x faster), else torch (default: auto)",
+        help="torch: PyTorch; onnx: ONNX Runtime on the CPU (the model is converted once "
+        "and cached; not with --mc-samples above 1); auto: onnx on the CPU when "
+        "--mc-samples is 1 (about 2x faster), else torch (default: auto)",
     )
 
 

@@ -61,7 +61,7 @@ class Answer:
 
         Example:
             >>> Answer("a04_yes", "t02_edgeon", "t02_edgeon_a04_yes_count", 3).label
-            'edgeon yes'
+            'edge-on yes'
             >>> Answer("a02_features_or_disk", "t01_smooth_or_features", "c", 1).label
             'features or disk'
         """
@@ -75,7 +75,7 @@ def plain_name(name: str) -> str:
     head, _, rest = name.partition("_")
     if rest and head[:1].isalpha() and head[1:].isdigit():
         name = rest
-    return name.replace("_", " ")
+    return name.replace("_", " ").replace("edgeon", "edge-on")  # GZ2's t02_edgeon
 
 
 @dataclass(frozen=True)

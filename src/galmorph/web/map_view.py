@@ -135,7 +135,7 @@ def inside_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 
 
 def answer_title(name: str, stem: str) -> str:
-    """``question: answer`` for a GZ-style answer stem (``t02_edgeon_a04_yes`` → ``edgeon:
+    """``question: answer`` for a GZ-style answer stem (``t02_edgeon_a04_yes`` → ``edge-on:
     yes``); ``name`` for other stems."""
     match = _GZ_STEM.fullmatch(stem)
     if match is None:
@@ -192,7 +192,7 @@ class MapView:
 
     def colour_choices(self) -> list[dict[str, str]]:
         """What the map can be coloured by: ``{"name", "label"}``, predicted answers first
-        (``spiral`` labelled ``spiral: spiral``, ``yes`` ``edgeon: yes``), or a classifier's
+        (``spiral`` labelled ``spiral: spiral``, ``yes`` ``edge-on: yes``), or a classifier's
         columns (`` `prob_not ring` `` labelled ``prob_not ring``)."""
         table = self.gallery.table
         choices = [{"name": name, "label": answer_title(name, stem)}

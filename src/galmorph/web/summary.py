@@ -2,7 +2,7 @@
 
 :class:`PredictionSummary` reads a ``galmorph predict`` table once and gives, per
 galaxy, the top answer of each question it was probably asked, with a short
-label for the page (``t02_edgeon`` + ``a04_yes`` → ``edgeon: yes``). A fine-tuned
+label for the page (``t02_edgeon`` + ``a04_yes`` → ``edge-on: yes``). A fine-tuned
 classifier's ``prob_<class>`` columns are read as one question, :data:`CLASS_QUESTION`,
 whose answers are the classes (``prob_not ring`` → ``not ring``).
 
