@@ -27,6 +27,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,13 @@ def judge(model: LoadedModel, frame: pd.DataFrame) -> dict[str, float]:
     return row
 
 
+def row_line(row: dict[str, Any]) -> str:
+    """One judged model of one draw as a line of figures to 3 decimals."""
+    figures = "  ".join(f"{key} {value:.3f}" for key, value in row.items()
+                        if key not in ("model", "repeat"))
+    return f"draw {row['repeat']}, {row['model']:<9}  {figures}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalog", type=Path, default=RINGS)
@@ -97,7 +105,7 @@ def main() -> None:
         for name, model in (("as it is", original), ("crop only", crop_only),
                             ("adapted", adapted)):
             rows.append({"model": name, "repeat": repeat, **judge(model, judged)})
-            print(rows[-1], flush=True)
+            print(row_line(rows[-1]), flush=True)
     shutil.rmtree(folder)
     table = pd.DataFrame(rows).drop(columns="repeat").groupby("model", sort=False)
     summary = table.mean().round(3).astype(str) + " (" + table.min().round(2).astype(str) + \
@@ -108,4 +116,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

@@ -386,4 +386,6 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

@@ -269,7 +269,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--probe-stages", type=int, nargs="+", default=[], metavar="S",
                         help="earlier encoder stages whose pooled features the probe also uses")
     parser.add_argument("--num-workers", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/finetune"))
+    parser.add_argument("--out", type=Path, default=Path("runs/finetune"),
+                        help="folder of runs.csv, summary.csv, accuracy.png "
+                        "(default: %(default)s, which git ignores)")
     parser.add_argument("--quick", action="store_true", help="CI-size smoke run")
     args = parser.parse_args(argv)
     if args.quick:
@@ -283,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         args.methods = [m for m in args.methods if m != "imagenet"]
 
     catalog = load_catalog(args.catalog)
+    if args.label not in catalog:
+        parser.error(f"{args.catalog} has no column {args.label!r} (--label)")
     is_test = stratified_split(
         catalog[args.label], catalog["id_str"], args.test_size / len(catalog), args.test_seed
     )
@@ -359,4 +363,6 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 from pathlib import Path
@@ -29,10 +30,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galmorph.data.views import VIEW_CHOICES
 from galmorph.inference.predict import predict_catalog
 from galmorph.training.finetune import finetune
 from galmorph.training.targets import normalise_classes, stratified_split
 
+#: finetune() arguments the benchmark sets itself (the catalog, its splits, the workers)
+SET_HERE = {"catalog", "output_dir", "label", "split_seed", "val_fraction", "num_workers",
+            "progress"}
+#: the keyword arguments a recipe may give
+FINETUNE_ARGUMENTS = frozenset(inspect.signature(finetune).parameters)
 RINGS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rings_decals" / "catalog.csv"
 
 
@@ -70,6 +77,25 @@ def run_recipe(
             "seconds": round(seconds, 1)}
 
 
+def recipe_settings(parser: argparse.ArgumentParser, name: str, text: str) -> dict:
+    """The finetune() keyword arguments of ``--recipe NAME JSON``; a usage error if not a
+    JSON object."""
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as err:
+        parser.error(f"--recipe {name}: {text!r} is not JSON: {err}")
+    if not isinstance(settings, dict):
+        parser.error(f"--recipe {name}: give finetune() keyword arguments as a JSON object, "
+                     f"e.g. '{{\"n_blocks\": 2}}', not {text!r}")
+    unknown = sorted(set(settings) - FINETUNE_ARGUMENTS - SET_HERE)
+    if unknown:
+        parser.error(f"--recipe {name}: finetune() has no argument {', '.join(unknown)}")
+    fixed = sorted(set(settings) & SET_HERE)
+    if fixed:
+        parser.error(f"--recipe {name}: {', '.join(fixed)} set by the benchmark, not a recipe")
+    return settings
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", type=Path, default=RINGS)
@@ -78,18 +104,20 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                         required=True, help="a name and finetune() keyword arguments")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=8)
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("runs/finetune-splits"))
     args = parser.parse_args(argv)
+    recipes = [(name, recipe_settings(parser, name, text)) for name, text in args.recipe]
 
     frame = pd.read_csv(args.catalog, dtype={"id_str": str})
+    if args.label not in frame:
+        parser.error(f"{args.catalog} has no column {args.label!r} (--label)")
     frame["file_loc"] = [str(args.catalog.parent / loc) for loc in frame["file_loc"]]
     args.out.mkdir(parents=True, exist_ok=True)
     runs_file = args.out / "runs.csv"
     runs = pd.read_csv(runs_file) if runs_file.exists() else pd.DataFrame()
-    for name, text in args.recipe:
-        settings = json.loads(text)
+    for name, settings in recipes:
         for seed in args.seeds:
             done = (not runs.empty and ((runs["recipe"] == name) & (runs["seed"] == seed) & (
                 runs["settings"] == json.dumps(settings, sort_keys=True))).any())
@@ -115,4 +143,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

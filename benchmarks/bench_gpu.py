@@ -79,7 +79,9 @@ class EpochTimer(L.Callback):
             synchronise(module.device)
             self._start, self._images = time.perf_counter(), 0
 
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+    def on_train_batch_end(  # noqa: ANN001
+        self, trainer, module, outputs, batch, batch_idx
+    ) -> None:
         self._images += len(batch["image"])
         if batch_idx == trainer.num_training_batches - 1:
             synchronise(module.device)
@@ -178,11 +180,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--precision", default="bf16-mixed", help="bf16-mixed or 32")
-    parser.add_argument("--work", default="bench-gpu-work", help="folder for the training run")
+    parser.add_argument("--work", default="runs/bench-gpu",
+                        help="folder for the training run (default: %(default)s)")
     parser.add_argument("--out", default=None, help="write the figures here as JSON")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("no CUDA device here: run it on a GPU machine, or give --device cpu")
     bf16 = args.precision == "bf16-mixed"
     config = ImageConfig.for_sdss_gz2(size=args.image_size)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -257,4 +262,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

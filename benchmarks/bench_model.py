@@ -547,6 +547,8 @@ def main() -> None:
         return
 
     catalog = args.catalog or (DEMO_CATALOG if args.quick else default_catalog())
+    if not catalog.is_file():
+        parser.error(f"catalog {catalog} does not exist")
     rows = plan(args, catalog)
 
     import torch  # after the child dispatch: the parent only reports versions
@@ -608,4 +610,6 @@ def _format_row(row: dict, reference: dict | None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 
 from galmorph.data import bundled
 from galmorph.data.catalog import load_catalog
+from galmorph.data.views import VIEW_CHOICES
 from galmorph.inference.embed import embed_catalog
 from galmorph.models.checkpoint import load_model
 from galmorph.models.defaults import DEFAULT_MODEL
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per backend (default: 3)")
     parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
-    parser.add_argument("--views", type=int, default=1,
+    parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=1,
                         help="orientations per image (default: 1, the per-image rate; "
                         "`galmorph embed` averages over 8 by default)")
     parser.add_argument("--num-workers", type=int, default=None,
@@ -110,4 +110,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _cli import run_main
+
+    run_main(main)

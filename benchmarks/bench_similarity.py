@@ -253,4 +253,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

@@ -11,7 +11,8 @@ For each model (a file, a shipped name), on the galaxies of ``--split`` (default
   rings, stratified 5-fold cross-validated accuracy (the embedding uses the crop
   ``galmorph finetune`` would choose, :func:`galmorph.training.conventions.auto_crop`).
 
-Prints a table and writes every figure as JSON (``--out``).
+Prints a table and writes every figure as JSON (``--out``), with the split, its seed and
+size, and the views that made them.
 
 Example::
 
@@ -33,6 +34,7 @@ import pandas as pd
 
 from galmorph.data.catalog import load_catalog
 from galmorph.data.splits import assign_splits
+from galmorph.data.views import VIEW_CHOICES
 from galmorph.inference.embed import embed_catalog
 from galmorph.inference.embeddings import FEATURE_PREFIX
 from galmorph.inference.evaluate import evaluate_catalog
@@ -74,6 +76,9 @@ def assess(model: str, rows: pd.DataFrame, args: argparse.Namespace) -> dict[str
     figures: dict[str, Any] = {"model": model, "name": loaded.name,
                                "encoder": loaded.metadata["encoder"],
                                "size": loaded.image_config.size,
+                               "split": args.split, "split_seed": args.split_seed,
+                               "n_galaxies": len(rows), "eval_views": args.eval_views,
+                               "views": args.views,
                                "training": loaded.metadata.get("training", {})}
     evaluation = evaluate_catalog(rows, loaded, progress=False, views=args.eval_views)
     figures["summed_nll"] = evaluation["mean_nll"]
@@ -118,8 +123,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--split", default="val", choices=("train", "val", "test"))
     parser.add_argument("--split-seed", type=int, default=1)
     parser.add_argument("--rings", type=Path, default=None, help="ring catalog (id_str, ring)")
-    parser.add_argument("--views", type=int, default=8, help="orientations for embeddings")
-    parser.add_argument("--eval-views", type=int, default=1, help="orientations for NLL")
+    parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=8,
+                        help="orientations for embeddings")
+    parser.add_argument("--eval-views", type=int, choices=VIEW_CHOICES, default=1,
+                        help="orientations for NLL")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
 
@@ -143,4 +150,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run_main
+
+    run_main(main)

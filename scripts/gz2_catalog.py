@@ -29,6 +29,7 @@ KEEP = ("id_str", "ra", "dec", "file_loc")
 
 
 def combine(folders: list[Path], out: Path, copy_images: bool, limit: int | None) -> Path:
+    """Write ``out/catalog.csv`` from the catalogs of ``folders``; its path."""
     frames = []
     for folder in folders:
         catalog = folder / "catalog.csv"
@@ -37,10 +38,17 @@ def combine(folders: list[Path], out: Path, copy_images: bool, limit: int | None
         frame = pd.read_csv(catalog, dtype={"id_str": str, "file_loc": str})
         if limit is not None:
             frame = frame.head(limit)
+        absent = [c for c in ("id_str", "file_loc") if c not in frame.columns]
+        if absent:
+            sys.exit(f"error: {catalog} has no column {', '.join(absent)}")
         counts = [c for c in frame.columns if c.endswith("_count")]
         frame = frame[[c for c in KEEP if c in frame.columns] + counts].copy()
         sources = [folder / loc for loc in frame["file_loc"]]
         if copy_images:
+            missing = [str(s) for s in sources if not s.is_file()]
+            if missing:
+                sys.exit(f"error: {catalog}: image {missing[0]} does not exist "
+                         f"({len(missing)} missing)")
             target = out / folder.name
             for source, loc in zip(sources, frame["file_loc"], strict=True):
                 (target / loc).parent.mkdir(parents=True, exist_ok=True)
