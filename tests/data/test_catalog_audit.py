@@ -26,15 +26,6 @@ OBJID = 1237648720693755918
 DEMO_IMAGES = sorted((demo_dir() / "images").iterdir())
 
 
-@pytest.fixture
-def images(tmp_path: Path) -> list[str]:
-    """Three bundled JPEGs copied to ``tmp_path/images``: their paths from ``tmp_path``."""
-    (tmp_path / "images").mkdir()
-    for image in DEMO_IMAGES[:3]:
-        shutil.copy(image, tmp_path / "images" / image.name)
-    return [f"images/{image.name}" for image in DEMO_IMAGES[:3]]
-
-
 def csv_text(rows: list[list[object]], separator: str = ",") -> str:
     return "".join(separator.join(map(str, row)) + "\n" for row in rows)
 

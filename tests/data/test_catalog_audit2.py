@@ -4,7 +4,6 @@ masked vote columns in FITS tables, and sexagesimal positions."""
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 from astropy.table import MaskedColumn, Table
 
-from galmorph.data.bundled import demo_dir
 from galmorph.data.catalog import load_catalog, read_catalog, summarize_catalog
 from galmorph.data.schemas import get_schema
 from galmorph.data.table_files import read_table
@@ -21,16 +19,6 @@ from galmorph.exceptions import CatalogError, GalmorphWarning
 
 #: An SDSS objid: above 2**53, so a float cannot hold it.
 OBJID = 1237648720693755918
-DEMO_IMAGES = sorted((demo_dir() / "images").iterdir())
-
-
-@pytest.fixture
-def images(tmp_path: Path) -> list[str]:
-    """Three bundled JPEGs copied to ``tmp_path/images``: their paths from ``tmp_path``."""
-    (tmp_path / "images").mkdir()
-    for image in DEMO_IMAGES[:3]:
-        shutil.copy(image, tmp_path / "images" / image.name)
-    return [f"images/{image.name}" for image in DEMO_IMAGES[:3]]
 
 
 def test_vizier_units_and_dash_rows_are_not_galaxies(tmp_path: Path, images: list[str]) -> None:
