@@ -29,7 +29,9 @@ def error_line(err: BaseException) -> str | None:
     if isinstance(err, GalmorphError):
         return user_message(err)
     if isinstance(err, OSError) and err.filename is not None:
-        return f"{err.strerror or err}: {err.filename}"
+        from galmorph.cli import file_error
+
+        return file_error(err)
     return None
 
 

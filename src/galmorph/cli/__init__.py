@@ -113,7 +113,7 @@ def _error(message: str) -> int:
     return 2
 
 
-def _file_error(err: OSError) -> str:
+def file_error(err: OSError) -> str:
     """The message of an error about the file ``err.filename``: for a path through a
     file where a folder is needed (e.g. ``-o catalog.csv/run``), which file is in the way."""
     path = Path(err.filename)
@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         if err.filename is None:  # not about a file: a bug or the system, keep its traceback
             raise
-        return _error(_file_error(err))
+        return _error(file_error(err))
     except KeyboardInterrupt:
         err_console.print(styled("interrupted", "yellow"))
         return 130

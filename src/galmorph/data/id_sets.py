@@ -48,8 +48,12 @@ def encode_ids(ids: Iterable[object]) -> str:
 
 def contains_ids(record: str, ids: Iterable[object]) -> np.ndarray:
     """Whether each id is in ``record`` (from :func:`encode_ids`), shape ``(n,)``, bool."""
-    known = np.frombuffer(base64.b64decode(record), dtype="<u4")
-    return np.isin(_hashes(ids), known)
+    return _in_record(record, _hashes(ids))
+
+
+def _in_record(record: str, hashes: np.ndarray) -> np.ndarray:
+    """Whether each of ``hashes`` (:func:`_hashes`) is in ``record``."""
+    return np.isin(hashes, np.frombuffer(base64.b64decode(record), dtype="<u4"))
 
 
 def recorded_splits(split_record: Mapping[str, Any], ids: Iterable[object]
@@ -59,11 +63,11 @@ def recorded_splits(split_record: Mapping[str, Any], ids: Iterable[object]
     hashes = split_record.get("id_hashes") or {}
     if hashes.get("scheme") != ID_HASH_SCHEME:
         return None
-    ids = list(ids)
-    names = np.full(len(ids), "test", dtype=object)
+    hashed = _hashes(ids)
+    names = np.full(len(hashed), "test", dtype=object)
     for name in ("val", "train"):  # train last: it wins where hashes collide
         if name in hashes:
-            names[contains_ids(hashes[name], ids)] = name
+            names[_in_record(hashes[name], hashed)] = name
     return names.astype(str)
 
 

@@ -197,8 +197,8 @@ def evaluate_similarity(
     if unknown:
         raise GalmorphError(f"unknown baseline(s) {', '.join(unknown)}: use {', '.join(BASELINES)}")
     emb = embeddings if isinstance(embeddings, Embeddings) else read_embeddings(embeddings)
-    images_needed = bool(set(baselines) - {"random"})  # the others run a network on them
-    frame, _ = vote_columns_in_any_case(load_catalog(catalog, None, check_images=images_needed),
+    network = bool(set(baselines) - {"random"})  # baselines that run a network on the images
+    frame, _ = vote_columns_in_any_case(load_catalog(catalog, None, check_images=network),
                                         get_schema("gz2"))
     source = "catalog" if isinstance(catalog, pd.DataFrame) else str(catalog)
     check_vote_columns(frame, source)
@@ -207,7 +207,7 @@ def evaluate_similarity(
         raise GalmorphError(_no_tags_message(frame, source, skipped))
     torch_device = resolve_device(device)
     loaded = _model_if_found(emb, model, torch_device,
-                             needed=split is not None or set(baselines) - {"random"})
+                             needed=split is not None or network)
     rows = pd.Series(np.arange(len(emb)), index=pd.Index(emb.ids)).reindex(frame["id_str"])
     if rows.isna().all():
         raise GalmorphError("none of the catalog's galaxies are in the embeddings (by id_str)")
@@ -298,7 +298,7 @@ def evaluate_similarity(
 
 
 def _model_if_found(emb: Embeddings, model: ModelSpec, device: torch.device, *,
-                    needed: object) -> LoadedModel | None:
+                    needed: bool) -> LoadedModel | None:
     """The embeddings' model; None, with a warning, when it cannot be had and is not
     ``needed`` (random neighbours alone and no split: only its training split is lost)."""
     try:
