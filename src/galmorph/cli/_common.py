@@ -355,7 +355,8 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
     if kind == "predict":
         check_has_head(loaded)
     job = PartitionJob(kind, str(args.model), loaded.checksum, out_dir, options, image,
-                       args.id_column, args.file_column, args.skip_missing_images)
+                       args.id_column, args.file_column,
+                       args.skip_missing_images or args.skip_bad_images, args.skip_bad_images)
     summary = run_partitions(partitions, job, scheduler=args.scheduler, workers=args.workers)
     done = len(summary.computed)
     text = (f"Wrote {done} partition{'' if done == 1 else 's'} ({summary.rows_written} "

@@ -41,7 +41,13 @@ from galmorph.cli._common import (
     run_partitioned,
     single_file_catalog,
 )
-from galmorph.cli.predict import SCHEDULER_HAS_WORKERS, add_backend_option
+from galmorph.cli.predict import (
+    SCHEDULER_HAS_WORKERS,
+    add_backend_option,
+    add_skip_bad_images,
+    bad_image_hint,
+    skipping_bad_images,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,6 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_encoder_image_options(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="skip rows whose image file is missing instead of stopping")
+    add_skip_bad_images(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_partition_options(parser)
     parser.set_defaults(func=run)
@@ -168,13 +175,14 @@ def run(args: argparse.Namespace) -> int:
         return status
     catalog = single_file_catalog(args)
     check_not_input(args.output, {"catalog": args.catalog})
-    path = embed_to_file(
-        catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
-        chunk_size=args.chunk_size, batch_size=args.batch_size, num_workers=args.num_workers,
-        device=args.device, progress=not args.no_progress,
-        drop_missing_images=args.skip_missing_images, backend=args.backend, views=args.views,
-        stages=args.stages,
-    )
+    with bad_image_hint():
+        path = embed_to_file(
+            catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
+            chunk_size=args.chunk_size, batch_size=args.batch_size,
+            num_workers=args.num_workers, device=args.device, progress=not args.no_progress,
+            backend=args.backend, views=args.views, stages=args.stages,
+            **skipping_bad_images(args),
+        )
     info, n_rows = read_embedding_info(path)  # not the rows: the file may be large
     what = f"{info.n_features} features"
     if info.pca is not None:

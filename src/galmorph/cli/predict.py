@@ -25,6 +25,8 @@ Example::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from galmorph.cli._common import (
@@ -112,6 +114,33 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_skip_bad_images(parser: argparse.ArgumentParser) -> None:
+    """The ``--skip-bad-images`` option of predict and embed."""
+    parser.add_argument(
+        "--skip-bad-images", action="store_true",
+        help="leave out galaxies whose image file is missing or cannot be read (empty, "
+        "truncated, corrupt) instead of stopping; a warning names them",
+    )
+
+
+def skipping_bad_images(args: argparse.Namespace) -> dict[str, bool]:
+    """``drop_missing_images`` and ``skip_unreadable_images`` from the options."""
+    return {"drop_missing_images": args.skip_missing_images or args.skip_bad_images,
+            "skip_unreadable_images": args.skip_bad_images}
+
+
+@contextmanager
+def bad_image_hint() -> Iterator[None]:
+    """An image error raised in the block ends with the option that goes past it."""
+    from galmorph.exceptions import ImageError, user_message
+
+    try:
+        yield
+    except ImageError as err:
+        raise ImageError(f"{user_message(err)}; to leave out galaxies whose image file is "
+                         "missing or cannot be read, add --skip-bad-images") from None
+
+
 def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of predict_catalog/evaluate_catalog from the shared options."""
     return {
@@ -157,6 +186,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_inference_options(parser)
     add_backend_option(parser)
+    add_skip_bad_images(parser)
     large = parser.add_argument_group("large catalogs and several GPUs")
     large.add_argument(
         "--resume",
@@ -201,17 +231,18 @@ def run(args: argparse.Namespace) -> int:
         reject_options({"--workers": args.workers is not None and args.scheduler is not None},
                        SCHEDULER_HAS_WORKERS)
         options = {"backend": args.backend, **inference_kwargs(args)}
-        del options["drop_missing_images"]  # done as each partition is read
+        del options["drop_missing_images"]  # done as each partition is read (job options)
         return run_partitioned(args, "predict", options)
     catalog = single_file_catalog(args)
     output_format(args.output)  # an unusable file name fails before any work
     check_not_input(args.output, {"catalog": args.catalog})
     loaded = load_model(args.model, resolve_device(args.device))
-    written = predict_to_file(
-        catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
-        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
-        backend=args.backend, **inference_kwargs(args),
-    )
+    with bad_image_hint():
+        written = predict_to_file(
+            catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
+            devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
+            backend=args.backend, **{**inference_kwargs(args), **skipping_bad_images(args)},
+        )
     if written is not None:  # None in the other processes of a multi-GPU run
         make_console().print(
             f"Wrote {written.n_rows} galax{'y' if written.n_rows == 1 else 'ies'} x "

@@ -47,6 +47,10 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 #: Batches each worker prepares ahead when predicting, so decoding overlaps compute.
 PREDICT_PREFETCH = 4
 
+#: Side (px) of the black image standing in for an unreadable one before any image
+#: was read (:class:`GalaxyDataset` with ``skip_unreadable``).
+BLANK_SIDE = 64
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity, where the system reports one)."""
@@ -129,11 +133,14 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
             :class:`~galmorph.data.transforms.EvalFinish` after
             :func:`~galmorph.data.transforms.eval_preparation`); None when items
             are model inputs already. Loaders use :class:`CollateCrops` for it.
+        skip_unreadable: an image that cannot be read gives a black image and its
+            error in the item's ``unreadable`` (an empty string for the others),
+            instead of raising; for prediction, whose loop then leaves the galaxy out.
 
     Items:
         ``image``: the transformed image; ``counts``: ``float32`` votes
         ``(n_answers,)`` in ``schema.label_cols`` order; ``index``: row position
-        in ``catalog``.
+        in ``catalog``; with ``skip_unreadable``, ``unreadable``.
     """
 
     def __init__(
@@ -145,6 +152,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
         channels: int = 3,
         cache: np.ndarray | bool = False,
         finish: torch.nn.Module | None = None,
+        skip_unreadable: bool = False,
     ) -> None:
         self.paths: list[str] = catalog["file_loc"].astype(str).tolist()
         self.ids: list[object] | None = (
@@ -152,6 +160,8 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
         self.transform = transform
         self.finish = finish
         self.channels = channels
+        self.skip_unreadable = skip_unreadable
+        self._blank_shape = (BLANK_SIDE, BLANK_SIDE, channels)
         self.counts: np.ndarray | None = None
         if schema is not None:
             missing = [c for c in schema.label_cols if c not in catalog]
@@ -177,19 +187,31 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def _read(self, index: int) -> tuple[np.ndarray, str]:
+        """The image ``(H, W, channels)`` of row ``index``, and why it could not be read
+        (with ``skip_unreadable``: then black, of the last image's size; else raised)."""
         if self.cache is not None:
             image = self.cache[index]
-            if not image.flags.writeable:  # e.g. a read-only memory map
-                image = image.copy()
-        else:
-            image = read_galaxy_image(self.paths[index], self.channels,
-                                      None if self.ids is None else self.ids[index])
+            return (image if image.flags.writeable else image.copy()), ""  # copy a memory map
+        galaxy = None if self.ids is None else self.ids[index]
+        try:
+            image = read_galaxy_image(self.paths[index], self.channels, galaxy)
+        except ImageError as err:
+            if not self.skip_unreadable:
+                raise
+            return np.zeros(self._blank_shape, dtype=np.uint8), str(err)
+        self._blank_shape = image.shape
+        return image, ""
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, problem = self._read(index)
         tensor = torch.from_numpy(image).permute(2, 0, 1)
         item: dict[str, Any] = {
             "image": self.transform(tensor) if self.transform is not None else tensor,
             "index": index,
         }
+        if self.skip_unreadable:
+            item["unreadable"] = problem
         if self.counts is not None:
             item["counts"] = torch.from_numpy(self.counts[index])
         return item
@@ -248,7 +270,7 @@ def galaxy_loader(
 
 def predict_dataset(
     catalog: pd.DataFrame, config: ImageConfig, *, cache: np.ndarray | bool = False,
-    finish_on_device: bool = False,
+    finish_on_device: bool = False, skip_unreadable: bool = False,
 ) -> GalaxyDataset:
     """The evaluation-transformed images of a loaded catalog, without vote counts.
 
@@ -257,19 +279,22 @@ def predict_dataset(
     ``finish`` (:class:`~galmorph.data.transforms.EvalFinish`) completes them
     batch-wise on the model's device: for GPUs, whose loader workers then only
     decode, and a quarter of the bytes or less crosses to the device. The inputs
-    are the same as :func:`~galmorph.data.transforms.eval_transform`'s.
+    are the same as :func:`~galmorph.data.transforms.eval_transform`'s. With
+    ``skip_unreadable`` items carry ``unreadable`` (see :class:`GalaxyDataset`).
     """
     return GalaxyDataset(
         catalog, None,
         (eval_preparation if finish_on_device else eval_transform)(config),
         channels=config.channels, cache=cache,
         finish=EvalFinish(config) if finish_on_device else None,
+        skip_unreadable=skip_unreadable,
     )
 
 
 def predict_loader(
     catalog: pd.DataFrame, config: ImageConfig, *, batch_size: int,
     num_workers: int | None = None, finish_on_device: bool = False,
+    skip_unreadable: bool = False,
 ) -> DataLoader:
     """Batches of ``image`` and ``index`` (row in ``catalog``), in order, for a model.
 
@@ -277,5 +302,6 @@ def predict_loader(
     absolute ``file_loc``, a RangeIndex). See :func:`predict_dataset` and
     :func:`galaxy_loader`.
     """
-    dataset = predict_dataset(catalog, config, finish_on_device=finish_on_device)
+    dataset = predict_dataset(catalog, config, finish_on_device=finish_on_device,
+                              skip_unreadable=skip_unreadable)
     return galaxy_loader(dataset, batch_size, num_workers, prefetch=PREDICT_PREFETCH)

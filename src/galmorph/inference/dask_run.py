@@ -84,7 +84,8 @@ class RunSummary:
 
 
 def _images_back(partition: Partition, job: PartitionJob, record: PartitionRecord) -> bool:
-    """Whether some rows the record says were skipped (for a missing image) have it now."""
+    """Whether some rows the record says were skipped (for a missing image) have it now
+    (rows left out as unreadable are not read again: delete the output to redo them)."""
     if record.rows_written >= record.rows:
         return False
     with warnings.catch_warnings():
@@ -94,7 +95,7 @@ def _images_back(partition: Partition, job: PartitionJob, record: PartitionRecor
                                       file_column=job.file_column, drop_missing_images=True)
         except GalmorphError:
             return True  # its task says what is wrong
-    return len(frame) > record.rows_written
+    return len(frame) > record.rows_written + record.rows_unreadable
 
 
 def _pending(partitions: Sequence[Partition], job: PartitionJob, manifest: Manifest,
@@ -156,7 +157,8 @@ def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
         summary.empty.append(result.relative)
         return
     manifest.record(result.relative, PartitionRecord(
-        result.rows, result.ids_sha256, job.model_sha256, result.rows_written, str(root)))
+        result.rows, result.ids_sha256, job.model_sha256, result.rows_written, str(root),
+        result.rows_unreadable))
     summary.computed.append(result.relative)
     summary.rows_written += result.rows_written
 

@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -26,7 +27,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from galmorph.data.galaxy_dataset import batch_finisher
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.inference.loop import unreadable_message
 from galmorph.models.device import accelerator_name
 from galmorph.models.model import enable_mc_dropout
 
@@ -46,6 +48,7 @@ class _InferenceModule(L.LightningModule):
         self._forward = forward
         self._mc_dropout = mc_dropout
         self._finish = finish
+        self.unreadable: list[str] = []
 
     def on_predict_model_eval(self) -> None:  # Lightning's hook puts the model in eval mode
         if self._mc_dropout:
@@ -54,8 +57,14 @@ class _InferenceModule(L.LightningModule):
             self.model.eval()
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> tuple[Any, Any]:
+        """Row numbers and outputs of a batch; NaN outputs for unreadable images."""
         images = self._finish(batch["image"])
-        return batch["index"].cpu(), self._forward(images).float().cpu()
+        values = self._forward(images).float().cpu()
+        problems = batch.get("unreadable", ())
+        if unread := [i for i, problem in enumerate(problems) if problem]:
+            values[unread] = float("nan")
+            self.unreadable += [problems[i] for i in unread]
+        return batch["index"].cpu(), values
 
 
 class DistributedInference:
@@ -115,6 +124,9 @@ class DistributedInference:
     ) -> np.ndarray | None:
         """``forward`` over every item of ``loader``: ``float32 (N, ...)`` on the first process.
 
+        Rows of images that cannot be read (a loader with ``skip_unreadable``) are NaN;
+        each process warns of its own.
+
         Raises:
             GalmorphError: when some rows came back from no process.
         """
@@ -122,6 +134,9 @@ class DistributedInference:
 
         module = _InferenceModule(model, forward, mc_dropout, batch_finisher(loader))
         batches = self.trainer.predict(module, dataloaders=loader, return_predictions=True)
+        if module.unreadable:
+            warnings.warn(unreadable_message(module.unreadable, len(loader.dataset)),  # type: ignore[arg-type]
+                          GalmorphWarning, stacklevel=2)
         batches = cast(list[tuple[torch.Tensor, torch.Tensor]], batches or [])
         local = (
             torch.cat([i for i, _ in batches]).numpy() if batches else np.zeros(0, np.int64),

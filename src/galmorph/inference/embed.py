@@ -60,7 +60,13 @@ from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
 from galmorph.inference.loading import ModelSpec, as_loaded
-from galmorph.inference.loop import check_image_conventions, run_over_images
+from galmorph.inference.loop import (
+    check_image_conventions,
+    check_some_read,
+    read_rows,
+    run_over_images,
+    unreadable_message,
+)
 from galmorph.inference.outputs import check_not_folder, write_table_chunks
 from galmorph.inference.pca import PCAProjection, fit_pca
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
@@ -91,6 +97,7 @@ class _EmbeddingJob:
         chunk_size: int,
         device: str | torch.device,
         drop_missing_images: bool,
+        skip_unreadable_images: bool = False,
         backend: str = "auto",
         views: int = DEFAULT_VIEWS,
         stages: Sequence[int] = (),
@@ -118,7 +125,9 @@ class _EmbeddingJob:
                 f"encoder's {self.feature_dim} features and the {n} galaxies), got {pca}"
             )
         self.pca = pca
-        for message in check_image_conventions(self.frame, self.config, self.loaded.name):
+        self.skip_unreadable = skip_unreadable_images
+        for message in check_image_conventions(self.frame, self.config, self.loaded.name,
+                                               skip_unreadable_images):
             warnings.warn(message, GalmorphWarning, stacklevel=3)
         self.bounds = chunk_bounds(n, chunk_size)
         self.store: PartStore | None = None
@@ -144,6 +153,7 @@ class _EmbeddingJob:
             else self.embedder,
             self.views,
         )
+        unreadable: list[str] = []
         for number, (start, stop) in enumerate(self.bounds):
             ids = self.ids(start, stop)
             if store is not None and store.has(start, stop, ids):
@@ -154,6 +164,7 @@ class _EmbeddingJob:
                 device=self.device, batch_size=batch_size, num_workers=num_workers,
                 progress=progress,
                 description=f"Embedding {number + 1}/{len(self.bounds)}" if many else "Embedding",
+                skip_unreadable=self.skip_unreadable, unreadable=unreadable,
             )
             if store is None:
                 self._in_memory[start] = features
@@ -161,22 +172,31 @@ class _EmbeddingJob:
                 chunk = pd.DataFrame(features, columns=feature_columns(self.feature_dim))
                 chunk.insert(0, "id_str", ids.to_numpy())
                 store.write(chunk, start, stop, ids)
+        if unreadable:
+            warnings.warn(unreadable_message(unreadable, len(self.frame)), GalmorphWarning,
+                          stacklevel=3)
         if self.pca is not None:
-            self.projection = fit_pca(self._raw_chunks(), self.pca)
+            self.projection = fit_pca((raw for _, raw in self._raw_chunks()), self.pca)
 
-    def _raw_chunks(self) -> Iterator[np.ndarray]:
+    def _raw_chunks(self) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """Each chunk's catalog rows and raw features, without the galaxies left out as
+        unreadable; raises when that leaves none at all."""
+        kept = 0
         for start, stop in self.bounds:
             if self.store is None:
-                yield self._in_memory[start]
+                raw = self._in_memory[start]
             else:
-                yield self.store.read(start, stop, feature_columns(self.feature_dim)).to_numpy(
+                raw = self.store.read(start, stop, feature_columns(self.feature_dim)).to_numpy(
                     dtype=np.float32
                 )
+            read = read_rows(raw)
+            kept += int(read.sum())
+            yield self.frame.iloc[start:stop][read], raw[read]
+        check_some_read(kept, len(self.frame))
 
     def tables(self) -> Iterator[pd.DataFrame]:
         """The output table, chunk by chunk: ids, [ra, dec], file_loc and feat_* columns."""
-        for (start, stop), raw in zip(self.bounds, self._raw_chunks(), strict=True):
-            rows = self.frame.iloc[start:stop]
+        for rows, raw in self._raw_chunks():
             features = raw if self.projection is None else self.projection.transform(raw)
             columns: dict[str, Any] = {"id_str": rows["id_str"].to_numpy()}
             for name in ("ra", "dec"):
@@ -225,6 +245,7 @@ def embed_catalog(
     device: str | torch.device = "auto",
     progress: bool = True,
     drop_missing_images: bool = False,
+    skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
     stages: Sequence[int] = (),
@@ -247,7 +268,8 @@ def embed_catalog(
         pca: keep this many PCA components (None: the raw features).
         chunk_size: galaxies per chunk (and per part file).
         parts_dir: folder for resumable parts (None: keep chunks in memory).
-        batch_size, num_workers, device, progress, drop_missing_images, backend: as
+        batch_size, num_workers, device, progress, drop_missing_images,
+        skip_unreadable_images, backend: as
             :func:`galmorph.inference.predict.predict_catalog` (``backend="onnx"``, and
             ``"auto"`` on the CPU, runs the encoder exported to ONNX with ONNX Runtime).
         views: orientations averaged over (1, 4 or 8; see the module docs).
@@ -267,13 +289,14 @@ def embed_catalog(
         (630, 40)
     """
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images, backend=backend, views=views,
-                        stages=stages)
+                        drop_missing_images=drop_missing_images,
+                        skip_unreadable_images=skip_unreadable_images, backend=backend,
+                        views=views, stages=stages)
     store = job.part_store(Path(parts_dir)) if parts_dir is not None else None
     job.compute(store, batch_size=batch_size, num_workers=num_workers, progress=progress)
     table = pd.concat(list(job.tables()), ignore_index=True)
     if job.caller_rows is not None:
-        table.index = job.caller_rows
+        table.index = job.caller_rows[job.frame["id_str"].isin(table["id_str"]).to_numpy()]
     table.attrs["galmorph"] = job.metadata()
     return table
 
@@ -291,6 +314,7 @@ def embed_to_file(
     device: str | torch.device = "auto",
     progress: bool = True,
     drop_missing_images: bool = False,
+    skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
     stages: Sequence[int] = (),
@@ -321,8 +345,9 @@ def embed_to_file(
         raise GalmorphError(f"embeddings are written as parquet: name the output .parquet, "
                             f"not {output.name}")
     job = _EmbeddingJob(catalog, model, pca=pca, chunk_size=chunk_size, device=device,
-                        drop_missing_images=drop_missing_images, backend=backend, views=views,
-                        stages=stages)
+                        drop_missing_images=drop_missing_images,
+                        skip_unreadable_images=skip_unreadable_images, backend=backend,
+                        views=views, stages=stages)
     remove_leftovers(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if resume:

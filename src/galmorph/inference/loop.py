@@ -36,7 +36,7 @@ from galmorph.data.galaxy_dataset import batch_finisher, galaxy_named, predict_l
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import ASINH_STRETCH, is_fits, load_image, reduced_depth
 from galmorph.data.views import average_over_views
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE
 from galmorph.inference.progress import progress_bar
 from galmorph.models.checkpoint import LoadedModel
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 #: Images at the top of a catalog checked against the model's conventions.
 CONVENTION_CHECKS = 3
+
+#: Unreadable images whose reason a warning gives (:func:`unreadable_message`).
+SHOWN_UNREADABLE = 5
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -61,7 +64,8 @@ def _source_channels(config: ImageConfig) -> int:
 
 
 def check_image_conventions(
-    catalog: pd.DataFrame, config: ImageConfig, model_name: str = "the model"
+    catalog: pd.DataFrame, config: ImageConfig, model_name: str = "the model",
+    skip_unreadable: bool = False,
 ) -> list[str]:
     """Differences between a catalog's first images and those a model was trained on.
 
@@ -75,7 +79,8 @@ def check_image_conventions(
         One message per kind of difference (empty when all agree).
 
     Raises:
-        ImageError: naming the galaxy (``id_str``) whose image cannot be read.
+        ImageError: naming the galaxy (``id_str``) whose image cannot be read (unless
+            ``skip_unreadable``: such images are passed over).
     """
     expected_side = (
         round(config.field_of_view / config.pixel_scale)
@@ -89,8 +94,13 @@ def check_image_conventions(
     head = catalog.head(CONVENTION_CHECKS)
     galaxies = head["id_str"] if "id_str" in head else [None] * len(head)
     for path, galaxy in zip(head["file_loc"], galaxies, strict=True):
-        with galaxy_named(galaxy):
-            height, width, have = load_image(path).shape
+        try:
+            with galaxy_named(galaxy):
+                height, width, have = load_image(path).shape
+        except ImageError:
+            if skip_unreadable:
+                continue  # left out, with a warning, when the images are read
+            raise
         if expected_side is not None and (height, width) != (expected_side, expected_side):
             messages.setdefault(
                 "size",
@@ -150,6 +160,7 @@ def infer(
     channels_last: bool = False,
     progress: bool = True,
     description: str = "Predicting",
+    unreadable: list[str] | None = None,
 ) -> np.ndarray:
     """Apply ``forward`` to the images of every batch; rows come back in catalog order.
 
@@ -161,6 +172,10 @@ def infer(
     of one batch are copied back while the next batch computes, so the GPU does
     not wait for the loader.
 
+    Batches with ``unreadable`` messages (a loader with ``skip_unreadable``) leave
+    those rows NaN, and one warning names their galaxies; or the messages are added
+    to ``unreadable``, when given, for a caller to warn of once for many calls.
+
     Args:
         loader: batches of ``image`` and ``index`` (row in the catalog), e.g.
             :func:`~galmorph.data.galaxy_dataset.predict_loader`.
@@ -170,14 +185,19 @@ def infer(
             on GPUs, with a model converted to it).
         progress: show a progress bar on stderr.
         description: label of the progress bar.
+        unreadable: where the messages of unreadable images go instead of a warning.
 
     Returns:
         ``float32`` array ``(len(loader.dataset), ...)``; row ``i`` is catalog row ``i``.
+
+    Warns:
+        GalmorphWarning: naming the galaxies left out as unreadable.
     """
     n_rows = len(loader.dataset)  # type: ignore[arg-type]
     finish = batch_finisher(loader)
     out: np.ndarray | None = None
     pending: tuple[np.ndarray, torch.Tensor, torch.cuda.Event | None] | None = None
+    problems: dict[int, str] = {}
 
     def store(rows: np.ndarray, host: torch.Tensor, done: torch.cuda.Event | None) -> None:
         nonlocal out
@@ -201,6 +221,8 @@ def infer(
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             copy = (batch["index"].numpy(), *_start_copy(forward(images)))
+            problems.update((int(row), problem) for row, problem in
+                            zip(copy[0], batch.get("unreadable", ()), strict=False) if problem)
             if pending is not None:
                 store(*pending)
             pending = copy
@@ -208,7 +230,40 @@ def infer(
             store(*pending)
     if out is None:
         raise GalmorphError("there are no galaxies to run the model on")
+    if problems:
+        out[list(problems)] = np.nan
+        if unreadable is None:
+            warnings.warn(unreadable_message(list(problems.values()), n_rows), GalmorphWarning,
+                          stacklevel=2)
+        else:
+            unreadable += problems.values()
     return out
+
+
+def read_rows(outputs: np.ndarray) -> np.ndarray:
+    """Which rows of :func:`infer`'s ``outputs`` ``(N, ...)`` hold results: ``(N,)`` bool,
+    False for galaxies left out as unreadable (all NaN)."""
+    return ~np.isnan(outputs.reshape(len(outputs), -1)).all(axis=1)
+
+
+def check_some_read(n_kept: int, n_rows: int) -> None:
+    """Raise when rows were given but every image was unreadable (nothing to write).
+
+    Raises:
+        ImageError: when ``n_kept`` is 0 and ``n_rows`` is not.
+    """
+    if n_rows and not n_kept:
+        raise ImageError(f"none of the {n_rows} galaxies' images can be read (see the "
+                         "warning above): is the file_loc column right?")
+
+
+def unreadable_message(problems: list[str], n_rows: int) -> str:
+    """The warning for galaxies left out because their image cannot be read: how many,
+    and the first :data:`SHOWN_UNREADABLE` reasons (each naming its galaxy and file)."""
+    shown = "; ".join(problems[:SHOWN_UNREADABLE])
+    more = len(problems) - SHOWN_UNREADABLE
+    return (f"left out {len(problems)} of {n_rows} galaxies whose image cannot be read: "
+            f"{shown}" + (f"; and {more} more" if more > 0 else ""))
 
 
 def _has_dropout(module: nn.Module) -> bool:
@@ -243,6 +298,7 @@ def model_outputs(
     distributed: DistributedInference | None = None,
     backend: str = "torch",
     views: int = 1,
+    unreadable: list[str] | None = None,
 ) -> np.ndarray | None:
     """Raw outputs ``(N, n_outputs, mc_samples)`` of a model for a predict loader.
 
@@ -255,6 +311,8 @@ def model_outputs(
     to ONNX (:func:`galmorph.models.onnx_backend.cached_onnx_model`) with ONNX Runtime. With
     ``views`` above 1 every output (every MC sample) is the mean over that many
     orientations of the images (:func:`galmorph.data.views.average_over_views`).
+    Rows of unreadable images (a loader with ``skip_unreadable``) are NaN; see
+    :func:`infer` for ``unreadable`` (a shared run's processes each warn instead).
     """
     if mc_samples < 1:
         raise ValueError(f"mc_samples must be at least 1, got {mc_samples}")
@@ -268,7 +326,7 @@ def model_outputs(
         onnx_forward = average_over_views(one_sample, views)
         if distributed is not None:
             return distributed.outputs(loader, loaded.model, onnx_forward)
-        return infer(loader, onnx_forward, device, progress=progress)
+        return infer(loader, onnx_forward, device, progress=progress, unreadable=unreadable)
     model = loaded.model
     if mc_samples > 1 and not _has_dropout(model):
         warnings.warn(
@@ -297,6 +355,7 @@ def model_outputs(
                 device,
                 channels_last=channels_last,
                 progress=progress,
+                unreadable=unreadable,
             )
     finally:
         model.eval()
@@ -312,17 +371,23 @@ def run_over_images(
     num_workers: int | None = None,
     progress: bool = True,
     description: str = "Embedding",
+    skip_unreadable: bool = False,
+    unreadable: list[str] | None = None,
 ) -> np.ndarray:
     """``forward`` over the evaluation-transformed images of a catalog, rows in order.
 
     Builds the catalog's :func:`~galmorph.data.galaxy_dataset.predict_loader` and runs
-    :func:`infer` (no gradients). ``forward`` maps image batches
+    :func:`infer` (no gradients); with ``skip_unreadable`` rows whose image cannot be
+    read are NaN (:func:`read_rows`) and a warning names them (or ``unreadable`` gets
+    their messages, as in :func:`infer`). ``forward`` maps image batches
     ``(b, channels, size, size)`` on ``device`` to ``(b, ...)``.
 
     Returns:
         ``float32`` array ``(len(frame), ...)``.
     """
     loader = predict_loader(frame, image_config, batch_size=batch_size, num_workers=num_workers,
-                            finish_on_device=device.type != "cpu")
-    return infer(loader, forward, device, progress=progress, description=description)
+                            finish_on_device=device.type != "cpu",
+                            skip_unreadable=skip_unreadable)
+    return infer(loader, forward, device, progress=progress, description=description,
+                 unreadable=unreadable)
 

@@ -6,12 +6,13 @@ the *job* (what the results depend on besides the rows: the kind of output, the
 model's SHA-256 and options such as ``views``) and, per partition (its path
 relative to the root), the input's row count, the SHA-256 of its ids
 (:func:`galmorph.inference.resumable.ids_digest`), the model's SHA-256, the
-rows written and the catalog's root folder::
+rows written, the catalog's root folder and the rows left out as unreadable::
 
     {"version": 1, "job": {"kind": "predict", "model_sha256": "...", "views": 1, ...},
      "partitions": {"Norder=0/Dir=0/Npix=4.parquet":
                     {"rows": 812, "ids_sha256": "...", "model_sha256": "...",
-                     "rows_written": 812, "source_root": "/data/hats_cat/dataset"}}}
+                     "rows_written": 812, "source_root": "/data/hats_cat/dataset",
+                     "rows_unreadable": 0}}}
 
 A partition is complete (:meth:`Manifest.is_complete`) when its entry matches the
 input as it is now and its output file is there; a manifest of another job
@@ -47,14 +48,16 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class PartitionRecord:
-    """A completed partition: its input (rows, ids' SHA-256), model and rows written, and
-    the root folder of the catalog it was read from (``""`` where not recorded)."""
+    """A completed partition: its input (rows, ids' SHA-256), model and rows written, the
+    root folder of the catalog it was read from (``""`` where not recorded) and the rows
+    left out because their image could not be read (``skip_unreadable_images``)."""
 
     rows: int
     ids_sha256: str
     model_sha256: str
     rows_written: int
     source_root: str = ""
+    rows_unreadable: int = 0
 
 
 def _job(job: Mapping[str, object]) -> dict[str, Any]:

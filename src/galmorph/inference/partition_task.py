@@ -70,6 +70,9 @@ class PartitionJob:
         id_column, file_column: the catalog's id and image-path columns, when not
             ``id_str`` and ``file_loc``.
         drop_missing_images: skip rows whose image file is missing, with a warning.
+        skip_unreadable_images: leave out galaxies whose image cannot be read, with a
+            warning (neither changes another galaxy's result, so neither is in the
+            :meth:`fingerprint`).
     """
 
     kind: str
@@ -81,6 +84,7 @@ class PartitionJob:
     id_column: str | None = None
     file_column: str | None = None
     drop_missing_images: bool = False
+    skip_unreadable_images: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -105,6 +109,7 @@ class PartitionResult:
         relative: the partition's path under the root.
         rows: rows of the input partition; ids_sha256: SHA-256 of its ids.
         rows_written: rows of the output (fewer when rows were skipped).
+        rows_unreadable: rows left out because their image could not be read.
         error: why it failed (None: its output is written, unless it has no rows).
         warnings: GalmorphWarning messages raised while doing it.
     """
@@ -114,6 +119,7 @@ class PartitionResult:
     ids_sha256: str = ""
     rows_written: int = 0
     error: str | None = None
+    rows_unreadable: int = 0
     warnings: tuple[str, ...] = ()
 
 
@@ -135,10 +141,12 @@ def _compute(frame: pd.DataFrame, loaded: LoadedModel, job: PartitionJob) -> pd.
     if job.kind == "predict":
         from galmorph.inference.predict import predict_catalog
 
-        return predict_catalog(frame, loaded, **job.options)
+        return predict_catalog(frame, loaded, skip_unreadable_images=job.skip_unreadable_images,
+                               **job.options)
     from galmorph.inference.embed import embed_catalog
 
-    return embed_catalog(frame, loaded, **job.options)
+    return embed_catalog(frame, loaded, skip_unreadable_images=job.skip_unreadable_images,
+                         **job.options)
 
 
 def _failure(err: GalmorphError, partition: Partition) -> str:
@@ -179,7 +187,8 @@ def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
 
     remove_leftovers(output)  # of a worker killed while writing it
     write_table(table, output, table.attrs["galmorph"])
-    return PartitionResult(partition.relative, len(ids), ids_digest(ids), len(table))
+    return PartitionResult(partition.relative, len(ids), ids_digest(ids), len(table),
+                           rows_unreadable=len(frame) - len(table))
 
 
 def run_partition(partition: Partition, job: PartitionJob) -> PartitionResult:

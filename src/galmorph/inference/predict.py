@@ -57,7 +57,13 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
-from galmorph.inference.loop import check_image_conventions, model_outputs
+from galmorph.inference.loop import (
+    check_image_conventions,
+    check_some_read,
+    model_outputs,
+    read_rows,
+    unreadable_message,
+)
 from galmorph.inference.outputs import output_format, write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
@@ -87,6 +93,7 @@ def _prediction_chunks(
     distributed: DistributedInference | None = None,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
+    skip_unreadable_images: bool = False,
 ) -> Iterator[pd.DataFrame | None]:
     """The output table of a loaded catalog, ``chunk_size`` rows at a time, in order.
 
@@ -94,10 +101,13 @@ def _prediction_chunks(
     are kept there. MC-dropout samples of the chunk starting at row ``start``
     use seed ``seed + start``. With ``distributed``, every process looks in
     ``store`` to skip the same chunks, but only the first reads and writes parts
-    and yields tables; the others compute their share and yield None.
+    and yields tables; the others compute their share and yield None. With
+    ``skip_unreadable_images`` galaxies whose image cannot be read are left out, and
+    one warning at the end names them.
     """
     primary = distributed is None or distributed.is_primary
     bounds = chunk_bounds(len(frame), chunk_size)
+    unreadable: list[str] = []
     for start, stop in bounds:
         ids = frame["id_str"].iloc[start:stop]
         if store is not None and store.has(start, stop, ids):
@@ -106,6 +116,7 @@ def _prediction_chunks(
         loader = predict_loader(
             frame.iloc[start:stop], loaded.image_config, batch_size=batch_size,
             num_workers=num_workers, finish_on_device=device.type != "cpu",
+            skip_unreadable=skip_unreadable_images,
         )
         raw = model_outputs(
             loaded,
@@ -117,18 +128,23 @@ def _prediction_chunks(
             distributed=distributed,
             backend=backend,
             views=views,
+            unreadable=unreadable,
         )
         if raw is None:  # another process has the outputs
             yield None
             continue
         table = pd.DataFrame({"id_str": ids.to_numpy(), **TASK_OUTPUTS[loaded.task](raw, loaded)})
+        table = table[read_rows(raw)].reset_index(drop=True)
         if store is not None:  # only the first process gets here
             store.write(table, start, stop, ids)
         yield table
+    if unreadable:
+        warnings.warn(unreadable_message(unreadable, len(frame)), GalmorphWarning, stacklevel=3)
 
 
 def _prepare(
-    catalog: CatalogSource, model: ModelSpec, device: str | torch.device, drop_missing_images: bool
+    catalog: CatalogSource, model: ModelSpec, device: str | torch.device,
+    drop_missing_images: bool, skip_unreadable_images: bool,
 ) -> tuple[LoadedModel, pd.DataFrame, torch.device, pd.Index | None]:
     """The model (checked to be one that predicts), the catalog (read and checked) and,
     for a DataFrame catalog, the index labels of the rows kept."""
@@ -138,7 +154,8 @@ def _prepare(
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
     frame, rows = load_catalog_with_rows(catalog, drop_missing_images=drop_missing_images)
-    for message in check_image_conventions(frame, loaded.image_config, loaded.name):
+    for message in check_image_conventions(frame, loaded.image_config, loaded.name,
+                                           skip_unreadable_images):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     return loaded, frame, torch_device, caller_index(catalog, rows)
 
@@ -154,6 +171,7 @@ def predict_catalog(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
+    skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
 ) -> pd.DataFrame:
@@ -176,6 +194,8 @@ def predict_catalog(
         progress: show a progress bar on stderr.
         seed: seed of the MC-dropout samples (None: not reproducible).
         drop_missing_images: skip rows whose image file is missing, with a warning.
+        skip_unreadable_images: leave out galaxies whose image file cannot be read
+            (empty, truncated, corrupt), with a warning naming them, instead of stopping.
         backend: ``auto`` (the default, as the command line's ``--backend``: ONNX
             Runtime for one CPU process without MC dropout, PyTorch otherwise; see
             :func:`galmorph.models.onnx_backend.resolve_backend`), ``torch``, or ``onnx``
@@ -197,8 +217,8 @@ def predict_catalog(
         GalmorphWarning: when the first images differ in size or channels from
         the images the model was trained on.
     """
-    loaded, frame, torch_device, caller_rows = _prepare(catalog, model, device,
-                                                        drop_missing_images)
+    loaded, frame, torch_device, caller_rows = _prepare(
+        catalog, model, device, drop_missing_images, skip_unreadable_images)
     (table,) = _prediction_chunks(
         frame,
         loaded,
@@ -211,10 +231,12 @@ def predict_catalog(
         seed=seed,
         backend=backend,
         views=views,
+        skip_unreadable_images=skip_unreadable_images,
     )
     assert table is not None
+    check_some_read(len(table), len(frame))
     if caller_rows is not None:
-        table.index = caller_rows
+        table.index = caller_rows[frame["id_str"].isin(table["id_str"]).to_numpy()]
     table.attrs["galmorph"] = output_metadata(loaded, mc_samples, views)
     return table
 
@@ -246,6 +268,7 @@ def predict_to_file(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
+    skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
 ) -> WrittenTable | None:
@@ -275,7 +298,8 @@ def predict_to_file(
     """
     output = user_path(output)
     output_format(output)  # an unusable file name fails before any work
-    loaded, frame, torch_device, _ = _prepare(catalog, model, device, drop_missing_images)
+    loaded, frame, torch_device, _ = _prepare(catalog, model, device, drop_missing_images,
+                                              skip_unreadable_images)
     distributed = None
     if str(devices) not in ("1", "auto") or num_nodes > 1:
         from galmorph.inference.distributed import DistributedInference  # Lightning: 1-2 s
@@ -303,6 +327,7 @@ def predict_to_file(
         distributed=distributed,
         backend=backend,
         views=views,
+        skip_unreadable_images=skip_unreadable_images,
     )
     if not primary:
         for _ in chunks:  # this process's share; the first process writes
@@ -311,10 +336,13 @@ def predict_to_file(
     columns: list[int] = []
 
     def counted() -> Iterator[pd.DataFrame]:
+        rows = 0
         for table in chunks:
             assert table is not None
             columns.append(table.shape[1])
+            rows += len(table)
             yield table
+        check_some_read(rows, len(frame))  # before the file is in place
 
     path, rows = write_table_chunks(counted(), output,
                                     output_metadata(loaded, mc_samples, views))
