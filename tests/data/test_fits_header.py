@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 
@@ -13,10 +14,14 @@ from galmorph.data.fits_header import (
     band_names,
     file_pixel_scale,
     linear_flux,
+    pick_bands,
     pixel_scale,
     reddest_first,
+    split_bands,
     wavelength_nm,
 )
+from galmorph.data.galaxy_dataset import GalaxyDataset, predict_dataset
+from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image
 from galmorph.exceptions import ImageError
 
@@ -124,10 +129,71 @@ def test_band_names_and_wavelengths() -> None:
     assert reddest_first(["g", "mystery", "r"]) is None
 
 
-def test_a_cube_of_four_named_bands_names_them_in_its_error(tmp_path: Path) -> None:
-    cube = np.concatenate([marked_cube(), marked_cube()[:1]])
-    with pytest.raises(ImageError, match=r"4 bands: g, r, i, z \(cube of shape \(4, 24, 24\)"):
-        load_image(write(tmp_path / "griz.fits", cube, BANDS="griz"))
+#: Spots of a 4-band cube: the 3 of :data:`SPOTS`, then band 3's at the top right.
+SPOTS4 = (*SPOTS, (6, 18))
+
+
+def four_band_cube() -> np.ndarray:
+    """``(4, SIDE, SIDE)`` cube whose band b is a point source at ``SPOTS4[b]``."""
+    cube = np.random.default_rng(0).normal(0, 0.01, (4, SIDE, SIDE))
+    for band, (row, col) in enumerate(SPOTS4):
+        cube[band, row - 1:row + 2, col - 1:col + 2] += 10.0
+    return cube
+
+
+def band_of_each_channel(image: np.ndarray) -> list[int]:
+    """Which of the 4 stored bands each channel of a loaded image shows."""
+    return [int(np.argmax([image[SIDE - 1 - row, col, channel] for row, col in SPOTS4]))
+            for channel in range(image.shape[-1])]
+
+
+@pytest.mark.parametrize(
+    ("names", "bands", "shown"),
+    [
+        ("griz", "", [2, 1, 0]),          # Legacy Survey DR10: the default g, r, i
+        ("griz", "gri", [2, 1, 0]),       # the starter's bands
+        ("griz", "grz", [3, 1, 0]),       # a model of DECaLS grz images
+        ("zirg", "", [1, 2, 3]),          # stored reddest first: still i, r, g
+        ("griz", "g, r, z", [3, 1, 0]),
+    ],
+)
+def test_the_models_bands_are_taken_from_a_cube_of_more(
+    tmp_path: Path, names: str, bands: str, shown: list[int]
+) -> None:
+    path = write(tmp_path / "cube.fits", four_band_cube(), BANDS=names)
+    assert band_of_each_channel(load_image(path, bands)) == shown
+
+
+def test_bands_are_matched_by_wavelength_too(tmp_path: Path) -> None:
+    names = {f"BAND{i}": f"DES-{band}" for i, band in enumerate("GRIZ")}
+    path = write(tmp_path / "des.fits", four_band_cube(), **names)
+    assert band_of_each_channel(load_image(path, "gri")) == [2, 1, 0]
+    assert pick_bands(["G", "R", "I", "Z"], split_bands("gri")) == [0, 1, 2]
+    assert pick_bands(["B", "V", "R", "I"], split_bands("gri")) is None  # Johnson's: no g
+    assert pick_bands(["u", "g", "HSC-R2", "i"], split_bands("gri")) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("keywords", "said"),
+    [({"BANDS": "ugrz"}, r"4 bands: u, g, r, z \(cube of shape \(4, 24, 24\)\); .*\(g, r, i\)"),
+     ({}, r"4 bands not named in its header \(BAND0...\)")],
+    ids=["without-i", "unnamed"],
+)
+def test_a_cube_without_the_bands_names_what_it_has(tmp_path: Path, keywords: dict,
+                                                    said: str) -> None:
+    with pytest.raises(ImageError, match=said):
+        load_image(write(tmp_path / "cube.fits", four_band_cube(), **keywords))
+
+
+def test_training_and_prediction_read_the_models_bands(tmp_path: Path) -> None:
+    path = write(tmp_path / "cube.fits", four_band_cube(), BANDS="griz")
+    frame = pd.DataFrame({"id_str": ["a"], "file_loc": [str(path)]})
+    for bands, shown in (("grz", [3, 1, 0]), ("", [2, 1, 0])):
+        config = ImageConfig(size=24, crop_fraction=(1.0, 1.0), bands=bands)
+        item = predict_dataset(frame, config, finish_on_device=True)[0]["image"]
+        assert band_of_each_channel(item.permute(1, 2, 0).numpy()) == shown
+        cached = GalaxyDataset(frame, None, channels=3, cache=True, bands=bands)
+        assert band_of_each_channel(cached[0]["image"].permute(1, 2, 0).numpy()) == shown
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,9 @@ def test_fits_leading_axes_of_length_one_are_dropped(tmp_path: Path, shape: tupl
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (np.moveaxis(galaxy(5), 0, -1), "5 bands (cube of shape (24, 32, 5), bands last)"),
-        (galaxy(2), "2 bands (cube of shape (2, 24, 32), bands first)"),
+        (np.moveaxis(galaxy(5), 0, -1),
+         "5 bands not named in its header (BAND0...) (cube of shape (24, 32, 5))"),
+        (galaxy(2), "2 bands not named in its header (BAND0...) (cube of shape (2, 24, 32))"),
         (np.ones((3, 24, 3)), "band axis is unclear"),
         (np.ones((2, 3, 8, 8)), "4-D image data of shape (2, 3, 8, 8)"),
     ],

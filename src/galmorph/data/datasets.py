@@ -214,6 +214,7 @@ class GalaxyDataModule(L.LightningDataModule):
                 self._datasets[name] = GalaxyDataset(
                     self.catalogs[name], self.schema, make(self.image_config),
                     channels=self.image_config.channels, cache=self.cache,
+                    bands=self.image_config.bands,
                 )
         return self._datasets[name]
 

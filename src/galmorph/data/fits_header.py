@@ -1,7 +1,8 @@
 """What a FITS header says about its image: band names and pixel units.
 
 :func:`band_names` reads the names of a cube's bands (Legacy Survey cutouts
-write ``BANDS = 'grz'`` and ``BAND0 = 'g'`` ...), and :func:`reddest_first`
+write ``BANDS = 'grz'`` and ``BAND0 = 'g'`` ...), :func:`pick_bands` finds the
+bands a model learnt among them (``gri`` in a ``griz`` cube), and :func:`reddest_first`
 orders named bands by wavelength, reddest first, so that they become red,
 green and blue as in survey colour composites (SDSS gri JPEGs show i as red).
 :func:`linear_flux` undoes the asinh scaling of Pan-STARRS stack images
@@ -17,6 +18,8 @@ Examples
 ['g', 'r', 'z']
 >>> reddest_first(["g", "r", "z"])
 [2, 1, 0]
+>>> pick_bands(["g", "r", "i", "z"], split_bands("gri"))
+[0, 1, 2]
 """
 
 from __future__ import annotations
@@ -58,6 +61,34 @@ def band_names(header: Mapping[str, Any], count: int) -> list[str] | None:
     if len(names) == 1 and len(names[0]) == count:
         names = list(names[0])
     return names if len(names) == count else None
+
+
+def split_bands(bands: str) -> list[str]:
+    """Band names from a text such as :attr:`ImageConfig.bands
+    <galmorph.data.image_config.ImageConfig.bands>`: one letter each (``'gri'``), or
+    names separated by commas or spaces (``'HSC-G, HSC-R, HSC-I'``)."""
+    names = [n for n in re.split(r"[,\s]+", bands.strip()) if n]
+    return list(names[0]) if len(names) == 1 else names
+
+
+def pick_bands(names: Sequence[str], wanted: Sequence[str]) -> list[int] | None:
+    """Positions in ``names`` of each ``wanted`` band, in ``wanted``'s order; None when
+    one is not there. A band matches by name, else by name in any case without a survey
+    prefix (``'DES-R'`` or ``'R'`` for ``'r'``), else by wavelength
+    (:func:`wavelength_nm`)."""
+    def bare(name: str) -> str:
+        return re.split(r"[-_ ]", name.strip())[-1].lower()
+
+    picked = []
+    for band in wanted:
+        same = [i for i, name in enumerate(names) if name == band]
+        same = same or [i for i, name in enumerate(names) if bare(name) == bare(band)]
+        if not same and (wavelength := wavelength_nm(band)) is not None:
+            same = [i for i, name in enumerate(names) if wavelength_nm(name) == wavelength]
+        if not same:
+            return None
+        picked.append(same[0])
+    return picked
 
 
 def wavelength_nm(name: str) -> float | None:

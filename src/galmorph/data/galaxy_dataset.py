@@ -78,17 +78,20 @@ def galaxy_named(galaxy: object) -> Iterator[None]:
         raise ImageError(f"galaxy {galaxy}: {err}") from None
 
 
-def read_galaxy_image(path: str | Path, channels: int, galaxy: object = None) -> np.ndarray:
-    """:func:`~galmorph.data.images.load_image` as ``channels`` channels; errors name
-    ``galaxy`` (its id) when given."""
+def read_galaxy_image(path: str | Path, channels: int, galaxy: object = None,
+                      bands: str = "") -> np.ndarray:
+    """:func:`~galmorph.data.images.load_image` (``bands`` from cubes of more) as
+    ``channels`` channels; errors name ``galaxy`` (its id) when given."""
     with galaxy_named(galaxy):
-        return to_channels(load_image(path), channels)
+        return to_channels(load_image(path, bands), channels)
 
 
 def decode_images(
-    paths: Sequence[str | Path], channels: int, ids: Sequence[object] | None = None
+    paths: Sequence[str | Path], channels: int, ids: Sequence[object] | None = None,
+    bands: str = "",
 ) -> np.ndarray:
-    """Decode images once into one ``uint8`` array ``(N, H, W, channels)``.
+    """Decode images once into one ``uint8`` array ``(N, H, W, channels)`` (``bands``:
+    as :func:`read_galaxy_image`).
 
     At 128 x 128 x 3 this takes 48 kB per galaxy (300 MB for 6,000).
 
@@ -99,11 +102,11 @@ def decode_images(
     if not paths:
         return np.zeros((0, 0, 0, channels), dtype=np.uint8)
     names = ids if ids is not None else [None] * len(paths)
-    first = read_galaxy_image(paths[0], channels, names[0])
+    first = read_galaxy_image(paths[0], channels, names[0], bands)
     cache = np.empty((len(paths), *first.shape), dtype=np.uint8)
     cache[0] = first
     for i, path in enumerate(paths[1:], start=1):
-        image = read_galaxy_image(path, channels, names[i])
+        image = read_galaxy_image(path, channels, names[i], bands)
         if image.shape != first.shape:
             raise ImageError(
                 f"{path} is {image.shape[1]}x{image.shape[0]} px but {paths[0]} is "
@@ -133,6 +136,9 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
             :class:`~galmorph.data.transforms.EvalFinish` after
             :func:`~galmorph.data.transforms.eval_preparation`); None when items
             are model inputs already. Loaders use :class:`CollateCrops` for it.
+        bands: the bands taken from FITS cubes of more than 3 (a model's
+            :attr:`~galmorph.data.image_config.ImageConfig.bands`; see
+            :func:`~galmorph.data.images.load_image`).
         skip_unreadable: an image that cannot be read gives a black image and its
             error in the item's ``unreadable`` (an empty string for the others),
             instead of raising; for prediction, whose loop then leaves the galaxy out.
@@ -153,6 +159,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
         cache: np.ndarray | bool = False,
         finish: torch.nn.Module | None = None,
         skip_unreadable: bool = False,
+        bands: str = "",
     ) -> None:
         self.paths: list[str] = catalog["file_loc"].astype(str).tolist()
         self.ids: list[object] | None = (
@@ -160,6 +167,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
         self.transform = transform
         self.finish = finish
         self.channels = channels
+        self.bands = bands
         self.skip_unreadable = skip_unreadable
         self._blank_shape = (BLANK_SIDE, BLANK_SIDE, channels)
         self.counts: np.ndarray | None = None
@@ -182,7 +190,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
                 )
             self.cache = cache
         elif cache:
-            self.cache = decode_images(self.paths, channels, self.ids)
+            self.cache = decode_images(self.paths, channels, self.ids, bands)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -195,7 +203,7 @@ class GalaxyDataset(Dataset[dict[str, Any]]):
             return (image if image.flags.writeable else image.copy()), ""  # copy a memory map
         galaxy = None if self.ids is None else self.ids[index]
         try:
-            image = read_galaxy_image(self.paths[index], self.channels, galaxy)
+            image = read_galaxy_image(self.paths[index], self.channels, galaxy, self.bands)
         except ImageError as err:
             if not self.skip_unreadable:
                 raise
@@ -287,7 +295,7 @@ def predict_dataset(
         (eval_preparation if finish_on_device else eval_transform)(config),
         channels=config.channels, cache=cache,
         finish=EvalFinish(config) if finish_on_device else None,
-        skip_unreadable=skip_unreadable,
+        skip_unreadable=skip_unreadable, bands=config.bands,
     )
 
 

@@ -23,9 +23,8 @@ import functools
 import math
 import stat
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -55,13 +54,16 @@ FITS_SUFFIXES = (
 )
 #: First bytes of a FITS file, and of the gzip and bzip2 files astropy decompresses.
 FITS_SIGNATURES = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
+#: Bands taken from a FITS cube of more than 3 named bands when the caller names none
+#: (those of SDSS colour images, which the shipped starter learnt).
+DEFAULT_CUBE_BANDS = "gri"
 #: Smallest image side in pixels :func:`load_image` accepts (a 1x1 file is a failed download).
 MIN_SIDE = 8
 #: ITU-R BT.601 luma weights, as used by Pillow's "L" mode and torchvision.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, bands: str = "") -> np.ndarray:
     """Read an image file as ``uint8`` ``(H, W, C)``, ``C`` = 1 (grey) or 3 (colour).
 
     8-bit images (JPEG, PNG, ...) are returned as displayed: turned as their EXIF
@@ -77,7 +79,11 @@ def load_image(path: str | Path) -> np.ndarray:
     (``BAND0``..., or ``BANDS``, as Legacy Survey cutouts write) become red, green
     and blue by wavelength, reddest first, as in SDSS and Legacy Survey colour
     images; unnamed bands (or names :mod:`galmorph.data.fits_header` does not know)
-    in the order stored, the first red. Pan-STARRS stacks in asinh units
+    in the order stored, the first red. From a cube of more than 3 bands named in its
+    header (a Legacy Survey DR10 ``griz`` cutout), the 3 ``bands`` (a model's
+    :attr:`~galmorph.data.image_config.ImageConfig.bands`, e.g. ``"gri"``; by default
+    :data:`DEFAULT_CUBE_BANDS`) are taken (:func:`galmorph.data.fits_header.pick_bands`).
+    Pan-STARRS stacks in asinh units
     (``BSOFTEN``/``BOFFSET``) are first converted back to linear flux. A ``~`` in
     ``path`` is the home folder.
 
@@ -96,14 +102,14 @@ def load_image(path: str | Path) -> np.ndarray:
     if info.st_size == 0:
         raise ImageError(f"image file {path} is empty")
     if is_fits(path):
-        image = _load_fits(path)
+        image = _load_fits(path, bands)
     else:
         try:
             image = _load_pillow(path)
         except ImageError:
             if _head(path) != FITS_SIGNATURES[0]:
                 raise
-            image = _load_fits(path)  # a FITS file saved with another name, e.g. a.jpg
+            image = _load_fits(path, bands)  # a FITS file saved with another name, e.g. a.jpg
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(
@@ -170,9 +176,9 @@ def _load_pillow(path: Path) -> np.ndarray:
     return array[..., None] if array.ndim == 2 else array
 
 
-def _load_fits(path: Path) -> np.ndarray:
+def _load_fits(path: Path, bands: str) -> np.ndarray:
     """A FITS file's first image as stretched ``uint8`` ``(H, W, 1 or 3)``, first row
-    stored at the bottom."""
+    stored at the bottom; ``bands`` from a cube of more (see :func:`load_image`)."""
     from astropy.io import fits
 
     if not _head(path).startswith(FITS_SIGNATURES):
@@ -198,10 +204,33 @@ def _load_fits(path: Path) -> np.ndarray:
                 raise ImageError(f"FITS file {path} is truncated (an interrupted download?): "
                                  f"{short[0]}") from None
             raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
-    bands = _bands_last(path, fits_header.linear_flux(header, data), header)[::-1]
-    names = fits_header.band_names(header, bands.shape[-1]) if bands.shape[-1] > 1 else None
+    cube = _bands_last(path, fits_header.linear_flux(header, data))[::-1]
+    names = fits_header.band_names(header, cube.shape[-1]) if cube.shape[-1] > 1 else None
+    if cube.shape[-1] not in (1, 3):
+        cube, names = _three_bands(path, cube, names, bands, data.shape)
     order = fits_header.reddest_first(names) if names else None
-    return _stretch(path, bands if order is None else bands[..., order])
+    return _stretch(path, cube if order is None else cube[..., order])
+
+
+def _three_bands(path: Path, cube: np.ndarray, names: list[str] | None, bands: str,
+                 shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
+    """The ``bands`` (or :data:`DEFAULT_CUBE_BANDS`) of a cube ``(H, W, C)`` whose ``C``
+    bands are ``names``, and their names.
+
+    Raises:
+        ImageError: when the bands are not named, or one of those wanted is not there.
+    """
+    wanted = fits_header.split_bands(bands or DEFAULT_CUBE_BANDS)
+    picked = fits_header.pick_bands(names, wanted) if names and len(wanted) == 3 else None
+    if picked is None:
+        held = f": {', '.join(names)}" if names else " not named in its header (BAND0...)"
+        raise ImageError(
+            f"FITS file {path} has {cube.shape[-1]} bands{held} (cube of shape {shape}); "
+            f"galmorph reads 1 or 3 bands, and from a cube of more the model's bands "
+            f"({', '.join(wanted)}) when its header names them: write the 3 bands you want "
+            "to a new file"
+        )
+    return cube[..., picked], [names[i] for i in picked]  # type: ignore[index]
 
 
 def _describe_hdu(hdu: _BaseHDU) -> str:
@@ -211,8 +240,8 @@ def _describe_hdu(hdu: _BaseHDU) -> str:
     return "no data" if hdu.data is None else f"{hdu.data.ndim}-D data {hdu.data.shape}"
 
 
-def _bands_last(path: Path, data: np.ndarray, header: Mapping[str, Any]) -> np.ndarray:
-    """FITS data ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` as ``(H, W, C)``, C = 1 or 3."""
+def _bands_last(path: Path, data: np.ndarray) -> np.ndarray:
+    """FITS data ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` as ``(H, W, C)``."""
     shape = data.shape
     while data.ndim > 3 and data.shape[0] == 1:
         data = data[0]
@@ -221,25 +250,16 @@ def _bands_last(path: Path, data: np.ndarray, header: Mapping[str, Any]) -> np.n
     if data.ndim > 3:
         raise ImageError(
             f"FITS file {path} has {len(shape)}-D image data of shape {shape}; galmorph "
-            "reads 2-D images or cubes of 1 or 3 bands"
+            "reads 2-D images or cubes of bands"
         )
     if data.shape[0] < min(data.shape[1:]):
-        data, where = np.moveaxis(data, 0, -1), "first"
-    elif data.shape[2] < min(data.shape[:2]):
-        where = "last"
-    else:
-        raise ImageError(
-            f"FITS file {path} has a cube of shape {shape} whose band axis is unclear "
-            "(galmorph takes the shortest axis, first or last, as the bands)"
-        )
-    if data.shape[-1] not in (1, 3):
-        names = fits_header.band_names(header, data.shape[-1])
-        named = f": {', '.join(names)}" if names else ""
-        raise ImageError(
-            f"FITS file {path} has {data.shape[-1]} bands{named} (cube of shape {shape}, bands "
-            f"{where}); galmorph reads 1 or 3 bands (write the 3 bands you want to a new file)"
-        )
-    return data
+        return np.moveaxis(data, 0, -1)
+    if data.shape[2] < min(data.shape[:2]):
+        return data
+    raise ImageError(
+        f"FITS file {path} has a cube of shape {shape} whose band axis is unclear "
+        "(galmorph takes the shortest axis, first or last, as the bands)"
+    )
 
 
 def reduced_depth(path: str | Path) -> bool:

@@ -96,7 +96,7 @@ def check_image_conventions(
     for path, galaxy in zip(head["file_loc"], galaxies, strict=True):
         try:
             with galaxy_named(galaxy):
-                height, width, have = load_image(path).shape
+                height, width, have = load_image(path, config.bands).shape
         except ImageError:
             if skip_unreadable:
                 continue  # left out, with a warning, when the images are read
