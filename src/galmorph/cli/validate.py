@@ -244,8 +244,8 @@ def _next_commands(args: argparse.Namespace, s: CatalogSummary) -> list[str]:
 
 def _image_notes(s: CatalogSummary, frame: pd.DataFrame, catalog: str) -> list[str]:
     """FITS mixed with other images; images unlike the shipped starter model's."""
+    from galmorph.data.fits_images import FITS_SUFFIXES
     from galmorph.data.image_config import ImageConfig
-    from galmorph.data.images import FITS_SUFFIXES
     from galmorph.data.table_checks import plural
 
     notes = []

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from galmorph.data.fits_images import image_exists
 from galmorph.data.image_paths import (
     extension_hint,
     resolve_image_paths,
@@ -62,7 +63,7 @@ def check_image_files(
     """Count image files; missing ones are an error, or rows to drop when ``drop``.
     Rows ``elsewhere`` (web addresses, drive paths) are errors of their own, not missing."""
     listed = (frame["file_loc"] != "") & ~elsewhere
-    found = frame["file_loc"].map(os.path.isfile).astype(bool)
+    found = frame["file_loc"].map(image_exists).astype(bool)
     folders = frame["file_loc"].map(os.path.isdir).astype(bool)
     if folders.any():
         summary.errors.append(
@@ -110,7 +111,7 @@ def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
     shallow = pd.Series(False, index=frame.index)
     blank = pd.Series("", index=frame.index, dtype=object)
     for label, path in frame["file_loc"].items():
-        if not path or not os.path.isfile(path):
+        if not path or not image_exists(path):
             continue  # counted as missing already
         try:
             image = load_image(path)

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from galmorph.data.images import FITS_SUFFIXES
+from galmorph.data.fits_images import FITS_SUFFIXES
 from galmorph.exceptions import CatalogError
 
 #: File endings read as images (lower case); FITS ones include compressed files.

@@ -22,19 +22,22 @@ from __future__ import annotations
 import functools
 import math
 import stat
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from galmorph.data import fits_header
+from galmorph.data.fits_images import (
+    FITS_SIGNATURES,
+    FITS_SUFFIXES,
+    band_files,
+    band_files_cube,
+    file_head,
+    fits_cube,
+)
 from galmorph.exceptions import ImageError
 from galmorph.files import user_path
-
-if TYPE_CHECKING:
-    from astropy.io.fits.hdu.base import _BaseHDU
 
 #: Lower and upper percentiles (per band) clipped before the arcsinh stretch.
 STRETCH_PERCENTILES = (0.5, 99.5)
@@ -46,17 +49,6 @@ ASINH_STRETCH = (
     f"per band: clip to the {STRETCH_PERCENTILES[0]}-{STRETCH_PERCENTILES[1]} percentiles, "
     f"x -> asinh(x/{STRETCH_SOFTENING}) / asinh(1/{STRETCH_SOFTENING}), scaled to 0-255"
 )
-#: FITS file endings, compressed ones included (``.fits.fz`` is a whole ending: the image
-#: ``a.fits.fz`` is galaxy ``a`` in a folder).
-FITS_SUFFIXES = (
-    ".fits", ".fit", ".fts", ".fz", ".fits.fz", ".fit.fz", ".fts.fz",
-    ".fits.gz", ".fit.gz", ".fts.gz", ".fits.bz2", ".fit.bz2", ".fts.bz2",
-)
-#: First bytes of a FITS file, and of the gzip and bzip2 files astropy decompresses.
-FITS_SIGNATURES = (b"SIMPLE  =", b"\x1f\x8b", b"BZh")
-#: Bands taken from a FITS cube of more than 3 named bands when the caller names none
-#: (those of SDSS colour images, which the shipped starter learnt).
-DEFAULT_CUBE_BANDS = "gri"
 #: Smallest image side in pixels :func:`load_image` accepts (a 1x1 file is a failed download).
 MIN_SIDE = 8
 #: ITU-R BT.601 luma weights, as used by Pillow's "L" mode and torchvision.
@@ -82,8 +74,10 @@ def load_image(path: str | Path, bands: str = "") -> np.ndarray:
     in the order stored, the first red. From a cube of more than 3 bands named in its
     header (a Legacy Survey DR10 ``griz`` cutout), the 3 ``bands`` (a model's
     :attr:`~galmorph.data.image_config.ImageConfig.bands`, e.g. ``"gri"``; by default
-    :data:`DEFAULT_CUBE_BANDS`) are taken (:func:`galmorph.data.fits_header.pick_bands`).
-    Pan-STARRS stacks in asinh units
+    :data:`~galmorph.data.fits_images.DEFAULT_CUBE_BANDS`) are taken
+    (:func:`galmorph.data.fits_header.pick_bands`). One FITS file per band is one
+    path with the bands in braces, ``cutouts/a_{g,r,i}.fits``
+    (:func:`galmorph.data.fits_images.band_files_cube`). Pan-STARRS stacks in asinh units
     (``BSOFTEN``/``BOFFSET``) are first converted back to linear flux. A ``~`` in
     ``path`` is the home folder.
 
@@ -93,6 +87,8 @@ def load_image(path: str | Path, bands: str = "") -> np.ndarray:
             stretched data only) or not a supported image.
     """
     path = user_path(path)
+    if band_files(path) is not None:
+        return _checked_size(path, _colour(path, *band_files_cube(path, bands)))
     try:
         info = path.stat()
     except OSError as err:
@@ -107,9 +103,14 @@ def load_image(path: str | Path, bands: str = "") -> np.ndarray:
         try:
             image = _load_pillow(path)
         except ImageError:
-            if _head(path) != FITS_SIGNATURES[0]:
+            if file_head(path) != FITS_SIGNATURES[0]:
                 raise
             image = _load_fits(path, bands)  # a FITS file saved with another name, e.g. a.jpg
+    return _checked_size(path, image)
+
+
+def _checked_size(path: Path, image: np.ndarray) -> np.ndarray:
+    """``image``, unless it is smaller than :data:`MIN_SIDE` a side."""
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(
@@ -127,21 +128,14 @@ def is_fits(path: str | Path) -> bool:
         ImageError: when the file must be read and cannot be.
     """
     path = Path(path)
+    if (split := band_files(path)) is not None:
+        path = split[1][0]  # one file per band: the first says
     name = path.name.lower()
     if name.endswith(FITS_SUFFIXES):
         return True
     if name.endswith((".jpg", ".jpeg", ".png")):
         return False
-    return _head(path) == FITS_SIGNATURES[0]
-
-
-def _head(path: Path) -> bytes:
-    """The first 9 bytes of a file (fewer if it is shorter)."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(9)
-    except OSError as err:
-        raise ImageError(f"cannot read image file {path}: {err.strerror or err}") from None
+    return file_head(path) == FITS_SIGNATURES[0]
 
 
 @functools.cache
@@ -177,89 +171,16 @@ def _load_pillow(path: Path) -> np.ndarray:
 
 
 def _load_fits(path: Path, bands: str) -> np.ndarray:
-    """A FITS file's first image as stretched ``uint8`` ``(H, W, 1 or 3)``, first row
-    stored at the bottom; ``bands`` from a cube of more (see :func:`load_image`)."""
-    from astropy.io import fits
+    """A FITS file's first image as stretched ``uint8`` ``(H, W, 1 or 3)`` (see
+    :func:`galmorph.data.fits_images.fits_cube`)."""
+    return _colour(path, *fits_cube(path, bands))
 
-    if not _head(path).startswith(FITS_SIGNATURES):
-        raise ImageError(f"{path} is not a FITS file (it does not start with 'SIMPLE  =')")
-    # astropy's warnings (header standards, a short file) are noise here: the data is
-    # read or an error raised, which says "truncated" where astropy warned of it
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(path, memmap=False) as hdus:
-                hdu = next((h for h in hdus if h.is_image and h.data is not None
-                            and h.data.ndim >= 2), None)
-                if hdu is None:
-                    held = ", ".join(f"HDU {i}: {_describe_hdu(h)}" for i, h in enumerate(hdus))
-                    raise ImageError(f"FITS file {path} has no 2-D or 3-D image data ({held})")
-                data = np.array(hdu.data, dtype=np.float64)
-                header = {**hdus[0].header, **hdu.header}
-        except ImageError:
-            raise
-        except Exception as err:  # astropy raises many types for a damaged file
-            short = [str(w.message) for w in caught if "truncated" in str(w.message)]
-            if short:
-                raise ImageError(f"FITS file {path} is truncated (an interrupted download?): "
-                                 f"{short[0]}") from None
-            raise ImageError(f"FITS file {path} is corrupt or unreadable: {err}") from None
-    cube = _bands_last(path, fits_header.linear_flux(header, data))[::-1]
-    names = fits_header.band_names(header, cube.shape[-1]) if cube.shape[-1] > 1 else None
-    if cube.shape[-1] not in (1, 3):
-        cube, names = _three_bands(path, cube, names, bands, data.shape)
+
+def _colour(path: str | Path, cube: np.ndarray, names: list[str] | None) -> np.ndarray:
+    """Named bands of a flux cube ``(H, W, C)`` as red, green and blue by wavelength,
+    reddest first (unnamed ones as stored), stretched to ``uint8``."""
     order = fits_header.reddest_first(names) if names else None
-    return _stretch(path, cube if order is None else cube[..., order])
-
-
-def _three_bands(path: Path, cube: np.ndarray, names: list[str] | None, bands: str,
-                 shape: tuple[int, ...]) -> tuple[np.ndarray, list[str]]:
-    """The ``bands`` (or :data:`DEFAULT_CUBE_BANDS`) of a cube ``(H, W, C)`` whose ``C``
-    bands are ``names``, and their names.
-
-    Raises:
-        ImageError: when the bands are not named, or one of those wanted is not there.
-    """
-    wanted = fits_header.split_bands(bands or DEFAULT_CUBE_BANDS)
-    picked = fits_header.pick_bands(names, wanted) if names and len(wanted) == 3 else None
-    if picked is None:
-        held = f": {', '.join(names)}" if names else " not named in its header (BAND0...)"
-        raise ImageError(
-            f"FITS file {path} has {cube.shape[-1]} bands{held} (cube of shape {shape}); "
-            f"galmorph reads 1 or 3 bands, and from a cube of more the model's bands "
-            f"({', '.join(wanted)}) when its header names them: write the 3 bands you want "
-            "to a new file"
-        )
-    return cube[..., picked], [names[i] for i in picked]  # type: ignore[index]
-
-
-def _describe_hdu(hdu: _BaseHDU) -> str:
-    """What an HDU without a usable image holds, e.g. ``table``, ``1-D data (10,)``."""
-    if not hdu.is_image:
-        return "table"
-    return "no data" if hdu.data is None else f"{hdu.data.ndim}-D data {hdu.data.shape}"
-
-
-def _bands_last(path: Path, data: np.ndarray) -> np.ndarray:
-    """FITS data ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` as ``(H, W, C)``."""
-    shape = data.shape
-    while data.ndim > 3 and data.shape[0] == 1:
-        data = data[0]
-    if data.ndim == 2:
-        return data[..., None]
-    if data.ndim > 3:
-        raise ImageError(
-            f"FITS file {path} has {len(shape)}-D image data of shape {shape}; galmorph "
-            "reads 2-D images or cubes of bands"
-        )
-    if data.shape[0] < min(data.shape[1:]):
-        return np.moveaxis(data, 0, -1)
-    if data.shape[2] < min(data.shape[:2]):
-        return data
-    raise ImageError(
-        f"FITS file {path} has a cube of shape {shape} whose band axis is unclear "
-        "(galmorph takes the shortest axis, first or last, as the bands)"
-    )
+    return _stretch(Path(path), cube if order is None else cube[..., order])
 
 
 def reduced_depth(path: str | Path) -> bool:

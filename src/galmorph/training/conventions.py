@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from galmorph.data import bundled, fits_header
+from galmorph.data.fits_images import band_files
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import (
     ASINH_STRETCH,
@@ -62,7 +63,9 @@ def image_pixel_scale(image: str | Path) -> float | None:
     """Arcsec per pixel that a FITS image's header gives (its WCS or ``PIXSCALE``, see
     :func:`galmorph.data.fits_header.pixel_scale`), to 4 significant digits; None for
     other images and FITS headers that give none."""
-    scale = fits_header.file_pixel_scale(image) if is_fits(image) else None
+    split = band_files(image)
+    first = image if split is None else split[1][0]  # one file per band: the first says
+    scale = fits_header.file_pixel_scale(first) if is_fits(first) else None
     return None if scale is None else float(f"{scale:.4g}")
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from galmorph.data.fits_images import image_exists
 from galmorph.exceptions import GalmorphError, ImageError
 from galmorph.web.detail import AnswerRows
 from galmorph.web.summary import PredictionSummary
@@ -169,7 +170,7 @@ class Gallery:
         galaxy_id = str(self.ids[row])
         file = self.files[row]
         info: dict[str, Any] = {"id": galaxy_id,
-                                "has_image": file is not None and Path(file).is_file()}
+                                "has_image": file is not None and image_exists(file)}
         emb = self.embeddings
         if emb.ra is not None and emb.dec is not None:
             info["ra"], info["dec"] = _number(emb.ra[row]), _number(emb.dec[row])
@@ -283,7 +284,8 @@ class Gallery:
         Raises:
             ImageError: when the bytes are not a readable jpg, png or FITS image.
         """
-        from galmorph.data.images import FITS_SUFFIXES, load_image
+        from galmorph.data.fits_images import FITS_SUFFIXES
+        from galmorph.data.images import load_image
 
         name = filename.lower()
         suffix = next((s for s in FITS_SUFFIXES if name.endswith(s)), Path(name).suffix)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galmorph.data.fits_images import image_exists
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 
 #: Image files checked at start-up (spread over the catalog).
@@ -120,7 +121,7 @@ def check_images(files: np.ndarray, embeddings: str | Path, catalog: str | Path 
     if not len(known):
         return
     sample = known[np.unique(np.linspace(0, len(known) - 1, min(checked, len(known))).astype(int))]
-    missing = [str(files[row]) for row in sample if not Path(files[row]).is_file()]
+    missing = [str(files[row]) for row in sample if not image_exists(files[row])]
     if not missing:
         return
     share = (f"none of the {len(sample)} image files checked exists" if len(missing) == len(sample)
