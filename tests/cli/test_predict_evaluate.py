@@ -81,7 +81,8 @@ def test_predict_writes_each_format_with_provenance(
     table = _read_back(out)
     assert len(table) == 5 and table.shape[1] == 1 + SCHEMA.n_questions + 4 * SCHEMA.n_answers
     assert "t01_smooth_or_features_a02_features_or_disk_upper90" in table
-    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary left
+    written = [out.name] + ([f"{out.name}.meta.json"] if suffix == ".csv" else [])
+    assert sorted(p.name for p in out.parent.iterdir()) == written  # no temporary left
 
 
 def test_predict_unlabelled_catalog_model_folder_and_mc(

@@ -30,15 +30,16 @@ META = {
 def test_write_table_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str) -> None:
     path = write_table(frame, tmp_path / "sub" / f"out{suffix}", META)
     assert read_metadata(path) == {**META, "galmorph_note": "a b"}
-    assert list(tmp_path.joinpath("sub").iterdir()) == [path]
+    sidecar = [path.with_name("out.csv.meta.json")] if suffix == ".csv" else []
+    assert sorted(tmp_path.joinpath("sub").iterdir()) == [path, *sidecar]
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         back = pd.read_parquet(path)
         assert pq.read_schema(path).metadata[b"galmorph_model"] == b"gz2-starter"
     elif suffix == ".csv":
-        assert path.read_text().startswith("# galmorph_model: gz2-starter\n")
-        back = pd.read_csv(path, comment="#", dtype={"id_str": str})
+        assert path.read_text().startswith("id_str,x_fraction\n")
+        back = pd.read_csv(path, dtype={"id_str": str})
     else:
         from astropy.io import fits
 

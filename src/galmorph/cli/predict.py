@@ -47,8 +47,8 @@ SCHEDULER_HAS_WORKERS = ("not with --scheduler: the cluster it runs has its own 
 READING_METADATA = (
     "Output metadata (galmorph_model, galmorph_model_version, galmorph_model_sha256, ...): "
     "parquet: pyarrow.parquet.read_schema(path).metadata; FITS: header keywords of HDU 1; "
-    "CSV: leading '# key: value' lines (read the table with pandas.read_csv(path, "
-    "comment='#')). galmorph.inference.outputs.read_metadata(path) reads any of them."
+    "CSV: a plain table, its metadata in OUT.meta.json beside it (JSON). "
+    "galmorph.inference.outputs.read_metadata(path) reads any of them."
 )
 
 

@@ -13,16 +13,18 @@ The ``metadata`` (e.g. the model's name, version and checksum) is stored as:
 
 * parquet: key/value pairs of the file's schema metadata;
 * FITS: header keywords of the table HDU (``HIERARCH`` cards for long names);
-* CSV: leading comment lines ``# key: value`` before the header row.
+* CSV: a JSON object in the file ``NAME.csv.meta.json`` beside it (see
+  :func:`metadata_sidecar`), so that the CSV file is plain: one header row, then the
+  rows, as TOPCAT/STILTS, ``astropy.table.Table.read``, pandas and spreadsheets expect.
+  Earlier galmorph versions wrote it as leading ``# key: value`` lines of the CSV
+  file; :func:`read_metadata` reads both.
 
 To read it back use :func:`read_metadata`, or the format's own tools::
 
     pyarrow.parquet.read_schema("out.parquet").metadata     # bytes keys and values
     astropy.io.fits.getheader("out.fits", 1)["galmorph_model"]
-    pandas.read_csv("out.csv", comment="#")  # the table; skips the metadata lines
-
-(With ``comment="#"`` pandas also cuts any value at a ``#``; galaxy ids with a
-``#`` need ``skiprows=`` the number of metadata lines instead.)
+    json.loads(Path("out.csv.meta.json").read_text())["galmorph_model"]
+    pandas.read_csv("out.csv", dtype={"id_str": str})  # the table; ids stay text
 
 Example
 -------
@@ -36,9 +38,11 @@ PosixPath('out.csv')
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -107,10 +111,31 @@ def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) ->
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
-    with open(path, "w", newline="") as handle:
-        for key, value in metadata.items():
-            handle.write(f"# {key}: {value}\n")
-        frame.to_csv(handle, index=False)
+    """Plain CSV; ``metadata`` goes to the sidecar file (see :func:`_target`)."""
+    frame.to_csv(path, index=False)
+
+
+def metadata_sidecar(path: str | Path) -> Path:
+    """The JSON file that holds the metadata of the CSV table ``path``: ``NAME.csv.meta.json``."""
+    path = user_path(path)
+    return path.with_name(path.name + ".meta.json")
+
+
+@contextmanager
+def _target(path: Path, fmt: str, metadata: Mapping[str, str]) -> Iterator[Path]:
+    """:func:`atomic_target` for ``path``; for CSV, once the block succeeds, the
+    metadata sidecar is replaced (atomically) just before the table, or removed when
+    there is no metadata, so that no earlier run's metadata is left beside the table."""
+    with atomic_target(path) as tmp:
+        yield tmp
+        if fmt != "csv":
+            return
+        sidecar = metadata_sidecar(path)
+        if not metadata:
+            sidecar.unlink(missing_ok=True)
+            return
+        with atomic_target(sidecar) as tmp_sidecar:
+            tmp_sidecar.write_text(json.dumps(dict(metadata), indent=1) + "\n")
 
 
 _WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
@@ -147,8 +172,9 @@ def write_table(
                         f"{type(metadata).__name__}")
     path = user_path(path)
     fmt = output_format(path)
-    with atomic_target(path) as tmp:
-        _WRITERS[fmt](frame, tmp, _clean_metadata(metadata))
+    meta = _clean_metadata(metadata)
+    with _target(path, fmt, meta) as tmp:
+        _WRITERS[fmt](frame, tmp, meta)
     return path
 
 
@@ -176,7 +202,7 @@ def write_table_chunks(
     fmt = output_format(path)
     meta = _clean_metadata(metadata)
     rows = 0
-    with atomic_target(path) as tmp:
+    with _target(path, fmt, meta) as tmp:
         if fmt == "fits":
             frames = list(chunks)
             if frames:
@@ -184,8 +210,6 @@ def write_table_chunks(
             rows = sum(len(f) for f in frames)
         elif fmt == "csv":
             with open(tmp, "w", newline="") as handle:
-                for key, value in meta.items():
-                    handle.write(f"# {key}: {value}\n")
                 for number, chunk in enumerate(chunks):
                     chunk.to_csv(handle, index=False, header=number == 0)
                     rows += len(chunk)
@@ -224,7 +248,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata :func:`write_table` stored in a file, as strings.
 
     For FITS this is every header keyword of the table HDU that does not
-    describe the table's columns.
+    describe the table's columns. For CSV it is the leading ``# key: value`` lines
+    where the file starts with ``#`` (as earlier versions wrote it), else the sidecar
+    :func:`metadata_sidecar` names (``{}`` when there is none).
     """
     path = user_path(path)
     fmt = output_format(path)
@@ -239,10 +265,21 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         header = fits.getheader(path, 1)
         return {k: str(v) for k, v in header.items() if not _FITS_STRUCTURE.match(k)}
     meta: dict[str, str] = {}
-    with open(path) as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for line in handle:
             if not line.startswith("# "):
                 break
             key, _, value = line[2:].rstrip("\n").partition(": ")
             meta[key] = value
-    return meta
+    sidecar = metadata_sidecar(path)
+    if meta or not sidecar.is_file():
+        return meta
+    try:
+        stored = json.loads(sidecar.read_text(encoding="utf-8"))
+    except ValueError as err:  # UnicodeDecodeError included
+        raise GalmorphError(f"cannot read the metadata of {path}: {sidecar} is not "
+                            f"JSON ({err})") from err
+    if not isinstance(stored, dict):
+        raise GalmorphError(f"cannot read the metadata of {path}: {sidecar} holds a JSON "
+                            f"{type(stored).__name__}, not an object of keys and values")
+    return {str(k): str(v) for k, v in stored.items()}

@@ -1,0 +1,123 @@
+"""galmorph's CSV tables read as plain CSV in other tools: astropy, pandas and (when
+installed) STILTS, with the metadata in a ``NAME.csv.meta.json`` sidecar."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.table import Table
+
+from galmorph.data.table_files import read_table
+from galmorph.exceptions import GalmorphError
+from galmorph.inference import outputs
+from galmorph.inference.outputs import (
+    metadata_sidecar,
+    read_metadata,
+    write_table,
+    write_table_chunks,
+)
+
+META = {"galmorph_model": "gz2-starter", "galmorph_model_sha256": "ab" * 32,
+        "galmorph_views": "1"}
+IDS = ["J090203.35+590529.9", "J132412.86+622922.7", "J152247.79+010515.5"]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"id_str": IDS, "x_fraction": np.float32([0.25, np.nan, 1.0]),
+                         "labelled": [True, False, True]})
+
+
+def check_plain_csv(path: Path, rows: int) -> None:
+    """``path`` is one header row and ``rows`` rows, read alike by astropy and pandas."""
+    assert path.read_text().splitlines()[0] == "id_str,x_fraction,labelled"
+    for options in ({}, {"format": "ascii.csv"}):
+        table = Table.read(path, **options)
+        assert table.colnames == ["id_str", "x_fraction", "labelled"]
+        assert list(table["id_str"]) == (IDS * 2)[:rows]
+        assert table["x_fraction"].dtype.kind == "f"
+    back = pd.read_csv(path)
+    assert back["id_str"].tolist() == (IDS * 2)[:rows]
+    assert back["x_fraction"].isna().tolist() == ([False, True, False] * 2)[:rows]
+    assert back["labelled"].dtype == bool
+
+
+def test_csv_is_plain_with_metadata_beside_it(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = write_table(frame, tmp_path / "p.csv", META)
+    check_plain_csv(path, 3)
+    sidecar = tmp_path / "p.csv.meta.json"
+    assert metadata_sidecar(path) == sidecar
+    assert json.loads(sidecar.read_text()) == META
+    assert read_metadata(path) == META
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.csv.meta.json"]
+
+
+def test_streamed_csv_is_plain_with_metadata_beside_it(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    path, rows = write_table_chunks([frame, frame], tmp_path / "p.csv", META)
+    assert rows == 6
+    check_plain_csv(path, 6)
+    assert read_metadata(path) == META
+
+
+def test_csv_of_earlier_versions_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    lines = [f"# {key}: {value}" for key, value in META.items()]
+    path.write_text("\n".join([*lines, "id_str,x_fraction", f"{IDS[0]},0.5", f"{IDS[1]},"]))
+    # a sidecar left by a newer version before an older one rewrote the table is stale
+    metadata_sidecar(path).write_text(json.dumps({"galmorph_model": "other"}))
+    assert read_metadata(path) == META
+    table = read_table(path)
+    assert table["id_str"].tolist() == IDS[:2]
+    assert table["x_fraction"].isna().tolist() == [False, True]
+
+
+def test_rewrite_replaces_or_removes_the_sidecar(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = write_table(frame, tmp_path / "p.csv", META)
+    write_table(frame, path, {"galmorph_model": "other"})
+    assert json.loads(metadata_sidecar(path).read_text()) == {"galmorph_model": "other"}
+    assert read_metadata(path) == {"galmorph_model": "other"}
+    write_table(frame, path)
+    assert read_metadata(path) == {}
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
+
+
+def test_failed_write_keeps_table_and_sidecar(
+    tmp_path: Path, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_table(frame, tmp_path / "p.csv", META)
+    before = path.read_text()
+
+    def fail(frame: pd.DataFrame, target: Path, metadata: dict[str, str]) -> None:
+        target.write_text("id_str\nJ1")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setitem(outputs._WRITERS, "csv", fail)
+    with pytest.raises(RuntimeError):
+        write_table(frame, path, {"galmorph_model": "other"})
+    assert path.read_text() == before and read_metadata(path) == META
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.csv.meta.json"]
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_unreadable_sidecar_is_named(tmp_path: Path, frame: pd.DataFrame, text: str) -> None:
+    path = write_table(frame, tmp_path / "p.csv", META)
+    metadata_sidecar(path).write_text(text)
+    with pytest.raises(GalmorphError, match=r"metadata of .*p\.csv: .*p\.csv\.meta\.json"):
+        read_metadata(path)
+
+
+@pytest.mark.skipif(shutil.which("stilts") is None, reason="needs STILTS (Java)")
+def test_stilts_reads_the_csv(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = write_table(frame, tmp_path / "p.csv", META)
+    run = subprocess.run(["stilts", "tpipe", f"in={path}", "ifmt=csv", "omode=meta"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert "Rows:    3" in run.stdout and "id_str(String)" in run.stdout
+    assert "labelled(Boolean)" in run.stdout
