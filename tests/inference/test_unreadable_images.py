@@ -21,6 +21,7 @@ from galmorph.exceptions import GalmorphWarning, ImageError
 from galmorph.inference.dask_run import run_partitions
 from galmorph.inference.distributed import _InferenceModule
 from galmorph.inference.embed import embed_catalog
+from galmorph.inference.evaluate import evaluate_catalog
 from galmorph.inference.partition_task import PartitionJob, job_model, run_partition
 from galmorph.inference.partitions import find_partitions
 from galmorph.inference.predict import predict_catalog, predict_to_file
@@ -199,3 +200,28 @@ def test_the_command_line_says_how_to_go_past_them(
         assert "left out 2 of 11 galaxies whose image cannot be read" in said
     assert len(pd.read_csv(tmp_path / "p.csv", comment="#")) == 9
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 9
+
+
+def test_evaluation_leaves_them_out_of_its_figures(
+    broken: pd.DataFrame, loaded: LoadedModel
+) -> None:
+    with pytest.raises(ImageError, match="is empty"):
+        evaluate_catalog(broken, loaded, **FAST)
+    with pytest.warns(GalmorphWarning, match="left out 2 of 12"):
+        skipped = evaluate_catalog(broken, loaded, skip_unreadable_images=True, **FAST)
+    expected = evaluate_catalog(_readable(broken), loaded, **FAST)
+    assert skipped["mean_nll"] == pytest.approx(expected["mean_nll"], rel=1e-5)
+    assert skipped["n_galaxies"] == expected["n_galaxies"] == 10
+
+
+def test_evaluate_on_the_command_line_skips_them_when_asked(
+    tmp_path: Path, broken: pd.DataFrame, model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = tmp_path / "catalog.csv"
+    broken.to_csv(catalog, index=False)
+    common = ["evaluate", str(catalog), "-m", str(model_path), "--num-workers", "0",
+              "--no-progress", "--views", "1"]
+    assert main(common) == 2
+    assert "add --skip-bad-images" in capsys.readouterr().err
+    with pytest.warns(GalmorphWarning, match="left out 2 of 12"):
+        assert main([*common, "--skip-bad-images"]) == 0

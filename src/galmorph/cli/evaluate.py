@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from galmorph.cli._common import json_file, make_console, writable_file
-from galmorph.cli.predict import add_backend_option, add_inference_options, inference_kwargs
+from galmorph.cli.predict import (
+    add_backend_option,
+    add_inference_options,
+    add_skip_bad_images,
+    bad_image_hint,
+    inference_kwargs,
+    skipping_bad_images,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "flatter it; without this flag they are counted in a warning")
     add_inference_options(parser)
     add_backend_option(parser)
+    add_skip_bad_images(parser)
     parser.set_defaults(func=run)
 
 
@@ -77,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     grid = None if args.grid is None else writable_file(str(check_figure_path(args.grid)),
                                                         "--grid")
     loaded = load_model(args.model, resolve_device(args.device))
-    result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
-                              only_unseen=args.only_unseen, **inference_kwargs(args))
+    with bad_image_hint():
+        result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
+                                  only_unseen=args.only_unseen,
+                                  **{**inference_kwargs(args), **skipping_bad_images(args)})
     console = make_console()
     console.print(f"Model {loaded.name} (sha256 {loaded.checksum[:12]}) on {args.catalog}")
     if args.only_unseen:

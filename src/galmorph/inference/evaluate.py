@@ -35,7 +35,12 @@ from galmorph.data.vote_checks import vote_columns_in_any_case
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
-from galmorph.inference.loop import check_image_conventions, model_outputs
+from galmorph.inference.loop import (
+    check_image_conventions,
+    check_some_read,
+    model_outputs,
+    read_rows,
+)
 from galmorph.inference.worst import worst_galaxies, worst_vote_galaxies
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.device import resolve_device
@@ -64,15 +69,19 @@ def _run(
     drop_missing_images: bool,
     views: int = DEFAULT_VIEWS,
     backend: str = "auto",
+    skip_unreadable_images: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The catalog as read and the model's raw outputs for its rows, in order."""
+    """The catalog as read and the model's raw outputs for its rows, in order (NaN rows
+    for images left out as unreadable, see :func:`~galmorph.inference.loop.read_rows`)."""
     frame = load_catalog(catalog, None, drop_missing_images=drop_missing_images)
-    for message in check_image_conventions(frame, loaded.image_config, loaded.name):
+    for message in check_image_conventions(frame, loaded.image_config, loaded.name,
+                                           skip_unreadable_images):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     raw = model_outputs(
         loaded,
         predict_loader(frame, loaded.image_config, batch_size=batch_size,
-                       num_workers=num_workers, finish_on_device=device.type != "cpu"),
+                       num_workers=num_workers, finish_on_device=device.type != "cpu",
+                       skip_unreadable=skip_unreadable_images),
         mc_samples=mc_samples,
         device=device,
         progress=progress,
@@ -94,6 +103,7 @@ def evaluate_catalog(
     progress: bool = True,
     seed: int | None = 0,
     drop_missing_images: bool = False,
+    skip_unreadable_images: bool = False,
     views: int = DEFAULT_VIEWS,
     backend: str = "auto",
     only_unseen: bool = False,
@@ -108,6 +118,9 @@ def evaluate_catalog(
 
     A classifier or regressor (``galmorph finetune``) is compared with the labels in
     the column it learnt (its ``label_column``); galaxies without one are left out.
+
+    With ``skip_unreadable_images`` galaxies whose image cannot be read are left out,
+    with a warning naming them.
 
     Galaxies the model trained or chose its epoch on (its training or validation split,
     recorded in the model file) flatter its figures: a warning counts them, and
@@ -134,13 +147,16 @@ def evaluate_catalog(
     check_has_head(loaded)
     run_options = {"mc_samples": mc_samples, "batch_size": batch_size, "num_workers": num_workers,
                    "device": torch_device, "progress": progress, "seed": seed, "views": views,
-                   "backend": backend}
+                   "backend": backend, "skip_unreadable_images": skip_unreadable_images}
     if loaded.task in ("classification", "regression"):
         labelled, truth = _labels(catalog, loaded, drop_missing_images)
         keep, n_seen = _unseen_rows(labelled, loaded, only_unseen, catalog_name(catalog))
         labelled = labelled[keep].reset_index(drop=True)
         truth = truth[keep].reset_index(drop=True)
         _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
+        read = read_rows(raw)
+        labelled, raw = _read_only(labelled, read), raw[read]
+        truth = truth[read].reset_index(drop=True)
         columns = TASK_OUTPUTS[loaded.task](raw, loaded)
         return {**_label_scores(truth, columns, loaded),
                 "worst": worst_galaxies(labelled, truth, columns, loaded),
@@ -166,6 +182,8 @@ def evaluate_catalog(
             "votes for them are left out of the evaluation", GalmorphWarning, stacklevel=2,
         )
     _, raw = _run(labelled, loaded, drop_missing_images=False, **run_options)
+    read = read_rows(raw)
+    labelled, raw = _read_only(labelled, read), raw[read]
     keep = loaded.learnt_answers
     baseline = loaded.metadata.get("vote_baseline")
     counts = labelled[learnt.label_cols].to_numpy()
@@ -241,6 +259,13 @@ def _without_unvoted(result: dict[str, Any], where: str) -> dict[str, Any]:
         warnings.warn(f"{where}: no galaxy has a vote for {', '.join(unvoted)}: the model is "
                       f"not scored on {it}", GalmorphWarning, stacklevel=3)
     return result
+
+
+def _read_only(frame: pd.DataFrame, read: np.ndarray) -> pd.DataFrame:
+    """The rows of ``frame`` whose image was read (``read``, one bool per row), renumbered;
+    an error when there are none."""
+    check_some_read(int(read.sum()), len(frame))
+    return frame[read].reset_index(drop=True)
 
 
 def _labels(
