@@ -7,7 +7,8 @@ from a cube of more than 3 bands it keeps the 3 a model learnt
 (Pan-STARRS, HSC, Rubin cutouts) are given as one path with the bands in braces,
 ``cutouts/J0902_{g,r,i}.fits``: :func:`band_files` expands it and
 :func:`band_files_cube` stacks the files. :func:`image_exists` checks any image path,
-such a one included. :mod:`galmorph.data.images` stretches the cubes to 8 bits.
+such a one included, and :func:`describe_missing` names the band files missing.
+:mod:`galmorph.data.images` stretches the cubes to 8 bits.
 
 Examples
 --------
@@ -78,6 +79,16 @@ def image_exists(path: str | Path) -> bool:
     """Whether an image path names a file, or (with bands in braces) one file per band."""
     split = band_files(path)
     return os.path.isfile(path) if split is None else all(p.is_file() for p in split[1])
+
+
+def describe_missing(path: str | Path) -> str:
+    """``path`` for a missing image; for bands in braces with some files there, also the
+    files that are not: ``a_{g,r,i}.fits (no a_i.fits)``."""
+    split = band_files(path)
+    if split is None:
+        return str(path)
+    absent = [str(p) for p in split[1] if not p.is_file()]
+    return str(path) if len(absent) in (0, len(split[1])) else f"{path} (no {', '.join(absent)})"
 
 
 def read_first_image(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -163,6 +174,9 @@ def band_files_cube(path: str | Path, bands: str = "") -> tuple[np.ndarray, list
     for name, file in zip(names, paths, strict=True):
         if not file.is_file():
             raise ImageError(f"image file of band {name} not found: {file}")
+        if not file_head(file).startswith(FITS_SIGNATURES):
+            raise ImageError(f"{file} (band {name} of {path}) is not a FITS file: the files of "
+                             "bands in braces must be one-band FITS images")
         plane = fits_cube(file)[0]
         if plane.shape[-1] != 1:
             raise ImageError(f"{file} (band {name} of {path}) has {plane.shape[-1]} bands, not 1")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from galmorph.data.fits_images import image_exists
+from galmorph.data.fits_images import describe_missing, image_exists
 from galmorph.data.image_paths import (
     extension_hint,
     resolve_image_paths,
@@ -79,7 +79,8 @@ def check_image_files(
     if not missing.any():
         return frame
     n_missing, n_listed = summary.n_images_missing, int(listed.sum())
-    rows = describe_rows(frame, missing, frame["file_loc"])
+    shown = frame.loc[missing, "file_loc"].head(SHOWN).map(describe_missing)
+    rows = describe_rows(frame, missing, shown)  # bands in braces: the files missing
     rows += extension_hint(frame.loc[missing, "file_loc"].head(100))
     if n_missing == n_listed:
         summary.errors.append(

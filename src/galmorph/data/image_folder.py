@@ -8,7 +8,10 @@ first subfolder on that path (blank for files in the folder itself), so that ima
 sorted into ``rings/`` and ``others/`` are labels to fine-tune on (``--label
 folder``). Names in the IAU ``JHHMMSS.ss+DDMMSS.s`` form, as SDSS and Galaxy Zoo
 cutouts have, also give ``ra`` and ``dec`` in degrees (to the name's precision)
-when every file has one.
+when every file has one. FITS files of one galaxy's bands, one file per band as
+Pan-STARRS, HSC and Rubin serve them (``J0902_g.fits``, ``J0902_r.fits``,
+``J0902_i.fits``), are that galaxy (``J0902``), read from one path with the bands in
+braces (``J0902_{g,r,i}.fits``, :func:`galmorph.data.fits_images.band_files`).
 
 Example:
     >>> from galmorph.data.bundled import demo_dir
@@ -28,12 +31,15 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from galmorph.data.fits_header import BAND_WAVELENGTHS_NM
 from galmorph.data.fits_images import FITS_SUFFIXES
 from galmorph.exceptions import CatalogError
 
 #: File endings read as images (lower case); FITS ones include compressed files.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", *FITS_SUFFIXES)
 
+#: A file name (without its ending) that ends in a band name after ``_``, ``-`` or ``.``.
+_BAND_NAME = re.compile(r"(.+[_.-])([A-Za-z][A-Za-z0-9]?)")
 _IAU_NAME = re.compile(
     r"J(\d{2})(\d{2})(\d{2}(?:\.\d+)?)([+-])(\d{2})(\d{2})(\d{2}(?:\.\d+)?)$"
 )
@@ -59,6 +65,35 @@ def _walk_images(folder: str | Path) -> Iterator[Path]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         yield from (Path(directory) / n for n in names
                     if not n.startswith(".") and _image_suffix(n) is not None)
+
+
+def _without_ending(path: Path) -> Path:
+    """An image file's path without its image ending (``a/b.fits.fz``: ``a/b``)."""
+    return path.with_name(path.name[: -len(_image_suffix(path.name) or "")])
+
+
+def galaxy_images(files: list[Path]) -> list[tuple[Path, str]]:
+    """Each galaxy's path without its ending and its ``file_loc``: the file, or for FITS
+    files of 2 or more bands that differ only in the band name ending theirs
+    (``a_g.fits``, ``a_r.fits``: bands of galaxy ``a``), the path with the bands in
+    braces, bluest first (``a_{g,r}.fits``), in the place of the first of them."""
+    rows: dict[tuple[Path, str], dict[str, Path]] = {}
+    for path in files:
+        suffix, stem = _image_suffix(path.name) or "", _without_ending(path)
+        match = _BAND_NAME.fullmatch(stem.name)
+        if suffix in FITS_SUFFIXES and match and match.group(2) in BAND_WAVELENGTHS_NM:
+            rows.setdefault((stem.with_name(match.group(1)), suffix), {})[match.group(2)] = path
+        else:
+            rows[(path, "")] = {"": path}
+    galaxies = []
+    for (stem, suffix), bands in rows.items():
+        if len(bands) == 1:  # a file of its own, band name or not
+            path = next(iter(bands.values()))
+            galaxies.append((_without_ending(path), str(path)))
+        else:
+            names = ",".join(sorted(bands, key=BAND_WAVELENGTHS_NM.__getitem__))
+            galaxies.append((stem.with_name(stem.name[:-1]), f"{stem}{{{names}}}{suffix}"))
+    return galaxies
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -98,13 +133,9 @@ def image_folder_catalog(folder: str | Path) -> pd.DataFrame:
     if not files:
         raise CatalogError(f"{folder} holds no catalog file and no images (files ending in "
                            f"{', '.join(IMAGE_SUFFIXES[:6])} or .fits)")
-    ids = []
-    for path in files:
-        relative = PurePosixPath(path.relative_to(root).as_posix())
-        suffix = _image_suffix(relative.name)
-        assert suffix is not None
-        ids.append(str(relative)[: -len(suffix)])
-    frame = pd.DataFrame({"id_str": ids, "file_loc": [str(p) for p in files],
+    galaxies = galaxy_images(files)
+    ids = [str(PurePosixPath(name.relative_to(root).as_posix())) for name, _ in galaxies]
+    frame = pd.DataFrame({"id_str": ids, "file_loc": [loc for _, loc in galaxies],
                           "folder": [i.split("/")[0] if "/" in i else "" for i in ids]})
     repeated = frame[frame["id_str"].duplicated(keep=False)]
     if len(repeated):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from galmorph.data.fits_images import describe_missing, image_exists
 from galmorph.data.views import average_over_views
 from galmorph.exceptions import GalmorphWarning, ImageError, ModelError
 from galmorph.files import user_path
@@ -101,7 +102,7 @@ def embed_images(
     if folders:
         raise ImageError(f"{', '.join(folders)}: a folder, not an image file: give the image "
                          "file itself")
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [describe_missing(p) for p in paths if not image_exists(p)]
     if missing:
         raise ImageError(f"image file not found: {', '.join(missing)}")
     torch_device = resolve_device(device)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from galmorph.data.fits_images import image_exists
+from galmorph.data.fits_images import band_files, image_exists
 from galmorph.exceptions import GalmorphError, ImageError
 from galmorph.web.detail import AnswerRows
 from galmorph.web.summary import PredictionSummary
@@ -235,7 +235,7 @@ class Gallery:
         if file is None:
             raise UnknownGalaxy(f"galaxy {galaxy_id!r} has no image")
         path = Path(file)
-        media = BROWSER_IMAGE_TYPES.get(path.suffix.lower())
+        media = None if band_files(path) else BROWSER_IMAGE_TYPES.get(path.suffix.lower())
         if media is not None:
             if not path.is_file():
                 raise UnknownGalaxy(f"the image of galaxy {galaxy_id!r} is missing")
