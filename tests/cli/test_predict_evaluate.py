@@ -131,7 +131,7 @@ def test_unknown_extension_fails_before_any_work(
     # the model does not exist either: the file name is checked first
     status, stdout, err = run(capsys, "predict", catalog, "-m", "nowhere.pt", "-o", out, *FAST)
     assert status == 2
-    assert "'.txt'" in err and ".parquet, .csv or .fits" in err and "nowhere" not in err
+    assert "'.txt'" in err and ".parquet, .csv, .ecsv or .fits" in err and "nowhere" not in err
     assert not out.exists() and "Traceback" not in err
 
 

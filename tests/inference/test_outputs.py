@@ -51,7 +51,7 @@ def test_write_table_round_trip(tmp_path: Path, frame: pd.DataFrame, suffix: str
 
 def test_unknown_extension_fails_before_writing(tmp_path: Path, frame: pd.DataFrame) -> None:
     for name in ("out.txt", "out"):
-        with pytest.raises(GalmorphError, match=r"\.parquet, \.csv or \.fits"):
+        with pytest.raises(GalmorphError, match=r"\.parquet, \.csv, \.ecsv or \.fits"):
             write_table(frame, tmp_path / "new" / name, META)
     assert not (tmp_path / "new").exists()
 

@@ -121,3 +121,38 @@ def test_stilts_reads_the_csv(tmp_path: Path, frame: pd.DataFrame) -> None:
                          capture_output=True, text=True, timeout=120, check=True)
     assert "Rows:    3" in run.stdout and "id_str(String)" in run.stdout
     assert "labelled(Boolean)" in run.stdout
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_ecsv_keeps_types_and_metadata_in_one_file(
+    tmp_path: Path, frame: pd.DataFrame, chunked: bool
+) -> None:
+    odd = frame.assign(id_str=["007", *IDS[1:]])  # an id that plain CSV reads as a number
+    if chunked:
+        path, rows = write_table_chunks([odd.head(2), odd.tail(1)], tmp_path / "p.ecsv", META)
+        assert rows == 3
+    else:
+        path = write_table(odd, tmp_path / "p.ecsv", META)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.ecsv"]
+    assert read_metadata(path) == META
+    table = Table.read(path)
+    assert table.meta == META and list(table["id_str"]) == ["007", *IDS[1:]]
+    assert table["labelled"].dtype == bool and table["x_fraction"].dtype == np.float32
+    assert list(np.ma.getmaskarray(table["x_fraction"])) == [False, True, False]
+    back = read_table(path)
+    assert back["id_str"].tolist() == ["007", *IDS[1:]]
+
+
+def test_a_file_named_ecsv_that_is_not_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "p.ecsv"
+    path.write_text("id_str,x\nJ1,1\n")
+    with pytest.raises(GalmorphError, match=r"p\.ecsv is not an ECSV file"):
+        read_metadata(path)
+
+
+@pytest.mark.skipif(shutil.which("stilts") is None, reason="needs STILTS (Java)")
+def test_stilts_reads_the_ecsv_types_and_metadata(tmp_path: Path, frame: pd.DataFrame) -> None:
+    path = write_table(frame.assign(id_str=["007", *IDS[1:]]), tmp_path / "p.ecsv", META)
+    run = subprocess.run(["stilts", "tpipe", f"in={path}", "omode=out", "ofmt=text"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert "galmorph_model: gz2-starter" in run.stdout and "| 007 " in run.stdout

@@ -47,7 +47,8 @@ SCHEDULER_HAS_WORKERS = ("not with --scheduler: the cluster it runs has its own 
 READING_METADATA = (
     "Output metadata (galmorph_model, galmorph_model_version, galmorph_model_sha256, ...): "
     "parquet: pyarrow.parquet.read_schema(path).metadata; FITS: header keywords of HDU 1; "
-    "CSV: a plain table, its metadata in OUT.meta.json beside it (JSON). "
+    "CSV: a plain table, its metadata in OUT.meta.json beside it (JSON); ECSV: its YAML "
+    "header's meta. "
     "galmorph.inference.outputs.read_metadata(path) reads any of them."
 )
 
@@ -181,7 +182,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         required=True,
         metavar="OUT",
-        help="output table: .parquet, .csv or .fits (written atomically); for a partitioned "
+        help="output table: .parquet, .csv, .ecsv (CSV with types and metadata, for "
+        "astropy and TOPCAT) or .fits (written atomically); for a partitioned "
         "catalog, a folder, one file per partition (e.g. preds, not preds.parquet)",
     )
     add_inference_options(parser)

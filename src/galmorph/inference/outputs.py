@@ -1,9 +1,10 @@
 """Write result tables atomically, in the format their file name asks for, with metadata.
 
-:func:`write_table` writes a DataFrame as parquet (``.parquet``), CSV (``.csv``)
-or a FITS binary table (``.fits``). The table goes to a temporary file in the
-same folder, which then replaces the target in one step: readers never see a
-half-written file, and a failure or Ctrl-C leaves any earlier file untouched
+:func:`write_table` writes a DataFrame as parquet (``.parquet``), CSV (``.csv``),
+ECSV (``.ecsv``: CSV with its column types and metadata in a YAML header, which
+astropy and TOPCAT read) or a FITS binary table (``.fits``). The table goes to a
+temporary file in the same folder, which then replaces the target in one step: readers
+never see a half-written file, and a failure or Ctrl-C leaves any earlier file untouched
 and no temporary file behind (a process killed outright, e.g. by SIGKILL, leaves
 only a hidden ``.NAME.*.tmp`` file, never a partial ``NAME``).
 :func:`write_table_chunks` does the same for a table given as consecutive row
@@ -13,6 +14,7 @@ The ``metadata`` (e.g. the model's name, version and checksum) is stored as:
 
 * parquet: key/value pairs of the file's schema metadata;
 * FITS: header keywords of the table HDU (``HIERARCH`` cards for long names);
+* ECSV: the ``meta`` of its YAML header;
 * CSV: a JSON object in the file ``NAME.csv.meta.json`` beside it (see
   :func:`metadata_sidecar`), so that the CSV file is plain: one header row, then the
   rows, as TOPCAT/STILTS, ``astropy.table.Table.read``, pandas and spreadsheets expect.
@@ -51,7 +53,10 @@ from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target, user_path
 
 #: Output table formats by file-name extension (lower case).
-OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".fits": "fits"}
+OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".ecsv": "ecsv",
+                                  ".fits": "fits"}
+#: Formats :func:`write_table_chunks` gathers in memory and writes at the end.
+_GATHERED = {"fits", "ecsv"}
 
 #: FITS binary-table header keywords that describe the table itself, not metadata.
 _FITS_STRUCTURE = re.compile(
@@ -84,7 +89,8 @@ def output_format(path: str | Path, example: str = "predictions.parquet") -> str
     if suffix not in OUTPUT_FORMATS:
         what = f"extension {suffix!r}" if suffix else "no extension"
         raise GalmorphError(
-            f"cannot write {path}: {what}; name the output file .parquet, .csv or .fits"
+            f"cannot write {path}: {what}; name the output file .parquet, .csv, .ecsv "
+            "or .fits"
         )
     return OUTPUT_FORMATS[suffix]
 
@@ -108,6 +114,14 @@ def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) ->
     with warnings.catch_warnings():  # long keys become HIERARCH cards, as intended
         warnings.simplefilter("ignore", VerifyWarning)
         table.write(path, format="fits", overwrite=True)
+
+
+def _write_ecsv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+    from astropy.table import Table
+
+    table = Table.from_pandas(frame)
+    table.meta.update(metadata)
+    table.write(path, format="ascii.ecsv", overwrite=True)
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
@@ -142,6 +156,7 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
     "parquet": _write_parquet,
     "fits": _write_fits,
     "csv": _write_csv,
+    "ecsv": _write_ecsv,
 }
 
 
@@ -156,7 +171,8 @@ def write_table(
 
     Args:
         frame: the table; its index is not written.
-        path: ``.parquet``, ``.csv`` or ``.fits`` file; missing folders are created.
+        path: ``.parquet``, ``.csv``, ``.ecsv`` or ``.fits`` file; missing folders are
+            created.
         metadata: key/value pairs stored in the file (values become one-line
             strings; keys should be letters, digits and ``_``; FITS writes keys of
             up to 8 characters as standard, upper-case keywords).
@@ -186,8 +202,8 @@ def write_table_chunks(
     """Write a table given as consecutive row chunks, like :func:`write_table`.
 
     Parquet and CSV are streamed: memory holds one chunk at a time, whatever the
-    number of rows (each chunk becomes a parquet row group). FITS tables are
-    gathered in memory and written at the end. Every chunk must have the first
+    number of rows (each chunk becomes a parquet row group). FITS and ECSV tables
+    are gathered in memory and written at the end. Every chunk must have the first
     chunk's columns, in order. The file appears, complete, only once the last
     chunk is written.
 
@@ -203,10 +219,10 @@ def write_table_chunks(
     meta = _clean_metadata(metadata)
     rows = 0
     with _target(path, fmt, meta) as tmp:
-        if fmt == "fits":
+        if fmt in _GATHERED:
             frames = list(chunks)
             if frames:
-                _write_fits(pd.concat(frames, ignore_index=True), tmp, meta)
+                _WRITERS[fmt](pd.concat(frames, ignore_index=True), tmp, meta)
             rows = sum(len(f) for f in frames)
         elif fmt == "csv":
             with open(tmp, "w", newline="") as handle:
@@ -264,6 +280,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
         header = fits.getheader(path, 1)
         return {k: str(v) for k, v in header.items() if not _FITS_STRUCTURE.match(k)}
+    if fmt == "ecsv":
+        return _ecsv_metadata(path)
     meta: dict[str, str] = {}
     with open(path, encoding="utf-8-sig") as handle:
         for line in handle:
@@ -283,3 +301,23 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise GalmorphError(f"cannot read the metadata of {path}: {sidecar} holds a JSON "
                             f"{type(stored).__name__}, not an object of keys and values")
     return {str(k): str(v) for k, v in stored.items()}
+
+
+def _ecsv_metadata(path: Path) -> dict[str, str]:
+    """The ``meta`` of an ECSV file's YAML header (its ``# `` lines before the table)."""
+    from astropy.io.misc import yaml
+
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            lines.append(line[2:] if line.startswith("# ") else line[1:])
+    if not lines or not lines[0].startswith("%ECSV"):
+        raise GalmorphError(f"{path} is not an ECSV file (it does not start with '# %ECSV')")
+    try:
+        header = yaml.load("".join(lines[1:]))
+    except Exception as err:  # the YAML parser raises many types
+        raise GalmorphError(f"cannot read the header of {path}: {err}") from None
+    meta = header.get("meta", {}) if isinstance(header, dict) else {}
+    return {str(k): str(v) for k, v in dict(meta).items()}
