@@ -225,3 +225,17 @@ def test_evaluate_on_the_command_line_skips_them_when_asked(
     assert "add --skip-bad-images" in capsys.readouterr().err
     with pytest.warns(GalmorphWarning, match="left out 2 of 12"):
         assert main([*common, "--skip-bad-images"]) == 0
+
+
+def test_a_partitioned_run_says_how_to_go_past_them(
+    tmp_path: Path, broken: pd.DataFrame, model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "cat").mkdir()
+    broken[["id_str", "file_loc"]].to_parquet(tmp_path / "cat" / "part=0.parquet", index=False)
+    common = ["predict", str(tmp_path / "cat"), "-o", str(tmp_path / "out"), "-m",
+              str(model_path), "--num-workers", "0", "--no-progress", "--views", "1"]
+    assert main(common) == 1
+    assert "add --skip-bad-images" in capsys.readouterr().err
+    with pytest.warns(GalmorphWarning, match="left out 2 of 12"):
+        assert main([*common, "--skip-bad-images"]) == 0
+    assert len(pd.read_parquet(tmp_path / "out" / "part=0.parquet")) == 10

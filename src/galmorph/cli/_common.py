@@ -375,4 +375,7 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
                         "partitions failed (run again to retry them):"))
     for name, message in summary.failed.items():
         errors.print(f"  - {name}: {message}")
+    if summary.unreadable and not args.skip_bad_images:
+        errors.print("To leave out galaxies whose image file cannot be read, add "
+                     "--skip-bad-images.")
     return 1

@@ -73,7 +73,8 @@ Task = Callable[[Partition, PartitionJob], PartitionResult]
 @dataclass
 class RunSummary:
     """What a run did: partitions (paths under the root) computed, skipped as complete,
-    failed (with why) and empty (no rows: nothing written), and the rows written."""
+    failed (with why; ``unreadable``: those that failed on an image that cannot be read)
+    and empty (no rows: nothing written), and the rows written."""
 
     out_dir: Path
     computed: list[str] = field(default_factory=list)
@@ -81,6 +82,7 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     empty: list[str] = field(default_factory=list)
     rows_written: int = 0
+    unreadable: list[str] = field(default_factory=list)
 
 
 def _images_back(partition: Partition, job: PartitionJob, record: PartitionRecord) -> bool:
@@ -152,6 +154,8 @@ def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     if result.error is not None:
         _fail(result.relative, result.error, manifest, summary)
+        if result.unreadable_image:
+            summary.unreadable.append(result.relative)
         return
     if result.rows == 0:  # nothing written, nothing to record
         summary.empty.append(result.relative)

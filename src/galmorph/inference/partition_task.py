@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from galmorph.exceptions import (
     GalmorphError,
     GalmorphWarning,
+    ImageError,
     ModelError,
     user_message,
 )
@@ -111,6 +112,7 @@ class PartitionResult:
         rows_written: rows of the output (fewer when rows were skipped).
         rows_unreadable: rows left out because their image could not be read.
         error: why it failed (None: its output is written, unless it has no rows).
+        unreadable_image: whether it failed on an image that cannot be read.
         warnings: GalmorphWarning messages raised while doing it.
     """
 
@@ -120,6 +122,7 @@ class PartitionResult:
     rows_written: int = 0
     error: str | None = None
     rows_unreadable: int = 0
+    unreadable_image: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -182,7 +185,8 @@ def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
         table = _compute(frame, loaded, job)
     except GalmorphError as err:
         return PartitionResult(partition.relative, len(ids), ids_digest(ids),
-                               error=_failure(err, partition))
+                               error=_failure(err, partition),
+                               unreadable_image=isinstance(err, ImageError))
     from galmorph.inference.outputs import write_table
 
     remove_leftovers(output)  # of a worker killed while writing it
