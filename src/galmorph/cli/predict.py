@@ -115,6 +115,14 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def column_list(text: str) -> tuple[str, ...]:
+    """Column names from ``--keep-columns ra,dec`` (spaces around names are dropped)."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give column names separated by commas, e.g. ra,dec")
+    return names
+
+
 def add_skip_bad_images(parser: argparse.ArgumentParser) -> None:
     """The ``--skip-bad-images`` option of predict and embed."""
     parser.add_argument(
@@ -189,6 +197,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_inference_options(parser)
     add_backend_option(parser)
     add_skip_bad_images(parser)
+    parser.add_argument(
+        "--keep-columns", type=column_list, default=(), metavar="COL,...",
+        help="catalog columns to copy into the output after id_str, e.g. ra,dec, to plot "
+        "or cross-match the predictions on their own (default: none)",
+    )
     large = parser.add_argument_group("large catalogs and several GPUs")
     large.add_argument(
         "--resume",
@@ -232,7 +245,8 @@ def run(args: argparse.Namespace) -> int:
         )
         reject_options({"--workers": args.workers is not None and args.scheduler is not None},
                        SCHEDULER_HAS_WORKERS)
-        options = {"backend": args.backend, **inference_kwargs(args)}
+        options = {"backend": args.backend, "keep_columns": args.keep_columns,
+                   **inference_kwargs(args)}
         del options["drop_missing_images"]  # done as each partition is read (job options)
         return run_partitioned(args, "predict", options)
     catalog = single_file_catalog(args)
@@ -243,12 +257,14 @@ def run(args: argparse.Namespace) -> int:
         written = predict_to_file(
             catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
             devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
-            backend=args.backend, **{**inference_kwargs(args), **skipping_bad_images(args)},
+            backend=args.backend, keep_columns=args.keep_columns,
+            **{**inference_kwargs(args), **skipping_bad_images(args)},
         )
     if written is not None:  # None in the other processes of a multi-GPU run
         make_console().print(
             f"Wrote {written.n_rows} galax{'y' if written.n_rows == 1 else 'ies'} x "
-            f"{written.n_columns - 1} prediction columns (and id_str) to {written.path} (model "
+            f"{written.n_columns - 1 - len(args.keep_columns)} prediction columns (and "
+            f"{', '.join(('id_str', *args.keep_columns))}) to {written.path} (model "
             f"{loaded.name}, sha256 {loaded.checksum[:12]})"
         )
     return 0

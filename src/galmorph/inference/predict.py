@@ -42,7 +42,7 @@ Examples
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,9 +51,9 @@ import pandas as pd
 import torch
 
 from galmorph.data.caller_rows import caller_index, load_catalog_with_rows
-from galmorph.data.catalog import CatalogSource
+from galmorph.data.catalog import CatalogSource, catalog_name
 from galmorph.data.galaxy_dataset import predict_loader
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
@@ -94,6 +94,7 @@ def _prediction_chunks(
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
     skip_unreadable_images: bool = False,
+    keep_columns: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame | None]:
     """The output table of a loaded catalog, ``chunk_size`` rows at a time, in order.
 
@@ -103,7 +104,7 @@ def _prediction_chunks(
     ``store`` to skip the same chunks, but only the first reads and writes parts
     and yields tables; the others compute their share and yield None. With
     ``skip_unreadable_images`` galaxies whose image cannot be read are left out, and
-    one warning at the end names them.
+    one warning at the end names them. ``keep_columns`` of the catalog follow ``id_str``.
     """
     primary = distributed is None or distributed.is_primary
     bounds = chunk_bounds(len(frame), chunk_size)
@@ -133,7 +134,12 @@ def _prediction_chunks(
         if raw is None:  # another process has the outputs
             yield None
             continue
-        table = pd.DataFrame({"id_str": ids.to_numpy(), **TASK_OUTPUTS[loaded.task](raw, loaded)})
+        outputs = TASK_OUTPUTS[loaded.task](raw, loaded)
+        if clash := [name for name in keep_columns if name in outputs]:
+            raise CatalogError(f"--keep-columns {', '.join(clash)}: the predictions have a "
+                               "column of that name already; rename it in the catalog")
+        kept = {name: frame[name].iloc[start:stop].to_numpy() for name in keep_columns}
+        table = pd.DataFrame({"id_str": ids.to_numpy(), **kept, **outputs})
         table = table[read_rows(raw)].reset_index(drop=True)
         if store is not None:  # only the first process gets here
             store.write(table, start, stop, ids)
@@ -144,20 +150,38 @@ def _prediction_chunks(
 
 def _prepare(
     catalog: CatalogSource, model: ModelSpec, device: str | torch.device,
-    drop_missing_images: bool, skip_unreadable_images: bool,
+    drop_missing_images: bool, skip_unreadable_images: bool, keep_columns: Sequence[str],
 ) -> tuple[LoadedModel, pd.DataFrame, torch.device, pd.Index | None]:
-    """The model (checked to be one that predicts), the catalog (read and checked) and,
-    for a DataFrame catalog, the index labels of the rows kept."""
+    """The model (checked to be one that predicts), the catalog (read and checked, with
+    ``keep_columns``) and, for a DataFrame catalog, the index labels of the rows kept."""
     torch_device = resolve_device(device)
     loaded = as_loaded(model, torch_device)
     check_has_head(loaded)
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
     frame, rows = load_catalog_with_rows(catalog, drop_missing_images=drop_missing_images)
+    check_kept_columns(frame, keep_columns, catalog_name(catalog))
     for message in check_image_conventions(frame, loaded.image_config, loaded.name,
                                            skip_unreadable_images):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     return loaded, frame, torch_device, caller_index(catalog, rows)
+
+
+def check_kept_columns(frame: pd.DataFrame, keep_columns: Sequence[str], where: str) -> None:
+    """Refuse ``keep_columns`` that the loaded catalog ``frame`` lacks (naming a column of
+    the same name in another case), and ``id_str``, which the table has already.
+
+    Raises:
+        CatalogError: naming the catalog ``where`` and the column.
+    """
+    for name in keep_columns:
+        if name == "id_str":
+            raise CatalogError("--keep-columns id_str: the predictions start with it already")
+        if name not in frame:
+            near = [str(c) for c in frame.columns if str(c).lower() == name.lower()]
+            hint = f" (it has {near[0]!r})" if near else (
+                f"; its columns: {', '.join(map(str, frame.columns[:20]))}")
+            raise CatalogError(f"{where} has no column {name!r} to keep{hint}")
 
 
 def predict_catalog(
@@ -174,6 +198,7 @@ def predict_catalog(
     skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
+    keep_columns: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
 
@@ -205,12 +230,14 @@ def predict_catalog(
             refused with ``onnx``.
         views: average the outputs over 1, 4 or 8 orientations of each image
             (see the module docs).
+        keep_columns: catalog columns copied into the table after ``id_str`` (e.g.
+            ``("ra", "dec")``, to plot or cross-match the results on their own).
 
     Returns:
-        ``id_str`` and the task's columns (see the module docs), a row per galaxy in
-        catalog order (for a DataFrame ``catalog``, with its index: ``catalog["p"] =
-        table["t01_smooth_or_features_a01_smooth_fraction"]`` lines up); ``attrs["galmorph"]``
-        holds :func:`~galmorph.inference.loading.output_metadata`, for
+        ``id_str``, the ``keep_columns`` and the task's columns (see the module docs), a
+        row per galaxy in catalog order (for a DataFrame ``catalog``, with its index:
+        ``catalog["p"] = table["t01_smooth_or_features_a01_smooth_fraction"]`` lines up);
+        ``attrs["galmorph"]`` holds :func:`~galmorph.inference.loading.output_metadata`, for
         ``write_table(table, path, table.attrs["galmorph"])``.
 
     Warns:
@@ -218,7 +245,7 @@ def predict_catalog(
         the images the model was trained on.
     """
     loaded, frame, torch_device, caller_rows = _prepare(
-        catalog, model, device, drop_missing_images, skip_unreadable_images)
+        catalog, model, device, drop_missing_images, skip_unreadable_images, keep_columns)
     (table,) = _prediction_chunks(
         frame,
         loaded,
@@ -232,6 +259,7 @@ def predict_catalog(
         backend=backend,
         views=views,
         skip_unreadable_images=skip_unreadable_images,
+        keep_columns=keep_columns,
     )
     assert table is not None
     check_some_read(len(table), len(frame))
@@ -271,6 +299,7 @@ def predict_to_file(
     skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
+    keep_columns: Sequence[str] = (),
 ) -> WrittenTable | None:
     """Predict every galaxy of a catalog into a table file, ``chunk_size`` rows at a time.
 
@@ -299,7 +328,7 @@ def predict_to_file(
     output = user_path(output)
     output_format(output)  # an unusable file name fails before any work
     loaded, frame, torch_device, _ = _prepare(catalog, model, device, drop_missing_images,
-                                              skip_unreadable_images)
+                                              skip_unreadable_images, keep_columns)
     distributed = None
     if str(devices) not in ("1", "auto") or num_nodes > 1:
         from galmorph.inference.distributed import DistributedInference  # Lightning: 1-2 s
@@ -309,7 +338,8 @@ def predict_to_file(
     store = None
     if resume:
         job = {"model_sha256": loaded.checksum, "task": loaded.task,
-               "mc_samples": mc_samples, "seed": seed, "views": views}
+               "mc_samples": mc_samples, "seed": seed, "views": views,
+               "keep_columns": list(keep_columns)}
         store = PartStore(parts_dir_for(output), job, PART_KEY)
     if primary:
         remove_leftovers(output)
@@ -328,6 +358,7 @@ def predict_to_file(
         backend=backend,
         views=views,
         skip_unreadable_images=skip_unreadable_images,
+        keep_columns=keep_columns,
     )
     if not primary:
         for _ in chunks:  # this process's share; the first process writes
