@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.io import fits
 from astropy.table import Table
 
 from galmorph.data.table_files import read_table
@@ -156,3 +157,37 @@ def test_stilts_reads_the_ecsv_types_and_metadata(tmp_path: Path, frame: pd.Data
     run = subprocess.run(["stilts", "tpipe", f"in={path}", "omode=out", "ofmt=text"],
                          capture_output=True, text=True, timeout=120, check=True)
     assert "galmorph_model: gz2-starter" in run.stdout and "| 007 " in run.stdout
+
+
+def test_column_descriptions_go_where_the_format_keeps_them(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    notes = {"x_fraction": "predicted fraction of volunteers answering 'x' to 'y'",
+             "id_str": "galaxy id, as in the catalog"}
+    fits_path = write_table(frame, tmp_path / "p.fits", META, notes)
+    header = fits.getheader(fits_path, 1)
+    described = {header[f"TTYPE{i}"]: header.get(f"TCOMM{i}") for i in range(1, 4)}
+    assert described == {**notes, "labelled": None}
+    assert read_metadata(fits_path) == META  # TCOMMn describe columns: not metadata
+    ecsv_path, _ = write_table_chunks([frame, frame], tmp_path / "p.ecsv", META, notes)
+    table = Table.read(ecsv_path)
+    assert table["x_fraction"].description == notes["x_fraction"]
+    assert table["labelled"].description is None
+    write_table(frame, tmp_path / "p.csv", META, notes)  # CSV has no place for them
+    assert read_metadata(tmp_path / "p.csv") == META
+
+
+def test_predictions_describe_their_columns(tmp_path: Path, demo_catalog: pd.DataFrame,
+                                            demo_dir: Path, untrained_model: Path) -> None:
+    from galmorph.inference.predict import predict_to_file
+
+    catalog = demo_catalog.head(3).assign(file_loc=lambda f: [str(demo_dir / p)
+                                                               for p in f["file_loc"]])
+    written = predict_to_file(catalog, tmp_path / "p.ecsv", untrained_model, views=1,
+                              num_workers=0, progress=False, device="cpu")
+    assert written is not None
+    table = Table.read(written.path)
+    assert table["t03_bar_a06_bar_fraction"].description == (
+        "predicted fraction of volunteers answering 'bar' to 'bar'")
+    assert table["t02_edgeon_asked"].description.startswith("probability that 'edge-on' is")
+    assert all(table[name].description for name in table.colnames)

@@ -105,7 +105,11 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str])
     pq.write_table(table.replace_schema_metadata(merged), path)
 
 
-def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
+                descriptions: Mapping[str, str] | None = None) -> None:
+    """A FITS binary table; ``descriptions`` of columns as ``TCOMMn`` keywords, which
+    TOPCAT shows."""
+    from astropy.io import fits
     from astropy.io.fits.verify import VerifyWarning
     from astropy.table import Table
 
@@ -113,14 +117,23 @@ def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) ->
     table.meta.update(metadata)
     with warnings.catch_warnings():  # long keys become HIERARCH cards, as intended
         warnings.simplefilter("ignore", VerifyWarning)
-        table.write(path, format="fits", overwrite=True)
+        hdu = fits.table_to_hdu(table)
+        for number, name in enumerate(frame.columns, start=1):
+            if text := (descriptions or {}).get(str(name)):
+                hdu.header.set(f"TCOMM{number}", text, after=f"TFORM{number}")
+        hdu.writeto(path, overwrite=True)
 
 
-def _write_ecsv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str]) -> None:
+def _write_ecsv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
+                descriptions: Mapping[str, str] | None = None) -> None:
+    """ECSV; ``descriptions`` of columns in its header."""
     from astropy.table import Table
 
     table = Table.from_pandas(frame)
     table.meta.update(metadata)
+    for name, text in (descriptions or {}).items():
+        if name in table.colnames:
+            table[name].description = text
     table.write(path, format="ascii.ecsv", overwrite=True)
 
 
@@ -158,6 +171,17 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
     "csv": _write_csv,
     "ecsv": _write_ecsv,
 }
+#: Formats that keep column descriptions (FITS ``TCOMMn``, ECSV's header).
+_DESCRIBED = {"fits": _write_fits, "ecsv": _write_ecsv}
+
+
+def _write(fmt: str, frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
+           descriptions: Mapping[str, str] | None) -> None:
+    """Write with the format's writer, with ``descriptions`` where it keeps them."""
+    if descriptions and fmt in _DESCRIBED:
+        _DESCRIBED[fmt](frame, path, metadata, descriptions)
+    else:
+        _WRITERS[fmt](frame, path, metadata)
 
 
 def _clean_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
@@ -165,7 +189,8 @@ def _clean_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
 
 
 def write_table(
-    frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, object] | None = None
+    frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, object] | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``frame`` atomically in the format of ``path``'s extension, with ``metadata``.
 
@@ -176,6 +201,8 @@ def write_table(
         metadata: key/value pairs stored in the file (values become one-line
             strings; keys should be letters, digits and ``_``; FITS writes keys of
             up to 8 characters as standard, upper-case keywords).
+        descriptions: what columns hold, by name: FITS (``TCOMMn``) and ECSV files
+            keep them, and TOPCAT and astropy show them; other formats leave them out.
 
     Raises:
         GalmorphError: for an unknown extension, before anything is written.
@@ -190,7 +217,7 @@ def write_table(
     fmt = output_format(path)
     meta = _clean_metadata(metadata)
     with _target(path, fmt, meta) as tmp:
-        _WRITERS[fmt](frame, tmp, meta)
+        _write(fmt, frame, tmp, meta, descriptions)
     return path
 
 
@@ -198,14 +225,15 @@ def write_table_chunks(
     chunks: Iterable[pd.DataFrame],
     path: str | Path,
     metadata: Mapping[str, object] | None = None,
+    descriptions: Mapping[str, str] | None = None,
 ) -> tuple[Path, int]:
     """Write a table given as consecutive row chunks, like :func:`write_table`.
 
     Parquet and CSV are streamed: memory holds one chunk at a time, whatever the
     number of rows (each chunk becomes a parquet row group). FITS and ECSV tables
-    are gathered in memory and written at the end. Every chunk must have the first
-    chunk's columns, in order. The file appears, complete, only once the last
-    chunk is written.
+    are gathered in memory and written at the end, with ``descriptions``. Every chunk
+    must have the first chunk's columns, in order. The file appears, complete, only
+    once the last chunk is written.
 
     Returns:
         The path and the number of rows written.
@@ -222,7 +250,7 @@ def write_table_chunks(
         if fmt in _GATHERED:
             frames = list(chunks)
             if frames:
-                _WRITERS[fmt](pd.concat(frames, ignore_index=True), tmp, meta)
+                _write(fmt, pd.concat(frames, ignore_index=True), tmp, meta, descriptions)
             rows = sum(len(f) for f in frames)
         elif fmt == "csv":
             with open(tmp, "w", newline="") as handle:

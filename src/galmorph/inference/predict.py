@@ -68,7 +68,7 @@ from galmorph.inference.outputs import output_format, write_table_chunks
 from galmorph.inference.resumable import PartStore, chunk_bounds, parts_dir_for, remove_leftovers
 from galmorph.models.checkpoint import LoadedModel
 from galmorph.models.device import resolve_device
-from galmorph.models.tasks import TASK_OUTPUTS
+from galmorph.models.tasks import TASK_OUTPUTS, column_descriptions
 
 if TYPE_CHECKING:
     from galmorph.inference.distributed import DistributedInference
@@ -376,7 +376,8 @@ def predict_to_file(
         check_some_read(rows, len(frame))  # before the file is in place
 
     path, rows = write_table_chunks(counted(), output,
-                                    output_metadata(loaded, mc_samples, views))
+                                    output_metadata(loaded, mc_samples, views),
+                                    column_descriptions(loaded))
     if store is not None:
         store.remove()
     return WrittenTable(path, rows, columns[0] if columns else 0, loaded)

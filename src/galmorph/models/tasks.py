@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import betainc, betaincinv, betaln
 
+from galmorph.data.tree import plain_name
 from galmorph.exceptions import GalmorphError
 
 if TYPE_CHECKING:
@@ -170,3 +171,33 @@ TASK_OUTPUTS: dict[str, Callable[[np.ndarray, LoadedModel], dict[str, np.ndarray
     "classification": classification_columns,
     "regression": regression_columns,
 }
+
+
+def column_descriptions(loaded: LoadedModel) -> dict[str, str]:
+    """What each output column of :data:`TASK_OUTPUTS` holds, in words, by column name
+    (``id_str`` included), for the files that keep descriptions (FITS, ECSV)."""
+    notes = {"id_str": "galaxy id, as in the catalog"}
+    if loaded.task == "classification":
+        for name in loaded.metadata["classes"]:
+            notes[f"{PROBABILITY_PREFIX}{name}"] = f"predicted probability of class {name}"
+        notes["predicted_label"] = "the most probable class"
+    elif loaded.task == "regression":
+        learnt = loaded.metadata.get("label_column", "the label")
+        notes[REGRESSION_COLUMN] = f"predicted value of {learnt}"
+    elif loaded.task == "votes":
+        for question in loaded.learnt_questions:
+            asked = plain_name(question.name)
+            notes[f"{question.name}_asked"] = (
+                f"probability that '{asked}' is asked (product of the predicted fractions "
+                "leading to it)")
+            for answer in question.answers:
+                said, stem = plain_name(answer.name), answer.full_name
+                notes[f"{stem}_fraction"] = (
+                    f"predicted fraction of volunteers answering '{said}' to '{asked}'")
+                notes[f"{stem}_concentration"] = (
+                    f"Dirichlet concentration of '{said}' ('{asked}'): larger totals over "
+                    "a question's answers mean surer fractions")
+                for end, bound in (("lower90", "lower (5%)"), ("upper90", "upper (95%)")):
+                    notes[f"{stem}_{end}"] = (
+                        f"{bound} end of the 90% interval of the '{said}' fraction")
+    return notes
