@@ -30,19 +30,21 @@ SIDE = 24
 SPOTS = ((6, 6), (12, 12), (18, 18))
 
 
-def marked_cube() -> np.ndarray:
-    """``(3, SIDE, SIDE)`` float cube whose band b is a point source at ``SPOTS[b]``."""
-    cube = np.random.default_rng(0).normal(0, 0.01, (3, SIDE, SIDE))
-    for band, (row, col) in enumerate(SPOTS):
+def marked_cube(spots: tuple[tuple[int, int], ...] = SPOTS) -> np.ndarray:
+    """``(len(spots), SIDE, SIDE)`` float cube whose band b is a point source at
+    ``spots[b]``."""
+    cube = np.random.default_rng(0).normal(0, 0.01, (len(spots), SIDE, SIDE))
+    for band, (row, col) in enumerate(spots):
         cube[band, row - 1:row + 2, col - 1:col + 2] += 10.0
     return cube
 
 
-def stored_band_of_each_channel(image: np.ndarray) -> list[int]:
+def stored_band_of_each_channel(image: np.ndarray,
+                                spots: tuple[tuple[int, int], ...] = SPOTS) -> list[int]:
     """Which stored band (by its spot) each channel of a loaded image shows (the first
     row stored is shown at the bottom)."""
     return [
-        int(np.argmax([image[SIDE - 1 - row, col, channel] for row, col in SPOTS]))
+        int(np.argmax([image[SIDE - 1 - row, col, channel] for row, col in spots]))
         for channel in range(image.shape[-1])
     ]
 
@@ -135,16 +137,12 @@ SPOTS4 = (*SPOTS, (6, 18))
 
 def four_band_cube() -> np.ndarray:
     """``(4, SIDE, SIDE)`` cube whose band b is a point source at ``SPOTS4[b]``."""
-    cube = np.random.default_rng(0).normal(0, 0.01, (4, SIDE, SIDE))
-    for band, (row, col) in enumerate(SPOTS4):
-        cube[band, row - 1:row + 2, col - 1:col + 2] += 10.0
-    return cube
+    return marked_cube(SPOTS4)
 
 
 def band_of_each_channel(image: np.ndarray) -> list[int]:
     """Which of the 4 stored bands each channel of a loaded image shows."""
-    return [int(np.argmax([image[SIDE - 1 - row, col, channel] for row, col in SPOTS4]))
-            for channel in range(image.shape[-1])]
+    return stored_band_of_each_channel(image, SPOTS4)
 
 
 @pytest.mark.parametrize(
