@@ -4,11 +4,15 @@ Reports the number of galaxies, whether their images exist and can be read (and
 their sizes), with ``--schema`` which questions of the decision tree have vote
 columns and how many volunteers voted per galaxy, and either "ready to use" (exit
 status 0) or every problem found (exit status 1). Without ``--schema`` the vote
-columns are not checked: a catalog to predict, embed or search needs none.
+columns are not checked: a catalog to predict, embed or search needs none. A
+partitioned catalog (a folder of parquet files, a HATS catalog, a quoted glob) is
+checked a partition at a time, and for ids in more than one partition
+(:func:`galmorph.inference.partition_checks.check_partitions`).
 
 Example::
 
     galmorph validate catalog.csv --schema gz2
+    galmorph validate hats_cat --quick
 """
 
 from __future__ import annotations
@@ -45,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "catalog",
         metavar="CATALOG",
-        help=f"table of galaxies, one per row ({', '.join(FORMATS)}), or a folder of "
-             "images (one galaxy each, named by its file)",
+        help=f"table of galaxies, one per row ({', '.join(FORMATS)}); a folder of "
+             "images (one galaxy each, named by its file); or a partitioned catalog (a "
+             "folder of parquet files, or a quoted glob)",
     )
     parser.add_argument(
         "--schema",
@@ -86,17 +91,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> tuple[pd.DataFrame, CatalogSummary]:
-    """The catalog as the jobs will read it (columns renamed), and what the checks found."""
+    """The catalog as the jobs will read it (columns renamed; of a partitioned one, image
+    paths only), and what the checks found."""
     from pathlib import Path
 
     from galmorph.data.catalog import read_catalog
     from galmorph.data.validation import inspect_catalog
+    from galmorph.inference.partitions import find_partitions, is_partitioned
 
+    if is_partitioned(args.catalog):
+        from galmorph.inference.partition_checks import check_partitions
+
+        summary, files = check_partitions(
+            find_partitions(args.catalog), args.schema, id_column=args.id_column,
+            file_column=args.file_column, drop=args.skip_missing_images,
+            decode_images=not args.quick, progress=False)
+        summary.source = f"{args.catalog} ({_partition_count(args.catalog)})"
+        return files.to_frame("file_loc"), summary
     frame = read_catalog(args.catalog, args.id_column, args.file_column)
     return inspect_catalog(
         frame, args.schema, str(args.catalog), Path(args.catalog).parent, check_images=True,
         drop=args.skip_missing_images, decode_images=not args.quick,
     )
+
+
+def _partition_count(catalog: str) -> str:
+    from galmorph.data.table_checks import plural
+    from galmorph.inference.partitions import find_partitions
+
+    return plural(len(find_partitions(catalog)), "partition")
 
 
 def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:
@@ -238,6 +261,11 @@ def _next_commands(args: argparse.Namespace, s: CatalogSummary) -> list[str]:
         return [train, f"galmorph evaluate {catalog}"] if scored else [train]
     columns = "".join(f" --{option}-column {shlex.quote(name)}" for option, name in
                       (("id", args.id_column), ("file", args.file_column)) if name)
+    from galmorph.inference.partitions import is_partitioned
+
+    if is_partitioned(args.catalog):  # outputs are folders; Dask workers share the work
+        return [f"galmorph {job} {catalog}{columns}{skip} -o {out} --workers 2" for job, out
+                in (("predict", "predictions"), ("embed", "embeddings"))]
     return [f"galmorph {job} {catalog}{columns}{skip} -o {out}" for job, out in
             (("predict", "predictions.parquet"), ("embed", "embeddings.parquet"))]
 

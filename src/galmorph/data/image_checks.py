@@ -143,6 +143,8 @@ def read_images(frame: pd.DataFrame, summary: CatalogSummary) -> None:
         summary.errors.append(
             f"{plural(len(problems), 'image file')} cannot be read: "
             + describe_rows(frame, unreadable, pd.Series(problems, dtype=object))
+            + "; replace them, or let predict, embed and evaluate leave such galaxies out "
+            "(--skip-bad-images)"
         )
 
 
