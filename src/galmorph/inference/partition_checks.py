@@ -7,7 +7,8 @@ can fail: an id in more than one partition (which ``predict`` and ``embed`` woul
 two rows, and ``similar`` and ``serve`` refuse). What it found comes back as one
 :class:`~galmorph.data.validation.CatalogSummary`, each problem named by its partition
 file. Memory holds one partition and 16 bytes per galaxy (a hash of its id and its
-partition's number).
+partition's number), about 40 while the hashes are sorted at the end: 4 GB for 10^8
+galaxies.
 
 Example:
     >>> from galmorph.inference.partitions import find_partitions
