@@ -65,7 +65,7 @@ def test_predict_on_workers_lists_a_failed_partition_and_a_rerun_finishes(
     assert status == 1, stderr
     assert "Wrote 2 partitions (6 galaxies)" in stdout
     assert "1 of 3 partitions failed" in stderr
-    assert f"{PARTS[1]}: {hats / PARTS[1]}: galaxy {bad['objid']}: " in " ".join(stderr.split())
+    assert f"- {hats / PARTS[1]}: galaxy {bad['objid']}: " in " ".join(stderr.split())
     assert [(out / p).is_file() for p in PARTS] == [True, False, True]
 
     shutil.copyfile(demo_dir / bad["cutout"], hats / bad["cutout"])

@@ -53,7 +53,8 @@ from galmorph.anomaly.ranking import rank_order
 from galmorph.anomaly.records import MAX_SCORE, MIN_SCORE, Batch, LabelRecord, check_score
 from galmorph.exceptions import GalmorphError
 from galmorph.files import user_path
-from galmorph.inference.embeddings import Embeddings, read_embeddings
+from galmorph.inference.embedding_folder import read_all_embeddings
+from galmorph.inference.embeddings import Embeddings
 from galmorph.inference.resumable import ids_digest
 
 
@@ -62,7 +63,7 @@ class SessionSettings:
     """How a session proposes and ranks; stored in its file (see :class:`AnomalySession`).
 
     Attributes:
-        embeddings: absolute path of the embeddings file.
+        embeddings: absolute path of the embeddings file or folder.
         method: one of :data:`~galmorph.anomaly.defaults.METHODS`.
         pca: principal components of the interest features.
         xi: exploration trade-off ξ of the expected improvement.
@@ -135,8 +136,8 @@ class AnomalySession:
         """Start a session: settings, galaxies, their isolation-forest scores and artefact flags.
 
         Args:
-            embeddings: path of the parquet file from ``galmorph embed`` (``~`` is the
-                home folder).
+            embeddings: path of the parquet file from ``galmorph embed``, or of the
+                folder it writes for a partitioned catalog (``~`` is the home folder).
             session: path of the session file to create.
             predictions: table (file, or partitioned output folder) from ``galmorph
                 predict`` to flag artefacts with
@@ -158,7 +159,7 @@ class AnomalySession:
         checked = check_settings(pca=pca, xi=xi, batch_size=batch_size, seed=seed,
                                  artefact_threshold=artefact_threshold)
         check_new_session(session, overwrite)
-        emb = read_embeddings(embeddings)
+        emb = read_all_embeddings(embeddings)
         if len(emb) < 2:
             raise GalmorphError(f"{embeddings} holds {len(emb)} galaxy: a session needs at "
                                 "least 2")
@@ -210,7 +211,7 @@ class AnomalySession:
             if embeddings is None and not path.exists():
                 raise GalmorphError(f"the session's embeddings file {path} is missing; pass "
                                     "its new location: embeddings=PATH (--embeddings)")
-            emb = read_embeddings(path)
+            emb = read_all_embeddings(path)
             check_same_model(settings.model, emb.info.model, path)
             if ids_digest(emb.ids) != settings.ids_sha256:
                 check_same_galaxies(store.galaxies()["id_str"].tolist(), emb.ids.tolist(),

@@ -373,8 +373,8 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
     errors = make_console(stderr=True)
     errors.print(styled("error:", "bold red", f" {len(summary.failed)} of {len(partitions)} "
                         "partitions failed (run again to retry them):"))
-    for name, message in summary.failed.items():
-        errors.print(f"  - {name}: {message}")
+    for name, message in summary.failed.items():  # most messages name the partition file
+        errors.print(f"  - {message}" if name in message else f"  - {name}: {message}")
     if summary.unreadable and not args.skip_bad_images:
         errors.print("To leave out galaxies whose image file cannot be read, add "
                      "--skip-bad-images.")

@@ -111,8 +111,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "isolation forest and flag likely artefacts (with --predictions)."),
     )
     start.add_argument("embeddings", metavar="EMBEDDINGS",
-                       help="parquet file from galmorph embed (made with --stages 2, which "
-                            "finds more unusual galaxies)")
+                       help="parquet file from galmorph embed, or the folder it writes for "
+                            "a partitioned catalog (made with --stages 2, which finds more "
+                            "unusual galaxies)")
     session_option(start)
     start.add_argument(
         "--baseline", choices=BASELINES, default=None,

@@ -8,7 +8,8 @@ listing the complete ones. :func:`open_embeddings` reads a file as
 :class:`PartitionedEmbeddings`: its galaxies' ids, positions and image paths at
 once (rows ``0..n-1`` in partition order, sorted by path), its features a
 partition at a time (:meth:`PartitionedEmbeddings.blocks`), so memory holds one
-partition's features.
+partition's features; :func:`read_all_embeddings` reads either into one
+:class:`~galmorph.inference.embeddings.Embeddings`.
 
 Which files are partitions: with a manifest, those it lists as complete (other
 parquet files there, e.g. of an interrupted run, are left out with a warning);
@@ -125,6 +126,20 @@ def open_embeddings(path: str | Path) -> Embeddings | PartitionedEmbeddings:
     if Path(path).is_dir():
         return read_embedding_folder(path)
     return read_embeddings(path)
+
+
+def read_all_embeddings(path: str | Path) -> Embeddings:
+    """An embeddings file, or every galaxy of a folder of them with all their features in
+    memory at once (for what needs them all, e.g. an anomaly session).
+
+    Raises:
+        GalmorphError: as :func:`open_embeddings`.
+    """
+    opened = open_embeddings(path)
+    if isinstance(opened, Embeddings):
+        return opened
+    return Embeddings(ids=opened.ids, features=opened.read_features(), info=opened.info,
+                      ra=opened.ra, dec=opened.dec, file_loc=opened.file_loc, path=opened.path)
 
 
 def _listed(root: Path) -> set[str] | None:

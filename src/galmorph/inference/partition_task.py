@@ -14,8 +14,9 @@ earlier run wrote for it is removed), with a warning, and its result has 0 rows.
 Errors caused by the input (a bad row, a corrupt image, another model) do not
 raise: they come back in :attr:`PartitionResult.error`, naming the partition
 file and the row, so that the other partitions go on and a failed one is not
-retried. GalmorphWarnings (e.g. rows skipped for a missing image) come back in
-:attr:`PartitionResult.warnings`.
+retried. GalmorphWarnings (e.g. rows skipped for a missing image, galaxies left out
+for an unreadable one) come back in :attr:`PartitionResult.warnings`, naming the
+partition file.
 
 Example:
     >>> sha = job_model("gz2-starter").checksum  # doctest: +SKIP
@@ -152,12 +153,10 @@ def _compute(frame: pd.DataFrame, loaded: LoadedModel, job: PartitionJob) -> pd.
                          **job.options)
 
 
-def _failure(err: GalmorphError, partition: Partition) -> str:
-    """The error's message (an image's names its galaxy), naming the partition file."""
-    message = user_message(err)
-    if str(partition.path) not in message:
-        message = f"{partition.path}: {message}"
-    return message
+def _naming(message: str, partition: Partition) -> str:
+    """``message`` (an error's or a warning's), starting with the partition file unless
+    it names it already."""
+    return message if str(partition.path) in message else f"{partition.path}: {message}"
 
 
 def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
@@ -185,7 +184,7 @@ def _process(partition: Partition, job: PartitionJob) -> PartitionResult:
         table = _compute(frame, loaded, job)
     except GalmorphError as err:
         return PartitionResult(partition.relative, len(ids), ids_digest(ids),
-                               error=_failure(err, partition),
+                               error=_naming(user_message(err), partition),
                                unreadable_image=isinstance(err, ImageError))
     from galmorph.inference.outputs import write_table
 
@@ -207,5 +206,6 @@ def run_partition(partition: Partition, job: PartitionJob) -> PartitionResult:
     for other in caught:
         if not issubclass(other.category, GalmorphWarning):
             warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-    messages = [str(w.message) for w in caught if issubclass(w.category, GalmorphWarning)]
+    messages = [_naming(str(w.message), partition) for w in caught
+                if issubclass(w.category, GalmorphWarning)]
     return replace(result, warnings=tuple(messages))
