@@ -72,6 +72,7 @@ def test_the_command_line_keeps_them_in_a_file_and_in_partitions(
 
     table = Table.read(tmp_path / "p.ecsv")
     assert table.colnames[:3] == ["id_str", "ra", "dec"]
+    assert table["dec"].description == "declination (degrees), from the catalog"
     assert list(table["dec"]) == catalog["dec"].tolist()
     assert main(["predict", str(tmp_path / "cat"), "-o", str(tmp_path / "out"), *common]) == 0
     partition = pd.read_parquet(tmp_path / "out" / "p=0.parquet")

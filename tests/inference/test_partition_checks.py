@@ -86,3 +86,12 @@ def test_a_usable_one_suggests_folder_outputs_on_dask(
     out = capsys.readouterr().out
     assert "Ready to use: 12 galaxies" in out
     assert f"galmorph predict {folder} -o predictions --workers 2" in out
+
+
+def test_the_same_problem_in_every_partition_is_said_once(tmp_path: Path,
+                                                          catalog: pd.DataFrame) -> None:
+    folder = _partition(tmp_path, catalog.drop(columns="t01_smooth_or_features_a01_smooth_count"),
+                        (4, 4, 4))
+    summary, _ = check_partitions(find_partitions(folder), "gz2", progress=False)
+    (error,) = [e for e in summary.errors if "t01_smooth_or_features" in e]
+    assert error.endswith("(in 3 partitions: part=0.parquet, part=1.parquet, part=2.parquet)")

@@ -359,9 +359,12 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
                        args.skip_missing_images or args.skip_bad_images, args.skip_bad_images)
     summary = run_partitions(partitions, job, scheduler=args.scheduler, workers=args.workers)
     done = len(summary.computed)
+    left_out = summary.rows_read - summary.rows_written
     text = (f"Wrote {done} partition{'' if done == 1 else 's'} ({summary.rows_written} "
-            f"galax{'y' if summary.rows_written == 1 else 'ies'}) to {out_dir} (model "
-            f"{loaded.name}, sha256 {loaded.checksum[:12]})")
+            f"galax{'y' if summary.rows_written == 1 else 'ies'}"
+            + (f" of {summary.rows_read}; {left_out} left out, without a readable image"
+               if left_out else "")
+            + f") to {out_dir} (model {loaded.name}, sha256 {loaded.checksum[:12]})")
     if summary.skipped:
         text += f"; skipped {len(summary.skipped)} already complete"
     if summary.empty:

@@ -97,7 +97,8 @@ def check_image_files(
         summary.errors.append(
             f"image file missing for {n_missing} of {n_listed} rows: {rows}; fix "
             f"{summary.file_column} or skip those rows (drop_missing_images=True, or "
-            "--skip-missing-images)"
+            "--skip-missing-images; predict, embed and evaluate also take --skip-bad-images, "
+            "which skips unreadable images too)"
         )
     return frame
 

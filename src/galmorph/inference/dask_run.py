@@ -74,7 +74,8 @@ Task = Callable[[Partition, PartitionJob], PartitionResult]
 class RunSummary:
     """What a run did: partitions (paths under the root) computed, skipped as complete,
     failed (with why; ``unreadable``: those that failed on an image that cannot be read)
-    and empty (no rows: nothing written), and the rows written."""
+    and empty (no rows: nothing written), and the rows read and written of those computed
+    (fewer written where galaxies without a readable image were left out)."""
 
     out_dir: Path
     computed: list[str] = field(default_factory=list)
@@ -82,6 +83,7 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)
     empty: list[str] = field(default_factory=list)
     rows_written: int = 0
+    rows_read: int = 0
     unreadable: list[str] = field(default_factory=list)
 
 
@@ -165,6 +167,7 @@ def _note(result: PartitionResult, job: PartitionJob, manifest: Manifest,
         result.rows_unreadable))
     summary.computed.append(result.relative)
     summary.rows_written += result.rows_written
+    summary.rows_read += result.rows
 
 
 def _warn_if_threaded(client: Client) -> None:

@@ -69,6 +69,8 @@ def check_partitions(
                            n_images_missing=0)
     shapes: Counter[tuple[int, ...]] = Counter()
     hashes, owners, votes, files = [], [], [], []
+    errors: dict[str, list[str]] = {}  # message: the partitions that have it
+    notes: dict[str, list[str]] = {}
     with progress_bar("partitions", progress) as bar:
         task = bar.add_task("Checking", total=len(partitions))
         for number, partition in enumerate(partitions):
@@ -77,13 +79,17 @@ def check_partitions(
                 frame = rename_columns(read_table(partition.path), source, id_column,
                                        file_column)
             except GalmorphError as err:
-                total.errors.append(f"{partition.relative}: {err}")
+                errors.setdefault(str(err), []).append(partition.relative)
                 bar.advance(task)
                 continue
             kept, found = inspect_catalog(frame, schema, source, partition.root,
                                           check_images=True, drop=drop,
                                           decode_images=decode_images)
-            _add(total, found, partition.relative)
+            _add(total, found)
+            for message in found.errors:
+                errors.setdefault(message, []).append(partition.relative)
+            for message in found.warnings:
+                notes.setdefault(message, []).append(partition.relative)
             shapes.update(found.image_shapes)
             if "id_str" in kept:
                 ids = kept["id_str"].astype(str).to_numpy(dtype=object)
@@ -100,12 +106,22 @@ def check_partitions(
         every = np.concatenate(votes)
         total.votes_median, total.votes_min, total.votes_max = (
             float(np.median(every)), int(every.min()), int(every.max()))
+    total.errors = [_where(m, names) for m, names in errors.items()]
+    total.warnings = [_where(m, names) for m, names in notes.items()]
     total.errors += _repeated_ids(partitions, hashes, owners, id_column)
     return total, (pd.concat(files, ignore_index=True) if files else pd.Series([], dtype=str))
 
 
-def _add(total: CatalogSummary, found: CatalogSummary, name: str) -> None:
-    """Add one partition's counts and messages (named by ``name``) to ``total``."""
+def _where(message: str, names: list[str]) -> str:
+    """A message with the partition that gave it, or (the same in several) how many."""
+    if len(names) == 1:
+        return f"{names[0]}: {message}"
+    listed = ", ".join(names[:SHOWN]) + (", ..." if len(names) > SHOWN else "")
+    return f"{message} (in {len(names)} partitions: {listed})"
+
+
+def _add(total: CatalogSummary, found: CatalogSummary) -> None:
+    """Add one partition's counts to ``total``."""
     total.schema = total.schema or found.schema
     total.n_rows += found.n_rows
     total.n_rows_kept += found.n_rows_kept
@@ -117,8 +133,6 @@ def _add(total: CatalogSummary, found: CatalogSummary, name: str) -> None:
     total.questions_present = total.questions_present or found.questions_present
     total.questions_absent = total.questions_absent or found.questions_absent
     total.votes_question = total.votes_question or found.votes_question
-    total.errors += [f"{name}: {message}" for message in found.errors]
-    total.warnings += [f"{name}: {message}" for message in found.warnings]
 
 
 def _repeated_ids(partitions: Sequence[Partition], hashes: list[np.ndarray],

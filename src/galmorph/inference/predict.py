@@ -76,6 +76,10 @@ if TYPE_CHECKING:
 #: Parquet metadata key of a resumable prediction part's record
 #: (:mod:`galmorph.inference.resumable`).
 PART_KEY = "galmorph_prediction_part"
+#: Descriptions of catalog columns copied into predictions (``keep_columns``), others
+#: "copied from the catalog".
+KEPT_NOTES = {"ra": "right ascension (degrees), from the catalog",
+              "dec": "declination (degrees), from the catalog"}
 
 
 def _prediction_chunks(
@@ -375,9 +379,10 @@ def predict_to_file(
             yield table
         check_some_read(rows, len(frame))  # before the file is in place
 
+    kept = {name: KEPT_NOTES.get(name, "copied from the catalog") for name in keep_columns}
     path, rows = write_table_chunks(counted(), output,
                                     output_metadata(loaded, mc_samples, views),
-                                    column_descriptions(loaded))
+                                    {**column_descriptions(loaded), **kept})
     if store is not None:
         store.remove()
     return WrittenTable(path, rows, columns[0] if columns else 0, loaded)
