@@ -14,7 +14,6 @@ from PIL import Image
 import galmorph.cli.serve as serve_cli
 from galmorph.anomaly.session import AnomalySession
 from galmorph.cli import main
-from galmorph.exceptions import GalmorphError
 from galmorph.web.app import SECURITY_HEADERS, create_app
 from galmorph.web.gallery import Gallery
 
@@ -273,7 +272,7 @@ def test_a_local_server_answers_to_local_names_only(
     assert everywhere.get("/api/info", headers={"host": "galaxies.lab:8000"}).status_code == 200
 
 
-def test_a_partitioned_folder_is_served_without_labelling(
+def test_a_partitioned_folder_is_served_and_labelled_as_the_file_is(
         web_files: dict[str, Path], client: TestClient, tmp_path: Path,
         split_embeddings: Callable[[Path, Path, list[int]], Path],
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -290,10 +289,11 @@ def test_a_partitioned_folder_is_served_without_labelling(
         assert (parts.get(f"/api/similar/{galaxy}", params={"k": 6}).json()
                 == client.get(f"/api/similar/{galaxy}", params={"k": 6}).json())
     assert parts.get("/api/anomaly/batch").status_code == 409
-    with pytest.raises(GalmorphError, match="labelling .--session. needs a single embeddings "
-                                            "file.*without --session"):
-        Gallery(folder, session=tmp_path / "hunt.db")
-    assert not (tmp_path / "hunt.db").exists()
+    hunt = TestClient(create_app(Gallery(folder, session=tmp_path / "hunt.db")))
+    batch = hunt.get("/api/anomaly/batch").json()["galaxies"]
+    assert len(batch) > 0 and all(g["id"] in ids(web_files) for g in batch)
+    labelled = hunt.post("/api/anomaly/label", json={"id": batch[0]["id"], "score": 4})
+    assert labelled.json()["n_labels"] == 1 and (tmp_path / "hunt.db").is_file()
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
     monkeypatch.setattr(serve_cli, "check_can_listen", lambda host, port: port)

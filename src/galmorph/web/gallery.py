@@ -100,13 +100,6 @@ class Gallery:
         from galmorph.inference.embedding_folder import open_embeddings
         from galmorph.web import sources
 
-        if session is not None and Path(embeddings).is_dir():
-            raise GalmorphError(
-                f"labelling (--session) needs a single embeddings file, and {embeddings} is a "
-                "folder of partitions: the anomaly hunt holds every galaxy's features in "
-                "memory. Serve the folder without --session to browse and search it, or "
-                "embed a catalog file of the galaxies to label (galmorph embed CATALOG -o "
-                "emb.parquet --pca 40) and serve that with --session")
         self.embeddings = open_embeddings(embeddings)
         emb = self.embeddings
         self.ids = emb.ids.astype(str)
