@@ -109,7 +109,8 @@ def test_embed_a_glob_on_a_scheduler_skipping_missing_images(
     assert status == 0, stderr  # checked first: a failed run gives no warning either
     relayed = [str(w.message) for w in caught if issubclass(w.category, GalmorphWarning)]
     assert any("Npix=2.parquet: skipping 1 of 3 rows" in m for m in relayed), (relayed, stderr)
-    assert "Wrote 3 partitions (8 galaxies)" in stdout
+    assert "Wrote 3 partitions (8 galaxies of 9; 1 left out: image missing or unreadable)" in (
+        stdout)
     assert sorted(json.loads((out / MANIFEST_NAME).read_text())["partitions"]) == PARTS
     assert [read_embedding_info(out / name)[1] for name in PARTS] == [3, 3, 2]
     assert gone["objid"] not in set(pd.read_parquet(out / PARTS[2])["id_str"])

@@ -238,6 +238,6 @@ def test_a_partitioned_run_says_how_to_go_past_them(
     assert "add --skip-bad-images" in capsys.readouterr().err
     with pytest.warns(GalmorphWarning, match="left out 2 of 12"):
         assert main([*common, "--skip-bad-images"]) == 0
-    assert "(10 galaxies of 12; 2 left out, without a readable image)" in (
+    assert "(10 galaxies of 12; 2 left out: image missing or unreadable)" in (
         capsys.readouterr().out)
     assert len(pd.read_parquet(tmp_path / "out" / "part=0.parquet")) == 10

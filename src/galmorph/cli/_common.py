@@ -362,7 +362,7 @@ def run_partitioned(args: argparse.Namespace, kind: str, options: dict[str, Any]
     left_out = summary.rows_read - summary.rows_written
     text = (f"Wrote {done} partition{'' if done == 1 else 's'} ({summary.rows_written} "
             f"galax{'y' if summary.rows_written == 1 else 'ies'}"
-            + (f" of {summary.rows_read}; {left_out} left out, without a readable image"
+            + (f" of {summary.rows_read}; {left_out} left out: image missing or unreadable"
                if left_out else "")
             + f") to {out_dir} (model {loaded.name}, sha256 {loaded.checksum[:12]})")
     if summary.skipped:

@@ -73,12 +73,14 @@ class Partition:
 def is_partitioned(source: str | Path) -> bool:
     """Whether a catalog argument names a partitioned catalog: a glob, or a folder, but
     for one of image files with no parquet file (a catalog of its images, see
-    :func:`~galmorph.data.catalog.read_catalog_source`)."""
+    :func:`~galmorph.data.catalog.read_catalog_source`). A path that is not there and
+    names a table file of another kind (``cat[1].csv``) is a missing file, not a glob."""
     path = Path(source)
     if path.is_dir():
         has_parquet = next(path.rglob(f"*{SUFFIX}"), None) is not None
         return has_parquet or not holds_images(path)
-    return not path.exists() and any(c in str(source) for c in GLOB_CHARS)
+    other_table = path.name.lower().endswith(tuple(e for e in FORMATS if e != SUFFIX))
+    return not path.exists() and not other_table and any(c in str(source) for c in GLOB_CHARS)
 
 
 def _glob_root(pattern: str) -> Path:
