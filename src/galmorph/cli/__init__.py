@@ -32,7 +32,7 @@ BROKEN_PIPE_STATUS = 1
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo", "demo_data", "validate", "train", "predict", "evaluate", "finetune", "embed",
-    "similar", "similar_eval", "adapt", "export", "anomaly", "serve",
+    "reduce", "similar", "similar_eval", "adapt", "export", "anomaly", "serve",
 )
 
 err_console = make_console(stderr=True)

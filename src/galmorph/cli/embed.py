@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         reject_options(
             {"--pca": args.pca is not None, "--chunk-size": args.chunk_size != DEFAULT_CHUNK_SIZE},
             "not for partitioned catalogs: each partition is embedded on its own, and one "
-            "PCA per partition would put them in different spaces",
+            "PCA per partition would put them in different spaces (embed without --pca, "
+            "then galmorph reduce OUT -o OUT40 --pca 40 fits one PCA over all of them)",
         )
         reject_options({"--workers": args.workers is not None and args.scheduler is not None},
                        SCHEDULER_HAS_WORKERS)
