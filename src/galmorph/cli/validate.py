@@ -100,26 +100,21 @@ def _inspect(args: argparse.Namespace) -> tuple[pd.DataFrame, CatalogSummary]:
     from galmorph.inference.partitions import find_partitions, is_partitioned
 
     if is_partitioned(args.catalog):
+        from galmorph.data.table_checks import plural
         from galmorph.inference.partition_checks import check_partitions
 
+        partitions = find_partitions(args.catalog)
         summary, files = check_partitions(
-            find_partitions(args.catalog), args.schema, id_column=args.id_column,
+            partitions, args.schema, id_column=args.id_column,
             file_column=args.file_column, drop=args.skip_missing_images,
             decode_images=not args.quick, progress=False)
-        summary.source = f"{args.catalog} ({_partition_count(args.catalog)})"
+        summary.source = f"{args.catalog} ({plural(len(partitions), 'partition')})"
         return files.to_frame("file_loc"), summary
     frame = read_catalog(args.catalog, args.id_column, args.file_column)
     return inspect_catalog(
         frame, args.schema, str(args.catalog), Path(args.catalog).parent, check_images=True,
         drop=args.skip_missing_images, decode_images=not args.quick,
     )
-
-
-def _partition_count(catalog: str) -> str:
-    from galmorph.data.table_checks import plural
-    from galmorph.inference.partitions import find_partitions
-
-    return plural(len(find_partitions(catalog)), "partition")
 
 
 def _image_sizes(shapes: dict[tuple[int, ...], int]) -> str:

@@ -88,11 +88,16 @@ def check_votes(frame: pd.DataFrame, schema: Schema, summary: CatalogSummary) ->
     if len(summary.errors) == n_errors:
         summary.warnings += votes_without_parent(frame, present)
     if len(summary.errors) == n_errors and present and len(frame):
-        totals = frame[present[0].columns].sum(axis=1)
+        totals = vote_totals(frame, present[0])
         summary.votes_question = present[0].name
         summary.votes_median = float(totals.median())
         summary.votes_min, summary.votes_max = int(totals.min()), int(totals.max())
     return frame
+
+
+def vote_totals(frame: pd.DataFrame, question: Question) -> pd.Series:
+    """Each row's total votes on ``question`` (its vote columns, checked, summed)."""
+    return frame[list(question.columns)].sum(axis=1)
 
 
 def vote_columns_in_any_case(

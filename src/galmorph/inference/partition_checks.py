@@ -30,6 +30,7 @@ from galmorph.data.table_checks import SHOWN, plural
 from galmorph.data.table_files import read_table
 from galmorph.data.tree import Schema
 from galmorph.data.validation import CatalogSummary, inspect_catalog
+from galmorph.data.vote_checks import vote_totals
 from galmorph.exceptions import GalmorphError
 from galmorph.inference.partitions import Partition, read_ids
 from galmorph.inference.progress import progress_bar
@@ -97,7 +98,7 @@ def check_partitions(
                 owners.append(np.full(len(ids), number, dtype=np.int64))
             if found.votes_question is not None and total.schema is not None:
                 question = total.schema.question(found.votes_question)
-                votes.append(kept[list(question.columns)].sum(axis=1).to_numpy())
+                votes.append(vote_totals(kept, question).to_numpy())
             if "file_loc" in kept:
                 files.append(kept["file_loc"].head(FILES_KEPT))
             bar.advance(task)
