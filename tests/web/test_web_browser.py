@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from astropy.io import fits
+from PIL import Image
 
 from galmorph.anomaly.labels import LabelStore
 from galmorph.web.app import create_app
@@ -158,6 +160,19 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     expect(page.locator("#search-grid .card .id").first).to_have_text(site["ids"][7])
     expect(page.locator("#search-grid .card")).to_have_count(5)
     assert page.url.endswith("/?k=5#search")  # an image is not in the address
+
+    pixels = np.asarray(Image.open(site["root"] / catalog["file_loc"][7]), np.float32)
+    bands = [tmp_path / f"mine_{band}.fits" for band in "gri"]  # one FITS file per band
+    for channel, path in enumerate(bands):
+        fits.PrimaryHDU(pixels[::-1, :, channel]).writeto(path)
+    page.set_input_files("#upload-file", [str(p) for p in bands])
+    page.click("#upload-form button")
+    expect(page.locator("#search-query .card .id")).to_have_text(
+        "mine_g.fits, mine_r.fits, mine_i.fits")
+    expect(page.locator("#search-grid .card")).to_have_count(5)
+    drawn = page.locator("#search-query .card img")  # the server's drawing: FITS is no <img>
+    assert drawn.get_attribute("src").startswith("data:image/png;base64,")
+    assert drawn.evaluate("img => img.complete && img.naturalWidth") > 0
 
     status = page.locator("#search-status")  # a failed upload says so under the form
     page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain",

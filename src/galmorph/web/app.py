@@ -22,7 +22,8 @@ Routes (JSON unless said otherwise):
 * ``GET /images/{id}``: a galaxy's image, by id only (unknown ids: 404).
 * ``GET /api/similar/{id}?k=``: its nearest neighbours; ``id`` may also be an id in
   another case or a position ``RA Dec`` in degrees (see :mod:`galmorph.web.lookup`).
-* ``POST /api/similar-image`` (multipart ``file``, ``k``): neighbours of an uploaded image.
+* ``POST /api/similar-image`` (multipart ``file``, ``k``): neighbours of an uploaded image
+  (``file`` once, or once per band: one FITS file per band, see :mod:`galmorph.web.pictures`).
 * ``GET /api/anomaly/batch``, ``POST /api/anomaly/retrain``: the batch to label;
   retrain refits the model to every label and proposes a new batch (before any label
   it keeps the batch: ``"retrained": false``).
@@ -251,14 +252,20 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
         return similar_to_text(gallery, galaxy_id, k)
 
     @app.post("/api/similar-image")
-    def similar_image(file: Annotated[UploadFile, File()],
+    def similar_image(file: Annotated[list[UploadFile], File()],
                       k: Annotated[int, Form(ge=1, le=MAX_RESULTS)] = 12) -> dict[str, Any]:
-        data = file.file.read(max_upload + 1)
-        if len(data) > max_upload:
-            raise HTTPException(413, f"the image is larger than {max_upload / 1024**2:g} MB")
-        if not data:
-            raise HTTPException(400, "the uploaded file is empty")
-        return gallery.similar_to_upload(data, file.filename or "upload", k)
+        uploaded, left = [], max_upload
+        for part in file:
+            data = part.file.read(left + 1)
+            if len(data) > left:
+                raise HTTPException(413, f"the image{'s are' if len(file) > 1 else ' is'} "
+                                    f"larger than {max_upload / 1024**2:g} MB")
+            if not data:
+                raise HTTPException(400, f"the uploaded file {part.filename!r} is empty"
+                                    if part.filename else "the uploaded file is empty")
+            uploaded.append((part.filename or "upload", data))
+            left -= len(data)
+        return gallery.similar_to_upload(uploaded, k)
 
     @app.get("/api/anomaly/batch")
     def batch() -> dict[str, Any]:

@@ -13,10 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import io
+import base64
 import math
+import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,7 @@ import pandas as pd
 from galmorph.data.fits_images import band_files, image_exists
 from galmorph.exceptions import GalmorphError, ImageError
 from galmorph.web.detail import AnswerRows
+from galmorph.web.pictures import BROWSER_IMAGE_TYPES, png_bytes, write_upload
 from galmorph.web.summary import PredictionSummary
 from galmorph.web.table import GalaxyTable
 
@@ -33,8 +36,6 @@ if TYPE_CHECKING:
     from galmorph.search.search import SimilarityResult, SimilaritySearch
     from galmorph.web.map_view import MapView
 
-#: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
-BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 #: Largest page of the browse grid.
 MAX_PAGE_SIZE = 200
 #: Largest number of neighbours or ranking rows one request may ask for.
@@ -233,14 +234,7 @@ class Gallery:
             if not path.is_file():
                 raise UnknownGalaxy(f"the image of galaxy {galaxy_id!r} is missing")
             return path, media
-        from PIL import Image
-
-        from galmorph.data.images import load_image
-
-        pixels = load_image(path)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, "PNG")
-        return buffer.getvalue(), "image/png"
+        return png_bytes(path), "image/png"
 
     # ---------------------------------------------------------- similarity
     @property
@@ -271,30 +265,30 @@ class Gallery:
         return {"query": self.describe(row, self.labels()), "metric": result.metric,
                 "neighbours": self.neighbours(result)}
 
-    def similar_to_upload(self, data: bytes, filename: str, k: int = 12) -> dict[str, Any]:
-        """The ``k`` galaxies most like an uploaded image file (``data``, its bytes).
+    def similar_to_upload(self, files: Sequence[tuple[str, bytes]],
+                          k: int = 12) -> dict[str, Any]:
+        """The ``k`` galaxies most like an uploaded image: ``files``, its ``(filename,
+        bytes)``, one file or one FITS file per band (see :mod:`galmorph.web.pictures`).
+        A FITS upload's query has ``preview``, a PNG data URL of what was read.
 
         Raises:
-            ImageError: when the bytes are not a readable jpg, png or FITS image.
+            ImageError: when the files are not one readable jpg, png or FITS image.
         """
-        from galmorph.data.fits_images import FITS_SUFFIXES
-        from galmorph.data.images import load_image
-
-        name = filename.lower()
-        suffix = next((s for s in FITS_SUFFIXES if name.endswith(s)), Path(name).suffix)
-        if suffix not in (*BROWSER_IMAGE_TYPES, *FITS_SUFFIXES):
-            raise ImageError(f"{filename!r} is not a jpg, png or FITS file")
+        shown = ", ".join(name for name, _ in files)
         k = max(1, min(k, MAX_RESULTS, len(self.ids)))
         with tempfile.TemporaryDirectory(prefix="galmorph-upload-") as folder:
-            path = Path(folder) / f"upload{suffix}"
-            path.write_bytes(data)
+            path = write_upload(files, Path(folder))
             try:
-                load_image(path)
-            except ImageError:
-                raise ImageError(f"{filename!r} is not a readable image") from None
+                preview = png_bytes(path)
+            except ImageError as err:
+                if len(files) == 1:
+                    raise ImageError(f"{shown!r} is not a readable image") from None
+                raise ImageError(str(err).replace(f"{folder}{os.sep}", "")) from None
             result = self.search.by_image(path, k, model=self.model)
-        return {"query": {"id": filename}, "metric": result.metric,
-                "neighbours": self.neighbours(result)}
+        query: dict[str, Any] = {"id": shown}
+        if path.suffix.lower() not in BROWSER_IMAGE_TYPES:
+            query["preview"] = "data:image/png;base64," + base64.b64encode(preview).decode()
+        return {"query": query, "metric": result.metric, "neighbours": self.neighbours(result)}
 
     # ------------------------------------------------------------ labelling
     def _session(self) -> AnomalySession:

@@ -298,33 +298,38 @@ function megabytes(bytes) { return `${Number((bytes / 1024 ** 2).toPrecision(3))
 // a failure is said on the status line under the upload form, where the user is looking.
 async function searchByUpload(event) {
   event.preventDefault();
-  const file = $("upload-file").files[0];
-  if (!file) return;
+  // one image, or one FITS file per band of one galaxy (chosen together)
+  const files = Array.from($("upload-file").files);
+  if (!files.length) return;
   const search = ++state.searches;
   clearResults();
   showError("");
   const k = searchK($("search-k").value);
   setAddress(addressWith({ k: kParam(k) }, "#search"), true);  // not this image: nothing to reload
-  if (state.maxUpload && file.size > state.maxUpload) {
-    searchStatus(`${file.name} is ${megabytes(file.size)}: the largest image this server accepts ` +
-      `is ${megabytes(state.maxUpload)}.`, true);
+  const names = files.map((file) => file.name).join(", ");
+  const size = files.reduce((sum, file) => sum + file.size, 0);
+  if (state.maxUpload && size > state.maxUpload) {
+    searchStatus(`${names} ${files.length > 1 ? "are" : "is"} ${megabytes(size)}: the largest ` +
+      `image this server accepts is ${megabytes(state.maxUpload)}.`, true);
     return;
   }
   const form = new FormData();
-  form.append("file", file);
+  for (const file of files) form.append("file", file);
   form.append("k", k);
-  searchStatus(`Embedding ${file.name}…`);
+  searchStatus(`Embedding ${names}…`);
   let data;
   try {
     data = await api("/api/similar-image", { method: "POST", body: form });
   } catch (error) {
-    if (search === state.searches) searchStatus(`Could not search with ${file.name}: ${error.message}`, true);
+    if (search === state.searches) searchStatus(`Could not search with ${names}: ${error.message}`, true);
     return;
   }
   if (search !== state.searches) return;
+  // FITS: the server's drawing of what it read; a browser cannot show FITS itself
+  const picture = data.query.preview || URL.createObjectURL(files[0]);
   const query = el("figure", { class: "card query" },
-    el("img", { src: URL.createObjectURL(file), alt: file.name }),
-    el("figcaption", { class: "id", text: file.name }),
+    el("img", { src: picture, alt: names }),
+    el("figcaption", { class: "id", text: names }),
     el("div", { class: "muted", text: "your image" }));
   showResults(data, query);
 }
