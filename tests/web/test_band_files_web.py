@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,9 @@ def test_one_fits_file_per_band_uploads_as_one_galaxy(band_site: tuple[TestClien
     assert data["query"]["preview"].startswith(prefix)
     picture = Image.open(io.BytesIO(base64.b64decode(data["query"]["preview"][len(prefix):])))
     assert picture.size == (SIDE, SIDE) and picture.mode == "RGB"
+    notes = " ".join(data["query"]["notes"])  # as the command line warns, in the user's names
+    assert "J2_r.fits, J2_g.fits, J2_i.fits is FITS, which galmorph stretches itself" in notes
+    assert str(Path(tempfile.gettempdir())) not in notes and "upload" not in notes
     one = client.post("/api/similar-image", files=_band_upload(folder, "J3", "g"),
                       data={"k": "1"}).json()  # one band: grey, still FITS
     assert one["query"]["id"] == "J3_g.fits" and one["query"]["preview"].startswith(prefix)

@@ -138,6 +138,8 @@ def test_similar_to_an_uploaded_image(client: TestClient, web_files: dict[str, P
     found = answer.json()["neighbours"]
     assert found[0]["id"] == catalog["id_str"][5] and found[0]["distance"] < 1e-4
     assert len(found) == 3
+    assert "preview" not in answer.json()["query"]  # the browser shows a jpg itself
+    assert answer.json()["query"]["notes"] == []  # an image like the model's own
 
 
 @pytest.mark.parametrize(("name", "content", "status", "message"), [

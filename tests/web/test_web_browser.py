@@ -173,6 +173,8 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     drawn = page.locator("#search-query .card img")  # the server's drawing: FITS is no <img>
     assert drawn.get_attribute("src").startswith("data:image/png;base64,")
     assert drawn.evaluate("img => img.complete && img.naturalWidth") > 0
+    expect(page.locator("#search-status")).to_contain_text(  # the command line's warning
+        "Note: mine_g.fits, mine_r.fits, mine_i.fits is FITS, which galmorph stretches itself")
 
     status = page.locator("#search-status")  # a failed upload says so under the form
     page.set_input_files("#upload-file", files=[{"name": "notes.txt", "mimeType": "text/plain",

@@ -18,6 +18,7 @@ import math
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from galmorph.data.fits_images import band_files, image_exists
-from galmorph.exceptions import GalmorphError, ImageError
+from galmorph.exceptions import GalmorphError, GalmorphWarning, ImageError
 from galmorph.web.detail import AnswerRows
-from galmorph.web.pictures import BROWSER_IMAGE_TYPES, png_bytes, write_upload
+from galmorph.web.pictures import BROWSER_IMAGE_TYPES, png_bytes, upload_notes, write_upload
 from galmorph.web.summary import PredictionSummary
 from galmorph.web.table import GalaxyTable
 
@@ -269,7 +270,9 @@ class Gallery:
                           k: int = 12) -> dict[str, Any]:
         """The ``k`` galaxies most like an uploaded image: ``files``, its ``(filename,
         bytes)``, one file or one FITS file per band (see :mod:`galmorph.web.pictures`).
-        A FITS upload's query has ``preview``, a PNG data URL of what was read.
+        A FITS upload's query has ``preview``, a PNG data URL of what was read; ``notes``
+        says how the image differs from the model's training images (size, channels,
+        stretch), as the command line warns.
 
         Raises:
             ImageError: when the files are not one readable jpg, png or FITS image.
@@ -284,8 +287,10 @@ class Gallery:
                 if len(files) == 1:
                     raise ImageError(f"{shown!r} is not a readable image") from None
                 raise ImageError(str(err).replace(f"{folder}{os.sep}", "")) from None
-            result = self.search.by_image(path, k, model=self.model)
-        query: dict[str, Any] = {"id": shown}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", GalmorphWarning)
+                result = self.search.by_image(path, k, model=self.model)
+        query: dict[str, Any] = {"id": shown, "notes": upload_notes(caught, path, shown)}
         if path.suffix.lower() not in BROWSER_IMAGE_TYPES:
             query["preview"] = "data:image/png;base64," + base64.b64encode(preview).decode()
         return {"query": query, "metric": result.metric, "neighbours": self.neighbours(result)}

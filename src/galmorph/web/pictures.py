@@ -17,12 +17,14 @@ Example:
 from __future__ import annotations
 
 import io
+import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from galmorph.data.fits_images import FITS_SUFFIXES, band_files
 from galmorph.data.image_folder import galaxy_images
-from galmorph.exceptions import ImageError
+from galmorph.exceptions import GalmorphWarning, ImageError
 
 #: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
 BROWSER_IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -87,3 +89,19 @@ def write_upload(files: Sequence[tuple[str, bytes]], folder: Path) -> Path:
     for (_, data), name in zip(files, names, strict=True):
         (folder / name).write_bytes(data)
     return folder / grouped[0][1]
+
+
+def upload_notes(caught: Sequence[warnings.WarningMessage], path: Path, shown: str
+                 ) -> list[str]:
+    """galmorph's warnings about an upload read from ``path`` (e.g. its size or stretch
+    differs from the model's images), naming the user's files (``shown``) instead of the
+    server's; other warnings are issued again as usual."""
+    notes = []
+    for warning in caught:
+        if issubclass(warning.category, GalmorphWarning):
+            text = str(warning.message).replace(str(path), shown)
+            notes.append(text.replace(f"{path.parent}{os.sep}", ""))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return notes

@@ -332,6 +332,10 @@ async function searchByUpload(event) {
     el("figcaption", { class: "id", text: names }),
     el("div", { class: "muted", text: "your image" }));
   showResults(data, query);
+  // how the image differs from the model's (size, channels, stretch): as the command warns
+  if (data.query.notes.length) {
+    $("search-status").textContent += `. Note: ${data.query.notes.join(" ")}`;
+  }
 }
 
 // ---------------------------------------------------------------- labelling
