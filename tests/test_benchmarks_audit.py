@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -106,7 +107,7 @@ def test_missing_catalog_in_process(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 WRAPPED = ("adapt", "dask", "data", "finetune", "finetune_splits", "gpu", "memory", "model",
-           "onnx", "similarity", "starter", "web_map")
+           "onnx", "ring_profiles", "similarity", "starter", "web_map")
 
 
 @pytest.mark.parametrize("name", WRAPPED)
@@ -202,3 +203,24 @@ def test_gz2_catalog_script_reports_bad_catalogs(
     with pytest.raises(SystemExit, match=r"^error: .*catalog.csv has no column file_loc$"):
         script.main([str(tmp_path), "-o", str(tmp_path / "again")])
     assert capsys.readouterr().out.endswith("copied/catalog.csv: 3 galaxies\n")
+
+
+def test_ring_profiles_find_a_ring_and_its_colour() -> None:
+    bench = _load("bench_ring_profiles")
+    side = 101
+    y, x = np.mgrid[:side, :side] - (side - 1) / 2
+    radius = np.hypot(y, x)
+    disc = 200 * np.exp(-radius / 6)
+    ring = 60 * np.exp(-((radius - 30) / 3) ** 2)  # blue: bright in the third band
+    pixels = np.stack([disc, disc, disc + ring], axis=-1)
+    polar = bench.polar_image(pixels, max_radius=50)
+    assert polar.shape == (3, bench.N_RADII, bench.N_ANGLES)
+    measures = bench.ring_measures(polar)
+    radii = np.linspace(0, 50, bench.N_RADII)
+    outside = (radii > 15) & (radii < 45)
+    assert abs(radii[outside][np.argmax(measures["median"][outside])] - 30) < 1.5
+    assert abs(radii[np.argmin(measures["colour"])] - 30) < 1.5  # bluest at the ring
+    assert measures["uniformity"].max() < 0.05  # round: the same at every position angle
+    barred = pixels.copy()
+    barred[45:56, :, :] += 80  # a horizontal bar: bright on two sides only
+    assert bench.ring_measures(bench.polar_image(barred, 50))["uniformity"].max() > 0.3
