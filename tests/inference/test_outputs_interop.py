@@ -159,6 +159,23 @@ def test_stilts_reads_the_ecsv_types_and_metadata(tmp_path: Path, frame: pd.Data
     assert "galmorph_model: gz2-starter" in run.stdout and "| 007 " in run.stdout
 
 
+def test_fits_metadata_is_also_history_that_topcat_shows(tmp_path: Path,
+                                                        frame: pd.DataFrame) -> None:
+    meta = {**META, "galmorph_note": "two\nlines"}
+    path = write_table(frame, tmp_path / "p.fits", meta)
+    header = fits.getheader(path, 1)
+    assert header["galmorph_model"] == "gz2-starter"  # HIERARCH, as before
+    history = " ".join(str(line) for line in header["HISTORY"])
+    assert "galmorph_model = gz2-starter" in history and "galmorph_note = two lines" in history
+    # the HISTORY lines are not read twice; a header card holds one line of text
+    assert read_metadata(path) == {**META, "galmorph_note": "two lines"}
+    if shutil.which("stilts") is None:
+        return
+    run = subprocess.run(["stilts", "tpipe", f"in={path}", "omode=meta"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert "HISTORY:" in run.stdout and "galmorph_views = 1" in run.stdout
+
+
 def test_column_descriptions_go_where_the_format_keeps_them(
     tmp_path: Path, frame: pd.DataFrame
 ) -> None:

@@ -13,7 +13,9 @@ chunks, streaming parquet and CSV so that memory holds one chunk at a time.
 The ``metadata`` (e.g. the model's name, version and checksum) is stored as:
 
 * parquet: key/value pairs of the file's schema metadata;
-* FITS: header keywords of the table HDU (``HIERARCH`` cards for long names);
+* FITS: header keywords of the table HDU (``HIERARCH`` cards for long names), and the
+  same again as ``HISTORY`` lines (``galmorph_model = gz2-starter``), which TOPCAT shows
+  among the table's parameters (it does not read ``HIERARCH`` cards);
 * ECSV: the ``meta`` of its YAML header;
 * CSV: a JSON object in the file ``NAME.csv.meta.json`` beside it (see
   :func:`metadata_sidecar`), so that the CSV file is plain: one header row, then the
@@ -58,9 +60,10 @@ OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".ecsv":
 #: Formats :func:`write_table_chunks` gathers in memory and writes at the end.
 _GATHERED = {"fits", "ecsv"}
 
-#: FITS binary-table header keywords that describe the table itself, not metadata.
+#: FITS binary-table header keywords that describe the table itself, or repeat the
+#: metadata for readers of text (HISTORY), not metadata.
 _FITS_STRUCTURE = re.compile(
-    r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTNAME|T[A-Z]+\d+)$"
+    r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTNAME|T[A-Z]+\d+|HISTORY|COMMENT)$"
 )
 
 
@@ -121,6 +124,8 @@ def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
         for number, name in enumerate(frame.columns, start=1):
             if text := (descriptions or {}).get(str(name)):
                 hdu.header.set(f"TCOMM{number}", text, after=f"TFORM{number}")
+        for key, value in metadata.items():
+            hdu.header.add_history(f"{key} = {' '.join(str(value).split())}")
         hdu.writeto(path, overwrite=True)
 
 
@@ -291,9 +296,10 @@ def _stream_parquet(chunks: Iterable[pd.DataFrame], path: Path, metadata: Mappin
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata :func:`write_table` stored in a file, as strings.
 
-    For FITS this is every header keyword of the table HDU that does not
-    describe the table's columns. For CSV it is the leading ``# key: value`` lines
-    where the file starts with ``#`` (as earlier versions wrote it), else the sidecar
+    For FITS this is every header keyword of the table HDU that does not describe the
+    table's columns (``HISTORY`` and ``COMMENT`` lines left out). For CSV it is the
+    leading ``# key: value`` lines where the file starts with ``#`` (as earlier
+    versions wrote it), else the sidecar
     :func:`metadata_sidecar` names (``{}`` when there is none).
     """
     path = user_path(path)
