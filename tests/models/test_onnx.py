@@ -116,6 +116,22 @@ def test_dynamic_batch(exports: dict[str, Path], starter: LoadedModel, batch: in
     assert OnnxModel(exports["encoder"]).run(images).shape == (batch, starter.model.feature_dim)
 
 
+def test_large_batches_run_in_parts(exports: dict[str, Path], starter: LoadedModel,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    size, channels = starter.image_config.size, starter.image_config.channels
+    images = np.random.default_rng(5).normal(size=(5, channels, size, size))
+    model = OnnxModel(exports["encoder"])
+    whole = model.run(images)
+    calls = []
+    run = model.session.run
+    monkeypatch.setattr(model.session, "run", lambda *a: calls.append(len(a[1]["images"]))
+                        or run(*a))
+    monkeypatch.setattr(gonnx, "MAX_RUN_IMAGES", 2)
+    np.testing.assert_allclose(model.run(images), whole, rtol=1e-5, atol=1e-6)
+    assert calls == [2, 2, 1]
+    assert model.run(images[:0]).shape == (0, starter.model.feature_dim)
+
+
 def test_runtime_threads_follow_torch(exports: dict[str, Path]) -> None:
     threads = torch.get_num_threads()
     try:
