@@ -42,6 +42,7 @@ def trained(tmp_path: Path, make_catalog) -> tuple[Path, Path]:
     assert main(["train", str(catalog), "--schema", str(tmp_path / "rings.yaml"), "-o",
                  str(tmp_path / "my-rings"), "--encoder", "test_convnext", "--image-size", "32",
                  "--epochs", "1", "--batch-size", "8", "--split", "0.6", "0.4", "0", *FAST]) == 0
+    assert (tmp_path / "my-rings" / "learning_curves.png").is_file()
     return catalog, tmp_path / "my-rings" / "model.pt"
 
 

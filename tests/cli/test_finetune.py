@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from galmorph.cli import build_parser, main
 from galmorph.data import bundled
@@ -44,6 +45,9 @@ def test_finetune_then_predict_a_classifier(
     assert status == 0
     out = capsys.readouterr().out
     assert "fine-tuned 1 of 4 encoder blocks" in out and "model.pt" in out
+    curves = run / "learning_curves.png"
+    assert f"learning curves (loss by epoch, training and validation): {curves}" in out
+    assert Image.open(curves).size == (900, 340)  # losses, and validation accuracy beside
     meta = load_model(run / "model.pt").metadata
     assert meta["training"]["split"]["sizes"] == {"train": 24, "val": 8, "test": 0}
     # the kept epoch's validation accuracy, as logged, is recorded and reported

@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
-    from galmorph.cli.train import vote_loss_report
+    from galmorph.cli.train import print_learning_curves, vote_loss_report
     from galmorph.models.label_metrics import versus_constant_answer, versus_median
     from galmorph.training.trainer import hardware_summary
 
@@ -290,6 +290,11 @@ def _report(result: FinetuneResult) -> None:
                   f"-o predictions.parquet  (columns {columns})")
     if result.metrics_file is not None:
         console.print(f"per-epoch losses and scores: {result.metrics_file}")
+    task = result.metadata["task"]
+    print_learning_curves(console, result.model_path.parent, {
+        "classification": "cross-entropy", "votes": "summed NLL of the votes",
+        "regression": "mean squared error" if result.metadata.get("loss") == "mse"
+        else "mean absolute error"}[task])
     if classes or result.metadata["task"] == "regression":
         console.print(f"see the galaxies it gets most wrong: galmorph evaluate CATALOG --model "
                       f"{shlex.quote(str(result.model_path))} --grid worst.png")

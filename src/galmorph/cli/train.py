@@ -22,6 +22,10 @@ from galmorph.cli._common import (
 from galmorph.data.image_config import MIN_IMAGE_SIZE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
     from galmorph.training.train import TrainResult
 
 
@@ -160,7 +164,17 @@ def run(args: argparse.Namespace) -> int:
     for line in vote_loss_report(training):
         console.print(line)
     console.print(styled(f"model: {result.model_path}", "bold", "  (use it with --model)"))
+    print_learning_curves(console, result.model_path.parent, "summed NLL of the votes")
     return 0
+
+
+def print_learning_curves(console: Console, run_dir: Path, loss_name: str) -> None:
+    """Draw a finished run's learning curves in its folder and say where they are."""
+    from galmorph.report.learning_curves import write_learning_curves
+
+    path = write_learning_curves(run_dir, loss_name)
+    if path is not None:
+        console.print(f"learning curves (loss by epoch, training and validation): {path}")
 
 
 def vote_loss_report(training: dict[str, Any]) -> list[str]:

@@ -6,7 +6,9 @@ What users import is named here and loaded on first use, so importing
 report (:mod:`galmorph.report.demo`, one module per step); :func:`galaxy_grid`
 draws galaxy images with captions (:mod:`galmorph.report.plots`); and
 :func:`write_report` writes titled :class:`Section` s of figures, tables and
-notes to one HTML file with everything embedded (:mod:`galmorph.report.html`).
+notes to one HTML file with everything embedded (:mod:`galmorph.report.html`);
+:func:`write_learning_curves` draws a training run's losses by epoch
+(:mod:`galmorph.report.learning_curves`).
 
 Examples
 --------
@@ -36,6 +38,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "table_html",
             "write_report",
         ],
+        "learning_curves": ["draw_learning_curves", "read_history", "write_learning_curves"],
         "plots": ["HIGHLIGHT_COLOUR", "check_figure_path", "figure_formats", "galaxy_grid"],
     },
 )

@@ -9,12 +9,10 @@ on the embeddings, and writes ``ring-classifier/model.pt`` and
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from galmorph.report.html import (
     Section,
@@ -24,6 +22,7 @@ from galmorph.report.html import (
     number_text,
     paragraph_html,
 )
+from galmorph.report.learning_curves import draw_learning_curves, read_history
 
 if TYPE_CHECKING:
     from galmorph.report.demo import DemoRunner
@@ -85,7 +84,7 @@ def finetune_step(
             accelerator="cpu" if s.device == "cpu" else "auto", progress=s.progress,
             name="demo-ring-classifier",
         )
-    history = _history(folder)
+    history = read_history(folder)
     test_pred = predict_catalog(test, result.model_path, device=s.device, progress=s.progress,
                                 num_workers=s.num_workers, backend=s.backend)
     classes = result.metadata["classes"]
@@ -108,14 +107,16 @@ def finetune_step(
     test_pred.assign(ring=truth).to_csv(run.out / "ring_test_predictions.csv", index=False)
 
     n_val = result.metadata["training"]["split"]["sizes"]["val"]
-    curve = run.save(_curve_figure(history), "finetune_curve.png")
+    curve = run.save(draw_learning_curves(history, "cross-entropy"), "finetune_curve.png")
     section.blocks.append(figure_html(
         curve, "training and validation curves of the ring classifier",
         "Left: the loss (how wrong the model is; lower is better) on the training galaxies and "
-        f"on the {n_val} held-out validation galaxies, after each pass over the data (epoch). "
-        f"Right: the fraction of those {n_val} galaxies classified correctly: so few that one "
-        "galaxy more or less moves it a lot; the test figures below, on every other galaxy, "
-        "are the ones to trust."))
+        f"on the {n_val} held-out validation galaxies, after each pass over the data (epoch); "
+        "the dotted line marks the epoch of lowest validation loss, the model kept. "
+        f"Right: the fraction of those {n_val} galaxies classified correctly (balanced: the "
+        "mean of the fractions of rings and of non-rings): so few that one galaxy more or "
+        "less moves it a lot; the test figures below, on every other galaxy, are the ones to "
+        "trust."))
     n_blocks = result.metadata["training"]["n_blocks"]
     blocks = result.metadata["training"]["encoder_blocks"]
     section.blocks.append(facts_html([
@@ -168,36 +169,3 @@ def _accuracy_text(accuracy: float, balanced: float, truth: np.ndarray) -> str:
                  "'ring': compare the balanced accuracy (the mean of the fractions of rings and "
                  "of non-rings classified correctly) with its 50%")
     return text
-
-
-def _history(folder: Path) -> pd.DataFrame:
-    """Per-epoch training loss, validation loss and accuracy from the CSV logs."""
-    files = sorted(folder.glob("logs/version_*/metrics.csv"))
-    if not files:
-        return pd.DataFrame(columns=["epoch"])
-    logs = pd.read_csv(files[-1])
-    columns = [c for c in ("train_loss_epoch", "val_loss", "val_accuracy") if c in logs]
-    return logs.groupby("epoch")[columns].mean().reset_index()
-
-
-def _curve_figure(history: pd.DataFrame) -> Figure:
-    figure = Figure(figsize=(9, 3.4), layout="constrained")
-    loss, accuracy = figure.subplots(1, 2)
-    epochs = history["epoch"] + 1 if "epoch" in history else []
-    if "train_loss_epoch" in history:
-        loss.plot(epochs, history["train_loss_epoch"], "o-", label="training galaxies")
-    if "val_loss" in history:
-        loss.plot(epochs, history["val_loss"], "s-", label="validation galaxies")
-    loss.set_xlabel("epoch")
-    loss.set_ylabel("loss (cross-entropy)")
-    loss.legend()
-    loss.set_title("Loss")
-    if "val_accuracy" in history:
-        accuracy.plot(epochs, history["val_accuracy"], "s-", color="C1")
-    accuracy.set_ylim(0, 1.02)
-    accuracy.set_xlabel("epoch")
-    accuracy.set_ylabel("fraction correct")
-    accuracy.set_title("Validation accuracy")
-    for ax in (loss, accuracy):
-        ax.grid(alpha=0.3)
-    return figure
