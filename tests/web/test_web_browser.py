@@ -145,6 +145,16 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     expect(page.locator("#search-grid .card")).to_have_count(5)
     address = urlparse(page.url)
     assert address.query == "k=5" and address.fragment == "search/" + quote(site["ids"][9], safe="")
+    with page.expect_download() as download:  # the results as a table, made in the page
+        page.click("#search-export")
+    assert download.value.suggested_filename == f"similar-to-{site['ids'][9]}.csv"
+    table = pd.read_csv(download.value.path(), dtype={"id_str": str})
+    assert list(table.columns) == ["rank", "id_str", "ra", "dec", "distance"]
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5] and table["distance"].is_monotonic_increasing
+    cards = page.locator("#search-grid .card .id").all_inner_texts()
+    assert table["id_str"].tolist() == cards and table["ra"].notna().all()
+    fields = page.evaluate("[csvField(String.raw`a\"b,c`), csvField(null), csvField(0.5)]")
+    assert fields == ['"a""b,c"', "", "0.5"]  # an id with quotes or commas stays one field
     page.reload()  # the same search, with as many results
     expect(page.locator("#search-query .card .id")).to_have_text(site["ids"][9])
     expect(page.locator("#search-grid .card")).to_have_count(5)
@@ -183,6 +193,7 @@ def test_browse_and_search(page: object, site: dict[str, object], tmp_path: Path
     expect(status).to_have_text("Could not search with notes.txt: 'notes.txt' is not a jpg, "
                                 "png or FITS file")
     expect(page.locator("#search .card")).to_have_count(0)  # the last image's results went
+    expect(page.locator("#search-export")).to_be_hidden()  # and their export
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG" + bytes(11 * 1024**2))
     page.set_input_files("#upload-file", str(big))

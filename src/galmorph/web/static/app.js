@@ -252,6 +252,27 @@ function showResults(data, queryCard) {
   searchStatus(`${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
   $("search-grid").replaceChildren(...data.neighbours.map((g) =>
     searchCard(g, [el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` })])));
+  showSearchExport(data);
+}
+
+// One CSV field: quoted when it holds a comma, quote or line break (RFC 4180).
+function csvField(value) {
+  const text = value === null || value === undefined ? "" : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+// The results as CSV, made here (an uploaded image's results cannot be asked for again):
+// rank, id, position where known and distance, one row per neighbour.
+function showSearchExport(data) {
+  const link = $("search-export");
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  const columns = ["rank", "id_str", "ra", "dec", "distance"];
+  const rows = data.neighbours.map((g) => [g.rank, g.id, g.ra, g.dec, g.distance]);
+  const text = [columns, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  link.download = `similar-to-${data.query.id.replace(/[^\w.+-]+/g, "_").slice(0, 80)}.csv`;
+  link.title = `the ${rows.length} galaxies found, with their ${data.metric} distance to ${data.query.id}`;
+  link.hidden = false;
 }
 
 function searchStatus(text, failed = false) {
@@ -263,6 +284,7 @@ function searchStatus(text, failed = false) {
 function clearResults() {
   $("search-query").replaceChildren();
   $("search-grid").replaceChildren();
+  $("search-export").hidden = true;
 }
 
 // A galaxy by id (any case) or by position "RA Dec" in degrees.
