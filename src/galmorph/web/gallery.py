@@ -287,6 +287,8 @@ class Gallery:
                 if len(files) == 1:
                     raise ImageError(f"{shown!r} is not a readable image") from None
                 raise ImageError(str(err).replace(f"{folder}{os.sep}", "")) from None
+            # process-wide: a warning another request raises meanwhile is caught here too
+            # (rare: a galmorph one would join these notes; others are issued again)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", GalmorphWarning)
                 result = self.search.by_image(path, k, model=self.model)
