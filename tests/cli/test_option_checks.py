@@ -67,6 +67,20 @@ def test_num_workers_help_gives_the_default_the_loaders_use(
            f"one fewer than the cores, at most {cpu}, or {cuda} with a CUDA GPU)" in shown
 
 
+@pytest.mark.parametrize("command", ["predict", "embed", "evaluate", "demo"])
+def test_backend_help_names_only_options_the_command_has(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    has_mc_samples = "--mc-samples N" in shown
+    assert has_mc_samples == (command in ("predict", "evaluate"))
+    backend = shown[shown.index("--backend {auto,torch,onnx} torch:"):][:400]
+    assert ("--mc-" in backend) == has_mc_samples  # argparse may wrap at the hyphen
+    assert has_mc_samples or "auto: onnx on the CPU (about 2x faster), torch on a GPU" in backend
+
+
 @pytest.mark.parametrize("split", [["0.5", "0.5", "0.5"], ["1.2", "-0.1", "-0.1"],
                                    ["nan", "nan", "nan"]])
 def test_bad_split_names_the_option(split: list[str], catalog20: Path, tmp_path: Path,

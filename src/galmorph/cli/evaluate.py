@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
              "training and validation splits, recorded in the model file), whose figures "
              "flatter it; without this flag they are counted in a warning")
     add_inference_options(parser)
-    add_backend_option(parser)
+    add_backend_option(parser, mc_samples=True)
     add_skip_bad_images(parser)
     parser.set_defaults(func=run)
 

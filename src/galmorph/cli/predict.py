@@ -103,15 +103,18 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def add_backend_option(parser: argparse.ArgumentParser) -> None:
-    """The ``--backend`` option of predict, embed, evaluate and demo."""
+def add_backend_option(parser: argparse.ArgumentParser, *, mc_samples: bool = False) -> None:
+    """The ``--backend`` option of predict, embed, evaluate and demo; ``mc_samples``: the
+    command has ``--mc-samples``, which needs PyTorch."""
     from galmorph.models.defaults import BACKENDS
 
+    onnx, auto = (("; not with --mc-samples above 1", " when --mc-samples is 1 (about 2x "
+                   "faster), else torch") if mc_samples else
+                  ("", " (about 2x faster), torch on a GPU"))
     parser.add_argument(
         "--backend", choices=BACKENDS, default="auto",
         help="torch: PyTorch; onnx: ONNX Runtime on the CPU (the model is converted once "
-        "and cached; not with --mc-samples above 1); auto: onnx on the CPU when "
-        "--mc-samples is 1 (about 2x faster), else torch (default: auto)",
+        f"and cached{onnx}); auto: onnx on the CPU{auto} (default: auto)",
     )
 
 
@@ -195,7 +198,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "catalog, a folder, one file per partition (e.g. preds, not preds.parquet)",
     )
     add_inference_options(parser)
-    add_backend_option(parser)
+    add_backend_option(parser, mc_samples=True)
     add_skip_bad_images(parser)
     parser.add_argument(
         "--keep-columns", type=column_list, default=(), metavar="COL,...",
