@@ -101,6 +101,24 @@ def test_every_folder_is_a_subpackage_with_a_public_api() -> None:
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init} has no docstring"
 
 
+def test_the_map_lists_every_module_in_its_part() -> None:
+    """docs/architecture.md's table names each module in its part's row (cli: per command)."""
+    table = {}
+    for line in (PACKAGE.parents[1] / "docs" / "architecture.md").read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) == 3 and cells[0].startswith(("`", "(package root)")):
+            part = cells[0].strip("`") if cells[0].startswith("`") else ""
+            table[part] = set(cells[1].replace("`", "").replace(";", ",").split(", "))
+    for path in _modules():
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        part = relative.parts[0] if len(relative.parts) > 1 else ""
+        if relative.name in ("__init__", "__main__") or part in ("cli", "demo_data", "weights"):
+            continue
+        assert relative.name in table.get(part, set()), (
+            f"docs/architecture.md does not list {'/'.join(relative.parts)} in its "
+            f"{part or 'package root'} row")
+
+
 def test_every_public_name_of_a_subpackage_resolves() -> None:
     import importlib
 
