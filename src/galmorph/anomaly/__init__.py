@@ -18,6 +18,8 @@ their taste from the representation and proposes what to look at next.
   forest, and artefact flags;
 - :mod:`~galmorph.anomaly.methods` and :mod:`~galmorph.anomaly.ranking`: what each
   method predicts and proposes, and rankings with their metrics;
+- :mod:`~galmorph.anomaly.scoring`: a session's interest model applied to other
+  embeddings of the same features (a whole survey), a partition at a time;
 - :mod:`~galmorph.anomaly.benchmark`: the simulated-researcher benchmark;
 - :mod:`~galmorph.anomaly.checks`: the checks of what sessions and the interest model
   are given (:class:`SettingError` for a bad session setting);
@@ -49,13 +51,15 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "checks": ["SettingError"],
         "defaults": ["DEFAULT_ARTEFACT_THRESHOLD", "DEFAULT_BATCH_SIZE", "DEFAULT_PCA",
                      "DEFAULT_XI", "METHODS", "PRECISION_AT"],
-        "features": ["interest_features", "spread_sample"],
+        "features": ["InterestTransform", "fit_interest_features", "interest_features",
+                     "spread_sample"],
         "interest": ["InterestModel", "Proposal", "expected_improvement"],
         "label_files": ["read_label_file"],
         "labels": ["LabelStore"],
         "methods": ["Step", "predict_interest", "propose"],
         "ranking": ["rank_order", "ranking_metrics"],
         "records": ["MAX_SCORE", "MIN_SCORE", "Batch", "LabelRecord", "check_score"],
+        "scoring": ["ScoreSummary", "score_embeddings"],
         "session": ["AnomalySession", "SessionSettings"],
     },
 )

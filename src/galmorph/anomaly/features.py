@@ -2,13 +2,18 @@
 
 :func:`interest_features`: the embeddings' features, reduced to ``pca`` principal
 components when they have more (an embeddings file made with ``--pca 40`` is used
-as it is), then standardised (each column to zero mean, unit variance).
+as it is), then standardised (each column to zero mean, unit variance);
+:func:`fit_interest_features` also gives the :class:`InterestTransform` that puts other
+galaxies' features in the same space.
 
 :func:`spread_sample`: the first batch of active learning (no labels yet), spread
 over the feature space: the galaxies nearest the k-means centres of a sample.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,20 +24,42 @@ from galmorph.exceptions import GalmorphError
 _KMEANS_SAMPLE = 20_000
 
 
-def interest_features(features: np.ndarray, pca: int = DEFAULT_PCA, *, seed: int = 0) -> np.ndarray:
-    """Standardised features for the interest model: ``float32 (n, min(pca, D))``.
+@dataclass(frozen=True)
+class InterestTransform:
+    """How embeddings features become interest features (see :func:`fit_interest_features`),
+    to put other galaxies' features in the same space.
+
+    Attributes:
+        pca: the fitted scikit-learn PCA, or None when the features were used as they are.
+        mean, std: ``(d,)`` of the (projected) features the transform was fitted on.
+    """
+
+    pca: Any
+    mean: np.ndarray
+    std: np.ndarray
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """``float32 (n, d)`` interest features of ``(n, D)`` embeddings features."""
+        x = np.asarray(features, dtype=np.float32)
+        if self.pca is not None:
+            x = np.concatenate([self.pca.transform(x[s : s + SAMPLE_ROWS])
+                                for s in range(0, max(len(x), 1), SAMPLE_ROWS)]
+                               ).astype(np.float32)
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+
+def fit_interest_features(features: np.ndarray, pca: int = DEFAULT_PCA, *, seed: int = 0
+                          ) -> tuple[np.ndarray, InterestTransform]:
+    """Standardised features for the interest model, ``float32 (n, min(pca, D))``, and
+    the transform that made them.
 
     Features with more than ``pca`` columns are first projected on their first
     ``pca`` principal components (fitted on up to 100,000 random rows).
-
-    Example:
-        >>> x = interest_features(np.random.default_rng(0).normal(3, 2, (100, 5)), pca=3)
-        >>> x.shape, bool(abs(x.mean()) < 1e-6), bool(abs(x.std() - 1) < 1e-3)
-        ((100, 3), True, True)
     """
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2 or len(x) < 2:
         raise GalmorphError(f"need at least 2 galaxies' features, got shape {x.shape}")
+    fitted = None
     if x.shape[1] > pca:
         from sklearn.decomposition import PCA
 
@@ -44,7 +71,19 @@ def interest_features(features: np.ndarray, pca: int = DEFAULT_PCA, *, seed: int
     mean = x.mean(axis=0, dtype=np.float64)
     std = x.std(axis=0, dtype=np.float64)
     std[std == 0] = 1.0
-    return ((x - mean) / std).astype(np.float32)
+    return ((x - mean) / std).astype(np.float32), InterestTransform(fitted, mean, std)
+
+
+def interest_features(features: np.ndarray, pca: int = DEFAULT_PCA, *, seed: int = 0) -> np.ndarray:
+    """Standardised features for the interest model: ``float32 (n, min(pca, D))`` (see
+    :func:`fit_interest_features`).
+
+    Example:
+        >>> x = interest_features(np.random.default_rng(0).normal(3, 2, (100, 5)), pca=3)
+        >>> x.shape, bool(abs(x.mean()) < 1e-6), bool(abs(x.std() - 1) < 1e-3)
+        ((100, 3), True, True)
+    """
+    return fit_interest_features(features, pca, seed=seed)[0]
 
 
 def spread_sample(

@@ -34,13 +34,18 @@ def features_sha256(features: np.ndarray) -> str:
     return hashlib.sha256(memoryview(x).cast("B")).hexdigest()
 
 
-def feature_record(info: EmbeddingInfo, features: np.ndarray) -> dict[str, Any]:
-    """How the features were made (besides the model) and their checksum, as JSON values."""
+def feature_settings(info: EmbeddingInfo) -> dict[str, Any]:
+    """How the features were made (besides the model), as JSON values."""
     record = {"n_features": info.n_features, "encoder": info.encoder,
               "feature_dim": info.feature_dim, "stages": list(info.stages), "views": info.views,
               "pca": info.pca.n_components if info.pca is not None else None,
-              "image": info.image, "sha256": features_sha256(features)}
+              "image": info.image}
     return json.loads(json.dumps(record))  # as it reads back from the session file
+
+
+def feature_record(info: EmbeddingInfo, features: np.ndarray) -> dict[str, Any]:
+    """How the features were made (besides the model) and their checksum, as JSON values."""
+    return {**feature_settings(info), "sha256": features_sha256(features)}
 
 
 def differences(started: Mapping[str, Any], found: Mapping[str, Any], prefix: str = ""

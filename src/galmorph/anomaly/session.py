@@ -45,7 +45,7 @@ from galmorph.anomaly.defaults import (
     DEFAULT_PCA,
     DEFAULT_XI,
 )
-from galmorph.anomaly.features import interest_features
+from galmorph.anomaly.features import InterestTransform, fit_interest_features
 from galmorph.anomaly.fingerprint import check_same_features, feature_record
 from galmorph.anomaly.labels import LabelStore
 from galmorph.anomaly.methods import check_method, predict_interest, propose
@@ -113,6 +113,7 @@ class AnomalySession:
         self.embeddings = embeddings
         self.settings = settings
         self._features: np.ndarray | None = None
+        self._transform: InterestTransform | None = None
         self._galaxies: pd.DataFrame | None = None
 
     # --------------------------------------------------------- lifecycle
@@ -180,14 +181,15 @@ class AnomalySession:
             model={k: emb.info.model.get(k, "") for k in ("name", "sha256")},
             ids_sha256=ids_digest(emb.ids), features=feature_record(emb.info, emb.features),
         )
-        features = interest_features(emb.features, settings.pca, seed=settings.seed)
+        features, transform = fit_interest_features(emb.features, settings.pca,
+                                                    seed=settings.seed)
         values["isolation_forest"] = isolation_forest_scores(features, seed=settings.seed)
         if method == "lof":
             values["lof"] = lof_scores(features, seed=settings.seed)
         store = LabelStore.create(session, asdict(settings), emb.ids, values=values,
                                   overwrite=overwrite)
         session_ = cls(store, emb, settings)
-        session_._features = features
+        session_._features, session_._transform = features, transform
         return session_
 
     @classmethod
@@ -241,10 +243,19 @@ class AnomalySession:
     @property
     def features(self) -> np.ndarray:
         """Standardised interest features of every galaxy (computed once)."""
-        if self._features is None:
-            self._features = interest_features(self.embeddings.features, self.settings.pca,
-                                               seed=self.settings.seed)
-        return self._features
+        return self._interest()[0]
+
+    @property
+    def transform(self) -> InterestTransform:
+        """What made :attr:`features` from the embeddings' features, to put other
+        galaxies' in the same space (see :mod:`galmorph.anomaly.scoring`)."""
+        return self._interest()[1]
+
+    def _interest(self) -> tuple[np.ndarray, InterestTransform]:
+        if self._features is None or self._transform is None:
+            self._features, self._transform = fit_interest_features(
+                self.embeddings.features, self.settings.pca, seed=self.settings.seed)
+        return self._features, self._transform
 
     @property
     def galaxies(self) -> pd.DataFrame:

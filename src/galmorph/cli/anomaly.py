@@ -13,6 +13,7 @@ Example::
     galmorph anomaly label J090203.35+590529.9 4 --session hunt.db
     galmorph anomaly label --from labels.csv --session hunt.db   # id_str, score columns
     galmorph anomaly rank --session hunt.db -o ranked.csv
+    galmorph anomaly score --session hunt.db survey-emb40/ -o survey-interest/
     galmorph anomaly benchmark embeddings.parquet --truth catalog.csv \\
         --score-column t06_odd_a14_yes_fraction --json bench.json
 """
@@ -24,7 +25,14 @@ import math
 
 from galmorph.cli._common import finite_float, positive_int, whole_number
 from galmorph.cli.anomaly_benchmark import run_benchmark
-from galmorph.cli.anomaly_session import run_label, run_next, run_rank, run_start, run_status
+from galmorph.cli.anomaly_session import (
+    run_label,
+    run_next,
+    run_rank,
+    run_score,
+    run_start,
+    run_status,
+)
 
 BASELINES = ("isolation-forest", "lof", "reweighted-forest")
 
@@ -180,6 +188,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "started)")
     rank.add_argument("--grid", metavar="OUT.png", help="draw the top N galaxies")
     rank.set_defaults(func=run_rank)
+
+    score = actions.add_parser(
+        "score", help="score other embeddings (a whole survey) by what the session learnt",
+        description=("Score every galaxy of an embeddings file or partitioned folder (of the "
+                     "same model and features as the session's, e.g. the survey the session "
+                     "is a sample of) by the session's interest model, a partition at a "
+                     "time; write each galaxy's predicted interest (0-5) and its standard "
+                     "deviation, and print the most interesting."),
+    )
+    session_option(score)
+    embeddings_option(score)
+    score.add_argument("source", metavar="EMBEDDINGS",
+                       help="embeddings file, or folder of partitions, to score")
+    score.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="a table file (.parquet, .csv, .ecsv or .fits) for a file; a new "
+                            "folder, one file per partition, for a folder")
+    score.add_argument("--top", type=positive_int, default=20, metavar="N",
+                       help="unlabelled galaxies to print, most interesting first "
+                            "(default: 20)")
+    score.set_defaults(func=run_score)
 
     status = actions.add_parser("status", help="show a session's settings and progress")
     session_option(status)

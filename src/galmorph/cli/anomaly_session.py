@@ -1,4 +1,4 @@
-"""``galmorph anomaly start|next|label|rank|status``: the actions on a session file.
+"""``galmorph anomaly start|next|label|rank|score|status``: the actions on a session file.
 
 Each ``run_*`` runs one action of ``galmorph anomaly`` (its parser is in
 :mod:`galmorph.cli.anomaly`) and returns the exit status.
@@ -263,6 +263,29 @@ def run_rank(args: argparse.Namespace) -> int:
         console.print(f"All {len(ranking)} galaxies in a file: add -o ranked.csv")
     console.print(f"Score more galaxies to sharpen it: galmorph anomaly next --session "
                   f"{args.session}")
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Score other embeddings by the session's interest model; print the top."""
+    from galmorph.anomaly.scoring import score_embeddings
+    from galmorph.anomaly.session import AnomalySession
+
+    check_not_input(args.output, {"embeddings": args.source, "session file": args.session})
+    with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
+        summary = score_embeddings(session, args.source, args.output, top=args.top)
+        session.store.log_event("score", {"source": args.source, "output": args.output})
+    console = make_console()
+    console.print(f"Scored {summary.n_galaxies} galaxies ({summary.n_labelled} of them "
+                  f"labelled in the session) into {summary.output}")
+    table = Table(show_edge=False, caption="predicted interest (0-5) ± its standard deviation")
+    table.add_column("", justify="right")
+    table.add_column("id_str", no_wrap=True,
+                     min_width=max(map(len, summary.top["id_str"]), default=6))
+    table.add_column("predicted", justify="right")
+    for i, row in enumerate(summary.top.itertuples(), start=1):
+        table.add_row(str(i), row.id_str, f"{row.predicted:.2f} ± {row.std:.2f}")
+    console.print(table)
     return 0
 
 

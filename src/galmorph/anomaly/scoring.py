@@ -1,0 +1,181 @@
+"""A hunt's taste applied to a whole survey: ``galmorph anomaly score``.
+
+An anomaly session holds every galaxy's features in memory, so a hunt runs on a
+sample (a million galaxies with ``reduce --pca 40`` take 160 MB). :func:`score_embeddings`
+takes what the researcher taught it there (the Gaussian process fitted to their scores,
+in the session's interest-feature space: :class:`~galmorph.anomaly.features.InterestTransform`)
+to every galaxy of other embeddings of the same model and features, a file or a
+partitioned folder of any size, one partition in memory at a time. It writes each
+galaxy's predicted interest and its uncertainty, and returns the most interesting.
+
+Example:
+    >>> with AnomalySession.open("hunt.db") as session:  # doctest: +SKIP
+    ...     top = score_embeddings(session, "survey-emb40/", "survey-interest/").top
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from galmorph.anomaly.checks import check_same_model
+from galmorph.anomaly.fingerprint import differences, feature_settings
+from galmorph.anomaly.interest import InterestModel
+from galmorph.anomaly.session import AnomalySession
+from galmorph.exceptions import GalmorphError
+from galmorph.files import user_path
+from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
+from galmorph.inference.embeddings import EmbeddingInfo, Embeddings
+from galmorph.inference.outputs import OUTPUT_FORMATS, output_format, write_table
+
+#: Galaxies the summary keeps, most interesting first.
+DEFAULT_TOP = 20
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What :func:`score_embeddings` wrote.
+
+    Attributes:
+        output: the file, or the folder of one file per partition.
+        n_galaxies: galaxies scored.
+        n_labelled: of those, galaxies the researcher scored in the session.
+        top: the ``top`` unlabelled galaxies of highest predicted interest, most
+            interesting first (the columns of the written tables).
+    """
+
+    output: Path
+    n_galaxies: int
+    n_labelled: int
+    top: pd.DataFrame
+
+
+def score_embeddings(session: AnomalySession, embeddings: str | Path, output: str | Path, *,
+                     top: int = DEFAULT_TOP) -> ScoreSummary:
+    """Every galaxy of ``embeddings`` scored by the session's interest model.
+
+    Columns written: ``id_str``, ``predicted`` (the Gaussian process's mean on the 0–5
+    scale; it may pass 5), ``std`` (its standard deviation), ``labelled`` and ``score``
+    (the score given in the session, NaN if none), then ``ra``, ``dec`` and ``file_loc``
+    where the embeddings have them. A file gives a file (rows most interesting first);
+    a folder gives a folder of the same partitions, written whole or not at all.
+
+    Raises:
+        GalmorphError: without labels, or for embeddings made another way than the
+            session's (model, encoder, views, PCA...), or a bad ``output``.
+    """
+    rows, scores = session.labelled()
+    if not len(rows):
+        raise GalmorphError(f"session {session.store.path} has no scores yet: label galaxies "
+                            "first (galmorph anomaly next, then label)")
+    source = user_path(embeddings)
+    emb = open_embeddings(source)
+    _check_same_space(session, emb, source)
+    model = InterestModel(seed=session.settings.seed).fit(session.features[rows], scores)
+    given = session.store.labels()
+    output = _new_output(user_path(output), emb)
+    if isinstance(emb, PartitionedEmbeddings):
+        tops = _score_folder(emb, session, model, given, output, top)
+    else:
+        table = _scores(emb, 0, emb.features, session, model, given)
+        write_table(table.sort_values("predicted", ascending=False, kind="stable"), output,
+                    _metadata(session, len(given)))
+        tops = [table]
+    ranked = pd.concat(tops, ignore_index=True)
+    ranked = ranked[~ranked["labelled"]].sort_values("predicted", ascending=False,
+                                                     kind="stable").head(top)
+    labelled = int(pd.Index(emb.ids).isin(list(given)).sum())
+    return ScoreSummary(output, len(emb), labelled, ranked.reset_index(drop=True))
+
+
+def _check_same_space(session: AnomalySession, emb: Embeddings | PartitionedEmbeddings,
+                      path: Path) -> None:
+    """Refuse features the session's interest model cannot read: another model, another
+    way of making them, or another PCA inside the file."""
+    started = session.embeddings.info
+    check_same_model(session.settings.model, emb.info.model, path)
+    changed = differences(feature_settings(started), feature_settings(emb.info))
+    if not changed and not _same_pca(started, emb.info):
+        changed = ["the PCA inside them (fitted on other galaxies: galmorph reduce gives "
+                   "every file one PCA)"]
+    if changed:
+        raise GalmorphError(
+            f"{path} holds features made another way than those of session "
+            f"{session.store.path} ({'; '.join(changed)}): its interest model cannot score "
+            "them. Start the hunt on part of these embeddings, e.g. one partition file "
+            "(galmorph anomaly start FOLDER/PART.parquet --session NEW.db), and carry your "
+            f"scores over (galmorph anomaly label --from {session.store.path} --session "
+            "NEW.db)")
+
+
+def _new_output(output: Path, emb: Embeddings | PartitionedEmbeddings) -> Path:
+    """``output`` checked: a table file for a file (any format ``predict`` writes), a new
+    folder outside the source for a folder."""
+    if isinstance(emb, Embeddings):
+        output_format(output, "interest.parquet")
+        return output
+    if output.exists():
+        raise GalmorphError(f"{output} exists: give a new folder for the scores of {emb.path}")
+    if output.suffix.lower() in OUTPUT_FORMATS:
+        raise GalmorphError(f"{emb.path} is a folder of partitions: its scores are a folder "
+                            f"too, one file per partition; name it without {output.suffix}")
+    if Path(os.path.abspath(output)).is_relative_to(os.path.abspath(str(emb.path))):
+        raise GalmorphError(f"{output} is inside {emb.path}, whose files it would be read "
+                            "as: give a folder beside it")
+    return output
+
+
+def _same_pca(a: EmbeddingInfo, b: EmbeddingInfo) -> bool:
+    if a.pca is None or b.pca is None:
+        return a.pca is None and b.pca is None
+    return (np.array_equal(a.pca.components, b.pca.components)
+            and np.array_equal(a.pca.mean, b.pca.mean))
+
+
+def _scores(emb: Embeddings | PartitionedEmbeddings, start: int, features: np.ndarray,
+            session: AnomalySession, model: InterestModel, given: dict[str, float]
+            ) -> pd.DataFrame:
+    """The scores table of ``features``, rows ``start`` onwards of ``emb``."""
+    part = slice(start, start + len(features))
+    ids = np.asarray(emb.ids[part])
+    mean, std = model.predict(session.transform.transform(features), return_std=True)
+    table = pd.DataFrame({"id_str": ids, "predicted": mean, "std": std})
+    table["score"] = pd.Series(ids).map(given).astype(float).to_numpy()
+    table.insert(3, "labelled", table["score"].notna().to_numpy())
+    for name, column in (("ra", emb.ra), ("dec", emb.dec), ("file_loc", emb.file_loc)):
+        if column is not None:
+            table[name] = np.asarray(column)[part]
+    return table
+
+
+def _score_folder(emb: PartitionedEmbeddings, session: AnomalySession, model: InterestModel,
+                  given: dict[str, float], output: Path, top: int) -> list[pd.DataFrame]:
+    """Each partition's scores to the same place under a temporary folder beside
+    ``output``, which then becomes ``output``; each partition's ``top`` most interesting."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
+    tops = []
+    try:
+        for (start, block), partition in zip(emb.blocks(), emb.partitions, strict=True):
+            table = _scores(emb, start, block, session, model, given)
+            write_table(table, folder / partition.relative, _metadata(session, len(given)))
+            tops.append(table[~table["labelled"]].nlargest(top, "predicted"))
+        os.replace(folder, output)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return tops
+
+
+def _metadata(session: AnomalySession, n_labels: int) -> dict[str, str]:
+    model = session.settings.model
+    return {"galmorph_anomaly_session": str(session.store.path),
+            "galmorph_anomaly_labels": str(n_labels),
+            "galmorph_model": str(model.get("name", "")),
+            "galmorph_model_sha256": str(model.get("sha256", ""))}

@@ -1,0 +1,118 @@
+"""``galmorph anomaly score``: a hunt's interest model applied to other embeddings of the
+same features, a file or a partitioned folder, one partition at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galmorph.anomaly.scoring import score_embeddings
+from galmorph.anomaly.session import AnomalySession
+from galmorph.cli import main
+from galmorph.exceptions import GalmorphError
+from galmorph.inference.outputs import read_metadata
+
+Write = Callable[..., Path]
+
+
+@pytest.fixture
+def hunt(tmp_path: Path, write_embeddings: Write,
+         blobs: Callable[..., tuple[np.ndarray, np.ndarray]]) -> tuple[Path, np.ndarray, list[str]]:
+    """A session on 120 galaxies' 6 features (30 scored), and the features of those 120 and
+    80 more, the same kind, as one file."""
+    x, scores = blobs(200, seed=3)
+    rng = np.random.default_rng(3)
+    features = np.hstack([x, rng.normal(size=(200, 4))]).astype(np.float32)
+    ids = [f"G{i:03d}" for i in range(200)]
+    order = rng.permutation(200)
+    features, scores, ids = features[order], scores[order], [ids[i] for i in order]
+    sample = write_embeddings(tmp_path / "sample.parquet", features[:120], ids[:120])
+    write_embeddings(tmp_path / "all.parquet", features, ids)
+    with AnomalySession.start(sample, tmp_path / "hunt.db", pca=4) as session:
+        session.label_many({ids[i]: scores[i] for i in range(30)})
+    return tmp_path / "hunt.db", scores, ids
+
+
+def test_a_file_is_scored_as_the_session_ranks_its_own_galaxies(
+    tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]]
+) -> None:
+    db, scores, ids = hunt
+    with AnomalySession.open(db) as session:
+        own = session.ranking().set_index("id_str")
+        summary = score_embeddings(session, tmp_path / "all.parquet", tmp_path / "i.csv", top=5)
+    table = pd.read_csv(summary.output, dtype={"id_str": str}).set_index("id_str")
+    assert len(table) == summary.n_galaxies == 200 and summary.n_labelled == 30
+    assert table["predicted"].is_monotonic_decreasing  # a file: most interesting first
+    sample = own.index  # the session's galaxies get the predictions its ranking gives them
+    np.testing.assert_allclose(table.loc[sample, "predicted"], own["predicted"], rtol=1e-6)
+    assert table["labelled"].sum() == 30 and (table["std"] > 0).all()
+    np.testing.assert_array_equal(table.loc[ids[:30], "score"], scores[:30])
+    assert summary.top["labelled"].eq(False).all() and len(summary.top) == 5
+    assert list(summary.top["id_str"]) == list(table[~table["labelled"]].index[:5])
+    # the hunt's taste carries to galaxies it never saw: the far blob (score 5) comes first
+    unseen = table.loc[ids[120:]]
+    assert scores[120:][np.argsort(-unseen["predicted"].to_numpy())[:3]].min() == 5
+    assert read_metadata(summary.output)["galmorph_anomaly_labels"] == "30"
+
+
+def test_a_folder_is_scored_a_partition_at_a_time(
+    tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write
+) -> None:
+    db, _, ids = hunt
+    whole = pd.read_parquet(tmp_path / "all.parquet")
+    features = whole.filter(like="feat_").to_numpy()
+    for part, rows in (("a", slice(0, 90)), ("b", slice(90, 200))):
+        write_embeddings(tmp_path / "emb" / f"part={part}" / "e.parquet", features[rows],
+                         ids[rows])
+    with AnomalySession.open(db) as session:
+        summary = score_embeddings(session, tmp_path / "emb", tmp_path / "out", top=4)
+        single = score_embeddings(session, tmp_path / "all.parquet", tmp_path / "one.parquet")
+    parts = [pd.read_parquet(tmp_path / "out" / f"part={p}" / "e.parquet") for p in "ab"]
+    assert [len(p) for p in parts] == [90, 110]
+    assert list(parts[0]["id_str"]) == ids[:90]  # a partition keeps its rows' order
+    joined = pd.concat(parts).set_index("id_str")
+    expected = pd.read_parquet(tmp_path / "one.parquet").set_index("id_str")
+    np.testing.assert_allclose(joined.loc[expected.index, "predicted"], expected["predicted"])
+    assert list(summary.top["id_str"]) == list(single.top["id_str"][:4])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no leftovers
+
+
+def test_features_of_another_kind_are_refused(
+    tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write
+) -> None:
+    db, _, ids = hunt
+    features = pd.read_parquet(tmp_path / "all.parquet").filter(like="feat_").to_numpy()
+    write_embeddings(tmp_path / "other.parquet", features, ids, model="another")
+    write_embeddings(tmp_path / "views.parquet", features, ids, views=4)
+    with AnomalySession.open(db) as session:
+        with pytest.raises(GalmorphError, match="made by model another"):
+            score_embeddings(session, tmp_path / "other.parquet", tmp_path / "x.csv")
+        with pytest.raises(GalmorphError, match=r"views 1 → 4\): its interest model cannot"):
+            score_embeddings(session, tmp_path / "views.parquet", tmp_path / "x.csv")
+        with pytest.raises(GalmorphError, match="name the output file .parquet"):
+            score_embeddings(session, tmp_path / "all.parquet", tmp_path / "x.txt")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_command_prints_the_most_interesting(
+    tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, _, _ = hunt
+    assert main(["anomaly", "score", "--session", str(db), str(tmp_path / "all.parquet"),
+                 "-o", str(tmp_path / "i.parquet"), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Scored 200 galaxies (30 of them labelled in the session)" in out
+    top = pd.read_parquet(tmp_path / "i.parquet")
+    top = top[~top["labelled"]].head(3)
+    for galaxy in top["id_str"]:
+        assert galaxy in out
+    fresh = tmp_path / "fresh.db"
+    assert main(["anomaly", "start", str(tmp_path / "sample.parquet"), "--session",
+                 str(fresh)]) == 0
+    assert main(["anomaly", "score", "--session", str(fresh), str(tmp_path / "all.parquet"),
+                 "-o", str(tmp_path / "j.parquet")]) == 2
+    assert "has no scores yet" in capsys.readouterr().err
