@@ -12,6 +12,8 @@ const state = {
 const NO_SCORES = "No scores yet. Score some galaxies in the Label tab first: the ranking learns from your scores.";
 // What the page says where there is nothing to label into.
 const NO_SESSION = "No labelling session: start galmorph serve with --session FILE.db to label galaxies.";
+// What the Label and Ranking tabs say there, without asking the server (which would answer 409).
+const SESSIONLESS = "Nothing to label or rank: no labelling session (start galmorph serve with --session FILE.db).";
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -193,8 +195,15 @@ async function showBrowse() {
   $("browse-export").href = "/export/galaxies.csv?" + new URLSearchParams({
     q: state.filter, where: state.where, sort: state.sort,
   });
+  // a focused Previous or Next that is disabled (the first or last page) would drop the
+  // keyboard's focus on the page's body: it moves to the other one
+  const focused = document.activeElement;
   $("prev").disabled = data.page <= 1;
   $("next").disabled = data.page >= data.pages;
+  if (focused && focused.disabled && (focused === $("prev") || focused === $("next"))) {
+    const other = focused === $("prev") ? $("next") : $("prev");
+    if (!other.disabled) other.focus();
+  }
   $("browse-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
 }
 
@@ -253,6 +262,16 @@ function showResults(data, queryCard) {
   $("search-grid").replaceChildren(...data.neighbours.map((g) =>
     searchCard(g, [el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` })])));
   showSearchExport(data);
+  // A card's Similar button (in Browse, Ranking or the old results) is hidden or gone: the
+  // keyboard's focus goes to the line saying what was found, just above the results.
+  if (focusLost()) $("search-status").focus({ preventScroll: true });
+}
+
+// Whether the keyboard's focus is nowhere to be seen: on the page's body, or on an element
+// removed or hidden.
+function focusLost() {
+  const active = document.activeElement;
+  return !active || active === document.body || !active.isConnected || !active.getClientRects().length;
 }
 
 // One CSV field: quoted when it holds a comma, quote or line break (RFC 4180).
@@ -362,9 +381,10 @@ async function searchByUpload(event) {
 
 // ---------------------------------------------------------------- labelling
 function labelCard(galaxy, index) {
-  const buttons = el("div", { class: "scores" });
+  const buttons = el("div", { class: "scores", role: "group", "aria-label": `score ${galaxy.id}` });
   for (let score = 0; score <= 5; score++) {
-    const button = el("button", { type: "button", text: String(score), title: `score ${score}` });
+    const button = el("button", { type: "button", text: String(score), title: `score ${score}`,
+      "aria-pressed": String(galaxy.score === score) });
     if (galaxy.score === score) button.classList.add("chosen");
     button.addEventListener("click", (event) => {
       event.stopPropagation();
@@ -378,14 +398,25 @@ function labelCard(galaxy, index) {
   const node = card(galaxy, [el("div", { class: "muted", text: predicted }), buttons],
     () => { state.current = index; drawBatch(); });
   if (galaxy.score !== null && galaxy.score !== undefined) node.classList.add("scored");
-  if (index === state.current) node.classList.add("current");
+  if (index === state.current) {
+    node.classList.add("current");
+    node.setAttribute("aria-current", "true");
+  }
   return node;
 }
 
+// The cards are drawn anew on every score and move; the keyboard's focus, where it was on a
+// card, follows the cursor to the same control (score button or link) of the current card,
+// rather than drop onto the page's body.
 function drawBatch() {
-  $("label-grid").replaceChildren(...state.batch.map(labelCard));
-  const current = $("label-grid").children[state.current];
-  if (current) current.scrollIntoView({ block: "nearest" });
+  const grid = $("label-grid"), active = document.activeElement;
+  const controls = (node) => Array.from(node.querySelectorAll("button, a"));
+  const focused = active && grid.contains(active) ? controls(active.closest(".card")).indexOf(active) : -1;
+  grid.replaceChildren(...state.batch.map(labelCard));
+  const current = grid.children[state.current];
+  if (!current) return;
+  current.scrollIntoView({ block: "nearest" });
+  if (focused >= 0) controls(current)[focused]?.focus({ preventScroll: true });
 }
 
 function useBatch(data) {
@@ -398,6 +429,11 @@ function useBatch(data) {
 }
 
 async function showLabel() {
+  if (!state.hasSession) {  // nothing to ask the server for
+    $("label-status").textContent = SESSIONLESS;
+    $("retrain").disabled = true;
+    return;
+  }
   try {
     useBatch(await api("/api/anomaly/batch"));
   } catch (error) {
@@ -459,6 +495,8 @@ async function retrain() {
 
 function onKey(event) {
   if (location.hash !== "#label" || event.target.closest("input, textarea, select")) return;
+  // Alt+← is the browser's Back, Ctrl+1 its first tab: not a score or a move
+  if (event.ctrlKey || event.altKey || event.metaKey) return;
   if (event.key >= "0" && event.key <= "5") {
     event.preventDefault();
     giveScore(Number(event.key)).catch((e) => showError(e.message));
@@ -508,7 +546,21 @@ function exportClicked(event) {
   showError(why);
 }
 
+// Whether the ranking cannot be asked for yet (no session, or no score yet), asking the
+// server for the number of scores first (another window may have scored since): so the tab
+// says why without a failed request.
+async function rankingBlocked() {
+  if (exportBlocked("ranking") === NO_SCORES) setLabelCount((await api("/api/info")).n_labels);
+  return exportBlocked("ranking");
+}
+
 async function showRanking() {
+  const why = await rankingBlocked();
+  if (why !== null) {
+    $("ranking-info").textContent = why === NO_SESSION ? SESSIONLESS : why;
+    $("ranking-grid").replaceChildren();
+    return;
+  }
   try {
     const data = await api("/api/anomaly/ranking?limit=60");
     $("ranking-info").textContent = `top ${data.galaxies.length} of ${data.n_ranked}`
@@ -543,7 +595,11 @@ async function route() {
   const rest = location.hash.slice(1).split("/").slice(1);
   const name = currentTab();
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== name;
-  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.tab === name);
+  for (const link of document.querySelectorAll("nav a")) {
+    link.classList.toggle("active", link.dataset.tab === name);
+    if (link.dataset.tab === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   if (name === "browse") await showBrowse();
   else if (name === "map") await showMap();
   else if (name === "search" && rest.length) await searchById(decoded(rest.join("/")));

@@ -441,8 +441,47 @@ function clearSelection() {
   mapState.polygon = null;
   $("map-selection").textContent = "No galaxies selected";
   setExport(null);
+  // the Clear button is disabled now: the keyboard's focus would drop onto the page's body
+  if (document.activeElement === $("map-clear")) $("map-select-view").focus();
   $("map-clear").disabled = true;
   drawOverlay();
+}
+
+// Select every galaxy in view: the keyboard's way to a selection (pan and zoom to choose).
+function selectView() {
+  const canvas = mapCanvas(), w = canvas.width, h = canvas.height;
+  return selectShape([toMap(0, 0), toMap(w, 0), toMap(w, h), toMap(0, h)]);
+}
+
+// The focused map with the keyboard: the arrow keys pan by an eighth of the view, + and -
+// zoom about its centre, Home shows the whole map again.
+const PAN_KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+
+function onMapKey(event) {
+  if (event.ctrlKey || event.altKey || event.metaKey) return;
+  const canvas = mapCanvas(), view = mapState.view;
+  if (PAN_KEYS[event.key]) {
+    const [dx, dy] = PAN_KEYS[event.key];
+    view.cx += (dx * canvas.width) / 8 / view.scale;
+    view.cy += (dy * canvas.height) / 8 / view.scale;
+    requestDraw();
+    saveMapSoon();
+  } else if (event.key === "+" || event.key === "=") {
+    zoomStep(ZOOM_STEP);
+  } else if (event.key === "-" || event.key === "_") {
+    zoomStep(1 / ZOOM_STEP);
+  } else if (event.key === "Home") {
+    resetView();
+  } else {
+    return;
+  }
+  event.preventDefault();
+}
+
+function resetView() {
+  mapState.view = homeView();
+  requestDraw();
+  saveMap();
 }
 
 // ------------------------------------------------------------ pointer and wheel
@@ -648,7 +687,9 @@ async function loadMap() {
   });
   canvas.addEventListener("wheel", onWheel, { passive: false });
   chooser.addEventListener("change", () => run(colourBy(chooser.value).then(saveMap)));
-  $("map-reset").addEventListener("click", () => { mapState.view = homeView(); requestDraw(); saveMap(); });
+  $("map-reset").addEventListener("click", resetView);
+  canvas.addEventListener("keydown", onMapKey);
+  $("map-select-view").addEventListener("click", () => run(selectView()));
   $("map-zoom-in").addEventListener("click", () => zoomStep(ZOOM_STEP));
   $("map-zoom-out").addEventListener("click", () => zoomStep(1 / ZOOM_STEP));
   $("map-clear").addEventListener("click", clearSelection);
