@@ -6,7 +6,6 @@ the other browser tests."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,23 +21,7 @@ from galmorph.web.map_view import MapView
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GALMORPH_CHROMIUM", "/usr/bin/chromium")
 TABS = ["browse", "map", "search", "label", "ranking"]
-
-
-def _require_browser() -> None:
-    missing = []
-    if not Path(CHROMIUM).is_file():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package")
-    if missing:
-        message = "browser tests need " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @contextmanager
@@ -53,11 +36,10 @@ def _serving(gallery: Gallery) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[dict[str, object]]:
+def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory,
+         chromium: str) -> Iterator[dict[str, object]]:
     """A live server of the 40 web galaxies on a new labelling session (no score yet), with
     predictions and a PCA map: its URL and the galaxy ids."""
-    _require_browser()
     root = tmp_path_factory.mktemp("a11y")
     gallery = Gallery(web_files["embeddings"], predictions=web_files["predictions"],
                       session=root / "hunt.db", batch_size=4)
@@ -76,17 +58,6 @@ def fresh(site: dict[str, object], web_files: dict[str, Path], tmp_path: Path) -
     gallery.map_view = MapView.load(gallery, method="pca")
     with _serving(gallery) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser(site: dict[str, object]) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def _watched(context: object) -> tuple[object, list[str]]:

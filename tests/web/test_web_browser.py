@@ -9,7 +9,6 @@ Chromium or Playwright is missing; in CI (``CI`` set) that is a failure, since
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -32,32 +31,14 @@ from galmorph.web.map_view import MapView, inside_polygon, parse_polygon
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GALMORPH_CHROMIUM", "/usr/bin/chromium")
 MARKUP_ID = '<img src=x onerror="window.hacked=1">&amp;<b>bold</b>'
 
 
-def _require_browser() -> None:
-    missing = []
-    if not Path(CHROMIUM).is_file():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package")
-    if missing:
-        message = "browser tests need " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
-def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[dict[str, object]]:
+def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory,
+         chromium: str) -> Iterator[dict[str, object]]:
     """A live server on a free port (with predictions and a PCA map): its URL, session file
     and galaxy ids."""
-    _require_browser()
-
     root = tmp_path_factory.mktemp("site")
     ids = pq.read_table(web_files["embeddings"])["id_str"].to_pylist()
     renamed = {ids[1]: MARKUP_ID}  # in the embeddings and the predictions
@@ -77,17 +58,6 @@ def site(web_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
            "root": web_files["root"]}
     server.stop()
     gallery.close()
-
-
-@pytest.fixture(scope="module")
-def browser(site: dict[str, object]) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
