@@ -81,6 +81,27 @@ def test_a_folder_is_scored_a_partition_at_a_time(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no leftovers
 
 
+def test_dask_workers_score_the_partitions_alike(
+    tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, _, ids = hunt
+    features = pd.read_parquet(tmp_path / "all.parquet").filter(like="feat_").to_numpy()
+    for part, rows in (("a", slice(0, 70)), ("b", slice(70, 140)), ("c", slice(140, 200))):
+        write_embeddings(tmp_path / "emb" / f"part={part}" / "e.parquet", features[rows],
+                         ids[rows])
+    assert main(["anomaly", "score", "--session", str(db), str(tmp_path / "emb"),
+                 "-o", str(tmp_path / "here"), "--top", "4"]) == 0
+    here = capsys.readouterr().out
+    assert main(["anomaly", "score", "--session", str(db), str(tmp_path / "emb"),
+                 "-o", str(tmp_path / "dask"), "--top", "4", "--workers", "2"]) == 0
+    assert capsys.readouterr().out.replace(str(tmp_path / "dask"), str(tmp_path / "here")) == here
+    for part in "abc":
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "dask" / f"part={part}" / "e.parquet"),
+            pd.read_parquet(tmp_path / "here" / f"part={part}" / "e.parquet"))
+
+
 def test_features_of_another_kind_are_refused(
     tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write
 ) -> None:

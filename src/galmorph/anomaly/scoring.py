@@ -20,19 +20,29 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from galmorph.anomaly.checks import check_same_model
+from galmorph.anomaly.features import InterestTransform
 from galmorph.anomaly.fingerprint import differences, feature_settings
 from galmorph.anomaly.interest import InterestModel
 from galmorph.anomaly.session import AnomalySession
 from galmorph.exceptions import GalmorphError
 from galmorph.files import user_path
 from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
-from galmorph.inference.embeddings import EmbeddingInfo, Embeddings
+from galmorph.inference.embeddings import (
+    EmbeddingInfo,
+    Embeddings,
+    feature_columns,
+    feature_matrix,
+)
 from galmorph.inference.outputs import OUTPUT_FORMATS, output_format, write_table
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 #: Galaxies the summary keeps, most interesting first.
 DEFAULT_TOP = 20
@@ -57,14 +67,16 @@ class ScoreSummary:
 
 
 def score_embeddings(session: AnomalySession, embeddings: str | Path, output: str | Path, *,
-                     top: int = DEFAULT_TOP) -> ScoreSummary:
+                     top: int = DEFAULT_TOP, client: Client | None = None) -> ScoreSummary:
     """Every galaxy of ``embeddings`` scored by the session's interest model.
 
     Columns written: ``id_str``, ``predicted`` (the Gaussian process's mean on the 0–5
     scale; it may pass 5), ``std`` (its standard deviation), ``labelled`` and ``score``
     (the score given in the session, NaN if none), then ``ra``, ``dec`` and ``file_loc``
     where the embeddings have them. A file gives a file (rows most interesting first);
-    a folder gives a folder of the same partitions, written whole or not at all.
+    a folder gives a folder of the same partitions, written whole or not at all, one
+    partition in memory at a time: on ``client``'s Dask cluster one task per partition
+    (the workers read the files), else one after another in this process.
 
     Raises:
         GalmorphError: without labels, or for embeddings made another way than the
@@ -77,15 +89,18 @@ def score_embeddings(session: AnomalySession, embeddings: str | Path, output: st
     source = user_path(embeddings)
     emb = open_embeddings(source)
     _check_same_space(session, emb, source)
-    model = InterestModel(seed=session.settings.seed).fit(session.features[rows], scores)
-    given = session.store.labels()
     output = _new_output(user_path(output), emb)
+    given = session.store.labels()
+    scorer = Scorer(InterestModel(seed=session.settings.seed).fit(session.features[rows], scores),
+                    session.transform, given, _metadata(session, len(given)),
+                    emb.info.n_features, top)
     if isinstance(emb, PartitionedEmbeddings):
-        tops = _score_folder(emb, session, model, given, output, top)
+        tops = _score_folder(emb, scorer, output, client)
     else:
-        table = _scores(emb, 0, emb.features, session, model, given)
+        piece = Piece(Path(str(emb.path)), emb.ids, emb.ra, emb.dec, emb.file_loc)
+        table = scores_table(emb.features, piece, scorer)
         write_table(table.sort_values("predicted", ascending=False, kind="stable"), output,
-                    _metadata(session, len(given)))
+                    scorer.metadata)
         tops = [table]
     ranked = pd.concat(tops, ignore_index=True)
     ranked = ranked[~ranked["labelled"]].sort_values("predicted", ascending=False,
@@ -138,34 +153,99 @@ def _same_pca(a: EmbeddingInfo, b: EmbeddingInfo) -> bool:
             and np.array_equal(a.pca.mean, b.pca.mean))
 
 
-def _scores(emb: Embeddings | PartitionedEmbeddings, start: int, features: np.ndarray,
-            session: AnomalySession, model: InterestModel, given: dict[str, float]
-            ) -> pd.DataFrame:
-    """The scores table of ``features``, rows ``start`` onwards of ``emb``."""
-    part = slice(start, start + len(features))
-    ids = np.asarray(emb.ids[part])
-    mean, std = model.predict(session.transform.transform(features), return_std=True)
-    table = pd.DataFrame({"id_str": ids, "predicted": mean, "std": std})
-    table["score"] = pd.Series(ids).map(given).astype(float).to_numpy()
+@dataclass(frozen=True)
+class Scorer:
+    """What scores one partition, wherever it runs (sent once to each Dask worker).
+
+    Attributes:
+        model: the session's fitted interest model.
+        transform: the session's interest-feature transform.
+        given: the scores given in the session, by galaxy id.
+        metadata: what each written table records.
+        n_features: features per galaxy in the embeddings.
+        top: rows of each partition's most interesting unlabelled galaxies returned.
+    """
+
+    model: InterestModel
+    transform: InterestTransform
+    given: dict[str, float]
+    metadata: dict[str, str]
+    n_features: int
+    top: int
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One partition of an embeddings folder: its file, and its galaxies' ids, positions
+    and image paths (None where the embeddings have none)."""
+
+    path: Path
+    ids: np.ndarray
+    ra: np.ndarray | None
+    dec: np.ndarray | None
+    file_loc: np.ndarray | None
+
+
+def scores_table(features: np.ndarray, piece: Piece, scorer: Scorer) -> pd.DataFrame:
+    """The scores of ``features`` ``(n, D)``, the galaxies of ``piece``."""
+    mean, std = scorer.model.predict(scorer.transform.transform(features), return_std=True)
+    table = pd.DataFrame({"id_str": piece.ids, "predicted": mean, "std": std})
+    table["score"] = pd.Series(piece.ids).map(scorer.given).astype(float).to_numpy()
     table.insert(3, "labelled", table["score"].notna().to_numpy())
-    for name, column in (("ra", emb.ra), ("dec", emb.dec), ("file_loc", emb.file_loc)):
-        if column is not None:
-            table[name] = np.asarray(column)[part]
+    for name in ("ra", "dec", "file_loc"):
+        if (column := getattr(piece, name)) is not None:
+            table[name] = column
     return table
 
 
-def _score_folder(emb: PartitionedEmbeddings, session: AnomalySession, model: InterestModel,
-                  given: dict[str, float], output: Path, top: int) -> list[pd.DataFrame]:
+def score_partition(piece: Piece, scorer: Scorer, target: Path) -> pd.DataFrame:
+    """Score one partition file into ``target``; its ``top`` most interesting unlabelled
+    galaxies (run on a Dask worker, or here).
+
+    Raises:
+        GalmorphError: naming the file when its features cannot be read or its rows
+            changed since the folder was opened.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(piece.path, columns=feature_columns(scorer.n_features))
+    except Exception as err:  # pyarrow raises several types for a bad file or column
+        raise GalmorphError(f"cannot read the features of {piece.path}: {err}") from None
+    if table.num_rows != len(piece.ids):
+        raise GalmorphError(f"{piece.path} has {table.num_rows} rows, not {len(piece.ids)} as "
+                            "when its folder was opened: run the command again")
+    scores = scores_table(feature_matrix(table, scorer.n_features, piece.path), piece, scorer)
+    write_table(scores, target, scorer.metadata)
+    return scores[~scores["labelled"]].nlargest(scorer.top, "predicted")
+
+
+def _pieces(emb: PartitionedEmbeddings) -> list[Piece]:
+    pieces = []
+    for i, partition in enumerate(emb.partitions):
+        rows = slice(int(emb.offsets[i]), int(emb.offsets[i + 1]))
+        pieces.append(Piece(partition.path, np.asarray(emb.ids[rows]), *(
+            None if column is None else np.asarray(column)[rows]
+            for column in (emb.ra, emb.dec, emb.file_loc))))
+    return pieces
+
+
+def _score_folder(emb: PartitionedEmbeddings, scorer: Scorer, output: Path,
+                  client: Client | None) -> list[pd.DataFrame]:
     """Each partition's scores to the same place under a temporary folder beside
-    ``output``, which then becomes ``output``; each partition's ``top`` most interesting."""
+    ``output``, which then becomes ``output``; each partition's most interesting. On
+    ``client``'s Dask cluster, one task per partition; else one after another here."""
     output.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
-    tops = []
+    targets = [folder / partition.relative for partition in emb.partitions]
     try:
-        for (start, block), partition in zip(emb.blocks(), emb.partitions, strict=True):
-            table = _scores(emb, start, block, session, model, given)
-            write_table(table, folder / partition.relative, _metadata(session, len(given)))
-            tops.append(table[~table["labelled"]].nlargest(top, "predicted"))
+        if client is None:
+            tops = [score_partition(piece, scorer, target)
+                    for piece, target in zip(_pieces(emb), targets, strict=True)]
+        else:
+            shared = client.scatter(scorer, broadcast=True)
+            tops = client.gather(client.map(score_partition, _pieces(emb),
+                                            [shared] * len(targets), targets, pure=False))
         os.replace(folder, output)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

@@ -207,6 +207,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--top", type=positive_int, default=20, metavar="N",
                        help="unlabelled galaxies to print, most interesting first "
                             "(default: 20)")
+    cluster = score.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                         help="a folder: score its partitions on N local Dask worker processes")
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="a folder: score its partitions on the Dask cluster of this "
+                              "scheduler (e.g. tcp://10.0.0.5:8786)")
     score.set_defaults(func=run_score)
 
     status = actions.add_parser("status", help="show a session's settings and progress")
