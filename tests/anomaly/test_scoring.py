@@ -119,6 +119,23 @@ def test_features_of_another_kind_are_refused(
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_features_in_the_space_of_another_pca_are_refused(tmp_path: Path,
+                                                          write_embeddings: Write) -> None:
+    from galmorph.inference.embedding_reduce import reduce_embeddings
+
+    features = np.random.default_rng(4).normal(size=(60, 8)).astype(np.float32)
+    write_embeddings(tmp_path / "sample.parquet", features[:30])
+    write_embeddings(tmp_path / "all.parquet", features)
+    reduce_embeddings(tmp_path / "sample.parquet", tmp_path / "sample3.parquet", 3)
+    reduce_embeddings(tmp_path / "all.parquet", tmp_path / "all3.parquet", 3)
+    with AnomalySession.start(tmp_path / "sample3.parquet", tmp_path / "h.db") as session:
+        session.label_many({"G000": 5, "G001": 0})
+        with pytest.raises(GalmorphError, match="the PCA inside them"):
+            score_embeddings(session, tmp_path / "all3.parquet", tmp_path / "x.csv")
+        assert score_embeddings(session, tmp_path / "sample3.parquet",
+                                tmp_path / "y.csv").n_galaxies == 30
+
+
 def test_the_command_prints_the_most_interesting(
     tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
