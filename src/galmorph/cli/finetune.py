@@ -295,6 +295,6 @@ def _report(result: FinetuneResult) -> None:
         "classification": "cross-entropy", "votes": "summed NLL of the votes",
         "regression": "mean squared error" if result.metadata.get("loss") == "mse"
         else "mean absolute error"}[task])
-    if classes or result.metadata["task"] == "regression":
+    if classes or task == "regression":
         console.print(f"see the galaxies it gets most wrong: galmorph evaluate CATALOG --model "
                       f"{shlex.quote(str(result.model_path))} --grid worst.png")
