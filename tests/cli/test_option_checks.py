@@ -54,14 +54,19 @@ def test_negative_num_workers_is_a_usage_error(
     assert list(tmp_path.iterdir()) == []  # no out.parquet.parts/, no run/
 
 
+def _help(command: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """``galmorph COMMAND --help``, its lines joined by single spaces."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.parametrize("command", ["predict", "embed", "evaluate", "train", "finetune",
                                      "adapt", "similar-eval"])
 def test_num_workers_help_gives_the_default_the_loaders_use(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit):
-        main([command, "--help"])
-    shown = " ".join(capsys.readouterr().out.split())
+    shown = _help(command, capsys)
     cpu, cuda = MAX_DEFAULT_WORKERS["cpu"], MAX_DEFAULT_WORKERS["cuda"]
     assert f"--num-workers N image-decoding processes; 0 decodes in the main process (default: " \
            f"one fewer than the cores, at most {cpu}, or {cuda} with a CUDA GPU)" in shown
@@ -71,9 +76,7 @@ def test_num_workers_help_gives_the_default_the_loaders_use(
 def test_backend_help_names_only_options_the_command_has(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit):
-        main([command, "--help"])
-    shown = " ".join(capsys.readouterr().out.split())
+    shown = _help(command, capsys)
     has_mc_samples = "--mc-samples N" in shown
     assert has_mc_samples == (command in ("predict", "evaluate"))
     backend = shown[shown.index("--backend {auto,torch,onnx} torch:"):][:400]
