@@ -286,6 +286,7 @@ def test_label_stores_every_pair_or_none_and_says_what_next(
     out = " ".join(capsys.readouterr().out.split())
     assert f"All {N} galaxies in a file: add -o ranked.csv" in out
     assert f"Score more galaxies to sharpen it: galmorph anomaly next --session {db}" in out
+    assert f"by it: galmorph anomaly score --session {db} SURVEY_EMB -o interest" in out
 
 
 def test_label_from_a_file_or_another_session(files: dict, capsys: pytest.CaptureFixture[str]

@@ -263,6 +263,9 @@ def run_rank(args: argparse.Namespace) -> int:
         console.print(f"All {len(ranking)} galaxies in a file: add -o ranked.csv")
     console.print(f"Score more galaxies to sharpen it: galmorph anomaly next --session "
                   f"{args.session}")
+    if ranking["labelled"].any():  # what anomaly score learns from
+        console.print(f"Score a whole survey's embeddings by it: galmorph anomaly score "
+                      f"--session {args.session} SURVEY_EMB -o interest")
     return 0
 
 
