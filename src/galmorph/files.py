@@ -1,7 +1,8 @@
 """Writing files so that a failed or killed run never leaves a half-written one.
 
-:func:`atomic_target` gives a temporary path that replaces the target on success;
-:func:`write_json` writes plain JSON (NaN as null) through it.
+:func:`atomic_target` gives a temporary path that replaces the target on success
+(:func:`atomic_folder` the same for a folder); :func:`write_json` writes plain JSON (NaN
+as null) through it.
 
 Example:
     >>> with atomic_target(Path("out.json")) as tmp:  # doctest: +SKIP
@@ -14,6 +15,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +63,21 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``path`` (``.NAME.*.tmp``) that becomes ``path`` once the
+    block succeeds; on any error, Ctrl-C included, it is deleted with what it holds."""
+    path = user_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield folder
+        os.replace(folder, path)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
         raise
 
 

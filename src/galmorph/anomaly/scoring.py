@@ -15,9 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,8 +28,12 @@ from galmorph.anomaly.fingerprint import differences, feature_settings
 from galmorph.anomaly.interest import InterestModel
 from galmorph.anomaly.session import AnomalySession
 from galmorph.exceptions import GalmorphError
-from galmorph.files import user_path
-from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
+from galmorph.files import atomic_folder, user_path
+from galmorph.inference.embedding_folder import (
+    PartitionedEmbeddings,
+    check_new_folder,
+    open_embeddings,
+)
 from galmorph.inference.embeddings import (
     EmbeddingInfo,
     Embeddings,
@@ -135,14 +136,10 @@ def _new_output(output: Path, emb: Embeddings | PartitionedEmbeddings) -> Path:
     if isinstance(emb, Embeddings):
         output_format(output, "interest.parquet")
         return output
-    if output.exists():
-        raise GalmorphError(f"{output} exists: give a new folder for the scores of {emb.path}")
     if output.suffix.lower() in OUTPUT_FORMATS:
         raise GalmorphError(f"{emb.path} is a folder of partitions: its scores are a folder "
                             f"too, one file per partition; name it without {output.suffix}")
-    if Path(os.path.abspath(output)).is_relative_to(os.path.abspath(str(emb.path))):
-        raise GalmorphError(f"{output} is inside {emb.path}, whose files it would be read "
-                            "as: give a folder beside it")
+    check_new_folder(output, emb)
     return output
 
 
@@ -232,25 +229,17 @@ def _pieces(emb: PartitionedEmbeddings) -> list[Piece]:
 
 def _score_folder(emb: PartitionedEmbeddings, scorer: Scorer, output: Path,
                   client: Client | None) -> list[pd.DataFrame]:
-    """Each partition's scores to the same place under a temporary folder beside
-    ``output``, which then becomes ``output``; each partition's most interesting. On
-    ``client``'s Dask cluster, one task per partition; else one after another here."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp"))
-    targets = [folder / partition.relative for partition in emb.partitions]
-    try:
+    """Each partition's scores to the same place in ``output``, written whole or not at
+    all; each partition's most interesting. On ``client``'s Dask cluster, one task per
+    partition; else one after another here."""
+    with atomic_folder(output) as folder:
+        targets = [folder / partition.relative for partition in emb.partitions]
         if client is None:
-            tops = [score_partition(piece, scorer, target)
+            return [score_partition(piece, scorer, target)
                     for piece, target in zip(_pieces(emb), targets, strict=True)]
-        else:
-            shared = client.scatter(scorer, broadcast=True)
-            tops = client.gather(client.map(score_partition, _pieces(emb),
-                                            [shared] * len(targets), targets, pure=False))
-        os.replace(folder, output)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return tops
+        shared = client.scatter(scorer, broadcast=True)
+        return client.gather(client.map(score_partition, _pieces(emb),
+                                        [shared] * len(targets), targets, pure=False))
 
 
 def _metadata(session: AnomalySession, n_labels: int) -> dict[str, str]:

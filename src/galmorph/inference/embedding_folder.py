@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -114,6 +115,16 @@ class PartitionedEmbeddings(GalaxyRows):
             found.append([partition.relative, int(self.offsets[i + 1] - self.offsets[i]),
                           stat.st_size, stat.st_mtime_ns])
         return found
+
+
+def check_new_folder(output: Path, source: PartitionedEmbeddings) -> None:
+    """Refuse (GalmorphError) an ``output`` folder made from ``source`` that exists, or lies
+    inside ``source``, whose files it would be read as."""
+    if output.exists():
+        raise GalmorphError(f"{output} exists: give a new folder")
+    if Path(os.path.abspath(output)).is_relative_to(os.path.abspath(str(source.path))):
+        raise GalmorphError(f"{output} is inside {source.path}, whose files it would be read "
+                            "as: give a folder beside it")
 
 
 def open_embeddings(path: str | Path) -> Embeddings | PartitionedEmbeddings:

@@ -18,17 +18,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from galmorph.exceptions import GalmorphError
-from galmorph.files import user_path
-from galmorph.inference.embedding_folder import PartitionedEmbeddings, open_embeddings
+from galmorph.files import atomic_folder, user_path
+from galmorph.inference.embedding_folder import (
+    PartitionedEmbeddings,
+    check_new_folder,
+    open_embeddings,
+)
 from galmorph.inference.embeddings import (
     GALAXY_COLUMNS,
     METADATA_KEY,
@@ -82,18 +83,14 @@ def reduce_embeddings(source: str | Path, output: str | Path, n_components: int
 
 def _new_output(output: Path, emb: Embeddings | PartitionedEmbeddings) -> Path:
     """``output``, checked to be new, of the source's kind, and outside the source."""
-    if output.exists():
-        raise GalmorphError(f"{output} exists: give a new "
-                            f"{'file' if isinstance(emb, Embeddings) else 'folder'}")
-    if isinstance(emb, Embeddings):
-        if output.suffix.lower() != ".parquet":
-            raise GalmorphError(f"embeddings are written as parquet: name the output "
-                                f".parquet, not {output.name}")
+    if isinstance(emb, PartitionedEmbeddings):
+        check_new_folder(output, emb)
         return output
-    source = Path(os.path.abspath(str(emb.path)))
-    if Path(os.path.abspath(output)).is_relative_to(source):
-        raise GalmorphError(f"{output} is inside {emb.path}, whose files it would be read "
-                            "as: give a folder beside it")
+    if output.exists():
+        raise GalmorphError(f"{output} exists: give a new file")
+    if output.suffix.lower() != ".parquet":
+        raise GalmorphError(f"embeddings are written as parquet: name the output "
+                            f".parquet, not {output.name}")
     return output
 
 
@@ -113,15 +110,8 @@ def _write(source: Path, features: np.ndarray, projection: PCAProjection,
 
 def _write_folder(emb: PartitionedEmbeddings, projection: PCAProjection, info: EmbeddingInfo,
                   output: Path) -> None:
-    """Each partition projected to the same place under a temporary folder beside
-    ``output``, which then becomes ``output``."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.",
-                                   suffix=".tmp"))
-    try:
+    """Each partition projected to the same place in ``output``, written whole or not at
+    all (:func:`~galmorph.files.atomic_folder`)."""
+    with atomic_folder(output) as folder:
         for (_, block), partition in zip(emb.blocks(), emb.partitions, strict=True):
             _write(partition.path, block, projection, info, folder / partition.relative)
-        os.replace(folder, output)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
