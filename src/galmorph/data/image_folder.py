@@ -45,7 +45,7 @@ _IAU_NAME = re.compile(
 )
 
 
-def _image_suffix(name: str) -> str | None:
+def image_suffix(name: str) -> str | None:
     """The image ending of a file name (the longest that matches), or None."""
     lower = name.lower()
     matches = [s for s in IMAGE_SUFFIXES if lower.endswith(s)]
@@ -64,12 +64,12 @@ def _walk_images(folder: str | Path) -> Iterator[Path]:
         seen.add(real)
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         yield from (Path(directory) / n for n in names
-                    if not n.startswith(".") and _image_suffix(n) is not None)
+                    if not n.startswith(".") and image_suffix(n) is not None)
 
 
 def _without_ending(path: Path) -> Path:
     """An image file's path without its image ending (``a/b.fits.fz``: ``a/b``)."""
-    return path.with_name(path.name[: -len(_image_suffix(path.name) or "")])
+    return path.with_name(path.name[: -len(image_suffix(path.name) or "")])
 
 
 def galaxy_images(files: list[Path]) -> list[tuple[Path, str]]:
@@ -79,7 +79,7 @@ def galaxy_images(files: list[Path]) -> list[tuple[Path, str]]:
     braces, bluest first (``a_{g,r}.fits``), in the place of the first of them."""
     rows: dict[tuple[Path, str], dict[str, Path]] = {}
     for path in files:
-        suffix, stem = _image_suffix(path.name) or "", _without_ending(path)
+        suffix, stem = image_suffix(path.name) or "", _without_ending(path)
         match = _BAND_NAME.fullmatch(stem.name)
         if suffix in FITS_SUFFIXES and match and match.group(2) in BAND_WAVELENGTHS_NM:
             rows.setdefault((stem.with_name(match.group(1)), suffix), {})[match.group(2)] = path

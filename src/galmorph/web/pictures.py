@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from galmorph.data.fits_images import FITS_SUFFIXES, band_files
-from galmorph.data.image_folder import galaxy_images
+from galmorph.data.image_folder import galaxy_images, image_suffix
 from galmorph.exceptions import GalmorphWarning, ImageError
 
 #: Image files sent as they are; others (FITS, TIFF, ...) are rendered to PNG.
@@ -52,10 +52,8 @@ def png_bytes(path: str | Path) -> bytes:
 
 
 def upload_suffix(filename: str) -> str:
-    """The ending an uploaded file is read by: its longest FITS ending, else its own."""
-    name = filename.lower()
-    fits = [s for s in FITS_SUFFIXES if name.endswith(s)]
-    return max(fits, key=len) if fits else Path(name).suffix
+    """The ending an uploaded file is read by: its longest image ending, else its own."""
+    return image_suffix(filename) or Path(filename.lower()).suffix
 
 
 def write_upload(files: Sequence[tuple[str, bytes]], folder: Path) -> Path:
