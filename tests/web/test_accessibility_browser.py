@@ -87,7 +87,8 @@ def page(browser: object) -> Iterator[object]:
 
 
 # Every visible control or image without an accessible name (aria-labelledby, aria-label, a
-# <label>, alt text, its text or a title), as "TAG#id.class".
+# <label>, alt text, its text or a title), as "TAG#id.class". An image in a card, whose
+# caption names it, is left out of what is read with an empty alt; one without alt is unnamed.
 UNNAMED_JS = r"""() => {
   const shown = (n) => n.getClientRects().length > 0 && !n.closest("[aria-hidden=true]");
   const name = (n) => {
@@ -103,6 +104,8 @@ UNNAMED_JS = r"""() => {
   };
   const all = "input, select, textarea, button, a, img, canvas, [tabindex]";
   return [...document.querySelectorAll(all)]
+    .filter((n) => !(n.tagName === "IMG" && n.getAttribute("alt") === ""
+                     && n.closest("figure")?.querySelector("figcaption")?.textContent.trim()))
     .filter((n) => shown(n) && n.getAttribute("tabindex") !== "-1" && !name(n).trim())
     .map((n) => `${n.tagName}#${n.id}.${n.className}`);
 }"""
@@ -110,6 +113,17 @@ FOCUS_JS = """() => { const n = document.activeElement; const style = getCompute
   return { tag: n.tagName, id: n.id, text: n.textContent.trim(),
            visible: n.matches(":focus-visible"), outline: style.outlineStyle,
            inGrid: !!n.closest("#label-grid") }; }"""
+
+# The row of the galaxy nearest the centre of the map's view, by brute force.
+NEAREST_CENTRE_JS = """() => {
+  const { xy, n, view } = galmorphMap;
+  let best = -1, distance = Infinity;
+  for (let i = 0; i < n; i++) {
+    const d = Math.hypot(xy[2 * i] - view.cx, xy[2 * i + 1] - view.cy);
+    if (d < distance) { distance = d; best = i; }
+  }
+  return best;
+}"""
 
 
 def _focus(page: object) -> dict[str, object]:
@@ -165,6 +179,10 @@ def test_screen_reader_names_headings_and_status_lines(fresh: str, page: object,
     page.goto(fresh + "/galaxy/" + quote(site["ids"][3], safe=""))
     expect(page.locator("#galaxy-neighbours .card")).to_have_count(12)
     assert page.evaluate(UNNAMED_JS) == []
+    # a card's image is not read out: its caption names the galaxy; the page's own image is
+    expect(page.locator("#galaxy-neighbours .card img").first).to_have_attribute("alt", "")
+    expect(page.locator("#galaxy-image")).to_have_attribute(
+        "alt", f"Image of galaxy {site['ids'][3]}")
 
 
 def test_keyboard_paging_and_similar_keep_the_focus(page: object,
@@ -264,6 +282,43 @@ def test_map_with_the_keyboard(page: object, site: dict[str, object]) -> None:
     page.keyboard.press("Home")
     assert page.evaluate(view) == pytest.approx([*page.evaluate(
         "[homeView().cx, homeView().cy]"), 1])
+
+    # the galaxy nearest the centre is marked, shown and read out; Enter opens its page
+    expect(page.locator("#map-centre")).to_have_attribute("role", "status")
+    expect(page.locator("#map-centre")).to_contain_text("Nearest the centre: ")
+    marked = page.evaluate("galmorphMap.hovered")
+    nearest = page.evaluate(NEAREST_CENTRE_JS)
+    assert marked == nearest
+    galaxy = page.locator("#map-tip .id").text_content()
+    expect(page.locator("#map-tip")).to_be_visible()
+    assert galaxy in site["ids"] and galaxy in page.locator("#map-centre").text_content()
+    page.keyboard.press("ArrowLeft")  # another view: the mark follows its centre
+    expect(page.locator("#map-centre")).to_contain_text("Nearest the centre: ")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#map-centre")).to_contain_text(galaxy)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/galaxy/" + quote(galaxy, safe=""))
+    expect(page.locator("#galaxy-image")).to_have_attribute("alt", f"Image of galaxy {galaxy}")
+    page.go_back()
+    _wait_map(page)
+    page.locator("#map-reset").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator("#map-canvas")).to_be_focused()
+    expect(page.locator("#map-centre")).to_contain_text(galaxy)  # the same view came back
+    page.keyboard.press("Home")
+    for _ in range(8):  # a whole view down, far from every galaxy: none is marked
+        page.keyboard.press("ArrowDown")
+    expect(page.locator("#map-centre")).to_contain_text("No galaxy near the centre")
+    expect(page.locator("#map-tip")).to_be_hidden()
+    assert page.evaluate("galmorphMap.hovered") == -1
+    page.keyboard.press("Enter")  # opens nothing
+    expect(page.locator("#map-canvas")).to_be_focused()
+    assert "/galaxy/" not in page.url
+    page.keyboard.press("Home")
+    page.locator("#map-reset").focus()  # leaving the map clears the mark
+    expect(page.locator("#map-tip")).to_be_hidden()
+    assert page.evaluate("galmorphMap.hovered") == -1
 
     # a selection without a mouse: everything in view, exported, then cleared
     page.locator("#map-select-view").focus()

@@ -61,10 +61,11 @@ function fmt(value, digits) { return value === null || value === undefined ? "â€
 function noImage(why) { return el("div", { class: "no-image", text: why }); }
 
 // A galaxy's image, or a square saying it has none (no file) or it cannot be shown (a
-// broken or unreadable file), so that every card keeps its shape.
+// broken or unreadable file), so that every card keeps its shape. No alt text: the card's
+// caption names the galaxy, so a screen reader need not read its id twice.
 function galaxyImage(galaxy) {
   if (!galaxy.has_image) return noImage("no image file");
-  const image = el("img", { src: imageUrl(galaxy.id), alt: galaxy.id, loading: "lazy" });
+  const image = el("img", { src: imageUrl(galaxy.id), alt: "", loading: "lazy" });
   image.addEventListener("error", () => image.replaceWith(noImage("image cannot be read")));
   return image;
 }

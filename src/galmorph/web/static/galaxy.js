@@ -75,11 +75,12 @@ function answersHelp(questions) {
   return "The fine-tuned model's predicted value.";
 }
 
-// A galaxy's image, or a square saying it has none or it cannot be read (as on the main page).
-function galaxyImage(galaxy) {
+// A galaxy's image, or a square saying it has none or it cannot be read (as on the main page);
+// `alt` is empty on a card, whose caption names the galaxy.
+function galaxyImage(galaxy, alt = "") {
   if (!galaxy.has_image) return node("div", "no-image", "no image file");
   const image = node("img");
-  Object.assign(image, { src: imageOf(galaxy.id), alt: galaxy.id, loading: "lazy" });
+  Object.assign(image, { src: imageOf(galaxy.id), alt, loading: "lazy" });
   const unreadable = () => image.replaceWith(node("div", "no-image", "image cannot be read"));
   image.addEventListener("error", unreadable);
   return image;
@@ -122,7 +123,7 @@ function showHistory(data) {
 
 function showGalaxy(data) {
   const galaxy = data.galaxy;
-  const image = galaxyImage(galaxy);
+  const image = galaxyImage(galaxy, `Image of galaxy ${galaxy.id}`);
   image.id = "galaxy-image";
   byId("galaxy-image").replaceWith(image);
   if (galaxy.ra !== undefined) {

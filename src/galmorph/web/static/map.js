@@ -48,7 +48,7 @@ const mapState = {
   grid: null, view: { cx: 0, cy: 0, scale: 1 }, home: null,
   image: null, pixels: null, pending: false, timings: [],
   values: null, range: null, label: "", colour: "",
-  drag: null, polygon: null, hovered: -1, rowCache: new Map(),
+  drag: null, polygon: null, hovered: -1, keyboard: false, rowCache: new Map(),
   pointers: new Map(), pinch: null, saveTimer: 0,
 };
 
@@ -229,6 +229,15 @@ function drawOverlay() {
   const overlay = $("map-overlay"), ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
   const shape = mapState.drag && mapState.drag.shape ? mapState.drag.shape : mapState.polygon;
+  if (mapState.keyboard) {  // a cross at the centre of the view
+    const x = overlay.width / 2, y = overlay.height / 2;
+    ctx.strokeStyle = "#f0a030";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.moveTo(x - 8, y); ctx.lineTo(x + 8, y);
+    ctx.moveTo(x, y - 8); ctx.lineTo(x, y + 8);
+    ctx.stroke();
+  }
   if (mapState.hovered >= 0) {
     const [x, y] = toScreen(mapState.xy[2 * mapState.hovered], mapState.xy[2 * mapState.hovered + 1]);
     ctx.strokeStyle = "#ffffff";
@@ -375,25 +384,68 @@ function pointerRow(event) {
 
 async function hover(event) {
   const row = pointerRow(event);
+  unmarkCentre();
   if (row === mapState.hovered) return;
   mapState.hovered = row;
   drawOverlay();
+  await showTip(row, event.offsetX, event.offsetY);
+}
+
+// The tip of galaxy `row` (none for -1) beside canvas pixel (px, py), unless another galaxy
+// is marked by the time it is described; the galaxy described, or null.
+async function showTip(row, px, py) {
   const tip = $("map-tip");
-  if (row < 0) { tip.hidden = true; return; }
+  if (row < 0) { tip.hidden = true; return null; }
   const galaxy = await describeRow(row);
-  if (mapState.hovered !== row) return;
+  if (mapState.hovered !== row) return null;
   const image = tip.querySelector("img");
   image.hidden = !galaxy.has_image;
   if (galaxy.has_image) image.src = imageUrl(galaxy.id);
-  image.alt = galaxy.id;
   tip.querySelector(".id").textContent = galaxy.id;
-  const value = mapState.values ? mapState.values[row] : NaN;
-  tip.querySelector(".value").textContent = mapState.values
-    ? `${mapState.label} = ${value === value ? value.toPrecision(3) : "none"}` : "";
+  tip.querySelector(".value").textContent = mapState.values ? valueText(row) : "";
   const stage = $("map-stage");
-  tip.style.left = `${Math.min(event.offsetX + 14, stage.clientWidth - 190)}px`;
-  tip.style.top = `${Math.min(event.offsetY + 14, stage.clientHeight - 230)}px`;
+  tip.style.left = `${Math.max(0, Math.min(px + 14, stage.clientWidth - 190))}px`;
+  tip.style.top = `${Math.max(0, Math.min(py + 14, stage.clientHeight - 230))}px`;
   tip.hidden = false;
+  return galaxy;
+}
+
+function valueText(row) {
+  const value = mapState.values[row];
+  return `${mapState.label} = ${value === value ? value.toPrecision(3) : "none"}`;
+}
+
+// ------------------------------------------------------------ the keyboard's galaxy
+// With the map focused from the keyboard, the galaxy nearest the centre of the view (within
+// a quarter of its smaller side) is marked, shown in the tip and read out; Enter opens it.
+function centreRow() {
+  const canvas = mapCanvas(), view = mapState.view;
+  return nearestRow(view.cx, view.cy, Math.min(canvas.width, canvas.height) / 4 / view.scale);
+}
+
+async function markCentre() {
+  const row = centreRow();
+  Object.assign(mapState, { keyboard: true, hovered: row });
+  drawOverlay();
+  const line = $("map-centre");
+  if (row < 0) {
+    $("map-tip").hidden = true;
+    line.textContent = "No galaxy near the centre of the view: pan or zoom out";
+    return;
+  }
+  const [px, py] = toScreen(mapState.xy[2 * row], mapState.xy[2 * row + 1]);
+  const galaxy = await showTip(row, px, py);
+  if (!galaxy) return;
+  const value = mapState.values ? `, ${valueText(row)}` : "";
+  line.textContent = `Nearest the centre: ${galaxy.id}${value}. Enter opens its page.`;
+}
+
+function unmarkCentre() {
+  if (!mapState.keyboard) return;
+  Object.assign(mapState, { keyboard: false, hovered: -1 });
+  $("map-tip").hidden = true;
+  $("map-centre").textContent = "";
+  drawOverlay();
 }
 
 async function openRow(row) {
@@ -454,12 +506,19 @@ function selectView() {
 }
 
 // The focused map with the keyboard: the arrow keys pan by an eighth of the view, + and -
-// zoom about its centre, Home shows the whole map again.
+// zoom about its centre, Home shows the whole map again, Enter (or Space) opens the galaxy
+// marked nearest the centre.
 const PAN_KEYS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
 
 function onMapKey(event) {
   if (event.ctrlKey || event.altKey || event.metaKey) return;
   const canvas = mapCanvas(), view = mapState.view;
+  if (event.key === "Enter" || event.key === " ") {
+    event.preventDefault();
+    const row = centreRow();
+    run(row >= 0 ? openRow(row) : markCentre());
+    return;
+  }
   if (PAN_KEYS[event.key]) {
     const [dx, dy] = PAN_KEYS[event.key];
     view.cx += (dx * canvas.width) / 8 / view.scale;
@@ -476,6 +535,7 @@ function onMapKey(event) {
     return;
   }
   event.preventDefault();
+  run(markCentre());
 }
 
 function resetView() {
@@ -689,6 +749,8 @@ async function loadMap() {
   chooser.addEventListener("change", () => run(colourBy(chooser.value).then(saveMap)));
   $("map-reset").addEventListener("click", resetView);
   canvas.addEventListener("keydown", onMapKey);
+  canvas.addEventListener("focus", () => { if (canvas.matches(":focus-visible")) run(markCentre()); });
+  canvas.addEventListener("blur", unmarkCentre);
   $("map-select-view").addEventListener("click", () => run(selectView()));
   $("map-zoom-in").addEventListener("click", () => zoomStep(ZOOM_STEP));
   $("map-zoom-out").addEventListener("click", () => zoomStep(1 / ZOOM_STEP));
