@@ -135,3 +135,17 @@ def test_whole_float_ids_lose_their_decimal_point(tmp_path: Path, images: list[s
     frame["id_str"] = [6802.5, 12.0, 5.0]  # not ids written as floats: left as they are
     frame.to_parquet(tmp_path / "cat.parquet")
     assert load_catalog(tmp_path / "cat.parquet")["id_str"].tolist() == ["6802.5", "12.0", "5.0"]
+
+
+def test_a_wide_catalog_is_read_as_one_frame_that_takes_more_columns(tmp_path: Path) -> None:
+    """A GZ2 catalog has ~250 columns: read_csv left one block per column, so the column
+    galmorph adds to number the rows warned 'DataFrame is highly fragmented' in embed."""
+    wide = pd.DataFrame({"id_str": ["J1", "J2"],
+                         **{f"t01_a{i:03d}_count": [i, i + 1] for i in range(200)}})
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    frame = read_table(tmp_path / "wide.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        frame = frame.assign(row=np.arange(2))
+    assert frame["t01_a199_count"].tolist() == [199, 200]
+    assert frame["id_str"].tolist() == ["J1", "J2"]

@@ -139,8 +139,10 @@ def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
     if separator == ";":
         frame = _decimal_commas(frame, texts)
     filled = np.flatnonzero(frame.notna().any(axis=1).to_numpy())
-    # a spreadsheet's trailing rows of empty cells (",,,") are no galaxies
-    return frame.iloc[:filled[-1] + 1 if len(filled) else 0]
+    # a spreadsheet's trailing rows of empty cells (",,,") are no galaxies; the copy joins
+    # the column blocks read_csv leaves apart, so that adding a column later does not
+    # warn of a fragmented frame (a GZ2 catalog has ~250 columns)
+    return frame.iloc[:filled[-1] + 1 if len(filled) else 0].copy()
 
 
 def _read_csv_text(path: Path, options: dict[str, Any], texts: set[str]) -> pd.DataFrame:
