@@ -92,6 +92,14 @@ def test_modules_are_small() -> None:
     assert not long, long
 
 
+def test_web_scripts_are_small() -> None:
+    """The web page's JavaScript keeps the modules' limit: one file per part of the page."""
+    scripts = sorted((PACKAGE / "web" / "static").glob("*.js"))
+    assert len(scripts) >= 3, scripts
+    long = {p.name: n for p in scripts if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
 def test_every_folder_is_a_subpackage_with_a_public_api() -> None:
     folders = [p for p in PACKAGE.iterdir() if p.is_dir() and any(p.glob("*.py"))]
     assert len(folders) >= 6

@@ -1,0 +1,55 @@
+// galmorph serve, the Map tab's selection (a box, a lasso or the whole view): counted by the
+// server, drawn on the overlay, exported as CSV, cleared.
+// Uses $ and api from common.js; mapState and MAX_LASSO from map-state.js; mapCanvas, toMap
+// and drawOverlay from map-draw.js.
+"use strict";
+
+function polygonText(shape) {
+  return shape.map(([x, y]) => `${Number(x.toPrecision(8))},${Number(y.toPrecision(8))}`).join(",");
+}
+
+function simplify(points) {
+  const step = Math.ceil(points.length / MAX_LASSO);
+  return step <= 1 ? points : points.filter((_, i) => i % step === 0);
+}
+
+// The export link and Clear button are always there (disabled without a selection), so the
+// toolbar never changes size and the map never moves under the pointer.
+function setExport(href) {
+  const link = $("map-export");
+  if (href) {
+    link.href = href;
+    link.classList.remove("disabled");
+    link.removeAttribute("aria-disabled");
+  } else {
+    link.removeAttribute("href");
+    link.classList.add("disabled");
+    link.setAttribute("aria-disabled", "true");
+  }
+}
+
+async function selectShape(shape) {
+  mapState.polygon = shape;
+  drawOverlay();
+  const polygon = polygonText(shape);
+  const data = await api("/api/map/selection?" + new URLSearchParams({ polygon }));
+  $("map-selection").textContent = `${data.count} galaxies selected`;
+  setExport(data.count ? "/export/selection.csv?" + new URLSearchParams({ polygon }) : null);
+  $("map-clear").disabled = false;
+}
+
+function clearSelection() {
+  mapState.polygon = null;
+  $("map-selection").textContent = "No galaxies selected";
+  setExport(null);
+  // the Clear button is disabled now: the keyboard's focus would drop onto the page's body
+  if (document.activeElement === $("map-clear")) $("map-select-view").focus();
+  $("map-clear").disabled = true;
+  drawOverlay();
+}
+
+// Select every galaxy in view: the keyboard's way to a selection (pan and zoom to choose).
+function selectView() {
+  const canvas = mapCanvas(), w = canvas.width, h = canvas.height;
+  return selectShape([toMap(0, 0), toMap(w, 0), toMap(w, h), toMap(0, h)]);
+}
