@@ -224,3 +224,28 @@ def test_ring_profiles_find_a_ring_and_its_colour() -> None:
     barred = pixels.copy()
     barred[45:56, :, :] += 80  # a horizontal bar: bright on two sides only
     assert bench.ring_measures(bench.polar_image(barred, 50))["uniformity"].max() > 0.3
+
+
+def test_examples_benchmark_scores_each_way_against_the_tag() -> None:
+    """Two clusters, the tag one of them: every way finds only tagged galaxies, and the
+    share is what a random pick scores."""
+    from galmorph.inference.embeddings import EmbeddingInfo, Embeddings
+    from galmorph.search.search import SimilaritySearch
+
+    bench = _load("bench_examples")
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 0.1, (40, 4)) + [5, 0, 0, 0],
+                               rng.normal(0, 0.1, (60, 4)) + [0, 5, 0, 0]]).astype(np.float32)
+    info = EmbeddingInfo(model={"spec": "-", "path": "-", "name": "-", "sha256": "-"},
+                         encoder="-", feature_dim=4, image={}, n_features=4)
+    emb = Embeddings(ids=np.array([f"G{i}" for i in range(100)], dtype=object),
+                     features=features, info=info)
+    assert bench.split_embeddings(emb, None) is emb
+    tags = pd.DataFrame({"first": np.arange(100) < 40, "few": np.arange(100) < 5})
+    rows = bench.measure(SimilaritySearch(emb), tags, n_examples=3, k=20, repeats=2,
+                         min_members=10, seed=0)
+    assert [row["tag"] for row in rows] == ["first"]  # 5 members: too few to draw from
+    row = rows[0]
+    assert row["members"] == 40 and row["share"] == pytest.approx(0.4)
+    for way in ("centroid", "nearest", "rank", "one example"):
+        assert row[way] == (pytest.approx(1.0), pytest.approx(0.0)), way

@@ -1,11 +1,14 @@
 """``galmorph similar``: the galaxies most like a query galaxy, from an embeddings file.
 
 The query is a galaxy of the file (``--id``, or ``--ra``/``--dec`` of the nearest
-one within a few arcsec, in degrees or sexagesimal) or a new image (``--image``,
-embedded with the model the file records). Results leave out the query itself (for an
-image, the entries that are that image) and other entries of the same object on the
-sky. ``--grid`` draws the query and its neighbours (written atomically). One query per
-run: a repeated ``--id`` is a usage error, not a second query.
+one within a few arcsec, in degrees or sexagesimal), a new image (``--image``,
+embedded with the model the file records), or a file of example galaxies
+(``--examples``: one ranking of the galaxies like any of them, or like their mean with
+``--combine centroid``; see :mod:`galmorph.search.examples`). Results leave out the
+query itself (for an image, the entries that are that image) and other entries of the
+same object on the sky. ``--grid`` draws the query and its neighbours and ``-o`` writes
+their table (both atomically). A repeated ``--id`` is a usage error, not a second
+query: several galaxies are ``--examples``.
 
 The embeddings may also be the folder ``galmorph embed`` writes for a partitioned
 catalog: it is searched exactly up to the exact limit, else with an IVF index built a
@@ -16,6 +19,7 @@ Example::
     galmorph similar embeddings.parquet --id J090203.35+590529.9 -k 10 --grid g.png
     galmorph similar emb/ --ra 135.514 --dec 59.092
     galmorph similar embeddings.parquet --ra 09:02:03.35 --dec +59:05:29.9
+    galmorph similar embeddings.parquet --examples my_rings.txt -k 100 -o like_rings.csv
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from galmorph.cli._common import make_console, positive_int, writable_file
+from galmorph.cli._common import check_not_input, make_console, positive_int, writable_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,13 +101,23 @@ class _Once(argparse.Action):
                  values: Any, option_string: str | None = None) -> None:
         if getattr(namespace, self.dest) is not None:
             parser.error(f"{option_string} given twice: galmorph similar takes one query per "
-                         "run (run it once per galaxy, or call SimilaritySearch in Python)")
+                         "run; for the galaxies like several, list them in a file for "
+                         "--examples")
         setattr(namespace, self.dest, values)
+
+
+#: How ``--examples`` were combined, in words.
+COMBINED = {"nearest": "ranked by distance to the nearest", "rank": "each example in turn",
+            "centroid": "ranked by distance to their mean"}
+
+#: ``--grid`` with ``--examples`` draws at most this many examples before the neighbours.
+MAX_EXAMPLES_DRAWN = 4
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``similar`` sub-command."""
     from galmorph.search.defaults import (
+        COMBINES,
         DUPLICATE_RADIUS_ARCSEC,
         EXACT_MAX_ROWS,
         INDEX_KINDS,
@@ -113,10 +127,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "similar",
-        help="find the galaxies most similar to one galaxy or image",
+        help="find the galaxies most similar to one galaxy or image, or to examples",
         description=(
             "Find the k nearest galaxies to a query in an embeddings file made by "
-            "`galmorph embed`, leaving out the query and other entries of the same object."
+            "`galmorph embed`, leaving out the query and other entries of the same object. "
+            "With --examples, one ranking of the galaxies most like a few you know."
         ),
     )
     parser.add_argument("embeddings", metavar="EMBEDDINGS",
@@ -131,6 +146,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     query.add_argument("--ra", type=right_ascension, metavar="RA", action=_Once,
                        help="right ascension (with --dec) of a galaxy in the file: degrees, "
                             "or hours as 09:02:03.35 or 9h02m03.35s")
+    query.add_argument("--examples", metavar="FILE", action=_Once,
+                       help="galaxies of the file you know (e.g. rings you found): a table "
+                            "with an id_str column, or a text file of one id per line; "
+                            "ranks the others by how like them they are (--combine)")
     parser.add_argument("--dec", type=declination, metavar="DEC", action=_Once,
                         help="declination, with --ra: degrees, as 59.0916 or +59:05:29.9")
     parser.add_argument("-k", type=positive_int, default=10, help="neighbours (default: 10)")
@@ -146,6 +165,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="build the approximate index again even if a saved one matches")
     parser.add_argument("--grid", metavar="OUT.png",
                         help="draw the query and its neighbours with ids and distances")
+    parser.add_argument("--combine", choices=COMBINES, default=None,
+                        help="--examples: centroid (default): like their mean, the "
+                             "best on Galaxy Zoo tags; nearest: like any one of them; rank: "
+                             "each example's nearest in turn (examples of different kinds)")
+    parser.add_argument("-o", "--output", metavar="OUT",
+                        help="write the neighbours' table (.csv, .parquet, .fits or .ecsv)")
     parser.add_argument("--json", action="store_true",
                         help="print the query and neighbours as JSON instead of a table")
     parser.add_argument("--match-radius", type=arcsec, default=MATCH_RADIUS_ARCSEC,
@@ -170,8 +195,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Search, print and draw; 0 on success."""
     from galmorph.inference.embedding_folder import open_embeddings
+    from galmorph.inference.outputs import output_format
     from galmorph.report.plots import check_figure_path
-    from galmorph.search.defaults import MATCH_RADIUS_ARCSEC
+    from galmorph.search.defaults import COMBINES, MATCH_RADIUS_ARCSEC
+    from galmorph.search.examples import like_examples, read_example_ids
     from galmorph.search.search import SimilaritySearch
 
     if (args.ra is None) != (args.dec is None):
@@ -181,14 +208,25 @@ def run(args: argparse.Namespace) -> int:
                           "file is found by its stored features, with no model)")
     if args.ra is None and args.match_radius != MATCH_RADIUS_ARCSEC:
         args.parser.error("--match-radius is for --ra/--dec queries")
+    if args.combine is not None and args.examples is None:
+        args.parser.error("--combine is for --examples queries")
     if args.grid:
         writable_file(str(check_figure_path(args.grid)), "--grid")
+    if args.output:
+        output_format(writable_file(args.output, "-o"), "neighbours.csv")
+        check_not_input(args.output, {"embeddings": args.embeddings,
+                                      **({"examples": args.examples} if args.examples
+                                         else {})})
+    examples = read_example_ids(args.examples) if args.examples else None
     search = SimilaritySearch(
         open_embeddings(args.embeddings), args.metric, args.index,
         duplicate_radius=args.duplicate_radius, rebuild=args.rebuild_index,
         notify=lambda message: make_console(stderr=True).print(message),
     )
-    if args.galaxy_id is not None:
+    if examples is not None:
+        result = like_examples(search, examples, args.k,
+                               combine=args.combine or COMBINES[0])
+    elif args.galaxy_id is not None:
         result = search.by_id(args.galaxy_id, args.k)
     elif args.image is not None:
         result = search.by_image(args.image, args.k, model=args.model, device=args.device)
@@ -196,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         result = search.by_position(args.ra, args.dec, args.k, radius=args.match_radius)
     if args.grid:
         _draw(result, args.grid)
+    if args.output:
+        _write(result, args.output, args.embeddings)
     shortfall = _shortfall(len(result.neighbours), args.k, len(search.embeddings),
                            args.embeddings)
     if shortfall:
@@ -204,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    _print(result, make_console(), args.grid)
+    _print(result, make_console(), args.grid, args.output)
     return 0
 
 
@@ -218,6 +258,15 @@ def _shortfall(found: int, k: int, n_galaxies: int, source: str) -> str | None:
 
 
 def _query_text(query: dict[str, Any], neighbours: pd.DataFrame) -> str:
+    if query["kind"] == "examples":
+        from galmorph.data.table_checks import plural
+
+        ids = query["ids"]
+        text = (f"{plural(len(ids), 'example')} ({', '.join(ids[:5])}"
+                f"{' ...' if len(ids) > 5 else ''}), {COMBINED[query['combine']]}")
+        if query["missing"]:
+            text += f"; {plural(len(query['missing']), 'id')} not in the embeddings left out"
+        return text
     if query["kind"] == "image":
         text = f"image {query['image']}"
         if query.get("same_as"):
@@ -234,7 +283,8 @@ def _query_text(query: dict[str, Any], neighbours: pd.DataFrame) -> str:
     return text
 
 
-def _print(result: SimilarityResult, console: Console, grid: str | None) -> None:
+def _print(result: SimilarityResult, console: Console, grid: str | None,
+           output: str | None) -> None:
     console.print(f"Query: {_query_text(result.query, result.neighbours)}")
     table = Table(
         caption=(f"{result.metric} distance; {result.index} search"
@@ -245,20 +295,36 @@ def _print(result: SimilarityResult, console: Console, grid: str | None) -> None
     table.add_column("rank", justify="right")
     table.add_column("id_str")
     table.add_column("distance", justify="right")
+    by_example = "nearest_example" in result.neighbours
+    if by_example:
+        table.add_column("nearest example")
     has_sky = "ra" in result.neighbours
     if has_sky:
         table.add_column("ra", justify="right")
         table.add_column("dec", justify="right")
     for row in result.neighbours.itertuples():
         cells = [str(row.rank), str(row.id_str), f"{row.distance:.4g}"]
+        if by_example:
+            cells.append(str(row.nearest_example))
         if has_sky:
             cells += [f"{row.ra:.5f}", f"{row.dec:.5f}"]
         table.add_row(*cells)
     console.print(table)
-    if grid:
-        console.print(f"Wrote {grid}")
-    elif len(result.neighbours):
-        console.print("To see them: --grid neighbours.png; for scripts: --json.")
+    for path in (grid, output):
+        if path:
+            console.print(f"Wrote {path}")
+    if not grid and len(result.neighbours):
+        console.print("To see them: --grid neighbours.png; for a table: -o neighbours.csv.")
+
+
+def _write(result: SimilarityResult, path: str, embeddings: str) -> None:
+    """The neighbours' table, with the query and search as metadata, written atomically."""
+    from galmorph.inference.outputs import write_table
+
+    metadata = {"galmorph_embeddings": str(embeddings),
+                "galmorph_query": json.dumps(result.query),
+                "galmorph_metric": result.metric, "galmorph_index": result.index}
+    write_table(result.neighbours, path, metadata)
 
 
 def _draw(result: SimilarityResult, path: str) -> None:
@@ -267,6 +333,9 @@ def _draw(result: SimilarityResult, path: str) -> None:
 
     query = result.query
     neighbours = result.neighbours
+    if query["kind"] == "examples":
+        _draw_examples(result, path)
+        return
     if query["kind"] == "image":
         first = query["image"]
         caption = "query image" + (f"\n= {query['same_as'][0]}" if query.get("same_as") else "")
@@ -280,3 +349,19 @@ def _draw(result: SimilarityResult, path: str) -> None:
     ]
     galaxy_grid([first, *files], captions, highlight=[0], path=path,
                 title=f"{len(neighbours)} nearest ({result.metric})")
+
+
+def _draw_examples(result: SimilarityResult, path: str) -> None:
+    """The first examples (highlighted) and then the neighbours, each naming its example."""
+    from galmorph.report.plots import galaxy_grid
+
+    shown = result.query["ids"][:MAX_EXAMPLES_DRAWN]
+    example_files = result.query.get("file_loc", [""] * len(shown))[:MAX_EXAMPLES_DRAWN]
+    neighbours = result.neighbours
+    files = neighbours["file_loc"].tolist() if "file_loc" in neighbours else [""] * len(neighbours)
+    more = len(result.query["ids"]) - len(shown)
+    captions = [f"example\n{i}" for i in shown] + [
+        f"{r.rank}. {r.id_str}\nlike {r.nearest_example}" for r in neighbours.itertuples()]
+    galaxy_grid([*example_files, *files], captions, highlight=list(range(len(shown))),
+                path=path, title=f"{len(neighbours)} galaxies like {len(result.query['ids'])} "
+                f"examples ({result.metric})" + (f"; {more} more not shown" if more else ""))

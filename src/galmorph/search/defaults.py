@@ -18,5 +18,10 @@ DUPLICATE_RADIUS_ARCSEC = 3.0
 #: A ``--ra/--dec`` query takes the nearest galaxy within this radius (arcsec).
 MATCH_RADIUS_ARCSEC = 5.0
 
+#: How several example galaxies make one ranking (:mod:`galmorph.search.examples`); the
+#: first is the default: on the starter's validation split it found the most galaxies
+#: sharing the examples' morphology tag (``benchmarks/bench_examples.py``).
+COMBINES = ("centroid", "nearest", "rank")
+
 #: Baselines of the tag evaluation, in table order (``random`` needs no features).
 BASELINES = ("random", "pixels", "untrained", "votes")

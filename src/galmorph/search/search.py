@@ -203,11 +203,14 @@ class SimilaritySearch:
         position = {row: i for i, row in enumerate(candidates.tolist())}
         return SimilarityResult(
             query=query or {"kind": "vector"},
-            neighbours=self._table(kept, distances[[position[r] for r in kept]]),
+            neighbours=self.result_table(kept, distances[[position[r] for r in kept]]),
             metric=self.metric, index=self.index.kind, index_params=self.index.params,
         )
 
-    def _table(self, rows: list[int], distances: np.ndarray) -> pd.DataFrame:
+    def result_table(self, rows: list[int], distances: np.ndarray) -> pd.DataFrame:
+        """The neighbours table of ``rows`` (nearest first) at ``distances`` ``(len(rows),)``:
+        ``rank``, ``id_str``, ``distance``, ``ra``/``dec`` and ``file_loc`` when known,
+        ``row``."""
         emb = self.embeddings
         table: dict[str, Any] = {
             "rank": np.arange(1, len(rows) + 1), "id_str": emb.ids[rows],
