@@ -76,3 +76,25 @@ def test_ids_that_differ_only_in_case_are_not_guessed() -> None:
     ids = CaselessIds(np.array(["Abc", "ABC", "xyz"]))
     assert ids.row("abc") is None
     assert ids.row("XYZ") == 2 and ids.row("nothing") is None
+
+
+def test_several_ids_find_the_galaxies_like_all_of_them(
+        client: TestClient, catalog: pd.DataFrame, web_files: dict[str, Path]) -> None:
+    from galmorph.search.examples import like_examples
+    from galmorph.search.search import SimilaritySearch
+
+    first, second = catalog["id_str"][4], catalog["id_str"][9]
+    status, data = _similar(client, f"{first.lower()}, {second} ,", k=5)
+    assert status == 200, data
+    assert data["query"]["id"] == f"{first}, {second}"
+    assert [g["id"] for g in data["query"]["examples"]] == [first, second]
+    assert data["query"]["combine"] == "centroid"
+    search = SimilaritySearch(web_files["embeddings"])
+    expected = like_examples(search, [first, second], 5).neighbours
+    assert [g["id"] for g in data["neighbours"]] == expected["id_str"].tolist()
+    assert [g["like"] for g in data["neighbours"]] == expected["nearest_example"].tolist()
+    assert {first, second}.isdisjoint(g["id"] for g in data["neighbours"])
+    status, data = _similar(client, f"{first}, nope")
+    assert status == 404 and data["detail"].startswith("no galaxy 'nope' in this catalog")
+    ra, dec = catalog["ra"][6], catalog["dec"][6]  # two numbers with a comma: a position
+    assert _similar(client, f"{ra:.5f}, {dec:.5f}")[1]["query"]["id"] == catalog["id_str"][6]

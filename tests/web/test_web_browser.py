@@ -277,3 +277,28 @@ def test_phone_layout_fits_the_screen(browser: object, site: dict[str, object]) 
         "nodes => Math.max(...nodes.map(n => n.getBoundingClientRect().right))")
     assert widest <= 390
     context.close()
+
+
+def test_search_from_several_ids(page: object, site: dict[str, object]) -> None:
+    """Ids separated by commas: the examples are the query's cards, each galaxy found says
+    which of them it is most like, and the address and export keep the search."""
+    from playwright.sync_api import expect
+
+    examples = [site["ids"][3], site["ids"][17], site["ids"][30]]
+    page.goto(site["url"] + "/#search")
+    page.fill("#search-id", ", ".join(examples))
+    page.fill("#search-k", "6")
+    page.click("#search-form button")
+    expect(page.locator("#search-query .card")).to_have_count(3)
+    assert page.locator("#search-query .card .id").all_inner_texts() == examples
+    expect(page.locator("#search-status")).to_have_text(
+        "6 galaxies most like the 3 examples together (cosine distance to their mean)")
+    found = page.locator("#search-grid .card")
+    expect(found).to_have_count(6)
+    assert set(found.locator(".id").all_inner_texts()).isdisjoint(examples)
+    likes = [text.removeprefix("most like ") for text in
+             found.locator(".muted", has_text="most like").all_inner_texts()]
+    assert len(likes) == 6 and set(likes) <= set(examples)
+    page.reload()  # the address holds the search
+    expect(page.locator("#search-query .card")).to_have_count(3)
+    expect(page.locator("#search-grid .card")).to_have_count(6)

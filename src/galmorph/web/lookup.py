@@ -1,9 +1,10 @@
 """What a person types in the Search tab's "Galaxy id" box, turned into a galaxy.
 
 :func:`similar_to_text` accepts an id as it is, an id in another case (``j000314.90-000217.7``
-when ids are unique ignoring case) or a sky position ``RA Dec`` in degrees
+when ids are unique ignoring case), a sky position ``RA Dec`` in degrees
 (``0.81208 -0.03825``; also with a comma), matched to the nearest galaxy within
-:data:`~galmorph.search.defaults.MATCH_RADIUS_ARCSEC`.
+:data:`~galmorph.search.defaults.MATCH_RADIUS_ARCSEC`, or several ids separated by commas
+(the galaxies most like all of them: :func:`galmorph.search.examples.like_examples`).
 
 Example:
     >>> parse_position("0.81208 -0.03825"), parse_position("150.1, 2.2"), parse_position("J0003")
@@ -61,8 +62,8 @@ class CaselessIds:
 
 
 def _unknown(gallery: Gallery, text: str) -> UnknownGalaxy:
-    hint = ("; type a galaxy's id, or its RA and Dec in degrees (e.g. 150.1 2.2)"
-            if gallery.embeddings.has_coordinates else "")
+    hint = ("; type a galaxy's id, several ids separated by commas, or RA and Dec in "
+            "degrees (e.g. 150.1 2.2)" if gallery.embeddings.has_coordinates else "")
     return UnknownGalaxy(f"no galaxy {text!r} in this catalog{hint}")
 
 
@@ -87,20 +88,51 @@ def _similar_at(gallery: Gallery, ra: float, dec: float, k: int) -> dict[str, An
             "neighbours": gallery.neighbours(result)}
 
 
+def _row_named(gallery: Gallery, text: str) -> int | None:
+    """The row of the galaxy whose id is ``text``, in this case or (unique) another one."""
+    row = int(gallery.rows.get_indexer([text])[0])
+    return row if row >= 0 else gallery.caseless.row(text)
+
+
+def _similar_to_several(gallery: Gallery, names: list[str], k: int) -> dict[str, Any]:
+    """The galaxies most like all of the galaxies ``names`` (their mean); the query has
+    ``examples``, their descriptions, and each neighbour gains ``like``: its nearest one."""
+    from galmorph.search.examples import like_examples
+
+    rows = {name: _row_named(gallery, name) for name in names}
+    unknown = [name for name, row in rows.items() if row is None]
+    if unknown:
+        raise UnknownGalaxy(f"no galaxy {', '.join(map(repr, unknown))} in this catalog; "
+                            "separate several ids with commas")
+    found = list(dict.fromkeys(row for row in rows.values() if row is not None))
+    ids = [str(gallery.ids[row]) for row in found]
+    k = max(1, min(k, MAX_RESULTS, len(gallery.ids) - len(ids)))
+    result = like_examples(gallery.search, ids, k)
+    labels = gallery.labels()
+    neighbours = gallery.neighbours(result)
+    for galaxy, example in zip(neighbours, result.neighbours["nearest_example"], strict=True):
+        galaxy["like"] = str(example)
+    query = {"id": ", ".join(ids), "combine": result.query["combine"],
+             "examples": [gallery.describe(row, labels) for row in found]}
+    return {"query": query, "metric": result.metric, "neighbours": neighbours}
+
+
 def similar_to_text(gallery: Gallery, text: str, k: int = 12) -> dict[str, Any]:
     """:meth:`Gallery.similar` of the galaxy ``text`` names: its id, its id in another case,
-    or its position ``RA Dec`` (degrees; the description gains ``position``).
+    or its position ``RA Dec`` (degrees; the description gains ``position``); or the
+    galaxies like several, their ids separated by commas (see the module docs).
 
     Raises:
         UnknownGalaxy: when ``text`` names no galaxy (saying what can be typed).
         GalmorphError: for a position off the sky.
     """
-    if gallery.rows.get_indexer([text])[0] >= 0:
-        return gallery.similar(text, k)
-    row = gallery.caseless.row(text)
+    row = _row_named(gallery, text)
     if row is not None:
         return gallery.similar(str(gallery.ids[row]), k)
     position = parse_position(text)
     if position is not None:
         return _similar_at(gallery, *position, k)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if len(names) > 1:
+        return _similar_to_several(gallery, names, k)
     raise _unknown(gallery, text)

@@ -32,11 +32,18 @@ function goSearch(id) {
   run(route());
 }
 
-function showResults(data, queryCard) {
-  $("search-query").replaceChildren(queryCard);
-  searchStatus(`${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
-  $("search-grid").replaceChildren(...data.neighbours.map((g) =>
-    searchCard(g, [el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` })])));
+// The query's card (or the examples' cards) and the galaxies found, each saying its rank,
+// distance and, for several examples, the one it is most like.
+function showResults(data, queryCards) {
+  $("search-query").replaceChildren(...[].concat(queryCards));
+  const examples = data.query.examples;
+  searchStatus(examples
+    ? `${data.neighbours.length} galaxies most like the ${examples.length} examples together ` +
+      `(${data.metric} distance to their mean)`
+    : `${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
+  $("search-grid").replaceChildren(...data.neighbours.map((g) => searchCard(g, [
+    el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` }),
+    ...(g.like ? [el("div", { class: "muted", text: `most like ${g.like}` })] : [])])));
   showSearchExport(data);
   // A card's Similar button (in Browse, Ranking or the old results) is hidden or gone: the
   // keyboard's focus goes to the line saying what was found, just above the results.
@@ -82,7 +89,8 @@ function clearResults() {
   $("search-export").hidden = true;
 }
 
-// A galaxy by id (any case) or by position "RA Dec" in degrees.
+// A galaxy by id (any case), by position "RA Dec" in degrees, or several ids separated by
+// commas (the galaxies most like all of them).
 async function searchById(id) {
   const search = ++state.searches;
   $("search-id").value = id;
@@ -98,9 +106,13 @@ async function searchById(id) {
       extras.push(el("div", { class: "muted",
         text: `nearest to RA ${position.ra}, Dec ${position.dec} (${position.separation_arcsec.toFixed(2)}″)` }));
     }
-    const query = card(data.query, extras);
-    query.classList.add("query");
-    showResults(data, query);
+    const queries = (data.query.examples || [data.query]).map((galaxy) => {
+      const query = card(galaxy, data.query.examples
+        ? [el("div", { class: "muted", text: "example" })] : extras);
+      query.classList.add("query");
+      return query;
+    });
+    showResults(data, queries);
   } catch (error) {
     if (search !== state.searches) return;
     searchStatus("");
