@@ -107,9 +107,11 @@ def _same_objects(search: SimilaritySearch, rows: Sequence[int]) -> set[int]:
     emb, skip = search.embeddings, set(rows)
     if emb.ra is None or emb.dec is None:
         return skip
-    for row in rows:
-        separation = angular_separation(emb.ra[row], emb.dec[row], emb.ra, emb.dec)
-        skip.update(np.flatnonzero(separation <= search.duplicate_radius).tolist())
+    radius = search.duplicate_radius
+    for row in rows:  # the rows in the example's strip of declination, then on the sphere
+        strip = np.flatnonzero(np.abs(emb.dec - emb.dec[row]) <= radius / 3600)
+        separation = angular_separation(emb.ra[row], emb.dec[row], emb.ra[strip], emb.dec[strip])
+        skip.update(strip[separation <= radius].tolist())
     return skip
 
 
