@@ -322,7 +322,8 @@ def _write(result: SimilarityResult, path: str, embeddings: str) -> None:
     from galmorph.inference.outputs import write_table
 
     metadata = {"galmorph_embeddings": str(embeddings),
-                "galmorph_query": json.dumps(result.query),
+                "galmorph_query": json.dumps({k: v for k, v in result.query.items()
+                                              if k != "file_loc"}),
                 "galmorph_metric": result.metric, "galmorph_index": result.index}
     write_table(result.neighbours, path, metadata)
 

@@ -15,7 +15,9 @@ The ``metadata`` (e.g. the model's name, version and checksum) is stored as:
 * parquet: key/value pairs of the file's schema metadata;
 * FITS: header keywords of the table HDU (``HIERARCH`` cards for long names), and the
   same again as ``HISTORY`` lines (``galmorph_model = gz2-starter``), which TOPCAT shows
-  among the table's parameters (it does not read ``HIERARCH`` cards);
+  among the table's parameters (it does not read ``HIERARCH`` cards); a value too long
+  for one card (the model's sha256) is in the ``HISTORY`` lines only (see
+  :mod:`galmorph.inference.fits_tables`);
 * ECSV: the ``meta`` of its YAML header;
 * CSV: a JSON object in the file ``NAME.csv.meta.json`` beside it (see
   :func:`metadata_sidecar`), so that the CSV file is plain: one header row, then the
@@ -43,8 +45,6 @@ PosixPath('out.csv')
 from __future__ import annotations
 
 import json
-import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +53,7 @@ import pandas as pd
 
 from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target, user_path
+from galmorph.inference.fits_tables import fits_metadata, write_fits_table
 
 #: Output table formats by file-name extension (lower case).
 OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".ecsv": "ecsv",
@@ -60,11 +61,6 @@ OUTPUT_FORMATS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".ecsv":
 #: Formats :func:`write_table_chunks` gathers in memory and writes at the end.
 _GATHERED = {"fits", "ecsv"}
 
-#: FITS binary-table header keywords that describe the table itself, or repeat the
-#: metadata for readers of text (HISTORY), not metadata.
-_FITS_STRUCTURE = re.compile(
-    r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTNAME|T[A-Z]+\d+|HISTORY|COMMENT)$"
-)
 
 
 def check_not_folder(path: str | Path, example: str) -> None:
@@ -106,27 +102,6 @@ def _write_parquet(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str])
     merged = {**(table.schema.metadata or {})}
     merged.update({k.encode(): v.encode() for k, v in metadata.items()})
     pq.write_table(table.replace_schema_metadata(merged), path)
-
-
-def _write_fits(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
-                descriptions: Mapping[str, str] | None = None) -> None:
-    """A FITS binary table; ``descriptions`` of columns as ``TCOMMn`` keywords, which
-    TOPCAT shows."""
-    from astropy.io import fits
-    from astropy.io.fits.verify import VerifyWarning
-    from astropy.table import Table
-
-    table = Table.from_pandas(frame)
-    table.meta.update(metadata)
-    with warnings.catch_warnings():  # long keys become HIERARCH cards, as intended
-        warnings.simplefilter("ignore", VerifyWarning)
-        hdu = fits.table_to_hdu(table)
-        for number, name in enumerate(frame.columns, start=1):
-            if text := (descriptions or {}).get(str(name)):
-                hdu.header.set(f"TCOMM{number}", text, after=f"TFORM{number}")
-        for key, value in metadata.items():
-            hdu.header.add_history(f"{key} = {' '.join(str(value).split())}")
-        hdu.writeto(path, overwrite=True)
 
 
 def _write_ecsv(frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
@@ -172,12 +147,12 @@ def _target(path: Path, fmt: str, metadata: Mapping[str, str]) -> Iterator[Path]
 
 _WRITERS: dict[str, Callable[[pd.DataFrame, Path, Mapping[str, str]], None]] = {
     "parquet": _write_parquet,
-    "fits": _write_fits,
+    "fits": write_fits_table,
     "csv": _write_csv,
     "ecsv": _write_ecsv,
 }
 #: Formats that keep column descriptions (FITS ``TCOMMn``, ECSV's header).
-_DESCRIBED = {"fits": _write_fits, "ecsv": _write_ecsv}
+_DESCRIBED = {"fits": write_fits_table, "ecsv": _write_ecsv}
 
 
 def _write(fmt: str, frame: pd.DataFrame, path: Path, metadata: Mapping[str, str],
@@ -297,7 +272,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata :func:`write_table` stored in a file, as strings.
 
     For FITS this is every header keyword of the table HDU that does not describe the
-    table's columns (``HISTORY`` and ``COMMENT`` lines left out). For CSV it is the
+    table's columns, and the entries of its ``HISTORY`` lines that have no keyword
+    (:func:`~galmorph.inference.fits_tables.fits_metadata`). For CSV it is the
     leading ``# key: value`` lines where the file starts with ``#`` (as earlier
     versions wrote it), else the sidecar
     :func:`metadata_sidecar` names (``{}`` when there is none).
@@ -310,10 +286,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         stored = pq.read_schema(path).metadata or {}
         return {k.decode(): v.decode() for k, v in stored.items() if k != b"pandas"}
     if fmt == "fits":
-        from astropy.io import fits
-
-        header = fits.getheader(path, 1)
-        return {k: str(v) for k, v in header.items() if not _FITS_STRUCTURE.match(k)}
+        return fits_metadata(path)
     if fmt == "ecsv":
         return _ecsv_metadata(path)
     meta: dict[str, str] = {}
