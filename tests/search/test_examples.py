@@ -158,23 +158,46 @@ def test_examples_files(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ the command line
-@pytest.fixture
-def embeddings_file(tmp_path: Path, random_features: np.ndarray,
-                    make_embeddings: MakeEmbeddings) -> Path:
-    """The random features as an embeddings file with positions and a small image each."""
-    emb = make_embeddings(random_features[:60])
-    (tmp_path / "images").mkdir()
+def _write_embeddings(emb: Embeddings, folder: Path) -> Path:
+    """``emb`` as an embeddings file with positions and a small image each."""
+    (folder / "images").mkdir()
     files = []
-    for i in range(60):
-        files.append(str(tmp_path / "images" / f"G{i}.png"))
-        Image.new("RGB", (8, 8), (4 * i, 100, 200 - 3 * i)).save(files[-1])
-    columns = {"id_str": emb.ids.tolist(), "ra": np.linspace(1, 60, 60),
-               "dec": np.zeros(60), "file_loc": files}
+    for i, galaxy in enumerate(emb.ids):
+        files.append(str(folder / "images" / f"{galaxy}.png"))
+        Image.new("RGB", (8, 8), (4 * i % 256, 100, 200)).save(files[-1])
+    n = len(emb.ids)
+    columns = {"id_str": emb.ids.tolist(), "ra": np.linspace(1, 60, n), "dec": np.zeros(n),
+               "file_loc": files}
     columns |= {f"feat_{j}": emb.features[:, j] for j in range(emb.features.shape[1])}
-    path = tmp_path / "emb.parquet"
+    path = folder / "emb.parquet"
     pq.write_table(pa.table(columns).replace_schema_metadata(
         {METADATA_KEY: emb.info.to_json()}), path)
     return path
+
+
+@pytest.fixture
+def embeddings_file(tmp_path: Path, random_features: np.ndarray,
+                    make_embeddings: MakeEmbeddings) -> Path:
+    """60 of the random features as an embeddings file (ids G0...)."""
+    return _write_embeddings(make_embeddings(random_features[:60]), tmp_path)
+
+
+def test_similar_examples_print_whole_ids(random_features: np.ndarray, tmp_path: Path,
+                                          make_embeddings: MakeEmbeddings,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Ids of 19 characters in four columns fit an 80-column console whole (to copy)."""
+    emb = make_embeddings(random_features[:30])
+    emb.ids = np.array([f"J{i:06d}.00+{i:06d}.0" for i in range(30)], dtype=object)
+    path = _write_embeddings(emb, tmp_path)
+    examples = tmp_path / "mine.txt"
+    examples.write_text("\n".join(emb.ids[:3]) + "\n")
+    capsys.readouterr()
+    assert main(["similar", str(path), "--examples", str(examples), "-k", "4",
+                 "--combine", "nearest"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 4 and "…" not in out
+    assert all(row[2] in set(emb.ids[3:]) and row[-1] in set(emb.ids[:3]) for row in rows)
 
 
 def test_similar_examples_prints_writes_and_draws(embeddings_file: Path, tmp_path: Path,

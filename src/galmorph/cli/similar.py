@@ -293,12 +293,15 @@ def _print(result: SimilarityResult, console: Console, grid: str | None,
         show_edge=False,
     )
     table.add_column("rank", justify="right")
-    table.add_column("id_str")
-    table.add_column("distance", justify="right")
+    widest = max(map(len, result.neighbours["id_str"].astype(str)), default=6)
+    table.add_column("id_str", no_wrap=True, min_width=widest)  # ids are copied whole
+    table.add_column("distance", justify="right", min_width=8)
     by_example = "nearest_example" in result.neighbours
     if by_example:
-        table.add_column("nearest example")
-    has_sky = "ra" in result.neighbours
+        table.add_column("nearest example", no_wrap=True,
+                         min_width=max(map(len, result.neighbours["nearest_example"]),
+                                       default=6))
+    has_sky = "ra" in result.neighbours and not by_example  # (positions: -o or --json)
     if has_sky:
         table.add_column("ra", justify="right")
         table.add_column("dec", justify="right")
