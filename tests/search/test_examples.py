@@ -139,6 +139,25 @@ def test_a_partitioned_folder_gives_the_file_s_ranking(
                                                              abs=1e-6)
 
 
+def test_an_ivf_index_probing_every_list_gives_the_exact_ranking(
+        random_features: np.ndarray, make_embeddings: MakeEmbeddings,
+        write_partitions: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from galmorph.search import index as index_module
+
+    monkeypatch.setattr(index_module, "TRAIN_PER_LIST", 5)
+    folder = write_partitions(random_features, tmp_path / "emb", [150, 150, 100])
+    approximate = SimilaritySearch(folder, "euclidean", "ivf")
+    assert approximate.index.kind == "ivf"
+    approximate.index.set_effort(approximate.index.params["nlist"])
+    exact = SimilaritySearch(make_embeddings(random_features), "euclidean", "exact")
+    ids = [f"G{r}" for r in EXAMPLES]
+    for way in ("centroid", "nearest", "rank"):
+        found = like_examples(approximate, ids, 15, combine=way).neighbours
+        truth = like_examples(exact, ids, 15, combine=way).neighbours
+        assert found["id_str"].tolist() == truth["id_str"].tolist(), way
+
+
 def test_examples_files(tmp_path: Path) -> None:
     text = tmp_path / "rings.txt"
     text.write_text("\ufeff# rings I found\nJ1\n\n  J2  # the bright one\nJ1\n")
