@@ -21,7 +21,8 @@ from galmorph.data.table_files import read_table
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.embeddings import METADATA_KEY, Embeddings
 from galmorph.inference.outputs import read_metadata
-from galmorph.search.examples import like_examples, read_example_ids
+from galmorph.search.example_files import read_example_ids
+from galmorph.search.examples import like_examples
 from galmorph.search.index import exact_distances, search_vectors
 from galmorph.search.search import SimilaritySearch
 
@@ -87,7 +88,8 @@ def test_centroid_ranks_by_the_distance_to_the_examples_mean(
     table = like_examples(SimilaritySearch(emb, "cosine"), emb.ids[EXAMPLES], 10,
                           combine="centroid").neighbours
     vectors = search_vectors(random_features, "cosine")
-    to_mean = exact_distances(vectors[EXAMPLES].mean(axis=0), vectors, "cosine")
+    mean = search_vectors(vectors[EXAMPLES].mean(axis=0)[None], "cosine")[0]  # its direction
+    to_mean = exact_distances(mean, vectors, "cosine")
     others = _others(len(emb.ids))
     expected = others[np.argsort(to_mean[others], kind="stable")][:10]
     assert table["row"].tolist() == expected.tolist()
@@ -117,6 +119,9 @@ def test_missing_examples_and_bad_arguments(make_embeddings: MakeEmbeddings,
     assert result.query["ids"] == ["G1", "G2"] and result.query["missing"] == ["nope"]
     with pytest.raises(GalmorphError, match=r"none of the 2 example ids \('x', 'y'\)"):
         like_examples(search, ["x", "y"])
+    assert like_examples(search, ["g1", "G2", "g2"], 3).query["ids"] == ["G1", "G2"]  # any case
+    with pytest.raises(TypeError, match="ids must be a list of galaxy ids, got the string 'G1'"):
+        like_examples(search, "G1")
     with pytest.raises(ValueError, match="combine must be one of centroid, nearest, rank"):
         like_examples(search, ["G1"], combine="mean")
     opposite = make_embeddings(np.array([[1.0, 0], [-1.0, 0], [0, 1]]))
@@ -165,15 +170,31 @@ def test_examples_files(tmp_path: Path) -> None:
     table = tmp_path / "picked.csv"
     pd.DataFrame({"ID_STR": ["007", "J3", None], "score": [5, 4, 3]}).to_csv(table, index=False)
     assert read_example_ids(table) == ["007", "J3"]  # ids stay text; blanks left out
-    pd.DataFrame({"name": ["J1"]}).to_csv(tmp_path / "other.csv", index=False)
+    pd.DataFrame({"name": ["J1"], "score": [5]}).to_csv(tmp_path / "other.csv", index=False)
     with pytest.raises(GalmorphError, match=r"other.csv has no id_str column \(its columns: "
-                                            r"name\)"):
+                                            r"name, score\)"):
         read_example_ids(tmp_path / "other.csv")
+    # one column: its values, whatever its name; its header too where it looks like an id
+    (tmp_path / "objid.csv").write_text("objid\n587722981741363200\n587722981741363201\n")
+    assert read_example_ids(tmp_path / "objid.csv") == ["587722981741363200",
+                                                        "587722981741363201"]
+    (tmp_path / "bare.csv").write_text("J140631.97-015807.9\nJ1\n")
+    assert read_example_ids(tmp_path / "bare.csv") == ["J140631.97-015807.9", "J1"]
+    (tmp_path / "rings.dat").write_text("J1 # any other ending is a text file of ids\n")
+    assert read_example_ids(tmp_path / "rings.dat") == ["J1"]
     (tmp_path / "empty.txt").write_text("# nothing yet\n")
     with pytest.raises(GalmorphError, match="empty.txt holds no galaxy id"):
         read_example_ids(tmp_path / "empty.txt")
     with pytest.raises(GalmorphError, match="gone.txt does not exist"):
         read_example_ids(tmp_path / "gone.txt")
+    (tmp_path / "img.txt").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")
+    (tmp_path / "table").write_bytes(b"PAR1\x15\x04\x15\x00")
+    for binary in ("img.txt", "table"):
+        with pytest.raises(GalmorphError, match=f"{binary} is neither a text file of ids"):
+            read_example_ids(tmp_path / binary)
+    Image.new("RGB", (4, 4)).save(tmp_path / "ring.jpg")
+    with pytest.raises(GalmorphError, match=r"ring.jpg is an image: .* use --image"):
+        read_example_ids(tmp_path / "ring.jpg")
 
 
 # ------------------------------------------------------------------ the command line
@@ -233,6 +254,7 @@ def test_similar_examples_prints_writes_and_draws(embeddings_file: Path, tmp_pat
     assert ("Query: 2 examples (G3, G40), each example in turn; 1 id not in the embeddings "
             "left out") in printed
     assert f"Wrote {grid}" in printed and f"Wrote {out}" in printed
+    assert "--grid neighbours.png" not in printed and "-o neighbours.csv" not in printed
     table = read_table(out)
     expected = like_examples(SimilaritySearch(embeddings_file), ["G3", "G40"], 5,
                              combine="rank").neighbours
@@ -274,3 +296,20 @@ def test_similar_examples_usage_errors(embeddings_file: Path, tmp_path: Path,
     assert "none.txt does not exist" in capsys.readouterr().err
     assert main([*base, "--examples", str(examples), "-o", str(tmp_path / "x.txt")]) == 2
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_one_example_and_too_few_galaxies_are_said_plainly(
+        embeddings_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = tmp_path / "mine.txt"
+    examples.write_text("G3\n")
+    capsys.readouterr()
+    assert main(["similar", str(embeddings_file), "--examples", str(examples), "-k", "2",
+                 "-o", str(tmp_path / "t.csv")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "Query: 1 example (G3), ranked by distance to it" in printed
+    assert "To see them: --grid neighbours.png." in printed  # -o given: not suggested again
+    examples.write_text("".join(f"G{i}\n" for i in range(55)))
+    assert main(["similar", str(embeddings_file), "--examples", str(examples), "-k", "9"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert ("only 5 neighbours of the 9 asked for: " in said
+            and "has 60 galaxies, and the 55 examples and entries of the same object" in said)

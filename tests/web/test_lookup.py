@@ -94,7 +94,36 @@ def test_several_ids_find_the_galaxies_like_all_of_them(
     assert [g["id"] for g in data["neighbours"]] == expected["id_str"].tolist()
     assert [g["like"] for g in data["neighbours"]] == expected["nearest_example"].tolist()
     assert {first, second}.isdisjoint(g["id"] for g in data["neighbours"])
-    status, data = _similar(client, f"{first}, nope")
-    assert status == 404 and data["detail"].startswith("no galaxy 'nope' in this catalog")
+    status, data = _similar(client, f"{first}, nope, {second}", k=5)  # left out, as on the CLI
+    assert status == 200 and [g["id"] for g in data["query"]["examples"]] == [first, second]
+    assert data["query"]["notes"] == ["not in this catalog, left out: 'nope'."]
+    assert [g["id"] for g in data["neighbours"]] == expected["id_str"].tolist()
+    status, data = _similar(client, "nope, nada")
+    assert status == 404 and data["detail"] == "none of 'nope', 'nada' is in this catalog"
+    status, data = _similar(client, f"{first} ,")  # one id and a stray comma: that galaxy
+    assert status == 200 and data["query"]["id"] == first and "examples" not in data["query"]
     ra, dec = catalog["ra"][6], catalog["dec"][6]  # two numbers with a comma: a position
     assert _similar(client, f"{ra:.5f}, {dec:.5f}")[1]["query"]["id"] == catalog["id_str"][6]
+
+
+def test_numeric_ids_with_a_comma_are_ids_not_a_position(web_files: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    """SDSS objids (or Gaia source_ids) as ids: two of them are examples, not RA and Dec."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(web_files["embeddings"])
+    ids = table["id_str"].to_pylist()
+    ids[:2] = ["587722981741363200", "587722981741363201"]
+    renamed = table.set_column(table.column_names.index("id_str"), "id_str",
+                               pa.array(ids, pa.string()))
+    pq.write_table(renamed, tmp_path / "emb.parquet")
+    gallery = Gallery(tmp_path / "emb.parquet")
+    try:
+        client = TestClient(create_app(gallery), raise_server_exceptions=False)
+        status, data = _similar(client, "587722981741363200, 587722981741363201", k=4)
+        assert status == 200, data
+        assert [g["id"] for g in data["query"]["examples"]] == ids[:2]
+        assert len(data["neighbours"]) == 4
+    finally:
+        gallery.close()

@@ -299,6 +299,16 @@ def test_search_from_several_ids(page: object, site: dict[str, object]) -> None:
     likes = [text.removeprefix("most like ") for text in
              found.locator(".muted", has_text="most like").all_inner_texts()]
     assert len(likes) == 6 and set(likes) <= set(examples)
+    with page.expect_download() as download:  # the export names each one's example
+        page.click("#search-export")
+    table = pd.read_csv(download.value.path(), dtype={"id_str": str})
+    assert list(table.columns) == ["rank", "id_str", "ra", "dec", "distance", "nearest_example"]
+    assert table["nearest_example"].tolist() == likes
     page.reload()  # the address holds the search
     expect(page.locator("#search-query .card")).to_have_count(3)
     expect(page.locator("#search-grid .card")).to_have_count(6)
+    page.fill("#search-id", f"{examples[0]}, nope, {examples[1]}")  # left out, and said
+    page.click("#search-form button")
+    expect(page.locator("#search-query .card")).to_have_count(2)
+    expect(page.locator("#search-status")).to_contain_text(
+        "Note: not in this catalog, left out: 'nope'.")

@@ -48,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Serve a web page to browse the galaxies of an embeddings file, see them on a "
             "2-D map of the representation (computed before the server starts when it is "
-            "not cached beside the embeddings), find the galaxies most like one (or like an "
-            "uploaded image), open a page per galaxy and label galaxies for anomaly "
+            "not cached beside the embeddings), find the galaxies most like one (or like "
+            "several, their ids separated by commas, or like an uploaded image), open a page "
+            "per galaxy and label galaxies for anomaly "
             "detection."
         ),
     )

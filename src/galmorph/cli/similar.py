@@ -147,9 +147,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="right ascension (with --dec) of a galaxy in the file: degrees, "
                             "or hours as 09:02:03.35 or 9h02m03.35s")
     query.add_argument("--examples", metavar="FILE", action=_Once,
-                       help="galaxies of the file you know (e.g. rings you found): a table "
-                            "with an id_str column, or a text file of one id per line; "
-                            "ranks the others by how like them they are (--combine)")
+                       help="galaxies of the file you know (e.g. rings you found): a text "
+                            "file of one id per line, or a table (.csv, .fits, .parquet...) "
+                            "with an id_str column or one column; ranks the others by how "
+                            "like them they are (--combine)")
     parser.add_argument("--dec", type=declination, metavar="DEC", action=_Once,
                         help="declination, with --ra: degrees, as 59.0916 or +59:05:29.9")
     parser.add_argument("-k", type=positive_int, default=10, help="neighbours (default: 10)")
@@ -198,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.inference.outputs import output_format
     from galmorph.report.plots import check_figure_path
     from galmorph.search.defaults import COMBINES, MATCH_RADIUS_ARCSEC
-    from galmorph.search.examples import like_examples, read_example_ids
+    from galmorph.search.example_files import read_example_ids
+    from galmorph.search.examples import like_examples
     from galmorph.search.search import SimilaritySearch
 
     if (args.ra is None) != (args.dec is None):
@@ -236,8 +238,10 @@ def run(args: argparse.Namespace) -> int:
         _draw(result, args.grid)
     if args.output:
         _write(result, args.output, args.embeddings)
+    left_out = (f"the {len(result.query['ids'])} examples" if examples is not None
+                else "the query")
     shortfall = _shortfall(len(result.neighbours), args.k, len(search.embeddings),
-                           args.embeddings)
+                           args.embeddings, left_out)
     if shortfall:
         make_console(stderr=True).print(f"warning: {shortfall}")
     if args.json:
@@ -248,13 +252,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shortfall(found: int, k: int, n_galaxies: int, source: str) -> str | None:
-    """Why fewer than ``k`` neighbours came back, or None when all did."""
+def _shortfall(found: int, k: int, n_galaxies: int, source: str,
+               left_out: str = "the query") -> str | None:
+    """Why fewer than ``k`` neighbours came back, or None when all did; ``left_out`` names
+    what the search leaves out (with its other entries on the sky)."""
     if found >= k:
         return None
     galaxies = "galaxy" if n_galaxies == 1 else "galaxies"
     return (f"only {found} neighbours of the {k} asked for: {source} has {n_galaxies} "
-            f"{galaxies}, and the query and entries of the same object on the sky are left out")
+            f"{galaxies}, and {left_out} and entries of the same object on the sky are left "
+            "out")
 
 
 def _query_text(query: dict[str, Any], neighbours: pd.DataFrame) -> str:
@@ -262,8 +269,9 @@ def _query_text(query: dict[str, Any], neighbours: pd.DataFrame) -> str:
         from galmorph.data.table_checks import plural
 
         ids = query["ids"]
+        how = COMBINED[query["combine"]] if len(ids) > 1 else "ranked by distance to it"
         text = (f"{plural(len(ids), 'example')} ({', '.join(ids[:5])}"
-                f"{' ...' if len(ids) > 5 else ''}), {COMBINED[query['combine']]}")
+                f"{' ...' if len(ids) > 5 else ''}), {how}")
         if query["missing"]:
             text += f"; {plural(len(query['missing']), 'id')} not in the embeddings left out"
         return text
@@ -316,8 +324,10 @@ def _print(result: SimilarityResult, console: Console, grid: str | None,
     for path in (grid, output):
         if path:
             console.print(f"Wrote {path}")
-    if not grid and len(result.neighbours):
-        console.print("To see them: --grid neighbours.png; for a table: -o neighbours.csv.")
+    hints = [hint for hint, given in (("to see them: --grid neighbours.png", grid),
+                                      ("for a table: -o neighbours.csv", output)) if not given]
+    if hints and len(result.neighbours):
+        console.print("; ".join(hints).capitalize() + ".")
 
 
 def _write(result: SimilarityResult, path: str, embeddings: str) -> None:
@@ -365,7 +375,8 @@ def _draw_examples(result: SimilarityResult, path: str) -> None:
     files = neighbours["file_loc"].tolist() if "file_loc" in neighbours else [""] * len(neighbours)
     more = len(result.query["ids"]) - len(shown)
     captions = [f"example\n{i}" for i in shown] + [
-        f"{r.rank}. {r.id_str}\nlike {r.nearest_example}" for r in neighbours.itertuples()]
+        f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}\nlike {r.nearest_example}"
+        for r in neighbours.itertuples()]
     galaxy_grid([*example_files, *files], captions, highlight=list(range(len(shown))),
                 path=path, title=f"{len(neighbours)} galaxies like {len(result.query['ids'])} "
                 f"examples ({result.metric})" + (f"; {more} more not shown" if more else ""))

@@ -3,7 +3,8 @@
 What users import is named here and loaded on first use, so importing
 ``galmorph.search`` does not load torch, pandas or faiss. The modules:
 :mod:`~galmorph.search.search` (queries by id, sky position, image or vector),
-:mod:`~galmorph.search.examples` (one ranking of the galaxies like several examples),
+:mod:`~galmorph.search.examples` (one ranking of the galaxies like several examples,
+read from a file by :mod:`~galmorph.search.example_files`),
 :mod:`~galmorph.search.matching` (which entries a query image or position is),
 :mod:`~galmorph.search.index` (metrics, exact and approximate indexes),
 :mod:`~galmorph.search.index_store` (indexes saved beside the embeddings file),
@@ -34,7 +35,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
         "baselines": ["BASELINES", "baseline_features"],
-        "examples": ["COMBINES", "like_examples", "read_example_ids"],
+        "examples": ["like_examples"],
+        "example_files": ["read_example_ids"],
         "evaluation": [
             "evaluate_similarity", "neighbour_table", "precision_at_k", "print_tag_evaluation",
         ],

@@ -184,8 +184,9 @@ class SimilaritySearch:
     ) -> SimilarityResult:
         """:meth:`by_vector` for a search-space ``(1, n_features)`` query."""
         k = check_k(k)
-        skip = set(exclude)
-        wanted, total, found = k + len(skip) + EXTRA_CANDIDATES, len(self.vectors), -1
+        skip = set(exclude)  # many (a search from examples): fetched as they turn up
+        wanted = k + min(len(skip), k) + EXTRA_CANDIDATES
+        total, found = len(self.vectors), -1
         while True:
             candidates = self.index.search(query_vector, min(wanted, total))[0]
             candidates = candidates[candidates >= 0]

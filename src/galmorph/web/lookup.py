@@ -94,17 +94,21 @@ def _row_named(gallery: Gallery, text: str) -> int | None:
     return row if row >= 0 else gallery.caseless.row(text)
 
 
-def _similar_to_several(gallery: Gallery, names: list[str], k: int) -> dict[str, Any]:
-    """The galaxies most like all of the galaxies ``names`` (their mean); the query has
-    ``examples``, their descriptions, and each neighbour gains ``like``: its nearest one."""
+def _similar_to_several(gallery: Gallery, rows: dict[str, int | None],
+                        k: int) -> dict[str, Any]:
+    """The galaxies most like all of the galaxies ``rows`` names (their mean); the query has
+    ``examples``, their descriptions, and ``notes`` naming the ids left out (not in the
+    catalog); each neighbour gains ``like``: the example it is nearest to.
+
+    Raises:
+        UnknownGalaxy: when none of the ids is in the catalog.
+    """
     from galmorph.search.examples import like_examples
 
-    rows = {name: _row_named(gallery, name) for name in names}
     unknown = [name for name, row in rows.items() if row is None]
-    if unknown:
-        raise UnknownGalaxy(f"no galaxy {', '.join(map(repr, unknown))} in this catalog; "
-                            "separate several ids with commas")
     found = list(dict.fromkeys(row for row in rows.values() if row is not None))
+    if not found:
+        raise UnknownGalaxy(f"none of {', '.join(map(repr, unknown))} is in this catalog")
     ids = [str(gallery.ids[row]) for row in found]
     k = max(1, min(k, MAX_RESULTS, len(gallery.ids) - len(ids)))
     result = like_examples(gallery.search, ids, k)
@@ -112,7 +116,9 @@ def _similar_to_several(gallery: Gallery, names: list[str], k: int) -> dict[str,
     neighbours = gallery.neighbours(result)
     for galaxy, example in zip(neighbours, result.neighbours["nearest_example"], strict=True):
         galaxy["like"] = str(example)
-    query = {"id": ", ".join(ids), "combine": result.query["combine"],
+    notes = ([f"not in this catalog, left out: {', '.join(map(repr, unknown))}."]
+             if unknown else [])
+    query = {"id": ", ".join(ids), "combine": result.query["combine"], "notes": notes,
              "examples": [gallery.describe(row, labels) for row in found]}
     return {"query": query, "metric": result.metric, "neighbours": neighbours}
 
@@ -130,9 +136,13 @@ def similar_to_text(gallery: Gallery, text: str, k: int = 12) -> dict[str, Any]:
     if row is not None:
         return gallery.similar(str(gallery.ids[row]), k)
     position = parse_position(text)
+    if "," in text:
+        rows = {name: _row_named(gallery, name)
+                for name in (part.strip() for part in text.split(",")) if name}
+        if len(rows) == 1:  # one id and a stray comma
+            return similar_to_text(gallery, next(iter(rows)), k)
+        if position is None or None not in rows.values():  # numeric ids are ids
+            return _similar_to_several(gallery, rows, k)
     if position is not None:
         return _similar_at(gallery, *position, k)
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if len(names) > 1:
-        return _similar_to_several(gallery, names, k)
     raise _unknown(gallery, text)

@@ -68,12 +68,18 @@ function csvField(value) {
 function showSearchExport(data) {
   const link = $("search-export");
   if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
-  const columns = ["rank", "id_str", "ra", "dec", "distance"];
-  const rows = data.neighbours.map((g) => [g.rank, g.id, g.ra, g.dec, g.distance]);
+  const examples = data.query.examples;
+  const columns = ["rank", "id_str", "ra", "dec", "distance",
+    ...(examples ? ["nearest_example"] : [])];
+  const rows = data.neighbours.map((g) => [g.rank, g.id, g.ra, g.dec, g.distance,
+    ...(examples ? [g.like] : [])]);
   const text = [columns, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
   link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
   link.download = `similar-to-${data.query.id.replace(/[^\w.+-]+/g, "_").slice(0, 80)}.csv`;
-  link.title = `the ${rows.length} galaxies found, with their ${data.metric} distance to ${data.query.id}`;
+  link.title = examples
+    ? `the ${rows.length} galaxies found, with their ${data.metric} distance to the mean of ` +
+      `${data.query.id} and the example each is nearest to`
+    : `the ${rows.length} galaxies found, with their ${data.metric} distance to ${data.query.id}`;
   link.hidden = false;
 }
 
@@ -113,6 +119,9 @@ async function searchById(id) {
       return query;
     });
     showResults(data, queries);
+    if ((data.query.notes || []).length) {
+      $("search-status").textContent += `. Note: ${data.query.notes.join(" ")}`;
+    }
   } catch (error) {
     if (search !== state.searches) return;
     searchStatus("");
