@@ -23,6 +23,8 @@ from galmorph.report.demo import OUTPUTS, DemoRunner
 from galmorph.report.demo_anomaly import ODD_NO, ODD_YES, anomaly_step
 from galmorph.report.demo_settings import DemoSettings
 from galmorph.report.html import Section, figure_html, note_html, render_report, table_html
+from galmorph.search.examples import like_examples
+from galmorph.search.search import SimilaritySearch
 
 SECTIONS = ("predictions", "similarity", "anomalies", "finetune", "about")
 
@@ -132,16 +134,26 @@ def test_demo_runs_every_step_and_writes_the_report(demo_run: tuple[Path, str]) 
     page = parse((out / "report.html").read_text(encoding="utf-8"))
     assert page.sections == list(SECTIONS)
     assert page.external == []
-    # grids of predictions, confident misses, similar galaxies, the anomaly ranking, the
-    # curve, ring candidates
-    assert len(page.images) == 6
+    # grids of predictions, confident misses, similar galaxies (to one, and to several
+    # rings), the anomaly ranking, the curve, ring candidates
+    assert len(page.images) == 7
     for uri in page.images:
         assert len(_png(uri)) > 1000
     assert page.tables >= 3  # evaluation, anomaly precision, timings
     text = " ".join(page.text)
     for words in ("t01_smooth_or_features", "Test accuracy", "Random %", "ROC AUC",
-                  "Where the model and the volunteers disagree most"):
+                  "Where the model and the volunteers disagree most",
+                  "From several examples: the 5 rings with the most volunteer ring votes"):
         assert words in text
+    # the galaxies most like the 5 most-voted rings: as many rings as the report says
+    catalog = pd.read_csv(out.parent / "catalog.csv", dtype={"id_str": str})
+    rings = catalog[catalog["ring"] == 1].sort_values("t08_odd_feature_a19_ring_count",
+                                                      ascending=False, kind="stable")
+    found = like_examples(SimilaritySearch(out / "embeddings.parquet"),
+                          rings["id_str"].head(5).tolist(), DemoSettings().k).neighbours["id_str"]
+    share = catalog.set_index("id_str").loc[found, "ring"].eq(1).mean()
+    assert f"{share:.0%} of them are labelled rings" in text
+    assert f"{share:.0%} of the galaxies most like 5 rings are rings" in printed
     # the test accuracy beside that of always answering 'not ring' (most test galaxies)
     rings = pd.read_csv(out / "ring_test_predictions.csv")["ring"]
     assert f"always answering 'not ring' would score {(rings == 0).mean():.1%}" in text

@@ -67,7 +67,8 @@ OUTPUTS = (
     "report.html", "predictions.parquet", "evaluation.json", "embeddings.parquet",
     "anomaly_ranking.csv", "ring_test_predictions.csv",
     *(f"figures/{name}.png" for name in ("predictions_grid", "misses_grid", "similar_grid",
-                                          "anomaly_grid", "finetune_curve", "ring_candidates")),
+                                          "similar_examples_grid", "anomaly_grid",
+                                          "finetune_curve", "ring_candidates")),
 )
 #: What a fine-tuning run writes in its folder (:data:`CLASSIFIER_FOLDER`).
 _CLASSIFIER_FILES = ("model.pt", "best.ckpt", "last.ckpt", "logs")

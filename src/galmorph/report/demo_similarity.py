@@ -2,7 +2,8 @@
 
 :func:`similarity_step` writes ``embeddings.parquet`` (PCA-reduced) and shows the
 nearest neighbours of one clear galaxy, chosen deterministically (a ring when the
-catalog has a ``ring`` column, else the most confidently spiral one).
+catalog has a ``ring`` column, else the most confidently spiral one); with a ``ring``
+column, also the galaxies most like several rings at once (``similar --examples``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,48 @@ if TYPE_CHECKING:
 
 #: Vote column used to choose the clearest ring as the similarity query.
 RING_VOTES = "t08_odd_feature_a19_ring_count"
+#: Rings the search from examples starts from (those with the most ring votes).
+N_EXAMPLES = 5
+
+
+def _ring_labels(catalog: pd.DataFrame) -> pd.Series:
+    """The catalog's ``ring`` labels (1 ring, 0 not, NaN unknown) by ``id_str``."""
+    return pd.Series(pd.to_numeric(catalog[RING_COLUMN], errors="coerce").to_numpy(),
+                     index=catalog["id_str"].astype(str))
+
+
+def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int) -> list[str]:
+    """The galaxies most like the catalog's clearest rings together: a grid and a line."""
+    from galmorph.report.plots import galaxy_grid
+    from galmorph.search.examples import like_examples
+
+    rings = catalog[pd.to_numeric(catalog[RING_COLUMN], errors="coerce").eq(1)]
+    if RING_VOTES in rings:
+        rings = rings.sort_values(RING_VOTES, ascending=False, kind="stable")
+    ids = rings["id_str"].astype(str).head(N_EXAMPLES).tolist()
+    k = min(k, len(catalog) - len(ids))
+    if len(ids) < 2 or k < 1:
+        return []
+    found = like_examples(search, ids, k).neighbours
+    is_ring = _ring_labels(catalog).reindex(found["id_str"].astype(str)).to_numpy() == 1
+    files = [search.embeddings.file_loc[search.embeddings.row_of(i)] for i in ids]
+    captions = [f"example\n{i}" for i in ids] + [
+        f"{r.rank}. {r.id_str}" + ("\nring" if ring else "")
+        for r, ring in zip(found.itertuples(), is_ring, strict=True)]
+    grid = run.save(galaxy_grid([*files, *found["file_loc"]], captions,
+                                highlight=list(range(len(ids))), panel_size=1.9,
+                                title=f"{k} galaxies most like {len(ids)} rings together"),
+                    "similar_examples_grid.png")
+    share = float(is_ring.mean())
+    run.result.metrics.setdefault("similarity", {})["ring_fraction_examples"] = share
+    run.say(f"{share:.0%} of the galaxies most like {len(ids)} rings are rings")
+    return [figure_html(
+        grid, "several ring galaxies and the galaxies most like them together",
+        f"From several examples: the {len(ids)} rings with the most volunteer ring votes "
+        f"(framed in red), and the {k} galaxies nearest to their mean representation; "
+        f"{share:.0%} of them are labelled rings. What the examples share counts, what only "
+        "one has is averaged away. From the command line: galmorph similar "
+        "embeddings.parquet --examples my_rings.txt (one id per line)")]
 
 
 def _pick_query(catalog: pd.DataFrame, predictions: pd.DataFrame) -> tuple[int, str]:
@@ -65,9 +108,7 @@ def similarity_step(
     query_id = str(embeddings.ids[row])
     is_ring = None
     if RING_COLUMN in catalog:
-        ring = pd.Series(pd.to_numeric(catalog[RING_COLUMN], errors="coerce").to_numpy(),
-                         index=catalog["id_str"].astype(str))
-        is_ring = ring.reindex(neighbours["id_str"].astype(str)).to_numpy()
+        is_ring = _ring_labels(catalog).reindex(neighbours["id_str"].astype(str)).to_numpy()
     captions = [f"query\n{query_id}"]
     for i, r in enumerate(neighbours.itertuples()):
         text = f"{r.rank}. {r.id_str}\ndistance {r.distance:.3f}"
@@ -106,6 +147,8 @@ def similarity_step(
             f"{found:.0%} of these {k} neighbours are labelled rings, against {base:.0%} of the "
             f"whole catalog: {verdict}."))
         run.say(f"{found:.0%} of the neighbours are rings (catalog: {base:.0%})")
+    if RING_COLUMN in catalog:
+        section.blocks.extend(_examples_blocks(run, catalog, search, k))
     section.blocks.append(paragraph_html(
         f"Files: embeddings.parquet ({len(embeddings)} galaxies, {embeddings.features.shape[1]} "
         f"numbers each, keeping {kept:.1%} of the variance). The same search from the command "
