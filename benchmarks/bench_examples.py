@@ -6,7 +6,7 @@ galaxies carrying it at random, ``--repeats`` times, and asks
 :func:`galmorph.search.examples.like_examples` for the ``-k`` galaxies most like them with
 each way of combining the examples. It prints precision@k (the fraction of those carrying
 the tag; examples are never returned) per tag and way, beside two references: one
-example alone (:meth:`~galmorph.search.search.SimilaritySearch.by_row`, averaged over the
+example alone (its own ``k`` nearest, the other examples left out too, averaged over the
 examples) and the tag's share of the galaxies (what a random pick scores).
 
 The galaxies searched are one split of the embeddings' model (``--split``, default
@@ -78,8 +78,9 @@ def measure(search: SimilaritySearch, tags: pd.DataFrame, *, n_examples: int, k:
             for way in COMBINES:
                 found = like_examples(search, ids, k, combine=way).neighbours["row"]
                 scores[way].append(float(carries[found.to_numpy()].mean()))
-            alone = [carries[search.by_row(int(r), k).neighbours["row"].to_numpy()].mean()
-                     for r in chosen]
+            # one example alone, the other examples left out too (as like_examples does)
+            alone = [carries[search.by_vector(search.vectors[int(r)], k, exclude=chosen)
+                             .neighbours["row"].to_numpy()].mean() for r in chosen]
             scores["one example"].append(float(np.mean(alone)))
         rows.append({"tag": name, "members": len(members), "share": float(carries.mean()),
                      **{way: (float(np.mean(v)), float(np.std(v))) for way, v in scores.items()}})

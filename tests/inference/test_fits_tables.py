@@ -80,3 +80,11 @@ def test_topcat_shows_the_history_and_no_stray_parameter(tmp_path: Path) -> None
                          capture_output=True, text=True, timeout=120, check=True)
     assert "HISTORY:" in run.stdout and "galmorph_views = 8" in run.stdout
     assert "CONTINUE" not in run.stdout
+
+
+def test_characters_a_header_cannot_hold_are_escaped(tmp_path: Path) -> None:
+    """An embeddings path under 'Données' failed the write after the whole run."""
+    path = tmp_path / "t.fits"
+    write_fits_table(FRAME, path, {"galmorph_embeddings": "Données/émb.parquet", "b": "x\x07y"})
+    assert fits_metadata(path) == {"galmorph_embeddings": "Donn\\xe9es/\\xe9mb.parquet",
+                                   "b": "x\\x07y"}

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from astropy.table import Table
 from PIL import Image
 
 from galmorph.cli import main
@@ -122,6 +123,8 @@ def test_missing_examples_and_bad_arguments(make_embeddings: MakeEmbeddings,
     assert like_examples(search, ["g1", "G2", "g2"], 3).query["ids"] == ["G1", "G2"]  # any case
     with pytest.raises(TypeError, match="ids must be a list of galaxy ids, got the string 'G1'"):
         like_examples(search, "G1")
+    with pytest.raises(ValueError, match="no example ids given"):
+        like_examples(search, [])
     with pytest.raises(ValueError, match="combine must be one of centroid, nearest, rank"):
         like_examples(search, ["G1"], combine="mean")
     opposite = make_embeddings(np.array([[1.0, 0], [-1.0, 0], [0, 1]]))
@@ -174,12 +177,17 @@ def test_examples_files(tmp_path: Path) -> None:
     with pytest.raises(GalmorphError, match=r"other.csv has no id_str column \(its columns: "
                                             r"name, score\)"):
         read_example_ids(tmp_path / "other.csv")
-    # one column: its values, whatever its name; its header too where it looks like an id
-    (tmp_path / "objid.csv").write_text("objid\n587722981741363200\n587722981741363201\n")
+    # one column: its values as written, whatever its name; its header too where it looks
+    # like an id (a list saved without one)
+    (tmp_path / "objid.csv").write_text("objid\n587722981741363200\n\n587722981741363201\n")
     assert read_example_ids(tmp_path / "objid.csv") == ["587722981741363200",
                                                         "587722981741363201"]
     (tmp_path / "bare.csv").write_text("J140631.97-015807.9\nJ1\n")
     assert read_example_ids(tmp_path / "bare.csv") == ["J140631.97-015807.9", "J1"]
+    (tmp_path / "zeros.csv").write_text("007\n008\n")
+    assert read_example_ids(tmp_path / "zeros.csv") == ["007", "008"]
+    Table({"ID_STR": ["J1", "J2"], "ra": [1.0, 2.0]}).write(tmp_path / "topcat.fits")
+    assert read_example_ids(tmp_path / "topcat.fits") == ["J1", "J2"]  # a table, not an image
     (tmp_path / "rings.dat").write_text("J1 # any other ending is a text file of ids\n")
     assert read_example_ids(tmp_path / "rings.dat") == ["J1"]
     (tmp_path / "empty.txt").write_text("# nothing yet\n")

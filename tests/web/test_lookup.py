@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from galmorph.search.id_lookup import IdLookup
 from galmorph.web.app import create_app
 from galmorph.web.gallery import Gallery
-from galmorph.web.lookup import CaselessIds, parse_position
+from galmorph.web.lookup import parse_position
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +74,10 @@ def test_ids_are_found_in_any_case(client: TestClient, catalog: pd.DataFrame) ->
 def test_ids_that_differ_only_in_case_are_not_guessed() -> None:
     import numpy as np
 
-    ids = CaselessIds(np.array(["Abc", "ABC", "xyz"]))
-    assert ids.row("abc") is None
+    ids = IdLookup(np.array(["Abc", "ABC", "xyz"]))
+    assert ids.row("abc") is None and ids.row("ABC") == 1  # as written: that one
     assert ids.row("XYZ") == 2 and ids.row("nothing") is None
+    assert ids.rows(["xyz", "Abc", "nope"]) == [2, 0, None]
 
 
 def test_several_ids_find_the_galaxies_like_all_of_them(
@@ -100,6 +102,8 @@ def test_several_ids_find_the_galaxies_like_all_of_them(
     assert [g["id"] for g in data["neighbours"]] == expected["id_str"].tolist()
     status, data = _similar(client, "nope, nada")
     assert status == 404 and data["detail"] == "none of 'nope', 'nada' is in this catalog"
+    status, data = _similar(client, " , ,")
+    assert status == 404 and data["detail"].startswith("no galaxy ' , ,' in this catalog")
     status, data = _similar(client, f"{first} ,")  # one id and a stray comma: that galaxy
     assert status == 200 and data["query"]["id"] == first and "examples" not in data["query"]
     ra, dec = catalog["ra"][6], catalog["dec"][6]  # two numbers with a comma: a position

@@ -137,7 +137,7 @@ def test_demo_report_renders(browser: object, demo_run: tuple[Path, str],
     page.on("request", lambda request: requests.append(request.url))
     page.goto((out / "report.html").as_uri())
     images = page.locator("img")
-    assert images.count() == 6  # one per figure of the demo (report.demo.OUTPUTS)
+    assert images.count() == 7  # one per figure of the demo (report.demo.OUTPUTS)
     widths = page.eval_on_selector_all("img", "nodes => nodes.map(n => n.naturalWidth)")
     assert all(width > 200 for width in widths), widths
     assert page.locator("h2").count() >= 5 and page.locator("table").count() >= 3

@@ -3,8 +3,8 @@
 The query is a galaxy of the file (``--id``, or ``--ra``/``--dec`` of the nearest
 one within a few arcsec, in degrees or sexagesimal), a new image (``--image``,
 embedded with the model the file records), or a file of example galaxies
-(``--examples``: one ranking of the galaxies like any of them, or like their mean with
-``--combine centroid``; see :mod:`galmorph.search.examples`). Results leave out the
+(``--examples``: one ranking of the galaxies like their mean, by default, or like any
+one of them with ``--combine nearest``; see :mod:`galmorph.search.examples`). Results leave out the
 query itself (for an image, the entries that are that image) and other entries of the
 same object on the sky. ``--grid`` draws the query and its neighbours and ``-o`` writes
 their table (both atomically). A repeated ``--id`` is a usage error, not a second

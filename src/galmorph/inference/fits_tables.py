@@ -11,7 +11,8 @@ A value too long for one keyword card (the model's 64-character sha256 beside it
 name) would need ``CONTINUE`` cards, which TOPCAT shows as a stray parameter of their
 own, so it is written as ``HISTORY`` lines only: the first ``key = value...`` and then
 continuation lines that start with two spaces. :func:`fits_metadata` reads both kinds
-back, the keyword where there is one. Whitespace runs in values become one space.
+back, the keyword where there is one. Whitespace runs in values become one space, and
+characters beyond printable ASCII (which FITS headers cannot hold) Python escapes.
 
 Example
 -------
@@ -41,12 +42,17 @@ CARD = 80
 _STRUCTURE = re.compile(
     r"^(XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|TFIELDS|EXTNAME|T[A-Z]+\d+|HISTORY|COMMENT)$"
 )
+#: Characters a FITS header cannot hold.
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 #: The start of a HISTORY entry: ``key = ``.
 _ENTRY = re.compile(r"^([A-Za-z_][\w.-]*) = (.*)$")
 
 
 def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
+    """``value`` as one line of printable ASCII, as FITS headers hold: whitespace runs as
+    one space, other characters escaped (``Données`` as ``Donn\\xe9es``)."""
+    text = " ".join(str(value).split())
+    return _NOT_PRINTABLE.sub(lambda found: found[0].encode("unicode_escape").decode(), text)
 
 
 def _history_lines(key: str, value: str) -> list[str]:
@@ -110,4 +116,5 @@ def fits_metadata(path: str | Path) -> dict[str, str]:
             key, entries[match[1]] = match[1], match[2]
         else:  # text of another kind, or lines of earlier versions wrapped by astropy
             key = None
-    return {**entries, **found}
+    spelled = {key.upper(): key for key in entries}  # FITS keywords of 8 letters are upper case
+    return {**entries, **{spelled.get(key.upper(), key): value for key, value in found.items()}}

@@ -36,7 +36,7 @@ def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int
     from galmorph.report.plots import galaxy_grid
     from galmorph.search.examples import like_examples
 
-    rings = catalog[pd.to_numeric(catalog[RING_COLUMN], errors="coerce").eq(1)]
+    rings = catalog[_ring_labels(catalog).eq(1).to_numpy()]
     if RING_VOTES in rings:
         rings = rings.sort_values(RING_VOTES, ascending=False, kind="stable")
     ids = rings["id_str"].astype(str).head(N_EXAMPLES).tolist()
@@ -44,6 +44,8 @@ def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int
     if len(ids) < 2 or k < 1:
         return []
     found = like_examples(search, ids, k).neighbours
+    if found.empty:
+        return []
     is_ring = _ring_labels(catalog).reindex(found["id_str"].astype(str)).to_numpy() == 1
     files = [search.embeddings.file_loc[search.embeddings.row_of(i)] for i in ids]
     captions = [f"example\n{i}" for i in ids] + [
@@ -51,7 +53,8 @@ def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int
         for r, ring in zip(found.itertuples(), is_ring, strict=True)]
     grid = run.save(galaxy_grid([*files, *found["file_loc"]], captions,
                                 highlight=list(range(len(ids))), panel_size=1.9,
-                                title=f"{k} galaxies most like {len(ids)} rings together"),
+                                title=f"{len(found)} galaxies most like {len(ids)} rings "
+                                      "together"),
                     "similar_examples_grid.png")
     share = float(is_ring.mean())
     run.result.metrics.setdefault("similarity", {})["ring_fraction_examples"] = share
@@ -59,7 +62,7 @@ def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int
     return [figure_html(
         grid, "several ring galaxies and the galaxies most like them together",
         f"From several examples: the {len(ids)} rings with the most volunteer ring votes "
-        f"(framed in red), and the {k} galaxies nearest to their mean representation; "
+        f"(framed in red), and the {len(found)} galaxies nearest to their mean representation; "
         f"{share:.0%} of them are labelled rings. What the examples share counts, what only "
         "one has is averaged away. From the command line: galmorph similar "
         "embeddings.parquet --examples my_rings.txt (one id per line)")]
@@ -67,8 +70,8 @@ def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int
 
 def _pick_query(catalog: pd.DataFrame, predictions: pd.DataFrame) -> tuple[int, str]:
     """Row of a clear galaxy to search from, and why it was chosen (deterministic)."""
-    if RING_COLUMN in catalog and pd.to_numeric(catalog[RING_COLUMN], errors="coerce").eq(1).any():
-        rings = catalog.index[pd.to_numeric(catalog[RING_COLUMN], errors="coerce").eq(1)]
+    if RING_COLUMN in catalog and _ring_labels(catalog).eq(1).any():
+        rings = catalog.index[_ring_labels(catalog).eq(1).to_numpy()]
         if RING_VOTES in catalog:
             votes = catalog.loc[rings, RING_VOTES].astype(float)
             row = int(votes.sort_values(ascending=False, kind="stable").index[0])

@@ -5,6 +5,7 @@ What users import is named here and loaded on first use, so importing
 :mod:`~galmorph.search.search` (queries by id, sky position, image or vector),
 :mod:`~galmorph.search.examples` (one ranking of the galaxies like several examples,
 read from a file by :mod:`~galmorph.search.example_files`),
+:mod:`~galmorph.search.id_lookup` (ids as people type them, also in another case),
 :mod:`~galmorph.search.matching` (which entries a query image or position is),
 :mod:`~galmorph.search.index` (metrics, exact and approximate indexes),
 :mod:`~galmorph.search.index_store` (indexes saved beside the embeddings file),
@@ -37,6 +38,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "baselines": ["BASELINES", "baseline_features"],
         "examples": ["like_examples"],
         "example_files": ["read_example_ids"],
+        "id_lookup": ["IdLookup"],
         "evaluation": [
             "evaluate_similarity", "neighbour_table", "precision_at_k", "print_tag_evaluation",
         ],

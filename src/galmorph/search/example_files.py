@@ -31,6 +31,7 @@ def _from_table(path: Path) -> list[str]:
     header: list[str] = []
     if column is None and len(table.columns) == 1:
         column = table.columns[0]
+        table = read_table(path, text_columns=[str(column)])  # ids as written: 007, int64
         header = [str(column)] if re.search(r"\d", str(column)) else []  # saved without one
     if column is None:
         raise GalmorphError(
@@ -65,11 +66,11 @@ def read_example_ids(path: str | Path) -> list[str]:
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise GalmorphError(f"examples file {path} {what}")
     name = path.name.lower()
-    if name.endswith(IMAGE_SUFFIXES):
+    table = name.endswith(tuple(FORMATS))  # a FITS file is a table (a TOPCAT selection)
+    if name.endswith(IMAGE_SUFFIXES) and not table:
         raise GalmorphError(
             f"examples file {path} is an image: give a text file of the examples' ids (one "
             "per line) or a table with their id_str; to search by one image use --image")
-    table = name.endswith(tuple(FORMATS))
     ids = [i for i in (_from_table(path) if table else _from_text(path)) if i]
     if not ids:
         raise GalmorphError(f"examples file {path} holds no galaxy id")

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from galmorph.data.table_checks import abbreviate
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.search.arguments import check_k
 from galmorph.search.defaults import COMBINES
@@ -51,26 +52,20 @@ from galmorph.search.search import SimilarityResult, SimilaritySearch
 
 def example_rows(search: SimilaritySearch, ids: Sequence[str]) -> tuple[list[int], list[str]]:
     """Rows of the ids found in the embeddings (as written, else in another case where only
-    one id matches), and the ids not found.
+    one id matches: :class:`~galmorph.search.id_lookup.IdLookup`), and the ids not found.
 
     Raises:
         GalmorphError: when none is found, naming a few of them and the embeddings.
     """
-    emb = search.embeddings
-    names = pd.Index(emb.ids.astype(str))
-    first_row = pd.Series(np.arange(len(names)), index=names)
-    found = first_row[~first_row.index.duplicated()].reindex([str(i) for i in ids])
-    if found.isna().any():
-        folded = pd.Series(np.arange(len(names)), index=names.str.casefold())
-        unique = folded[~folded.index.duplicated(keep=False)]
-        lost = found.index[found.isna()]
-        found[found.isna()] = unique.reindex(lost.str.casefold()).to_numpy()
-    missing = found.index[found.isna()].tolist()
-    if len(missing) == len(found):
-        shown = ", ".join(map(repr, missing[:3])) + (" ..." if len(missing) > 3 else "")
+    names = [str(i) for i in ids]
+    found = search.id_lookup.rows(names)
+    missing = [name for name, row in zip(names, found, strict=True) if row is None]
+    if len(missing) == len(names):
+        emb = search.embeddings
+        shown = abbreviate(map(repr, missing), 3)
         raise GalmorphError(f"none of the {len(missing)} example ids ({shown}) is in "
                             f"{emb.path or 'the embeddings'} ({len(emb.ids)} galaxies)")
-    return list(dict.fromkeys(found.dropna().astype(np.int64).tolist())), missing
+    return list(dict.fromkeys(row for row in found if row is not None)), missing
 
 
 def _same_objects(search: SimilaritySearch, rows: Sequence[int]) -> set[int]:
@@ -150,7 +145,7 @@ def like_examples(search: SimilaritySearch, ids: Sequence[str], k: int = 10, *,
         (``distance`` is the ranking's: to the nearest example, or to the centroid).
 
     Raises:
-        TypeError: for ``ids`` given as one string; ValueError: for an unknown
+        TypeError: for ``ids`` given as one string; ValueError: for none, or an unknown
             ``combine``; GalmorphError: when no example is in the embeddings, or
             (cosine) an example or the centroid has no direction.
     """
@@ -159,13 +154,14 @@ def like_examples(search: SimilaritySearch, ids: Sequence[str], k: int = 10, *,
                         "galaxy use SimilaritySearch.by_id, or give [id]")
     if combine not in COMBINES:
         raise ValueError(f"combine must be one of {', '.join(COMBINES)}, got {combine!r}")
+    if not len(ids):
+        raise ValueError("no example ids given")
     k = check_k(k)
     rows, missing = example_rows(search, ids)
     if missing:
-        shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        warnings.warn(f"{len(missing)} of the {len(rows) + len(missing)} examples are not in "
-                      f"{search.embeddings.path or 'the embeddings'} and are left out: {shown}",
-                      GalmorphWarning, stacklevel=2)
+        warnings.warn(f"{len(missing)} of the {len(ids)} examples are not in "
+                      f"{search.embeddings.path or 'the embeddings'} and are left out: "
+                      f"{abbreviate(map(repr, missing), 5)}", GalmorphWarning, stacklevel=2)
     skip = sorted(_same_objects(search, rows))
     examples = _example_vectors(search, rows)
     if combine == "centroid":

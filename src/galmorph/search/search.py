@@ -47,6 +47,7 @@ from galmorph.search.arguments import (
     check_vector,
 )
 from galmorph.search.defaults import DUPLICATE_RADIUS_ARCSEC, MATCH_RADIUS_ARCSEC
+from galmorph.search.id_lookup import IdLookup
 from galmorph.search.index import Index, exact_distances, search_vectors
 from galmorph.search.index_store import load_or_build_index
 from galmorph.search.matching import identical_rows, no_match_message
@@ -130,6 +131,8 @@ class SimilaritySearch:
             raise GalmorphError(f"{embeddings.path or 'the embeddings'} holds no galaxies: "
                                 "embed a catalog with galmorph embed CATALOG -o EMB.parquet")
         self.embeddings: Embeddings | PartitionedEmbeddings = embeddings
+        #: Rows by id as people type them (indexes built on first use).
+        self.id_lookup = IdLookup(embeddings.ids)
         self.metric = metric
         #: Search-space vectors by row (read back from the index for a folder).
         self.vectors: np.ndarray | StoredVectors

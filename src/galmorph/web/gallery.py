@@ -130,10 +130,10 @@ class Gallery:
         #: The 2-D map of the Map tab (``MapView.load(gallery)``); None: no map.
         self.map_view: MapView | None = None
         self._lock = threading.RLock()
-        from galmorph.web.lookup import CaselessIds
+        from galmorph.search.id_lookup import IdLookup
 
-        #: Rows by id ignoring case, for what people type (built on first use).
-        self.caseless = CaselessIds(self.ids)
+        #: Rows by id as people type them, also in another case (built on first use).
+        self.id_lookup = IdLookup(self.ids)
 
     @staticmethod
     def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
@@ -246,6 +246,7 @@ class Gallery:
                 from galmorph.search.search import SimilaritySearch
 
                 self._search = SimilaritySearch(self.embeddings)
+                self._search.id_lookup = self.id_lookup  # one index of the ids, not two
             return self._search
 
     def neighbours(self, result: SimilarityResult) -> list[dict[str, Any]]:

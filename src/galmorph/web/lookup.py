@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import pandas as pd
 
 from galmorph.exceptions import GalmorphError
 from galmorph.web.gallery import MAX_RESULTS, UnknownGalaxy
@@ -42,23 +38,6 @@ def parse_position(text: str) -> tuple[float, float] | None:
     except ValueError:
         return None
     return (ra, dec) if math.isfinite(ra) and math.isfinite(dec) else None
-
-
-class CaselessIds:
-    """Row of an id ignoring case, where only one id matches (built on first use)."""
-
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids
-        self._index: pd.Index | None = None
-        self._lock = threading.Lock()
-
-    def row(self, text: str) -> int | None:
-        """The one row whose id equals ``text`` ignoring case; None for none or several."""
-        with self._lock:
-            if self._index is None:
-                self._index = pd.Index(pd.Series(self.ids, dtype=object).str.casefold())
-        found = np.flatnonzero(self._index == text.casefold())
-        return int(found[0]) if len(found) == 1 else None
 
 
 def _unknown(gallery: Gallery, text: str) -> UnknownGalaxy:
@@ -90,8 +69,7 @@ def _similar_at(gallery: Gallery, ra: float, dec: float, k: int) -> dict[str, An
 
 def _row_named(gallery: Gallery, text: str) -> int | None:
     """The row of the galaxy whose id is ``text``, in this case or (unique) another one."""
-    row = int(gallery.rows.get_indexer([text])[0])
-    return row if row >= 0 else gallery.caseless.row(text)
+    return gallery.id_lookup.row(text)
 
 
 def _similar_to_several(gallery: Gallery, rows: dict[str, int | None],
@@ -139,6 +117,8 @@ def similar_to_text(gallery: Gallery, text: str, k: int = 12) -> dict[str, Any]:
     if "," in text:
         rows = {name: _row_named(gallery, name)
                 for name in (part.strip() for part in text.split(",")) if name}
+        if not rows:  # commas only
+            raise _unknown(gallery, text)
         if len(rows) == 1:  # one id and a stray comma
             return similar_to_text(gallery, next(iter(rows)), k)
         if position is None or None not in rows.values():  # numeric ids are ids

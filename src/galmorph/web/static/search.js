@@ -1,5 +1,6 @@
-// galmorph serve, the Search tab: the galaxies most like one (by id or position) or like an
-// uploaded image, and their export as CSV.
+// galmorph serve, the Search tab: the galaxies most like one (by id or position), like
+// several together (ids separated by commas) or like an uploaded image, and their export
+// as CSV.
 // Uses el, $, showError, api, fmt, run and state from common.js; card and searchCard from
 // cards.js; addressWith, setAddress, addressParam and route from app.js.
 "use strict";
@@ -38,8 +39,10 @@ function showResults(data, queryCards) {
   $("search-query").replaceChildren(...[].concat(queryCards));
   const examples = data.query.examples;
   searchStatus(examples
-    ? `${data.neighbours.length} galaxies most like the ${examples.length} examples together ` +
-      `(${data.metric} distance to their mean)`
+    ? (examples.length > 1
+      ? `${data.neighbours.length} galaxies most like the ${examples.length} examples together ` +
+        `(${data.metric} distance to their mean)`
+      : `${data.neighbours.length} galaxies most like the example (${data.metric} distance)`)
     : `${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
   $("search-grid").replaceChildren(...data.neighbours.map((g) => searchCard(g, [
     el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` }),
