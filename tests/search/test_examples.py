@@ -121,6 +121,7 @@ def test_missing_examples_and_bad_arguments(make_embeddings: MakeEmbeddings,
     with pytest.raises(GalmorphError, match=r"none of the 2 example ids \('x', 'y'\)"):
         like_examples(search, ["x", "y"])
     assert like_examples(search, ["g1", "G2", "g2"], 3).query["ids"] == ["G1", "G2"]  # any case
+    assert search.by_id("g7", 2).query["id_str"] == "G7"  # one galaxy too
     with pytest.raises(TypeError, match="ids must be a list of galaxy ids, got the string 'G1'"):
         like_examples(search, "G1")
     with pytest.raises(ValueError, match="no example ids given"):

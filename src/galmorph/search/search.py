@@ -262,12 +262,16 @@ class SimilaritySearch:
                              self._describe(row, kind, **extra))
 
     def by_id(self, galaxy_id: str, k: int = 10) -> SimilarityResult:
-        """Neighbours of a galaxy by ``id_str``.
+        """Neighbours of a galaxy by ``id_str`` (also in another case, where only one id
+        matches).
 
         Raises:
-            GalmorphError: when the id is not in the embeddings.
+            GalmorphError: when the id is not in the embeddings, naming similar ids.
         """
-        return self.by_row(self.embeddings.row_of(galaxy_id), k, kind="id")
+        row = self.id_lookup.row(str(galaxy_id))
+        if row is None:
+            row = self.embeddings.row_of(galaxy_id)  # raises, naming similar ids
+        return self.by_row(row, k, kind="id")
 
     def by_position(
         self, ra: float, dec: float, k: int = 10, *, radius: float = MATCH_RADIUS_ARCSEC
