@@ -13,7 +13,7 @@ import pytest
 from galmorph.anomaly.scoring import score_embeddings
 from galmorph.anomaly.session import AnomalySession
 from galmorph.cli import main
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.outputs import read_metadata
 
 Write = Callable[..., Path]
@@ -154,3 +154,60 @@ def test_the_command_prints_the_most_interesting(
     assert main(["anomaly", "score", "--session", str(fresh), str(tmp_path / "all.parquet"),
                  "-o", str(tmp_path / "j.parquet")]) == 2
     assert "has no scores yet" in capsys.readouterr().err
+
+
+def test_an_interrupted_folder_resumes_where_it_stopped(
+    tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from galmorph.anomaly import scoring
+
+    db, _, ids = hunt
+    features = pd.read_parquet(tmp_path / "all.parquet").filter(like="feat_").to_numpy()
+    for part, rows in (("a", slice(0, 70)), ("b", slice(70, 140)), ("c", slice(140, 200))):
+        write_embeddings(tmp_path / "emb" / f"part={part}" / "e.parquet", features[rows],
+                         ids[rows])
+    with AnomalySession.open(db) as session:
+        clean = score_embeddings(session, tmp_path / "emb", tmp_path / "clean", top=4)
+    scored: list[str] = []
+    real = scoring.score_partition
+
+    def failing_on_b(piece, scorer, target):  # noqa: ANN001, ANN202 (a node lost mid-run)
+        if "part=b" in str(piece.path):
+            raise GalmorphError(f"cannot read the features of {piece.path}: node lost")
+        scored.append(piece.path.parent.name)
+        return real(piece, scorer, target)
+
+    monkeypatch.setattr(scoring, "score_partition", failing_on_b)
+    assert main(["anomaly", "score", "--session", str(db), str(tmp_path / "emb"),
+                 "-o", str(tmp_path / "out"), "--top", "4"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    partial = tmp_path / ".out.partial"
+    assert f"node lost. 1 of 3 partitions are scored in {partial}: run the command again " \
+           "with --resume" in said
+    assert not (tmp_path / "out").exists() and scored == ["part=a"]
+
+    scored.clear()
+    monkeypatch.setattr(scoring, "score_partition", lambda *a: (scored.append("x"), real(*a))[1])
+    assert main(["anomaly", "score", "--session", str(db), str(tmp_path / "emb"),
+                 "-o", str(tmp_path / "out"), "--top", "4", "--resume"]) == 0
+    assert scored == ["x", "x"] and not partial.exists()  # part=a is not scored again
+    resumed = capsys.readouterr().out
+    for part in "abc":
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "out" / f"part={part}" / "e.parquet"),
+            pd.read_parquet(tmp_path / "clean" / f"part={part}" / "e.parquet"))
+    assert all(i in resumed for i in clean.top["id_str"])  # the same most interesting
+
+    # other labels since: the partial scores are not theirs, so every partition is scored
+    monkeypatch.setattr(scoring, "score_partition", failing_on_b)
+    with AnomalySession.open(db) as session, pytest.raises(GalmorphError):
+        score_embeddings(session, tmp_path / "emb", tmp_path / "again")
+    with AnomalySession.open(db) as session:
+        session.label(ids[40], 5)
+    scored.clear()
+    monkeypatch.setattr(scoring, "score_partition", lambda *a: (scored.append("x"), real(*a))[1])
+    with AnomalySession.open(db) as session, pytest.warns(GalmorphWarning,
+                                                          match="scores of another run"):
+        score_embeddings(session, tmp_path / "emb", tmp_path / "again", resume=True)
+    assert scored == ["x", "x", "x"]

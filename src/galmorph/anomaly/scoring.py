@@ -15,6 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +31,8 @@ from galmorph.anomaly.features import InterestTransform
 from galmorph.anomaly.fingerprint import differences, feature_settings
 from galmorph.anomaly.interest import InterestModel
 from galmorph.anomaly.session import AnomalySession
-from galmorph.exceptions import GalmorphError
-from galmorph.files import atomic_folder, user_path
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.files import atomic_target, user_path
 from galmorph.inference.embedding_folder import (
     PartitionedEmbeddings,
     check_new_folder,
@@ -68,16 +72,20 @@ class ScoreSummary:
 
 
 def score_embeddings(session: AnomalySession, embeddings: str | Path, output: str | Path, *,
-                     top: int = DEFAULT_TOP, client: Client | None = None) -> ScoreSummary:
+                     top: int = DEFAULT_TOP, client: Client | None = None,
+                     resume: bool = False) -> ScoreSummary:
     """Every galaxy of ``embeddings`` scored by the session's interest model.
 
     Columns written: ``id_str``, ``predicted`` (the Gaussian process's mean on the 0–5
     scale; it may pass 5), ``std`` (its standard deviation), ``labelled`` and ``score``
     (the score given in the session, NaN if none), then ``ra``, ``dec`` and ``file_loc``
     where the embeddings have them. A file gives a file (rows most interesting first);
-    a folder gives a folder of the same partitions, written whole or not at all, one
-    partition in memory at a time: on ``client``'s Dask cluster one task per partition
-    (the workers read the files), else one after another in this process.
+    a folder gives a folder of the same partitions, one partition in memory at a time:
+    on ``client``'s Dask cluster one task per partition (the workers read the files),
+    else one after another in this process. The folder appears once every partition is
+    scored; until then they gather in :func:`partial_folder`, where an interrupted run
+    leaves them: ``resume`` scores only the rest, when the labels and embeddings are
+    the same (else it warns and scores every partition).
 
     Raises:
         GalmorphError: without labels, or for embeddings made another way than the
@@ -96,7 +104,7 @@ def score_embeddings(session: AnomalySession, embeddings: str | Path, output: st
                     session.transform, given, _metadata(session, len(given)),
                     emb.info.n_features, top)
     if isinstance(emb, PartitionedEmbeddings):
-        tops = _score_folder(emb, scorer, output, client)
+        tops = _score_folder(emb, scorer, output, client, resume)
     else:
         piece = Piece(Path(str(emb.path)), emb.ids, emb.ra, emb.dec, emb.file_loc)
         table = scores_table(emb.features, piece, scorer)
@@ -227,19 +235,74 @@ def _pieces(emb: PartitionedEmbeddings) -> list[Piece]:
     return pieces
 
 
+def partial_folder(output: Path) -> Path:
+    """Where a folder's scores gather (``.NAME.partial`` beside ``output``) until every
+    partition is scored; an interrupted run leaves them there for ``resume``."""
+    return output.parent / f".{output.name}.partial"
+
+
+def _job(emb: PartitionedEmbeddings, scorer: Scorer) -> str:
+    """What the scores of a folder depend on, as JSON: a resumed run must match it."""
+    sizes = np.diff(emb.offsets).tolist()
+    return json.dumps({"metadata": scorer.metadata, "given": sorted(scorer.given.items()),
+                       "n_features": scorer.n_features,
+                       "partitions": [[str(p.relative), n]
+                                      for p, n in zip(emb.partitions, sizes, strict=True)]})
+
+
+def _start_partial(output: Path, job: str, resume: bool) -> Path:
+    """The partial folder of ``output`` for ``job``: kept with ``resume`` when it holds the
+    same job (its finished partitions are not scored again), else made anew."""
+    partial = partial_folder(output)
+    stamp = partial / "_job.json"
+    same = stamp.is_file() and stamp.read_text(encoding="utf-8") == job
+    if resume and partial.exists() and not same:
+        warnings.warn(f"{partial} holds scores of another run (other labels, or other "
+                      "embeddings): scoring every partition again", GalmorphWarning,
+                      stacklevel=4)
+    if partial.exists() and not (resume and same):
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    with atomic_target(stamp) as temporary:
+        temporary.write_text(job, encoding="utf-8")
+    return partial
+
+
+def _top_of(target: Path, top: int) -> pd.DataFrame:
+    """The ``top`` unlabelled rows of an already scored partition file."""
+    scores = pd.read_parquet(target)
+    return scores[~scores["labelled"]].nlargest(top, "predicted")
+
+
 def _score_folder(emb: PartitionedEmbeddings, scorer: Scorer, output: Path,
-                  client: Client | None) -> list[pd.DataFrame]:
-    """Each partition's scores to the same place in ``output``, written whole or not at
-    all; each partition's most interesting. On ``client``'s Dask cluster, one task per
-    partition; else one after another here."""
-    with atomic_folder(output) as folder:
-        targets = [folder / partition.relative for partition in emb.partitions]
+                  client: Client | None, resume: bool) -> list[pd.DataFrame]:
+    """Each partition's scores to the same place in ``output``, which appears once all are
+    scored; each partition's most interesting. On ``client``'s Dask cluster, one task per
+    partition; else one after another here. With ``resume``, the partitions an
+    interrupted run of the same job finished are read back, not scored again."""
+    partial = _start_partial(output, _job(emb, scorer), resume)
+    targets = [partial / partition.relative for partition in emb.partitions]
+    pieces = _pieces(emb)
+    todo = [i for i, target in enumerate(targets) if not target.is_file()]
+    try:
         if client is None:
-            return [score_partition(piece, scorer, target)
-                    for piece, target in zip(_pieces(emb), targets, strict=True)]
-        shared = client.scatter(scorer, broadcast=True)
-        return client.gather(client.map(score_partition, _pieces(emb),
-                                        [shared] * len(targets), targets, pure=False))
+            found = [score_partition(pieces[i], scorer, targets[i]) for i in todo]
+        else:
+            shared = client.scatter(scorer, broadcast=True)
+            found = client.gather(client.map(
+                score_partition, [pieces[i] for i in todo], [shared] * len(todo),
+                [targets[i] for i in todo], pure=False))
+    except GalmorphError as err:
+        done = sum(target.is_file() for target in targets)
+        raise GalmorphError(f"{err}. {done} of {len(targets)} partitions are scored in "
+                            f"{partial}: run the command again with --resume to score the "
+                            "rest") from None
+    tops = dict(zip(todo, found, strict=True))
+    tops = [tops[i] if i in tops else _top_of(targets[i], scorer.top)
+            for i in range(len(targets))]
+    (partial / "_job.json").unlink()
+    os.replace(partial, output)
+    return tops
 
 
 def _metadata(session: AnomalySession, n_labels: int) -> dict[str, str]:

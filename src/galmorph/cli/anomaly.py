@@ -207,6 +207,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--top", type=positive_int, default=20, metavar="N",
                        help="unlabelled galaxies to print, most interesting first "
                             "(default: 20)")
+    score.add_argument("--resume", action="store_true",
+                       help="a folder: go on from where an interrupted run stopped (its "
+                            "scored partitions wait in .OUT.partial beside OUT), when the "
+                            "session's scores and the embeddings are the same")
     cluster = score.add_mutually_exclusive_group()
     cluster.add_argument("--workers", type=positive_int, default=None, metavar="N",
                          help="a folder: score its partitions on N local Dask worker processes")

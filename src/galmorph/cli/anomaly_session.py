@@ -276,14 +276,15 @@ def run_score(args: argparse.Namespace) -> int:
 
     check_not_input(args.output, {"embeddings": args.source, "session file": args.session})
     with AnomalySession.open(args.session, embeddings=args.embeddings) as session:
+        options = {"top": args.top, "resume": args.resume}
         if args.workers is None and args.scheduler is None:
-            summary = score_embeddings(session, args.source, args.output, top=args.top)
+            summary = score_embeddings(session, args.source, args.output, **options)
         else:
             from galmorph.inference.hpc import dask_client
 
             with dask_client(args.scheduler, args.workers) as client:
-                summary = score_embeddings(session, args.source, args.output, top=args.top,
-                                           client=client)
+                summary = score_embeddings(session, args.source, args.output, client=client,
+                                           **options)
         session.store.log_event("score", {"source": args.source, "output": args.output})
     console = make_console()
     console.print(f"Scored {summary.n_galaxies} galaxies ({summary.n_labelled} of them "
