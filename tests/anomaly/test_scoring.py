@@ -81,15 +81,20 @@ def test_a_folder_is_scored_a_partition_at_a_time(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no leftovers
 
 
+def _three_partitions(tmp_path: Path, ids: list[str], write_embeddings: Write) -> None:
+    """``all.parquet`` as the folder ``emb`` of partitions a, b and c (70, 70, 60 rows)."""
+    features = pd.read_parquet(tmp_path / "all.parquet").filter(like="feat_").to_numpy()
+    for part, rows in (("a", slice(0, 70)), ("b", slice(70, 140)), ("c", slice(140, 200))):
+        write_embeddings(tmp_path / "emb" / f"part={part}" / "e.parquet", features[rows],
+                         ids[rows])
+
+
 def test_dask_workers_score_the_partitions_alike(
     tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write,
     capsys: pytest.CaptureFixture[str]
 ) -> None:
     db, _, ids = hunt
-    features = pd.read_parquet(tmp_path / "all.parquet").filter(like="feat_").to_numpy()
-    for part, rows in (("a", slice(0, 70)), ("b", slice(70, 140)), ("c", slice(140, 200))):
-        write_embeddings(tmp_path / "emb" / f"part={part}" / "e.parquet", features[rows],
-                         ids[rows])
+    _three_partitions(tmp_path, ids, write_embeddings)
     assert main(["anomaly", "score", "--session", str(db), str(tmp_path / "emb"),
                  "-o", str(tmp_path / "here"), "--top", "4"]) == 0
     here = capsys.readouterr().out
@@ -163,10 +168,7 @@ def test_an_interrupted_folder_resumes_where_it_stopped(
     from galmorph.anomaly import scoring
 
     db, _, ids = hunt
-    features = pd.read_parquet(tmp_path / "all.parquet").filter(like="feat_").to_numpy()
-    for part, rows in (("a", slice(0, 70)), ("b", slice(70, 140)), ("c", slice(140, 200))):
-        write_embeddings(tmp_path / "emb" / f"part={part}" / "e.parquet", features[rows],
-                         ids[rows])
+    _three_partitions(tmp_path, ids, write_embeddings)
     with AnomalySession.open(db) as session:
         clean = score_embeddings(session, tmp_path / "emb", tmp_path / "clean", top=4)
     scored: list[str] = []
