@@ -303,7 +303,7 @@ def _draw(result: SimilarityResult, path: str) -> None:
         caption = "query image" + (f"\n= {query['same_as'][0]}" if query.get("same_as") else "")
     else:
         first, caption = query.get("file_loc", ""), f"query\n{query['id_str']}"
-    files = neighbours["file_loc"].tolist() if "file_loc" in neighbours else [""] * len(neighbours)
+    files = _image_files(neighbours)
     same = set(query.get("same_as", ()))
     captions = [caption] + [
         f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}"
@@ -313,6 +313,12 @@ def _draw(result: SimilarityResult, path: str) -> None:
                 title=f"{len(neighbours)} nearest ({result.metric})")
 
 
+def _image_files(neighbours: pd.DataFrame) -> list[str]:
+    """The neighbours' image paths ("" each where the embeddings have none)."""
+    return (neighbours["file_loc"].tolist() if "file_loc" in neighbours
+            else [""] * len(neighbours))
+
+
 def _draw_examples(result: SimilarityResult, path: str) -> None:
     """The first examples (highlighted) and then the neighbours, each naming its example."""
     from galmorph.report.plots import galaxy_grid
@@ -320,7 +326,7 @@ def _draw_examples(result: SimilarityResult, path: str) -> None:
     shown = result.query["ids"][:MAX_EXAMPLES_DRAWN]
     example_files = result.query.get("file_loc", [""] * len(shown))[:MAX_EXAMPLES_DRAWN]
     neighbours = result.neighbours
-    files = neighbours["file_loc"].tolist() if "file_loc" in neighbours else [""] * len(neighbours)
+    files = _image_files(neighbours)
     more = len(result.query["ids"]) - len(shown)
     captions = [f"example\n{i}" for i in shown] + [
         f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}\nlike {r.nearest_example}"

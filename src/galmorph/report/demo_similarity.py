@@ -137,7 +137,7 @@ def similarity_step(
         + ("; 'ring' marks the galaxies the catalog labels as rings" if is_ring is not None
            else "") + ". The search needs no labels at all."))
     if is_ring is not None and catalog.loc[row, RING_COLUMN] == 1:
-        base = float(pd.to_numeric(catalog[RING_COLUMN], errors="coerce").eq(1).mean())
+        base = float(_ring_labels(catalog).eq(1).mean())
         found = float(np.nanmean(is_ring == 1))
         run.result.metrics["similarity"] = {"ring_fraction_neighbours": found,
                                             "ring_fraction_catalog": base}

@@ -21,11 +21,12 @@ import pandas as pd
 
 
 class IdLookup:
-    """Rows of ``ids`` ``(n,)`` by id (see the module docs)."""
+    """Rows of ``ids`` ``(n,)`` by id, all different (see the module docs); a ``pd.Index``
+    of them is used as it is, not built again."""
 
-    def __init__(self, ids: np.ndarray) -> None:
+    def __init__(self, ids: np.ndarray | pd.Index) -> None:
         self.ids = ids
-        self._exact: pd.Index | None = None
+        self._exact: pd.Index | None = ids if isinstance(ids, pd.Index) else None
         self._caseless: pd.Index | None = None
         self._lock = threading.Lock()
 
@@ -34,7 +35,7 @@ class IdLookup:
             if self._exact is None:
                 self._exact = pd.Index(pd.Series(self.ids, dtype=object).astype(str))
             if caseless and self._caseless is None:
-                self._caseless = pd.Index(self._exact.str.casefold())
+                self._caseless = pd.Index(self._exact.astype(str).str.casefold())
             return self._exact, self._caseless
 
     def caseless_row(self, text: str) -> int | None:
@@ -50,12 +51,7 @@ class IdLookup:
 
     def rows(self, texts: Sequence[str]) -> list[int | None]:
         """:meth:`row` of each of ``texts``."""
-        exact = self._indexes(caseless=False)[0]
         names = [str(text) for text in texts]
-        if exact.is_unique:
-            found = exact.get_indexer(names).tolist()
-        else:  # the first of repeated ids
-            found = [int(np.argmax(exact == name)) if (exact == name).any() else -1
-                     for name in names]
+        found = self._indexes(caseless=False)[0].get_indexer(names).tolist()
         return [row if row >= 0 else self.caseless_row(name)
                 for row, name in zip(found, names, strict=True)]

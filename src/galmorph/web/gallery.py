@@ -133,7 +133,7 @@ class Gallery:
         from galmorph.search.id_lookup import IdLookup
 
         #: Rows by id as people type them, also in another case (built on first use).
-        self.id_lookup = IdLookup(self.ids)
+        self.id_lookup = IdLookup(self.rows)
 
     @staticmethod
     def _open_session(embeddings: Path, path: Path, predictions: str | Path | None,
