@@ -31,7 +31,7 @@ BROKEN_PIPE_STATUS = 1
 
 #: Sub-command modules, in the order ``galmorph --help`` lists them.
 COMMANDS: tuple[str, ...] = (
-    "demo", "demo_data", "validate", "train", "predict", "evaluate", "finetune", "embed",
+    "demo", "demo_data", "cutouts", "validate", "train", "predict", "evaluate", "finetune", "embed",
     "reduce", "similar", "similar_eval", "adapt", "export", "anomaly", "serve",
 )
 

@@ -28,6 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "bundled": ["demo_catalog", "demo_dir"],
         "defaults": ["FORMATS"],
         "catalog": ["load_catalog", "read_catalog", "summarize_catalog"],
+        "cutouts": ["download_cutouts"],
         "datasets": ["GalaxyDataModule"],
         "galaxy_dataset": ["GalaxyDataset"],
         "image_config": ["ImageConfig"],

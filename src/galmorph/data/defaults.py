@@ -25,3 +25,16 @@ FORMATS: dict[str, str] = {
 #: CPU the model needs the cores too; with a CUDA GPU the workers' JPEG decoding is what
 #: limits the rate.
 MAX_DEFAULT_WORKERS: dict[str, int] = {"cpu": 4, "cuda": 16}
+
+#: Built-in image cutout services (``galmorph cutouts --service``), the first the default:
+#: SDSS, whose images the shipped model learnt.
+CUTOUT_SERVICES: tuple[str, ...] = ("sdss", "legacy")
+#: Downloads running at once by default: polite to a public service, and a few times
+#: faster than one at a time.
+CUTOUT_WORKERS = 4
+#: Tries per image after the first, for answers that may succeed later (timeouts, HTTP
+#: 429 and 5xx), and the seconds to wait before the first retry (doubling each time).
+CUTOUT_RETRIES = 3
+CUTOUT_RETRY_WAIT = 2.0
+#: Seconds to wait for a service's answer.
+CUTOUT_TIMEOUT = 60.0

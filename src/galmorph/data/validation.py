@@ -114,11 +114,10 @@ def inspect_catalog(
         return frame, summary
     errors += _missing_columns(frame)
     if "id_str" in frame:
-        errors += blank_values(frame, "id_str", summary.id_column)
-        frame["id_str"] = as_text(_whole_ids(frame["id_str"]))
-        errors += duplicate_ids(frame, summary.id_column)
-        summary.warnings += _rounded_ids(frame, summary.id_column)
-    frame, bad_positions = _positions(frame)
+        frame, id_errors, id_warnings = check_ids(frame, summary.id_column)
+        errors += id_errors
+        summary.warnings += id_warnings
+    frame, bad_positions = check_positions(frame)
     errors += bad_positions
     if "file_loc" in frame:
         errors += blank_values(frame, "file_loc", summary.file_column)
@@ -145,19 +144,37 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _positions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """``ra`` and ``dec`` must be degrees in range, or empty where unknown: errors naming bad
-    values; good columns as float64 (blank NaN), also where a table held them as text."""
+def check_ids(frame: pd.DataFrame, id_name: str = "id_str"
+              ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The ``id_str`` column (called ``id_name`` in the user's file) as text (whole-number
+    floats without ``.0``), with errors naming blank and repeated ids and warnings naming
+    ids that lost digits in exponent form."""
+    errors = blank_values(frame, "id_str", id_name)
+    frame = frame.assign(id_str=as_text(_whole_ids(frame["id_str"])))
+    errors += duplicate_ids(frame, id_name)
+    return frame, errors, _rounded_ids(frame, id_name)
+
+
+def check_positions(frame: pd.DataFrame, required: bool = False
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """``ra`` and ``dec`` must be degrees in range, or empty where unknown (``required``:
+    present and never empty): errors naming bad values; good columns as float64 (blank
+    NaN), also where a table held them as text."""
     errors = []
     for column, (low, high) in POSITION_RANGES.items():
         if column not in frame:
+            if required:
+                errors.append(f"no column {column!r} (degrees); the catalog has columns: "
+                              + abbreviate(frame.columns))
             continue
         values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-        bad = (values.isna() & ~is_blank(frame[column])) | (values < low) | (values > high)
+        bad = (values.isna() & (required | ~is_blank(frame[column]))
+               | (values < low) | (values > high))
         if bad.any():
+            empty = "" if required else " (or be empty where unknown)"
             errors.append(
-                f"column {column!r} must hold degrees from {low:g} to {high:g} (or be empty "
-                f"where unknown) but has {plural(int(bad.sum()), 'bad value')}: "
+                f"column {column!r} must hold degrees from {low:g} to {high:g}{empty} "
+                f"but has {plural(int(bad.sum()), 'bad value')}: "
                 + describe_rows(frame, bad, frame[column]) + _sexagesimal_hint(frame[column][bad])
             )
         else:

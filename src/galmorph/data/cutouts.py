@@ -1,0 +1,312 @@
+"""Images for a catalog of sky positions, fetched from a cutout service.
+
+:func:`download_cutouts` reads a catalog with an id and ``ra``/``dec`` (degrees) per
+galaxy and fetches each galaxy's image (:mod:`galmorph.data.cutout_services`) into a
+folder that every other command takes as it is::
+
+    OUT/images/ID.jpg    one image per galaxy (characters other than letters, digits
+                         and ._+- in ids become _)
+    OUT/catalog.csv      the catalog's rows that have an image, with file_loc added
+                         (replacing one the catalog had)
+    OUT/failed.csv       the galaxies without one: id_str, ra, dec, url, the reason and
+                         whether it may pass later (only while some are missing)
+    OUT/cutouts.json     the service, format, size and pixel scale of the images
+
+Each image is written whole or not at all, so a run stopped part-way, or with
+failures, is completed by running it again: images already there are kept, and
+only the missing ones are fetched (with the same settings; others are refused).
+
+Example:
+    >>> summary = download_cutouts("targets.csv", "targets", service="legacy")  # doctest: +SKIP
+    >>> summary.catalog  # doctest: +SKIP
+    PosixPath('targets/catalog.csv')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from galmorph.data.catalog import catalog_name, read_catalog, rename_columns
+from galmorph.data.cutout_fetch import CutoutFailure, fetch_cutout, image_problem
+from galmorph.data.cutout_services import FORMAT_ENDINGS, CutoutService, get_service
+from galmorph.data.defaults import (
+    CUTOUT_RETRIES,
+    CUTOUT_RETRY_WAIT,
+    CUTOUT_TIMEOUT,
+    CUTOUT_WORKERS,
+)
+from galmorph.data.table_checks import abbreviate
+from galmorph.data.validation import check_ids, check_positions
+from galmorph.exceptions import CatalogError, GalmorphError
+from galmorph.files import atomic_target, user_path, write_json
+from galmorph.numbers import real_number, whole_number
+
+#: What the output folder holds (see the module docs).
+IMAGES, CATALOG, FAILED, SETTINGS = "images", "catalog.csv", "failed.csv", "cutouts.json"
+#: Characters kept in file names made from ids; others become ``_``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
+#: Longest file name made from an id (most file systems allow 255 bytes).
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class CutoutSummary:
+    """What :func:`download_cutouts` did.
+
+    Attributes:
+        catalog: the catalog of the galaxies with an image (None when none has one).
+        n_galaxies: galaxies in the input catalog.
+        downloaded: images fetched by this run.
+        kept: images already in the folder from an earlier run.
+        failed: one row per galaxy without an image: ``id_str``, ``ra``, ``dec``,
+            ``url``, ``reason`` and ``temporary`` (trying again later may succeed: the
+            service did not answer or was busy).
+        failed_path: the file holding ``failed`` (None when none failed).
+        settings: what the images were made with: ``service``, ``url`` (template),
+            ``format``, ``size`` (px) and ``pixel_scale`` (arcsec/px; these two None
+            when the service's URL takes neither and none was given).
+    """
+
+    catalog: Path | None
+    n_galaxies: int
+    downloaded: int
+    kept: int
+    failed: pd.DataFrame
+    failed_path: Path | None
+    settings: dict[str, Any]
+
+
+def file_names(ids: pd.Series) -> pd.Series:
+    """A file name stem per id (``J1234+56`` stays, ``NGC 1300`` → ``NGC_1300``).
+
+    Raises:
+        CatalogError: when two ids give the same name in any case (their images would
+            overwrite each other), or an id is too long for a file name.
+    """
+    stems = ids.str.replace(_UNSAFE, "_", regex=True).str.replace(r"^\.", "_", regex=True)
+    long = stems[stems.str.len() > MAX_NAME]
+    if len(long):
+        raise CatalogError(f"id {ids[long.index[0]]!r} is too long for a file name "
+                           f"({len(long.iloc[0])} characters, at most {MAX_NAME})")
+    folded = stems.str.lower()
+    clash = folded.duplicated(keep=False)
+    if clash.any():
+        groups = ids[clash].groupby(folded[clash], sort=False)
+        shown = "; ".join(" and ".join(map(repr, g)) for _, g in list(groups)[:3])
+        raise CatalogError(f"ids that differ only in case or in characters other than "
+                           f"letters, digits and ._+- would share an image file: {shown}; "
+                           "make them differ otherwise")
+    return stems
+
+
+def _positions_catalog(catalog: str | Path | pd.DataFrame, id_column: str | None
+                       ) -> pd.DataFrame:
+    """The catalog's rows with ``id_str`` as text and ``ra``/``dec`` as degrees.
+
+    Raises:
+        CatalogError: naming the file and the bad rows, columns or values.
+    """
+    if isinstance(catalog, pd.DataFrame):
+        frame = rename_columns(catalog, catalog_name(catalog), id_column, None)
+    else:
+        frame = read_catalog(catalog, id_column=id_column)
+    source = catalog_name(catalog) if isinstance(catalog, pd.DataFrame) else str(catalog)
+    frame = frame.reset_index(drop=True)  # rows numbered from 0 in messages
+    if frame.empty:
+        raise CatalogError(f"{source} has no rows")
+    errors = []
+    if "id_str" in frame:
+        frame, errors, _ = check_ids(frame, frame.attrs["column_names"].get("id_str", "id_str"))
+    else:
+        errors.append("no column 'id_str' (a unique name per galaxy; name yours with "
+                      f"--id-column); the catalog has columns: {abbreviate(frame.columns)}")
+    frame, bad = check_positions(frame, required=True)
+    errors += bad
+    if errors:
+        listed = "\n".join(f"  - {e}" for e in errors)
+        raise CatalogError(f"{source}: {errors[0]}" if len(errors) == 1
+                           else f"{source} has {len(errors)} problems:\n{listed}")
+    return frame.drop(columns=["file_loc"], errors="ignore")
+
+
+def _check_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Refuse an output folder holding other files, or cutouts of other settings.
+
+    Raises:
+        GalmorphError: naming what differs, or the folder's first file.
+    """
+    path = out / SETTINGS
+    if path.is_file():
+        try:
+            earlier = json.loads(path.read_text())
+        except ValueError as err:
+            raise GalmorphError(f"cannot read {path} ({err}): give a new folder") from None
+        differ = [f"{key} {earlier.get(key)!r}, not {value!r}"
+                  for key, value in settings.items() if earlier.get(key) != value]
+        if differ:
+            raise GalmorphError(f"{out} holds cutouts made with other settings "
+                                f"({'; '.join(differ)}): give a new folder, or the "
+                                "same settings to complete it")
+    elif out.is_dir() and any(out.iterdir()):
+        first = sorted(out.iterdir())[0]
+        raise GalmorphError(f"{out} is not empty (it holds {first.name}) and holds no "
+                            f"{SETTINGS}: give a new or empty folder for the cutouts")
+
+
+def _fetch_one(url: str, target: Path, fmt: str, timeout: float, retries: int,
+               retry_wait: float) -> CutoutFailure | None:
+    """Fetch, check and write one image; why it failed, or None."""
+    try:
+        data = fetch_cutout(url, timeout=timeout, retries=retries, retry_wait=retry_wait)
+    except CutoutFailure as err:
+        return err
+    problem = image_problem(data, fmt)
+    if problem is not None:
+        return CutoutFailure(problem, temporary=False)
+    with atomic_target(target) as tmp:
+        tmp.write_bytes(data)
+    return None
+
+
+def download_cutouts(
+    catalog: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    service: str | CutoutService = "sdss",
+    fmt: str = "jpg",
+    size: int | None = None,
+    pixel_scale: float | None = None,
+    id_column: str | None = None,
+    workers: int = CUTOUT_WORKERS,
+    retries: int = CUTOUT_RETRIES,
+    timeout: float = CUTOUT_TIMEOUT,
+    retry_wait: float = CUTOUT_RETRY_WAIT,
+    progress: Callable[[int, int], None] | None = None,
+) -> CutoutSummary:
+    """Fetch an image per galaxy of ``catalog`` into ``out_dir`` (see the module docs).
+
+    Args:
+        catalog: a table file (or DataFrame) with ids and ``ra``/``dec`` in degrees.
+        out_dir: folder for the images and the catalog (new, empty, or of an earlier
+            run with the same settings, which is completed).
+        service: a built-in service's name or a :class:`CutoutService`.
+        fmt: ``jpg``, ``png`` or ``fits``, as the service gives.
+        size: side of the images in pixels (default: the service's).
+        pixel_scale: arcsec per pixel (default: the service's).
+        id_column: the id column, when it is not ``id_str``.
+        workers: downloads at once; retries, timeout (s), retry_wait (s): see
+            :func:`~galmorph.data.cutout_fetch.fetch_cutout`.
+        progress: called with (images done, images to fetch) after each one.
+
+    Raises:
+        CatalogError: for a catalog without usable ids or positions.
+        GalmorphError: for bad settings, or an output folder that is not this job's.
+    """
+    service = get_service(service) if isinstance(service, str) else service
+    settings = _settings(service, fmt, size, pixel_scale)
+    whole_number(workers, "workers", low=1)
+    whole_number(retries, "retries", low=0)
+    _positive(timeout, "timeout")
+    real_number(retry_wait, "retry_wait", low=0)
+    frame = _positions_catalog(catalog, id_column)
+    stems = file_names(frame["id_str"])
+    out = Path(os.path.abspath(user_path(out_dir)))
+    if out.exists() and not out.is_dir():
+        raise GalmorphError(f"{out_dir} is a file: give a folder for the cutouts")
+    _check_settings(out, settings)
+    (out / IMAGES).mkdir(parents=True, exist_ok=True)
+    write_json(settings, out / SETTINGS)
+    relative = IMAGES + "/" + stems + FORMAT_ENDINGS[fmt]
+    urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
+                                  pixel_scale=settings["pixel_scale"], galaxy_id=galaxy)
+                      for ra, dec, galaxy in zip(frame["ra"], frame["dec"], frame["id_str"],
+                                                 strict=True)])
+    present = pd.Series([(out / r).is_file() for r in relative])
+    reasons = _fetch_all(urls[~present], relative[~present], out, fmt, workers,
+                         dict(timeout=timeout, retries=retries, retry_wait=retry_wait),
+                         progress)
+    failed = frame.loc[list(reasons), ["id_str", "ra", "dec"]].assign(
+        url=urls[list(reasons)], reason=[str(err) for err in reasons.values()],
+        temporary=[err.temporary for err in reasons.values()]).sort_index()
+    done = frame.assign(file_loc=relative)[~frame.index.isin(failed.index)]
+    return CutoutSummary(
+        catalog=_write_tables(out, done, failed), n_galaxies=len(frame),
+        downloaded=int((~present).sum()) - len(failed), kept=int(present.sum()),
+        failed=failed.reset_index(drop=True),
+        failed_path=None if failed.empty else out / FAILED, settings=settings)
+
+
+def _settings(service: CutoutService, fmt: str, size: int | None,
+              pixel_scale: float | None) -> dict[str, Any]:
+    """The settings the images are made with (``cutouts.json``), defaults filled in.
+
+    Raises:
+        GalmorphError: for a format the service does not give, or a size or pixel scale
+            the service's URL needs and has no default for.
+    """
+    if fmt not in service.urls:
+        raise GalmorphError(f"the {service.name} service gives "
+                            f"{' or '.join(service.urls)} images, not {fmt}")
+    template = service.urls[fmt]
+    size = service.size if size is None else whole_number(size, "size", low=1)
+    pixel_scale = service.pixel_scale if pixel_scale is None else _positive(pixel_scale,
+                                                                             "pixel_scale")
+    for name, value, option in (("size", size, "--size"),
+                                ("pixel_scale", pixel_scale, "--pixel-scale")):
+        if value is None and f"{{{name}}}" in template:
+            raise GalmorphError(f"the URL template takes {{{name}}}: give {option}")
+    return {"service": service.name, "url": template, "format": fmt, "size": size,
+            "pixel_scale": pixel_scale}
+
+
+def _positive(value: float, name: str) -> float:
+    """``value`` as a finite float above 0; ValueError naming ``name`` otherwise."""
+    number = real_number(value, name, low=0)
+    if number == 0:
+        raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+    return number
+
+
+def _fetch_all(urls: pd.Series, relative: pd.Series, out: Path, fmt: str, workers: int,
+               options: dict[str, float], progress: Callable[[int, int], None] | None
+               ) -> dict[int, CutoutFailure]:
+    """Fetch the images at ``urls`` into ``out/relative``, ``workers`` at once; the
+    failures by row."""
+    reasons: dict[int, CutoutFailure] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = {pool.submit(_fetch_one, url, out / path, fmt, **options): row
+                for row, url, path in zip(urls.index, urls, relative, strict=True)}
+        try:
+            if progress is not None:
+                progress(0, len(jobs))
+            for done, job in enumerate(as_completed(jobs), start=1):
+                reason = job.result()
+                if reason is not None:
+                    reasons[jobs[job]] = reason
+                if progress is not None:
+                    progress(done, len(jobs))
+        except BaseException:  # Ctrl-C: images written so far stay, the rest are not begun
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return reasons
+
+
+def _write_tables(out: Path, done: pd.DataFrame, failed: pd.DataFrame) -> Path | None:
+    """Write (or remove) the catalog of the images there and the table of failures; the
+    catalog's path, None without a galaxy with an image."""
+    for name, table in ((CATALOG, done), (FAILED, failed)):
+        if table.empty:
+            (out / name).unlink(missing_ok=True)
+            continue
+        with atomic_target(out / name) as tmp:
+            table.to_csv(tmp, index=False)
+    return None if done.empty else out / CATALOG

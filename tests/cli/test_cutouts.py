@@ -1,0 +1,58 @@
+"""``galmorph cutouts``: a catalog of positions to images other commands take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests._cutout_server import cutout_server
+
+from galmorph.cli import main
+
+
+def _targets(path: Path, ids: list[str]) -> Path:
+    pd.DataFrame({"ID": ids, "ra": [150.0 + i for i in range(len(ids))],
+                  "dec": [2.0] * len(ids)}).to_csv(path, index=False)
+    return path
+
+
+def test_cutouts_then_validate_and_the_exit_status_says_whether_some_failed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    targets = _targets(tmp_path / "targets.csv", ["g1", "g2", "missing3"])
+    out = tmp_path / "cut"
+    with cutout_server() as server:
+        options = ["--url", server.template, "--size", "32", "--pixel-scale", "0.25",
+                   "--id-column", "id", "--no-progress"]
+        status = main(["cutouts", str(targets), "-o", str(out), *options])
+        captured = capsys.readouterr()
+        assert status == 1
+        assert "Fetched 2 images from 127.0.0.1" in captured.out
+        assert "(jpg, 32 px at 0.25 arcsec/px: 8 arcsec across)" in captured.out
+        assert f"Catalog: {out / 'catalog.csv'} (2 of 3 galaxies with an image)" in " ".join(
+            captured.out.split())
+        assert ("1 of 3 galaxies have no image, listed with the reason in "
+                f"{out / 'failed.csv'} (e.g. missing3: HTTP 404") in " ".join(captured.err.split())
+        assert "run the same command again" not in captured.err  # a 404 stays a 404
+
+        _targets(targets, ["g1", "g2"])  # the galaxy without an image taken out
+        assert main(["cutouts", str(targets), "-o", str(out), *options]) == 0
+        assert "Fetched 0 images" in capsys.readouterr().out and server.requests["g1"] == 1
+        assert not (out / "failed.csv").exists()
+    assert main(["validate", str(out / "catalog.csv")]) == 0
+    assert "Ready to use: 2 galaxies" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--service", "sdss", "--format", "fits"], "the sdss service gives jpg images, not fits"),
+    (["--url", "https://x.org/c?ra={ra}&dec={dec}&zoom={zoom}"], "names zoom"),
+    (["--service", "legacy", "--id-column", "name"], "has no column 'name'"),
+])
+def test_cutouts_refuses_bad_options_with_one_error_line(
+        options: list[str], message: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    targets = _targets(tmp_path / "targets.csv", ["g1"])
+    assert main(["cutouts", str(targets), "-o", str(tmp_path / "out"), *options]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("error:") and message in err
+    assert not (tmp_path / "out").exists()
