@@ -11,6 +11,7 @@ import pytest
 
 from galmorph.web.detail import AnswerRows, answer_groups, galaxy_detail, label_history
 from galmorph.web.gallery import Gallery, UnknownGalaxy
+from galmorph.web.sky_links import sky_links
 
 
 def test_answers_are_grouped_by_question_with_their_intervals() -> None:
@@ -105,6 +106,10 @@ def test_a_galaxy_page_has_answers_neighbours_and_history(gallery: Gallery,
         assert answer["upper90"] == pytest.approx(predictions[f"{stem}_upper90"], abs=1e-4)
         assert answer["lower90"] <= answer["upper90"]
     assert label_history(gallery, str(gallery.ids[0])) == []
+    ra, dec = detail["galaxy"]["ra"], detail["galaxy"]["dec"]
+    assert [link["name"] for link in detail["links"]] == ["Legacy Surveys", "SDSS", "SIMBAD",
+                                                          "NED"]
+    assert f"ra={ra:.6f}&dec={dec:.6f}" in detail["links"][0]["url"]
     with pytest.raises(UnknownGalaxy, match="nobody"):
         galaxy_detail(gallery, "nobody")
 
@@ -115,3 +120,18 @@ def test_a_galaxy_page_without_predictions_or_session(web_files: dict[str, Path]
     assert detail["questions"] == [] and detail["history"] == []
     assert not detail["has_session"] and len(detail["neighbours"]) == 3
     assert np.isfinite([g["distance"] for g in detail["neighbours"]]).all()
+
+
+@pytest.mark.parametrize(("ra", "dec"), [(None, 1.0), (10.0, None), (float("nan"), 1.0),
+                                         (400.0, 1.0), (10.0, -91.0)])
+def test_no_sky_links_without_a_position_on_the_sky(ra: float | None, dec: float | None) -> None:
+    assert sky_links(ra, dec) == []
+
+
+def test_sky_links_search_near_the_position_at_every_archive() -> None:
+    urls = {link["name"]: link["url"] for link in sky_links(359.5, -0.25)}
+    assert urls["SDSS"] == ("https://skyserver.sdss.org/dr17/VisualTools/navi?ra=359.500000"
+                            "&dec=-0.250000&scale=0.2")
+    assert "Coord=359.500000+-0.250000&CooFrame=ICRS&Radius=10&" in urls["SIMBAD"]
+    assert "coordinates=359.500000d+-0.250000d&radius=0.1667" in urls["NED"]
+    assert urls["Legacy Surveys"].endswith("&mark=359.500000,-0.250000")

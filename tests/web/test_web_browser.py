@@ -169,6 +169,10 @@ def test_galaxy_page_of_an_id_full_of_markup(page: object, site: dict[str, objec
     interval = bar.locator(".track .interval").first.evaluate("n => n.style.width")
     assert all(w > 0 for w in widths) and interval.endswith("%")
     expect(page.locator("#galaxy-neighbours .card")).to_have_count(12)
+    links = page.locator("#galaxy-links a")  # the position in sky viewers, in a new tab
+    expect(links).to_have_text(["Legacy Surveys", "SDSS", "SIMBAD", "NED"])
+    expect(links.first).to_have_attribute("target", "_blank")
+    expect(links.first).to_have_attribute("rel", "noopener noreferrer")
     expect(page.locator("#galaxy-history tbody tr")).to_have_count(1)
     expect(page.locator("#galaxy-history tbody td").first).to_have_text("3")
     expect(page.locator("#galaxy-history tbody td").nth(2)).to_have_text("user")

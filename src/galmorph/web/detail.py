@@ -26,6 +26,7 @@ import pandas as pd
 
 from galmorph.data.tree import plain_name
 from galmorph.models.tasks import PROBABILITY_PREFIX, REGRESSION_COLUMN
+from galmorph.web.sky_links import sky_links
 from galmorph.web.summary import (
     CLASS_QUESTION,
     answer_label,
@@ -147,7 +148,8 @@ def galaxy_detail(gallery: Gallery, galaxy_id: str, k: int = DETAIL_NEIGHBOURS
 
     Returns:
         ``{"galaxy": the gallery's description, "questions": answer_groups(...) (empty
-        without predictions), "neighbours", "metric", "has_session", "history"}``.
+        without predictions), "neighbours", "metric", "has_session", "history", "links"}``
+        (``links``: :func:`~galmorph.web.sky_links.sky_links` at its position, if known).
 
     Raises:
         UnknownGalaxy: for an id that is not loaded.
@@ -160,4 +162,5 @@ def galaxy_detail(gallery: Gallery, galaxy_id: str, k: int = DETAIL_NEIGHBOURS
         "metric": similar["metric"],
         "has_session": gallery.session is not None,
         "history": label_history(gallery, galaxy_id),
+        "links": sky_links(similar["query"].get("ra"), similar["query"].get("dec")),
     }

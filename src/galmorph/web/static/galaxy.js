@@ -121,6 +121,22 @@ function showHistory(data) {
   table.hidden = false;
 }
 
+// Sky viewers and archives at the galaxy's position, each opened in a new tab.
+function showLinks(links) {
+  if (!links || !links.length) return;
+  const anchors = links.map((link) => {
+    const anchor = node("a", "", link.name);
+    anchor.href = link.url;
+    anchor.title = link.title;
+    anchor.target = "_blank";
+    anchor.rel = "noopener noreferrer";
+    return anchor;
+  });
+  const list = byId("galaxy-link-list");
+  anchors.forEach((anchor, i) => list.append(...(i ? [" · ", anchor] : [anchor])));
+  byId("galaxy-links").hidden = false;
+}
+
 function showGalaxy(data) {
   const galaxy = data.galaxy;
   const image = galaxyImage(galaxy, `Image of galaxy ${galaxy.id}`);
@@ -129,6 +145,7 @@ function showGalaxy(data) {
   if (galaxy.ra !== undefined) {
     byId("galaxy-position").textContent = `RA ${fixed(galaxy.ra, 5)}, Dec ${fixed(galaxy.dec, 5)}`;
   }
+  showLinks(data.links);
   if (galaxy.score !== undefined && galaxy.score !== null) {
     byId("galaxy-score").textContent = `your score: ${galaxy.score}`;
   }
