@@ -29,6 +29,7 @@ def test_good_catalog(capsys: pytest.CaptureFixture[str], small_catalog: Path) -
     assert "t10_arms_winding, t11_arms_number" in out
     assert "Votes per galaxy" in out and "median" in out
     assert "Ready to use: 8 galaxies." in out
+    assert "Rows are numbered" not in out  # no message names a row
 
 
 def test_without_a_schema_votes_are_not_needed(
@@ -129,6 +130,7 @@ def test_every_problem_is_listed(capsys: pytest.CaptureFixture[str], make_catalo
     assert "Not usable: 2 problems" in out
     assert "1. id_str must be unique" in out
     assert "2. column 't03_bar_a06_bar_count' must hold vote counts" in out
+    assert "Rows are numbered from 0, the first after the header" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(

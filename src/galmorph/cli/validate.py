@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -201,6 +202,11 @@ def _print_questions(console: Console, s: CatalogSummary) -> None:
         )
 
 
+#: How the messages number rows, for those who open the file in a spreadsheet or editor.
+ROWS_NOTE = ("Rows are numbered from 0, the first after the header: row 0 is row 2 of a "
+             "spreadsheet, row 1 in TOPCAT and line 2 of a CSV file without comment lines.")
+
+
 def _print_verdict(console: Console, s: CatalogSummary) -> None:
     if s.warnings:
         console.print()
@@ -217,11 +223,19 @@ def _print_verdict(console: Console, s: CatalogSummary) -> None:
             + ("" if s.schema is not None else
                " Vote counts were not checked: add --schema NAME before train or evaluate.")
         ))
+        _print_rows_note(console, s)
         return
     console.print(styled(f"Not usable: {len(s.errors)} problem{'s' if len(s.errors) > 1 else ''}",
                          "bold red"))
     for number, message in enumerate(s.errors, 1):
         console.print(Text(f"  {number}. {message}"), soft_wrap=True)
+    _print_rows_note(console, s)
+
+
+def _print_rows_note(console: Console, s: CatalogSummary) -> None:
+    """How rows are numbered, when a message names one."""
+    if any(re.search(r"\brows? \d", message) for message in s.errors + s.warnings):
+        console.print(Text(ROWS_NOTE, style="dim"), soft_wrap=True)
 
 
 def _print_next_steps(console: Console, args: argparse.Namespace, s: CatalogSummary,
