@@ -149,3 +149,21 @@ def test_a_wide_catalog_is_read_as_one_frame_that_takes_more_columns(tmp_path: P
         frame = frame.assign(row=np.arange(2))
     assert frame["t01_a199_count"].tolist() == [199, 200]
     assert frame["id_str"].tolist() == ["J1", "J2"]
+
+
+@pytest.mark.parametrize("name", ["coords.fits", "coords.ecsv"])
+def test_tables_with_astropys_sky_coordinates_and_times_are_read(name: str,
+                                                                 tmp_path: Path) -> None:
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.time import Time
+
+    table = Table({"id_str": MaskedColumn([b"a", b"b", b"c"], mask=[False, False, True]),
+                   "file_loc": ["a.jpg", "b.jpg", "c.jpg"]})
+    table["coord"] = SkyCoord([10.0, 20.0, 30.0] * u.deg, [-1.0, 0.0, 1.0] * u.deg)
+    table["observed"] = Time([55000.0, 55001.0, 55002.0], format="mjd")
+    table.write(tmp_path / name)
+    frame = read_table(tmp_path / name)
+    assert list(frame["id_str"][:2]) == ["a", "b"] and pd.isna(frame["id_str"][2])
+    assert list(frame["coord.ra"]) == [10.0, 20.0, 30.0]
+    assert list(frame["coord.dec"]) == [-1.0, 0.0, 1.0]

@@ -18,12 +18,15 @@ import re
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
 
 from galmorph.data.defaults import FORMATS
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 from galmorph.data.image_folder import IMAGE_SUFFIXES
 from galmorph.data.table_checks import abbreviate, plural
 from galmorph.exceptions import CatalogError, GalmorphWarning
@@ -190,6 +193,19 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame.reset_index(drop=frame.index.names == [None])
 
 
+def _decode_text(table: Table) -> None:
+    """FITS text columns (bytes) as ``str``, masks kept; astropy's mixin columns (a
+    ``SkyCoord`` or ``Time`` it wrote) left to :meth:`~astropy.table.Table.to_pandas`."""
+    from astropy.table import Column
+
+    plain = [name for name in table.colnames if isinstance(table[name], Column)]
+    if plain:
+        text = table[plain]  # the same columns, without the mixins astropy cannot decode
+        text.convert_bytestring_to_unicode()
+        for name in plain:
+            table[name] = text[name]
+
+
 def _astropy_reader(fmt: str) -> Callable[[Path], pd.DataFrame]:
     def read(path: Path) -> pd.DataFrame:
         """The table in ``path``, or the first of several with a warning naming the file;
@@ -210,7 +226,7 @@ def _astropy_reader(fmt: str) -> Callable[[Path], pd.DataFrame]:
             warnings.warn(f"{path} holds more than one table: read the first ({len(table)} "
                           "rows), the others are not read (save the one to use in a file of "
                           "its own)", GalmorphWarning, stacklevel=4)
-        table.convert_bytestring_to_unicode()  # FITS text columns are bytes
+        _decode_text(table)
         return table.to_pandas()
 
     return read
