@@ -45,6 +45,18 @@ def test_kept_columns_stay_on_their_galaxies_when_some_are_left_out(
     assert back["id_str"].tolist() == frame["id_str"].drop(index=2).tolist()
 
 
+def test_columns_galmorph_reads_under_its_own_names_are_kept_under_the_files(
+    tmp_path: Path, catalog: pd.DataFrame, loaded: LoadedModel
+) -> None:
+    path = tmp_path / "upper.csv"
+    catalog.rename(columns={"ra": "RA", "dec": "DEC", "id_str": "ID_STR"}).to_csv(path)
+    kept = predict_catalog(path, loaded, keep_columns=("DEC", "RA"), **FAST)
+    assert list(kept.columns[:3]) == ["id_str", "DEC", "RA"]
+    assert kept["RA"].tolist() == catalog["ra"].tolist()
+    with pytest.raises(CatalogError, match="ID_STR: the predictions start with it already"):
+        predict_catalog(path, loaded, keep_columns=("ID_STR",), **FAST)
+
+
 def test_a_column_the_catalog_lacks_or_the_predictions_have_is_refused(
     catalog: pd.DataFrame, loaded: LoadedModel
 ) -> None:

@@ -164,28 +164,39 @@ def _prepare(
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
     frame, rows = load_catalog_with_rows(catalog, drop_missing_images=drop_missing_images)
-    check_kept_columns(frame, keep_columns, catalog_name(catalog))
+    frame = check_kept_columns(frame, keep_columns, catalog_name(catalog))
     for message in check_image_conventions(frame, loaded.image_config, loaded.name,
                                            skip_unreadable_images):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     return loaded, frame, torch_device, caller_index(catalog, rows)
 
 
-def check_kept_columns(frame: pd.DataFrame, keep_columns: Sequence[str], where: str) -> None:
-    """Refuse ``keep_columns`` that the loaded catalog ``frame`` lacks (naming a column of
-    the same name in another case), and ``id_str``, which the table has already.
+def check_kept_columns(frame: pd.DataFrame, keep_columns: Sequence[str], where: str
+                       ) -> pd.DataFrame:
+    """``frame`` with ``keep_columns`` under the names given: a column the catalog file
+    had under that name and galmorph reads under its own (``RA`` as ``ra``, the
+    ``--file-column``) is copied to it; the others are there already.
 
     Raises:
-        CatalogError: naming the catalog ``where`` and the column.
+        CatalogError: naming the catalog ``where`` and the column, for a column it lacks
+            (naming one of the same name in another case), and ``id_str``, which the
+            predictions have already.
     """
+    renamed = {given: standard for standard, given in
+               frame.attrs.get("column_names", {}).items() if standard in frame}
+    copies = {}
     for name in keep_columns:
-        if name == "id_str":
-            raise CatalogError("--keep-columns id_str: the predictions start with it already")
-        if name not in frame:
+        if name == "id_str" or renamed.get(name) == "id_str":
+            raise CatalogError(f"--keep-columns {name}: the predictions start with it "
+                               "already, as id_str")
+        if name not in frame and name in renamed:
+            copies[name] = frame[renamed[name]]
+        elif name not in frame:
             near = [str(c) for c in frame.columns if str(c).lower() == name.lower()]
             hint = f" (it has {near[0]!r})" if near else (
                 f"; its columns: {', '.join(map(str, frame.columns[:20]))}")
             raise CatalogError(f"{where} has no column {name!r} to keep{hint}")
+    return frame.assign(**copies) if copies else frame
 
 
 def predict_catalog(
