@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from galmorph.cli import main
-from galmorph.exceptions import CatalogError, GalmorphWarning
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.inference.predict import predict_catalog, predict_to_file
 from galmorph.models.checkpoint import LoadedModel
 
@@ -89,3 +89,33 @@ def test_the_command_line_keeps_them_in_a_file_and_in_partitions(
     assert main(["predict", str(tmp_path / "cat"), "-o", str(tmp_path / "out"), *common]) == 0
     partition = pd.read_parquet(tmp_path / "out" / "p=0.parquet")
     assert partition["ra"].tolist() == catalog["ra"].tolist()
+
+
+def test_text_a_fits_table_cannot_hold_is_refused_before_any_galaxy_is_predicted(
+    tmp_path: Path, catalog: pd.DataFrame, loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import galmorph.inference.predict as predict
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the galaxies were predicted")
+
+    monkeypatch.setattr(predict, "model_outputs", never)
+    named = catalog.assign(name=["Hoag’s Object", *catalog["id_str"][1:]])
+    with pytest.raises(GalmorphError, match=r"ASCII text only, and column 'name' has "
+                                            r"'Hoag’s Object' \(row 0\); write .parquet"):
+        predict_to_file(named, tmp_path / "p.fits", loaded, keep_columns=("name",), **FAST)
+    accented = catalog.assign(id_str=["Galaxie à anneau", *catalog["id_str"][1:]])
+    with pytest.raises(GalmorphError, match="column 'id_str' has 'Galaxie à anneau'"):
+        predict_to_file(accented, tmp_path / "p.fits", loaded, **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fits_table_refuses_text_that_is_not_ascii_and_writes_nothing(tmp_path: Path) -> None:
+    from galmorph.inference.fits_tables import write_fits_table
+
+    frame = pd.DataFrame({"id_str": ["a", "ÅB 1"], "x": [1.0, 2.0]})
+    with pytest.raises(GalmorphError, match=r"column 'id_str' has 'ÅB 1' \(row 1\)"):
+        write_fits_table(frame, tmp_path / "t.fits", {"a": "1"})
+    assert not (tmp_path / "t.fits").exists()
+    write_fits_table(frame.iloc[:1], tmp_path / "t.fits", {"a": "1"})
+    assert (tmp_path / "t.fits").is_file()

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from galmorph.exceptions import GalmorphError
+
 #: Characters of text in one HISTORY card.
 HISTORY_WIDTH = 72
 #: How a HISTORY line that continues the previous entry starts.
@@ -76,15 +78,39 @@ def _fits_one_card(key: str, value: str) -> bool:
     return len(fits.Card(key, value).image) <= CARD
 
 
+def check_fits_text(frame: pd.DataFrame, path: str | Path) -> None:
+    """Refuse text a FITS table cannot hold (only ASCII), before any work is done for it.
+
+    Raises:
+        GalmorphError: naming the column, row and value, and the formats that hold it.
+    """
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind not in "OSU":
+            continue
+        text = column.dropna().astype(str)
+        wide = text[~text.map(str.isascii)]
+        if len(wide):
+            raise GalmorphError(
+                f"{path}: FITS tables hold ASCII text only, and column {name!r} has "
+                f"{wide.iloc[0]!r} (row {wide.index[0]}); write .parquet, .ecsv or .csv, "
+                "which keep any text")
+
+
 def write_fits_table(frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, str],
                      descriptions: Mapping[str, str] | None = None) -> None:
     """A FITS binary table of ``frame`` at ``path`` (overwritten), with ``metadata`` (see
     the module docs) and ``descriptions`` of columns as ``TCOMMn`` keywords, which TOPCAT
-    shows."""
+    shows.
+
+    Raises:
+        GalmorphError: for text that is not ASCII (:func:`check_fits_text`).
+    """
     from astropy.io import fits
     from astropy.io.fits.verify import VerifyWarning
     from astropy.table import Table
 
+    check_fits_text(frame, path)
     values = {str(key): _one_line(value) for key, value in metadata.items()}
     with warnings.catch_warnings():  # long keys become HIERARCH cards, as intended
         warnings.simplefilter("ignore", VerifyWarning)

@@ -56,6 +56,7 @@ from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
+from galmorph.inference.kept_columns import KEPT_NOTES, check_fits_kept, with_kept_columns
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import (
     check_image_conventions,
@@ -76,10 +77,6 @@ if TYPE_CHECKING:
 #: Parquet metadata key of a resumable prediction part's record
 #: (:mod:`galmorph.inference.resumable`).
 PART_KEY = "galmorph_prediction_part"
-#: Descriptions of catalog columns copied into predictions (``keep_columns``), others
-#: "copied from the catalog".
-KEPT_NOTES = {"ra": "right ascension (degrees), from the catalog",
-              "dec": "declination (degrees), from the catalog"}
 
 
 def _prediction_chunks(
@@ -164,39 +161,11 @@ def _prepare(
     if loaded.task not in TASK_OUTPUTS:
         raise GalmorphError(f"cannot predict with a {loaded.task!r} model yet")
     frame, rows = load_catalog_with_rows(catalog, drop_missing_images=drop_missing_images)
-    frame = check_kept_columns(frame, keep_columns, catalog_name(catalog))
+    frame = with_kept_columns(frame, keep_columns, catalog_name(catalog))
     for message in check_image_conventions(frame, loaded.image_config, loaded.name,
                                            skip_unreadable_images):
         warnings.warn(message, GalmorphWarning, stacklevel=3)
     return loaded, frame, torch_device, caller_index(catalog, rows)
-
-
-def check_kept_columns(frame: pd.DataFrame, keep_columns: Sequence[str], where: str
-                       ) -> pd.DataFrame:
-    """``frame`` with ``keep_columns`` under the names given: a column the catalog file
-    had under that name and galmorph reads under its own (``RA`` as ``ra``, the
-    ``--file-column``) is copied to it; the others are there already.
-
-    Raises:
-        CatalogError: naming the catalog ``where`` and the column, for a column it lacks
-            (naming one of the same name in another case), and ``id_str``, which the
-            predictions have already.
-    """
-    renamed = {given: standard for standard, given in
-               frame.attrs.get("column_names", {}).items() if standard in frame}
-    copies = {}
-    for name in keep_columns:
-        if name == "id_str" or renamed.get(name) == "id_str":
-            raise CatalogError(f"--keep-columns {name}: the predictions start with it "
-                               "already, as id_str")
-        if name not in frame and name in renamed:
-            copies[name] = frame[renamed[name]]
-        elif name not in frame:
-            near = [str(c) for c in frame.columns if str(c).lower() == name.lower()]
-            hint = f" (it has {near[0]!r})" if near else (
-                f"; its columns: {', '.join(map(str, frame.columns[:20]))}")
-            raise CatalogError(f"{where} has no column {name!r} to keep{hint}")
-    return frame.assign(**copies) if copies else frame
 
 
 def predict_catalog(
@@ -341,9 +310,11 @@ def predict_to_file(
         What was written, or None in processes other than the first.
     """
     output = user_path(output)
-    output_format(output)  # an unusable file name fails before any work
+    fmt = output_format(output)  # an unusable file name fails before any work
     loaded, frame, torch_device, _ = _prepare(catalog, model, device, drop_missing_images,
                                               skip_unreadable_images, keep_columns)
+    if fmt == "fits":
+        check_fits_kept(frame, keep_columns, output)
     distributed = None
     if str(devices) not in ("1", "auto") or num_nodes > 1:
         from galmorph.inference.distributed import DistributedInference  # Lightning: 1-2 s
