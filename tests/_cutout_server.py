@@ -2,14 +2,17 @@
 survey's service would, with failures chosen by id (no network needed).
 
 Ids starting with ``missing`` get HTTP 404, ``busy`` HTTP 503 for their first two
-requests, ``down`` always HTTP 500, ``blank`` a black image, ``page`` an HTML page, and
-``fits`` a FITS image; others a JPEG whose brightness follows ``ra``.
+requests (``nanwait``: one, asking to wait NaN seconds), ``down`` always HTTP 500
+(``cut``: its page cut short), ``blank`` a black image, ``page`` an HTML page, ``fits``
+a FITS image, ``png`` a PNG image, ``slow`` a JPEG a few bytes at a time, ``trunc`` half
+a JPEG (the connection closed); others a JPEG whose pixels follow ``ra``.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +62,19 @@ def _handler(server: CutoutServer) -> type[BaseHTTPRequestHandler]:
             server.requests[galaxy] += 1
             server.queries[galaxy] = query
             size = int(query.get("size", 16))
+            if galaxy.startswith("cut"):
+                return self._send(503, b"try later", length=1000)
+            if galaxy.startswith("nanwait") and server.requests[galaxy] == 1:
+                return self._send(503, b"busy", headers={"Retry-After": "nan"})
+            if galaxy.startswith("slow"):
+                return self._send(200, _jpeg(size, 1.0), pace=0.05)
+            if galaxy.startswith("trunc"):
+                body = _jpeg(size, 1.0)
+                return self._send(200, body[:len(body) // 2], length=None)
+            if galaxy.startswith("png"):
+                buffer = io.BytesIO()
+                Image.fromarray(np.full((size, size, 3), 7, np.uint8)).save(buffer, "PNG")
+                return self._send(200, buffer.getvalue())
             if galaxy.startswith("missing"):
                 return self._send(404, b"<html><body><h1>No image here</h1></body></html>")
             if galaxy.startswith("down") or (galaxy.startswith("busy")
@@ -74,11 +90,24 @@ def _handler(server: CutoutServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, _fits(size))
             return self._send(200, _jpeg(size, float(query["ra"])))
 
-        def _send(self, status: int, body: bytes) -> None:
+        def _send(self, status: int, body: bytes, *, length: int | None = -1,
+                  headers: dict[str, str] | None = None, pace: float = 0.0) -> None:
+            """Answer ``body``; ``length``: the Content-Length said (-1: the body's, None:
+            none, the connection closed after it); ``pace``: seconds between 16 bytes."""
             self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if length is not None:
+                self.send_header("Content-Length", str(len(body) if length < 0 else length))
+            self.close_connection = length is None or length > len(body)
             self.end_headers()
-            self.wfile.write(body)
+            if not pace:
+                self.wfile.write(body)
+                return
+            for start in range(0, len(body), 16):
+                self.wfile.write(body[start:start + 16])
+                self.wfile.flush()
+                time.sleep(pace)
 
     return Handler
 

@@ -17,7 +17,7 @@ from galmorph.data.catalog import load_catalog
 from galmorph.data.cutout_fetch import image_problem
 from galmorph.data.cutout_services import custom_service, get_service
 from galmorph.data.cutouts import download_cutouts, file_names
-from galmorph.exceptions import CatalogError, GalmorphError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 
 FAST = {"retries": 2, "retry_wait": 0.0, "timeout": 10.0}
 
@@ -29,8 +29,9 @@ def server() -> Iterator[CutoutServer]:
 
 
 def _targets(ids: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({"objid": ids, "RA": np.linspace(10, 20, len(ids)),
-                         "Dec": np.linspace(-5, 5, len(ids))})
+    """Galaxy ``i`` at RA 10 + 2i, Dec -5 + i (degrees), however many there are."""
+    return pd.DataFrame({"objid": ids, "RA": 10.0 + 2 * np.arange(len(ids)),
+                         "Dec": -5.0 + np.arange(len(ids))})
 
 
 def _fetch(server: CutoutServer, catalog: pd.DataFrame | Path, out: Path, **options):
@@ -57,6 +58,9 @@ def test_builtin_services_build_the_urls_of_sdss_and_the_legacy_surveys() -> Non
     ("https://x.org/c?ra={ra}&dec={dec}&zoom={zoom}", "names zoom, which galmorph does not"),
     ("https://x.org/c?ra={ra}", r"has no \{dec\}"),
     ("https://x.org/c?ra={ra}&dec={dec}&q={", "cannot read the URL template"),
+    ("https://x.org/c?ra={ra:.3f}&dec={dec}", r"has \{ra:.3f\}: give each value as"),
+    ("https://x.org/c?ra={ra!r}&dec={dec}&{}", r"has \{ra!r\}, \{\}: give each value"),
+    ("https://x.org/c?ra={ra}&dec={dec}&q=a b", "has spaces"),
 ])
 def test_url_templates_are_checked_before_any_download(template: str, message: str) -> None:
     with pytest.raises(GalmorphError, match=message):
@@ -84,8 +88,8 @@ def test_a_catalog_gets_its_images_a_catalog_of_them_and_a_table_of_failures(
     assert "outside the survey's footprint" in failed.at["blank1", "reason"]
     assert failed.at["page1", "reason"] == "not a JPEG image (Service under maintenance)"
     assert list(failed["temporary"]) == [False, True, False, False]
-    assert failed.at["missing1", "url"].endswith("/cut/missing1.jpg?ra=13.3333333"
-                                                 "&dec=-1.6666667&size=24")
+    assert failed.at["missing1", "url"].endswith("/cut/missing1.jpg?ra=14.0000000"
+                                                 "&dec=-3.0000000&size=24")
 
 
 def test_running_again_fetches_only_the_galaxies_without_an_image(
@@ -119,7 +123,7 @@ def test_a_run_stopped_part_way_keeps_its_whole_images_and_is_completed_by_the_n
 def test_failures_are_retried_waiting_twice_as_long_each_time(
         server: CutoutServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr(cutout_fetch.time, "sleep", waits.append)
+    monkeypatch.setattr(cutout_fetch, "pause", lambda seconds, stop: waits.append(seconds))
     summary = _fetch(server, _targets(["down1"]), tmp_path / "out", retries=3, retry_wait=0.5)
     assert waits == [0.5, 1.0, 2.0]
     assert summary.catalog is None and summary.failed_path.is_file()
@@ -182,5 +186,56 @@ def test_fits_cutouts_are_kept_and_blank_ones_refused(server: CutoutServer,
     for blank in (np.zeros((4, 4)), np.full((4, 4), np.nan)):
         buffer = io.BytesIO()
         fits.PrimaryHDU(blank).writeto(buffer)
-        assert "blank image" in image_problem(buffer.getvalue(), "fits")
-    assert image_problem(b"", "jpg") == "the service answered with an empty file"
+        assert "blank image" in str(image_problem(buffer.getvalue(), "fits"))
+    assert str(image_problem(b"", "jpg")) == "the service answered with an empty file"
+
+
+def test_answers_of_the_wrong_format_cut_short_or_odd_fail_that_galaxy_alone(
+        server: CutoutServer, tmp_path: Path) -> None:
+    summary = _fetch(server, _targets(["fits1", "png1", "cut1", "nanwait1", "trunc1", "ok1"]),
+                     tmp_path / "out", retries=1)
+    failed = summary.failed.set_index("id_str")
+    assert failed.at["fits1", "reason"] == "not a JPEG image (the service sent FITS)"
+    assert failed.at["png1", "reason"] == "not a JPEG image (the service sent PNG)"
+    assert failed.at["cut1", "reason"].startswith("HTTP 503 Service Unavailable")
+    assert failed.at["cut1", "reason"].endswith("(after 2 tries)")
+    assert failed.at["trunc1", "reason"].startswith("the JPEG image ends early")
+    assert list(failed["temporary"]) == [False, False, True, True]
+    assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == [
+        "nanwait1.jpg", "ok1.jpg"]  # Retry-After: nan is no wait, not a crash
+
+
+def test_each_try_has_the_timeout_in_all_and_answers_have_a_size_limit(
+        server: CutoutServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = _fetch(server, _targets(["slow1"]), tmp_path / "slow", timeout=0.3, retries=0)
+    assert summary.failed["reason"].tolist() == ["no complete answer within 0.3 s (after 1 try)"]
+    monkeypatch.setattr(cutout_fetch, "MAX_BYTES", 100)
+    summary = _fetch(server, _targets(["big1"]), tmp_path / "big")
+    assert summary.failed["reason"].str.startswith("the answer is over").all()
+    assert not summary.failed["temporary"].any()
+
+
+def test_an_image_is_kept_only_when_it_came_from_the_url_this_run_would_fetch(
+        server: CutoutServer, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _fetch(server, _targets(["a1", "b2"]), out)
+    moved = _targets(["a1", "b2"]).assign(RA=[10.0, 33.0])  # b2's position corrected
+    summary = _fetch(server, moved, out)
+    assert (summary.kept, summary.downloaded) == (1, 1)
+    assert (server.requests["a1"], server.requests["b2"]) == (1, 2)
+    assert server.queries["b2"]["ra"] == "33.0000000"
+    (out / "images" / "a1.jpg").unlink()
+    (out / "images" / "a1.jpg").write_bytes((out / "images" / "b2.jpg").read_bytes())
+    (out / "sources.csv").write_text("file,url\nimages/b2.jpg,http://elsewhere\n")
+    summary = _fetch(server, moved, out)  # files not known to come from their URL
+    assert (summary.kept, summary.downloaded) == (0, 2)
+    sources = pd.read_csv(out / "sources.csv")
+    assert list(sources["file"]) == ["images/a1.jpg", "images/b2.jpg"]
+    assert sources["url"].str.contains("/cut/b2.jpg?ra=33.0000000", regex=False).tolist() == [
+        False, True]
+
+
+def test_ids_that_lost_digits_in_exponent_form_are_warned_of(server: CutoutServer,
+                                                              tmp_path: Path) -> None:
+    with pytest.warns(GalmorphWarning, match="exponent form, which lost their last digits"):
+        _fetch(server, _targets(["1.23765E+18"]), tmp_path / "out")

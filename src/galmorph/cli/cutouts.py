@@ -42,11 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "network."),
         epilog=(
             "Services: sdss (SDSS DR17 SkyServer, gri colour; defaults 128 px at 0.2 "
-            "arcsec/px, as the shipped model's images) and legacy (DESI Legacy Imaging "
-            "Surveys DR10, grz colour, or g, r, i, z bands with --format fits; defaults "
-            "256 px at 0.262 arcsec/px). Any other service: --url with {ra}, {dec} "
-            "(degrees), {size} (px), {pixel_scale} (arcsec/px) and {id}, e.g. "
-            "'https://example.org/cutout?ra={ra}&dec={dec}&size={size}'."),
+            "arcsec/px, as the shipped model's images) and legacy (the DESI Legacy Imaging "
+            "Surveys' viewer, layer ls-dr10: colour, or g, r, i, z bands with --format "
+            "fits; defaults 256 px at 0.262 arcsec/px; DR10 covers the sky south of about "
+            "Dec +32 deg, elsewhere the images are blank: for the north, --url with "
+            "layer=ls-dr9). Any other service: --url with {ra}, {dec} (degrees), {size} "
+            "(px), {pixel_scale} (arcsec/px) and {id}, e.g. "
+            "'https://example.org/cutout?ra={ra}&dec={dec}&size={size}'. Images are kept "
+            "between runs when they came from the same URL (OUT/sources.csv)."),
     )
     parser.add_argument("catalog", metavar="CATALOG",
                         help="table (CSV, FITS, parquet, VOTable...) with an id and ra, dec "
@@ -122,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         if bar.live.is_started:
             bar.stop()
     console = make_console()
-    kept = f"; {summary.kept} were there already" if summary.kept else ""
+    kept = (f"; {summary.kept} {'was' if summary.kept == 1 else 'were'} there already"
+            if summary.kept else "")
     console.print(f"Fetched {summary.downloaded} image{'' if summary.downloaded == 1 else 's'} "
                   f"from {service.title} ({_described(summary.settings)}){kept}")
     if summary.catalog is not None:

@@ -1,10 +1,10 @@
 """Fetching one cutout over HTTP and checking that it is an image of the sky.
 
 :func:`fetch_cutout` tries a URL again after answers that may succeed later (timeouts,
-lost connections, HTTP 429 and 5xx), waiting longer each time, and raises
+lost connections, HTTP 408, 429 and 5xx), waiting longer each time, and raises
 :class:`CutoutFailure` with a reason a person can act on; :func:`image_problem` says
 why the bytes a service returned are not a usable image (not the format asked for,
-or blank: a position outside the survey's footprint).
+cut short, or blank: a position outside the survey's footprint).
 
 Example:
     >>> data = fetch_cutout("https://example.org/cut?ra=1&dec=2", timeout=60,
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import http.client
 import io
+import math
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,10 +28,14 @@ from galmorph import __version__
 
 #: HTTP statuses worth trying again: too many requests, and the server's own errors.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: How messages name each image format.
+#: How messages name each image format, and the name Pillow gives it.
 FORMAT_NAMES = {"jpg": "JPEG", "png": "PNG", "fits": "FITS"}
 #: Longest wait before a retry that a service may ask for (``Retry-After``), seconds.
 MAX_RETRY_AFTER = 120.0
+#: Largest answer read, bytes: a 4-band 3000 x 3000 float32 FITS cutout is 144 MB.
+MAX_BYTES = 256 * 2**20
+#: Bytes read at a time, between checks of the time left and of a stop.
+BLOCK = 2**16
 
 
 class CutoutFailure(Exception):
@@ -53,66 +59,134 @@ def _answer_text(data: bytes, limit: int = 160) -> str:
 
 def _retry_after(err: urllib.error.HTTPError) -> float | None:
     """Seconds a ``Retry-After`` header asks to wait (its number form), at most
-    :data:`MAX_RETRY_AFTER`; None without one."""
-    value = (err.headers or {}).get("Retry-After", "")
+    :data:`MAX_RETRY_AFTER`; None without a usable one."""
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+        seconds = float((err.headers or {}).get("Retry-After", ""))
     except ValueError:
         return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 
-def fetch_cutout(url: str, *, timeout: float, retries: int, retry_wait: float) -> bytes:
+def _error_text(err: urllib.error.HTTPError) -> str:
+    """``HTTP 404 Not Found: what the page said``; the page left out if it cannot be read."""
+    try:
+        said = _answer_text(err.read(4000)) if err.fp is not None else ""
+    except (OSError, http.client.HTTPException):
+        said = ""
+    return f"HTTP {err.code} {err.reason}" + (f": {said}" if said else "")
+
+
+def _read_body(url: str, timeout: float, stop: threading.Event | None) -> bytes:
+    """The whole answer to ``url`` within ``timeout`` seconds in all.
+
+    Raises:
+        CutoutFailure: (temporary) when the answer takes longer, or is too large
+            (not temporary); urllib's errors for the rest.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": f"galmorph/{__version__}"})
+    deadline = time.monotonic() + timeout
+    blocks = []
+    size = 0
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        read = getattr(response, "read1", response.read)  # what has come, not a whole block
+        while block := read(BLOCK):
+            blocks.append(block)
+            size += len(block)
+            if size > MAX_BYTES:
+                raise CutoutFailure(f"the answer is over {MAX_BYTES // 2**20} MB: not a "
+                                    "cutout", temporary=False)
+            if time.monotonic() > deadline or (stop is not None and stop.is_set()):
+                raise CutoutFailure(f"no complete answer within {timeout:g} s",
+                                    temporary=True)
+    return b"".join(blocks)
+
+
+def pause(seconds: float, stop: threading.Event | None) -> None:
+    """Wait ``seconds`` before a retry, less when ``stop`` is set."""
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
+
+
+def fetch_cutout(url: str, *, timeout: float, retries: int, retry_wait: float,
+                 stop: threading.Event | None = None) -> bytes:
     """The body of a successful answer to ``url``.
 
     Tries up to ``retries`` more times after a timeout, a lost connection or HTTP 408,
     429 and 5xx, waiting ``retry_wait`` seconds, then twice as long each time (or as
-    long as the service's ``Retry-After`` asks).
+    long as the service's ``Retry-After`` asks). Each try has ``timeout`` seconds in
+    all. Once ``stop`` is set, no new try begins.
 
     Raises:
-        CutoutFailure: for other HTTP errors (404: the service has no such image) at
-            once, or when the tries are used up; its message names the last problem.
+        CutoutFailure: for other HTTP errors (404: the service has no such image) and
+            URLs that are not valid at once, or when the tries are used up (or stopped);
+            its message names the last problem.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": f"galmorph/{__version__}"})
     wait = retry_wait
     for attempt in range(retries + 1):
         asked = None
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.read()
+            return _read_body(url, timeout, stop)
         except urllib.error.HTTPError as err:
-            said = _answer_text(err.read() if err.fp is not None else b"")
-            problem = f"HTTP {err.code} {err.reason}" + (f": {said}" if said else "")
+            problem = _error_text(err)
             if err.code not in RETRY_STATUSES:
                 raise CutoutFailure(problem, temporary=False) from None
             asked = _retry_after(err)
+        except (http.client.InvalidURL, ValueError) as err:  # a template that makes bad URLs
+            raise CutoutFailure(f"not a valid URL ({err})", temporary=False) from None
+        except CutoutFailure as err:
+            if not err.temporary:
+                raise
+            problem = str(err)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", None) or err
             problem = f"no answer ({type(reason).__name__}: {reason})".replace(": )", ")")
-        if attempt < retries:
-            time.sleep(asked if asked is not None else wait)
+        if attempt < retries and not (stop is not None and stop.is_set()):
+            pause(asked if asked is not None else wait, stop)
             wait *= 2
-    tries = "1 try" if retries == 0 else f"{retries + 1} tries"
+        else:
+            break
+    tries = "1 try" if attempt == 0 else f"{attempt + 1} tries"
     raise CutoutFailure(f"{problem} (after {tries})", temporary=True)
 
 
-def image_problem(data: bytes, fmt: str) -> str | None:
+def image_problem(data: bytes, fmt: str) -> CutoutFailure | None:
     """Why ``data`` is not a usable ``fmt`` image (``jpg``, ``png`` or ``fits``); None
     when it is one. Blank images (one value everywhere, or none finite) are refused:
-    services return them for positions outside their footprint."""
+    services return them for positions outside their footprint. An image cut short
+    is a temporary failure (the connection was lost); the others are not."""
+    name = FORMAT_NAMES.get(fmt, fmt)
     if not data:
-        return "the service answered with an empty file"
+        return CutoutFailure("the service answered with an empty file", temporary=False)
     try:
-        pixels = _fits_pixels(data) if fmt == "fits" else _picture_pixels(data)
+        pixels = _fits_pixels(data) if fmt == "fits" else _picture_pixels(data, name)
     except Exception as err:  # Pillow and astropy raise many types for a bad file
-        said = _answer_text(data) if _looks_like_text(data) else f"{type(err).__name__}: {err}"
-        return f"not a {FORMAT_NAMES.get(fmt, fmt)} image ({said})"
+        if "truncated" in str(err).lower():
+            return CutoutFailure(f"the {name} image ends early (the connection was probably "
+                                 "cut)", temporary=True)
+        if isinstance(err, _OtherFormat):
+            said = str(err)
+        elif _looks_like_text(data):
+            said = _answer_text(data)
+        else:
+            said = _BYTES_IO.sub("", f"{type(err).__name__}: {err}").strip()
+        return CutoutFailure(f"not a {name} image ({said})", temporary=False)
     if pixels is None:
-        return "the FITS file holds no image"
+        return CutoutFailure("the FITS file holds no image", temporary=False)
     finite = pixels[np.isfinite(pixels)]
     if finite.size == 0 or finite.min() == finite.max():
-        return ("blank image (one value everywhere): the position is probably outside the "
-                "survey's footprint")
+        return CutoutFailure("blank image (one value everywhere): the position is probably "
+                             "outside the survey's footprint", temporary=False)
     return None
+
+
+#: How Pillow names the file it could not read, left out of messages.
+_BYTES_IO = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
+
+
+class _OtherFormat(ValueError):
+    """An image, but not in the format asked for."""
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -120,10 +194,13 @@ def _looks_like_text(data: bytes) -> bool:
     return b"\x00" not in data[:512]
 
 
-def _picture_pixels(data: bytes) -> np.ndarray:
+def _picture_pixels(data: bytes, name: str) -> np.ndarray:
+    """The pixels of a JPEG or PNG file (``name``); ValueError for another format."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
+        if image.format != name:
+            raise _OtherFormat(f"the service sent {image.format or 'another format'}")
         image.load()
         return np.asarray(image, dtype=np.float32)
 

@@ -117,10 +117,18 @@ def custom_service(template: str, fmt: str) -> CutoutService:
         raise GalmorphError(f"the URL template must start with http:// or https://, got "
                             f"{template!r}")
     try:
-        names = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+        fields = [(name, spec, conversion) for _, name, spec, conversion
+                  in string.Formatter().parse(template) if name is not None]
     except ValueError as err:
         raise GalmorphError(f"cannot read the URL template {template!r}: {err} (write a "
                             "literal brace as {{ or }})") from None
+    names = {name for name, _, _ in fields}
+    styled = [f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+              for name, spec, conversion in fields if spec or conversion or not name]
+    if styled:
+        raise GalmorphError(f"the URL template has {', '.join(styled)}: give each value as "
+                            "{name} alone (galmorph writes the numbers itself, e.g. {ra} "
+                            "to 1e-7 degree)")
     unknown = sorted(names - set(PLACEHOLDERS))
     if unknown:
         known = "; ".join(f"{{{name}}}: {what}" for name, what in PLACEHOLDERS.items())
@@ -130,5 +138,9 @@ def custom_service(template: str, fmt: str) -> CutoutService:
     if missing:
         raise GalmorphError(f"the URL template has no {' or '.join(missing)}: every "
                             "galaxy would get the same image")
-    return CutoutService("url", urllib.parse.urlsplit(template).netloc, {fmt: template},
-                         pixel_scale=None, size=None)
+    service = CutoutService("url", urllib.parse.urlsplit(template).netloc, {fmt: template},
+                            pixel_scale=None, size=None)
+    example = service.url(fmt, ra=1.0, dec=-1.0, size=64, pixel_scale=0.25, galaxy_id="g")
+    if any(c.isspace() for c in example):
+        raise GalmorphError(f"the URL template has spaces ({template!r}): write them as %20")
+    return service

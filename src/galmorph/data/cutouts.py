@@ -11,10 +11,12 @@ folder that every other command takes as it is::
     OUT/failed.csv       the galaxies without one: id_str, ra, dec, url, the reason and
                          whether it may pass later (only while some are missing)
     OUT/cutouts.json     the service, format, size and pixel scale of the images
+    OUT/sources.csv      the URL each image came from
 
 Each image is written whole or not at all, so a run stopped part-way, or with
-failures, is completed by running it again: images already there are kept, and
-only the missing ones are fetched (with the same settings; others are refused).
+failures, is completed by running it again: images already there from the URL this
+run would fetch are kept (:mod:`galmorph.data.cutout_log`), and only the others are
+fetched (with the same settings; others are refused).
 
 Example:
     >>> summary = download_cutouts("targets.csv", "targets", service="legacy")  # doctest: +SKIP
@@ -27,6 +29,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ import pandas as pd
 
 from galmorph.data.catalog import catalog_name, read_catalog, rename_columns
 from galmorph.data.cutout_fetch import CutoutFailure, fetch_cutout, image_problem
+from galmorph.data.cutout_log import SourceLog
 from galmorph.data.cutout_services import FORMAT_ENDINGS, CutoutService, get_service
 from galmorph.data.defaults import (
     CUTOUT_RETRIES,
@@ -46,12 +51,13 @@ from galmorph.data.defaults import (
 )
 from galmorph.data.table_checks import abbreviate
 from galmorph.data.validation import check_ids, check_positions
-from galmorph.exceptions import CatalogError, GalmorphError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.files import atomic_target, user_path, write_json
 from galmorph.numbers import real_number, whole_number
 
 #: What the output folder holds (see the module docs).
-IMAGES, CATALOG, FAILED, SETTINGS = "images", "catalog.csv", "failed.csv", "cutouts.json"
+IMAGES, CATALOG, FAILED, SETTINGS, SOURCES = (
+    "images", "catalog.csv", "failed.csv", "cutouts.json", "sources.csv")
 #: Characters kept in file names made from ids; others become ``_``.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 #: Longest file name made from an id (most file systems allow 255 bytes).
@@ -125,7 +131,10 @@ def _positions_catalog(catalog: str | Path | pd.DataFrame, id_column: str | None
         raise CatalogError(f"{source} has no rows")
     errors = []
     if "id_str" in frame:
-        frame, errors, _ = check_ids(frame, frame.attrs["column_names"].get("id_str", "id_str"))
+        frame, errors, notes = check_ids(frame, frame.attrs["column_names"].get("id_str",
+                                                                                "id_str"))
+        for note in notes:
+            warnings.warn(f"{source}: {note}", GalmorphWarning, stacklevel=3)
     else:
         errors.append("no column 'id_str' (a unique name per galaxy; name yours with "
                       f"--id-column); the catalog has columns: {abbreviate(frame.columns)}")
@@ -162,18 +171,28 @@ def _check_settings(out: Path, settings: dict[str, Any]) -> None:
                             f"{SETTINGS}: give a new or empty folder for the cutouts")
 
 
-def _fetch_one(url: str, target: Path, fmt: str, timeout: float, retries: int,
-               retry_wait: float) -> CutoutFailure | None:
-    """Fetch, check and write one image; why it failed, or None."""
+def _fetch_one(url: str, file: str, out: Path, fmt: str, log: SourceLog,
+               options: dict[str, Any]) -> CutoutFailure | None:
+    """Fetch, check and write one image (and log where it came from); why it failed, or
+    None.
+
+    Raises:
+        GalmorphError: when the image cannot be written (a full disk): every other
+            image would fail too.
+    """
     try:
-        data = fetch_cutout(url, timeout=timeout, retries=retries, retry_wait=retry_wait)
+        data = fetch_cutout(url, **options)
     except CutoutFailure as err:
         return err
     problem = image_problem(data, fmt)
     if problem is not None:
-        return CutoutFailure(problem, temporary=False)
-    with atomic_target(target) as tmp:
-        tmp.write_bytes(data)
+        return problem
+    try:
+        with atomic_target(out / file) as tmp:
+            tmp.write_bytes(data)
+        log.record(file, url)
+    except OSError as err:
+        raise GalmorphError(f"cannot write {out / file}: {err.strerror or err}") from None
     return None
 
 
@@ -218,26 +237,30 @@ def download_cutouts(
     _positive(timeout, "timeout")
     real_number(retry_wait, "retry_wait", low=0)
     frame = _positions_catalog(catalog, id_column)
-    stems = file_names(frame["id_str"])
+    files = IMAGES + "/" + file_names(frame["id_str"]) + FORMAT_ENDINGS[fmt]
+    urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
+                                  pixel_scale=settings["pixel_scale"], galaxy_id=galaxy)
+                      for ra, dec, galaxy in zip(frame["ra"], frame["dec"], frame["id_str"],
+                                                 strict=True)])
     out = Path(os.path.abspath(user_path(out_dir)))
     if out.exists() and not out.is_dir():
         raise GalmorphError(f"{out_dir} is a file: give a folder for the cutouts")
     _check_settings(out, settings)
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
     write_json(settings, out / SETTINGS)
-    relative = IMAGES + "/" + stems + FORMAT_ENDINGS[fmt]
-    urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
-                                  pixel_scale=settings["pixel_scale"], galaxy_id=galaxy)
-                      for ra, dec, galaxy in zip(frame["ra"], frame["dec"], frame["id_str"],
-                                                 strict=True)])
-    present = pd.Series([(out / r).is_file() for r in relative])
-    reasons = _fetch_all(urls[~present], relative[~present], out, fmt, workers,
-                         dict(timeout=timeout, retries=retries, retry_wait=retry_wait),
-                         progress)
+    log = SourceLog(out / SOURCES)
+    present = pd.Series([(out / file).is_file() and log.matches(file, url)
+                         for file, url in zip(files, urls, strict=True)])
+    options = {"timeout": timeout, "retries": retries, "retry_wait": retry_wait}
+    try:
+        reasons = _fetch_all(urls[~present], files[~present], out, fmt, log, workers,
+                             options, progress)
+    finally:
+        log.compact(f"{IMAGES}/{path.name}" for path in sorted((out / IMAGES).iterdir()))
     failed = frame.loc[list(reasons), ["id_str", "ra", "dec"]].assign(
         url=urls[list(reasons)], reason=[str(err) for err in reasons.values()],
         temporary=[err.temporary for err in reasons.values()]).sort_index()
-    done = frame.assign(file_loc=relative)[~frame.index.isin(failed.index)]
+    done = frame.assign(file_loc=files)[~frame.index.isin(failed.index)]
     return CutoutSummary(
         catalog=_write_tables(out, done, failed), n_galaxies=len(frame),
         downloaded=int((~present).sum()) - len(failed), kept=int(present.sum()),
@@ -276,15 +299,17 @@ def _positive(value: float, name: str) -> float:
     return number
 
 
-def _fetch_all(urls: pd.Series, relative: pd.Series, out: Path, fmt: str, workers: int,
-               options: dict[str, float], progress: Callable[[int, int], None] | None
-               ) -> dict[int, CutoutFailure]:
-    """Fetch the images at ``urls`` into ``out/relative``, ``workers`` at once; the
-    failures by row."""
+def _fetch_all(urls: pd.Series, files: pd.Series, out: Path, fmt: str, log: SourceLog,
+               workers: int, options: dict[str, float],
+               progress: Callable[[int, int], None] | None) -> dict[int, CutoutFailure]:
+    """Fetch the images at ``urls`` into ``out/files``, ``workers`` at once; the
+    failures by row. On Ctrl-C no new download or retry begins, and those under way
+    stop at their next block of data."""
     reasons: dict[int, CutoutFailure] = {}
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = {pool.submit(_fetch_one, url, out / path, fmt, **options): row
-                for row, url, path in zip(urls.index, urls, relative, strict=True)}
+        jobs = {pool.submit(_fetch_one, url, file, out, fmt, log, {**options, "stop": stop}):
+                row for row, url, file in zip(urls.index, urls, files, strict=True)}
         try:
             if progress is not None:
                 progress(0, len(jobs))
@@ -294,7 +319,8 @@ def _fetch_all(urls: pd.Series, relative: pd.Series, out: Path, fmt: str, worker
                     reasons[jobs[job]] = reason
                 if progress is not None:
                     progress(done, len(jobs))
-        except BaseException:  # Ctrl-C: images written so far stay, the rest are not begun
+        except BaseException:  # Ctrl-C, a full disk: images written so far stay, logged
+            stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return reasons
