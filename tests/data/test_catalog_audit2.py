@@ -167,3 +167,12 @@ def test_tables_with_astropys_sky_coordinates_and_times_are_read(name: str,
     assert list(frame["id_str"][:2]) == ["a", "b"] and pd.isna(frame["id_str"][2])
     assert list(frame["coord.ra"]) == [10.0, 20.0, 30.0]
     assert list(frame["coord.dec"]) == [-1.0, 0.0, 1.0]
+
+
+def test_csv_ids_are_text_as_written_even_pandas_words_for_missing(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("id_str,file_loc,x\nNA,a.jpg,1\nnan, b.jpg ,NA\n 12 ,c.jpg,\n,d.jpg,2\n")
+    frame = read_table(path)
+    assert frame["id_str"][:3].tolist() == ["NA", "nan", "12"] and pd.isna(frame["id_str"][3])
+    assert frame["file_loc"].tolist() == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    assert pd.isna(frame["x"][1]) and frame["x"][0] == 1.0  # other columns as pandas reads

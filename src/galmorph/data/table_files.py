@@ -150,10 +150,17 @@ def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
 
 def _read_csv_text(path: Path, options: dict[str, Any], texts: set[str]) -> pd.DataFrame:
     """A CSV file read with ``options``: the columns ``texts`` names (lower case) as text,
-    spaces around column names (``id_str , file_loc``) left out."""
+    as written (an id ``NA`` or ``nan`` is no blank; spaces around a value are left
+    out), spaces around column names (``id_str , file_loc``) left out."""
     names = pd.read_csv(path, nrows=0, **options).columns
     dtype = {name: str for name in names if str(name).strip().lower() in texts}
     frame = pd.read_csv(path, dtype=dtype, **options)
+    blanks = [name for name in dtype if frame[name].isna().any()]
+    if blanks:  # read again without pandas' words for missing values: only empty cells
+        frame[blanks] = pd.read_csv(path, usecols=blanks, dtype=str, keep_default_na=False,
+                                    na_values=[""], **options)[blanks]
+    for name in dtype:
+        frame[name] = frame[name].str.strip().replace("", np.nan)
     return frame.rename(columns=lambda name: name.strip() if isinstance(name, str) else name)
 
 
