@@ -56,3 +56,16 @@ def test_cutouts_refuses_bad_options_with_one_error_line(
     err = " ".join(capsys.readouterr().err.split())
     assert err.startswith("error:") and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_cutouts_with_each_galaxys_pixel_scale_from_a_column(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    targets = tmp_path / "targets.csv"
+    pd.DataFrame({"id_str": ["g1", "g2"], "ra": [1.0, 2.0], "dec": [0.0, 0.0],
+                  "scale": [0.2, 0.4]}).to_csv(targets, index=False)
+    with cutout_server() as server:
+        status = main(["cutouts", str(targets), "-o", str(tmp_path / "out"), "--url",
+                       server.template + "&s={pixel_scale}", "--size", "16",
+                       "--pixel-scale-column", "scale", "--no-progress"])
+        assert status == 0 and server.queries["g2"]["s"] == "0.4"
+    assert "(jpg, 16 px, arcsec/px from column scale)" in capsys.readouterr().out

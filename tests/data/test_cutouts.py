@@ -239,3 +239,23 @@ def test_ids_that_lost_digits_in_exponent_form_are_warned_of(server: CutoutServe
                                                               tmp_path: Path) -> None:
     with pytest.warns(GalmorphWarning, match="exponent form, which lost their last digits"):
         _fetch(server, _targets(["1.23765E+18"]), tmp_path / "out")
+
+
+def test_a_column_gives_each_galaxy_its_own_pixel_scale(server: CutoutServer,
+                                                        tmp_path: Path) -> None:
+    template = server.template + "&scale={pixel_scale}"
+    targets = _targets(["a1", "b2"]).assign(PIXSCALE=[0.262, 0.5])
+    summary = download_cutouts(targets, tmp_path / "out", id_column="objid", size=24,
+                               service=custom_service(template, "jpg"),
+                               pixel_scale="pixscale", **FAST)
+    assert (server.queries["a1"]["scale"], server.queries["b2"]["scale"]) == ("0.262", "0.5")
+    assert summary.settings["pixel_scale"] == "pixscale" and summary.failed_path is None
+    with pytest.raises(CatalogError, match=r"'PIXSCALE' must hold arcsec per pixel above 0, "
+                                           r"but has 1 bad value: row 1 \(b2\): -1"):
+        download_cutouts(targets.assign(PIXSCALE=[0.2, -1]), tmp_path / "new",
+                         id_column="objid", service=custom_service(template, "jpg"), size=24,
+                         pixel_scale="pixscale")
+    with pytest.raises(CatalogError, match="has no column 'scale' .the pixel scale."):
+        download_cutouts(targets, tmp_path / "new", id_column="objid", size=24,
+                         service=custom_service(template, "jpg"), pixel_scale="scale")
+    assert not (tmp_path / "new").exists()

@@ -66,8 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="image format (default: jpg; fits: legacy or --url only)")
     parser.add_argument("--size", type=whole_number(1), metavar="PX",
                         help="side of each image in pixels (default: the service's)")
-    parser.add_argument("--pixel-scale", type=positive_float, metavar="ARCSEC",
-                        help="arcsec per pixel (default: the service's)")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--pixel-scale", type=positive_float, metavar="ARCSEC",
+                       help="arcsec per pixel (default: the service's)")
+    scale.add_argument("--pixel-scale-column", metavar="COLUMN",
+                       help="the catalog's column of each galaxy's arcsec per pixel, e.g. "
+                            "to fit each galaxy's size as Galaxy Zoo DECaLS did")
     parser.add_argument("--id-column", metavar="COLUMN",
                         help="column of unique galaxy ids, when it is not id_str (matched "
                              "in any case); it is called id_str in OUT/catalog.csv")
@@ -95,8 +99,11 @@ def _described(settings: dict[str, Any]) -> str:
     size, scale = settings["size"], settings["pixel_scale"]
     parts = [settings["format"]]
     if size is not None:
-        parts.append(f"{size} px" + (f" at {scale:g} arcsec/px: {size * scale:g} arcsec "
-                                     "across" if scale is not None else ""))
+        parts.append(f"{size} px")
+    if isinstance(scale, str):
+        parts.append(f"arcsec/px from column {scale}")
+    elif scale is not None and size is not None:
+        parts[-1] += f" at {scale:g} arcsec/px: {size * scale:g} arcsec across"
     elif scale is not None:
         parts.append(f"{scale:g} arcsec/px")
     return ", ".join(parts)
@@ -119,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = download_cutouts(
             args.catalog, args.output, service=service, fmt=args.fmt, size=args.size,
-            pixel_scale=args.pixel_scale, id_column=args.id_column, workers=args.workers,
+            pixel_scale=args.pixel_scale_column or args.pixel_scale,
+            id_column=args.id_column, workers=args.workers,
             retries=args.retries, timeout=args.timeout, progress=progress)
     finally:
         if bar.live.is_started:

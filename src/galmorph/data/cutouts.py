@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from galmorph.data.catalog import catalog_name, read_catalog, rename_columns
+from galmorph.data.catalog import catalog_name, find_column, read_catalog, rename_columns
 from galmorph.data.cutout_fetch import CutoutFailure, fetch_cutout, image_problem
 from galmorph.data.cutout_log import SourceLog
 from galmorph.data.cutout_services import FORMAT_ENDINGS, CutoutService, get_service
@@ -49,7 +50,7 @@ from galmorph.data.defaults import (
     CUTOUT_TIMEOUT,
     CUTOUT_WORKERS,
 )
-from galmorph.data.table_checks import abbreviate
+from galmorph.data.table_checks import abbreviate, describe_rows, plural
 from galmorph.data.validation import check_ids, check_positions
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.files import atomic_target, user_path, write_json
@@ -78,8 +79,9 @@ class CutoutSummary:
             service did not answer or was busy).
         failed_path: the file holding ``failed`` (None when none failed).
         settings: what the images were made with: ``service``, ``url`` (template),
-            ``format``, ``size`` (px) and ``pixel_scale`` (arcsec/px; these two None
-            when the service's URL takes neither and none was given).
+            ``format``, ``size`` (px) and ``pixel_scale`` (arcsec/px, or the column
+            giving each galaxy's; these two None when the service's URL takes neither
+            and none was given).
     """
 
     catalog: Path | None
@@ -203,7 +205,7 @@ def download_cutouts(
     service: str | CutoutService = "sdss",
     fmt: str = "jpg",
     size: int | None = None,
-    pixel_scale: float | None = None,
+    pixel_scale: float | str | None = None,
     id_column: str | None = None,
     workers: int = CUTOUT_WORKERS,
     retries: int = CUTOUT_RETRIES,
@@ -220,7 +222,9 @@ def download_cutouts(
         service: a built-in service's name or a :class:`CutoutService`.
         fmt: ``jpg``, ``png`` or ``fits``, as the service gives.
         size: side of the images in pixels (default: the service's).
-        pixel_scale: arcsec per pixel (default: the service's).
+        pixel_scale: arcsec per pixel (default: the service's), or the name of a column
+            giving each galaxy's (e.g. to fit each galaxy's size, as Galaxy Zoo DECaLS
+            cut its images).
         id_column: the id column, when it is not ``id_str``.
         workers: downloads at once; retries, timeout (s), retry_wait (s): see
             :func:`~galmorph.data.cutout_fetch.fetch_cutout`.
@@ -238,10 +242,12 @@ def download_cutouts(
     real_number(retry_wait, "retry_wait", low=0)
     frame = _positions_catalog(catalog, id_column)
     files = IMAGES + "/" + file_names(frame["id_str"]) + FORMAT_ENDINGS[fmt]
+    scales = _row_scales(frame, settings["pixel_scale"], catalog_name(catalog)
+                         if isinstance(catalog, pd.DataFrame) else str(catalog))
     urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
-                                  pixel_scale=settings["pixel_scale"], galaxy_id=galaxy)
-                      for ra, dec, galaxy in zip(frame["ra"], frame["dec"], frame["id_str"],
-                                                 strict=True)])
+                                  pixel_scale=scale, galaxy_id=galaxy)
+                      for ra, dec, galaxy, scale in zip(frame["ra"], frame["dec"],
+                                                        frame["id_str"], scales, strict=True)])
     out = Path(os.path.abspath(user_path(out_dir)))
     if out.exists() and not out.is_dir():
         raise GalmorphError(f"{out_dir} is a file: give a folder for the cutouts")
@@ -269,7 +275,7 @@ def download_cutouts(
 
 
 def _settings(service: CutoutService, fmt: str, size: int | None,
-              pixel_scale: float | None) -> dict[str, Any]:
+              pixel_scale: float | str | None) -> dict[str, Any]:
     """The settings the images are made with (``cutouts.json``), defaults filled in.
 
     Raises:
@@ -281,14 +287,40 @@ def _settings(service: CutoutService, fmt: str, size: int | None,
                             f"{' or '.join(service.urls)} images, not {fmt}")
     template = service.urls[fmt]
     size = service.size if size is None else whole_number(size, "size", low=1)
-    pixel_scale = service.pixel_scale if pixel_scale is None else _positive(pixel_scale,
-                                                                             "pixel_scale")
+    if pixel_scale is None:
+        pixel_scale = service.pixel_scale
+    elif not isinstance(pixel_scale, str):  # a column's name is checked with the catalog
+        pixel_scale = _positive(pixel_scale, "pixel_scale")
     for name, value, option in (("size", size, "--size"),
                                 ("pixel_scale", pixel_scale, "--pixel-scale")):
         if value is None and f"{{{name}}}" in template:
             raise GalmorphError(f"the URL template takes {{{name}}}: give {option}")
     return {"service": service.name, "url": template, "format": fmt, "size": size,
             "pixel_scale": pixel_scale}
+
+
+def _row_scales(frame: pd.DataFrame, pixel_scale: float | str | None, source: str
+                ) -> list[float | None]:
+    """Each galaxy's arcsec per pixel: ``pixel_scale``, or the values of the column it
+    names (matched in any case).
+
+    Raises:
+        CatalogError: naming the column that is missing, or its rows that are not
+            numbers above 0.
+    """
+    if not isinstance(pixel_scale, str):
+        return [pixel_scale] * len(frame)
+    column = find_column(frame.columns, pixel_scale)
+    if column is None:
+        raise CatalogError(f"{source} has no column {pixel_scale!r} (the pixel scale); its "
+                           f"columns: {abbreviate(frame.columns)}")
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = ~(np.isfinite(values) & (values > 0))
+    if bad.any():
+        raise CatalogError(f"{source}: column {column!r} must hold arcsec per pixel above 0, "
+                           f"but has {plural(int(bad.sum()), 'bad value')}: "
+                           + describe_rows(frame, bad, frame[column]))
+    return values.astype(float).tolist()
 
 
 def _positive(value: float, name: str) -> float:
