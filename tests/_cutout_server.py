@@ -5,7 +5,8 @@ Ids starting with ``missing`` get HTTP 404, ``busy`` HTTP 503 for their first tw
 requests (``nanwait``: one, asking to wait NaN seconds), ``down`` always HTTP 500
 (``cut``: its page cut short), ``blank`` a black image, ``page`` an HTML page, ``fits``
 a FITS image, ``png`` a PNG image, ``slow`` a JPEG a few bytes at a time, ``trunc`` half
-a JPEG (the connection closed); others a JPEG whose pixels follow ``ra``.
+a JPEG (the connection closed), ``stall`` nothing for 5 s; others a JPEG whose pixels
+follow ``ra``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def _handler(server: CutoutServer) -> type[BaseHTTPRequestHandler]:
             server.requests[galaxy] += 1
             server.queries[galaxy] = query
             size = int(query.get("size", 16))
+            if galaxy.startswith("stall"):
+                time.sleep(5)  # no status line, no headers
             if galaxy.startswith("cut"):
                 return self._send(503, b"try later", length=1000)
             if galaxy.startswith("nanwait") and server.requests[galaxy] == 1:

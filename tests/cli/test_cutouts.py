@@ -22,7 +22,8 @@ def test_cutouts_then_validate_and_the_exit_status_says_whether_some_failed(
     targets = _targets(tmp_path / "targets.csv", ["g1", "g2", "missing3"])
     out = tmp_path / "cut"
     with cutout_server() as server:
-        options = ["--url", server.template, "--size", "32", "--pixel-scale", "0.25",
+        options = ["--url", server.template + "&s={pixel_scale}", "--size", "32",
+                   "--pixel-scale", "0.25",
                    "--id-column", "id", "--no-progress"]
         status = main(["cutouts", str(targets), "-o", str(out), *options])
         captured = capsys.readouterr()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,11 +145,16 @@ def test_other_settings_or_a_folder_of_other_files_are_refused(
         _fetch(server, _targets(["a1"]), tmp_path / "mine" / "notes.txt")
 
 
-def test_a_template_taking_a_pixel_scale_needs_one(tmp_path: Path) -> None:
+def test_a_template_taking_a_pixel_scale_needs_one_and_one_without_takes_none(
+        tmp_path: Path) -> None:
     service = custom_service("https://x.org/c?ra={ra}&dec={dec}&s={pixel_scale}", "fits")
     with pytest.raises(GalmorphError, match="give --pixel-scale"):
         download_cutouts(_targets(["a"]), tmp_path, service=service, fmt="fits",
                          id_column="objid")
+    with pytest.raises(GalmorphError, match=r"has no \{size\}: the size given would not "
+                                            "reach the service"):
+        download_cutouts(_targets(["a"]), tmp_path, service=service, fmt="fits",
+                         id_column="objid", size=64, pixel_scale="scale")
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -207,8 +213,12 @@ def test_answers_of_the_wrong_format_cut_short_or_odd_fail_that_galaxy_alone(
 
 def test_each_try_has_the_timeout_in_all_and_answers_have_a_size_limit(
         server: CutoutServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    summary = _fetch(server, _targets(["slow1"]), tmp_path / "slow", timeout=0.3, retries=0)
-    assert summary.failed["reason"].tolist() == ["no complete answer within 0.3 s (after 1 try)"]
+    began = time.monotonic()
+    summary = _fetch(server, _targets(["slow1", "stall1"]), tmp_path / "slow", timeout=0.3,
+                     retries=0)
+    assert time.monotonic() - began < 4.5  # the stalled service is left after 0.3 s, not 5
+    assert summary.failed["reason"].tolist() == [
+        "no complete answer within 0.3 s (after 1 try)"] * 2
     monkeypatch.setattr(cutout_fetch, "MAX_BYTES", 100)
     summary = _fetch(server, _targets(["big1"]), tmp_path / "big")
     assert summary.failed["reason"].str.startswith("the answer is over").all()
@@ -249,7 +259,11 @@ def test_a_column_gives_each_galaxy_its_own_pixel_scale(server: CutoutServer,
                                service=custom_service(template, "jpg"),
                                pixel_scale="pixscale", **FAST)
     assert (server.queries["a1"]["scale"], server.queries["b2"]["scale"]) == ("0.262", "0.5")
-    assert summary.settings["pixel_scale"] == "pixscale" and summary.failed_path is None
+    assert summary.settings["pixel_scale"] == "PIXSCALE"  # as the catalog names it
+    assert summary.failed_path is None
+    again = download_cutouts(targets, tmp_path / "out", id_column="objid", size=24,
+                             service=custom_service(template, "jpg"), pixel_scale="PixScale")
+    assert (again.kept, again.downloaded) == (2, 0)  # the same column, named in another case
     with pytest.raises(CatalogError, match=r"'PIXSCALE' must hold arcsec per pixel above 0, "
                                            r"but has 1 bad value: row 1 \(b2\): -1"):
         download_cutouts(targets.assign(PIXSCALE=[0.2, -1]), tmp_path / "new",
@@ -259,3 +273,21 @@ def test_a_column_gives_each_galaxy_its_own_pixel_scale(server: CutoutServer,
         download_cutouts(targets, tmp_path / "new", id_column="objid", size=24,
                          service=custom_service(template, "jpg"), pixel_scale="scale")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_damaged_log_costs_only_the_images_of_its_damaged_lines(tmp_path: Path) -> None:
+    from galmorph.data.cutout_log import SourceLog
+
+    path = tmp_path / "sources.csv"
+    path.write_text('file,url\nimages/a.jpg,http://a\n"\nimages/b.jpg,http://b\n'
+                    "images/c.jpg,http://c\nimages/d.jpg,http://d")  # cut short by a stop
+    log = SourceLog(path)
+    assert log.matches("images/a.jpg", "http://a") and log.matches("images/c.jpg", "http://c")
+    log.record("images/e.jpg", "http://e")
+    assert SourceLog(path).sources == {"images/a.jpg": "http://a", "images/b.jpg": "http://b",
+                                       "images/c.jpg": "http://c", "images/d.jpg": "http://d",
+                                       "images/e.jpg": "http://e"}
+    path.write_text("")
+    log = SourceLog(path)
+    log.record("images/a.jpg", "http://a")
+    assert path.read_text() == "file,url\nimages/a.jpg,http://a\n"

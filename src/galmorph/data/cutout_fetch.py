@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import numpy as np
 
@@ -34,8 +35,10 @@ FORMAT_NAMES = {"jpg": "JPEG", "png": "PNG", "fits": "FITS"}
 MAX_RETRY_AFTER = 120.0
 #: Largest answer read, bytes: a 4-band 3000 x 3000 float32 FITS cutout is 144 MB.
 MAX_BYTES = 256 * 2**20
-#: Bytes read at a time, between checks of the time left and of a stop.
+#: Bytes read at a time, between checks of whether the answer is still awaited.
 BLOCK = 2**16
+#: Seconds between checks of the time left and of a stop, while an answer is awaited.
+WATCH = 0.1
 
 
 class CutoutFailure(Exception):
@@ -77,28 +80,55 @@ def _error_text(err: urllib.error.HTTPError) -> str:
 
 
 def _read_body(url: str, timeout: float, stop: threading.Event | None) -> bytes:
-    """The whole answer to ``url`` within ``timeout`` seconds in all.
+    """The whole answer to ``url`` within ``timeout`` seconds in all, connecting and
+    headers included.
+
+    The request runs in a thread of its own, left behind (it stops at its next block of
+    data, or at its socket's timeout) once the time is up or ``stop`` is set, so that
+    neither a service that trickles its answer nor one that never answers holds up
+    the run or Ctrl-C.
 
     Raises:
-        CutoutFailure: (temporary) when the answer takes longer, or is too large
-            (not temporary); urllib's errors for the rest.
+        CutoutFailure: (temporary) when the answer takes longer or the run is stopped;
+            (not temporary) when it is too large; urllib's errors for the rest.
     """
-    request = urllib.request.Request(url, headers={"User-Agent": f"galmorph/{__version__}"})
+    outcome: dict[str, Any] = {}
+    left = threading.Event()
+    worker = threading.Thread(target=_download, args=(url, timeout, left, outcome),
+                              daemon=True)
+    worker.start()
     deadline = time.monotonic() + timeout
-    blocks = []
-    size = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        read = getattr(response, "read1", response.read)  # what has come, not a whole block
-        while block := read(BLOCK):
-            blocks.append(block)
-            size += len(block)
-            if size > MAX_BYTES:
-                raise CutoutFailure(f"the answer is over {MAX_BYTES // 2**20} MB: not a "
-                                    "cutout", temporary=False)
-            if time.monotonic() > deadline or (stop is not None and stop.is_set()):
-                raise CutoutFailure(f"no complete answer within {timeout:g} s",
-                                    temporary=True)
-    return b"".join(blocks)
+    while worker.is_alive():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or (stop is not None and stop.is_set()):
+            left.set()
+            why = "stopped" if remaining > 0 else f"no complete answer within {timeout:g} s"
+            raise CutoutFailure(why, temporary=True)
+        worker.join(min(remaining, WATCH))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["data"]
+
+
+def _download(url: str, timeout: float, left: threading.Event,
+              outcome: dict[str, Any]) -> None:
+    """Read the answer to ``url`` into ``outcome["data"]`` (or its error into
+    ``outcome["error"]``), stopping once ``left`` is set."""
+    request = urllib.request.Request(url, headers={"User-Agent": f"galmorph/{__version__}"})
+    try:
+        blocks = []
+        size = 0
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            read = getattr(response, "read1", response.read)  # what has come, not a block
+            while not left.is_set() and (block := read(BLOCK)):
+                blocks.append(block)
+                size += len(block)
+                if size > MAX_BYTES:
+                    raise CutoutFailure(f"the answer is over {MAX_BYTES // 2**20} MB: not "
+                                        "a cutout", temporary=False)
+        outcome["data"] = b"".join(blocks)
+    except BaseException as err:  # handed to the waiting thread, which raises it
+        outcome["error"] = err
 
 
 def pause(seconds: float, stop: threading.Event | None) -> None:

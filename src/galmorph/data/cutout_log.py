@@ -36,13 +36,19 @@ class SourceLog:
         self.sources = self._read()
 
     def _read(self) -> dict[str, str]:
+        """Each file's last URL. Lines are read one at a time: a damaged line (cut short
+        by a stop, or edited) costs its own image at most, fetched again."""
         if not self.path.is_file():
             return {}
-        text = self.path.read_text(encoding="utf-8", errors="replace")
-        lines = text.splitlines(keepends=True)
-        whole = [line for line in lines if line.endswith("\n")]  # the last may be cut short
-        rows = list(csv.reader(whole))
-        return {row[0]: row[1] for row in rows[1:] if len(row) == len(HEADER)}
+        sources = {}
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = next(csv.reader([line]), [])
+            except csv.Error:  # a NUL byte
+                continue
+            if len(row) == len(HEADER) and tuple(row) != HEADER:
+                sources[row[0]] = row[1]
+        return sources
 
     def matches(self, file: str, url: str) -> bool:
         """Whether ``file`` was last written from ``url``."""
@@ -51,12 +57,14 @@ class SourceLog:
     def record(self, file: str, url: str) -> None:
         """Note that ``file`` now holds the image at ``url`` (safe from several threads)."""
         with self._lock:
-            new = not self.path.is_file()
-            with open(self.path, "a", encoding="utf-8", newline="") as handle:
-                writer = csv.writer(handle, lineterminator="\n")
-                if new:
-                    writer.writerow(HEADER)
-                writer.writerow((file, url))
+            with open(self.path, "a+b") as handle:
+                handle.seek(0, io.SEEK_END)
+                if handle.tell() == 0:
+                    start = _row(HEADER)
+                else:  # a row cut short by a stop: end it, so that the new one is whole
+                    handle.seek(-1, io.SEEK_END)
+                    start = b"" if handle.read(1) == b"\n" else b"\n"
+                handle.write(start + _row((file, url)))
             self.sources[file] = url
 
     def compact(self, files: Iterable[str]) -> None:
@@ -67,3 +75,10 @@ class SourceLog:
         writer.writerows((file, self.sources[file]) for file in files if file in self.sources)
         with self._lock, atomic_target(self.path) as tmp:
             tmp.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def _row(values: tuple[str, ...]) -> bytes:
+    """One CSV line of ``values``, UTF-8."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue().encode("utf-8")

@@ -242,8 +242,9 @@ def download_cutouts(
     real_number(retry_wait, "retry_wait", low=0)
     frame = _positions_catalog(catalog, id_column)
     files = IMAGES + "/" + file_names(frame["id_str"]) + FORMAT_ENDINGS[fmt]
-    scales = _row_scales(frame, settings["pixel_scale"], catalog_name(catalog)
-                         if isinstance(catalog, pd.DataFrame) else str(catalog))
+    scales, settings["pixel_scale"] = _row_scales(
+        frame, settings["pixel_scale"],
+        catalog_name(catalog) if isinstance(catalog, pd.DataFrame) else str(catalog))
     urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
                                   pixel_scale=scale, galaxy_id=galaxy)
                       for ra, dec, galaxy, scale in zip(frame["ra"], frame["dec"],
@@ -286,6 +287,12 @@ def _settings(service: CutoutService, fmt: str, size: int | None,
         raise GalmorphError(f"the {service.name} service gives "
                             f"{' or '.join(service.urls)} images, not {fmt}")
     template = service.urls[fmt]
+    for name, value, option in (("size", size, "size"), ("pixel_scale", pixel_scale,
+                                                        "pixel scale")):
+        if value is not None and f"{{{name}}}" not in template:
+            raise GalmorphError(f"the URL template has no {{{name}}}: the {option} given "
+                                f"would not reach the service; add {{{name}}} to it, or "
+                                "leave the option out")
     size = service.size if size is None else whole_number(size, "size", low=1)
     if pixel_scale is None:
         pixel_scale = service.pixel_scale
@@ -300,16 +307,16 @@ def _settings(service: CutoutService, fmt: str, size: int | None,
 
 
 def _row_scales(frame: pd.DataFrame, pixel_scale: float | str | None, source: str
-                ) -> list[float | None]:
+                ) -> tuple[list[float | None], float | str | None]:
     """Each galaxy's arcsec per pixel: ``pixel_scale``, or the values of the column it
-    names (matched in any case).
+    names (matched in any case); and ``pixel_scale`` (the column as the catalog names it).
 
     Raises:
         CatalogError: naming the column that is missing, or its rows that are not
             numbers above 0.
     """
     if not isinstance(pixel_scale, str):
-        return [pixel_scale] * len(frame)
+        return [pixel_scale] * len(frame), pixel_scale
     column = find_column(frame.columns, pixel_scale)
     if column is None:
         raise CatalogError(f"{source} has no column {pixel_scale!r} (the pixel scale); its "
@@ -320,7 +327,7 @@ def _row_scales(frame: pd.DataFrame, pixel_scale: float | str | None, source: st
         raise CatalogError(f"{source}: column {column!r} must hold arcsec per pixel above 0, "
                            f"but has {plural(int(bad.sum()), 'bad value')}: "
                            + describe_rows(frame, bad, frame[column]))
-    return values.astype(float).tolist()
+    return values.astype(float).tolist(), column
 
 
 def _positive(value: float, name: str) -> float:
