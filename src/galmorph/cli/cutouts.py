@@ -17,14 +17,12 @@ from typing import Any
 
 from galmorph.cli._common import make_console, positive_float, styled, whole_number
 from galmorph.data.defaults import (
+    CUTOUT_FORMATS,
     CUTOUT_RETRIES,
     CUTOUT_SERVICES,
     CUTOUT_TIMEOUT,
     CUTOUT_WORKERS,
 )
-
-#: Image formats a URL template (``--url``) may give.
-URL_FORMATS = ("jpg", "png", "fits")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help=f"survey to fetch from (default: {CUTOUT_SERVICES[0]})")
     where.add_argument("--url", metavar="TEMPLATE",
                        help="URL of any other cutout service, with {ra} and {dec} (see below)")
-    parser.add_argument("--format", choices=URL_FORMATS, default="jpg", dest="fmt",
+    parser.add_argument("--format", choices=tuple(CUTOUT_FORMATS), default="jpg", dest="fmt",
                         help="image format (default: jpg; fits: legacy or --url only)")
     parser.add_argument("--size", type=whole_number(1), metavar="PX",
                         help="side of each image in pixels (default: the service's)")

@@ -20,7 +20,7 @@ import string
 import urllib.parse
 from dataclasses import dataclass
 
-from galmorph.data.defaults import CUTOUT_SERVICES
+from galmorph.data.defaults import CUTOUT_FORMATS, CUTOUT_SERVICES
 from galmorph.exceptions import GalmorphError
 
 #: Names a URL template may use, and what each is.
@@ -33,7 +33,7 @@ PLACEHOLDERS: dict[str, str] = {
 }
 
 #: File endings of the image formats services return.
-FORMAT_ENDINGS: dict[str, str] = {"jpg": ".jpg", "png": ".png", "fits": ".fits"}
+FORMAT_ENDINGS = CUTOUT_FORMATS
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ MAX_DEFAULT_WORKERS: dict[str, int] = {"cpu": 4, "cuda": 16}
 #: Built-in image cutout services (``galmorph cutouts --service``), the first the default:
 #: SDSS, whose images the shipped model learnt.
 CUTOUT_SERVICES: tuple[str, ...] = ("sdss", "legacy")
+#: Image formats cutout services give, by the file ending they are written with.
+CUTOUT_FORMATS: dict[str, str] = {"jpg": ".jpg", "png": ".png", "fits": ".fits"}
 #: Downloads running at once by default: polite to a public service, and a few times
 #: faster than one at a time.
 CUTOUT_WORKERS = 4
