@@ -37,8 +37,13 @@ def test_cutouts_then_validate_and_the_exit_status_says_whether_some_failed(
         assert "run the same command again" not in captured.err  # a 404 stays a 404
 
         _targets(targets, ["g1", "g2"])  # the galaxy without an image taken out
-        assert main(["cutouts", str(targets), "-o", str(out), *options]) == 0
-        assert "Fetched 0 images" in capsys.readouterr().out and server.requests["g1"] == 1
+        grid = tmp_path / "sheet.png"
+        assert main(["cutouts", str(targets), "-o", str(out), *options, "--grid",
+                     str(grid)]) == 0
+        printed = capsys.readouterr().out
+        assert "Fetched 0 images" in printed and server.requests["g1"] == 1
+        assert f"Drew the first galaxies with an image in {grid}" in " ".join(printed.split())
+        assert grid.stat().st_size > 1000
         assert not (out / "failed.csv").exists()
     assert main(["validate", str(out / "catalog.csv")]) == 0
     assert "Ready to use: 2 galaxies" in capsys.readouterr().out
@@ -48,6 +53,7 @@ def test_cutouts_then_validate_and_the_exit_status_says_whether_some_failed(
     (["--service", "sdss", "--format", "fits"], "the sdss service gives jpg images, not fits"),
     (["--url", "https://x.org/c?ra={ra}&dec={dec}&zoom={zoom}"], "names zoom"),
     (["--service", "legacy", "--id-column", "name"], "has no column 'name'"),
+    (["--service", "legacy", "--grid", "sheet.txt"], "cannot draw sheet.txt"),
 ])
 def test_cutouts_refuses_bad_options_with_one_error_line(
         options: list[str], message: str, tmp_path: Path,

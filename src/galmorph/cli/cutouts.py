@@ -13,9 +13,16 @@ Example::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from galmorph.cli._common import make_console, positive_float, styled, whole_number
+from galmorph.cli._common import (
+    make_console,
+    positive_float,
+    styled,
+    whole_number,
+    writable_file,
+)
 from galmorph.data.defaults import (
     CUTOUT_FORMATS,
     CUTOUT_RETRIES,
@@ -80,8 +87,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           f"or does not answer (default: {CUTOUT_RETRIES})")
     parser.add_argument("--timeout", type=positive_float, default=CUTOUT_TIMEOUT, metavar="S",
                         help=f"seconds to wait for an answer (default: {CUTOUT_TIMEOUT:g})")
+    parser.add_argument("--grid", metavar="OUT.png",
+                        help=f"also draw the first {GRID_GALAXIES} galaxies with an image, "
+                             "with their ids, to check the images' scale and quality")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
+
+
+#: Galaxies ``--grid`` draws.
+GRID_GALAXIES = 36
 
 
 def _service(args: argparse.Namespace) -> Any:
@@ -107,12 +121,28 @@ def _described(settings: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _draw(catalog: Path, path: str) -> None:
+    """The first :data:`GRID_GALAXIES` galaxies of ``catalog`` with their ids, to ``path``."""
+    import pandas as pd
+
+    from galmorph.report.plots import galaxy_grid
+
+    first = pd.read_csv(catalog, nrows=GRID_GALAXIES, dtype={"id_str": str})
+    galaxy_grid([str(catalog.parent / f) for f in first["file_loc"]], first["id_str"],
+                path=path, panel_size=1.6,
+                title=f"The first {len(first)} galaxies with an image ({catalog})")
+
+
 def run(args: argparse.Namespace) -> int:
     """Fetch the images and say what was done; 0, or 1 when some galaxies have none."""
     from galmorph.data.cutouts import download_cutouts
     from galmorph.inference.progress import progress_bar
 
     service = _service(args)
+    if args.grid:
+        from galmorph.report.plots import check_figure_path
+
+        writable_file(str(check_figure_path(args.grid)), "--grid")
     bar = progress_bar("images", enabled=not args.no_progress)
     task = bar.add_task("Fetching", total=None, visible=False)
 
@@ -135,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
             if summary.kept else "")
     console.print(f"Fetched {summary.downloaded} image{'' if summary.downloaded == 1 else 's'} "
                   f"from {service.title} ({_described(summary.settings)}){kept}")
+    if summary.catalog is not None and args.grid:
+        _draw(summary.catalog, args.grid)
+        console.print(f"Drew the first galaxies with an image in {args.grid}")
     if summary.catalog is not None:
         have = summary.n_galaxies - len(summary.failed)
         console.print(styled(f"Catalog: {summary.catalog}", "bold",
