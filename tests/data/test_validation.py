@@ -86,6 +86,8 @@ def test_missing_required_columns(make_catalog, dropped: list[str], named: str) 
     assert named in str(err.value)
     assert "columns: " in str(err.value) and "ra, dec" in str(err.value)
     assert "more)" in str(err.value)  # the long column list is abbreviated
+    # positions without images: the command that fetches them is named
+    assert ("galmorph cutouts" in str(err.value)) == ("file_loc" in dropped)
 
 
 def test_duplicate_ids(make_catalog, demo_catalog: pd.DataFrame) -> None:

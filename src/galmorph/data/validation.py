@@ -136,11 +136,14 @@ def _missing_columns(frame: pd.DataFrame) -> list[str]:
     missing = [c for c in ("id_str", "file_loc") if c not in frame]
     if not missing:
         return []
+    no_images = ("; no images yet? galmorph cutouts CATALOG -o FOLDER fetches one per "
+                 "galaxy from its ra and dec, with a catalog that has file_loc"
+                 if "file_loc" in missing and {"ra", "dec"} <= set(frame.columns) else "")
     return [
         f"missing required column(s) {', '.join(map(repr, missing))} (id_str: a unique "
         "name per galaxy; file_loc: its image path); the catalog has columns: "
         + abbreviate(frame.columns) + " (rename yours, or name them to predict and embed "
-        "with --id-column and --file-column)"
+        "with --id-column and --file-column)" + no_images
     ]
 
 
