@@ -160,3 +160,18 @@ def test_an_output_that_is_a_folder_is_named_as_one(
     assert capsys.readouterr().err == (f"error: cannot write {folder}: it is a folder; name the "
                                        f"output file, e.g. {folder / example}\n")
     assert list(folder.iterdir()) == []
+
+
+def test_a_catalog_error_naming_rows_says_how_they_are_numbered(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], tmp_path: Path,
+) -> None:
+    def repeat(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[1, "id_str"] = frame.loc[0, "id_str"]
+        return frame
+
+    catalog = make_catalog(4, edit=repeat)
+    assert main(["predict", str(catalog), "-o", str(tmp_path / "p.csv"), *FAST]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "(rows 0, 1)" in err and "Rows are numbered from 0, the first after the header" in err
+    assert main(["predict", str(tmp_path / "none.csv"), "-o", str(tmp_path / "p.csv")]) == 2
+    assert "Rows are numbered" not in capsys.readouterr().err

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from galmorph import __version__
-from galmorph.cli._common import make_console, styled
-from galmorph.exceptions import GalmorphError, GalmorphWarning, user_message
+from galmorph.cli._common import make_console, names_rows, styled
+from galmorph.data.defaults import ROWS_NOTE
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, user_message
 
 #: Exit status when the reader of standard output closed it early (``| head``): 1, as
 #: rich's console gives when it meets the closed pipe in a table, and Python's recipe.
@@ -147,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = args.func(args)
             sys.stdout.flush()  # here, so that a reader gone early is caught below
     except GalmorphError as err:
-        return _error(user_message(err))
+        status = _error(user_message(err))
+        if isinstance(err, CatalogError) and names_rows(str(err)):
+            err_console.print(styled(ROWS_NOTE, "dim"))
+        return status
     except BrokenPipeError:  # the reader stopped early (| head): stop quietly, as Unix tools do
         _discard_stdout()
         return BROKEN_PIPE_STATUS

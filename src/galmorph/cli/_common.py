@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,11 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def names_rows(message: str) -> bool:
+    """Whether a message names a catalog's rows by number (``row 3``, ``rows 0, 1``)."""
+    return re.search(r"\brows? \d", message) is not None
 
 
 def make_console(*, stderr: bool = False) -> Console:

@@ -18,15 +18,14 @@ Example::
 from __future__ import annotations
 
 import argparse
-import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from galmorph.cli._common import make_console, styled
-from galmorph.data.defaults import FORMATS
+from galmorph.cli._common import make_console, names_rows, styled
+from galmorph.data.defaults import FORMATS, ROWS_NOTE
 from galmorph.data.schemas import builtin_schemas
 
 if TYPE_CHECKING:
@@ -202,11 +201,6 @@ def _print_questions(console: Console, s: CatalogSummary) -> None:
         )
 
 
-#: How the messages number rows, for those who open the file in a spreadsheet or editor.
-ROWS_NOTE = ("Rows are numbered from 0, the first after the header: row 0 is row 2 of a "
-             "spreadsheet, row 1 in TOPCAT and line 2 of a CSV file without comment lines.")
-
-
 def _print_verdict(console: Console, s: CatalogSummary) -> None:
     if s.warnings:
         console.print()
@@ -234,7 +228,7 @@ def _print_verdict(console: Console, s: CatalogSummary) -> None:
 
 def _print_rows_note(console: Console, s: CatalogSummary) -> None:
     """How rows are numbered, when a message names one."""
-    if any(re.search(r"\brows? \d", message) for message in s.errors + s.warnings):
+    if any(names_rows(message) for message in s.errors + s.warnings):
         console.print(Text(ROWS_NOTE, style="dim"), soft_wrap=True)
 
 

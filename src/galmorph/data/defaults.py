@@ -40,3 +40,8 @@ CUTOUT_RETRIES = 3
 CUTOUT_RETRY_WAIT = 2.0
 #: Seconds to wait for a service's answer.
 CUTOUT_TIMEOUT = 60.0
+
+#: How messages number a catalog's rows, for those who open the file in a spreadsheet or
+#: an editor (said under messages that name rows).
+ROWS_NOTE = ("Rows are numbered from 0, the first after the header: row 0 is row 2 of a "
+             "spreadsheet, row 1 in TOPCAT and line 2 of a CSV file without comment lines.")
