@@ -1,12 +1,13 @@
 """A local cutout service for tests: answers ``/cut/ID.jpg?ra=..&dec=..&size=..`` as a
 survey's service would, with failures chosen by id (no network needed).
 
-Ids starting with ``missing`` get HTTP 404, ``busy`` HTTP 503 for their first two
-requests (``nanwait``: one, asking to wait NaN seconds), ``down`` always HTTP 500
-(``cut``: its page cut short), ``blank`` a black image, ``page`` an HTML page, ``fits``
-a FITS image, ``png`` a PNG image, ``slow`` a JPEG a few bytes at a time, ``trunc`` half
-a JPEG (the connection closed), ``stall`` nothing for 5 s; others a JPEG whose pixels
-follow ``ra``.
+Ids starting with ``missing`` get HTTP 404; ``busy`` HTTP 503 for their first two
+requests (``nanwait``: once, asking to wait NaN seconds; ``after``: once, asking to wait
+0.25 s); ``down`` always HTTP 500 (``cut``: its page cut short); ``blank`` a black image;
+``page`` an HTML page; ``fits`` a FITS image; ``png`` a PNG image; ``slow`` a JPEG a few
+bytes at a time; ``trunc`` half a JPEG (the connection closed); ``half`` half a FITS file
+(its whole length said); ``stall`` nothing for 5 s; others a JPEG whose pixels follow
+``ra``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def _handler(server: CutoutServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(503, b"busy", headers={"Retry-After": "nan"})
             if galaxy.startswith("slow"):
                 return self._send(200, _jpeg(size, 1.0), pace=0.05)
+            if galaxy.startswith("half"):  # says its whole length, sends half
+                body = _fits(size)
+                return self._send(200, body[:len(body) // 2], length=len(body))
+            if galaxy.startswith("after") and server.requests[galaxy] == 1:
+                return self._send(503, b"busy", headers={"Retry-After": "0.25"})
             if galaxy.startswith("trunc"):
                 body = _jpeg(size, 1.0)
                 return self._send(200, body[:len(body) // 2], length=None)
@@ -120,6 +126,7 @@ def cutout_server() -> Iterator[CutoutServer]:
     """A local service on a free port, stopped on exit."""
     server = CutoutServer(template="")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+    httpd.handle_error = lambda request, address: None  # a client that left: no traceback
     host, port = httpd.server_address[:2]
     server.template = f"http://{host}:{port}/cut/{{id}}.jpg?ra={{ra}}&dec={{dec}}&size={{size}}"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -127,6 +127,9 @@ def test_failures_are_retried_waiting_twice_as_long_each_time(
     monkeypatch.setattr(cutout_fetch, "pause", lambda seconds, stop: waits.append(seconds))
     summary = _fetch(server, _targets(["down1"]), tmp_path / "out", retries=3, retry_wait=0.5)
     assert waits == [0.5, 1.0, 2.0]
+    waits.clear()
+    _fetch(server, _targets(["after1"]), tmp_path / "after", retries=3, retry_wait=0.5)
+    assert waits == [0.25]  # as long as the service's Retry-After asks
     assert summary.catalog is None and summary.failed_path.is_file()
     assert not (tmp_path / "out" / "catalog.csv").exists()
 
@@ -207,6 +210,9 @@ def test_answers_of_the_wrong_format_cut_short_or_odd_fail_that_galaxy_alone(
     assert failed.at["cut1", "reason"].endswith("(after 2 tries)")
     assert failed.at["trunc1", "reason"].startswith("the JPEG image ends early")
     assert list(failed["temporary"]) == [False, False, True, True]
+    half = _fetch(server, _targets(["half1"]), tmp_path / "half", retries=1)
+    assert half.failed["reason"][0].startswith("the answer ended ")  # short of its length
+    assert half.failed["temporary"][0] and server.requests["half1"] == 2  # tried again
     assert sorted(p.name for p in (tmp_path / "out" / "images").iterdir()) == [
         "nanwait1.jpg", "ok1.jpg"]  # Retry-After: nan is no wait, not a crash
 

@@ -4,6 +4,7 @@ themselves unchanged."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def test_a_column_the_catalog_lacks_or_the_predictions_have_is_refused(
 ) -> None:
     with pytest.raises(CatalogError, match="has no column 'RA' to keep .it has 'ra'."):
         predict_catalog(catalog, loaded, keep_columns=("RA",), **FAST)
+    with pytest.raises(CatalogError, match="--keep-columns names ra more than once"):
+        predict_catalog(catalog, loaded, keep_columns=("ra", "dec", "ra"), **FAST)
     with pytest.raises(CatalogError, match="id_str: the predictions start with it"):
         predict_catalog(catalog, loaded, keep_columns=("id_str",), **FAST)
     clash = catalog.assign(t01_smooth_or_features_asked=1.0)
@@ -100,10 +103,14 @@ def test_text_a_fits_table_cannot_hold_is_refused_before_any_galaxy_is_predicted
         raise AssertionError("the galaxies were predicted")
 
     monkeypatch.setattr(predict, "model_outputs", never)
-    named = catalog.assign(name=["Hoag’s Object", *catalog["id_str"][1:]])
+    named = catalog.assign(name=["a", "Hoag’s Object", *catalog["id_str"][2:]])
+    named.loc[0, "file_loc"] = str(tmp_path / "gone.jpg")  # a row left out before it
     with pytest.raises(GalmorphError, match=r"ASCII text only, and column 'name' has "
-                                            r"'Hoag’s Object' \(row 0\); write .parquet"):
-        predict_to_file(named, tmp_path / "p.fits", loaded, keep_columns=("name",), **FAST)
+                                            rf"'Hoag’s Object' \(galaxy "
+                                            rf"{re.escape(named['id_str'][1])}\); "
+                                            "write .parquet"):
+        predict_to_file(named, tmp_path / "p.fits", loaded, keep_columns=("name",),
+                        drop_missing_images=True, **FAST)
     accented = catalog.assign(id_str=["Galaxie à anneau", *catalog["id_str"][1:]])
     with pytest.raises(GalmorphError, match="column 'id_str' has 'Galaxie à anneau'"):
         predict_to_file(accented, tmp_path / "p.fits", loaded, **FAST)
@@ -113,8 +120,8 @@ def test_text_a_fits_table_cannot_hold_is_refused_before_any_galaxy_is_predicted
 def test_a_fits_table_refuses_text_that_is_not_ascii_and_writes_nothing(tmp_path: Path) -> None:
     from galmorph.inference.fits_tables import write_fits_table
 
-    frame = pd.DataFrame({"id_str": ["a", "ÅB 1"], "x": [1.0, 2.0]})
-    with pytest.raises(GalmorphError, match=r"column 'id_str' has 'ÅB 1' \(row 1\)"):
+    frame = pd.DataFrame({"name": ["a", "ÅB 1"], "x": [1.0, 2.0]})
+    with pytest.raises(GalmorphError, match=r"column 'name' has 'ÅB 1' \(row 1 of the table\)"):
         write_fits_table(frame, tmp_path / "t.fits", {"a": "1"})
     assert not (tmp_path / "t.fits").exists()
     write_fits_table(frame.iloc[:1], tmp_path / "t.fits", {"a": "1"})

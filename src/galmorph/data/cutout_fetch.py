@@ -16,7 +16,9 @@ from __future__ import annotations
 import http.client
 import io
 import math
+import os
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -70,27 +72,40 @@ def _retry_after(err: urllib.error.HTTPError) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 
-def _error_text(err: urllib.error.HTTPError) -> str:
-    """``HTTP 404 Not Found: what the page said``; the page left out if it cannot be read."""
-    try:
-        said = _answer_text(err.read(4000)) if err.fp is not None else ""
-    except (OSError, http.client.HTTPException):
-        said = ""
-    return f"HTTP {err.code} {err.reason}" + (f": {said}" if said else "")
+class _Status(Exception):
+    """An HTTP error status, its page read (within the try's time) and closed.
+
+    Attributes:
+        code: the status; problem: ``HTTP 404 Not Found: what the page said``;
+        wait: the seconds ``Retry-After`` asks for (None: none usable).
+    """
+
+    def __init__(self, err: urllib.error.HTTPError) -> None:
+        try:
+            said = _answer_text(err.read(4000)) if err.fp is not None else ""
+        except (OSError, http.client.HTTPException):
+            said = ""
+        finally:
+            err.close()
+        self.code = err.code
+        self.problem = f"HTTP {err.code} {err.reason}" + (f": {said}" if said else "")
+        self.wait = _retry_after(err)
+        super().__init__(self.problem)
 
 
 def _read_body(url: str, timeout: float, stop: threading.Event | None) -> bytes:
-    """The whole answer to ``url`` within ``timeout`` seconds in all, connecting and
-    headers included.
+    """The whole answer to ``url`` within ``timeout`` seconds in all, connecting,
+    headers and error pages included.
 
-    The request runs in a thread of its own, left behind (it stops at its next block of
-    data, or at its socket's timeout) once the time is up or ``stop`` is set, so that
-    neither a service that trickles its answer nor one that never answers holds up
-    the run or Ctrl-C.
+    The request runs in a thread of its own, left behind once the time is up or
+    ``stop`` is set (its connection shut, once it has one), so that neither a service
+    that trickles its answer nor one that never answers holds up the run or Ctrl-C.
 
     Raises:
         CutoutFailure: (temporary) when the answer takes longer or the run is stopped;
-            (not temporary) when it is too large; urllib's errors for the rest.
+            (not temporary) when it is too large. ``_Status`` for an HTTP error;
+            urllib's and http.client's errors (an answer shorter than it said) for
+            the rest.
     """
     outcome: dict[str, Any] = {}
     left = threading.Event()
@@ -102,6 +117,7 @@ def _read_body(url: str, timeout: float, stop: threading.Event | None) -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or (stop is not None and stop.is_set()):
             left.set()
+            _shut(outcome.get("response"))
             why = "stopped" if remaining > 0 else f"no complete answer within {timeout:g} s"
             raise CutoutFailure(why, temporary=True)
         worker.join(min(remaining, WATCH))
@@ -110,15 +126,30 @@ def _read_body(url: str, timeout: float, stop: threading.Event | None) -> bytes:
     return outcome["data"]
 
 
+def _shut(response: http.client.HTTPResponse | None) -> None:
+    """Shut the connection of an answer left behind, so that its thread's read ends and
+    the service is not kept waiting on it."""
+    if response is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(response.fileno())) as connection:
+            connection.shutdown(socket.SHUT_RDWR)
+    except (OSError, ValueError):  # already closed
+        pass
+
+
 def _download(url: str, timeout: float, left: threading.Event,
               outcome: dict[str, Any]) -> None:
     """Read the answer to ``url`` into ``outcome["data"]`` (or its error into
-    ``outcome["error"]``), stopping once ``left`` is set."""
+    ``outcome["error"]``), stopping once ``left`` is set; ``outcome["response"]`` is the
+    answer while it is read."""
     request = urllib.request.Request(url, headers={"User-Agent": f"galmorph/{__version__}"})
     try:
         blocks = []
         size = 0
         with urllib.request.urlopen(request, timeout=timeout) as response:
+            outcome["response"] = response
+            said = response.headers.get("Content-Length", "")
             read = getattr(response, "read1", response.read)  # what has come, not a block
             while not left.is_set() and (block := read(BLOCK)):
                 blocks.append(block)
@@ -126,7 +157,11 @@ def _download(url: str, timeout: float, left: threading.Event,
                 if size > MAX_BYTES:
                     raise CutoutFailure(f"the answer is over {MAX_BYTES // 2**20} MB: not "
                                         "a cutout", temporary=False)
+        if said.isdigit() and size < int(said):  # read1 does not check the length
+            raise http.client.IncompleteRead(b"", int(said) - size)
         outcome["data"] = b"".join(blocks)
+    except urllib.error.HTTPError as err:
+        outcome["error"] = _Status(err)
     except BaseException as err:  # handed to the waiting thread, which raises it
         outcome["error"] = err
 
@@ -158,17 +193,19 @@ def fetch_cutout(url: str, *, timeout: float, retries: int, retry_wait: float,
         asked = None
         try:
             return _read_body(url, timeout, stop)
-        except urllib.error.HTTPError as err:
-            problem = _error_text(err)
+        except _Status as err:
+            problem = err.problem
             if err.code not in RETRY_STATUSES:
                 raise CutoutFailure(problem, temporary=False) from None
-            asked = _retry_after(err)
+            asked = err.wait
         except (http.client.InvalidURL, ValueError) as err:  # a template that makes bad URLs
             raise CutoutFailure(f"not a valid URL ({err})", temporary=False) from None
         except CutoutFailure as err:
             if not err.temporary:
                 raise
             problem = str(err)
+        except http.client.IncompleteRead as err:
+            problem = f"the answer ended {err.expected} bytes short of its length"
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", None) or err
             problem = f"no answer ({type(reason).__name__}: {reason})".replace(": )", ")")
@@ -192,7 +229,7 @@ def image_problem(data: bytes, fmt: str) -> CutoutFailure | None:
     try:
         pixels = _fits_pixels(data) if fmt == "fits" else _picture_pixels(data, name)
     except Exception as err:  # Pillow and astropy raise many types for a bad file
-        if "truncated" in str(err).lower():
+        if "truncated" in str(err).lower() or (fmt == "fits" and data.startswith(b"SIMPLE")):
             return CutoutFailure(f"the {name} image ends early (the connection was probably "
                                  "cut)", temporary=True)
         if isinstance(err, _OtherFormat):

@@ -54,6 +54,17 @@ class CutoutService:
     pixel_scale: float | None
     size: int | None
 
+    def template(self, fmt: str) -> str:
+        """The URL template of ``fmt`` images.
+
+        Raises:
+            GalmorphError: when the service gives no image in ``fmt``.
+        """
+        if fmt not in self.urls:
+            raise GalmorphError(f"the {self.name} service gives {' or '.join(self.urls)} "
+                                f"images, not {fmt}")
+        return self.urls[fmt]
+
     def url(self, fmt: str, *, ra: float, dec: float, size: int | None,
             pixel_scale: float | None, galaxy_id: str = "") -> str:
         """The URL of one cutout, positions written to 1e-7 degree (0.4 mas); ``size``
@@ -62,10 +73,7 @@ class CutoutService:
         Raises:
             GalmorphError: when the service gives no image in ``fmt``.
         """
-        if fmt not in self.urls:
-            raise GalmorphError(f"the {self.name} service gives {' or '.join(self.urls)} "
-                                f"images, not {fmt}")
-        return self.urls[fmt].format(
+        return self.template(fmt).format(
             ra=f"{ra:.7f}", dec=f"{dec:.7f}", size=size,
             pixel_scale=None if pixel_scale is None else f"{pixel_scale:g}",
             id=urllib.parse.quote(galaxy_id, safe=""))

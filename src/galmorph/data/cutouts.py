@@ -127,7 +127,7 @@ def _positions_catalog(catalog: str | Path | pd.DataFrame, id_column: str | None
         frame = rename_columns(catalog, catalog_name(catalog), id_column, None)
     else:
         frame = read_catalog(catalog, id_column=id_column)
-    source = catalog_name(catalog) if isinstance(catalog, pd.DataFrame) else str(catalog)
+    source = catalog_name(catalog)
     frame = frame.reset_index(drop=True)  # rows numbered from 0 in messages
     if frame.empty:
         raise CatalogError(f"{source} has no rows")
@@ -161,6 +161,9 @@ def _check_settings(out: Path, settings: dict[str, Any]) -> None:
             earlier = json.loads(path.read_text())
         except ValueError as err:
             raise GalmorphError(f"cannot read {path} ({err}): give a new folder") from None
+        if not isinstance(earlier, dict):
+            raise GalmorphError(f"{path} holds no settings of galmorph cutouts: give a new "
+                                "folder")
         differ = [f"{key} {earlier.get(key)!r}, not {value!r}"
                   for key, value in settings.items() if earlier.get(key) != value]
         if differ:
@@ -242,9 +245,8 @@ def download_cutouts(
     real_number(retry_wait, "retry_wait", low=0)
     frame = _positions_catalog(catalog, id_column)
     files = IMAGES + "/" + file_names(frame["id_str"]) + FORMAT_ENDINGS[fmt]
-    scales, settings["pixel_scale"] = _row_scales(
-        frame, settings["pixel_scale"],
-        catalog_name(catalog) if isinstance(catalog, pd.DataFrame) else str(catalog))
+    scales, settings["pixel_scale"] = _row_scales(frame, settings["pixel_scale"],
+                                                  catalog_name(catalog))
     urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
                                   pixel_scale=scale, galaxy_id=galaxy)
                       for ra, dec, galaxy, scale in zip(frame["ra"], frame["dec"],
@@ -253,8 +255,8 @@ def download_cutouts(
     if out.exists() and not out.is_dir():
         raise GalmorphError(f"{out_dir} is a file: give a folder for the cutouts")
     _check_settings(out, settings)
-    (out / IMAGES).mkdir(parents=True, exist_ok=True)
-    write_json(settings, out / SETTINGS)
+    write_json(settings, out / SETTINGS)  # first: a folder with it is this job's
+    (out / IMAGES).mkdir(exist_ok=True)
     log = SourceLog(out / SOURCES)
     present = pd.Series([(out / file).is_file() and log.matches(file, url)
                          for file, url in zip(files, urls, strict=True)])
@@ -283,10 +285,7 @@ def _settings(service: CutoutService, fmt: str, size: int | None,
         GalmorphError: for a format the service does not give, or a size or pixel scale
             the service's URL needs and has no default for.
     """
-    if fmt not in service.urls:
-        raise GalmorphError(f"the {service.name} service gives "
-                            f"{' or '.join(service.urls)} images, not {fmt}")
-    template = service.urls[fmt]
+    template = service.template(fmt)
     for name, value, option in (("size", size, "size"), ("pixel_scale", pixel_scale,
                                                         "pixel scale")):
         if value is not None and f"{{{name}}}" not in template:

@@ -91,10 +91,12 @@ def check_fits_text(frame: pd.DataFrame, path: str | Path) -> None:
         text = column.dropna().astype(str)
         wide = text[~text.map(str.isascii)]
         if len(wide):
+            where = ("" if name == "id_str" else f" (galaxy {frame.at[wide.index[0], 'id_str']})"
+                     if "id_str" in frame else f" (row {wide.index[0]} of the table)")
             raise GalmorphError(
                 f"{path}: FITS tables hold ASCII text only, and column {name!r} has "
-                f"{wide.iloc[0]!r} (row {wide.index[0]}); write .parquet, .ecsv or .csv, "
-                "which keep any text")
+                f"{wide.iloc[0]!r}{where}; write .parquet, .ecsv or .csv, which keep any "
+                "text")
 
 
 def write_fits_table(frame: pd.DataFrame, path: str | Path, metadata: Mapping[str, str],

@@ -34,9 +34,12 @@ def with_kept_columns(frame: pd.DataFrame, keep_columns: Sequence[str], where: s
 
     Raises:
         CatalogError: naming the catalog ``where`` and the column, for a column it lacks
-            (naming one of the same name in another case), and ``id_str``, which the
-            predictions have already.
+            (naming one of the same name in another case), a column named twice, and
+            ``id_str``, which the predictions have already.
     """
+    twice = sorted({name for name in keep_columns if list(keep_columns).count(name) > 1})
+    if twice:
+        raise CatalogError(f"--keep-columns names {', '.join(twice)} more than once")
     renamed = {given: standard for standard, given in
                frame.attrs.get("column_names", {}).items() if standard in frame}
     copies = {}
