@@ -27,7 +27,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from galmorph.cli._common import (
     add_num_workers,
@@ -38,7 +39,14 @@ from galmorph.cli._common import (
     reject_options,
     run_partitioned,
     single_file_catalog,
+    writable_file,
 )
+from galmorph.exceptions import GalmorphError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from galmorph.models.checkpoint import LoadedModel
 
 #: Why ``--workers`` does not go with ``--scheduler``.
 SCHEDULER_HAS_WORKERS = ("not with --scheduler: the cluster it runs has its own workers "
@@ -205,6 +213,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="catalog columns to copy into the output after id_str, e.g. ra,dec, to plot "
         "or cross-match the predictions on their own (default: none)",
     )
+    parser.add_argument(
+        "--grid", metavar="OUT.png",
+        help="also draw, for each answer of the model's first question (a classifier: each "
+        "class), the 6 galaxies with the highest predicted value, to check at a glance that "
+        "the model reads your images as it should",
+    )
+    parser.add_argument(
+        "--grid-answers", type=column_list, default=(), metavar="ANSWER,...",
+        help="--grid: the answers to draw instead, e.g. t03_bar_a06_bar or bar (an "
+        "answer's label, where only one answer has it)",
+    )
     large = parser.add_argument_group("large catalogs and several GPUs")
     large.add_argument(
         "--resume",
@@ -239,9 +258,12 @@ def run(args: argparse.Namespace) -> int:
     from galmorph.models.checkpoint import load_model
     from galmorph.models.device import resolve_device
 
+    if args.grid_answers and not args.grid:
+        raise GalmorphError("--grid-answers says what --grid draws: give --grid OUT.png too")
     if is_partitioned(args.catalog):
         reject_options(
-            {"--chunk-size": args.chunk_size != DEFAULT_CHUNK_SIZE,
+            {"--grid": args.grid is not None,
+             "--chunk-size": args.chunk_size != DEFAULT_CHUNK_SIZE,
              "--devices": args.devices > 1, "--num-nodes": args.num_nodes > 1},
             "not for partitioned catalogs, which are done a partition at a time (share "
             "them between processes with --workers or --scheduler)",
@@ -255,7 +277,16 @@ def run(args: argparse.Namespace) -> int:
     catalog = single_file_catalog(args)
     output_format(args.output)  # an unusable file name fails before any work
     check_not_input(args.output, {"catalog": args.catalog})
+    if args.grid:
+        from galmorph.report.plots import check_figure_path
+
+        writable_file(str(check_figure_path(args.grid)), "--grid")
     loaded = load_model(args.model, resolve_device(args.device))
+    if args.grid_answers and loaded.learnt_schema is not None:  # a name is checked now
+        from galmorph.report.answer_grid import answer_columns, grid_columns
+
+        grid_columns(answer_columns(loaded.learnt_schema), loaded.learnt_schema,
+                     args.grid_answers)
     with bad_image_hint():
         written = predict_to_file(
             catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
@@ -270,4 +301,30 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(('id_str', *args.keep_columns))}) to {written.path} (model "
             f"{loaded.name}, sha256 {loaded.checksum[:12]})"
         )
+        if args.grid:
+            _draw(catalog, written.path, loaded, args.grid_answers, args.grid)
+            make_console().print(f"Drew the galaxies with the highest predictions in "
+                                 f"{args.grid}")
     return 0
+
+
+def _draw(catalog: str | pd.DataFrame, table: Path, loaded: LoadedModel,
+          answers: tuple[str, ...], path: str) -> None:
+    """``--grid``: the galaxies with the highest predictions per answer, read back from
+    the written ``table``, their images from ``catalog``."""
+    import pandas as pd
+
+    from galmorph.data.catalog import read_catalog
+    from galmorph.data.image_paths import resolve_image_paths
+    from galmorph.data.table_files import read_table
+    from galmorph.report.answer_grid import answer_grid, grid_columns
+
+    predictions = read_table(table, text_columns=["id_str"])
+    columns = grid_columns(predictions, loaded.learnt_schema, answers)
+    frame = read_catalog(catalog) if isinstance(catalog, str) else catalog
+    root = frame.attrs.get("base_dir", ".")
+    files = pd.Series(resolve_image_paths(frame["file_loc"], root).paths,
+                      index=frame["id_str"].astype(str))
+    answer_grid(predictions, list(files.reindex(predictions["id_str"].astype(str))
+                                  .fillna("")), columns, path=path,
+                title=f"Highest predictions of {loaded.name} per answer")

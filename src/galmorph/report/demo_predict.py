@@ -33,7 +33,7 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
     from galmorph.inference.outputs import write_table
     from galmorph.inference.predict import predict_catalog
     from galmorph.models.metrics import evaluate_votes
-    from galmorph.report.plots import galaxy_grid
+    from galmorph.report.answer_grid import answer_grid
 
     s = run.settings
     predictions = predict_catalog(
@@ -62,25 +62,21 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
     edge_on = next((q for q in schema.questions if "edge" in q.name), None)
     if edge_on is not None:
         shown.append(edge_on.answers[0])
-    per_answer = 6
-    images, captions = [], []
-    has_votes = all(c in catalog for c in schema.questions[0].columns)
-    for answer in shown:
-        column = f"{answer.full_name}_fraction"
-        top = predictions[column].to_numpy().argsort(kind="stable")[::-1][:per_answer]
+
+    def volunteers(row: int, column: str) -> str:
+        """The volunteers' fraction for the answer of ``column``, when the catalog has it."""
+        answer = next(a for a in shown if column == f"{a.full_name}_fraction")
         question = schema.question(answer.question)
-        for row in top:
-            images.append(catalog["file_loc"].iloc[row])
-            text = f"{answer.label}: {predictions[column].iloc[row]:.2f}"
-            if has_votes and all(c in catalog for c in question.columns):
-                votes = catalog.loc[row, question.columns].to_numpy(dtype=float)
-                if votes.sum() > 0:
-                    share = votes[question.answers.index(answer)] / votes.sum()
-                    text += f"\nvolunteers: {share:.2f}"
-            captions.append(text)
-    grid = run.save(galaxy_grid(images, captions, ncols=per_answer, panel_size=1.7,
-                                title="Highest predicted vote fraction per answer"),
-                    "predictions_grid.png")
+        if not all(c in catalog for c in question.columns):
+            return ""
+        votes = catalog.loc[row, question.columns].to_numpy(dtype=float)
+        share = votes[question.answers.index(answer)] / votes.sum() if votes.sum() > 0 else None
+        return "" if share is None else f"\nvolunteers: {share:.2f}"
+
+    grid = run.save(answer_grid(
+        predictions, list(catalog["file_loc"]),
+        [(f"{a.full_name}_fraction", a.label) for a in shown], notes=volunteers,
+        title="Highest predicted vote fraction per answer"), "predictions_grid.png")
     section.blocks.append(figure_html(
         grid, "grid of galaxies with their predicted vote fractions",
         "Each row: the galaxies with the highest predicted fraction for one answer; under each, "
