@@ -106,8 +106,8 @@ def test_missing_catalog_in_process(tmp_path: Path, capsys: pytest.CaptureFixtur
             2, f"error: catalog {missing} does not exist\n")
 
 
-WRAPPED = ("adapt", "cutouts", "dask", "data", "finetune", "finetune_splits", "gpu", "memory", "model",
-           "onnx", "ring_profiles", "similarity", "starter", "web_map")
+WRAPPED = ("adapt", "cutouts", "dask", "data", "finetune", "finetune_splits", "gpu", "memory",
+           "model", "onnx", "ring_profiles", "similarity", "starter", "web_map")
 
 
 @pytest.mark.parametrize("name", WRAPPED)
