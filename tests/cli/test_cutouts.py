@@ -76,3 +76,24 @@ def test_cutouts_with_each_galaxys_pixel_scale_from_a_column(
                        "--pixel-scale-column", "scale", "--no-progress"])
         assert status == 0 and server.queries["g2"]["s"] == "0.4"
     assert "(jpg, 16 px, arcsec/px from column scale)" in capsys.readouterr().out
+
+
+def test_legacy_galaxies_without_images_north_of_dr10_are_pointed_to_dr9(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from galmorph.data.cutout_services import SERVICES
+
+    targets = tmp_path / "targets.csv"
+    pd.DataFrame({"id_str": ["g1", "blank2", "blank3"], "ra": [1.0, 2.0, 3.0],
+                  "dec": [10.0, 50.0, 20.0]}).to_csv(targets, index=False)
+    with cutout_server() as server:  # the legacy service, answered locally
+        monkeypatch.setitem(SERVICES, "legacy", replace(SERVICES["legacy"],
+                                                        urls={"jpg": server.template}))
+        assert main(["cutouts", str(targets), "-o", str(tmp_path / "out"), "--service",
+                     "legacy", "--no-progress"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 of 3 galaxies have no image" in err
+    assert "1 of them lie north of Dec +32.375, where DR10 has no images" in err
+    assert "layer=ls-dr9" in err

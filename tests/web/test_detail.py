@@ -134,4 +134,6 @@ def test_sky_links_search_near_the_position_at_every_archive() -> None:
                             "&dec=-0.250000&scale=0.2")
     assert "Coord=359.500000+-0.250000&CooFrame=ICRS&Radius=10&" in urls["SIMBAD"]
     assert "coordinates=359.500000d+-0.250000d&radius=0.1667" in urls["NED"]
-    assert urls["Legacy Surveys"].endswith("&mark=359.500000,-0.250000")
+    assert urls["Legacy Surveys"].endswith("&layer=ls-dr10&zoom=16&mark=359.500000,-0.250000")
+    north = sky_links(135.0, 59.1)[0]  # north of DR10's images: DR9's northern surveys
+    assert "layer=ls-dr9&" in north["url"] and north["title"].endswith("(DR9)")

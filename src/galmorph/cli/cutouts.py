@@ -29,6 +29,7 @@ from galmorph.data.defaults import (
     CUTOUT_SERVICES,
     CUTOUT_TIMEOUT,
     CUTOUT_WORKERS,
+    DR10_NORTH_LIMIT,
 )
 
 
@@ -86,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="N", help="tries after the first when the service is busy "
                                           f"or does not answer (default: {CUTOUT_RETRIES})")
     parser.add_argument("--timeout", type=positive_float, default=CUTOUT_TIMEOUT, metavar="S",
-                        help=f"seconds to wait for an answer (default: {CUTOUT_TIMEOUT:g})")
+                        help="seconds for each try in all: connecting, waiting and reading the "
+                             f"image (default: {CUTOUT_TIMEOUT:g})")
     parser.add_argument("--grid", metavar="OUT.png",
                         help=f"also draw the first {GRID_GALAXIES} galaxies with an image, "
                              "with their ids, to check the images' scale and quality")
@@ -181,8 +183,15 @@ def run(args: argparse.Namespace) -> int:
     temporary = int(failed["temporary"].sum())
     again = (f"; {temporary} of them because the service did not answer or was busy: run "
              "the same command again later to fetch them" if temporary else "")
-    make_console(stderr=True).print(styled(
+    errors = make_console(stderr=True)
+    errors.print(styled(
         "error:", "bold red",
         f" {len(failed)} of {summary.n_galaxies} galaxies have no image, listed with the "
         f"reason in {summary.failed_path} (e.g. {first['id_str']}: {first['reason']}){again}"))
+    north = int((failed["dec"] > DR10_NORTH_LIMIT).sum()) if service.name == "legacy" else 0
+    if north:
+        errors.print(f"{north} of them lie north of Dec +{DR10_NORTH_LIMIT:g}, where DR10 has "
+                     "no images: fetch them from DR9 with --url 'https://www.legacysurvey.org/"
+                     "viewer/cutout.jpg?ra={ra}&dec={dec}&layer=ls-dr9&pixscale={pixel_scale}"
+                     "&size={size}' --size 256 --pixel-scale 0.262 (another -o folder)")
     return 1

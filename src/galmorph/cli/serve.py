@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("embeddings", metavar="EMBEDDINGS",
                         help="parquet file from galmorph embed, or the folder it writes for a "
-                             "partitioned catalog (without --session)")
+                             "partitioned catalog")
     parser.add_argument("--catalog", metavar="C",
                         help="catalog whose file_loc gives the images (default: the "
                              "embeddings' file_loc)")

@@ -20,6 +20,8 @@ from galmorph.cli._common import (
     whole_number,
 )
 from galmorph.data.image_config import MIN_IMAGE_SIZE
+from galmorph.models.defaults import MIN_CONCENTRATION
+from galmorph.training.defaults import PRETRAINED_LR_DECAY
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("catalog", help="catalog with id_str, file_loc and vote-count columns")
-    parser.add_argument("--schema", default="gz2", help="decision tree: built-in name or YAML")
+    parser.add_argument("--schema", default="gz2",
+                        help="decision tree: built-in name or YAML (default: gz2)")
     parser.add_argument("-o", "--output", required=True, help="output folder")
     parser.add_argument("--encoder", default=None,
                         help="timm model name, for --init scratch or imagenet (default: "
@@ -57,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--lr-decay", type=positive_float, default=None,
         help="layer-wise learning-rate decay per encoder block from the top (default: "
-        "galmorph.training.train.PRETRAINED_LR_DECAY for pretrained starts, none from scratch)",
+        f"{PRETRAINED_LR_DECAY:g} for pretrained starts, none from scratch)",
     )
     parser.add_argument("--image-size", type=whole_number(MIN_IMAGE_SIZE), default=96,
                         help=f"input side (px, {MIN_IMAGE_SIZE} or more)")
@@ -81,9 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dropout", type=fraction, default=0.2, help="head dropout")
     parser.add_argument(
         "--min-concentration", type=positive_float, default=None, metavar="BOUND",
-        help="lower bound of the head's Dirichlet concentrations (default: "
-        "galmorph.models.model.MIN_CONCENTRATION; 1 reproduces models trained before it "
-        "was lowered)",
+        help=f"lower bound of the head's Dirichlet concentrations (default: "
+        f"{MIN_CONCENTRATION:g}; 1 reproduces models trained before it was lowered)",
     )
     parser.add_argument("--seed", type=seed_number, default=0,
                         help="seed of weights and augmentation")
@@ -198,7 +200,6 @@ def vote_loss_report(training: dict[str, Any]) -> list[str]:
 def _train(args: argparse.Namespace) -> TrainResult:
     """Run :func:`galmorph.training.train.train` with the command's options."""
     from galmorph.data.image_config import ImageConfig
-    from galmorph.models.model import MIN_CONCENTRATION
     from galmorph.training.train import train
 
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices

@@ -45,3 +45,7 @@ CUTOUT_TIMEOUT = 60.0
 #: an editor (said under messages that name rows).
 ROWS_NOTE = ("Rows are numbered from 0, the first after the header: row 0 is row 2 of a "
              "spreadsheet, row 1 in TOPCAT and line 2 of a CSV file without comment lines.")
+
+#: Northern edge of the Legacy Surveys' DR10 (DECam) images, degrees of declination;
+#: north of it DR9 holds the northern surveys' images (BASS and MzLS).
+DR10_NORTH_LIMIT = 32.375

@@ -15,3 +15,9 @@ WHATS = ("full", "encoder")
 
 #: Inference backends: ``auto`` picks ONNX Runtime on CPU when it is faster.
 BACKENDS = ("auto", "torch", "onnx")
+
+#: Lower bound of the Dirichlet concentrations of new vote heads. Below 1 a head
+#: unsure of a question can still predict a vote fraction above one half: with a
+#: bound of 1, an answer whose concentration sits at the bound while the other's
+#: is above it is predicted below one half, however the image looks.
+MIN_CONCENTRATION = 0.1

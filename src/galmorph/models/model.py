@@ -23,12 +23,8 @@ import torch
 from torch import nn
 
 from galmorph.exceptions import ModelError
+from galmorph.models.defaults import MIN_CONCENTRATION
 
-#: Lower bound of the Dirichlet concentrations of new vote heads. Below 1 a head
-#: unsure of a question can still predict a vote fraction above one half: with a
-#: bound of 1, an answer whose concentration sits at the bound while the other's
-#: is above it is predicted below one half, however the image looks.
-MIN_CONCENTRATION = 0.1
 #: The bound of models saved without ``min_concentration`` in their metadata.
 LEGACY_MIN_CONCENTRATION = 1.0
 #: Concentrations lie in (min_concentration, min_concentration + CONCENTRATION_RANGE).

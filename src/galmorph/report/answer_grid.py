@@ -1,4 +1,5 @@
-"""The galaxies a model is most sure of for each answer, drawn in a grid: a row per answer.
+"""The galaxies with a model's highest predicted value for each answer, drawn in a grid: a
+row per answer.
 
 :func:`grid_columns` chooses the prediction columns to rank by (a vote model's
 ``<answer>_fraction`` columns, a classifier's ``prob_<class>`` columns) and

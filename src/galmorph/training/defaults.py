@@ -8,3 +8,5 @@ never loads torch or Lightning.
 DEFAULT_N_BLOCKS = 1
 #: Images ``adapt`` draws from a catalog to re-estimate normalisation statistics.
 DEFAULT_ADAPT_IMAGES = 2000
+#: Layer-wise learning-rate decay per encoder block for pretrained starts of ``train``.
+PRETRAINED_LR_DECAY = 0.8

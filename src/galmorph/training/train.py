@@ -37,6 +37,7 @@ from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
+from galmorph.training.defaults import PRETRAINED_LR_DECAY
 from galmorph.training.resume import check_resumable, schedule_note, time_limit_note
 from galmorph.training.trainer import (
     LAST_NAME,
@@ -52,9 +53,6 @@ from galmorph.training.trainer import (
 )
 from galmorph.training.training_votes import baseline_val_loss, check_training_votes
 from galmorph.training.vote_module import VoteModule
-
-#: Layer-wise learning-rate decay per encoder block for pretrained starts.
-PRETRAINED_LR_DECAY = 0.8
 
 
 @dataclass

@@ -71,8 +71,8 @@ class Gallery:
 
     Args:
         embeddings: parquet file from ``galmorph embed``, or the folder it writes for a
-            partitioned catalog (searched with an index built a partition at a time; no
-            ``session``: the anomaly hunt holds every galaxy's features in memory).
+            partitioned catalog (searched with an index built a partition at a time; with
+            a ``session``, the anomaly hunt holds every galaxy's features in memory).
         catalog: table whose ``file_loc`` gives the images (default: the
             embeddings' own ``file_loc``).
         predictions: table from ``galmorph predict``, for morphology summaries

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
+from galmorph.data.defaults import DR10_NORTH_LIMIT
+
 #: Radius of the catalogue searches, arcsec: a galaxy's own entries, not its neighbours'.
 SEARCH_RADIUS = 10.0
 
@@ -25,10 +27,12 @@ def sky_links(ra: float | None, dec: float | None) -> list[dict[str, str]]:
         return []
     at = {"ra": f"{ra:.6f}", "dec": f"{dec:.6f}"}
     radius = f"{SEARCH_RADIUS:g}"
+    release = "dr10" if dec <= DR10_NORTH_LIMIT else "dr9"
     return [
-        {"name": "Legacy Surveys", "title": "the DESI Legacy Imaging Surveys' sky viewer (DR10)",
+        {"name": "Legacy Surveys",
+         "title": f"the DESI Legacy Imaging Surveys' sky viewer ({release.upper()})",
          "url": "https://www.legacysurvey.org/viewer?" + urlencode(
-             {**at, "layer": "ls-dr10", "zoom": 16, "mark": f"{at['ra']},{at['dec']}"},
+             {**at, "layer": f"ls-{release}", "zoom": 16, "mark": f"{at['ra']},{at['dec']}"},
              safe=",")},
         {"name": "SDSS", "title": "the SDSS SkyServer's Navigate tool (DR17)",
          "url": "https://skyserver.sdss.org/dr17/VisualTools/navi?" + urlencode(
