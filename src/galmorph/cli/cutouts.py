@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Dec +32 deg, elsewhere the images are blank: for the north, --url with "
             "layer=ls-dr9). Any other service: --url with {ra}, {dec} (degrees), {size} "
             "(px), {pixel_scale} (arcsec/px) and {id}, e.g. "
-            "'https://example.org/cutout?ra={ra}&dec={dec}&size={size}'. Images are kept "
+            "'https://example.org/cutout?ra={ra}&dec={dec}&size={size}' --size 128 (a "
+            "template has no default size or scale). Images are kept "
             "between runs when they came from the same URL (OUT/sources.csv)."),
     )
     parser.add_argument("catalog", metavar="CATALOG",
