@@ -21,7 +21,7 @@ from tests._fuzz import expect_galmorph_error, fuzz_settings, quiet, report
 from galmorph.data.cutout_fetch import image_problem
 from galmorph.data.cutout_log import SourceLog
 from galmorph.data.cutout_services import PLACEHOLDERS, custom_service
-from galmorph.data.cutouts import MAX_NAME, file_names
+from galmorph.data.cutout_targets import MAX_NAME, file_names
 from galmorph.exceptions import CatalogError, GalmorphError
 
 _ids = st.lists(st.one_of(st.text(min_size=1, max_size=30),

@@ -17,7 +17,8 @@ from galmorph.data import cutout_fetch
 from galmorph.data.catalog import load_catalog
 from galmorph.data.cutout_fetch import image_problem
 from galmorph.data.cutout_services import custom_service, get_service
-from galmorph.data.cutouts import download_cutouts, file_names
+from galmorph.data.cutout_targets import file_names
+from galmorph.data.cutouts import download_cutouts
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 
 FAST = {"retries": 2, "retry_wait": 0.0, "timeout": 10.0}
@@ -95,12 +96,19 @@ def test_a_catalog_gets_its_images_a_catalog_of_them_and_a_table_of_failures(
 
 def test_running_again_fetches_only_the_galaxies_without_an_image(
         server: CutoutServer, tmp_path: Path) -> None:
-    _fetch(server, _targets(["a1", "b2", "missing3"]), tmp_path / "out")
-    summary = _fetch(server, _targets(["a1", "b2", "missing3", "c4"]), tmp_path / "out")
-    assert (summary.downloaded, summary.kept, len(summary.failed)) == (1, 2, 1)
-    assert (server.requests["a1"], server.requests["missing3"], server.requests["c4"]) == (
-        1, 2, 1)
-    assert list(pd.read_csv(summary.catalog)["id_str"]) == ["a1", "b2", "c4"]
+    _fetch(server, _targets(["a1", "b2", "missing3", "down4"]), tmp_path / "out", retries=0)
+    summary = _fetch(server, _targets(["a1", "b2", "missing3", "down4", "c5"]),
+                     tmp_path / "out", retries=0)
+    assert (summary.downloaded, summary.kept, len(summary.failed)) == (1, 2, 2)
+    # a lasting failure (404) is not asked again, one that may pass later (500) is
+    assert [server.requests[g] for g in ("a1", "missing3", "down4", "c5")] == [1, 1, 2, 1]
+    assert summary.failed["reason"][0] == ("HTTP 404 Not Found: No image here (an earlier "
+                                           "run; --retry-failed tries again)")
+    assert list(pd.read_csv(summary.catalog)["id_str"]) == ["a1", "b2", "c5"]
+    again = _fetch(server, _targets(["a1", "b2", "missing3", "down4", "c5"]),
+                   tmp_path / "out", retries=0, retry_failed=True)
+    assert (server.requests["missing3"], server.requests["a1"]) == (2, 1)
+    assert again.failed["reason"][0] == "HTTP 404 Not Found: No image here"
 
 
 def test_a_run_stopped_part_way_keeps_its_whole_images_and_is_completed_by_the_next(

@@ -90,6 +90,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=positive_float, default=CUTOUT_TIMEOUT, metavar="S",
                         help="seconds for each try in all: connecting, waiting and reading the "
                              f"image (default: {CUTOUT_TIMEOUT:g})")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="also try again the galaxies an earlier run into OUT found "
+                             "without an image for a lasting reason (HTTP 404, blank: "
+                             "outside the survey); those the service did not answer are "
+                             "always tried again")
     parser.add_argument("--grid", metavar="OUT.png",
                         help=f"also draw the first {GRID_GALAXIES} galaxies with an image, "
                              "with their ids, to check the images' scale and quality")
@@ -159,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
             args.catalog, args.output, service=service, fmt=args.fmt, size=args.size,
             pixel_scale=args.pixel_scale_column or args.pixel_scale,
             id_column=args.id_column, workers=args.workers,
-            retries=args.retries, timeout=args.timeout, progress=progress)
+            retries=args.retries, timeout=args.timeout, retry_failed=args.retry_failed,
+            progress=progress)
     finally:
         if bar.live.is_started:
             bar.stop()

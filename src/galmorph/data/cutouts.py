@@ -28,41 +28,33 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from galmorph.data.catalog import catalog_name, find_column, read_catalog, rename_columns
+from galmorph.data.catalog import catalog_name
 from galmorph.data.cutout_fetch import CutoutFailure, fetch_cutout, image_problem
 from galmorph.data.cutout_log import SourceLog
 from galmorph.data.cutout_services import FORMAT_ENDINGS, CutoutService, get_service
+from galmorph.data.cutout_targets import file_names, read_targets, row_scales
 from galmorph.data.defaults import (
     CUTOUT_RETRIES,
     CUTOUT_RETRY_WAIT,
     CUTOUT_TIMEOUT,
     CUTOUT_WORKERS,
 )
-from galmorph.data.table_checks import abbreviate, describe_rows, plural
-from galmorph.data.validation import check_ids, check_positions
-from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
+from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target, user_path, write_json
 from galmorph.numbers import real_number, whole_number
 
 #: What the output folder holds (see the module docs).
 IMAGES, CATALOG, FAILED, SETTINGS, SOURCES = (
     "images", "catalog.csv", "failed.csv", "cutouts.json", "sources.csv")
-#: Characters kept in file names made from ids; others become ``_``.
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-#: Longest file name made from an id (most file systems allow 255 bytes).
-MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -91,62 +83,6 @@ class CutoutSummary:
     failed: pd.DataFrame
     failed_path: Path | None
     settings: dict[str, Any]
-
-
-def file_names(ids: pd.Series) -> pd.Series:
-    """A file name stem per id (``J1234+56`` stays, ``NGC 1300`` → ``NGC_1300``).
-
-    Raises:
-        CatalogError: when two ids give the same name in any case (their images would
-            overwrite each other), or an id is too long for a file name.
-    """
-    stems = ids.str.replace(_UNSAFE, "_", regex=True).str.replace(r"^\.", "_", regex=True)
-    long = stems[stems.str.len() > MAX_NAME]
-    if len(long):
-        raise CatalogError(f"id {ids[long.index[0]]!r} is too long for a file name "
-                           f"({len(long.iloc[0])} characters, at most {MAX_NAME})")
-    folded = stems.str.lower()
-    clash = folded.duplicated(keep=False)
-    if clash.any():
-        groups = ids[clash].groupby(folded[clash], sort=False)
-        shown = "; ".join(" and ".join(map(repr, g)) for _, g in list(groups)[:3])
-        raise CatalogError(f"ids that differ only in case or in characters other than "
-                           f"letters, digits and ._+- would share an image file: {shown}; "
-                           "make them differ otherwise")
-    return stems
-
-
-def _positions_catalog(catalog: str | Path | pd.DataFrame, id_column: str | None
-                       ) -> pd.DataFrame:
-    """The catalog's rows with ``id_str`` as text and ``ra``/``dec`` as degrees.
-
-    Raises:
-        CatalogError: naming the file and the bad rows, columns or values.
-    """
-    if isinstance(catalog, pd.DataFrame):
-        frame = rename_columns(catalog, catalog_name(catalog), id_column, None)
-    else:
-        frame = read_catalog(catalog, id_column=id_column)
-    source = catalog_name(catalog)
-    frame = frame.reset_index(drop=True)  # rows numbered from 0 in messages
-    if frame.empty:
-        raise CatalogError(f"{source} has no rows")
-    errors = []
-    if "id_str" in frame:
-        frame, errors, notes = check_ids(frame, frame.attrs["column_names"].get("id_str",
-                                                                                "id_str"))
-        for note in notes:
-            warnings.warn(f"{source}: {note}", GalmorphWarning, stacklevel=3)
-    else:
-        errors.append("no column 'id_str' (a unique name per galaxy; name yours with "
-                      f"--id-column); the catalog has columns: {abbreviate(frame.columns)}")
-    frame, bad = check_positions(frame, required=True)
-    errors += bad
-    if errors:
-        listed = "\n".join(f"  - {e}" for e in errors)
-        raise CatalogError(f"{source}: {errors[0]}" if len(errors) == 1
-                           else f"{source} has {len(errors)} problems:\n{listed}")
-    return frame.drop(columns=["file_loc"], errors="ignore")
 
 
 def _check_settings(out: Path, settings: dict[str, Any]) -> None:
@@ -214,6 +150,7 @@ def download_cutouts(
     retries: int = CUTOUT_RETRIES,
     timeout: float = CUTOUT_TIMEOUT,
     retry_wait: float = CUTOUT_RETRY_WAIT,
+    retry_failed: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> CutoutSummary:
     """Fetch an image per galaxy of ``catalog`` into ``out_dir`` (see the module docs).
@@ -231,6 +168,10 @@ def download_cutouts(
         id_column: the id column, when it is not ``id_str``.
         workers: downloads at once; retries, timeout (s), retry_wait (s): see
             :func:`~galmorph.data.cutout_fetch.fetch_cutout`.
+        retry_failed: also fetch again the galaxies an earlier run found without an image
+            for a lasting reason (HTTP 404, a blank image: outside the survey), from the
+            same URL; by default they keep their failure (those that may pass later, a
+            service that did not answer, are always tried again).
         progress: called with (images done, images to fetch) after each one.
 
     Raises:
@@ -243,10 +184,10 @@ def download_cutouts(
     whole_number(retries, "retries", low=0)
     _positive(timeout, "timeout")
     real_number(retry_wait, "retry_wait", low=0)
-    frame = _positions_catalog(catalog, id_column)
+    frame = read_targets(catalog, id_column)
     files = IMAGES + "/" + file_names(frame["id_str"]) + FORMAT_ENDINGS[fmt]
-    scales, settings["pixel_scale"] = _row_scales(frame, settings["pixel_scale"],
-                                                  catalog_name(catalog))
+    scales, settings["pixel_scale"] = row_scales(frame, settings["pixel_scale"],
+                                                 catalog_name(catalog))
     urls = pd.Series([service.url(fmt, ra=ra, dec=dec, size=settings["size"],
                                   pixel_scale=scale, galaxy_id=galaxy)
                       for ra, dec, galaxy, scale in zip(frame["ra"], frame["dec"],
@@ -260,10 +201,15 @@ def download_cutouts(
     log = SourceLog(out / SOURCES)
     present = pd.Series([(out / file).is_file() and log.matches(file, url)
                          for file, url in zip(files, urls, strict=True)])
+    known = {} if retry_failed else _lasting_failures(out / FAILED)
+    reasons = {row: CutoutFailure(f"{known[url]} (an earlier run; --retry-failed tries "
+                                  "again)", temporary=False)
+               for row, url in urls[~present].items() if url in known}
+    wanted = ~present & ~urls.index.isin(list(reasons))
     options = {"timeout": timeout, "retries": retries, "retry_wait": retry_wait}
     try:
-        reasons = _fetch_all(urls[~present], files[~present], out, fmt, log, workers,
-                             options, progress)
+        reasons |= _fetch_all(urls[wanted], files[wanted], out, fmt, log, workers,
+                              options, progress)
     finally:
         log.compact(f"{IMAGES}/{path.name}" for path in sorted((out / IMAGES).iterdir()))
     failed = frame.loc[list(reasons), ["id_str", "ra", "dec"]].assign(
@@ -272,9 +218,23 @@ def download_cutouts(
     done = frame.assign(file_loc=files)[~frame.index.isin(failed.index)]
     return CutoutSummary(
         catalog=_write_tables(out, done, failed), n_galaxies=len(frame),
-        downloaded=int((~present).sum()) - len(failed), kept=int(present.sum()),
+        downloaded=int(wanted.sum()) - int(urls[wanted].index.isin(list(reasons)).sum()),
+        kept=int(present.sum()),
         failed=failed.reset_index(drop=True),
         failed_path=None if failed.empty else out / FAILED, settings=settings)
+
+
+def _lasting_failures(path: Path) -> dict[str, str]:
+    """The reason of each URL an earlier run's ``failed.csv`` lists as a lasting failure
+    (not ``temporary``); none without a readable one."""
+    try:
+        table = pd.read_csv(path, usecols=["url", "reason", "temporary"], dtype=str,
+                            keep_default_na=False)
+    except (OSError, ValueError):  # no table yet, or not one this command wrote
+        return {}
+    lasting = table[table["temporary"].str.lower() == "false"]
+    return dict(zip(lasting["url"], lasting["reason"].str.replace(
+        r" \(an earlier run; --retry-failed tries again\)$", "", regex=True), strict=True))
 
 
 def _settings(service: CutoutService, fmt: str, size: int | None,
@@ -303,30 +263,6 @@ def _settings(service: CutoutService, fmt: str, size: int | None,
             raise GalmorphError(f"the URL template takes {{{name}}}: give {option}")
     return {"service": service.name, "url": template, "format": fmt, "size": size,
             "pixel_scale": pixel_scale}
-
-
-def _row_scales(frame: pd.DataFrame, pixel_scale: float | str | None, source: str
-                ) -> tuple[list[float | None], float | str | None]:
-    """Each galaxy's arcsec per pixel: ``pixel_scale``, or the values of the column it
-    names (matched in any case); and ``pixel_scale`` (the column as the catalog names it).
-
-    Raises:
-        CatalogError: naming the column that is missing, or its rows that are not
-            numbers above 0.
-    """
-    if not isinstance(pixel_scale, str):
-        return [pixel_scale] * len(frame), pixel_scale
-    column = find_column(frame.columns, pixel_scale)
-    if column is None:
-        raise CatalogError(f"{source} has no column {pixel_scale!r} (the pixel scale); its "
-                           f"columns: {abbreviate(frame.columns)}")
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = ~(np.isfinite(values) & (values > 0))
-    if bad.any():
-        raise CatalogError(f"{source}: column {column!r} must hold arcsec per pixel above 0, "
-                           f"but has {plural(int(bad.sum()), 'bad value')}: "
-                           + describe_rows(frame, bad, frame[column]))
-    return values.astype(float).tolist(), column
 
 
 def _positive(value: float, name: str) -> float:
