@@ -75,6 +75,17 @@ def real_number(value: Any, name: str, low: float | None = None, high: float | N
     return number
 
 
+def positive_number(value: Any, name: str) -> float:
+    """``value`` as a finite ``float`` above 0.
+
+    Raises:
+        ValueError: naming ``name`` when ``value`` is not such a number.
+    """
+    if not real_number(value, name) > 0:
+        raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+    return float(value)
+
+
 def nonfinite_rows(array: np.ndarray) -> np.ndarray:
     """Boolean mask ``(n,)`` of the rows of a numeric array ``(n, d)`` holding NaN or infinity.
 

@@ -50,11 +50,13 @@ from galmorph.data.defaults import (
 )
 from galmorph.exceptions import GalmorphError
 from galmorph.files import atomic_target, user_path, write_json
-from galmorph.numbers import real_number, whole_number
+from galmorph.numbers import positive_number, real_number, whole_number
 
 #: What the output folder holds (see the module docs).
 IMAGES, CATALOG, FAILED, SETTINGS, SOURCES = (
     "images", "catalog.csv", "failed.csv", "cutouts.json", "sources.csv")
+#: Ending of the reason of a lasting failure an earlier run found, kept without a request.
+CARRIED = " (an earlier run; --retry-failed tries again)"
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def download_cutouts(
     settings = _settings(service, fmt, size, pixel_scale)
     whole_number(workers, "workers", low=1)
     whole_number(retries, "retries", low=0)
-    _positive(timeout, "timeout")
+    positive_number(timeout, "timeout")
     real_number(retry_wait, "retry_wait", low=0)
     frame = read_targets(catalog, id_column)
     files = IMAGES + "/" + file_names(frame["id_str"]) + FORMAT_ENDINGS[fmt]
@@ -202,23 +204,23 @@ def download_cutouts(
     present = pd.Series([(out / file).is_file() and log.matches(file, url)
                          for file, url in zip(files, urls, strict=True)])
     known = {} if retry_failed else _lasting_failures(out / FAILED)
-    reasons = {row: CutoutFailure(f"{known[url]} (an earlier run; --retry-failed tries "
-                                  "again)", temporary=False)
+    carried = {row: CutoutFailure(known[url] + CARRIED, temporary=False)
                for row, url in urls[~present].items() if url in known}
-    wanted = ~present & ~urls.index.isin(list(reasons))
+    wanted = ~present & ~urls.index.isin(list(carried))
     options = {"timeout": timeout, "retries": retries, "retry_wait": retry_wait}
     try:
-        reasons |= _fetch_all(urls[wanted], files[wanted], out, fmt, log, workers,
-                              options, progress)
+        fetched = _fetch_all(urls[wanted], files[wanted], out, fmt, log, workers, options,
+                             progress)
     finally:
         log.compact(f"{IMAGES}/{path.name}" for path in sorted((out / IMAGES).iterdir()))
+    reasons = {**carried, **fetched}
     failed = frame.loc[list(reasons), ["id_str", "ra", "dec"]].assign(
         url=urls[list(reasons)], reason=[str(err) for err in reasons.values()],
         temporary=[err.temporary for err in reasons.values()]).sort_index()
     done = frame.assign(file_loc=files)[~frame.index.isin(failed.index)]
     return CutoutSummary(
         catalog=_write_tables(out, done, failed), n_galaxies=len(frame),
-        downloaded=int(wanted.sum()) - int(urls[wanted].index.isin(list(reasons)).sum()),
+        downloaded=int(wanted.sum()) - len(fetched),
         kept=int(present.sum()),
         failed=failed.reset_index(drop=True),
         failed_path=None if failed.empty else out / FAILED, settings=settings)
@@ -233,8 +235,8 @@ def _lasting_failures(path: Path) -> dict[str, str]:
     except (OSError, ValueError):  # no table yet, or not one this command wrote
         return {}
     lasting = table[table["temporary"].str.lower() == "false"]
-    return dict(zip(lasting["url"], lasting["reason"].str.replace(
-        r" \(an earlier run; --retry-failed tries again\)$", "", regex=True), strict=True))
+    return {url: reason.removesuffix(CARRIED)
+            for url, reason in zip(lasting["url"], lasting["reason"], strict=True)}
 
 
 def _settings(service: CutoutService, fmt: str, size: int | None,
@@ -256,21 +258,13 @@ def _settings(service: CutoutService, fmt: str, size: int | None,
     if pixel_scale is None:
         pixel_scale = service.pixel_scale
     elif not isinstance(pixel_scale, str):  # a column's name is checked with the catalog
-        pixel_scale = _positive(pixel_scale, "pixel_scale")
+        pixel_scale = positive_number(pixel_scale, "pixel_scale")
     for name, value, option in (("size", size, "--size"),
                                 ("pixel_scale", pixel_scale, "--pixel-scale")):
         if value is None and f"{{{name}}}" in template:
             raise GalmorphError(f"the URL template takes {{{name}}}: give {option}")
     return {"service": service.name, "url": template, "format": fmt, "size": size,
             "pixel_scale": pixel_scale}
-
-
-def _positive(value: float, name: str) -> float:
-    """``value`` as a finite float above 0; ValueError naming ``name`` otherwise."""
-    number = real_number(value, name, low=0)
-    if number == 0:
-        raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
-    return number
 
 
 def _fetch_all(urls: pd.Series, files: pd.Series, out: Path, fmt: str, log: SourceLog,

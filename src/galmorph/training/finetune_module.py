@@ -24,7 +24,7 @@ from galmorph.models.blocks import freeze_encoder, layerwise_groups
 from galmorph.models.label_metrics import paired_p_value
 from galmorph.models.losses import vote_loss
 from galmorph.models.model import GalaxyModel
-from galmorph.numbers import real_number
+from galmorph.numbers import positive_number, real_number
 
 TASKS = ("classification", "regression", "votes")
 
@@ -52,8 +52,7 @@ def check_hyperparameters(
     if loss not in ("mse", "mae"):
         raise ValueError(f"loss must be 'mse' or 'mae', got {loss!r}")
     for name, value in (("learning_rate", learning_rate), ("lr_decay", lr_decay)):
-        if not real_number(value, name) > 0:
-            raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+        positive_number(value, name)
     real_number(weight_decay, "weight_decay", 0.0)
     for name, value in (("label_smoothing", label_smoothing), ("dropout", dropout)):
         if not 0 <= real_number(value, name) < 1:
