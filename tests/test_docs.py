@@ -63,11 +63,15 @@ def test_tutorial_runs_as_written(tutorial: Path, tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 0, f"{name} is empty"
 
 
-@pytest.mark.parametrize("tutorial", TUTORIALS, ids=lambda p: p.stem)
-def test_tutorial_links_exist(tutorial: Path) -> None:
-    text = tutorial.read_text(encoding="utf-8")
-    for target in re.findall(r"\]\(([^)#:]+\.md)\)", text):
-        assert (DOCS / target).is_file(), f"{tutorial.name} links to missing {target}"
+@pytest.mark.parametrize("page", [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))],
+                         ids=lambda p: p.stem)
+def test_relative_links_exist(page: Path) -> None:
+    """Every link of the README and docs pages to a file of the repository finds it."""
+    text = page.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", text)
+    assert targets or page.name == "architecture.md", f"{page.name}: no links found"
+    missing = [t for t in targets if not (page.parent / t).exists()]
+    assert not missing, f"{page.name} links to missing {missing}"
 
 
 #: Put before the README's examples: ``demo_catalog()`` gives the catalog at ``{path}``.

@@ -3,8 +3,8 @@
 Fine-tuning a randomly initialised head distorts the pretrained features while the head
 is still wrong; fitting the head first as a linear probe, then fine-tuning ("LP-FT",
 Kumar et al. 2022, ICLR) keeps them, which that paper found better on images unlike the
-pretraining ones (on the DECaLS rings it measured the same as a random head: see the
-README's "Known limits"). :func:`probe_head_start` embeds the training galaxies with
+pretraining ones (on the DECaLS rings it measured the same as a random head: see
+docs/known-limits.md). :func:`probe_head_start` embeds the training galaxies with
 the starting encoder (averaged over their orientations), fits
 :func:`galmorph.training.probe.fit_probe` and writes its coefficients into the head's
 linear layer, so that the untrained model already predicts what the probe does.
