@@ -1,13 +1,16 @@
 """Resuming a run: ``last.ckpt`` holds the last epoch, improved or not; each run has its
-own time limit; a schedule set for other epochs is warned of."""
+own time limit; a run resumed past its schedule's end is refused, one stopping before it
+is warned of."""
 
 import warnings
 
 import pandas as pd
+import pytest
 import torch
 
 from galmorph.data import bundled
-from galmorph.exceptions import GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.training.resume import schedule_note
 from galmorph.training.train import train
 
 
@@ -57,15 +60,19 @@ def test_time_limit_is_said_and_a_resumed_run_gets_its_own_minutes(tmp_path):
     assert after["global_step"] > steps["global_step"]
 
 
-def test_resuming_with_more_epochs_warns_that_the_schedule_has_ended(tmp_path):
+def test_resuming_past_the_schedule_is_refused_and_stopping_before_it_warns(tmp_path):
     options = dict(encoder="convnext_atto", image_size=32, batch_size=8, num_workers=0,
                    progress=False, split_fractions=(0.7, 0.3, 0.0))
     train(_frame(16), "gz2-no-odd", tmp_path, epochs=1, **options)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    before = (tmp_path / "last.ckpt").read_bytes()
+    with pytest.raises(GalmorphError) as refused:
         train(_frame(16), "gz2-no-odd", tmp_path, epochs=2, resume=True, **options)
-    said = " ".join(str(w.message) for w in caught if issubclass(w.category, GalmorphWarning))
-    assert "was started with --epochs 1: its cosine learning-rate schedule" in said
-    assert "schedule was set for 1 epoch and a resumed run keeps it, so epochs after epoch 1 " \
-        "train at a learning rate near 0" in said
+    said = str(refused.value)
+    assert "was started with --epochs 1: its cosine learning-rate schedule was set for " \
+        "1 epoch and a resumed run keeps it, so it cannot go on to epoch 2" in said
     assert f"--init {tmp_path / 'model.pt'} --epochs N" in said
+    assert (tmp_path / "last.ckpt").read_bytes() == before  # nothing trained or written
+    note = schedule_note({"training": {"epochs": 10}}, 6, "cosine", tmp_path)
+    assert note is not None and "stopping after epoch 6 leaves the learning rate" in note
+    assert schedule_note({"training": {"epochs": 10}}, 10, "cosine", tmp_path) is None
+    assert schedule_note({"training": {"epochs": 10}}, 20, "plateau", tmp_path) is None

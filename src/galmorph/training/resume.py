@@ -3,7 +3,8 @@
 :func:`check_resumable` reads it and refuses one that cannot be read or was trained
 with other settings (encoder, schema, image size, channels) than the run that would go
 on from it;
-:func:`schedule_note` warns when a resumed run's learning-rate schedule has ended, and
+:func:`schedule_note` warns when a resumed run stops before its learning-rate schedule
+ends (and refuses one that would go past it), and
 :func:`time_limit_note` says where a run stopped by its time limit left off.
 """
 
@@ -21,18 +22,27 @@ from galmorph.exceptions import GalmorphError
 
 def schedule_note(earlier: dict[str, Any], epochs: int, scheduler: str, output_dir: Path
                   ) -> str | None:
-    """A warning when a resumed cosine schedule was planned for another number of epochs
-    than ``epochs`` (the checkpoint's schedule goes on as planned); else None."""
+    """A warning when a resumed cosine schedule was planned for more epochs than ``epochs``
+    (the checkpoint's schedule goes on as planned); else None.
+
+    Raises:
+        GalmorphError: ``epochs`` is more than the schedule was planned for. Past its
+            end a cosine schedule climbs back to the full learning rate, so those epochs
+            would undo the annealing rather than train longer.
+    """
     planned = earlier.get("training", {}).get("epochs")
     if scheduler != "cosine" or planned is None or planned == epochs:
         return None
-    return (f"the run in {output_dir} was started with --epochs {planned}: its cosine "
+    said = (f"the run in {output_dir} was started with --epochs {planned}: its cosine "
             f"learning-rate schedule was set for {planned} epoch{'' if planned == 1 else 's'} "
-            "and a resumed run keeps it"
-            + (f", so epochs after epoch {planned} train at a learning rate near 0"
-               if epochs > planned else "")
-            + f"; to train longer, start a new run from its model (--init "
-            f"{output_dir / 'model.pt'} --epochs N, in another folder)")
+            "and a resumed run keeps it")
+    if epochs > planned:
+        raise GalmorphError(
+            f"{said}, so it cannot go on to epoch {epochs}; to train longer, start a new "
+            f"run from its model (--init {output_dir / 'model.pt'} --epochs N, in another "
+            "folder)")
+    return (f"{said}: stopping after epoch {epochs} leaves the learning rate above the "
+            "schedule's end")
 
 
 def time_limit_note(trainer: L.Trainer, epochs: int, max_minutes: float | None) -> str | None:
