@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"(default: {DEFAULT_ADAPT_IMAGES})")
     parser.add_argument("--views", type=int, choices=VIEW_CHOICES, default=DEFAULT_VIEWS,
                         help=f"orientations of each image (default: {DEFAULT_VIEWS})")
-    parser.add_argument("--seed", type=seed_number, default=0, help="seed of the images drawn")
+    parser.add_argument("--seed", type=seed_number, default=0,
+                        help="seed of the images drawn (default: 0)")
     parser.add_argument("--name", default=None,
                         help="the adapted model's name (default: the model's + '-adapted')")
     parser.add_argument("--device", default="auto",

@@ -45,7 +45,12 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``finetune`` sub-command."""
     from galmorph.models.defaults import DEFAULT_MODEL
-    from galmorph.training.defaults import DEFAULT_N_BLOCKS
+    from galmorph.training.defaults import (
+        ACCELERATOR_HELP,
+        DEFAULT_N_BLOCKS,
+        DEVICES_HELP,
+        PRECISION_HELP,
+    )
 
     parser = subparsers.add_parser(
         "finetune",
@@ -125,7 +130,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="from 0 up to (not including) 1 (classification; default: 0)")
     fit.add_argument("--class-weights", choices=("balanced",), default=None,
                      help="weight classes inversely to their frequency (classification)")
-    fit.add_argument("--loss", choices=("mse", "mae"), default="mse", help="(regression)")
+    fit.add_argument("--loss", choices=("mse", "mae"), default="mse",
+                     help="regression: mean squared (mse) or absolute (mae) error "
+                     "(default: mse)")
     fit.add_argument("--squash", action="store_true",
                      help="predict values in [0, 1] through a sigmoid (regression)")
     fit.add_argument("--batch-size", type=positive_int, default=32, help="(default: 32)")
@@ -142,16 +149,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--no-augment", action="store_true",
                      help="no random rotations, flips and crops while training")
     fit.add_argument("--seed", type=seed_number, default=0,
-                     help="seed of the head and augmentation")
+                     help="seed of the head and augmentation (default: 0)")
     fit.add_argument("--split-seed", type=seed_number, default=0,
-                     help="seed of the validation split")
+                     help="seed of the validation split (default: 0)")
 
     add_source_options(parser)
 
     run_options = parser.add_argument_group("hardware")
-    run_options.add_argument("--accelerator", default="auto", help="cpu, gpu, mps or auto")
-    run_options.add_argument("--devices", default="auto", help="number of devices, or auto")
-    run_options.add_argument("--precision", default=None, help="e.g. bf16-mixed")
+    run_options.add_argument("--accelerator", default="auto", help=ACCELERATOR_HELP)
+    run_options.add_argument("--devices", default="auto", help=DEVICES_HELP)
+    run_options.add_argument("--precision", default=None, help=PRECISION_HELP)
     add_num_workers(run_options)
     run_options.add_argument("--no-cache", action="store_true",
                              help="decode images every epoch instead of once into memory")
