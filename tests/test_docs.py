@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -61,6 +62,36 @@ def test_tutorial_runs_as_written(tutorial: Path, tmp_path: Path) -> None:
     assert not missing, f"{tutorial.name} did not make {missing}"
     for name in files:
         assert (tmp_path / name).stat().st_size > 0, f"{name} is empty"
+
+
+def galmorph_commands(text: str) -> list[list[str]]:
+    """The arguments of every ``galmorph`` command in the ```bash blocks of ``text``
+    (comments, redirections and the commands chained to it left out)."""
+    commands = []
+    for block in bash_blocks(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in re.split(r"\s*(?:&&|;|\||>)\s*", line.split(" #")[0].strip()):
+                if part.startswith("galmorph "):
+                    commands.append(shlex.split(part)[1:])
+    return commands
+
+
+@pytest.mark.parametrize("page", [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))],
+                         ids=lambda p: p.stem)
+def test_commands_shown_are_accepted(page: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ``galmorph`` command in a page's bash blocks parses: no option renamed or
+    misspelt (the tutorials also run; the README's need data of your own)."""
+    from galmorph.cli import build_parser
+
+    commands = galmorph_commands(page.read_text(encoding="utf-8"))
+    assert commands or page.name in {"architecture.md", "known-limits.md",
+                                     "model-card-notes.md"}, f"{page.name}: no command"
+    for args in commands:
+        try:
+            build_parser().parse_args(args)
+        except SystemExit as exit_:
+            assert not exit_.code, (
+                f"{page.name}: galmorph {' '.join(args)}: {capsys.readouterr().err}")
 
 
 @pytest.mark.parametrize("page", [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))],

@@ -7,7 +7,7 @@ are safe the moment ``label`` returns, and a session continues where it stopped.
 
 Example::
 
-    galmorph embed catalog.csv -o embeddings.parquet --stages 2
+    galmorph embed catalog.csv -o embeddings.parquet
     galmorph anomaly start embeddings.parquet --session hunt.db
     galmorph anomaly next --session hunt.db --grid batch.png
     galmorph anomaly label J090203.35+590529.9 4 --session hunt.db
@@ -120,8 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     start.add_argument("embeddings", metavar="EMBEDDINGS",
                        help="parquet file from galmorph embed, or the folder it writes for "
-                            "a partitioned catalog (made with --stages 2, which finds more "
-                            "unusual galaxies)")
+                            "a partitioned catalog")
     session_option(start)
     start.add_argument(
         "--baseline", choices=BASELINES, default=None,

@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="the new file (.parquet) or folder")
     parser.add_argument("--pca", type=positive_int, required=True, metavar="N",
-                        help="principal components to keep, e.g. 40 for anomaly hunts, 10 "
-                             "for similarity search (as the paper)")
+                        help="principal components to keep: the combinations of features "
+                             "that vary most between galaxies, e.g. 40, as the tutorials use "
+                             "for similarity search and anomaly hunts")
     parser.set_defaults(func=run)
 
 
