@@ -41,9 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="check a catalog: columns, ids, image files and vote counts",
         description=(
             "Check that a catalog of galaxies is ready to use: required columns "
-            "(id_str, file_loc), unique ids, image files that exist and can be read, "
-            "and, with --schema, vote counts for the questions of a Galaxy Zoo "
-            "decision tree (needed by train and evaluate)."
+            "(id_str, file_loc), unique ids (across the partitions of a partitioned "
+            "catalog too), image files that exist and can be read, and, with --schema, "
+            "vote counts for the questions of a Galaxy Zoo decision tree (needed by train "
+            "and evaluate)."
         ),
     )
     parser.add_argument(
