@@ -185,10 +185,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run a model over every galaxy of a catalog (id_str and file_loc columns; vote "
             "columns not needed). For vote-count models, each galaxy gets per answer "
-            "<answer>_fraction (expected vote fraction), <answer>_concentration, "
-            "<answer>_lower90 and <answer>_upper90 (90% interval of the fraction), and per "
-            "question <question>_asked (probability it was asked). Questions the model had "
-            "no training votes for (the shipped starter's t10 and t11) are left out."
+            "<answer>_fraction (the fraction of volunteers expected to give that answer), "
+            "<answer>_lower90 and <answer>_upper90 (the model's 90% interval of that "
+            "fraction), <answer>_concentration (the Dirichlet concentration behind them: "
+            "the larger, the surer the model and the narrower the interval), and per "
+            "question <question>_asked (the fraction of volunteers expected to reach it "
+            "through the decision tree's earlier answers). Questions the model had no "
+            "training votes for (the shipped starter's t10 and t11) are left out."
         ),
         epilog=READING_METADATA,
     )
