@@ -136,7 +136,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_backend_option(parser)
     add_encoder_image_options(parser)
     parser.add_argument("--skip-missing-images", action="store_true",
-                        help="skip rows whose image file is missing instead of stopping")
+                        help="skip rows whose image file is missing instead of stopping "
+                        "(--skip-bad-images also skips unreadable ones)")
     add_skip_bad_images(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_partition_options(parser)

@@ -106,7 +106,8 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-missing-images",
         action="store_true",
-        help="skip rows whose image file is missing instead of stopping",
+        help="skip rows whose image file is missing instead of stopping "
+        "(--skip-bad-images also skips unreadable ones)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
