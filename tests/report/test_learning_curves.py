@@ -67,12 +67,36 @@ def test_classifier_curves_show_losses_and_scores(tmp_path: Path) -> None:
     assert Image.open(path).size == (900, 340)  # two panels
     figure = draw_learning_curves(read_history(tmp_path), "cross-entropy")
     loss, scores = figure.axes
-    assert loss.get_ylabel() == "loss (cross-entropy)"
+    assert loss.get_ylabel() == "loss (cross-entropy; lower is better)"
     assert [t.get_text() for t in loss.get_legend().get_texts()] == [
-        "training galaxies", "validation galaxies", "lowest validation loss (epoch 1)"]
+        "training galaxies", "validation galaxies", "lowest validation loss (epoch 1): kept"]
     assert [t.get_text() for t in scores.get_legend().get_texts()] == [
         "accuracy", "balanced accuracy"]
     np.testing.assert_allclose(scores.lines[1].get_ydata(), 0.5)
+
+
+def test_levels_to_beat_are_drawn_dashed_and_named(tmp_path: Path) -> None:
+    _log(tmp_path, 0, range(3), val_accuracy=0.75, val_balanced_accuracy=0.6)
+    figure = draw_learning_curves(read_history(tmp_path), "cross-entropy",
+                                  loss_reference=(0.69, "no image"),
+                                  score_reference=(0.5, "chance"))
+    loss, scores = figure.axes
+    assert loss.get_legend().get_texts()[-1].get_text() == "no image"
+    assert scores.get_legend().get_texts()[-1].get_text() == "chance"
+    for axes, level in ((loss, 0.69), (scores, 0.5)):
+        dashed = [line for line in axes.lines if line.get_linestyle() == "--"
+                  and len(set(line.get_xdata())) == 2]  # a line across the panel
+        assert len(dashed) == 1
+        np.testing.assert_allclose(dashed[0].get_ydata(), level)
+    assert loss.get_xlim() == (0.5, 3.5)  # the last epoch's marks are inside the panel
+
+
+def test_vote_baseline_is_the_level_a_vote_model_must_beat() -> None:
+    from galmorph.cli.train import vote_baseline
+
+    assert vote_baseline({"baseline_val_loss": 21.0}) == (
+        21.0, "average votes for every galaxy (no image): to beat")
+    assert vote_baseline({}) is None
 
 
 def test_vote_model_curves_show_each_questions_loss(tmp_path: Path) -> None:

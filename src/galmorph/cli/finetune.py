@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(result: FinetuneResult) -> None:
     """Print how the run went, its validation scores, and how to use the model."""
-    from galmorph.cli.train import print_learning_curves, vote_loss_report
+    from galmorph.cli.train import print_learning_curves, vote_baseline, vote_loss_report
     from galmorph.models.label_metrics import versus_constant_answer, versus_median
     from galmorph.training.trainer import hardware_summary
 
@@ -298,10 +298,15 @@ def _report(result: FinetuneResult) -> None:
     if result.metrics_file is not None:
         console.print(f"per-epoch losses and scores: {result.metrics_file}")
     task = result.metadata["task"]
+    median_mae = result.metadata.get("val_median_mae")
+    to_beat = ((1 / len(classes), "chance: one answer for all galaxies")
+               if classes else None if median_mae is None else
+               (median_mae, "always the training median"))
     print_learning_curves(console, result.model_path.parent, {
         "classification": "cross-entropy", "votes": "summed NLL of the votes",
         "regression": "mean squared error" if result.metadata.get("loss") == "mse"
-        else "mean absolute error"}[task])
+        else "mean absolute error"}[task],
+        loss_reference=vote_baseline(training) if votes else None, score_reference=to_beat)
     if classes or task == "regression":
         console.print(f"see the galaxies it gets most wrong: galmorph evaluate CATALOG --model "
                       f"{shlex.quote(str(result.model_path))} --grid worst.png")

@@ -201,15 +201,27 @@ def run(args: argparse.Namespace) -> int:
     for line in vote_loss_report(training):
         console.print(line)
     console.print(styled(f"model: {result.model_path}", "bold", "  (use it with --model)"))
-    print_learning_curves(console, result.model_path.parent, "summed NLL of the votes")
+    print_learning_curves(console, result.model_path.parent, "summed NLL of the votes",
+                          loss_reference=vote_baseline(training))
     return 0
 
 
-def print_learning_curves(console: Console, run_dir: Path, loss_name: str) -> None:
-    """Draw a finished run's learning curves in its folder and say where they are."""
+def vote_baseline(training: dict[str, Any]) -> tuple[float, str] | None:
+    """The validation loss of the catalog's average votes given to every galaxy, the
+    level a vote model must beat, for its learning curves; None when not recorded."""
+    baseline = training.get("baseline_val_loss")
+    return None if baseline is None else (baseline, "average votes for every galaxy "
+                                                    "(no image): to beat")
+
+
+def print_learning_curves(console: Console, run_dir: Path, loss_name: str,
+                          loss_reference: tuple[float, str] | None = None,
+                          score_reference: tuple[float, str] | None = None) -> None:
+    """Draw a finished run's learning curves in its folder, with the levels to beat, and
+    say where they are."""
     from galmorph.report.learning_curves import write_learning_curves
 
-    path = write_learning_curves(run_dir, loss_name)
+    path = write_learning_curves(run_dir, loss_name, loss_reference, score_reference)
     if path is not None:
         console.print(f"learning curves (loss by epoch, training and validation): {path}")
 

@@ -107,16 +107,18 @@ def finetune_step(
     test_pred.assign(ring=truth).to_csv(run.out / "ring_test_predictions.csv", index=False)
 
     n_val = result.metadata["training"]["split"]["sizes"]["val"]
-    curve = run.save(draw_learning_curves(history, "cross-entropy"), "finetune_curve.png")
+    chance = (1 / len(classes), "chance: one answer for all galaxies")
+    curve = run.save(draw_learning_curves(history, "cross-entropy", score_reference=chance),
+                     "finetune_curve.png")
     section.blocks.append(figure_html(
         curve, "training and validation curves of the ring classifier",
         "Left: the loss (how wrong the model is; lower is better) on the training galaxies and "
         f"on the {n_val} held-out validation galaxies, after each pass over the data (epoch); "
         "the dotted line marks the epoch of lowest validation loss, the model kept. "
         f"Right: the fraction of those {n_val} galaxies classified correctly (balanced: the "
-        "mean of the fractions of rings and of non-rings): so few that one galaxy more or "
-        "less moves it a lot; the test figures below, on every other galaxy, are the ones to "
-        "trust."))
+        "mean of the fractions of rings and of non-rings; the dashed line is what one "
+        "answer for every galaxy scores): so few that one galaxy more or less moves it a "
+        "lot; the test figures below, on every other galaxy, are the ones to trust."))
     n_blocks = result.metadata["training"]["n_blocks"]
     blocks = result.metadata["training"]["encoder_blocks"]
     section.blocks.append(facts_html([
@@ -142,14 +144,17 @@ def finetune_step(
     top = test_pred[ring_column].to_numpy().argsort(kind="stable")[::-1][:12]
     grid = run.save(galaxy_grid(
         list(test["file_loc"].iloc[top]),
-        [f"P(ring) {test_pred[ring_column].iloc[i]:.2f}\n"
+        [f"{test['id_str'].iloc[i]}\nP(ring) {test_pred[ring_column].iloc[i]:.2f}\n"
          + ("labelled ring" if truth[i] == 1 else "not labelled ring") for i in top],
         highlight=[j for j, i in enumerate(top) if truth[i] == 1], panel_size=1.8,
         title="Test galaxies the classifier finds most ring-like"), "ring_candidates.png")
     section.blocks.append(figure_html(
         grid, "test galaxies with the highest predicted ring probability",
         "Red frames: galaxies the catalog labels as rings. Unframed ones are worth a look: "
-        "the labels come from volunteer votes and miss some rings."))
+        "the labels come from volunteer votes and miss some rings. P(ring) ranks the "
+        "galaxies; it is not the chance that one is a ring: the classifier learnt from as "
+        f"many rings as non-rings, while {truth.mean():.0%} of these test galaxies are "
+        "labelled rings."))
     section.blocks.append(paragraph_html(
         f"Files: {CLASSIFIER_FOLDER}/model.pt (use it with galmorph predict CATALOG --model "
         f"{CLASSIFIER_FOLDER}/model.pt -o rings.parquet) and ring_test_predictions.csv."))

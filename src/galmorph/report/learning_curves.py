@@ -68,13 +68,22 @@ def read_history(run_dir: str | Path) -> pd.DataFrame:
     return history.astype({"epoch": int})
 
 
-def draw_learning_curves(history: pd.DataFrame, loss_name: str = "loss") -> Figure:
+#: A level drawn across a panel to compare with: its value and what it is.
+Reference = tuple[float, str]
+
+
+def draw_learning_curves(history: pd.DataFrame, loss_name: str = "loss",
+                         loss_reference: Reference | None = None,
+                         score_reference: Reference | None = None) -> Figure:
     """Losses by epoch (left: training and validation, the best validation epoch marked)
     and the validation scores or, for a vote model, each question's loss (right).
 
     Args:
         history: from :func:`read_history`.
         loss_name: what the loss is, for the axis label (e.g. ``cross-entropy``).
+        loss_reference: a loss to beat, drawn dashed on the left, e.g. that of the
+            catalog's average votes given to every galaxy.
+        score_reference: a score to beat, drawn dashed on the right, e.g. chance.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -90,18 +99,27 @@ def draw_learning_curves(history: pd.DataFrame, loss_name: str = "loss") -> Figu
     for (column, label), marker in zip(LOSSES.items(), "os", strict=True):
         if column in history and history[column].notna().any():
             loss.plot(epochs, history[column], f"{marker}-", label=label)
+    best = None
     if "val_loss" in history and history["val_loss"].notna().any():
         best = int(history["val_loss"].idxmin())
         loss.axvline(epochs[best], color="0.6", linestyle=":",
-                     label=f"lowest validation loss (epoch {epochs[best]})")
-    loss.set(xlabel="epoch", ylabel=f"loss ({loss_name})", title="Loss")
+                     label=f"lowest validation loss (epoch {epochs[best]}): kept")
+    if loss_reference is not None:
+        loss.axhline(loss_reference[0], color="0.3", linestyle="--", label=loss_reference[1])
+    loss.set(xlabel="epoch", ylabel=f"loss ({loss_name}; lower is better)", title="Loss")
     loss.legend(fontsize="small")
     if scores:
         score = axes[1]
-        for column in scores:
-            score.plot(epochs, history[column], "s-", label=SCORES[column])
+        for column, style in zip(scores, ("s-", "o--", "^-"), strict=False):
+            score.plot(epochs, history[column], style, label=SCORES[column],
+                       alpha=0.8, markerfacecolor="none")
+        if score_reference is not None:
+            score.axhline(score_reference[0], color="0.3", linestyle="--",
+                          label=score_reference[1])
+        if best is not None:
+            score.axvline(epochs[best], color="0.6", linestyle=":")
         if "val_mae" in scores:
-            score.set(ylabel="mean absolute error")
+            score.set(ylabel="mean absolute error (lower is better)")
         else:
             score.set(ylim=(0, 1.02), ylabel="fraction correct")
         score.set(xlabel="epoch", title="Validation galaxies")
@@ -115,11 +133,14 @@ def draw_learning_curves(history: pd.DataFrame, loss_name: str = "loss") -> Figu
         score.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1, 0.5))
     for ax in axes:
         ax.grid(alpha=0.3)
+        ax.set_xlim(0.5, max(int(epochs.max()), 1) + 0.5)  # the last epoch's marks show
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
 
 
-def write_learning_curves(run_dir: str | Path, loss_name: str = "loss") -> Path | None:
+def write_learning_curves(run_dir: str | Path, loss_name: str = "loss",
+                          loss_reference: Reference | None = None,
+                          score_reference: Reference | None = None) -> Path | None:
     """Draw a run's learning curves (:func:`draw_learning_curves`) to
     ``run_dir/learning_curves.png``, replacing it in one step; None when the run logged
     no epoch's loss."""
@@ -129,5 +150,6 @@ def write_learning_curves(run_dir: str | Path, loss_name: str = "loss") -> Path 
     if not any(c in history and history[c].notna().any() for c in LOSSES):
         return None
     path = user_path(run_dir) / CURVES_NAME
-    save_figure(draw_learning_curves(history, loss_name), path)
+    save_figure(draw_learning_curves(history, loss_name, loss_reference, score_reference),
+                path)
     return path
