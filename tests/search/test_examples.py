@@ -322,3 +322,28 @@ def test_one_example_and_too_few_galaxies_are_said_plainly(
     said = " ".join(capsys.readouterr().err.split())
     assert ("only 5 neighbours of the 9 asked for: " in said
             and "has 60 galaxies, and the 55 examples and entries of the same object" in said)
+
+
+def test_grid_captions_say_what_the_distances_are(
+        embeddings_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each neighbour's caption pairs its nearest example with the distance to that example;
+    the title says what orders them and that 0 means alike; a query shows 'distance'."""
+    import galmorph.report.plots as plots
+
+    drawn: list[tuple[list[str], str]] = []
+    monkeypatch.setattr(plots, "galaxy_grid",
+                        lambda files, captions, **kw: drawn.append((captions, kw["title"])))
+    examples = tmp_path / "mine.txt"
+    examples.write_text("G3\nG40\n")
+    base = ["similar", str(embeddings_file), "-k", "3", "--grid", str(tmp_path / "g.png")]
+    assert main([*base, "--examples", str(examples)]) == 0
+    assert main([*base, "--id", "G3"]) == 0
+    (examples_captions, examples_title), (captions, title) = drawn
+    table = like_examples(SimilaritySearch(embeddings_file), ["G3", "G40"], 3).neighbours
+    first = table.iloc[0]
+    assert examples_captions[2] == (f"1. {first.id_str}\nnearest example:\n"
+                                    f"{first.nearest_example}, {first.example_distance:.3g}")
+    assert examples_title == ("3 galaxies like 2 examples (framed) ranked by distance to the "
+                              "examples' mean; cosine distance, 0 = alike")
+    assert captions[0] == "query\nG3" and captions[1].split("\n")[1].startswith("distance ")
+    assert title.startswith("The 3 galaxies nearest the query (framed)")

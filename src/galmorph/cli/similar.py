@@ -306,11 +306,23 @@ def _draw(result: SimilarityResult, path: str) -> None:
     files = _image_files(neighbours)
     same = set(query.get("same_as", ()))
     captions = [caption] + [
-        f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}"
+        f"{r.rank}. {r.id_str}\ndistance {_distance(r.distance)}"
         + (" (the query)" if r.id_str in same else "") for r in neighbours.itertuples()
     ]
     galaxy_grid([first, *files], captions, highlight=[0], path=path,
-                title=f"{len(neighbours)} nearest ({result.metric})")
+                title=f"The {len(neighbours)} galaxies nearest the query (framed) in the "
+                f"model's representation; {result.metric} distance, 0 = alike")
+
+
+def _distance(value: float) -> str:
+    """A distance for a caption: 3 significant digits; 0 below 1e-6 (rounding)."""
+    return f"{value:.3g}" if abs(value) >= 1e-6 else "0"
+
+
+#: What orders the galaxies found like several examples, by ``combine``.
+_RANKED_BY = {"centroid": "by distance to the examples' mean",
+              "nearest": "by distance to the nearest example",
+              "rank": "by rank among each example's own neighbours"}
 
 
 def _image_files(neighbours: pd.DataFrame) -> list[str]:
@@ -329,8 +341,10 @@ def _draw_examples(result: SimilarityResult, path: str) -> None:
     files = _image_files(neighbours)
     more = len(result.query["ids"]) - len(shown)
     captions = [f"example\n{i}" for i in shown] + [
-        f"{r.rank}. {r.id_str}\n{result.metric} {r.distance:.3g}\nlike {r.nearest_example}"
-        for r in neighbours.itertuples()]
+        f"{r.rank}. {r.id_str}\nnearest example:\n{r.nearest_example}, "
+        f"{_distance(r.example_distance)}" for r in neighbours.itertuples()]
     galaxy_grid([*example_files, *files], captions, highlight=list(range(len(shown))),
                 path=path, title=f"{len(neighbours)} galaxies like {len(result.query['ids'])} "
-                f"examples ({result.metric})" + (f"; {more} more not shown" if more else ""))
+                f"examples (framed) ranked {_RANKED_BY[result.query['combine']]}; "
+                f"{result.metric} distance, 0 = alike"
+                + (f"; {more} more examples not shown" if more else ""))
