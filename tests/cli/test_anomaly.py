@@ -350,3 +350,33 @@ def test_a_batch_predicted_past_5_says_what_that_means() -> None:
 
     assert "6.05" in caption(6.05) and "top of the 0-5 scale" in caption(6.05)
     assert "top of the 0-5 scale" not in caption(4.2)
+
+
+def test_grids_say_what_to_do_and_what_their_numbers_are(
+        files: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's grid asks for scores 0-5 and says how it was chosen; a ranking's caption
+    names its number (an outlier score is not a predicted interest) and its title the
+    method."""
+    import galmorph.report.plots as plots
+
+    drawn: list[tuple[list[str], str]] = []
+    monkeypatch.setattr(plots, "galaxy_grid", lambda files, captions, **kw: drawn.append(
+        (captions, kw["title"])))
+    db, grid = files["db"], str(files["root"] / "g.png")
+    assert main(["anomaly", "start", str(files["emb"]), "--session", str(db),
+                 "--batch-size", "3"]) == 0
+    assert main(["anomaly", "next", "--session", str(db), "--grid", grid]) == 0
+    ids = [c.split(". ", 1)[1] for c in drawn[-1][0]]
+    assert drawn[-1][1] == ("Batch 1: score each galaxy from 0 (not interesting) to 5 "
+                            "(galmorph anomaly label); chosen to cover every kind of galaxy "
+                            "(no scores yet)")
+    assert main(["anomaly", "label", ids[0], "5", ids[1], "0", ids[2], "1",
+                 "--session", str(db)]) == 0
+    for method, word in (("active", "predicted"), ("isolation-forest", "outlier")):
+        assert main(["anomaly", "rank", "--session", str(db), "--top", "4",
+                     "--method", method, "--grid", grid]) == 0
+        captions, title = drawn[-1]
+        unscored = [c for c in captions if "your score" not in c]
+        assert unscored and all(c.split("\n")[1].startswith(f"{word} ") for c in unscored)
+        assert title.startswith("The 4 most interesting galaxies, by ")
+    assert "(your scores not used)" in title

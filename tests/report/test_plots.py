@@ -77,3 +77,14 @@ def test_grid_names_a_wrongly_shaped_array() -> None:
     images = [np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 5), np.uint8)]
     with pytest.raises(ValueError, match=r"image 1 is an array of shape \(8, 8, 5\)"):
         galaxy_grid(images)
+
+
+def test_a_long_title_wraps_to_the_grid_and_makes_room() -> None:
+    images = [np.zeros((8, 8, 3), dtype=np.uint8)] * 2
+    short = galaxy_grid(images, ncols=2, panel_size=1.5, title="Short")
+    long = galaxy_grid(images, ncols=2, panel_size=1.5, title="word " * 40)
+    lines = long._suptitle.get_text().split("\n")
+    assert short._suptitle.get_text() == "Short" and len(lines) >= 4
+    width_points = 2 * 1.5 * 72
+    assert all(len(line) * 11 * 0.62 <= width_points for line in lines)
+    assert long.get_size_inches()[1] > short.get_size_inches()[1]

@@ -97,7 +97,8 @@ def run_next(args: argparse.Namespace) -> int:
         if args.grid:
             _draw([i.get("file_loc", "") for i in info],
                   [f"{n + 1}. {g}" for n, g in enumerate(batch.ids)], args.grid,
-                  f"batch {batch.batch_id} ({batch.method})")
+                  f"Batch {batch.batch_id}: score each galaxy from 0 (not interesting) to 5 "
+                  f"(galmorph anomaly label); {_CHOSEN.get(batch.method, batch.method)}")
         if args.json:
             json.dump({"batch": batch.batch_id, "method": batch.method, "n_labels": n_labels,
                        "galaxies": [
@@ -237,13 +238,16 @@ def run_rank(args: argparse.Namespace) -> int:
             write_table(ranking, args.output, ranking.attrs["galmorph"])
             session.store.log_event("rank", {"output": args.output, "method": args.method})
         if args.grid:
+            method = ranking.attrs["galmorph"]["galmorph_anomaly_method"]
+            word, ranked_by = _RANKED_BY[method]
             captions = [f"{r.rank}. {r.id_str}\n" + (f"your score {r.score:g}" if r.labelled
-                                                      else f"predicted {r.predicted:.2f}")
+                                                      else f"{word} {r.predicted:.2f}")
                         for r in top.itertuples()]
             files = (top["file_loc"].tolist() if "file_loc" in top
                      else [""] * len(top))
             _draw(files, captions, args.grid,
-                  f"top {len(top)} ({ranking.attrs['galmorph']['galmorph_anomaly_method']})",
+                  f"The {len(top)} most interesting galaxies, by {ranked_by}; framed: "
+                  "scored by you",
                   highlight=[i for i, v in enumerate(top["labelled"]) if v])
     console = make_console()
     table = Table(show_edge=False, caption="interest: your score if labelled (*), else predicted")
@@ -328,6 +332,24 @@ def _setting_text(key: str, value: Any) -> str:
     if key.endswith("sha256") and isinstance(value, str):
         return value[:12]
     return str(value)
+
+
+#: How a batch was chosen, by its method, for the title of its grid.
+_CHOSEN = {"cold-start": "chosen to cover every kind of galaxy (no scores yet)",
+           "active": "chosen where your scores so far promise the most (expected improvement)",
+           "isolation-forest": "the most unusual by an isolation forest",
+           "lof": "the most unusual by the local outlier factor",
+           "reweighted-forest": "the most unusual by an isolation forest re-weighted by your "
+                                "scores"}
+#: A ranking's caption word and title words, by method: what its numbers (0-5) are.
+_RANKED_BY = {
+    "active": ("predicted", "the interest (0-5) predicted from your scores"),
+    "isolation-forest": ("outlier", "an isolation forest's outlier score, scaled to 0-5 "
+                         "(your scores not used)"),
+    "lof": ("outlier", "the local outlier factor, scaled to 0-5 (your scores not used)"),
+    "reweighted-forest": ("re-weighted", "an isolation forest's outlier score re-weighted "
+                          "by your scores, scaled to 0-5"),
+}
 
 
 def _draw(files: list[str], captions: list[str], path: str, title: str,

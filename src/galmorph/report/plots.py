@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import math
+import textwrap
 import warnings
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -30,6 +31,8 @@ from galmorph.files import atomic_target
 HIGHLIGHT_COLOUR = "#d62728"
 #: Font size of captions (points), and the smallest they shrink to so as to fit a panel.
 CAPTION_POINTS, MIN_CAPTION_POINTS = 8.0, 5.0
+#: Font size of a grid's title (points): wrapped to the figure's width.
+TITLE_POINTS = 11.0
 #: Width of an average caption character in DejaVu Sans, as a fraction of the font size.
 _CHAR_WIDTH = 0.62
 
@@ -135,8 +138,12 @@ def galaxy_grid(
     longest = max((len(line) for c in captions or () for line in c.split("\n")), default=1)
     caption_points = max(MIN_CAPTION_POINTS,
                          min(CAPTION_POINTS, 0.97 * panel_size * 72 / (_CHAR_WIDTH * longest)))
+    width = ncols * panel_size
+    title_lines = textwrap.wrap(title or "", max(int(width * 72 / (TITLE_POINTS * _CHAR_WIDTH)),
+                                                 20))
     figure = Figure(
-        figsize=(ncols * panel_size, nrows * (panel_size + caption_inches) + (0.4 if title else 0)),
+        figsize=(width, nrows * (panel_size + caption_inches)
+                 + (0.2 + 0.22 * len(title_lines) if title_lines else 0)),
         layout="constrained",
     )
     marked = set(highlight)
@@ -159,8 +166,8 @@ def galaxy_grid(
         if captions is not None:
             ax.set_xlabel(captions[i], fontsize=caption_points,
                           color=HIGHLIGHT_COLOUR if i in marked else "k")
-    if title:
-        figure.suptitle(title)
+    if title_lines:
+        figure.suptitle("\n".join(title_lines), fontsize=TITLE_POINTS)
     if path is not None:
         save_figure(figure, path, dpi)
     return figure
