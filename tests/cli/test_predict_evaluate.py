@@ -285,7 +285,8 @@ def test_evaluate_draws_a_vote_models_confident_misses_largest_first(
     assert [(g["id_str"], g["question"]) for g in worst] == [
         (galaxy, question) for galaxy, (_, question) in
         sorted(misses.items(), key=lambda item: -item[1][0])]
-    assert f"Wrote {grid}: the {len(worst)} largest confident misses" in " ".join(out.split())
+    assert (f"Wrote {grid}: the {len(worst)} largest misses where most volunteers agreed"
+            in " ".join(out.split()))
     assert Image.open(grid).size[0] > 0
 
 

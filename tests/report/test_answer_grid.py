@@ -76,3 +76,23 @@ def test_predict_grid_draws_the_catalogs_galaxies_and_checks_answers_first(
     assert not (tmp_path / "q.parquet").exists()  # refused before predicting
     assert main(["predict", *common, "-o", str(tmp_path / "r.parquet"),
                  "--grid-answers", "bar"]) == 2
+
+
+def test_answers_rank_by_the_share_of_all_volunteers_and_captions_say_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import galmorph.report.answer_grid as module
+
+    drawn: list[str] = []
+    monkeypatch.setattr(module, "galaxy_grid",
+                        lambda files, captions, **kw: drawn.extend(captions))
+    table = pd.DataFrame({"id_str": ["a", "b"],
+                          "t01_smooth_or_features_a03_star_or_artifact_fraction": [0.2, 0.1],
+                          "t01_smooth_or_features_asked": [1.0, 1.0],
+                          "t03_bar_a06_bar_fraction": [0.97, 0.6],
+                          "t03_bar_asked": [0.51, 1.0]})
+    answer_grid(table, ["", ""], [("t01_smooth_or_features_a03_star_or_artifact_fraction",
+                                   "star"), ("t03_bar_a06_bar_fraction", "bar")],
+                per_answer=2)
+    # bars rank by the share of all volunteers: 0.6 of all before 0.97 of half
+    assert drawn == ["a\nstar: 0.20", "b\nstar: 0.10", "b\nbar: 0.60",
+                     "a\nbar: 0.97 (of 51% asked)"]

@@ -220,8 +220,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--grid", metavar="OUT.png",
         help="also draw, for each answer of the model's first question (a classifier: each "
-        "class), the 6 galaxies with the highest predicted value, to check at a glance that "
-        "the model reads your images as it should",
+        "class), the 6 galaxies with the highest predicted value (for an answer that not "
+        "every volunteer is asked, the highest share of all volunteers), to check at a "
+        "glance that the model reads your images as it should",
     )
     parser.add_argument(
         "--grid-answers", type=column_list, default=(), metavar="ANSWER,...",
@@ -331,4 +332,7 @@ def _draw(catalog: str | pd.DataFrame, table: Path, loaded: LoadedModel,
                       index=frame["id_str"].astype(str))
     answer_grid(predictions, list(files.reindex(predictions["id_str"].astype(str))
                                   .fillna("")), columns, path=path,
-                title=f"Highest predictions of {loaded.name} per answer")
+                title=(f"Galaxies with the highest predicted share of volunteers giving each "
+                       f"answer (model {loaded.name})" if loaded.task == "votes" else
+                       f"Galaxies with the highest probability of each class (model "
+                       f"{loaded.name})"))

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 PER_ANSWER = 6
 #: Ending of a vote model's predicted fraction columns.
 FRACTION = "_fraction"
+#: A caption gives the fraction of volunteers asked when it is below this.
+ASKED_SHOWN_BELOW = 0.995
+#: A vote model's answer column: its question's name, then ``_aNN_`` and the answer.
+_ANSWER = re.compile(r"(.+?)_a\d+_.*_fraction")
 
 
 def answer_columns(schema: Schema) -> pd.DataFrame:
@@ -77,6 +82,15 @@ def grid_columns(predictions: pd.DataFrame, schema: Schema | None,
     return [(f"{a.full_name}{FRACTION}", a.label) for a in first.answers]
 
 
+def _asked(predictions: pd.DataFrame, column: str) -> np.ndarray | None:
+    """The predicted fraction of volunteers asked the question of a ``<answer>_fraction``
+    column (``t03_bar_a06_bar_fraction`` → ``t03_bar_asked``); None for other columns or
+    a table without it."""
+    match = _ANSWER.fullmatch(column)
+    asked = f"{match.group(1)}_asked" if match else None
+    return predictions[asked].to_numpy(dtype=float) if asked in predictions else None
+
+
 def _named_column(name: str, labels: dict[str, str]) -> tuple[str, str]:
     """The column ``name`` stands for (see :func:`grid_columns`)."""
     for column in (f"{name}{FRACTION}", f"{PROBABILITY_PREFIX}{name}", name):
@@ -101,7 +115,13 @@ def answer_grid(
     path: str | Path | None = None,
 ) -> Figure:
     """For each ``(column, label)``, the ``per_answer`` galaxies with the highest values
-    (ties: first in the table), captioned ``label: value``.
+    (ties: first in the table), captioned with the galaxy's id and ``label: value``.
+
+    An answer to a question that not every volunteer reaches (the table has its
+    ``<question>_asked``) ranks by the share of all volunteers expected to give it, the
+    fraction times the share asked, so that "bar" shows barred discs rather than an
+    edge-on disc few would be asked about; its caption gives the fraction of those
+    asked and the share asked, e.g. ``bar: 0.97 (of 63% asked)``.
 
     Args:
         predictions: the table (one row per galaxy).
@@ -111,11 +131,17 @@ def answer_grid(
         path: also save the figure there.
     """
     images, captions = [], []
+    ids = (predictions["id_str"].astype(str).to_numpy() if "id_str" in predictions
+           else None)
     for column, label in columns:
         values = predictions[column].to_numpy(dtype=float)
-        for row in np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")[:per_answer]:
+        asked = _asked(predictions, column)
+        shares = values if asked is None else values * asked
+        for row in np.argsort(-np.nan_to_num(shares, nan=-np.inf), kind="stable")[:per_answer]:
             images.append(files[row])
-            caption = f"{label}: {values[row]:.2f}"
+            caption = ("" if ids is None else f"{ids[row]}\n") + f"{label}: {values[row]:.2f}"
+            if asked is not None and asked[row] < ASKED_SHOWN_BELOW:
+                caption += f" (of {asked[row]:.0%} asked)"
             captions.append(caption + (notes(int(row), column) if notes else ""))
     return galaxy_grid(images, captions, ncols=min(per_answer, len(predictions)),
                        panel_size=1.7, title=title, path=path)

@@ -46,8 +46,8 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
         "predictions", "1. Morphology of every galaxy",
         "The model looked at each image and predicted what fraction of Galaxy Zoo volunteers "
         "would give each answer to each question of the decision tree (smooth or featured? "
-        "edge-on? spiral arms? ...). Below, the galaxies it is most sure about for the first "
-        "questions, and how well it agrees with the real volunteers.",
+        "edge-on? spiral arms? ...). Below, the galaxies with the highest predicted fractions "
+        "for the first questions' answers, and how well it agrees with the real volunteers.",
     )
     schema = loaded.learnt_schema  # the questions the model had training votes for
     if loaded.task != "votes" or schema is None:
@@ -76,11 +76,14 @@ def predict_step(run: DemoRunner, catalog: pd.DataFrame, loaded: Any) -> pd.Data
     grid = run.save(answer_grid(
         predictions, list(catalog["file_loc"]),
         [(f"{a.full_name}_fraction", a.label) for a in shown], notes=volunteers,
-        title="Highest predicted vote fraction per answer"), "predictions_grid.png")
+        title="Galaxies with the highest predicted share of volunteers giving each answer"),
+        "predictions_grid.png")
     section.blocks.append(figure_html(
         grid, "grid of galaxies with their predicted vote fractions",
         "Each row: the galaxies with the highest predicted fraction for one answer; under each, "
-        "the predicted fraction and (when known) the volunteers' actual fraction."))
+        "its id, the predicted fraction and (when known) the volunteers' actual fraction. A "
+        "row can top out low when few galaxies of the catalog deserve that answer (stars or "
+        "artefacts, for instance)."))
 
     # evaluation against the volunteers
     present = [c for c in schema.label_cols if c in catalog]

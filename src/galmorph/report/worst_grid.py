@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: What the worst galaxies of each task are called.
-TITLES = {"votes": "largest confident misses", "classification": "most confident mistakes",
+TITLES = {"votes": "largest misses where most volunteers agreed",
+          "classification": "most confident mistakes",
           "regression": "largest errors"}
 
 
@@ -37,8 +38,8 @@ def worst_caption(task: str, galaxy: dict[str, Any]) -> str:
                 f"volunteers: {galaxy['label']} ({galaxy['label_fraction']:.0%})\n"
                 f"model: {galaxy['predicted']} ({galaxy['probability']:.0%})")
     if task == "classification":
-        return (f"{name}\nlabel {galaxy['label']}\n"
-                f"predicted {galaxy['predicted']} ({galaxy['probability']:.0%})")
+        return (f"{name}\nlabelled {galaxy['label']}\n"
+                f"model: {galaxy['predicted']} ({galaxy['probability']:.0%})")
     return f"{name}\nlabel {galaxy['label']:.3g}, predicted {galaxy['predicted']:.3g}"
 
 
@@ -47,7 +48,7 @@ def worst_grid(worst: list[dict[str, Any]], task: str, label_column: str | None 
                panel_size: float = 2.0) -> Figure:
     """The ``worst`` galaxies (records with ``file_loc``) as a titled grid, saved to
     ``path`` when given (see :func:`galmorph.report.plots.galaxy_grid`)."""
-    title = f"the {len(worst)} {TITLES[task]}" + (
-        f" ({label_column!r})" if label_column is not None else "")
+    title = f"The {len(worst)} {TITLES[task]}" + (
+        f", label column {label_column!r}" if label_column is not None else "")
     return galaxy_grid([g["file_loc"] for g in worst], [worst_caption(task, g) for g in worst],
                        ncols=ncols, title=title, panel_size=panel_size, path=path)
