@@ -54,7 +54,14 @@ from galmorph.report.demo_finetune import CLASSIFIER_FOLDER, finetune_step
 from galmorph.report.demo_predict import predict_step
 from galmorph.report.demo_settings import DemoResult, DemoSettings
 from galmorph.report.demo_similarity import similarity_step
-from galmorph.report.html import Section, facts_html, note_html, table_html, write_report
+from galmorph.report.html import (
+    REPORT_DPI,
+    Section,
+    facts_html,
+    note_html,
+    table_html,
+    write_report,
+)
 from galmorph.report.plots import save_figure
 
 if TYPE_CHECKING:
@@ -108,7 +115,7 @@ class DemoRunner:
 
     def save(self, figure: Figure, name: str) -> Figure:
         """Also keep every figure as a PNG next to the report."""
-        save_figure(figure, self.figures / name, dpi=90)
+        save_figure(figure, self.figures / name, dpi=REPORT_DPI)
         return figure
 
 

@@ -152,13 +152,14 @@ def anomaly_step(
     }
     unlabelled = order[~labelled[order]]
     top = unlabelled[:12]
-    captions = [f"#{rank} predicted {values[r]:.1f}\ntrue score: {scores[r]:.0f}"
+    captions = [f"#{rank} {setup.ids[r]}\npredicted {values[r]:.1f} of 5, true {scores[r]:.0f}"
                 for rank, r in enumerate(top, 1)]
     interesting_panels = [i for i, r in enumerate(top) if setup.interesting[r]]
     grid = run.save(
         galaxy_grid(list(embeddings.file_loc[[embeddings.row_of(i) for i in setup.ids[top]]]),
                     captions, highlight=interesting_panels, panel_size=1.8,
-                    title=f"What to look at next: top unseen galaxies after {len(rows)} labels"),
+                    title=f"What to look at next: the unlabelled galaxies ranked highest "
+                          f"after {len(rows)} scores (framed: truly interesting)"),
         "anomaly_grid.png")
     section.blocks.append(figure_html(
         grid, "the unseen galaxies the learned taste ranks highest",

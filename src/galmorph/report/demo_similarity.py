@@ -49,12 +49,12 @@ def _examples_blocks(run: DemoRunner, catalog: pd.DataFrame, search: Any, k: int
     is_ring = _ring_labels(catalog).reindex(found["id_str"].astype(str)).to_numpy() == 1
     files = [search.embeddings.file_loc[search.embeddings.row_of(i)] for i in ids]
     captions = [f"example\n{i}" for i in ids] + [
-        f"{r.rank}. {r.id_str}" + ("\nring" if ring else "")
+        f"{r.rank}. {r.id_str}" + ("\nlabelled ring" if ring else "")
         for r, ring in zip(found.itertuples(), is_ring, strict=True)]
     grid = run.save(galaxy_grid([*files, *found["file_loc"]], captions,
                                 highlight=list(range(len(ids))), panel_size=1.9,
                                 title=f"{len(found)} galaxies most like {len(ids)} rings "
-                                      "together"),
+                                      "(framed) together"),
                     "similar_examples_grid.png")
     share = float(is_ring.mean())
     run.result.metrics.setdefault("similarity", {})["ring_fraction_examples"] = share
@@ -112,15 +112,17 @@ def similarity_step(
     is_ring = None
     if RING_COLUMN in catalog:
         is_ring = _ring_labels(catalog).reindex(neighbours["id_str"].astype(str)).to_numpy()
-    captions = [f"query\n{query_id}"]
+    query_ring = (is_ring is not None and _ring_labels(catalog).get(query_id) == 1)
+    captions = [f"query\n{query_id}" + ("\nlabelled ring" if query_ring else "")]
     for i, r in enumerate(neighbours.itertuples()):
         text = f"{r.rank}. {r.id_str}\ndistance {r.distance:.3f}"
         if is_ring is not None and is_ring[i] == 1:
-            text += " ring"
+            text += "\nlabelled ring"
         captions.append(text)
     grid = run.save(
         galaxy_grid([embeddings.file_loc[row], *neighbours["file_loc"]], captions,
-                    highlight=[0], panel_size=1.9, title=f"{k} most similar galaxies"),
+                    highlight=[0], panel_size=1.9,
+                    title=f"The {k} galaxies most like the query (framed); distance 0 = alike"),
         "similar_grid.png")
     run.say(f"query {query_id} ({why}); nearest: {', '.join(neighbours['id_str'][:3])}, ...")
     section = Section(

@@ -59,6 +59,10 @@ code { background: #f0f0f0; padding: 0 .25rem; border-radius: 3px; }
 """
 
 
+#: Resolution of the report's figures: 8-point captions are 12 pixels high.
+REPORT_DPI = 110
+
+
 @dataclass
 class Section:
     """One part of a report.
@@ -78,14 +82,15 @@ class Section:
     blocks: list[str] = field(default_factory=list)
 
 
-def png_bytes(figure: Figure, dpi: int = 90) -> bytes:
+def png_bytes(figure: Figure, dpi: int = REPORT_DPI) -> bytes:
     """A matplotlib figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
-def figure_html(image: Figure | bytes, alt: str, caption: str = "", dpi: int = 90) -> str:
+def figure_html(image: Figure | bytes, alt: str, caption: str = "",
+                dpi: int = REPORT_DPI) -> str:
     """A ``<figure>`` with the image embedded as a base64 PNG ``data:`` URI.
 
     Args:
