@@ -188,9 +188,17 @@ def test_similar_names_the_galaxy_a_copy_of_the_query_image_is(
     first, *others = by_copy["neighbours"]  # the copy's galaxy is nearest, and marked
     assert first["id_str"] == catalog["id_str"][5] and first["distance"] < 1e-6
     assert [n["id_str"] for n in others] == [n["id_str"] for n in by_id["neighbours"][:-1]]
-    assert main(["similar", str(files["embeddings"]), "--image", str(copy), "-k", "2"]) == 0
+    import galmorph.report.plots as plots
+
+    drawn: list[list[str]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "galaxy_grid", lambda files, captions, **kw: drawn.append(captions))
+        assert main(["similar", str(files["embeddings"]), "--image", str(copy), "-k", "2",
+                     "--grid", str(tmp_path / "g.png")]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"the same image as {catalog['id_str'][5]} (rank 1) in the embeddings" in out
+    assert drawn[0][0] == f"query image\ndownloaded again.jpg\n= {catalog['id_str'][5]}"
+    assert drawn[0][1].endswith("distance 0 (the query)")
     original = similar_json(files["embeddings"], "--image", str(files["root"] /
                             catalog["file_loc"][5]), capsys=capsys)  # by its own path: left out
     assert original["query"]["same_as"] == [catalog["id_str"][5]]

@@ -28,6 +28,7 @@ import argparse
 import json
 import re
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -300,7 +301,8 @@ def _draw(result: SimilarityResult, path: str) -> None:
         return
     if query["kind"] == "image":
         first = query["image"]
-        caption = "query image" + (f"\n= {query['same_as'][0]}" if query.get("same_as") else "")
+        caption = (f"query image\n{Path(str(first)).name}"
+                   + (f"\n= {query['same_as'][0]}" if query.get("same_as") else ""))
     else:
         first, caption = query.get("file_loc", ""), f"query\n{query['id_str']}"
     files = _image_files(neighbours)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from galmorph.data.tree import plain_name
 from galmorph.files import user_path
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ def draw_learning_curves(history: pd.DataFrame, loss_name: str = "loss",
     elif questions:
         score = axes[1]
         for column in questions:
-            score.plot(epochs, history[column], ".-", label=column[len(QUESTION_PREFIX):])
+            score.plot(epochs, history[column], ".-",
+                       label=plain_name(column[len(QUESTION_PREFIX):]))
         score.set(xlabel="epoch", ylabel="loss (nats per galaxy)",
                   title="Validation loss of each question")
         score.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1, 0.5))
