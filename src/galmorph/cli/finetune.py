@@ -103,7 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit = parser.add_argument_group("training")
     fit.add_argument(
         "--n-blocks", type=int, default=None, metavar="N",
-        help="encoder blocks to train, from the top; 0 trains only the head (linear probe), "
+        help="encoder blocks to train, from the top; 0 trains only the new output layer (the "
+        "head) on the encoder as it is, "
         f"-1 all (default: {DEFAULT_N_BLOCKS}; all with --from-scratch)",
     )
     fit.add_argument(
@@ -112,22 +113,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "starts as a logistic regression on the pretrained features, and if no epoch beats "
         "its validation loss that probe is kept (regression and votes: always random)",
     )
-    fit.add_argument("--epochs", type=positive_int, default=30, help="(default: 30)")
+    fit.add_argument("--epochs", type=positive_int, default=30,
+                     help="passes over the training galaxies (default: 30)")
     fit.add_argument("--patience", type=positive_int, default=None,
                      help="stop after this many epochs without a better validation loss")
     fit.add_argument("--val-fraction", type=fraction, default=0.2, metavar="F",
                      help="galaxies held out for validation, stratified by class; 0: none, "
                      "keep the last epoch (default: 0.2)")
     fit.add_argument("--lr", type=positive_float, default=1e-3,
-                     help="head learning rate (default: 1e-3)")
+                     help="learning rate of the head: the size of each training step "
+                     "(default: 1e-3)")
     fit.add_argument("--lr-decay", type=positive_float, default=0.5,
                      help="each block down from the top trains at this times the learning rate "
                      "of the one above (default: 0.5)")
     fit.add_argument("--weight-decay", type=non_negative_float, default=0.05,
-                     help="(default: 0.05)")
-    fit.add_argument("--dropout", type=fraction, default=0.2, help="head dropout (default: 0.2)")
+                     help="AdamW weight decay, which keeps weights small against overfitting "
+                     "(default: 0.05)")
+    fit.add_argument("--dropout", type=fraction, default=0.2,
+                     help="fraction of the head's inputs dropped at random while training, "
+                     "against overfitting (default: 0.2)")
     fit.add_argument("--label-smoothing", type=fraction, default=0.0,
-                     help="from 0 up to (not including) 1 (classification; default: 0)")
+                     help="from 0 up to (not including) 1: trains towards slightly less "
+                     "than certain answers, for labels that may be wrong (classification; "
+                     "default: 0)")
     fit.add_argument("--class-weights", choices=("balanced",), default=None,
                      help="weight classes inversely to their frequency (classification)")
     fit.add_argument("--loss", choices=("mse", "mae"), default="mse",
