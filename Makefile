@@ -29,7 +29,7 @@ install-dev: $(VENV)/.installed-dev
 # fine-tuning) on the bundled galaxies with the shipped starter model; writes and
 # prints demo-output/report.html.
 demo: install
-	$(BIN)/galmorph demo --out demo-output
+	$(BIN)/galmorph demo -o demo-output
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

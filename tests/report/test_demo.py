@@ -213,6 +213,8 @@ def test_demo_is_listed_with_its_options() -> None:
     assert parser.parse_args(["demo", "--backend", "torch"]).backend == "torch"
     args = parser.parse_args(["demo", "--out", "x", "--data", "c.csv", "--epochs", "3"])
     assert (args.out, args.data, args.epochs) == ("x", "c.csv", 3)
+    # -o and --output as every other command, --out as before
+    assert {parser.parse_args(["demo", option, "y"]).out for option in ("-o", "--output")} == {"y"}
 
 
 def test_demo_reports_a_bad_catalog_as_one_error(tmp_path: Path, capsys) -> None:

@@ -7,8 +7,8 @@ figures embedded) with the tables and files behind it (see :mod:`galmorph.report
 
 Example::
 
-    galmorph demo --out demo-output
-    galmorph demo --data my_catalog.csv --out my-demo
+    galmorph demo -o demo-output
+    galmorph demo --data my_catalog.csv -o my-demo
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "on a laptop CPU."
         ),
     )
-    parser.add_argument("-o", "--out", default="demo-output", metavar="DIR",
+    parser.add_argument("-o", "--output", "--out", dest="out", default="demo-output",
+                        metavar="DIR",
                         help="output folder; an earlier demo's outputs there are replaced, "
                         "other files kept (default: demo-output)")
     parser.add_argument("--data", metavar="CATALOG", default=None,

@@ -227,6 +227,6 @@ def _print_next_steps(console: Console, out: Path, report: Path) -> None:
                            f"galmorph serve {embeddings}{extra} --session {out / 'hunt.db'}"),
                       soft_wrap=True)
     console.print(Text("      run it on your own galaxies: galmorph validate CATALOG, then "
-                       "galmorph demo --data CATALOG --out DIR (CATALOG: a table of id_str and "
+                       "galmorph demo --data CATALOG -o DIR (CATALOG: a table of id_str and "
                        "file_loc columns, like the catalog.csv of galmorph demo-data DIR)"),
                   soft_wrap=True)
