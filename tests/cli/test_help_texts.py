@@ -45,3 +45,13 @@ def test_every_option_is_explained_with_its_default(command: str,
     if _has_default(action) and not isinstance(action, argparse._VersionAction):
         assert "default" in action.help, (
             f"{command} {name} does not say its default ({action.default!r})")
+
+
+def test_trains_learning_rate_schedule_is_not_confused_with_a_dask_scheduler() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["train", "c.csv", "-o", "r"]).scheduler == "cosine"
+    for option in ("--lr-schedule", "--scheduler"):  # the old name still works
+        assert parser.parse_args(["train", "c.csv", "-o", "r", option, "plateau"]
+                                 ).scheduler == "plateau"
+    train = next(a for c, a in OPTIONS if c == "galmorph train" and a.dest == "scheduler")
+    assert train.option_strings[0] == "--lr-schedule" and "not the Dask" in train.help

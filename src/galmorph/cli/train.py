@@ -104,10 +104,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight-decay", type=non_negative_float, default=0.05,
                         help="AdamW weight decay, which keeps weights small against "
                         "overfitting (default: 0.05)")
-    parser.add_argument("--scheduler", choices=("cosine", "plateau"), default="cosine",
+    parser.add_argument("--lr-schedule", "--scheduler", dest="scheduler",
+                        choices=("cosine", "plateau"), default="cosine",
                         help="how the learning rate changes: cosine falls smoothly to 0 "
                         "by the last epoch; plateau divides it by 5 after 2 epochs without "
-                        "a better validation loss (default: cosine)")
+                        "a better validation loss (default: cosine; --scheduler is the "
+                        "same option, not the Dask scheduler of predict and embed)")
     parser.add_argument("--dropout", type=fraction, default=0.2,
                         help="fraction of the head's inputs dropped at random while "
                         "training, against overfitting (default: 0.2)")
