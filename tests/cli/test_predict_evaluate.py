@@ -214,7 +214,7 @@ def test_evaluate_prints_table_and_writes_json(
         )
     assert status == 0, err
     assert "Model tiny" in stdout and "Vote-count evaluation: 5 galaxies" in stdout
-    assert "t02_edgeon" in stdout and "Summed NLL per galaxy" in stdout
+    assert "edge-on" in stdout and "Summed NLL per galaxy" in stdout
     result = json.loads(out.read_text())
     assert set(result["questions"]) == {q.name for q in SCHEMA.questions}
     for metrics in result["questions"].values():

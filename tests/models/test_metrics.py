@@ -222,6 +222,12 @@ def test_print_evaluation_table(tmp_path: Path) -> None:
     for expected in ("shape", "edge", "Base", "Summed NLL per galaxy",
                      f"{result['mean_nll']:.3f}", "100.0 ("):
         assert expected in text
+    gz2 = {"questions": {"t01_smooth_or_features": result["questions"]["shape"]},
+           "n_galaxies": 1, "mean_nll": 1.0}
+    console = Console(file=io.StringIO(), width=200)
+    print_evaluation(gz2, console)  # questions in words, without GZ2's codes
+    assert "smooth or features" in console.file.getvalue()
+    assert "t01" not in console.file.getvalue()
 
     # also from the JSON file, where NaN became null, and without a baseline
     path = write_json(evaluate_votes(np.zeros((1, 5)), np.ones((1, 5)), SCHEMA),

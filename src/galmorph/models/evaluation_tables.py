@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from galmorph.data.tree import plain_name
 from galmorph.models.label_metrics import versus_constant_answer, versus_median
 from galmorph.models.metrics import CONFIDENT_AGREEMENT, CONFIDENT_ANSWERED
 
@@ -96,7 +97,7 @@ def print_evaluation(result: dict[str, Any], console: Console | None = None) -> 
         if accuracy != "–":
             low, high = m["accuracy_ci95"]
             accuracy += f" ({_percent(low)}–{_percent(high)})"
-        row = [name, _number(m["nll"], ".3f")]
+        row = [plain_name(name), _number(m["nll"], ".3f")]
         if has_baseline:
             row.append(_number(m["baseline_nll"], ".3f"))
         row += [
