@@ -67,7 +67,7 @@ def test_answer_names_for_any_schema(table: GalaxyTable) -> None:
     assert np.array_equal(decals.values("disk-edge-on.yes"),
                           decals.values("disk-edge-on_yes_fraction"), equal_nan=True)
     for name in names:  # every listed name can be typed in a filter
-        decals.select(f"{name} > 0.5 and {name}.uncertainty < 1")
+        decals.select(f"{name} > 0.5 and {name}.uncertainty < 1 and {name}.share < 1")
 
 
 def test_values_are_aligned_by_id(table: GalaxyTable,
@@ -83,6 +83,10 @@ def test_values_are_aligned_by_id(table: GalaxyTable,
         predictions, "t03_bar_a06_bar_lower90")
     for name in ("bar.uncertainty", "a06_bar.UNCERTAINTY", "t03_bar_a06_bar_fraction.uncertainty"):
         assert np.allclose(table.values(name), width, equal_nan=True)
+    share = bar * by_id(predictions, "t03_bar_asked")  # of all volunteers, not of those asked
+    for name in ("bar.share", "a06_bar.SHARE", "t03_bar_a06_bar_fraction.share"):
+        assert np.allclose(table.values(name), share, equal_nan=True)
+    assert table.select("bar.share > 0.5").tolist() == np.flatnonzero(share > 0.5).tolist()
     assert np.array_equal(table.values("redshift"), by_id(catalog, "redshift"))  # first row
     assert table.values("n_votes").dtype == np.float64
     assert np.array_equal(table.values("t03_bar_asked"), by_id(predictions, "t03_bar_asked"),
@@ -101,6 +105,7 @@ def test_values_are_aligned_by_id(table: GalaxyTable,
     ("spiral.uncertainy", "unknown name 'spiral.uncertainy'"),
     ("survey", "'survey' is a text column: filters and sorts use number columns"),
     ("ra.uncertainty", "'ra.uncertainty': only predicted answers have a 90% interval"),
+    ("ra.share", "'ra.share': only predicted answers have a share of all volunteers"),
     ("dec", "unknown name 'dec'"),  # a column given as None is left out
 ])
 def test_bad_names_say_why(table: GalaxyTable, name: str, message: str) -> None:

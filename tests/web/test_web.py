@@ -209,6 +209,10 @@ def test_browse_filters_and_sorts_by_predictions(client: TestClient,
     by_bar = [n for _, n in sorted(zip(bar, names, strict=True), key=lambda p: -p[0])]
     assert _all_pages(client, sort="-bar", per_page=15) == by_bar
     assert _all_pages(client, sort="a06_bar", per_page=15) == by_bar[::-1]
+    shown = client.get("/api/galaxies", params={"sort": "-bar", "per_page": 3}).json()
+    assert [g["sorted"] for g in shown["galaxies"]] == [  # each card shows what orders it
+        {"name": "bar", "value": pytest.approx(sorted(bar)[-i])} for i in (1, 2, 3)]
+    assert "sorted" not in client.get("/api/galaxies").json()["galaxies"][0]
 
     lower = _predicted(web_files, "t04_spiral_a08_spiral_lower90")
     upper = _predicted(web_files, "t04_spiral_a08_spiral_upper90")

@@ -204,7 +204,7 @@ def test_filter_changes_the_grid(page: object, site: dict[str, object]) -> None:
     page.goto(site["url"] + "/")
     ids = page.locator("#browse-grid .card .id")
     expect(ids).to_have_count(40)
-    expect(page.locator("#browse-sort-names option")).to_have_count(3 * 28)  # gz2-no-odd
+    expect(page.locator("#browse-sort-names option")).to_have_count(4 * 28)  # gz2-no-odd
     page.fill("#browse-where", f"bar > {threshold!r}")
     page.fill("#browse-sort", "bar")
     page.click("#filter button[type=submit]")
@@ -215,6 +215,8 @@ def test_filter_changes_the_grid(page: object, site: dict[str, object]) -> None:
     page.fill("#browse-sort", "-bar")
     page.click("#filter button[type=submit]")
     expect(ids).to_have_text(expected[::-1])
+    expect(page.locator("#browse-grid .card .sorted").first).to_have_text(  # why it is first
+        f"bar {passing[-1][0]:.3f}")
     with page.expect_download() as download:  # every galaxy of the filter, in its order
         page.click("#browse-export")
     table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
@@ -225,6 +227,14 @@ def test_filter_changes_the_grid(page: object, site: dict[str, object]) -> None:
     page.click("#filter button[type=submit]")
     expect(page.locator("#error")).to_contain_text("expected a number after '>' at character 6")
     expect(ids).to_have_count(0)
+    # nothing shown: no page to turn to, no export of galaxies other than those asked for
+    expect(page.locator("#prev")).to_be_disabled()
+    expect(page.locator("#next")).to_be_disabled()
+    assert page.locator("#browse-export").get_attribute("href") is None
+
+    page.fill("#browse-where", "bar > 2")
+    page.click("#filter button[type=submit]")
+    expect(page.locator("#browse-grid .help")).to_contain_text("No galaxy passes this filter")
 
     page.fill("#browse-where", "")
     page.fill("#browse-sort", "")

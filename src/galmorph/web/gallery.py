@@ -194,9 +194,13 @@ class Gallery:
         with self._lock:
             labels = self.labels()
         chosen = rows[(page - 1) * per_page: page * per_page]
+        galaxies = [self.describe(int(r), labels) for r in chosen]
+        if name := self.table.sort_name(sort):  # each card shows what orders it
+            values = self.table.values(name)
+            for galaxy, row in zip(galaxies, chosen, strict=True):
+                galaxy["sorted"] = {"name": name, "value": _number(values[row])}
         return {"total": int(len(rows)), "page": page, "pages": pages, "per_page": per_page,
-                "where": where, "sort": sort,
-                "galaxies": [self.describe(int(r), labels) for r in chosen]}
+                "where": where, "sort": sort, "galaxies": galaxies}
 
     def info(self) -> dict[str, Any]:
         """What is loaded, for the page header."""

@@ -14,6 +14,9 @@ Names, for any schema (answers are found from the ``<question>_asked`` and
   ``_fraction`` column. A name several answers share (``no_bulge``) is refused with
   the names that tell them apart;
 * ``ANSWER.uncertainty``: the width of its 90% interval, ``_upper90 - _lower90``;
+* ``ANSWER.share``: its fraction of all volunteers, ``_fraction`` times its question's
+  ``_asked`` (``bar`` counts only the volunteers asked about bars, so a smooth galaxy
+  few would be asked about can still have ``bar`` 0.8; ``bar.share`` is then low);
 * the whole name of a number column of the predictions, the catalog or the embeddings
   (``t03_bar_asked``, ``redshift``, ``ra``); it wins over an answer of the same name.
   A fine-tuned classifier's predictions have no answers: their number columns
@@ -53,6 +56,8 @@ MAX_SELECTIONS = 16
 #: Sort orders kept (one int64 per galaxy each).
 MAX_ORDERS = 8
 UNCERTAINTY = ".uncertainty"
+#: An answer's fraction of all volunteers: its fraction times the fraction asked.
+SHARE = ".share"
 _PREFIXED = re.compile(r"[at][0-9]+_(.+)")
 
 
@@ -136,6 +141,7 @@ class GalaxyTable:
                     self._sources[str(name)] = (frame, rows)
         self._values: dict[str, np.ndarray] = {}
         self.stems: list[str] = []
+        self._asked: dict[str, str] = {}  # answer stem -> its question's _asked column
         self._keys: dict[str, list[str]] = {}  # lower-case name -> answer stems
         self._spelled: dict[str, str] = {}  # lower-case name -> as first written
         #: The number columns of predictions without answers (a classifier's ``prob_<class>``).
@@ -161,6 +167,7 @@ class GalaxyTable:
             stem = column.removesuffix("_fraction")
             answer = stem[len(question) + 1:]
             self.stems.append(stem)
+            self._asked[stem] = f"{question}_asked"
             for q in dict.fromkeys((question, _short(question))):
                 for a in dict.fromkeys((answer, _short(answer))):
                     self._add_key(f"{q}.{a}", stem)
@@ -230,7 +237,8 @@ class GalaxyTable:
         """What names there are, as a filter spells them (for unknown names)."""
         if self.stems:
             return (f"names are the predicted answers ({_listed(self.names())}), "
-                    "ANSWER.uncertainty, and number columns of the predictions or catalog")
+                    "ANSWER.share, ANSWER.uncertainty, and number columns of the "
+                    "predictions or catalog")
         if self.predicted:
             return (f"names are the predicted columns ({_listed(self.predicted_names())}) "
                     "and number columns of the catalog")
@@ -238,28 +246,33 @@ class GalaxyTable:
         return ("no predictions are loaded (galmorph serve --predictions FILE); "
                 f"number columns: {columns}")
 
-    def _uncertainty(self, name: str, where: str) -> str:
-        base = name[:-len(UNCERTAINTY)]
+    def _derived(self, name: str, suffix: str, where: str) -> str:
+        """Key in ``_values`` of ``ANSWER.uncertainty`` or ``ANSWER.share`` (``suffix``)."""
+        what = {UNCERTAINTY: "a 90% interval", SHARE: "a share of all volunteers"}[suffix]
+        base = name[:-len(suffix)]
         if base in self._sources and base.lower() not in self._keys:
             base = base.removesuffix("_fraction")
             if base.lower() not in self._keys:
-                raise FilterError(f"{name!r}{where}: only predicted answers have a 90% "
-                                  "interval (bar.uncertainty)")
+                raise FilterError(f"{name!r}{where}: only predicted answers have {what} "
+                                  f"(bar{suffix})")
         stem = self._stem(base, where)
-        key = stem + UNCERTAINTY
+        key = stem + suffix
         if key not in self._values:
-            lower, upper = f"{stem}_lower90", f"{stem}_upper90"
-            if lower not in self._sources or upper not in self._sources:
-                raise FilterError(f"{name!r}{where} needs the columns {lower} and {upper}, "
+            needed = ((f"{stem}_lower90", f"{stem}_upper90") if suffix == UNCERTAINTY
+                      else (f"{stem}_fraction", self._asked[stem]))
+            if any(column not in self._sources for column in needed):
+                raise FilterError(f"{name!r}{where} needs the columns {' and '.join(needed)}, "
                                   "which the predictions lack")
-            width = self._values[self._column(upper)] - self._values[self._column(lower)]
-            self._values[key] = self._frozen(width)
+            first, second = (self._values[self._column(c)] for c in needed)
+            self._values[key] = self._frozen(second - first if suffix == UNCERTAINTY
+                                             else first * second)
         return key
 
     def _key(self, name: str, where: str) -> str:
         """Key in ``_values`` of what ``name`` means (computed on first use)."""
-        if name.lower().endswith(UNCERTAINTY):
-            return self._uncertainty(name, where)
+        for suffix in (UNCERTAINTY, SHARE):
+            if name.lower().endswith(suffix):
+                return self._derived(name, suffix, where)
         if name in self._sources:
             return self._column(name)
         same = [c for c in self._sources if c.lower() == name.lower()]
@@ -269,8 +282,8 @@ class GalaxyTable:
 
     def values(self, name: str) -> np.ndarray:
         """``(n,)`` read-only float values of ``name`` per gallery row (NaN where unknown),
-        resolved as in filters: ``bar``, ``a06_bar``, ``bar.uncertainty``, ``ra``,
-        ``prob_not ring`` or `` `prob_not ring` ``...
+        resolved as in filters: ``bar``, ``a06_bar``, ``bar.uncertainty``, ``bar.share``,
+        ``ra``, ``prob_not ring`` or `` `prob_not ring` ``...
 
         Raises:
             FilterError: for an unknown name (with close matches) or an ambiguous one.
@@ -290,20 +303,32 @@ class GalaxyTable:
             mask = found if mask is None else mask & found
         return mask
 
-    def _sorted(self, sort: str) -> np.ndarray | None:
+    @staticmethod
+    def sort_name(sort: str) -> str:
+        """The name a sort orders by, without its sign (``-bar`` → ``bar``); "" for none.
+
+        Raises:
+            FilterError: for a sign that names nothing.
+        """
+        sort = sort.strip()
         if not sort:
-            return None
-        descending = sort.startswith("-")
+            return ""
         name = unquote(sort[1:].strip() if sort[0] in "-+" else sort)
         if not name:
             raise FilterError(f"sort {sort!r} names nothing: write NAME or -NAME, e.g. -bar")
-        key = (self._key(name, " in sort"), descending)
+        return name
+
+    def _sorted(self, sort: str) -> np.ndarray | None:
+        name = self.sort_name(sort)
+        if not name:
+            return None
+        key = (self._key(name, " in sort"), sort.startswith("-"))
         with self._lock:
             order = self._orders.get(key)
             if order is not None:
                 self._orders.move_to_end(key)
                 return order
-        order = self._frozen(_order(self._values[key[0]], descending))
+        order = self._frozen(_order(self._values[key[0]], key[1]))
         with self._lock:
             self._orders[key] = order
             while len(self._orders) > MAX_ORDERS:

@@ -41,9 +41,11 @@ async function showBrowse() {
   let data;
   try {
     data = await api("/api/galaxies?" + params);
-  } catch (error) {
+  } catch (error) {  // nothing shown: no pages to turn, no export of other galaxies
     $("page-info").textContent = "";
     $("browse-grid").replaceChildren();
+    $("prev").disabled = $("next").disabled = true;
+    $("browse-export").removeAttribute("href");
     throw error;
   }
   if (data.page !== state.page) {  // past the last page: show the last one
@@ -65,6 +67,11 @@ async function showBrowse() {
     if (!other.disabled) other.focus();
   }
   $("browse-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
+  if (!data.total) {
+    $("browse-grid").append(el("p", { class: "help", text: state.where || state.filter
+      ? "No galaxy passes this filter: loosen it (a lower threshold, or or instead of and)."
+      : "No galaxies to show." }));
+  }
 }
 
 function turnPage(step) {
@@ -74,10 +81,12 @@ function turnPage(step) {
 }
 
 // The filter form (id text, filter, sort; paging keeps them), and the sort box's
-// suggestions: every predicted answer, ascending, descending and by uncertainty, and a
+// suggestions: every predicted answer, ascending, descending (of those asked and of all
+// volunteers) and by uncertainty, and a
 // classifier's columns (`columns`, backquoted where a filter needs it), up and down.
 function setUpBrowse(answers, columns) {
-  const values = [...answers.flatMap((name) => [name, "-" + name, name + ".uncertainty"]),
+  const values = [...answers.flatMap((name) => [name, "-" + name, "-" + name + ".share",
+    name + ".uncertainty"]),
     ...columns.flatMap((name) => [name, "-" + name])];
   $("browse-sort-names").replaceChildren(...values.map((value) => el("option", { value })));
   $("filter").addEventListener("submit", (e) => {

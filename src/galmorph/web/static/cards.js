@@ -3,6 +3,12 @@
 // Uses el, imageUrl, galaxyUrl and fmt from common.js; goSearch from search.js.
 "use strict";
 
+// An id as text that may break only before the sign of its declination (J090203.35+590529.9),
+// so that a name too long for its card never splits mid-number.
+function idParts(id) {
+  return id.split(/(?=[+-]\d)/).flatMap((part, i) => (i ? [el("wbr"), part] : [part]));
+}
+
 // A square saying why a galaxy shows no image, in its place.
 function noImage(why) { return el("div", { class: "no-image", text: why }); }
 
@@ -22,12 +28,15 @@ function galaxyImage(galaxy) {
 function card(galaxy, extras = [], onClick = null, action = null) {
   const node = el("figure", { class: "card", "data-id": galaxy.id });
   node.append(galaxyImage(galaxy));
-  node.append(el("figcaption", { class: "id", text: galaxy.id }));
+  node.append(el("figcaption", { class: "id" }, ...idParts(galaxy.id)));
   if (galaxy.ra !== undefined) {
     node.append(el("div", { class: "muted", text: `RA ${fmt(galaxy.ra, 4)}, Dec ${fmt(galaxy.dec, 4)}` }));
   }
   for (const item of galaxy.summary || []) {
     node.append(el("div", { class: "muted", text: `${item.text} ${fmt(item.fraction, 2)}` }));
+  }
+  if (galaxy.sorted) {  // the value the page is sorted by, to see why it comes here
+    node.append(el("div", { class: "sorted", text: `${galaxy.sorted.name} ${fmt(galaxy.sorted.value, 3)}` }));
   }
   if (galaxy.score !== undefined && galaxy.score !== null) {
     node.append(el("div", {}, el("span", { class: "badge", text: `your score ${galaxy.score}` })));
