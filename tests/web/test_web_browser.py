@@ -306,7 +306,8 @@ def test_search_from_several_ids(page: object, site: dict[str, object]) -> None:
     expect(page.locator("#search-query .card")).to_have_count(3)
     assert page.locator("#search-query .card .id").all_inner_texts() == examples
     expect(page.locator("#search-status")).to_have_text(
-        "6 galaxies most like the 3 examples together (cosine distance to their mean)")
+        "6 galaxies most like the 3 examples together (cosine distance to their mean); "
+        "distance 0: the same image, larger: less alike")
     found = page.locator("#search-grid .card")
     expect(found).to_have_count(6)
     assert set(found.locator(".id").all_inner_texts()).isdisjoint(examples)

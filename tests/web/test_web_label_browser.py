@@ -75,6 +75,8 @@ def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str
     page.goto(site["url"] + "/#label")
     cards = page.locator("#label-grid .card")
     expect(cards).to_have_count(4)
+    expect(page.locator("#label-info")).to_contain_text(
+        "batch 1: spread over every kind of galaxy (no scores yet)")
     batch = cards.locator(".id").all_text_contents()
     for key in "5031":
         page.keyboard.press(key)
@@ -89,6 +91,10 @@ def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str
     page.click("#retrain")
     expect(page.locator("#label-status")).to_contain_text("Retrained")
     expect(page.locator("#label-grid .card.scored")).to_have_count(0)
+    expect(page.locator("#label-info")).to_contain_text(
+        "batch 2: where your scores so far promise the most")
+    expect(cards.first).to_contain_text("your predicted score")
+    expect(cards.first).to_contain_text(" of 5, give or take ")
     new_batch = cards.locator(".id").all_text_contents()
     assert len(new_batch) == 4 and not set(new_batch) & set(batch)
 

@@ -4,6 +4,12 @@
 // cards.js; setLabelCount from ranking.js.
 "use strict";
 
+// How a batch was chosen, by its method (the others: the most unusual by that method).
+const CHOSEN = {
+  "cold-start": "spread over every kind of galaxy (no scores yet)",
+  active: "where your scores so far promise the most, or know the least",
+};
+
 function labelCard(galaxy, index) {
   const buttons = el("div", { class: "scores", role: "group", "aria-label": `score ${galaxy.id}` });
   for (let score = 0; score <= 5; score++) {
@@ -18,8 +24,10 @@ function labelCard(galaxy, index) {
     buttons.append(button);
   }
   const predicted = galaxy.predicted === null ? "first batch: spread over the catalog"
-    : `predicted ${fmt(galaxy.predicted, 2)} ± ${fmt(galaxy.std, 2)}`;
-  const node = card(galaxy, [el("div", { class: "muted", text: predicted }), buttons],
+    : `your predicted score ${fmt(galaxy.predicted, 1)} of 5, give or take ${fmt(galaxy.std, 1)}`;
+  const node = card(galaxy, [el("div", { class: "muted", text: predicted,
+    title: "What your scores so far predict for this galaxy, and the model's uncertainty " +
+      "(one standard deviation): a large one means it cannot tell yet" }), buttons],
     () => { state.current = index; drawBatch(); });
   if (galaxy.score !== null && galaxy.score !== undefined) node.classList.add("scored");
   if (index === state.current) {
@@ -47,7 +55,8 @@ function useBatch(data) {
   state.batch = data.galaxies;
   const waiting = state.batch.findIndex((g) => g.score === null || g.score === undefined);
   state.current = waiting >= 0 ? waiting : 0;
-  $("label-info").textContent = `${data.n_labels} labels · batch ${data.batch} (${data.method})`;
+  $("label-info").textContent = `${data.n_labels} labels · batch ${data.batch}: ` +
+    (CHOSEN[data.method] || `the most unusual by ${data.method}`);
   setLabelCount(data.n_labels);
   drawBatch();
 }

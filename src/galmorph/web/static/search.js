@@ -38,12 +38,13 @@ function goSearch(id) {
 function showResults(data, queryCards) {
   $("search-query").replaceChildren(...[].concat(queryCards));
   const examples = data.query.examples;
-  searchStatus(examples
+  const found = examples
     ? (examples.length > 1
       ? `${data.neighbours.length} galaxies most like the ${examples.length} examples together ` +
         `(${data.metric} distance to their mean)`
       : `${data.neighbours.length} galaxies most like the example (${data.metric} distance)`)
-    : `${data.neighbours.length} nearest galaxies (${data.metric} distance)`);
+    : `${data.neighbours.length} nearest galaxies (${data.metric} distance)`;
+  searchStatus(`${found}; distance 0: the same image, larger: less alike`);
   $("search-grid").replaceChildren(...data.neighbours.map((g) => searchCard(g, [
     el("div", { class: "muted", text: `#${g.rank}, distance ${fmt(g.distance, 3)}` }),
     ...(g.like ? [el("div", { class: "muted", text: `most like ${g.like}` })] : [])])));
