@@ -102,7 +102,7 @@ def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str
     expect(page.locator("#label-info")).to_contain_text("4 labels")
     expect(page.locator("#label-grid .card .id")).to_have_text(new_batch)
     page.click("nav a[data-tab=ranking]")
-    starred = page.locator("#ranking-grid .card", has_text="★")
+    starred = page.locator("#ranking-grid .card", has_text="· your score ")
     expect(starred).to_have_count(4)
     expect(starred.first.locator(".id")).to_have_text(batch[0])  # the highest score given
     with LabelStore.open(site["session"]) as store:  # the same file the CLI uses

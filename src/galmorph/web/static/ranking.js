@@ -61,7 +61,8 @@ async function showRanking() {
     $("ranking-info").textContent = `top ${data.galaxies.length} of ${data.n_ranked}`
       + (data.notice ? ` · note: ${data.notice}` : "");
     $("ranking-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g, [el("div", {
-      class: "muted", text: `#${g.rank} · interest ${fmt(g.interest, 2)}${g.labelled ? " ★" : ""}`,
+      class: "muted", text: g.labelled ? `#${g.rank} · your score ${+g.interest.toFixed(2)}`
+        : `#${g.rank} · predicted interest ${fmt(g.interest, 1)} of 5`,
     })])));
   } catch (error) {
     if (error.status !== 409) throw error;  // 409: no session, or no scores yet
