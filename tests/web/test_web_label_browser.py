@@ -107,3 +107,11 @@ def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str
     expect(starred.first.locator(".id")).to_have_text(batch[0])  # the highest score given
     with LabelStore.open(site["session"]) as store:  # the same file the CLI uses
         assert store.labels() == dict(zip(batch, (4.0, 0.0, 3.0, 1.0), strict=True))
+    page.click("nav a[data-tab=label]")
+    expect(page.locator("#label-info")).to_contain_text("4 labels · batch 2")  # shown anew
+    page.wait_for_load_state("networkidle")
+    page.keyboard.press("2")  # one of the four scored: Retrain says the others stay unlabelled
+    expect(page.locator("#label-info")).to_contain_text("5 labels")
+    page.click("#retrain")
+    expect(page.locator("#label-status")).to_contain_text(
+        "(3 of the last batch not scored: they stay unlabelled)")

@@ -112,12 +112,15 @@ async function retrain() {
   $("retrain").disabled = true;
   try {
     await state.sending;
+    const unscored = state.batch.filter((g) => g.score === null || g.score === undefined).length;
     const data = await api("/api/anomaly/retrain", { method: "POST" });
     useBatch(data);
+    const skipped = data.retrained && unscored
+      ? ` (${unscored} of the last batch not scored: they stay unlabelled)` : "";
     $("label-status").textContent = !data.retrained
       ? "Nothing to retrain on yet: score some of these galaxies first (click a score or press 0–5)."
-      : data.notice ? `Retrained, but ${data.notice}.`
-        : "Retrained on all your scores: here is the next batch.";
+      : data.notice ? `Retrained${skipped}, but ${data.notice}.`
+        : `Retrained on all your scores${skipped}: here is the next batch.`;
   } catch (error) {
     $("label-status").textContent = "";
     throw error;
