@@ -96,3 +96,17 @@ def test_answers_rank_by_the_share_of_all_volunteers_and_captions_say_it(
     # bars rank by the share of all volunteers: 0.6 of all before 0.97 of half
     assert drawn == ["a\nstar: 0.20", "b\nstar: 0.10", "b\nbar: 0.60",
                      "a\nbar: 0.97 (of 51% asked)"]
+
+
+def test_the_share_asked_is_found_for_any_schemas_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GZ DECaLS' columns (bar_strong_fraction, bar_asked) rank by the share of all, too."""
+    import galmorph.report.answer_grid as module
+
+    drawn: list[str] = []
+    monkeypatch.setattr(module, "galaxy_grid",
+                        lambda files, captions, **kw: drawn.extend(captions))
+    table = pd.DataFrame({"id_str": ["edge-on", "barred"], "bar_strong_fraction": [0.9, 0.6],
+                          "bar_asked": [0.1, 0.95], "bar_no_fraction": [0.1, 0.4]})
+    answer_grid(table, ["", ""], [("bar_strong_fraction", "strong")], per_answer=2)
+    assert drawn == ["barred\nstrong: 0.60 (of 95% asked)",
+                     "edge-on\nstrong: 0.90 (of 10% asked)"]

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,8 +36,8 @@ PER_ANSWER = 6
 FRACTION = "_fraction"
 #: A caption gives the fraction of volunteers asked when it is below this.
 ASKED_SHOWN_BELOW = 0.995
-#: A vote model's answer column: its question's name, then ``_aNN_`` and the answer.
-_ANSWER = re.compile(r"(.+?)_a\d+_.*_fraction")
+#: Ending of a vote model's columns of the fraction of volunteers asked each question.
+ASKED = "_asked"
 
 
 def answer_columns(schema: Schema) -> pd.DataFrame:
@@ -84,11 +83,15 @@ def grid_columns(predictions: pd.DataFrame, schema: Schema | None,
 
 def _asked(predictions: pd.DataFrame, column: str) -> np.ndarray | None:
     """The predicted fraction of volunteers asked the question of a ``<answer>_fraction``
-    column (``t03_bar_a06_bar_fraction`` → ``t03_bar_asked``); None for other columns or
-    a table without it."""
-    match = _ANSWER.fullmatch(column)
-    asked = f"{match.group(1)}_asked" if match else None
-    return predictions[asked].to_numpy(dtype=float) if asked in predictions else None
+    column: the table's ``<question>_asked`` of the longest question name the column starts
+    with (``t03_bar_a06_bar_fraction`` → ``t03_bar_asked``, DECaLS' ``bar_strong_fraction``
+    → ``bar_asked``); None for other columns."""
+    if not column.endswith(FRACTION):
+        return None
+    questions = [str(c).removesuffix(ASKED) for c in predictions.columns
+                 if str(c).endswith(ASKED)]
+    question = max((q for q in questions if column.startswith(f"{q}_")), key=len, default=None)
+    return None if question is None else predictions[f"{question}{ASKED}"].to_numpy(dtype=float)
 
 
 def _named_column(name: str, labels: dict[str, str]) -> tuple[str, str]:
