@@ -3,6 +3,7 @@ own time limit; a run resumed past its schedule's end is refused, one stopping b
 is warned of."""
 
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from galmorph.data import bundled
 from galmorph.exceptions import GalmorphError, GalmorphWarning
-from galmorph.training.resume import schedule_note
+from galmorph.training.resume import planned_epochs, schedule_note
 from galmorph.training.train import train
 
 
@@ -72,7 +73,17 @@ def test_resuming_past_the_schedule_is_refused_and_stopping_before_it_warns(tmp_
         "1 epoch and a resumed run keeps it, so it cannot go on to epoch 2" in said
     assert f"--init {tmp_path / 'model.pt'} --epochs N" in said
     assert (tmp_path / "last.ckpt").read_bytes() == before  # nothing trained or written
-    note = schedule_note({"training": {"epochs": 10}}, 6, "cosine", tmp_path)
+    note = schedule_note(10, 6, "cosine", tmp_path)
     assert note is not None and "stopping after epoch 6 leaves the learning rate" in note
-    assert schedule_note({"training": {"epochs": 10}}, 10, "cosine", tmp_path) is None
-    assert schedule_note({"training": {"epochs": 10}}, 20, "plateau", tmp_path) is None
+    assert schedule_note(10, 10, "cosine", tmp_path) is None
+    assert schedule_note(10, 20, "plateau", tmp_path) is None
+
+
+def test_the_schedule_is_the_first_runs_even_after_a_shorter_resumed_run() -> None:
+    """--epochs 20, resumed with --epochs 10, then with --epochs 20 again: the schedule was
+    set for 20 all along, so the last run is allowed."""
+    assert planned_epochs({"training": {"epochs": 20}}) == 20
+    shorter = {"training": {"epochs": 10, "schedule_epochs": 20}}  # what the resumed run wrote
+    assert planned_epochs(shorter) == 20
+    assert schedule_note(planned_epochs(shorter), 20, "cosine", Path("run")) is None
+    assert planned_epochs({}) is None and schedule_note(None, 5, "cosine", Path("run")) is None

@@ -20,17 +20,24 @@ from lightning.pytorch.callbacks import Timer
 from galmorph.exceptions import GalmorphError
 
 
-def schedule_note(earlier: dict[str, Any], epochs: int, scheduler: str, output_dir: Path
+def planned_epochs(earlier: dict[str, Any]) -> int | None:
+    """The epochs the learning-rate schedule of a checkpoint's run was set for: the first
+    run's ``--epochs`` (a resumed run keeps that schedule and records it as
+    ``schedule_epochs``, whatever its own ``--epochs``); None when not recorded."""
+    training = earlier.get("training", {})
+    return training.get("schedule_epochs", training.get("epochs"))
+
+
+def schedule_note(planned: int | None, epochs: int, scheduler: str, output_dir: Path
                   ) -> str | None:
-    """A warning when a resumed cosine schedule was planned for more epochs than ``epochs``
-    (the checkpoint's schedule goes on as planned); else None.
+    """A warning when a resumed cosine schedule was set (:func:`planned_epochs`) for more
+    epochs than ``epochs`` (the checkpoint's schedule goes on as planned); else None.
 
     Raises:
-        GalmorphError: ``epochs`` is more than the schedule was planned for. Past its
-            end a cosine schedule climbs back to the full learning rate, so those epochs
-            would undo the annealing rather than train longer.
+        GalmorphError: ``epochs`` is more than the schedule was set for. Past its end a
+            cosine schedule climbs back to the full learning rate, so those epochs would
+            undo the annealing rather than train longer.
     """
-    planned = earlier.get("training", {}).get("epochs")
     if scheduler != "cosine" or planned is None or planned == epochs:
         return None
     said = (f"the run in {output_dir} was started with --epochs {planned}: its cosine "

@@ -38,7 +38,12 @@ from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
 from galmorph.models.starts import Start, starting_point
 from galmorph.training.defaults import PRETRAINED_LR_DECAY
-from galmorph.training.resume import check_resumable, schedule_note, time_limit_note
+from galmorph.training.resume import (
+    check_resumable,
+    planned_epochs,
+    schedule_note,
+    time_limit_note,
+)
 from galmorph.training.trainer import (
     LAST_NAME,
     MODEL_FILE,
@@ -248,9 +253,10 @@ def train(
     last = output_dir / f"{LAST_NAME}.ckpt"
     resume_from = last if resume and last.exists() else None
     earlier, steps = ({}, 0) if resume_from is None else check_resumable(resume_from, metadata)
-    if resume_from is not None and (note := schedule_note(earlier, epochs, scheduler,
-                                                          output_dir)) is not None:
-        warnings.warn(note, GalmorphWarning, stacklevel=2)
+    if resume_from is not None:
+        metadata["training"]["schedule_epochs"] = planned = planned_epochs(earlier)
+        if (note := schedule_note(planned, epochs, scheduler, output_dir)) is not None:
+            warnings.warn(note, GalmorphWarning, stacklevel=2)
     if resume and resume_from is None:
         warnings.warn(f"nothing to resume: {output_dir} holds no {last.name}; training from "
                       "the start", GalmorphWarning, stacklevel=2)
