@@ -64,16 +64,40 @@ def test_tutorial_runs_as_written(tutorial: Path, tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 0, f"{name} is empty"
 
 
+#: Shell tokens that end a command: pipes, lists and redirections.
+COMMAND_ENDS = {"|", "||", "&&", ";", "&"}
+
+
 def galmorph_commands(text: str) -> list[list[str]]:
-    """The arguments of every ``galmorph`` command in the ```bash blocks of ``text``
-    (comments, redirections and the commands chained to it left out)."""
+    """The arguments of every ``galmorph`` command in the ```bash blocks of ``text``:
+    each line split as the shell does (quotes kept together, comments left out), then cut
+    at pipes, lists and redirections."""
     commands = []
     for block in bash_blocks(text):
         for line in block.replace("\\\n", " ").splitlines():
-            for part in re.split(r"\s*(?:&&|;|\||>)\s*", line.split(" #")[0].strip()):
-                if part.startswith("galmorph "):
-                    commands.append(shlex.split(part)[1:])
+            try:
+                tokens = shlex.split(line, comments=True)
+            except ValueError:  # a line of a here-document (Python), not a command
+                assert not line.lstrip().startswith("galmorph "), line
+                continue
+            command: list[str] = []
+            for token in [*tokens, ";"]:
+                if token in COMMAND_ENDS or token.startswith((">", "2>", "<")):
+                    if command[:1] == ["galmorph"]:
+                        commands.append(command[1:])
+                    command = []
+                else:
+                    command.append(token)
     return commands
+
+
+def test_commands_are_read_as_the_shell_reads_them() -> None:
+    block = ("```bash\ngalmorph similar e.parquet --where \"bar > 0.5\" -k 3 > out.json\n"
+             "ls | galmorph validate c.csv 2>/dev/null && galmorph predict c.csv -o p.csv"
+             "  # note\n```\n")
+    assert galmorph_commands(block) == [
+        ["similar", "e.parquet", "--where", "bar > 0.5", "-k", "3"],
+        ["validate", "c.csv"], ["predict", "c.csv", "-o", "p.csv"]]
 
 
 @pytest.mark.parametrize("page", [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))],

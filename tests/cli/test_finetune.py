@@ -34,8 +34,15 @@ def rings_csv(tmp_path: Path, demo_catalog: pd.DataFrame) -> Path:
 
 
 def test_finetune_then_predict_a_classifier(
-    tmp_path: Path, rings_csv: Path, tiny_model: TrainResult, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, rings_csv: Path, tiny_model: TrainResult, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import galmorph.report.learning_curves as curves_module
+
+    drawn: list[tuple] = []
+    write = curves_module.write_learning_curves
+    monkeypatch.setattr(curves_module, "write_learning_curves",
+                        lambda *args: drawn.append(args) or write(*args))
     run = tmp_path / "run"
     status = main([
         "finetune", str(rings_csv), "--label", "ring", "-o", str(run),
@@ -48,6 +55,8 @@ def test_finetune_then_predict_a_classifier(
     curves = run / "learning_curves.png"
     assert f"learning curves (loss by epoch, training and validation): {curves}" in out
     assert Image.open(curves).size == (900, 340)  # losses, and validation accuracy beside
+    # beside them, dashed, the balanced accuracy of one answer for all (2 classes: 0.5)
+    assert drawn[0][2:] == (None, (0.5, "balanced accuracy of one answer for all"))
     meta = load_model(run / "model.pt").metadata
     assert meta["training"]["split"]["sizes"] == {"train": 24, "val": 8, "test": 0}
     # the kept epoch's validation accuracy, as logged, is recorded and reported

@@ -115,3 +115,31 @@ def test_label_with_the_keyboard_retrain_and_reload(page: object, site: dict[str
     page.click("#retrain")
     expect(page.locator("#label-status")).to_contain_text(
         "(3 of the last batch not scored: they stay unlabelled)")
+
+
+def test_a_baseline_sessions_batch_shows_outlier_scores(
+        page: object, web_files: dict[str, Path], tmp_path: Path) -> None:
+    """A session ranking by an isolation forest shows its outlier score as such, not as a
+    score predicted from yours with an uncertainty it does not have."""
+    from playwright.sync_api import expect
+
+    from galmorph.anomaly.session import AnomalySession
+
+    session = tmp_path / "forest.db"
+    AnomalySession.start(web_files["embeddings"], session, method="isolation-forest",
+                         batch_size=3).close()
+    gallery = Gallery(web_files["embeddings"], predictions=web_files["predictions"],
+                      session=session)
+    server = BackgroundServer(create_app(gallery))
+    try:
+        page.goto(server.url + "/#label")
+        cards = page.locator("#label-grid .card")
+        expect(cards).to_have_count(3)
+        expect(page.locator("#label-info")).to_contain_text(
+            "batch 1: the most unusual by isolation-forest")
+        expect(cards.first).to_contain_text("outlier score ")
+        expect(cards.first).to_contain_text(" of 5 (isolation-forest)")
+        expect(cards.first).not_to_contain_text("give or take")
+    finally:
+        server.stop()
+        gallery.close()

@@ -241,7 +241,7 @@ def run_rank(args: argparse.Namespace) -> int:
             method = ranking.attrs["galmorph"]["galmorph_anomaly_method"]
             word, ranked_by = _RANKED_BY[method]
             captions = [f"{r.rank}. {r.id_str}\n" + (f"your score {r.score:g}" if r.labelled
-                                                      else f"{word} {r.predicted:.2f}")
+                                                      else f"{word} {r.interest:.2f}")
                         for r in top.itertuples()]
             files = (top["file_loc"].tolist() if "file_loc" in top
                      else [""] * len(top))
@@ -336,7 +336,8 @@ def _setting_text(key: str, value: Any) -> str:
 
 #: How a batch was chosen, by its method, for the title of its grid.
 _CHOSEN = {"cold-start": "chosen to cover every kind of galaxy (no scores yet)",
-           "active": "chosen where your scores so far promise the most (expected improvement)",
+           "active": "chosen where your scores so far promise the most, or know the least "
+                     "(expected improvement)",
            "isolation-forest": "the most unusual by an isolation forest",
            "lof": "the most unusual by the local outlier factor",
            "reweighted-forest": "the most unusual by an isolation forest re-weighted by your "

@@ -306,10 +306,12 @@ def _report(result: FinetuneResult) -> None:
     if result.metrics_file is not None:
         console.print(f"per-epoch losses and scores: {result.metrics_file}")
     task = result.metadata["task"]
-    median_mae = result.metadata.get("val_median_mae")
-    to_beat = ((1 / len(classes), "chance: one answer for all galaxies")
-               if classes else None if median_mae is None else
-               (median_mae, "always the training median"))
+    to_beat = None  # the level the right panel's scores must beat
+    present = sum(n > 0 for n in result.metadata.get("val_class_counts") or [])
+    if present:  # the classes with validation galaxies, as the balanced accuracy counts
+        to_beat = (1 / present, "balanced accuracy of one answer for all")
+    elif result.metadata.get("val_median_mae") is not None:
+        to_beat = (result.metadata["val_median_mae"], "always the training median")
     print_learning_curves(console, result.model_path.parent, {
         "classification": "cross-entropy", "votes": "summed NLL of the votes",
         "regression": "mean squared error" if result.metadata.get("loss") == "mse"

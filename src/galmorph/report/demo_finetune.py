@@ -107,7 +107,7 @@ def finetune_step(
     test_pred.assign(ring=truth).to_csv(run.out / "ring_test_predictions.csv", index=False)
 
     n_val = result.metadata["training"]["split"]["sizes"]["val"]
-    chance = (1 / len(classes), "chance: one answer for all galaxies")
+    chance = (1 / len(classes), "balanced accuracy of one answer for all")
     curve = run.save(draw_learning_curves(history, "cross-entropy", score_reference=chance),
                      "finetune_curve.png")
     section.blocks.append(figure_html(
@@ -116,8 +116,8 @@ def finetune_step(
         f"on the {n_val} held-out validation galaxies, after each pass over the data (epoch); "
         "the dotted line marks the epoch of lowest validation loss, the model kept. "
         f"Right: the fraction of those {n_val} galaxies classified correctly (balanced: the "
-        "mean of the fractions of rings and of non-rings; the dashed line is what one "
-        "answer for every galaxy scores): so few that one galaxy more or less moves it a "
+        "mean of the fractions of rings and of non-rings; the dashed line is the balanced "
+        "accuracy of one answer for every galaxy): so few that one galaxy more or less moves it a "
         "lot; the test figures below, on every other galaxy, are the ones to trust."))
     n_blocks = result.metadata["training"]["n_blocks"]
     blocks = result.metadata["training"]["encoder_blocks"]

@@ -68,9 +68,9 @@ async function showBrowse() {
   }
   $("browse-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
   if (!data.total) {
-    $("browse-grid").append(el("p", { class: "help", text: state.where || state.filter
+    $("browse-grid").append(el("p", { class: "help", text: state.where
       ? "No galaxy passes this filter: loosen it (a lower threshold, or or instead of and)."
-      : "No galaxies to show." }));
+      : state.filter ? "No galaxy id contains this text." : "No galaxies to show." }));
   }
 }
 

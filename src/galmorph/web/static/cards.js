@@ -36,7 +36,8 @@ function card(galaxy, extras = [], onClick = null, action = null) {
     node.append(el("div", { class: "muted", text: `${item.text} ${fmt(item.fraction, 2)}` }));
   }
   if (galaxy.sorted) {  // the value the page is sorted by, to see why it comes here
-    node.append(el("div", { class: "sorted", text: `${galaxy.sorted.name} ${fmt(galaxy.sorted.value, 3)}` }));
+    const { name, value } = galaxy.sorted;
+    node.append(el("div", { class: "sorted", text: `${name} ${fmt(value, 3)}` }));
   }
   if (galaxy.score !== undefined && galaxy.score !== null) {
     node.append(el("div", {}, el("span", { class: "badge", text: `your score ${galaxy.score}` })));

@@ -10,6 +10,22 @@ const CHOSEN = {
   active: "where your scores so far promise the most, or know the least",
 };
 
+// What a batch's method made of a galaxy: active learning's predicted score and its
+// uncertainty, or a baseline's outlier score (scaled to 0-5), said as such.
+function predictedLine(galaxy) {
+  if (galaxy.predicted === null) {
+    return el("div", { class: "muted", text: "first batch: spread over the catalog" });
+  }
+  if (state.batchMethod !== "active") {
+    return el("div", { class: "muted",
+      text: `outlier score ${fmt(galaxy.predicted, 1)} of 5 (${state.batchMethod})` });
+  }
+  return el("div", { class: "muted",
+    text: `your predicted score ${fmt(galaxy.predicted, 1)} of 5, give or take ${fmt(galaxy.std, 1)}`,
+    title: "What your scores so far predict for this galaxy, and the model's uncertainty " +
+      "(one standard deviation): a large one means it cannot tell yet" });
+}
+
 function labelCard(galaxy, index) {
   const buttons = el("div", { class: "scores", role: "group", "aria-label": `score ${galaxy.id}` });
   for (let score = 0; score <= 5; score++) {
@@ -23,11 +39,7 @@ function labelCard(galaxy, index) {
     });
     buttons.append(button);
   }
-  const predicted = galaxy.predicted === null ? "first batch: spread over the catalog"
-    : `your predicted score ${fmt(galaxy.predicted, 1)} of 5, give or take ${fmt(galaxy.std, 1)}`;
-  const node = card(galaxy, [el("div", { class: "muted", text: predicted,
-    title: "What your scores so far predict for this galaxy, and the model's uncertainty " +
-      "(one standard deviation): a large one means it cannot tell yet" }), buttons],
+  const node = card(galaxy, [predictedLine(galaxy), buttons],
     () => { state.current = index; drawBatch(); });
   if (galaxy.score !== null && galaxy.score !== undefined) node.classList.add("scored");
   if (index === state.current) {
@@ -53,6 +65,7 @@ function drawBatch() {
 
 function useBatch(data) {
   state.batch = data.galaxies;
+  state.batchMethod = data.method;
   const waiting = state.batch.findIndex((g) => g.score === null || g.score === undefined);
   state.current = waiting >= 0 ? waiting : 0;
   $("label-info").textContent = `${data.n_labels} labels · batch ${data.batch}: ` +
