@@ -67,9 +67,10 @@ def test_classifier_curves_show_losses_and_scores(tmp_path: Path) -> None:
     assert Image.open(path).size == (900, 340)  # two panels
     figure = draw_learning_curves(read_history(tmp_path), "cross-entropy")
     loss, scores = figure.axes
-    assert loss.get_ylabel() == "loss (cross-entropy; lower is better)"
+    assert loss.get_ylabel() == "loss (cross-entropy)"
+    assert loss.get_title() == "Loss (lower is better)"
     assert [t.get_text() for t in loss.get_legend().get_texts()] == [
-        "training galaxies", "validation galaxies", "lowest validation loss (epoch 1): kept"]
+        "training galaxies", "validation galaxies", "kept: epoch 1, lowest validation loss"]
     assert [t.get_text() for t in scores.get_legend().get_texts()] == [
         "accuracy", "balanced accuracy"]
     np.testing.assert_allclose(scores.lines[1].get_ydata(), 0.5)
@@ -95,7 +96,7 @@ def test_vote_baseline_is_the_level_a_vote_model_must_beat() -> None:
     from galmorph.cli.train import vote_baseline
 
     assert vote_baseline({"baseline_val_loss": 21.0}) == (
-        21.0, "average votes for every galaxy (no image): to beat")
+        21.0, "to beat: average votes, no image")
     assert vote_baseline({}) is None
 
 

@@ -212,8 +212,7 @@ def vote_baseline(training: dict[str, Any]) -> tuple[float, str] | None:
     """The validation loss of the catalog's average votes given to every galaxy, the
     level a vote model must beat, for its learning curves; None when not recorded."""
     baseline = training.get("baseline_val_loss")
-    return None if baseline is None else (baseline, "average votes for every galaxy "
-                                                    "(no image): to beat")
+    return None if baseline is None else (baseline, "to beat: average votes, no image")
 
 
 def print_learning_curves(console: Console, run_dir: Path, loss_name: str,

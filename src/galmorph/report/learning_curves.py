@@ -104,10 +104,10 @@ def draw_learning_curves(history: pd.DataFrame, loss_name: str = "loss",
     if "val_loss" in history and history["val_loss"].notna().any():
         best = int(history["val_loss"].idxmin())
         loss.axvline(epochs[best], color="0.6", linestyle=":",
-                     label=f"lowest validation loss (epoch {epochs[best]}): kept")
+                     label=f"kept: epoch {epochs[best]}, lowest validation loss")
     if loss_reference is not None:
         loss.axhline(loss_reference[0], color="0.3", linestyle="--", label=loss_reference[1])
-    loss.set(xlabel="epoch", ylabel=f"loss ({loss_name}; lower is better)", title="Loss")
+    loss.set(xlabel="epoch", ylabel=f"loss ({loss_name})", title="Loss (lower is better)")
     loss.legend(fontsize="small")
     if scores:
         score = axes[1]
