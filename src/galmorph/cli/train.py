@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--init", default="scratch", metavar="{scratch,imagenet,MODEL}",
         help="where the encoder starts (default: scratch): random weights, ImageNet weights "
         "(offline for tf_efficientnet_lite0/1/2), or a model: a shipped name, a galmorph "
-        "file, a timm encoder folder or hf_hub:ORG/NAME",
+        "file, a timm encoder folder or hf_hub:ORG/NAME (a vote model of the same "
+        "questions starts the answers too)",
     )
     parser.add_argument("--imagenet-weights", default=None, metavar="FILE",
                         help="local timm ImageNet weights for --init imagenet")

@@ -31,6 +31,7 @@ import numpy as np
 from torch import nn
 
 from galmorph.data.image_config import ImageConfig
+from galmorph.data.tree import Schema
 from galmorph.exceptions import ModelError
 from galmorph.models.checkpoint import LoadedModel, load_model
 from galmorph.models.defaults import DEFAULT_MODEL
@@ -42,12 +43,16 @@ INITS = ("pretrained", "imagenet", "scratch")
 
 @dataclass
 class Start:
-    """Where a model starts: its encoder, image settings and provenance."""
+    """Where a model starts: its encoder, image settings and provenance; for a galmorph
+    vote model, also its head and the answers it predicts (``answers``, in the head's
+    order), which a new vote model on the same answers starts from too."""
 
     encoder: nn.Module
     encoder_name: str
     image_config: ImageConfig
     record: dict[str, Any]
+    head: nn.Module | None = None
+    answers: tuple[str, ...] = ()
 
     @property
     def pretrained(self) -> bool:
@@ -121,7 +126,11 @@ def starting_point(
                       "model_sha256": loaded.checksum}
             if "adaptation" in loaded.metadata:  # galmorph adapt: how it was fitted to images
                 record["model_adaptation"] = loaded.metadata["adaptation"]
-            return Start(copy.deepcopy(loaded.model.encoder).train(), name, config, record)
+            votes = loaded.task == "votes" and loaded.schema is not None
+            return Start(copy.deepcopy(loaded.model.encoder).train(), name, config, record,
+                         head=copy.deepcopy(loaded.model.head).train() if votes else None,
+                         answers=tuple(a.full_name for a in loaded.schema.answers)
+                         if votes else ())
     else:
         name = encoder
         config = ImageConfig.for_sdss_gz2(channels=channels or 3)
@@ -134,3 +143,14 @@ def starting_point(
         mean, std = [float(np.mean(mean))], [float(np.mean(std))]
     config = ImageConfig.from_dict({**config.to_dict(), "mean": list(mean), "std": list(std)})
     return Start(net, name, config, {"init": init, "weights": weights})
+
+
+def keep_start_head(start: Start, schema: Schema, head: nn.Module) -> bool:
+    """Load the head of ``start``'s vote model into ``head`` when it predicts the same
+    answers (in order) with the same concentration bound, so that training from a vote
+    model goes on from its answers rather than from a random head; True when it did."""
+    same = (start.head is not None and start.answers == tuple(a.full_name for a in schema.answers)
+            and getattr(start.head, "min_concentration", None) == head.min_concentration)
+    if same:
+        head.load_state_dict(start.head.state_dict())
+    return same

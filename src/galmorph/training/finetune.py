@@ -68,7 +68,7 @@ from galmorph.models.checkpoint import LoadedModel, save_model
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.device import resolve_device
 from galmorph.models.model import GalaxyModel
-from galmorph.models.starts import starting_point
+from galmorph.models.starts import keep_start_head, starting_point
 from galmorph.training.conventions import auto_crop, source_conventions
 from galmorph.training.defaults import DEFAULT_N_BLOCKS
 from galmorph.training.finetune_module import FinetuneModule, check_hyperparameters
@@ -244,7 +244,9 @@ def finetune(
     if n_blocks is None:
         n_blocks = -1 if init == "scratch" else min(DEFAULT_N_BLOCKS, blocks)
     head_record = {"head_init": "random"}
-    if head_init == "probe" and task == "classification" and start.pretrained:
+    if tree is not None and keep_start_head(start, tree, setup.head):
+        head_record = {"head_init": "kept: the start model answers the same questions"}
+    elif head_init == "probe" and task == "classification" and start.pretrained:
         assert setup.targets is not None
         head_record = probe_head_start(
             galaxy_model, train_frame, setup.targets[~setup.is_val], config,

@@ -36,7 +36,7 @@ from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.models.checkpoint import save_model
 from galmorph.models.metrics import fit_vote_baseline
 from galmorph.models.model import MIN_CONCENTRATION
-from galmorph.models.starts import Start, starting_point
+from galmorph.models.starts import Start, keep_start_head, starting_point
 from galmorph.training.defaults import PRETRAINED_LR_DECAY
 from galmorph.training.resume import (
     check_resumable,
@@ -187,7 +187,8 @@ def train(
             for EfficientNet-Lite, see :mod:`galmorph.models.imagenet`) or a model: a
             shipped name, a galmorph file, an external timm-format encoder (folder
             or ``hf_hub:``), whose encoder and normalisation are used (see
-            :func:`galmorph.models.starts.starting_point`).
+            :func:`galmorph.models.starts.starting_point`), and its head too when it
+            is a vote model of the same answers (:func:`~galmorph.models.starts.keep_start_head`).
         imagenet_weights: local timm weights file for ``init="imagenet"``.
         lr_decay: layer-wise learning-rate decay per encoder block from the top.
             Default: :data:`PRETRAINED_LR_DECAY` for pretrained starts, none from scratch.
@@ -265,6 +266,8 @@ def train(
         metadata=metadata, min_concentration=min_concentration, encoder=start.encoder,
         lr_decay=lr_decay,
     )
+    if resume_from is None and keep_start_head(start, schema, module.model.head):
+        metadata["training"]["start"]["head"] = "kept: the start model answers the same questions"
     datamodule.setup("fit")  # decode the images now: a bad one fails before any file is written
     trainer, checkpoint = build_trainer(
         output_dir,
