@@ -87,6 +87,10 @@ def test_the_verdict_says_when_the_model_does_not_beat_the_average_votes() -> No
     (better,) = vote_loss_report({**training, "best_val_loss": 10.0})
     assert "60.000 before training" in better and "20.000 for the catalog's" in better
     assert vote_loss_report({**training, "best_val_loss": None}) == []
+    # trained on from a finished model (its head kept), no epoch did better than the start
+    on = vote_loss_report({**training, "best_val_loss": 15.393, "initial_val_loss": 15.216})
+    assert len(on) == 2 and on[1].startswith(
+        "no epoch beat the model it started from (its validation loss 15.216 before training)")
 
 
 def test_the_baseline_loss_is_the_evaluation_baseline(demo_catalog: pd.DataFrame) -> None:

@@ -243,6 +243,10 @@ def vote_loss_report(training: dict[str, Any]) -> list[str]:
     if baseline is not None and best >= baseline:
         lines.append("the model does not yet beat the average votes, which ignore the images: "
                      "train for more epochs, or on more galaxies, before using it")
+    elif initial is not None and best >= initial:  # e.g. training on from a finished model
+        lines.append("no epoch beat the model it started from (its validation loss "
+                     f"{initial:.3f} before training): keep using that model, or train again "
+                     "with a lower --lr")
     return lines
 
 
