@@ -176,6 +176,8 @@ def test_galaxy_page_of_an_id_full_of_markup(page: object, site: dict[str, objec
     expect(page.locator("#galaxy-history tbody tr")).to_have_count(1)
     expect(page.locator("#galaxy-history tbody td").first).to_have_text("3")
     expect(page.locator("#galaxy-history tbody td").nth(2)).to_have_text("user")
+    when = page.locator("#galaxy-history tbody td").nth(1).text_content()
+    assert len(when) == 16 and when[4] == "-" and when[10] == " "  # 2026-12-06 17:22, UTC
 
     first = page.locator("#galaxy-neighbours .card .id").first.text_content()
     page.locator("#galaxy-neighbours a").first.click()

@@ -80,6 +80,8 @@ def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, objec
     assert names[0] == "" and names[-2:] == ["score", "interest"] and "bar" in names
     recoloured = _redrawn(page, lambda: page.select_option("#map-colour", "bar"))
     assert {c for c, _ in recoloured[1:]} != painted
+    for end in ("#map-legend-low", "#map-legend-high"):  # a fraction: 2 decimals
+        expect(page.locator(end)).to_have_text(re.compile(r"^[01]\.\d\d$"))
     plain = _redrawn(page, lambda: page.select_option("#map-colour", ""))
     assert len(plain) == 2  # the background and one colour
     expect(page.locator("#map-legend")).to_be_hidden()

@@ -17,6 +17,12 @@ function fail(message) {
   box.hidden = false;
 }
 
+// An ISO time as "2026-12-06 17:22" in UTC (the table says UTC); as it is if unreadable.
+function utcMinute(text) {
+  const time = new Date(text);
+  return Number.isNaN(time.getTime()) ? text : time.toISOString().slice(0, 16).replace("T", " ");
+}
+
 function fixed(value, digits) {
   return value === null || value === undefined ? "–" : value.toFixed(digits);
 }
@@ -114,7 +120,7 @@ function showHistory(data) {
   byId("history-info").textContent = `${data.history.length} labels, oldest first`;
   table.tBodies[0].replaceChildren(...data.history.map((record) => {
     const row = node("tr");
-    row.append(node("td", "", String(record.score)), node("td", "", record.labelled_at),
+    row.append(node("td", "", String(record.score)), node("td", "", utcMinute(record.labelled_at)),
       node("td", "", record.source), node("td", "", record.previous === null ? "–" : String(record.previous)));
     return row;
   }));

@@ -108,6 +108,14 @@ function requestDraw() {
   requestAnimationFrame(() => { mapState.pending = false; drawMap(); });
 }
 
+// A legend's end: fractions from 0 to 1 with 2 decimals (0.01, not 0.00777), other
+// ranges with 3 significant digits; "–" when unknown.
+function legendNumber(value, other) {
+  if (!Number.isFinite(value)) return "–";
+  return value >= 0 && value <= 1 && other >= 0 && other <= 1 ? value.toFixed(2)
+    : value.toPrecision(3);
+}
+
 function drawLegend() {
   const legend = $("map-legend");
   legend.hidden = !mapState.values;
@@ -117,7 +125,7 @@ function drawLegend() {
   new Uint32Array(strip.data.buffer).set(LUT);
   for (let y = 0; y < bar.height; y++) ctx.putImageData(strip, 0, y);
   const [lo, hi] = mapState.range || [NaN, NaN];
-  $("map-legend-low").textContent = Number.isFinite(lo) ? lo.toPrecision(3) : "–";
-  $("map-legend-high").textContent = Number.isFinite(hi) ? hi.toPrecision(3) : "–";
+  $("map-legend-low").textContent = legendNumber(lo, hi);
+  $("map-legend-high").textContent = legendNumber(hi, lo);
   $("map-legend-label").textContent = mapState.label;
 }
