@@ -143,3 +143,27 @@ def test_a_baseline_sessions_batch_shows_outlier_scores(
     finally:
         server.stop()
         gallery.close()
+
+
+def test_on_a_phone_retrain_comes_into_view_when_the_batch_is_done(
+        browser: object, web_files: dict[str, Path], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    gallery = Gallery(web_files["embeddings"], predictions=web_files["predictions"],
+                      session=tmp_path / "phone.db", batch_size=6)
+    server = BackgroundServer(create_app(gallery))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/#label")
+        cards = page.locator("#label-grid .card")
+        expect(cards).to_have_count(6)
+        for i in range(6):  # one column: the last cards are far below Retrain
+            cards.nth(i).locator(".scores button").nth(2).click()
+        expect(page.locator("#label-status")).to_contain_text("Batch done")
+        expect(page.locator("#retrain")).to_be_in_viewport()
+    finally:
+        context.close()
+        server.stop()
+        gallery.close()

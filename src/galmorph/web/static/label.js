@@ -101,6 +101,8 @@ function giveScore(score) {
   $("label-status").textContent = waiting >= 0 ? `Scored ${galaxy.id}: ${score}`
     : "Batch done: Retrain to fit your scores and see the next batch.";
   drawBatch();
+  // the batch done, Retrain (above the cards) comes into view, as on a phone's long column
+  if (waiting < 0) $("retrain").scrollIntoView({ block: "nearest" });
   const send = () => api("/api/anomaly/label", {
     method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ id: galaxy.id, score }),
