@@ -19,7 +19,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -123,18 +123,42 @@ def vote_columns(raw: np.ndarray, loaded: LoadedModel) -> dict[str, np.ndarray]:
     position = {q.name: i for i, q in enumerate(schema.questions)}
     columns: dict[str, np.ndarray] = {}
     for question in loaded.learnt_questions:
-        columns[f"{question.name}_asked"] = asked[:, position[question.name]]
+        columns[f"{question.name}{ASKED}"] = asked[:, position[question.name]]
         for answer in question.answers:
             j, stem = answer.index, answer.full_name
-            columns[f"{stem}_fraction"] = fractions[:, j]
+            columns[f"{stem}{FRACTION}"] = fractions[:, j]
             columns[f"{stem}_concentration"] = concentrations[:, j]
             columns[f"{stem}_lower90"] = lower[:, j]
             columns[f"{stem}_upper90"] = upper[:, j]
     return {name: values.astype(np.float32) for name, values in columns.items()}
 
 
+#: Endings of a vote model's columns: an answer's expected fraction, a question's share
+#: of volunteers asked.
+FRACTION, ASKED = "_fraction", "_asked"
 #: How a classifier's probability columns are named: ``prob_<class>``.
 PROBABILITY_PREFIX = "prob_"
+
+
+def answer_questions(columns: Iterable[object]) -> dict[str, str]:
+    """The question of each ``<answer>_fraction`` column of a vote model's predictions, in
+    the columns' order: the longest ``<question>`` of a ``<question>_asked`` column that
+    the answer's name starts with (``t03_bar_a06_bar_fraction`` → ``t03_bar``; GZ DECaLS'
+    ``bar_strong_fraction`` → ``bar``). Fractions of no question are left out.
+
+    Example:
+        >>> answer_questions(["bar_asked", "bar_strong_fraction", "bar_no_fraction", "x"])
+        {'bar_strong_fraction': 'bar', 'bar_no_fraction': 'bar'}
+    """
+    names = [str(c) for c in columns]
+    questions = sorted((c.removesuffix(ASKED) for c in names if c.endswith(ASKED)),
+                       key=len, reverse=True)
+    found: dict[str, str] = {}
+    for column in names:
+        question = next((q for q in questions if column.startswith(f"{q}_")), None)
+        if question is not None and column.endswith(FRACTION):
+            found[column] = question
+    return found
 #: The column of a regressor's predicted value.
 REGRESSION_COLUMN = "prediction"
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from galmorph.data.tree import Schema
 from galmorph.exceptions import GalmorphError
-from galmorph.models.tasks import PROBABILITY_PREFIX
+from galmorph.models.tasks import ASKED, FRACTION, PROBABILITY_PREFIX, answer_questions
 from galmorph.report.plots import galaxy_grid
 
 if TYPE_CHECKING:
@@ -32,12 +32,8 @@ if TYPE_CHECKING:
 
 #: Galaxies drawn per answer.
 PER_ANSWER = 6
-#: Ending of a vote model's predicted fraction columns.
-FRACTION = "_fraction"
 #: A caption gives the fraction of volunteers asked when it is below this.
 ASKED_SHOWN_BELOW = 0.995
-#: Ending of a vote model's columns of the fraction of volunteers asked each question.
-ASKED = "_asked"
 
 
 def answer_columns(schema: Schema) -> pd.DataFrame:
@@ -79,19 +75,6 @@ def grid_columns(predictions: pd.DataFrame, schema: Schema | None,
         stem = fractions[0].removesuffix(FRACTION).rsplit("_a", 1)[0]
         return [(c, labels[c]) for c in fractions if c.startswith(f"{stem}_a")]
     return [(f"{a.full_name}{FRACTION}", a.label) for a in first.answers]
-
-
-def _asked(predictions: pd.DataFrame, column: str) -> np.ndarray | None:
-    """The predicted fraction of volunteers asked the question of a ``<answer>_fraction``
-    column: the table's ``<question>_asked`` of the longest question name the column starts
-    with (``t03_bar_a06_bar_fraction`` → ``t03_bar_asked``, DECaLS' ``bar_strong_fraction``
-    → ``bar_asked``); None for other columns."""
-    if not column.endswith(FRACTION):
-        return None
-    questions = [str(c).removesuffix(ASKED) for c in predictions.columns
-                 if str(c).endswith(ASKED)]
-    question = max((q for q in questions if column.startswith(f"{q}_")), key=len, default=None)
-    return None if question is None else predictions[f"{question}{ASKED}"].to_numpy(dtype=float)
 
 
 def _named_column(name: str, labels: dict[str, str]) -> tuple[str, str]:
@@ -136,9 +119,11 @@ def answer_grid(
     images, captions = [], []
     ids = (predictions["id_str"].astype(str).to_numpy() if "id_str" in predictions
            else None)
+    questions = answer_questions(predictions.columns)
     for column, label in columns:
         values = predictions[column].to_numpy(dtype=float)
-        asked = _asked(predictions, column)
+        asked = (predictions[f"{questions[column]}{ASKED}"].to_numpy(dtype=float)
+                 if column in questions else None)
         shares = values if asked is None else values * asked
         for row in np.argsort(-np.nan_to_num(shares, nan=-np.inf), kind="stable")[:per_answer]:
             images.append(files[row])

@@ -25,7 +25,12 @@ import pandas as pd
 
 from galmorph.data.tree import plain_name
 from galmorph.exceptions import GalmorphError
-from galmorph.models.tasks import PROBABILITY_PREFIX, REGRESSION_COLUMN
+from galmorph.models.tasks import (
+    ASKED,
+    PROBABILITY_PREFIX,
+    REGRESSION_COLUMN,
+    answer_questions,
+)
 
 #: Questions shown in a galaxy's one-line morphology summary.
 SUMMARY_QUESTIONS = 3
@@ -79,10 +84,10 @@ class PredictionSummary:
         self.rows = pd.Index(ids)
         self.rows.get_indexer(self.rows[:1])  # build the id lookup now, not on a request
         self.questions: list[tuple[str, list[str], np.ndarray, np.ndarray]] = []
-        fractions = [c for c in table.columns if str(c).endswith("_fraction")]
-        for asked in (c for c in table.columns if str(c).endswith("_asked")):
-            question = asked.removesuffix("_asked")
-            answers = [c for c in fractions if c.startswith(question + "_")]
+        questions = answer_questions(table.columns)
+        for asked in (c for c in table.columns if str(c).endswith(ASKED)):
+            question = asked.removesuffix(ASKED)
+            answers = [c for c, q in questions.items() if q == question]
             if not answers:
                 continue
             self._add(question, [answer_label(question, a) for a in answers],

@@ -49,6 +49,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from galmorph.models.tasks import ASKED, FRACTION, answer_questions
 from galmorph.web.query import FilterError, evaluate, parse, typed, unquote
 
 #: Selections (filter, sort, id text) kept, most recent first.
@@ -158,16 +159,13 @@ class GalaxyTable:
 
     def _find_answers(self, columns: list[str]) -> None:
         """Answer stems (``t03_bar_a06_bar``) and the names that reach each."""
-        questions = sorted((c.removesuffix("_asked") for c in columns if c.endswith("_asked")),
-                           key=len, reverse=True)
-        for column in columns:
-            question = next((q for q in questions if column.startswith(q + "_")), None)
-            if question is None or not column.endswith("_fraction") or column not in self._sources:
+        for column, question in answer_questions(columns).items():
+            if column not in self._sources:
                 continue
-            stem = column.removesuffix("_fraction")
+            stem = column.removesuffix(FRACTION)
             answer = stem[len(question) + 1:]
             self.stems.append(stem)
-            self._asked[stem] = f"{question}_asked"
+            self._asked[stem] = f"{question}{ASKED}"
             for q in dict.fromkeys((question, _short(question))):
                 for a in dict.fromkeys((answer, _short(answer))):
                     self._add_key(f"{q}.{a}", stem)
