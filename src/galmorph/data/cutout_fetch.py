@@ -162,6 +162,12 @@ def _download(url: str, timeout: float, left: threading.Event,
         outcome["data"] = b"".join(blocks)
     except urllib.error.HTTPError as err:
         outcome["error"] = _Status(err)
+    except (TimeoutError, urllib.error.URLError) as err:
+        # a socket wait of the whole timeout: the try's time is up, whichever thread
+        # notices first (a busy machine may let this one notice before the watcher)
+        timed_out = isinstance(getattr(err, "reason", err), TimeoutError)
+        outcome["error"] = (CutoutFailure(f"no complete answer within {timeout:g} s",
+                                          temporary=True) if timed_out else err)
     except BaseException as err:  # handed to the waiting thread, which raises it
         outcome["error"] = err
 
