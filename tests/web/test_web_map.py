@@ -73,7 +73,17 @@ def test_selection_export(mapped: tuple[TestClient, Gallery]) -> None:
     app, gallery = mapped
     (x0, y0, x1, y1) = app.get("/api/map/info").json()["bounds"]
     everything = _polygon(x0 - 1, y0 - 1, x1 + 1, y1 + 1)
-    assert app.get("/api/map/selection", params={"polygon": everything}).json() == {"count": 40}
+    answer = app.get("/api/map/selection", params={"polygon": everything}).json()
+    assert answer["count"] == 40
+    shown = [galaxy["id"] for galaxy in answer["galaxies"]]
+    assert len(set(shown)) == 12 and shown == sorted(shown, key=gallery.ids.tolist().index)
+    assert shown != gallery.ids[:12].tolist()  # drawn at random, not the first rows
+    assert answer == app.get("/api/map/selection", params={"polygon": everything}).json()
+    assert set(answer["galaxies"][0]) >= {"id", "has_image", "ra", "dec", "summary"}
+    few = app.get("/api/map/selection", params={"polygon": everything, "show": 50}).json()
+    assert [galaxy["id"] for galaxy in few["galaxies"]] == gallery.ids.tolist()
+    assert app.get("/api/map/selection",
+                   params={"polygon": everything, "show": 10_000}).status_code == 422
     middle = (x0 + x1) / 2
     answer = app.get("/export/selection.csv", params={"polygon": _polygon(x0 - 1, y0 - 1,
                                                                           middle, y1 + 1)})

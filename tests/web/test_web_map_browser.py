@@ -164,6 +164,12 @@ def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, obje
     page.mouse.up()
     page.keyboard.up("Shift")
     expect(page.locator("#map-selection")).to_have_text(f"{len(inside)} galaxies selected")
+    picked = page.locator("#map-picked-grid .card")
+    expect(picked).to_have_count(min(len(inside), 12))
+    assert set(picked.locator(".id").all_text_contents()) <= set(inside)
+    expect(page.locator("#map-picked-heading")).to_have_text(
+        f"12 of the {len(inside)} galaxies selected, drawn at random (Export selection lists "
+        "them all)" if len(inside) > 12 else f"The {len(inside)} galaxies selected")
     assert page.locator("#map-canvas").bounding_box() == box  # the map did not move
     with page.expect_download() as download:
         page.click("#map-export")
@@ -171,6 +177,8 @@ def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, obje
     assert sorted(table["id_str"]) == sorted(inside) and 5 < len(inside) < 35
     page.click("#map-clear")
     expect(page.locator("#map-selection")).to_have_text("No galaxies selected")
+    expect(page.locator("#map-picked")).to_be_hidden()
+    expect(picked).to_have_count(0)
     expect(export).to_have_attribute("aria-disabled", "true")
     assert export.get_attribute("href") is None
 

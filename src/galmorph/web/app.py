@@ -15,8 +15,9 @@ Routes (JSON unless said otherwise):
   colour choices; ``/api/map/colour?by=NAME``: a float32 per row to colour by (a
   predicted answer, ``score`` or ``interest``; NaN: none); ``/api/map/rows/{row}``: one
   point's galaxy. 409 without a map.
-* ``GET /api/map/selection?polygon=x1,y1,...``: how many galaxies lie inside a polygon in
-  map coordinates; ``GET /export/selection.csv?polygon=``: their ids (CSV).
+* ``GET /api/map/selection?polygon=x1,y1,...&show=``: how many galaxies lie inside a
+  polygon in map coordinates, and ``show`` of them (12 unless told) drawn at random, as
+  cards; ``GET /export/selection.csv?polygon=``: all their ids (CSV).
 * ``GET /galaxy/{id}``: a galaxy's page (static; 404 for unknown ids), filled from
   ``GET /api/galaxy/{id}?k=``: its predicted answers, neighbours and label history.
 * ``GET /images/{id}``: a galaxy's image, by id only (unknown ids: 404).
@@ -63,7 +64,7 @@ from galmorph.web.gallery import (
     csv_bytes,
 )
 from galmorph.web.lookup import similar_to_text
-from galmorph.web.map_view import MapView, float32_bytes, parse_polygon
+from galmorph.web.map_view import SELECTION_SHOWN, MapView, float32_bytes, parse_polygon
 from galmorph.web.query import MAX_LENGTH
 
 #: Bytes of multipart framing allowed on top of the largest upload.
@@ -213,8 +214,12 @@ def create_app(gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
         return gallery.describe(row)
 
     @app.get("/api/map/selection")
-    def map_selection(polygon: str = "") -> dict[str, Any]:
-        return {"count": len(map_view().select(parse_polygon(polygon)))}
+    def map_selection(polygon: str = "",
+                      show: Annotated[int, Query(ge=0, le=MAX_PAGE_SIZE)] = SELECTION_SHOWN
+                      ) -> dict[str, Any]:
+        count, rows = map_view().sample(parse_polygon(polygon), show)
+        labels = gallery.labels()
+        return {"count": count, "galaxies": [gallery.describe(int(row), labels) for row in rows]}
 
     @app.get("/export/selection.csv")
     def export_selection(polygon: str = "") -> Response:

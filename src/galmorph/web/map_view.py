@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Most vertices a selection polygon may have (the page simplifies its lassos below this).
 MAX_POLYGON_VERTICES = 1000
+#: Galaxies of a selection shown as cards under the map, unless the page asks for more.
+SELECTION_SHOWN = 12
 #: Longest polygon text accepted (characters).
 MAX_POLYGON_TEXT = 40 * MAX_POLYGON_VERTICES
 #: A GZ answer stem: question ``tNN_...``, answer ``aNN_...``.
@@ -227,6 +229,15 @@ class MapView:
         known = rows >= 0
         values[rows[known]] = frame[by].to_numpy(dtype=np.float32)[known]
         return values
+
+    def sample(self, polygon: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+        """How many rows lie inside ``polygon``, and up to ``n`` of them drawn at random
+        (the same ones for the same polygon), in gallery order: a look at what a
+        selection holds."""
+        rows = np.flatnonzero(inside_polygon(self.xy, polygon))
+        shown = (np.sort(np.random.default_rng(0).choice(rows, n, replace=False))
+                 if len(rows) > n else rows)
+        return len(rows), shown
 
     def select(self, polygon: np.ndarray) -> pd.DataFrame:
         """The galaxies inside ``polygon`` (map coordinates): ``id_str``, ``x``, ``y``

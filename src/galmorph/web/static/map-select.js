@@ -1,7 +1,7 @@
 // galmorph serve, the Map tab's selection (a box, a lasso or the whole view): counted by the
-// server, drawn on the overlay, exported as CSV, cleared.
-// Uses $ and api from common.js; mapState and MAX_LASSO from map-state.js; mapCanvas, toMap
-// and drawOverlay from map-draw.js.
+// server, drawn on the overlay, a random few shown as cards, exported as CSV, cleared.
+// Uses $ and api from common.js; searchCard from cards.js; mapState and MAX_LASSO from
+// map-state.js; mapCanvas, toMap and drawOverlay from map-draw.js.
 "use strict";
 
 function polygonText(shape) {
@@ -28,19 +28,32 @@ function setExport(href) {
   }
 }
 
+// Some of the selected galaxies as cards under the map, to see what the selection holds.
+function showPicked(data) {
+  const shown = data.galaxies.length;
+  $("map-picked").hidden = !shown;
+  $("map-picked-heading").textContent = shown === data.count
+    ? `The ${shown === 1 ? "galaxy" : `${shown} galaxies`} selected`
+    : `${shown} of the ${data.count} galaxies selected, drawn at random (Export selection lists them all)`;
+  $("map-picked-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
+}
+
 async function selectShape(shape) {
   mapState.polygon = shape;
   drawOverlay();
   const polygon = polygonText(shape);
   const data = await api("/api/map/selection?" + new URLSearchParams({ polygon }));
+  if (mapState.polygon !== shape) return;  // cleared, or another selection made meanwhile
   $("map-selection").textContent = `${data.count} galaxies selected`;
   setExport(data.count ? "/export/selection.csv?" + new URLSearchParams({ polygon }) : null);
+  showPicked(data);
   $("map-clear").disabled = false;
 }
 
 function clearSelection() {
   mapState.polygon = null;
   $("map-selection").textContent = "No galaxies selected";
+  showPicked({ count: 0, galaxies: [] });
   setExport(null);
   // the Clear button is disabled now: the keyboard's focus would drop onto the page's body
   if (document.activeElement === $("map-clear")) $("map-select-view").focus();
