@@ -11,6 +11,8 @@ in test_web_label_browser.py.
 from __future__ import annotations
 
 import http.client
+import io
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -178,6 +180,20 @@ def test_galaxy_page_of_an_id_full_of_markup(page: object, site: dict[str, objec
     expect(page.locator("#galaxy-history tbody td").nth(2)).to_have_text("user")
     when = page.locator("#galaxy-history tbody td").nth(1).text_content()
     assert len(when) == 16 and when[4] == "-" and when[10] == " "  # 2026-12-06 17:22, UTC
+    scores = page.locator("#galaxy-scores button")  # scoring here, as on the Label tab
+    expect(scores).to_have_text([str(score) for score in range(6)])
+    expect(page.locator("#galaxy-scores [aria-pressed=true]")).to_have_text("3")
+    expect(page.locator("#galaxy-score")).to_have_text("your score: 3")
+    scores.nth(5).click()
+    expect(page.locator("#galaxy-score")).to_have_text(re.compile(
+        r"^your score: 5, stored \(\d+ labels? in all\): Retrain on the Label tab to use it$"))
+    expect(page.locator("#galaxy-scores [aria-pressed=true]")).to_have_text("5")
+    expect(page.locator("#galaxy-history tbody tr")).to_have_count(2)
+    latest = page.locator("#galaxy-history tbody tr").last.locator("td")
+    assert [latest.nth(i).text_content() for i in (0, 2, 3)] == ["5", "user", "3"]
+    labels = page.request.get(site["url"] + "/export/labels.csv").text()
+    assert pd.read_csv(io.StringIO(labels), dtype={"id_str": str}).set_index(
+        "id_str").loc[MARKUP_ID, "score"] == 5
 
     first = page.locator("#galaxy-neighbours .card .id").first.text_content()
     page.locator("#galaxy-neighbours a").first.click()

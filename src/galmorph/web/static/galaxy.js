@@ -127,6 +127,35 @@ function showHistory(data) {
   table.hidden = false;
 }
 
+// Score buttons 0 to 5 with a labelling session, the galaxy's score marked: a score given here
+// is stored at once, as on the Label tab, and the hunt's next Retrain learns from it.
+function showScoring(data) {
+  if (!data.has_session) return;
+  const score = data.galaxy.score;
+  const buttons = [0, 1, 2, 3, 4, 5].map((value) => {
+    const button = node("button", value === score ? "chosen" : "", String(value));
+    Object.assign(button, { type: "button", title: `score ${value}` });
+    button.setAttribute("aria-pressed", String(value === score));
+    button.addEventListener("click", () => giveScore(data.galaxy.id, value).catch((e) => fail(e.message)));
+    return button;
+  });
+  byId("galaxy-scores").replaceChildren(...buttons);
+  byId("galaxy-score").textContent = score === null || score === undefined ? "not scored yet"
+    : `your score: ${score}`;
+  byId("galaxy-scoring").hidden = false;
+}
+
+async function giveScore(id, score) {
+  const answer = await request("/api/anomaly/label", { method: "POST",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id, score }) });
+  const data = await request("/api/galaxy/" + encodeURIComponent(id));
+  showScoring(data);
+  showHistory(data);
+  const all = `${answer.n_labels} label${answer.n_labels === 1 ? "" : "s"} in all`;
+  byId("galaxy-score").textContent =
+    `your score: ${answer.score}, stored (${all}): Retrain on the Label tab to use it`;
+}
+
 // Sky viewers and archives at the galaxy's position, each opened in a new tab.
 function showLinks(links) {
   if (!links || !links.length) return;
@@ -152,9 +181,7 @@ function showGalaxy(data) {
     byId("galaxy-position").textContent = `RA ${fixed(galaxy.ra, 5)}, Dec ${fixed(galaxy.dec, 5)}`;
   }
   showLinks(data.links);
-  if (galaxy.score !== undefined && galaxy.score !== null) {
-    byId("galaxy-score").textContent = `your score: ${galaxy.score}`;
-  }
+  showScoring(data);
   byId("galaxy-search").href = "/#search/" + encodeURIComponent(galaxy.id);
   if (data.questions.length) {
     byId("galaxy-answers").replaceChildren(...data.questions.map(questionBlock));
@@ -179,17 +206,20 @@ function addressId() {
   }
 }
 
+// The JSON answer of the server; an Error with its message when it refuses.
+async function request(url, options = {}) {
+  const response = await fetch(url, options);
+  const data = await response.json().catch(() => ({ detail: response.statusText }));
+  if (!response.ok) throw new Error(data.detail || `request failed (${response.status})`);
+  byId("error").hidden = true;
+  return data;
+}
+
 async function start() {
   const id = addressId();
   document.title = `galmorph: ${id}`;
   byId("galaxy-id").textContent = id;
-  const response = await fetch("/api/galaxy/" + encodeURIComponent(id));
-  const data = await response.json().catch(() => ({ detail: response.statusText }));
-  if (!response.ok) {
-    fail(data.detail || `request failed (${response.status})`);
-    return;
-  }
-  showGalaxy(data);
+  showGalaxy(await request("/api/galaxy/" + encodeURIComponent(id)));
 }
 
 start().catch((error) => fail(error.message));
