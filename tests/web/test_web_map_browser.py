@@ -36,6 +36,17 @@ SCREEN_JS = """() => Array.from({length: galmorphMap.n},
   (_, i) => toScreen(galmorphMap.xy[2 * i], galmorphMap.xy[2 * i + 1]))"""
 
 
+def _contrast(colour: int, other: int) -> float:
+    """WCAG contrast ratio of two canvas pixels (little-endian RGBA uint32)."""
+    def luminance(pixel: int) -> float:
+        rgb = np.array([(pixel >> shift) & 0xFF for shift in (0, 8, 16)]) / 255
+        linear = np.where(rgb <= 0.03928, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+        return float(linear @ [0.2126, 0.7152, 0.0722])
+
+    high, low = sorted((luminance(colour), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
 def _open_map(page: object, site: dict[str, object]) -> None:
     page.goto(site["url"] + "/#map")
     page.wait_for_function("() => window.galmorphMap && galmorphMap.timings.length > 0")
@@ -73,6 +84,9 @@ def test_map_draws_recolours_pans_and_resets(page: object, site: dict[str, objec
     expect(page.locator("#map-legend")).to_be_visible()
     expect(page.locator("#map-legend-label")).not_to_be_empty()
     page.locator("#map").screenshot(path=str(tmp_path / "map.png"))
+    table, no_value, plain = page.evaluate("[Array.from(LUT), NO_VALUE, PLAIN]")
+    assert min(_contrast(colour, MAP_BACKGROUND) for colour in [*table, no_value, plain]) >= 3
+    assert len(set(table)) > 150  # still a scale, not a few steps
     assert (tmp_path / "map.png").stat().st_size > 10_000
 
     options = page.locator("#map-colour option")

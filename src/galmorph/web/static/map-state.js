@@ -28,9 +28,15 @@ function rgba(hex) {
   return (0xff000000 | ((v & 0xff) << 16) | (v & 0xff00) | (v >> 16)) >>> 0;
 }
 
-const LUT = new Uint32Array(256).map((_, i) => rgba(VIRIDIS.slice(6 * i, 6 * i + 6)));
+// viridis from its colour 88 up: its darker blues and purples are hard to see on the map's
+// dark background (under 3:1 contrast, the least for what must be seen).
+const FIRST_COLOUR = 88;
+const LUT = new Uint32Array(256).map((_, i) => {
+  const k = FIRST_COLOUR + Math.round((i * (255 - FIRST_COLOUR)) / 255);
+  return rgba(VIRIDIS.slice(6 * k, 6 * k + 6));
+});
 const BACKGROUND = rgba("11161d");
-const NO_VALUE = rgba("59616c");
+const NO_VALUE = rgba("636b76");
 const PLAIN = rgba("7fb8ff");
 const GRID = 256;          // grid cells per axis of the hover index
 const HOVER_PX = 10;       // how near (screen pixels) the pointer must be to a point
