@@ -175,3 +175,17 @@ def test_a_catalog_error_naming_rows_says_how_they_are_numbered(
     assert "(rows 0, 1)" in err and "Rows are numbered from 0, the first after the header" in err
     assert main(["predict", str(tmp_path / "none.csv"), "-o", str(tmp_path / "p.csv")]) == 2
     assert "Rows are numbered" not in capsys.readouterr().err
+
+
+def test_finetune_checks_n_blocks_against_the_models_encoder(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], untrained_model: Path,
+) -> None:
+    catalog = make_catalog(6)
+    out = catalog.parent / "run"
+    status = main(["finetune", str(catalog), "--label", "ring", "-m", str(untrained_model),
+                   "-o", str(out), "--n-blocks", "99", "--epochs", "1", "--num-workers", "0",
+                   "--no-progress"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 2
+    assert "error: cannot train 99 blocks of layers: this model's encoder has" in err
+    assert "give --n-blocks from 0 to" in err and not out.exists()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from galmorph.models.blocks import encoder_blocks, freeze_encoder
+from galmorph.exceptions import GalmorphError
+from galmorph.models.blocks import check_n_blocks, encoder_blocks, freeze_encoder
 from galmorph.models.model import create_encoder
 
 
@@ -55,3 +56,12 @@ def test_freeze_encoder_counts_blocks_from_the_top() -> None:
     assert all(p.requires_grad for p in encoder.parameters())
     with pytest.raises(ValueError, match="0 to 4"):
         freeze_encoder(encoder, 5)
+
+
+def test_check_n_blocks_names_the_option_and_the_encoders_blocks() -> None:
+    encoder = create_encoder("test_resnet")
+    assert [check_n_blocks(n, encoder) for n in (-1, 0, 2, 4)] == [4, 0, 2, 4]
+    for wrong in (-2, 5):
+        with pytest.raises(GalmorphError, match=rf"cannot train {wrong} blocks of layers: this "
+                           r"model's encoder has 4; give --n-blocks from 0 to 4, or -1 for all"):
+            check_n_blocks(wrong, encoder)

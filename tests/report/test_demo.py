@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from matplotlib.figure import Figure
 from rich.console import Console
 
 from galmorph.cli import build_parser, main
+from galmorph.exceptions import GalmorphError
 from galmorph.inference import embed, loop
 from galmorph.inference.embeddings import read_embeddings
 from galmorph.models.checkpoint import load_model
@@ -224,6 +226,28 @@ def test_demo_reports_a_bad_catalog_as_one_error(tmp_path: Path, capsys) -> None
                  str(tmp_path / "o")]) == 2
     assert "error" in capsys.readouterr().err
     assert (tmp_path / "o" / "report.html").read_text() == "earlier"  # nothing was run
+
+
+def test_demo_checks_its_fine_tuning_sizes_before_the_first_step(
+        tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    for option, value, why in (("--n-blocks", "-5", "a whole number of -1 or more"),
+                               ("--ring-labels", "3", "a whole number of 4 or more")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["demo", option, value])
+        assert stopped.value.code == 2 and why in capsys.readouterr().err
+
+    def not_reached(*args: object) -> None:
+        raise AssertionError("the demo began its steps")
+
+    monkeypatch.setattr(demo, "predict_step", not_reached)
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--device", "cpu", "--n-blocks", "50"]) == 2
+    assert re.search(r"cannot train 50 blocks of layers: this model's encoder has (\d+); give "
+                     r"--n-blocks from 0 to \1, or -1 for all", capsys.readouterr().err)
+    assert not out.exists()
+    with pytest.raises(GalmorphError, match="at least 4 labelled galaxies per class"):
+        demo.run_demo(DemoSettings(out=out, device="cpu", ring_labels=2))
+    assert not out.exists()
 
 
 def test_demo_refuses_an_output_folder_that_is_a_file(tmp_path: Path, capsys) -> None:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 
-from galmorph.cli._common import make_console, no_new_empty_dir, positive_int
+from galmorph.cli._common import make_console, no_new_empty_dir, positive_int, whole_number
 from galmorph.cli.predict import add_backend_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
     from galmorph.models.defaults import DEFAULT_MODEL
-    from galmorph.report.demo_settings import DemoSettings
+    from galmorph.report.demo_settings import MIN_RING_LABELS, DemoSettings
 
     defaults = DemoSettings()
     parser = subparsers.add_parser(
@@ -52,13 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tuning.add_argument("--anomaly-labels", type=positive_int, default=defaults.anomaly_labels,
                         metavar="N", help="galaxies the simulated researcher labels "
                         f"(default: {defaults.anomaly_labels})")
-    tuning.add_argument("--ring-labels", type=positive_int, default=defaults.ring_labels,
-                        metavar="N", help="labelled galaxies per class for fine-tuning "
-                        f"(default: {defaults.ring_labels})")
+    tuning.add_argument("--ring-labels", type=whole_number(MIN_RING_LABELS),
+                        default=defaults.ring_labels, metavar="N",
+                        help=f"labelled galaxies per class for fine-tuning, {MIN_RING_LABELS} "
+                        f"or more (default: {defaults.ring_labels})")
     tuning.add_argument("--epochs", type=positive_int, default=defaults.epochs, metavar="N",
                         help="epochs of fine-tuning: passes over the labelled galaxies "
                         f"(default: {defaults.epochs})")
-    tuning.add_argument("--n-blocks", type=int, default=defaults.n_blocks, metavar="N",
+    tuning.add_argument("--n-blocks", type=whole_number(-1), default=defaults.n_blocks, metavar="N",
                         help="how many of the pretrained model's last groups of layers "
                         "('blocks') fine-tuning may change besides the new ring/not-ring output; "
                         "0 keeps the pretrained model as it is and trains only that output "

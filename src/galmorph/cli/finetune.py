@@ -102,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     fit = parser.add_argument_group("training")
     fit.add_argument(
-        "--n-blocks", type=int, default=None, metavar="N",
+        "--n-blocks", type=whole_number(-1), default=None, metavar="N",
         help="encoder blocks to train, from the top; 0 trains only the new output layer (the "
         "head) on the encoder as it is, "
         f"-1 all (default: {DEFAULT_N_BLOCKS}; all with --from-scratch)",

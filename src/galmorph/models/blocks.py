@@ -25,6 +25,8 @@ from typing import Any
 from timm.models._manipulate import group_with_matcher
 from torch import nn
 
+from galmorph.exceptions import GalmorphError
+
 
 def _matches(spec: Any, name: str) -> bool:
     """Whether ``name`` matches a timm group-matcher entry (a regex or (regex, suffix) list)."""
@@ -58,6 +60,20 @@ def encoder_blocks(encoder: nn.Module) -> list[list[str]]:
     blocks[0] = stem + blocks[0]
     blocks[-1] = blocks[-1] + rest
     return blocks[::-1]
+
+
+def check_n_blocks(n_blocks: int, encoder: nn.Module) -> int:
+    """The number of top blocks ``n_blocks`` asks to train (-1: all of them).
+
+    Raises:
+        GalmorphError: when ``n_blocks`` is below -1 or above the encoder's blocks,
+            naming how many it has (and ``--n-blocks``, the option that sets it).
+    """
+    blocks = len(encoder_blocks(encoder))
+    if not -1 <= n_blocks <= blocks:
+        raise GalmorphError(f"cannot train {n_blocks} blocks of layers: this model's encoder "
+                            f"has {blocks}; give --n-blocks from 0 to {blocks}, or -1 for all")
+    return blocks if n_blocks == -1 else n_blocks
 
 
 def freeze_encoder(encoder: nn.Module, n_blocks: int) -> list[str]:

@@ -52,7 +52,7 @@ from galmorph.exceptions import GalmorphError
 from galmorph.report.demo_anomaly import anomaly_step
 from galmorph.report.demo_finetune import CLASSIFIER_FOLDER, finetune_step
 from galmorph.report.demo_predict import predict_step
-from galmorph.report.demo_settings import DemoResult, DemoSettings
+from galmorph.report.demo_settings import MIN_RING_LABELS, DemoResult, DemoSettings
 from galmorph.report.demo_similarity import similarity_step
 from galmorph.report.html import (
     REPORT_DPI,
@@ -143,6 +143,7 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     """
     from galmorph.data.bundled import demo_catalog
     from galmorph.data.catalog import load_catalog
+    from galmorph.models.blocks import check_n_blocks
     from galmorph.models.checkpoint import load_model
     from galmorph.models.defaults import DEFAULT_MODEL
     from galmorph.models.device import resolve_device
@@ -162,6 +163,11 @@ def run_demo(settings: DemoSettings | None = None, console: Console | None = Non
     if len(catalog) < 3:
         raise GalmorphError(f"the demo needs at least 3 galaxies; {data} has {len(catalog)}")
     loaded = load_model(model_spec, resolve_device(settings.device))
+    check_n_blocks(settings.n_blocks, loaded.model.encoder)  # before any step, not at the 4th
+    if settings.ring_labels < MIN_RING_LABELS:
+        raise GalmorphError(f"the demo's ring classifier needs at least {MIN_RING_LABELS} "
+                            f"labelled galaxies per class (--ring-labels), not "
+                            f"{settings.ring_labels}")
     run.out.mkdir(parents=True, exist_ok=True)
     clear_outputs(run.out)
     console.print(Text.assemble(f"galmorph demo: {len(catalog)} galaxies from ",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from galmorph.report.demo_settings import MIN_RING_LABELS
 from galmorph.report.html import (
     Section,
     facts_html,
@@ -60,9 +61,10 @@ def finetune_step(
     rings = known[known[RING_COLUMN] == 1].sort_values("id_str")
     others = known[known[RING_COLUMN] == 0].sort_values("id_str")
     per_class = min(s.ring_labels, len(rings) // 2, len(others) // 2)
-    if per_class < 4:
+    if per_class < MIN_RING_LABELS:
         reason = (f"too few labelled rings ({len(rings)}) and non-rings ({len(others)}) for "
-                  "a class-balanced training set of at least 4 of each with galaxies left to test")
+                  f"a class-balanced training set of at least {MIN_RING_LABELS} of each with "
+                  "galaxies left to test")
         run.skip("finetune", reason)
         section.blocks.append(note_html(f"Skipped: {reason}."))
         run.sections.append(section)

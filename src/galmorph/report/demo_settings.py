@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: Fewest labelled galaxies per class the ring classifier trains on.
+MIN_RING_LABELS = 4
+
 
 @dataclass
 class DemoSettings:
@@ -26,7 +29,8 @@ class DemoSettings:
         k: neighbours shown by the similarity search.
         anomaly_labels: galaxies the simulated researcher labels.
         anomaly_batch: galaxies proposed per round.
-        ring_labels: labelled galaxies *per class* for fine-tuning.
+        ring_labels: labelled galaxies *per class* for fine-tuning (at least
+            :data:`MIN_RING_LABELS`).
         epochs: fine-tuning epochs.
         n_blocks: encoder blocks fine-tuned (0: only a new head on the frozen encoder).
         learning_rate: fine-tuning learning rate of the head.

@@ -63,7 +63,7 @@ from galmorph.data.catalog import CatalogSource, catalog_name
 from galmorph.data.image_config import ImageConfig
 from galmorph.data.schemas import get_schema
 from galmorph.data.tree import Schema
-from galmorph.models.blocks import encoder_blocks
+from galmorph.models.blocks import check_n_blocks, encoder_blocks
 from galmorph.models.checkpoint import LoadedModel, save_model
 from galmorph.models.defaults import DEFAULT_MODEL
 from galmorph.models.device import resolve_device
@@ -216,6 +216,10 @@ def finetune(
 
     frame = labelled_catalog(catalog, task, label, tree, skip_missing_images=skip_missing_images)
     start = starting_point(init, model, encoder=encoder, imagenet_weights=imagenet_weights)
+    blocks = len(encoder_blocks(start.encoder))
+    if n_blocks is None:
+        n_blocks = -1 if init == "scratch" else min(DEFAULT_N_BLOCKS, blocks)
+    check_n_blocks(n_blocks, start.encoder)
     crop_record: dict[str, Any] = {}
     if crop_fraction is None:
         automatic = auto_crop(start.image_config, frame["file_loc"].tolist(), source)
@@ -240,9 +244,6 @@ def finetune(
     )
 
     galaxy_model = GalaxyModel(start.encoder, setup.head)
-    blocks = len(encoder_blocks(start.encoder))
-    if n_blocks is None:
-        n_blocks = -1 if init == "scratch" else min(DEFAULT_N_BLOCKS, blocks)
     head_record = {"head_init": "random"}
     if tree is not None and keep_start_head(start, tree, setup.head):
         head_record = {"head_init": "kept: the start model answers the same questions"}
