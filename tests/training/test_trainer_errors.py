@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from galmorph.exceptions import GalmorphError
+from galmorph.inference.distributed import DistributedInference
 from galmorph.training.trainer import build_trainer
 
 
@@ -18,6 +19,7 @@ from galmorph.training.trainer import build_trainer
     ({"precision": "foo"}, "--precision foo"),
     ({"strategy": "foo"}, "--strategy foo"),
     ({"num_nodes": 0}, "--num-nodes 0"),
+    ({"accelerator": "tpu"}, "--accelerator tpu"),  # Lightning knows it; torch_xla is missing
 ])
 def test_refused_settings_are_named_and_leave_no_folder(
     settings: dict, named: str, tmp_path: Path
@@ -60,3 +62,13 @@ def test_finetune_checks_its_counts_before_any_work(tmp_path: Path, make_catalog
     with pytest.raises(ValueError, match="^epochs must be"):
         finetune(make_catalog(4), tmp_path / "run", label="ring", epochs=0)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"strategy": "nonsense"}, "--device cpu, --devices 2, --strategy nonsense"),
+    ({"strategy": "dp"}, "--device cpu, --devices 2, --strategy dp"),
+    ({"num_nodes": 0}, "--device cpu, --devices 2, --num-nodes 0"),
+])
+def test_prediction_names_the_settings_lightning_refuses(settings: dict, named: str) -> None:
+    with pytest.raises(GalmorphError, match=f"^cannot predict with {named}: "):
+        DistributedInference(**{"device": "cpu", "devices": 2, **settings}, progress=False)

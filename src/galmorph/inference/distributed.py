@@ -29,8 +29,11 @@ from torch.utils.data import DataLoader
 from galmorph.data.galaxy_dataset import batch_finisher
 from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.loop import unreadable_message
-from galmorph.models.device import accelerator_name
+from galmorph.models.device import accelerator_name, hardware_refusals
 from galmorph.models.model import enable_mc_dropout
+
+#: The options' values when not given (not named in errors).
+PREDICTION_DEFAULTS = {"--device": "auto", "--devices": 1, "--num-nodes": 1, "--strategy": "ddp"}
 
 
 class _InferenceModule(L.LightningModule):
@@ -98,16 +101,21 @@ class DistributedInference:
                 f"strategy {strategy!r} is not supported for prediction: use ddp (Lightning "
                 "starts one process per device by running the command again)"
             )
-        self.trainer = L.Trainer(
-            accelerator=accelerator_name(device),
-            devices=devices,
-            num_nodes=num_nodes,
-            strategy=strategy,
-            logger=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            enable_progress_bar=progress,
-        )
+        settings = {"--device": device, "--devices": devices, "--num-nodes": num_nodes,
+                    "--strategy": strategy}
+        given = {option: value for option, value in settings.items()
+                 if str(value) != str(PREDICTION_DEFAULTS[option])}
+        with hardware_refusals("predict", given, gpu=accelerator_name(device) == "gpu"):
+            self.trainer = L.Trainer(
+                accelerator=accelerator_name(device),
+                devices=devices,
+                num_nodes=num_nodes,
+                strategy=strategy,
+                logger=False,
+                enable_checkpointing=False,
+                enable_model_summary=False,
+                enable_progress_bar=progress,
+            )
 
     @property
     def is_primary(self) -> bool:

@@ -11,6 +11,10 @@ device(type='cpu')
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
 import torch
 
 from galmorph.exceptions import GalmorphError
@@ -45,3 +49,30 @@ def accelerator_name(device: str | torch.device) -> str:
     """Lightning's accelerator name for a galmorph device (cuda:N picks the GPU kind only)."""
     kind = str(device).split(":")[0]
     return {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}.get(kind, "auto")
+
+
+@contextmanager
+def hardware_refusals(doing: str, given: Mapping[str, Any], *, gpu: bool) -> Iterator[None]:
+    """Lightning's refusal of hardware settings as one GalmorphError naming them.
+
+    ``doing``: what was asked (``train``, ``predict``); ``given``: the options set, e.g.
+    ``{"--strategy": "dp"}`` (none: the defaults); ``gpu``: whether a GPU was asked
+    for (the error then says how to check that PyTorch sees one).
+
+    Raises:
+        GalmorphError: for Lightning's misconfiguration, a bad value or a missing package
+            (``--accelerator tpu`` without ``torch_xla``).
+    """
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        yield
+    except (MisconfigurationException, ValueError, TypeError, ImportError) as err:
+        named = (", ".join(f"{option} {value}" for option, value in given.items())
+                 or "the default hardware settings (auto)")
+        why = str(err).rstrip(".!")
+        if isinstance(err, ImportError):
+            why = f"what it needs is not installed ({why})"
+        hint = ("; use --accelerator cpu, or check that PyTorch sees the GPU "
+                "(torch.cuda.is_available())" if gpu and not torch.cuda.is_available() else "")
+        raise GalmorphError(f"cannot {doing} with {named}: {why}{hint}") from None

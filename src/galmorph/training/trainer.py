@@ -35,9 +35,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from galmorph.data.galaxy_dataset import usable_cores
-from galmorph.exceptions import GalmorphError, GalmorphWarning
+from galmorph.exceptions import GalmorphWarning
 from galmorph.files import atomic_target
 from galmorph.inference.resumable import remove_leftovers
+from galmorph.models.device import hardware_refusals
 from galmorph.numbers import real_number, whole_number
 
 BEST_NAME = "best"
@@ -258,7 +259,10 @@ def build_trainer(
     )
     hardware = {"accelerator": accelerator, "devices": devices, "strategy": strategy,
                 "num_nodes": num_nodes, "precision": precision}
-    with quiet_lightning(), _hardware_errors(hardware):
+    given = {f"--{key.replace('_', '-')}": value for key, value in hardware.items()
+             if value != HARDWARE_DEFAULTS[key]}
+    with quiet_lightning(), hardware_refusals("train", given, gpu=str(accelerator).lower()
+                                              in ("gpu", "cuda")):
         trainer = L.Trainer(
             max_epochs=epochs,
             plugins=[AtomicCheckpointIO()],
@@ -280,30 +284,9 @@ def build_trainer(
     return trainer, checkpoint
 
 
-_HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": "auto", "strategy": "auto",
-                      "num_nodes": 1, "precision": None}
-
-
-@contextmanager
-def _hardware_errors(hardware: dict[str, Any]) -> Iterator[None]:
-    """Lightning's refusal of the hardware settings as a GalmorphError naming them.
-
-    ``hardware``: the Trainer's ``accelerator``, ``devices``, ``strategy``, ``num_nodes``
-    and ``precision``; those not at their defaults are named as command-line options.
-    """
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    try:
-        yield
-    except (MisconfigurationException, ValueError, TypeError) as err:
-        given = [f"--{key.replace('_', '-')} {value}" for key, value in hardware.items()
-                 if value != _HARDWARE_DEFAULTS[key]]
-        named = ", ".join(given) if given else "the default hardware settings (auto)"
-        hint = ("; use --accelerator cpu, or check that PyTorch sees the GPU "
-                "(torch.cuda.is_available())" if not torch.cuda.is_available()
-                and str(hardware["accelerator"]).lower() in ("gpu", "cuda") else "")
-        message = str(err).rstrip(".!") if hint else str(err)
-        raise GalmorphError(f"cannot train with {named}: {message}{hint}") from None
+#: The Trainer's hardware settings when not given (not named in errors).
+HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": "auto", "strategy": "auto",
+                     "num_nodes": 1, "precision": None}
 
 
 @contextmanager
