@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -75,6 +76,24 @@ def test_two_images_of_one_galaxy_are_refused(cutouts: Path) -> None:
                        rf"{DEMO_IMAGES[0].name} would both be galaxy '{DEMO_IMAGES[0].stem}': "
                        "keep one image of each galaxy"):
         image_folder_catalog(cutouts)
+
+
+def test_a_folder_holding_its_catalog_is_refused(cutouts: Path) -> None:
+    """As galmorph demo-data and cutouts write them: catalog.csv beside the images, whose
+    paths would have become the galaxies' ids."""
+    (cutouts / "sources.csv").write_text("file,url\n")
+    (cutouts / "catalog.csv").write_text("id_str,file_loc\n")
+    with pytest.raises(CatalogError, match=re.escape(
+            f"{cutouts} holds a catalog beside its images (catalog.csv, sources.csv): give the "
+            f"file, {cutouts / 'catalog.csv'}, to use its ids and columns; to read every image "
+            "in the folder as a galaxy instead (its path as its id), move the table files out")):
+        load_catalog(cutouts)
+    (cutouts / "catalog.csv").unlink()
+    with pytest.raises(CatalogError, match="give the file, .*sources.csv"):
+        image_folder_catalog(cutouts)
+    (cutouts / "sources.csv").unlink()
+    (cutouts / "spirals" / "list.csv").write_text("id_str\n")  # in a subfolder: not looked for
+    assert len(image_folder_catalog(cutouts)) == 3
 
 
 def test_a_folder_without_images_says_so(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from galmorph.data.defaults import FORMATS
 from galmorph.data.fits_header import BAND_WAVELENGTHS_NM
 from galmorph.data.fits_images import FITS_SUFFIXES
 from galmorph.exceptions import CatalogError
@@ -119,16 +120,39 @@ def iau_coordinates(name: str) -> tuple[float, float] | None:
     return ra, -dec if sign == "-" else dec
 
 
+def _refuse_beside_a_catalog(root: Path, folder: str | Path) -> None:
+    """Refuse a folder that holds a table file (as ``galmorph demo-data`` and ``galmorph
+    cutouts`` write, ``catalog.csv`` beside ``images/``): its images as galaxies would
+    have ids made of their paths, not the catalog's, and every image, listed or not.
+
+    Raises:
+        CatalogError: naming the table files and the one to give instead.
+    """
+    endings = tuple(end for end in FORMATS if image_suffix(end) is None)
+    tables = sorted(path.name for path in root.iterdir()
+                    if path.name.lower().endswith(endings) and not path.name.startswith(".")
+                    and path.is_file())
+    if not tables:
+        return
+    chosen = next((name for name in tables if name.lower().startswith("catalog.")), tables[0])
+    raise CatalogError(
+        f"{folder} holds a catalog beside its images ({', '.join(tables)}): give the file, "
+        f"{Path(folder) / chosen}, to use its ids and columns; to read every image in the "
+        "folder as a galaxy instead (its path as its id), move the table files out of it")
+
+
 def image_folder_catalog(folder: str | Path) -> pd.DataFrame:
     """The image files of ``folder`` as a catalog (see the module's description).
 
     ``attrs["source"]`` names the folder for messages.
 
     Raises:
-        CatalogError: when the folder holds no image file, or two files would give
-            a galaxy the same id (``a.jpg`` beside ``a.fits``).
+        CatalogError: when the folder holds no image file, holds a table file (a
+            catalog to give instead), or two files would give a galaxy the same id
+            (``a.jpg`` beside ``a.fits``).
     """
     root = Path(os.path.abspath(folder))
+    _refuse_beside_a_catalog(root, folder)
     files = image_files(root)
     if not files:
         raise CatalogError(f"{folder} holds no catalog file and no images (files ending in "
