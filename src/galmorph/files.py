@@ -2,7 +2,7 @@
 
 :func:`atomic_target` gives a temporary path that replaces the target on success
 (:func:`atomic_folder` the same for a folder); :func:`write_json` writes plain JSON (NaN
-as null) through it.
+as null) through it. :func:`is_one_of` tells whether an output would replace an input.
 
 Example:
     >>> with atomic_target(Path("out.json")) as tmp:  # doctest: +SKIP
@@ -17,7 +17,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,18 @@ def user_path(path: str | os.PathLike[str]) -> Path:
     """``path`` as a :class:`~pathlib.Path`, with ``~`` expanded as the shell and pandas
     expand it (``~/catalog.csv`` → ``/home/me/catalog.csv``)."""
     return Path(path).expanduser()
+
+
+def is_one_of(path: str | Path, files: Iterable[Any]) -> bool:
+    """Whether the existing file ``path`` is one of ``files`` (paths; blanks and missing
+    files skipped), by what they are, not how they are written: a figure or table about
+    to be written there would replace it. Cheap for many files: only those of the same
+    name are compared."""
+    target = Path(path)
+    if not target.is_file():
+        return False
+    return any(isinstance(file, str | os.PathLike) and os.path.basename(file) == target.name
+               and os.path.exists(file) and os.path.samefile(file, target) for file in files)
 
 
 @contextmanager

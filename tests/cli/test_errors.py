@@ -189,3 +189,18 @@ def test_finetune_checks_n_blocks_against_the_models_encoder(
     assert status == 2
     assert "error: cannot train 99 blocks of layers: this model's encoder has" in err
     assert "give --n-blocks from 0 to" in err and not out.exists()
+
+
+def test_predict_grid_never_replaces_a_galaxys_image(
+    capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], untrained_model: Path,
+) -> None:
+    catalog = make_catalog(4)
+    image = catalog.parent / pd.read_csv(catalog)["file_loc"].iloc[2]
+    before = image.read_bytes()
+    out = catalog.parent / "out.csv"
+    status = main(["predict", str(catalog), "-m", str(untrained_model), "-o", str(out),
+                   "--grid", str(catalog.parent / "images" / ".." / "images" / image.name),
+                   "--num-workers", "0", *FAST])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 2 and "is the image of a galaxy in the catalog" in err
+    assert image.read_bytes() == before and not out.exists()  # refused before any work

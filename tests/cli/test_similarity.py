@@ -237,6 +237,19 @@ def test_similar_refuses_empty_embeddings_and_unwritable_grids(
     assert f"cannot write --grid {grid}" in " ".join(capsys.readouterr().err.split())
 
 
+def test_a_grid_never_replaces_a_galaxys_image(files: dict[str, Path],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = pd.read_csv(files["catalog"])
+    image = files["catalog"].parent / catalog["file_loc"].iloc[-1]  # not drawn: not a neighbour
+    before = image.read_bytes()
+    capsys.readouterr()
+    assert main(["similar", str(files["embeddings"]), "--id", catalog["id_str"][0], "-k", "2",
+                 "--grid", str(image)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"error: --grid {image} is the image of a galaxy in the embeddings" in err
+    assert image.read_bytes() == before
+
+
 def test_an_interrupted_grid_leaves_the_old_picture(
         files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from matplotlib.figure import Figure

@@ -286,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
         from galmorph.report.plots import check_figure_path
 
         writable_file(str(check_figure_path(args.grid)), "--grid")
+        _refuse_grid_over_an_image(catalog, args.grid)
     loaded = load_model(args.model, resolve_device(args.device))
     if args.grid_answers and loaded.learnt_schema is not None:  # a name is checked now
         from galmorph.report.answer_grid import answer_columns, grid_columns
@@ -313,23 +314,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalog_images(catalog: str | pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The catalog (read when a path) and its image files' absolute paths, in its order."""
+    from galmorph.data.catalog import read_catalog
+    from galmorph.data.image_paths import resolve_image_paths
+
+    frame = read_catalog(catalog) if isinstance(catalog, str) else catalog
+    return frame, resolve_image_paths(frame["file_loc"], frame.attrs.get("base_dir", ".")).paths
+
+
+def _refuse_grid_over_an_image(catalog: str | pd.DataFrame, grid: str) -> None:
+    """Raises GalmorphError when ``--grid`` names an image of the catalog (read only when
+    the file is there)."""
+    from galmorph.files import is_one_of
+
+    if Path(grid).is_file() and is_one_of(grid, _catalog_images(catalog)[1]):
+        raise GalmorphError(f"--grid {grid} is the image of a galaxy in the catalog: drawing "
+                            "there would replace it; name another file (e.g. grid.png)")
+
+
 def _draw(catalog: str | pd.DataFrame, table: Path, loaded: LoadedModel,
           answers: tuple[str, ...], path: str) -> None:
     """``--grid``: the galaxies with the highest predictions per answer, read back from
     the written ``table``, their images from ``catalog``."""
     import pandas as pd
 
-    from galmorph.data.catalog import read_catalog
-    from galmorph.data.image_paths import resolve_image_paths
     from galmorph.data.table_files import read_table
     from galmorph.report.answer_grid import answer_grid, grid_columns
 
     predictions = read_table(table, text_columns=["id_str"])
     columns = grid_columns(predictions, loaded.learnt_schema, answers)
-    frame = read_catalog(catalog) if isinstance(catalog, str) else catalog
-    root = frame.attrs.get("base_dir", ".")
-    files = pd.Series(resolve_image_paths(frame["file_loc"], root).paths,
-                      index=frame["id_str"].astype(str))
+    frame, paths = _catalog_images(catalog)
+    files = pd.Series(paths, index=frame["id_str"].astype(str))
     answer_grid(predictions, list(files.reindex(predictions["id_str"].astype(str))
                                   .fillna("")), columns, path=path,
                 title=(f"Galaxies with the highest predicted share of volunteers giving each "
