@@ -13,7 +13,7 @@ from PIL import Image
 
 from galmorph.anomaly.labels import LabelStore
 from galmorph.cli import main
-from galmorph.exceptions import GalmorphWarning
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 from galmorph.inference.embeddings import METADATA_KEY, EmbeddingInfo, feature_columns
 from galmorph.inference.outputs import write_table
 
@@ -380,3 +380,21 @@ def test_grids_say_what_to_do_and_what_their_numbers_are(
         assert unscored and all(c.split("\n")[1].startswith(f"{word} ") for c in unscored)
         assert title.startswith("The 4 most interesting galaxies, by ")
     assert "(your scores not used)" in title
+
+
+def test_outputs_never_replace_a_galaxys_image(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from galmorph.cli.anomaly_session import _check_outputs
+
+    image = tmp_path / "images" / "J1.png"
+    image.parent.mkdir()
+    image.write_bytes(b"a galaxy")
+    session = SimpleNamespace(store=SimpleNamespace(path=tmp_path / "s.db"),
+                              settings=SimpleNamespace(embeddings=tmp_path / "emb.parquet"),
+                              embeddings=SimpleNamespace(file_loc=np.array([str(image), ""])))
+    _check_outputs(session, str(tmp_path / "grid.png"), None)  # a new file: fine
+    with pytest.raises(GalmorphError, match="is the image of a galaxy in the embeddings"):
+        _check_outputs(session, str(tmp_path / "images" / ".." / "images" / "J1.png"))
+    session.embeddings.file_loc = None  # embeddings without image paths
+    _check_outputs(session, str(image))

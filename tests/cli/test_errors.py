@@ -191,14 +191,17 @@ def test_finetune_checks_n_blocks_against_the_models_encoder(
     assert "give --n-blocks from 0 to" in err and not out.exists()
 
 
-def test_predict_grid_never_replaces_a_galaxys_image(
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_grid_never_replaces_a_galaxys_image(
     capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], untrained_model: Path,
+    command: str,
 ) -> None:
     catalog = make_catalog(4)
     image = catalog.parent / pd.read_csv(catalog)["file_loc"].iloc[2]
     before = image.read_bytes()
     out = catalog.parent / "out.csv"
-    status = main(["predict", str(catalog), "-m", str(untrained_model), "-o", str(out),
+    status = main([command, str(catalog), "-m", str(untrained_model),
+                   *(["-o", str(out)] if command == "predict" else []),
                    "--grid", str(catalog.parent / "images" / ".." / "images" / image.name),
                    "--num-workers", "0", *FAST])
     err = " ".join(capsys.readouterr().err.split())

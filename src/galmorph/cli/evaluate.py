@@ -30,6 +30,7 @@ from galmorph.cli.predict import (
     add_skip_bad_images,
     bad_image_hint,
     inference_kwargs,
+    refuse_grid_over_an_image,
     skipping_bad_images,
 )
 
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     json_path = json_file(args.json, "the metrics")
     grid = None if args.grid is None else writable_file(str(check_figure_path(args.grid)),
                                                         "--grid")
+    if grid is not None:
+        refuse_grid_over_an_image(args.catalog, args.grid)
     loaded = load_model(args.model, resolve_device(args.device))
     with bad_image_hint():
         result = evaluate_catalog(args.catalog, loaded, backend=args.backend,

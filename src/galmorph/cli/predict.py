@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         from galmorph.report.plots import check_figure_path
 
         writable_file(str(check_figure_path(args.grid)), "--grid")
-        _refuse_grid_over_an_image(catalog, args.grid)
+        refuse_grid_over_an_image(catalog, args.grid)
     loaded = load_model(args.model, resolve_device(args.device))
     if args.grid_answers and loaded.learnt_schema is not None:  # a name is checked now
         from galmorph.report.answer_grid import answer_columns, grid_columns
@@ -323,7 +323,7 @@ def _catalog_images(catalog: str | pd.DataFrame) -> tuple[pd.DataFrame, list[str
     return frame, resolve_image_paths(frame["file_loc"], frame.attrs.get("base_dir", ".")).paths
 
 
-def _refuse_grid_over_an_image(catalog: str | pd.DataFrame, grid: str) -> None:
+def refuse_grid_over_an_image(catalog: str | pd.DataFrame, grid: str) -> None:
     """Raises GalmorphError when ``--grid`` names an image of the catalog (read only when
     the file is there)."""
     from galmorph.files import is_one_of
