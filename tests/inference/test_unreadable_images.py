@@ -200,6 +200,15 @@ def test_the_command_line_says_how_to_go_past_them(
         assert "left out 2 of 11 galaxies whose image cannot be read" in said
     assert len(pd.read_csv(tmp_path / "p.csv", comment="#")) == 9
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 9
+    unreadable = broken["file_loc"].iloc[BROKEN[1]]  # every galaxy's image, with the option given
+    broken.assign(file_loc=unreadable).to_csv(catalog, index=False)
+    for command in ("predict", "evaluate"):
+        assert main([command, str(catalog), *(["-o", str(tmp_path / "all.csv")]
+                                               if command == "predict" else []),
+                     *common, "--skip-bad-images"]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "none of the 12 galaxies' images can be read" in err
+        assert "--skip-bad-images" not in err  # given already: no help
 
 
 def test_evaluation_leaves_them_out_of_its_figures(

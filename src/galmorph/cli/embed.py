@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         return status
     catalog = single_file_catalog(args)
     check_not_input(args.output, {"catalog": args.catalog})
-    with bad_image_hint():
+    with bad_image_hint(args):
         path = embed_to_file(
             catalog, args.output, model_with_image(args), resume=args.resume, pca=args.pca,
             chunk_size=args.chunk_size, batch_size=args.batch_size,

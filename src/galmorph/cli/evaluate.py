@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if grid is not None:
         refuse_grid_over_an_image(args.catalog, args.grid)
     loaded = load_model(args.model, resolve_device(args.device))
-    with bad_image_hint():
+    with bad_image_hint(args):
         result = evaluate_catalog(args.catalog, loaded, backend=args.backend,
                                   only_unseen=args.only_unseen,
                                   **{**inference_kwargs(args), **skipping_bad_images(args)})

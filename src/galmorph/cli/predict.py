@@ -151,13 +151,16 @@ def skipping_bad_images(args: argparse.Namespace) -> dict[str, bool]:
 
 
 @contextmanager
-def bad_image_hint() -> Iterator[None]:
-    """An image error raised in the block ends with the option that goes past it."""
+def bad_image_hint(args: argparse.Namespace) -> Iterator[None]:
+    """An image error raised in the block ends with the option that goes past it, unless
+    that option was given (every image then failed: the hint would not help)."""
     from galmorph.exceptions import ImageError, user_message
 
     try:
         yield
     except ImageError as err:
+        if args.skip_bad_images:
+            raise
         raise ImageError(f"{user_message(err)}; to leave out galaxies whose image file is "
                          "missing or cannot be read, add --skip-bad-images") from None
 
@@ -293,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
 
         grid_columns(answer_columns(loaded.learnt_schema), loaded.learnt_schema,
                      args.grid_answers)
-    with bad_image_hint():
+    with bad_image_hint(args):
         written = predict_to_file(
             catalog, args.output, loaded, resume=args.resume, chunk_size=args.chunk_size,
             devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy,
