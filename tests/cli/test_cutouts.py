@@ -97,3 +97,22 @@ def test_legacy_galaxies_without_images_north_of_dr10_are_pointed_to_dr9(
     assert "2 of 3 galaxies have no image" in err
     assert "1 of them lie north of Dec +32.375, where DR10 has no images" in err
     assert "layer=ls-dr9" in err
+
+
+def test_a_machine_without_network_is_told_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    def no_dns(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    targets = _targets(tmp_path / "targets.csv", ["g1", "g2"])
+    status = main(["cutouts", str(targets), "-o", str(tmp_path / "cut"), "--service", "legacy",
+                   "--id-column", "id", "--no-progress", "--retries", "0"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 1
+    assert ("(e.g. g1: cannot look up the service's address (Name or service not known) "
+            "(after 1 try)); this machine cannot reach the service: check its internet "
+            "connection") in err
+    assert "again later" not in err

@@ -143,6 +143,7 @@ def _draw(catalog: Path, path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch the images and say what was done; 0, or 1 when some galaxies have none."""
+    from galmorph.data.cutout_fetch import NO_ADDRESS
     from galmorph.data.cutouts import download_cutouts
     from galmorph.inference.progress import progress_bar
 
@@ -190,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
     temporary = int(failed["temporary"].sum())
     again = (f"; {temporary} of them because the service did not answer or was busy: run "
              "the same command again later to fetch them" if temporary else "")
+    if failed["reason"].str.startswith(NO_ADDRESS).all():
+        again = ("; this machine cannot reach the service: check its internet connection "
+                 "(a cluster's compute nodes often have none: run it on a login node, which "
+                 "does, then use the folder from the compute nodes)")
     errors = make_console(stderr=True)
     errors.print(styled(
         "error:", "bold red",

@@ -39,6 +39,9 @@ MAX_RETRY_AFTER = 120.0
 MAX_BYTES = 256 * 2**20
 #: Bytes read at a time, between checks of whether the answer is still awaited.
 BLOCK = 2**16
+#: The start of the reason when the service's name cannot be looked up: no network, or
+#: no DNS, as on many clusters' compute nodes.
+NO_ADDRESS = "cannot look up the service's address"
 #: Seconds between checks of the time left and of a stop, while an answer is awaited.
 WATCH = 0.1
 
@@ -214,7 +217,9 @@ def fetch_cutout(url: str, *, timeout: float, retries: int, retry_wait: float,
             problem = f"the answer ended {err.expected} bytes short of its length"
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", None) or err
-            problem = f"no answer ({type(reason).__name__}: {reason})".replace(": )", ")")
+            problem = (f"{NO_ADDRESS} ({reason.strerror or reason})"
+                       if isinstance(reason, socket.gaierror) else
+                       f"no answer ({type(reason).__name__}: {reason})".replace(": )", ")"))
         if attempt < retries and not (stop is not None and stop.is_set()):
             pause(asked if asked is not None else wait, stop)
             wait *= 2
