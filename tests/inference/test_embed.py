@@ -133,6 +133,10 @@ def test_bad_pca_and_output_names(catalog: pd.DataFrame, model_path: Path, tmp_p
     with pytest.raises(GalmorphError, match=r"catalog.csv is not an embeddings file .*: "
                                             r"galmorph embed \S*catalog.csv -o EMB.parquet"):
         read_embeddings(tmp_path / "catalog.csv")
+    (tmp_path / "model.pt").write_bytes(b"weights")  # not a catalog: embed would not take it
+    with pytest.raises(GalmorphError, match=r"model.pt is not an embeddings file \(parquet, "
+                                            r"from galmorph embed\)$"):
+        read_embeddings(tmp_path / "model.pt")
 
 
 def test_resume_skips_finished_chunks(catalog: pd.DataFrame, model_path: Path, tmp_path: Path,

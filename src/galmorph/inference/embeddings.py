@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from galmorph.data.defaults import FORMATS
 from galmorph.data.image_config import ImageConfig
 from galmorph.exceptions import GalmorphError
 from galmorph.files import user_path
@@ -262,10 +263,13 @@ def read_embedding_info(path: str | Path) -> tuple[EmbeddingInfo, int]:
     try:
         meta = pq.read_metadata(path)
     except Exception as err:  # pyarrow raises several types for a non-parquet file
-        parquet = path.name.lower().endswith((".parquet", ".pq"))
-        raise GalmorphError(f"cannot read {path} as parquet: {err}" if parquet else (
-            f"{path} is not an embeddings file (parquet, from galmorph embed); for a "
-            f"catalog, make one first: galmorph embed {path} -o EMB.parquet")) from None
+        name = path.name.lower()
+        table = name.endswith(tuple(FORMATS))  # a catalog, given where embeddings belong
+        raise GalmorphError(
+            f"cannot read {path} as parquet: {err}" if name.endswith((".parquet", ".pq"))
+            else f"{path} is not an embeddings file (parquet, from galmorph embed)"
+            + (f"; for a catalog, make one first: galmorph embed {path} -o EMB.parquet"
+               if table else "")) from None
     raw_info = (meta.metadata or {}).get(METADATA_KEY.encode())
     if raw_info is None:
         raise GalmorphError(
