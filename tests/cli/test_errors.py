@@ -61,20 +61,26 @@ def test_an_output_that_cannot_be_written_is_one_clear_line(
     assert err.startswith("error:") and str(not_a_folder) in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["train", "finetune"])
+@pytest.mark.parametrize("command", ["train", "finetune", "adapt"])
 def test_training_on_an_unreadable_image_fails_before_writing_anything(
     capsys: pytest.CaptureFixture[str], make_catalog: Callable[..., Path], untrained_model: Path,
     command: str,
 ) -> None:
     catalog, truncated = _catalog_with_truncated_image(make_catalog)
     out = catalog.parent / "run"
-    options = (["--schema", "gz2-no-odd", "--image-size", "32", "--split", "0.5", "0.5", "0"]
-               if command == "train" else ["--label", "ring", "-m", str(untrained_model)])
-    status = main([command, str(catalog), "-o", str(out), "--epochs", "1", "--num-workers", "0",
+    options = {"train": ["--schema", "gz2-no-odd", "--image-size", "32", "--split", "0.5",
+                         "0.5", "0", "--epochs", "1"],
+               "finetune": ["--label", "ring", "-m", str(untrained_model), "--epochs", "1"],
+               "adapt": ["-m", str(untrained_model)]}[command]
+    if command == "adapt":
+        out = out.with_suffix(".pt")
+    status = main([command, str(catalog), "-o", str(out), "--num-workers", "0",
                    "--no-progress", *options])
     err = capsys.readouterr().err
     assert status == 2
     assert err.startswith("error:") and str(truncated) in err and "Traceback" not in err
+    assert f"; galmorph validate {catalog} lists every image that cannot be read" in " ".join(
+        err.split())
     assert not out.exists()  # no logs, no empty folder
 
 

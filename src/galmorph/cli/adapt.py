@@ -22,6 +22,7 @@ from galmorph.cli._common import (
     source_options,
     writable_file,
 )
+from galmorph.cli.validate import validate_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,16 +91,17 @@ def run(args: argparse.Namespace) -> int:
     _check_output(args.output)
     crop = args.crop_fraction
     check_crop_fraction(crop)
-    try:
-        result = adapt_model(
-            args.model, args.catalog, args.output, crop_fraction=crop,
-            max_images=args.max_images, views=args.views, source=source_options(args),
-            seed=args.seed, name=args.name, drop_missing_images=args.skip_missing_images,
-            device=args.device, num_workers=args.num_workers,
-            progress=not args.no_progress,
-        )
-    except ValueError as err:
-        raise GalmorphError(str(err)) from None
+    with validate_hint(args.catalog):
+        try:
+            result = adapt_model(
+                args.model, args.catalog, args.output, crop_fraction=crop,
+                max_images=args.max_images, views=args.views, source=source_options(args),
+                seed=args.seed, name=args.name, drop_missing_images=args.skip_missing_images,
+                device=args.device, num_workers=args.num_workers,
+                progress=not args.no_progress,
+            )
+        except ValueError as err:
+            raise GalmorphError(str(err)) from None
     record = result.record
     console = make_console()
     console.print(f"Adapted {record['from']} to the images of {args.catalog} (no labels used):")

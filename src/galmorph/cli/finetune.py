@@ -36,6 +36,7 @@ from galmorph.cli._common import (
     styled,
     whole_number,
 )
+from galmorph.cli.validate import validate_hint
 from galmorph.data.image_config import MIN_IMAGE_SIZE
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     if args.encoder is not None and init == "pretrained":
         raise GalmorphError("--encoder needs --from-scratch, --imagenet or --imagenet-weights")
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    with no_new_empty_dir(args.output):
+    with no_new_empty_dir(args.output), validate_hint(args.catalog):
         try:
             result = finetune(
                 args.catalog,

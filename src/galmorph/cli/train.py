@@ -19,6 +19,7 @@ from galmorph.cli._common import (
     styled,
     whole_number,
 )
+from galmorph.cli.validate import validate_hint
 from galmorph.data.image_config import MIN_IMAGE_SIZE
 from galmorph.models.defaults import MIN_CONCENTRATION
 from galmorph.training.defaults import (
@@ -181,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
 
     last = Path(args.output) / f"{LAST_NAME}.ckpt"
     resumed = args.resume and last.is_file()
-    with no_new_empty_dir(args.output):
+    with no_new_empty_dir(args.output), validate_hint(args.catalog):
         try:
             result = _train(args)
         except KeyboardInterrupt:

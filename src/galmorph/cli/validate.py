@@ -18,6 +18,8 @@ Example::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -32,6 +34,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from galmorph.data.validation import CatalogSummary
+
+
+@contextmanager
+def validate_hint(catalog: str) -> Iterator[None]:
+    """An image error raised in the block (training, which stops at the first image it
+    cannot read) ends by pointing to ``galmorph validate``, which lists them all."""
+    import shlex
+
+    from galmorph.exceptions import ImageError, user_message
+
+    try:
+        yield
+    except ImageError as err:
+        raise ImageError(f"{user_message(err)}; galmorph validate {shlex.quote(str(catalog))} "
+                         "lists every image that cannot be read: mend those files or take "
+                         "their rows out of the catalog") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
