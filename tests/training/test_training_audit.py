@@ -164,6 +164,19 @@ def test_classes_that_differ_only_in_case_are_warned_of() -> None:
                       0.2, False)
 
 
+def test_numbers_mixed_with_words_are_warned_of() -> None:
+    counts = np.array([12, 8, 1])
+    with pytest.warns(GalmorphWarning, match=r"the 'ring' column mixes numbers and words "
+                      r"\('0': 12, '1': 8, 'yes': 1 galaxies\): each is learnt as a class of "
+                      r"its own; if 'yes' \(1\) means one of the numbers"):
+        check_classes(["0", "1", "yes"], counts, np.array([3, 2, 0]), "cat.csv", "ring", 0.2,
+                      True)
+    with warnings.catch_warnings():  # all numbers, or all words
+        warnings.simplefilter("error")
+        for classes in (["0", "1", "2"], ["no", "ring", "yes"]):
+            check_classes(classes, counts, np.array([3, 2, 1]), "cat.csv", "ring", 0.2, True)
+
+
 @pytest.mark.parametrize("command", [["train"], ["finetune", "--label", "ring"]])
 def test_an_image_size_below_8_is_a_usage_error(
     tmp_path: Path, small_catalog: Path, capsys, command: list[str]

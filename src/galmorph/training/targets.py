@@ -32,6 +32,7 @@ from galmorph.data.transforms import eval_transform, train_transform
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, GalmorphWarning
 from galmorph.models.label_metrics import label_values, normalise_classes
+from galmorph.numbers import reads_as_number
 
 #: More distinct values than this in a label column is not a classification.
 MAX_CLASSES = 100
@@ -233,7 +234,8 @@ def check_classes(
     val_fraction: float, weighted: bool,
 ) -> None:
     """Refuse one class or one per galaxy; warn of classes that differ only in case, of
-    classes left out of validation, and of unbalanced classes without ``weighted`` loss.
+    numbers mixed with words (a typo, ``yes`` among ``0`` and ``1``), of classes left out
+    of validation, and of unbalanced classes without ``weighted`` loss.
 
     Args:
         classes: the class labels, sorted; counts, val_counts: galaxies of each, in all
@@ -260,6 +262,13 @@ def check_classes(
             "upper and lower case: they are learnt as different classes; write them alike "
             "if they are one", GalmorphWarning, stacklevel=4)
     listed = ", ".join(f"{c!r}: {n}" for c, n in zip(classes, counts, strict=True))
+    words = [f"{c!r} ({n})" for c, n in zip(classes, counts, strict=True)
+             if not reads_as_number(str(c))]
+    if words and len(words) < len(classes):
+        warnings.warn(
+            f"{where}: the {label!r} column mixes numbers and words ({listed} galaxies): "
+            f"each is learnt as a class of its own; if {', '.join(words)} means one of the "
+            "numbers, write it as that number", GalmorphWarning, stacklevel=4)
     unchecked = [f"{c!r} ({n})" for c, n, v in zip(classes, counts, val_counts, strict=True)
                  if v == 0]
     if val_fraction > 0 and unchecked and val_counts.any():
