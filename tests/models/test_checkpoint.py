@@ -223,6 +223,9 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     junk.write_text("this is not a model\n")
     with pytest.raises(ModelError, match=r"junk\.pt is not a readable model checkpoint"):
         load_model(junk)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ModelError, match=r"empty\.pt is empty \(0 bytes\), not a model"):
+        load_model(tmp_path / "empty.pt")
     plain = tmp_path / "plain.ckpt"
     torch.save({"state_dict": {}}, plain)
     with pytest.raises(ModelError, match="not a galmorph checkpoint"):

@@ -183,10 +183,13 @@ def test_hardware_summary_names_devices_and_precision():
     ) == "mps, transformer-engine"
 
 
-def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path):
+def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path, capsys):
     catalog = make_catalog(12)
     status = main(["train", str(catalog), "-o", str(tmp_path / "r"), "--split", "1", "0", "0"])
     assert status == 2
+    assert ("the split leaves no training or validation galaxies (12 to train on, 0 to "
+            "validate, 0 to test): use a larger catalog or other split fractions (--split)"
+            ) in " ".join(capsys.readouterr().err.split())
 
 
 def _epochs_done(path: Path) -> int:

@@ -286,6 +286,9 @@ def _read_checkpoint(path: Path) -> Any:
     if path.suffix.lower() == ".onnx":
         raise ModelError(f"{path} is an ONNX export (galmorph export), which ONNX Runtime runs "
                          "(see the README); give galmorph the .pt model it was made from")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ModelError(f"{path} is empty (0 bytes), not a model: an interrupted download or "
+                         "copy? fetch or copy it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

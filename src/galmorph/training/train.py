@@ -225,9 +225,11 @@ def train(
     )
     train_counts = datamodule.catalogs["train"][schema.label_cols].to_numpy()
     if len(train_counts) == 0 or len(datamodule.catalogs["val"]) == 0:
+        sizes = datamodule.split_summary["sizes"]
         raise GalmorphError(
-            f"the split {datamodule.split_summary['sizes']} leaves no training or validation "
-            "galaxies: use a larger catalog or different split fractions"
+            f"the split leaves no training or validation galaxies ({sizes['train']} to train "
+            f"on, {sizes['val']} to validate, {sizes['test']} to test): use a larger catalog "
+            "or other split fractions (--split)"
         )
     check_training_votes(catalog, datamodule.catalogs, schema)
     training = {
