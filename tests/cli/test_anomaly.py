@@ -258,7 +258,7 @@ def test_a_file_that_is_not_a_session_is_never_written(
     assert empty.stat().st_size == 0  # opening it as a database would have written into it
     assert main(["anomaly", "start", str(files["emb"]), "--session", str(table),
                  "--force"]) == 2
-    assert "(--force) replaces only a session" in " ".join(capsys.readouterr().err.split())
+    assert "and --force replaces only a session" in " ".join(capsys.readouterr().err.split())
     assert table.read_text() == "id_str,comment\nJ1,odd\n"
 
 

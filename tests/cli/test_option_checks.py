@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ import torch
 from galmorph.cli import main
 from galmorph.data import bundled
 from galmorph.data.defaults import MAX_DEFAULT_WORKERS
-from galmorph.exceptions import GalmorphError
+from galmorph.exceptions import GalmorphError, GalmorphWarning
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--no-progress"]
 
@@ -272,3 +273,30 @@ def test_a_wildcard_the_shell_expanded_is_named(
     assert f"{parts[3]} and 1 more" in err and str(parts[4]) not in err
     err = usage_error(["predict", str(parts[0]), "--nonsense", "-o", "out"], capsys)
     assert "unrecognized arguments: --nonsense" in err and "quotes" not in err
+
+
+@pytest.mark.parametrize(("argv", "command", "extra"), [
+    (["cutouts", "t.csv", "-o", "x", "--num-workers", "0"], "cutouts", "--num-workers 0"),
+    (["anomaly", "next", "--session", "s.db", "--bogus"], "anomaly next", "--bogus"),
+])
+def test_an_option_a_command_lacks_is_named_with_the_command(
+        argv: list[str], command: str, extra: str, capsys: pytest.CaptureFixture[str]) -> None:
+    err = usage_error(argv, capsys)
+    assert err.startswith(f"usage: galmorph {command} ")
+    assert f"galmorph {command}: error: unrecognized arguments: {extra}" in err
+
+
+def test_messages_name_options_not_python_arguments() -> None:
+    from galmorph.cli import cli_wording
+
+    assert cli_wording("weigh them with class_weights='balanced' (--class-weights balanced); "
+                       "batch_size (--batch-size) must be 1 or more; the match radius "
+                       "(--match-radius)") == ("weigh them with --class-weights balanced; "
+                                               "--batch-size must be 1 or more; the match "
+                                               "radius (--match-radius)")
+    from galmorph.cli import _friendly_output
+
+    with _friendly_output():  # warnings are worded the same way
+        shown = warnings.formatwarning(GalmorphWarning("use overwrite=True (--force)"),
+                                       GalmorphWarning, "x.py", 1)
+    assert shown == "warning: use --force\n"

@@ -14,6 +14,7 @@ import errno
 import importlib
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -75,7 +76,37 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"galmorph.cli.{name}").register(subparsers)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Each (sub-)command's parser as ``args.parser``, so that a usage error names and
+    shows the command it is about (``galmorph cutouts: error: ...``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.set_defaults(parser=command)
+                _remember_parsers(command)
+
+
+def cli_wording(message: str) -> str:
+    """A message of the Python API as the command line says it: ``class_weights='balanced'
+    (--class-weights balanced)`` and ``batch_size (--batch-size)`` become the option alone.
+
+    Example:
+        >>> cli_wording("use task='regression' (--task regression); pca (--pca) is 3")
+        'use --task regression; --pca is 3'
+    """
+    message = _PYTHON_VALUE.sub(r"\1", message)
+    return _PYTHON_NAME.sub(lambda m: m[2] if "_" in m[1] or m[2] == f"--{m[1]}" else m[0],
+                            message)
+
+
+#: A keyword argument and its value, then its option: ``only_unseen=True (--only-unseen)``.
+_PYTHON_VALUE = re.compile(r"\b[a-z_]+=(?:'[^']*'|\"[^\"]*\"|[^\s,;()]+) \((--[a-z-]+[^()]*)\)")
+#: A parameter's name, then its option: ``n_labels (--labels)``, ``pca (--pca)``.
+_PYTHON_NAME = re.compile(r"\b([a-z]+(?:_[a-z]+)*) \((--[a-z-]+)\)")
 
 
 @contextmanager
@@ -88,7 +119,7 @@ def _friendly_output() -> Iterator[None]:
 
     def format_warning(message, category, filename, lineno, line=None):  # noqa: ANN001
         if issubclass(category, GalmorphWarning):
-            return f"warning: {message}\n"
+            return f"warning: {cli_wording(str(message))}\n"
         return original(message, category, filename, lineno, line)
 
     # Lightning sets its own log level when first imported (inside a command), so its
@@ -142,13 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:  # the commands, rather than a usage error
         parser.print_help()
         return 0
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        getattr(args, "parser", parser).error(UNRECOGNIZED + " ".join(extra))
     try:
         with _friendly_output():
             status = args.func(args)
             sys.stdout.flush()  # here, so that a reader gone early is caught below
     except GalmorphError as err:
-        status = _error(user_message(err))
+        status = _error(cli_wording(user_message(err)))
         if isinstance(err, CatalogError) and names_rows(str(err)):
             err_console.print(styled(ROWS_NOTE, "dim"))
         return status
