@@ -79,7 +79,7 @@ def test_int64_ids_beside_a_blank_stay_exact(tmp_path: Path, images: list[str]) 
     with pytest.raises(CatalogError) as caught:
         load_catalog(read_catalog(path, id_column="objid"))
     # the blank row, and no repeated ids made by rounding to a float
-    assert str(caught.value) == f"{path}: column 'objid' is empty in 1 row: row 2 (nan)"
+    assert str(caught.value) == f"{path}: column 'objid' is empty in 1 row: row 2 (no id)"
     assert read_catalog(path, id_column="objid")["id_str"].tolist()[:2] == [
         str(OBJID), str(OBJID + 1)]
 

@@ -36,13 +36,14 @@ def abbreviate(items: Iterable[object], limit: int = 8) -> str:
 
 
 def describe_rows(frame: pd.DataFrame, mask: pd.Series, values: pd.Series | None = None) -> str:
-    """``row 3 (J1234+56): -1, row 8 (J...): nan and 4 more`` for the rows in ``mask``."""
+    """``row 3 (J1234+56): -1, row 8 (no id): nan and 4 more`` for the rows in ``mask``."""
     labels = frame.index[mask.to_numpy()]
     shown = []
     for label in labels[:SHOWN]:
         text = f"row {label}"
         if "id_str" in frame:
-            text += f" ({frame.at[label, 'id_str']})"
+            galaxy = frame.at[label, "id_str"]
+            text += " (no id)" if pd.isna(galaxy) or not str(galaxy).strip() else f" ({galaxy})"
         if values is not None:
             text += f": {values.at[label]}"
         shown.append(text)
