@@ -105,7 +105,8 @@ class DistributedInference:
                     "--strategy": strategy}
         given = {option: value for option, value in settings.items()
                  if str(value) != str(PREDICTION_DEFAULTS[option])}
-        with hardware_refusals("predict", given, gpu=accelerator_name(device) == "gpu"):
+        with hardware_refusals("predict", given, gpu=accelerator_name(device) == "gpu",
+                               cpu_option="--device cpu"):
             self.trainer = L.Trainer(
                 accelerator=accelerator_name(device),
                 devices=devices,

@@ -52,12 +52,14 @@ def accelerator_name(device: str | torch.device) -> str:
 
 
 @contextmanager
-def hardware_refusals(doing: str, given: Mapping[str, Any], *, gpu: bool) -> Iterator[None]:
+def hardware_refusals(doing: str, given: Mapping[str, Any], *, gpu: bool,
+                      cpu_option: str = "--accelerator cpu") -> Iterator[None]:
     """Lightning's refusal of hardware settings as one GalmorphError naming them.
 
     ``doing``: what was asked (``train``, ``predict``); ``given``: the options set, e.g.
     ``{"--strategy": "dp"}`` (none: the defaults); ``gpu``: whether a GPU was asked
-    for (the error then says how to check that PyTorch sees one).
+    for (the error then says how to check that PyTorch sees one, or to use
+    ``cpu_option``).
 
     Raises:
         GalmorphError: for Lightning's misconfiguration, a bad value or a missing package
@@ -73,6 +75,6 @@ def hardware_refusals(doing: str, given: Mapping[str, Any], *, gpu: bool) -> Ite
         why = str(err).rstrip(".!")
         if isinstance(err, ImportError):
             why = f"what it needs is not installed ({why})"
-        hint = ("; use --accelerator cpu, or check that PyTorch sees the GPU "
+        hint = (f"; use {cpu_option}, or check that PyTorch sees the GPU "
                 "(torch.cuda.is_available())" if gpu and not torch.cuda.is_available() else "")
         raise GalmorphError(f"cannot {doing} with {named}: {why}{hint}") from None
