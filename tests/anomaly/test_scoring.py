@@ -59,6 +59,14 @@ def test_a_file_is_scored_as_the_session_ranks_its_own_galaxies(
     assert read_metadata(summary.output)["galmorph_anomaly_labels"] == "30"
 
 
+def test_a_session_prints_in_one_line(hunt: tuple[Path, np.ndarray, list[str]]) -> None:
+    db, _, _ = hunt
+    with AnomalySession.open(db) as session:
+        assert repr(session) == (f"AnomalySession({str(db)!r}, 120 galaxies, 30 labels, "
+                                 "method='active')")
+    assert repr(session).endswith("120 galaxies, closed, method='active')")
+
+
 def test_a_folder_is_scored_a_partition_at_a_time(
     tmp_path: Path, hunt: tuple[Path, np.ndarray, list[str]], write_embeddings: Write
 ) -> None:

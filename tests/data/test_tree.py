@@ -46,6 +46,12 @@ def test_answer_lookup_and_unknown_question():
         schema.question("nope")
 
 
+def test_a_schema_prints_in_one_line():
+    schema = get_schema("gz2")
+    assert repr(schema) == (f"Schema('gz2', {len(schema.questions)} questions, "
+                            f"{len(schema.label_cols)} answers)")
+
+
 def test_round_trip_through_dict():
     schema = get_schema("gz2-no-odd")
     again = Schema.from_dict(schema.to_dict())

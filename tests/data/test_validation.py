@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galmorph.data.catalog import load_catalog, summarize_catalog
+from galmorph.data.catalog import load_catalog, read_catalog, summarize_catalog
 from galmorph.data.schemas import get_schema
 from galmorph.data.table_files import read_table
 from galmorph.exceptions import CatalogError, GalmorphWarning
@@ -266,6 +266,9 @@ def test_a_dataframe_is_summarised_as_its_file_is(small_catalog: Path) -> None:
     assert in_memory.votes_median == from_file.votes_median
     with pytest.raises(TypeError, match="a catalog is a table file's path or a pandas DataFrame"):
         summarize_catalog(8, "gz2")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"this reads a catalog file, given by its path; check "
+                                        r"a DataFrame you already have with load_catalog"):
+        read_catalog(frame)  # type: ignore[arg-type]
 
 
 def test_summary_gathers_every_problem(make_catalog, demo_catalog: pd.DataFrame) -> None:

@@ -27,6 +27,8 @@ def test_kept_columns_follow_the_id_and_change_nothing_else(
     assert list(kept.columns[:3]) == ["id_str", "dec", "ra"]
     assert kept["ra"].tolist() == catalog["ra"].tolist()
     pd.testing.assert_frame_equal(kept.drop(columns=["ra", "dec"]), plain)
+    one = predict_catalog(catalog, loaded, keep_columns="ra", **FAST)  # a name, not letters
+    assert list(one.columns[:2]) == ["id_str", "ra"]
 
 
 def test_kept_columns_stay_on_their_galaxies_when_some_are_left_out(

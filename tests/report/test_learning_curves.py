@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from galmorph.exceptions import GalmorphError
 from galmorph.report.learning_curves import (
     CURVES_NAME,
     draw_learning_curves,
@@ -58,6 +59,8 @@ def test_nothing_logged_draws_nothing(tmp_path: Path) -> None:
     assert read_history(tmp_path).empty
     assert write_learning_curves(tmp_path) is None
     assert not (tmp_path / CURVES_NAME).exists()
+    with pytest.raises(GalmorphError, match="no run folder .*typo: give the -o folder"):
+        write_learning_curves(tmp_path / "typo")
 
 
 def test_classifier_curves_show_losses_and_scores(tmp_path: Path) -> None:

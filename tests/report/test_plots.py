@@ -61,6 +61,11 @@ def test_grid_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(GalmorphError, match="e.g. grid.png"):
         galaxy_grid(demo_images(1), path=tmp_path / "grid.txt")
     assert not (tmp_path / "grid.txt").exists()
+    for one in (str(demo_images(1)[0]), demo_images(1)[0], np.zeros((8, 8, 3), np.uint8)):
+        with pytest.raises(TypeError, match=r"give one image as \[image\]"):
+            galaxy_grid(one)  # not a panel per character (or per row of pixels)
+    with pytest.raises(GalmorphError, match=r"highlight \[4\] is not among the 2 panels"):
+        galaxy_grid(demo_images(2), highlight=[4])
 
 
 def test_grid_takes_columns_arrays_and_numeric_captions() -> None:

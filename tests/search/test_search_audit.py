@@ -48,3 +48,13 @@ def test_cosine_refuses_a_zero_query_vector(random_features: np.ndarray,
         SimilaritySearch(emb, "cosine").by_vector(np.zeros(random_features.shape[1]))
     result = SimilaritySearch(emb, "euclidean").by_vector(np.zeros(random_features.shape[1]), 1)
     assert len(result.neighbours) == 1
+
+
+def test_a_search_prints_in_one_line_and_takes_one_id(random_features: np.ndarray,
+                                                     make_embeddings: MakeEmbeddings) -> None:
+    search = SimilaritySearch(make_embeddings(random_features[:50]))
+    assert repr(search) == ("SimilaritySearch(50 galaxies, metric='cosine', index='exact', "
+                            "path=None)")
+    with pytest.raises(TypeError, match="galaxy_id is one id .a str., not a list; for "
+                                        "galaxies like several, use like_examples"):
+        search.by_id(["G0"])  # type: ignore[arg-type]

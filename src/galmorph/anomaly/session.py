@@ -116,7 +116,17 @@ class AnomalySession:
         self._transform: InterestTransform | None = None
         self._galaxies: pd.DataFrame | None = None
 
+    def __repr__(self) -> str:
+        """One line: the session file, its galaxies, labels (or closed) and method."""
+        try:
+            labels = f"{self.store.n_labels()} labels"
+        except GalmorphError:  # closed, or its file gone
+            labels = "closed"
+        return (f"AnomalySession({str(self.store.path)!r}, {len(self.embeddings)} galaxies, "
+                f"{labels}, method={self.settings.method!r})")
+
     # --------------------------------------------------------- lifecycle
+
     @classmethod
     def start(
         cls,

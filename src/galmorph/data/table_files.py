@@ -267,8 +267,11 @@ def read_table(path: str | Path, text_columns: Collection[str] = ()) -> pd.DataF
         >>> frame = read_table("galaxies.fits")  # doctest: +SKIP
     """
     if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"a catalog is a table file's path or a pandas DataFrame, not a "
-                        f"{type(path).__name__}")
+        raise TypeError(
+            "this reads a catalog file, given by its path; check a DataFrame you already "
+            "have with load_catalog(frame)" if isinstance(path, pd.DataFrame) else
+            f"a catalog is a table file's path or a pandas DataFrame, not a "
+            f"{type(path).__name__}")
     path = user_path(path)
     if not path.is_file():
         what = "is a folder, not a table file" if path.is_dir() else "does not exist"

@@ -117,6 +117,11 @@ class Schema:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {q.name: q for q in self.questions})
 
+    def __repr__(self) -> str:
+        """One line (not every question and answer): name and size."""
+        return (f"Schema({self.name!r}, {len(self.questions)} questions, "
+                f"{len(self.answers)} answers)")
+
     # ------------------------------------------------------------------ queries
     @property
     def answers(self) -> tuple[Answer, ...]:

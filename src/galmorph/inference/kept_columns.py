@@ -26,6 +26,16 @@ KEPT_NOTES = {"ra": "right ascension (degrees), from the catalog",
               "dec": "declination (degrees), from the catalog"}
 
 
+def column_names(keep_columns: str | Sequence[str]) -> tuple[str, ...]:
+    """``keep_columns`` as a tuple of names: one name alone is that column, not its letters.
+
+    Example:
+        >>> column_names("ra"), column_names(["ra", "dec"])
+        (('ra',), ('ra', 'dec'))
+    """
+    return (keep_columns,) if isinstance(keep_columns, str) else tuple(keep_columns)
+
+
 def with_kept_columns(frame: pd.DataFrame, keep_columns: Sequence[str], where: str
                        ) -> pd.DataFrame:
     """``frame`` with ``keep_columns`` under the names given: a column the catalog file

@@ -56,7 +56,12 @@ from galmorph.data.galaxy_dataset import predict_loader
 from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning
 from galmorph.files import user_path
 from galmorph.inference.defaults import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_VIEWS
-from galmorph.inference.kept_columns import KEPT_NOTES, check_fits_kept, with_kept_columns
+from galmorph.inference.kept_columns import (
+    KEPT_NOTES,
+    check_fits_kept,
+    column_names,
+    with_kept_columns,
+)
 from galmorph.inference.loading import ModelSpec, as_loaded, check_has_head, output_metadata
 from galmorph.inference.loop import (
     check_image_conventions,
@@ -182,7 +187,7 @@ def predict_catalog(
     skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
-    keep_columns: Sequence[str] = (),
+    keep_columns: str | Sequence[str] = (),
 ) -> pd.DataFrame:
     """Predict every galaxy of a catalog; one row per galaxy, in catalog order.
 
@@ -228,6 +233,7 @@ def predict_catalog(
         GalmorphWarning: when the first images differ in size or channels from
         the images the model was trained on.
     """
+    keep_columns = column_names(keep_columns)
     loaded, frame, torch_device, caller_rows = _prepare(
         catalog, model, device, drop_missing_images, skip_unreadable_images, keep_columns)
     (table,) = _prediction_chunks(
@@ -283,7 +289,7 @@ def predict_to_file(
     skip_unreadable_images: bool = False,
     backend: str = "auto",
     views: int = DEFAULT_VIEWS,
-    keep_columns: Sequence[str] = (),
+    keep_columns: str | Sequence[str] = (),
 ) -> WrittenTable | None:
     """Predict every galaxy of a catalog into a table file, ``chunk_size`` rows at a time.
 
@@ -311,6 +317,7 @@ def predict_to_file(
     """
     output = user_path(output)
     fmt = output_format(output)  # an unusable file name fails before any work
+    keep_columns = column_names(keep_columns)
     loaded, frame, torch_device, _ = _prepare(catalog, model, device, drop_missing_images,
                                               skip_unreadable_images, keep_columns)
     if fmt == "fits":

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from galmorph.data.tree import plain_name
+from galmorph.exceptions import GalmorphError
 from galmorph.files import user_path
 
 if TYPE_CHECKING:
@@ -145,9 +146,16 @@ def write_learning_curves(run_dir: str | Path, loss_name: str = "loss",
                           score_reference: Reference | None = None) -> Path | None:
     """Draw a run's learning curves (:func:`draw_learning_curves`) to
     ``run_dir/learning_curves.png``, replacing it in one step; None when the run logged
-    no epoch's loss."""
+    no epoch's loss.
+
+    Raises:
+        GalmorphError: when ``run_dir`` is not a folder.
+    """
     from galmorph.report.plots import save_figure
 
+    if not user_path(run_dir).is_dir():
+        raise GalmorphError(f"no run folder {run_dir}: give the -o folder of galmorph train "
+                            "or finetune")
     history = read_history(run_dir)
     if not any(c in history and history[c].notna().any() for c in LOSSES):
         return None

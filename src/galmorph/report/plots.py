@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 import warnings
 from collections.abc import Collection, Iterable
@@ -113,7 +114,9 @@ def galaxy_grid(
         The matplotlib figure (``fig.savefig`` it again in another format if wished).
 
     Raises:
-        GalmorphError: with no images, mismatched captions or an unknown file format.
+        GalmorphError: with no images, mismatched captions, a highlight outside the
+            panels or an unknown file format.
+        TypeError: for one image (a path or a single array) instead of a list.
         ValueError: for an image array of another shape, naming its position.
 
     Example:
@@ -122,9 +125,18 @@ def galaxy_grid(
         >>> len(fig.axes)
         3
     """
+    one_array = isinstance(images, np.ndarray) and (
+        images.ndim == 2 or (images.ndim == 3 and images.shape[-1] in (1, 3)))
+    if isinstance(images, str | os.PathLike) or one_array:
+        raise TypeError("images is a list of images (files or arrays): give one image as "
+                        "[image]")
     images = list(images)
     if not images:
         raise GalmorphError("no images to draw")
+    outside = sorted(i for i in highlight if not 0 <= i < len(images))
+    if outside:
+        raise GalmorphError(f"highlight {outside} is not among the {len(images)} panels "
+                            f"(0 to {len(images) - 1})")
     if captions is not None:
         captions = [str(c) for c in captions]
     if captions is not None and len(captions) != len(images):

@@ -151,6 +151,12 @@ class SimilaritySearch:
             if metric == "cosine":
                 _warn_directionless(embeddings, ~self.vectors.any(axis=1))
 
+    def __repr__(self) -> str:
+        """One line: galaxies, metric, index kind and where the embeddings are."""
+        where = self.embeddings.path
+        return (f"SimilaritySearch({len(self.embeddings)} galaxies, metric={self.metric!r}, "
+                f"index={self.index.kind!r}, path={None if where is None else str(where)!r})")
+
     def _select(self, rows: np.ndarray, k: int, exclude: set[int],
                 centre: tuple[float, float] | None) -> list[int]:
         emb = self.embeddings
@@ -267,7 +273,11 @@ class SimilaritySearch:
 
         Raises:
             GalmorphError: when the id is not in the embeddings, naming similar ids.
+            TypeError: for several ids (a list) instead of one.
         """
+        if not isinstance(galaxy_id, str | int | np.integer):
+            raise TypeError(f"galaxy_id is one id (a str), not a {type(galaxy_id).__name__}; "
+                            "for galaxies like several, use like_examples")
         row = self.id_lookup.row(str(galaxy_id))
         if row is None:
             row = self.embeddings.row_of(galaxy_id)  # raises, naming similar ids
