@@ -31,6 +31,12 @@ def test_kept_columns_follow_the_id_and_change_nothing_else(
     assert list(one.columns[:2]) == ["id_str", "ra"]
 
 
+def test_a_batch_size_below_1_is_named(catalog: pd.DataFrame, loaded: LoadedModel) -> None:
+    with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1, "
+                                         "got 0"):  # not an error from inside torch
+        predict_catalog(catalog, loaded, **{**FAST, "batch_size": 0})
+
+
 def test_kept_columns_stay_on_their_galaxies_when_some_are_left_out(
     tmp_path: Path, catalog: pd.DataFrame, loaded: LoadedModel
 ) -> None:

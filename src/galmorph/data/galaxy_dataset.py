@@ -41,6 +41,7 @@ from galmorph.data.images import load_image, to_channels
 from galmorph.data.transforms import EvalFinish, eval_preparation, eval_transform
 from galmorph.data.tree import Schema
 from galmorph.exceptions import CatalogError, ImageError
+from galmorph.numbers import whole_number
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -260,8 +261,13 @@ def galaxy_loader(
     batches ahead, so decoding overlaps the model's compute; ``persistent`` keeps
     the workers between passes (epochs). Items left ``uint8`` for a ``finish``
     are batched by :class:`CollateCrops`.
+
+    Raises:
+        ValueError: naming ``batch_size`` below 1 or ``num_workers`` below 0.
     """
-    workers = default_num_workers() if num_workers is None else num_workers
+    batch_size = whole_number(batch_size, "batch_size", 1)
+    workers = (default_num_workers() if num_workers is None
+               else whole_number(num_workers, "num_workers", 0))
     workers = workers if len(dataset) else 0
     return DataLoader(
         dataset,
