@@ -319,7 +319,7 @@ def test_cli_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert f"output features (batch, {staged_features})" in capsys.readouterr().out
     assert OnnxModel(staged).export["stages"] == [2]
     assert main(["export", "-o", str(staged), "--stages", "2"]) == 2
-    assert "export with what='encoder'" in capsys.readouterr().err
+    assert "export with --what encoder" in capsys.readouterr().err
 
 
 def _readme_example(model: Path, images: list[str]) -> str:
