@@ -183,6 +183,19 @@ def test_hardware_summary_names_devices_and_precision():
     ) == "mps, transformer-engine"
 
 
+@pytest.mark.filterwarnings("ignore::galmorph.exceptions.GalmorphWarning")
+def test_a_runs_files_are_named_as_its_folder_was(
+        demo_catalog: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = demo_catalog.head(24).assign(
+        file_loc=lambda f: [str(bundled.demo_dir() / loc) for loc in f["file_loc"]])
+    monkeypatch.chdir(tmp_path)
+    result = train(frame, "gz2-no-odd", "run", encoder="resnet18", image_size=32, epochs=1,
+                   batch_size=8, num_workers=0, progress=False)
+    assert (result.model_path, result.best_checkpoint, result.last_checkpoint) == (
+        Path("run/model.pt"), Path("run/best.ckpt"), Path("run/last.ckpt"))  # all relative
+    assert result.best_checkpoint.is_file()
+
+
 def test_training_with_no_validation_galaxies_is_a_clear_error(make_catalog, tmp_path, capsys):
     catalog = make_catalog(12)
     status = main(["train", str(catalog), "-o", str(tmp_path / "r"), "--split", "1", "0", "0"])

@@ -308,7 +308,8 @@ def finetune(
         trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - began
     last = output_dir / f"{LAST_NAME}.ckpt"
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    best = (output_dir / Path(checkpoint.best_model_path).name  # as output_dir was given
+            if checkpoint.best_model_path else last)
     score = checkpoint.best_model_score if len(val_frame) else None
     best_loss = float(score) if score is not None else None
     keep_probe = probe_loss is not None and (best_loss is None or probe_loss <= best_loss)

@@ -306,7 +306,8 @@ def train(
     if (note := time_limit_note(trainer, epochs, max_minutes)) is not None:
         metadata["training"]["time_limit_reached"] = True
         warnings.warn(note, GalmorphWarning, stacklevel=2)
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    best = (output_dir / Path(checkpoint.best_model_path).name  # as output_dir was given
+            if checkpoint.best_model_path else last)
     best_loss = checkpoint.best_model_score
     metadata["training"].update(
         epochs_completed=trainer.current_epoch,
