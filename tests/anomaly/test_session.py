@@ -320,13 +320,19 @@ def test_session_paths_expand_the_home_folder(session_files: dict[str, Path], tm
         AnomalySession.start("~/moved.parquet", "~/hunt.db")
 
 
-def test_session_start_takes_paths_not_objects(session_files: dict[str, Path]) -> None:
+def test_session_start_takes_embeddings_read_from_a_file(session_files: dict[str, Path]
+                                                         ) -> None:
     from galmorph.inference.embeddings import read_embeddings
 
     emb = read_embeddings(session_files["embeddings"])
-    with pytest.raises(TypeError, match="embeddings must be the path .* got Embeddings"):
+    emb.path = None  # made in memory: nothing for the session to reopen
+    with pytest.raises(TypeError, match="embeddings must be the path .* got Embeddings .these "
+                                        "were made in memory: write them to a file first"):
         AnomalySession.start(emb, session_files["session"])
     assert not session_files["session"].exists()
+    with AnomalySession.start(read_embeddings(session_files["embeddings"]),
+                              session_files["session"]) as session:  # its file's path
+        assert session.settings.embeddings == str(session_files["embeddings"].resolve())
 
 
 def test_label_many_takes_pairs_or_a_dict(session_files: dict[str, Path]) -> None:

@@ -60,14 +60,21 @@ def check_settings(*, pca: Any, xi: Any, batch_size: Any, seed: Any,
 
 
 def path_argument(path: str | Path, name: str = "session") -> Path:
-    """The file path given as argument ``name`` (``session``, ``embeddings``), ``~`` expanded.
+    """The file path given as argument ``name`` (``session``, ``embeddings``), ``~`` expanded;
+    for embeddings read from a file (an ``Embeddings`` object), that file's.
 
     Raises:
-        TypeError: when ``path`` is not a str or Path (e.g. an Embeddings object).
+        TypeError: when ``path`` is not a str or Path, nor read from a file (embeddings
+            made in memory: write them first, as the session reopens them).
     """
+    read_from = getattr(path, "path", None)
+    if isinstance(read_from, os.PathLike):
+        return user_path(read_from)
     if not isinstance(path, (str, os.PathLike)):
+        made = " (these were made in memory: write them to a file first)" if hasattr(
+            path, "path") else ""
         raise TypeError(f"{name} must be the path (str or Path) of the {name} file, got "
-                        f"{type(path).__name__}")
+                        f"{type(path).__name__}{made}")
     return user_path(path)
 
 

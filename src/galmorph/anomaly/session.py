@@ -4,12 +4,11 @@ The researcher scores galaxies from 0 (boring) to 5 (fascinating); a model learn
 their taste from the representation and proposes what to look at next.
 
 :class:`AnomalySession` ties one embeddings file to a session file
-(:class:`galmorph.anomaly.labels.LabelStore`): it proposes batches, stores labels and
-ranks every galaxy. A ranking orders galaxies on one 0–5 scale: labelled
-galaxies by the score the researcher gave, the others by the method's
-prediction (active learning: the GP's mean; baselines: their score mapped onto
-0–5, :func:`~galmorph.anomaly.baselines.scale_scores`); on a tie the labelled
-galaxy comes first.
+(:class:`galmorph.anomaly.labels.LabelStore`): it proposes batches, stores labels and ranks
+every galaxy. A ranking orders galaxies on one 0–5 scale: labelled galaxies by the score the
+researcher gave, the others by the method's prediction (active learning: the GP's mean;
+baselines: their score mapped onto 0–5, :func:`~galmorph.anomaly.baselines.scale_scores`);
+on a tie the labelled galaxy comes first.
 
 Example
 -------
@@ -148,7 +147,8 @@ class AnomalySession:
 
         Args:
             embeddings: path of the parquet file from ``galmorph embed``, or of the
-                folder it writes for a partitioned catalog (``~`` is the home folder).
+                folder it writes for a partitioned catalog (``~`` is the home folder), or
+                embeddings read from one.
             session: path of the session file to create.
             predictions: table (file, or partitioned output folder) from ``galmorph
                 predict`` to flag artefacts with
@@ -156,7 +156,8 @@ class AnomalySession:
             overwrite: replace an existing session file.
 
         Raises:
-            TypeError: when ``embeddings`` or ``session`` is not a path (str or Path).
+            TypeError: when ``embeddings`` or ``session`` is not a path (or Embeddings read
+                from one).
             GalmorphError: for bad embeddings or predictions; a ``session`` that is a
                 folder, or exists without ``overwrite``; bad settings
                 (:class:`~galmorph.anomaly.checks.SettingError`, also a ValueError, naming
