@@ -133,6 +133,15 @@ def test_every_problem_is_listed(capsys: pytest.CaptureFixture[str], make_catalo
     assert "Rows are numbered from 0, the first after the header" in " ".join(out.split())
 
 
+def test_a_folder_of_images_has_no_spreadsheet_rows(capsys: pytest.CaptureFixture[str],
+                                                    make_catalog) -> None:
+    folder = make_catalog(4).parent / "images"
+    (folder / "broken.jpg").write_bytes(b"")
+    status, out, _ = run_validate(capsys, str(folder))
+    assert status == 1 and "broken.jpg" in out
+    assert "Rows are numbered" not in out  # its messages name the files
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [

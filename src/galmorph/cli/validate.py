@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -246,7 +247,10 @@ def _print_verdict(console: Console, s: CatalogSummary) -> None:
 
 
 def _print_rows_note(console: Console, s: CatalogSummary) -> None:
-    """How rows are numbered, when a message names one."""
+    """How a table's rows are numbered, when a message names one (a folder of images has
+    no rows to find in a spreadsheet: its messages name the files)."""
+    if Path(s.source).is_dir():
+        return
     if any(names_rows(message) for message in s.errors + s.warnings):
         console.print(Text(ROWS_NOTE, style="dim"), soft_wrap=True)
 
