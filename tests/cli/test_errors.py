@@ -213,3 +213,16 @@ def test_a_grid_never_replaces_a_galaxys_image(
     err = " ".join(capsys.readouterr().err.split())
     assert status == 2 and "is the image of a galaxy in the catalog" in err
     assert image.read_bytes() == before and not out.exists()  # refused before any work
+
+
+def test_a_grid_beside_a_catalog_without_images_gets_the_catalogs_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, untrained_model: Path,
+) -> None:
+    catalog = tmp_path / "cat.csv"
+    pd.DataFrame({"id_str": ["a", "b"], "ra": [1.0, 2.0]}).to_csv(catalog, index=False)
+    grid = tmp_path / "grid.png"
+    grid.write_bytes(b"an earlier grid")
+    status = main(["predict", str(catalog), "-m", str(untrained_model), "-o",
+                   str(tmp_path / "out.csv"), "--grid", str(grid), *FAST])
+    err = " ".join(capsys.readouterr().err.split())
+    assert status == 2 and "missing required column(s) 'file_loc'" in err, err

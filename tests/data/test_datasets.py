@@ -22,7 +22,7 @@ from galmorph.data.schemas import get_schema
 from galmorph.data.splits import assign_splits
 from galmorph.data.transforms import eval_transform
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, GalmorphWarning, ImageError
+from galmorph.exceptions import CatalogError, GalmorphError, GalmorphWarning, ImageError
 
 DEMO = Path(str(files("galmorph") / "demo_data" / "gz2_demo"))
 # the questions whose vote columns the bundled table has (no t10/t11)
@@ -117,8 +117,10 @@ def test_given_cache_array_is_used_and_checked(catalog: pd.DataFrame) -> None:
 def test_decode_images_needs_one_size(catalog: pd.DataFrame, tmp_path: Path) -> None:
     other = tmp_path / "small.png"
     Image.new("RGB", (64, 64)).save(other)
-    with pytest.raises(ImageError, match="one size"):
+    with pytest.raises(GalmorphError, match=r"one size \(turn the cache off: "
+                       r"cache_images=False, --no-cache\)") as raised:
         decode_images([catalog.loc[0, "file_loc"], str(other)], 3)
+    assert not isinstance(raised.value, ImageError)  # both read: not "mend the files"
 
 
 # ------------------------------------------------------------- data module

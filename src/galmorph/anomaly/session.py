@@ -223,7 +223,7 @@ class AnomalySession:
                                 "embeddings")
             if embeddings is None and not path.exists():
                 raise GalmorphError(f"the session's embeddings file {path} is missing; pass "
-                                    "its new location: embeddings=PATH (--embeddings)")
+                                    "its new location: embeddings=PATH (--embeddings PATH)")
             emb = read_all_embeddings(path)
             check_same_model(settings.model, emb.info.model, path)
             if ids_digest(emb.ids) != settings.ids_sha256:

@@ -328,10 +328,21 @@ def _catalog_images(catalog: str | pd.DataFrame) -> tuple[pd.DataFrame, list[str
 
 def refuse_grid_over_an_image(catalog: str | pd.DataFrame, grid: str) -> None:
     """Raises GalmorphError when ``--grid`` names an image of the catalog (read only when
-    the file is there)."""
+    the file is there; of its paths only those ending in the grid's name are resolved;
+    a catalog without ``file_loc`` is left to the checks that name what it lacks)."""
+    from galmorph.data.catalog import read_catalog
+    from galmorph.data.image_paths import resolve_image_paths
     from galmorph.files import is_one_of
 
-    if Path(grid).is_file() and is_one_of(grid, _catalog_images(catalog)[1]):
+    if not Path(grid).is_file():
+        return
+    frame = read_catalog(catalog) if isinstance(catalog, str) else catalog
+    if "file_loc" not in frame:
+        return
+    paths = frame["file_loc"].astype(str)
+    named = paths[paths.str.endswith(Path(grid).name)]
+    resolved = resolve_image_paths(named, frame.attrs.get("base_dir", ".")).paths
+    if is_one_of(grid, resolved):
         raise GalmorphError(f"--grid {grid} is the image of a galaxy in the catalog: drawing "
                             "there would replace it; name another file (e.g. grid.png)")
 

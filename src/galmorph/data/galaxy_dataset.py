@@ -40,7 +40,7 @@ from galmorph.data.image_config import ImageConfig
 from galmorph.data.images import load_image, to_channels
 from galmorph.data.transforms import EvalFinish, eval_preparation, eval_transform
 from galmorph.data.tree import Schema
-from galmorph.exceptions import CatalogError, ImageError
+from galmorph.exceptions import CatalogError, GalmorphError, ImageError
 from galmorph.numbers import whole_number
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -98,7 +98,7 @@ def decode_images(
 
     Raises:
         ImageError: when an image cannot be read (naming the galaxy when ``ids``, one per
-            path, are given) or differs in size from the first.
+            path, are given); GalmorphError when one differs in size from the first.
     """
     if not paths:
         return np.zeros((0, 0, 0, channels), dtype=np.uint8)
@@ -109,10 +109,10 @@ def decode_images(
     for i, path in enumerate(paths[1:], start=1):
         image = read_galaxy_image(path, channels, names[i], bands)
         if image.shape != first.shape:
-            raise ImageError(
+            raise GalmorphError(  # not an ImageError: both files read, but differ
                 f"{path} is {image.shape[1]}x{image.shape[0]} px but {paths[0]} is "
                 f"{first.shape[1]}x{first.shape[0]}: the decoded-image cache needs images "
-                "of one size (turn the cache off)"
+                "of one size (turn the cache off: cache_images=False, --no-cache)"
             )
         cache[i] = image
     return cache
