@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from galmorph.data.bundled import demo_dir
 from galmorph.data.catalog import load_catalog, read_catalog, summarize_catalog
 from galmorph.data.image_folder import iau_coordinates, image_folder_catalog
-from galmorph.exceptions import CatalogError
+from galmorph.exceptions import CatalogError, GalmorphWarning
 
 DEMO_IMAGES = sorted((demo_dir() / "images").iterdir())
 
@@ -86,14 +87,17 @@ def test_a_folder_holding_its_catalog_is_refused(cutouts: Path) -> None:
     with pytest.raises(CatalogError, match=re.escape(
             f"{cutouts} holds a catalog beside its images (catalog.csv, sources.csv): give the "
             f"file, {cutouts / 'catalog.csv'}, to use its ids and columns; to read every image "
-            "in the folder as a galaxy instead (its path as its id), move the table files out")):
+            "in the folder as a galaxy instead (its path as its id), move it out")):
         load_catalog(cutouts)
-    (cutouts / "catalog.csv").unlink()
-    with pytest.raises(CatalogError, match="give the file, .*sources.csv"):
-        image_folder_catalog(cutouts)
+    (cutouts / "catalog.csv").unlink()  # another table: perhaps not a list of the images
+    with pytest.warns(GalmorphWarning, match=r"holds table files beside its images "
+                      r"\(sources.csv\): each image is read as a galaxy"):
+        assert len(image_folder_catalog(cutouts)) == 3
     (cutouts / "sources.csv").unlink()
     (cutouts / "spirals" / "list.csv").write_text("id_str\n")  # in a subfolder: not looked for
-    assert len(image_folder_catalog(cutouts)) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(image_folder_catalog(cutouts)) == 3
 
 
 def test_a_folder_without_images_says_so(tmp_path: Path) -> None:

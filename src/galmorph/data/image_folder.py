@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -34,7 +35,7 @@ import pandas as pd
 from galmorph.data.defaults import FORMATS
 from galmorph.data.fits_header import BAND_WAVELENGTHS_NM
 from galmorph.data.fits_images import FITS_SUFFIXES
-from galmorph.exceptions import CatalogError
+from galmorph.exceptions import CatalogError, GalmorphWarning
 
 #: File endings read as images (lower case); FITS ones include compressed files.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", *FITS_SUFFIXES)
@@ -121,24 +122,29 @@ def iau_coordinates(name: str) -> tuple[float, float] | None:
 
 
 def _refuse_beside_a_catalog(root: Path, folder: str | Path) -> None:
-    """Refuse a folder that holds a table file (as ``galmorph demo-data`` and ``galmorph
-    cutouts`` write, ``catalog.csv`` beside ``images/``): its images as galaxies would
+    """Refuse a folder that holds a catalog file (``catalog.csv`` beside ``images/``, as
+    ``galmorph demo-data`` and ``galmorph cutouts`` write): its images as galaxies would
     have ids made of their paths, not the catalog's, and every image, listed or not.
+    Other table files (a predictions table, metadata) are only warned of.
 
     Raises:
-        CatalogError: naming the table files and the one to give instead.
+        CatalogError: naming the catalog file to give instead.
     """
     endings = tuple(end for end in FORMATS if image_suffix(end) is None)
     tables = sorted(path.name for path in root.iterdir()
                     if path.name.lower().endswith(endings) and not path.name.startswith(".")
                     and path.is_file())
-    if not tables:
-        return
-    chosen = next((name for name in tables if name.lower().startswith("catalog.")), tables[0])
-    raise CatalogError(
-        f"{folder} holds a catalog beside its images ({', '.join(tables)}): give the file, "
-        f"{Path(folder) / chosen}, to use its ids and columns; to read every image in the "
-        "folder as a galaxy instead (its path as its id), move the table files out of it")
+    catalogs = [name for name in tables if name.lower().startswith("catalog.")]
+    if catalogs:
+        raise CatalogError(
+            f"{folder} holds a catalog beside its images ({', '.join(tables)}): give the "
+            f"file, {Path(folder) / catalogs[0]}, to use its ids and columns; to read every "
+            "image in the folder as a galaxy instead (its path as its id), move it out")
+    if tables:
+        warnings.warn(
+            f"{folder} holds table files beside its images ({', '.join(tables)}): each image "
+            "is read as a galaxy, its path as its id; if one of them lists the images "
+            "(id_str, file_loc), give that file instead", GalmorphWarning, stacklevel=4)
 
 
 def image_folder_catalog(folder: str | Path) -> pd.DataFrame:
@@ -147,9 +153,12 @@ def image_folder_catalog(folder: str | Path) -> pd.DataFrame:
     ``attrs["source"]`` names the folder for messages.
 
     Raises:
-        CatalogError: when the folder holds no image file, holds a table file (a
-            catalog to give instead), or two files would give a galaxy the same id
+        CatalogError: when the folder holds no image file, holds ``catalog.*`` (the
+            file to give instead), or two files would give a galaxy the same id
             (``a.jpg`` beside ``a.fits``).
+
+    Warns:
+        GalmorphWarning: for other table files beside the images.
     """
     root = Path(os.path.abspath(folder))
     _refuse_beside_a_catalog(root, folder)
