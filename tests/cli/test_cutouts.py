@@ -109,7 +109,7 @@ def test_a_machine_without_network_is_told_so(tmp_path: Path, capsys: pytest.Cap
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     targets = _targets(tmp_path / "targets.csv", ["g1", "g2"])
     status = main(["cutouts", str(targets), "-o", str(tmp_path / "cut"), "--service", "legacy",
-                   "--id-column", "id", "--no-progress", "--retries", "0"])
+                   "--id-column", "id", "--no-progress"])  # 3 retries by default: not used
     err = " ".join(capsys.readouterr().err.split())
     assert status == 1
     assert ("(e.g. g1: cannot look up the service's address (Name or service not known) "

@@ -189,8 +189,9 @@ def fetch_cutout(url: str, *, timeout: float, retries: int, retry_wait: float,
 
     Tries up to ``retries`` more times after a timeout, a lost connection or HTTP 408,
     429 and 5xx, waiting ``retry_wait`` seconds, then twice as long each time (or as
-    long as the service's ``Retry-After`` asks). Each try has ``timeout`` seconds in
-    all. Once ``stop`` is set, no new try begins.
+    long as the service's ``Retry-After`` asks); not when the service's address cannot
+    be looked up (no network: waiting will not help). Each try has ``timeout`` seconds
+    in all. Once ``stop`` is set, no new try begins.
 
     Raises:
         CutoutFailure: for other HTTP errors (404: the service has no such image) and
@@ -217,9 +218,10 @@ def fetch_cutout(url: str, *, timeout: float, retries: int, retry_wait: float,
             problem = f"the answer ended {err.expected} bytes short of its length"
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", None) or err
-            problem = (f"{NO_ADDRESS} ({reason.strerror or reason})"
-                       if isinstance(reason, socket.gaierror) else
-                       f"no answer ({type(reason).__name__}: {reason})".replace(": )", ")"))
+            if isinstance(reason, socket.gaierror):  # no network: waiting will not help
+                problem = f"{NO_ADDRESS} ({reason.strerror or reason})"
+                break
+            problem = f"no answer ({type(reason).__name__}: {reason})".replace(": )", ")")
         if attempt < retries and not (stop is not None and stop.is_set()):
             pause(asked if asked is not None else wait, stop)
             wait *= 2
