@@ -191,9 +191,14 @@ def test_galaxy_page_of_an_id_full_of_markup(page: object, site: dict[str, objec
     expect(page.locator("#galaxy-history tbody tr")).to_have_count(2)
     latest = page.locator("#galaxy-history tbody tr").last.locator("td")
     assert [latest.nth(i).text_content() for i in (0, 2, 3)] == ["5", "user", "3"]
+    scores.nth(2).dblclick()  # one score stored, not two
+    expect(page.locator("#galaxy-scores [aria-pressed=true]")).to_have_text("2")
+    expect(page.locator("#galaxy-history tbody tr")).to_have_count(3)
+    page.wait_for_timeout(300)
+    expect(page.locator("#galaxy-history tbody tr")).to_have_count(3)
     labels = page.request.get(site["url"] + "/export/labels.csv").text()
     assert pd.read_csv(io.StringIO(labels), dtype={"id_str": str}).set_index(
-        "id_str").loc[MARKUP_ID, "score"] == 5
+        "id_str").loc[MARKUP_ID, "score"] == 2
 
     first = page.locator("#galaxy-neighbours .card .id").first.text_content()
     page.locator("#galaxy-neighbours a").first.click()

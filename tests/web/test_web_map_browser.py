@@ -216,6 +216,11 @@ def test_box_selection_exports_the_ids_inside(page: object, site: dict[str, obje
         page.click("#map-export")
     table = pd.read_csv(download.value.path(), dtype={"id_str": str}, keep_default_na=False)
     assert sorted(table["id_str"]) == sorted(inside) and 0 < len(inside) < 40
+    page.route("**/api/map/selection*", lambda route: route.abort())  # the server gone
+    page.click("#map-select-view")  # the triangle's count, cards and export go at once
+    expect(page.locator("#map-selection")).to_have_text("Selection not counted")
+    expect(export).to_have_attribute("aria-disabled", "true")  # nothing stale to export
+    expect(page.locator("#map-picked")).to_be_hidden()
 
 
 VIEW_JS = "[galmorphMap.view.cx, galmorphMap.view.cy, galmorphMap.view.scale]"

@@ -145,10 +145,19 @@ function showScoring(data) {
   byId("galaxy-scoring").hidden = false;
 }
 
+// One score at a time: the buttons wait for the server, so that a double click stores one
+// score and the marked button is the last one given.
 async function giveScore(id, score) {
-  const answer = await request("/api/anomaly/label", { method: "POST",
-    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id, score }) });
-  const data = await request("/api/galaxy/" + encodeURIComponent(id));
+  const buttons = byId("galaxy-scores").querySelectorAll("button");
+  buttons.forEach((button) => { button.disabled = true; });
+  let answer, data;
+  try {
+    answer = await request("/api/anomaly/label", { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id, score }) });
+    data = await request("/api/galaxy/" + encodeURIComponent(id));
+  } finally {
+    buttons.forEach((button) => { button.disabled = false; });
+  }
   showScoring(data);
   showHistory(data);
   const all = `${answer.n_labels} label${answer.n_labels === 1 ? "" : "s"} in all`;
@@ -206,9 +215,14 @@ function addressId() {
   }
 }
 
-// The JSON answer of the server; an Error with its message when it refuses.
+// The JSON answer of the server; an Error with its message when it refuses or is gone.
 async function request(url, options = {}) {
-  const response = await fetch(url, options);
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (error) {
+    throw new Error("could not reach the galmorph server: is galmorph serve still running?");
+  }
   const data = await response.json().catch(() => ({ detail: response.statusText }));
   if (!response.ok) throw new Error(data.detail || `request failed (${response.status})`);
   byId("error").hidden = true;

@@ -38,16 +38,27 @@ function showPicked(data) {
   $("map-picked-grid").replaceChildren(...data.galaxies.map((g) => searchCard(g)));
 }
 
+// The count, cards and export of the previous selection go at once, so that nothing of it
+// is left to export while the server counts this one (or if it fails).
 async function selectShape(shape) {
   mapState.polygon = shape;
   drawOverlay();
+  $("map-selection").textContent = "Counting the galaxies selected…";
+  setExport(null);
+  showPicked({ count: 0, galaxies: [] });
+  $("map-clear").disabled = false;
   const polygon = polygonText(shape);
-  const data = await api("/api/map/selection?" + new URLSearchParams({ polygon }));
+  let data;
+  try {
+    data = await api("/api/map/selection?" + new URLSearchParams({ polygon }));
+  } catch (error) {
+    if (mapState.polygon === shape) $("map-selection").textContent = "Selection not counted";
+    throw error;
+  }
   if (mapState.polygon !== shape) return;  // cleared, or another selection made meanwhile
   $("map-selection").textContent = `${data.count} galaxies selected`;
   setExport(data.count ? "/export/selection.csv?" + new URLSearchParams({ polygon }) : null);
   showPicked(data);
-  $("map-clear").disabled = false;
 }
 
 function clearSelection() {
