@@ -284,6 +284,8 @@ def test_an_option_a_command_lacks_is_named_with_the_command(
     err = usage_error(argv, capsys)
     assert err.startswith(f"usage: galmorph {command} ")
     assert f"galmorph {command}: error: unrecognized arguments: {extra}" in err
+    before = usage_error(["--bogus", *argv[:-len(extra.split())]], capsys)  # not the command's
+    assert "galmorph: error: unrecognized arguments: --bogus" in before
 
 
 def test_messages_name_options_not_python_arguments() -> None:

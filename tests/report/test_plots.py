@@ -66,6 +66,8 @@ def test_grid_rejects_bad_input(tmp_path: Path) -> None:
             galaxy_grid(one)  # not a panel per character (or per row of pixels)
     with pytest.raises(GalmorphError, match=r"highlight \[4\] is not among the 2 panels"):
         galaxy_grid(demo_images(2), highlight=[4])
+    framed = galaxy_grid(demo_images(2), highlight=iter([1]))  # an iterator, read once
+    assert [ax.spines["top"].get_visible() for ax in framed.axes] == [False, True]
 
 
 def test_grid_takes_columns_arrays_and_numeric_captions() -> None:

@@ -174,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     args, extra = parser.parse_known_args(argv)
-    if extra:
-        getattr(args, "parser", parser).error(UNRECOGNIZED + " ".join(extra))
+    if extra:  # named by the command they were given to (before it: by galmorph)
+        before = argv.index(extra[0]) < argv.index(args.command) if extra[0] in argv else False
+        (parser if before else getattr(args, "parser", parser)).error(
+            UNRECOGNIZED + " ".join(extra))
     try:
         with _friendly_output():
             status = args.func(args)

@@ -133,6 +133,7 @@ def galaxy_grid(
     images = list(images)
     if not images:
         raise GalmorphError("no images to draw")
+    highlight = set(highlight)  # read once: an iterator is gone after the check below
     outside = sorted(i for i in highlight if not 0 <= i < len(images))
     if outside:
         raise GalmorphError(f"highlight {outside} is not among the {len(images)} panels "
