@@ -1,5 +1,6 @@
 // galmorph serve: one galaxy's page, /galaxy/ID. The id is read from the address and
 // everything from the catalog is inserted with textContent, never as HTML.
+// Uses $, api, showError, fmt, imageUrl and galaxyUrl from common.js.
 "use strict";
 
 function node(tag, className = "", text = null) {
@@ -9,29 +10,13 @@ function node(tag, className = "", text = null) {
   return made;
 }
 
-function byId(id) { return document.getElementById(id); }
-
-function fail(message) {
-  const box = byId("error");
-  box.textContent = message;
-  box.hidden = false;
-}
-
 // An ISO time as "2026-12-06 17:22" in UTC (the table says UTC); as it is if unreadable.
 function utcMinute(text) {
   const time = new Date(text);
   return Number.isNaN(time.getTime()) ? text : time.toISOString().slice(0, 16).replace("T", " ");
 }
 
-function fixed(value, digits) {
-  return value === null || value === undefined ? "–" : value.toFixed(digits);
-}
-
 function percent(value) { return `${Math.max(0, Math.min(1, value || 0)) * 100}%`; }
-
-function pageOf(id) { return "/galaxy/" + encodeURIComponent(id); }
-
-function imageOf(id) { return "/images/" + encodeURIComponent(id); }
 
 // One answer: its label, a bar of the predicted fraction with the 90% interval, the numbers
 // (a regressor's value has no bar).
@@ -39,7 +24,7 @@ function answerRow(answer, isValue) {
   const row = node("div", "answer");
   row.dataset.answer = answer.answer;
   if (isValue) {
-    row.append(node("span", "", answer.label), node("span", "muted", fixed(answer.fraction, 3)));
+    row.append(node("span", "", answer.label), node("span", "muted", fmt(answer.fraction, 3)));
     return row;
   }
   const track = node("div", "track");
@@ -53,8 +38,8 @@ function answerRow(answer, isValue) {
     track.append(interval);
   }
   const interval = answer.lower90 === null && answer.upper90 === null ? ""
-    : ` [${fixed(answer.lower90, 2)}, ${fixed(answer.upper90, 2)}]`;
-  const numbers = fixed(answer.fraction, 2) + interval;
+    : ` [${fmt(answer.lower90, 2)}, ${fmt(answer.upper90, 2)}]`;
+  const numbers = fmt(answer.fraction, 2) + interval;
   row.append(node("span", "", answer.label), track, node("span", "muted", numbers));
   return row;
 }
@@ -64,7 +49,7 @@ function questionBlock(question) {
   const block = node("div", unlikely ? "question unlikely" : "question");
   block.dataset.question = question.question;
   // a classifier's class question has no "asked"
-  const asked = question.asked === null ? "" : ` · asked ${fixed(question.asked, 2)}`;
+  const asked = question.asked === null ? "" : ` · asked ${fmt(question.asked, 2)}`;
   block.append(node("h4", "", question.label + asked));
   for (const answer of question.answers) block.append(answerRow(answer, question.value));
   return block;
@@ -86,7 +71,7 @@ function answersHelp(questions) {
 function galaxyImage(galaxy, alt = "") {
   if (!galaxy.has_image) return node("div", "no-image", "no image file");
   const image = node("img");
-  Object.assign(image, { src: imageOf(galaxy.id), alt, loading: "lazy" });
+  Object.assign(image, { src: imageUrl(galaxy.id), alt, loading: "lazy" });
   const unreadable = () => image.replaceWith(node("div", "no-image", "image cannot be read"));
   image.addEventListener("error", unreadable);
   return image;
@@ -97,27 +82,27 @@ function neighbourCard(galaxy) {
   card.dataset.id = galaxy.id;
   card.append(galaxyImage(galaxy));
   card.append(node("figcaption", "id", galaxy.id),
-    node("div", "muted", `#${galaxy.rank}, distance ${fixed(galaxy.distance, 3)}`));
+    node("div", "muted", `#${galaxy.rank}, distance ${fmt(galaxy.distance, 3)}`));
   for (const item of galaxy.summary || []) {
-    card.append(node("div", "muted", `${item.text} ${fixed(item.fraction, 2)}`));
+    card.append(node("div", "muted", `${item.text} ${fmt(item.fraction, 2)}`));
   }
   const link = node("a");
-  link.href = pageOf(galaxy.id);
+  link.href = galaxyUrl(galaxy.id);
   link.append(card);
   return link;
 }
 
 function showHistory(data) {
-  const table = byId("galaxy-history");
+  const table = $("galaxy-history");
   if (!data.has_session) {
-    byId("history-info").textContent = "no labels: no labelling session (galmorph serve --session FILE.db)";
+    $("history-info").textContent = "no labels: no labelling session (galmorph serve --session FILE.db)";
     return;
   }
   if (!data.history.length) {
-    byId("history-info").textContent = "no labels yet for this galaxy";
+    $("history-info").textContent = "no labels yet for this galaxy";
     return;
   }
-  byId("history-info").textContent = `${data.history.length} labels, oldest first`;
+  $("history-info").textContent = `${data.history.length} labels, oldest first`;
   table.tBodies[0].replaceChildren(...data.history.map((record) => {
     const row = node("tr");
     row.append(node("td", "", String(record.score)), node("td", "", utcMinute(record.labelled_at)),
@@ -136,32 +121,32 @@ function showScoring(data) {
     const button = node("button", value === score ? "chosen" : "", String(value));
     Object.assign(button, { type: "button", title: `score ${value}` });
     button.setAttribute("aria-pressed", String(value === score));
-    button.addEventListener("click", () => giveScore(data.galaxy.id, value).catch((e) => fail(e.message)));
+    button.addEventListener("click", () => giveScore(data.galaxy.id, value).catch((e) => showError(e.message)));
     return button;
   });
-  byId("galaxy-scores").replaceChildren(...buttons);
-  byId("galaxy-score").textContent = score === null || score === undefined ? "not scored yet"
+  $("galaxy-scores").replaceChildren(...buttons);
+  $("galaxy-score").textContent = score === null || score === undefined ? "not scored yet"
     : `your score: ${score}`;
-  byId("galaxy-scoring").hidden = false;
+  $("galaxy-scoring").hidden = false;
 }
 
 // One score at a time: the buttons wait for the server, so that a double click stores one
 // score and the marked button is the last one given.
 async function giveScore(id, score) {
-  const buttons = byId("galaxy-scores").querySelectorAll("button");
+  const buttons = $("galaxy-scores").querySelectorAll("button");
   buttons.forEach((button) => { button.disabled = true; });
   let answer, data;
   try {
-    answer = await request("/api/anomaly/label", { method: "POST",
+    answer = await api("/api/anomaly/label", { method: "POST",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id, score }) });
-    data = await request("/api/galaxy/" + encodeURIComponent(id));
+    data = await api("/api/galaxy/" + encodeURIComponent(id));
   } finally {
     buttons.forEach((button) => { button.disabled = false; });
   }
   showScoring(data);
   showHistory(data);
   const all = `${answer.n_labels} label${answer.n_labels === 1 ? "" : "s"} in all`;
-  byId("galaxy-score").textContent =
+  $("galaxy-score").textContent =
     `your score: ${answer.score}, stored (${all}): Retrain on the Label tab to use it`;
 }
 
@@ -176,33 +161,33 @@ function showLinks(links) {
     anchor.rel = "noopener noreferrer";
     return anchor;
   });
-  const list = byId("galaxy-link-list");
+  const list = $("galaxy-link-list");
   anchors.forEach((anchor, i) => list.append(...(i ? [" · ", anchor] : [anchor])));
-  byId("galaxy-links").hidden = false;
+  $("galaxy-links").hidden = false;
 }
 
 function showGalaxy(data) {
   const galaxy = data.galaxy;
   const image = galaxyImage(galaxy, `Image of galaxy ${galaxy.id}`);
   image.id = "galaxy-image";
-  byId("galaxy-image").replaceWith(image);
+  $("galaxy-image").replaceWith(image);
   if (galaxy.ra !== undefined) {
-    byId("galaxy-position").textContent = `RA ${fixed(galaxy.ra, 5)}, Dec ${fixed(galaxy.dec, 5)}`;
+    $("galaxy-position").textContent = `RA ${fmt(galaxy.ra, 5)}, Dec ${fmt(galaxy.dec, 5)}`;
   }
   showLinks(data.links);
   showScoring(data);
-  byId("galaxy-search").href = "/#search/" + encodeURIComponent(galaxy.id);
+  $("galaxy-search").href = "/#search/" + encodeURIComponent(galaxy.id);
   if (data.questions.length) {
-    byId("galaxy-answers").replaceChildren(...data.questions.map(questionBlock));
+    $("galaxy-answers").replaceChildren(...data.questions.map(questionBlock));
     const help = answersHelp(data.questions);
-    if (help) byId("answers-help").textContent = help;
+    if (help) $("answers-help").textContent = help;
   } else {
-    byId("answers-help").textContent = "no predictions: start galmorph serve with --predictions";
+    $("answers-help").textContent = "no predictions: start galmorph serve with --predictions";
   }
-  byId("neighbours-info").textContent = `${data.neighbours.length} nearest galaxies (${data.metric} distance)`;
-  byId("galaxy-neighbours").replaceChildren(...data.neighbours.map(neighbourCard));
+  $("neighbours-info").textContent = `${data.neighbours.length} nearest galaxies (${data.metric} distance)`;
+  $("galaxy-neighbours").replaceChildren(...data.neighbours.map(neighbourCard));
   showHistory(data);
-  byId("galaxy").hidden = false;
+  $("galaxy").hidden = false;
 }
 
 // The id in the address: percent-decoded, or as it is where that fails ("/galaxy/100%").
@@ -215,25 +200,11 @@ function addressId() {
   }
 }
 
-// The JSON answer of the server; an Error with its message when it refuses or is gone.
-async function request(url, options = {}) {
-  let response;
-  try {
-    response = await fetch(url, options);
-  } catch (error) {
-    throw new Error("could not reach the galmorph server: is galmorph serve still running?");
-  }
-  const data = await response.json().catch(() => ({ detail: response.statusText }));
-  if (!response.ok) throw new Error(data.detail || `request failed (${response.status})`);
-  byId("error").hidden = true;
-  return data;
-}
-
 async function start() {
   const id = addressId();
   document.title = `galmorph: ${id}`;
-  byId("galaxy-id").textContent = id;
-  showGalaxy(await request("/api/galaxy/" + encodeURIComponent(id)));
+  $("galaxy-id").textContent = id;
+  showGalaxy(await api("/api/galaxy/" + encodeURIComponent(id)));
 }
 
-start().catch((error) => fail(error.message));
+start().catch((error) => showError(error.message));
