@@ -176,9 +176,8 @@ def child(args: dict) -> None:
 
     status = main(args["argv"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    Path(args["log"] + ".items").write_text(
-        json.dumps({"items": counts["items"], "cpu": usage.ru_utime + usage.ru_stime})
-    )
+    Path(args["log"] + ".items").write_text(json.dumps(
+        {"items": counts["items"], "cpu": usage.ru_utime + usage.ru_stime, "status": status}))
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(status)
@@ -231,12 +230,16 @@ def run_galmorph(
     counted = Path(str(log) + ".items")
     record = json.loads(counted.read_text()) if counted.exists() else {}
     assert process.exitcode is not None
-    if process.exitcode == FORKSERVER_LOST and not log.read_text() and not retried:
+    exitcode = process.exitcode
+    if exitcode == FORKSERVER_LOST and "status" in record:
+        # the forkserver lost the status of a child that ran to its end (seen on a busy
+        # 2-core CI machine): the child wrote it down just before exiting
+        exitcode = record["status"]
+    elif exitcode == FORKSERVER_LOST and not log.read_text() and not retried:
         # the forkserver lost the child's status (seen intermittently on 2-core
         # machines): nothing of galmorph ran to completion or was checked; run it again
         return run_galmorph(argv, folder, hook, kill_after, timeout, retried=True)
-    return Run(process.exitcode, log, record.get("items"), time.monotonic() - start,
-               record.get("cpu"))
+    return Run(exitcode, log, record.get("items"), time.monotonic() - start, record.get("cpu"))
 
 
 def start_forkserver() -> None:
