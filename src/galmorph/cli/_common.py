@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from galmorph.exceptions import GalmorphError
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
@@ -64,8 +66,6 @@ def writable_file(path: str, option: str) -> Path:
     Raises:
         GalmorphError: naming ``option`` when ``path`` is a folder or under no writable one.
     """
-    from galmorph.exceptions import GalmorphError
-
     target = Path(path)
     if target.is_dir():
         raise GalmorphError(f"{option} {path} is a folder: give a file name in it")
@@ -173,8 +173,6 @@ seed_number = whole_number(0, 2**32 - 1)
 def check_crop_fraction(crop: tuple[float, float] | None) -> None:
     """Raises GalmorphError unless ``--crop-fraction MIN MAX`` (each > 0) has MIN <= MAX <= 1."""
     if crop is not None and not crop[0] <= crop[1] <= 1:
-        from galmorph.exceptions import GalmorphError
-
         raise GalmorphError(f"--crop-fraction needs MIN <= MAX <= 1, got {crop[0]} {crop[1]}")
 
 
@@ -190,8 +188,6 @@ def json_file(path: str | None, what: str, option: str = "--json") -> Path | Non
         return None
     target = writable_file(path, option)
     if target.suffix.lower() != ".json":
-        from galmorph.exceptions import GalmorphError
-
         raise GalmorphError(f"{option} {path}: {what} are written as JSON: name the file "
                             f"{target.with_suffix('.json').name}")
     return target
@@ -203,10 +199,18 @@ def check_not_input(output: str | Path, inputs: dict[str, str | Path]) -> None:
         return
     for what, path in inputs.items():
         if os.path.exists(path) and os.path.samefile(path, output):
-            from galmorph.exceptions import GalmorphError
-
             raise GalmorphError(f"the output {output} would overwrite the {what}: nothing was "
                                 "written; name another file")
+
+
+def refuse_replacing_an_image(output: str | Path, images: Any, named: str, where: str) -> None:
+    """Raises GalmorphError when ``output`` is one of ``images`` (None: none known), naming
+    it as ``named`` (``--grid g.png``) and them as the ``where``'s (``catalog``)."""
+    from galmorph.files import is_one_of
+
+    if images is not None and is_one_of(output, images):
+        raise GalmorphError(f"{named} is the image of a galaxy in the {where}: writing there "
+                            "would replace it; name another file")
 
 
 def add_encoder_image_options(parser: argparse.ArgumentParser) -> None:
@@ -272,7 +276,6 @@ def _checked_encoder(loaded: Any) -> Any:
     Raises:
         GalmorphError: for a galmorph model, which has its own.
     """
-    from galmorph.exceptions import GalmorphError
     from galmorph.models.external import ENCODER_TASK
 
     if loaded.task != ENCODER_TASK:
@@ -311,8 +314,6 @@ def reject_options(given: dict[str, bool], why: str) -> None:
     """Raises GalmorphError naming the options of ``given`` that are set, and ``why``."""
     named = [option for option, used in given.items() if used]
     if named:
-        from galmorph.exceptions import GalmorphError
-
         raise GalmorphError(f"{', '.join(named)}: {why}")
 
 

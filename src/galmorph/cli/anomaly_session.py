@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from galmorph.cli._common import check_not_input, make_console
+from galmorph.cli._common import check_not_input, make_console, refuse_replacing_an_image
 
 if TYPE_CHECKING:
     from galmorph.anomaly.labels import LabelStore
@@ -121,18 +121,13 @@ def run_next(args: argparse.Namespace) -> int:
 def _check_outputs(session: AnomalySession, *outputs: str | None) -> None:
     """Refuse (GalmorphError) an output file that is the session file, its embeddings or a
     galaxy's image: writing it would destroy the labels (or the embeddings, or the image)."""
-    from galmorph.exceptions import GalmorphError
-    from galmorph.files import is_one_of
-
     inputs = {"session file (and lose its labels)": session.store.path,
               "embeddings": session.settings.embeddings}
-    images = session.embeddings.file_loc
     for output in outputs:
         if output:
             check_not_input(output, inputs)
-            if images is not None and is_one_of(output, images):
-                raise GalmorphError(f"the output {output} is the image of a galaxy in the "
-                                    "embeddings: writing it would replace it; name another file")
+            refuse_replacing_an_image(output, session.embeddings.file_loc,
+                                      f"the output {output}", "embeddings")
 
 
 def _plain(value: Any) -> Any:

@@ -25,8 +25,7 @@ Example::
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from galmorph.cli._common import (
     check_not_input,
     make_console,
     positive_int,
+    refuse_replacing_an_image,
     reject_options,
     run_partitioned,
     single_file_catalog,
@@ -150,19 +150,14 @@ def skipping_bad_images(args: argparse.Namespace) -> dict[str, bool]:
             "skip_unreadable_images": args.skip_bad_images}
 
 
-@contextmanager
-def bad_image_hint(args: argparse.Namespace) -> Iterator[None]:
-    """An image error raised in the block ends with the option that goes past it, unless
+def bad_image_hint(args: argparse.Namespace) -> AbstractContextManager[None]:
+    """Image errors raised in the block end with the option that goes past them, unless
     that option was given (every image then failed: the hint would not help)."""
-    from galmorph.exceptions import ImageError, user_message
+    from galmorph.cli.validate import image_error_hint
 
-    try:
-        yield
-    except ImageError as err:
-        if args.skip_bad_images:
-            raise
-        raise ImageError(f"{user_message(err)}; to leave out galaxies whose image file is "
-                         "missing or cannot be read, add --skip-bad-images") from None
+    return image_error_hint(None if args.skip_bad_images else
+                            "to leave out galaxies whose image file is missing or cannot be "
+                            "read, add --skip-bad-images")
 
 
 def inference_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -332,7 +327,6 @@ def refuse_grid_over_an_image(catalog: str | pd.DataFrame, grid: str) -> None:
     a catalog without ``file_loc`` is left to the checks that name what it lacks)."""
     from galmorph.data.catalog import read_catalog
     from galmorph.data.image_paths import resolve_image_paths
-    from galmorph.files import is_one_of
 
     if not Path(grid).is_file():
         return
@@ -341,10 +335,8 @@ def refuse_grid_over_an_image(catalog: str | pd.DataFrame, grid: str) -> None:
         return
     paths = frame["file_loc"].astype(str)
     named = paths[paths.str.endswith(Path(grid).name)]
-    resolved = resolve_image_paths(named, frame.attrs.get("base_dir", ".")).paths
-    if is_one_of(grid, resolved):
-        raise GalmorphError(f"--grid {grid} is the image of a galaxy in the catalog: drawing "
-                            "there would replace it; name another file (e.g. grid.png)")
+    refuse_replacing_an_image(grid, resolve_image_paths(named, frame.attrs.get("base_dir", "."))
+                              .paths, f"--grid {grid}", "catalog")
 
 
 def _draw(catalog: str | pd.DataFrame, table: Path, loaded: LoadedModel,

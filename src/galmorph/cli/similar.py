@@ -34,13 +34,19 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from galmorph.cli._common import check_not_input, make_console, positive_int, writable_file
+from galmorph.cli._common import (
+    check_not_input,
+    make_console,
+    positive_int,
+    refuse_replacing_an_image,
+    writable_file,
+)
 from galmorph.cli._sky import arcsec, declination, right_ascension
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from galmorph.search.search import SimilarityResult, SimilaritySearch
+    from galmorph.search.search import SimilarityResult
 
 
 class _Once(argparse.Action):
@@ -184,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = search.by_position(args.ra, args.dec, args.k, radius=args.match_radius)
     if args.grid:
-        _refuse_grid_over_an_image(search, args.grid)
+        refuse_replacing_an_image(args.grid, search.embeddings.file_loc, f"--grid {args.grid}",
+                                  "embeddings")
         _draw(result, args.grid)
     if args.output:
         _write(result, args.output, args.embeddings)
@@ -239,17 +246,6 @@ def _query_text(query: dict[str, Any], neighbours: pd.DataFrame) -> str:
     if "separation_arcsec" in query:
         text += f", {query['separation_arcsec']:.1f} arcsec from the position given"
     return text
-
-
-def _refuse_grid_over_an_image(search: SimilaritySearch, grid: str) -> None:
-    """Raises GalmorphError when ``--grid`` names the image of a galaxy of the embeddings."""
-    from galmorph.exceptions import GalmorphError
-    from galmorph.files import is_one_of
-
-    files = search.embeddings.file_loc
-    if files is not None and is_one_of(grid, files):
-        raise GalmorphError(f"--grid {grid} is the image of a galaxy in the embeddings: "
-                            "drawing there would replace it; name another file (e.g. grid.png)")
 
 
 def _print(result: SimilarityResult, console: Console, grid: str | None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,19 +38,27 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def validate_hint(catalog: str) -> Iterator[None]:
-    """An image error raised in the block (training, which stops at the first image it
-    cannot read) ends by pointing to ``galmorph validate``, which lists them all."""
-    import shlex
-
+def image_error_hint(hint: str | None) -> Iterator[None]:
+    """An image error raised in the block ends with ``hint``, what to do about it (None:
+    as it is)."""
     from galmorph.exceptions import ImageError, user_message
 
     try:
         yield
     except ImageError as err:
-        raise ImageError(f"{user_message(err)}; galmorph validate {shlex.quote(str(catalog))} "
-                         "lists every image that cannot be read: mend those files or take "
-                         "their rows out of the catalog") from None
+        if hint is None:
+            raise
+        raise ImageError(f"{user_message(err)}; {hint}") from None
+
+
+def validate_hint(catalog: str) -> AbstractContextManager[None]:
+    """Image errors raised in the block (training, which stops at the first image it
+    cannot read) end by pointing to ``galmorph validate``, which lists them all."""
+    import shlex
+
+    return image_error_hint(f"galmorph validate {shlex.quote(str(catalog))} lists every "
+                            "image that cannot be read: mend those files or take their rows "
+                            "out of the catalog")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
