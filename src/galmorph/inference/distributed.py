@@ -103,10 +103,8 @@ class DistributedInference:
             )
         settings = {"--device": device, "--devices": devices, "--num-nodes": num_nodes,
                     "--strategy": strategy}
-        given = {option: value for option, value in settings.items()
-                 if str(value) != str(PREDICTION_DEFAULTS[option])}
-        with hardware_refusals("predict", given, gpu=accelerator_name(device) == "gpu",
-                               cpu_option="--device cpu"):
+        with hardware_refusals("predict", settings, PREDICTION_DEFAULTS,
+                               gpu=accelerator_name(device) == "gpu", cpu_option="--device cpu"):
             self.trainer = L.Trainer(
                 accelerator=accelerator_name(device),
                 devices=devices,

@@ -52,14 +52,14 @@ def accelerator_name(device: str | torch.device) -> str:
 
 
 @contextmanager
-def hardware_refusals(doing: str, given: Mapping[str, Any], *, gpu: bool,
-                      cpu_option: str = "--accelerator cpu") -> Iterator[None]:
-    """Lightning's refusal of hardware settings as one GalmorphError naming them.
+def hardware_refusals(doing: str, settings: Mapping[str, Any], defaults: Mapping[str, Any], *,
+                      gpu: bool, cpu_option: str = "--accelerator cpu") -> Iterator[None]:
+    """Lightning's refusal of hardware settings as one GalmorphError naming those set.
 
-    ``doing``: what was asked (``train``, ``predict``); ``given``: the options set, e.g.
-    ``{"--strategy": "dp"}`` (none: the defaults); ``gpu``: whether a GPU was asked
-    for (the error then says how to check that PyTorch sees one, or to use
-    ``cpu_option``).
+    ``doing``: what was asked (``train``, ``predict``); ``settings`` and their
+    ``defaults`` by option, e.g. ``{"--strategy": "dp"}`` (those at their default are not
+    named); ``gpu``: whether a GPU was asked for (the error then says how to check that
+    PyTorch sees one, or to use ``cpu_option``).
 
     Raises:
         GalmorphError: for Lightning's misconfiguration, a bad value or a missing package
@@ -70,7 +70,8 @@ def hardware_refusals(doing: str, given: Mapping[str, Any], *, gpu: bool,
     try:
         yield
     except (MisconfigurationException, ValueError, TypeError, ImportError) as err:
-        named = (", ".join(f"{option} {value}" for option, value in given.items())
+        named = (", ".join(f"{option} {value}" for option, value in settings.items()
+                           if str(value) != str(defaults[option]))
                  or "the default hardware settings (auto)")
         why = str(err).rstrip(".!")
         if isinstance(err, ImportError):

@@ -257,12 +257,10 @@ def build_trainer(
     no_validation: dict[str, Any] = (
         {"limit_val_batches": 0, "num_sanity_val_steps": 0} if monitor is None else {}
     )
-    hardware = {"accelerator": accelerator, "devices": devices, "strategy": strategy,
-                "num_nodes": num_nodes, "precision": precision}
-    given = {f"--{key.replace('_', '-')}": value for key, value in hardware.items()
-             if value != HARDWARE_DEFAULTS[key]}
-    with quiet_lightning(), hardware_refusals("train", given, gpu=str(accelerator).lower()
-                                              in ("gpu", "cuda")):
+    hardware = {"--accelerator": accelerator, "--devices": devices, "--strategy": strategy,
+                "--num-nodes": num_nodes, "--precision": precision}
+    with quiet_lightning(), hardware_refusals("train", hardware, HARDWARE_DEFAULTS,
+                                              gpu=str(accelerator).lower() in ("gpu", "cuda")):
         trainer = L.Trainer(
             max_epochs=epochs,
             plugins=[AtomicCheckpointIO()],
@@ -285,8 +283,8 @@ def build_trainer(
 
 
 #: The Trainer's hardware settings when not given (not named in errors).
-HARDWARE_DEFAULTS = {"accelerator": "auto", "devices": "auto", "strategy": "auto",
-                     "num_nodes": 1, "precision": None}
+HARDWARE_DEFAULTS = {"--accelerator": "auto", "--devices": "auto", "--strategy": "auto",
+                     "--num-nodes": 1, "--precision": None}
 
 
 @contextmanager
